@@ -1,0 +1,1 @@
+//! noderun-cgroups: cgroup v2 and v1 behind one interface (implementation in progress).

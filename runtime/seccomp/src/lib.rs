@@ -1,0 +1,1 @@
+//! noderun-seccomp: OCI seccomp profiles compiled to BPF (implementation in progress).
