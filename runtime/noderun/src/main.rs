@@ -1,1 +1,7 @@
-fn main() {}
+//! `noderun`: the runc-compatible command line over the noderun library.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main());
+}

@@ -1,0 +1,585 @@
+//! The runtime's library API, used by the `noderun` CLI and directly by nodelet's per-pod shim:
+//! create, start, signal, wait, exec, delete, state, list, pause/resume, pids. Each operation
+//! works on `<root>/<id>` and the kernel; a failed create leaves nothing behind (no state dir,
+//! cgroup, mount or process).
+//!
+//! Invariant: these functions fork, so they must be called from a single-threaded process
+//! (the CLI, the shim). `create` and `exec` check this and refuse otherwise.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::config::Bundle;
+use crate::error::{Context, Error, Result, config_err};
+use crate::init::{ExecArgs, InitArgs};
+use crate::namespaces::Plan;
+use crate::state::{EXEC_FIFO, OciState, Saved, Status, container_dir, validate_id};
+use crate::sync::{self, Msg};
+
+/// Options of `create` (the runc flags).
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// Already-connected console socket (used by `run` in the foreground with a terminal).
+    pub console_fd: Option<RawFd>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+}
+
+/// Options of `exec`.
+#[derive(Debug, Default, Clone)]
+pub struct ExecOptions {
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub console_fd: Option<RawFd>,
+    pub preserve_fds: i32,
+}
+
+/// A runtime rooted at a state directory (runc's `--root`).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub root: PathBuf,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// The shell convention: code, or 128 + signal.
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+fn ensure_single_threaded() -> Result<()> {
+    let threads = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rfind(')').map(|i| s[i + 2..].to_string())?;
+            after.split(' ').nth(17).and_then(|t| t.parse::<u32>().ok())
+        })
+        .unwrap_or(1);
+    if threads > 1 {
+        return Err(Error::Other(format!(
+            "noderun must be called from a single-threaded process (this one has {threads} threads): it forks"
+        )));
+    }
+    Ok(())
+}
+
+/// Undo a half-made container when create fails.
+struct CreateGuard<'a> {
+    dir: &'a Path,
+    cgroup: Option<noderun_cgroups::Cgroup>,
+    pids: Vec<i32>,
+    armed: bool,
+}
+
+impl Drop for CreateGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for &p in &self.pids {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(p), Some(WaitPidFlag::__WALL));
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = kill_cgroup(cg, Signal::SIGKILL, Duration::from_secs(5));
+            let _ = cg.delete();
+        }
+        let _ = std::fs::remove_dir_all(self.dir);
+    }
+}
+
+/// SIGKILL (or `sig`) every process of the cgroup and wait until it is empty.
+fn kill_cgroup(cg: &noderun_cgroups::Cgroup, sig: Signal, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut nap = Duration::from_micros(200);
+    loop {
+        let pids = cg.pids()?;
+        if pids.is_empty() {
+            return Ok(());
+        }
+        for p in &pids {
+            let _ = kill(Pid::from_raw(*p), sig);
+        }
+        // Reap any that are our children (the shim / `run` are subreapers).
+        while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+            waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL))
+        {}
+        if Instant::now() >= deadline {
+            return Err(Error::Other(format!("processes {pids:?} did not exit after SIGKILL")));
+        }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd> {
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .ctx(|| format!("--console-socket {}: connect", path.display()))?;
+    Ok(OwnedFd::from(s))
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path).ctx(|| format!("--pid-file {}", path.display()))?;
+    let tmp = path.with_extension("noderun-tmp");
+    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("--pid-file: write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).ctx(|| format!("--pid-file: rename {}", path.display()))
+}
+
+fn write_id_maps(pid: i32, spec: &Spec) -> std::result::Result<(), String> {
+    let linux = spec.linux().as_ref().ok_or("linux: missing")?;
+    for (file, maps, field) in [
+        ("uid_map", linux.uid_mappings(), "linux.uidMappings"),
+        ("gid_map", linux.gid_mappings(), "linux.gidMappings"),
+    ] {
+        let text: String = maps
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| format!("{field}: write {path}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn current_user() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// A created container as returned to the caller of `create`.
+pub struct Created {
+    pub pid: i32,
+    /// The sync channel to init: closes when init execs (used by `run` to see exec errors).
+    channel: sync::Channel,
+}
+
+impl Created {
+    /// After `start`: wait until init has exec'd the user process, or report why it could not.
+    pub fn wait_exec(self) -> Result<()> {
+        match self.channel.recv().map_err(Error::Child)? {
+            None => Ok(()),
+            Some(Msg::Error(e)) => Err(Error::Child(e)),
+            Some(m) => Err(Error::Child(format!("sync: unexpected {m:?}"))),
+        }
+    }
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>) -> Runtime {
+        Runtime { root: root.into() }
+    }
+
+    fn load(&self, id: &str) -> Result<Saved> {
+        Saved::load(&self.root, id)
+    }
+
+    /// Create the container `id` from the bundle: namespaces, cgroup, rootfs and a waiting init.
+    pub fn create(&self, id: &str, bundle_dir: &Path, opts: &CreateOptions) -> Result<Created> {
+        ensure_single_threaded()?;
+        validate_id(id)?;
+        let bundle = Bundle::load(bundle_dir)?;
+        let spec = &bundle.spec;
+        let linux = spec.linux().as_ref().ok_or_else(|| config_err(&bundle.config_file, "linux", "missing"))?;
+        let plan = Plan::from_spec(linux);
+        if !plan.has(LinuxNamespaceType::Mount) {
+            return Err(config_err(
+                &bundle.config_file,
+                "linux.namespaces",
+                "noderun needs a mount namespace (add {\"type\": \"mount\"})",
+            ));
+        }
+        let seccomp = match linux.seccomp() {
+            Some(s) => Some(
+                noderun_seccomp::compile(s)
+                    .map_err(|e| config_err(&bundle.config_file, "linux.seccomp", e.to_string()))?,
+            ),
+            None => None,
+        };
+        std::fs::create_dir_all(&self.root).ctx(|| format!("create root {}", self.root.display()))?;
+        let dir = container_dir(&self.root, id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.to_string()));
+            }
+            Err(e) => return Err(Error::Io { what: format!("create {}", dir.display()), source: e }),
+        }
+        let mut guard = CreateGuard { dir: &dir, cgroup: None, pids: vec![], armed: true };
+        let mut cgroup = noderun_cgroups::Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+        cgroup.create()?;
+        let cgroup = cgroup;
+        guard.cgroup = Some(cgroup.clone());
+        if let Some(r) = linux.resources() {
+            cgroup.apply(r)?;
+        }
+        let fifo = dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .ctx(|| format!("mkfifo {}", fifo.display()))?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let console_owned = match &opts.console_socket {
+            Some(p) if terminal => Some(connect_console(p)?),
+            _ => None,
+        };
+        let console = console_owned
+            .as_ref()
+            .map(|f| f.as_raw_fd())
+            .or(opts.console_fd)
+            .filter(|_| terminal);
+        if terminal && console.is_none() {
+            return Err(config_err(
+                &bundle.config_file,
+                "process.terminal",
+                "true needs --console-socket (or a foreground run)",
+            ));
+        }
+        let mut saved = Saved {
+            id: id.to_string(),
+            bundle: bundle.dir.clone(),
+            pid: 0,
+            pid_start: 0,
+            created: crate::state::now_rfc3339(),
+            owner: current_user(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup: cgroup.clone(),
+            rootless: false,
+        };
+        saved.save(&self.root)?;
+        let create_hooks = ["prestart", "createRuntime", "createContainer", "startContainer"]
+            .iter()
+            .any(|k| !crate::hooks::of_kind(spec, k).is_empty());
+        let args = InitArgs {
+            spec,
+            rootfs: &bundle.rootfs,
+            bundle_dir: &bundle.dir,
+            fifo: &fifo,
+            cgroup: &cgroup,
+            console,
+            no_pivot: opts.no_pivot,
+            preserve_fds: opts.preserve_fds,
+            seccomp: seccomp.as_ref(),
+            plan: &plan,
+            create_hooks,
+        };
+        let (parent, child) = sync::pair().ctx(|| "socketpair")?;
+        // SAFETY: single-threaded (checked above); the child only runs init code and exits.
+        let bootstrap = match unsafe { fork() }.ctx(|| "fork")? {
+            ForkResult::Child => {
+                drop(parent);
+                crate::init::bootstrap(child, &args)
+            }
+            ForkResult::Parent { child: pid } => pid.as_raw(),
+        };
+        drop(child);
+        drop(console_owned);
+        guard.pids.push(bootstrap);
+        cgroup.add_task(bootstrap)?;
+        parent.send(&Msg::Go).map_err(Error::Child)?;
+        let mut init_pid = 0;
+        loop {
+            match parent.recv().map_err(Error::Child)? {
+                Some(Msg::MapIds) => {
+                    let r = write_id_maps(bootstrap, spec);
+                    match r {
+                        Ok(()) => parent.send(&Msg::Ack).map_err(Error::Child)?,
+                        Err(e) => return Err(Error::Child(e)),
+                    }
+                }
+                Some(Msg::Pid(p)) => {
+                    init_pid = p;
+                    if p != bootstrap {
+                        guard.pids.insert(0, p);
+                        let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
+                        guard.pids.retain(|&x| x != bootstrap);
+                    }
+                    saved.pid = p;
+                    saved.pid_start = crate::state::proc_start(p).map(|s| s.0).unwrap_or(0);
+                }
+                Some(Msg::RunCreateHooks) => {
+                    let mut st = saved.oci_state(&self.root);
+                    st.status = Status::Creating;
+                    st.pid = Some(init_pid);
+                    let json = serde_json::to_string(&st).unwrap_or_default();
+                    crate::hooks::run(spec, "prestart", json.as_bytes())
+                        .and_then(|()| crate::hooks::run(spec, "createRuntime", json.as_bytes()))
+                        .map_err(|e| Error::Hook { path: bundle.config_file.clone(), reason: e })?;
+                    parent.send(&Msg::State(json)).map_err(Error::Child)?;
+                }
+                Some(Msg::Created) => break,
+                Some(Msg::Error(e)) => return Err(Error::Child(e)),
+                Some(m) => return Err(Error::Child(format!("sync: unexpected {m:?}"))),
+                None => return Err(Error::Child("the container's init exited during create".into())),
+            }
+        }
+        saved.save(&self.root)?;
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, init_pid)?;
+        }
+        guard.armed = false;
+        Ok(Created { pid: init_pid, channel: parent })
+    }
+
+    /// Let a created container's init exec the user process; then run poststart hooks.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let saved = self.load(id)?;
+        let status = saved.status(&self.root);
+        if status != Status::Created {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "only a created container can be started".into(),
+            });
+        }
+        let fifo = container_dir(&self.root, id).join(EXEC_FIFO);
+        let f = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx(|| format!("open {}", fifo.display()))?;
+        let mut buf = [0u8; 1];
+        loop {
+            use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+            let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&f), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::from(100u16));
+            match nix::unistd::read(&f, &mut buf) {
+                Ok(1) => break,
+                Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {
+                    if !saved.init_alive() {
+                        return Err(Error::Other(format!("container {id:?}: init exited before start")));
+                    }
+                }
+                Err(e) => return Err(Error::Sys { what: format!("read {}", fifo.display()), source: e }),
+            }
+        }
+        std::fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
+        if let Ok(b) = Bundle::load(&saved.bundle) {
+            let json = serde_json::to_string(&saved.oci_state(&self.root)).unwrap_or_default();
+            if let Err(e) = crate::hooks::run(&b.spec, "poststart", json.as_bytes()) {
+                eprintln!("noderun: warning: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Send `sig` to init, or with `all` to every process in the container's cgroup.
+    pub fn signal(&self, id: &str, sig: Signal, all: bool) -> Result<()> {
+        let saved = self.load(id)?;
+        let status = saved.status(&self.root);
+        if all {
+            for p in saved.cgroup.pids()? {
+                let _ = kill(Pid::from_raw(p), sig);
+            }
+            return Ok(());
+        }
+        if matches!(status, Status::Stopped | Status::Creating) {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "container not running".into(),
+            });
+        }
+        kill(Pid::from_raw(saved.pid), sig).ctx(|| format!("kill {} {sig}", saved.pid))
+    }
+
+    /// Wait for a process that is our child (or was reparented to us as subreaper).
+    pub fn wait(pid: i32) -> Result<Exit> {
+        loop {
+            match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Exited(_, c)) => return Ok(Exit::Code(c)),
+                Ok(WaitStatus::Signaled(_, s, _)) => return Ok(Exit::Signal(s as i32)),
+                Ok(_) | Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(Error::Sys { what: format!("wait for pid {pid}"), source: e }),
+            }
+        }
+    }
+
+    /// Delete a container: refuses a running one unless `force` (then kills it); removes the
+    /// cgroup and state, runs poststop hooks.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let saved = self.load(id)?;
+        let status = saved.status(&self.root);
+        match status {
+            Status::Running | Status::Paused if !force => {
+                return Err(Error::WrongState {
+                    id: id.into(),
+                    status: status.to_string(),
+                    what: "cannot delete a running container without --force".into(),
+                });
+            }
+            Status::Paused => {
+                let _ = saved.cgroup.thaw();
+            }
+            _ => {}
+        }
+        if saved.init_alive() {
+            let _ = kill(Pid::from_raw(saved.pid), Signal::SIGKILL);
+        }
+        kill_cgroup(&saved.cgroup, Signal::SIGKILL, Duration::from_secs(10))?;
+        saved.cgroup.delete()?;
+        let spec = Bundle::load(&saved.bundle).ok().map(|b| b.spec);
+        let dir = container_dir(&self.root, id);
+        std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))?;
+        if let Some(spec) = spec {
+            let mut st = saved.oci_state(&self.root);
+            st.status = Status::Stopped;
+            st.pid = None;
+            let json = serde_json::to_string(&st).unwrap_or_default();
+            if let Err(e) = crate::hooks::run(&spec, "poststop", json.as_bytes()) {
+                eprintln!("noderun: warning: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn state(&self, id: &str) -> Result<OciState> {
+        Ok(self.load(id)?.oci_state(&self.root))
+    }
+
+    pub fn list(&self) -> Result<Vec<OciState>> {
+        let mut out = vec![];
+        for id in crate::state::list_ids(&self.root)? {
+            if let Ok(s) = self.load(&id) {
+                out.push(s.oci_state(&self.root));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        Ok(self.load(id)?.cgroup.pids()?)
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let s = self.load(id)?;
+        let status = s.status(&self.root);
+        if status != Status::Running {
+            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "only a running container can be paused".into() });
+        }
+        Ok(s.cgroup.freeze()?)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let s = self.load(id)?;
+        let status = s.status(&self.root);
+        if status != Status::Paused {
+            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "only a paused container can be resumed".into() });
+        }
+        Ok(s.cgroup.thaw()?)
+    }
+
+    /// Run `process` inside the running container `id`; returns the new process's pid once it
+    /// has exec'd (the caller waits for it if it is our child or we are a subreaper).
+    pub fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
+        ensure_single_threaded()?;
+        let saved = self.load(id)?;
+        let status = saved.status(&self.root);
+        if !matches!(status, Status::Running | Status::Created) {
+            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "cannot exec in a container that is not running".into() });
+        }
+        let bundle = Bundle::load(&saved.bundle)?;
+        crate::config::validate_process(Path::new("--process"), "process", process)?;
+        let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => Some(noderun_seccomp::compile(s)?),
+            None => None,
+        };
+        // Join each namespace of init that differs from ours.
+        let mut join = vec![];
+        for t in crate::namespaces::ALL {
+            let name = crate::namespaces::proc_name(t);
+            let theirs = format!("/proc/{}/ns/{name}", saved.pid);
+            let (Some(a), Some(b)) = (
+                crate::namespaces::ns_inode(&theirs),
+                crate::namespaces::ns_inode(&format!("/proc/self/ns/{name}")),
+            ) else {
+                continue;
+            };
+            if a != b {
+                join.push((t, PathBuf::from(theirs)));
+            }
+        }
+        let console_owned = match &opts.console_socket {
+            Some(p) => Some(connect_console(p)?),
+            None => None,
+        };
+        let console = console_owned.as_ref().map(|f| f.as_raw_fd()).or(opts.console_fd);
+        if process.terminal().unwrap_or(false) && console.is_none() {
+            return Err(Error::Other("exec: a terminal needs --console-socket (or a foreground exec)".into()));
+        }
+        let args = ExecArgs {
+            process,
+            join: &join,
+            console,
+            preserve_fds: opts.preserve_fds,
+            seccomp: seccomp.as_ref(),
+        };
+        let (parent, child) = sync::pair().ctx(|| "socketpair")?;
+        // SAFETY: single-threaded (checked above).
+        let bootstrap = match unsafe { fork() }.ctx(|| "fork")? {
+            ForkResult::Child => {
+                drop(parent);
+                crate::init::exec_bootstrap(child, &args, &bundle.spec)
+            }
+            ForkResult::Parent { child: pid } => pid.as_raw(),
+        };
+        drop(child);
+        drop(console_owned);
+        let fail = |e: Error| {
+            let _ = kill(Pid::from_raw(bootstrap), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
+            e
+        };
+        saved.cgroup.add_task(bootstrap).map_err(|e| fail(e.into()))?;
+        parent.send(&Msg::Go).map_err(|e| fail(Error::Child(e)))?;
+        let pid = match parent.recv().map_err(Error::Child)? {
+            Some(Msg::Pid(p)) => p,
+            Some(Msg::Error(e)) => return Err(fail(Error::Child(e))),
+            other => return Err(fail(Error::Child(format!("exec: unexpected {other:?}")))),
+        };
+        let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
+        match parent.recv().map_err(Error::Child)? {
+            None => {}
+            Some(Msg::Error(e)) => {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG));
+                return Err(Error::Child(e));
+            }
+            Some(m) => return Err(Error::Child(format!("exec: unexpected {m:?}"))),
+        }
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        Ok(pid)
+    }
+}
+
+/// Make the calling process a child subreaper, so a container's init (a grandchild) is
+/// reparented to it and can be waited for.
+pub fn become_subreaper() -> Result<()> {
+    // SAFETY: prctl with integer args.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(Error::Io { what: "PR_SET_CHILD_SUBREAPER".into(), source: std::io::Error::last_os_error() });
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! The container side of `create` and `exec`, run in forked single-threaded children:
+//! bootstrap (join the cgroup's go-ahead, join/create namespaces, user-namespace id maps, time
+//! offsets, fork again for pid/time namespaces) and then the init sequence (rootfs, hooks,
+//! pivot, hostname, sysctl, terminal, wait for `start`, credentials, seccomp, execve).
+//! Nothing here returns: each child either execs or reports an error and `_exit`s.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, fork};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::namespaces::{self, Plan};
+use crate::process::{self, CapPlan, ExecPlan};
+use crate::sync::{Channel, Msg};
+
+/// Everything the container init needs; built by the parent before fork.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle_dir: &'a Path,
+    pub fifo: &'a Path,
+    pub cgroup: &'a noderun_cgroups::Cgroup,
+    pub console: Option<RawFd>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+    pub seccomp: Option<&'a noderun_seccomp::Program>,
+    pub plan: &'a Plan,
+    /// Whether the parent will ask for createRuntime/prestart hooks (saves a round trip).
+    pub create_hooks: bool,
+}
+
+/// What an exec'd process needs.
+pub struct ExecArgs<'a> {
+    pub process: &'a Process,
+    pub join: &'a [(LinuxNamespaceType, std::path::PathBuf)],
+    pub console: Option<RawFd>,
+    pub preserve_fds: i32,
+    pub seccomp: Option<&'a noderun_seccomp::Program>,
+}
+
+fn die(chan: &Channel, e: String) -> ! {
+    let _ = chan.send(&Msg::Error(e));
+    // SAFETY: leaving the forked child without running the parent's destructors.
+    unsafe { libc::_exit(1) }
+}
+
+/// Stage 1 of `create`: in the fork of the runtime.
+pub fn bootstrap(chan: Channel, a: &InitArgs) -> ! {
+    if let Err(e) = bootstrap_steps(&chan, a) {
+        die(&chan, e)
+    }
+    // bootstrap_steps only returns Ok in the process that became init and finished.
+    unsafe { libc::_exit(1) }
+}
+
+fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
+    chan.expect(&Msg::Go)?;
+    namespaces::join_all(&a.plan.join)?;
+    if a.plan.new_user {
+        namespaces::unshare_flags(nix::sched::CloneFlags::CLONE_NEWUSER)?;
+        chan.send(&Msg::MapIds)?;
+        chan.expect(&Msg::Ack)?;
+        become_root()?;
+    }
+    namespaces::unshare_flags(a.plan.new)?;
+    if let Some(offsets) = a.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+        let mut text = String::new();
+        for (clock, off) in offsets {
+            text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        }
+        std::fs::write("/proc/self/timens_offsets", text)
+            .map_err(|e| format!("linux.timeOffsets: {e}"))?;
+    }
+    if a.plan.needs_fork() {
+        // SAFETY: this process is single-threaded (a fork of a single-threaded runtime).
+        match unsafe { fork() }.map_err(|e| format!("fork init: {e}"))? {
+            ForkResult::Child => init(chan, a),
+            ForkResult::Parent { child } => {
+                chan.send(&Msg::Pid(child.as_raw()))?;
+                // SAFETY: the bootstrap process is done.
+                unsafe { libc::_exit(0) }
+            }
+        }
+    } else {
+        chan.send(&Msg::Pid(std::process::id() as i32))?;
+        init(chan, a)
+    }
+}
+
+fn become_root() -> Result<(), String> {
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresgid(0) in the user namespace: {e}"))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresuid(0) in the user namespace: {e}"))
+}
+
+/// Stage 2: the container's init. Returns only on error.
+fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
+    let spec = a.spec;
+    let process = spec.process().as_ref().ok_or("process: missing")?;
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    let ctx = crate::rootfs::RootfsContext {
+        rootfs: a.rootfs,
+        bundle_dir: a.bundle_dir,
+        spec,
+        in_new_userns: a.plan.new_user,
+        new_cgroupns: a.plan.new.contains(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+        cgroup: a.cgroup,
+    };
+    crate::rootfs::prepare(&ctx)?;
+    let fifo = open(a.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| format!("open {}: {e}", a.fifo.display()))?;
+    let mut state_json = String::new();
+    if a.create_hooks {
+        chan.send(&Msg::RunCreateHooks)?;
+        match chan.recv()? {
+            Some(Msg::State(s)) => state_json = s,
+            Some(Msg::Error(e)) => return Err(e),
+            other => return Err(format!("sync: expected the state after hooks, got {other:?}")),
+        }
+        crate::hooks::run(spec, "createContainer", state_json.as_bytes())?;
+    }
+    crate::rootfs::enter(a.rootfs, a.no_pivot)?;
+    if a.plan.has(LinuxNamespaceType::Uts) {
+        if let Some(h) = spec.hostname() {
+            nix::unistd::sethostname(h).map_err(|e| format!("hostname {h:?}: {e}"))?;
+        }
+        if let Some(d) = spec.domainname() {
+            set_domainname(d)?;
+        }
+    }
+    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v).map_err(|e| format!("linux.sysctl.{k}: write {path}: {e}"))?;
+    }
+    if let Some(fd) = a.console {
+        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        crate::tty::setup_container_tty(fd, size, true)?;
+    }
+    crate::rootfs::finish(spec)?;
+    let prepared = prepare_process(process, spec)?;
+    chan.send(&Msg::Created)?;
+    // Wait for `start`: opening the fifo for writing blocks until it is opened for reading.
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let w = open(Path::new(&path), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| format!("open exec fifo: {e}"))?;
+    nix::unistd::write(&w, b"0").map_err(|e| format!("write exec fifo: {e}"))?;
+    drop(w);
+    drop(fifo);
+    crate::hooks::run(spec, "startContainer", state_json.as_bytes())?;
+    finish_and_exec(prepared, a.seccomp, a.preserve_fds, process)
+}
+
+fn set_domainname(d: &str) -> Result<(), String> {
+    // SAFETY: pointer/len of a valid string.
+    if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+        return Err(format!("domainname {d:?}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// What is resolved while still privileged and before waiting: program path, caps, etc.
+struct Prepared {
+    exec: ExecPlan,
+    caps: Option<CapPlan>,
+}
+
+fn prepare_process(process: &Process, spec: &Spec) -> Result<Prepared, String> {
+    nix::unistd::chdir(process.cwd()).map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
+    if let Some(adj) = process.oom_score_adj() {
+        process::set_oom_score_adj(None, adj)?;
+    }
+    process::set_rlimits(process)?;
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        process::set_personality(p)?;
+    }
+    process::set_io_priority(process)?;
+    let program = process::find_program(process)?;
+    Ok(Prepared {
+        exec: ExecPlan::new(process, &program)?,
+        caps: CapPlan::new(process)?,
+    })
+}
+
+/// Drop privileges in the order that keeps each step possible, then execve.
+fn finish_and_exec(
+    p: Prepared,
+    seccomp: Option<&noderun_seccomp::Program>,
+    preserve_fds: i32,
+    process: &Process,
+) -> Result<(), String> {
+    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+        process::set_apparmor(profile)?;
+    }
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if let (Some(s), false) = (seccomp, nnp) {
+        // Without no_new_privs the filter needs CAP_SYS_ADMIN: install before dropping it.
+        s.install().map_err(|e| format!("linux.seccomp: {e}"))?;
+    }
+    if let Some(c) = &p.caps {
+        c.apply_bounding()?;
+    }
+    process::set_user(process)?;
+    if let Some(c) = &p.caps {
+        c.apply_rest()?;
+    }
+    if nnp {
+        process::set_no_new_privs()?;
+        if let Some(s) = seccomp {
+            s.install().map_err(|e| format!("linux.seccomp: {e}"))?;
+        }
+    }
+    close_extra_fds(3 + preserve_fds);
+    Err(p.exec.exec())
+}
+
+/// Mark every descriptor from `first` on close-on-exec, so only stdio and --preserve-fds pass.
+fn close_extra_fds(first: i32) {
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<i32> = rd
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl on a descriptor number; invalid ones just fail.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// Stage 1 of `exec`: join the container's namespaces, fork into its pid namespace.
+pub fn exec_bootstrap(chan: Channel, a: &ExecArgs, spec: &Spec) -> ! {
+    let r = (|| -> Result<(), String> {
+        chan.expect(&Msg::Go)?;
+        namespaces::join_all(a.join)?;
+        // SAFETY: single-threaded child.
+        match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+            ForkResult::Child => exec_process(&chan, a, spec),
+            ForkResult::Parent { child } => {
+                chan.send(&Msg::Pid(child.as_raw()))?;
+                unsafe { libc::_exit(0) }
+            }
+        }
+    })();
+    if let Err(e) = r {
+        die(&chan, e)
+    }
+    unsafe { libc::_exit(1) }
+}
+
+fn exec_process(_chan: &Channel, a: &ExecArgs, spec: &Spec) -> Result<(), String> {
+    let process = a.process;
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    if let Some(fd) = a.console {
+        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        crate::tty::setup_container_tty(fd, size, false)?;
+    }
+    let prepared = prepare_process(process, spec)?;
+    finish_and_exec(prepared, a.seccomp, a.preserve_fds, process)
+}
