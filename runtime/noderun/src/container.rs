@@ -298,15 +298,16 @@ impl Runtime {
         cgroup.add_task(bootstrap)?;
         parent.send(&Msg::Go).map_err(Error::Child)?;
         let mut init_pid = 0;
-        loop {
+        let mut created = false;
+        let mut hooks_pending = false;
+        // The bootstrap (Pid) and init (the rest) write to the same socket, so the Pid can
+        // arrive after init's first messages: go on until both Pid and Created arrived.
+        while !(created && init_pid != 0) {
             match parent.recv().map_err(Error::Child)? {
-                Some(Msg::MapIds) => {
-                    let r = write_id_maps(bootstrap, spec);
-                    match r {
-                        Ok(()) => parent.send(&Msg::Ack).map_err(Error::Child)?,
-                        Err(e) => return Err(Error::Child(e)),
-                    }
-                }
+                Some(Msg::MapIds) => match write_id_maps(bootstrap, spec) {
+                    Ok(()) => parent.send(&Msg::Ack).map_err(Error::Child)?,
+                    Err(e) => return Err(Error::Child(e)),
+                },
                 Some(Msg::Pid(p)) => {
                     init_pid = p;
                     if p != bootstrap {
@@ -317,20 +318,22 @@ impl Runtime {
                     saved.pid = p;
                     saved.pid_start = crate::state::proc_start(p).map(|s| s.0).unwrap_or(0);
                 }
-                Some(Msg::RunCreateHooks) => {
-                    let mut st = saved.oci_state(&self.root);
-                    st.status = Status::Creating;
-                    st.pid = Some(init_pid);
-                    let json = serde_json::to_string(&st).unwrap_or_default();
-                    crate::hooks::run(spec, "prestart", json.as_bytes())
-                        .and_then(|()| crate::hooks::run(spec, "createRuntime", json.as_bytes()))
-                        .map_err(|e| Error::Hook { path: bundle.config_file.clone(), reason: e })?;
-                    parent.send(&Msg::State(json)).map_err(Error::Child)?;
-                }
-                Some(Msg::Created) => break,
+                Some(Msg::RunCreateHooks) => hooks_pending = true,
+                Some(Msg::Created) => created = true,
                 Some(Msg::Error(e)) => return Err(Error::Child(e)),
                 Some(m) => return Err(Error::Child(format!("sync: unexpected {m:?}"))),
                 None => return Err(Error::Child("the container's init exited during create".into())),
+            }
+            if hooks_pending && init_pid != 0 {
+                hooks_pending = false;
+                let mut st = saved.oci_state(&self.root);
+                st.status = Status::Creating;
+                st.pid = Some(init_pid);
+                let json = serde_json::to_string(&st).unwrap_or_default();
+                crate::hooks::run(spec, "prestart", json.as_bytes())
+                    .and_then(|()| crate::hooks::run(spec, "createRuntime", json.as_bytes()))
+                    .map_err(|e| Error::Hook { path: bundle.config_file.clone(), reason: e })?;
+                parent.send(&Msg::State(json)).map_err(Error::Child)?;
             }
         }
         saved.save(&self.root)?;
