@@ -68,6 +68,12 @@ kernel() {
     rm -rf root && mkdir root
     dpkg -x ./"$pkg"_*.deb root
     rm -f ./*.deb
+    # The package's modules.dep is made at install time; make it here (kmod's depmod).
+    local kver
+    kver=$(ls root/lib/modules | head -n1)
+    if command -v depmod >/dev/null || [ -x /usr/sbin/depmod ]; then
+      PATH=$PATH:/usr/sbin depmod -b "$CACHE/root" "$kver" || die "depmod failed"
+    fi
     local vmlinuz
     vmlinuz=$(ls "$CACHE"/root/boot/vmlinuz-* | head -n1)
     [ -f "$vmlinuz" ] || die "no vmlinuz in $pkg"
@@ -111,7 +117,9 @@ cp "$PAYLOAD" "$R/payload.sh"
 
 mods=""
 if [ -n "${VM_MODULES:-}" ]; then
-  [ -f "$MODDIR/modules.dep" ] || die "no modules.dep in $MODDIR"
+  if [ ! -f "$MODDIR/modules.dep" ]; then
+    PATH=$PATH:/usr/sbin depmod -b "$CACHE/root" "$KVER" 2>/dev/null || die "no modules.dep in $MODDIR (install kmod for depmod)"
+  fi
   for m in $VM_MODULES; do
     line=$(grep -E "(^|/)$m\.ko(\.[a-z]+)?:" "$MODDIR/modules.dep" | head -n1) || die "module $m not in $MODDIR/modules.dep"
     # dependencies first (modules.dep lists "mod: dep1 dep2" with deps in load-reverse order)
