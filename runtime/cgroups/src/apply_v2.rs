@@ -20,6 +20,51 @@ fn max_or(v: i64) -> String {
 }
 
 pub(crate) fn apply(d: &Path, r: &LinuxResources) -> Result<(), Error> {
+    apply_all(d, r).map_err(|e| explain_missing_controller(d, e))
+}
+
+/// A write that failed with ENOENT usually means the controller is not enabled for this
+/// cgroup; say so instead of "No such file or directory".
+fn explain_missing_controller(d: &Path, e: Error) -> Error {
+    let Error::Write {
+        field,
+        path,
+        source,
+        value,
+    } = e
+    else {
+        return e;
+    };
+    if source.raw_os_error() == Some(libc::ENOENT) && path.parent() == Some(d) {
+        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+        let controller = file.split('.').next().unwrap_or("").to_string();
+        let enabled = fsio::read(&d.join("cgroup.controllers")).unwrap_or_default();
+        if !controller.is_empty()
+            && controller != "cgroup"
+            && !enabled
+                .split_ascii_whitespace()
+                .any(|c| c == controller.as_str())
+        {
+            return Error::unsupported(
+                field,
+                path,
+                format!(
+                    "the {controller} controller is not enabled for this cgroup (the parent's \
+                     cgroup.subtree_control lacks it; with cgroup v2 a parent holding processes \
+                     cannot delegate controllers)"
+                ),
+            );
+        }
+    }
+    Error::Write {
+        field,
+        path,
+        source,
+        value,
+    }
+}
+
+fn apply_all(d: &Path, r: &LinuxResources) -> Result<(), Error> {
     if let Some(m) = r.memory() {
         memory(d, m)?;
     }

@@ -19,13 +19,20 @@ pub(crate) fn write(field: &str, path: &Path, value: &str) -> Result<(), Error> 
     f.write_all(value.as_bytes()).map_err(werr)
 }
 
-/// Reads a control file into a String.
+/// Reads a control file into a String (open + read until EOF; no stat, no size probing).
 pub(crate) fn read(path: &Path) -> Result<String, Error> {
-    let mut s = String::with_capacity(256);
-    File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut s))
-        .map_err(|e| Error::io(path, "read", e))?;
-    Ok(s)
+    let mut f = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut buf = [0u8; 8192];
+    let mut out = Vec::new();
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, "read", e)),
+        }
+    }
+    String::from_utf8(out).map_err(|_| Error::parse(path, "not UTF-8"))
 }
 
 /// Reads a control file holding one number ("max" is returned as None).

@@ -8,49 +8,64 @@ use std::time::{Duration, Instant};
 
 use crate::{Cgroup, Error, Mode, fsio};
 
-/// The missing directories of `path`, top-down (empty if `path` exists).
-fn missing_dirs(path: &Path, stop: &Path) -> Vec<PathBuf> {
-    let mut missing = Vec::new();
-    let mut p = path;
-    while !p.exists() {
-        missing.push(p.to_path_buf());
-        match p.parent() {
-            Some(parent) if p != stop => p = parent,
-            _ => break,
-        }
-    }
-    missing.reverse();
-    missing
+/// What `create` does for one hierarchy.
+enum Plan {
+    /// The directory is strictly below the caller's own cgroup: mkdir -p up to `own`.
+    Below,
+    /// The directory exists elsewhere: join it, create nothing.
+    Join,
 }
 
 pub(crate) fn create(cg: &mut Cgroup) -> Result<(), Error> {
-    // Check every hierarchy before making anything, so a refusal leaves nothing behind.
-    let mut plan: Vec<(usize, Vec<PathBuf>)> = Vec::with_capacity(cg.dirs.len());
-    for (i, d) in cg.dirs.iter().enumerate() {
-        let missing = missing_dirs(&d.path, &d.hierarchy.mountpoint);
-        let Some(top) = missing.first() else { continue };
-        let refuse = |reason: String| Error::Refused {
-            path: top.clone(),
-            hierarchy: d.hierarchy.name(),
-            reason,
-        };
-        let Some(own) = d.own_dir.as_ref() else {
-            return Err(refuse(format!(
+    // Decide for every hierarchy before making anything, so a refusal leaves nothing behind.
+    // Being below the caller's own cgroup is decided on the (normalised) paths alone, so the
+    // common case costs one mkdir per hierarchy.
+    let mut plan = Vec::with_capacity(cg.dirs.len());
+    for d in &cg.dirs {
+        let below = d
+            .own_dir
+            .as_ref()
+            .is_some_and(|own| d.path.starts_with(own) && d.path != *own);
+        if below {
+            plan.push(Plan::Below);
+            continue;
+        }
+        if d.path.is_dir() {
+            plan.push(Plan::Join);
+            continue;
+        }
+        // Name the topmost directory that would have to be made.
+        let mut top = d.path.as_path();
+        while let Some(p) = top.parent() {
+            if p.exists() || p == d.hierarchy.mountpoint {
+                break;
+            }
+            top = p;
+        }
+        let reason = match d.own_dir.as_ref() {
+            Some(own) => format!("it is not below the caller's own cgroup {}", own.display()),
+            None => format!(
                 "the caller's own cgroup {:?} is not reachable through the mount at {}",
                 d.hierarchy.own_path,
                 d.hierarchy.mountpoint.display()
-            )));
+            ),
         };
-        if !(top.starts_with(own) && top != own) {
-            return Err(refuse(format!(
-                "it is not below the caller's own cgroup {}",
-                own.display()
-            )));
-        }
-        plan.push((i, missing));
+        return Err(Error::Refused {
+            path: top.to_path_buf(),
+            hierarchy: d.hierarchy.name(),
+            reason,
+        });
     }
     let before = cg.created.len();
-    let result = make_dirs(cg, &plan);
+    let mut result = Ok(());
+    for (i, p) in plan.iter().enumerate() {
+        if let Plan::Below = p {
+            result = mkdir_below_own(cg, i);
+            if result.is_err() {
+                break;
+            }
+        }
+    }
     if result.is_err() {
         let made: Vec<PathBuf> = cg.created.drain(before..).collect();
         // Best effort: the original error is what the caller needs to see.
@@ -59,29 +74,58 @@ pub(crate) fn create(cg: &mut Cgroup) -> Result<(), Error> {
     result
 }
 
-fn make_dirs(cg: &mut Cgroup, plan: &[(usize, Vec<PathBuf>)]) -> Result<(), Error> {
-    for (i, missing) in plan {
-        let is_cpuset = cg.dirs[*i]
-            .hierarchy
-            .controllers
-            .iter()
-            .any(|c| c == "cpuset");
-        for dir in missing {
-            match std::fs::create_dir(dir) {
-                Ok(()) => cg.created.push(dir.clone()),
-                // Raced with another creator: joining is allowed.
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Error::io(dir, "mkdir", e)),
+/// mkdir -p of dirs[i] (parents down from the caller's own cgroup), recording what it made and
+/// initialising each new directory (v1 cpuset, v2 controller delegation).
+fn mkdir_below_own(cg: &mut Cgroup, i: usize) -> Result<(), Error> {
+    let path = cg.dirs[i].path.clone();
+    let own = cg.dirs[i].own_dir.clone().unwrap_or_default();
+    // Walk up until a mkdir succeeds or finds the directory; then come back down.
+    let mut missing: Vec<&Path> = Vec::new();
+    let mut p = path.as_path();
+    loop {
+        match std::fs::create_dir(p) {
+            Ok(()) => {
+                after_mkdir(cg, i, p)?;
+                break;
             }
-            match cg.mode {
-                Mode::Unified => {
-                    if let Some(parent) = dir.parent() {
-                        let parent_is_ours = cg.created.iter().any(|c| c == parent);
-                        enable_controllers(parent, parent_is_ours)?;
-                    }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => break,
+            Err(e) if e.kind() == ErrorKind::NotFound => match p.parent() {
+                Some(parent) if parent.starts_with(&own) && parent != own => {
+                    missing.push(p);
+                    p = parent;
                 }
-                Mode::Hybrid | Mode::Legacy if is_cpuset => init_cpuset(dir)?,
-                _ => {}
+                _ => return Err(Error::io(p, "mkdir", e)),
+            },
+            Err(e) => return Err(Error::io(p, "mkdir", e)),
+        }
+    }
+    while let Some(p) = missing.pop() {
+        match std::fs::create_dir(p) {
+            Ok(()) => after_mkdir(cg, i, p)?,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(p, "mkdir", e)),
+        }
+    }
+    Ok(())
+}
+
+fn after_mkdir(cg: &mut Cgroup, i: usize, dir: &Path) -> Result<(), Error> {
+    cg.created.push(dir.to_path_buf());
+    match cg.mode {
+        Mode::Unified => {
+            if let Some(parent) = dir.parent() {
+                let parent_is_ours = cg.created.iter().any(|c| c == parent);
+                enable_controllers(parent, parent_is_ours)?;
+            }
+        }
+        Mode::Hybrid | Mode::Legacy => {
+            if cg.dirs[i]
+                .hierarchy
+                .controllers
+                .iter()
+                .any(|c| c == "cpuset")
+            {
+                init_cpuset(dir)?;
             }
         }
     }
@@ -141,37 +185,48 @@ pub(crate) fn delete(created: &[PathBuf]) -> Result<(), Error> {
     Ok(())
 }
 
+/// rmdir `dir`; when the kernel says busy, remove child cgroups first and retry for up to
+/// ~1 s (tasks that were just killed may still be accounted to the cgroup for a moment).
 fn remove_tree(dir: &Path) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let e = match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => e,
+        };
+        let busy = matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY));
+        if !busy {
+            return Err(Error::io(dir, "rmdir", e));
+        }
+        if remove_children(dir)? {
+            continue;
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::io(dir, "rmdir", e));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Removes every child cgroup of `dir`; true if there was one.
+fn remove_children(dir: &Path) -> Result<bool, Error> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io(dir, "read_dir", e)),
     };
+    let mut any = false;
     for ent in rd {
         let ent = ent.map_err(|e| Error::io(dir, "read_dir", e))?;
         if ent.file_type().is_ok_and(|t| t.is_dir()) {
             remove_tree(&ent.path())?;
+            any = true;
         }
     }
-    rmdir_retry(dir)
-}
-
-/// rmdir, retrying on EBUSY for up to ~1 s (tasks that were just killed may still be
-/// accounted to the cgroup for a moment).
-fn rmdir_retry(dir: &Path) -> Result<(), Error> {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(50));
-            }
-            Err(e) => return Err(Error::io(dir, "rmdir", e)),
-        }
-    }
+    Ok(any)
 }
 
 /// Every pid in `dir`'s cgroup.procs and those of its descendants.

@@ -76,6 +76,8 @@ fn create_nested_and_delete_leaves_nothing() {
         let cs = dir(&g, "cpuset");
         assert!(!read(cs, "cpuset.cpus").is_empty());
         assert!(!read(cs, "cpuset.mems").is_empty());
+        // a cgroup the container made below ours is removed too
+        std::fs::create_dir(mem.join("inner")).unwrap();
         // state handoff: a serialized Cgroup deletes what the first one created
         let json = serde_json::to_string(&g.0).unwrap();
         let back: Cgroup = serde_json::from_str(&json).unwrap();

@@ -462,7 +462,24 @@ fn main() {
             if Path::new("/sys/fs/cgroup/cgcheck-outside").exists() {
                 return Err("outside dir was created".into());
             }
-            r
+            r?;
+            // Below our own cgroup is allowed, but v2 cannot delegate controllers from a
+            // cgroup holding processes: apply must explain that instead of ENOENT.
+            let mut sub = Cgroup::resolve(None, "sub").map_err(e2s)?;
+            sub.create().map_err(e2s)?;
+            let applied = sub.apply(&res(|b| {
+                b.memory(
+                    LinuxMemoryBuilder::default()
+                        .limit(1i64 << 30)
+                        .build()
+                        .unwrap_or_default(),
+                )
+            }));
+            sub.delete().map_err(e2s)?;
+            match applied {
+                Err(e) if e.to_string().contains("memory controller is not enabled") => Ok(()),
+                other => Err(format!("apply below a populated cgroup: {other:?}")),
+            }
         })();
         let back = std::fs::write("/sys/fs/cgroup/cgroup.procs", "0").map_err(e2s);
         let _ = std::fs::remove_dir(runner);
