@@ -1,33 +1,214 @@
-//! noderun-cgroups: interface placeholder until the cgroups branch lands (no effect).
+//! noderun-cgroups: cgroup v2 (unified) and v1 (legacy / hybrid) behind one small interface,
+//! written directly against the cgroup file system (no helper processes, no regexes) so that a
+//! container start costs only a handful of system calls.
+//!
+//! `Cgroup::resolve` turns an OCI `linux.cgroupsPath` into one directory per hierarchy,
+//! `create` makes them (only below the caller's own cgroup), `apply` writes OCI
+//! `LinuxResources`, and `delete` removes exactly what `create` made. A `Cgroup` is
+//! serializable so that a later process (e.g. `noderun delete`) can pick it up from state.
+
+mod apply_v1;
+mod apply_v2;
+mod bpf_prog;
+mod bpf_sys;
+mod convert;
+pub mod devices;
+mod error;
+mod freezer;
+mod fsio;
+mod mount_plan;
+mod procfs;
+mod resolve;
+mod stats;
+mod tree;
+
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Other(String),
+use serde::{Deserialize, Serialize};
+
+pub use bpf_prog::{BpfInsn, device_filter_program};
+pub use bpf_sys::attached_device_filters;
+pub use convert::{blkio_weight_to_io_weight, shares_to_weight, swap_to_v2};
+pub use devices::{DeviceRule, DeviceType};
+pub use error::Error;
+pub use mount_plan::CgroupMount;
+pub use procfs::Hierarchy;
+pub use stats::Stats;
+
+/// How cgroups are mounted on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// Only cgroup v2, mounted at /sys/fs/cgroup.
+    Unified,
+    /// v1 controller hierarchies plus a (usually controller-less) cgroup2 mount; the v1
+    /// controllers are used.
+    Hybrid,
+    /// Only v1 hierarchies.
+    Legacy,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
-pub struct Cgroup {}
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
-#[derive(Debug, Clone)]
-pub struct CgroupMount {
-    pub subdir: String,
-    pub fstype: String,
-    pub options: String,
-    pub host_path: PathBuf,
-    pub links: Vec<(String, String)>,
+/// Detects the cgroup mode from /sys/fs/cgroup's file system type and the cgroup mounts.
+pub fn mode() -> Result<Mode, Error> {
+    let mounts = procfs::parse_mountinfo(&fsio::read(Path::new(procfs::MOUNTINFO))?)?;
+    procfs::mode_from_mounts(root_is_cgroup2()?, &mounts)
+}
+
+fn root_is_cgroup2() -> Result<bool, Error> {
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is a valid NUL-terminated string and `st` a valid out pointer.
+    let rc = unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(Error::io(
+            CGROUP_ROOT,
+            "statfs",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    #[allow(clippy::unnecessary_cast)]
+    Ok(st.f_type as i64 == CGROUP2_SUPER_MAGIC)
+}
+
+/// One directory of a cgroup: its place in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupDir {
+    pub hierarchy: Hierarchy,
+    /// Absolute directory of this cgroup.
+    pub path: PathBuf,
+    /// This cgroup's path inside the hierarchy as seen in this cgroup namespace.
+    pub cgroup_path: String,
+    /// The caller's own cgroup directory (None if it is not reachable through the mount).
+    pub own_dir: Option<PathBuf>,
+}
+
+/// A container's cgroup: resolved directories per hierarchy and the ones `create` made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    mode: Mode,
+    dirs: Vec<CgroupDir>,
+    /// Directories made by `create`, parents before children.
+    created: Vec<PathBuf>,
 }
 
 impl Cgroup {
-    pub fn resolve(_p: Option<&Path>, _name: &str) -> Result<Cgroup, Error> { Ok(Cgroup {}) }
-    pub fn create(&mut self) -> Result<(), Error> { Ok(()) }
-    pub fn apply(&self, _r: &oci_spec::runtime::LinuxResources) -> Result<(), Error> { Ok(()) }
-    pub fn add_task(&self, _pid: i32) -> Result<(), Error> { Ok(()) }
-    pub fn pids(&self) -> Result<Vec<i32>, Error> { Ok(vec![]) }
-    pub fn freeze(&self) -> Result<(), Error> { Ok(()) }
-    pub fn thaw(&self) -> Result<(), Error> { Ok(()) }
-    pub fn is_frozen(&self) -> Result<bool, Error> { Ok(false) }
-    pub fn delete(&self) -> Result<(), Error> { Ok(()) }
-    pub fn mount_plan(&self) -> Result<Vec<CgroupMount>, Error> { Ok(vec![]) }
+    /// Resolves an OCI `linux.cgroupsPath`. An absolute path is taken from each hierarchy's
+    /// root as mounted here (like runc); a relative path, or None/empty (then `default_name`,
+    /// the container id, is used), is placed below the caller's own cgroup in each hierarchy.
+    /// Reads /proc only and creates nothing.
+    pub fn resolve(cgroups_path: Option<&Path>, default_name: &str) -> Result<Cgroup, Error> {
+        let mounts = procfs::parse_mountinfo(&fsio::read(Path::new(procfs::MOUNTINFO))?)?;
+        let mode = procfs::mode_from_mounts(root_is_cgroup2()?, &mounts)?;
+        let own = fsio::read(Path::new(procfs::PROC_CGROUP))?;
+        let hierarchies = procfs::hierarchies(mode, &mounts, &own)?;
+        resolve::resolve(mode, hierarchies, cgroups_path, default_name)
+    }
+
+    /// The mode this cgroup was resolved in.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The directories of this cgroup, one per hierarchy.
+    pub fn dirs(&self) -> &[CgroupDir] {
+        &self.dirs
+    }
+
+    /// Directories made by `create` (parents first).
+    pub fn created(&self) -> &[PathBuf] {
+        &self.created
+    }
+
+    /// The directory in the hierarchy holding `controller` (v2: the one directory).
+    pub fn dir_for(&self, controller: &str) -> Option<&Path> {
+        match self.mode {
+            Mode::Unified => self.dirs.first().map(|d| d.path.as_path()),
+            Mode::Hybrid | Mode::Legacy => self
+                .dirs
+                .iter()
+                .find(|d| d.hierarchy.controllers.iter().any(|c| c == controller))
+                .map(|d| d.path.as_path()),
+        }
+    }
+
+    /// mkdir -p in every hierarchy. Refuses (naming path, hierarchy and reason) to create a
+    /// directory that is not below the caller's own cgroup; joining an existing cgroup
+    /// elsewhere is allowed. On failure nothing made by this call is left behind.
+    pub fn create(&mut self) -> Result<(), Error> {
+        tree::create(self)
+    }
+
+    /// Applies OCI `LinuxResources`.
+    pub fn apply(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
+        match self.mode {
+            Mode::Unified => apply_v2::apply(self.v2_dir()?, resources),
+            Mode::Hybrid | Mode::Legacy => apply_v1::apply(self, resources),
+        }
+    }
+
+    /// Moves `pid` into this cgroup in every hierarchy.
+    pub fn add_task(&self, pid: i32) -> Result<(), Error> {
+        let s = pid.to_string();
+        for d in &self.dirs {
+            fsio::write("add_task", &d.path.join("cgroup.procs"), &s)?;
+        }
+        Ok(())
+    }
+
+    /// Every process in this cgroup and its descendants (sorted, deduplicated).
+    pub fn pids(&self) -> Result<Vec<i32>, Error> {
+        tree::pids(self.pids_dir())
+    }
+
+    /// Freezes every process of the subtree and waits until the kernel reports it frozen.
+    pub fn freeze(&self) -> Result<(), Error> {
+        freezer::freeze(self)
+    }
+
+    /// Thaws the subtree.
+    pub fn thaw(&self) -> Result<(), Error> {
+        freezer::thaw(self)
+    }
+
+    pub fn is_frozen(&self) -> Result<bool, Error> {
+        freezer::is_frozen(self)
+    }
+
+    /// Number of OOM kills in this cgroup (v2 memory.events, v1 memory.oom_control).
+    pub fn oom_kills(&self) -> Result<u64, Error> {
+        stats::oom_kills(self)
+    }
+
+    /// Memory, CPU and pids figures.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        stats::stats(self)
+    }
+
+    /// Removes every directory `create` made (and any cgroups made below them), deepest first,
+    /// retrying briefly while the kernel still reports them busy. Ok if already gone. The
+    /// caller kills the processes first.
+    pub fn delete(&self) -> Result<(), Error> {
+        tree::delete(&self.created)
+    }
+
+    /// What to mount for an OCI mount of type "cgroup" inside a container.
+    pub fn mount_plan(&self) -> Result<Vec<CgroupMount>, Error> {
+        mount_plan::plan(self)
+    }
+
+    fn v2_dir(&self) -> Result<&Path, Error> {
+        self.dirs
+            .first()
+            .map(|d| d.path.as_path())
+            .ok_or_else(|| Error::parse(CGROUP_ROOT, "no cgroup2 hierarchy resolved"))
+    }
+
+    fn pids_dir(&self) -> &Path {
+        ["pids", "freezer", "memory"]
+            .iter()
+            .find_map(|c| self.dir_for(c))
+            .or_else(|| self.dirs.first().map(|d| d.path.as_path()))
+            .unwrap_or(Path::new(CGROUP_ROOT))
+    }
 }
