@@ -154,50 +154,48 @@ fn finish_entry(dest: &Path, opts: &MountOptions) -> Result<(), String> {
 }
 
 /// A `cgroup` mount: with a cgroup namespace the kernel mounts the namespace's root (our
-/// cgroup); without one, the container's own cgroup directories are bind-mounted read-only.
+/// cgroup); without one, the container's own cgroup directories are bind-mounted.
 fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &MountOptions) -> Result<(), String> {
+    use noderun_cgroups::CgroupMount as C;
     let dest = resolve(ctx.rootfs, m.destination(), Create::Dir)?;
     let flags = opts.set & !(MsFlags::MS_BIND | MsFlags::MS_REC);
     let plan = ctx.cgroup.mount_plan().map_err(|e| e.to_string())?;
-    for cm in &plan {
-        let target = if cm.subdir.is_empty() {
-            dest.clone()
+    let cgroup_mount = |target: &Path, fstype: &str, data: Option<&str>, host: &Path| {
+        if ctx.new_cgroupns {
+            do_mount(Some(Path::new("cgroup")), target, Some(fstype), flags, data)
         } else {
-            let t = dest.join(&cm.subdir);
-            std::fs::create_dir_all(&t).map_err(|e| format!("mkdir {}: {e}", t.display()))?;
-            t
-        };
-        match cm.fstype.as_str() {
-            "tmpfs" => do_mount(
-                Some(Path::new("tmpfs")),
-                &target,
-                Some("tmpfs"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                Some("mode=755"),
-            )?,
-            fstype if ctx.new_cgroupns => {
-                let data = (!cm.options.is_empty()).then_some(cm.options.as_str());
-                do_mount(Some(Path::new("cgroup")), &target, Some(fstype), flags, data)?
-            }
-            _ => {
+            do_mount(Some(host), target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+            remount_bind(target, flags)
+        }
+    };
+    let mut tmpfs = false;
+    for cm in &plan {
+        match cm {
+            C::Cgroup2 { host_dir } => cgroup_mount(&dest, "cgroup2", None, host_dir)?,
+            C::Tmpfs { options } => {
+                tmpfs = true;
                 do_mount(
-                    Some(&cm.host_path),
-                    &target,
-                    None,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None,
-                )?;
-                remount_bind(&target, flags)?;
+                    Some(Path::new("tmpfs")),
+                    &dest,
+                    Some("tmpfs"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                    Some(options),
+                )?
+            }
+            C::Hierarchy { subdir, subsystems, host_dir } => {
+                let t = dest.join(subdir);
+                std::fs::create_dir_all(&t).map_err(|e| format!("mkdir {}: {e}", t.display()))?;
+                cgroup_mount(&t, "cgroup", Some(subsystems), host_dir)?
+            }
+            C::Symlink { name, target } => {
+                let p = dest.join(name);
+                if std::fs::symlink_metadata(&p).is_err() {
+                    symlink(target, &p).map_err(|e| format!("symlink {}: {e}", p.display()))?;
+                }
             }
         }
     }
-    for link in plan.iter().flat_map(|cm| cm.links.iter()) {
-        let p = dest.join(&link.0);
-        if std::fs::symlink_metadata(&p).is_err() {
-            symlink(&link.1, &p).map_err(|e| format!("symlink {}: {e}", p.display()))?;
-        }
-    }
-    if flags.contains(MsFlags::MS_RDONLY) && plan.first().is_some_and(|c| c.fstype == "tmpfs") {
+    if tmpfs && flags.contains(MsFlags::MS_RDONLY) {
         remount_bind(&dest, flags)?;
     }
     finish_entry(&dest, opts)
