@@ -1,0 +1,336 @@
+//! Compiles an OCI `LinuxSeccomp` into one classic-BPF filter: a dispatch on
+//! `seccomp_data.arch`, then per ABI a binary search over syscall-number intervals whose leaves
+//! are either a return (merged runs of syscalls with the same unconditional outcome, gaps take
+//! the default action) or a syscall's rule body.
+//!
+//! Semantics (libseccomp / runc / crun): the native ABI is always in the filter, listed compat
+//! ABIs are added, any other audit arch (and x32 numbers when x32 is not listed) gets the
+//! bad-arch action, SECCOMP_RET_KILL_THREAD, as libseccomp's default. Rules whose action equals
+//! the default action are dropped (runc does this; libseccomp refuses them). Conditions of one
+//! rule are ANDed, rules of one syscall are ORed; when several rules of a syscall match, the one
+//! the kernel ranks highest wins (KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > NOTIFY > TRACE >
+//! LOG > ALLOW; ties go to the earlier rule). Syscall names unknown in an ABI are skipped there.
+
+use std::ops::Range;
+
+use libc::sock_filter;
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag};
+
+use crate::Error;
+use crate::action;
+use crate::arch::{Abi, NATIVE};
+use crate::bpf::{self, JMP_JEQ_K, JMP_JGE_K, MAX_COND_JUMP, MAX_INSNS, OFF_ARCH, OFF_NR};
+use crate::condition::{self, Cond, MAX_CONDS};
+use crate::program::Program;
+
+/// Action for syscalls of architectures the filter does not list (libseccomp's default).
+pub(crate) const BAD_ARCH_ACTION: u32 = libc::SECCOMP_RET_KILL_THREAD;
+
+#[cfg(target_arch = "x86_64")]
+const X32_SYSCALL_BIT: u32 = crate::syscall_table::X32_SYSCALL_BIT;
+
+/// A validated rule of the profile.
+struct Rule<'a> {
+    names: &'a [String],
+    ret: u32,
+    conds: Vec<Cond>,
+}
+
+/// What a syscall-number interval leads to.
+#[derive(Clone, PartialEq, Eq)]
+enum Outcome {
+    Ret(u32),
+    /// Instructions in the per-ABI body buffer.
+    Body(Range<usize>),
+}
+
+/// Compile an OCI `linux.seccomp` into a single ready-to-install filter.
+pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
+    let default_ret = action::encode(
+        profile.default_action(),
+        profile.default_errno_ret(),
+        "linux.seccomp.defaultErrnoRet",
+    )?;
+    let rules = validate_rules(profile, default_ret)?;
+    let abis = select_abis(profile);
+
+    let notify = action::is_notify(default_ret) || rules.iter().any(|r| action::is_notify(r.ret));
+    let flags = filter_flags(profile, notify);
+
+    let mut sections: Vec<(u32, Vec<sock_filter>)> = Vec::with_capacity(2);
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut s = vec![
+            bpf::load(OFF_NR),
+            bpf::jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
+        ];
+        let native = abi_tree(Abi::X86_64, &rules, default_ret);
+        if abis.contains(&Abi::X32) {
+            s.push(bpf::ja(native.len() as u32));
+            s.extend_from_slice(&native);
+            s.extend_from_slice(&abi_tree(Abi::X32, &rules, default_ret));
+        } else {
+            s.push(bpf::ret(BAD_ARCH_ACTION));
+            s.extend_from_slice(&native);
+        }
+        sections.push((Abi::X86_64.audit_arch(), s));
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let mut s = vec![bpf::load(OFF_NR)];
+        s.extend_from_slice(&abi_tree(Abi::Aarch64, &rules, default_ret));
+        sections.push((Abi::Aarch64.audit_arch(), s));
+    }
+    for &abi in &abis {
+        if abi == NATIVE || abi == Abi::X32 {
+            continue;
+        }
+        let mut s = vec![bpf::load(OFF_NR)];
+        s.extend_from_slice(&abi_tree(abi, &rules, default_ret));
+        sections.push((abi.audit_arch(), s));
+    }
+
+    let filter = assemble(&sections);
+    if filter.len() > MAX_INSNS {
+        return Err(Error::TooLarge(filter.len()));
+    }
+    let skipped = skipped_names(&rules, &abis);
+    Ok(Program::new(filter, flags, notify, abis, skipped))
+}
+
+fn validate_rules(profile: &LinuxSeccomp, default_ret: u32) -> Result<Vec<Rule<'_>>, Error> {
+    let syscalls = profile.syscalls().as_deref().unwrap_or(&[]);
+    let mut rules = Vec::with_capacity(syscalls.len());
+    for (i, sc) in syscalls.iter().enumerate() {
+        if sc.names().is_empty() {
+            return Err(Error::invalid(
+                format!("linux.seccomp.syscalls[{i}].names"),
+                "must name at least one syscall",
+            ));
+        }
+        let ret = action::encode(
+            sc.action(),
+            sc.errno_ret(),
+            &format!("linux.seccomp.syscalls[{i}].errnoRet"),
+        )?;
+        let args = sc.args().as_deref().unwrap_or(&[]);
+        if args.len() > MAX_CONDS {
+            return Err(Error::invalid(
+                format!("linux.seccomp.syscalls[{i}].args"),
+                format!(
+                    "{} conditions, at most {MAX_CONDS} are supported",
+                    args.len()
+                ),
+            ));
+        }
+        let mut conds = Vec::with_capacity(args.len());
+        for (j, a) in args.iter().enumerate() {
+            if a.index() > 5 {
+                return Err(Error::invalid(
+                    format!("linux.seccomp.syscalls[{i}].args[{j}].index"),
+                    format!(
+                        "{} is out of range: syscalls have arguments 0 to 5",
+                        a.index()
+                    ),
+                ));
+            }
+            conds.push(Cond {
+                index: a.index(),
+                op: a.op(),
+                value: a.value(),
+                value_two: a.value_two().unwrap_or(0),
+            });
+        }
+        if ret == default_ret {
+            continue;
+        }
+        rules.push(Rule {
+            names: sc.names(),
+            ret,
+            conds,
+        });
+    }
+    Ok(rules)
+}
+
+/// Native ABI first, then the listed ABIs that exist on this host, without duplicates.
+fn select_abis(profile: &LinuxSeccomp) -> Vec<Abi> {
+    let mut abis = vec![NATIVE];
+    for arch in profile.architectures().as_deref().unwrap_or(&[]) {
+        if let Some(abi) = Abi::from_oci(*arch)
+            && !abis.contains(&abi)
+        {
+            abis.push(abi);
+        }
+    }
+    abis
+}
+
+fn filter_flags(profile: &LinuxSeccomp, notify: bool) -> libc::c_ulong {
+    let mut flags = 0;
+    for f in profile.flags().as_deref().unwrap_or(&[]) {
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+            // Only meaningful (and only accepted by the kernel) with a notify listener.
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv if notify => {
+                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
+        };
+    }
+    if notify {
+        flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        if flags & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
+            // TSYNC reports failure as a thread id, which collides with the listener fd.
+            flags |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
+    }
+    flags
+}
+
+/// The decision tree of one ABI; expects the syscall number in A, ends in returns only.
+fn abi_tree(abi: Abi, rules: &[Rule<'_>], default_ret: u32) -> Vec<sock_filter> {
+    // (number, precedence, rule index), sorted: rules of a syscall in evaluation order.
+    let mut entries: Vec<(u32, i32, usize)> = Vec::with_capacity(512);
+    for (ri, r) in rules.iter().enumerate() {
+        for name in r.names {
+            if let Some(nr) = abi.syscall_number(name) {
+                entries.push((nr, action::precedence(r.ret), ri));
+            }
+        }
+    }
+    entries.sort_unstable();
+    entries.dedup();
+
+    let mut bodies: Vec<sock_filter> = Vec::new();
+    let mut intervals: Vec<(u32, Outcome)> = Vec::with_capacity(entries.len() / 2 + 2);
+    let mut next_free = 0u32;
+    for group in entries.chunk_by(|a, b| a.0 == b.0) {
+        let nr = group[0].0;
+        let outcome = syscall_outcome(group, rules, default_ret, &mut bodies);
+        if nr > next_free {
+            push_interval(&mut intervals, next_free, Outcome::Ret(default_ret));
+        }
+        push_interval(&mut intervals, nr, outcome);
+        next_free = nr + 1;
+    }
+    push_interval(&mut intervals, next_free, Outcome::Ret(default_ret));
+
+    let mut out = Vec::with_capacity(tree_len(&intervals));
+    emit_tree(&intervals, &bodies, &mut out);
+    out
+}
+
+/// Appends an interval starting at `start`, merging it into the previous one when both simply
+/// return the same value.
+fn push_interval(intervals: &mut Vec<(u32, Outcome)>, start: u32, outcome: Outcome) {
+    if let Some((_, Outcome::Ret(prev))) = intervals.last()
+        && outcome == Outcome::Ret(*prev)
+    {
+        return;
+    }
+    intervals.push((start, outcome));
+}
+
+/// The outcome of one syscall from its rules (already in evaluation order).
+fn syscall_outcome(
+    group: &[(u32, i32, usize)],
+    rules: &[Rule<'_>],
+    default_ret: u32,
+    bodies: &mut Vec<sock_filter>,
+) -> Outcome {
+    let first = &rules[group[0].2];
+    if first.conds.is_empty() {
+        return Outcome::Ret(first.ret);
+    }
+    let start = bodies.len();
+    let mut fallback = default_ret;
+    for &(_, _, ri) in group {
+        let r = &rules[ri];
+        if r.conds.is_empty() {
+            // Unconditional: later (lower-ranked) rules can never be reached.
+            fallback = r.ret;
+            break;
+        }
+        condition::encode_rule(&r.conds, r.ret, bodies);
+    }
+    bodies.push(bpf::ret(fallback));
+    Outcome::Body(start..bodies.len())
+}
+
+fn outcome_len(o: &Outcome) -> usize {
+    match o {
+        Outcome::Ret(_) => 1,
+        Outcome::Body(r) => r.len(),
+    }
+}
+
+fn tree_len(intervals: &[(u32, Outcome)]) -> usize {
+    if intervals.len() == 1 {
+        return outcome_len(&intervals[0].1);
+    }
+    let mid = intervals.len() / 2;
+    let left = tree_len(&intervals[..mid]);
+    let branch = if left <= MAX_COND_JUMP { 1 } else { 2 };
+    branch + left + tree_len(&intervals[mid..])
+}
+
+/// Binary search on interval starts: `jge start[mid]` leads to the right half, else left half.
+fn emit_tree(intervals: &[(u32, Outcome)], bodies: &[sock_filter], out: &mut Vec<sock_filter>) {
+    if intervals.len() == 1 {
+        match &intervals[0].1 {
+            Outcome::Ret(k) => out.push(bpf::ret(*k)),
+            Outcome::Body(r) => out.extend_from_slice(&bodies[r.clone()]),
+        }
+        return;
+    }
+    let mid = intervals.len() / 2;
+    let (left, right) = intervals.split_at(mid);
+    let left_len = tree_len(left);
+    if left_len <= MAX_COND_JUMP {
+        out.push(bpf::jump(JMP_JGE_K, right[0].0, left_len as u8, 0));
+    } else {
+        out.push(bpf::jump(JMP_JGE_K, right[0].0, 0, 1));
+        out.push(bpf::ja(left_len as u32));
+    }
+    emit_tree(left, bodies, out);
+    emit_tree(right, bodies, out);
+}
+
+/// `ld arch; (jeq arch_k; ja section_k)*; ret BAD_ARCH; section_0; section_1 …`
+fn assemble(sections: &[(u32, Vec<sock_filter>)]) -> Vec<sock_filter> {
+    let n = sections.len();
+    let total: usize = sections.iter().map(|(_, s)| s.len()).sum();
+    let mut out = Vec::with_capacity(2 + 2 * n + total);
+    out.push(bpf::load(OFF_ARCH));
+    let body_start = 2 + 2 * n;
+    let mut section_start = body_start;
+    for (k, (arch, s)) in sections.iter().enumerate() {
+        out.push(bpf::jump(JMP_JEQ_K, *arch, 0, 1));
+        let ja_at = 2 + 2 * k;
+        out.push(bpf::ja((section_start - ja_at - 1) as u32));
+        section_start += s.len();
+    }
+    out.push(bpf::ret(BAD_ARCH_ACTION));
+    for (_, s) in sections {
+        out.extend_from_slice(s);
+    }
+    out
+}
+
+/// Names of the profile that no ABI of the filter knows (skipped, as libseccomp/runc do).
+fn skipped_names(rules: &[Rule<'_>], abis: &[Abi]) -> Vec<String> {
+    let mut skipped: Vec<String> = Vec::new();
+    for r in rules {
+        for name in r.names {
+            if abis.iter().all(|a| a.syscall_number(name).is_none()) && !skipped.contains(name) {
+                skipped.push(name.clone());
+            }
+        }
+    }
+    skipped
+}
