@@ -334,3 +334,7 @@ fn skipped_names(rules: &[Rule<'_>], abis: &[Abi]) -> Vec<String> {
     }
     skipped
 }
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;
