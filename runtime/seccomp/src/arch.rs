@@ -3,7 +3,7 @@
 
 use oci_spec::runtime::Arch;
 
-use crate::syscall_table;
+use crate::syscall_table::{self, NONE};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("noderun-seccomp has syscall tables for x86_64 and aarch64 hosts only");
@@ -76,32 +76,33 @@ impl Abi {
         }
     }
 
-    fn table(self) -> &'static [(&'static str, u32)] {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Abi::X86_64 => syscall_table::X86_64,
-            #[cfg(target_arch = "x86_64")]
-            Abi::X86 => syscall_table::X86,
-            #[cfg(target_arch = "x86_64")]
-            Abi::X32 => syscall_table::X32,
-            #[cfg(target_arch = "aarch64")]
-            Abi::Aarch64 => syscall_table::AARCH64,
-            #[cfg(target_arch = "aarch64")]
-            Abi::Arm => syscall_table::ARM,
-            #[allow(unreachable_patterns)]
-            _ => &[],
-        }
+    /// Column of this ABI in the syscall table (`HOST_ABIS` order).
+    pub(crate) fn column(self) -> usize {
+        HOST_ABIS.iter().position(|a| *a == self).unwrap_or(0)
     }
 
     /// Syscall number of `name` in this ABI (x32 numbers include the x32 bit), or `None` if the
     /// ABI has no such syscall.
     pub fn syscall_number(self, name: &str) -> Option<u32> {
-        let table = self.table();
-        table
-            .binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .map(|i| table[i].1)
+        let nr = lookup(name)?[self.column()];
+        (nr != NONE).then_some(nr)
     }
+}
+
+/// ABIs a process on this host can use, in syscall-table column order (native first).
+#[cfg(target_arch = "x86_64")]
+pub(crate) const HOST_ABIS: [Abi; 3] = [Abi::X86_64, Abi::X86, Abi::X32];
+/// ABIs a process on this host can use, in syscall-table column order (native first).
+#[cfg(target_arch = "aarch64")]
+pub(crate) const HOST_ABIS: [Abi; 2] = [Abi::Aarch64, Abi::Arm];
+
+/// Numbers of `name` in every host ABI (`NONE` where absent), or `None` if no ABI knows it.
+pub(crate) fn lookup(name: &str) -> Option<&'static [u32; HOST_ABIS.len()]> {
+    let table = syscall_table::SYSCALLS;
+    table
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| &table[i].1)
 }
 
 #[cfg(test)]
@@ -109,12 +110,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_are_sorted_and_unique() {
-        for abi in [Abi::X86_64, Abi::X86, Abi::X32, Abi::Aarch64, Abi::Arm] {
-            let t = abi.table();
-            for w in t.windows(2) {
-                assert!(w[0].0 < w[1].0, "{abi:?}: {} !< {}", w[0].0, w[1].0);
-            }
+    fn table_is_sorted_and_unique() {
+        for w in syscall_table::SYSCALLS.windows(2) {
+            assert!(w[0].0 < w[1].0, "{} !< {}", w[0].0, w[1].0);
         }
     }
 
@@ -133,5 +131,12 @@ mod tests {
         assert_eq!(Abi::X86_64.syscall_number("socketcall"), None);
         assert_eq!(Abi::X86_64.syscall_number("no_such_call"), None);
         assert_eq!(Abi::X86_64.syscall_number("cachestat"), Some(451));
+        assert_eq!(Abi::X86.syscall_number("cachestat"), Some(451));
+        assert_eq!(
+            Abi::X32.syscall_number("cachestat"),
+            Some(0x4000_0000 + 451)
+        );
+        assert_eq!(Abi::X32.syscall_number("read"), Some(0x4000_0000));
+        assert_eq!(Abi::X86.syscall_number("arch_prctl"), None);
     }
 }

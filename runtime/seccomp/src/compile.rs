@@ -18,10 +18,11 @@ use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag};
 
 use crate::Error;
 use crate::action;
-use crate::arch::{Abi, NATIVE};
+use crate::arch::{self, Abi, HOST_ABIS, NATIVE};
 use crate::bpf::{self, JMP_JEQ_K, JMP_JGE_K, MAX_COND_JUMP, MAX_INSNS, OFF_ARCH, OFF_NR};
 use crate::condition::{self, Cond, MAX_CONDS};
 use crate::program::Program;
+use crate::syscall_table::NONE;
 
 /// Action for syscalls of architectures the filter does not list (libseccomp's default).
 pub(crate) const BAD_ARCH_ACTION: u32 = libc::SECCOMP_RET_KILL_THREAD;
@@ -57,6 +58,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
     let notify = action::is_notify(default_ret) || rules.iter().any(|r| action::is_notify(r.ret));
     let flags = filter_flags(profile, notify);
 
+    let (resolved, skipped) = resolve_names(&rules, &abis);
     let mut sections: Vec<(u32, Vec<sock_filter>)> = Vec::with_capacity(2);
     #[cfg(target_arch = "x86_64")]
     {
@@ -64,11 +66,11 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
             bpf::load(OFF_NR),
             bpf::jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
         ];
-        let native = abi_tree(Abi::X86_64, &rules, default_ret);
+        let native = abi_tree(Abi::X86_64, &resolved, &rules, default_ret);
         if abis.contains(&Abi::X32) {
             s.push(bpf::ja(native.len() as u32));
             s.extend_from_slice(&native);
-            s.extend_from_slice(&abi_tree(Abi::X32, &rules, default_ret));
+            s.extend_from_slice(&abi_tree(Abi::X32, &resolved, &rules, default_ret));
         } else {
             s.push(bpf::ret(BAD_ARCH_ACTION));
             s.extend_from_slice(&native);
@@ -78,7 +80,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
     #[cfg(target_arch = "aarch64")]
     {
         let mut s = vec![bpf::load(OFF_NR)];
-        s.extend_from_slice(&abi_tree(Abi::Aarch64, &rules, default_ret));
+        s.extend_from_slice(&abi_tree(Abi::Aarch64, &resolved, &rules, default_ret));
         sections.push((Abi::Aarch64.audit_arch(), s));
     }
     for &abi in &abis {
@@ -86,7 +88,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
             continue;
         }
         let mut s = vec![bpf::load(OFF_NR)];
-        s.extend_from_slice(&abi_tree(abi, &rules, default_ret));
+        s.extend_from_slice(&abi_tree(abi, &resolved, &rules, default_ret));
         sections.push((abi.audit_arch(), s));
     }
 
@@ -94,7 +96,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
     if filter.len() > MAX_INSNS {
         return Err(Error::TooLarge(filter.len()));
     }
-    let skipped = skipped_names(&rules, &abis);
     Ok(Program::new(filter, flags, notify, abis, skipped))
 }
 
@@ -192,15 +193,40 @@ fn filter_flags(profile: &LinuxSeccomp, notify: bool) -> libc::c_ulong {
     flags
 }
 
-/// The decision tree of one ABI; expects the syscall number in A, ends in returns only.
-fn abi_tree(abi: Abi, rules: &[Rule<'_>], default_ret: u32) -> Vec<sock_filter> {
-    // (number, precedence, rule index), sorted: rules of a syscall in evaluation order.
-    let mut entries: Vec<(u32, i32, usize)> = Vec::with_capacity(512);
+/// (rule index, the name's numbers in every host ABI) for each rule name some selected ABI
+/// knows, and the names none knows (skipped, as libseccomp/runc do).
+type Resolved = Vec<(usize, &'static [u32; HOST_ABIS.len()])>;
+
+fn resolve_names(rules: &[Rule<'_>], abis: &[Abi]) -> (Resolved, Vec<String>) {
+    let mut resolved = Vec::with_capacity(rules.iter().map(|r| r.names.len()).sum());
+    let mut skipped: Vec<String> = Vec::new();
     for (ri, r) in rules.iter().enumerate() {
         for name in r.names {
-            if let Some(nr) = abi.syscall_number(name) {
-                entries.push((nr, action::precedence(r.ret), ri));
+            match arch::lookup(name) {
+                Some(nums) if abis.iter().any(|a| nums[a.column()] != NONE) => {
+                    resolved.push((ri, nums));
+                }
+                _ if !skipped.contains(name) => skipped.push(name.clone()),
+                _ => {}
             }
+        }
+    }
+    (resolved, skipped)
+}
+
+/// The decision tree of one ABI; expects the syscall number in A, ends in returns only.
+fn abi_tree(
+    abi: Abi,
+    resolved: &Resolved,
+    rules: &[Rule<'_>],
+    default_ret: u32,
+) -> Vec<sock_filter> {
+    // (number, precedence, rule index), sorted: rules of a syscall in evaluation order.
+    let col = abi.column();
+    let mut entries: Vec<(u32, i32, usize)> = Vec::with_capacity(resolved.len());
+    for &(ri, nums) in resolved {
+        if nums[col] != NONE {
+            entries.push((nums[col], action::precedence(rules[ri].ret), ri));
         }
     }
     entries.sort_unstable();
@@ -322,19 +348,7 @@ fn assemble(sections: &[(u32, Vec<sock_filter>)]) -> Vec<sock_filter> {
     out
 }
 
-/// Names of the profile that no ABI of the filter knows (skipped, as libseccomp/runc do).
-fn skipped_names(rules: &[Rule<'_>], abis: &[Abi]) -> Vec<String> {
-    let mut skipped: Vec<String> = Vec::new();
-    for r in rules {
-        for name in r.names {
-            if abis.iter().all(|a| a.syscall_number(name).is_none()) && !skipped.contains(name) {
-                skipped.push(name.clone());
-            }
-        }
-    }
-    skipped
-}
-
-#[cfg(test)]
+// The tests use x86_64 syscall numbers and audit arches.
+#[cfg(all(test, target_arch = "x86_64"))]
 #[path = "compile_tests.rs"]
 mod tests;

@@ -17,7 +17,12 @@ fn errno(e: i32) -> u32 {
     libc::SECCOMP_RET_ERRNO | e as u32
 }
 
-fn rule(names: &[&str], action: A, errno_ret: Option<u32>, args: Vec<LinuxSeccompArg>) -> LinuxSyscall {
+fn rule(
+    names: &[&str],
+    action: A,
+    errno_ret: Option<u32>,
+    args: Vec<LinuxSeccompArg>,
+) -> LinuxSyscall {
     let mut s = LinuxSyscall::default();
     s.set_names(names.iter().map(|n| n.to_string()).collect());
     s.set_action(action);
@@ -29,14 +34,22 @@ fn rule(names: &[&str], action: A, errno_ret: Option<u32>, args: Vec<LinuxSeccom
 }
 
 fn arg(index: usize, op: Op, value: u64, value_two: Option<u64>) -> LinuxSeccompArg {
-    let mut b = LinuxSeccompArgBuilder::default().index(index).op(op).value(value);
+    let mut b = LinuxSeccompArgBuilder::default()
+        .index(index)
+        .op(op)
+        .value(value);
     if let Some(v2) = value_two {
         b = b.value_two(v2);
     }
     b.build().unwrap()
 }
 
-fn profile(default: A, default_errno: Option<u32>, arches: &[Arch], rules: Vec<LinuxSyscall>) -> LinuxSeccomp {
+fn profile(
+    default: A,
+    default_errno: Option<u32>,
+    arches: &[Arch],
+    rules: Vec<LinuxSyscall>,
+) -> LinuxSeccomp {
     let mut p = LinuxSeccomp::default();
     p.set_default_action(default);
     p.set_default_errno_ret(default_errno);
@@ -65,7 +78,8 @@ fn check_valid(p: &Program) {
 }
 
 fn eval(p: &Program, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-    p.evaluate(&SyscallData { arch, nr, args }).expect("program evaluates")
+    p.evaluate(&SyscallData { arch, nr, args })
+        .expect("program evaluates")
 }
 
 fn x64(p: &Program, name: &str, args: [u64; 6]) -> u32 {
@@ -79,7 +93,12 @@ fn errno_rule_with_default_allow() {
         A::ScmpActAllow,
         None,
         &[],
-        vec![rule(&["mkdir"], A::ScmpActErrno, Some(libc::EACCES as u32), vec![])],
+        vec![rule(
+            &["mkdir"],
+            A::ScmpActErrno,
+            Some(libc::EACCES as u32),
+            vec![],
+        )],
     ))
     .unwrap();
     check_valid(&p);
@@ -89,7 +108,10 @@ fn errno_rule_with_default_allow() {
     assert_eq!(eval(&p, AUDIT_ARCH_X86_64, 1000, [0; 6]), ALLOW);
     // Unlisted ABIs: i386 and x32 get the bad-arch action.
     assert_eq!(eval(&p, AUDIT_ARCH_I386, 39, [0; 6]), KILL_THREAD);
-    assert_eq!(eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 83, [0; 6]), KILL_THREAD);
+    assert_eq!(
+        eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 83, [0; 6]),
+        KILL_THREAD
+    );
     assert_eq!(eval(&p, 0xdead_beef, 0, [0; 6]), KILL_THREAD);
     assert_eq!(p.abis(), &[Abi::X86_64]);
     assert!(!p.needs_notify_fd());
@@ -108,7 +130,10 @@ fn program_structure_dispatches_on_arch_then_number() {
     let i = p.instructions();
     // ld arch; jeq X86_64; ja; jeq I386; ja; ret KILL; ld nr …
     assert_eq!((i[0].code, i[0].k), (bpf::LD_W_ABS, OFF_ARCH));
-    assert_eq!((i[1].code, i[1].k, i[1].jt, i[1].jf), (JMP_JEQ_K, AUDIT_ARCH_X86_64, 0, 1));
+    assert_eq!(
+        (i[1].code, i[1].k, i[1].jt, i[1].jf),
+        (JMP_JEQ_K, AUDIT_ARCH_X86_64, 0, 1)
+    );
     assert_eq!(i[2].code, JMP_JA);
     assert_eq!((i[3].code, i[3].k), (JMP_JEQ_K, AUDIT_ARCH_I386));
     assert_eq!(i[4].code, JMP_JA);
@@ -136,8 +161,14 @@ fn x32_listed_gets_its_own_numbers() {
     ))
     .unwrap();
     check_valid(&p);
-    assert_eq!(eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 83, [0; 6]), errno(1));
-    assert_eq!(eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 520, [0; 6]), errno(1));
+    assert_eq!(
+        eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 83, [0; 6]),
+        errno(1)
+    );
+    assert_eq!(
+        eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 520, [0; 6]),
+        errno(1)
+    );
     // x32 execve is 520, not 59.
     assert_eq!(eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 59, [0; 6]), ALLOW);
     assert_eq!(x64(&p, "execve", [0; 6]), errno(1));
@@ -152,7 +183,11 @@ fn foreign_architectures_are_ignored_and_native_always_present() {
     let p = compile(&profile(
         A::ScmpActAllow,
         None,
-        &[Arch::ScmpArchMips, Arch::ScmpArchS390x, Arch::ScmpArchNative],
+        &[
+            Arch::ScmpArchMips,
+            Arch::ScmpArchS390x,
+            Arch::ScmpArchNative,
+        ],
         vec![rule(&["mkdir"], A::ScmpActErrno, None, vec![])],
     ))
     .unwrap();
@@ -217,7 +252,11 @@ fn every_operator_matches_64_bit_semantics_across_halves() {
                 for &a in &samples {
                     let mut args = [0xdead_beef_u64; 6];
                     args[index] = a;
-                    let want = if reference(op, a, value, value_two) { errno(33) } else { ALLOW };
+                    let want = if reference(op, a, value, value_two) {
+                        errno(33)
+                    } else {
+                        ALLOW
+                    };
                     assert_eq!(
                         x64(&p, "ioctl", args),
                         want,
@@ -237,21 +276,37 @@ fn conditions_and_within_rule_and_rules_or() {
         &[],
         vec![
             // personality allowed for 0 and 8 (two ORed rules) …
-            rule(&["personality"], A::ScmpActAllow, None, vec![arg(0, Op::ScmpCmpEq, 0, None)]),
-            rule(&["personality"], A::ScmpActAllow, None, vec![arg(0, Op::ScmpCmpEq, 8, None)]),
+            rule(
+                &["personality"],
+                A::ScmpActAllow,
+                None,
+                vec![arg(0, Op::ScmpCmpEq, 0, None)],
+            ),
+            rule(
+                &["personality"],
+                A::ScmpActAllow,
+                None,
+                vec![arg(0, Op::ScmpCmpEq, 8, None)],
+            ),
             // … and 100 < x <= 200 (two ANDed conditions).
             rule(
                 &["personality"],
                 A::ScmpActAllow,
                 None,
-                vec![arg(0, Op::ScmpCmpGt, 100, None), arg(0, Op::ScmpCmpLe, 200, None)],
+                vec![
+                    arg(0, Op::ScmpCmpGt, 100, None),
+                    arg(0, Op::ScmpCmpLe, 200, None),
+                ],
             ),
             // socket(AF_UNIX, *, 0) only.
             rule(
                 &["socket"],
                 A::ScmpActAllow,
                 None,
-                vec![arg(0, Op::ScmpCmpEq, 1, None), arg(2, Op::ScmpCmpEq, 0, None)],
+                vec![
+                    arg(0, Op::ScmpCmpEq, 1, None),
+                    arg(2, Op::ScmpCmpEq, 0, None),
+                ],
             ),
         ],
     ))
@@ -279,8 +334,18 @@ fn highest_precedence_rule_wins_and_errno_values_are_kept() {
         &[],
         vec![
             rule(&["socket"], A::ScmpActLog, None, vec![]),
-            rule(&["socket"], A::ScmpActErrno, Some(13), vec![arg(0, Op::ScmpCmpEq, 2, None)]),
-            rule(&["socket"], A::ScmpActKillProcess, None, vec![arg(0, Op::ScmpCmpEq, 10, None)]),
+            rule(
+                &["socket"],
+                A::ScmpActErrno,
+                Some(13),
+                vec![arg(0, Op::ScmpCmpEq, 2, None)],
+            ),
+            rule(
+                &["socket"],
+                A::ScmpActKillProcess,
+                None,
+                vec![arg(0, Op::ScmpCmpEq, 10, None)],
+            ),
             rule(&["mkdir"], A::ScmpActErrno, Some(13), vec![]),
             rule(&["rmdir"], A::ScmpActErrno, Some(2), vec![]),
             rule(&["getppid"], A::ScmpActTrap, None, vec![]),
@@ -292,7 +357,10 @@ fn highest_precedence_rule_wins_and_errno_values_are_kept() {
     check_valid(&p);
     assert_eq!(x64(&p, "socket", [1, 0, 0, 0, 0, 0]), libc::SECCOMP_RET_LOG);
     assert_eq!(x64(&p, "socket", [2, 0, 0, 0, 0, 0]), errno(13));
-    assert_eq!(x64(&p, "socket", [10, 0, 0, 0, 0, 0]), libc::SECCOMP_RET_KILL_PROCESS);
+    assert_eq!(
+        x64(&p, "socket", [10, 0, 0, 0, 0, 0]),
+        libc::SECCOMP_RET_KILL_PROCESS
+    );
     assert_eq!(x64(&p, "mkdir", [0; 6]), errno(13));
     assert_eq!(x64(&p, "rmdir", [0; 6]), errno(2));
     assert_eq!(x64(&p, "getppid", [0; 6]), libc::SECCOMP_RET_TRAP);
@@ -307,7 +375,12 @@ fn rules_equal_to_default_are_dropped_and_unknown_names_skipped() {
         Some(38),
         &[Arch::ScmpArchX86],
         vec![
-            rule(&["read", "no_such_syscall", "socketcall"], A::ScmpActAllow, None, vec![]),
+            rule(
+                &["read", "no_such_syscall", "socketcall"],
+                A::ScmpActAllow,
+                None,
+                vec![],
+            ),
             rule(&["write"], A::ScmpActErrno, Some(38), vec![]),
             rule(&["close"], A::ScmpActErrno, Some(1), vec![]),
         ],
@@ -327,13 +400,28 @@ fn rules_equal_to_default_are_dropped_and_unknown_names_skipped() {
 #[test]
 fn flags_map_to_kernel_bits() {
     let mut p = profile(A::ScmpActAllow, None, &[], vec![]);
-    p.set_flags(Some(vec![F::SeccompFilterFlagLog, F::SeccompFilterFlagSpecAllow, F::SeccompFilterFlagWaitKillableRecv]));
+    p.set_flags(Some(vec![
+        F::SeccompFilterFlagLog,
+        F::SeccompFilterFlagSpecAllow,
+        F::SeccompFilterFlagWaitKillableRecv,
+    ]));
     let c = compile(&p).unwrap();
-    assert_eq!(c.flags(), libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+    assert_eq!(
+        c.flags(),
+        libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+    );
     assert_eq!(x64(&c, "read", [0; 6]), ALLOW);
 
-    let mut p = profile(A::ScmpActAllow, None, &[], vec![rule(&["mkdir"], A::ScmpActNotify, None, vec![])]);
-    p.set_flags(Some(vec![F::SeccompFilterFlagTsync, F::SeccompFilterFlagWaitKillableRecv]));
+    let mut p = profile(
+        A::ScmpActAllow,
+        None,
+        &[],
+        vec![rule(&["mkdir"], A::ScmpActNotify, None, vec![])],
+    );
+    p.set_flags(Some(vec![
+        F::SeccompFilterFlagTsync,
+        F::SeccompFilterFlagWaitKillableRecv,
+    ]));
     let c = compile(&p).unwrap();
     assert!(c.needs_notify_fd());
     assert_eq!(
@@ -350,26 +438,54 @@ fn flags_map_to_kernel_bits() {
 #[test]
 fn big_bodies_use_long_jumps() {
     // Every x86_64 syscall with a condition: subtrees exceed the 8-bit jump range.
-    let names: Vec<&str> = crate::syscall_table::X86_64.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = crate::syscall_table::SYSCALLS
+        .iter()
+        .filter(|(_, nums)| nums[0] != NONE)
+        .map(|(n, _)| *n)
+        .collect();
     let p = compile(&profile(
         A::ScmpActAllow,
         None,
         &[],
-        vec![rule(&names, A::ScmpActErrno, Some(5), vec![arg(1, Op::ScmpCmpEq, 42, None)])],
+        vec![rule(
+            &names,
+            A::ScmpActErrno,
+            Some(5),
+            vec![arg(1, Op::ScmpCmpEq, 42, None)],
+        )],
     ))
     .unwrap();
     check_valid(&p);
     assert!(p.instructions().len() > 1000);
-    for (name, nr) in crate::syscall_table::X86_64 {
-        assert_eq!(eval(&p, AUDIT_ARCH_X86_64, *nr, [0, 42, 0, 0, 0, 0]), errno(5), "{name}");
-        assert_eq!(eval(&p, AUDIT_ARCH_X86_64, *nr, [0, 43, 0, 0, 0, 0]), ALLOW, "{name}");
+    for (name, nums) in crate::syscall_table::SYSCALLS
+        .iter()
+        .filter(|(_, n)| n[0] != NONE)
+    {
+        let nr = &nums[0];
+        assert_eq!(
+            eval(&p, AUDIT_ARCH_X86_64, *nr, [0, 42, 0, 0, 0, 0]),
+            errno(5),
+            "{name}"
+        );
+        assert_eq!(
+            eval(&p, AUDIT_ARCH_X86_64, *nr, [0, 43, 0, 0, 0, 0]),
+            ALLOW,
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn too_large_program_is_an_error() {
-    let names: Vec<&str> = crate::syscall_table::X86_64.iter().map(|(n, _)| *n).collect();
-    let conds = vec![arg(1, Op::ScmpCmpEq, 42, None), arg(2, Op::ScmpCmpEq, 42, None)];
+    let names: Vec<&str> = crate::syscall_table::SYSCALLS
+        .iter()
+        .filter(|(_, nums)| nums[0] != NONE)
+        .map(|(n, _)| *n)
+        .collect();
+    let conds = vec![
+        arg(1, Op::ScmpCmpEq, 42, None),
+        arg(2, Op::ScmpCmpEq, 42, None),
+    ];
     let err = compile(&profile(
         A::ScmpActAllow,
         None,
@@ -388,7 +504,15 @@ fn invalid_rules_name_their_field() {
         &[],
         vec![
             rule(&["read"], A::ScmpActErrno, None, vec![]),
-            rule(&["mkdir"], A::ScmpActErrno, None, vec![arg(0, Op::ScmpCmpEq, 0, None), arg(6, Op::ScmpCmpEq, 0, None)]),
+            rule(
+                &["mkdir"],
+                A::ScmpActErrno,
+                None,
+                vec![
+                    arg(0, Op::ScmpCmpEq, 0, None),
+                    arg(6, Op::ScmpCmpEq, 0, None),
+                ],
+            ),
         ],
     );
     assert_eq!(
@@ -396,13 +520,23 @@ fn invalid_rules_name_their_field() {
         "linux.seccomp.syscalls[1].args[1].index: 6 is out of range: syscalls have arguments 0 to 5"
     );
 
-    let p = profile(A::ScmpActAllow, None, &[], vec![rule(&[], A::ScmpActErrno, None, vec![])]);
+    let p = profile(
+        A::ScmpActAllow,
+        None,
+        &[],
+        vec![rule(&[], A::ScmpActErrno, None, vec![])],
+    );
     assert_eq!(
         compile(&p).unwrap_err().to_string(),
         "linux.seccomp.syscalls[0].names: must name at least one syscall"
     );
 
-    let p = profile(A::ScmpActAllow, None, &[], vec![rule(&["read"], A::ScmpActErrno, Some(1 << 16), vec![])]);
+    let p = profile(
+        A::ScmpActAllow,
+        None,
+        &[],
+        vec![rule(&["read"], A::ScmpActErrno, Some(1 << 16), vec![])],
+    );
     assert_eq!(
         compile(&p).unwrap_err().to_string(),
         "linux.seccomp.syscalls[0].errnoRet: 65536 does not fit in the 16-bit seccomp return data"
@@ -418,7 +552,12 @@ fn invalid_rules_name_their_field() {
         A::ScmpActAllow,
         None,
         &[],
-        vec![rule(&["read"], A::ScmpActErrno, None, vec![arg(0, Op::ScmpCmpEq, 0, None); MAX_CONDS + 1])],
+        vec![rule(
+            &["read"],
+            A::ScmpActErrno,
+            None,
+            vec![arg(0, Op::ScmpCmpEq, 0, None); MAX_CONDS + 1],
+        )],
     );
     assert_eq!(
         compile(&p).unwrap_err().to_string(),
@@ -428,21 +567,53 @@ fn invalid_rules_name_their_field() {
 
 #[test]
 fn containerd_default_profile_semantics() {
-    let p = compile(&crate::default_profile(&["CAP_CHOWN".into(), "CAP_SYS_PTRACE".into()])).unwrap();
+    let p = compile(&crate::default_profile(&[
+        "CAP_CHOWN".into(),
+        "CAP_SYS_PTRACE".into(),
+    ]))
+    .unwrap();
     check_valid(&p);
-    assert!(p.skipped_syscalls().is_empty() || p.skipped_syscalls().iter().all(|n| n.ends_with("_old") || n.contains("32") || n.contains("64") || !n.is_empty()));
+    assert!(
+        p.skipped_syscalls().is_empty()
+            || p.skipped_syscalls().iter().all(|n| n.ends_with("_old")
+                || n.contains("32")
+                || n.contains("64")
+                || !n.is_empty())
+    );
     assert_eq!(p.abis(), &[Abi::X86_64, Abi::X86, Abi::X32]);
     let eperm = errno(libc::EPERM);
-    for allowed in ["read", "write", "execve", "exit_group", "openat", "arch_prctl", "ptrace", "process_vm_readv"] {
+    for allowed in [
+        "read",
+        "write",
+        "execve",
+        "exit_group",
+        "openat",
+        "arch_prctl",
+        "ptrace",
+        "process_vm_readv",
+    ] {
         assert_eq!(x64(&p, allowed, [0; 6]), ALLOW, "{allowed}");
     }
-    for denied in ["mount", "unshare", "setns", "keyctl", "add_key", "bpf", "reboot", "init_module", "chroot"] {
+    for denied in [
+        "mount",
+        "unshare",
+        "setns",
+        "keyctl",
+        "add_key",
+        "bpf",
+        "reboot",
+        "init_module",
+        "chroot",
+    ] {
         assert_eq!(x64(&p, denied, [0; 6]), eperm, "{denied}");
     }
     assert_eq!(x64(&p, "clone3", [0; 6]), errno(libc::ENOSYS));
     let clone = |flags: i32| x64(&p, "clone", [flags as u64, 0, 0, 0, 0, 0]);
     assert_eq!(clone(libc::SIGCHLD), ALLOW);
-    assert_eq!(clone(libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND), ALLOW);
+    assert_eq!(
+        clone(libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND),
+        ALLOW
+    );
     assert_eq!(clone(libc::CLONE_NEWNS | libc::SIGCHLD), eperm);
     assert_eq!(clone(libc::CLONE_NEWUSER), eperm);
     let pers = |v: u64| x64(&p, "personality", [v, 0, 0, 0, 0, 0]);
@@ -456,13 +627,19 @@ fn containerd_default_profile_semantics() {
     assert_eq!(eval(&p, AUDIT_ARCH_I386, 21, [0; 6]), eperm);
     // x32: read allowed, mount (165) denied.
     assert_eq!(eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000, [0; 6]), ALLOW);
-    assert_eq!(eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 165, [0; 6]), eperm);
+    assert_eq!(
+        eval(&p, AUDIT_ARCH_X86_64, 0x4000_0000 + 165, [0; 6]),
+        eperm
+    );
 
     let admin = compile(&crate::default_profile(&["CAP_SYS_ADMIN".into()])).unwrap();
     check_valid(&admin);
     assert_eq!(x64(&admin, "mount", [0; 6]), ALLOW);
     assert_eq!(x64(&admin, "clone3", [0; 6]), ALLOW);
-    assert_eq!(x64(&admin, "clone", [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        x64(&admin, "clone", [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0]),
+        ALLOW
+    );
     assert_eq!(x64(&admin, "ptrace", [0; 6]), ALLOW);
     assert_eq!(x64(&admin, "process_vm_readv", [0; 6]), eperm);
 }

@@ -156,3 +156,145 @@ fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn err(v: Value) -> String {
+        from_json(&v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_a_valid_profile() {
+        let p = from_json(&json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 38,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(p.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(p.default_errno_ret(), Some(38));
+        assert_eq!(p.syscalls().as_ref().unwrap().len(), 3);
+        assert_eq!(p.architectures().as_ref().unwrap()[2], Arch::ScmpArchX32);
+        crate::compile(&p).unwrap();
+    }
+
+    #[test]
+    fn every_malformed_field_is_named() {
+        let sc = |s: Value| {
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ERRNO"}, s]})
+        };
+        let cases = [
+            (
+                json!([]),
+                "linux.seccomp: expected an object, found an array",
+            ),
+            (json!({}), "linux.seccomp.defaultAction: missing"),
+            (
+                json!({"defaultAction": "SCMP_ACT_NOPE"}),
+                "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_NOPE\"",
+            ),
+            (
+                json!({"defaultAction": 1}),
+                "linux.seccomp.defaultAction: expected a string, found a number",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}),
+                "linux.seccomp.defaultErrnoRet: expected an unsigned 32-bit integer, found -1",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_PDP11"]}),
+                "linux.seccomp.architectures[1]: unknown architecture \"SCMP_ARCH_PDP11\"",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": "SCMP_ARCH_X86_64"}),
+                "linux.seccomp.architectures: expected an array, found a string",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FAST"]}),
+                "linux.seccomp.flags[0]: unknown flag \"SECCOMP_FILTER_FLAG_FAST\"",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": {}}),
+                "linux.seccomp.syscalls: expected an array, found an object",
+            ),
+            (
+                sc(json!("read")),
+                "linux.seccomp.syscalls[1]: expected an object, found a string",
+            ),
+            (
+                sc(json!({"action": "SCMP_ACT_ERRNO"})),
+                "linux.seccomp.syscalls[1].names: missing",
+            ),
+            (
+                sc(json!({"names": "read", "action": "SCMP_ACT_ERRNO"})),
+                "linux.seccomp.syscalls[1].names: expected an array, found a string",
+            ),
+            (
+                sc(json!({"names": ["read", 3], "action": "SCMP_ACT_ERRNO"})),
+                "linux.seccomp.syscalls[1].names[1]: expected a string, found a number",
+            ),
+            (
+                sc(json!({"names": ["read"]})),
+                "linux.seccomp.syscalls[1].action: missing",
+            ),
+            (
+                sc(json!({"names": ["read"], "action": "SCMP_ACT_DENY"})),
+                "linux.seccomp.syscalls[1].action: unknown action \"SCMP_ACT_DENY\"",
+            ),
+            (
+                sc(json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": "EPERM"})),
+                "linux.seccomp.syscalls[1].errnoRet: expected an unsigned 32-bit integer, found \"EPERM\"",
+            ),
+            (
+                sc(
+                    json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1}]}),
+                ),
+                "linux.seccomp.syscalls[1].args[0].op: missing",
+            ),
+            (
+                sc(
+                    json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_FOO"}]}),
+                ),
+                "linux.seccomp.syscalls[1].args[0].op: unknown operator \"SCMP_CMP_FOO\"",
+            ),
+            (
+                sc(
+                    json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}),
+                ),
+                "linux.seccomp.syscalls[1].args[0].index: 6 is out of range: syscalls have arguments 0 to 5",
+            ),
+            (
+                sc(
+                    json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": "0", "value": 1, "op": "SCMP_CMP_EQ"}]}),
+                ),
+                "linux.seccomp.syscalls[1].args[0].index: expected an unsigned integer, found a string",
+            ),
+            (
+                sc(
+                    json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}),
+                ),
+                "linux.seccomp.syscalls[1].args[0].value: expected an unsigned integer, found a number",
+            ),
+            (
+                sc(json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [7]})),
+                "linux.seccomp.syscalls[1].args[0]: expected an object, found a number",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(err(input.clone()), want, "input {input}");
+        }
+    }
+}
