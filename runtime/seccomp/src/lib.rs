@@ -27,4 +27,3 @@ pub use default_profile::default_profile;
 pub use error::Error;
 pub use json::from_json;
 pub use program::{Program, SyscallData};
-#[cfg(test)]
