@@ -10,6 +10,8 @@
 //! rule are ANDed, rules of one syscall are ORed; when several rules of a syscall match, the one
 //! the kernel ranks highest wins (KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > NOTIFY > TRACE >
 //! LOG > ALLOW; ties go to the earlier rule). Syscall names unknown in an ABI are skipped there.
+//! Arguments are compared as 64-bit values (on both 32-bit halves) in 64-bit ABIs and, like
+//! libseccomp, on their low 32 bits only in the 32-bit i386 and ARM ABIs.
 
 use std::ops::Range;
 
@@ -20,7 +22,7 @@ use crate::Error;
 use crate::action;
 use crate::arch::{self, Abi, HOST_ABIS, NATIVE};
 use crate::bpf::{self, JMP_JEQ_K, JMP_JGE_K, MAX_COND_JUMP, MAX_INSNS, OFF_ARCH, OFF_NR};
-use crate::condition::{self, Cond, MAX_CONDS};
+use crate::condition::{self, ArgWidth, Cond, MAX_CONDS};
 use crate::program::Program;
 use crate::syscall_table::NONE;
 
@@ -223,6 +225,10 @@ fn abi_tree(
 ) -> Vec<sock_filter> {
     // (number, precedence, rule index), sorted: rules of a syscall in evaluation order.
     let col = abi.column();
+    let width = match abi {
+        Abi::X86 | Abi::Arm => ArgWidth::Narrow,
+        Abi::X86_64 | Abi::X32 | Abi::Aarch64 => ArgWidth::Wide,
+    };
     let mut entries: Vec<(u32, i32, usize)> = Vec::with_capacity(resolved.len());
     for &(ri, nums) in resolved {
         if nums[col] != NONE {
@@ -237,7 +243,7 @@ fn abi_tree(
     let mut next_free = 0u32;
     for group in entries.chunk_by(|a, b| a.0 == b.0) {
         let nr = group[0].0;
-        let outcome = syscall_outcome(group, rules, default_ret, &mut bodies);
+        let outcome = syscall_outcome(group, rules, default_ret, width, &mut bodies);
         if nr > next_free {
             push_interval(&mut intervals, next_free, Outcome::Ret(default_ret));
         }
@@ -267,6 +273,7 @@ fn syscall_outcome(
     group: &[(u32, i32, usize)],
     rules: &[Rule<'_>],
     default_ret: u32,
+    width: ArgWidth,
     bodies: &mut Vec<sock_filter>,
 ) -> Outcome {
     let first = &rules[group[0].2];
@@ -282,7 +289,7 @@ fn syscall_outcome(
             fallback = r.ret;
             break;
         }
-        condition::encode_rule(&r.conds, r.ret, bodies);
+        condition::encode_rule(&r.conds, r.ret, width, bodies);
     }
     bodies.push(bpf::ret(fallback));
     Outcome::Body(start..bodies.len())

@@ -33,9 +33,24 @@ fn lo(v: u64) -> u32 {
     v as u32
 }
 
+/// Width of the syscall arguments of an ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ArgWidth {
+    /// 64-bit registers: compare both halves.
+    Wide,
+    /// 32-bit ABIs (i386, ARM): the kernel zero-extends the arguments and, like libseccomp,
+    /// only the low 32 bits of value/mask/datum are compared.
+    Narrow,
+}
+
 /// Appends the instructions of one rule: all `conds` must hold for `action` to be returned;
 /// otherwise control falls through to the instruction after the rule.
-pub(crate) fn encode_rule(conds: &[Cond], action: u32, out: &mut Vec<sock_filter>) {
+pub(crate) fn encode_rule(
+    conds: &[Cond],
+    action: u32,
+    width: ArgWidth,
+    out: &mut Vec<sock_filter>,
+) {
     let start = out.len();
     // Which instructions hold FAIL placeholders (jt, jf).
     let mut fails: [(u16, bool, bool); MAX_CONDS * 6] = [(0, false, false); MAX_CONDS * 6];
@@ -50,6 +65,22 @@ pub(crate) fn encode_rule(conds: &[Cond], action: u32, out: &mut Vec<sock_filter
     for c in conds {
         let (h, l) = (bpf::off_arg_hi(c.index), bpf::off_arg_lo(c.index));
         let (vh, vl) = (hi(c.value), lo(c.value));
+        if width == ArgWidth::Narrow {
+            push(out, load(l));
+            match c.op {
+                Op::ScmpCmpEq => push(out, jump(JMP_JEQ_K, vl, 0, FAIL)),
+                Op::ScmpCmpNe => push(out, jump(JMP_JEQ_K, vl, FAIL, 0)),
+                Op::ScmpCmpGt => push(out, jump(JMP_JGT_K, vl, 0, FAIL)),
+                Op::ScmpCmpGe => push(out, jump(JMP_JGE_K, vl, 0, FAIL)),
+                Op::ScmpCmpLt => push(out, jump(JMP_JGE_K, vl, FAIL, 0)),
+                Op::ScmpCmpLe => push(out, jump(JMP_JGT_K, vl, FAIL, 0)),
+                Op::ScmpCmpMaskedEq => {
+                    push(out, stmt(ALU_AND_K, vl));
+                    push(out, jump(JMP_JEQ_K, lo(c.value_two), 0, FAIL));
+                }
+            }
+            continue;
+        }
         match c.op {
             Op::ScmpCmpEq => {
                 push(out, load(h));
@@ -134,6 +165,7 @@ mod tests {
         encode_rule(
             &[c(1, Op::ScmpCmpEq, 0x1_0000_0002, 0)],
             0x7fff_0000,
+            ArgWidth::Wide,
             &mut out,
         );
         let got: Vec<(u16, u8, u8, u32)> = out.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
@@ -152,7 +184,12 @@ mod tests {
     #[test]
     fn masked_eq_uses_value_as_mask_and_value_two_as_datum() {
         let mut out = Vec::new();
-        encode_rule(&[c(0, Op::ScmpCmpMaskedEq, 0xff, 0x10)], 1, &mut out);
+        encode_rule(
+            &[c(0, Op::ScmpCmpMaskedEq, 0xff, 0x10)],
+            1,
+            ArgWidth::Wide,
+            &mut out,
+        );
         let got: Vec<(u16, u32)> = out.iter().map(|i| (i.code, i.k)).collect();
         assert_eq!(
             got,
@@ -169,10 +206,26 @@ mod tests {
     }
 
     #[test]
+    fn narrow_abis_compare_low_halves_only() {
+        let mut out = Vec::new();
+        encode_rule(
+            &[c(2, Op::ScmpCmpLt, 0xffff_ffff_0000_0010, 0)],
+            7,
+            ArgWidth::Narrow,
+            &mut out,
+        );
+        let got: Vec<(u16, u8, u8, u32)> = out.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
+        assert_eq!(
+            got,
+            vec![(0x20, 0, 0, 32), (0x35, 1, 0, 0x10), (0x06, 0, 0, 7)]
+        );
+    }
+
+    #[test]
     fn max_conditions_fit_jump_range() {
         let conds = vec![c(5, Op::ScmpCmpMaskedEq, u64::MAX, 0); MAX_CONDS];
         let mut out = vec![bpf::ret(0)];
-        encode_rule(&conds, 1, &mut out);
+        encode_rule(&conds, 1, ArgWidth::Wide, &mut out);
         assert_eq!(out.len(), 1 + MAX_CONDS * 6 + 1);
         // The first FAIL jump lands right after the final ret.
         assert_eq!(out[3].jf as usize, out.len() - 4);
