@@ -9,14 +9,16 @@
 //! the default action are dropped (runc does this; libseccomp refuses them). Conditions of one
 //! rule are ANDed, rules of one syscall are ORed; when several rules of a syscall match, the one
 //! the kernel ranks highest wins (KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > NOTIFY > TRACE >
-//! LOG > ALLOW; ties go to the earlier rule). Syscall names unknown in an ABI are skipped there.
+//! LOG > ALLOW; ties go to the earlier rule). Like runc, when the default action is not
+//! ALLOW/LOG/TRACE, syscall numbers above the highest one the profile names get -ENOSYS so that
+//! programs fall back from syscalls newer than the profile (e.g. fchmodat2, futex_wake). Syscall names unknown in an ABI are skipped there.
 //! Arguments are compared as 64-bit values (on both 32-bit halves) in 64-bit ABIs and, like
 //! libseccomp, on their low 32 bits only in the 32-bit i386 and ARM ABIs.
 
 use std::ops::Range;
 
 use libc::sock_filter;
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag};
 
 use crate::Error;
 use crate::action;
@@ -29,6 +31,9 @@ use crate::syscall_table::NONE;
 /// Action for syscalls of architectures the filter does not list (libseccomp's default).
 pub(crate) const BAD_ARCH_ACTION: u32 = libc::SECCOMP_RET_KILL_THREAD;
 
+/// Returned for syscalls newer than the profile (see `abi_tree`).
+const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
 #[cfg(target_arch = "x86_64")]
 const X32_SYSCALL_BIT: u32 = crate::syscall_table::X32_SYSCALL_BIT;
 
@@ -37,6 +42,9 @@ struct Rule<'a> {
     names: &'a [String],
     ret: u32,
     conds: Vec<Cond>,
+    /// False when the action equals the default action: such rules are dropped (as runc does;
+    /// libseccomp refuses them) but still count for the -ENOSYS tail.
+    effective: bool,
 }
 
 /// What a syscall-number interval leads to.
@@ -57,7 +65,16 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
     let rules = validate_rules(profile, default_ret)?;
     let abis = select_abis(profile);
 
-    let notify = action::is_notify(default_ret) || rules.iter().any(|r| action::is_notify(r.ret));
+    let notify = action::is_notify(default_ret)
+        || rules
+            .iter()
+            .any(|r| r.effective && action::is_notify(r.ret));
+    let enosys_tail = !matches!(
+        profile.default_action(),
+        LinuxSeccompAction::ScmpActAllow
+            | LinuxSeccompAction::ScmpActLog
+            | LinuxSeccompAction::ScmpActTrace
+    ) && profile.default_errno_ret() != Some(libc::ENOSYS as u32);
     let flags = filter_flags(profile, notify);
 
     let (resolved, skipped) = resolve_names(&rules, &abis);
@@ -68,11 +85,17 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
             bpf::load(OFF_NR),
             bpf::jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
         ];
-        let native = abi_tree(Abi::X86_64, &resolved, &rules, default_ret);
+        let native = abi_tree(Abi::X86_64, &resolved, &rules, default_ret, enosys_tail);
         if abis.contains(&Abi::X32) {
             s.push(bpf::ja(native.len() as u32));
             s.extend_from_slice(&native);
-            s.extend_from_slice(&abi_tree(Abi::X32, &resolved, &rules, default_ret));
+            s.extend_from_slice(&abi_tree(
+                Abi::X32,
+                &resolved,
+                &rules,
+                default_ret,
+                enosys_tail,
+            ));
         } else {
             s.push(bpf::ret(BAD_ARCH_ACTION));
             s.extend_from_slice(&native);
@@ -82,7 +105,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
     #[cfg(target_arch = "aarch64")]
     {
         let mut s = vec![bpf::load(OFF_NR)];
-        s.extend_from_slice(&abi_tree(Abi::Aarch64, &resolved, &rules, default_ret));
+        s.extend_from_slice(&abi_tree(
+            Abi::Aarch64,
+            &resolved,
+            &rules,
+            default_ret,
+            enosys_tail,
+        ));
         sections.push((Abi::Aarch64.audit_arch(), s));
     }
     for &abi in &abis {
@@ -90,7 +119,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
             continue;
         }
         let mut s = vec![bpf::load(OFF_NR)];
-        s.extend_from_slice(&abi_tree(abi, &resolved, &rules, default_ret));
+        s.extend_from_slice(&abi_tree(abi, &resolved, &rules, default_ret, enosys_tail));
         sections.push((abi.audit_arch(), s));
     }
 
@@ -144,13 +173,11 @@ fn validate_rules(profile: &LinuxSeccomp, default_ret: u32) -> Result<Vec<Rule<'
                 value_two: a.value_two().unwrap_or(0),
             });
         }
-        if ret == default_ret {
-            continue;
-        }
         rules.push(Rule {
             names: sc.names(),
             ret,
             conds,
+            effective: ret != default_ret,
         });
     }
     Ok(rules)
@@ -217,11 +244,15 @@ fn resolve_names(rules: &[Rule<'_>], abis: &[Abi]) -> (Resolved, Vec<String>) {
 }
 
 /// The decision tree of one ABI; expects the syscall number in A, ends in returns only.
+/// With `enosys_tail`, numbers above the highest syscall the profile names return -ENOSYS
+/// rather than the default action, so that programs fall back from syscalls newer than the
+/// profile (runc's behaviour for non-permissive default actions).
 fn abi_tree(
     abi: Abi,
     resolved: &Resolved,
     rules: &[Rule<'_>],
     default_ret: u32,
+    enosys_tail: bool,
 ) -> Vec<sock_filter> {
     // (number, precedence, rule index), sorted: rules of a syscall in evaluation order.
     let col = abi.column();
@@ -230,9 +261,15 @@ fn abi_tree(
         Abi::X86_64 | Abi::X32 | Abi::Aarch64 => ArgWidth::Wide,
     };
     let mut entries: Vec<(u32, i32, usize)> = Vec::with_capacity(resolved.len());
+    let mut highest = None;
     for &(ri, nums) in resolved {
-        if nums[col] != NONE {
-            entries.push((nums[col], action::precedence(rules[ri].ret), ri));
+        let nr = nums[col];
+        if nr == NONE {
+            continue;
+        }
+        highest = highest.max(Some(nr));
+        if rules[ri].effective {
+            entries.push((nr, action::precedence(rules[ri].ret), ri));
         }
     }
     entries.sort_unstable();
@@ -250,7 +287,15 @@ fn abi_tree(
         push_interval(&mut intervals, nr, outcome);
         next_free = nr + 1;
     }
-    push_interval(&mut intervals, next_free, Outcome::Ret(default_ret));
+    match highest {
+        Some(highest) if enosys_tail => {
+            if next_free <= highest {
+                push_interval(&mut intervals, next_free, Outcome::Ret(default_ret));
+            }
+            push_interval(&mut intervals, highest + 1, Outcome::Ret(ENOSYS));
+        }
+        _ => push_interval(&mut intervals, next_free, Outcome::Ret(default_ret)),
+    }
 
     let mut out = Vec::with_capacity(tree_len(&intervals));
     emit_tree(&intervals, &bodies, &mut out);

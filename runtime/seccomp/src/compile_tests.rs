@@ -427,6 +427,56 @@ fn rules_equal_to_default_are_dropped_and_unknown_names_skipped() {
 }
 
 #[test]
+fn syscalls_newer_than_the_profile_get_enosys_unless_default_is_permissive() {
+    let enosys = errno(libc::ENOSYS);
+    let rules = |default: A| {
+        vec![
+            rule(&["read", "write", "mkdir"], A::ScmpActAllow, None, vec![]),
+            // Dropped (same as the default) but still raises the highest named number.
+            rule(&["kexec_load"], default, None, vec![]),
+        ]
+    };
+    for (default, tail) in [
+        (A::ScmpActErrno, true),
+        (A::ScmpActKillProcess, true),
+        (A::ScmpActTrap, true),
+        (A::ScmpActAllow, false),
+        (A::ScmpActLog, false),
+        (A::ScmpActTrace, false),
+    ] {
+        let p = compile(&profile(
+            default,
+            None,
+            &[Arch::ScmpArchX86],
+            rules(default),
+        ))
+        .unwrap();
+        check_valid(&p);
+        let d = action::encode(default, None, "").unwrap();
+        assert_eq!(x64(&p, "read", [0; 6]), ALLOW);
+        assert_eq!(x64(&p, "mkdir", [0; 6]), ALLOW);
+        assert_eq!(x64(&p, "open", [0; 6]), d, "{default:?}");
+        assert_eq!(x64(&p, "kexec_load", [0; 6]), d, "{default:?}");
+        let after = if tail { enosys } else { d };
+        assert_eq!(x64(&p, "kexec_file_load", [0; 6]), after, "{default:?}");
+        assert_eq!(eval(&p, AUDIT_ARCH_X86_64, 100_000, [0; 6]), after);
+        // i386: kexec_load is 283.
+        assert_eq!(eval(&p, AUDIT_ARCH_I386, 283, [0; 6]), d);
+        assert_eq!(eval(&p, AUDIT_ARCH_I386, 284, [0; 6]), after);
+    }
+    // defaultErrnoRet ENOSYS: nothing to add.
+    let p = compile(&profile(
+        A::ScmpActErrno,
+        Some(libc::ENOSYS as u32),
+        &[],
+        rules(A::ScmpActErrno),
+    ))
+    .unwrap();
+    assert_eq!(x64(&p, "kexec_file_load", [0; 6]), enosys);
+    assert_eq!(x64(&p, "open", [0; 6]), enosys);
+}
+
+#[test]
 fn flags_map_to_kernel_bits() {
     let mut p = profile(A::ScmpActAllow, None, &[], vec![]);
     p.set_flags(Some(vec![
@@ -649,6 +699,15 @@ fn containerd_default_profile_semantics() {
     assert_eq!(eval(&p, AUDIT_ARCH_I386, 39, [0; 6]), ALLOW);
     assert_eq!(eval(&p, AUDIT_ARCH_I386, 102, [0; 6]), ALLOW);
     assert_eq!(eval(&p, AUDIT_ARCH_I386, 21, [0; 6]), eperm);
+    // Newer than the profile's newest syscall (futex_waitv, 449): ENOSYS, e.g. fchmodat2.
+    assert_eq!(x64(&p, "futex_waitv", [0; 6]), ALLOW);
+    assert_eq!(x64(&p, "userfaultfd", [0; 6]), eperm);
+    assert_eq!(
+        x64(&p, "set_mempolicy_home_node", [0; 6]),
+        errno(libc::ENOSYS)
+    );
+    assert_eq!(x64(&p, "fchmodat2", [0; 6]), errno(libc::ENOSYS));
+    assert_eq!(eval(&p, AUDIT_ARCH_I386, 452, [0; 6]), errno(libc::ENOSYS));
     // i386 64-bit-time syscalls: clock_gettime64 (403) allowed.
     assert_eq!(eval(&p, AUDIT_ARCH_I386, 403, [0; 6]), ALLOW);
     // x32: read allowed, mount (165) denied.

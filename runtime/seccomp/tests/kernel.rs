@@ -338,6 +338,20 @@ fn kernel_containerd_default_profile_denies_and_execs_busybox() {
         if sys(libc::syscall(libc::SYS_getppid)).is_err() {
             return 5;
         }
+        // Syscalls newer than the profile (fchmodat2 = 452) get ENOSYS, older unlisted EPERM.
+        if sys(libc::syscall(
+            452,
+            libc::AT_FDCWD,
+            mnt_dst.as_ptr(),
+            0o1777,
+            0,
+        )) != Err(libc::ENOSYS)
+        {
+            return 6;
+        }
+        if sys(libc::syscall(libc::SYS_userfaultfd, 0)) != Err(libc::EPERM) {
+            return 7;
+        }
         exec(&argv)
     });
     assert_eq!(
