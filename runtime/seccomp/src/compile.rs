@@ -75,6 +75,12 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
             | LinuxSeccompAction::ScmpActLog
             | LinuxSeccompAction::ScmpActTrace
     ) && profile.default_errno_ret() != Some(libc::ENOSYS as u32);
+    if notify && profile.listener_path().is_none() {
+        return Err(Error::invalid(
+            "linux.seccomp.listenerPath",
+            "required when an action is SCMP_ACT_NOTIFY",
+        ));
+    }
     let flags = filter_flags(profile, notify);
 
     let (resolved, skipped) = resolve_names(&rules, &abis);

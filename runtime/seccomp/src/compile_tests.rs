@@ -497,6 +497,11 @@ fn flags_map_to_kernel_bits() {
         &[],
         vec![rule(&["mkdir"], A::ScmpActNotify, None, vec![])],
     );
+    assert_eq!(
+        compile(&p).unwrap_err().to_string(),
+        "linux.seccomp.listenerPath: required when an action is SCMP_ACT_NOTIFY"
+    );
+    p.set_listener_path(Some("/run/agent.sock".into()));
     p.set_flags(Some(vec![
         F::SeccompFilterFlagTsync,
         F::SeccompFilterFlagWaitKillableRecv,

@@ -525,13 +525,15 @@ fn kernel_x32_numbers_killed_unless_listed() {
 
 #[test]
 fn kernel_notify_listener_receives_and_answers() {
-    let p = compile(&profile(
+    let mut prof = profile(
         A::ScmpActAllow,
         None,
         &[],
         vec![rule(&["mkdir"], A::ScmpActNotify, None, vec![])],
-    ))
-    .unwrap();
+    );
+    // Where the runtime would send the fd; this test answers the notification itself.
+    prof.set_listener_path(Some("/run/noderun-test-agent.sock".into()));
+    let p = compile(&prof).unwrap();
     assert!(p.needs_notify_fd());
     let path = CString::new("/tmp/noderun-seccomp-notify-never-created").unwrap();
     let st = run_child(None, || unsafe {
@@ -597,4 +599,37 @@ fn kernel_install_without_no_new_privs_as_root_works() {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "status {status:#x}"
     );
+}
+
+#[test]
+fn kernel_install_without_privileges_fails_with_eacces() {
+    // Without no_new_privs and without CAP_SYS_ADMIN the kernel refuses the filter.
+    let p = single_action(A::ScmpActErrno);
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        unsafe {
+            libc::alarm(10);
+            // Drop every capability (capset v3: two 32-bit words per set).
+            let mut hdr = [0x2008_0522_u32, 0]; // _LINUX_CAPABILITY_VERSION_3, this process
+            let data = [0_u32; 6];
+            if libc::syscall(libc::SYS_capset, hdr.as_mut_ptr(), data.as_ptr()) != 0 {
+                libc::_exit(1);
+            }
+            let code = match p.install() {
+                Err(noderun_seccomp::Error::Install(e))
+                    if e.raw_os_error() == Some(libc::EACCES) =>
+                {
+                    0
+                }
+                Err(_) => 2,
+                Ok(()) => 3,
+            };
+            libc::_exit(code);
+        }
+    }
+    let mut status = 0;
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "status {status:#x}");
+    assert_eq!(libc::WEXITSTATUS(status), 0);
 }
