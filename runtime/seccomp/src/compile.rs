@@ -11,8 +11,8 @@
 //! the kernel ranks highest wins (KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > NOTIFY > TRACE >
 //! LOG > ALLOW; ties go to the earlier rule). Like runc, when the default action is not
 //! ALLOW/LOG/TRACE, syscall numbers above the highest one the profile names get -ENOSYS so that
-//! programs fall back from syscalls newer than the profile (e.g. fchmodat2, futex_wake). Syscall names unknown in an ABI are skipped there.
-//! Arguments are compared as 64-bit values (on both 32-bit halves) in 64-bit ABIs and, like
+//! programs fall back from syscalls newer than the profile (e.g. fchmodat2, futex_wake).
+//! Syscall names unknown in an ABI are skipped there. Arguments are compared as 64-bit values (on both 32-bit halves) in 64-bit ABIs and, like
 //! libseccomp, on their low 32 bits only in the 32-bit i386 and ARM ABIs.
 
 use std::ops::Range;
@@ -69,12 +69,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
         || rules
             .iter()
             .any(|r| r.effective && action::is_notify(r.ret));
-    let enosys_tail = !matches!(
-        profile.default_action(),
-        LinuxSeccompAction::ScmpActAllow
-            | LinuxSeccompAction::ScmpActLog
-            | LinuxSeccompAction::ScmpActTrace
-    ) && profile.default_errno_ret() != Some(libc::ENOSYS as u32);
     if notify && profile.listener_path().is_none() {
         return Err(Error::invalid(
             "linux.seccomp.listenerPath",
@@ -84,6 +78,54 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
     let flags = filter_flags(profile, notify);
 
     let (resolved, skipped) = resolve_names(&rules, &abis);
+    let trees = Trees {
+        resolved: &resolved,
+        rules: &rules,
+        default_ret,
+        enosys_tail: wants_enosys_tail(profile),
+    };
+    let sections = arch_sections(&abis, &trees);
+    let filter = assemble(&sections);
+    if filter.len() > MAX_INSNS {
+        return Err(Error::TooLarge(filter.len()));
+    }
+    Ok(Program::new(filter, flags, notify, abis, skipped))
+}
+
+/// runc adds its -ENOSYS tail unless the default action lets syscalls through anyway (ALLOW,
+/// LOG, TRACE) or already is ENOSYS.
+fn wants_enosys_tail(profile: &LinuxSeccomp) -> bool {
+    !matches!(
+        profile.default_action(),
+        LinuxSeccompAction::ScmpActAllow
+            | LinuxSeccompAction::ScmpActLog
+            | LinuxSeccompAction::ScmpActTrace
+    ) && profile.default_errno_ret() != Some(libc::ENOSYS as u32)
+}
+
+/// What every ABI's decision tree is built from.
+struct Trees<'a> {
+    resolved: &'a Resolved,
+    rules: &'a [Rule<'a>],
+    default_ret: u32,
+    enosys_tail: bool,
+}
+
+impl Trees<'_> {
+    fn build(&self, abi: Abi) -> Vec<sock_filter> {
+        abi_tree(
+            abi,
+            self.resolved,
+            self.rules,
+            self.default_ret,
+            self.enosys_tail,
+        )
+    }
+}
+
+/// One (audit arch, code) section per audit arch: x86_64 and x32 share AUDIT_ARCH_X86_64 and
+/// are told apart by the x32 bit of the syscall number.
+fn arch_sections(abis: &[Abi], trees: &Trees<'_>) -> Vec<(u32, Vec<sock_filter>)> {
     let mut sections: Vec<(u32, Vec<sock_filter>)> = Vec::with_capacity(2);
     #[cfg(target_arch = "x86_64")]
     {
@@ -91,17 +133,11 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
             bpf::load(OFF_NR),
             bpf::jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
         ];
-        let native = abi_tree(Abi::X86_64, &resolved, &rules, default_ret, enosys_tail);
+        let native = trees.build(Abi::X86_64);
         if abis.contains(&Abi::X32) {
             s.push(bpf::ja(native.len() as u32));
             s.extend_from_slice(&native);
-            s.extend_from_slice(&abi_tree(
-                Abi::X32,
-                &resolved,
-                &rules,
-                default_ret,
-                enosys_tail,
-            ));
+            s.extend_from_slice(&trees.build(Abi::X32));
         } else {
             s.push(bpf::ret(BAD_ARCH_ACTION));
             s.extend_from_slice(&native);
@@ -111,29 +147,18 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, Error> {
     #[cfg(target_arch = "aarch64")]
     {
         let mut s = vec![bpf::load(OFF_NR)];
-        s.extend_from_slice(&abi_tree(
-            Abi::Aarch64,
-            &resolved,
-            &rules,
-            default_ret,
-            enosys_tail,
-        ));
+        s.extend_from_slice(&trees.build(Abi::Aarch64));
         sections.push((Abi::Aarch64.audit_arch(), s));
     }
-    for &abi in &abis {
+    for &abi in abis {
         if abi == NATIVE || abi == Abi::X32 {
             continue;
         }
         let mut s = vec![bpf::load(OFF_NR)];
-        s.extend_from_slice(&abi_tree(abi, &resolved, &rules, default_ret, enosys_tail));
+        s.extend_from_slice(&trees.build(abi));
         sections.push((abi.audit_arch(), s));
     }
-
-    let filter = assemble(&sections);
-    if filter.len() > MAX_INSNS {
-        return Err(Error::TooLarge(filter.len()));
-    }
-    Ok(Program::new(filter, flags, notify, abis, skipped))
+    sections
 }
 
 fn validate_rules(profile: &LinuxSeccomp, default_ret: u32) -> Result<Vec<Rule<'_>>, Error> {
