@@ -81,6 +81,36 @@ fn ensure_single_threaded() -> Result<()> {
     Ok(())
 }
 
+/// Device cgroup rules every container gets after its own (runc's allowed devices): the
+/// default device nodes, ptys, and the nodes listed in `linux.devices`.
+fn effective_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType as T};
+    let mut r = linux.resources().clone().unwrap_or_default();
+    let mut devices = r.devices().clone().unwrap_or_default();
+    let rule = |typ: T, major: Option<i64>, minor: Option<i64>| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(typ));
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_access(Some("rwm".to_string()));
+        d
+    };
+    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+        devices.push(rule(T::C, Some(major), Some(minor)));
+    }
+    devices.push(rule(T::C, Some(136), None));
+    for d in linux.devices().iter().flatten() {
+        let typ = match d.typ() {
+            T::U => T::C,
+            t => t,
+        };
+        devices.push(rule(typ, Some(d.major()), Some(d.minor())));
+    }
+    r.set_devices(Some(devices));
+    r
+}
+
 /// Undo a half-made container when create fails.
 struct CreateGuard<'a> {
     dir: &'a Path,
@@ -232,9 +262,7 @@ impl Runtime {
         cgroup.create()?;
         let cgroup = cgroup;
         guard.cgroup = Some(cgroup.clone());
-        if let Some(r) = linux.resources() {
-            cgroup.apply(r)?;
-        }
+        cgroup.apply(&effective_resources(linux))?;
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .ctx(|| format!("mkfifo {}", fifo.display()))?;
