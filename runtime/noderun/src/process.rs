@@ -215,7 +215,11 @@ pub fn find_program(p: &Process) -> Result<PathBuf, String> {
         .and_then(|a| a.first())
         .ok_or("process.args: empty")?;
     if arg0.contains('/') {
-        return Ok(PathBuf::from(arg0));
+        return match std::fs::metadata(arg0) {
+            Ok(m) if m.is_file() => Ok(PathBuf::from(arg0)),
+            Ok(_) => Err(format!("process.args[0]: {arg0} is not a regular file")),
+            Err(e) => Err(format!("process.args[0]: {arg0}: {e}")),
+        };
     }
     let path = p
         .env()
