@@ -266,6 +266,25 @@ impl Runtime {
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .ctx(|| format!("mkfifo {}", fifo.display()))?;
+        // mkfifo is subject to the umask; the container's root (maybe a mapped uid) must be
+        // able to open it for writing.
+        std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .ctx(|| format!("chmod {}", fifo.display()))?;
+        if let Some(host_root) = linux
+            .uid_mappings()
+            .iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+        {
+            nix::unistd::chown(&fifo, Some(host_root.into()), None).ctx(|| format!("chown {}", fifo.display()))?;
+        }
+        let fifo_fd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx(|| format!("open {}", fifo.display()))?;
         let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
         let console_owned = match &opts.console_socket {
             Some(p) if terminal => Some(connect_console(p)?),
@@ -302,7 +321,7 @@ impl Runtime {
             spec,
             rootfs: &bundle.rootfs,
             bundle_dir: &bundle.dir,
-            fifo: &fifo,
+            fifo: fifo_fd.as_raw_fd(),
             cgroup: &cgroup,
             console,
             no_pivot: opts.no_pivot,

@@ -4,7 +4,7 @@
 //! pivot, hostname, sysctl, terminal, wait for `start`, credentials, seccomp, execve).
 //! Nothing here returns: each child either execs or reports an error and `_exit`s.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::path::Path;
 
 use nix::fcntl::{OFlag, open};
@@ -21,7 +21,9 @@ pub struct InitArgs<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub bundle_dir: &'a Path,
-    pub fifo: &'a Path,
+    /// The exec fifo, opened O_PATH by the parent (the container's root may not be able to
+    /// reach the runtime's state directory, e.g. from a user namespace).
+    pub fifo: RawFd,
     pub cgroup: &'a noderun_cgroups::Cgroup,
     pub console: Option<RawFd>,
     pub no_pivot: bool,
@@ -109,8 +111,6 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         cgroup: a.cgroup,
     };
     crate::rootfs::prepare(&ctx)?;
-    let fifo = open(a.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("open {}: {e}", a.fifo.display()))?;
     let mut state_json = String::new();
     if a.create_hooks {
         chan.send(&Msg::RunCreateHooks)?;
@@ -142,12 +142,11 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     let prepared = prepare_process(process, spec)?;
     chan.send(&Msg::Created)?;
     // Wait for `start`: opening the fifo for writing blocks until it is opened for reading.
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let path = format!("/proc/self/fd/{}", a.fifo);
     let w = open(Path::new(&path), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| format!("open exec fifo: {e}"))?;
     nix::unistd::write(&w, b"0").map_err(|e| format!("write exec fifo: {e}"))?;
     drop(w);
-    drop(fifo);
     crate::hooks::run(spec, "startContainer", state_json.as_bytes())?;
     finish_and_exec(prepared, a.seccomp, a.preserve_fds, process)
 }

@@ -95,10 +95,17 @@ pub fn run(rt: &Runtime, a: &RunArgs) -> Result<i32> {
     }
     let created = rt.create(&c.id, &c.bundle, &opts)?;
     let pid = created.pid;
-    let started = rt.start(&c.id).map_err(anyhow::Error::from).and_then(|()| created.wait_exec().map_err(Into::into));
+    // If start or the exec fails, init's own report on the sync channel says why.
+    let started = match rt.start(&c.id) {
+        Ok(()) => created.wait_exec(),
+        Err(e) => Err(match created.wait_exec() {
+            Err(child) => child,
+            Ok(()) => e,
+        }),
+    };
     if let Err(e) = started {
         let _ = rt.delete(&c.id, true);
-        return Err(e);
+        return Err(e.into());
     }
     let exit = match pair {
         Some((ours, theirs)) => {
