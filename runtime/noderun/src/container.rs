@@ -96,7 +96,16 @@ fn effective_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::L
         d.set_access(Some("rwm".to_string()));
         d
     };
-    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
         devices.push(rule(T::C, Some(major), Some(minor)));
     }
     devices.push(rule(T::C, Some(136), None));
@@ -153,7 +162,9 @@ fn kill_cgroup(cg: &noderun_cgroups::Cgroup, sig: Signal, timeout: Duration) -> 
             waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL))
         {}
         if Instant::now() >= deadline {
-            return Err(Error::Other(format!("processes {pids:?} did not exit after SIGKILL")));
+            return Err(Error::Other(format!(
+                "processes {pids:?} did not exit after SIGKILL"
+            )));
         }
         std::thread::sleep(nap);
         nap = (nap * 2).min(Duration::from_millis(20));
@@ -232,7 +243,10 @@ impl Runtime {
         validate_id(id)?;
         let bundle = Bundle::load(bundle_dir)?;
         let spec = &bundle.spec;
-        let linux = spec.linux().as_ref().ok_or_else(|| config_err(&bundle.config_file, "linux", "missing"))?;
+        let linux = spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| config_err(&bundle.config_file, "linux", "missing"))?;
         let plan = Plan::from_spec(linux);
         if !plan.has(LinuxNamespaceType::Mount) {
             return Err(config_err(
@@ -248,16 +262,27 @@ impl Runtime {
             ),
             None => None,
         };
-        std::fs::create_dir_all(&self.root).ctx(|| format!("create root {}", self.root.display()))?;
+        std::fs::create_dir_all(&self.root)
+            .ctx(|| format!("create root {}", self.root.display()))?;
         let dir = container_dir(&self.root, id);
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::Exists(id.to_string()));
             }
-            Err(e) => return Err(Error::Io { what: format!("create {}", dir.display()), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    what: format!("create {}", dir.display()),
+                    source: e,
+                });
+            }
         }
-        let mut guard = CreateGuard { dir: &dir, cgroup: None, pids: vec![], armed: true };
+        let mut guard = CreateGuard {
+            dir: &dir,
+            cgroup: None,
+            pids: vec![],
+            armed: true,
+        };
         let mut cgroup = noderun_cgroups::Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
         cgroup.create()?;
         let cgroup = cgroup;
@@ -277,7 +302,8 @@ impl Runtime {
             .find(|m| m.container_id() == 0)
             .map(|m| m.host_id())
         {
-            nix::unistd::chown(&fifo, Some(host_root.into()), None).ctx(|| format!("chown {}", fifo.display()))?;
+            nix::unistd::chown(&fifo, Some(host_root.into()), None)
+                .ctx(|| format!("chown {}", fifo.display()))?;
         }
         let fifo_fd = nix::fcntl::open(
             &fifo,
@@ -285,7 +311,11 @@ impl Runtime {
             nix::sys::stat::Mode::empty(),
         )
         .ctx(|| format!("open {}", fifo.display()))?;
-        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
         let console_owned = match &opts.console_socket {
             Some(p) if terminal => Some(connect_console(p)?),
             _ => None,
@@ -314,9 +344,14 @@ impl Runtime {
             rootless: false,
         };
         saved.save(&self.root)?;
-        let create_hooks = ["prestart", "createRuntime", "createContainer", "startContainer"]
-            .iter()
-            .any(|k| !crate::hooks::of_kind(spec, k).is_empty());
+        let create_hooks = [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+        ]
+        .iter()
+        .any(|k| !crate::hooks::of_kind(spec, k).is_empty());
         let args = InitArgs {
             spec,
             rootfs: &bundle.rootfs,
@@ -369,7 +404,11 @@ impl Runtime {
                 Some(Msg::Created) => created = true,
                 Some(Msg::Error(e)) => return Err(Error::Child(e)),
                 Some(m) => return Err(Error::Child(format!("sync: unexpected {m:?}"))),
-                None => return Err(Error::Child("the container's init exited during create".into())),
+                None => {
+                    return Err(Error::Child(
+                        "the container's init exited during create".into(),
+                    ));
+                }
             }
             if hooks_pending && init_pid != 0 {
                 hooks_pending = false;
@@ -379,7 +418,10 @@ impl Runtime {
                 let json = serde_json::to_string(&st).unwrap_or_default();
                 crate::hooks::run(spec, "prestart", json.as_bytes())
                     .and_then(|()| crate::hooks::run(spec, "createRuntime", json.as_bytes()))
-                    .map_err(|e| Error::Hook { path: bundle.config_file.clone(), reason: e })?;
+                    .map_err(|e| Error::Hook {
+                        path: bundle.config_file.clone(),
+                        reason: e,
+                    })?;
                 parent.send(&Msg::State(json)).map_err(Error::Child)?;
             }
         }
@@ -388,7 +430,10 @@ impl Runtime {
             write_pid_file(p, init_pid)?;
         }
         guard.armed = false;
-        Ok(Created { pid: init_pid, channel: parent })
+        Ok(Created {
+            pid: init_pid,
+            channel: parent,
+        })
     }
 
     /// Let a created container's init exec the user process; then run poststart hooks.
@@ -405,7 +450,9 @@ impl Runtime {
         let fifo = container_dir(&self.root, id).join(EXEC_FIFO);
         let f = nix::fcntl::open(
             &fifo,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .ctx(|| format!("open {}", fifo.display()))?;
@@ -418,10 +465,17 @@ impl Runtime {
                 Ok(1) => break,
                 Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {
                     if !saved.init_alive() {
-                        return Err(Error::Other(format!("container {id:?}: init exited before start")));
+                        return Err(Error::Other(format!(
+                            "container {id:?}: init exited before start"
+                        )));
                     }
                 }
-                Err(e) => return Err(Error::Sys { what: format!("read {}", fifo.display()), source: e }),
+                Err(e) => {
+                    return Err(Error::Sys {
+                        what: format!("read {}", fifo.display()),
+                        source: e,
+                    });
+                }
             }
         }
         std::fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
@@ -461,7 +515,12 @@ impl Runtime {
                 Ok(WaitStatus::Exited(_, c)) => return Ok(Exit::Code(c)),
                 Ok(WaitStatus::Signaled(_, s, _)) => return Ok(Exit::Signal(s as i32)),
                 Ok(_) | Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(Error::Sys { what: format!("wait for pid {pid}"), source: e }),
+                Err(e) => {
+                    return Err(Error::Sys {
+                        what: format!("wait for pid {pid}"),
+                        source: e,
+                    });
+                }
             }
         }
     }
@@ -526,7 +585,11 @@ impl Runtime {
         let s = self.load(id)?;
         let status = s.status(&self.root);
         if status != Status::Running {
-            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "only a running container can be paused".into() });
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "only a running container can be paused".into(),
+            });
         }
         Ok(s.cgroup.freeze()?)
     }
@@ -535,7 +598,11 @@ impl Runtime {
         let s = self.load(id)?;
         let status = s.status(&self.root);
         if status != Status::Paused {
-            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "only a paused container can be resumed".into() });
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "only a paused container can be resumed".into(),
+            });
         }
         Ok(s.cgroup.thaw()?)
     }
@@ -547,11 +614,20 @@ impl Runtime {
         let saved = self.load(id)?;
         let status = saved.status(&self.root);
         if !matches!(status, Status::Running | Status::Created) {
-            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "cannot exec in a container that is not running".into() });
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "cannot exec in a container that is not running".into(),
+            });
         }
         let bundle = Bundle::load(&saved.bundle)?;
         crate::config::validate_process(Path::new("--process"), "process", process)?;
-        let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        let seccomp = match bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
             Some(s) => Some(noderun_seccomp::compile(s)?),
             None => None,
         };
@@ -574,9 +650,14 @@ impl Runtime {
             Some(p) => Some(connect_console(p)?),
             None => None,
         };
-        let console = console_owned.as_ref().map(|f| f.as_raw_fd()).or(opts.console_fd);
+        let console = console_owned
+            .as_ref()
+            .map(|f| f.as_raw_fd())
+            .or(opts.console_fd);
         if process.terminal().unwrap_or(false) && console.is_none() {
-            return Err(Error::Other("exec: a terminal needs --console-socket (or a foreground exec)".into()));
+            return Err(Error::Other(
+                "exec: a terminal needs --console-socket (or a foreground exec)".into(),
+            ));
         }
         let args = ExecArgs {
             process,
@@ -601,7 +682,10 @@ impl Runtime {
             let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
             e
         };
-        saved.cgroup.add_task(bootstrap).map_err(|e| fail(e.into()))?;
+        saved
+            .cgroup
+            .add_task(bootstrap)
+            .map_err(|e| fail(e.into()))?;
         parent.send(&Msg::Go).map_err(|e| fail(Error::Child(e)))?;
         let pid = match parent.recv().map_err(Error::Child)? {
             Some(Msg::Pid(p)) => p,
@@ -612,7 +696,10 @@ impl Runtime {
         match parent.recv().map_err(Error::Child)? {
             None => {}
             Some(Msg::Error(e)) => {
-                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG));
+                let _ = waitpid(
+                    Pid::from_raw(pid),
+                    Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+                );
                 return Err(Error::Child(e));
             }
             Some(m) => return Err(Error::Child(format!("exec: unexpected {m:?}"))),
@@ -629,7 +716,10 @@ impl Runtime {
 pub fn become_subreaper() -> Result<()> {
     // SAFETY: prctl with integer args.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(Error::Io { what: "PR_SET_CHILD_SUBREAPER".into(), source: std::io::Error::last_os_error() });
+        return Err(Error::Io {
+            what: "PR_SET_CHILD_SUBREAPER".into(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(())
 }

@@ -68,10 +68,19 @@ fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         become_root()?;
     }
     namespaces::unshare_flags(a.plan.new)?;
-    if let Some(offsets) = a.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+    if let Some(offsets) = a
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    {
         let mut text = String::new();
         for (clock, off) in offsets {
-            text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+            text.push_str(&format!(
+                "{clock} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
         }
         std::fs::write("/proc/self/timens_offsets", text)
             .map_err(|e| format!("linux.timeOffsets: {e}"))?;
@@ -93,8 +102,10 @@ fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
 }
 
 fn become_root() -> Result<(), String> {
-    nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresgid(0) in the user namespace: {e}"))?;
-    nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresuid(0) in the user namespace: {e}"))
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+        .map_err(|e| format!("setresgid(0) in the user namespace: {e}"))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+        .map_err(|e| format!("setresuid(0) in the user namespace: {e}"))
 }
 
 /// Stage 2: the container's init. Returns only on error.
@@ -117,7 +128,11 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         match chan.recv()? {
             Some(Msg::State(s)) => state_json = s,
             Some(Msg::Error(e)) => return Err(e),
-            other => return Err(format!("sync: expected the state after hooks, got {other:?}")),
+            other => {
+                return Err(format!(
+                    "sync: expected the state after hooks, got {other:?}"
+                ));
+            }
         }
         crate::hooks::run(spec, "createContainer", state_json.as_bytes())?;
     }
@@ -130,12 +145,20 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
             set_domainname(d)?;
         }
     }
-    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (k, v) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v).map_err(|e| format!("linux.sysctl.{k}: write {path}: {e}"))?;
     }
     if let Some(fd) = a.console {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         crate::tty::setup_container_tty(fd, size, true)?;
     }
     crate::rootfs::finish(spec)?;
@@ -143,8 +166,12 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     chan.send(&Msg::Created)?;
     // Wait for `start`: opening the fifo for writing blocks until it is opened for reading.
     let path = format!("/proc/self/fd/{}", a.fifo);
-    let w = open(Path::new(&path), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("open exec fifo: {e}"))?;
+    let w = open(
+        Path::new(&path),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open exec fifo: {e}"))?;
     nix::unistd::write(&w, b"0").map_err(|e| format!("write exec fifo: {e}"))?;
     drop(w);
     crate::hooks::run(spec, "startContainer", state_json.as_bytes())?;
@@ -154,7 +181,10 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
 fn set_domainname(d: &str) -> Result<(), String> {
     // SAFETY: pointer/len of a valid string.
     if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-        return Err(format!("domainname {d:?}: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "domainname {d:?}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -166,7 +196,8 @@ struct Prepared {
 }
 
 fn prepare_process(process: &Process, spec: &Spec) -> Result<Prepared, String> {
-    nix::unistd::chdir(process.cwd()).map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
+    nix::unistd::chdir(process.cwd())
+        .map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
     if let Some(adj) = process.oom_score_adj() {
         process::set_oom_score_adj(None, adj)?;
     }
@@ -189,7 +220,11 @@ fn finish_and_exec(
     preserve_fds: i32,
     process: &Process,
 ) -> Result<(), String> {
-    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         process::set_apparmor(profile)?;
     }
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -216,7 +251,9 @@ fn finish_and_exec(
 
 /// Mark every descriptor from `first` on close-on-exec, so only stdio and --preserve-fds pass.
 fn close_extra_fds(first: i32) {
-    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else { return };
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
     let fds: Vec<i32> = rd
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&fd| fd >= first)
@@ -251,7 +288,9 @@ fn exec_process(_chan: &Channel, a: &ExecArgs, spec: &Spec) -> Result<(), String
     let process = a.process;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     if let Some(fd) = a.console {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         crate::tty::setup_container_tty(fd, size, false)?;
     }
     let prepared = prepare_process(process, spec)?;

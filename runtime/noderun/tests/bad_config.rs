@@ -29,32 +29,69 @@ fn bad_configs_are_named_and_leave_nothing() {
 
     let mut c = good.clone();
     c["process"].as_object_mut().unwrap().remove("cwd");
-    rejects(&w, "nocwd", &c, &["config.json", "process", "missing field `cwd`"]);
+    rejects(
+        &w,
+        "nocwd",
+        &c,
+        &["config.json", "process", "missing field `cwd`"],
+    );
 
     let mut c = good.clone();
     c["process"]["user"]["uid"] = json!("root");
     rejects(&w, "uidtype", &c, &["process.user.uid", "invalid type"]);
 
     let mut c = good.clone();
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"}));
-    rejects(&w, "ns", &c, &["linux.namespaces[", "].type", "unknown variant `bogus`"]);
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "bogus"}));
+    rejects(
+        &w,
+        "ns",
+        &c,
+        &["linux.namespaces[", "].type", "unknown variant `bogus`"],
+    );
 
     let mut c = good.clone();
-    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/../../etc/evil", "type": "tmpfs", "source": "tmpfs"}));
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/../../etc/evil", "type": "tmpfs", "source": "tmpfs"}));
     let n = c["mounts"].as_array().unwrap().len() - 1;
-    rejects(&w, "dotdot", &c, &[&format!("mounts[{n}].destination"), "escapes"]);
+    rejects(
+        &w,
+        "dotdot",
+        &c,
+        &[&format!("mounts[{n}].destination"), "escapes"],
+    );
 
     // A symlink in the rootfs that climbs out of it.
     std::os::unix::fs::symlink("../../../../../../tmp", w.bundle.join("rootfs/evil")).unwrap();
     let mut c = good.clone();
-    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
     let n = c["mounts"].as_array().unwrap().len() - 1;
-    rejects(&w, "symlink", &c, &[&format!("mounts[{n}]"), "escapes the container's root through the symlink /evil"]);
+    rejects(
+        &w,
+        "symlink",
+        &c,
+        &[
+            &format!("mounts[{n}]"),
+            "escapes the container's root through the symlink /evil",
+        ],
+    );
     assert!(!std::path::Path::new("/tmp/x").exists() || std::fs::metadata("/tmp/x").is_ok());
 
     let mut c = good.clone();
     c["root"]["path"] = json!("no-such-rootfs");
-    rejects(&w, "rootfs", &c, &["root.path", "no-such-rootfs", "No such file"]);
+    rejects(
+        &w,
+        "rootfs",
+        &c,
+        &["root.path", "no-such-rootfs", "No such file"],
+    );
 
     let mut c = good.clone();
     c["linux"]["intelRdt"] = json!({"closID": "x"});
@@ -62,7 +99,12 @@ fn bad_configs_are_named_and_leave_nothing() {
 
     let mut c = good.clone();
     c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/m", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}));
-    rejects(&w, "idmap", &c, &["options", "id-mapped mounts are not supported"]);
+    rejects(
+        &w,
+        "idmap",
+        &c,
+        &["options", "id-mapped mounts are not supported"],
+    );
 
     let mut c = good.clone();
     c["ociVersion"] = json!("2.0.0");
@@ -74,12 +116,24 @@ fn bad_configs_are_named_and_leave_nothing() {
 
     let mut c = good.clone();
     c["linux"]["sysctl"] = json!({"vm.swappiness": "10"});
-    rejects(&w, "sysctl", &c, &["linux.sysctl.vm.swappiness", "not a namespaced sysctl"]);
+    rejects(
+        &w,
+        "sysctl",
+        &c,
+        &["linux.sysctl.vm.swappiness", "not a namespaced sysctl"],
+    );
 
     let mut c = good.clone();
-    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/m", "type": "bind", "source": "/no/such/dir", "options": ["bind"]}));
+    c["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/m", "type": "bind", "source": "/no/such/dir", "options": ["bind"]}),
+    );
     let n = c["mounts"].as_array().unwrap().len() - 1;
-    rejects(&w, "bindsrc", &c, &[&format!("mounts[{n}]"), "/no/such/dir"]);
+    rejects(
+        &w,
+        "bindsrc",
+        &c,
+        &[&format!("mounts[{n}]"), "/no/such/dir"],
+    );
 
     let mut c = good.clone();
     c["process"]["args"] = json!(["/bin/no-such-program"]);
@@ -91,7 +145,12 @@ fn bad_configs_are_named_and_leave_nothing() {
 
     let mut c = good.clone();
     c["linux"]["resources"] = json!({"memory": {"limit": "lots"}});
-    rejects(&w, "memtype", &c, &["linux.resources.memory.limit", "invalid type"]);
+    rejects(
+        &w,
+        "memtype",
+        &c,
+        &["linux.resources.memory.limit", "invalid type"],
+    );
 
     // Not JSON at all.
     std::fs::write(w.bundle.join("config.json"), "{ \"ociVersion\": ").unwrap();
@@ -120,8 +179,15 @@ fn duplicate_id_keeps_the_first() {
     assert!(w.create(&id, &[]).0);
     let (ok, err) = w.create(&id, &[]);
     assert!(!ok);
-    assert_eq!(err.trim(), format!("noderun: container \"{id}\" already exists"));
-    assert_eq!(w.state(&id)["status"], "created", "the first container is untouched");
+    assert_eq!(
+        err.trim(),
+        format!("noderun: container \"{id}\" already exists")
+    );
+    assert_eq!(
+        w.state(&id)["status"],
+        "created",
+        "the first container is untouched"
+    );
     w.ok(&["delete", &id]);
     assert_nothing_left(&w, &id);
 }

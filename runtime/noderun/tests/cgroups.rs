@@ -7,7 +7,10 @@ use serde_json::json;
 
 fn own_dir(controller: &str, id: &str) -> std::path::PathBuf {
     let own = own_cgroup(controller).expect("controller mounted");
-    std::path::Path::new("/sys/fs/cgroup").join(controller).join(own.trim_start_matches('/')).join(id)
+    std::path::Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(own.trim_start_matches('/'))
+        .join(id)
 }
 
 #[test]
@@ -21,7 +24,12 @@ fn limits_are_applied_and_visible_inside() {
          /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares; \
          grep -c . /sys/fs/cgroup/memory/cgroup.procs; cat /proc/self/cgroup | grep memory",
     );
-    assert!(c["linux"]["namespaces"].as_array().unwrap().contains(&json!({"type": "cgroup"})));
+    assert!(
+        c["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "cgroup"}))
+    );
     c["linux"]["resources"] = json!({
         "memory": {"limit": 67108864},
         "pids": {"limit": 50},
@@ -29,8 +37,15 @@ fn limits_are_applied_and_visible_inside() {
     });
     let out = w.run_ok(&c, "l");
     let l: Vec<&str> = out.lines().collect();
-    assert_eq!(&l[..5], ["67108864", "50", "50000", "100000", "512"], "{out}");
-    assert!(l[6].ends_with(":memory:/"), "the cgroup namespace makes our cgroup the root: {out}");
+    assert_eq!(
+        &l[..5],
+        ["67108864", "50", "50000", "100000", "512"],
+        "{out}"
+    );
+    assert!(
+        l[6].ends_with(":memory:/"),
+        "the cgroup namespace makes our cgroup the root: {out}"
+    );
 }
 
 #[test]
@@ -44,10 +59,27 @@ fn oom_kill_is_observed() {
     c["linux"]["resources"] = json!({"memory": {"limit": 33554432, "swap": 33554432}});
     w.write_config(&c);
     let id = w.id("o");
-    let o = w.cmd().args(["run", "--keep", "--bundle"]).arg(&w.bundle).arg(&id).stdin(std::process::Stdio::null()).output().unwrap();
-    assert_eq!(o.status.code(), Some(137), "killed by SIGKILL: {}", String::from_utf8_lossy(&o.stderr));
+    let o = w
+        .cmd()
+        .args(["run", "--keep", "--bundle"])
+        .arg(&w.bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(137),
+        "killed by SIGKILL: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let oom = std::fs::read_to_string(own_dir("memory", &id).join("memory.oom_control")).unwrap();
-    let kills: u64 = oom.lines().find_map(|l| l.strip_prefix("oom_kill ")).unwrap().parse().unwrap();
+    let kills: u64 = oom
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(kills >= 1, "{oom}");
     assert_eq!(w.state(&id)["status"], "stopped");
     w.ok(&["delete", &id]);
@@ -75,14 +107,21 @@ fn pause_resume_ps_and_kill_all() {
     assert_eq!(pids.len(), 3, "sh + two sleeps: {pids:?}");
     let table = w.ok(&["ps", &id]);
     assert!(table.lines().next().unwrap().contains("PID"), "{table}");
-    assert_eq!(table.lines().count(), 4, "header + sh + two sleeps: {table}");
+    assert_eq!(
+        table.lines().count(),
+        4,
+        "header + sh + two sleeps: {table}"
+    );
     assert!(table.contains("sleep 101"), "{table}");
 
     w.ok(&["pause", &id]);
     assert_eq!(w.state(&id)["status"], "paused");
     let freezer = std::fs::read_to_string(own_dir("freezer", &id).join("freezer.state")).unwrap();
     assert_eq!(freezer.trim(), "FROZEN");
-    assert!(!w.nr(&["pause", &id]).status.success(), "pausing twice is an error");
+    assert!(
+        !w.nr(&["pause", &id]).status.success(),
+        "pausing twice is an error"
+    );
     w.ok(&["resume", &id]);
     assert_eq!(w.state(&id)["status"], "running");
 

@@ -18,7 +18,11 @@ fn hooks_run_in_order_with_state() {
     let rootfs = w.bundle.join("rootfs");
     let script = "#!/bin/sh\nread -r state\necho \"$1 $state\" >> \"$LOG\"\n";
     std::fs::write(rootfs.join("hook.sh"), script).unwrap();
-    std::fs::set_permissions(rootfs.join("hook.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        rootfs.join("hook.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let host_hook = rootfs.join("hook.sh").display().to_string();
     let host_log = rootfs.join("hooklog").display().to_string();
     let mut c = sh("echo main >> /hooklog");
@@ -37,16 +41,25 @@ fn hooks_run_in_order_with_state() {
     let without_main: Vec<&str> = kinds.iter().copied().filter(|k| *k != "main").collect();
     assert_eq!(
         without_main,
-        ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ],
         "{log}"
     );
     let main_at = kinds.iter().position(|k| *k == "main").unwrap();
     assert!(main_at > 3, "main runs after startContainer: {log}");
-    let create_state: Value = serde_json::from_str(log.lines().next().unwrap().split_once(' ').unwrap().1).unwrap();
+    let create_state: Value =
+        serde_json::from_str(log.lines().next().unwrap().split_once(' ').unwrap().1).unwrap();
     assert_eq!(create_state["status"], "creating");
     assert!(create_state["pid"].as_i64().unwrap() > 0);
     assert_eq!(create_state["bundle"], w.bundle.to_str().unwrap());
-    let stop_state: Value = serde_json::from_str(log.lines().last().unwrap().split_once(' ').unwrap().1).unwrap();
+    let stop_state: Value =
+        serde_json::from_str(log.lines().last().unwrap().split_once(' ').unwrap().1).unwrap();
     assert_eq!(stop_state["status"], "stopped");
 }
 
@@ -62,11 +75,15 @@ fn failing_and_slow_hooks_fail_create_and_leave_nothing() {
     let id = w.id("fail");
     let (ok, err) = w.create(&id, &[]);
     assert!(!ok);
-    assert!(err.contains("hooks.createRuntime[0]") && err.contains("exit status: 3"), "{err}");
+    assert!(
+        err.contains("hooks.createRuntime[0]") && err.contains("exit status: 3"),
+        "{err}"
+    );
     assert_nothing_left(&w, &id);
 
     let mut c = sh("true");
-    c["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    c["hooks"] =
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     w.write_config(&c);
     let id = w.id("slow");
     let t = std::time::Instant::now();

@@ -11,7 +11,9 @@ fn create_start_kill_delete() {
         return;
     }
     let w = World::new("life");
-    w.write_config(&sh("echo started; trap 'echo got-term; exit 7' TERM; while true; do sleep 0.05; done"));
+    w.write_config(&sh(
+        "echo started; trap 'echo got-term; exit 7' TERM; while true; do sleep 0.05; done",
+    ));
     let id = w.id("c");
     let pidfile = w.tmp.path().join("pid");
     let (ok, err) = w.create(&id, &["--pid-file", pidfile.to_str().unwrap()]);
@@ -157,16 +159,36 @@ fn features_and_spec() {
     let f: serde_json::Value = serde_json::from_str(&w.ok(&["features"])).unwrap();
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert_eq!(f["ociVersionMax"], "1.3.0");
-    assert!(f["hooks"].as_array().unwrap().contains(&json!("createContainer")));
-    assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
+    assert!(
+        f["hooks"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("createContainer"))
+    );
+    assert!(
+        f["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("time"))
+    );
     assert_eq!(f["linux"]["cgroup"]["v2"], true);
-    assert!(f["mountOptions"].as_array().unwrap().contains(&json!("rro")));
+    assert!(
+        f["mountOptions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("rro"))
+    );
     let dir = w.tmp.path().join("newspec");
     std::fs::create_dir(&dir).unwrap();
     w.ok(&["spec", "--bundle", dir.to_str().unwrap()]);
-    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(spec["ociVersion"], "1.3.0");
     assert_eq!(spec["root"]["path"], "rootfs");
     // refuses to overwrite
-    assert!(!w.nr(&["spec", "--bundle", dir.to_str().unwrap()]).status.success());
+    assert!(
+        !w.nr(&["spec", "--bundle", dir.to_str().unwrap()])
+            .status
+            .success()
+    );
 }

@@ -8,11 +8,17 @@ use serde_json::json;
 const KINDS: [&str; 7] = ["net", "ipc", "uts", "pid", "mnt", "cgroup", "time"];
 
 fn ns_script() -> String {
-    KINDS.iter().map(|k| format!("echo {k}=$(readlink /proc/self/ns/{k});")).collect()
+    KINDS
+        .iter()
+        .map(|k| format!("echo {k}=$(readlink /proc/self/ns/{k});"))
+        .collect()
 }
 
 fn parse(out: &str) -> std::collections::HashMap<String, String> {
-    out.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -21,8 +27,14 @@ fn new_namespaces_differ_from_the_host() {
         return;
     }
     let w = World::new("nsnew");
-    let mut c = sh(&format!("{} echo user=$(readlink /proc/self/ns/user); hostname; cat /proc/sys/kernel/domainname", ns_script()));
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    let mut c = sh(&format!(
+        "{} echo user=$(readlink /proc/self/ns/user); hostname; cat /proc/sys/kernel/domainname",
+        ns_script()
+    ));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     c["hostname"] = json!("box1");
     c["domainname"] = json!("example.org");
     let out = w.run_ok(&c, "n");
@@ -30,7 +42,11 @@ fn new_namespaces_differ_from_the_host() {
     for k in KINDS {
         assert_ne!(ns[k], host_ns(k), "{k} namespace should be new");
     }
-    assert_eq!(ns["user"], host_ns("user"), "no user namespace was asked for");
+    assert_eq!(
+        ns["user"],
+        host_ns("user"),
+        "no user namespace was asked for"
+    );
     assert!(out.contains("\nbox1\nexample.org"), "{out}");
 }
 
@@ -60,11 +76,17 @@ fn namespaces_joined_by_path() {
     let out = w.run_ok(&c, "b");
     let ns = parse(&out);
     for k in ["net", "ipc", "uts", "pid"] {
-        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{k}")).unwrap().display().to_string();
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{k}"))
+            .unwrap()
+            .display()
+            .to_string();
         assert_eq!(ns[k], theirs, "{k} should be joined");
     }
     assert_ne!(ns["mnt"], host_ns("mnt"));
-    assert!(out.contains("sleep"), "the joined pid namespace shows the other container's sleep: {out}");
+    assert!(
+        out.contains("sleep"),
+        "the joined pid namespace shows the other container's sleep: {out}"
+    );
     w.ok(&["delete", "--force", &a]);
 }
 
@@ -74,19 +96,38 @@ fn user_namespace_with_id_maps() {
         return;
     }
     let w = World::new("userns");
-    let mut c = sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user; stat -c %u /bin/busybox");
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    let mut c = sh(
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user; stat -c %u /bin/busybox",
+    );
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
     c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     // cgroup v1 hierarchies cannot be mounted from a user namespace; drop that mount.
-    c["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "cgroup");
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
     let out = w.run_ok(&c, "u");
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["0", "200000", "65536"], "{out}");
-    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "200000", "65536"], "{out}");
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"],
+        "{out}"
+    );
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"],
+        "{out}"
+    );
     assert_eq!(lines[2], "0", "root inside");
     assert_ne!(lines[3], host_ns("user"));
-    assert_eq!(lines[4], "65534", "host root's files are unmapped (nobody) inside");
+    assert_eq!(
+        lines[4], "65534",
+        "host root's files are unmapped (nobody) inside"
+    );
 }
 
 #[test]
@@ -96,10 +137,19 @@ fn time_namespace_offsets() {
     }
     let w = World::new("timens");
     let mut c = sh("cut -d. -f1 /proc/uptime");
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
     let out = w.run_ok(&c, "t");
     let up: u64 = out.trim().parse().unwrap();
-    let host: u64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    let host: u64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(up >= host + 864000 - 5, "uptime {up} vs host {host}");
 }

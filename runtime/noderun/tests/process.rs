@@ -41,8 +41,11 @@ fn user_rlimits_umask_cwd_env() {
         return;
     }
     let w = World::new("proc");
-    let mut c = sh("id; ulimit -n; ulimit -Hn; umask; pwd; echo $FOO; grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj");
-    c["process"]["user"] = json!({"uid": 65534, "gid": 65534, "additionalGids": [10, 20], "umask": 23});
+    let mut c = sh(
+        "id; ulimit -n; ulimit -Hn; umask; pwd; echo $FOO; grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj",
+    );
+    c["process"]["user"] =
+        json!({"uid": 65534, "gid": 65534, "additionalGids": [10, 20], "umask": 23});
     c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000}]);
     c["process"]["cwd"] = json!("/tmp");
     c["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
@@ -50,8 +53,23 @@ fn user_rlimits_umask_cwd_env() {
     c["process"]["oomScoreAdj"] = json!(500);
     let out = w.run_ok(&c, "p");
     let l: Vec<&str> = out.lines().collect();
-    assert!(l[0].starts_with("uid=65534(nobody) gid=65534(nogroup) groups=10,20"), "{out}");
-    assert_eq!(&l[1..], ["1000", "2000", "0027", "/tmp", "bar baz", "NoNewPrivs:\t1", "500"], "{out}");
+    assert!(
+        l[0].starts_with("uid=65534(nobody) gid=65534(nogroup) groups=10,20"),
+        "{out}"
+    );
+    assert_eq!(
+        &l[1..],
+        [
+            "1000",
+            "2000",
+            "0027",
+            "/tmp",
+            "bar baz",
+            "NoNewPrivs:\t1",
+            "500"
+        ],
+        "{out}"
+    );
 }
 
 #[test]
@@ -81,7 +99,10 @@ fn seccomp_rule_returns_its_errno() {
     });
     let (code, out, err) = w.run(&c, "e");
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("rc=1") && out.contains("still-running"), "{out}");
+    assert!(
+        out.contains("rc=1") && out.contains("still-running"),
+        "{out}"
+    );
     assert!(err.contains("Permission denied"), "EACCES (13): {err}");
     // The containerd default profile (RuntimeDefault) still runs a shell and denies unshare.
     let mut c = sh("unshare -n true; echo rc=$?");
