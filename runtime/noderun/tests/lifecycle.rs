@@ -192,3 +192,63 @@ fn features_and_spec() {
             .success()
     );
 }
+
+#[test]
+fn log_file_in_json_and_preserved_fds() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("logfds");
+    let log = w.tmp.path().join("noderun.log");
+    let o = w.nr(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "no-such-container",
+    ]);
+    assert!(!o.status.success());
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("does not exist"));
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
+
+    // --preserve-fds 1: the container gets our fd 3 (a pipe) and writes to it.
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (r, wr) = nix::unistd::pipe().unwrap();
+    w.write_config(&sh("echo through-fd-3 >&3"));
+    let id = w.id("fds");
+    let wfd = wr.as_raw_fd();
+    let mut cmd = w.cmd();
+    cmd.args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(&w.bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null());
+    // SAFETY: dup2 in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(wfd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let st = cmd.status().unwrap();
+    drop(wr);
+    assert!(st.success());
+    let mut s = String::new();
+    std::fs::File::from(OwnedFd::from(r))
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "through-fd-3\n");
+}
