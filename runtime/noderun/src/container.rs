@@ -31,11 +31,15 @@ pub struct CreateOptions {
     pub console_fd: Option<RawFd>,
     pub no_pivot: bool,
     pub preserve_fds: i32,
+    /// Descriptors to become the container's stdin, stdout and stderr (default: ours).
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// Options of `exec`.
 #[derive(Debug, Default, Clone)]
 pub struct ExecOptions {
+    /// Descriptors to become the process's stdin, stdout and stderr (default: ours).
+    pub stdio: Option<[RawFd; 3]>,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub console_fd: Option<RawFd>,
@@ -364,6 +368,7 @@ impl Runtime {
             seccomp: seccomp.as_ref(),
             plan: &plan,
             create_hooks,
+            stdio: opts.stdio,
         };
         let (parent, child) = sync::pair().ctx(|| "socketpair")?;
         // SAFETY: single-threaded (checked above); the child only runs init code and exits.
@@ -665,6 +670,7 @@ impl Runtime {
             console,
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),
+            stdio: opts.stdio,
         };
         let (parent, child) = sync::pair().ctx(|| "socketpair")?;
         // SAFETY: single-threaded (checked above).

@@ -32,6 +32,7 @@ pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     /// Whether the parent will ask for createRuntime/prestart hooks (saves a round trip).
     pub create_hooks: bool,
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// What an exec'd process needs.
@@ -41,6 +42,21 @@ pub struct ExecArgs<'a> {
     pub console: Option<RawFd>,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a noderun_seccomp::Program>,
+    pub stdio: Option<[RawFd; 3]>,
+}
+
+/// Make `stdio` the process's descriptors 0, 1 and 2.
+fn set_stdio(stdio: Option<[RawFd; 3]>) -> Result<(), String> {
+    for (target, fd) in stdio.into_iter().flatten().enumerate() {
+        // SAFETY: dup2 on descriptors handed to us by the caller.
+        if fd != target as RawFd && unsafe { libc::dup2(fd, target as RawFd) } < 0 {
+            return Err(format!(
+                "stdio: dup2({fd}, {target}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn die(chan: &Channel, e: String) -> ! {
@@ -59,6 +75,7 @@ pub fn bootstrap(chan: Channel, a: &InitArgs) -> ! {
 }
 
 fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
+    set_stdio(a.stdio)?;
     chan.expect(&Msg::Go)?;
     namespaces::join_all(&a.plan.join)?;
     if a.plan.new_user {
@@ -267,6 +284,7 @@ fn close_extra_fds(first: i32) {
 /// Stage 1 of `exec`: join the container's namespaces, fork into its pid namespace.
 pub fn exec_bootstrap(chan: Channel, a: &ExecArgs, spec: &Spec) -> ! {
     let r = (|| -> Result<(), String> {
+        set_stdio(a.stdio)?;
         chan.expect(&Msg::Go)?;
         namespaces::join_all(a.join)?;
         // SAFETY: single-threaded child.

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use nix::sys::signal::Signal;
 use noderun::{CreateOptions, ExecOptions, Exit, Runtime, Status};
+use std::os::fd::AsRawFd;
 
 fn main() {
     if !ready() {
@@ -17,13 +18,28 @@ fn main() {
     let rt = Runtime::new(&w.root);
     let id = w.id("shim");
 
-    let created = rt
-        .create(&id, &w.bundle, &CreateOptions::default())
-        .unwrap();
+    // The container's stdout goes to a pipe we hold (as the shim does for its log writer).
+    let (out_r, out_w) = nix::unistd::pipe().unwrap();
+    let opts = CreateOptions {
+        stdio: Some([0, out_w.as_raw_fd(), out_w.as_raw_fd()]),
+        ..Default::default()
+    };
+    w.write_config(&sh(
+        "echo to-the-pipe; trap 'exit 9' TERM; while true; do sleep 0.05; done",
+    ));
+    let created = rt.create(&id, &w.bundle, &opts).unwrap();
+    drop(out_w);
     assert_eq!(rt.state(&id).unwrap().status, Status::Created);
     rt.start(&id).unwrap();
     created.wait_exec().unwrap();
     assert_eq!(rt.state(&id).unwrap().status, Status::Running);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::fs::File::from(out_r)),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "to-the-pipe\n");
 
     let mut p = oci_spec::runtime::Process::default();
     p.set_args(Some(vec!["sh".into(), "-c".into(), "exit 4".into()]));

@@ -127,6 +127,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
         console_socket: a.console_socket.clone(),
         console_fd: None,
         preserve_fds: a.preserve_fds,
+        stdio: None,
     };
     let terminal = process.terminal().unwrap_or(false);
     if a.detach {

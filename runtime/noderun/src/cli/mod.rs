@@ -73,6 +73,7 @@ impl CreateArgs {
             console_fd: None,
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
+            stdio: None,
         }
     }
 }
