@@ -161,10 +161,14 @@ fn kill_cgroup(cg: &noderun_cgroups::Cgroup, sig: Signal, timeout: Duration) -> 
         for p in &pids {
             let _ = kill(Pid::from_raw(*p), sig);
         }
-        // Reap any that are our children (the shim / `run` are subreapers).
-        while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-            waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL))
-        {}
+        // Reap those that are our children (the shim / `run` are subreapers), and only those:
+        // the caller may be waiting for other children of its own.
+        for p in &pids {
+            let _ = waitpid(
+                Pid::from_raw(*p),
+                Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
+            );
+        }
         if Instant::now() >= deadline {
             return Err(Error::Other(format!(
                 "processes {pids:?} did not exit after SIGKILL"

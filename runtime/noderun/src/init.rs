@@ -45,6 +45,12 @@ pub struct ExecArgs<'a> {
     pub stdio: Option<[RawFd; 3]>,
 }
 
+/// Give the child a clean signal state: the caller (a shim waiting on a signalfd, `run`
+/// forwarding signals) may have blocked signals, and the mask survives execve.
+fn reset_signals() {
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+}
+
 /// Make `stdio` the process's descriptors 0, 1 and 2.
 fn set_stdio(stdio: Option<[RawFd; 3]>) -> Result<(), String> {
     for (target, fd) in stdio.into_iter().flatten().enumerate() {
@@ -75,6 +81,7 @@ pub fn bootstrap(chan: Channel, a: &InitArgs) -> ! {
 }
 
 fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
+    reset_signals();
     set_stdio(a.stdio)?;
     chan.expect(&Msg::Go)?;
     namespaces::join_all(&a.plan.join)?;
@@ -284,6 +291,7 @@ fn close_extra_fds(first: i32) {
 /// Stage 1 of `exec`: join the container's namespaces, fork into its pid namespace.
 pub fn exec_bootstrap(chan: Channel, a: &ExecArgs, spec: &Spec) -> ! {
     let r = (|| -> Result<(), String> {
+        reset_signals();
         set_stdio(a.stdio)?;
         chan.expect(&Msg::Go)?;
         namespaces::join_all(a.join)?;
