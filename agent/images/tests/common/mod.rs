@@ -1,0 +1,356 @@
+//! Test fixtures: a real `docker-registry` on loopback (killed on drop), layer tars built from
+//! /bin/busybox, pushing images with oci-client, overlay mount guards.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::manifest::OciImageManifest;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use sha2::Digest as _;
+
+pub struct Registry {
+    child: Child,
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl Registry {
+    /// Starts Debian's docker-registry with storage in a temp dir; `htpasswd` enables basic auth.
+    pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut auth = String::new();
+        if let Some((u, p)) = htpasswd {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", u, p])
+                .output()
+                .expect("htpasswd (apache2-utils)");
+            assert!(out.status.success());
+            std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            );
+        }
+        let cfg = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+            dir.path().join("data").display()
+        );
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry)");
+        let reg = Registry { child, addr, dir };
+        let t0 = Instant::now();
+        loop {
+            if let Ok(mut s) = TcpStream::connect(&reg.addr) {
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1") {
+                    break;
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        reg
+    }
+
+    pub fn reference(&self, repo_tag: &str) -> String {
+        format!("{}/{repo_tag}", self.addr)
+    }
+
+    /// The registry's stored file for blob `digest`.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One tar entry for [`tar_of`].
+pub enum E<'a> {
+    File(&'a str, &'a [u8], u32),
+    Dir(&'a str, u32),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    Char(&'a str, u32, u32),
+    Fifo(&'a str),
+}
+
+fn header(name: &str, kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    // Write the name bytes raw so hostile names ("../x", "/x") survive.
+    let raw = &mut h.as_old_mut().name;
+    raw[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_600_000_000);
+    h
+}
+
+/// An uncompressed tar of `entries` (names written verbatim).
+pub fn tar_of(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        match e {
+            E::File(n, data, mode) => {
+                let mut h = header(n, tar::EntryType::Regular, data.len() as u64, *mode);
+                h.set_cksum();
+                b.append(&h, *data).unwrap();
+            }
+            E::Dir(n, mode) => {
+                let mut h = header(n, tar::EntryType::Directory, 0, *mode);
+                h.set_cksum();
+                b.append(&h, &[][..]).unwrap();
+            }
+            E::Symlink(n, t) | E::Hardlink(n, t) => {
+                let kind = if matches!(e, E::Symlink(..)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                };
+                let mut h = header(n, kind, 0, 0o777);
+                let raw = &mut h.as_old_mut().linkname;
+                raw[..t.len()].copy_from_slice(t.as_bytes());
+                h.set_cksum();
+                b.append(&h, &[][..]).unwrap();
+            }
+            E::Char(n, maj, min) => {
+                let mut h = header(n, tar::EntryType::Char, 0, 0o666);
+                h.set_device_major(*maj).unwrap();
+                h.set_device_minor(*min).unwrap();
+                h.set_cksum();
+                b.append(&h, &[][..]).unwrap();
+            }
+            E::Fifo(n) => {
+                let mut h = header(n, tar::EntryType::Fifo, 0, 0o600);
+                h.set_cksum();
+                b.append(&h, &[][..]).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
+
+pub fn sha(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+pub fn busybox() -> Vec<u8> {
+    std::fs::read("/bin/busybox").expect("/bin/busybox (Debian package busybox-static)")
+}
+
+/// The base layer: busybox with sh/ls/cat links, /etc/passwd and /etc/group.
+pub fn busybox_layer() -> Vec<u8> {
+    let bb = busybox();
+    tar_of(&[
+        E::Dir("bin/", 0o755),
+        E::File("bin/busybox", &bb, 0o755),
+        E::Symlink("bin/sh", "busybox"),
+        E::Symlink("bin/ls", "busybox"),
+        E::Hardlink("bin/cat", "bin/busybox"),
+        E::Dir("etc/", 0o755),
+        E::File(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1001:web:/home/web:/bin/sh\n",
+            0o644,
+        ),
+        E::File(
+            "etc/group",
+            b"root:x:0:\nweb:x:1001:\nextra:x:2000:web\n",
+            0o644,
+        ),
+        E::Dir("tmp/", 0o1777),
+    ])
+}
+
+/// An image config JSON for `layers` (uncompressed tars).
+pub fn config_json(arch: &str, uncompressed: &[&[u8]], extra: serde_json::Value) -> Vec<u8> {
+    let diff_ids: Vec<String> = uncompressed.iter().map(|l| sha(l)).collect();
+    let mut cfg = serde_json::json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Env": ["PATH=/bin", "A=image"], "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    if let (Some(c), Some(x)) = (cfg["config"].as_object_mut(), extra.as_object()) {
+        for (k, v) in x {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::to_vec(&cfg).unwrap()
+}
+
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    }
+}
+
+/// A layer to push: (blob as stored, uncompressed tar, media type).
+pub struct Layer {
+    pub blob: Vec<u8>,
+    pub tar: Vec<u8>,
+    pub media_type: &'static str,
+}
+
+impl Layer {
+    pub fn gzip(tar: Vec<u8>) -> Layer {
+        Layer {
+            blob: gzip(&tar),
+            tar,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip",
+        }
+    }
+    pub fn zstd(tar: Vec<u8>) -> Layer {
+        Layer {
+            blob: zstd(&tar),
+            tar,
+            media_type: "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+    pub fn plain(tar: Vec<u8>) -> Layer {
+        Layer {
+            blob: tar.clone(),
+            tar,
+            media_type: "application/vnd.oci.image.layer.v1.tar",
+        }
+    }
+}
+
+pub fn push_client() -> Client {
+    Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    })
+}
+
+/// Pushes an image; returns (manifest digest, config digest).
+pub async fn push_image(
+    reference: &str,
+    layers: &[Layer],
+    arch: &str,
+    extra: serde_json::Value,
+    auth: &RegistryAuth,
+) -> (String, String) {
+    let client = push_client();
+    let r: Reference = reference.parse().unwrap();
+    let tars: Vec<&[u8]> = layers.iter().map(|l| l.tar.as_slice()).collect();
+    let cfg = config_json(arch, &tars, extra);
+    let cfg_digest = sha(&cfg);
+    let config = Config::new(cfg, "application/vnd.oci.image.config.v1+json".into(), None);
+    let ils: Vec<ImageLayer> = layers
+        .iter()
+        .map(|l| ImageLayer::new(l.blob.clone(), l.media_type.into(), None))
+        .collect();
+    let manifest = OciImageManifest::build(&ils, &config, None);
+    client
+        .push(&r, &ils, config, auth, Some(manifest))
+        .await
+        .unwrap();
+    let digest = client.fetch_manifest_digest(&r, auth).await.unwrap();
+    (digest, cfg_digest)
+}
+
+/// Pushes an index over the given (manifest digest, size, arch) entries.
+pub async fn push_index(reference: &str, entries: &[(String, usize, &str)]) -> String {
+    let client = push_client();
+    let r: Reference = reference.parse().unwrap();
+    let idx = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries.iter().map(|(d, size, arch)| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": d, "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        })).collect::<Vec<_>>(),
+    });
+    let body = serde_json::to_vec(&idx).unwrap();
+    client
+        .store_auth_if_needed(r.resolve_registry(), &RegistryAuth::Anonymous)
+        .await;
+    client
+        .push_manifest_raw(
+            &r,
+            body.clone(),
+            "application/vnd.oci.image.index.v1+json".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    sha(&body)
+}
+
+/// Unmounts (lazily) on drop, for overlay mounts made by tests.
+pub struct MountGuard(pub PathBuf);
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+pub fn read_tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut es: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+        es.sort_by_key(|e| e.file_name());
+        for e in es {
+            let rel = e.path().strip_prefix(base).unwrap().display().to_string();
+            let m = e.path().symlink_metadata().unwrap();
+            if m.is_dir() {
+                out.push(format!("{rel}/"));
+                walk(base, &e.path(), out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}

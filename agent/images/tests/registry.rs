@@ -1,0 +1,564 @@
+//! Pulls from a real docker-registry on loopback: by tag, by digest, manifest lists, corrupted
+//! blobs, unknown tags/repositories, htpasswd auth, hostile layers, policies, dedup of
+//! concurrent pulls across threads and processes, and the CLI binary end to end.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use nodelet_images::{
+    ImageError, ImageService, NoProgress, PullPolicy, RegistryConfig, RegistryFailure, Store,
+};
+use oci_client::secrets::RegistryAuth;
+
+fn service(root: &Path) -> ImageService {
+    ImageService::new(Store::open(root).unwrap(), RegistryConfig::default()).unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn two_layers() -> Vec<Layer> {
+    vec![
+        Layer::gzip(busybox_layer()),
+        Layer::zstd(tar_of(&[
+            E::Dir("srv/", 0o755),
+            E::File("srv/index.html", b"hi", 0o644),
+        ])),
+    ]
+}
+
+fn dir_entries(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(p)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn pull_by_tag_then_by_digest() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("app:1.0");
+    let (mdigest, cdigest) = rt.block_on(push_image(
+        &r,
+        &two_layers(),
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let rec = rt.block_on(svc.pull(&r, &NoProgress)).unwrap();
+    assert_eq!(rec.id.as_str(), cdigest);
+    assert_eq!(rec.manifest.as_str(), mdigest);
+    assert_eq!(rec.repo_tags, vec![format!("{}/app:1.0", reg.addr)]);
+    assert_eq!(
+        rec.repo_digests,
+        vec![format!("{}/app@{mdigest}", reg.addr)]
+    );
+    assert_eq!(rec.layers.len(), 2);
+    let base = svc.store().layer_dir(&rec.layers[0].diff_id);
+    assert_eq!(std::fs::read(base.join("bin/busybox")).unwrap(), busybox());
+    assert_eq!(
+        std::fs::read(
+            svc.store()
+                .layer_dir(&rec.layers[1].diff_id)
+                .join("srv/index.html")
+        )
+        .unwrap(),
+        b"hi"
+    );
+
+    // By digest: same image, found again; nothing new unpacked.
+    let by_digest = reg.reference(&format!("app@{mdigest}"));
+    let rec2 = rt.block_on(svc.pull(&by_digest, &NoProgress)).unwrap();
+    assert_eq!(rec2.id, rec.id);
+    assert_eq!(svc.store().list_images().unwrap().len(), 1);
+    assert_eq!(
+        svc.store().find_image(&by_digest).unwrap().unwrap().id,
+        rec.id
+    );
+    assert_eq!(
+        svc.store()
+            .find_image(&rec.id.as_str()[7..19])
+            .unwrap()
+            .unwrap()
+            .id,
+        rec.id
+    );
+    assert_eq!(dir_entries(&root.path().join("layers")).len(), 2);
+    assert!(dir_entries(&root.path().join("ingest")).is_empty());
+
+    // A wrong digest is refused by the registry lookup.
+    let wrong = reg
+        .reference("app@sha256:0000000000000000000000000000000000000000000000000000000000000000");
+    let e = rt.block_on(svc.pull(&wrong, &NoProgress)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageError::Registry {
+                failure: RegistryFailure::NotFound,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn manifest_list_picks_the_host_platform() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let other = if host_arch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let (m_host, c_host) = rt.block_on(push_image(
+        &reg.reference("multi:host"),
+        &two_layers(),
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let other_layers = vec![Layer::gzip(tar_of(&[E::File("other-arch", b"no", 0o644)]))];
+    let (m_other, _) = rt.block_on(push_image(
+        &reg.reference("multi:other"),
+        &other_layers,
+        other,
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let mlen = |d: &str| std::fs::metadata(reg.blob_file(d)).unwrap().len() as usize;
+    let idx = rt.block_on(push_index(
+        &reg.reference("multi:1"),
+        &[
+            (m_other.clone(), mlen(&m_other), other),
+            (m_host.clone(), mlen(&m_host), host_arch()),
+        ],
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let rec = rt
+        .block_on(svc.pull(&reg.reference("multi:1"), &NoProgress))
+        .unwrap();
+    assert_eq!(rec.id.as_str(), c_host);
+    assert_eq!(rec.manifest.as_str(), m_host);
+    assert_eq!(rec.repo_digests, vec![format!("{}/multi@{idx}", reg.addr)]);
+    // An index without the host platform is a clear error.
+    rt.block_on(push_index(
+        &reg.reference("multi:only-other"),
+        &[(m_other.clone(), mlen(&m_other), other)],
+    ));
+    let e = rt
+        .block_on(svc.pull(&reg.reference("multi:only-other"), &NoProgress))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("no manifest for linux/{}", host_arch())),
+        "{e}"
+    );
+}
+
+#[test]
+fn corrupted_blob_fails_and_stores_nothing() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("bad:1");
+    let layers = two_layers();
+    rt.block_on(push_image(
+        &r,
+        &layers,
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    // Tamper with the second layer's bytes in the registry's storage (same length).
+    let f = reg.blob_file(&sha(&layers[1].blob));
+    let mut data = std::fs::read(&f).unwrap();
+    let n = data.len();
+    data[n / 2] ^= 0xff;
+    std::fs::write(&f, data).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let e = rt.block_on(svc.pull(&r, &NoProgress)).unwrap_err();
+    assert!(e.to_string().contains("digest"), "{e}");
+    assert_eq!(e.kubelet_reason(), "ErrImagePull");
+    assert!(svc.store().list_images().unwrap().is_empty());
+    assert!(
+        !svc.store()
+            .has_blob(&nodelet_images::Digest::parse(&sha(&layers[1].blob)).unwrap())
+    );
+    assert!(
+        dir_entries(&root.path().join("ingest")).is_empty(),
+        "partial download left behind"
+    );
+    let layer_dirs: Vec<String> = dir_entries(&root.path().join("layers"));
+    assert!(!layer_dirs.iter().any(|l| l.starts_with(".tmp")));
+    assert!(
+        !svc.store()
+            .has_layer(&nodelet_images::Digest::parse(&sha(&layers[1].tar)).unwrap())
+    );
+}
+
+#[test]
+fn unknown_tag_and_repository_are_clear_errors() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    rt.block_on(push_image(
+        &reg.reference("known:1"),
+        &two_layers(),
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let e = rt
+        .block_on(svc.pull(&reg.reference("known:nope"), &NoProgress))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageError::Registry {
+                failure: RegistryFailure::NotFound,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("known:nope") && msg.contains("MANIFEST_UNKNOWN"),
+        "{msg}"
+    );
+    let e = rt
+        .block_on(svc.pull(&reg.reference("nosuchrepo:1"), &NoProgress))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageError::Registry {
+                failure: RegistryFailure::NotFound,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("UNKNOWN"), "{e}");
+    // Nobody listening: a network error naming the registry.
+    let dead = format!("127.0.0.1:{}/x:1", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let e = rt.block_on(svc.pull(&dead, &NoProgress)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageError::Registry {
+                failure: RegistryFailure::Network,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(svc.store().list_images().unwrap().is_empty());
+}
+
+#[test]
+fn htpasswd_registry_with_and_without_credentials() {
+    let reg = Registry::start(Some(("alice", "s3cret")));
+    let rt = rt();
+    let auth = RegistryAuth::Basic("alice".into(), "s3cret".into());
+    let r = reg.reference("private:1");
+    rt.block_on(push_image(
+        &r,
+        &two_layers(),
+        host_arch(),
+        serde_json::json!({}),
+        &auth,
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let e = rt.block_on(svc.pull(&r, &NoProgress)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageError::Registry {
+                failure: RegistryFailure::Unauthorized,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().to_lowercase().contains("unauthorized"), "{e}");
+
+    // Wrong password: refused too.
+    let cfgdir = tempfile::tempdir().unwrap();
+    let auth_file = cfgdir.path().join("config.json");
+    use base64::Engine as _;
+    let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            reg.addr,
+            enc("alice:wrong")
+        ),
+    )
+    .unwrap();
+    let cfg = RegistryConfig {
+        auth_file: Some(auth_file.clone()),
+        ..Default::default()
+    };
+    let svc = ImageService::new(Store::open(root.path()).unwrap(), cfg).unwrap();
+    let e = rt.block_on(svc.pull(&r, &NoProgress)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageError::Registry {
+                failure: RegistryFailure::Unauthorized,
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths":{{"http://{}/":{{"auth":"{}"}}}}}}"#,
+            reg.addr,
+            enc("alice:s3cret")
+        ),
+    )
+    .unwrap();
+    let cfg = RegistryConfig {
+        auth_file: Some(auth_file),
+        ..Default::default()
+    };
+    let svc = ImageService::new(Store::open(root.path()).unwrap(), cfg).unwrap();
+    let rec = rt.block_on(svc.pull(&r, &NoProgress)).unwrap();
+    assert_eq!(rec.layers.len(), 2);
+}
+
+#[test]
+fn hostile_layer_from_registry_is_rejected() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("hostile:1");
+    let layers = vec![
+        Layer::gzip(busybox_layer()),
+        Layer::gzip(tar_of(&[
+            E::Symlink("etc2", "/etc"),
+            E::File("etc2/evil", b"x", 0o644),
+        ])),
+    ];
+    rt.block_on(push_image(
+        &r,
+        &layers,
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let e = rt.block_on(svc.pull(&r, &NoProgress)).unwrap_err();
+    assert!(matches!(e, ImageError::HostileLayer { .. }), "{e}");
+    assert!(e.to_string().contains("etc2/evil"), "{e}");
+    assert!(!Path::new("/etc/evil").exists());
+    assert!(svc.store().list_images().unwrap().is_empty());
+    assert!(
+        !dir_entries(&root.path().join("layers"))
+            .iter()
+            .any(|l| l.starts_with(".tmp"))
+    );
+}
+
+#[test]
+fn pull_policies_and_kubelet_reasons() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("pol:1");
+    rt.block_on(push_image(
+        &r,
+        &two_layers(),
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let e = rt
+        .block_on(svc.ensure(&r, PullPolicy::Never, &NoProgress))
+        .unwrap_err();
+    assert_eq!(e.kubelet_reason(), "ErrImageNeverPull");
+    let rec = rt
+        .block_on(svc.ensure(&r, PullPolicy::IfNotPresent, &NoProgress))
+        .unwrap();
+    let e = rt
+        .block_on(svc.ensure("Bad Name", PullPolicy::IfNotPresent, &NoProgress))
+        .unwrap_err();
+    assert_eq!(e.kubelet_reason(), "InvalidImageName");
+    let addr = reg.addr.clone();
+    drop(reg); // registry gone: IfNotPresent and Never still work, Always fails
+    assert_eq!(
+        rt.block_on(svc.ensure(&r, PullPolicy::IfNotPresent, &NoProgress))
+            .unwrap()
+            .id,
+        rec.id
+    );
+    assert_eq!(
+        rt.block_on(svc.ensure(&r, PullPolicy::Never, &NoProgress))
+            .unwrap()
+            .id,
+        rec.id
+    );
+    let e = rt
+        .block_on(svc.ensure(&r, PullPolicy::Always, &NoProgress))
+        .unwrap_err();
+    assert_eq!(e.kubelet_reason(), "ErrImagePull");
+    assert!(e.to_string().contains(&addr), "{e}");
+}
+
+#[test]
+fn concurrent_pulls_share_downloads_across_threads_and_processes() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("conc:1");
+    let big = Layer::gzip(tar_of(&[E::File("blob", &vec![7u8; 8 << 20], 0o644)]));
+    let layers = vec![Layer::gzip(busybox_layer()), big];
+    let (_, cdigest) = rt.block_on(push_image(
+        &r,
+        &layers,
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let root = tempfile::tempdir().unwrap();
+    // Two processes and two threads at once, each with its own Store handle.
+    let bin = env!("CARGO_BIN_EXE_nodelet-images");
+    let procs: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(bin)
+                .arg("--root")
+                .arg(root.path())
+                .arg("pull")
+                .arg(&r)
+                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (root, r) = (root.path().to_path_buf(), r.clone());
+            std::thread::spawn(move || {
+                let svc = service(&root);
+                rt_block(svc.pull(&r, &NoProgress))
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap().id.as_str(), cdigest);
+    }
+    for p in procs {
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), cdigest);
+    }
+    let svc = service(root.path());
+    assert_eq!(svc.store().list_images().unwrap().len(), 1);
+    assert_eq!(dir_entries(&root.path().join("layers")), {
+        let mut v: Vec<String> = layers
+            .iter()
+            .map(|l| sha(&l.tar)[7..].to_string())
+            .collect();
+        v.sort();
+        v
+    });
+    assert!(dir_entries(&root.path().join("ingest")).is_empty());
+}
+
+fn rt_block<F: std::future::Future>(f: F) -> F::Output {
+    rt().block_on(f)
+}
+
+#[test]
+fn cli_pull_images_rmi_prune() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("cli/app:2.1");
+    let (_, cdigest) = rt.block_on(push_image(
+        &r,
+        &two_layers(),
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_nodelet-images");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .arg("--root")
+            .arg(root.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&["pull", &r]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), cdigest);
+    assert!(
+        err.contains("resolved") && err.contains("unpacked"),
+        "plain progress lines expected off a terminal: {err}"
+    );
+    let (ok, out, _) = run(&["images"]);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"]
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &row[..3],
+        [
+            format!("{}/cli/app", reg.addr).as_str(),
+            "2.1",
+            &cdigest[7..19]
+        ]
+    );
+    assert!(row[3].ends_with("MB") || row[3].ends_with("kB"), "{out}");
+    let (ok, _, err) = run(&["rmi", "nosuch:1"]);
+    assert!(!ok && err.contains("not in the image store"), "{err}");
+    let (ok, out, err) = run(&["rmi", &r]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Deleted"), "{out}");
+    let (ok, out, _) = run(&["images", "-q"]);
+    assert!(ok && out.trim().is_empty());
+    let (ok, out, err) = run(&["image", "prune"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Removed 4 blobs and 2 layers"), "{out}");
+    assert!(dir_entries(&root.path().join("blobs/sha256")).is_empty());
+    assert!(dir_entries(&root.path().join("layers")).is_empty());
+}
