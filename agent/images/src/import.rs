@@ -61,11 +61,16 @@ fn archive_err(path: &Path, reason: impl Into<String>) -> ImageError {
 
 /// Imports every image in the archive at `file`.
 pub fn import_archive(store: &Store, file: &Path, platform: &Platform) -> Result<Vec<ImageRecord>> {
-    let scratch = Scratch(store.root().join("ingest").join(format!(
-        "import-{}-{}",
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "import-{}-{}-{}",
         std::process::id(),
-        crate::records::now()
-    )));
+        crate::records::now(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    // Held while importing so a concurrent `Store::open` does not sweep the scratch dir.
+    let _lock = store.lock(&name)?;
+    let scratch = Scratch(store.root().join("ingest").join(&name));
     std::fs::create_dir(&scratch.0).at(&scratch.0)?;
     extract_files(file, &scratch.0)?;
     let dir = &scratch.0;

@@ -206,3 +206,19 @@ pub fn resolve_user(rootfs: &Path, spec: &UserSpec) -> Result<ResolvedUser, Merg
         additional_gids: additional,
     })
 }
+
+impl ProcessSpec {
+    /// Writes args, env, cwd and the resolved user into an OCI runtime `process`, leaving
+    /// everything else (capabilities, rlimits, terminal...) as the caller set it.
+    pub fn apply_to(&self, process: &mut oci_spec::runtime::Process, user: &ResolvedUser) {
+        process.set_args(Some(self.args.clone()));
+        process.set_env(Some(self.env.clone()));
+        process.set_cwd(self.cwd.clone().into());
+        let u = process.user_mut();
+        u.set_uid(user.uid);
+        u.set_gid(user.gid);
+        u.set_additional_gids(
+            (!user.additional_gids.is_empty()).then(|| user.additional_gids.clone()),
+        );
+    }
+}

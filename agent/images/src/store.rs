@@ -48,8 +48,13 @@ impl Store {
         for e in std::fs::read_dir(&ingest).at(&ingest)? {
             let e = e.at(&ingest)?;
             let name = e.file_name().to_string_lossy().into_owned();
-            let key = name.split('.').next().unwrap_or(&name).to_string();
-            if let Some(_l) = FileLock::try_acquire(&self.lock_path(&format!("blob-{key}")))? {
+            // Import scratch dirs are locked under their own name, downloads per blob.
+            let key = if name.starts_with("import-") {
+                name.clone()
+            } else {
+                format!("blob-{}", name.split('.').next().unwrap_or(&name))
+            };
+            if let Some(_l) = FileLock::try_acquire(&self.lock_path(&key))? {
                 remove_any(&e.path())?;
             }
         }

@@ -209,3 +209,34 @@ fn users_resolve_against_the_image_files() {
     std::os::unix::fs::symlink("/etc/passwd.real", d.path().join("etc/passwd")).unwrap();
     assert_eq!(r("web", None).unwrap().uid, 1000);
 }
+
+#[test]
+fn merged_process_goes_into_an_oci_spec() {
+    let c = ContainerOverrides {
+        args: s(&["x"]),
+        env: vec![("B".into(), "pod".into())],
+        ..Default::default()
+    };
+    let p = merge(Some(&image()), &c).unwrap();
+    let mut proc = oci_spec::runtime::Process::default();
+    let user = ResolvedUser {
+        uid: 1000,
+        gid: 1001,
+        additional_gids: vec![2000],
+    };
+    p.apply_to(&mut proc, &user);
+    assert_eq!(
+        proc.args().as_deref(),
+        Some(&s(&["/entry", "--flag", "x"])[..])
+    );
+    assert_eq!(
+        proc.env().as_deref(),
+        Some(&s(&["PATH=/usr/bin:/bin", "A=image", "B=pod"])[..])
+    );
+    assert_eq!(proc.cwd().to_str(), Some("/srv"));
+    assert_eq!((proc.user().uid(), proc.user().gid()), (1000, 1001));
+    assert_eq!(
+        proc.user().additional_gids().as_deref(),
+        Some(&[2000u32][..])
+    );
+}

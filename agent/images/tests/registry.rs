@@ -562,3 +562,76 @@ fn cli_pull_images_rmi_prune() {
     assert!(dir_entries(&root.path().join("blobs/sha256")).is_empty());
     assert!(dir_entries(&root.path().join("layers")).is_empty());
 }
+
+#[test]
+fn docker_v2_manifest_and_manifest_list() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let layers = vec![
+        Layer::gzip(busybox_layer()),
+        Layer::plain(tar_of(&[E::File("plain", b"p", 0o644)])),
+    ];
+    let (_, cdigest) = rt.block_on(push_image(
+        &reg.reference("dock:oci"),
+        &layers,
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let cfg_size = std::fs::metadata(reg.blob_file(&cdigest)).unwrap().len();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cdigest, "size": cfg_size},
+        "layers": [
+            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": sha(&layers[0].blob), "size": layers[0].blob.len()},
+            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "digest": sha(&layers[1].blob), "size": layers[1].blob.len()},
+        ],
+    });
+    let body = serde_json::to_vec(&manifest).unwrap();
+    let client = push_client();
+    let push_raw = |tag: &str, body: Vec<u8>, ct: &str| {
+        let r: oci_client::Reference = reg.reference(tag).parse().unwrap();
+        rt.block_on(async {
+            client
+                .store_auth_if_needed(r.resolve_registry(), &RegistryAuth::Anonymous)
+                .await;
+            client
+                .push_manifest_raw(&r, body, ct.parse().unwrap())
+                .await
+                .unwrap()
+        })
+    };
+    push_raw(
+        "dock:v2",
+        body.clone(),
+        "application/vnd.docker.distribution.manifest.v2+json",
+    );
+    let list = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": sha(&body), "size": body.len(),
+                       "platform": {"os": "linux", "architecture": host_arch()}}],
+    });
+    push_raw(
+        "dock:list",
+        serde_json::to_vec(&list).unwrap(),
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    );
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let rec = rt
+        .block_on(svc.pull(&reg.reference("dock:v2"), &NoProgress))
+        .unwrap();
+    assert_eq!(rec.id.as_str(), cdigest);
+    assert_eq!(rec.manifest.as_str(), sha(&body));
+    let rec2 = rt
+        .block_on(svc.pull(&reg.reference("dock:list"), &NoProgress))
+        .unwrap();
+    assert_eq!(rec2.id, rec.id);
+    assert_eq!(rec2.repo_tags.len(), 2);
+    assert_eq!(
+        std::fs::read(svc.store().layer_dir(&rec.layers[1].diff_id).join("plain")).unwrap(),
+        b"p"
+    );
+}

@@ -102,13 +102,20 @@ fn pax_xattrs_are_applied() {
     let mut h = tar::Header::new_gnu();
     h.set_path("f").unwrap();
     h.set_size(1);
-    h.set_mode(0o644);
+    h.set_mode(0o640);
+    h.set_uid(1234);
+    h.set_gid(5678);
     h.set_cksum();
     b.append(&h, &b"z"[..]).unwrap();
     let tar = b.into_inner().unwrap();
     let (d, r) = unpack(&tar);
     r.unwrap();
     let f = d.path().join("layer/f");
+    let m = f.symlink_metadata().unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.permissions().mode() & 0o7777),
+        (1234, 5678, 0o640)
+    );
     let v = xattr_get(&f, "user.color");
     assert_eq!(v.as_deref(), Some(&b"blue"[..]));
     assert_eq!(
