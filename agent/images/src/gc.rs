@@ -55,6 +55,7 @@ impl Store {
     pub fn prune(&self, all: bool) -> Result<GcReport> {
         let mut report = GcReport::default();
         {
+            let _g = self.gc_exclusive()?;
             let _l = self.lock("records")?;
             for rec in self.list_images()? {
                 if (all || rec.repo_tags.is_empty()) && self.containers_using(&rec.id)?.is_empty() {
@@ -69,6 +70,7 @@ impl Store {
 
     /// Deletes blobs and layers that no image record references.
     fn sweep_unreferenced(&self, report: &mut GcReport) -> Result<()> {
+        let _g = self.gc_exclusive()?;
         let _l = self.lock("records")?;
         let images = self.list_images()?;
         let mut blobs: HashSet<String> = HashSet::new();
@@ -162,7 +164,11 @@ impl Store {
                 break;
             }
             {
+                let _g = self.gc_exclusive()?;
                 let _l = self.lock("records")?;
+                if !self.containers_using(&rec.id)?.is_empty() {
+                    continue;
+                }
                 self.delete_record(&rec)?;
             }
             report.images.push(rec.id);

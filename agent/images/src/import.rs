@@ -70,6 +70,7 @@ pub fn import_archive(store: &Store, file: &Path, platform: &Platform) -> Result
     );
     // Held while importing so a concurrent `Store::open` does not sweep the scratch dir.
     let _lock = store.lock(&name)?;
+    let _guard = store.content_guard()?;
     let scratch = Scratch(store.root().join("ingest").join(&name));
     std::fs::create_dir(&scratch.0).at(&scratch.0)?;
     extract_files(file, &scratch.0)?;

@@ -43,6 +43,22 @@ impl FileLock {
         })
     }
 
+    /// Blocks until a shared lock is held (many shared holders exclude one exclusive holder).
+    pub fn acquire_shared(path: &Path) -> Result<Self> {
+        let fd = open(path)?;
+        loop {
+            match rustix::fs::flock(&fd, FlockOperation::LockShared) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(ImageError::io(path, e.into())),
+            }
+        }
+        Ok(FileLock {
+            _fd: fd,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Takes the lock if nobody holds it.
     pub fn try_acquire(path: &Path) -> Result<Option<Self>> {
         let fd = open(path)?;

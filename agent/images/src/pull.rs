@@ -113,6 +113,8 @@ impl ImageService {
     /// Pulls `reference` from its registry.
     pub async fn pull(&self, reference: &str, progress: &dyn Progress) -> Result<ImageRecord> {
         let r = ImageRef::parse(reference)?;
+        let store = self.store.clone();
+        let _guard = blocking(move || store.content_guard()).await?;
         let client = self.registries.client_for(&r);
         let auth = self.registries.auth_for(&r);
         let what = format!("manifest {r}");

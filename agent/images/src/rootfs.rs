@@ -49,6 +49,7 @@ impl Store {
     /// Creates and mounts the rootfs of container `id` from `image`; returns the mount point.
     pub fn create_rootfs(&self, id: &str, image: &ImageRecord) -> Result<PathBuf> {
         check_id(id)?;
+        let _guard = self.content_guard()?;
         let dir = self.container_dir(id);
         std::fs::create_dir(&dir).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {

@@ -80,6 +80,16 @@ impl Store {
         FileLock::acquire(&self.lock_path(key))
     }
 
+    /// Held (shared) by pulls, imports and rootfs creation while they add content that no
+    /// record references yet; GC sweeps take it exclusively, so they never delete such content.
+    pub fn content_guard(&self) -> Result<FileLock> {
+        FileLock::acquire_shared(&self.lock_path("gc"))
+    }
+
+    pub(crate) fn gc_exclusive(&self) -> Result<FileLock> {
+        self.lock("gc")
+    }
+
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(d.hex())
     }

@@ -532,6 +532,18 @@ fn cli_pull_images_rmi_prune() {
         err.contains("resolved") && err.contains("unpacked"),
         "plain progress lines expected off a terminal: {err}"
     );
+    // On a terminal (a pty from script(1)) progress is drawn as bars.
+    let cmdline = format!("{bin} --root {} pull {r}", root.path().display());
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &cmdline, "/dev/null"])
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(
+        tty.contains("done") && tty.contains('\u{1b}') && !tty.contains("resolved"),
+        "expected progress bars: {tty:?}"
+    );
     let (ok, out, _) = run(&["images"]);
     assert!(ok);
     let lines: Vec<&str> = out.lines().collect();

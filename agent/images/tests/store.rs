@@ -340,3 +340,23 @@ fn tags_move_and_prune_removes_dangling() {
     assert!(!Path::new(&store.layer_dir(&one.layers[0].diff_id)).exists());
     assert!(store.layer_dir(&two.layers[0].diff_id).exists());
 }
+
+#[test]
+fn gc_waits_for_content_being_added() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    // A pull in progress holds the content guard: its blobs are not yet referenced by a record.
+    let guard = store.content_guard().unwrap();
+    let d = store
+        .write_blob(b"downloaded but not yet recorded")
+        .unwrap();
+    let s2 = Store::open(root.path()).unwrap();
+    let gc = std::thread::spawn(move || s2.prune(true).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!gc.is_finished(), "prune must wait for the pull");
+    assert!(store.has_blob(&d));
+    drop(guard);
+    let rep = gc.join().unwrap();
+    assert_eq!(rep.blobs, 1);
+    assert!(!store.has_blob(&d));
+}
