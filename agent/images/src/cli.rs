@@ -218,10 +218,8 @@ pub async fn run(cmd: ImageCommand, svc: &ImageService) -> anyhow::Result<()> {
         }
         ImageCommand::Pull(a) => {
             let progress = CliProgress::new();
-            let rec = svc
-                .pull(&a.reference, &progress)
-                .await
-                .with_context(|| format!("pulling {}", a.reference))?;
+            // The error names the reference and registry already.
+            let rec = svc.pull(&a.reference, &progress).await?;
             println!("{}", rec.id);
         }
         ImageCommand::Rmi(a) => {

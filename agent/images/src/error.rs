@@ -60,19 +60,19 @@ pub enum ImageError {
     AuthFile { path: PathBuf, reason: String },
     #[error("archive {path}: {reason}")]
     Archive { path: PathBuf, reason: String },
-    #[error("{path}: {source}")]
+    /// The message already includes the I/O error, so it is not chained as a source.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl ImageError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         ImageError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 

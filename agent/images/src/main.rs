@@ -27,8 +27,18 @@ struct Cli {
     cmd: ImageCommand,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let args = Cli::parse();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Cli) -> anyhow::Result<()> {
     let store = Store::open(&args.root)
         .with_context(|| format!("opening image store {}", args.root.display()))?;
     let config = RegistryConfig {
