@@ -647,3 +647,55 @@ fn docker_v2_manifest_and_manifest_list() {
         b"p"
     );
 }
+
+#[test]
+fn anonymous_bearer_token_flow() {
+    let tokens = TokenServer::start("tok/app", "test-registry", "test-issuer");
+    let reg = Registry::start_with(
+        None,
+        Some((&tokens.realm, "test-registry", "test-issuer", &tokens.cert)),
+    );
+    let rt = rt();
+    let r = reg.reference("tok/app:1");
+    // Without a token the registry refuses: the challenge names the token realm.
+    let mut s = std::net::TcpStream::connect(&reg.addr).unwrap();
+    use std::io::{Read as _, Write as _};
+    s.write_all(b"GET /v2/tok/app/manifests/1 HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.0 401") && resp.contains("Bearer realm="),
+        "{resp}"
+    );
+    rt.block_on(push_image(
+        &r,
+        &two_layers(),
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let before = tokens.served.load(std::sync::atomic::Ordering::Relaxed);
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let rec = rt.block_on(svc.pull(&r, &NoProgress)).unwrap();
+    assert_eq!(rec.layers.len(), 2);
+    assert!(
+        tokens.served.load(std::sync::atomic::Ordering::Relaxed) > before,
+        "pull did not fetch a token"
+    );
+    // A repository the token does not grant: the registry's denial comes through.
+    let e = rt
+        .block_on(svc.pull(&reg.reference("other/app:1"), &NoProgress))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageError::Registry {
+                failure: RegistryFailure::Unauthorized,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}

@@ -28,6 +28,14 @@ fn free_port() -> u16 {
 impl Registry {
     /// Starts Debian's docker-registry with storage in a temp dir; `htpasswd` enables basic auth.
     pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        Self::start_with(htpasswd, None)
+    }
+
+    /// Like `start`, optionally with bearer-token auth: (realm, service, issuer, cert bundle).
+    pub fn start_with(
+        htpasswd: Option<(&str, &str)>,
+        token: Option<(&str, &str, &str, &Path)>,
+    ) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -42,6 +50,12 @@ impl Registry {
             auth = format!(
                 "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
                 dir.path().join("htpasswd").display()
+            );
+        }
+        if let Some((realm, service, issuer, bundle)) = token {
+            auth = format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+                bundle.display()
             );
         }
         let cfg = format!(
@@ -89,6 +103,125 @@ impl Registry {
             .join(&hex[..2])
             .join(hex)
             .join("data")
+    }
+}
+
+/// A token server for the registry's bearer-token auth (the Docker Hub flow): it hands every
+/// caller, anonymously, a JWT (RS256, signed with `openssl`, cert in `x5c`) granting
+/// pull+push on `repo`. Counts the token requests it served.
+pub struct TokenServer {
+    pub realm: String,
+    pub cert: PathBuf,
+    pub served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    pub fn start(repo: &str, service: &str, issuer: &str) -> TokenServer {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        let cert = dir.path().join("cert.pem");
+        let ok = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=token-signer",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap()
+            .stdout;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = serde_json::json!({"typ": "JWT", "alg": "RS256",
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(&der)]});
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({"iss": issuer, "sub": "", "aud": service, "exp": now + 3600,
+            "nbf": now - 60, "iat": now - 60, "jti": "test",
+            "access": [{"type": "repository", "name": repo, "actions": ["pull", "push"]}]});
+        let input = format!(
+            "{}.{}",
+            b64.encode(serde_json::to_vec(&header).unwrap()),
+            b64.encode(serde_json::to_vec(&claims).unwrap())
+        );
+        let mut sign = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        sign.stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let sig = sign.wait_with_output().unwrap().stdout;
+        let token = format!("{input}.{}", b64.encode(sig));
+        let body =
+            serde_json::to_vec(&serde_json::json!({"token": token, "expires_in": 3600})).unwrap();
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (served2, stop2) = (served.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        let mut buf = [0u8; 4096];
+                        let _ = s.read(&mut buf);
+                        served2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = s.write_all(head.as_bytes());
+                        let _ = s.write_all(&body);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        TokenServer {
+            realm: format!("http://{addr}/token"),
+            cert,
+            served,
+            stop,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = &self.addr;
     }
 }
 
