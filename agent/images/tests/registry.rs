@@ -699,3 +699,71 @@ fn anonymous_bearer_token_flow() {
         "{e}"
     );
 }
+
+#[test]
+fn import_archives_written_by_skopeo() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("exp/app:1");
+    // gzip and uncompressed layers (docker-archive cannot carry zstd).
+    let layers = vec![
+        Layer::gzip(busybox_layer()),
+        Layer::plain(tar_of(&[E::File("plain", b"p", 0o644)])),
+    ];
+    let (_, cdigest) = rt.block_on(push_image(
+        &r,
+        &layers,
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_nodelet-images");
+    for (transport, file, name) in [
+        ("oci-archive", "oci.tar", "example.com/exp/oci:1"),
+        ("docker-archive", "docker.tar", "example.com/exp/docker:1"),
+    ] {
+        let dest = format!("{transport}:{}:{name}", out.path().join(file).display());
+        let st = std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                "--src-tls-verify=false",
+                &format!("docker://{r}"),
+                &dest,
+            ])
+            .status()
+            .expect("skopeo (Debian package skopeo)");
+        assert!(st.success(), "skopeo copy to {dest}");
+        let o = std::process::Command::new(bin)
+            .arg("--root")
+            .arg(root.path())
+            .arg("import")
+            .arg(out.path().join(file))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{transport}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("Loaded image: {name}")),
+            "{transport}: {stdout}"
+        );
+        let svc = service(root.path());
+        let rec = svc
+            .store()
+            .find_image(name)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{transport}: {name} not found"));
+        // docker-archive rewrites the config (same content, Docker formatting), OCI keeps it.
+        if transport == "oci-archive" {
+            assert_eq!(rec.id.as_str(), cdigest);
+        }
+        let base = svc.store().layer_dir(&rec.layers[0].diff_id);
+        assert_eq!(std::fs::read(base.join("bin/busybox")).unwrap(), busybox());
+    }
+}
