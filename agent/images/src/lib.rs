@@ -25,7 +25,7 @@ pub use digest::Digest;
 pub use error::{ImageError, RegistryFailure};
 pub use platform::Platform;
 pub use policy::{PullBackoff, PullPolicy};
-pub use pull::{ImageService, NoProgress, Progress, PullEvent};
+pub use pull::{ImageService, NoProgress, Progress, PullEvent, PullFailure};
 pub use records::ImageRecord;
 pub use reference::ImageRef;
 pub use registry::RegistryConfig;

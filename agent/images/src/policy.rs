@@ -55,6 +55,7 @@ impl PullPolicy {
 #[derive(Debug, Default)]
 pub struct PullBackoff {
     entries: HashMap<String, (Instant, Duration)>,
+    last_error: HashMap<String, String>,
 }
 
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
@@ -80,8 +81,19 @@ impl PullBackoff {
         self.entries.insert(image.to_string(), (now, wait));
     }
 
+    /// Like `failed`, remembering the error for the `ImagePullBackOff` message.
+    pub fn failed_with(&mut self, image: &str, now: Instant, error: String) {
+        self.failed(image, now);
+        self.last_error.insert(image.to_string(), error);
+    }
+
+    pub fn last_error(&self, image: &str) -> Option<&str> {
+        self.last_error.get(image).map(String::as_str)
+    }
+
     pub fn succeeded(&mut self, image: &str) {
         self.entries.remove(image);
+        self.last_error.remove(image);
     }
 }
 

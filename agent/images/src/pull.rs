@@ -59,6 +59,25 @@ impl Progress for NoProgress {
     fn event(&self, _ev: PullEvent) {}
 }
 
+/// Why a container's image is not ready, as the kubelet reports it in the container's waiting
+/// state: `reason` is `ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull` or
+/// `InvalidImageName`; `message` carries the registry's reason.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{reason}: {message}")]
+pub struct PullFailure {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn lock(
+    b: &std::sync::Mutex<crate::policy::PullBackoff>,
+) -> std::sync::MutexGuard<'_, crate::policy::PullBackoff> {
+    match b.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
 /// The image service: a store plus registry access.
 pub struct ImageService {
     store: Arc<Store>,
@@ -107,6 +126,51 @@ impl ImageService {
                 reference: r.to_string(),
             }),
             (true, _) => self.pull(reference, progress).await,
+        }
+    }
+
+    /// `ensure` with the kubelet's per-image backoff: a failed pull reports `ErrImagePull`;
+    /// asking again within the backoff window reports `ImagePullBackOff` (with the last
+    /// registry error) without contacting the registry.
+    pub async fn ensure_with_backoff(
+        &self,
+        reference: &str,
+        policy: PullPolicy,
+        backoff: &std::sync::Mutex<crate::policy::PullBackoff>,
+        now: std::time::Instant,
+        progress: &dyn Progress,
+    ) -> std::result::Result<ImageRecord, PullFailure> {
+        let fail = |e: ImageError| PullFailure {
+            reason: e.kubelet_reason(),
+            message: e.to_string(),
+        };
+        let r = ImageRef::parse(reference).map_err(fail)?;
+        let present = self
+            .store
+            .find_image(&r.to_string())
+            .map_err(fail)?
+            .is_some();
+        if policy.needs_pull(present) {
+            let b = lock(backoff);
+            if b.in_backoff(reference, now).is_some() {
+                let last = b.last_error(reference).unwrap_or("previous pull failed");
+                return Err(PullFailure {
+                    reason: "ImagePullBackOff",
+                    message: format!("Back-off pulling image {reference:?}: {last}"),
+                });
+            }
+        }
+        match self.ensure(reference, policy, progress).await {
+            Ok(rec) => {
+                lock(backoff).succeeded(reference);
+                Ok(rec)
+            }
+            Err(e) => {
+                if e.kubelet_reason() == "ErrImagePull" {
+                    lock(backoff).failed_with(reference, now, e.to_string());
+                }
+                Err(fail(e))
+            }
         }
     }
 

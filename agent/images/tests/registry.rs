@@ -767,3 +767,70 @@ fn import_archives_written_by_skopeo() {
         assert_eq!(std::fs::read(base.join("bin/busybox")).unwrap(), busybox());
     }
 }
+
+#[test]
+fn err_image_pull_then_backoff_then_success() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("late:1");
+    let root = tempfile::tempdir().unwrap();
+    let svc = service(root.path());
+    let backoff = std::sync::Mutex::new(nodelet_images::PullBackoff::new());
+    let t0 = std::time::Instant::now();
+    let e = rt
+        .block_on(svc.ensure_with_backoff(&r, PullPolicy::IfNotPresent, &backoff, t0, &NoProgress))
+        .unwrap_err();
+    assert_eq!(e.reason, "ErrImagePull");
+    assert!(e.message.contains("MANIFEST_UNKNOWN"), "{e}");
+    // The image appears, but within the backoff window the kubelet does not retry.
+    rt.block_on(push_image(
+        &r,
+        &two_layers(),
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let e = rt
+        .block_on(svc.ensure_with_backoff(
+            &r,
+            PullPolicy::IfNotPresent,
+            &backoff,
+            t0 + std::time::Duration::from_secs(5),
+            &NoProgress,
+        ))
+        .unwrap_err();
+    assert_eq!(e.reason, "ImagePullBackOff");
+    assert!(
+        e.message.contains("Back-off pulling image") && e.message.contains("MANIFEST_UNKNOWN"),
+        "{e}"
+    );
+    // After the 10 s backoff the pull is retried and succeeds; the backoff is cleared.
+    let rec = rt
+        .block_on(svc.ensure_with_backoff(
+            &r,
+            PullPolicy::IfNotPresent,
+            &backoff,
+            t0 + std::time::Duration::from_secs(11),
+            &NoProgress,
+        ))
+        .unwrap();
+    assert_eq!(rec.layers.len(), 2);
+    assert!(
+        backoff
+            .lock()
+            .unwrap()
+            .in_backoff(&r, t0 + std::time::Duration::from_secs(11))
+            .is_none()
+    );
+    // Never + absent image: ErrImageNeverPull, no backoff.
+    let e = rt
+        .block_on(svc.ensure_with_backoff(
+            &reg.reference("absent:1"),
+            PullPolicy::Never,
+            &backoff,
+            t0,
+            &NoProgress,
+        ))
+        .unwrap_err();
+    assert_eq!(e.reason, "ErrImageNeverPull");
+}
