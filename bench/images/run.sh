@@ -12,8 +12,10 @@ BIN=${NODELET_IMAGES:-$HERE/../../target/release/nodelet-images}
 T=$(mktemp -d /var/tmp/imgbench.XXXXXX)
 REG_PID=
 cleanup() {
+  set +e
   [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
-  podman --root "$T/podman/root" --runroot "$T/podman/run" --storage-driver overlay system reset -f >/dev/null 2>&1 || true
+  # Only this run's private storage: no `system reset`, which would also touch shared network configs.
+  podman --root "$T/podman/root" --runroot "$T/podman/run" --storage-driver overlay rmi -a -f >/dev/null 2>&1 || true
   grep -F " $T/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$T"
 }
