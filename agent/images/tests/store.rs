@@ -360,3 +360,46 @@ fn gc_waits_for_content_being_added() {
     assert_eq!(rep.blobs, 1);
     assert!(!store.has_blob(&d));
 }
+
+#[test]
+fn images_share_unpacked_layers_by_diff_id() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let base = lower();
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        f.path(),
+        docker_save("share/a:1", &[base.clone(), tar_files(&[("a", b"a")])]),
+    )
+    .unwrap();
+    let a = nodelet_images::import::import_archive(&store, f.path(), &Platform::host())
+        .unwrap()
+        .remove(0);
+    std::fs::write(
+        f.path(),
+        docker_save("share/b:1", &[base.clone(), tar_files(&[("b", b"b")])]),
+    )
+    .unwrap();
+    let b = nodelet_images::import::import_archive(&store, f.path(), &Platform::host())
+        .unwrap()
+        .remove(0);
+    assert_ne!(a.id, b.id);
+    assert_eq!(a.layers[0].diff_id, b.layers[0].diff_id);
+    let layer_dirs = || {
+        std::fs::read_dir(root.path().join("layers"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(layer_dirs(), 3, "the base layer is unpacked once");
+    // Removing one image keeps the shared layer for the other.
+    store.remove_image("share/a:1").unwrap();
+    let rep = store.prune(false).unwrap();
+    assert_eq!(rep.layers, 1);
+    assert!(
+        store
+            .layer_dir(&b.layers[0].diff_id)
+            .join("bin/busybox")
+            .is_file()
+    );
+    assert_eq!(layer_dirs(), 2);
+}

@@ -464,7 +464,12 @@ pub async fn push_index(reference: &str, entries: &[(String, usize, &str)]) -> S
 pub struct MountGuard(pub PathBuf);
 impl Drop for MountGuard {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        // Usually already unmounted by `remove_rootfs`; this is the safety net on failure.
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
