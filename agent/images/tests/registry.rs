@@ -834,3 +834,72 @@ fn err_image_pull_then_backoff_then_success() {
         .unwrap_err();
     assert_eq!(e.reason, "ErrImageNeverPull");
 }
+
+#[test]
+fn killed_pull_leaves_no_partial_after_restart() {
+    let reg = Registry::start(None);
+    let rt = rt();
+    let r = reg.reference("crash:1");
+    // Random bytes do not compress: an 8 MB blob takes seconds through the slow proxy.
+    let mut noise = vec![0u8; 8 << 20];
+    let mut x = 0x9e3779b97f4a7c15u64;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let layers = vec![
+        Layer::gzip(busybox_layer()),
+        Layer::gzip(tar_of(&[E::File("noise", &noise, 0o644)])),
+    ];
+    let (_, cdigest) = rt.block_on(push_image(
+        &r,
+        &layers,
+        host_arch(),
+        serde_json::json!({}),
+        &RegistryAuth::Anonymous,
+    ));
+    let proxy = SlowProxy::start(&reg.addr);
+    let root = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_nodelet-images");
+    let via_proxy = format!("{}/crash:1", proxy.addr);
+    let mut child = std::process::Command::new(bin)
+        .arg("--root")
+        .arg(root.path())
+        .arg("pull")
+        .arg(&via_proxy)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for a partial download of the big layer, then kill the puller.
+    let partial = root.path().join("ingest").join(&sha(&layers[1].blob)[7..]);
+    let t0 = std::time::Instant::now();
+    while !(partial.exists()
+        && std::fs::metadata(&partial)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false))
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "no partial download appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pull finished before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(partial.exists());
+    drop(proxy);
+    // The next start sweeps the partial (its lock died with the process); a pull then works.
+    let svc = service(root.path());
+    assert!(!partial.exists(), "partial download survived a restart");
+    assert!(svc.store().list_images().unwrap().is_empty());
+    let rec = rt.block_on(svc.pull(&r, &NoProgress)).unwrap();
+    assert_eq!(rec.id.as_str(), cdigest);
+    assert!(dir_entries(&root.path().join("ingest")).is_empty());
+}
