@@ -223,7 +223,7 @@ fn log_file_in_json_and_preserved_fds() {
 
     // --preserve-fds 1: the container gets our fd 3 (a pipe) and writes to it.
     use std::io::Read;
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let (r, wr) = nix::unistd::pipe().unwrap();
     w.write_config(&sh("echo through-fd-3 >&3"));
@@ -247,7 +247,7 @@ fn log_file_in_json_and_preserved_fds() {
     drop(wr);
     assert!(st.success());
     let mut s = String::new();
-    std::fs::File::from(OwnedFd::from(r))
+    std::fs::File::from(r)
         .read_to_string(&mut s)
         .unwrap();
     assert_eq!(s, "through-fd-3\n");
