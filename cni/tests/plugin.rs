@@ -1,0 +1,433 @@
+//! The plugin binary run with CNI environment variables inside test network namespaces
+//! (a "node" netns per test; pods are further netns). Never touches the host's network.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use serde_json::Value;
+
+fn lease_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .map(|s| s.parse::<std::net::Ipv4Addr>().is_ok())
+                        .unwrap_or(false)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn version_lists_supported_versions() {
+    let r = cni(None, "VERSION", r#"{"cniVersion":"1.0.0"}"#, "", None, "").ok();
+    let v = r.json();
+    assert_eq!(v["cniVersion"], "1.0.0");
+    let list: Vec<&str> = v["supportedVersions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(list, ["0.4.0", "1.0.0", "1.1.0"]);
+}
+
+#[test]
+fn add_check_del_single_pod() {
+    let node = Netns::new("n");
+    let pod = Netns::new("p");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf("1.1.0", "10.244.7.0/24", data.path(), "");
+    let r = cni(Some(&node), "ADD", &c, "ctr1", Some(&pod.path()), "eth0").ok();
+    let v = r.json();
+    assert_eq!(v["cniVersion"], "1.1.0");
+    assert_eq!(v["ips"][0]["address"], "10.244.7.2/24");
+    assert_eq!(v["ips"][0]["gateway"], "10.244.7.1");
+    assert_eq!(v["ips"][0]["interface"], 2);
+    assert_eq!(v["interfaces"][2]["name"], "eth0");
+    assert_eq!(
+        v["interfaces"][2]["sandbox"],
+        pod.path().display().to_string()
+    );
+    assert_eq!(v["interfaces"][2]["mtu"], 1450);
+    assert_eq!(v["routes"][0]["dst"], "0.0.0.0/0");
+    let host_veth = v["interfaces"][1]["name"].as_str().unwrap().to_string();
+
+    // Inside the pod: address, default route, MTU (no underlay configured: 1500 - 50).
+    let addr = pod.ip(&["-4", "-o", "addr", "show", "dev", "eth0"]);
+    assert!(addr.contains("10.244.7.2/24"), "{addr}");
+    let routes = pod.ip(&["route"]);
+    assert!(
+        routes.contains("default via 10.244.7.1 dev eth0"),
+        "{routes}"
+    );
+    assert_eq!(pod.mtu("eth0"), 1450);
+    assert_eq!(node.mtu("cni0"), 1450);
+    assert_eq!(node.mtu(&host_veth), 1450);
+    let br = node.ip(&["-4", "-o", "addr", "show", "dev", "cni0"]);
+    assert!(br.contains("10.244.7.1/24"), "{br}");
+    assert!(pod.ping("10.244.7.1"), "pod cannot reach its gateway");
+    // Masquerade rule in the node netns only.
+    let nft = node.run(&["nft", "list", "table", "ip", "nodenet_testnet"]);
+    let nft = String::from_utf8_lossy(&nft.stdout);
+    assert!(
+        nft.contains("ip saddr 10.244.7.0/24 ip daddr != 10.244.0.0/16")
+            && nft.contains("masquerade"),
+        "{nft}"
+    );
+
+    // CHECK passes with the ADD result as prevResult, and fails once the address is gone.
+    let with_prev = |conf: &str, prev: &Value| {
+        let mut c: Value = serde_json::from_str(conf).unwrap();
+        c["prevResult"] = prev.clone();
+        c.to_string()
+    };
+    cni(
+        Some(&node),
+        "CHECK",
+        &with_prev(&c, &v),
+        "ctr1",
+        Some(&pod.path()),
+        "eth0",
+    )
+    .ok();
+    pod.ip(&["addr", "del", "10.244.7.2/24", "dev", "eth0"]);
+    cni(
+        Some(&node),
+        "CHECK",
+        &with_prev(&c, &v),
+        "ctr1",
+        Some(&pod.path()),
+        "eth0",
+    )
+    .err(103, "lacks address 10.244.7.2/24");
+
+    // DEL frees the lease and removes the interface; DEL twice is fine.
+    cni(Some(&node), "DEL", &c, "ctr1", Some(&pod.path()), "eth0").ok();
+    assert_eq!(lease_files(&data.path().join("testnet")), 0);
+    pod.wait_for("eth0 removal", || !pod.has_link("eth0"));
+    node.wait_for("host veth removal", || !node.has_link(&host_veth));
+    cni(Some(&node), "DEL", &c, "ctr1", Some(&pod.path()), "eth0").ok();
+    cni(Some(&node), "CHECK", &c, "ctr1", Some(&pod.path()), "eth0").err(103, "no address lease");
+}
+
+#[test]
+fn add_is_idempotent_and_leases_survive() {
+    let node = Netns::new("n");
+    let pod = Netns::new("p");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf("1.0.0", "10.244.8.0/24", data.path(), r#","ipMasq":false"#);
+    let a = cni(Some(&node), "ADD", &c, "ctrA", Some(&pod.path()), "eth0")
+        .ok()
+        .json();
+    let b = cni(Some(&node), "ADD", &c, "ctrA", Some(&pod.path()), "eth0")
+        .ok()
+        .json();
+    assert_eq!(result_ip(&a), result_ip(&b));
+    assert_eq!(a["interfaces"][2]["mac"], b["interfaces"][2]["mac"]);
+    // The lease is on disk and a fresh process (a "restart") sees it.
+    let leased = std::fs::read_to_string(data.path().join("testnet").join(result_ip(&a))).unwrap();
+    assert_eq!(leased, "ctrA\neth0\n");
+    cni(Some(&node), "CHECK", &c, "ctrA", Some(&pod.path()), "eth0").ok();
+    // ipMasq false: no nftables table.
+    let nft = node.run(&["nft", "list", "table", "ip", "nodenet_testnet"]);
+    assert!(!nft.status.success());
+    // 0.4.0 results carry the IP version field.
+    let pod2 = Netns::new("p");
+    let c04 = conf("0.4.0", "10.244.8.0/24", data.path(), r#","ipMasq":false"#);
+    let r = cni(Some(&node), "ADD", &c04, "ctrB", Some(&pod2.path()), "eth0")
+        .ok()
+        .json();
+    assert_eq!(r["cniVersion"], "0.4.0");
+    assert_eq!(r["ips"][0]["version"], "4");
+    assert!(r["interfaces"][2].get("mtu").is_none());
+}
+
+#[test]
+fn bad_configs_return_cni_errors_with_codes() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().display().to_string();
+    let cases: &[(&str, u64, &str)] = &[
+        (
+            r#"{"cniVersion":"1.0.0","name":"x","type":"nodenet"}"#,
+            7,
+            "`subnet`",
+        ),
+        (
+            &format!(
+                r#"{{"cniVersion":"1.0.0","name":"x","type":"nodenet","subnet":"10.244.1.0/40","dataDir":"{d}"}}"#
+            ),
+            7,
+            "`subnet`",
+        ),
+        (
+            &format!(
+                r#"{{"cniVersion":"1.0.0","name":"x","type":"nodenet","subnet":"banana","dataDir":"{d}"}}"#
+            ),
+            7,
+            "`subnet`",
+        ),
+        (
+            &format!(
+                r#"{{"cniVersion":"1.0.0","name":"x","type":"nodenet","subnet":"10.244.1.0/24","clusterCIDR":"10.0.0.0/33","dataDir":"{d}"}}"#
+            ),
+            7,
+            "`clusterCIDR`",
+        ),
+        (
+            &format!(
+                r#"{{"cniVersion":"0.3.1","name":"x","type":"nodenet","subnet":"10.244.1.0/24","dataDir":"{d}"}}"#
+            ),
+            1,
+            "`cniVersion`",
+        ),
+        (
+            &format!(
+                r#"{{"cniVersion":"9.0.0","name":"x","type":"nodenet","subnet":"10.244.1.0/24","dataDir":"{d}"}}"#
+            ),
+            1,
+            "unsupported CNI version",
+        ),
+        (
+            &format!(r#"{{"name":"x","type":"nodenet","subnet":"10.244.1.0/24","dataDir":"{d}"}}"#),
+            7,
+            "`cniVersion`",
+        ),
+        (
+            &format!(
+                r#"{{"cniVersion":"1.0.0","name":"x","type":"nodenet","subnet":"10.244.1.0/24","peers":[{{"nodeIP":"nope","subnet":"10.244.2.0/24"}}],"nodeIP":"10.1.1.1","dataDir":"{d}"}}"#
+            ),
+            7,
+            "`peers[0].nodeIP`",
+        ),
+        (
+            &format!(
+                r#"{{"cniVersion":"1.0.0","name":"x","type":"bridge","subnet":"10.244.1.0/24","dataDir":"{d}"}}"#
+            ),
+            7,
+            "`type`",
+        ),
+        (
+            &format!(
+                r#"{{"cniVersion":"1.0.0","name":"x","type":"nodenet","subnet":"10.244.1.0/24","ipam":{{}},"dataDir":"{d}"}}"#
+            ),
+            2,
+            "`ipam`",
+        ),
+        ("{broken", 6, "not valid JSON"),
+    ];
+    let pod = Netns::new("p");
+    for (conf, code, needle) in cases {
+        let r = cni(None, "ADD", conf, "c1", Some(&pod.path()), "eth0");
+        r.err(*code, needle);
+        assert!(!pod.has_link("eth0"));
+    }
+    let good = conf("1.0.0", "10.244.1.0/24", data.path(), "");
+    // Missing / bad environment.
+    cni(None, "ADD", &good, "", Some(&pod.path()), "eth0").err(4, "CNI_CONTAINERID");
+    cni(None, "ADD", &good, "c1", None, "eth0").err(4, "CNI_NETNS");
+    cni(None, "ADD", &good, "c1", Some(&pod.path()), "").err(4, "CNI_IFNAME");
+    cni(None, "ADD", &good, "c/1", Some(&pod.path()), "eth0").err(4, "CNI_CONTAINERID");
+    cni(None, "FROB", &good, "c1", Some(&pod.path()), "eth0").err(4, "CNI_COMMAND");
+    cni(
+        None,
+        "ADD",
+        &good,
+        "c1",
+        Some(std::path::Path::new("/run/netns/does-not-exist-nn")),
+        "eth0",
+    )
+    .err(3, "does not exist");
+    // STATUS and GC are 1.1.0 commands.
+    cni(None, "STATUS", &good, "", None, "").err(1, "1.1.0");
+}
+
+#[test]
+fn subnet_exhaustion_is_a_clear_error() {
+    let node = Netns::new("n");
+    let data = tempfile::tempdir().unwrap();
+    // /29: .0 VTEP, .1 gateway, .7 broadcast -> 5 pod addresses.
+    let c = conf("1.1.0", "10.244.9.0/29", data.path(), r#","ipMasq":false"#);
+    let pods: Vec<Netns> = (0..6).map(|_| Netns::new("p")).collect();
+    let mut ips = HashSet::new();
+    for (i, p) in pods.iter().take(5).enumerate() {
+        let v = cni(
+            Some(&node),
+            "ADD",
+            &c,
+            &format!("c{i}"),
+            Some(&p.path()),
+            "eth0",
+        )
+        .ok()
+        .json();
+        ips.insert(result_ip(&v));
+    }
+    assert_eq!(ips.len(), 5);
+    let r = cni(Some(&node), "ADD", &c, "c5", Some(&pods[5].path()), "eth0");
+    r.err(100, "10.244.9.0/29 has no free address");
+    assert!(!pods[5].has_link("eth0"));
+    // STATUS reports the plugin unavailable while the subnet is full.
+    cni(Some(&node), "STATUS", &c, "", None, "").err(50, "no free address");
+    cni(Some(&node), "DEL", &c, "c0", Some(&pods[0].path()), "eth0").ok();
+    cni(Some(&node), "STATUS", &c, "", None, "").ok();
+    cni(Some(&node), "ADD", &c, "c5", Some(&pods[5].path()), "eth0").ok();
+}
+
+#[test]
+fn fifty_concurrent_adds_get_fifty_distinct_ips() {
+    let node = Netns::new("n");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf("1.1.0", "10.244.10.0/24", data.path(), "");
+    let pods: Vec<Netns> = (0..50).map(|_| Netns::new("p")).collect();
+    let ips: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (node, c) = (&node, &c);
+                s.spawn(move || {
+                    result_ip(
+                        &cni(
+                            Some(node),
+                            "ADD",
+                            c,
+                            &format!("c{i}"),
+                            Some(&p.path()),
+                            "eth0",
+                        )
+                        .ok()
+                        .json(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let distinct: HashSet<&String> = ips.iter().collect();
+    assert_eq!(distinct.len(), 50, "{ips:?}");
+    for (p, ip) in pods.iter().zip(&ips) {
+        let a = p.ip(&["-4", "-o", "addr", "show", "dev", "eth0"]);
+        assert!(a.contains(&format!("{ip}/24")), "{a}");
+    }
+    assert_eq!(lease_files(&data.path().join("testnet")), 50);
+}
+
+#[test]
+fn del_without_netns_and_twice() {
+    let node = Netns::new("n");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf("1.1.0", "10.244.11.0/24", data.path(), r#","ipMasq":false"#);
+    let pod = Netns::new("p");
+    let path = pod.path();
+    cni(Some(&node), "ADD", &c, "gone", Some(&path), "eth0").ok();
+    drop(pod); // the runtime already destroyed the netns
+    cni(Some(&node), "DEL", &c, "gone", Some(&path), "eth0").ok();
+    cni(Some(&node), "DEL", &c, "gone", None, "eth0").ok();
+    cni(Some(&node), "DEL", &c, "gone", Some(&path), "eth0").ok();
+    assert_eq!(lease_files(&data.path().join("testnet")), 0);
+    // DEL of something never added is fine too.
+    cni(Some(&node), "DEL", &c, "never", None, "eth0").ok();
+}
+
+#[test]
+fn gc_reclaims_leases_and_veths_not_in_valid_attachments() {
+    let node = Netns::new("n");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf("1.1.0", "10.244.12.0/24", data.path(), r#","ipMasq":false"#);
+    let pods: Vec<Netns> = (0..3).map(|_| Netns::new("p")).collect();
+    let mut veths = Vec::new();
+    for (i, p) in pods.iter().enumerate() {
+        let v = cni(
+            Some(&node),
+            "ADD",
+            &c,
+            &format!("g{i}"),
+            Some(&p.path()),
+            "eth0",
+        )
+        .ok()
+        .json();
+        veths.push(v["interfaces"][1]["name"].as_str().unwrap().to_string());
+    }
+    let mut gc: Value = serde_json::from_str(&c).unwrap();
+    gc["cni.dev/valid-attachments"] = serde_json::json!([{"containerID": "g1", "ifname": "eth0"}]);
+    cni(Some(&node), "GC", &gc.to_string(), "", None, "").ok();
+    assert_eq!(lease_files(&data.path().join("testnet")), 1);
+    assert!(node.has_link(&veths[1]));
+    assert!(!node.has_link(&veths[0]) && !node.has_link(&veths[2]));
+    cni(
+        Some(&node),
+        "CHECK",
+        &c,
+        "g1",
+        Some(&pods[1].path()),
+        "eth0",
+    )
+    .ok();
+    // GC needs the list.
+    cni(Some(&node), "GC", &c, "", None, "").err(7, "valid-attachments");
+}
+
+#[test]
+fn pod_to_pod_on_one_node_by_ping_and_tcp() {
+    let node = Netns::new("n");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf("1.1.0", "10.244.13.0/24", data.path(), "");
+    let a = Netns::new("p");
+    let b = Netns::new("p");
+    let ipa = result_ip(
+        &cni(Some(&node), "ADD", &c, "pa", Some(&a.path()), "eth0")
+            .ok()
+            .json(),
+    );
+    let ipb = result_ip(
+        &cni(Some(&node), "ADD", &c, "pb", Some(&b.path()), "eth0")
+            .ok()
+            .json(),
+    );
+    assert!(a.ping(&ipb));
+    assert!(b.ping(&ipa));
+    let _srv = EchoIpServer::start(&b, 8080);
+    // TCP, and the server sees the pod's own address (no masquerade inside the cluster).
+    assert_eq!(fetch_client_ip(&a, &ipb, 8080), ipa);
+}
+
+#[test]
+fn chained_prev_result_is_extended() {
+    let node = Netns::new("n");
+    let pod = Netns::new("p");
+    let data = tempfile::tempdir().unwrap();
+    let mut c: Value = serde_json::from_str(&conf(
+        "1.1.0",
+        "10.244.14.0/24",
+        data.path(),
+        r#","ipMasq":false"#,
+    ))
+    .unwrap();
+    c["prevResult"] = serde_json::json!({
+        "cniVersion": "1.1.0",
+        "interfaces": [{"name": "lo", "sandbox": pod.path().display().to_string()}],
+        "ips": [],
+        "dns": {"nameservers": ["10.96.0.10"]}
+    });
+    let v = cni(
+        Some(&node),
+        "ADD",
+        &c.to_string(),
+        "chain",
+        Some(&pod.path()),
+        "eth0",
+    )
+    .ok()
+    .json();
+    assert_eq!(v["interfaces"][0]["name"], "lo");
+    assert_eq!(v["interfaces"][3]["name"], "eth0");
+    assert_eq!(v["ips"][0]["interface"], 3);
+    assert_eq!(v["dns"]["nameservers"][0], "10.96.0.10");
+}
