@@ -112,7 +112,8 @@ down() {
   local i n ns
   n=$(cat "$DIR/nodes" 2>/dev/null || echo 0)
   for i in $(seq 1 "$n"); do
-    if [ -f "$DIR/n$i/agent.pid" ]; then kill "$(cat "$DIR/n$i/agent.pid")" 2>/dev/null || true; fi
+    # The agent runs in its own session (setsid): end its whole process group.
+    if [ -f "$DIR/n$i/agent.pid" ]; then kill -- "-$(cat "$DIR/n$i/agent.pid")" 2>/dev/null || true; fi
   done
   if [ -f "$DIR/pods" ]; then
     while read -r ns; do ip netns del "$ns" 2>/dev/null || true; done < "$DIR/pods"
