@@ -15,6 +15,7 @@ pub mod plugin;
 pub mod pod;
 pub mod reaper;
 pub mod result;
+pub mod stamp;
 pub mod sysctl;
 pub mod underlay;
 pub mod version;

@@ -4,7 +4,6 @@
 //! the last ruleset applied in this netns and boot, so ADD runs `nft` only when needed.
 
 use std::borrow::Cow;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nftables::batch::Batch;
@@ -16,6 +15,7 @@ use nftables::types::{NfChainType, NfFamily, NfHook};
 
 use crate::config::NetConf;
 use crate::error::{CniError, Code, Result};
+use crate::stamp;
 
 const STAMP_FILE: &str = "masq.stamp";
 const CHAIN: &str = "postrouting";
@@ -106,20 +106,6 @@ fn nft_error(what: &str, e: NftablesError) -> CniError {
     }
 }
 
-/// Identity of "this netns in this boot", so a stamp from another namespace or an earlier
-/// boot is never trusted.
-fn netns_identity() -> Result<String> {
-    let ino = std::fs::metadata("/proc/thread-self/ns/net")
-        .map_err(|e| CniError::io("stat /proc/thread-self/ns/net", e))?
-        .ino();
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    Ok(format!("{ino} {}", boot.trim()))
-}
-
-fn stamp(json: &str) -> Result<String> {
-    Ok(format!("{}\n{json}\n", netns_identity()?))
-}
-
 /// Apply (or remove, when ipMasq is off) the masquerade table. With `force` false, skip
 /// `nft` when the stamp says this exact ruleset is already applied here.
 pub fn ensure(conf: &NetConf, data_dir: &Path, force: bool) -> Result<()> {
@@ -127,19 +113,17 @@ pub fn ensure(conf: &NetConf, data_dir: &Path, force: bool) -> Result<()> {
     if !conf.ip_masq {
         if force || stamp_path.exists() {
             remove(conf)?;
-            let _ = std::fs::remove_file(&stamp_path);
+            stamp::clear(&stamp_path);
         }
         return Ok(());
     }
     let json = ruleset_json(conf);
-    let want = stamp(&json)?;
-    if !force && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(want.as_str()) {
+    if !force && stamp::read(&stamp_path).as_deref() == Some(json.as_str()) {
         return Ok(());
     }
     helper::apply_ruleset_raw(&json, helper::DEFAULT_NFT, helper::DEFAULT_ARGS)
         .map_err(|e| nft_error("programming the masquerade rule", e))?;
-    std::fs::write(&stamp_path, want)
-        .map_err(|e| CniError::io(format!("writing {}", stamp_path.display()), e))
+    stamp::write(&stamp_path, &json)
 }
 
 /// Delete the network's table if present.

@@ -12,9 +12,100 @@ use rtnetlink::{Handle, LinkBridge};
 use crate::config::NetConf;
 use crate::error::{CniError, Code, Result};
 use crate::underlay::{self, Underlay};
-use crate::{ethtool, masq, nl, overlay, sysctl};
+use crate::{ethtool, masq, nl, overlay, stamp, sysctl};
 
 const NODE_LOCK: &str = "node.lock";
+const NODE_STAMP: &str = "node.stamp";
+
+/// Every config field the node setup depends on, as one comparable string.
+fn config_digest(conf: &NetConf) -> String {
+    format!(
+        "{:?}",
+        (
+            &conf.bridge,
+            conf.subnet,
+            conf.gateway,
+            conf.mtu,
+            conf.ip_masq,
+            conf.cluster_cidr,
+            &conf.vxlan,
+            conf.node_ip,
+            &conf.underlay_interface,
+            &conf.peers,
+        )
+    )
+}
+
+fn stamp_body(conf: &NetConf, node: &Node, vxlan_index: u32) -> String {
+    let (ui, um, uip) = match &node.underlay {
+        Some(u) => (u.index, u.mtu, u.node_ip.to_string()),
+        None => (0, 0, "-".to_string()),
+    };
+    format!(
+        "{}\n{} {} {} {} {} {} {}\n",
+        config_digest(conf),
+        node.bridge_index,
+        node.mtu,
+        vxlan_index,
+        ui,
+        um,
+        uip,
+        node.bridge_mac
+    )
+}
+
+/// Fast path: the stamp says this config was fully applied here; confirm the bridge and
+/// VXLAN device are still the same links (one lookup each) and reuse the recorded state.
+async fn from_stamp(h: &Handle, conf: &NetConf, data_dir: &Path) -> Result<Option<Node>> {
+    let Some(body) = stamp::read(&data_dir.join(NODE_STAMP)) else {
+        return Ok(None);
+    };
+    let Some((digest, rest)) = body.split_once('\n') else {
+        return Ok(None);
+    };
+    if digest != config_digest(conf) {
+        return Ok(None);
+    }
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let [bi, mtu, vi, ui, um, uip, mac] = f.as_slice() else {
+        return Ok(None);
+    };
+    let (Ok(bi), Ok(mtu), Ok(vi), Ok(ui), Ok(um)) = (
+        bi.parse::<u32>(),
+        mtu.parse::<u32>(),
+        vi.parse::<u32>(),
+        ui.parse::<u32>(),
+        um.parse::<u32>(),
+    ) else {
+        return Ok(None);
+    };
+    let same = |m: Option<rtnetlink::packet_route::link::LinkMessage>, index: u32| {
+        m.map(|m| m.header.index == index && nl::is_up(&m) && nl::mtu(&m) == Some(mtu))
+            .unwrap_or(false)
+    };
+    if !same(nl::link_by_name(h, &conf.bridge).await?, bi) {
+        return Ok(None);
+    }
+    let underlay = match uip.parse() {
+        Ok(node_ip) => {
+            if !same(nl::link_by_name(h, &conf.vxlan.device).await?, vi) {
+                return Ok(None);
+            }
+            Some(Underlay {
+                index: ui,
+                mtu: um,
+                node_ip,
+            })
+        }
+        Err(_) => None,
+    };
+    Ok(Some(Node {
+        bridge_index: bi,
+        bridge_mac: mac.to_string(),
+        mtu,
+        underlay,
+    }))
+}
 
 /// What pods need to know about the node setup.
 #[derive(Debug, Clone)]
@@ -99,27 +190,35 @@ async fn ensure_bridge(h: &Handle, conf: &NetConf, mtu: u32) -> Result<Node> {
     })
 }
 
-/// Bring the node to the configured state. `force_firewall` reprograms nftables even when
-/// the stamp says it is current (`nodenet sync`).
-pub async fn ensure(
-    h: &Handle,
-    conf: &NetConf,
-    data_dir: &Path,
-    force_firewall: bool,
-) -> Result<Node> {
+/// Bring the node to the configured state. `force` (`nodenet sync`) always reconciles and
+/// reprograms nftables. Without it (ADD) a valid node stamp short-cuts the work: the full
+/// reconcile runs when the config changed, in a new netns or boot, or when the bridge or
+/// VXLAN device is no longer the link that was set up.
+pub async fn ensure(h: &Handle, conf: &NetConf, data_dir: &Path, force: bool) -> Result<Node> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| CniError::io(format!("creating {}", data_dir.display()), e))?;
+    if !force && let Some(node) = from_stamp(h, conf, data_dir).await? {
+        return Ok(node);
+    }
     let _lock = lock(data_dir)?;
+    // Another ADD may have finished the setup while we waited for the lock.
+    if !force && let Some(node) = from_stamp(h, conf, data_dir).await? {
+        return Ok(node);
+    }
+    let stamp_path = data_dir.join(NODE_STAMP);
+    stamp::clear(&stamp_path);
     let under = underlay::find(h, conf).await?;
     let mtu = underlay::pod_mtu(conf, under.as_ref());
     let mut node = ensure_bridge(h, conf, mtu).await?;
     sysctl::ensure("net/ipv4/ip_forward", "1")?;
+    let mut vxlan_index = 0;
     if let Some(u) = &under {
-        let idx = overlay::ensure_device(h, conf, u, mtu).await?;
-        overlay::reconcile_peers(h, conf, idx).await?;
+        vxlan_index = overlay::ensure_device(h, conf, u, mtu).await?;
+        overlay::reconcile_peers(h, conf, vxlan_index).await?;
     }
     node.underlay = under;
-    masq::ensure(conf, data_dir, force_firewall)?;
+    masq::ensure(conf, data_dir, force)?;
+    stamp::write(&stamp_path, &stamp_body(conf, &node, vxlan_index))?;
     Ok(node)
 }
 
