@@ -1,11 +1,15 @@
 //! IP address management: one lease file per allocated address under the network's data
-//! directory, an index symlink per (containerID, ifname), all changes under an exclusive
-//! `flock` on `<dir>/lock`. Leases persist across restarts; DEL frees, GC reclaims.
+//! directory (named by the address, holding containerID, ifname and address), a hard link
+//! to it named `<containerID>:<ifname>` as the index, all changes under an exclusive
+//! `flock` on `<dir>/lock`, which also records the last address handed out (round robin).
+//! Leases persist across restarts; DEL frees, GC reclaims. Hot-path file operations avoid
+//! truncation (ext4 flushes on truncate+rewrite) and symlinks (a new inode each).
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::net::Ipv4Addr;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
@@ -15,7 +19,8 @@ use crate::config::Attachment;
 use crate::error::{CniError, Code, Result};
 
 const LOCK_FILE: &str = "lock";
-const LAST_FILE: &str = "last_reserved_ip";
+/// Width of the last-reserved-address record at the start of the lock file.
+const LAST_WIDTH: usize = 16;
 
 /// Leases of one network on this node.
 pub struct Ipam {
@@ -37,8 +42,8 @@ fn index_name(container_id: &str, ifname: &str) -> String {
     format!("{container_id}:{ifname}")
 }
 
-fn lease_content(container_id: &str, ifname: &str) -> String {
-    format!("{container_id}\n{ifname}\n")
+fn lease_content(container_id: &str, ifname: &str, ip: Ipv4Addr) -> String {
+    format!("{container_id}\n{ifname}\n{ip}\n")
 }
 
 impl Ipam {
@@ -63,6 +68,7 @@ impl Ipam {
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&path)
             .map_err(|e| CniError::io(format!("opening IPAM lock {}", path.display()), e))?;
@@ -87,7 +93,7 @@ impl Ipam {
 
     fn lookup_locked(&self, container_id: &str, ifname: &str) -> Result<Option<Ipv4Addr>> {
         let link = self.dir.join(index_name(container_id, ifname));
-        let target = match fs::read_link(&link) {
+        let content = match fs::read_to_string(&link) {
             Ok(t) => t,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => {
@@ -97,11 +103,16 @@ impl Ipam {
                 ));
             }
         };
-        let Some(ip) = target.to_str().and_then(|s| s.parse::<Ipv4Addr>().ok()) else {
+        let Some(ip) = content
+            .lines()
+            .nth(2)
+            .and_then(|s| s.parse::<Ipv4Addr>().ok())
+        else {
             return Ok(None);
         };
+        // The index must still be linked to the lease file of that address.
         match fs::read_to_string(self.dir.join(ip.to_string())) {
-            Ok(c) if c == lease_content(container_id, ifname) => Ok(Some(ip)),
+            Ok(c) if c == lease_content(container_id, ifname, ip) => Ok(Some(ip)),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(CniError::io(format!("reading lease {ip}"), e)),
@@ -116,11 +127,13 @@ impl Ipam {
 
     /// Allocate an address for (containerID, ifname), or return the one it already holds.
     pub fn allocate(&self, container_id: &str, ifname: &str) -> Result<Lease> {
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
         if let Some(ip) = self.lookup_locked(container_id, ifname)? {
             return Ok(Lease { ip, existing: true });
         }
-        let last: Option<Ipv4Addr> = fs::read_to_string(self.dir.join(LAST_FILE))
+        let mut buf = [0u8; LAST_WIDTH];
+        let n = lock.read_at(&mut buf, 0).unwrap_or(0);
+        let last: Option<Ipv4Addr> = std::str::from_utf8(&buf[..n])
             .ok()
             .and_then(|s| s.trim().parse().ok());
         let all: Vec<Ipv4Addr> = self.candidates().collect();
@@ -134,17 +147,19 @@ impl Ipam {
             let path = self.dir.join(ip.to_string());
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
-                    f.write_all(lease_content(container_id, ifname).as_bytes())
+                    f.write_all(lease_content(container_id, ifname, ip).as_bytes())
                         .map_err(|e| {
                             CniError::io(format!("writing lease {}", path.display()), e)
                         })?;
                     let link = self.dir.join(index_name(container_id, ifname));
                     let _ = fs::remove_file(&link);
-                    std::os::unix::fs::symlink(ip.to_string(), &link).map_err(|e| {
+                    fs::hard_link(&path, &link).map_err(|e| {
                         CniError::io(format!("writing lease index {}", link.display()), e)
                     })?;
-                    fs::write(self.dir.join(LAST_FILE), ip.to_string()).map_err(|e| {
-                        CniError::io(format!("writing {}", self.dir.join(LAST_FILE).display()), e)
+                    // Fixed width, written in place: no truncation.
+                    let rec = format!("{:<width$}", ip.to_string(), width = LAST_WIDTH);
+                    lock.write_all_at(rec.as_bytes(), 0).map_err(|e| {
+                        CniError::io(format!("recording the last address in {}", LOCK_FILE), e)
                     })?;
                     return Ok(Lease {
                         ip,
@@ -235,7 +250,10 @@ impl Ipam {
             .map_err(|e| CniError::io(format!("listing {}", self.dir.display()), e))?;
         for entry in rd.flatten() {
             let p = entry.path();
-            if entry.file_name().to_string_lossy().contains(':') && fs::metadata(&p).is_err() {
+            // An index whose lease file is gone is no longer hard-linked to anything.
+            if entry.file_name().to_string_lossy().contains(':')
+                && fs::metadata(&p).map(|m| m.nlink() < 2).unwrap_or(false)
+            {
                 remove_if_exists(&p)?;
             }
         }

@@ -132,7 +132,7 @@ fn add_is_idempotent_and_leases_survive() {
     assert_eq!(a["interfaces"][2]["mac"], b["interfaces"][2]["mac"]);
     // The lease is on disk and a fresh process (a "restart") sees it.
     let leased = std::fs::read_to_string(data.path().join("testnet").join(result_ip(&a))).unwrap();
-    assert_eq!(leased, "ctrA\neth0\n");
+    assert_eq!(leased, format!("ctrA\neth0\n{}\n", result_ip(&a)));
     cni(Some(&node), "CHECK", &c, "ctrA", Some(&pod.path()), "eth0").ok();
     // ipMasq false: no nftables table.
     let nft = node.run(&["nft", "list", "table", "ip", "nodenet_testnet"]);
