@@ -595,6 +595,17 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_parses() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nodenet.conflist");
+        let c = NetConf::from_file(&p).unwrap();
+        assert_eq!(c.version, SpecVersion::V110);
+        assert_eq!(c.peers.len(), 2);
+        assert!(c.hairpin && c.ip_masq && c.overlay());
+        assert_eq!(c.underlay_interface.as_deref(), Some("eth1"));
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/cni/nodenet/nodenet"));
+    }
+
+    #[test]
     fn conflist_picks_plugin_and_negotiates() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.conflist");

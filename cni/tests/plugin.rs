@@ -431,3 +431,76 @@ fn chained_prev_result_is_extended() {
     assert_eq!(v["ips"][0]["interface"], 3);
     assert_eq!(v["dns"]["nameservers"][0], "10.96.0.10");
 }
+
+/// A node netns with an underlay link holding `ip` (a veth pair; the other end stays in it).
+fn node_with_underlay(ip: &str) -> Netns {
+    let node = Netns::new("n");
+    node.ip(&["link", "add", "ul0", "type", "veth", "peer", "name", "ul1"]);
+    node.ip(&["link", "set", "ul0", "mtu", "9000"]);
+    node.ip(&["link", "set", "ul1", "mtu", "9000"]);
+    node.ip(&["addr", "add", &format!("{ip}/24"), "dev", "ul0"]);
+    node.ip(&["link", "set", "ul0", "up"]);
+    node.ip(&["link", "set", "ul1", "up"]);
+    node
+}
+
+#[test]
+fn add_reconciles_overlay_when_config_or_links_change() {
+    let node = node_with_underlay("192.168.60.1");
+    let data = tempfile::tempdir().unwrap();
+    let peers2 = r#","nodeIP":"192.168.60.1","peers":[{"nodeIP":"192.168.60.2","subnet":"10.244.2.0/24"},{"nodeIP":"192.168.60.3","subnet":"10.244.3.0/24"}]"#;
+    let peers1 =
+        r#","nodeIP":"192.168.60.1","peers":[{"nodeIP":"192.168.60.2","subnet":"10.244.2.0/24"}]"#;
+    let c2 = conf("1.1.0", "10.244.1.0/24", data.path(), peers2);
+    let c1 = conf("1.1.0", "10.244.1.0/24", data.path(), peers1);
+    let p1 = Netns::new("p");
+    cni(Some(&node), "ADD", &c2, "o1", Some(&p1.path()), "eth0").ok();
+    // MTU follows the underlay: 9000 - 50 everywhere.
+    assert_eq!(node.mtu("nodenet.1"), 8950);
+    assert_eq!(node.mtu("cni0"), 8950);
+    assert_eq!(p1.mtu("eth0"), 8950);
+    let vx = node.ip(&["-d", "link", "show", "nodenet.1"]);
+    assert!(
+        vx.contains("vxlan id 1 local 192.168.60.1 dev ul0") && vx.contains("nolearning"),
+        "{vx}"
+    );
+    assert!(
+        node.ip(&["route"])
+            .contains("10.244.3.0/24 via 10.244.3.0 dev nodenet.1")
+    );
+
+    // A config with one peer less: the next ADD removes the stale peer (no sync needed).
+    let p2 = Netns::new("p");
+    cni(Some(&node), "ADD", &c1, "o2", Some(&p2.path()), "eth0").ok();
+    let routes = node.ip(&["route"]);
+    assert!(
+        !routes.contains("10.244.3.0/24") && routes.contains("10.244.2.0/24"),
+        "{routes}"
+    );
+    let fdb = node.run(&["bridge", "fdb", "show", "dev", "nodenet.1"]);
+    let fdb = String::from_utf8_lossy(&fdb.stdout);
+    assert!(
+        !fdb.contains("192.168.60.3") && fdb.contains("192.168.60.2"),
+        "{fdb}"
+    );
+    cni(Some(&node), "CHECK", &c1, "o2", Some(&p2.path()), "eth0").ok();
+
+    // The VXLAN device deleted behind our back: the next ADD notices and rebuilds it.
+    node.ip(&["link", "del", "nodenet.1"]);
+    let p3 = Netns::new("p");
+    cni(Some(&node), "ADD", &c1, "o3", Some(&p3.path()), "eth0").ok();
+    assert!(node.has_link("nodenet.1"));
+    cni(Some(&node), "CHECK", &c1, "o3", Some(&p3.path()), "eth0").ok();
+    // CHECK notices a missing peer route.
+    node.ip(&["route", "del", "10.244.2.0/24"]);
+    cni(Some(&node), "CHECK", &c1, "o3", Some(&p3.path()), "eth0").err(103, "VXLAN peers");
+    // Misconfigured node IP: clear error naming the field.
+    let bad = conf(
+        "1.1.0",
+        "10.244.1.0/24",
+        data.path(),
+        r#","nodeIP":"192.168.61.9""#,
+    );
+    let p4 = Netns::new("p");
+    cni(Some(&node), "ADD", &bad, "o4", Some(&p4.path()), "eth0").err(7, "`nodeIP`");
+}
