@@ -99,12 +99,21 @@ fn add(conf: &NetConf, env: &CniEnv) -> Result<String> {
         // Idempotent ADD: an existing lease whose attachment is intact is returned as is.
         let attached = match lease.existing {
             true => match pod::verify(&host, &ctr, &req).await {
-                Ok(a) => a,
-                Err(_) => pod::attach(&host, &ctr, &req).await?,
+                Ok(a) => Ok(a),
+                Err(_) => pod::attach(&host, &ctr, &req).await,
             },
-            false => pod::attach(&host, &ctr, &req).await?,
+            false => pod::attach(&host, &ctr, &req).await,
         };
-        Ok(render(conf, env, &node, &attached, lease.ip))
+        match attached {
+            Ok(a) => Ok(render(conf, env, &node, &a, lease.ip)),
+            Err(e) => {
+                // Leave nothing half-made: removing the host end removes the pair.
+                if let Ok(Some(m)) = nl::link_by_name(&host, &req.host_name).await {
+                    let _ = nl::del_link(&host, m.header.index, &req.host_name).await;
+                }
+                Err(e)
+            }
+        }
     });
     match out {
         Ok(v) => Ok(v.to_string()),

@@ -59,7 +59,11 @@ pub fn delete_detached(netns: &File, ifname: &str) -> Result<()> {
                     unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) };
                 }
             }
-            let rc = match setns(netns.as_fd(), CloneFlags::CLONE_NEWNET) {
+            let entered = setns(netns.as_fd(), CloneFlags::CLONE_NEWNET);
+            // Hold nothing of the caller's open (pipes, locks) while the kernel works.
+            // SAFETY: closes this child's descriptors >= 3; none is used afterwards.
+            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+            let rc = match entered {
                 Ok(()) => match delete_here(ifname) {
                     Ok(0) | Ok(libc::ENODEV) => 0,
                     _ => 1,

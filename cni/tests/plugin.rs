@@ -504,3 +504,78 @@ fn add_reconciles_overlay_when_config_or_links_change() {
     let p4 = Netns::new("p");
     cni(Some(&node), "ADD", &bad, "o4", Some(&p4.path()), "eth0").err(7, "`nodeIP`");
 }
+
+#[test]
+fn hairpin_mode_is_set_on_the_bridge_port() {
+    let node = Netns::new("n");
+    let pod = Netns::new("p");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf(
+        "1.1.0",
+        "10.244.15.0/24",
+        data.path(),
+        r#","ipMasq":false,"hairpinMode":true"#,
+    );
+    let v = cni(Some(&node), "ADD", &c, "hp", Some(&pod.path()), "eth0")
+        .ok()
+        .json();
+    let veth = v["interfaces"][1]["name"].as_str().unwrap();
+    let d = node.ip(&["-d", "link", "show", veth]);
+    assert!(d.contains("hairpin on"), "{d}");
+    let plain = conf("1.1.0", "10.244.15.0/24", data.path(), r#","ipMasq":false"#);
+    let pod2 = Netns::new("p");
+    let v = cni(
+        Some(&node),
+        "ADD",
+        &plain,
+        "nohp",
+        Some(&pod2.path()),
+        "eth0",
+    )
+    .ok()
+    .json();
+    let d = node.ip(&[
+        "-d",
+        "link",
+        "show",
+        v["interfaces"][1]["name"].as_str().unwrap(),
+    ]);
+    assert!(d.contains("hairpin off"), "{d}");
+}
+
+#[test]
+fn ip_masq_without_nft_is_a_clear_error() {
+    let node = Netns::new("n");
+    let pod = Netns::new("p");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf("1.1.0", "10.244.16.0/24", data.path(), "");
+    let empty = tempfile::tempdir().unwrap();
+    let r = cni_with_path(
+        Some(&node),
+        "ADD",
+        &c,
+        "nonft",
+        Some(&pod.path()),
+        "eth0",
+        empty.path().to_str().unwrap(),
+    );
+    r.err(102, "Debian package nftables");
+    // The failed ADD left no lease and no interface behind.
+    assert!(!pod.has_link("eth0"));
+    let leases = std::fs::read_dir(data.path().join("testnet"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+        .count();
+    assert_eq!(leases, 0);
+    cni_with_path(
+        Some(&node),
+        "STATUS",
+        &c,
+        "",
+        None,
+        "",
+        empty.path().to_str().unwrap(),
+    )
+    .err(50, "nftables");
+}

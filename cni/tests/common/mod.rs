@@ -166,16 +166,37 @@ pub fn cni(
     netns: Option<&Path>,
     ifname: &str,
 ) -> Run {
+    cni_with_path(
+        node,
+        command,
+        conf,
+        container_id,
+        netns,
+        ifname,
+        &std::env::var("PATH").unwrap_or_default(),
+    )
+}
+
+/// Like [`cni`] with the plugin's PATH set to `path`.
+pub fn cni_with_path(
+    node: Option<&Netns>,
+    command: &str,
+    conf: &str,
+    container_id: &str,
+    netns: Option<&Path>,
+    ifname: &str,
+    path: &str,
+) -> Run {
     let mut cmd = match node {
         Some(n) => {
-            let mut c = Command::new("nsenter");
+            let mut c = Command::new("/usr/bin/nsenter");
             c.arg(format!("--net={}", n.path().display())).arg(BIN);
             c
         }
         None => Command::new(BIN),
     };
     cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PATH", path)
         .env("CNI_COMMAND", command)
         .env("CNI_PATH", "/usr/lib/cni")
         .env("CNI_IFNAME", ifname)
