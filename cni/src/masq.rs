@@ -112,7 +112,10 @@ pub fn ensure(conf: &NetConf, data_dir: &Path, force: bool) -> Result<()> {
     let stamp_path = data_dir.join(STAMP_FILE);
     if !conf.ip_masq {
         if force || stamp_path.exists() {
-            remove(conf)?;
+            // Without a runnable `nft` there is no table of ours to remove.
+            if available().is_ok() {
+                remove(conf)?;
+            }
             stamp::clear(&stamp_path);
         }
         return Ok(());
