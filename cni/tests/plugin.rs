@@ -579,3 +579,21 @@ fn ip_masq_without_nft_is_a_clear_error() {
     )
     .err(50, "nftables");
 }
+
+#[test]
+fn add_right_after_del_in_the_same_netns() {
+    let node = Netns::new("n");
+    let pod = Netns::new("p");
+    let data = tempfile::tempdir().unwrap();
+    let c = conf("1.1.0", "10.244.17.0/24", data.path(), r#","ipMasq":false"#);
+    for round in 0..5 {
+        let v = cni(Some(&node), "ADD", &c, "again", Some(&pod.path()), "eth0")
+            .ok()
+            .json();
+        let ip = result_ip(&v);
+        let a = pod.ip(&["-4", "-o", "addr", "show", "dev", "eth0"]);
+        assert!(a.contains(&format!("{ip}/24")), "round {round}: {a}");
+        assert!(pod.ping("10.244.17.1"), "round {round}");
+        cni(Some(&node), "DEL", &c, "again", Some(&pod.path()), "eth0").ok();
+    }
+}
