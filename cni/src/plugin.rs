@@ -163,15 +163,17 @@ fn render(
 fn del(conf: &NetConf, env: &CniEnv) -> Result<()> {
     let ipam = Ipam::open(&conf.data_dir, conf.subnet, conf.gateway)?;
     ipam.release(&env.container_id, &env.ifname)?;
-    // A missing netns (already destroyed, or not passed) means nothing is left to delete.
     let ns = match &env.netns {
         Some(p) => netns::open(p).unwrap_or(None),
         None => None,
     };
-    if let Some(ns) = ns {
-        reaper::delete_detached(&ns, &env.ifname)?;
+    match ns {
+        // Deleting the pod end removes the pair.
+        Some(ns) => reaper::delete_detached(Some(&ns), &env.ifname),
+        // The netns is gone (or was not passed): its veth died with it, unless something
+        // still holds the namespace; then the host end is removed by name.
+        None => reaper::delete_detached(None, &pod::host_veth_name(&env.container_id, &env.ifname)),
     }
-    Ok(())
 }
 
 fn check(conf: &NetConf, env: &CniEnv) -> Result<()> {

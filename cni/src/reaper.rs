@@ -44,9 +44,9 @@ pub fn delete_here(ifname: &str) -> std::io::Result<i32> {
     Ok(0)
 }
 
-/// Fork a detached child that deletes `ifname` inside `netns`. The caller must be
-/// single-threaded (no runtime started yet).
-pub fn delete_detached(netns: &File, ifname: &str) -> Result<()> {
+/// Fork a detached child that deletes `ifname` inside `netns` (or in the caller's own netns
+/// when `netns` is None). The caller must be single-threaded (no runtime started yet).
+pub fn delete_detached(netns: Option<&File>, ifname: &str) -> Result<()> {
     // SAFETY: DEL calls this before any thread or async runtime exists, so the child
     // is a copy of a single-threaded process.
     match unsafe { fork() } {
@@ -59,7 +59,10 @@ pub fn delete_detached(netns: &File, ifname: &str) -> Result<()> {
                     unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) };
                 }
             }
-            let entered = setns(netns.as_fd(), CloneFlags::CLONE_NEWNET);
+            let entered = match netns {
+                Some(ns) => setns(ns.as_fd(), CloneFlags::CLONE_NEWNET),
+                None => Ok(()),
+            };
             // Hold nothing of the caller's open (pipes, locks) while the kernel works.
             // SAFETY: closes this child's descriptors >= 3; none is used afterwards.
             unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };

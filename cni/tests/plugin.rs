@@ -333,6 +333,26 @@ fn del_without_netns_and_twice() {
     assert_eq!(lease_files(&data.path().join("testnet")), 0);
     // DEL of something never added is fine too.
     cni(Some(&node), "DEL", &c, "never", None, "eth0").ok();
+
+    // The netns path is gone but a process still holds the namespace: DEL without a
+    // netns removes the host end by name.
+    let pod = Netns::new("p");
+    let v = cni(Some(&node), "ADD", &c, "held", Some(&pod.path()), "eth0")
+        .ok()
+        .json();
+    let veth = v["interfaces"][1]["name"].as_str().unwrap().to_string();
+    let mut holder = std::process::Command::new("/usr/bin/nsenter")
+        .arg(format!("--net={}", pod.path().display()))
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(pod);
+    assert!(node.has_link(&veth), "namespace held: veth still there");
+    cni(Some(&node), "DEL", &c, "held", None, "eth0").ok();
+    node.wait_for("host veth removal", || !node.has_link(&veth));
+    let _ = holder.kill();
+    let _ = holder.wait();
 }
 
 #[test]
