@@ -617,3 +617,31 @@ fn add_right_after_del_in_the_same_netns() {
         cni(Some(&node), "DEL", &c, "again", Some(&pod.path()), "eth0").ok();
     }
 }
+
+#[test]
+fn sync_cli_reports_bad_config_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.conflist");
+    std::fs::write(
+        &f,
+        r#"{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"nodenet","subnet":"10.244.1.0/24","vxlan":{"port":70000}}]}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["sync", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.conflist") && err.contains("`vxlan.port`"),
+        "{err}"
+    );
+    let out = std::process::Command::new(BIN)
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
+}
