@@ -234,10 +234,13 @@ fn plugin_conf(conflist: &std::path::Path) -> String {
 #[test]
 fn vagrantfile_validates() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    // Keep vagrant's state dir (.vagrant/) out of the source tree.
+    let state = tempfile::tempdir().unwrap();
     let out = Command::new("vagrant")
         .arg("validate")
         .current_dir(root)
         .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+        .env("VAGRANT_DOTFILE_PATH", state.path())
         .output()
         .expect("`vagrant` not found: install Debian's vagrant package");
     assert!(
@@ -252,6 +255,7 @@ fn vagrantfile_validates() {
         .current_dir(root)
         .env("NODES", "5")
         .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+        .env("VAGRANT_DOTFILE_PATH", state.path())
         .output()
         .unwrap();
     assert!(out.status.success());
