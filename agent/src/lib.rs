@@ -4,9 +4,14 @@
 //! - [`config`]: the agent's configuration (file + flags).
 //! - [`quantity`], [`duration`]: Kubernetes quantities and Go durations.
 //! - [`field`], [`names`]: Kubernetes field errors and name rules.
+//! - [`pod_defaults`], [`pod_validation`]: the API server's Pod defaulting and validation.
+//! - [`manifest`]: one manifest file → its static pods (decode, default, validate, name, hash).
 
 pub mod config;
 pub mod duration;
 pub mod field;
+pub mod manifest;
 pub mod names;
+pub mod pod_defaults;
+pub mod pod_validation;
 pub mod quantity;
