@@ -6,6 +6,7 @@
 //! - [`field`], [`names`]: Kubernetes field errors and name rules.
 //! - [`pod_defaults`], [`pod_validation`]: the API server's Pod defaulting and validation.
 //! - [`manifest`]: one manifest file → its static pods (decode, default, validate, name, hash).
+//! - [`source`]: the static pod directory watcher publishing desired-pod snapshots.
 
 pub mod config;
 pub mod duration;
@@ -15,3 +16,4 @@ pub mod names;
 pub mod pod_defaults;
 pub mod pod_validation;
 pub mod quantity;
+pub mod source;
