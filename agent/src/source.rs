@@ -24,6 +24,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -179,6 +180,18 @@ struct Pending {
     stable: Option<(Option<FileSig>, Instant)>,
 }
 
+/// What an inotify event means for a pending file.
+enum Action {
+    /// Written and closed, or renamed in: read it now.
+    Complete,
+    /// Created or written: wait for the close.
+    Writing,
+    /// Attributes changed.
+    Touched,
+    /// Removed or renamed away: act once the absence is stable.
+    Gone,
+}
+
 enum Msg {
     Fs(notify::Result<notify::Event>),
     Stop,
@@ -195,6 +208,7 @@ struct Scanner {
     generation: u64,
     dirty: bool,
     rescan_now: bool,
+    reads: Arc<AtomicU64>,
 }
 
 impl Scanner {
@@ -209,6 +223,7 @@ impl Scanner {
             generation: 0,
             dirty: false,
             rescan_now: false,
+            reads: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -332,6 +347,29 @@ impl Scanner {
             if !is_manifest_name(name) {
                 continue;
             }
+            let action = match event.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => Action::Complete,
+                // Opens and reads (including our own) change nothing.
+                EventKind::Access(_) => continue,
+                EventKind::Create(kind) => {
+                    // A symlink is complete at once; a new file is being written.
+                    let is_link = std::fs::symlink_metadata(path)
+                        .map(|m| m.file_type().is_symlink())
+                        .unwrap_or(false);
+                    if is_link || kind == CreateKind::Folder {
+                        Action::Complete
+                    } else {
+                        Action::Writing
+                    }
+                }
+                EventKind::Modify(ModifyKind::Data(_)) => Action::Writing,
+                EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Action::Complete,
+                // Reported separately as From and To.
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => continue,
+                EventKind::Modify(ModifyKind::Metadata(_)) => Action::Touched,
+                // Removed, renamed away, anything else: act once stable.
+                _ => Action::Gone,
+            };
             let p = self.pending.entry(path.clone()).or_insert(Pending {
                 open_for_write: false,
                 last_activity: now,
@@ -340,35 +378,19 @@ impl Scanner {
             });
             p.last_activity = now;
             p.stable = None;
-            match event.kind {
-                EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+            match action {
+                Action::Complete => {
                     p.open_for_write = false;
                     p.immediate = true;
                 }
-                EventKind::Access(_) => {}
-                EventKind::Create(kind) => {
-                    // A symlink or hard link is complete at once; a new file is being written.
-                    let is_link = std::fs::symlink_metadata(path)
-                        .map(|m| m.file_type().is_symlink())
-                        .unwrap_or(false);
-                    if is_link || kind == CreateKind::Folder {
-                        p.immediate = true;
-                    } else {
-                        p.open_for_write = true;
-                        p.immediate = false;
-                    }
-                }
-                EventKind::Modify(ModifyKind::Data(_)) => {
+                Action::Writing => {
                     p.open_for_write = true;
                     p.immediate = false;
                 }
-                EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                // chmod/touch (e.g. `cp -p` after the close): keep what we knew.
+                Action::Touched => {}
+                Action::Gone => {
                     p.open_for_write = false;
-                    p.immediate = true;
-                }
-                EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {}
-                _ => {
-                    // Removed, renamed away, attributes changed...: wait until stable.
                     p.immediate = false;
                 }
             }
@@ -453,6 +475,7 @@ impl Scanner {
         if !meta.file_type().is_file() {
             return self.remove(path);
         }
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let sig = FileSig::of(&meta);
         if meta.len() > MAX_MANIFEST_SIZE {
             let err = ManifestError::file(
@@ -632,6 +655,7 @@ pub struct StaticPodSource {
     tx: mpsc::Sender<Msg>,
     rx: watch::Receiver<Arc<Snapshot>>,
     thread: Option<JoinHandle<()>>,
+    reads: Arc<AtomicU64>,
 }
 
 impl StaticPodSource {
@@ -672,6 +696,7 @@ impl StaticPodSource {
         scanner.dirty = false;
         let first = Arc::new(scanner.snapshot());
         let (snap_tx, snap_rx) = watch::channel(first);
+        let reads = scanner.reads.clone();
         let thread = std::thread::Builder::new()
             .name("static-pods".into())
             .spawn(move || run(scanner, rx, snap_tx, start))?;
@@ -679,6 +704,7 @@ impl StaticPodSource {
             tx,
             rx: snap_rx,
             thread: Some(thread),
+            reads,
         })
     }
 
@@ -690,6 +716,11 @@ impl StaticPodSource {
     /// The latest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.rx.borrow().clone()
+    }
+
+    /// How many times a manifest file was read (a metric).
+    pub fn manifest_reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 }
 

@@ -196,6 +196,20 @@ fn mid_write_file_is_read_only_when_complete() {
 }
 
 #[test]
+fn a_file_is_read_once_per_change() {
+    let h = Harness::start();
+    h.write("web.yaml", &pod_yaml("web", "busybox:1"));
+    h.wait("web", |s| names(s) == ["web-n1"]);
+    // Our own reads cause inotify open/close events; they must not cause more reads.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(h.src.manifest_reads(), 1);
+    h.write("web.yaml", &pod_yaml("web", "busybox:2"));
+    h.wait("edit", |s| s.pods().any(|p| image(p) == "busybox:2"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(h.src.manifest_reads(), 2);
+}
+
+#[test]
 fn rename_into_directory_is_picked_up_at_once() {
     let h = Harness::start();
     let staging = tempfile::tempdir().unwrap();
