@@ -29,6 +29,18 @@ pub const KIND: &str = "NodeletConfiguration";
 /// Where `nodelet` looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/nodelet/config.yaml";
 
+/// Default API socket (also where `nodectl` looks).
+pub const DEFAULT_API_SOCKET: &str = "/run/nodelet/nodelet.sock";
+
+/// How `nodectl` finds the API socket: `--socket`, else `$NODELET_SOCKET`, else
+/// [`DEFAULT_API_SOCKET`]. Flatten into the client's clap parser.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct SocketFlags {
+    /// nodelet's API socket.
+    #[arg(long, env = "NODELET_SOCKET", default_value = DEFAULT_API_SOCKET, value_name = "PATH")]
+    pub socket: PathBuf,
+}
+
 /// Crash-loop back-off: first delay, doubling up to `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CrashLoopBackOff {
@@ -322,7 +334,7 @@ impl Config {
             api_socket: path_value(
                 pick!(flags.api_socket, "api-socket", fc.api_socket),
                 "apiSocket",
-                "/run/nodelet/nodelet.sock",
+                DEFAULT_API_SOCKET,
             )?,
             cgroup_root: None,
             max_pods: 110,

@@ -7,7 +7,9 @@
 //! - [`pod_defaults`], [`pod_validation`]: the API server's Pod defaulting and validation.
 //! - [`manifest`]: one manifest file → its static pods (decode, default, validate, name, hash).
 //! - [`source`]: the static pod directory watcher publishing desired-pod snapshots.
+//! - [`changes`]: what changed between two snapshots (start, stop, replace, errors).
 
+pub mod changes;
 pub mod config;
 pub mod duration;
 pub mod field;

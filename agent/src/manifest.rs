@@ -188,7 +188,13 @@ fn decode_pod(value: serde_json::Value) -> Result<Pod, Vec<FieldError>> {
 fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>, ManifestError> {
     let text = std::str::from_utf8(content)
         .map_err(|e| ManifestError::file(path, format!("not UTF-8 text: {e}")))?;
-    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
+    // Booleans are only true/false (`name: n` stays a string); `0644` is octal as in the
+    // YAML 1.1 parser Kubernetes uses (file modes).
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        legacy_octal_numbers: true,
+        with_snippet: false,
+    };
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(text, options)
         .map_err(|e| {
             let msg = e.without_snippet().to_string();

@@ -138,6 +138,29 @@ fn more_defaults() {
 }
 
 #[test]
+fn yaml_scalars_follow_kubernetes() {
+    let pods = parse(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {n: n, on: yes}}\nspec:\n  volumes: [{name: c, configMap: {name: x, defaultMode: 0600}}]\n  containers: [{name: a, image: b, args: [n, off, '0644']}]\n",
+    );
+    let spec = pods[0].pod.spec.as_ref().unwrap();
+    assert_eq!(
+        spec.volumes.as_ref().unwrap()[0]
+            .config_map
+            .as_ref()
+            .unwrap()
+            .default_mode,
+        Some(0o600)
+    );
+    assert_eq!(
+        spec.containers[0].args.as_deref().unwrap(),
+        ["n", "off", "0644"]
+    );
+    let labels = pods[0].pod.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels["n"], "n");
+    assert_eq!(labels["on"], "yes");
+}
+
+#[test]
 fn uid_depends_on_node_path_and_content() {
     let a = &parse(WEB)[0];
     let again = &parse(WEB)[0];
