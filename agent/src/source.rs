@@ -253,7 +253,7 @@ impl Scanner {
     }
 
     /// Lists the directory. Initially every file is loaded at once; later, changed, new and
-    /// vanished files are queued to be loaded once stable.
+    /// vanished files are queued to be loaded once stable, and the others are re-read.
     fn rescan(&mut self, initial: bool, now: Instant) {
         self.ensure_watch();
         let entries = match std::fs::read_dir(&self.opts.dir) {
@@ -290,8 +290,15 @@ impl Scanner {
                 self.load(&path);
                 continue;
             }
-            let known = self.files.get(&path).map(|f| f.sig);
-            if known != Some(Some(sig)) && !self.pending.contains_key(&path) {
+            if self.pending.contains_key(&path) {
+                continue;
+            }
+            if self.files.get(&path).map(|f| f.sig) == Some(Some(sig)) {
+                // Looks unchanged: re-read anyway, as the kubelet does, in case a write kept
+                // size and timestamps (coarse-timestamp filesystems). Unchanged content is
+                // recognised by its hash and not parsed again.
+                self.load(&path);
+            } else {
                 self.queue_stable(path, now);
             }
         }

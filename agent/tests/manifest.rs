@@ -513,3 +513,12 @@ fn name_errors_with_prefixes() {
         ]
     );
 }
+
+#[test]
+fn static_pod_round_trips_through_json() {
+    // The agent stores pods on disk and seeds the source with them after a restart.
+    let p = &parse(WEB)[0];
+    let json = serde_json::to_string(p).unwrap();
+    let back: StaticPod = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, p);
+}
