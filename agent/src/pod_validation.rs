@@ -271,6 +271,64 @@ fn validate_spec(errs: &mut Errs, p: &FieldPath, spec: &PodSpec) {
     if let Some(res) = &spec.resources {
         validate_resources(errs, &p.child("resources"), res);
     }
+    for (i, a) in spec.host_aliases.iter().flatten().enumerate() {
+        let ap = p.child("hostAliases").index(i);
+        if a.ip.parse::<IpAddr>().is_err() {
+            errs.push(FieldError::invalid(
+                &ap.child("ip"),
+                &a.ip,
+                "must be a valid IP address",
+            ));
+        }
+        for (j, h) in a.hostnames.iter().flatten().enumerate() {
+            name_errors(
+                errs,
+                &ap.child("hostnames").index(j),
+                h,
+                names::dns1123_subdomain(h),
+            );
+        }
+    }
+    for (i, t) in spec.tolerations.iter().flatten().enumerate() {
+        let tp = p.child("tolerations").index(i);
+        one_of(
+            errs,
+            &tp.child("operator"),
+            t.operator.as_deref().filter(|o| !o.is_empty()),
+            &["Equal", "Exists"],
+        );
+        one_of(
+            errs,
+            &tp.child("effect"),
+            t.effect.as_deref().filter(|e| !e.is_empty()),
+            &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+        );
+        if t.operator.as_deref() == Some("Exists")
+            && t.value.as_deref().is_some_and(|v| !v.is_empty())
+        {
+            errs.push(FieldError::invalid(
+                &tp.child("operator"),
+                t.value.as_deref().unwrap_or_default(),
+                "value must be empty when `operator` is 'Exists'",
+            ));
+        }
+        if let Some(k) = t.key.as_deref().filter(|k| !k.is_empty()) {
+            name_errors(errs, &tp.child("key"), k, names::qualified_name(k));
+        } else if t.operator.as_deref() != Some("Exists") {
+            errs.push(FieldError::invalid(
+                &tp.child("operator"),
+                t.operator.as_deref().unwrap_or_default(),
+                "operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
+            ));
+        }
+        if t.toleration_seconds.is_some() && t.effect.as_deref() != Some("NoExecute") {
+            errs.push(FieldError::invalid(
+                &tp.child("effect"),
+                t.effect.as_deref().unwrap_or_default(),
+                "effect must be 'NoExecute' when `tolerationSeconds` is set",
+            ));
+        }
+    }
     if let Some(os) = &spec.os {
         one_of(
             errs,
@@ -608,6 +666,22 @@ fn validate_container<'a>(
                 &mp.child("mountPropagation"),
                 "Bidirectional mount propagation is available only to privileged containers",
             ));
+        }
+        if let Some(rro) = m.recursive_read_only.as_deref() {
+            let rp = mp.child("recursiveReadOnly");
+            one_of(errs, &rp, Some(rro), &["Disabled", "IfPossible", "Enabled"]);
+            if rro != "Disabled" && m.read_only != Some(true) {
+                errs.push(FieldError::forbidden(
+                    &rp,
+                    "may only be specified when readOnly is true",
+                ));
+            }
+            if rro != "Disabled" && m.mount_propagation.as_deref().is_some_and(|p| p != "None") {
+                errs.push(FieldError::forbidden(
+                    &rp,
+                    "may only be specified when mountPropagation is None or not specified",
+                ));
+            }
         }
     }
     if let Some(sc) = &c.security_context {

@@ -451,6 +451,18 @@ fn bad_manifests_report_exact_field_paths() {
                 "spec.containers[1].ports[0].hostPort: Duplicate value: \"8080/TCP\"",
             ],
         ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  hostAliases: [{ip: 10.0.0.300, hostnames: [ok.local, Bad_Host]}]\n  tolerations:\n  - {operator: Maybe}\n  - {key: k, operator: Exists, value: v}\n  - {key: k, effect: NoSchedule, tolerationSeconds: 5}\n  volumes: [{name: v}]\n  containers:\n  - name: a\n    image: b\n    volumeMounts: [{name: v, mountPath: /v, recursiveReadOnly: Enabled}]\n".into(),
+            vec![
+                "spec.containers[0].volumeMounts[0].recursiveReadOnly: Forbidden: may only be specified when readOnly is true",
+                "spec.hostAliases[0].ip: Invalid value: \"10.0.0.300\": must be a valid IP address",
+                "spec.hostAliases[0].hostnames[1]: Invalid value: \"Bad_Host\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+                "spec.tolerations[0].operator: Unsupported value: \"Maybe\": supported values: \"Equal\", \"Exists\"",
+                "spec.tolerations[0].operator: Invalid value: \"Maybe\": operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
+                "spec.tolerations[1].operator: Invalid value: \"v\": value must be empty when `operator` is 'Exists'",
+                "spec.tolerations[2].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute' when `tolerationSeconds` is set",
+            ],
+        ),
     ];
     let mut failures = Vec::new();
     for (i, (yaml, expected)) in cases.iter().enumerate() {
