@@ -2,6 +2,10 @@
 //! fields are errors), Kubernetes defaulting and validation, then what the kubelet does to a
 //! static pod: name `<name>-<nodeName>`, UID = config hash of node, path and content,
 //! `spec.nodeName`, the `kubernetes.io/config.*` annotations and the NoExecute toleration.
+//!
+//! Unlike the kubelet, a `metadata.uid` written in the file is replaced by the hash, so that
+//! every edit is a new pod. The hash covers the parsed, defaulted pod, so comments and
+//! formatting do not change it.
 
 use std::collections::HashMap;
 use std::fmt;
