@@ -7,6 +7,9 @@ pkgs=(busybox-static iproute2 procps)
 if [ "$kind" = test ]; then
   pkgs+=(
     qemu-system-x86 cpio kmod            # cgroup v2 VM tests (tests/vm)
+    docker-registry skopeo apache2-utils openssl util-linux   # image pulls (agent/images)
+    nftables python3 vagrant             # nodenet plugin, lab, Vagrantfile validation (cni/)
+    podman runc                          # nodenet used by podman through a CNI config
   )
 fi
 missing=()
