@@ -349,7 +349,6 @@ impl Runtime {
             owner: current_user(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             cgroup: cgroup.clone(),
-            rootless: false,
         };
         saved.save(&self.root)?;
         let create_hooks = [

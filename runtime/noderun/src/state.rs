@@ -52,9 +52,6 @@ pub struct Saved {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     pub cgroup: noderun_cgroups::Cgroup,
-    /// The container's namespaces that were created new (so exec joins them).
-    #[serde(default)]
-    pub rootless: bool,
 }
 
 /// The OCI runtime-spec state object.
