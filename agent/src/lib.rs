@@ -9,6 +9,7 @@
 //! - [`source`]: the static pod directory watcher publishing desired-pod snapshots.
 //! - [`changes`]: what changed between two snapshots (start, stop, replace, errors).
 
+pub mod backoff;
 pub mod changes;
 pub mod config;
 pub mod duration;
@@ -19,3 +20,4 @@ pub mod pod_defaults;
 pub mod pod_validation;
 pub mod quantity;
 pub mod source;
+pub mod status;

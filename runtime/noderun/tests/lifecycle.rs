@@ -247,8 +247,6 @@ fn log_file_in_json_and_preserved_fds() {
     drop(wr);
     assert!(st.success());
     let mut s = String::new();
-    std::fs::File::from(r)
-        .read_to_string(&mut s)
-        .unwrap();
+    std::fs::File::from(r).read_to_string(&mut s).unwrap();
     assert_eq!(s, "through-fd-3\n");
 }
