@@ -51,15 +51,15 @@ impl Backoff {
     /// Ask at `now` about a container that finished at `finished_at`. When the answer is
     /// `RestartNow` the back-off advances (the restart is committed).
     pub fn decide(&mut self, key: &str, finished_at: Timestamp, now: Timestamp) -> Decision {
-        if let Some(e) = self.entries.get(key).copied() {
-            if !self.expired(finished_at, &e) {
-                let until = finished_at + e.delay;
-                if now < until {
-                    return Decision::Wait {
-                        until,
-                        delay: e.delay,
-                    };
-                }
+        if let Some(e) = self.entries.get(key).copied()
+            && !self.expired(finished_at, &e)
+        {
+            let until = finished_at + e.delay;
+            if now < until {
+                return Decision::Wait {
+                    until,
+                    delay: e.delay,
+                };
             }
         }
         self.advance(key, finished_at);
