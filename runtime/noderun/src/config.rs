@@ -32,9 +32,8 @@ impl Bundle {
             source: e,
         })?;
         let config_file = dir.join("config.json");
-        let bytes = std::fs::read(&config_file).map_err(|e| {
-            config_err(&config_file, "(file)", format!("cannot read: {e}"))
-        })?;
+        let bytes = std::fs::read(&config_file)
+            .map_err(|e| config_err(&config_file, "(file)", format!("cannot read: {e}")))?;
         let spec = parse(&config_file, &bytes)?;
         let rootfs = validate(&config_file, &dir, &spec)?;
         Ok(Bundle {
@@ -75,7 +74,11 @@ fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
 
 pub fn check_version(file: &Path, v: &str) -> Result<()> {
     let Some(parsed) = parse_version(v) else {
-        return Err(config_err(file, "ociVersion", format!("{v:?} is not a version (want 1.0.0 through 1.3.x)")));
+        return Err(config_err(
+            file,
+            "ociVersion",
+            format!("{v:?} is not a version (want 1.0.0 through 1.3.x)"),
+        ));
     };
     if parsed < OCI_VERSION_MIN || (parsed.0, parsed.1) > OCI_VERSION_MAX_MINOR {
         return Err(config_err(
@@ -177,10 +180,10 @@ fn validate(file: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf> {
         .as_ref()
         .ok_or_else(|| config_err(file, "process", "missing (noderun needs a process to run)"))?;
     validate_process(file, "process", process)?;
-    if let Some(hostname) = spec.hostname() {
-        if hostname.len() > 64 {
-            return Err(config_err(file, "hostname", "longer than 64 bytes"));
-        }
+    if let Some(hostname) = spec.hostname()
+        && hostname.len() > 64
+    {
+        return Err(config_err(file, "hostname", "longer than 64 bytes"));
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let d = m.destination();
@@ -217,14 +220,14 @@ fn validate(file: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf> {
                     format!("{} is not an absolute path", h.path().display()),
                 ));
             }
-            if let Some(t) = h.timeout() {
-                if t <= 0 {
-                    return Err(config_err(
-                        file,
-                        format!("hooks.{kind}[{i}].timeout"),
-                        format!("{t} must be a positive number of seconds"),
-                    ));
-                }
+            if let Some(t) = h.timeout()
+                && t <= 0
+            {
+                return Err(config_err(
+                    file,
+                    format!("hooks.{kind}[{i}].timeout"),
+                    format!("{t} must be a positive number of seconds"),
+                ));
             }
         }
     }
@@ -262,7 +265,8 @@ fn validate(file: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf> {
         }
     }
     let has_userns = seen.contains(&LinuxNamespaceType::User);
-    let maps = linux.uid_mappings().iter().flatten().count() + linux.gid_mappings().iter().flatten().count();
+    let maps = linux.uid_mappings().iter().flatten().count()
+        + linux.gid_mappings().iter().flatten().count();
     if has.contains(&LinuxNamespaceType::User) && maps == 0 {
         return Err(config_err(
             file,
@@ -331,27 +335,45 @@ fn validate(file: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf> {
             return Err(config_err(
                 file,
                 format!("linux.devices[{i}].path"),
-                format!("{} must be an absolute path inside the container", d.path().display()),
+                format!(
+                    "{} must be an absolute path inside the container",
+                    d.path().display()
+                ),
             ));
         }
     }
-    if let Some(p) = linux.rootfs_propagation() {
-        if !p.is_empty() && crate::mounts::propagation_flag(p).is_none() {
-            return Err(config_err(
-                file,
-                "linux.rootfsPropagation",
-                format!("{p:?} is not one of shared, slave, private, unbindable (optionally r-prefixed)"),
-            ));
-        }
+    if let Some(p) = linux.rootfs_propagation()
+        && !p.is_empty()
+        && crate::mounts::propagation_flag(p).is_none()
+    {
+        return Err(config_err(
+            file,
+            "linux.rootfsPropagation",
+            format!(
+                "{p:?} is not one of shared, slave, private, unbindable (optionally r-prefixed)"
+            ),
+        ));
     }
     if linux.intel_rdt().is_some() {
-        return Err(config_err(file, "linux.intelRdt", "not supported by noderun"));
+        return Err(config_err(
+            file,
+            "linux.intelRdt",
+            "not supported by noderun",
+        ));
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(config_err(file, "linux.netDevices", "not supported by noderun"));
+        return Err(config_err(
+            file,
+            "linux.netDevices",
+            "not supported by noderun",
+        ));
     }
     if linux.memory_policy().is_some() {
-        return Err(config_err(file, "linux.memoryPolicy", "not supported by noderun"));
+        return Err(config_err(
+            file,
+            "linux.memoryPolicy",
+            "not supported by noderun",
+        ));
     }
     if let Some(p) = linux.personality() {
         crate::process::personality_value(p)
@@ -371,7 +393,11 @@ pub fn validate_process(
     process: &oci_spec::runtime::Process,
 ) -> Result<()> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(config_err(file, format!("{field}.args"), "must name a program to run"));
+        return Err(config_err(
+            file,
+            format!("{field}.args"),
+            "must name a program to run",
+        ));
     }
     if !process.cwd().is_absolute() {
         return Err(config_err(
@@ -407,28 +433,38 @@ pub fn validate_process(
         }
     }
     if process.scheduler().is_some() {
-        return Err(config_err(file, format!("{field}.scheduler"), "not supported by noderun"));
+        return Err(config_err(
+            file,
+            format!("{field}.scheduler"),
+            "not supported by noderun",
+        ));
     }
     if process.exec_cpu_affinity().is_some() {
-        return Err(config_err(file, format!("{field}.execCPUAffinity"), "not supported by noderun"));
+        return Err(config_err(
+            file,
+            format!("{field}.execCPUAffinity"),
+            "not supported by noderun",
+        ));
     }
-    if let Some(p) = process.apparmor_profile() {
-        if !p.is_empty() && !crate::process::apparmor_enabled() {
-            return Err(config_err(
-                file,
-                format!("{field}.apparmorProfile"),
-                "AppArmor is not enabled on this host",
-            ));
-        }
+    if let Some(p) = process.apparmor_profile()
+        && !p.is_empty()
+        && !crate::process::apparmor_enabled()
+    {
+        return Err(config_err(
+            file,
+            format!("{field}.apparmorProfile"),
+            "AppArmor is not enabled on this host",
+        ));
     }
-    if let Some(l) = process.selinux_label() {
-        if !l.is_empty() && crate::process::selinux_enabled() {
-            return Err(config_err(
-                file,
-                format!("{field}.selinuxLabel"),
-                "SELinux labels are not supported by noderun",
-            ));
-        }
+    if let Some(l) = process.selinux_label()
+        && !l.is_empty()
+        && crate::process::selinux_enabled()
+    {
+        return Err(config_err(
+            file,
+            format!("{field}.selinuxLabel"),
+            "SELinux labels are not supported by noderun",
+        ));
     }
     Ok(())
 }
@@ -453,15 +489,24 @@ mod tests {
         assert!(escapes(Path::new("/../etc")));
         assert!(escapes(Path::new("/a/../../etc")));
         assert!(!escapes(Path::new("/a/../etc")));
-        assert_eq!(clean_container_path(Path::new("/a/./b/../c")), Some(PathBuf::from("/a/c")));
+        assert_eq!(
+            clean_container_path(Path::new("/a/./b/../c")),
+            Some(PathBuf::from("/a/c"))
+        );
         assert_eq!(clean_container_path(Path::new("/..")), None);
     }
 
     #[test]
     fn parse_error_names_field() {
-        let bad = br#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
-        let err = parse(Path::new("/b/config.json"), bad).unwrap_err().to_string();
-        assert!(err.starts_with("/b/config.json: linux.namespaces[1].type: unknown variant `bogus`"), "{err}");
+        let bad =
+            br#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
+        let err = parse(Path::new("/b/config.json"), bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/b/config.json: linux.namespaces[1].type: unknown variant `bogus`"),
+            "{err}"
+        );
         let bad = br#"{"ociVersion":"1.0.0","process":{"user":{"uid":"root","gid":0},"cwd":"/"}}"#;
         let err = parse(Path::new("c"), bad).unwrap_err().to_string();
         assert!(err.contains("process.user.uid"), "{err}");
@@ -469,8 +514,14 @@ mod tests {
 
     #[test]
     fn sysctls() {
-        assert_eq!(sysctl_namespace("net.ipv4.ip_forward"), Some(LinuxNamespaceType::Network));
-        assert_eq!(sysctl_namespace("fs.mqueue.msg_max"), Some(LinuxNamespaceType::Ipc));
+        assert_eq!(
+            sysctl_namespace("net.ipv4.ip_forward"),
+            Some(LinuxNamespaceType::Network)
+        );
+        assert_eq!(
+            sysctl_namespace("fs.mqueue.msg_max"),
+            Some(LinuxNamespaceType::Ipc)
+        );
         assert_eq!(sysctl_namespace("vm.swappiness"), None);
     }
 }

@@ -31,11 +31,15 @@ pub struct CreateOptions {
     pub console_fd: Option<RawFd>,
     pub no_pivot: bool,
     pub preserve_fds: i32,
+    /// Descriptors to become the container's stdin, stdout and stderr (default: ours).
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// Options of `exec`.
 #[derive(Debug, Default, Clone)]
 pub struct ExecOptions {
+    /// Descriptors to become the process's stdin, stdout and stderr (default: ours).
+    pub stdio: Option<[RawFd; 3]>,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub console_fd: Option<RawFd>,
@@ -96,7 +100,16 @@ fn effective_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::L
         d.set_access(Some("rwm".to_string()));
         d
     };
-    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
         devices.push(rule(T::C, Some(major), Some(minor)));
     }
     devices.push(rule(T::C, Some(136), None));
@@ -148,12 +161,18 @@ fn kill_cgroup(cg: &noderun_cgroups::Cgroup, sig: Signal, timeout: Duration) -> 
         for p in &pids {
             let _ = kill(Pid::from_raw(*p), sig);
         }
-        // Reap any that are our children (the shim / `run` are subreapers).
-        while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-            waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL))
-        {}
+        // Reap those that are our children (the shim / `run` are subreapers), and only those:
+        // the caller may be waiting for other children of its own.
+        for p in &pids {
+            let _ = waitpid(
+                Pid::from_raw(*p),
+                Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
+            );
+        }
         if Instant::now() >= deadline {
-            return Err(Error::Other(format!("processes {pids:?} did not exit after SIGKILL")));
+            return Err(Error::Other(format!(
+                "processes {pids:?} did not exit after SIGKILL"
+            )));
         }
         std::thread::sleep(nap);
         nap = (nap * 2).min(Duration::from_millis(20));
@@ -232,7 +251,10 @@ impl Runtime {
         validate_id(id)?;
         let bundle = Bundle::load(bundle_dir)?;
         let spec = &bundle.spec;
-        let linux = spec.linux().as_ref().ok_or_else(|| config_err(&bundle.config_file, "linux", "missing"))?;
+        let linux = spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| config_err(&bundle.config_file, "linux", "missing"))?;
         let plan = Plan::from_spec(linux);
         if !plan.has(LinuxNamespaceType::Mount) {
             return Err(config_err(
@@ -248,16 +270,27 @@ impl Runtime {
             ),
             None => None,
         };
-        std::fs::create_dir_all(&self.root).ctx(|| format!("create root {}", self.root.display()))?;
+        std::fs::create_dir_all(&self.root)
+            .ctx(|| format!("create root {}", self.root.display()))?;
         let dir = container_dir(&self.root, id);
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::Exists(id.to_string()));
             }
-            Err(e) => return Err(Error::Io { what: format!("create {}", dir.display()), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    what: format!("create {}", dir.display()),
+                    source: e,
+                });
+            }
         }
-        let mut guard = CreateGuard { dir: &dir, cgroup: None, pids: vec![], armed: true };
+        let mut guard = CreateGuard {
+            dir: &dir,
+            cgroup: None,
+            pids: vec![],
+            armed: true,
+        };
         let mut cgroup = noderun_cgroups::Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
         cgroup.create()?;
         let cgroup = cgroup;
@@ -266,7 +299,31 @@ impl Runtime {
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .ctx(|| format!("mkfifo {}", fifo.display()))?;
-        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        // mkfifo is subject to the umask; the container's root (maybe a mapped uid) must be
+        // able to open it for writing.
+        std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .ctx(|| format!("chmod {}", fifo.display()))?;
+        if let Some(host_root) = linux
+            .uid_mappings()
+            .iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+        {
+            nix::unistd::chown(&fifo, Some(host_root.into()), None)
+                .ctx(|| format!("chown {}", fifo.display()))?;
+        }
+        let fifo_fd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx(|| format!("open {}", fifo.display()))?;
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
         let console_owned = match &opts.console_socket {
             Some(p) if terminal => Some(connect_console(p)?),
             _ => None,
@@ -295,14 +352,19 @@ impl Runtime {
             rootless: false,
         };
         saved.save(&self.root)?;
-        let create_hooks = ["prestart", "createRuntime", "createContainer", "startContainer"]
-            .iter()
-            .any(|k| !crate::hooks::of_kind(spec, k).is_empty());
+        let create_hooks = [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+        ]
+        .iter()
+        .any(|k| !crate::hooks::of_kind(spec, k).is_empty());
         let args = InitArgs {
             spec,
             rootfs: &bundle.rootfs,
             bundle_dir: &bundle.dir,
-            fifo: &fifo,
+            fifo: fifo_fd.as_raw_fd(),
             cgroup: &cgroup,
             console,
             no_pivot: opts.no_pivot,
@@ -310,6 +372,7 @@ impl Runtime {
             seccomp: seccomp.as_ref(),
             plan: &plan,
             create_hooks,
+            stdio: opts.stdio,
         };
         let (parent, child) = sync::pair().ctx(|| "socketpair")?;
         // SAFETY: single-threaded (checked above); the child only runs init code and exits.
@@ -350,7 +413,11 @@ impl Runtime {
                 Some(Msg::Created) => created = true,
                 Some(Msg::Error(e)) => return Err(Error::Child(e)),
                 Some(m) => return Err(Error::Child(format!("sync: unexpected {m:?}"))),
-                None => return Err(Error::Child("the container's init exited during create".into())),
+                None => {
+                    return Err(Error::Child(
+                        "the container's init exited during create".into(),
+                    ));
+                }
             }
             if hooks_pending && init_pid != 0 {
                 hooks_pending = false;
@@ -360,7 +427,10 @@ impl Runtime {
                 let json = serde_json::to_string(&st).unwrap_or_default();
                 crate::hooks::run(spec, "prestart", json.as_bytes())
                     .and_then(|()| crate::hooks::run(spec, "createRuntime", json.as_bytes()))
-                    .map_err(|e| Error::Hook { path: bundle.config_file.clone(), reason: e })?;
+                    .map_err(|e| Error::Hook {
+                        path: bundle.config_file.clone(),
+                        reason: e,
+                    })?;
                 parent.send(&Msg::State(json)).map_err(Error::Child)?;
             }
         }
@@ -369,7 +439,10 @@ impl Runtime {
             write_pid_file(p, init_pid)?;
         }
         guard.armed = false;
-        Ok(Created { pid: init_pid, channel: parent })
+        Ok(Created {
+            pid: init_pid,
+            channel: parent,
+        })
     }
 
     /// Let a created container's init exec the user process; then run poststart hooks.
@@ -386,7 +459,9 @@ impl Runtime {
         let fifo = container_dir(&self.root, id).join(EXEC_FIFO);
         let f = nix::fcntl::open(
             &fifo,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .ctx(|| format!("open {}", fifo.display()))?;
@@ -399,10 +474,17 @@ impl Runtime {
                 Ok(1) => break,
                 Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {
                     if !saved.init_alive() {
-                        return Err(Error::Other(format!("container {id:?}: init exited before start")));
+                        return Err(Error::Other(format!(
+                            "container {id:?}: init exited before start"
+                        )));
                     }
                 }
-                Err(e) => return Err(Error::Sys { what: format!("read {}", fifo.display()), source: e }),
+                Err(e) => {
+                    return Err(Error::Sys {
+                        what: format!("read {}", fifo.display()),
+                        source: e,
+                    });
+                }
             }
         }
         std::fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
@@ -442,7 +524,12 @@ impl Runtime {
                 Ok(WaitStatus::Exited(_, c)) => return Ok(Exit::Code(c)),
                 Ok(WaitStatus::Signaled(_, s, _)) => return Ok(Exit::Signal(s as i32)),
                 Ok(_) | Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(Error::Sys { what: format!("wait for pid {pid}"), source: e }),
+                Err(e) => {
+                    return Err(Error::Sys {
+                        what: format!("wait for pid {pid}"),
+                        source: e,
+                    });
+                }
             }
         }
     }
@@ -507,7 +594,11 @@ impl Runtime {
         let s = self.load(id)?;
         let status = s.status(&self.root);
         if status != Status::Running {
-            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "only a running container can be paused".into() });
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "only a running container can be paused".into(),
+            });
         }
         Ok(s.cgroup.freeze()?)
     }
@@ -516,7 +607,11 @@ impl Runtime {
         let s = self.load(id)?;
         let status = s.status(&self.root);
         if status != Status::Paused {
-            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "only a paused container can be resumed".into() });
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "only a paused container can be resumed".into(),
+            });
         }
         Ok(s.cgroup.thaw()?)
     }
@@ -528,11 +623,20 @@ impl Runtime {
         let saved = self.load(id)?;
         let status = saved.status(&self.root);
         if !matches!(status, Status::Running | Status::Created) {
-            return Err(Error::WrongState { id: id.into(), status: status.to_string(), what: "cannot exec in a container that is not running".into() });
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "cannot exec in a container that is not running".into(),
+            });
         }
         let bundle = Bundle::load(&saved.bundle)?;
         crate::config::validate_process(Path::new("--process"), "process", process)?;
-        let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        let seccomp = match bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
             Some(s) => Some(noderun_seccomp::compile(s)?),
             None => None,
         };
@@ -555,9 +659,14 @@ impl Runtime {
             Some(p) => Some(connect_console(p)?),
             None => None,
         };
-        let console = console_owned.as_ref().map(|f| f.as_raw_fd()).or(opts.console_fd);
+        let console = console_owned
+            .as_ref()
+            .map(|f| f.as_raw_fd())
+            .or(opts.console_fd);
         if process.terminal().unwrap_or(false) && console.is_none() {
-            return Err(Error::Other("exec: a terminal needs --console-socket (or a foreground exec)".into()));
+            return Err(Error::Other(
+                "exec: a terminal needs --console-socket (or a foreground exec)".into(),
+            ));
         }
         let args = ExecArgs {
             process,
@@ -565,6 +674,7 @@ impl Runtime {
             console,
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),
+            stdio: opts.stdio,
         };
         let (parent, child) = sync::pair().ctx(|| "socketpair")?;
         // SAFETY: single-threaded (checked above).
@@ -582,7 +692,10 @@ impl Runtime {
             let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
             e
         };
-        saved.cgroup.add_task(bootstrap).map_err(|e| fail(e.into()))?;
+        saved
+            .cgroup
+            .add_task(bootstrap)
+            .map_err(|e| fail(e.into()))?;
         parent.send(&Msg::Go).map_err(|e| fail(Error::Child(e)))?;
         let pid = match parent.recv().map_err(Error::Child)? {
             Some(Msg::Pid(p)) => p,
@@ -593,7 +706,10 @@ impl Runtime {
         match parent.recv().map_err(Error::Child)? {
             None => {}
             Some(Msg::Error(e)) => {
-                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG));
+                let _ = waitpid(
+                    Pid::from_raw(pid),
+                    Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+                );
                 return Err(Error::Child(e));
             }
             Some(m) => return Err(Error::Child(format!("exec: unexpected {m:?}"))),
@@ -610,7 +726,10 @@ impl Runtime {
 pub fn become_subreaper() -> Result<()> {
     // SAFETY: prctl with integer args.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(Error::Io { what: "PR_SET_CHILD_SUBREAPER".into(), source: std::io::Error::last_os_error() });
+        return Err(Error::Io {
+            what: "PR_SET_CHILD_SUBREAPER".into(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(())
 }

@@ -12,7 +12,9 @@ pub enum Error {
         field: String,
         reason: String,
     },
-    #[error("container id {0:?} is not valid: use 1-1024 characters from [A-Za-z0-9_+.-], not starting with '.'")]
+    #[error(
+        "container id {0:?} is not valid: use 1-1024 characters from [A-Za-z0-9_+.-], not starting with '.'"
+    )]
     InvalidId(String),
     #[error("container {0:?} already exists")]
     Exists(String),
@@ -75,7 +77,11 @@ impl<T> Context<T> for std::result::Result<T, nix::Error> {
     }
 }
 
-pub fn config_err(file: &std::path::Path, field: impl Into<String>, reason: impl Into<String>) -> Error {
+pub fn config_err(
+    file: &std::path::Path,
+    field: impl Into<String>,
+    reason: impl Into<String>,
+) -> Error {
     Error::Config {
         file: file.to_path_buf(),
         field: field.into(),

@@ -37,7 +37,8 @@ pub fn of_kind<'a>(spec: &'a Spec, kind: &str) -> &'a [Hook] {
 /// Run the hooks of `kind` in order; the first failure stops and is returned.
 pub fn run(spec: &Spec, kind: &str, state_json: &[u8]) -> Result<(), String> {
     for (i, h) in of_kind(spec, kind).iter().enumerate() {
-        run_one(h, state_json).map_err(|e| format!("hooks.{kind}[{i}] ({}): {e}", h.path().display()))?;
+        run_one(h, state_json)
+            .map_err(|e| format!("hooks.{kind}[{i}] ({}): {e}", h.path().display()))?;
     }
     Ok(())
 }
@@ -55,13 +56,17 @@ fn run_one(h: &Hook, state_json: &[u8]) -> Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
     let mut child = cmd.spawn().map_err(|e| format!("cannot run: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may ignore its stdin; a broken pipe is not an error.
         let _ = stdin.write_all(state_json);
     }
-    let deadline = h.timeout().map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h
+        .timeout()
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok(()),

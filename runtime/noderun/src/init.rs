@@ -4,7 +4,7 @@
 //! pivot, hostname, sysctl, terminal, wait for `start`, credentials, seccomp, execve).
 //! Nothing here returns: each child either execs or reports an error and `_exit`s.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::path::Path;
 
 use nix::fcntl::{OFlag, open};
@@ -21,7 +21,9 @@ pub struct InitArgs<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub bundle_dir: &'a Path,
-    pub fifo: &'a Path,
+    /// The exec fifo, opened O_PATH by the parent (the container's root may not be able to
+    /// reach the runtime's state directory, e.g. from a user namespace).
+    pub fifo: RawFd,
     pub cgroup: &'a noderun_cgroups::Cgroup,
     pub console: Option<RawFd>,
     pub no_pivot: bool,
@@ -30,6 +32,7 @@ pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     /// Whether the parent will ask for createRuntime/prestart hooks (saves a round trip).
     pub create_hooks: bool,
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// What an exec'd process needs.
@@ -39,6 +42,27 @@ pub struct ExecArgs<'a> {
     pub console: Option<RawFd>,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a noderun_seccomp::Program>,
+    pub stdio: Option<[RawFd; 3]>,
+}
+
+/// Give the child a clean signal state: the caller (a shim waiting on a signalfd, `run`
+/// forwarding signals) may have blocked signals, and the mask survives execve.
+fn reset_signals() {
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+}
+
+/// Make `stdio` the process's descriptors 0, 1 and 2.
+fn set_stdio(stdio: Option<[RawFd; 3]>) -> Result<(), String> {
+    for (target, fd) in stdio.into_iter().flatten().enumerate() {
+        // SAFETY: dup2 on descriptors handed to us by the caller.
+        if fd != target as RawFd && unsafe { libc::dup2(fd, target as RawFd) } < 0 {
+            return Err(format!(
+                "stdio: dup2({fd}, {target}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn die(chan: &Channel, e: String) -> ! {
@@ -57,6 +81,8 @@ pub fn bootstrap(chan: Channel, a: &InitArgs) -> ! {
 }
 
 fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
+    reset_signals();
+    set_stdio(a.stdio)?;
     chan.expect(&Msg::Go)?;
     namespaces::join_all(&a.plan.join)?;
     if a.plan.new_user {
@@ -66,10 +92,19 @@ fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         become_root()?;
     }
     namespaces::unshare_flags(a.plan.new)?;
-    if let Some(offsets) = a.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+    if let Some(offsets) = a
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    {
         let mut text = String::new();
         for (clock, off) in offsets {
-            text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+            text.push_str(&format!(
+                "{clock} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
         }
         std::fs::write("/proc/self/timens_offsets", text)
             .map_err(|e| format!("linux.timeOffsets: {e}"))?;
@@ -91,8 +126,10 @@ fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
 }
 
 fn become_root() -> Result<(), String> {
-    nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresgid(0) in the user namespace: {e}"))?;
-    nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresuid(0) in the user namespace: {e}"))
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+        .map_err(|e| format!("setresgid(0) in the user namespace: {e}"))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+        .map_err(|e| format!("setresuid(0) in the user namespace: {e}"))
 }
 
 /// Stage 2: the container's init. Returns only on error.
@@ -109,15 +146,17 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         cgroup: a.cgroup,
     };
     crate::rootfs::prepare(&ctx)?;
-    let fifo = open(a.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("open {}: {e}", a.fifo.display()))?;
     let mut state_json = String::new();
     if a.create_hooks {
         chan.send(&Msg::RunCreateHooks)?;
         match chan.recv()? {
             Some(Msg::State(s)) => state_json = s,
             Some(Msg::Error(e)) => return Err(e),
-            other => return Err(format!("sync: expected the state after hooks, got {other:?}")),
+            other => {
+                return Err(format!(
+                    "sync: expected the state after hooks, got {other:?}"
+                ));
+            }
         }
         crate::hooks::run(spec, "createContainer", state_json.as_bytes())?;
     }
@@ -130,24 +169,35 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
             set_domainname(d)?;
         }
     }
-    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (k, v) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v).map_err(|e| format!("linux.sysctl.{k}: write {path}: {e}"))?;
     }
     if let Some(fd) = a.console {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         crate::tty::setup_container_tty(fd, size, true)?;
     }
     crate::rootfs::finish(spec)?;
     let prepared = prepare_process(process, spec)?;
     chan.send(&Msg::Created)?;
     // Wait for `start`: opening the fifo for writing blocks until it is opened for reading.
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let w = open(Path::new(&path), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("open exec fifo: {e}"))?;
+    let path = format!("/proc/self/fd/{}", a.fifo);
+    let w = open(
+        Path::new(&path),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open exec fifo: {e}"))?;
     nix::unistd::write(&w, b"0").map_err(|e| format!("write exec fifo: {e}"))?;
     drop(w);
-    drop(fifo);
     crate::hooks::run(spec, "startContainer", state_json.as_bytes())?;
     finish_and_exec(prepared, a.seccomp, a.preserve_fds, process)
 }
@@ -155,7 +205,10 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
 fn set_domainname(d: &str) -> Result<(), String> {
     // SAFETY: pointer/len of a valid string.
     if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-        return Err(format!("domainname {d:?}: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "domainname {d:?}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -167,7 +220,8 @@ struct Prepared {
 }
 
 fn prepare_process(process: &Process, spec: &Spec) -> Result<Prepared, String> {
-    nix::unistd::chdir(process.cwd()).map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
+    nix::unistd::chdir(process.cwd())
+        .map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
     if let Some(adj) = process.oom_score_adj() {
         process::set_oom_score_adj(None, adj)?;
     }
@@ -190,7 +244,11 @@ fn finish_and_exec(
     preserve_fds: i32,
     process: &Process,
 ) -> Result<(), String> {
-    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         process::set_apparmor(profile)?;
     }
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -217,7 +275,9 @@ fn finish_and_exec(
 
 /// Mark every descriptor from `first` on close-on-exec, so only stdio and --preserve-fds pass.
 fn close_extra_fds(first: i32) {
-    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else { return };
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
     let fds: Vec<i32> = rd
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&fd| fd >= first)
@@ -231,6 +291,8 @@ fn close_extra_fds(first: i32) {
 /// Stage 1 of `exec`: join the container's namespaces, fork into its pid namespace.
 pub fn exec_bootstrap(chan: Channel, a: &ExecArgs, spec: &Spec) -> ! {
     let r = (|| -> Result<(), String> {
+        reset_signals();
+        set_stdio(a.stdio)?;
         chan.expect(&Msg::Go)?;
         namespaces::join_all(a.join)?;
         // SAFETY: single-threaded child.
@@ -252,7 +314,9 @@ fn exec_process(_chan: &Channel, a: &ExecArgs, spec: &Spec) -> Result<(), String
     let process = a.process;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     if let Some(fd) = a.console {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         crate::tty::setup_container_tty(fd, size, false)?;
     }
     let prepared = prepare_process(process, spec)?;

@@ -127,14 +127,64 @@ fn recursive_attr(opt: &str) -> Option<(bool, u64)> {
 
 /// Every option name noderun understands (for `features`).
 pub const KNOWN_OPTIONS: &[&str] = &[
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
-    "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
-    "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "rbind",
-    "relatime", "remount", "ro", "rw", "silent", "strictatime", "suid", "sync", "private",
-    "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable", "rro", "rrw",
-    "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime",
-    "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime", "rnostrictatime",
-    "rnosymfollow", "rsymfollow",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rw",
+    "silent",
+    "strictatime",
+    "suid",
+    "sync",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
 ];
 
 impl MountOptions {
@@ -159,7 +209,9 @@ impl MountOptions {
                     o.attr_set |= a;
                 }
             } else if matches!(opt, "idmap" | "ridmap") {
-                return Err(format!("{opt:?}: id-mapped mounts are not supported by noderun"));
+                return Err(format!(
+                    "{opt:?}: id-mapped mounts are not supported by noderun"
+                ));
             } else if opt == "tmpcopyup" {
                 return Err("\"tmpcopyup\" is not supported by noderun".into());
             } else {
@@ -185,7 +237,9 @@ pub fn do_mount(
     mount(source, target, fstype, flags, data).map_err(|e| {
         format!(
             "mount {} on {} (type {}, data {:?}): {e}",
-            source.map(|s| s.display().to_string()).unwrap_or_else(|| "none".into()),
+            source
+                .map(|s| s.display().to_string())
+                .unwrap_or_else(|| "none".into()),
             target.display(),
             fstype.unwrap_or("none"),
             data.unwrap_or("")
@@ -280,7 +334,14 @@ mod tests {
 
     #[test]
     fn parse_flags_and_data() {
-        let o = MountOptions::parse(&s(&["nosuid", "noexec", "mode=755", "size=65536k", "rslave"])).unwrap();
+        let o = MountOptions::parse(&s(&[
+            "nosuid",
+            "noexec",
+            "mode=755",
+            "size=65536k",
+            "rslave",
+        ]))
+        .unwrap();
         assert_eq!(o.set, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC);
         assert_eq!(o.data, vec!["mode=755", "size=65536k"]);
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);

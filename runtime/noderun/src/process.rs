@@ -8,7 +8,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use caps::{CapSet, Capability as Cap};
-use oci_spec::runtime::{Capabilities, LinuxPersonality, LinuxPersonalityDomain, PosixRlimitType, Process};
+use oci_spec::runtime::{
+    Capabilities, LinuxPersonality, LinuxPersonalityDomain, PosixRlimitType, Process,
+};
 
 pub fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
     use PosixRlimitType as T;
@@ -57,7 +59,8 @@ pub fn set_oom_score_adj(pid: Option<i32>, adj: i32) -> Result<(), String> {
         Some(p) => format!("/proc/{p}/oom_score_adj"),
         None => "/proc/self/oom_score_adj".into(),
     };
-    std::fs::write(&path, adj.to_string()).map_err(|e| format!("process.oomScoreAdj: write {path}: {e}"))
+    std::fs::write(&path, adj.to_string())
+        .map_err(|e| format!("process.oomScoreAdj: write {path}: {e}"))
 }
 
 pub fn personality_value(p: &LinuxPersonality) -> Option<libc::c_ulong> {
@@ -71,13 +74,17 @@ pub fn set_personality(p: &LinuxPersonality) -> Result<(), String> {
     let v = personality_value(p).ok_or("linux.personality.domain: unsupported")?;
     // SAFETY: personality(2) takes a plain integer.
     if unsafe { libc::personality(v) } == -1 {
-        return Err(format!("linux.personality: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "linux.personality: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
 
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'))
 }
 
 pub fn selinux_enabled() -> bool {
@@ -96,17 +103,22 @@ pub fn set_apparmor(profile: &str) -> Result<(), String> {
 }
 
 pub fn set_io_priority(p: &Process) -> Result<(), String> {
-    let Some(io) = p.io_priority() else { return Ok(()) };
+    let Some(io) = p.io_priority() else {
+        return Ok(());
+    };
     use oci_spec::runtime::IOPriorityClass as C;
     let class = match io.class() {
         C::IoprioClassRt => 1,
         C::IoprioClassBe => 2,
         C::IoprioClassIdle => 3,
     };
-    let value = (class << 13) | (io.priority() as i64 & 0x1fff);
+    let value = (class << 13) | (io.priority() & 0x1fff);
     // SAFETY: ioprio_set(IOPRIO_WHO_PROCESS, 0 = self, value).
     if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, value) } != 0 {
-        return Err(format!("process.ioPriority: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "process.ioPriority: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -115,9 +127,9 @@ fn to_caps(set: &Option<Capabilities>, field: &str) -> Result<caps::CapsHashSet,
     let mut out = caps::CapsHashSet::new();
     for c in set.iter().flatten() {
         let name = format!("CAP_{c}");
-        let cap: Cap = name
-            .parse()
-            .map_err(|_| format!("process.capabilities.{field}: {name} is not known to this host"))?;
+        let cap: Cap = name.parse().map_err(|_| {
+            format!("process.capabilities.{field}: {name} is not known to this host")
+        })?;
         out.insert(cap);
     }
     Ok(out)
@@ -134,7 +146,9 @@ pub struct CapPlan {
 
 impl CapPlan {
     pub fn new(p: &Process) -> Result<Option<CapPlan>, String> {
-        let Some(c) = p.capabilities() else { return Ok(None) };
+        let Some(c) = p.capabilities() else {
+            return Ok(None);
+        };
         Ok(Some(CapPlan {
             bounding: to_caps(c.bounding(), "bounding")?,
             effective: to_caps(c.effective(), "effective")?,
@@ -146,7 +160,8 @@ impl CapPlan {
 
     /// Drop from the bounding set (needs CAP_SETPCAP, so before the user changes).
     pub fn apply_bounding(&self) -> Result<(), String> {
-        let current = caps::read(None, CapSet::Bounding).map_err(|e| format!("read bounding set: {e}"))?;
+        let current =
+            caps::read(None, CapSet::Bounding).map_err(|e| format!("read bounding set: {e}"))?;
         for c in current.difference(&self.bounding) {
             caps::drop(None, CapSet::Bounding, *c)
                 .map_err(|e| format!("process.capabilities.bounding: drop {c}: {e}"))?;
@@ -163,7 +178,8 @@ impl CapPlan {
             .map_err(|e| format!("process.capabilities.effective: {e}"))?;
         caps::set(None, CapSet::Permitted, &self.permitted)
             .map_err(|e| format!("process.capabilities.permitted: {e}"))?;
-        caps::clear(None, CapSet::Ambient).map_err(|e| format!("process.capabilities.ambient: {e}"))?;
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|e| format!("process.capabilities.ambient: {e}"))?;
         for c in &self.ambient {
             caps::raise(None, CapSet::Ambient, *c)
                 .map_err(|e| format!("process.capabilities.ambient: raise {c}: {e}"))?;
@@ -202,7 +218,10 @@ pub fn set_user(p: &Process) -> Result<(), String> {
 pub fn set_no_new_privs() -> Result<(), String> {
     // SAFETY: prctl with integer args.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(format!("process.noNewPrivileges: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "process.noNewPrivileges: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -215,7 +234,11 @@ pub fn find_program(p: &Process) -> Result<PathBuf, String> {
         .and_then(|a| a.first())
         .ok_or("process.args: empty")?;
     if arg0.contains('/') {
-        return Ok(PathBuf::from(arg0));
+        return match std::fs::metadata(arg0) {
+            Ok(m) if m.is_file() => Ok(PathBuf::from(arg0)),
+            Ok(_) => Err(format!("process.args[0]: {arg0} is not a regular file")),
+            Err(e) => Err(format!("process.args[0]: {arg0}: {e}")),
+        };
     }
     let path = p
         .env()
@@ -232,7 +255,9 @@ pub fn find_program(p: &Process) -> Result<PathBuf, String> {
             }
         }
     }
-    Err(format!("process.args[0]: executable file {arg0:?} not found in $PATH"))
+    Err(format!(
+        "process.args[0]: executable file {arg0:?} not found in $PATH"
+    ))
 }
 
 fn cstrings<'a>(v: impl Iterator<Item = &'a [u8]>, what: &str) -> Result<Vec<CString>, String> {
@@ -252,8 +277,14 @@ impl ExecPlan {
         Ok(ExecPlan {
             program: CString::new(program.as_os_str().as_bytes())
                 .map_err(|_| "process.args[0]: contains a NUL byte".to_string())?,
-            args: cstrings(p.args().iter().flatten().map(|s| s.as_bytes()), "process.args")?,
-            env: cstrings(p.env().iter().flatten().map(|s| s.as_bytes()), "process.env")?,
+            args: cstrings(
+                p.args().iter().flatten().map(|s| s.as_bytes()),
+                "process.args",
+            )?,
+            env: cstrings(
+                p.env().iter().flatten().map(|s| s.as_bytes()),
+                "process.env",
+            )?,
         })
     }
 

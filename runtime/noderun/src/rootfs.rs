@@ -65,24 +65,43 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), String> {
         if m.destination() == Path::new("/dev") && is_bind(m) {
             dev_bound = true;
         }
-        mount_entry(ctx, m).map_err(|e| format!("mounts[{i}] ({}): {e}", m.destination().display()))?;
+        mount_entry(ctx, m)
+            .map_err(|e| format!("mounts[{i}] ({}): {e}", m.destination().display()))?;
     }
     if !dev_bound {
         for (path, major, minor) in DEFAULT_DEVICES {
-            make_device(ctx, Path::new(path), SFlag::S_IFCHR, *major, *minor, 0o666, 0, 0)
-                .map_err(|e| format!("default device {path}: {e}"))?;
+            make_device(
+                ctx,
+                Path::new(path),
+                SFlag::S_IFCHR,
+                *major,
+                *minor,
+                0o666,
+                0,
+                0,
+            )
+            .map_err(|e| format!("default device {path}: {e}"))?;
         }
         dev_links(ctx.rootfs)?;
     }
-    for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
-        configured_device(ctx, d).map_err(|e| format!("linux.devices[{i}] ({}): {e}", d.path().display()))?;
+    for (i, d) in linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        configured_device(ctx, d)
+            .map_err(|e| format!("linux.devices[{i}] ({}): {e}", d.path().display()))?;
     }
     Ok(())
 }
 
 fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind")
-        || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
 }
 
 fn mount_entry(ctx: &RootfsContext, m: &Mount) -> Result<(), String> {
@@ -103,7 +122,11 @@ fn mount_entry(ctx: &RootfsContext, m: &Mount) -> Result<(), String> {
         let dest = resolve(
             ctx.rootfs,
             m.destination(),
-            if meta.is_dir() { Create::Dir } else { Create::File },
+            if meta.is_dir() {
+                Create::Dir
+            } else {
+                Create::File
+            },
         )?;
         do_mount(
             Some(&src),
@@ -164,7 +187,13 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &MountOptions) -> Result<(
         if ctx.new_cgroupns {
             do_mount(Some(Path::new("cgroup")), target, Some(fstype), flags, data)
         } else {
-            do_mount(Some(host), target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+            do_mount(
+                Some(host),
+                target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )?;
             remount_bind(target, flags)
         }
     };
@@ -182,7 +211,11 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &MountOptions) -> Result<(
                     Some(options),
                 )?
             }
-            C::Hierarchy { subdir, subsystems, host_dir } => {
+            C::Hierarchy {
+                subdir,
+                subsystems,
+                host_dir,
+            } => {
                 let t = dest.join(subdir);
                 std::fs::create_dir_all(&t).map_err(|e| format!("mkdir {}: {e}", t.display()))?;
                 cgroup_mount(&t, "cgroup", Some(subsystems), host_dir)?
@@ -212,8 +245,12 @@ fn make_device(
     uid: u32,
     gid: u32,
 ) -> Result<(), String> {
-    let dest = resolve(ctx.rootfs, path.parent().unwrap_or(Path::new("/")), Create::Dir)?
-        .join(path.file_name().ok_or("no file name")?);
+    let dest = resolve(
+        ctx.rootfs,
+        path.parent().unwrap_or(Path::new("/")),
+        Create::Dir,
+    )?
+    .join(path.file_name().ok_or("no file name")?);
     if ctx.in_new_userns {
         // mknod is not allowed in a user namespace: bind the host's node instead.
         if std::fs::symlink_metadata(&dest).is_err() {
@@ -305,7 +342,13 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), String> {
     pivot_root(".", ".").map_err(|e| format!("pivot_root {}: {e}", rootfs.display()))?;
     // The old root is now stacked under the new one at "/": detach it.
     fchdir(&old).map_err(|e| format!("fchdir old root: {e}"))?;
-    do_mount(None, Path::new("."), None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)?;
+    do_mount(
+        None,
+        Path::new("."),
+        None,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None,
+    )?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("unmount old root: {e}"))?;
     chdir("/").map_err(|e| format!("chdir /: {e}"))
 }
@@ -322,12 +365,23 @@ pub fn finish(spec: &Spec) -> Result<(), String> {
             .map_err(|e| format!("linux.rootfsPropagation: {e}"))?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
-        remount_bind(Path::new("/"), MsFlags::MS_RDONLY).map_err(|e| format!("root.readonly: {e}"))?;
+        remount_bind(Path::new("/"), MsFlags::MS_RDONLY)
+            .map_err(|e| format!("root.readonly: {e}"))?;
     }
-    for (i, p) in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten().enumerate() {
+    for (i, p) in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         mask(Path::new(p)).map_err(|e| format!("linux.maskedPaths[{i}]: {e}"))?;
     }
-    for (i, p) in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten().enumerate() {
+    for (i, p) in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         readonly(Path::new(p)).map_err(|e| format!("linux.readonlyPaths[{i}]: {e}"))?;
     }
     Ok(())
@@ -344,7 +398,13 @@ fn mask(p: &Path) -> Result<(), String> {
             MsFlags::MS_RDONLY,
             None,
         ),
-        Ok(_) => do_mount(Some(Path::new("/dev/null")), p, None, MsFlags::MS_BIND, None),
+        Ok(_) => do_mount(
+            Some(Path::new("/dev/null")),
+            p,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        ),
     }
 }
 

@@ -40,7 +40,10 @@ pub fn resolve(rootfs: &Path, path: &Path, create: Create) -> Result<PathBuf, St
             Ok(m) if m.file_type().is_symlink() => {
                 links += 1;
                 if links > MAX_SYMLINKS {
-                    return Err(format!("{}: too many levels of symbolic links", path.display()));
+                    return Err(format!(
+                        "{}: too many levels of symbolic links",
+                        path.display()
+                    ));
                 }
                 let target = std::fs::read_link(&host)
                     .map_err(|e| format!("{}: readlink {}: {e}", path.display(), host.display()))?;
@@ -81,7 +84,11 @@ pub fn resolve(rootfs: &Path, path: &Path, create: Create) -> Result<PathBuf, St
                 let last = pending.is_empty();
                 match (last, create) {
                     (_, Create::Nothing) => {
-                        return Err(format!("{}: {} does not exist", path.display(), host.display()));
+                        return Err(format!(
+                            "{}: {} does not exist",
+                            path.display(),
+                            host.display()
+                        ));
                     }
                     (true, Create::File) => {
                         std::fs::OpenOptions::new()
@@ -95,7 +102,13 @@ pub fn resolve(rootfs: &Path, path: &Path, create: Create) -> Result<PathBuf, St
                     }
                     _ => {
                         std::fs::create_dir(&host)
-                            .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+                            .or_else(|e| {
+                                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                                    Ok(())
+                                } else {
+                                    Err(e)
+                                }
+                            })
                             .map_err(|e| format!("mkdir {}: {e}", host.display()))?;
                     }
                 }
@@ -143,12 +156,21 @@ mod tests {
         symlink("/run", r.join("var/run")).unwrap();
         symlink("../run", r.join("var/rel")).unwrap();
         symlink("../../../../etc", r.join("evil")).unwrap();
-        assert_eq!(resolve(r, Path::new("/var/run/x"), Create::Dir).unwrap(), r.join("run/x"));
+        assert_eq!(
+            resolve(r, Path::new("/var/run/x"), Create::Dir).unwrap(),
+            r.join("run/x")
+        );
         assert!(r.join("run/x").is_dir());
-        assert_eq!(resolve(r, Path::new("/var/rel/y"), Create::File).unwrap(), r.join("run/y"));
+        assert_eq!(
+            resolve(r, Path::new("/var/rel/y"), Create::File).unwrap(),
+            r.join("run/y")
+        );
         assert!(r.join("run/y").is_file());
         let e = resolve(r, Path::new("/evil/passwd"), Create::File).unwrap_err();
-        assert!(e.contains("escapes the container's root through the symlink /evil"), "{e}");
+        assert!(
+            e.contains("escapes the container's root through the symlink /evil"),
+            "{e}"
+        );
         let e = resolve(r, Path::new("/a/../../b"), Create::Dir).unwrap_err();
         assert!(e.contains("escapes"), "{e}");
         assert!(!r.join("a").exists() || r.join("a").is_dir());

@@ -84,7 +84,11 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
-    if ok { Ok(()) } else { Err(Error::InvalidId(id.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
 }
 
 pub fn container_dir(root: &Path, id: &str) -> PathBuf {
@@ -110,7 +114,12 @@ impl Saved {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotFound(id.to_string()));
             }
-            Err(e) => return Err(Error::Io { what: format!("read {}", file.display()), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    what: format!("read {}", file.display()),
+                    source: e,
+                });
+            }
         };
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::Other(format!("{}: corrupt state: {e}", file.display())))
@@ -123,9 +132,11 @@ impl Saved {
         let dir = container_dir(root, &self.id);
         let tmp = dir.join(".state.json.tmp");
         let file = dir.join(STATE_FILE);
-        let data = serde_json::to_vec(self).map_err(|e| Error::Other(format!("encode state: {e}")))?;
+        let data =
+            serde_json::to_vec(self).map_err(|e| Error::Other(format!("encode state: {e}")))?;
         let mut f = std::fs::File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
-        f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;
+        f.write_all(&data)
+            .ctx(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, &file).ctx(|| format!("rename {}", file.display()))
     }
 
@@ -171,7 +182,12 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     let rd = match std::fs::read_dir(root) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(Error::Io { what: format!("read {}", root.display()), source: e }),
+        Err(e) => {
+            return Err(Error::Io {
+                what: format!("read {}", root.display()),
+                source: e,
+            });
+        }
     };
     let mut ids: Vec<String> = rd
         .filter_map(|e| e.ok())

@@ -80,9 +80,15 @@ pub fn pair() -> nix::Result<(Channel, Channel)> {
 impl Channel {
     pub fn send(&self, m: &Msg) -> Result<(), String> {
         let buf = m.encode();
-        sendmsg::<()>(self.0.as_raw_fd(), &[IoSlice::new(&buf)], &[], MsgFlags::MSG_NOSIGNAL, None)
-            .map(|_| ())
-            .map_err(|e| format!("sync socket send: {e}"))
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(&buf)],
+            &[],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("sync socket send: {e}"))
     }
 
     /// Receive one message; `Ok(None)` when the other side closed the channel (for the init
@@ -91,7 +97,12 @@ impl Channel {
         let mut buf = vec![0u8; 65536];
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, None, MsgFlags::MSG_CMSG_CLOEXEC) {
+            match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                None,
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(r) if r.bytes == 0 => return Ok(None),
                 Ok(r) => {
                     let n = r.bytes;
@@ -111,7 +122,9 @@ impl Channel {
             Some(m) if &m == want => Ok(()),
             Some(Msg::Error(e)) => Err(e),
             Some(m) => Err(format!("sync: expected {want:?}, got {m:?}")),
-            None => Err(format!("sync: the container process exited before {want:?}")),
+            None => Err(format!(
+                "sync: the container process exited before {want:?}"
+            )),
         }
     }
 }
@@ -120,7 +133,14 @@ impl Channel {
 pub fn send_fd(sock: RawFd, fd: RawFd, payload: &[u8]) -> nix::Result<()> {
     let fds = [fd];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(sock, &[IoSlice::new(payload)], &cmsg, MsgFlags::empty(), None).map(|_| ())
+    sendmsg::<()>(
+        sock,
+        &[IoSlice::new(payload)],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )
+    .map(|_| ())
 }
 
 /// Receive one file descriptor sent with SCM_RIGHTS.
@@ -131,11 +151,11 @@ pub fn recv_fd(sock: RawFd) -> nix::Result<Option<OwnedFd>> {
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
     for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just gave us this descriptor.
-                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
-            }
+        if let ControlMessageOwned::ScmRights(fds) = c
+            && let Some(&fd) = fds.first()
+        {
+            // SAFETY: the kernel just gave us this descriptor.
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
         }
     }
     Ok(None)
@@ -148,7 +168,12 @@ mod tests {
     #[test]
     fn roundtrip() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::Pid(4242), Msg::Error("mounts[2]: nope".into()), Msg::Created] {
+        for m in [
+            Msg::Go,
+            Msg::Pid(4242),
+            Msg::Error("mounts[2]: nope".into()),
+            Msg::Created,
+        ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }

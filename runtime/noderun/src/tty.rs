@@ -20,9 +20,14 @@ pub fn setup_container_tty(
         .map_err(|e| format!("process.terminal: open /dev/ptmx: {e}"))?;
     nix::pty::grantpt(&master).map_err(|e| format!("process.terminal: grantpt: {e}"))?;
     nix::pty::unlockpt(&master).map_err(|e| format!("process.terminal: unlockpt: {e}"))?;
-    let name = nix::pty::ptsname_r(&master).map_err(|e| format!("process.terminal: ptsname: {e}"))?;
-    let slave = open(Path::new(&name), OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty())
-        .map_err(|e| format!("process.terminal: open {name}: {e}"))?;
+    let name =
+        nix::pty::ptsname_r(&master).map_err(|e| format!("process.terminal: ptsname: {e}"))?;
+    let slave = open(
+        Path::new(&name),
+        OFlag::O_RDWR | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("process.terminal: open {name}: {e}"))?;
     if let Some((rows, cols)) = size {
         set_winsize(slave.as_fd(), rows, cols);
     }
@@ -31,7 +36,13 @@ pub fn setup_container_tty(
         if std::fs::symlink_metadata(console).is_err() {
             let _ = std::fs::File::create(console);
         }
-        crate::mounts::do_mount(Some(Path::new(&name)), console, None, nix::mount::MsFlags::MS_BIND, None)?;
+        crate::mounts::do_mount(
+            Some(Path::new(&name)),
+            console,
+            None,
+            nix::mount::MsFlags::MS_BIND,
+            None,
+        )?;
     }
     crate::sync::send_fd(console_fd, master.as_raw_fd(), name.as_bytes())
         .map_err(|e| format!("--console-socket: send the pty master: {e}"))?;
@@ -41,11 +52,17 @@ pub fn setup_container_tty(
         let s = slave.as_raw_fd();
         for fd in 0..3 {
             if libc::dup2(s, fd) < 0 {
-                return Err(format!("process.terminal: dup2: {}", std::io::Error::last_os_error()));
+                return Err(format!(
+                    "process.terminal: dup2: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
         }
         if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-            return Err(format!("process.terminal: TIOCSCTTY: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "process.terminal: TIOCSCTTY: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         libc::close(console_fd);
     }
@@ -97,7 +114,10 @@ pub fn relay(master: OwnedFd) -> Result<(), String> {
             Ok(_) => {}
         }
         let m = fds[0].revents().unwrap_or(PollFlags::empty());
-        let i = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let i = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         if m.contains(PollFlags::POLLIN) {
             match nix::unistd::read(&master, &mut buf) {
                 Ok(0) | Err(nix::Error::EIO) => break Ok(()),

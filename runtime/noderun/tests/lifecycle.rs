@@ -11,7 +11,9 @@ fn create_start_kill_delete() {
         return;
     }
     let w = World::new("life");
-    w.write_config(&sh("echo started; trap 'echo got-term; exit 7' TERM; while true; do sleep 0.05; done"));
+    w.write_config(&sh(
+        "echo started; trap 'echo got-term; exit 7' TERM; while true; do sleep 0.05; done",
+    ));
     let id = w.id("c");
     let pidfile = w.tmp.path().join("pid");
     let (ok, err) = w.create(&id, &["--pid-file", pidfile.to_str().unwrap()]);
@@ -157,16 +159,96 @@ fn features_and_spec() {
     let f: serde_json::Value = serde_json::from_str(&w.ok(&["features"])).unwrap();
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert_eq!(f["ociVersionMax"], "1.3.0");
-    assert!(f["hooks"].as_array().unwrap().contains(&json!("createContainer")));
-    assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
+    assert!(
+        f["hooks"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("createContainer"))
+    );
+    assert!(
+        f["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("time"))
+    );
     assert_eq!(f["linux"]["cgroup"]["v2"], true);
-    assert!(f["mountOptions"].as_array().unwrap().contains(&json!("rro")));
+    assert!(
+        f["mountOptions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("rro"))
+    );
     let dir = w.tmp.path().join("newspec");
     std::fs::create_dir(&dir).unwrap();
     w.ok(&["spec", "--bundle", dir.to_str().unwrap()]);
-    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(spec["ociVersion"], "1.3.0");
     assert_eq!(spec["root"]["path"], "rootfs");
     // refuses to overwrite
-    assert!(!w.nr(&["spec", "--bundle", dir.to_str().unwrap()]).status.success());
+    assert!(
+        !w.nr(&["spec", "--bundle", dir.to_str().unwrap()])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn log_file_in_json_and_preserved_fds() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("logfds");
+    let log = w.tmp.path().join("noderun.log");
+    let o = w.nr(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "no-such-container",
+    ]);
+    assert!(!o.status.success());
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("does not exist"));
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
+
+    // --preserve-fds 1: the container gets our fd 3 (a pipe) and writes to it.
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (r, wr) = nix::unistd::pipe().unwrap();
+    w.write_config(&sh("echo through-fd-3 >&3"));
+    let id = w.id("fds");
+    let wfd = wr.as_raw_fd();
+    let mut cmd = w.cmd();
+    cmd.args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(&w.bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null());
+    // SAFETY: dup2 in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(wfd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let st = cmd.status().unwrap();
+    drop(wr);
+    assert!(st.success());
+    let mut s = String::new();
+    std::fs::File::from(r)
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "through-fd-3\n");
 }

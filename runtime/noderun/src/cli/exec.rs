@@ -78,7 +78,11 @@ fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process> {
     if let Some(u) = &a.user {
         let (uid, gid) = match u.split_once(':') {
             Some((u, g)) => (u.parse::<u32>()?, Some(g.parse::<u32>()?)),
-            None => (u.parse::<u32>().with_context(|| format!("--user {u:?}: want uid[:gid]"))?, None),
+            None => (
+                u.parse::<u32>()
+                    .with_context(|| format!("--user {u:?}: want uid[:gid]"))?,
+                None,
+            ),
         };
         let mut user = p.user().clone();
         user.set_uid(uid);
@@ -95,8 +99,9 @@ fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process> {
     if !a.caps.is_empty() {
         let mut c = p.capabilities().clone().unwrap_or_default();
         for name in &a.caps {
-            let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
-                .with_context(|| format!("--cap {name:?}: unknown capability"))?;
+            let cap: oci_spec::runtime::Capability =
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .with_context(|| format!("--cap {name:?}: unknown capability"))?;
             let add = |set: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = set.clone().unwrap_or_default();
                 s.insert(cap);
@@ -122,6 +127,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
         console_socket: a.console_socket.clone(),
         console_fd: None,
         preserve_fds: a.preserve_fds,
+        stdio: None,
     };
     let terminal = process.terminal().unwrap_or(false);
     if a.detach {
@@ -129,7 +135,11 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
         return Ok(0);
     }
     noderun::become_subreaper()?;
-    let pair = if terminal && a.console_socket.is_none() { Some(super::run::console_pair()?) } else { None };
+    let pair = if terminal && a.console_socket.is_none() {
+        Some(super::run::console_pair()?)
+    } else {
+        None
+    };
     if let Some((_, theirs)) = &pair {
         opts.console_fd = Some(theirs.as_raw_fd());
     }

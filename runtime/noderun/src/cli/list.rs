@@ -35,7 +35,11 @@ pub fn list(rt: &Runtime, a: &ListArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&all)?);
         return Ok(());
     }
-    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for s in &all {
         rows.push(vec![
             s.id.clone(),
@@ -52,9 +56,15 @@ pub fn list(rt: &Runtime, a: &ListArgs) -> Result<()> {
 
 fn print_table(rows: &[Vec<String>]) {
     let cols = rows.first().map(|r| r.len()).unwrap_or(0);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
     for r in rows {
-        let line: Vec<String> = r.iter().enumerate().map(|(i, v)| format!("{v:<w$}", w = widths[i])).collect();
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{v:<w$}", w = widths[i]))
+            .collect();
         println!("{}", line.join("   ").trim_end());
     }
 }
@@ -65,10 +75,21 @@ pub fn ps(rt: &Runtime, a: &PsArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(());
     }
-    let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args.clone() };
-    let out = std::process::Command::new("ps").args(&args).output().context("run ps")?;
+    let args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args.clone()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
     if !out.status.success() {
-        anyhow::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -79,10 +100,13 @@ pub fn ps(rt: &Runtime, a: &PsArgs) -> Result<()> {
         .context("ps output has no PID column")?;
     println!("{header}");
     for l in lines {
-        if let Some(p) = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()) {
-            if pids.contains(&p) {
-                println!("{l}");
-            }
+        if let Some(p) = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            && pids.contains(&p)
+        {
+            println!("{l}");
         }
     }
     Ok(())

@@ -22,7 +22,11 @@ impl Logger {
             } else {
                 format!("{} {level} {msg}", noderun::state::now_rfc3339())
             };
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
                 let _ = writeln!(f, "{line}");
             }
         }

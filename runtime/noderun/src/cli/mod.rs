@@ -14,7 +14,11 @@ use nix::sys::signal::Signal;
 use noderun::{CreateOptions, Runtime};
 
 #[derive(Parser, Debug)]
-#[command(name = "noderun", version, about = "OCI container runtime with the runc command line")]
+#[command(
+    name = "noderun",
+    version,
+    about = "OCI container runtime with the runc command line"
+)]
 pub struct Cli {
     /// Directory for container state.
     #[arg(long, global = true, default_value = noderun::state::DEFAULT_ROOT)]
@@ -69,6 +73,7 @@ impl CreateArgs {
             console_fd: None,
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
+            stdio: None,
         }
     }
 }
@@ -125,8 +130,13 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).with_context(|| format!("unknown signal number {n}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
 }
 
 pub fn main() -> i32 {
@@ -166,7 +176,10 @@ fn dispatch(cli: &Cli, logger: &log::Logger) -> Result<i32> {
         Cmd::Ps(a) => list::ps(&rt, a)?,
         Cmd::Pause { id } => rt.pause(id)?,
         Cmd::Resume { id } => rt.resume(id)?,
-        Cmd::Features => println!("{}", serde_json::to_string_pretty(&noderun::features::features())?),
+        Cmd::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&noderun::features::features())?
+        ),
         Cmd::Spec { bundle, rootless } => spec(bundle, *rootless)?,
     }
     Ok(0)

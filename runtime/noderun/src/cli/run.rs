@@ -28,7 +28,12 @@ pub struct RunArgs {
 /// A socketpair standing in for a console socket, when we relay the terminal ourselves.
 pub fn console_pair() -> Result<(OwnedFd, OwnedFd)> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-    Ok(socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::empty())?)
+    Ok(socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::empty(),
+    )?)
 }
 
 /// Signals a foreground runtime passes on to the container process.
@@ -56,7 +61,9 @@ pub fn wait_forwarding(pid: i32) -> Result<Exit> {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
                 Ok(WaitStatus::Exited(p, c)) if p.as_raw() == pid => return Ok(Exit::Code(c)),
-                Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => return Ok(Exit::Signal(s as i32)),
+                Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => {
+                    return Ok(Exit::Signal(s as i32));
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => {}
             }
@@ -64,10 +71,10 @@ pub fn wait_forwarding(pid: i32) -> Result<Exit> {
         match sfd.read_signal() {
             Ok(Some(info)) => {
                 let sig = info.ssi_signo as i32;
-                if sig != Signal::SIGCHLD as i32 {
-                    if let Ok(s) = Signal::try_from(sig) {
-                        let _ = kill(Pid::from_raw(pid), s);
-                    }
+                if sig != Signal::SIGCHLD as i32
+                    && let Ok(s) = Signal::try_from(sig)
+                {
+                    let _ = kill(Pid::from_raw(pid), s);
                 }
             }
             Ok(None) => {}
@@ -89,16 +96,27 @@ pub fn run(rt: &Runtime, a: &RunArgs) -> Result<i32> {
         return Ok(0);
     }
     noderun::become_subreaper()?;
-    let pair = if c.console_socket.is_none() { Some(console_pair()?) } else { None };
+    let pair = if c.console_socket.is_none() {
+        Some(console_pair()?)
+    } else {
+        None
+    };
     if let Some((_, theirs)) = &pair {
         opts.console_fd = Some(theirs.as_raw_fd());
     }
     let created = rt.create(&c.id, &c.bundle, &opts)?;
     let pid = created.pid;
-    let started = rt.start(&c.id).map_err(anyhow::Error::from).and_then(|()| created.wait_exec().map_err(Into::into));
+    // If start or the exec fails, init's own report on the sync channel says why.
+    let started = match rt.start(&c.id) {
+        Ok(()) => created.wait_exec(),
+        Err(e) => Err(match created.wait_exec() {
+            Err(child) => child,
+            Ok(()) => e,
+        }),
+    };
     if let Err(e) = started {
         let _ = rt.delete(&c.id, true);
-        return Err(e);
+        return Err(e.into());
     }
     let exit = match pair {
         Some((ours, theirs)) => {

@@ -20,7 +20,10 @@ pub fn ready() -> bool {
         eprintln!("skipped: needs root");
         return false;
     }
-    assert!(Path::new(BUSYBOX).exists(), "{BUSYBOX} missing: apt-get install busybox-static");
+    assert!(
+        Path::new(BUSYBOX).exists(),
+        "{BUSYBOX} missing: apt-get install busybox-static"
+    );
     true
 }
 
@@ -37,7 +40,11 @@ pub fn make_rootfs(dir: &Path) {
         }
         let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
 }
 
@@ -52,7 +59,10 @@ pub struct World {
 
 impl World {
     pub fn new(name: &str) -> World {
-        let tmp = tempfile::Builder::new().prefix(&format!("noderun-{name}-")).tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("noderun-{name}-"))
+            .tempdir()
+            .unwrap();
         let root = tmp.path().join("state");
         let bundle = tmp.path().join("bundle");
         make_rootfs(&bundle.join("rootfs"));
@@ -74,7 +84,11 @@ impl World {
     }
 
     pub fn write_config(&self, cfg: &Value) {
-        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+        std::fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(cfg).unwrap(),
+        )
+        .unwrap();
     }
 
     pub fn cmd(&self) -> Command {
@@ -85,11 +99,7 @@ impl World {
 
     /// Run noderun with args; returns the output.
     pub fn nr(&self, args: &[&str]) -> Output {
-        self.cmd()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        self.cmd().args(args).stdin(Stdio::null()).output().unwrap()
     }
 
     /// noderun with args, asserting success; returns stdout.
@@ -108,7 +118,14 @@ impl World {
     pub fn run(&self, cfg: &Value, suffix: &str) -> (i32, String, String) {
         self.write_config(cfg);
         let id = self.id(suffix);
-        let o = self.cmd().args(["run", "--bundle"]).arg(&self.bundle).arg(&id).stdin(Stdio::null()).output().unwrap();
+        let o = self
+            .cmd()
+            .args(["run", "--bundle"])
+            .arg(&self.bundle)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         (
             o.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -138,7 +155,8 @@ impl Drop for World {
 
 /// A config like `noderun spec` makes, running `args`, with a writable root.
 pub fn default_config(args: &[&str]) -> Value {
-    let mut v: Value = serde_json::from_slice(&std::fs::read(spec_dir().join("config.json")).unwrap()).unwrap();
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(spec_dir().join("config.json")).unwrap()).unwrap();
     v["process"]["args"] = json!(args);
     v["process"]["terminal"] = json!(false);
     v["root"]["readonly"] = json!(false);
@@ -151,8 +169,17 @@ fn spec_dir() -> PathBuf {
         let d = std::env::temp_dir().join(format!("noderun-spec-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        let o = Command::new(noderun_bin()).arg("spec").arg("--bundle").arg(&d).output().unwrap();
-        assert!(o.status.success(), "noderun spec: {}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new(noderun_bin())
+            .arg("spec")
+            .arg("--bundle")
+            .arg(&d)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "noderun spec: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         d
     })
     .clone()
@@ -164,7 +191,10 @@ pub fn sh(script: &str) -> Value {
 
 /// Inode of one of our own namespaces, as `readlink /proc/self/ns/X` shows it.
 pub fn host_ns(kind: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap().display().to_string()
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 /// Our own cgroup path in a v1 hierarchy (or v2 "").
@@ -173,7 +203,10 @@ pub fn own_cgroup(controller: &str) -> Option<String> {
     text.lines().find_map(|l| {
         let mut it = l.splitn(3, ':');
         let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
-        ctrls.split(',').any(|c| c == controller).then(|| path.to_string())
+        ctrls
+            .split(',')
+            .any(|c| c == controller)
+            .then(|| path.to_string())
     })
 }
 
@@ -214,7 +247,10 @@ impl World {
             .stderr(err)
             .status()
             .unwrap();
-        (st.success(), std::fs::read_to_string(err_path).unwrap_or_default())
+        (
+            st.success(),
+            std::fs::read_to_string(err_path).unwrap_or_default(),
+        )
     }
 
     pub fn output_of(&self, id: &str) -> String {
@@ -229,7 +265,10 @@ impl World {
             if s["status"] == status {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "{id} never became {status}: {s}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} never became {status}: {s}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }

@@ -1,0 +1,152 @@
+//! The agent ↔ shim protocol: one JSON object per line over the shim's Unix stream socket,
+//! one response per request. `Client` is the blocking client (the agent calls it from a
+//! blocking task; nodectl never talks to shims directly).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::exits::ExitRecord;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Create a container from a bundle; its stdout/stderr go to `log_path` in CRI format.
+    Create {
+        id: String,
+        bundle: PathBuf,
+        log_path: Option<PathBuf>,
+    },
+    Start {
+        id: String,
+    },
+    Kill {
+        id: String,
+        signal: i32,
+        #[serde(default)]
+        all: bool,
+    },
+    /// Delete the container (and its exit record).
+    Delete {
+        id: String,
+        #[serde(default)]
+        force: bool,
+    },
+    State {
+        id: String,
+    },
+    List,
+    /// Run a process in the container and return its exit code and output (probes, `exec`).
+    Exec {
+        id: String,
+        process: Box<oci_spec::runtime::Process>,
+        timeout_ms: u64,
+    },
+    /// Stop serving and exit once no container is left running.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub id: String,
+    /// noderun's status: created, running, paused, stopped.
+    pub status: String,
+    pub pid: Option<i32>,
+    pub started_at: Option<String>,
+    pub exit: Option<ExitRecord>,
+    pub log_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecResult {
+    pub exit_code: i32,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Created { pid: i32 },
+    Container(ContainerInfo),
+    Containers { containers: Vec<ContainerInfo> },
+    Exec(ExecResult),
+    Error { message: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("shim socket {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("shim socket {path}: bad response: {reason}")]
+    Protocol { path: PathBuf, reason: String },
+    #[error("shim: {0}")]
+    Shim(String),
+}
+
+/// A blocking connection to one shim.
+pub struct Client {
+    path: PathBuf,
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let io = |source| ClientError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let s = UnixStream::connect(path).map_err(io)?;
+        let writer = s.try_clone().map_err(io)?;
+        Ok(Client {
+            path: path.to_path_buf(),
+            reader: BufReader::new(s),
+            writer,
+        })
+    }
+
+    /// Send one request and read its response; a shim-side error becomes `ClientError::Shim`.
+    pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
+        let io = |source| ClientError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(req).map_err(|e| ClientError::Protocol {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(io)?;
+        let mut buf = String::new();
+        let n = self
+            .reader
+            .read_line(&mut buf)
+            .map_err(|source| ClientError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        if n == 0 {
+            return Err(ClientError::Protocol {
+                path: self.path.clone(),
+                reason: "connection closed".into(),
+            });
+        }
+        match serde_json::from_str(&buf) {
+            Ok(Response::Error { message }) => Err(ClientError::Shim(message)),
+            Ok(r) => Ok(r),
+            Err(e) => Err(ClientError::Protocol {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! The shim's single-threaded event loop: one `poll` over the listening socket, the agent's
+//! connections, every container and exec output pipe, and a signalfd for SIGCHLD. Requests are
+//! answered in order; an `Exec` is answered when its process exits (or times out) without
+//! blocking anything else.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use noderun::{CreateOptions, ExecOptions, Runtime};
+
+use crate::crilog::{LogWriter, Stream};
+use crate::exits::{self, ExitRecord};
+use crate::protocol::{ContainerInfo, ExecResult, Request, Response};
+
+/// Most output an `Exec` returns per stream.
+const EXEC_OUTPUT_MAX: usize = 64 * 1024;
+
+pub struct Config {
+    /// The pod's shim directory: socket, exit records.
+    pub dir: PathBuf,
+    /// noderun's state root for this pod's containers.
+    pub runtime_root: PathBuf,
+    pub log_max_size: u64,
+    pub log_max_files: usize,
+}
+
+struct Container {
+    pid: i32,
+    started_at: Option<String>,
+    log: Option<LogWriter>,
+    created: Option<noderun::container::Created>,
+}
+
+enum PipeOwner {
+    Log(String, Stream),
+    Exec(u64, Stream),
+}
+
+struct Pipe {
+    fd: OwnedFd,
+    owner: PipeOwner,
+}
+
+struct PendingExec {
+    client: u64,
+    pid: i32,
+    deadline: Instant,
+    out: [Vec<u8>; 2],
+    exit: Option<i32>,
+    timed_out: bool,
+    open_pipes: usize,
+}
+
+struct Conn {
+    stream: UnixStream,
+    buf: Vec<u8>,
+}
+
+pub struct Server {
+    cfg: Config,
+    rt: Runtime,
+    listener: UnixListener,
+    sfd: SignalFd,
+    conns: HashMap<u64, Conn>,
+    containers: HashMap<String, Container>,
+    pipes: Vec<Pipe>,
+    execs: HashMap<u64, PendingExec>,
+    next_id: u64,
+    shutdown: bool,
+}
+
+fn err(e: impl std::fmt::Display) -> Response {
+    Response::Error {
+        message: e.to_string(),
+    }
+}
+
+fn pipe_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    let _ = nix::fcntl::fcntl(
+        fd.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
+}
+
+impl Server {
+    /// Bind the socket `<dir>/shim.sock` and get ready; the caller then runs `serve`.
+    pub fn new(cfg: Config) -> anyhow::Result<Server> {
+        use anyhow::Context;
+        noderun::become_subreaper()?;
+        std::fs::create_dir_all(&cfg.dir)
+            .with_context(|| format!("create {}", cfg.dir.display()))?;
+        let sock = cfg.dir.join("shim.sock");
+        let _ = std::fs::remove_file(&sock);
+        let listener =
+            UnixListener::bind(&sock).with_context(|| format!("bind {}", sock.display()))?;
+        std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.add(Signal::SIGTERM);
+        mask.add(Signal::SIGINT);
+        mask.thread_block()?;
+        let sfd = SignalFd::with_flags(
+            &mask,
+            nix::sys::signalfd::SfdFlags::SFD_NONBLOCK | nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+        )?;
+        let rt = Runtime::new(&cfg.runtime_root);
+        Ok(Server {
+            cfg,
+            rt,
+            listener,
+            sfd,
+            conns: HashMap::new(),
+            containers: HashMap::new(),
+            pipes: Vec::new(),
+            execs: HashMap::new(),
+            next_id: 1,
+            shutdown: false,
+        })
+    }
+
+    /// Serve until a `Shutdown` (or SIGTERM) and no container process is left.
+    pub fn serve(mut self) -> anyhow::Result<()> {
+        loop {
+            if self.shutdown && self.live_containers() == 0 && self.execs.is_empty() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let timeout = self
+                .execs
+                .values()
+                .filter(|e| e.exit.is_none())
+                .map(|e| e.deadline.saturating_duration_since(now))
+                .min()
+                .map(|d| {
+                    PollTimeout::try_from(d.as_millis().min(60_000) as i32 + 1)
+                        .unwrap_or(PollTimeout::NONE)
+                })
+                .unwrap_or(PollTimeout::NONE);
+            let conn_ids: Vec<u64> = self.conns.keys().copied().collect();
+            let ready: Vec<(usize, PollFlags)> = {
+                let mut fds = Vec::with_capacity(2 + conn_ids.len() + self.pipes.len());
+                fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN));
+                for id in &conn_ids {
+                    fds.push(PollFd::new(
+                        self.conns[id].stream.as_fd(),
+                        PollFlags::POLLIN,
+                    ));
+                }
+                for p in &self.pipes {
+                    fds.push(PollFd::new(p.fd.as_fd(), PollFlags::POLLIN));
+                }
+                match poll(&mut fds, timeout) {
+                    Err(nix::Error::EINTR) => continue,
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => {}
+                }
+                fds.iter()
+                    .enumerate()
+                    .filter_map(|(i, f)| f.revents().filter(|r| !r.is_empty()).map(|r| (i, r)))
+                    .collect()
+            };
+            let mut closed_pipes = vec![];
+            for (i, _flags) in ready {
+                match i {
+                    0 => self.accept(),
+                    1 => self.on_signal(),
+                    i if i < 2 + conn_ids.len() => self.on_conn(conn_ids[i - 2]),
+                    i => {
+                        if self.on_pipe(i - 2 - conn_ids.len()) {
+                            closed_pipes.push(i - 2 - conn_ids.len());
+                        }
+                    }
+                }
+            }
+            closed_pipes.sort_unstable();
+            for i in closed_pipes.into_iter().rev() {
+                let p = self.pipes.remove(i);
+                self.pipe_closed(p);
+            }
+            self.check_execs();
+        }
+    }
+
+    /// Containers whose init has not been reaped yet.
+    fn live_containers(&self) -> usize {
+        self.containers
+            .iter()
+            .filter(|(id, c)| c.pid > 0 && exits::load(&self.cfg.dir, id).is_none())
+            .count()
+    }
+
+    fn accept(&mut self) {
+        while let Ok((s, _)) = self.listener.accept() {
+            let _ = s.set_nonblocking(true);
+            self.next_id += 1;
+            self.conns.insert(
+                self.next_id,
+                Conn {
+                    stream: s,
+                    buf: Vec::new(),
+                },
+            );
+        }
+    }
+
+    fn on_signal(&mut self) {
+        while let Ok(Some(info)) = self.sfd.read_signal() {
+            if info.ssi_signo == Signal::SIGTERM as u32 || info.ssi_signo == Signal::SIGINT as u32 {
+                self.shutdown = true;
+            }
+        }
+        self.reap();
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let (pid, code, signal) =
+                match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::Exited(p, c)) => (p.as_raw(), c, None),
+                    Ok(WaitStatus::Signaled(p, s, _)) => {
+                        (p.as_raw(), 128 + s as i32, Some(s as i32))
+                    }
+                    Ok(WaitStatus::StillAlive) | Err(_) => return,
+                    Ok(_) => continue,
+                };
+            if let Some(e) = self
+                .execs
+                .values_mut()
+                .find(|e| e.pid == pid && e.exit.is_none())
+            {
+                e.exit = Some(code);
+                continue;
+            }
+            let Some((id, c)) = self.containers.iter_mut().find(|(_, c)| c.pid == pid) else {
+                continue;
+            };
+            let oom_killed = signal == Some(libc::SIGKILL)
+                && noderun::state::Saved::load(&self.cfg.runtime_root, id)
+                    .ok()
+                    .and_then(|s| s.cgroup.oom_kills().ok())
+                    .is_some_and(|n| n > 0);
+            let rec = ExitRecord {
+                pid,
+                exit_code: code,
+                signal,
+                oom_killed,
+                started_at: c.started_at.clone().unwrap_or_default(),
+                finished_at: crate::crilog::now(),
+            };
+            if let Err(e) = exits::save(&self.cfg.dir, id, &rec) {
+                eprintln!("nodelet-shim: record exit of {id}: {e}");
+            }
+        }
+    }
+
+    fn on_conn(&mut self, cid: u64) {
+        let mut buf = [0u8; 8192];
+        let mut gone = false;
+        if let Some(c) = self.conns.get_mut(&cid) {
+            loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => {
+                        gone = true;
+                        break;
+                    }
+                    Ok(n) => c.buf.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        gone = true;
+                        break;
+                    }
+                }
+            }
+        }
+        loop {
+            let line = {
+                let Some(c) = self.conns.get_mut(&cid) else {
+                    return;
+                };
+                let Some(nl) = c.buf.iter().position(|&b| b == b'\n') else {
+                    break;
+                };
+                let line: Vec<u8> = c.buf.drain(..=nl).collect();
+                line
+            };
+            let resp = match serde_json::from_slice::<Request>(&line) {
+                Ok(req) => self.handle(cid, req),
+                Err(e) => Some(err(format!("bad request: {e}"))),
+            };
+            if let Some(r) = resp {
+                self.respond(cid, &r);
+            }
+        }
+        if gone {
+            self.conns.remove(&cid);
+        }
+    }
+
+    fn respond(&mut self, cid: u64, r: &Response) {
+        if let Some(c) = self.conns.get_mut(&cid) {
+            let mut line = serde_json::to_vec(r).unwrap_or_else(|e| {
+                format!("{{\"result\":\"error\",\"message\":\"{e}\"}}").into_bytes()
+            });
+            line.push(b'\n');
+            let _ = c.stream.set_nonblocking(false);
+            let _ = c.stream.write_all(&line);
+            let _ = c.stream.set_nonblocking(true);
+        }
+    }
+
+    fn info(&self, id: &str) -> Result<ContainerInfo, noderun::Error> {
+        let st = self.rt.state(id)?;
+        let c = self.containers.get(id);
+        Ok(ContainerInfo {
+            id: id.to_string(),
+            status: st.status.to_string(),
+            pid: st.pid,
+            started_at: c.and_then(|c| c.started_at.clone()),
+            exit: exits::load(&self.cfg.dir, id),
+            log_path: c.and_then(|c| c.log.as_ref().map(|l| l.path().to_path_buf())),
+        })
+    }
+
+    /// Handle one request; `None` means the answer comes later (Exec).
+    fn handle(&mut self, cid: u64, req: Request) -> Option<Response> {
+        Some(match req {
+            Request::Create {
+                id,
+                bundle,
+                log_path,
+            } => match self.create(&id, &bundle, log_path) {
+                Ok(pid) => Response::Created { pid },
+                Err(e) => err(e),
+            },
+            Request::Start { id } => match self.start(&id) {
+                Ok(()) => Response::Ok,
+                Err(e) => err(e),
+            },
+            Request::Kill { id, signal, all } => match Signal::try_from(signal) {
+                Ok(sig) => match self.rt.signal(&id, sig, all) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => err(e),
+                },
+                Err(e) => err(format!("signal {signal}: {e}")),
+            },
+            Request::Delete { id, force } => match self.rt.delete(&id, force) {
+                Ok(()) => {
+                    self.reap();
+                    self.containers.remove(&id);
+                    exits::remove(&self.cfg.dir, &id);
+                    Response::Ok
+                }
+                Err(e) => err(e),
+            },
+            Request::State { id } => match self.info(&id) {
+                Ok(i) => Response::Container(i),
+                Err(e) => err(e),
+            },
+            Request::List => match self.rt.list() {
+                Ok(all) => Response::Containers {
+                    containers: all.iter().filter_map(|s| self.info(&s.id).ok()).collect(),
+                },
+                Err(e) => err(e),
+            },
+            Request::Exec {
+                id,
+                process,
+                timeout_ms,
+            } => match self.exec(cid, &id, &process, timeout_ms) {
+                Ok(()) => return None,
+                Err(e) => err(e),
+            },
+            Request::Shutdown => {
+                self.shutdown = true;
+                Response::Ok
+            }
+        })
+    }
+
+    fn create(
+        &mut self,
+        id: &str,
+        bundle: &std::path::Path,
+        log_path: Option<PathBuf>,
+    ) -> anyhow::Result<i32> {
+        let (out_r, out_w) = pipe_pair()?;
+        let (err_r, err_w) = pipe_pair()?;
+        let null = std::fs::File::open("/dev/null")?;
+        let opts = CreateOptions {
+            stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
+            ..Default::default()
+        };
+        let log = match &log_path {
+            Some(p) => Some(LogWriter::open(
+                p,
+                self.cfg.log_max_size,
+                self.cfg.log_max_files,
+            )?),
+            None => None,
+        };
+        let created = self.rt.create(id, bundle, &opts)?;
+        drop((out_w, err_w, null));
+        for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
+            set_nonblocking(&fd);
+            self.pipes.push(Pipe {
+                fd,
+                owner: PipeOwner::Log(id.to_string(), stream),
+            });
+        }
+        exits::remove(&self.cfg.dir, id);
+        let pid = created.pid;
+        self.containers.insert(
+            id.to_string(),
+            Container {
+                pid,
+                started_at: None,
+                log,
+                created: Some(created),
+            },
+        );
+        Ok(pid)
+    }
+
+    fn start(&mut self, id: &str) -> anyhow::Result<()> {
+        let c = self
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| anyhow::anyhow!("container {id:?} was not created by this shim"))?;
+        self.rt.start(id)?;
+        if let Some(created) = c.created.take() {
+            created.wait_exec()?;
+        }
+        c.started_at = Some(crate::crilog::now());
+        Ok(())
+    }
+
+    fn exec(
+        &mut self,
+        cid: u64,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        timeout_ms: u64,
+    ) -> anyhow::Result<()> {
+        let (out_r, out_w) = pipe_pair()?;
+        let (err_r, err_w) = pipe_pair()?;
+        let null = std::fs::File::open("/dev/null")?;
+        let opts = ExecOptions {
+            stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
+            ..Default::default()
+        };
+        let pid = self.rt.exec(id, process, &opts)?;
+        drop((out_w, err_w, null));
+        self.next_id += 1;
+        let xid = self.next_id;
+        for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
+            set_nonblocking(&fd);
+            self.pipes.push(Pipe {
+                fd,
+                owner: PipeOwner::Exec(xid, stream),
+            });
+        }
+        self.execs.insert(
+            xid,
+            PendingExec {
+                client: cid,
+                pid,
+                deadline: Instant::now() + Duration::from_millis(timeout_ms.max(1)),
+                out: [Vec::new(), Vec::new()],
+                exit: None,
+                timed_out: false,
+                open_pipes: 2,
+            },
+        );
+        self.reap();
+        Ok(())
+    }
+
+    /// Read from pipe `i`; true when it reached EOF.
+    fn on_pipe(&mut self, i: usize) -> bool {
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = match nix::unistd::read(&self.pipes[i].fd, &mut buf) {
+                Ok(0) => return true,
+                Ok(n) => n,
+                Err(nix::Error::EAGAIN) => return false,
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => return true,
+            };
+            match &self.pipes[i].owner {
+                PipeOwner::Log(id, stream) => {
+                    if let Some(log) = self.containers.get_mut(id).and_then(|c| c.log.as_mut())
+                        && let Err(e) = log.write(*stream, &buf[..n])
+                    {
+                        eprintln!("nodelet-shim: log of {id}: {e}");
+                    }
+                }
+                PipeOwner::Exec(x, stream) => {
+                    if let Some(e) = self.execs.get_mut(x) {
+                        let out = &mut e.out[*stream as usize];
+                        let room = EXEC_OUTPUT_MAX.saturating_sub(out.len());
+                        out.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn pipe_closed(&mut self, p: Pipe) {
+        match p.owner {
+            PipeOwner::Log(id, stream) => {
+                if let Some(log) = self.containers.get_mut(&id).and_then(|c| c.log.as_mut()) {
+                    let _ = log.finish(stream);
+                }
+            }
+            PipeOwner::Exec(x, _) => {
+                if let Some(e) = self.execs.get_mut(&x) {
+                    e.open_pipes -= 1;
+                }
+            }
+        }
+    }
+
+    fn check_execs(&mut self) {
+        self.reap();
+        let now = Instant::now();
+        let mut done = vec![];
+        for (x, e) in self.execs.iter_mut() {
+            if e.exit.is_none() && now >= e.deadline && !e.timed_out {
+                e.timed_out = true;
+                let _ = kill(Pid::from_raw(e.pid), Signal::SIGKILL);
+            }
+            if e.exit.is_some() && (e.open_pipes == 0 || e.timed_out) {
+                done.push(*x);
+            }
+        }
+        for x in done {
+            let Some(e) = self.execs.remove(&x) else {
+                continue;
+            };
+            self.pipes
+                .retain(|p| !matches!(p.owner, PipeOwner::Exec(y, _) if y == x));
+            let r = Response::Exec(ExecResult {
+                exit_code: e.exit.unwrap_or(-1),
+                timed_out: e.timed_out,
+                stdout: String::from_utf8_lossy(&e.out[0]).into_owned(),
+                stderr: String::from_utf8_lossy(&e.out[1]).into_owned(),
+            });
+            self.respond(e.client, &r);
+        }
+    }
+}

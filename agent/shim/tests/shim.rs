@@ -1,0 +1,258 @@
+//! The shim end to end as root: containers created and started over its socket, CRI logs,
+//! durable exit records (code, OOM), reconnecting after the "agent" went away, exec with
+//! output and timeout, delete and shutdown.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nodelet_shim::protocol::{Client, ContainerInfo, Request, Response};
+use serde_json::json;
+
+fn rootfs(dir: &Path) {
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    for a in ["sh", "echo", "sleep", "tail", "cat"] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(a)).unwrap();
+    }
+}
+
+fn bundle(base: &Path, name: &str, script: &str, memory: Option<u64>) -> PathBuf {
+    let b = base.join(name);
+    rootfs(&b.join("rootfs"));
+    let mut spec = serde_json::to_value(oci_spec::runtime::Spec::default()).unwrap();
+    spec["ociVersion"] = json!("1.2.0");
+    spec["process"]["args"] = json!(["sh", "-c", script]);
+    spec["process"]["terminal"] = json!(false);
+    spec["root"]["readonly"] = json!(false);
+    if let Some(m) = memory {
+        spec["linux"]["resources"] = json!({"memory": {"limit": m, "swap": m}});
+    }
+    std::fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    b
+}
+
+struct Shim {
+    child: std::process::Child,
+    sock: PathBuf,
+}
+
+impl Shim {
+    fn spawn(dir: &Path, rt: &Path) -> Shim {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nodelet-shim"))
+            .args([
+                "--dir",
+                dir.to_str().unwrap(),
+                "--runtime-root",
+                rt.to_str().unwrap(),
+                "--log-max-size",
+                "100000",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        Shim {
+            child,
+            sock: dir.join("shim.sock"),
+        }
+    }
+    fn client(&self) -> Client {
+        Client::connect(&self.sock).unwrap()
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Client::connect(&self.sock)
+            && let Ok(Response::Containers { containers }) = c.call(&Request::List)
+        {
+            for ci in containers {
+                let _ = c.call(&Request::Delete {
+                    id: ci.id,
+                    force: true,
+                });
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_exit(c: &mut Client, id: &str) -> ContainerInfo {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let Response::Container(info) = c.call(&Request::State { id: id.into() }).unwrap() else {
+            panic!()
+        };
+        if info.exit.is_some() {
+            return info;
+        }
+        assert!(Instant::now() < deadline, "{id} did not exit: {info:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn shim_runs_logs_and_records_exits() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
+    let pfx = format!("shim{}", std::process::id());
+    let (c1, c2, c3) = (
+        format!("{pfx}-c1"),
+        format!("{pfx}-c2"),
+        format!("{pfx}-oom"),
+    );
+    let log = t.path().join("logs/c1/0.log");
+
+    let mut c = shim.client();
+    let b1 = bundle(
+        t.path(),
+        "b1",
+        "echo out1; echo err1 >&2; sleep 0.2; echo out2; exit 3",
+        None,
+    );
+    let r = c
+        .call(&Request::Create {
+            id: c1.clone(),
+            bundle: b1,
+            log_path: Some(log.clone()),
+        })
+        .unwrap();
+    assert!(matches!(r, Response::Created { pid } if pid > 0), "{r:?}");
+    assert_eq!(
+        c.call(&Request::Start { id: c1.clone() }).unwrap(),
+        Response::Ok
+    );
+    drop(c); // the agent goes away...
+
+    let mut c = shim.client(); // ...and comes back: the exit was recorded meanwhile
+    let info = wait_exit(&mut c, &c1);
+    let exit = info.exit.unwrap();
+    assert_eq!(
+        (exit.exit_code, exit.signal, exit.oom_killed),
+        (3, None, false)
+    );
+    assert_eq!(info.status, "stopped");
+    assert!(!exit.started_at.is_empty() && exit.finished_at >= exit.started_at);
+    assert!(
+        t.path().join(format!("shim/exits/{c1}.json")).exists(),
+        "durable exit record"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<(String, String)> = text
+        .lines()
+        .map(|l| {
+            let p = nodelet_shim::crilog::parse_line(l).unwrap();
+            (p.stream.to_string(), p.text.to_string())
+        })
+        .collect();
+    assert!(lines.contains(&("stdout".into(), "out1".into())), "{text}");
+    assert!(lines.contains(&("stderr".into(), "err1".into())), "{text}");
+    assert!(lines.contains(&("stdout".into(), "out2".into())), "{text}");
+
+    // exec with output, exit code and timeout
+    let b2 = bundle(t.path(), "b2", "sleep 100", None);
+    c.call(&Request::Create {
+        id: c2.clone(),
+        bundle: b2,
+        log_path: None,
+    })
+    .unwrap();
+    c.call(&Request::Start { id: c2.clone() }).unwrap();
+    let mut p = oci_spec::runtime::Process::default();
+    p.set_args(Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "echo hi; echo e >&2; exit 4".into(),
+    ]));
+    let r = c
+        .call(&Request::Exec {
+            id: c2.clone(),
+            process: Box::new(p.clone()),
+            timeout_ms: 5000,
+        })
+        .unwrap();
+    let Response::Exec(x) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (
+            x.exit_code,
+            x.timed_out,
+            x.stdout.as_str(),
+            x.stderr.as_str()
+        ),
+        (4, false, "hi\n", "e\n")
+    );
+    p.set_args(Some(vec!["sleep".into(), "10".into()]));
+    let t0 = Instant::now();
+    let Response::Exec(x) = c
+        .call(&Request::Exec {
+            id: c2.clone(),
+            process: Box::new(p),
+            timeout_ms: 300,
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(x.timed_out && x.exit_code == 137, "{x:?}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    c.call(&Request::Kill {
+        id: c2.clone(),
+        signal: 9,
+        all: false,
+    })
+    .unwrap();
+    let exit = wait_exit(&mut c, &c2).exit.unwrap();
+    assert_eq!(
+        (exit.exit_code, exit.signal, exit.oom_killed),
+        (137, Some(9), false)
+    );
+
+    // an OOM kill is recorded as such
+    let b3 = bundle(t.path(), "b3", "tail /dev/zero", Some(32 << 20));
+    c.call(&Request::Create {
+        id: c3.clone(),
+        bundle: b3,
+        log_path: None,
+    })
+    .unwrap();
+    c.call(&Request::Start { id: c3.clone() }).unwrap();
+    let exit = wait_exit(&mut c, &c3).exit.unwrap();
+    assert_eq!((exit.exit_code, exit.oom_killed), (137, true));
+
+    let Response::Containers { containers } = c.call(&Request::List).unwrap() else {
+        panic!()
+    };
+    assert_eq!(containers.len(), 3);
+    for id in [&c1, &c2, &c3] {
+        assert_eq!(
+            c.call(&Request::Delete {
+                id: id.to_string(),
+                force: false
+            })
+            .unwrap(),
+            Response::Ok
+        );
+    }
+    assert!(!t.path().join(format!("shim/exits/{c1}.json")).exists());
+    let e = c.call(&Request::State { id: c1.clone() }).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    assert_eq!(c.call(&Request::Shutdown).unwrap(), Response::Ok);
+    drop(c);
+    let mut shim = shim;
+    let st = shim.child.wait().unwrap();
+    assert!(st.success());
+}

@@ -1,0 +1,155 @@
+//! Each namespace kind, created new and joined by path, checked through /proc/self/ns; user
+//! namespace id maps; time namespace offsets; hostname and domainname.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+const KINDS: [&str; 7] = ["net", "ipc", "uts", "pid", "mnt", "cgroup", "time"];
+
+fn ns_script() -> String {
+    KINDS
+        .iter()
+        .map(|k| format!("echo {k}=$(readlink /proc/self/ns/{k});"))
+        .collect()
+}
+
+fn parse(out: &str) -> std::collections::HashMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn new_namespaces_differ_from_the_host() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("nsnew");
+    let mut c = sh(&format!(
+        "{} echo user=$(readlink /proc/self/ns/user); hostname; cat /proc/sys/kernel/domainname",
+        ns_script()
+    ));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    c["hostname"] = json!("box1");
+    c["domainname"] = json!("example.org");
+    let out = w.run_ok(&c, "n");
+    let ns = parse(&out);
+    for k in KINDS {
+        assert_ne!(ns[k], host_ns(k), "{k} namespace should be new");
+    }
+    assert_eq!(
+        ns["user"],
+        host_ns("user"),
+        "no user namespace was asked for"
+    );
+    assert!(out.contains("\nbox1\nexample.org"), "{out}");
+}
+
+#[test]
+fn namespaces_joined_by_path() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("nsjoin");
+    w.write_config(&sh("sleep 100"));
+    let a = w.id("a");
+    assert!(w.create(&a, &[]).0);
+    w.ok(&["start", &a]);
+    let pid = w.state(&a)["pid"].as_i64().unwrap();
+    let mut c = sh(&format!("{} ps -o comm", ns_script()));
+    let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+    for ns in namespaces.iter_mut() {
+        let kind = match ns["type"].as_str().unwrap() {
+            "network" => "net",
+            "ipc" => "ipc",
+            "uts" => "uts",
+            "pid" => "pid",
+            _ => continue,
+        };
+        ns["path"] = json!(format!("/proc/{pid}/ns/{kind}"));
+    }
+    let out = w.run_ok(&c, "b");
+    let ns = parse(&out);
+    for k in ["net", "ipc", "uts", "pid"] {
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{k}"))
+            .unwrap()
+            .display()
+            .to_string();
+        assert_eq!(ns[k], theirs, "{k} should be joined");
+    }
+    assert_ne!(ns["mnt"], host_ns("mnt"));
+    assert!(
+        out.contains("sleep"),
+        "the joined pid namespace shows the other container's sleep: {out}"
+    );
+    w.ok(&["delete", "--force", &a]);
+}
+
+#[test]
+fn user_namespace_with_id_maps() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("userns");
+    let mut c = sh(
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user; stat -c %u /bin/busybox",
+    );
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    // cgroup v1 hierarchies cannot be mounted from a user namespace; drop that mount.
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
+    let out = w.run_ok(&c, "u");
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"],
+        "{out}"
+    );
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"],
+        "{out}"
+    );
+    assert_eq!(lines[2], "0", "root inside");
+    assert_ne!(lines[3], host_ns("user"));
+    assert_eq!(
+        lines[4], "65534",
+        "host root's files are unmapped (nobody) inside"
+    );
+}
+
+#[test]
+fn time_namespace_offsets() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("timens");
+    let mut c = sh("cut -d. -f1 /proc/uptime");
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    let out = w.run_ok(&c, "t");
+    let up: u64 = out.trim().parse().unwrap();
+    let host: u64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(up >= host + 864000 - 5, "uptime {up} vs host {host}");
+}
