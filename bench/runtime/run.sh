@@ -4,6 +4,7 @@
 #
 #   bench/runtime/run.sh            # N=200, writes bench/RESULTS.md
 #   N=50 RESULTS=/dev/stdout bench/runtime/run.sh
+#   EXTRA="noderun-static=/tmp/noderun-static" bench/runtime/run.sh   # more noderun builds
 #   bench/runtime/run.sh --exec CMD...   # run CMD in the same sandbox instead (for profiling),
 #                                        # bundles in $NRB_WORK/<runtime>, state below $NRB_STATE
 #
@@ -127,9 +128,12 @@ if [ "$MODE" = exec ]; then
   in_sandbox "$@"
   exit
 fi
+# EXTRA="label=/path/to/noderun ...": other noderun builds, run on the noderun bundle alongside
+extra=()
+for e in ${EXTRA:-}; do extra+=("${e%%=*}=${e#*=}:$WORK/noderun"); done
 table=$(in_sandbox python3 "$HERE/bench.py" --iterations "$N" --warmup "$WARMUP" --rss-runs "$RSS_RUNS" \
   --errlog "$WORK/err.log" --state "$STATE" \
-  noderun="$NODERUN:$WORK/noderun" runc="$RUNC:$WORK/runc" crun="$CRUN:$WORK/crun")
+  noderun="$NODERUN:$WORK/noderun" "${extra[@]}" runc="$RUNC:$WORK/runc" crun="$CRUN:$WORK/crun")
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
@@ -144,6 +148,7 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
   echo
   machine
   echo "- load average before / after: $load0 / $load1 (shared machine)"
+  [ -n "${EXTRA:-}" ] && echo "- other noderun builds in the same run: ${EXTRA_NOTE:-$EXTRA}"
   echo
   echo "$table"
 } | tee -a "$RESULTS"
