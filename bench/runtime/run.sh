@@ -8,8 +8,9 @@
 #   bench/runtime/run.sh --exec CMD...   # run CMD in the same sandbox instead (for profiling),
 #                                        # bundles in $NRB_WORK/<runtime>, state below $NRB_STATE
 #
-# Needs root, busybox-static, runc, crun, python3 (apt-get install busybox-static runc crun
-# python3 time). Builds noderun with `cargo build --release -p noderun` unless NODERUN is set.
+# Written for a cgroup v1 / hybrid host like this one. Needs root, busybox-static, runc, crun,
+# python3, GNU time (apt-get install busybox-static runc crun python3 time). Builds noderun with
+# `cargo build --release -p noderun` unless NODERUN is set.
 #
 # Fairness and safety: every runtime runs in the same private mount + cgroup namespace. Before
 # entering it, this script makes one sandbox cgroup below its own cgroup in every hierarchy
@@ -37,6 +38,7 @@ if [ "${1:-}" = --inner ]; then
       continue
     fi
     mp=$CG/${ctrls#name=}
+    mountpoint -q "$mp" || continue
     case $ctrls in name=*) opts="none,$ctrls" ;; *) opts=$ctrls ;; esac
     umount "$mp"
     mount -t cgroup -o "$opts" cgroup "$mp"
