@@ -7,6 +7,9 @@ pkgs=(busybox-static iproute2 procps)
 if [ "$kind" = test ]; then
   pkgs+=(
     qemu-system-x86 cpio kmod            # cgroup v2 VM tests (tests/vm)
+    docker-registry skopeo apache2-utils openssl util-linux   # image pulls (agent/images)
+    nftables python3 vagrant             # nodenet plugin, lab, Vagrantfile validation (cni/)
+    podman runc                          # nodenet used by podman through a CNI config
   )
 fi
 missing=()
@@ -17,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (stable, 1.89 or newer) with rustup first" >&2

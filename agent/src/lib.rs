@@ -1,0 +1,21 @@
+//! nodelet: a node agent that runs static pods the way a kubelet does.
+//!
+//! Library layout (one job per module):
+//! - [`config`]: the agent's configuration (file + flags).
+//! - [`quantity`], [`duration`]: Kubernetes quantities and Go durations.
+//! - [`field`], [`names`]: Kubernetes field errors and name rules.
+//! - [`pod_defaults`], [`pod_validation`]: the API server's Pod defaulting and validation.
+//! - [`manifest`]: one manifest file → its static pods (decode, default, validate, name, hash).
+//! - [`source`]: the static pod directory watcher publishing desired-pod snapshots.
+//! - [`changes`]: what changed between two snapshots (start, stop, replace, errors).
+
+pub mod changes;
+pub mod config;
+pub mod duration;
+pub mod field;
+pub mod manifest;
+pub mod names;
+pub mod pod_defaults;
+pub mod pod_validation;
+pub mod quantity;
+pub mod source;

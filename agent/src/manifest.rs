@@ -1,0 +1,332 @@
+//! One static pod manifest file → the pods it declares: YAML/JSON decoding (strict: unknown
+//! fields are errors), Kubernetes defaulting and validation, then what the kubelet does to a
+//! static pod: name `<name>-<nodeName>`, UID = config hash of node, path and content,
+//! `spec.nodeName`, the `kubernetes.io/config.*` annotations and the NoExecute toleration.
+//!
+//! Unlike the kubelet, a `metadata.uid` written in the file is replaced by the hash, so that
+//! every edit is a new pod. The hash covers the parsed, defaulted pod, so comments and
+//! formatting do not change it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Pod, Toleration};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::field::{FieldError, FieldPath};
+use crate::names;
+use crate::pod_defaults::apply_defaults;
+use crate::pod_validation::validate_pod;
+
+/// Annotation holding the pod's config hash (equal to its UID).
+pub const CONFIG_HASH_ANNOTATION: &str = "kubernetes.io/config.hash";
+/// Annotation naming the pod's source (`file` for static pods).
+pub const CONFIG_SOURCE_ANNOTATION: &str = "kubernetes.io/config.source";
+/// Annotation with the time this version of the pod was first seen (RFC 3339).
+pub const CONFIG_SEEN_ANNOTATION: &str = "kubernetes.io/config.seen";
+/// Larger manifest files are rejected unread.
+pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+
+/// A pod declared by a static pod manifest, ready to run: defaulted, validated, named and
+/// hashed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StaticPod {
+    /// The full pod. `metadata.name` is `<name>-<nodeName>`, `metadata.uid` and the
+    /// `kubernetes.io/config.hash` annotation hold the config hash, `spec.nodeName` is set.
+    pub pod: Pod,
+    /// The manifest file it comes from.
+    pub manifest: PathBuf,
+    /// Index of its YAML document in that file (0-based).
+    pub document: usize,
+}
+
+impl StaticPod {
+    /// The pod's UID, a hash of node name, manifest path and pod content.
+    pub fn uid(&self) -> &str {
+        self.pod.metadata.uid.as_deref().unwrap_or_default()
+    }
+    /// `<metadata.name>-<nodeName>`.
+    pub fn name(&self) -> &str {
+        self.pod.metadata.name.as_deref().unwrap_or_default()
+    }
+    pub fn namespace(&self) -> &str {
+        self.pod.metadata.namespace.as_deref().unwrap_or_default()
+    }
+    /// `namespace/name`, unique on a node.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.namespace(), self.name())
+    }
+    /// When this version was first seen (RFC 3339), from `kubernetes.io/config.seen`.
+    pub fn seen(&self) -> &str {
+        self.pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CONFIG_SEEN_ANNOTATION))
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// One problem of a manifest file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The file as a whole: unreadable, not UTF-8, YAML syntax, empty, too large.
+    File(String),
+    /// A field of one document (0-based index).
+    Field { document: usize, error: FieldError },
+}
+
+/// Why a manifest file yields no pods. `Display`: `<path>: <problem>; <problem>...`, with
+/// `document N: ` (1-based) before field errors of multi-document files.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ManifestError {
+    pub path: PathBuf,
+    /// Documents in the file (0 if it could not be split into documents).
+    pub documents: usize,
+    pub problems: Vec<Problem>,
+}
+
+impl ManifestError {
+    /// An error about the whole file.
+    pub fn file(path: &Path, reason: impl Into<String>) -> ManifestError {
+        ManifestError {
+            path: path.to_path_buf(),
+            documents: 0,
+            problems: vec![Problem::File(reason.into())],
+        }
+    }
+
+    /// Each problem as a line without the file name (`spec.containers[1].image: Required value`).
+    pub fn messages(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .map(|p| match p {
+                Problem::File(r) => r.clone(),
+                Problem::Field { document, error } if self.documents > 1 => {
+                    format!("document {}: {error}", document + 1)
+                }
+                Problem::Field { error, .. } => error.to_string(),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.messages().join("; "))
+    }
+}
+
+/// Turns a `serde_ignored` path into a Kubernetes field path.
+fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => FieldPath::default(),
+        P::Seq { parent, index } => ignored_path(parent).index(*index),
+        P::Map { parent, key } => ignored_path(parent).child(key),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            ignored_path(parent)
+        }
+    }
+}
+
+/// Decodes one document into a Pod, strictly: wrong types and unknown fields are errors.
+fn decode_pod(value: serde_json::Value) -> Result<Pod, Vec<FieldError>> {
+    let obj = match value.as_object() {
+        Some(o) => o,
+        None => {
+            return Err(vec![FieldError::type_error(
+                &FieldPath::default(),
+                "a manifest document must be a Pod object",
+            )]);
+        }
+    };
+    let mut errs = Vec::new();
+    match obj.get("kind") {
+        None => errs.push(FieldError::required(&"kind".into(), "")),
+        Some(serde_json::Value::String(k)) if k == "Pod" => {}
+        Some(k) => errs.push(FieldError::not_supported(
+            &"kind".into(),
+            k.as_str().unwrap_or(&k.to_string()),
+            &["Pod"],
+        )),
+    }
+    match obj.get("apiVersion") {
+        None => errs.push(FieldError::required(&"apiVersion".into(), "")),
+        Some(serde_json::Value::String(v)) if v == "v1" => {}
+        Some(v) => errs.push(FieldError::not_supported(
+            &"apiVersion".into(),
+            v.as_str().unwrap_or(&v.to_string()),
+            &["v1"],
+        )),
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let mut unknown = Vec::new();
+    let mut on_ignored = |p: serde_ignored::Path<'_>| unknown.push(ignored_path(&p));
+    let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
+    let pod: Result<Pod, _> = serde_path_to_error::deserialize(de);
+    match pod {
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            // A missing required key is reported at its own path.
+            let field = FieldPath::from(if path == "." { "" } else { path.as_str() });
+            if let Some(rest) = inner.strip_prefix("missing field `")
+                && let Some(key) = rest.strip_suffix('`')
+            {
+                return Err(vec![FieldError::required(&field.child(key), "")]);
+            }
+            Err(vec![FieldError::type_error(&field, &inner)])
+        }
+        Ok(pod) if unknown.is_empty() => Ok(pod),
+        Ok(_) => Err(unknown.iter().map(FieldError::unknown_field).collect()),
+    }
+}
+
+/// Splits a manifest into YAML documents (JSON is YAML), dropping empty ones.
+fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>, ManifestError> {
+    let text = std::str::from_utf8(content)
+        .map_err(|e| ManifestError::file(path, format!("not UTF-8 text: {e}")))?;
+    // Booleans are only true/false (`name: n` stays a string); `0644` is octal as in the
+    // YAML 1.1 parser Kubernetes uses (file modes).
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        legacy_octal_numbers: true,
+        with_snippet: false,
+    };
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(text, options)
+        .map_err(|e| {
+            let msg = e.without_snippet().to_string();
+            // Drop the library's advice to its programmer.
+            let msg = msg.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+            ManifestError::file(path, format!("invalid YAML: {}", msg.trim()))
+        })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// The config hash: SHA-256 over node name, manifest path and the defaulted pod, as 32 hex
+/// digits (the width of the kubelet's MD5 hash).
+pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("host:{node_name}").as_bytes());
+    h.update(b"\0");
+    h.update(format!("file:{}", path.display()).as_bytes());
+    h.update(b"\0");
+    // Serializing a Pod cannot fail (string keys only); an empty body would still hash node
+    // and path.
+    h.update(serde_json::to_vec(pod).unwrap_or_default());
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parses, defaults, validates and names every Pod of a manifest file's content.
+/// `seen` becomes the `kubernetes.io/config.seen` annotation.
+pub fn parse_manifest(
+    path: &Path,
+    content: &[u8],
+    node_name: &str,
+    seen: jiff::Timestamp,
+) -> Result<Vec<StaticPod>, ManifestError> {
+    if content.len() as u64 > MAX_MANIFEST_SIZE {
+        return Err(ManifestError::file(
+            path,
+            format!("file is larger than {MAX_MANIFEST_SIZE} bytes"),
+        ));
+    }
+    let docs = split_documents(path, content)?;
+    if docs.is_empty() {
+        return Err(ManifestError::file(path, "file is empty: no Pod document"));
+    }
+    let documents = docs.len();
+    let mut problems = Vec::new();
+    let mut pods = Vec::new();
+    let mut names_seen: HashMap<String, usize> = HashMap::new();
+    for (document, value) in docs.into_iter().enumerate() {
+        let mut field_errors = |errors: Vec<FieldError>| {
+            problems.extend(
+                errors
+                    .into_iter()
+                    .map(|error| Problem::Field { document, error }),
+            )
+        };
+        let mut pod = match decode_pod(value) {
+            Ok(p) => p,
+            Err(e) => {
+                field_errors(e);
+                continue;
+            }
+        };
+        apply_defaults(&mut pod);
+        let mut errs = validate_pod(&pod);
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let full_name = format!("{name}-{}", node_name.to_lowercase());
+        let name_path = FieldPath::new("metadata").child("name");
+        if errs.is_empty() {
+            for m in names::dns1123_subdomain(&full_name) {
+                errs.push(FieldError::invalid(
+                    &name_path,
+                    &full_name,
+                    &format!("{m} (the pod name with the node name appended)"),
+                ));
+            }
+        }
+        let key = format!(
+            "{}/{full_name}",
+            pod.metadata.namespace.as_deref().unwrap_or_default()
+        );
+        if errs.is_empty()
+            && let Some(first) = names_seen.insert(key, document)
+        {
+            let mut e = FieldError::duplicate(&name_path, &name);
+            e.detail = format!("also declared by document {}", first + 1);
+            errs.push(e);
+        }
+        if !errs.is_empty() {
+            field_errors(errs);
+            continue;
+        }
+        let hash = config_hash(node_name, path, &pod);
+        pod.metadata.name = Some(full_name);
+        pod.metadata.uid = Some(hash.clone());
+        let annotations = pod
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        annotations.insert(CONFIG_HASH_ANNOTATION.into(), hash);
+        annotations.insert(CONFIG_SOURCE_ANNOTATION.into(), "file".into());
+        annotations.insert(CONFIG_SEEN_ANNOTATION.into(), seen.to_string());
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.node_name = Some(node_name.to_string());
+            let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
+            let no_execute = Toleration {
+                operator: Some("Exists".into()),
+                effect: Some("NoExecute".into()),
+                ..Default::default()
+            };
+            if !tolerations.contains(&no_execute) {
+                tolerations.push(no_execute);
+            }
+        }
+        pods.push(StaticPod {
+            pod,
+            manifest: path.to_path_buf(),
+            document,
+        });
+    }
+    if problems.is_empty() {
+        Ok(pods)
+    } else {
+        Err(ManifestError {
+            path: path.to_path_buf(),
+            documents,
+            problems,
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! Configuration file + flags: defaults, overrides, and errors naming file, key and reason.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use nodelet::config::{Config, ConfigError, ConfigFlags, SocketFlags};
+
+fn host() -> Result<String, String> {
+    Ok("My-Host".to_string())
+}
+
+fn from(text: &str, flags: &ConfigFlags) -> Result<Config, ConfigError> {
+    Config::from_parts(
+        Some((Path::new("/etc/nodelet/config.yaml"), text)),
+        flags,
+        &host,
+    )
+}
+
+fn err(text: &str) -> String {
+    from(text, &ConfigFlags::default()).unwrap_err().to_string()
+}
+
+const HEAD: &str = "apiVersion: nodelet.io/v1alpha1\nkind: NodeletConfiguration\n";
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    cfg: ConfigFlags,
+}
+
+#[test]
+fn defaults_without_file() {
+    let c = Config::from_parts(None, &ConfigFlags::default(), &host).unwrap();
+    assert_eq!(
+        c.static_pod_path,
+        PathBuf::from("/etc/kubernetes/manifests")
+    );
+    assert_eq!(c.node_name, "my-host");
+    assert_eq!(c.root_dir, PathBuf::from("/var/lib/nodelet"));
+    assert_eq!(c.pod_logs_dir, PathBuf::from("/var/log/pods"));
+    assert_eq!(c.run_dir, PathBuf::from("/run/nodelet"));
+    assert_eq!(c.api_socket, PathBuf::from("/run/nodelet/nodelet.sock"));
+    assert_eq!(c.cgroup_root, None);
+    assert_eq!(c.max_pods, 110);
+    assert_eq!(c.container_log_max_size, 10 << 20);
+    assert_eq!(c.container_log_max_files, 5);
+    assert_eq!(c.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
+    assert_eq!(c.cni_bin_dir, PathBuf::from("/opt/cni/bin"));
+    assert_eq!(c.crash_loop_back_off.initial, Duration::from_secs(10));
+    assert_eq!(c.crash_loop_back_off.max, Duration::from_secs(300));
+    assert_eq!(c.file_check_frequency, Duration::from_secs(20));
+    assert_eq!(c.config_file, None);
+}
+
+#[test]
+fn file_values_and_flag_overrides() {
+    let text = format!(
+        "{HEAD}staticPodPath: /srv/manifests\nnodeName: node-a\nrootDir: /tmp/r\npodLogsDir: /tmp/l\n\
+         runDir: /tmp/run\napiSocket: /tmp/run/s.sock\ncgroupRoot: /nodelet\nmaxPods: 20\n\
+         containerLogMaxSize: 1Mi\ncontainerLogMaxFiles: 3\ncniConfDir: /tmp/cni\ncniBinDir: /tmp/bin\n\
+         crashLoopBackOff:\n  initial: 1s\n  max: 5m\nfileCheckFrequency: 500ms\n"
+    );
+    let c = from(&text, &ConfigFlags::default()).unwrap();
+    assert_eq!(c.static_pod_path, PathBuf::from("/srv/manifests"));
+    assert_eq!(c.node_name, "node-a");
+    assert_eq!(c.cgroup_root, Some(PathBuf::from("/nodelet")));
+    assert_eq!(c.max_pods, 20);
+    assert_eq!(c.container_log_max_size, 1 << 20);
+    assert_eq!(c.container_log_max_files, 3);
+    assert_eq!(c.crash_loop_back_off.initial, Duration::from_secs(1));
+    assert_eq!(c.crash_loop_back_off.max, Duration::from_secs(300));
+    assert_eq!(c.file_check_frequency, Duration::from_millis(500));
+    assert_eq!(c.api_socket, PathBuf::from("/tmp/run/s.sock"));
+
+    let cli = Cli::try_parse_from([
+        "nodelet",
+        "--static-pod-path=/x/m",
+        "--node-name=node-b",
+        "--max-pods=7",
+        "--root-dir=/x/root",
+        "--pod-logs-dir=/x/logs",
+        "--run-dir=/x/run",
+        "--api-socket=/x/run/n.sock",
+        "--cgroup-root=/n2",
+        "--cni-conf-dir=/x/cni",
+        "--cni-bin-dir=/x/bin",
+        "--container-log-max-size=2Mi",
+        "--container-log-max-files=2",
+        "--crash-loop-back-off-initial=2s",
+        "--crash-loop-back-off-max=4s",
+        "--file-check-frequency=1m",
+    ])
+    .unwrap();
+    let c = from(&text, &cli.cfg).unwrap();
+    assert_eq!(c.static_pod_path, PathBuf::from("/x/m"));
+    assert_eq!(c.node_name, "node-b");
+    assert_eq!(c.max_pods, 7);
+    assert_eq!(c.root_dir, PathBuf::from("/x/root"));
+    assert_eq!(c.pod_logs_dir, PathBuf::from("/x/logs"));
+    assert_eq!(c.run_dir, PathBuf::from("/x/run"));
+    assert_eq!(c.api_socket, PathBuf::from("/x/run/n.sock"));
+    assert_eq!(c.cgroup_root, Some(PathBuf::from("/n2")));
+    assert_eq!(c.cni_conf_dir, PathBuf::from("/x/cni"));
+    assert_eq!(c.cni_bin_dir, PathBuf::from("/x/bin"));
+    assert_eq!(c.container_log_max_size, 2 << 20);
+    assert_eq!(c.container_log_max_files, 2);
+    assert_eq!(c.crash_loop_back_off.initial, Duration::from_secs(2));
+    assert_eq!(c.crash_loop_back_off.max, Duration::from_secs(4));
+    assert_eq!(c.file_check_frequency, Duration::from_secs(60));
+}
+
+#[test]
+fn bad_files_name_file_key_and_reason() {
+    let e = err(&format!("{HEAD}staticPodPth: /x\n"));
+    assert!(
+        e.starts_with("/etc/nodelet/config.yaml: staticPodPth: unknown field `staticPodPth`"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{HEAD}crashLoopBackOff:\n  initial: 1s\n  maximum: 5s\n"
+    ));
+    assert!(
+        e.starts_with("/etc/nodelet/config.yaml: crashLoopBackOff.maximum: unknown field"),
+        "{e}"
+    );
+    let e = err(&format!("{HEAD}crashLoopBackOff:\n  initial: 1x\n"));
+    assert!(
+        e.starts_with(
+            "/etc/nodelet/config.yaml: crashLoopBackOff.initial: invalid duration \"1x\""
+        ),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{HEAD}crashLoopBackOff: {{initial: 20s, max: 10s}}\n"
+    ));
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: crashLoopBackOff.max: 10s is shorter than crashLoopBackOff.initial (20s)"
+    );
+    let e = err(&format!("{HEAD}containerLogMaxSize: 10MB\n"));
+    assert!(
+        e.starts_with("/etc/nodelet/config.yaml: containerLogMaxSize: \"10MB\": "),
+        "{e}"
+    );
+    let e = err(&format!("{HEAD}maxPods: many\n"));
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: maxPods: must be a whole number, got \"many\""
+    );
+    let e = err(&format!("{HEAD}maxPods: 0\n"));
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: maxPods: must be at least 1, got 0"
+    );
+    let e = err(&format!("{HEAD}containerLogMaxFiles: 1\n"));
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: containerLogMaxFiles: must be at least 2, got 1"
+    );
+    let e = err(&format!("{HEAD}rootDir: var/lib\n"));
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: rootDir: must be an absolute path, got \"var/lib\""
+    );
+    let e = err(&format!("{HEAD}nodeName: Node_1\n"));
+    assert!(
+        e.starts_with(
+            "/etc/nodelet/config.yaml: nodeName: \"Node_1\": a lowercase RFC 1123 subdomain"
+        ),
+        "{e}"
+    );
+    let e = err(&format!("{HEAD}fileCheckFrequency: 0s\n"));
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: fileCheckFrequency: \"0s\": must be greater than 0"
+    );
+    let e = err(&format!("{HEAD}staticPodPath: [a]\n"));
+    assert!(
+        e.starts_with("/etc/nodelet/config.yaml: staticPodPath: "),
+        "{e}"
+    );
+    let e = err("kind: NodeletConfiguration\n");
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: apiVersion: required: nodelet.io/v1alpha1"
+    );
+    let e = err("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n");
+    assert!(e.starts_with("/etc/nodelet/config.yaml: apiVersion: unsupported value \"kubelet.config.k8s.io/v1beta1\""), "{e}");
+    let e = err("apiVersion: nodelet.io/v1alpha1\nkind: Pod\n");
+    assert!(
+        e.starts_with("/etc/nodelet/config.yaml: kind: unsupported value \"Pod\""),
+        "{e}"
+    );
+    let e = err(&format!("{HEAD}staticPodPath: /a\n  bad: indent\n"));
+    assert!(e.starts_with("/etc/nodelet/config.yaml: "), "{e}");
+    assert!(e.contains("line "), "syntax errors carry the line: {e}");
+}
+
+#[test]
+fn bad_flags_name_the_flag() {
+    let cli = Cli::try_parse_from(["nodelet", "--max-pods=x"]).unwrap();
+    let e = Config::from_parts(None, &cli.cfg, &host)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "flag --max-pods: maxPods: must be a whole number, got \"x\""
+    );
+    let cli = Cli::try_parse_from(["nodelet", "--crash-loop-back-off-max=1s"]).unwrap();
+    let e = Config::from_parts(None, &cli.cfg, &host)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "flag --crash-loop-back-off-max: crashLoopBackOff.max: 1s is shorter than crashLoopBackOff.initial (10s)"
+    );
+    let bad_host = || Err::<String, String>("no hostname".into());
+    let e = Config::from_parts(None, &ConfigFlags::default(), &bad_host)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("set nodeName or --node-name"), "{e}");
+}
+
+#[test]
+fn config_file_optional_at_default_path_required_when_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("config.yaml");
+    let flags = ConfigFlags {
+        node_name: Some("n1".into()),
+        ..Default::default()
+    };
+    let c = Config::load_with_default_path(&flags, &missing).unwrap();
+    assert_eq!(c.config_file, None);
+
+    let explicit = ConfigFlags {
+        config: Some(missing.clone()),
+        ..flags.clone()
+    };
+    let e = Config::load_with_default_path(&explicit, &missing)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}: cannot read configuration file",
+            missing.display()
+        )),
+        "{e}"
+    );
+
+    std::fs::write(&missing, format!("{HEAD}maxPods: 3\n")).unwrap();
+    let c = Config::load_with_default_path(&flags, &missing).unwrap();
+    assert_eq!(c.max_pods, 3);
+    assert_eq!(c.config_file.as_deref(), Some(missing.as_path()));
+    let c = Config::load_with_default_path(&explicit, Path::new("/nonexistent")).unwrap();
+    assert_eq!(c.max_pods, 3);
+
+    std::fs::write(&missing, "").unwrap();
+    let c = Config::load_with_default_path(&flags, &missing).unwrap();
+    assert_eq!(c.max_pods, 110, "an empty file is all defaults");
+}
+
+#[derive(Parser)]
+struct Client {
+    #[command(flatten)]
+    s: SocketFlags,
+}
+
+#[test]
+fn nodectl_socket_flag() {
+    let c = Client::try_parse_from(["nodectl", "--socket", "/tmp/n2.sock"]).unwrap();
+    assert_eq!(c.s.socket, PathBuf::from("/tmp/n2.sock"));
+    if std::env::var_os("NODELET_SOCKET").is_none() {
+        let c = Client::try_parse_from(["nodectl"]).unwrap();
+        assert_eq!(c.s.socket, PathBuf::from("/run/nodelet/nodelet.sock"));
+    }
+}
