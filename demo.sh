@@ -8,8 +8,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 scripts/deps.sh demo
-cargo build --release -q -p noderun
-NR="$PWD/target/release/noderun"
+NR="$PWD/$(scripts/build-noderun.sh)"
 work=$(mktemp -d /tmp/noderun-demo.XXXXXX)
 root="$work/state"
 id="demo-$$"

@@ -209,13 +209,19 @@ fn write_id_maps(pid: i32, spec: &Spec) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// The caller's user name from /etc/passwd (read directly: the shipped binary is static, and
+/// glibc's NSS does not work from static binaries), or the uid.
 fn current_user() -> String {
-    let uid = nix::unistd::getuid();
-    nix::unistd::User::from_uid(uid)
+    let uid = nix::unistd::getuid().as_raw().to_string();
+    std::fs::read_to_string("/etc/passwd")
         .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or(uid)
 }
 
 /// A created container as returned to the caller of `create`.
