@@ -85,6 +85,11 @@ fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     set_stdio(a.stdio)?;
     chan.expect(&Msg::Go)?;
     namespaces::join_all(&a.plan.join)?;
+    if a.plan.has_user() && !a.plan.new_user {
+        // Our ids stay the host's after setns; become the namespace's root so files we
+        // create are owned by a mapped id.
+        become_root()?;
+    }
     if a.plan.new_user {
         namespaces::unshare_flags(nix::sched::CloneFlags::CLONE_NEWUSER)?;
         chan.send(&Msg::MapIds)?;
@@ -141,7 +146,7 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         rootfs: a.rootfs,
         bundle_dir: a.bundle_dir,
         spec,
-        in_new_userns: a.plan.new_user,
+        in_userns: a.plan.has_user(),
         new_cgroupns: a.plan.new.contains(nix::sched::CloneFlags::CLONE_NEWCGROUP),
         cgroup: a.cgroup,
     };

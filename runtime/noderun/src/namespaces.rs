@@ -84,6 +84,15 @@ impl Plan {
         self.new.contains(clone_flag(t)) || self.join.iter().any(|(j, _)| *j == t)
     }
 
+    /// The container runs in a user namespace other than ours (new or joined).
+    pub fn has_user(&self) -> bool {
+        self.new_user
+            || self
+                .join
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::User)
+    }
+
     /// Pid and time namespaces only apply to children: init must be a fresh child.
     pub fn needs_fork(&self) -> bool {
         let time = clone_flag(LinuxNamespaceType::Time);

@@ -20,7 +20,7 @@ pub struct RootfsContext<'a> {
     pub rootfs: &'a Path,
     pub bundle_dir: &'a Path,
     pub spec: &'a Spec,
-    pub in_new_userns: bool,
+    pub in_userns: bool,
     pub new_cgroupns: bool,
     pub cgroup: &'a noderun_cgroups::Cgroup,
 }
@@ -150,7 +150,7 @@ fn mount_entry(ctx: &RootfsContext, m: &Mount) -> Result<(), String> {
             Ok(()) => {}
             // In a user namespace without its own net namespace sysfs cannot be mounted:
             // bind the host's, as runc does.
-            Err(_) if typ == "sysfs" && ctx.in_new_userns => {
+            Err(_) if typ == "sysfs" && ctx.in_userns => {
                 do_mount(
                     Some(Path::new("/sys")),
                     &dest,
@@ -251,7 +251,7 @@ fn make_device(
         Create::Dir,
     )?
     .join(path.file_name().ok_or("no file name")?);
-    if ctx.in_new_userns {
+    if ctx.in_userns {
         // mknod is not allowed in a user namespace: bind the host's node instead.
         if std::fs::symlink_metadata(&dest).is_err() {
             std::fs::File::create(&dest).map_err(|e| format!("create {}: {e}", dest.display()))?;

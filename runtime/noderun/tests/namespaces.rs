@@ -56,37 +56,90 @@ fn namespaces_joined_by_path() {
         return;
     }
     let w = World::new("nsjoin");
-    w.write_config(&sh("sleep 100"));
+    let mut a_cfg = sh("sleep 100");
+    a_cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    w.write_config(&a_cfg);
     let a = w.id("a");
     assert!(w.create(&a, &[]).0);
     w.ok(&["start", &a]);
     let pid = w.state(&a)["pid"].as_i64().unwrap();
     let mut c = sh(&format!("{} ps -o comm", ns_script()));
-    let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
-    for ns in namespaces.iter_mut() {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    let joined = ["net", "ipc", "uts", "pid", "cgroup", "time"];
+    for ns in c["linux"]["namespaces"].as_array_mut().unwrap().iter_mut() {
         let kind = match ns["type"].as_str().unwrap() {
             "network" => "net",
-            "ipc" => "ipc",
-            "uts" => "uts",
-            "pid" => "pid",
-            _ => continue,
-        };
-        ns["path"] = json!(format!("/proc/{pid}/ns/{kind}"));
+            "mount" => continue,
+            other => other,
+        }
+        .to_string();
+        if joined.contains(&kind.as_str()) {
+            ns["path"] = json!(format!("/proc/{pid}/ns/{kind}"));
+        }
     }
     let out = w.run_ok(&c, "b");
     let ns = parse(&out);
-    for k in ["net", "ipc", "uts", "pid"] {
+    for k in joined {
         let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{k}"))
             .unwrap()
             .display()
             .to_string();
         assert_eq!(ns[k], theirs, "{k} should be joined");
+        assert_ne!(ns[k], host_ns(k), "{k} is not the host's");
     }
     assert_ne!(ns["mnt"], host_ns("mnt"));
     assert!(
         out.contains("sleep"),
         "the joined pid namespace shows the other container's sleep: {out}"
     );
+    w.ok(&["delete", "--force", &a]);
+}
+
+#[test]
+fn user_namespace_joined_by_path() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("userjoin");
+    let mut a_cfg = sh("sleep 100");
+    a_cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    a_cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    a_cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    a_cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
+    w.write_config(&a_cfg);
+    let a = w.id("a");
+    let (ok, err) = w.create(&a, &[]);
+    assert!(ok, "{err}");
+    w.ok(&["start", &a]);
+    let pid = w.state(&a)["pid"].as_i64().unwrap();
+    let mut c = sh("readlink /proc/self/ns/user; cat /proc/self/uid_map");
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
+    let out = w.run_ok(&c, "b");
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user"))
+        .unwrap()
+        .display()
+        .to_string();
+    assert_eq!(out.lines().next().unwrap(), theirs, "{out}");
+    assert!(out.contains("300000"), "{out}");
     w.ok(&["delete", "--force", &a]);
 }
 
