@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod names;
 pub mod pod_defaults;
 pub mod pod_validation;
+pub mod probe;
 pub mod quantity;
 pub mod source;
 pub mod status;
