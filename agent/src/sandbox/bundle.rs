@@ -1,7 +1,8 @@
 //! The pause sandbox as an OCI bundle the shim runs: `config.json` plus a `rootfs/` that is an
 //! empty directory. Inside, the root is read-only and holds only a read-only bind mount of the
 //! `nodelet-pause` binary at `/pause` (plus the host's library directories when the binary is
-//! dynamically linked), a small tmpfs `/dev`, no capabilities, no_new_privs, containerd's
+//! dynamically linked), `/proc` (the runtime needs it; containerd's masked and read-only
+//! paths), a small tmpfs `/dev`, no capabilities, no_new_privs, containerd's
 //! default seccomp profile, uid/gid 65535 (as the upstream pause image). Namespaces: mount
 //! always; pid unless hostPID (the pause is pid 1 and reaps); net and uts unless hostNetwork;
 //! ipc unless hostIPC. Hostname = the pod's hostname when the uts namespace is new.
@@ -19,6 +20,26 @@ use super::paths;
 pub const PAUSE_PATH: &str = "/pause";
 /// uid and gid the pause runs as (the upstream pause image's user).
 pub const PAUSE_USER: u32 = 65535;
+/// containerd's default masked paths below /proc (nothing else is mounted to mask).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+];
+/// containerd's default read-only paths.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 /// Host library directories bound into the sandbox for a dynamically linked pause binary
 /// (symlinks among them, e.g. merged-usr `/lib -> usr/lib`, are recreated, not bound).
 pub const LIBRARY_DIRS: &[&str] = &[
@@ -176,7 +197,11 @@ fn config(spec: &SandboxSpec, libs: &[LibDir]) -> Result<Value> {
         namespaces.push(json!({"type": "ipc"}));
     }
     let ro_bind = json!(["bind", "ro", "nosuid", "nodev"]);
+    // /proc is needed by the runtime itself (the exec fifo is reopened through
+    // /proc/self/fd, sysctls are written under /proc/sys), so it is there, masked as usual.
     let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc",
+               "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
                "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=64k"]}),
         json!({"destination": PAUSE_PATH, "type": "bind",
@@ -195,8 +220,8 @@ fn config(spec: &SandboxSpec, libs: &[LibDir]) -> Result<Value> {
         "cgroupsPath": spec.cgroup_parent.join(&spec.id),
         "seccomp": seccomp,
         "sysctl": spec.sysctls,
-        "maskedPaths": [],
-        "readonlyPaths": [],
+        "maskedPaths": MASKED_PATHS,
+        "readonlyPaths": READONLY_PATHS,
     });
     if spec.sysctls.is_empty() {
         linux.as_object_mut().map(|o| o.remove("sysctl"));
@@ -370,7 +395,7 @@ mod tests {
             .iter()
             .map(|m| m["destination"].as_str().unwrap())
             .collect();
-        assert_eq!(dests, ["/dev", "/pause", "/usr/lib"]);
+        assert_eq!(dests, ["/proc", "/dev", "/pause", "/usr/lib"]);
         assert!(v.get("sysctl").is_none());
     }
 
@@ -457,7 +482,7 @@ mod tests {
         assert_eq!(dir, t.path().join("pods/uid1/sandbox"));
         let v: Value =
             serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-        assert_eq!(v["mounts"][1]["source"], "/bin/sh");
+        assert_eq!(v["mounts"][2]["source"], "/bin/sh");
         let rootfs: Vec<_> = std::fs::read_dir(dir.join("rootfs")).unwrap().collect();
         for l in library_dirs() {
             if let LibDir::Link(d, t) = l {
