@@ -362,14 +362,7 @@ fn pod_with_network(b: &Bins, rt: &tokio::runtime::Runtime, n: Network, t: &Path
 
     // CNI ADD.
     let cni = Cni::new(&conf_dir, &n.bin_dirs, &paths::cni_cache_dir(&root_dir));
-    let podnet = PodNetwork {
-        container_id: id.clone(),
-        netns: Some(pin.clone()),
-        pod_name: pod_name.clone(),
-        pod_namespace: "default".into(),
-        pod_uid: uid.clone(),
-        ifname: "eth0".into(),
-    };
+    let podnet = PodNetwork::for_sandbox(&spec, &pin);
     let att = rt.block_on(cni.add(&podnet)).unwrap();
     let ip = att.pod_ip().expect("a pod IP");
     assert!(ip.to_string().starts_with(n.subnet_prefix), "{ip}");
@@ -417,9 +410,22 @@ fn pod_with_network(b: &Bins, rt: &tokio::runtime::Runtime, n: Network, t: &Path
     // Teardown: kill the pause; DEL with the pin still there or with the namespace gone.
     shim.kill_and_delete(&id);
     if n.del_after_unpin {
+        // As garbage collection after a crash would: the pin goes, then DEL from the cache.
+        assert_eq!(
+            netns::list_pins(&run_dir).unwrap(),
+            vec![(uid.clone(), pin.clone())]
+        );
         netns::unpin(&pin).unwrap();
         assert!(!pin.exists());
-        rt.block_on(cni.del(&podnet)).unwrap();
+        assert!(netns::list_pins(&run_dir).unwrap().is_empty());
+        let cached = cni.list_cached().unwrap();
+        assert_eq!(cached.len(), 1);
+        let orphan = PodNetwork::from_cached(&cached[0], None);
+        assert_eq!(
+            (&orphan.container_id, &orphan.pod_name, &orphan.pod_uid),
+            (&id, &pod_name, &uid)
+        );
+        rt.block_on(cni.del(&orphan)).unwrap();
     } else {
         rt.block_on(cni.del(&podnet)).unwrap();
         netns::unpin(&pin).unwrap();

@@ -162,6 +162,41 @@ pub struct DnsInput<'a> {
     pub host_resolv: &'a str,
 }
 
+impl<'a> DnsInput<'a> {
+    /// The DNS inputs of a pod: its dnsPolicy, hostNetwork, dnsConfig and namespace.
+    pub fn for_pod(
+        pod: &'a k8s_openapi::api::core::v1::Pod,
+        cluster: &'a ClusterDns,
+        host_resolv: &'a str,
+    ) -> DnsInput<'a> {
+        let spec = pod.spec.as_ref();
+        DnsInput {
+            policy: spec.and_then(|s| s.dns_policy.as_deref()),
+            host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+            dns_config: spec.and_then(|s| s.dns_config.as_ref()),
+            namespace: pod.metadata.namespace.as_deref().unwrap_or("default"),
+            cluster,
+            host_resolv,
+        }
+    }
+}
+
+/// The pod's hosts file: `host_hosts` is the host's /etc/hosts text (used with hostNetwork).
+pub fn hosts_for_pod(
+    pod: &k8s_openapi::api::core::v1::Pod,
+    hostname: &str,
+    pod_ips: &[IpAddr],
+    host_hosts: &str,
+) -> String {
+    let spec = pod.spec.as_ref();
+    let aliases = spec.and_then(|s| s.host_aliases.as_deref()).unwrap_or(&[]);
+    if spec.and_then(|s| s.host_network).unwrap_or(false) {
+        host_network_hosts_content(host_hosts, aliases)
+    } else {
+        hosts_content(pod_ips, hostname, None, aliases)
+    }
+}
+
 /// The pod's resolv.conf and the warnings to report as events (fallbacks, dropped entries).
 pub fn resolv_conf(input: &DnsInput) -> Result<(ResolvConf, Vec<String>)> {
     let mut warnings = vec![];

@@ -145,6 +145,23 @@ pub fn unpin(path: &Path) -> Result<()> {
     }
 }
 
+/// The pins under `<runDir>/netns`: (pod uid, path), for garbage collection after a restart.
+pub fn list_pins(run_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let dir = run_dir.join("netns");
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::io("read", dir, e)),
+    };
+    let mut out: Vec<(String, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .filter(|(n, _)| !n.starts_with('.'))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 /// Brings the loopback interface up inside the network namespace at `netns` (the OCI runtime
 /// does not, and CNI configurations rarely include the loopback plugin). Runs on a short-lived
 /// thread that enters the namespace, so the caller's threads stay where they are.

@@ -113,6 +113,38 @@ pub struct PodNetwork {
 }
 
 impl PodNetwork {
+    /// The attachment of a sandbox on [`POD_IFNAME`], its namespace pinned at `netns`.
+    pub fn for_sandbox(spec: &crate::sandbox::bundle::SandboxSpec, netns: &Path) -> PodNetwork {
+        PodNetwork {
+            container_id: spec.id.clone(),
+            netns: Some(netns.to_path_buf()),
+            pod_name: spec.pod_name.clone(),
+            pod_namespace: spec.pod_namespace.clone(),
+            pod_uid: spec.pod_uid.clone(),
+            ifname: POD_IFNAME.to_string(),
+        }
+    }
+
+    /// The attachment a cached ADD describes (garbage collection of pods nobody owns any
+    /// more: DEL with what ADD was given). `netns` is the pin if it still exists.
+    pub fn from_cached(c: &cache::CachedAttachment, netns: Option<&Path>) -> PodNetwork {
+        let arg = |k: &str| {
+            c.cni_args
+                .iter()
+                .find(|(x, _)| x == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        PodNetwork {
+            container_id: c.container_id.clone(),
+            netns: netns.map(Path::to_path_buf),
+            pod_name: arg("K8S_POD_NAME"),
+            pod_namespace: arg("K8S_POD_NAMESPACE"),
+            pod_uid: arg("K8S_POD_UID"),
+            ifname: c.if_name.clone(),
+        }
+    }
+
     /// `CNI_ARGS` as the kubelet/containerd pass them.
     pub fn cni_args(&self) -> Vec<(String, String)> {
         vec![
@@ -352,6 +384,37 @@ impl Cni {
             invoke::run(plugin_type(p), &cfg, &inv).await?;
         }
         Ok(())
+    }
+
+    /// Every cached attachment (for garbage collection after a restart). Unreadable entries
+    /// are skipped with a warning.
+    pub fn list_cached(&self) -> Result<Vec<cache::CachedAttachment>, CniError> {
+        let rd = match std::fs::read_dir(&self.cache_dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(CniError::io("read", &self.cache_dir, e)),
+        };
+        let mut out = vec![];
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let parsed = std::fs::read(&p).map_err(|e| e.to_string()).and_then(|d| {
+                serde_json::from_slice::<cache::CachedAttachment>(&d).map_err(|e| e.to_string())
+            });
+            match parsed {
+                Ok(a) if a.kind == cache::KIND => out.push(a),
+                Ok(a) => {
+                    tracing::warn!(path = %p.display(), kind = %a.kind, "unknown CNI cache kind")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "unreadable CNI cache entry")
+                }
+            }
+        }
+        out.sort_by(|a, b| a.container_id.cmp(&b.container_id));
+        Ok(out)
     }
 
     /// The cached attachment of `container_id` (pod IPs after an agent restart), if any.
