@@ -300,7 +300,9 @@ fn pod_with_network(b: &Bins, rt: &tokio::runtime::Runtime, n: Network, t: &Path
         &run_dir.join("pods").join(&uid).join("shim"),
         &run_dir.join("runtime"),
     );
+    let t0 = Instant::now();
     let pid = shim.run(&id, &bundle_dir);
+    let started = t0.elapsed();
 
     // The pause: pid 1 of its own pid namespace, no privileges, in the pod cgroup.
     assert_eq!(
@@ -363,7 +365,13 @@ fn pod_with_network(b: &Bins, rt: &tokio::runtime::Runtime, n: Network, t: &Path
     // CNI ADD.
     let cni = Cni::new(&conf_dir, &n.bin_dirs, &paths::cni_cache_dir(&root_dir));
     let podnet = PodNetwork::for_sandbox(&spec, &pin);
+    let t1 = Instant::now();
     let att = rt.block_on(cni.add(&podnet)).unwrap();
+    eprintln!(
+        "{}: pause created+started in {started:?}, CNI ADD in {:?}",
+        n.tag,
+        t1.elapsed()
+    );
     let ip = att.pod_ip().expect("a pod IP");
     assert!(ip.to_string().starts_with(n.subnet_prefix), "{ip}");
     let eth0 = sh(&[

@@ -275,6 +275,25 @@ fn validate(spec: &SandboxSpec) -> Result<()> {
             ));
         }
     }
+    for name in spec.sysctls.keys() {
+        let ipc = name.starts_with("kernel.shm")
+            || name.starts_with("kernel.msg")
+            || name == "kernel.sem"
+            || name.starts_with("fs.mqueue.");
+        let host = if name.starts_with("net.") && spec.namespaces.host_network {
+            Some("hostNetwork")
+        } else if ipc && spec.namespaces.host_ipc {
+            Some("hostIPC")
+        } else {
+            None
+        };
+        if let Some(h) = host {
+            return Err(Error::invalid(
+                format!("spec.securityContext.sysctls[{name}]"),
+                format!("a namespaced sysctl cannot be set with {h}: it would change the node"),
+            ));
+        }
+    }
     if !spec.pause_binary.is_absolute() {
         return Err(Error::invalid(
             "pause binary",
@@ -460,6 +479,23 @@ mod tests {
         s.hostname = "Bad_Name".into();
         let e = write(&s).unwrap_err().to_string();
         assert!(e.starts_with("hostname: "), "{e}");
+        let mut s = spec(NamespaceOptions {
+            host_network: true,
+            ..Default::default()
+        });
+        s.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+        let e = write(&s).unwrap_err().to_string();
+        assert!(
+            e.starts_with("spec.securityContext.sysctls[net.ipv4.ip_forward]: ")
+                && e.contains("hostNetwork"),
+            "{e}"
+        );
+        let mut s = spec(NamespaceOptions {
+            host_ipc: true,
+            ..Default::default()
+        });
+        s.sysctls.insert("kernel.shmmax".into(), "1".into());
+        assert!(write(&s).unwrap_err().to_string().contains("hostIPC"));
     }
 
     #[test]
