@@ -247,6 +247,15 @@ impl Cni {
         }
     }
 
+    /// The node's CNI set-up: `cniConfDir`, `cniBinDir`, cache under `<rootDir>/cni-cache`.
+    pub fn for_config(cfg: &crate::config::Config) -> Cni {
+        Cni::new(
+            &cfg.cni_conf_dir,
+            std::slice::from_ref(&cfg.cni_bin_dir),
+            &crate::sandbox::paths::cni_cache_dir(&cfg.root_dir),
+        )
+    }
+
     /// The network configuration ADD would use now.
     pub fn network(&self) -> Result<NetworkConfigList, CniError> {
         conf::load(&self.conf_dir)
