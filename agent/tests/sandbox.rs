@@ -1,7 +1,9 @@
 //! The pod sandbox end to end as root on the real kernel: the pause bundle run by a real
 //! `nodelet-shim`, its netns pinned, CNI ADD through nodenet and through Debian's reference
 //! plugins (bridge + host-local + loopback) with the pod IP checked on eth0 inside the pause's
-//! namespace, managed hosts/resolv.conf, then the pause killed, CNI DEL from the cached result
+//! namespace, managed hosts/resolv.conf, an app container that joins the pod's namespaces by
+//! the given paths (sees the pod's hostname, IP, hosts, resolv.conf and the pause as pid 1),
+//! then the pause killed, CNI DEL from the cached result
 //! (once with the namespace still pinned, once with it gone), unpin, and nothing left behind:
 //! pins, mounts, leases, veths, cache entries, cgroups. Plus a hostNetwork/hostPID/hostIPC
 //! sandbox, which shares the node's namespaces and needs no CNI.
@@ -255,6 +257,96 @@ fn leases(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// An app container made the way the pod manager will: a busybox rootfs, the pod's
+/// namespaces joined by the paths [`netns::container_namespaces`] gives, the managed hosts and
+/// resolv.conf bound in. Runs `script` through the shim; returns its output (CRI log text).
+fn app_container(
+    shim: &Shim,
+    dir: &Path,
+    joined: &netns::PodNamespaces,
+    files: &dns::PodDnsFiles,
+    script: &str,
+) -> String {
+    let rootfs = dir.join("rootfs");
+    for d in ["bin", "proc", "dev", "sys", "etc", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for a in ["sh", "cat", "hostname", "ip", "ls", "readlink"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    let mut spec = serde_json::to_value(oci_spec::runtime::Spec::default()).unwrap();
+    spec["ociVersion"] = serde_json::json!("1.2.0");
+    spec["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+    spec["process"]["terminal"] = serde_json::json!(false);
+    spec["root"]["readonly"] = serde_json::json!(false);
+    spec["hostname"] = serde_json::Value::Null;
+    let mut namespaces = vec![serde_json::json!({"type": "mount"})];
+    for (kind, ns) in [
+        ("network", &joined.network),
+        ("ipc", &joined.ipc),
+        ("uts", &joined.uts),
+        ("pid", &joined.pid),
+    ] {
+        match ns {
+            netns::Namespace::Host => {}
+            netns::Namespace::New => namespaces.push(serde_json::json!({"type": kind})),
+            netns::Namespace::Join(p) => {
+                namespaces.push(serde_json::json!({"type": kind, "path": p}))
+            }
+        }
+    }
+    spec["linux"]["namespaces"] = serde_json::json!(namespaces);
+    spec["linux"]["cgroupsPath"] = serde_json::Value::Null;
+    let mounts = spec["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+    for (src, dst) in [
+        (&files.hosts, "/etc/hosts"),
+        (&files.resolv_conf, "/etc/resolv.conf"),
+    ] {
+        mounts.push(
+            serde_json::json!({"destination": dst, "type": "bind", "source": src,
+                                      "options": ["rbind", "ro"]}),
+        );
+    }
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let log = dir.join("app.log");
+    let id = "app".to_string();
+    let Response::Created { .. } = shim.call(Request::Create {
+        id: id.clone(),
+        bundle: dir.to_path_buf(),
+        log_path: Some(log.clone()),
+    }) else {
+        panic!("create app")
+    };
+    assert_eq!(shim.call(Request::Start { id: id.clone() }), Response::Ok);
+    let t = Instant::now();
+    loop {
+        let Response::Container(info) = shim.call(Request::State { id: id.clone() }) else {
+            panic!("state")
+        };
+        if let Some(exit) = info.exit {
+            assert_eq!(exit.exit_code, 0, "{:?}", std::fs::read_to_string(&log));
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "app did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        shim.call(Request::Delete { id, force: false }),
+        Response::Ok
+    );
+    wait_for("the app's log", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("END"))
+    });
+    std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| nodelet_shim::crilog::parse_line(l).map(|p| p.text.to_string()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 struct Network {
     tag: &'static str,
     conflist: String,
@@ -414,6 +506,27 @@ fn pod_with_network(b: &Bins, rt: &tokio::runtime::Runtime, n: Network, t: &Path
         std::fs::read_to_string(&files.resolv_conf).unwrap(),
         "search lab\nnameserver 10.0.0.2\n"
     );
+
+    // An app container joins the pod's namespaces (one pid namespace: shareProcessNamespace)
+    // and sees the pod's name, IP, hosts and resolv.conf, and the pause as its pid 1.
+    let shared = NamespaceOptions {
+        share_process_namespace: true,
+        ..Default::default()
+    };
+    let joined = netns::container_namespaces(&shared, pid, &pin);
+    let out = app_container(
+        &shim,
+        &t.join("app"),
+        &joined,
+        &files,
+        "hostname; ip addr show eth0; cat /etc/hosts /etc/resolv.conf; \
+         echo pid1=$(cat /proc/1/cmdline); echo END",
+    );
+    assert!(out.starts_with(&format!("{pod_name}\n")), "{out}");
+    assert!(out.contains(&format!("inet {ip}/")), "{out}");
+    assert!(out.contains(&format!("{ip}\t{pod_name}")), "{out}");
+    assert!(out.contains("nameserver 10.0.0.2"), "{out}");
+    assert!(out.contains("pid1=/pause"), "{out}");
 
     // Teardown: kill the pause; DEL with the pin still there or with the namespace gone.
     shim.kill_and_delete(&id);
