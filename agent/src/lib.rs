@@ -8,6 +8,7 @@
 //! - [`manifest`]: one manifest file → its static pods (decode, default, validate, name, hash).
 //! - [`source`]: the static pod directory watcher publishing desired-pod snapshots.
 //! - [`changes`]: what changed between two snapshots (start, stop, replace, errors).
+//! - [`sandbox`]: the pause sandbox bundle, netns pin, CNI ADD/DEL, managed hosts/resolv.conf.
 
 pub mod backoff;
 pub mod changes;
@@ -20,5 +21,6 @@ pub mod pod_defaults;
 pub mod pod_validation;
 pub mod probe;
 pub mod quantity;
+pub mod sandbox;
 pub mod source;
 pub mod status;
