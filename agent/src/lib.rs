@@ -8,6 +8,8 @@
 //! - [`manifest`]: one manifest file → its static pods (decode, default, validate, name, hash).
 //! - [`source`]: the static pod directory watcher publishing desired-pod snapshots.
 //! - [`changes`]: what changed between two snapshots (start, stop, replace, errors).
+//! - [`podspec`]: one container of a pod → its OCI runtime spec (env, volumes, security,
+//!   resources), plus the pod's volume set-up and cgroup resources.
 
 pub mod changes;
 pub mod config;
@@ -17,5 +19,6 @@ pub mod manifest;
 pub mod names;
 pub mod pod_defaults;
 pub mod pod_validation;
+pub mod podspec;
 pub mod quantity;
 pub mod source;
