@@ -152,6 +152,10 @@ pub struct PodContext {
     pub pids_limit: Option<i64>,
     /// `<rootDir>/seccomp`, where `Localhost` seccomp profiles live.
     pub seccomp_root: PathBuf,
+    /// Lowest `oomScoreAdj` to write (containerd's `restrict_oom_score_adj`): without
+    /// CAP_SYS_RESOURCE a process cannot go below its own value. See
+    /// [`resources::oom_score_adj_floor`].
+    pub oom_score_adj_floor: Option<i32>,
 }
 
 /// The per-container inputs.
@@ -230,13 +234,8 @@ pub fn container_spec(
     proc.set_capabilities(Some(security::capability_sets(&caps)));
     proc.set_no_new_privileges(Some(sc.no_new_privileges()));
     let qos = resources::qos_class(pod)?;
-    proc.set_oom_score_adj(Some(resources::oom_score_adj(
-        pod,
-        c,
-        &cf,
-        qos,
-        ctx.node.memory_bytes,
-    )?));
+    let adj = resources::oom_score_adj(pod, c, &cf, qos, ctx.node.memory_bytes)?;
+    proc.set_oom_score_adj(Some(adj.max(ctx.oom_score_adj_floor.unwrap_or(i32::MIN))));
 
     // Mounts: containerd's defaults, the pod's files, the termination log, then volumes.
     let user_mounts = volumes::container_mounts(pod, c, &cf, volumes, &env, sc.privileged)?;
@@ -308,6 +307,14 @@ pub fn container_spec(
     linux.set_rootfs_propagation(propagation);
     spec.set_linux(Some(linux));
     Ok(spec)
+}
+
+/// Creates (or empties) the host file bind-mounted at a container's terminationMessagePath,
+/// world-writable as the kubelet makes it (the container may run as any user).
+pub fn create_termination_log(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::File::create(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
 }
 
 /// The container's namespaces: a new mount and cgroup namespace; net, ipc, uts joined from the

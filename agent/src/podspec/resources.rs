@@ -382,3 +382,20 @@ pub fn pod_resources(pod: &Pod, pids_limit: Option<i64>) -> Result<LinuxResource
         pids_limit,
     ))
 }
+
+/// The floor for containers' OOM score adjustment on this host: our own `oom_score_adj` when we
+/// lack CAP_SYS_RESOURCE (the kernel refuses to go lower), else `None`.
+pub fn oom_score_adj_floor() -> Option<i32> {
+    let has = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_RESOURCE,
+    )
+    .unwrap_or(false);
+    if has {
+        return None;
+    }
+    std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}

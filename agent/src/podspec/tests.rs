@@ -56,6 +56,7 @@ impl Fixture {
             },
             pids_limit: Some(1024),
             seccomp_root: tmp.path().join("seccomp"),
+            oom_score_adj_floor: None,
         };
         Fixture { tmp, ctx }
     }
