@@ -55,15 +55,19 @@ fn own_cgroup(controller: &str) -> Option<String> {
 /// Deletes the container, the pod's volumes and the pod cgroup even when the test fails.
 struct Cleanup {
     rt: Runtime,
-    id: String,
-    volumes_dir: PathBuf,
+    ids: Vec<String>,
+    volumes_dirs: Vec<PathBuf>,
     pod_cgroup: String,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = self.rt.delete(&self.id, true);
-        let _ = podspec::volumes::teardown(&self.volumes_dir);
+        for id in &self.ids {
+            let _ = self.rt.delete(id, true);
+        }
+        for v in &self.volumes_dirs {
+            let _ = podspec::volumes::teardown(v);
+        }
         for ctrl in [
             "memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio",
         ] {
@@ -173,10 +177,14 @@ fn main() {
     let id = format!("podspec-e2e-{}-c", std::process::id());
     let volumes_dir = t.join("pods/e2e-uid/volumes");
     let rt = Runtime::new(t.join("state"));
+    let volumes_dir2 = t.join("pods/e2e-uid-2/volumes");
     let _cleanup = Cleanup {
         rt: rt.clone(),
-        id: id.clone(),
-        volumes_dir: volumes_dir.clone(),
+        ids: ["c", "init", "app"]
+            .iter()
+            .map(|s| format!("podspec-e2e-{}-{s}", std::process::id()))
+            .collect(),
+        volumes_dirs: vec![volumes_dir.clone(), volumes_dir2.clone()],
         pod_cgroup: pod_cgroup.clone(),
     };
     let ctx = PodContext {
@@ -208,19 +216,7 @@ fn main() {
     let spec = podspec::container_spec(&pod, &ctx, &vols, &input).unwrap();
     spec.save(bundle.join("config.json")).unwrap();
 
-    let out_path = t.join("out");
-    let out = std::fs::File::create(&out_path).unwrap();
-    let null = std::fs::File::open("/dev/null").unwrap();
-    let opts = CreateOptions {
-        stdio: Some([null.as_raw_fd(), out.as_raw_fd(), out.as_raw_fd()]),
-        ..Default::default()
-    };
-    let created = rt.create(&id, &bundle, &opts).unwrap();
-    rt.start(&id).unwrap();
-    let pid = created.pid;
-    created.wait_exec().unwrap();
-    let exit = Runtime::wait(pid).unwrap();
-    let text = std::fs::read_to_string(&out_path).unwrap();
+    let (exit, text) = run(&rt, &bundle, &id, t);
     assert_eq!(exit, Exit::Code(0), "container failed:\n{text}");
     let line = |k: &str| -> String {
         text.lines()
@@ -272,5 +268,103 @@ fn main() {
         "termination log",
         std::fs::read_to_string(&tlog).unwrap_or_default() == "done\n",
     );
+    second_pod(&rt, t, &ctx, &volumes_dir2, &mut passed);
     println!("podspec_e2e: {passed} checks passed");
+}
+
+/// Creates, starts and waits for container `id` of `bundle`; returns its exit and output.
+fn run(rt: &Runtime, bundle: &Path, id: &str, t: &Path) -> (Exit, String) {
+    let out_path = t.join(format!("{id}.out"));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let null = std::fs::File::open("/dev/null").unwrap();
+    let opts = CreateOptions {
+        stdio: Some([null.as_raw_fd(), out.as_raw_fd(), out.as_raw_fd()]),
+        ..Default::default()
+    };
+    let created = rt.create(id, bundle, &opts).unwrap();
+    rt.start(id).unwrap();
+    let pid = created.pid;
+    created.wait_exec().unwrap();
+    let exit = Runtime::wait(pid).unwrap();
+    rt.delete(id, false).unwrap();
+    (exit, std::fs::read_to_string(&out_path).unwrap())
+}
+
+/// An init container writes into a memory emptyDir that the app container reads; the app has
+/// a read-only root, RuntimeDefault seccomp (pod level), no_new_privs and runAsNonRoot.
+fn second_pod(rt: &Runtime, t: &Path, ctx: &PodContext, volumes_dir: &Path, passed: &mut usize) {
+    let rootfs = t.join("rootfs2");
+    make_rootfs(&rootfs);
+    let mut pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "two-node1", "namespace": "default", "uid": "e2e-uid-2"},
+        "spec": {
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "runAsUser": 1000,
+                                "runAsNonRoot": true},
+            "initContainers": [{
+                "name": "init", "image": "busybox",
+                "command": ["sh", "-c", "echo from-init > /shared/msg"],
+                "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+            }],
+            "containers": [{
+                "name": "app", "image": "busybox",
+                "command": ["sh", "-c", r#"
+                    echo "MSG=$(cat /shared/msg)"
+                    if touch /newfile 2>/dev/null; then echo ROOT_RW; else echo ROOT_RO; fi
+                    echo "NNP=$(grep NoNewPrivs /proc/self/status | cut -f2)"
+                    echo "SECCOMP=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
+                    echo "SHM_KB=$(df -k /shared | tail -1 | awk '{print $2}')"
+                "#],
+                "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false},
+                "volumeMounts": [{"name": "shared", "mountPath": "/shared", "readOnly": true}],
+            }],
+            "volumes": [{"name": "shared", "emptyDir": {"medium": "Memory", "sizeLimit": "4Mi"}}],
+        },
+    }))
+    .unwrap();
+    nodelet::pod_defaults::apply_defaults(&mut pod);
+    let vols = podspec::volumes::prepare(&pod, volumes_dir).unwrap();
+    let mut outputs = Vec::new();
+    for (which, name) in [
+        (ContainerRef::Init(0), "init"),
+        (ContainerRef::App(0), "app"),
+    ] {
+        let id = format!("podspec-e2e-{}-{name}", std::process::id());
+        let bundle = t.join(format!("bundle-{name}"));
+        std::fs::create_dir(&bundle).unwrap();
+        let input = ContainerInput {
+            container: which,
+            id: &id,
+            image: None,
+            rootfs: &rootfs,
+            termination_log: None,
+        };
+        let spec = podspec::container_spec(&pod, ctx, &vols, &input).unwrap();
+        spec.save(bundle.join("config.json")).unwrap();
+        let (exit, text) = run(rt, &bundle, &id, t);
+        assert_eq!(exit, Exit::Code(0), "{name} failed:\n{text}");
+        outputs.push(text);
+    }
+    let text = &outputs[1];
+    let line = |k: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k}= in output:\n{text}"))
+            .to_string()
+    };
+    let mut check = |what: &str, ok: bool| {
+        assert!(ok, "{what}: output:\n{text}");
+        *passed += 1;
+    };
+    check(
+        "memory emptyDir shared with the init container",
+        line("MSG") == "from-init",
+    );
+    check("memory emptyDir size", line("SHM_KB") == "4096");
+    check(
+        "readOnlyRootFilesystem",
+        text.lines().any(|l| l == "ROOT_RO"),
+    );
+    check("allowPrivilegeEscalation=false", line("NNP") == "1");
+    check("RuntimeDefault seccomp", line("SECCOMP") == "2");
 }

@@ -201,7 +201,15 @@ pub fn container_spec(
     drop(lookup);
 
     let sc = security::Effective::of(pod, c, &cf)?;
-    env.insert(0, ("HOSTNAME".to_string(), ctx.hostname.clone()));
+    // containerd sets HOSTNAME before the image's env, so an image's HOSTNAME wins over it (and
+    // the pod's env over both).
+    let image_sets_hostname = input
+        .image
+        .and_then(|i| i.env.as_ref())
+        .is_some_and(|e| e.iter().any(|kv| kv.starts_with("HOSTNAME=")));
+    if !image_sets_hostname {
+        env.insert(0, ("HOSTNAME".to_string(), ctx.hostname.clone()));
+    }
     let overrides = ContainerOverrides {
         command,
         args,
@@ -238,7 +246,7 @@ pub fn container_spec(
     proc.set_oom_score_adj(Some(adj.max(ctx.oom_score_adj_floor.unwrap_or(i32::MIN))));
 
     // Mounts: containerd's defaults, the pod's files, the termination log, then volumes.
-    let user_mounts = volumes::container_mounts(pod, c, &cf, volumes, &env, sc.privileged)?;
+    let user_mounts = volumes::container_mounts(c, &cf, volumes, &env, sc.privileged)?;
     let base = defaults::mounts(sc.privileged, ctx.files.shm.as_deref());
     let mut extra = Vec::new();
     let bind = |dest: &str, src: &Path| defaults::bind_mount(dest, src, false);

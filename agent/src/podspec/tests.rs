@@ -233,6 +233,14 @@ fn env_values_order_and_image_merge() {
     );
     assert_eq!(env_var(&s, "FROM_IMAGE").unwrap(), "1");
     assert_eq!(env_var(&s, "HOSTNAME").unwrap(), "web");
+    let mut img = image();
+    img.env.as_mut().unwrap().push("HOSTNAME=from-image".into());
+    let s2 = f.spec_with(&p, ContainerRef::App(0), Some(&img)).unwrap();
+    assert_eq!(
+        env_var(&s2, "HOSTNAME").unwrap(),
+        "from-image",
+        "as containerd"
+    );
     let pos = |k: &str| {
         env.iter()
             .position(|e| e.starts_with(&format!("{k}=")))

@@ -359,14 +359,12 @@ pub fn prepare_sub_path(volume: &Path, sub: &str, field: &FieldPath) -> Result<P
 
 /// The container's volume mounts as OCI bind mounts, in the order of `volumeMounts`.
 pub fn container_mounts(
-    pod: &Pod,
     c: &Container,
     cf: &FieldPath,
     volumes: &PodVolumes,
     env: &[(String, String)],
     privileged: bool,
 ) -> Result<Vec<Mount>, SpecError> {
-    let _ = pod;
     let envmap = EnvMap::new(env);
     let mut out = Vec::new();
     for (j, vm) in c.volume_mounts.iter().flatten().enumerate() {
