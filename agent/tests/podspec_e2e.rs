@@ -135,6 +135,7 @@ fn main() {
         echo "HOSTS=$(grep -c web /etc/hosts)"
         echo "CAPBND=$(grep CapBnd /proc/self/status | cut -f2)"
         echo "MEMLIMIT=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
+        echo "MEMSW=$(cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo none)"
         echo "PIDSMAX=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"
         echo done > /dev/termination-log
     "#;
@@ -203,6 +204,7 @@ fn main() {
         pids_limit: Some(64),
         seccomp_root: t.join("seccomp"),
         oom_score_adj_floor: podspec::resources::oom_score_adj_floor(),
+        no_swap: podspec::resources::swap_controller_available(),
     };
     let vols = podspec::volumes::prepare(&pod, &volumes_dir).unwrap();
     let tlog = files.join("termination-log");
@@ -264,6 +266,12 @@ fn main() {
         line("MEMLIMIT") == (48u64 << 20).to_string(),
     );
     check("pids limit", line("PIDSMAX") == "64");
+    if ctx.no_swap && Path::new("/sys/fs/cgroup/memory").exists() {
+        check(
+            "no swap (v1 memsw)",
+            line("MEMSW") == (48u64 << 20).to_string(),
+        );
+    }
     check(
         "termination log",
         std::fs::read_to_string(&tlog).unwrap_or_default() == "done\n",

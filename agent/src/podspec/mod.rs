@@ -156,6 +156,9 @@ pub struct PodContext {
     /// CAP_SYS_RESOURCE a process cannot go below its own value. See
     /// [`resources::oom_score_adj_floor`].
     pub oom_score_adj_floor: Option<i32>,
+    /// Keep containers out of swap (memory+swap = memory limit), as the kubelet does where
+    /// [`resources::swap_controller_available`].
+    pub no_swap: bool,
 }
 
 /// The per-container inputs.
@@ -200,6 +203,12 @@ pub fn container_spec(
         .collect();
     drop(lookup);
 
+    if pod_spec.host_users == Some(false) {
+        return Err(SpecError::config(
+            &FieldPath::new("spec").child("hostUsers"),
+            "Unsupported value: false: user namespaces are not supported by nodelet",
+        ));
+    }
     let sc = security::Effective::of(pod, c, &cf)?;
     // containerd sets HOSTNAME before the image's env, so an image's HOSTNAME wins over it (and
     // the pod's env over both).
@@ -235,7 +244,7 @@ pub fn container_spec(
     merged.apply_to(&mut proc, &user);
     proc.set_terminal(Some(c.tty.unwrap_or(false)));
     proc.set_rlimits(None);
-    proc.set_apparmor_profile(None);
+    proc.set_apparmor_profile(security::app_armor(&sc)?);
     proc.set_selinux_label(None);
     security::apply_user(&sc, proc.user_mut());
     let caps = security::capabilities(&sc, &cf)?;
@@ -286,7 +295,7 @@ pub fn container_spec(
     linux.set_uid_mappings(None);
     linux.set_gid_mappings(None);
     linux.set_namespaces(Some(namespaces(&pod_spec, &ctx.namespaces)));
-    let mut res = resources::container_resources(c, &cf, ctx.pids_limit)?;
+    let mut res = resources::container_resources(c, &cf, ctx.pids_limit, ctx.no_swap)?;
     res.set_devices(Some(if sc.privileged {
         defaults::allow_all_devices()
     } else {

@@ -159,19 +159,48 @@ fn linux_resources(
     r
 }
 
-/// A container's `linux.resources` (devices are added by the caller).
+/// A container's `linux.resources` (devices are added by the caller). With `no_swap` (the
+/// kubelet's NoSwap, where the host has a swap controller) memory+swap equals the memory limit,
+/// so the container is OOM-killed at its limit instead of swapping.
 pub fn container_resources(
     c: &Container,
     cf: &FieldPath,
     pids_limit: Option<i64>,
+    no_swap: bool,
 ) -> Result<LinuxResources, SpecError> {
     let r = Requirements::of(c, cf)?;
-    Ok(linux_resources(
+    let mut res = linux_resources(
         r.cpu_request_millis,
         r.cpu_limit_millis,
         r.memory_limit,
         pids_limit,
-    ))
+    );
+    if no_swap && let Some(mem) = res.memory_mut() {
+        let limit = mem.limit();
+        mem.set_swap(limit);
+    }
+    Ok(res)
+}
+
+/// Whether this host can limit swap (kubelet `swapControllerAvailable`): v1
+/// `memory.memsw.limit_in_bytes`, or v2 `memory.swap.max` in our own cgroup.
+pub fn swap_controller_available() -> bool {
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+    if v1.exists() {
+        return true;
+    }
+    let Ok(text) = std::fs::read_to_string("/proc/self/cgroup") else {
+        return false;
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|own| {
+            std::path::Path::new("/sys/fs/cgroup")
+                .join(own.trim_start_matches('/'))
+                .join("memory.swap.max")
+                .exists()
+        })
+        .unwrap_or(false)
 }
 
 /// A pod's QoS class (`status.qosClass`).

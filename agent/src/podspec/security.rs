@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
 use std::str::FromStr;
 
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, SeccompProfile};
+use k8s_openapi::api::core::v1::{AppArmorProfile, Container, Pod, PodSpec, SeccompProfile};
 use nodelet_images::process::UserSpec;
 use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxSeccomp, User};
 
@@ -48,6 +48,7 @@ pub struct Effective {
     pub read_only_root_filesystem: bool,
     pub allow_privilege_escalation: Option<bool>,
     pub seccomp: Option<(SeccompProfile, FieldPath)>,
+    pub app_armor: Option<(AppArmorProfile, FieldPath)>,
 }
 
 fn id(v: i64, field: &FieldPath) -> Result<u32, SpecError> {
@@ -128,6 +129,14 @@ impl Effective {
         ) {
             (Some(p), _) => Some((p.clone(), cscf.child("seccompProfile"))),
             (None, Some(p)) => Some((p.clone(), pf.child("seccompProfile"))),
+            _ => None,
+        };
+        e.app_armor = match (
+            csc.and_then(|s| s.app_armor_profile.as_ref()),
+            psc.and_then(|s| s.app_armor_profile.as_ref()),
+        ) {
+            (Some(p), _) => Some((p.clone(), cscf.child("appArmorProfile"))),
+            (None, Some(p)) => Some((p.clone(), pf.child("appArmorProfile"))),
             _ => None,
         };
         Ok(e)
@@ -408,4 +417,34 @@ pub fn sysctls(spec: &PodSpec) -> Result<Option<HashMap<String, String>>, SpecEr
         out.insert(name, s.value.clone());
     }
     Ok(Some(out))
+}
+
+/// The AppArmor profile to exec into: the named profile for `Localhost` (it must be loaded on
+/// the host); none for Unconfined, unset, privileged, and RuntimeDefault (nodelet ships no
+/// default AppArmor profile, unlike containerd).
+pub fn app_armor(sc: &Effective) -> Result<Option<String>, SpecError> {
+    let Some((profile, field)) = &sc.app_armor else {
+        return Ok(None);
+    };
+    match profile.type_.as_str() {
+        "Unconfined" | "RuntimeDefault" => Ok(None),
+        "Localhost" if sc.privileged => Ok(None),
+        "Localhost" => profile
+            .localhost_profile
+            .clone()
+            .filter(|p| !p.is_empty())
+            .map(Some)
+            .ok_or_else(|| {
+                SpecError::config(
+                    &field.child("localhostProfile"),
+                    "Required value: must be set when AppArmor type is Localhost",
+                )
+            }),
+        other => Err(SpecError::config(
+            &field.child("type"),
+            format!(
+                "Unsupported value: {other:?}: supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""
+            ),
+        )),
+    }
 }

@@ -57,6 +57,7 @@ impl Fixture {
             pids_limit: Some(1024),
             seccomp_root: tmp.path().join("seccomp"),
             oom_score_adj_floor: None,
+            no_swap: false,
         };
         Fixture { tmp, ctx }
     }
@@ -1175,6 +1176,22 @@ fn container_resources_map_like_the_kubelet() {
     assert_eq!(cpu.period(), Some(100_000));
     assert_eq!(r.memory().as_ref().unwrap().limit(), Some(128 << 20));
     assert_eq!(r.pids().as_ref().unwrap().limit(), 1024);
+    assert!(r.memory().as_ref().unwrap().swap().is_none());
+
+    let mut f2 = Fixture::new();
+    f2.ctx.no_swap = true;
+    let s = f2
+        .spec(&pod(
+            json!({"resources": {"limits": {"memory": "128Mi"}}}),
+            json!({}),
+        ))
+        .unwrap();
+    let r = s.linux().as_ref().unwrap().resources().clone().unwrap();
+    assert_eq!(
+        r.memory().as_ref().unwrap().swap(),
+        Some(128 << 20),
+        "NoSwap"
+    );
 
     let s = f.spec(&pod(json!({}), json!({}))).unwrap();
     let r = s.linux().as_ref().unwrap().resources().clone().unwrap();
@@ -1343,4 +1360,41 @@ fn pod_cgroup_resources() {
     let be = res_pod(json!([{"name": "a", "image": "x"}]), json!([]));
     let r = resources::pod_resources(&be, None).unwrap();
     assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(2));
+}
+
+#[test]
+fn app_armor_and_user_namespaces() {
+    let f = Fixture::new();
+    let p = pod(
+        json!({"securityContext": {"appArmorProfile": {"type": "Localhost", "localhostProfile": "k8s-web"}}}),
+        json!({"securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}}),
+    );
+    let s = f.spec(&p).unwrap();
+    assert_eq!(
+        s.process().as_ref().unwrap().apparmor_profile().as_deref(),
+        Some("k8s-web")
+    );
+    let p = pod(
+        json!({}),
+        json!({"securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}}),
+    );
+    assert!(
+        f.spec(&p)
+            .unwrap()
+            .process()
+            .as_ref()
+            .unwrap()
+            .apparmor_profile()
+            .is_none()
+    );
+    let p = pod(
+        json!({}),
+        json!({"securityContext": {"appArmorProfile": {"type": "Localhost"}}}),
+    );
+    assert_eq!(
+        err(f.spec(&p)).field,
+        "spec.securityContext.appArmorProfile.localhostProfile"
+    );
+    let e = err(f.spec(&pod(json!({}), json!({"hostUsers": false}))));
+    assert_eq!(e.field, "spec.hostUsers");
 }
