@@ -181,7 +181,7 @@ fn main() {
     let volumes_dir2 = t.join("pods/e2e-uid-2/volumes");
     let _cleanup = Cleanup {
         rt: rt.clone(),
-        ids: ["c", "init", "app"]
+        ids: ["c", "init", "app", "priv"]
             .iter()
             .map(|s| format!("podspec-e2e-{}-{s}", std::process::id()))
             .collect(),
@@ -277,6 +277,7 @@ fn main() {
         std::fs::read_to_string(&tlog).unwrap_or_default() == "done\n",
     );
     second_pod(&rt, t, &ctx, &volumes_dir2, &mut passed);
+    privileged_pod(&rt, t, &ctx, &mut passed);
     println!("podspec_e2e: {passed} checks passed");
 }
 
@@ -375,4 +376,60 @@ fn second_pod(rt: &Runtime, t: &Path, ctx: &PodContext, volumes_dir: &Path, pass
     );
     check("allowPrivilegeEscalation=false", line("NNP") == "1");
     check("RuntimeDefault seccomp", line("SECCOMP") == "2");
+}
+
+/// A privileged container: every capability we have, no seccomp, all devices, /sys writable.
+fn privileged_pod(rt: &Runtime, t: &Path, ctx: &PodContext, passed: &mut usize) {
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "priv-node1", "namespace": "default", "uid": "e2e-uid-3"},
+        "spec": {"containers": [{
+            "name": "priv", "image": "busybox",
+            "securityContext": {"privileged": true},
+            "command": ["sh", "-c", r#"
+                if mount -t tmpfs t /tmp; then echo MOUNT_OK; umount /tmp; fi
+                echo "SECCOMP=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
+                echo "CAPEFF=$(grep CapEff /proc/self/status | cut -f2)"
+                if grep -q '^sysfs /sys sysfs rw' /proc/mounts; then echo SYS_RW; fi
+                if head -c 1 /dev/kmsg >/dev/null 2>&1 || test -c /dev/kmsg; then echo HOST_DEV; fi
+            "#],
+        }]},
+    }))
+    .unwrap();
+    let id = format!("podspec-e2e-{}-priv", std::process::id());
+    let bundle = t.join("bundle-priv");
+    std::fs::create_dir(&bundle).unwrap();
+    let rootfs = t.join("rootfs");
+    let input = ContainerInput {
+        container: ContainerRef::App(0),
+        id: &id,
+        image: None,
+        rootfs: &rootfs,
+        termination_log: None,
+    };
+    let vols = podspec::PodVolumes::default();
+    let spec = podspec::container_spec(&pod, ctx, &vols, &input).unwrap();
+    spec.save(bundle.join("config.json")).unwrap();
+    let (exit, text) = run(rt, &bundle, &id, t);
+    assert_eq!(exit, Exit::Code(0), "privileged container failed:\n{text}");
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let our_bnd = ours
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut check = |what: &str, ok: bool| {
+        assert!(ok, "{what}: output:\n{text}");
+        *passed += 1;
+    };
+    let has = |l: &str| text.lines().any(|x| x == l);
+    check("privileged: mount works", has("MOUNT_OK"));
+    check("privileged: no seccomp", has("SECCOMP=0"));
+    check(
+        "privileged: all our capabilities",
+        has(&format!("CAPEFF={our_bnd}")),
+    );
+    check("privileged: /sys writable", has("SYS_RW"));
+    check("privileged: host devices", has("HOST_DEV"));
 }

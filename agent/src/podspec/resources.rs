@@ -322,18 +322,36 @@ pub fn oom_score_adj(
         QosClass::Guaranteed => Ok(GUARANTEED_OOM_SCORE_ADJ),
         QosClass::BestEffort => Ok(BEST_EFFORT_OOM_SCORE_ADJ),
         QosClass::Burstable => {
-            let request = Requirements::of(c, cf)?.memory_request.unwrap_or(0);
-            let capacity = memory_capacity.max(1);
-            let adj = 1000 - (1000i128 * i128::from(request) / i128::from(capacity));
-            let adj = adj.clamp(i128::from(i32::MIN), 1000) as i32;
-            if adj < 1000 + GUARANTEED_OOM_SCORE_ADJ {
-                Ok(1000 + GUARANTEED_OOM_SCORE_ADJ)
-            } else if adj == BEST_EFFORT_OOM_SCORE_ADJ {
-                Ok(adj - 1)
-            } else {
-                Ok(adj)
+            let mut adj = burstable_adj(Requirements::of(c, cf)?, memory_capacity);
+            // A sidecar gets the lowest score of the app containers, so that it is not killed
+            // before the containers it serves.
+            if c.restart_policy.as_deref() == Some("Always") {
+                for (i, app) in pod
+                    .spec
+                    .iter()
+                    .flat_map(|s| s.containers.iter())
+                    .enumerate()
+                {
+                    let r = Requirements::of(app, &ContainerRef::App(i).field())?;
+                    adj = adj.min(burstable_adj(r, memory_capacity));
+                }
             }
+            Ok(adj)
         }
+    }
+}
+
+fn burstable_adj(r: Requirements, memory_capacity: i64) -> i32 {
+    let request = r.memory_request.unwrap_or(0);
+    let capacity = memory_capacity.max(1);
+    let adj = 1000 - (1000i128 * i128::from(request) / i128::from(capacity));
+    let adj = adj.clamp(i128::from(i32::MIN), 1000) as i32;
+    if adj < 1000 + GUARANTEED_OOM_SCORE_ADJ {
+        1000 + GUARANTEED_OOM_SCORE_ADJ
+    } else if adj == BEST_EFFORT_OOM_SCORE_ADJ {
+        adj - 1
+    } else {
+        adj
     }
 }
 

@@ -220,9 +220,12 @@ pub fn apply_user(sc: &Effective, user: &mut User) {
     user.set_additional_gids((!gids.is_empty()).then_some(gids));
 }
 
-/// Every capability the running kernel knows (`CAP_*` names), sorted.
+/// "All capabilities" as containerd means it (`cap.Current()`): our own bounding set, which
+/// is what a process we start can get (`CAP_*` names, sorted).
 pub fn host_capabilities() -> Vec<String> {
-    let set = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
+    let set = caps::read(None, caps::CapSet::Bounding)
+        .or_else(|_| caps::runtime::procfs_all_supported(None))
+        .unwrap_or_else(|_| caps::all());
     let mut v: Vec<String> = set.iter().map(|c| c.to_string()).collect();
     v.sort();
     v

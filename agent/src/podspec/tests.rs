@@ -1305,6 +1305,23 @@ fn oom_score_adj_by_qos() {
         )),
         -997
     );
+    // A sidecar takes the lowest score of the app containers.
+    let p = res_pod(
+        json!([c("a", json!({"memory": "2Gi"}), json!({}))]),
+        json!([{"name": "s", "image": "x", "restartPolicy": "Always", "command": ["true"]}]),
+    );
+    let s = f.spec_with(&p, ContainerRef::Init(0), None).unwrap();
+    assert_eq!(s.process().as_ref().unwrap().oom_score_adj(), Some(500));
+    // Restricted to the agent's own score (no CAP_SYS_RESOURCE).
+    let mut f = f;
+    f.ctx.oom_score_adj_floor = Some(0);
+    let s = f
+        .spec(&pod(
+            json!({"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}),
+            json!({}),
+        ))
+        .unwrap();
+    assert_eq!(s.process().as_ref().unwrap().oom_score_adj(), Some(0));
 }
 
 #[test]
