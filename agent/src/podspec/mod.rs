@@ -7,6 +7,13 @@
 //! Everything here is a translation except two host-side steps the kubelet also does before
 //! a container starts: [`volumes::prepare`] (emptyDir directories and tmpfs, hostPath `type`
 //! checks; once per pod) and subPath creation inside a volume (per container).
+//!
+//! How the pod manager uses it, per pod: [`volumes::prepare`] → for each container
+//! [`create_termination_log`], [`container_spec`], `spec.save(<bundle>/config.json)` with
+//! `root.path` the overlay rootfs → create/start with noderun. The pod cgroup gets
+//! [`resources::pod_resources`]; `status.qosClass` is [`resources::qos_class`]; when the pod
+//! is gone, [`volumes::teardown`]. A [`SpecError`] names the field and carries the kubelet's
+//! reason ([`SpecError::kubelet_reason`]).
 
 pub mod defaults;
 pub mod env;
@@ -302,11 +309,7 @@ pub fn container_spec(
         defaults::device_cgroup_rules()
     }));
     linux.set_resources(Some(res));
-    linux.set_cgroups_path(Some(PathBuf::from(format!(
-        "{}/{}",
-        ctx.cgroup_parent.trim_end_matches('/'),
-        input.id
-    ))));
+    linux.set_cgroups_path(Some(cgroups_path(&ctx.cgroup_parent, input.id)));
     linux.set_devices(if sc.privileged {
         Some(defaults::host_devices(Path::new("/dev")))
     } else {
@@ -324,6 +327,16 @@ pub fn container_spec(
     linux.set_rootfs_propagation(propagation);
     spec.set_linux(Some(linux));
     Ok(spec)
+}
+
+/// `<pod cgroup>/<container id>` (just the ID without a pod cgroup).
+pub fn cgroups_path(parent: &str, id: &str) -> PathBuf {
+    let parent = parent.trim_end_matches('/');
+    if parent.is_empty() {
+        PathBuf::from(id)
+    } else {
+        PathBuf::from(format!("{parent}/{id}"))
+    }
 }
 
 /// Creates (or empties) the host file bind-mounted at a container's terminationMessagePath,

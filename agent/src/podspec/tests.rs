@@ -1415,3 +1415,13 @@ fn app_armor_and_user_namespaces() {
     let e = err(f.spec(&pod(json!({}), json!({"hostUsers": false}))));
     assert_eq!(e.field, "spec.hostUsers");
 }
+
+#[test]
+fn cgroups_paths() {
+    assert_eq!(cgroups_path("pods/p1/", "c"), Path::new("pods/p1/c"));
+    assert_eq!(
+        cgroups_path("/nodelet/pods/p1", "c"),
+        Path::new("/nodelet/pods/p1/c")
+    );
+    assert_eq!(cgroups_path("", "c"), Path::new("c"));
+}
