@@ -254,7 +254,7 @@ pub fn container_spec(
     proc.set_apparmor_profile(security::app_armor(&sc)?);
     proc.set_selinux_label(None);
     security::apply_user(&sc, proc.user_mut());
-    let caps = security::capabilities(&sc, &cf)?;
+    let caps = security::capabilities(&sc)?;
     proc.set_capabilities(Some(security::capability_sets(&caps)));
     proc.set_no_new_privileges(Some(sc.no_new_privileges()));
     let qos = resources::qos_class(pod)?;

@@ -250,7 +250,7 @@ fn cap_name(raw: &str, field: &FieldPath) -> Result<String, SpecError> {
 /// The container's capability set (`CAP_*` names) as containerd computes it: the default set
 /// (all of the kernel's when privileged); `ALL` in add → all, `ALL` in drop → none; then the
 /// named adds, then the named drops.
-pub fn capabilities(sc: &Effective, _cf: &FieldPath) -> Result<Vec<String>, SpecError> {
+pub fn capabilities(sc: &Effective) -> Result<Vec<String>, SpecError> {
     let all = host_capabilities();
     if sc.privileged {
         return Ok(all);

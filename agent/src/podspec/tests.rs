@@ -1051,8 +1051,7 @@ fn seccomp_profiles() {
     assert_eq!(
         sc,
         noderun_seccomp::default_profile(
-            &security::capabilities(&security::Effective::default(), &FieldPath::default())
-                .unwrap()
+            &security::capabilities(&security::Effective::default()).unwrap()
         )
     );
     assert!(
@@ -1424,4 +1423,20 @@ fn cgroups_paths() {
         Path::new("/nodelet/pods/p1/c")
     );
     assert_eq!(cgroups_path("", "c"), Path::new("c"));
+}
+
+#[test]
+fn missing_untyped_host_path_is_created_as_a_directory() {
+    let f = Fixture::new();
+    let host = f.tmp.path().join("not/yet");
+    let p = vol_pod(
+        json!([{"name": "v", "mountPath": "/v"}]),
+        json!([{"name": "v", "hostPath": {"path": host}}]),
+    );
+    let s = f.spec(&p).unwrap();
+    assert!(host.is_dir(), "as containerd does for bind sources");
+    assert_eq!(
+        mount(&s, "/v").unwrap().source().as_deref(),
+        Some(host.as_path())
+    );
 }

@@ -413,7 +413,25 @@ pub fn container_mounts(
                 let expanded = expand(e, &envmap);
                 prepare_sub_path(&vol.host_path, &expanded, &mf.child("subPathExpr"))?
             }
-            (None, None) => vol.host_path.clone(),
+            (None, None) => {
+                // containerd creates a missing bind source as a directory (hostPath without a
+                // type relies on it).
+                if vol.kind == VolumeKind::HostPath
+                    && std::fs::symlink_metadata(&vol.host_path).is_err()
+                {
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o755)
+                        .create(&vol.host_path)
+                        .map_err(|e| {
+                            SpecError::create(
+                                &mf,
+                                format!("cannot create {}: {e}", vol.host_path.display()),
+                            )
+                        })?;
+                }
+                vol.host_path.clone()
+            }
         };
         let read_only = vm.read_only.unwrap_or(false);
         let mut options = vec!["rbind".to_string(), propagation.to_string()];
