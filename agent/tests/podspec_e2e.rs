@@ -133,6 +133,7 @@ fn main() {
         if echo x > /host/new 2>/dev/null; then echo HOST_RW; else echo HOST_RO; fi
         if echo cached > /cache/file; then echo CACHE_OK; fi
         echo "HOSTS=$(grep -c web /etc/hosts)"
+        echo "LABELS=$(cat /etc/podinfo/labels)"
         echo "CAPBND=$(grep CapBnd /proc/self/status | cut -f2)"
         echo "MEMLIMIT=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
         echo "MEMSW=$(cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo none)"
@@ -141,7 +142,8 @@ fn main() {
     "#;
     let mut pod: Pod = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "web-node1", "namespace": "default", "uid": "e2e-uid"},
+        "metadata": {"name": "web-node1", "namespace": "default", "uid": "e2e-uid",
+                     "labels": {"app": "web"}},
         "spec": {
             "nodeName": "node1",
             "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "supplementalGroups": [3000]},
@@ -163,11 +165,14 @@ fn main() {
                 "volumeMounts": [
                     {"name": "host", "mountPath": "/host", "readOnly": true},
                     {"name": "cache", "mountPath": "/cache"},
+                    {"name": "info", "mountPath": "/etc/podinfo"},
                 ],
             }],
             "volumes": [
                 {"name": "host", "hostPath": {"path": host_dir, "type": "Directory"}},
                 {"name": "cache", "emptyDir": {}},
+                {"name": "info", "downwardAPI": {"items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
             ],
         },
     }))
@@ -206,7 +211,7 @@ fn main() {
         oom_score_adj_floor: podspec::resources::oom_score_adj_floor(),
         no_swap: podspec::resources::swap_controller_available(),
     };
-    let vols = podspec::volumes::prepare(&pod, &volumes_dir).unwrap();
+    let vols = podspec::volumes::prepare(&pod, &volumes_dir, &ctx.node).unwrap();
     let tlog = files.join("termination-log");
     let input = ContainerInput {
         container: ContainerRef::App(0),
@@ -252,6 +257,7 @@ fn main() {
         std::fs::read_to_string(cached).unwrap_or_default() == "cached\n",
     );
     check("pod /etc/hosts", line("HOSTS") == "1");
+    check("downwardAPI volume", line("LABELS") == "app=\"web\"");
     let bnd = u64::from_str_radix(&line("CAPBND"), 16).unwrap();
     let bit = |c: caps::Capability| bnd & (1u64 << c.index()) != 0;
     check(
@@ -332,7 +338,7 @@ fn second_pod(rt: &Runtime, t: &Path, ctx: &PodContext, volumes_dir: &Path, pass
     }))
     .unwrap();
     nodelet::pod_defaults::apply_defaults(&mut pod);
-    let vols = podspec::volumes::prepare(&pod, volumes_dir).unwrap();
+    let vols = podspec::volumes::prepare(&pod, volumes_dir, &ctx.node).unwrap();
     let mut outputs = Vec::new();
     for (which, name) in [
         (ContainerRef::Init(0), "init"),

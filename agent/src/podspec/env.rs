@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::{EnvVarSource, Pod};
 
-use super::resources::{self, Resource};
+use super::resources::{self, NodeResources, Resource};
 use super::{ContainerRef, PodContext, SpecError};
 use crate::field::FieldPath;
 use crate::quantity::Quantity;
@@ -120,13 +120,20 @@ fn value_from(
     if let Some(f) = &src.field_ref {
         return field_ref(
             pod,
-            ctx,
+            &ctx.pod_ips,
+            &ctx.host_ips,
             &f.field_path,
             &field.child("fieldRef").child("fieldPath"),
         );
     }
     if let Some(r) = &src.resource_field_ref {
-        return resource_field_ref(pod, which, ctx, r, &field.child("resourceFieldRef"));
+        return resource_field_ref(
+            pod,
+            Some(which),
+            &ctx.node,
+            r,
+            &field.child("resourceFieldRef"),
+        );
     }
     let what = if src.config_map_key_ref.is_some() {
         "configMapKeyRef needs an API server"
@@ -146,7 +153,8 @@ fn value_from(
 /// The downward API value of `path` (`metadata.labels['app']`, `status.podIP`, ...).
 pub fn field_ref(
     pod: &Pod,
-    ctx: &PodContext,
+    pod_ips: &[String],
+    host_ips: &[String],
     path: &str,
     field: &FieldPath,
 ) -> Result<String, SpecError> {
@@ -170,10 +178,10 @@ pub fn field_ref(
         "metadata.uid" => s(meta.uid.as_ref()),
         "spec.nodeName" => s(spec.and_then(|s| s.node_name.as_ref())),
         "spec.serviceAccountName" => s(spec.and_then(|s| s.service_account_name.as_ref())),
-        "status.podIP" => ctx.pod_ips.first().cloned().unwrap_or_default(),
-        "status.podIPs" => ctx.pod_ips.join(","),
-        "status.hostIP" => ctx.host_ips.first().cloned().unwrap_or_default(),
-        "status.hostIPs" => ctx.host_ips.join(","),
+        "status.podIP" => pod_ips.first().cloned().unwrap_or_default(),
+        "status.podIPs" => pod_ips.join(","),
+        "status.hostIP" => host_ips.first().cloned().unwrap_or_default(),
+        "status.hostIPs" => host_ips.join(","),
         _ => {
             if let Some(k) = map_key("metadata.labels") {
                 s(meta.labels.as_ref().and_then(|l| l.get(&k)))
@@ -197,16 +205,25 @@ pub fn field_ref(
 
 /// The value of `resourceFieldRef`: the container's request or limit divided by `divisor`
 /// (default 1) and rounded up; an unset limit is the node's capacity.
-fn resource_field_ref(
+/// `which` is the container asking (env); `None` for volumes, which must name the container.
+pub fn resource_field_ref(
     pod: &Pod,
-    which: ContainerRef,
-    ctx: &PodContext,
+    which: Option<ContainerRef>,
+    node: &NodeResources,
     r: &k8s_openapi::api::core::v1::ResourceFieldSelector,
     field: &FieldPath,
 ) -> Result<String, SpecError> {
     let spec = pod.spec.as_ref();
     let (c, cf) = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
-        None => (which.get(pod)?, which.field()),
+        None => match which {
+            Some(w) => (w.get(pod)?, w.field()),
+            None => {
+                return Err(SpecError::config(
+                    &field.child("containerName"),
+                    "Required value: must be specified in volumes",
+                ));
+            }
+        },
         Some(name) => {
             let all = spec.map(|s| {
                 let apps = s
@@ -269,7 +286,7 @@ fn resource_field_ref(
     match resource {
         Resource::Cpu => {
             let m = if is_limit {
-                res.cpu_limit_millis.unwrap_or(ctx.node.cpu_millis)
+                res.cpu_limit_millis.unwrap_or(node.cpu_millis)
             } else {
                 res.cpu_request_millis.unwrap_or(0)
             };
@@ -277,7 +294,7 @@ fn resource_field_ref(
         }
         Resource::Memory => {
             let b = if is_limit {
-                res.memory_limit.unwrap_or(ctx.node.memory_bytes)
+                res.memory_limit.unwrap_or(node.memory_bytes)
             } else {
                 res.memory_request.unwrap_or(0)
             };
@@ -285,8 +302,7 @@ fn resource_field_ref(
         }
         Resource::EphemeralStorage => {
             let b = if is_limit {
-                res.ephemeral_limit
-                    .unwrap_or(ctx.node.ephemeral_storage_bytes)
+                res.ephemeral_limit.unwrap_or(node.ephemeral_storage_bytes)
             } else {
                 res.ephemeral_request.unwrap_or(0)
             };

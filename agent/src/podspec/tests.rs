@@ -73,7 +73,7 @@ impl Fixture {
         which: ContainerRef,
         image: Option<&RunConfig>,
     ) -> Result<Spec, SpecError> {
-        let vols = volumes::prepare(pod, &self.volumes_dir())?;
+        let vols = volumes::prepare(pod, &self.volumes_dir(), &self.ctx.node)?;
         let rootfs = self.rootfs();
         let tlog = self.tmp.path().join("termination-log");
         let input = ContainerInput {
@@ -585,7 +585,7 @@ fn memory_empty_dir_is_a_shared_tmpfs_with_size_limit() {
         json!([{"name": "mem", "mountPath": "/mem"}]),
         json!([{"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}}]),
     );
-    let vols = volumes::prepare(&p, &f.volumes_dir()).unwrap();
+    let vols = volumes::prepare(&p, &f.volumes_dir(), &f.ctx.node).unwrap();
     let dir = volumes::empty_dir_path(&f.volumes_dir(), "mem");
     assert_eq!(
         vols.get("mem").unwrap().kind,
@@ -596,7 +596,7 @@ fn memory_empty_dir_is_a_shared_tmpfs_with_size_limit() {
     let size = st.blocks() * st.block_size() as u64;
     assert_eq!(size, 8 << 20);
     // Idempotent: preparing again does not stack a second tmpfs.
-    volumes::prepare(&p, &f.volumes_dir()).unwrap();
+    volumes::prepare(&p, &f.volumes_dir(), &f.ctx.node).unwrap();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let d = dir.display().to_string();
     assert_eq!(
@@ -1439,4 +1439,63 @@ fn missing_untyped_host_path_is_created_as_a_directory() {
         mount(&s, "/v").unwrap().source().as_deref(),
         Some(host.as_path())
     );
+}
+
+#[test]
+fn downward_api_volumes() {
+    let f = Fixture::new();
+    let mut p = vol_pod(
+        json!([{"name": "info", "mountPath": "/etc/podinfo"}]),
+        json!([{"name": "info", "downwardAPI": {"defaultMode": 0o640, "items": [
+            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+            {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+            {"path": "meta/name", "fieldRef": {"fieldPath": "metadata.name"}, "mode": 0o600},
+            {"path": "app", "fieldRef": {"fieldPath": "metadata.labels['app']"}},
+            {"path": "mem", "resourceFieldRef": {"containerName": "c", "resource": "limits.memory", "divisor": "1Mi"}},
+        ]}}]),
+    );
+    p.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("tier".into(), "front \"end\"".into());
+    let s = f.spec(&p).unwrap();
+    let dir = f
+        .volumes_dir()
+        .join(volumes::DOWNWARD_API_PLUGIN)
+        .join("info");
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
+    assert_eq!(read("labels"), "app=\"web\"\ntier=\"front \\\"end\\\"\"");
+    assert!(read("annotations").contains("note=\"hi\""));
+    assert_eq!(read("meta/name"), "web-node1");
+    assert_eq!(read("app"), "web");
+    assert_eq!(read("mem"), "4096", "unset limit: node capacity");
+    let mode = |n: &str| std::fs::metadata(dir.join(n)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("labels"), 0o640);
+    assert_eq!(mode("meta/name"), 0o600);
+    let m = mount(&s, "/etc/podinfo").unwrap();
+    assert_eq!(opts(m), ["rbind", "rprivate", "ro"], "always read-only");
+
+    for (item, field) in [
+        (
+            json!({"path": "x", "fieldRef": {"fieldPath": "status.podIP"}}),
+            "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath",
+        ),
+        (
+            json!({"path": "../x", "fieldRef": {"fieldPath": "metadata.name"}}),
+            "spec.volumes[0].downwardAPI.items[0].path",
+        ),
+        (
+            json!({"path": "x", "resourceFieldRef": {"resource": "limits.cpu"}}),
+            "spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName",
+        ),
+    ] {
+        let p = vol_pod(
+            json!([]),
+            json!([{"name": "d", "downwardAPI": {"items": [item]}}]),
+        );
+        assert_eq!(err(f.spec(&p)).field, field);
+    }
+    volumes::teardown(&f.volumes_dir()).unwrap();
+    assert!(!dir.exists());
 }

@@ -5,7 +5,8 @@
 //! Memory, so that all containers of the pod share it) and runs the hostPath `type` checks;
 //! [`teardown`] undoes it. [`container_mounts`] turns volumeMounts into OCI bind mounts with
 //! readOnly, subPath / subPathExpr (created inside the volume, never escaping it) and
-//! mountPropagation.
+//! mountPropagation. downwardAPI volumes are files written by [`prepare`] and mounted
+//! read-only, as the kubelet does.
 
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -13,13 +14,15 @@ use std::path::{Component, Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use oci_spec::runtime::Mount;
 
-use super::SpecError;
-use super::env::{EnvMap, expand};
+use super::env::{self, EnvMap, expand};
+use super::{NodeResources, SpecError};
 use crate::field::FieldPath;
 use crate::quantity::Quantity;
 
 /// Directory of emptyDir volumes below the pod's volumes directory (the kubelet's plugin name).
 pub const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";
+/// Directory of downwardAPI volumes below the pod's volumes directory.
+pub const DOWNWARD_API_PLUGIN: &str = "kubernetes.io~downward-api";
 
 /// What backs a volume on the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +31,8 @@ pub enum VolumeKind {
     /// emptyDir with `medium: Memory`: a tmpfs mounted at `host_path`.
     MemoryEmptyDir,
     HostPath,
+    /// downwardAPI files written at prepare time; always mounted read-only.
+    DownwardApi,
 }
 
 /// One prepared volume.
@@ -57,7 +62,7 @@ pub fn empty_dir_path(volumes_dir: &Path, name: &str) -> PathBuf {
 fn unsupported_type(v: &Volume) -> Option<(&'static str, &'static str)> {
     const API: &str = "needs an API server; static pods cannot use it";
     const NO: &str = "is not supported by nodelet";
-    let checks: [(bool, &str, &str); 28] = [
+    let checks: [(bool, &str, &str); 27] = [
         (v.config_map.is_some(), "configMap", API),
         (v.secret.is_some(), "secret", API),
         (v.projected.is_some(), "projected", API),
@@ -67,7 +72,6 @@ fn unsupported_type(v: &Volume) -> Option<(&'static str, &'static str)> {
             API,
         ),
         (v.ephemeral.is_some(), "ephemeral", API),
-        (v.downward_api.is_some(), "downwardAPI", NO),
         (v.csi.is_some(), "csi", NO),
         (v.image.is_some(), "image", NO),
         (v.nfs.is_some(), "nfs", NO),
@@ -121,7 +125,11 @@ fn is_mountpoint(path: &Path) -> bool {
 
 /// Creates the pod's emptyDirs and checks its hostPaths. Idempotent: an emptyDir that exists
 /// (and its tmpfs) is kept, so a restarted agent can call it again.
-pub fn prepare(pod: &Pod, volumes_dir: &Path) -> Result<PodVolumes, SpecError> {
+pub fn prepare(
+    pod: &Pod,
+    volumes_dir: &Path,
+    node: &NodeResources,
+) -> Result<PodVolumes, SpecError> {
     let spec = pod.spec.as_ref();
     let fs_group = spec
         .and_then(|s| s.security_context.as_ref())
@@ -202,6 +210,14 @@ pub fn prepare(pod: &Pod, volumes_dir: &Path) -> Result<PodVolumes, SpecError> {
                 host_path: path,
                 kind: VolumeKind::HostPath,
             });
+        } else if let Some(da) = &v.downward_api {
+            let dir = volumes_dir.join(DOWNWARD_API_PLUGIN).join(&v.name);
+            write_downward_api(pod, node, da, &dir, &vf.child("downwardAPI"))?;
+            out.push(PodVolume {
+                name: v.name.clone(),
+                host_path: dir,
+                kind: VolumeKind::DownwardApi,
+            });
         } else if let Some((name, why)) = unsupported_type(v) {
             return Err(SpecError::volume(
                 &vf.child(name),
@@ -276,13 +292,117 @@ pub fn check_host_path(path: &Path, typ: &str, field: &FieldPath) -> Result<(), 
     }
 }
 
+/// `k="v"` lines sorted by key, as the kubelet writes labels and annotations.
+pub fn format_map(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
+    map.into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The value of a downwardAPI volume file's fieldRef: only `metadata.*` (whole label and
+/// annotation maps included).
+fn volume_field(pod: &Pod, path: &str, field: &FieldPath) -> Result<String, SpecError> {
+    match path {
+        "metadata.labels" => Ok(format_map(pod.metadata.labels.as_ref())),
+        "metadata.annotations" => Ok(format_map(pod.metadata.annotations.as_ref())),
+        p if p.starts_with("metadata.") => env::field_ref(pod, &[], &[], p, field),
+        p => Err(SpecError::volume(
+            field,
+            format!(
+                "Unsupported value: {p:?}: supported values: \"metadata.annotations\", \"metadata.labels\", \"metadata.name\", \"metadata.namespace\", \"metadata.uid\""
+            ),
+        )),
+    }
+}
+
+/// Writes the files of a downwardAPI volume into `dir` (each written to a temporary name and
+/// renamed), with `mode`/`defaultMode` (0644) and `user`/`defaultUser` applied.
+fn write_downward_api(
+    pod: &Pod,
+    node: &NodeResources,
+    da: &k8s_openapi::api::core::v1::DownwardAPIVolumeSource,
+    dir: &Path,
+    df: &FieldPath,
+) -> Result<(), SpecError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| io_err(df, "cannot create", dir, e))?;
+    for (k, item) in da.items.iter().flatten().enumerate() {
+        let itf = df.child("items").index(k);
+        let rel = Path::new(&item.path);
+        if item.path.is_empty()
+            || rel.is_absolute()
+            || rel.components().any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(SpecError::volume(
+                &itf.child("path"),
+                format!(
+                    "Invalid value: {:?}: must be a relative path without '..'",
+                    item.path
+                ),
+            ));
+        }
+        let value = match (&item.field_ref, &item.resource_field_ref) {
+            (Some(f), _) => volume_field(
+                pod,
+                &f.field_path,
+                &itf.child("fieldRef").child("fieldPath"),
+            )?,
+            (None, Some(r)) => {
+                env::resource_field_ref(pod, None, node, r, &itf.child("resourceFieldRef"))?
+            }
+            (None, None) => {
+                return Err(SpecError::volume(
+                    &itf,
+                    "Required value: one of fieldRef and resourceFieldRef",
+                ));
+            }
+        };
+        let file = dir.join(rel);
+        if let Some(parent) = file.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| io_err(&itf, "cannot create", parent, e))?;
+        }
+        let tmp = file.with_file_name(format!(
+            ".{}.tmp",
+            file.file_name().and_then(|n| n.to_str()).unwrap_or("item")
+        ));
+        std::fs::write(&tmp, value.as_bytes())
+            .map_err(|e| io_err(&itf, "cannot write", &tmp, e))?;
+        let mode = item.mode.or(da.default_mode).unwrap_or(0o644) as u32 & 0o7777;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io_err(&itf, "cannot chmod", &tmp, e))?;
+        if let Some(uid) = item.user.or(da.default_user) {
+            let uid = u32::try_from(uid).map_err(|_| {
+                SpecError::volume(&itf.child("user"), format!("Invalid value: {uid}"))
+            })?;
+            nix::unistd::chown(&tmp, Some(nix::unistd::Uid::from_raw(uid)), None)
+                .map_err(|e| io_err(&itf, "cannot chown", &tmp, e))?;
+        }
+        std::fs::rename(&tmp, &file).map_err(|e| io_err(&itf, "cannot rename", &tmp, e))?;
+    }
+    Ok(())
+}
+
 /// Unmounts the pod's memory emptyDirs and removes its emptyDir directories (hostPaths are
 /// never touched). Missing directories are fine.
 pub fn teardown(volumes_dir: &Path) -> std::io::Result<()> {
     let dir = volumes_dir.join(EMPTY_DIR_PLUGIN);
     let rd = match std::fs::read_dir(&dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match std::fs::remove_dir_all(volumes_dir.join(DOWNWARD_API_PLUGIN)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
         Err(e) => return Err(e),
     };
     for e in rd {
@@ -292,7 +412,11 @@ pub fn teardown(volumes_dir: &Path) -> std::io::Result<()> {
                 .map_err(std::io::Error::from)?;
         }
     }
-    std::fs::remove_dir_all(&dir)
+    std::fs::remove_dir_all(&dir)?;
+    match std::fs::remove_dir_all(volumes_dir.join(DOWNWARD_API_PLUGIN)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Creates `sub` inside `volume` (directories with the volume's mode) and returns its host
@@ -433,7 +557,7 @@ pub fn container_mounts(
                 vol.host_path.clone()
             }
         };
-        let read_only = vm.read_only.unwrap_or(false);
+        let read_only = vm.read_only.unwrap_or(false) || vol.kind == VolumeKind::DownwardApi;
         let mut options = vec!["rbind".to_string(), propagation.to_string()];
         options.push(if read_only { "ro" } else { "rw" }.to_string());
         match vm.recursive_read_only.as_deref().unwrap_or("Disabled") {
