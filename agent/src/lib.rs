@@ -9,6 +9,10 @@
 //! - [`source`]: the static pod directory watcher publishing desired-pod snapshots.
 //! - [`changes`]: what changed between two snapshots (start, stop, replace, errors).
 //! - [`sandbox`]: the pause sandbox bundle, netns pin, CNI ADD/DEL, managed hosts/resolv.conf.
+//! - [`podspec`]: one container of a pod → its OCI runtime spec (env, volumes, security,
+//!   resources), plus the pod's volume set-up and cgroup resources.
+//! - [`probe`]: liveness/readiness/startup probes and their worker state machine.
+//! - [`backoff`], [`status`]: CrashLoopBackOff and the pod's Kubernetes status.
 
 pub mod backoff;
 pub mod changes;
@@ -19,6 +23,7 @@ pub mod manifest;
 pub mod names;
 pub mod pod_defaults;
 pub mod pod_validation;
+pub mod podspec;
 pub mod probe;
 pub mod quantity;
 pub mod sandbox;
