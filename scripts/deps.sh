@@ -9,6 +9,7 @@ if [ "$kind" = test ]; then
     qemu-system-x86 cpio kmod            # cgroup v2 VM tests (tests/vm)
     docker-registry skopeo apache2-utils openssl util-linux   # image pulls (agent/images)
     nftables python3 vagrant             # nodenet plugin, lab, Vagrantfile validation (cni/)
+    containernetworking-plugins          # the sandbox works with the reference CNI plugins too
     podman runc                          # nodenet used by podman through a CNI config
   )
 fi
