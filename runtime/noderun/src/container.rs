@@ -470,15 +470,28 @@ impl Runtime {
             nix::sys::stat::Mode::empty(),
         )
         .ctx(|| format!("open {}", fifo.display()))?;
+        // Phase 1: init's byte says it is released. Phase 2: EOF says it exec'd (its end of
+        // the fifo is close-on-exec) or died.
         let mut buf = [0u8; 1];
+        let mut released = false;
         loop {
             use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
             let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&f), PollFlags::POLLIN)];
             let _ = poll(&mut fds, PollTimeout::from(100u16));
             match nix::unistd::read(&f, &mut buf) {
-                Ok(1) => break,
-                Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {
+                Ok(1) if !released => released = true,
+                Ok(0) if released => break,
+                Ok(0) => {
+                    // No writer yet (init is about to open its end): don't spin on POLLHUP.
                     if !saved.init_alive() {
+                        return Err(Error::Other(format!(
+                            "container {id:?}: init exited before start"
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+                Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {
+                    if !released && !saved.init_alive() {
                         return Err(Error::Other(format!(
                             "container {id:?}: init exited before start"
                         )));

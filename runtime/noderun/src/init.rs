@@ -202,9 +202,12 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     )
     .map_err(|e| format!("open exec fifo: {e}"))?;
     nix::unistd::write(&w, b"0").map_err(|e| format!("write exec fifo: {e}"))?;
-    drop(w);
+    // `w` stays open (close-on-exec) until execve: `start` waits for that EOF, so poststart
+    // hooks run only after startContainer hooks and the exec.
     crate::hooks::run(spec, "startContainer", state_json.as_bytes())?;
-    finish_and_exec(prepared, a.seccomp, a.preserve_fds, process)
+    let r = finish_and_exec(prepared, a.seccomp, a.preserve_fds, process);
+    drop(w);
+    r
 }
 
 fn set_domainname(d: &str) -> Result<(), String> {
