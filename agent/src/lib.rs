@@ -13,6 +13,9 @@
 //!   resources), plus the pod's volume set-up and cgroup resources.
 //! - [`probe`]: liveness/readiness/startup probes and their worker state machine.
 //! - [`backoff`], [`status`]: CrashLoopBackOff and the pod's Kubernetes status.
+//! - [`logs`]: container log files per instance, pruning old instances, reading and following.
+//! - [`events`]: the node's aggregated Kubernetes events.
+//! - [`api`]: the local HTTP API (routes, metrics, Status errors, label selectors) and its client.
 
 pub mod backoff;
 pub mod changes;
@@ -29,3 +32,6 @@ pub mod quantity;
 pub mod sandbox;
 pub mod source;
 pub mod status;
+pub mod logs;
+pub mod events;
+pub mod api;
