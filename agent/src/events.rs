@@ -97,7 +97,14 @@ impl EventStore {
 
     /// Record an event from component `kubelet` now.
     pub fn record(&self, involved: &Involved, type_: EventType, reason: &str, message: &str) {
-        self.record_at(involved, type_, reason, message, "kubelet", Timestamp::now());
+        self.record_at(
+            involved,
+            type_,
+            reason,
+            message,
+            "kubelet",
+            Timestamp::now(),
+        );
     }
 
     /// Record an event at time `at` (for tests and replay).
@@ -309,12 +316,40 @@ mod tests {
     fn same_event_is_counted_with_first_and_last_time() {
         let s = EventStore::new("node1", 100);
         let p = Involved::pod("default", "web-node1", "u1").container("app", false);
-        s.record_at(&p, EventType::Warning, "BackOff", "Back-off restarting failed container app in pod web-node1_default(u1)", "kubelet", t(0));
+        s.record_at(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "Back-off restarting failed container app in pod web-node1_default(u1)",
+            "kubelet",
+            t(0),
+        );
         s.record_at(&p, EventType::Normal, "Pulled", "pulled", "kubelet", t(1));
-        s.record_at(&p, EventType::Warning, "BackOff", "Back-off restarting failed container app in pod web-node1_default(u1)", "kubelet", t(60));
-        s.record_at(&p, EventType::Warning, "BackOff", "Back-off restarting failed container app in pod web-node1_default(u1)", "kubelet", t(110));
+        s.record_at(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "Back-off restarting failed container app in pod web-node1_default(u1)",
+            "kubelet",
+            t(60),
+        );
+        s.record_at(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "Back-off restarting failed container app in pod web-node1_default(u1)",
+            "kubelet",
+            t(110),
+        );
         // A different message is a different event.
-        s.record_at(&p, EventType::Warning, "BackOff", "other", "kubelet", t(111));
+        s.record_at(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "other",
+            "kubelet",
+            t(111),
+        );
         let ev = s.list(Some("default"), Some("web-node1"));
         assert_eq!(ev.len(), 3);
         let b = &ev[0];

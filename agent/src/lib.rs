@@ -17,11 +17,14 @@
 //! - [`events`]: the node's aggregated Kubernetes events.
 //! - [`api`]: the local HTTP API (routes, metrics, Status errors, label selectors) and its client.
 
+pub mod api;
 pub mod backoff;
 pub mod changes;
 pub mod config;
 pub mod duration;
+pub mod events;
 pub mod field;
+pub mod logs;
 pub mod manifest;
 pub mod names;
 pub mod pod_defaults;
@@ -32,6 +35,3 @@ pub mod quantity;
 pub mod sandbox;
 pub mod source;
 pub mod status;
-pub mod logs;
-pub mod events;
-pub mod api;

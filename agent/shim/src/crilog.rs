@@ -152,14 +152,22 @@ impl LogWriter {
             let digits: String = t[..19].chars().filter(|c| c.is_ascii_digit()).collect();
             format!("{}-{}", &digits[..8], &digits[8..14])
         };
+        // Names must sort after every existing rotation, even within one second (where pruning
+        // may already have removed earlier names) or if the clock went back.
         let base = self.path.display().to_string();
-        let taken = |p: &str| Path::new(p).exists() || Path::new(&format!("{p}.gz")).exists();
-        let mut target = format!("{base}.{stamp}");
-        let mut n = 1;
-        while taken(&target) {
-            target = format!("{base}.{stamp}.{n}");
-            n += 1;
-        }
+        let live_name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let newest = rotated_files(&self.path)
+            .last()
+            .and_then(|p| rotation_key(&live_name, p.file_name().and_then(|n| n.to_str())?));
+        let target = match newest {
+            Some((s, n)) if s >= stamp => format!("{base}.{s}.{}", n + 1),
+            _ => format!("{base}.{stamp}"),
+        };
         let target = PathBuf::from(target);
         std::fs::rename(&self.path, &target)?;
         self.file = OpenOptions::new()
@@ -221,10 +229,13 @@ fn rotation_key(live_name: &str, file_name: &str) -> Option<(String, u64)> {
         None => (rest, 0),
     };
     let ok = stamp.len() == 15
-        && stamp
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 8 { b == b'-' } else { b.is_ascii_digit() });
+        && stamp.bytes().enumerate().all(|(i, b)| {
+            if i == 8 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     ok.then(|| (stamp.to_string(), n))
 }
 

@@ -115,11 +115,7 @@ impl Metrics {
             containers.clone(),
         );
         let restarts = Family::<ContainerLabels, Counter>::default();
-        registry.register(
-            "container_restarts",
-            "Container restarts",
-            restarts.clone(),
-        );
+        registry.register("container_restarts", "Container restarts", restarts.clone());
         let probes = Family::<ProbeLabels, Counter>::default();
         registry.register(
             "prober_probe",

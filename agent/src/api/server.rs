@@ -136,13 +136,13 @@ fn json<T: serde::Serialize>(code: StatusCode, v: &T) -> Response {
     }
 }
 
-fn status_response(s: Status) -> Response {
+fn status_response(s: Box<Status>) -> Response {
     let code = s
         .code
         .and_then(|c| u16::try_from(c).ok())
         .and_then(|c| StatusCode::from_u16(c).ok())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(code, &s)
+    json(code, &*s)
 }
 
 async fn metrics_text<S: NodeState>(State(app): State<App<S>>) -> Response {
@@ -182,7 +182,10 @@ fn pod_list(pods: Vec<Pod>, ns: Option<&str>, q: &ListQuery) -> Response {
     json(StatusCode::OK, &list)
 }
 
-async fn list_pods<S: NodeState>(State(app): State<App<S>>, Query(q): Query<ListQuery>) -> Response {
+async fn list_pods<S: NodeState>(
+    State(app): State<App<S>>,
+    Query(q): Query<ListQuery>,
+) -> Response {
     pod_list(app.node.pods(), None, &q)
 }
 
@@ -205,7 +208,7 @@ async fn get_pod<S: NodeState>(
 }
 
 /// `involvedObject.name=x[,involvedObject.namespace=y]`.
-fn event_filter(q: &ListQuery) -> Result<(Option<String>, Option<String>), Status> {
+fn event_filter(q: &ListQuery) -> Result<(Option<String>, Option<String>), Box<Status>> {
     let (mut ns, mut name) = (None, None);
     for term in q.field_selector.as_deref().unwrap_or("").split(',') {
         if term.is_empty() {
@@ -270,7 +273,7 @@ struct LogParams {
     follow: Option<String>,
 }
 
-fn parse_bool(field: &str, v: Option<&str>) -> Result<bool, Status> {
+fn parse_bool(field: &str, v: Option<&str>) -> Result<bool, Box<Status>> {
     match v {
         None | Some("false") | Some("0") | Some("False") => Ok(false),
         Some("") | Some("true") | Some("1") | Some("True") => Ok(true),
@@ -280,7 +283,7 @@ fn parse_bool(field: &str, v: Option<&str>) -> Result<bool, Status> {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(field: &str, v: Option<&str>) -> Result<Option<T>, Status> {
+fn parse_num<T: std::str::FromStr>(field: &str, v: Option<&str>) -> Result<Option<T>, Box<Status>> {
     v.map(|s| {
         s.parse::<T>().map_err(|_| {
             status::bad_request(format!("{field}: {s:?} is not a non-negative integer"))
@@ -326,7 +329,7 @@ fn running_instance(pod: &Pod, container: &str) -> Option<u32> {
     u32::try_from(cs.restart_count).ok()
 }
 
-fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Status> {
+fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Box<Status>> {
     let (app, init) = container_names(pod);
     let container = match &p.container {
         Some(c) if !c.is_empty() => {
@@ -344,7 +347,10 @@ fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Statu
                 app.join(" ")
             );
             if !init.is_empty() {
-                msg.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
+                msg.push_str(&format!(
+                    " or one of the init containers: [{}]",
+                    init.join(" ")
+                ));
             }
             return Err(status::bad_request(msg));
         }
@@ -392,7 +398,7 @@ fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Statu
 }
 
 /// Why an instance can't be read, in the kubelet's words.
-fn no_logs(pod: &Pod, name: &str, container: &str, which: Which) -> Status {
+fn no_logs(pod: &Pod, name: &str, container: &str, which: Which) -> Box<Status> {
     if let Which::Previous(_) = which {
         return status::bad_request(format!(
             "previous terminated container \"{container}\" in pod \"{name}\" not found"

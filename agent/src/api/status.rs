@@ -4,18 +4,18 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusDetails};
 
-pub fn failure(code: u16, reason: &str, message: String) -> Status {
-    Status {
+pub fn failure(code: u16, reason: &str, message: String) -> Box<Status> {
+    Box::new(Status {
         code: Some(i32::from(code)),
         reason: Some(reason.to_string()),
         message: Some(message),
         status: Some("Failure".to_string()),
         ..Default::default()
-    }
+    })
 }
 
 /// `pods "x" not found`.
-pub fn pod_not_found(name: &str) -> Status {
+pub fn pod_not_found(name: &str) -> Box<Status> {
     let mut s = failure(404, "NotFound", format!("pods \"{name}\" not found"));
     s.details = Some(StatusDetails {
         kind: Some("pods".to_string()),
@@ -25,10 +25,10 @@ pub fn pod_not_found(name: &str) -> Status {
     s
 }
 
-pub fn bad_request(message: String) -> Status {
+pub fn bad_request(message: String) -> Box<Status> {
     failure(400, "BadRequest", message)
 }
 
-pub fn internal(message: String) -> Status {
+pub fn internal(message: String) -> Box<Status> {
     failure(500, "InternalError", message)
 }

@@ -147,7 +147,13 @@ mod tests {
 
     #[test]
     fn layout() {
-        let d = container_dir(Path::new("/var/log/pods"), "default", "web-n1", "u1", "nginx");
+        let d = container_dir(
+            Path::new("/var/log/pods"),
+            "default",
+            "web-n1",
+            "u1",
+            "nginx",
+        );
         assert_eq!(d, Path::new("/var/log/pods/default_web-n1_u1/nginx"));
         assert_eq!(instance_path(&d, 3), d.join("3.log"));
     }

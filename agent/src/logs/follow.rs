@@ -51,9 +51,9 @@ impl Follower {
             };
             let rotated = nodelet_shim::crilog::rotated_files(&live);
             let raced = file.as_ref().is_some_and(|(_, id)| {
-                rotated.iter().any(|r| {
-                    std::fs::metadata(r).is_ok_and(|m| ident(&m) == *id)
-                })
+                rotated
+                    .iter()
+                    .any(|r| std::fs::metadata(r).is_ok_and(|m| ident(&m) == *id))
             });
             if !raced || attempt >= 5 {
                 break (file, rotated);
