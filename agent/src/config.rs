@@ -73,6 +73,8 @@ pub struct Config {
     pub container_log_max_size: u64,
     /// Keep at most this many log files per container (current one included).
     pub container_log_max_files: u32,
+    /// Keep the logs of this many instances of each container (the kubelet keeps two).
+    pub container_log_max_instances: u32,
     /// CNI network configurations.
     pub cni_conf_dir: PathBuf,
     /// CNI plugin binaries.
@@ -155,6 +157,9 @@ pub struct ConfigFlags {
     /// Log files kept per container [default: 5].
     #[arg(long)]
     pub container_log_max_files: Option<String>,
+    /// Container instances whose logs are kept [default: 5].
+    #[arg(long)]
+    pub container_log_max_instances: Option<String>,
     /// CNI configuration directory [default: /etc/cni/net.d].
     #[arg(long, value_name = "DIR")]
     pub cni_conf_dir: Option<PathBuf>,
@@ -224,6 +229,7 @@ struct FileConfig {
     max_pods: Option<Scalar>,
     container_log_max_size: Option<Scalar>,
     container_log_max_files: Option<Scalar>,
+    container_log_max_instances: Option<Scalar>,
     cni_conf_dir: Option<PathBuf>,
     cni_bin_dir: Option<PathBuf>,
     crash_loop_back_off: Option<FileCrashLoopBackOff>,
@@ -340,6 +346,7 @@ impl Config {
             max_pods: 110,
             container_log_max_size: 10 * 1024 * 1024,
             container_log_max_files: 5,
+            container_log_max_instances: crate::logs::DEFAULT_MAX_INSTANCES as u32,
             cni_conf_dir: path_value(
                 pick!(flags.cni_conf_dir, "cni-conf-dir", fc.cni_conf_dir),
                 "cniConfDir",
@@ -432,6 +439,17 @@ impl Config {
             2,
         )? {
             cfg.container_log_max_files = n;
+        }
+        if let Some(n) = int(
+            pick!(
+                flags.container_log_max_instances,
+                "container-log-max-instances",
+                scalar(fc.container_log_max_instances)
+            ),
+            "containerLogMaxInstances",
+            1,
+        )? {
+            cfg.container_log_max_instances = n;
         }
         if let Some((s, origin)) = pick!(
             flags.container_log_max_size,

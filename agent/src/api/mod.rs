@@ -18,8 +18,8 @@ pub use client::{Client, ClientError, LogQuery};
 pub use metrics::Metrics;
 pub use server::{ApiError, bind_unix, router, serve};
 
-/// Default path of the API socket.
-pub const DEFAULT_SOCKET: &str = "/run/nodelet/nodelet.sock";
+/// Default path of the API socket (`apiSocket` in the configuration).
+pub use crate::config::DEFAULT_API_SOCKET as DEFAULT_SOCKET;
 
 /// What the API serves; the pod manager implements it. Calls must be quick (they run on the
 /// async runtime): return snapshots, don't do I/O.
