@@ -65,6 +65,9 @@ pub struct Config {
     pub run_dir: PathBuf,
     /// The local API's Unix socket (what `nodectl` talks to).
     pub api_socket: PathBuf,
+    /// Also serve the API over plain TCP at this address; off (`None`) by default. Unlike the
+    /// socket it has no access control: bind it to loopback or a trusted network only.
+    pub api_tcp_address: Option<std::net::SocketAddr>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
@@ -145,6 +148,9 @@ pub struct ConfigFlags {
     /// API socket [default: /run/nodelet/nodelet.sock].
     #[arg(long, value_name = "PATH")]
     pub api_socket: Option<PathBuf>,
+    /// Also serve the API over TCP at this address, like 127.0.0.1:10255 [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub api_tcp_address: Option<String>,
     /// Cgroup for pods [default: nodelet's own cgroup].
     #[arg(long, value_name = "PATH")]
     pub cgroup_root: Option<PathBuf>,
@@ -225,6 +231,7 @@ struct FileConfig {
     pod_logs_dir: Option<PathBuf>,
     run_dir: Option<PathBuf>,
     api_socket: Option<PathBuf>,
+    api_tcp_address: Option<String>,
     cgroup_root: Option<PathBuf>,
     max_pods: Option<Scalar>,
     container_log_max_size: Option<Scalar>,
@@ -342,6 +349,7 @@ impl Config {
                 "apiSocket",
                 DEFAULT_API_SOCKET,
             )?,
+            api_tcp_address: None,
             cgroup_root: None,
             max_pods: 110,
             container_log_max_size: 10 * 1024 * 1024,
@@ -400,6 +408,19 @@ impl Config {
             }
         };
         cfg.node_name = node;
+
+        if let Some((a, origin)) =
+            pick!(flags.api_tcp_address, "api-tcp-address", fc.api_tcp_address)
+        {
+            let addr = a.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid(
+                    origin,
+                    "apiTcpAddress",
+                    format!("{a:?}: must be an IP address and port, like 127.0.0.1:10255"),
+                )
+            })?;
+            cfg.api_tcp_address = Some(addr);
+        }
 
         let int = |v: Option<(String, Origin)>,
                    key: &str,

@@ -547,3 +547,30 @@ fn metrics_parse_as_prometheus_text() {
     assert!(text.contains("nodelet_pods{phase=\"Running\"} 1"), "{text}");
     assert!(!text.contains("Pending"), "{text}");
 }
+
+#[test]
+fn optional_tcp_listener_serves_the_same_routes() {
+    let s = start();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = api::router(s.node.clone(), s.metrics.clone());
+    let listener =
+        s.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = s.rt.spawn(async move {
+        api::serve(listener, router, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    let (code, body) = s.rt.block_on(async {
+        let r = reqwest::get(format!("http://{addr}/api/v1/namespaces/default/pods/nope"))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(code, 404);
+    assert!(body.contains("pods \\\"nope\\\" not found"), "{body}");
+    let _ = tx.send(());
+    s.rt.block_on(server).unwrap().unwrap();
+}
