@@ -232,3 +232,54 @@ fn follow_waits_for_a_live_file_that_does_not_exist_yet() {
     follow_until(&mut f, 2, &mut got);
     assert_eq!(texts(&got), ["hello", "partial"]);
 }
+
+#[test]
+fn a_file_compressed_after_listing_is_read_from_its_gz() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let live = logs::instance_path(dir, 0);
+    let mut w = LogWriter::open(&live, 2048, 5).unwrap();
+    write_lines(&mut w, 0..100);
+    let files = logs::instance_files(dir, 0);
+    let plain = files
+        .iter()
+        .find(|f| f != &&live && f.extension().is_none_or(|e| e != "gz"))
+        .unwrap()
+        .clone();
+    // Compress it the way the writer's next rotation would, as if it happened mid-read.
+    nodelet_shim::crilog::compress(&plain).unwrap();
+    let all = logs::read(dir, 0, &ReadOptions::default()).unwrap();
+    assert_eq!(texts(&all).last().unwrap(), "line 99");
+    let mut r = logs::read::open_file(&plain).unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut *r, &mut first).unwrap();
+    assert!(first.contains(" stdout F line "), "{first}");
+}
+
+#[test]
+fn follow_reads_a_file_rotated_entirely_between_two_polls() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let live = logs::instance_path(dir, 0);
+    // ~45 bytes a line: a 4 KiB file holds about 90 lines.
+    let mut w = LogWriter::open(&live, 4096, 5).unwrap();
+    write_lines(&mut w, 0..10);
+    let (mut f, initial) = Follower::open(dir, 0, &ReadOptions::default()).unwrap();
+    assert_eq!(initial.len(), 10);
+    // Two rotations before the next poll: the held file is rotated and then compressed, the
+    // next one is written and rotated without ever being seen live.
+    let before = rotated_files(&live).len();
+    let mut i = 10;
+    while rotated_files(&live).len() < before + 2 {
+        write_lines(&mut w, i..i + 1);
+        i += 1;
+    }
+    write_lines(&mut w, i..i + 5);
+    i += 5;
+    let got = f.poll().unwrap();
+    let nums: Vec<u32> = texts(&got)
+        .iter()
+        .map(|l| l.strip_prefix("line ").unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(nums, (10..i).collect::<Vec<u32>>());
+}

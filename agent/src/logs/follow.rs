@@ -1,7 +1,9 @@
 //! `kubectl logs -f`: a polling reader of one container instance's live log file that keeps
 //! going across rotations. It holds the live file open; when the path names a new file
-//! (the shim renamed the old one), it drains the old file to its end and switches. If two
-//! rotations happen between two polls, the middle file is skipped (as with the kubelet).
+//! (the shim renamed the old one), it drains the old file to its end, reads any rotated file
+//! written entirely since the last poll, and switches. Up to two rotations between two polls
+//! lose nothing; with more, the files compressed in between are skipped (the kubelet skips
+//! every file it did not see live).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -106,6 +108,28 @@ impl Follower {
         feed(&self.live, &mut slice, &mut self.joiner, out)
     }
 
+    /// Rotated files newer than the one we held (`held`): those written entirely between two
+    /// polls. If the held file is no longer among them under its identity (a second rotation
+    /// compressed it), the newest plain rotated file is the one we missed.
+    fn missed_rotations(&self, held: Option<(u64, u64)>) -> Vec<PathBuf> {
+        let rotated = nodelet_shim::crilog::rotated_files(&self.live);
+        let Some(held) = held else {
+            return vec![];
+        };
+        let pos = rotated
+            .iter()
+            .position(|r| std::fs::metadata(r).is_ok_and(|m| ident(&m) == held));
+        match pos {
+            Some(k) => rotated[k + 1..].to_vec(),
+            None => rotated
+                .last()
+                .filter(|r| r.extension().is_none_or(|e| e != "gz"))
+                .cloned()
+                .into_iter()
+                .collect(),
+        }
+    }
+
     /// New full lines since the last call, across a rotation of the live file.
     pub fn poll(&mut self) -> Result<Vec<LogEntry>, LogError> {
         let mut out = Vec::new();
@@ -126,9 +150,18 @@ impl Follower {
         if let Some(cur) = current
             && held != Some(cur)
         {
-            // The old file is complete once renamed: read what is left, then switch.
+            // The old file is complete once renamed: read what is left, then read any rotated
+            // file that came after it and was never live while we looked, then switch.
             self.drain(&mut push)?;
             self.buf.clear();
+            for missed in self.missed_rotations(held) {
+                match open_file(&missed) {
+                    Ok(mut rd) => feed(&missed, &mut *rd, &mut self.joiner, &mut push)?,
+                    Err(LogError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
             self.file = match File::open(&self.live) {
                 Ok(f) => {
                     let m = f.metadata().map_err(|e| LogError::io(&self.live, e))?;

@@ -64,10 +64,22 @@ impl Joiner {
     }
 }
 
-/// Open a log file for reading lines, decompressing `.gz` files.
-pub(crate) fn open_file(path: &Path) -> Result<Box<dyn BufRead>, LogError> {
-    let f = File::open(path).map_err(|e| LogError::io(path, e))?;
-    if path.extension().is_some_and(|e| e == "gz") {
+/// Open a log file for reading lines, decompressing `.gz` files. A plain rotated file that was
+/// compressed since it was listed is read from its `.gz`.
+pub fn open_file(path: &Path) -> Result<Box<dyn BufRead>, LogError> {
+    let is_gz = path.extension().is_some_and(|e| e == "gz");
+    let (f, is_gz) = match File::open(path) {
+        Ok(f) => (f, is_gz),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !is_gz => {
+            let gz = std::path::PathBuf::from(format!("{}.gz", path.display()));
+            match File::open(&gz) {
+                Ok(f) => (f, true),
+                Err(_) => return Err(LogError::io(path, e)),
+            }
+        }
+        Err(e) => return Err(LogError::io(path, e)),
+    };
+    if is_gz {
         Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
             f,
         ))))
