@@ -304,6 +304,59 @@ pub fn age_column(e: &Event, now: Timestamp) -> String {
     }
 }
 
+/// The Events section of `kubectl describe`: `Events:  <none>`, or a table of Type, Reason,
+/// Age, From and Message sorted by last occurrence, laid out like kubectl's tabwriter
+/// (columns padded to their widest cell plus two spaces, rows indented by two).
+pub fn describe(events: &[Event], now: Timestamp) -> String {
+    if events.is_empty() {
+        return "Events:  <none>\n".to_string();
+    }
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sorted.sort_by_key(|e| {
+        e.last_timestamp
+            .as_ref()
+            .or(e.first_timestamp.as_ref())
+            .map(|t| t.0)
+    });
+    let mut rows: Vec<[String; 5]> = vec![
+        ["Type", "Reason", "Age", "From", "Message"].map(String::from),
+        ["----", "------", "----", "----", "-------"].map(String::from),
+    ];
+    for e in sorted {
+        let from = e
+            .source
+            .as_ref()
+            .and_then(|s| s.component.clone())
+            .filter(|c| !c.is_empty())
+            .or_else(|| e.reporting_component.clone())
+            .unwrap_or_default();
+        rows.push([
+            e.type_.clone().unwrap_or_default(),
+            e.reason.clone().unwrap_or_default(),
+            age_column(e, now),
+            from,
+            e.message.clone().unwrap_or_default().trim().to_string(),
+        ]);
+    }
+    let mut width = [0usize; 4];
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::from("Events:\n");
+    for r in &rows {
+        out.push_str("  ");
+        for (c, w) in r.iter().zip(width) {
+            out.push_str(c);
+            out.push_str(&" ".repeat(w - c.chars().count() + 2));
+        }
+        out.push_str(&r[4]);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +443,50 @@ mod tests {
             .map(|e| e.reason.unwrap())
             .collect();
         assert_eq!(reasons, ["R0", "R2", "R3"]);
+    }
+
+    #[test]
+    fn describe_table_like_kubectl() {
+        let s = EventStore::new("n1", 10);
+        let p = Involved::pod("default", "web-n1", "u1");
+        let c = p.clone().container("app", false);
+        s.record_at(
+            &p,
+            EventType::Normal,
+            "Scheduled",
+            "Successfully assigned default/web-n1 to n1",
+            "kubelet",
+            t(0),
+        );
+        for i in 0..3 {
+            s.record_at(
+                &c,
+                EventType::Warning,
+                "BackOff",
+                "Back-off restarting failed container app",
+                "kubelet",
+                t(10 + i * 30),
+            );
+        }
+        s.record_at(
+            &c,
+            EventType::Normal,
+            "Pulled",
+            "Container image \"busybox\" already present on machine ",
+            "kubelet",
+            t(20),
+        );
+        let text = describe(&s.list(None, None), t(130));
+        let want = "\
+Events:
+  Type     Reason     Age               From     Message
+  ----     ------     ----              ----     -------
+  Normal   Scheduled  2m10s             kubelet  Successfully assigned default/web-n1 to n1
+  Normal   Pulled     110s              kubelet  Container image \"busybox\" already present on machine
+  Warning  BackOff    60s (x3 over 2m)  kubelet  Back-off restarting failed container app
+";
+        assert_eq!(text, want);
+        assert_eq!(describe(&[], t(0)), "Events:  <none>\n");
     }
 
     #[test]
