@@ -65,6 +65,9 @@ pub struct Config {
     pub run_dir: PathBuf,
     /// The local API's Unix socket (what `nodectl` talks to).
     pub api_socket: PathBuf,
+    /// Also serve the API over plain TCP at this address; off (`None`) by default. Unlike the
+    /// socket it has no access control: bind it to loopback or a trusted network only.
+    pub api_tcp_address: Option<std::net::SocketAddr>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
@@ -73,6 +76,8 @@ pub struct Config {
     pub container_log_max_size: u64,
     /// Keep at most this many log files per container (current one included).
     pub container_log_max_files: u32,
+    /// Keep the logs of this many instances of each container (the kubelet keeps two).
+    pub container_log_max_instances: u32,
     /// CNI network configurations.
     pub cni_conf_dir: PathBuf,
     /// CNI plugin binaries.
@@ -143,6 +148,9 @@ pub struct ConfigFlags {
     /// API socket [default: /run/nodelet/nodelet.sock].
     #[arg(long, value_name = "PATH")]
     pub api_socket: Option<PathBuf>,
+    /// Also serve the API over TCP at this address, like 127.0.0.1:10255 [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub api_tcp_address: Option<String>,
     /// Cgroup for pods [default: nodelet's own cgroup].
     #[arg(long, value_name = "PATH")]
     pub cgroup_root: Option<PathBuf>,
@@ -155,6 +163,9 @@ pub struct ConfigFlags {
     /// Log files kept per container [default: 5].
     #[arg(long)]
     pub container_log_max_files: Option<String>,
+    /// Container instances whose logs are kept [default: 5].
+    #[arg(long)]
+    pub container_log_max_instances: Option<String>,
     /// CNI configuration directory [default: /etc/cni/net.d].
     #[arg(long, value_name = "DIR")]
     pub cni_conf_dir: Option<PathBuf>,
@@ -220,10 +231,12 @@ struct FileConfig {
     pod_logs_dir: Option<PathBuf>,
     run_dir: Option<PathBuf>,
     api_socket: Option<PathBuf>,
+    api_tcp_address: Option<String>,
     cgroup_root: Option<PathBuf>,
     max_pods: Option<Scalar>,
     container_log_max_size: Option<Scalar>,
     container_log_max_files: Option<Scalar>,
+    container_log_max_instances: Option<Scalar>,
     cni_conf_dir: Option<PathBuf>,
     cni_bin_dir: Option<PathBuf>,
     crash_loop_back_off: Option<FileCrashLoopBackOff>,
@@ -336,10 +349,12 @@ impl Config {
                 "apiSocket",
                 DEFAULT_API_SOCKET,
             )?,
+            api_tcp_address: None,
             cgroup_root: None,
             max_pods: 110,
             container_log_max_size: 10 * 1024 * 1024,
             container_log_max_files: 5,
+            container_log_max_instances: crate::logs::DEFAULT_MAX_INSTANCES as u32,
             cni_conf_dir: path_value(
                 pick!(flags.cni_conf_dir, "cni-conf-dir", fc.cni_conf_dir),
                 "cniConfDir",
@@ -394,6 +409,19 @@ impl Config {
         };
         cfg.node_name = node;
 
+        if let Some((a, origin)) =
+            pick!(flags.api_tcp_address, "api-tcp-address", fc.api_tcp_address)
+        {
+            let addr = a.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid(
+                    origin,
+                    "apiTcpAddress",
+                    format!("{a:?}: must be an IP address and port, like 127.0.0.1:10255"),
+                )
+            })?;
+            cfg.api_tcp_address = Some(addr);
+        }
+
         let int = |v: Option<(String, Origin)>,
                    key: &str,
                    min: u32|
@@ -432,6 +460,17 @@ impl Config {
             2,
         )? {
             cfg.container_log_max_files = n;
+        }
+        if let Some(n) = int(
+            pick!(
+                flags.container_log_max_instances,
+                "container-log-max-instances",
+                scalar(fc.container_log_max_instances)
+            ),
+            "containerLogMaxInstances",
+            1,
+        )? {
+            cfg.container_log_max_instances = n;
         }
         if let Some((s, origin)) = pick!(
             flags.container_log_max_size,

@@ -13,12 +13,18 @@
 //!   resources), plus the pod's volume set-up and cgroup resources.
 //! - [`probe`]: liveness/readiness/startup probes and their worker state machine.
 //! - [`backoff`], [`status`]: CrashLoopBackOff and the pod's Kubernetes status.
+//! - [`logs`]: container log files per instance, pruning old instances, reading and following.
+//! - [`events`]: the node's aggregated Kubernetes events.
+//! - [`api`]: the local HTTP API (routes, metrics, Status errors, label selectors) and its client.
 
+pub mod api;
 pub mod backoff;
 pub mod changes;
 pub mod config;
 pub mod duration;
+pub mod events;
 pub mod field;
+pub mod logs;
 pub mod manifest;
 pub mod names;
 pub mod pod_defaults;

@@ -46,6 +46,8 @@ fn defaults_without_file() {
     assert_eq!(c.max_pods, 110);
     assert_eq!(c.container_log_max_size, 10 << 20);
     assert_eq!(c.container_log_max_files, 5);
+    assert_eq!(c.container_log_max_instances, 5);
+    assert_eq!(c.api_tcp_address, None);
     assert_eq!(c.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
     assert_eq!(c.cni_bin_dir, PathBuf::from("/opt/cni/bin"));
     assert_eq!(c.crash_loop_back_off.initial, Duration::from_secs(10));
@@ -59,7 +61,7 @@ fn file_values_and_flag_overrides() {
     let text = format!(
         "{HEAD}staticPodPath: /srv/manifests\nnodeName: node-a\nrootDir: /tmp/r\npodLogsDir: /tmp/l\n\
          runDir: /tmp/run\napiSocket: /tmp/run/s.sock\ncgroupRoot: /nodelet\nmaxPods: 20\n\
-         containerLogMaxSize: 1Mi\ncontainerLogMaxFiles: 3\ncniConfDir: /tmp/cni\ncniBinDir: /tmp/bin\n\
+         containerLogMaxSize: 1Mi\ncontainerLogMaxFiles: 3\ncontainerLogMaxInstances: 2\napiTcpAddress: 127.0.0.1:10255\ncniConfDir: /tmp/cni\ncniBinDir: /tmp/bin\n\
          crashLoopBackOff:\n  initial: 1s\n  max: 5m\nfileCheckFrequency: 500ms\n"
     );
     let c = from(&text, &ConfigFlags::default()).unwrap();
@@ -69,6 +71,8 @@ fn file_values_and_flag_overrides() {
     assert_eq!(c.max_pods, 20);
     assert_eq!(c.container_log_max_size, 1 << 20);
     assert_eq!(c.container_log_max_files, 3);
+    assert_eq!(c.container_log_max_instances, 2);
+    assert_eq!(c.api_tcp_address, Some("127.0.0.1:10255".parse().unwrap()));
     assert_eq!(c.crash_loop_back_off.initial, Duration::from_secs(1));
     assert_eq!(c.crash_loop_back_off.max, Duration::from_secs(300));
     assert_eq!(c.file_check_frequency, Duration::from_millis(500));
@@ -158,6 +162,16 @@ fn bad_files_name_file_key_and_reason() {
     assert_eq!(
         e,
         "/etc/nodelet/config.yaml: containerLogMaxFiles: must be at least 2, got 1"
+    );
+    let e = err(&format!("{HEAD}apiTcpAddress: localhost\n"));
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: apiTcpAddress: \"localhost\": must be an IP address and port, like 127.0.0.1:10255"
+    );
+    let e = err(&format!("{HEAD}containerLogMaxInstances: 0\n"));
+    assert_eq!(
+        e,
+        "/etc/nodelet/config.yaml: containerLogMaxInstances: must be at least 1, got 0"
     );
     let e = err(&format!("{HEAD}rootDir: var/lib\n"));
     assert_eq!(

@@ -21,6 +21,9 @@ use crate::crilog::{LogWriter, Stream};
 use crate::exits::{self, ExitRecord};
 use crate::protocol::{ContainerInfo, ExecResult, Request, Response};
 
+/// Reads (of up to 64 KiB) from one output pipe per poll round.
+const PIPE_READS_PER_ROUND: usize = 16;
+
 /// Most output an `Exec` returns per stream.
 const EXEC_OUTPUT_MAX: usize = 64 * 1024;
 
@@ -494,7 +497,9 @@ impl Server {
     /// Read from pipe `i`; true when it reached EOF.
     fn on_pipe(&mut self, i: usize) -> bool {
         let mut buf = [0u8; 65536];
-        loop {
+        // A container writing without pause must not hold the loop: after this many reads the
+        // pipe waits for the next poll round, behind the other pipes and the agent's requests.
+        for _ in 0..PIPE_READS_PER_ROUND {
             let n = match nix::unistd::read(&self.pipes[i].fd, &mut buf) {
                 Ok(0) => return true,
                 Ok(n) => n,
@@ -519,6 +524,7 @@ impl Server {
                 }
             }
         }
+        false
     }
 
     fn pipe_closed(&mut self, p: Pipe) {

@@ -256,3 +256,82 @@ fn shim_runs_logs_and_records_exits() {
     let st = shim.child.wait().unwrap();
     assert!(st.success());
 }
+
+#[test]
+fn log_flood_keeps_disk_bounded_and_the_shim_responsive() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    // Shim::spawn rotates at 100000 bytes; the shim keeps 5 files by default.
+    let (max_size, max_files) = (100_000u64, 5u64);
+    let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
+    let id = format!("shim{}-flood", std::process::id());
+    let b = bundle(
+        t.path(),
+        "flood",
+        "exec yes 0123456789abcdefghijklmnopqrstuvwxyz",
+        None,
+    );
+    std::os::unix::fs::symlink("busybox", b.join("rootfs/bin/yes")).unwrap();
+    let logs = t.path().join("logs/flood");
+    let mut c = shim.client();
+    let r = c
+        .call(&Request::Create {
+            id: id.clone(),
+            bundle: b,
+            log_path: Some(logs.join("0.log")),
+        })
+        .unwrap();
+    assert!(matches!(r, Response::Created { .. }), "{r:?}");
+    assert_eq!(
+        c.call(&Request::Start { id: id.clone() }).unwrap(),
+        Response::Ok
+    );
+    let dir_bytes = || -> u64 {
+        std::fs::read_dir(&logs)
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let start = Instant::now();
+    let (mut peak, mut slowest) = (0u64, Duration::ZERO);
+    while start.elapsed() < Duration::from_secs(3) {
+        let t0 = Instant::now();
+        let r = c.call(&Request::State { id: id.clone() }).unwrap();
+        slowest = slowest.max(t0.elapsed());
+        assert!(matches!(r, Response::Container(_)), "{r:?}");
+        peak = peak.max(dir_bytes());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let names: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    eprintln!("flood: peak {peak} bytes, slowest answer {slowest:?}, files {names:?}");
+    // Lots was written (many rotations), yet disk use stayed within the limits: max_files
+    // files of max_size, plus one line, plus a compressed copy while one is being gzipped.
+    assert!(
+        names.iter().any(|n| n.ends_with(".gz")),
+        "no compressed rotation: {names:?}"
+    );
+    assert!(names.len() as u64 <= max_files + 1, "{names:?}");
+    assert!(
+        peak <= max_size * max_files + max_size / 2,
+        "peak {peak} bytes: {names:?}"
+    );
+    // The shim answered the agent promptly throughout the flood.
+    assert!(
+        slowest < Duration::from_millis(500),
+        "slowest answer {slowest:?}"
+    );
+    let r = c
+        .call(&Request::Delete {
+            id: id.clone(),
+            force: true,
+        })
+        .unwrap();
+    assert_eq!(r, Response::Ok);
+}

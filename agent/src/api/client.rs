@@ -1,0 +1,271 @@
+//! The API client `nodectl` uses: HTTP over nodelet's Unix socket (reqwest), Kubernetes JSON
+//! decoded into k8s-openapi types, and errors worded as kubectl words them:
+//! `Error from server (NotFound): pods "x" not found`, or a message naming the socket when
+//! nodelet is not running.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The socket could not be reached.
+    #[error(
+        "cannot connect to nodelet at {}: {reason} (is nodelet running?)",
+        socket.display()
+    )]
+    NotRunning { socket: PathBuf, reason: String },
+    /// The server answered with a Kubernetes `Status` error.
+    #[error("Error from server ({}): {}", .0.reason.as_deref().unwrap_or("Unknown"), .0.message.as_deref().unwrap_or(""))]
+    Api(Box<Status>),
+    #[error("nodelet API at {}: {source}", socket.display())]
+    Http {
+        socket: PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("nodelet API {what}: unexpected answer: {source}")]
+    Decode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ClientError {
+    /// The Kubernetes reason (`NotFound`, `BadRequest`, ...) of a server error.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            ClientError::Api(s) => s.reason.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// What `nodectl logs` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    pub container: Option<String>,
+    /// 0: the current instance; N: the N-th previous one (`--previous` is 1).
+    pub previous: u32,
+    pub tail_lines: Option<u64>,
+    pub since_seconds: Option<u64>,
+    pub timestamps: bool,
+    pub follow: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct List<T> {
+    items: Vec<T>,
+}
+
+/// A client of one nodelet's API socket.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    socket: PathBuf,
+}
+
+/// A log response body, read chunk by chunk (for `-f`).
+pub struct LogStream {
+    resp: reqwest::Response,
+    socket: PathBuf,
+}
+
+impl LogStream {
+    /// The next piece of log text, `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, ClientError> {
+        self.resp.chunk().await.map_err(|source| ClientError::Http {
+            socket: self.socket.clone(),
+            source,
+        })
+    }
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>) -> Result<Client, ClientError> {
+        let socket = socket.into();
+        let http = reqwest::Client::builder()
+            .unix_socket(socket.clone())
+            .build()
+            .map_err(|source| ClientError::Http {
+                socket: socket.clone(),
+                source,
+            })?;
+        Ok(Client { http, socket })
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    fn url(&self, path: &str) -> reqwest::Url {
+        // The host is not used on a Unix socket; path segments are escaped by the caller.
+        let mut u = reqwest::Url::parse("http://nodelet/").expect("constant URL parses");
+        u.set_path(path);
+        u
+    }
+
+    fn send_error(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() {
+            let mut reason = String::new();
+            let mut src: Option<&dyn std::error::Error> = Some(&e);
+            while let Some(s) = src {
+                reason = s.to_string();
+                src = s.source();
+            }
+            ClientError::NotRunning {
+                socket: self.socket.clone(),
+                reason,
+            }
+        } else {
+            ClientError::Http {
+                socket: self.socket.clone(),
+                source: e,
+            }
+        }
+    }
+
+    async fn get(&self, url: reqwest::Url) -> Result<reqwest::Response, ClientError> {
+        let what = url.path().to_string();
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.send_error(e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let code = resp.status();
+        let body = resp.bytes().await.map_err(|e| self.send_error(e))?;
+        let status = serde_json::from_slice::<Status>(&body).unwrap_or_else(|_| Status {
+            code: Some(i32::from(code.as_u16())),
+            reason: Some(code.canonical_reason().unwrap_or("Unknown").to_string()),
+            message: Some(format!("{what}: {}", String::from_utf8_lossy(&body).trim())),
+            ..Default::default()
+        });
+        Err(ClientError::Api(Box::new(status)))
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, url: reqwest::Url) -> Result<T, ClientError> {
+        let what = url.path().to_string();
+        let body = self
+            .get(url)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| self.send_error(e))?;
+        serde_json::from_slice(&body).map_err(|source| ClientError::Decode { what, source })
+    }
+
+    fn segment(s: &str) -> String {
+        // Kubernetes names are DNS labels/subdomains; escape anything else anyway.
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    /// `GET /healthz`.
+    pub async fn healthz(&self) -> Result<String, ClientError> {
+        let r = self.get(self.url("/healthz")).await?;
+        r.text().await.map_err(|e| self.send_error(e))
+    }
+
+    /// `GET /metrics` (OpenMetrics text).
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let r = self.get(self.url("/metrics")).await?;
+        r.text().await.map_err(|e| self.send_error(e))
+    }
+
+    /// Pods of one namespace (or all), optionally filtered by a label selector.
+    pub async fn pods(
+        &self,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Pod>, ClientError> {
+        let mut url = match namespace {
+            Some(ns) => self.url(&format!("/api/v1/namespaces/{}/pods", Self::segment(ns))),
+            None => self.url("/api/v1/pods"),
+        };
+        if let Some(s) = label_selector {
+            url.query_pairs_mut().append_pair("labelSelector", s);
+        }
+        Ok(self.get_json::<List<Pod>>(url).await?.items)
+    }
+
+    /// One pod; a missing one is `ClientError::Api` with reason `NotFound`.
+    pub async fn pod(&self, namespace: &str, name: &str) -> Result<Pod, ClientError> {
+        let url = self.url(&format!(
+            "/api/v1/namespaces/{}/pods/{}",
+            Self::segment(namespace),
+            Self::segment(name)
+        ));
+        self.get_json(url).await
+    }
+
+    /// Events of a namespace (or all), optionally only those about object `name`.
+    pub async fn events(
+        &self,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Vec<Event>, ClientError> {
+        let mut url = match namespace {
+            Some(ns) => self.url(&format!("/api/v1/namespaces/{}/events", Self::segment(ns))),
+            None => self.url("/api/v1/events"),
+        };
+        if let Some(n) = name {
+            url.query_pairs_mut()
+                .append_pair("fieldSelector", &format!("involvedObject.name={n}"));
+        }
+        Ok(self.get_json::<List<Event>>(url).await?.items)
+    }
+
+    /// A container's log; read it with `LogStream::chunk` (it ends unless `follow`).
+    pub async fn logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        q: &LogQuery,
+    ) -> Result<LogStream, ClientError> {
+        let mut url = self.url(&format!(
+            "/api/v1/namespaces/{}/pods/{}/log",
+            Self::segment(namespace),
+            Self::segment(name)
+        ));
+        {
+            let mut qp = url.query_pairs_mut();
+            if let Some(c) = &q.container {
+                qp.append_pair("container", c);
+            }
+            if q.previous > 0 {
+                qp.append_pair("previous", &q.previous.to_string());
+            }
+            if let Some(n) = q.tail_lines {
+                qp.append_pair("tailLines", &n.to_string());
+            }
+            if let Some(n) = q.since_seconds {
+                qp.append_pair("sinceSeconds", &n.to_string());
+            }
+            if q.timestamps {
+                qp.append_pair("timestamps", "true");
+            }
+            if q.follow {
+                qp.append_pair("follow", "true");
+            }
+        }
+        let resp = self.get(url).await?;
+        Ok(LogStream {
+            resp,
+            socket: self.socket.clone(),
+        })
+    }
+}

@@ -1,0 +1,519 @@
+//! The API's routes and listeners. Routes (Kubernetes paths where one exists):
+//! `/healthz`, `/metrics`, `/api/v1/pods`, `/api/v1/namespaces/{ns}/pods`,
+//! `/api/v1/namespaces/{ns}/pods/{name}`, `/api/v1/namespaces/{ns}/pods/{name}/log`,
+//! `/api/v1/events`, `/api/v1/namespaces/{ns}/events`. Errors are Kubernetes `Status` JSON.
+//!
+//! The Unix socket is made root-only (mode 0600) right after `bind`; a stale socket file left
+//! by a dead nodelet is replaced, a live one is an error.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use serde::Deserialize;
+
+use super::selector::Selector;
+use super::{Metrics, NodeState, status};
+use crate::logs::{self, LogError, ReadOptions, Which};
+
+/// How often a followed log is polled for new lines.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("API socket {}: {source}", path.display())]
+    Socket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("API socket {}: another nodelet is serving it", path.display())]
+    InUse { path: PathBuf },
+    #[error("API socket {}: exists and is not a socket", path.display())]
+    NotASocket { path: PathBuf },
+    #[error("API server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+struct App<S> {
+    node: Arc<S>,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Clone for App<S> {
+    fn clone(&self) -> Self {
+        App {
+            node: self.node.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// The API's routes over `node` and `metrics`.
+pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text::<S>))
+        .route("/api/v1/pods", get(list_pods::<S>))
+        .route("/api/v1/namespaces/{ns}/pods", get(list_ns_pods::<S>))
+        .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod::<S>))
+        .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log::<S>))
+        .route("/api/v1/events", get(list_events::<S>))
+        .route("/api/v1/namespaces/{ns}/events", get(list_ns_events::<S>))
+        .fallback(|| async {
+            status_response(status::failure(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".to_string(),
+            ))
+        })
+        .with_state(App { node, metrics })
+}
+
+/// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory.
+pub fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, ApiError> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let err = |source| ApiError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(ApiError::InUse {
+                    path: path.to_path_buf(),
+                });
+            }
+            std::fs::remove_file(path).map_err(err)?;
+        }
+        Ok(_) => {
+            return Err(ApiError::NotASocket {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let l = tokio::net::UnixListener::bind(path).map_err(err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    Ok(l)
+}
+
+/// Serve `router` on `listener` (a `tokio::net::UnixListener` from `bind_unix`, or a
+/// `tokio::net::TcpListener` for the optional TCP address) until `shutdown` completes.
+pub async fn serve<L>(
+    listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ApiError::Serve)
+}
+
+fn json<T: serde::Serialize>(code: StatusCode, v: &T) -> Response {
+    match serde_json::to_vec(v) {
+        Ok(body) => (code, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn status_response(s: Box<Status>) -> Response {
+    let code = s
+        .code
+        .and_then(|c| u16::try_from(c).ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(code, &*s)
+}
+
+async fn metrics_text<S: NodeState>(State(app): State<App<S>>) -> Response {
+    match app.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => status_response(status::internal(format!("encoding metrics: {e}"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(rename = "labelSelector")]
+    label_selector: Option<String>,
+    #[serde(rename = "fieldSelector")]
+    field_selector: Option<String>,
+}
+
+fn pod_list(pods: Vec<Pod>, ns: Option<&str>, q: &ListQuery) -> Response {
+    let sel = match Selector::parse(q.label_selector.as_deref().unwrap_or("")) {
+        Ok(s) => s,
+        Err(e) => return status_response(status::bad_request(e.to_string())),
+    };
+    let mut items: Vec<Pod> = pods
+        .into_iter()
+        .filter(|p| ns.is_none_or(|n| p.metadata.namespace.as_deref().unwrap_or("default") == n))
+        .filter(|p| sel.matches(p.metadata.labels.as_ref()))
+        .collect();
+    items.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    let list = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "PodList",
+        "metadata": { "resourceVersion": "" },
+        "items": items,
+    });
+    json(StatusCode::OK, &list)
+}
+
+async fn list_pods<S: NodeState>(
+    State(app): State<App<S>>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    pod_list(app.node.pods(), None, &q)
+}
+
+async fn list_ns_pods<S: NodeState>(
+    State(app): State<App<S>>,
+    UrlPath(ns): UrlPath<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    pod_list(app.node.pods(), Some(&ns), &q)
+}
+
+async fn get_pod<S: NodeState>(
+    State(app): State<App<S>>,
+    UrlPath((ns, name)): UrlPath<(String, String)>,
+) -> Response {
+    match app.node.pod(&ns, &name) {
+        Some(p) => json(StatusCode::OK, &p),
+        None => status_response(status::pod_not_found(&name)),
+    }
+}
+
+/// `involvedObject.name=x[,involvedObject.namespace=y]`.
+fn event_filter(q: &ListQuery) -> Result<(Option<String>, Option<String>), Box<Status>> {
+    let (mut ns, mut name) = (None, None);
+    for term in q.field_selector.as_deref().unwrap_or("").split(',') {
+        if term.is_empty() {
+            continue;
+        }
+        match term.split_once('=') {
+            Some(("involvedObject.name", v)) => name = Some(v.to_string()),
+            Some(("involvedObject.namespace", v)) => ns = Some(v.to_string()),
+            _ => {
+                return Err(status::bad_request(format!(
+                    "field selector {term:?}: only involvedObject.name and \
+                     involvedObject.namespace are supported"
+                )));
+            }
+        }
+    }
+    Ok((ns, name))
+}
+
+fn event_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Response {
+    let (fns, name) = match event_filter(q) {
+        Ok(f) => f,
+        Err(s) => return status_response(s),
+    };
+    let ns = ns.map(str::to_string).or(fns);
+    let items = app.node.events(ns.as_deref(), name.as_deref());
+    let list = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "EventList",
+        "metadata": { "resourceVersion": "" },
+        "items": items,
+    });
+    json(StatusCode::OK, &list)
+}
+
+async fn list_events<S: NodeState>(
+    State(app): State<App<S>>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    event_list(&app, None, &q)
+}
+
+async fn list_ns_events<S: NodeState>(
+    State(app): State<App<S>>,
+    UrlPath(ns): UrlPath<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    event_list(&app, Some(&ns), &q)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LogParams {
+    container: Option<String>,
+    previous: Option<String>,
+    #[serde(rename = "tailLines")]
+    tail_lines: Option<String>,
+    #[serde(rename = "sinceSeconds")]
+    since_seconds: Option<String>,
+    #[serde(rename = "sinceTime")]
+    since_time: Option<String>,
+    timestamps: Option<String>,
+    follow: Option<String>,
+}
+
+fn parse_bool(field: &str, v: Option<&str>) -> Result<bool, Box<Status>> {
+    match v {
+        None | Some("false") | Some("0") | Some("False") => Ok(false),
+        Some("") | Some("true") | Some("1") | Some("True") => Ok(true),
+        Some(x) => Err(status::bad_request(format!(
+            "{field}: {x:?} is not a boolean"
+        ))),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(field: &str, v: Option<&str>) -> Result<Option<T>, Box<Status>> {
+    v.map(|s| {
+        s.parse::<T>().map_err(|_| {
+            status::bad_request(format!("{field}: {s:?} is not a non-negative integer"))
+        })
+    })
+    .transpose()
+}
+
+/// The parsed log request.
+struct LogRequest {
+    container: String,
+    which: Which,
+    opts: ReadOptions,
+    timestamps: bool,
+    follow: bool,
+}
+
+fn container_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
+    let spec = pod.spec.as_ref();
+    let names = |v: Option<&Vec<k8s_openapi::api::core::v1::Container>>| {
+        v.map(|cs| cs.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    (
+        names(spec.map(|s| &s.containers)),
+        names(spec.and_then(|s| s.init_containers.as_ref())),
+    )
+}
+
+fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+    let st = pod.status.as_ref()?;
+    st.container_statuses
+        .iter()
+        .flatten()
+        .chain(st.init_container_statuses.iter().flatten())
+        .find(|c| c.name == name)
+}
+
+/// The restart count of `container`'s running instance, if it runs.
+fn running_instance(pod: &Pod, container: &str) -> Option<u32> {
+    let cs = container_status(pod, container)?;
+    cs.state.as_ref()?.running.as_ref()?;
+    u32::try_from(cs.restart_count).ok()
+}
+
+fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Box<Status>> {
+    let (app, init) = container_names(pod);
+    let container = match &p.container {
+        Some(c) if !c.is_empty() => {
+            if !app.contains(c) && !init.contains(c) {
+                return Err(status::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
+            }
+            c.clone()
+        }
+        _ if app.len() == 1 => app[0].clone(),
+        _ => {
+            let mut msg = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                app.join(" ")
+            );
+            if !init.is_empty() {
+                msg.push_str(&format!(
+                    " or one of the init containers: [{}]",
+                    init.join(" ")
+                ));
+            }
+            return Err(status::bad_request(msg));
+        }
+    };
+    let which = match p.previous.as_deref() {
+        None | Some("false") | Some("0") | Some("False") => Which::Current,
+        Some("") | Some("true") | Some("True") => Which::Previous(1),
+        Some(n) => match n.parse::<u32>() {
+            Ok(n) => Which::Previous(n),
+            Err(_) => {
+                return Err(status::bad_request(format!(
+                    "previous: {n:?} is neither a boolean nor a count"
+                )));
+            }
+        },
+    };
+    let tail = parse_num::<usize>("tailLines", p.tail_lines.as_deref())?;
+    let since_seconds = parse_num::<u64>("sinceSeconds", p.since_seconds.as_deref())?;
+    let since = match (since_seconds, p.since_time.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(status::bad_request(
+                "at most one of sinceTime or sinceSeconds may be specified".to_string(),
+            ));
+        }
+        (Some(s), None) => {
+            let d = jiff::SignedDuration::from_secs(i64::try_from(s).unwrap_or(i64::MAX / 2));
+            Some(
+                jiff::Timestamp::now()
+                    .checked_sub(d)
+                    .unwrap_or(jiff::Timestamp::MIN),
+            )
+        }
+        (None, Some(t)) => Some(t.parse::<jiff::Timestamp>().map_err(|e| {
+            status::bad_request(format!("sinceTime: {t:?} is not an RFC 3339 time: {e}"))
+        })?),
+        (None, None) => None,
+    };
+    Ok(LogRequest {
+        container,
+        which,
+        opts: ReadOptions { tail, since },
+        timestamps: parse_bool("timestamps", p.timestamps.as_deref())?,
+        follow: parse_bool("follow", p.follow.as_deref())?,
+    })
+}
+
+/// Why an instance can't be read, in the kubelet's words.
+fn no_logs(pod: &Pod, name: &str, container: &str, which: Which) -> Box<Status> {
+    if let Which::Previous(_) = which {
+        return status::bad_request(format!(
+            "previous terminated container \"{container}\" in pod \"{name}\" not found"
+        ));
+    }
+    let waiting = container_status(pod, container)
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.waiting.as_ref())
+        .and_then(|w| w.reason.clone());
+    let reason = waiting.unwrap_or_else(|| "ContainerCreating".to_string());
+    status::bad_request(format!(
+        "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+    ))
+}
+
+async fn pod_log<S: NodeState>(
+    State(app): State<App<S>>,
+    UrlPath((ns, name)): UrlPath<(String, String)>,
+    Query(p): Query<LogParams>,
+) -> Response {
+    let Some(pod) = app.node.pod(&ns, &name) else {
+        return status_response(status::pod_not_found(&name));
+    };
+    let req = match log_request(&pod, &name, &p) {
+        Ok(r) => r,
+        Err(s) => return status_response(s),
+    };
+    let dir = app.node.container_log_dir(&pod, &req.container);
+    let running = running_instance(&pod, &req.container);
+    let instance = match logs::select_instance(&dir, running, req.which) {
+        Ok(i) => i,
+        Err(LogError::NoInstance { .. }) => {
+            return status_response(no_logs(&pod, &name, &req.container, req.which));
+        }
+        Err(e) => return status_response(status::internal(e.to_string())),
+    };
+    let follow = req.follow && req.which == Which::Current && running == Some(instance);
+    if !follow {
+        let r = tokio::task::spawn_blocking(move || logs::read(&dir, instance, &req.opts)).await;
+        return match r {
+            Ok(Ok(entries)) => text(logs::render(&entries, req.timestamps)),
+            // The running instance has not written a line yet.
+            Ok(Err(LogError::NoInstance { .. })) => text(Vec::new()),
+            Ok(Err(e)) => status_response(status::internal(e.to_string())),
+            Err(e) => status_response(status::internal(e.to_string())),
+        };
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let node = app.node.clone();
+    tokio::task::spawn_blocking(move || {
+        follow_loop(&*node, &ns, &name, &req, &dir, instance, tx);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn text(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// Send the instance's lines, then new ones as they come, until the instance stops running,
+/// the pod goes away or the client hangs up.
+fn follow_loop<S: NodeState>(
+    node: &S,
+    ns: &str,
+    name: &str,
+    req: &LogRequest,
+    dir: &Path,
+    instance: u32,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    let send = |entries: &[logs::LogEntry]| -> bool {
+        entries.is_empty()
+            || tx
+                .blocking_send(Bytes::from(logs::render(entries, req.timestamps)))
+                .is_ok()
+    };
+    let (mut f, initial) = match logs::Follower::open(dir, instance, &req.opts) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = tx.blocking_send(Bytes::from(format!("error: {e}\n")));
+            return;
+        }
+    };
+    if !send(&initial) {
+        return;
+    }
+    loop {
+        std::thread::sleep(FOLLOW_POLL);
+        if tx.is_closed() {
+            return;
+        }
+        let still = node
+            .pod(ns, name)
+            .is_some_and(|p| running_instance(&p, &req.container) == Some(instance));
+        // After the instance ended, one more poll picks up its last lines.
+        match f.poll() {
+            Ok(entries) => {
+                if !send(&entries) {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Bytes::from(format!("error: {e}\n")));
+                return;
+            }
+        }
+        if !still {
+            return;
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! The node's event store: Kubernetes core/v1 Events about pods, aggregated the way the event
+//! recorder and `kubectl describe` present them. An event with the same object, type, reason,
+//! message and source as an earlier one bumps that one's `count` and `lastTimestamp` instead of
+//! adding a row, so a crash loop shows `BackOff ... (x12 over 3m)`. The store is bounded: the
+//! oldest events (by last occurrence) are dropped beyond its capacity.
+
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+/// Events kept per store by default.
+pub const DEFAULT_CAPACITY: usize = 1000;
+
+/// The object an event is about (a pod, optionally one of its containers).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Involved {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    /// `spec.containers{name}` style field path, if about one container.
+    pub field_path: Option<String>,
+}
+
+impl Involved {
+    pub fn pod(namespace: &str, name: &str, uid: &str) -> Involved {
+        Involved {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            uid: uid.to_string(),
+            field_path: None,
+        }
+    }
+
+    /// The same pod, about its (init) container `container`.
+    pub fn container(mut self, container: &str, init: bool) -> Involved {
+        let list = if init { "initContainers" } else { "containers" };
+        self.field_path = Some(format!("spec.{list}{{{container}}}"));
+        self
+    }
+}
+
+/// `Normal` or `Warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    involved: Involved,
+    type_: EventType,
+    reason: String,
+    message: String,
+    component: String,
+    host: String,
+    count: i32,
+    first: Timestamp,
+    last: Timestamp,
+    seq: u64,
+}
+
+/// Thread-safe, bounded event store.
+#[derive(Debug)]
+pub struct EventStore {
+    host: String,
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: Vec<Entry>,
+    seq: u64,
+}
+
+impl EventStore {
+    /// A store for node `host` (the events' `source.host`) keeping at most `capacity` events.
+    pub fn new(host: &str, capacity: usize) -> EventStore {
+        EventStore {
+            host: host.to_string(),
+            capacity: capacity.max(1),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Record an event from component `kubelet` now.
+    pub fn record(&self, involved: &Involved, type_: EventType, reason: &str, message: &str) {
+        self.record_at(
+            involved,
+            type_,
+            reason,
+            message,
+            "kubelet",
+            Timestamp::now(),
+        );
+    }
+
+    /// Record an event at time `at` (for tests and replay).
+    pub fn record_at(
+        &self,
+        involved: &Involved,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+        component: &str,
+        at: Timestamp,
+    ) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.seq += 1;
+        let seq = g.seq;
+        if let Some(e) = g.entries.iter_mut().find(|e| {
+            e.involved == *involved
+                && e.type_ == type_
+                && e.reason == reason
+                && e.message == message
+                && e.component == component
+        }) {
+            e.count += 1;
+            e.last = e.last.max(at);
+            e.seq = seq;
+            return;
+        }
+        g.entries.push(Entry {
+            involved: involved.clone(),
+            type_,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            component: component.to_string(),
+            host: self.host.clone(),
+            count: 1,
+            first: at,
+            last: at,
+            seq,
+        });
+        if g.entries.len() > self.capacity {
+            // Drop the event that happened least recently.
+            if let Some(i) = g
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| (e.last, e.seq))
+                .map(|(i, _)| i)
+            {
+                g.entries.remove(i);
+            }
+        }
+    }
+
+    /// Forget every event about pod `uid` (the pod was removed).
+    pub fn forget_pod(&self, uid: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.entries.retain(|e| e.involved.uid != uid);
+    }
+
+    /// Events, oldest first (by first occurrence), optionally only those of one namespace and
+    /// one object name.
+    pub fn list(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<&Entry> = g
+            .entries
+            .iter()
+            .filter(|e| namespace.is_none_or(|n| e.involved.namespace == n))
+            .filter(|e| name.is_none_or(|n| e.involved.name == n))
+            .collect();
+        v.sort_by_key(|e| (e.first, e.seq));
+        v.into_iter().map(to_event).collect()
+    }
+}
+
+fn to_event(e: &Entry) -> Event {
+    Event {
+        metadata: ObjectMeta {
+            name: Some(format!(
+                "{}.{:x}",
+                e.involved.name,
+                e.first.as_nanosecond() as u128 ^ e.seq as u128
+            )),
+            namespace: Some(e.involved.namespace.clone()),
+            ..Default::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("v1".to_string()),
+            kind: Some("Pod".to_string()),
+            namespace: Some(e.involved.namespace.clone()),
+            name: Some(e.involved.name.clone()),
+            uid: Some(e.involved.uid.clone()),
+            field_path: e.involved.field_path.clone(),
+            ..Default::default()
+        },
+        type_: Some(e.type_.as_str().to_string()),
+        reason: Some(e.reason.clone()),
+        message: Some(e.message.clone()),
+        source: Some(EventSource {
+            component: Some(e.component.clone()),
+            host: Some(e.host.clone()),
+        }),
+        count: Some(e.count),
+        first_timestamp: Some(Time(e.first)),
+        last_timestamp: Some(Time(e.last)),
+        reporting_component: Some(e.component.clone()),
+        reporting_instance: Some(e.host.clone()),
+        ..Default::default()
+    }
+}
+
+/// Go's `duration.HumanDuration` as kubectl prints ages: `45s`, `3m`, `3m20s`, `2h`, `5d`...
+pub fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        // kubectl prints "<invalid>" for negative and "0s"... for tiny values.
+        return format!("{s}s");
+    }
+    let m = s / 60;
+    if m < 10 {
+        let rs = s % 60;
+        return if rs == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{rs}s")
+        };
+    }
+    if m < 180 {
+        return format!("{m}m");
+    }
+    let h = s / 3600;
+    if h < 8 {
+        let rm = m % 60;
+        return if rm == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{rm}m")
+        };
+    }
+    if h < 48 {
+        return format!("{h}h");
+    }
+    if h < 24 * 8 {
+        let rh = h % 24;
+        let d = h / 24;
+        return if rh == 0 {
+            format!("{d}d")
+        } else {
+            format!("{d}d{rh}h")
+        };
+    }
+    if h < 24 * 365 * 2 {
+        return format!("{}d", h / 24);
+    }
+    if h < 24 * 365 * 8 {
+        let y = h / (24 * 365);
+        let dy = (h / 24) % 365;
+        return if dy == 0 {
+            format!("{y}y")
+        } else {
+            format!("{y}y{dy}d")
+        };
+    }
+    format!("{}y", h / (24 * 365))
+}
+
+fn since(t: Option<&Time>, now: Timestamp) -> String {
+    match t {
+        None => "<unknown>".to_string(),
+        Some(t) => {
+            let d = now.duration_since(t.0);
+            if d.as_secs() < -1 {
+                return "<invalid>".to_string();
+            }
+            if d.is_negative() {
+                return "0s".to_string();
+            }
+            human_duration(d.unsigned_abs())
+        }
+    }
+}
+
+/// The Age column of `kubectl describe`'s Events table: `2m`, or `10s (x3 over 2m)` for an
+/// event seen several times.
+pub fn age_column(e: &Event, now: Timestamp) -> String {
+    let count = e.count.unwrap_or(1);
+    if count > 1 {
+        format!(
+            "{} (x{count} over {})",
+            since(e.last_timestamp.as_ref(), now),
+            since(e.first_timestamp.as_ref(), now)
+        )
+    } else {
+        since(
+            e.first_timestamp.as_ref().or(e.last_timestamp.as_ref()),
+            now,
+        )
+    }
+}
+
+/// The Events section of `kubectl describe`: `Events:  <none>`, or a table of Type, Reason,
+/// Age, From and Message sorted by last occurrence, laid out like kubectl's tabwriter
+/// (columns padded to their widest cell plus two spaces, rows indented by two).
+pub fn describe(events: &[Event], now: Timestamp) -> String {
+    if events.is_empty() {
+        return "Events:  <none>\n".to_string();
+    }
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sorted.sort_by_key(|e| {
+        e.last_timestamp
+            .as_ref()
+            .or(e.first_timestamp.as_ref())
+            .map(|t| t.0)
+    });
+    let mut rows: Vec<[String; 5]> = vec![
+        ["Type", "Reason", "Age", "From", "Message"].map(String::from),
+        ["----", "------", "----", "----", "-------"].map(String::from),
+    ];
+    for e in sorted {
+        let from = e
+            .source
+            .as_ref()
+            .and_then(|s| s.component.clone())
+            .filter(|c| !c.is_empty())
+            .or_else(|| e.reporting_component.clone())
+            .unwrap_or_default();
+        rows.push([
+            e.type_.clone().unwrap_or_default(),
+            e.reason.clone().unwrap_or_default(),
+            age_column(e, now),
+            from,
+            e.message.clone().unwrap_or_default().trim().to_string(),
+        ]);
+    }
+    let mut width = [0usize; 4];
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::from("Events:\n");
+    for r in &rows {
+        out.push_str("  ");
+        for (c, w) in r.iter().zip(width) {
+            out.push_str(c);
+            out.push_str(&" ".repeat(w - c.chars().count() + 2));
+        }
+        out.push_str(&r[4]);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    #[test]
+    fn same_event_is_counted_with_first_and_last_time() {
+        let s = EventStore::new("node1", 100);
+        let p = Involved::pod("default", "web-node1", "u1").container("app", false);
+        s.record_at(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "Back-off restarting failed container app in pod web-node1_default(u1)",
+            "kubelet",
+            t(0),
+        );
+        s.record_at(&p, EventType::Normal, "Pulled", "pulled", "kubelet", t(1));
+        s.record_at(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "Back-off restarting failed container app in pod web-node1_default(u1)",
+            "kubelet",
+            t(60),
+        );
+        s.record_at(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "Back-off restarting failed container app in pod web-node1_default(u1)",
+            "kubelet",
+            t(110),
+        );
+        // A different message is a different event.
+        s.record_at(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "other",
+            "kubelet",
+            t(111),
+        );
+        let ev = s.list(Some("default"), Some("web-node1"));
+        assert_eq!(ev.len(), 3);
+        let b = &ev[0];
+        assert_eq!(b.reason.as_deref(), Some("BackOff"));
+        assert_eq!(b.count, Some(3));
+        assert_eq!(b.first_timestamp.as_ref().unwrap().0, t(0));
+        assert_eq!(b.last_timestamp.as_ref().unwrap().0, t(110));
+        assert_eq!(b.type_.as_deref(), Some("Warning"));
+        assert_eq!(
+            b.involved_object.field_path.as_deref(),
+            Some("spec.containers{app}")
+        );
+        assert_eq!(b.source.as_ref().unwrap().host.as_deref(), Some("node1"));
+        assert_eq!(age_column(b, t(120)), "10s (x3 over 2m)");
+        assert_eq!(age_column(&ev[1], t(120)), "119s");
+        assert_eq!(ev[2].message.as_deref(), Some("other"));
+        // Other objects and namespaces are filtered out.
+        let q = Involved::pod("kube-system", "web-node1", "u2");
+        s.record_at(&q, EventType::Normal, "Scheduled", "x", "kubelet", t(2));
+        assert_eq!(s.list(Some("default"), None).len(), 3);
+        assert_eq!(s.list(None, Some("web-node1")).len(), 4);
+        s.forget_pod("u1");
+        assert_eq!(s.list(None, None).len(), 1);
+    }
+
+    #[test]
+    fn store_is_bounded_dropping_the_stalest() {
+        let s = EventStore::new("n", 3);
+        let p = Involved::pod("default", "a", "u");
+        s.record_at(&p, EventType::Normal, "R0", "m", "kubelet", t(0));
+        s.record_at(&p, EventType::Normal, "R1", "m", "kubelet", t(1));
+        s.record_at(&p, EventType::Normal, "R0", "m", "kubelet", t(5));
+        s.record_at(&p, EventType::Normal, "R2", "m", "kubelet", t(2));
+        s.record_at(&p, EventType::Normal, "R3", "m", "kubelet", t(6));
+        let reasons: Vec<String> = s
+            .list(None, None)
+            .into_iter()
+            .map(|e| e.reason.unwrap())
+            .collect();
+        assert_eq!(reasons, ["R0", "R2", "R3"]);
+    }
+
+    #[test]
+    fn describe_table_like_kubectl() {
+        let s = EventStore::new("n1", 10);
+        let p = Involved::pod("default", "web-n1", "u1");
+        let c = p.clone().container("app", false);
+        s.record_at(
+            &p,
+            EventType::Normal,
+            "Scheduled",
+            "Successfully assigned default/web-n1 to n1",
+            "kubelet",
+            t(0),
+        );
+        for i in 0..3 {
+            s.record_at(
+                &c,
+                EventType::Warning,
+                "BackOff",
+                "Back-off restarting failed container app",
+                "kubelet",
+                t(10 + i * 30),
+            );
+        }
+        s.record_at(
+            &c,
+            EventType::Normal,
+            "Pulled",
+            "Container image \"busybox\" already present on machine ",
+            "kubelet",
+            t(20),
+        );
+        let text = describe(&s.list(None, None), t(130));
+        let want = "\
+Events:
+  Type     Reason     Age               From     Message
+  ----     ------     ----              ----     -------
+  Normal   Scheduled  2m10s             kubelet  Successfully assigned default/web-n1 to n1
+  Normal   Pulled     110s              kubelet  Container image \"busybox\" already present on machine
+  Warning  BackOff    60s (x3 over 2m)  kubelet  Back-off restarting failed container app
+";
+        assert_eq!(text, want);
+        assert_eq!(describe(&[], t(0)), "Events:  <none>\n");
+    }
+
+    #[test]
+    fn human_durations_match_kubectl() {
+        use std::time::Duration as D;
+        assert_eq!(human_duration(D::from_secs(0)), "0s");
+        assert_eq!(human_duration(D::from_secs(119)), "119s");
+        assert_eq!(human_duration(D::from_secs(120)), "2m");
+        assert_eq!(human_duration(D::from_secs(200)), "3m20s");
+        assert_eq!(human_duration(D::from_secs(600)), "10m");
+        assert_eq!(human_duration(D::from_secs(3 * 3600 + 60)), "3h1m");
+        assert_eq!(human_duration(D::from_secs(9 * 3600)), "9h");
+        assert_eq!(human_duration(D::from_secs(50 * 3600)), "2d2h");
+        assert_eq!(human_duration(D::from_secs(10 * 86400)), "10d");
+        assert_eq!(human_duration(D::from_secs(800 * 86400)), "2y70d");
+    }
+}

@@ -1,0 +1,576 @@
+//! The local API over a real Unix socket in a temp dir, against a fake `NodeState` (the pod
+//! manager's role), queried with nodelet's own client and raw HTTP: health, socket mode, pod
+//! list and label selectors, Kubernetes Status errors, logs with previous/tail/follow, events
+//! with aggregation, and metrics parsed by a Prometheus text parser.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use nodelet::api::{self, Client, ClientError, LogQuery, Metrics, NodeState};
+use nodelet::events::{EventStore, EventType, Involved};
+use nodelet::logs;
+use nodelet_shim::crilog::{LogWriter, Stream};
+
+struct FakeNode {
+    pods: Mutex<Vec<Pod>>,
+    events: EventStore,
+    logs_dir: PathBuf,
+}
+
+impl NodeState for FakeNode {
+    fn pods(&self) -> Vec<Pod> {
+        self.pods.lock().unwrap().clone()
+    }
+    fn events(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event> {
+        self.events.list(namespace, name)
+    }
+    fn pod_logs_dir(&self) -> &Path {
+        &self.logs_dir
+    }
+}
+
+fn pod(ns: &str, name: &str, labels: serde_json::Value, containers: &[(&str, i32, bool)]) -> Pod {
+    let specs: Vec<_> = containers
+        .iter()
+        .map(|(c, _, _)| serde_json::json!({"name": c, "image": "busybox"}))
+        .collect();
+    let statuses: Vec<_> = containers
+        .iter()
+        .map(|(c, restarts, running)| {
+            let state = if *running {
+                serde_json::json!({"running": {"startedAt": "2026-11-22T10:00:00Z"}})
+            } else {
+                serde_json::json!({"waiting": {"reason": "CrashLoopBackOff"}})
+            };
+            serde_json::json!({"name": c, "image": "busybox", "imageID": "", "ready": running,
+                               "restartCount": restarts, "state": state})
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"namespace": ns, "name": name, "uid": format!("uid-{name}"), "labels": labels},
+        "spec": {"containers": specs},
+        "status": {"phase": "Running", "containerStatuses": statuses},
+    }))
+    .unwrap()
+}
+
+struct Server {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    node: Arc<FakeNode>,
+    metrics: Arc<Metrics>,
+    rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run/nodelet.sock");
+    let node = Arc::new(FakeNode {
+        pods: Mutex::new(vec![
+            pod(
+                "default",
+                "web-n1",
+                serde_json::json!({"app": "web", "tier": "front"}),
+                &[("nginx", 3, true)],
+            ),
+            pod(
+                "default",
+                "multi-n1",
+                serde_json::json!({"app": "multi"}),
+                &[("a", 0, true), ("b", 0, true)],
+            ),
+            pod(
+                "kube-system",
+                "dns-n1",
+                serde_json::json!({"app": "dns"}),
+                &[("dns", 0, false)],
+            ),
+        ]),
+        events: EventStore::new("n1", 100),
+        logs_dir: dir.path().join("pods"),
+    });
+    let metrics = Arc::new(Metrics::new());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = api::router(node.clone(), metrics.clone());
+    let listener = {
+        let _g = rt.enter();
+        api::bind_unix(&socket).unwrap()
+    };
+    rt.spawn(async move {
+        api::serve(listener, router, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        _dir: dir,
+        socket,
+        node,
+        metrics,
+        rt,
+        stop: Some(tx),
+    }
+}
+
+impl Server {
+    fn client(&self) -> Client {
+        Client::new(&self.socket).unwrap()
+    }
+    /// Raw GET: status code and body.
+    fn raw(&self, path: &str) -> (u16, String) {
+        let http = reqwest::Client::builder()
+            .unix_socket(self.socket.clone())
+            .build()
+            .unwrap();
+        self.rt.block_on(async {
+            let r = http
+                .get(format!("http://nodelet{path}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+    fn log_dir(&self, ns: &str, name: &str, c: &str) -> PathBuf {
+        logs::container_dir(&self.node.logs_dir, ns, name, &format!("uid-{name}"), c)
+    }
+    fn logs(&self, ns: &str, name: &str, q: LogQuery) -> Result<String, ClientError> {
+        let c = self.client();
+        self.rt.block_on(async {
+            let mut s = c.logs(ns, name, &q).await?;
+            let mut out = Vec::new();
+            while let Some(b) = s.chunk().await? {
+                out.extend_from_slice(&b);
+            }
+            Ok(String::from_utf8(out).unwrap())
+        })
+    }
+}
+
+#[test]
+fn healthz_and_root_only_socket() {
+    let s = start();
+    assert_eq!(s.rt.block_on(s.client().healthz()).unwrap(), "ok");
+    let mode = std::fs::metadata(&s.socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    // A second server on the same live socket is refused; a stale socket file is replaced.
+    let err = {
+        let _g = s.rt.enter();
+        api::bind_unix(&s.socket).unwrap_err()
+    };
+    assert!(matches!(err, api::ApiError::InUse { .. }), "{err}");
+    let stale = s.socket.with_file_name("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let _g = s.rt.enter();
+    assert!(api::bind_unix(&stale).is_ok());
+    let file = s.socket.with_file_name("plain");
+    std::fs::write(&file, "").unwrap();
+    assert!(matches!(
+        api::bind_unix(&file),
+        Err(api::ApiError::NotASocket { .. })
+    ));
+}
+
+#[test]
+fn pod_list_json_namespaces_and_selectors() {
+    let s = start();
+    let (code, body) = s.raw("/api/v1/pods");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kind"], "PodList");
+    assert_eq!(v["apiVersion"], "v1");
+    assert_eq!(v["items"].as_array().unwrap().len(), 3);
+    assert_eq!(v["items"][0]["metadata"]["name"], "multi-n1");
+    assert_eq!(
+        v["items"][1]["status"]["containerStatuses"][0]["restartCount"],
+        3
+    );
+    let c = s.client();
+    let names = |pods: Vec<Pod>| -> Vec<String> {
+        pods.into_iter().map(|p| p.metadata.name.unwrap()).collect()
+    };
+    let r = s.rt.block_on(c.pods(Some("default"), None)).unwrap();
+    assert_eq!(names(r), ["multi-n1", "web-n1"]);
+    let r =
+        s.rt.block_on(c.pods(None, Some("app in (web,dns),!missing")))
+            .unwrap();
+    assert_eq!(names(r), ["web-n1", "dns-n1"]);
+    let r =
+        s.rt.block_on(c.pods(None, Some("app=web,tier!=front")))
+            .unwrap();
+    assert!(r.is_empty());
+    let e = s.rt.block_on(c.pods(None, Some("app in web"))).unwrap_err();
+    assert_eq!(e.reason(), Some("BadRequest"), "{e}");
+    let p = s.rt.block_on(c.pod("default", "web-n1")).unwrap();
+    assert_eq!(p.metadata.uid.as_deref(), Some("uid-web-n1"));
+}
+
+#[test]
+fn unknown_pod_is_a_kubernetes_not_found_status() {
+    let s = start();
+    let (code, body) = s.raw("/api/v1/namespaces/default/pods/x");
+    assert_eq!(code, 404);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kind"], "Status");
+    assert_eq!(v["apiVersion"], "v1");
+    assert_eq!(v["status"], "Failure");
+    assert_eq!(v["reason"], "NotFound");
+    assert_eq!(v["code"], 404);
+    assert_eq!(v["message"], "pods \"x\" not found");
+    assert_eq!(v["details"]["name"], "x");
+    assert_eq!(v["details"]["kind"], "pods");
+    let e = s.rt.block_on(s.client().pod("default", "x")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Error from server (NotFound): pods \"x\" not found"
+    );
+    let e = s.logs("default", "x", LogQuery::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Error from server (NotFound): pods \"x\" not found"
+    );
+    let (code, _) = s.raw("/api/v1/nothing");
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn nodelet_not_running_names_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("nodelet.sock");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = rt
+        .block_on(Client::new(&sock).unwrap().pods(None, None))
+        .unwrap_err();
+    assert!(matches!(e, ClientError::NotRunning { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(sock.to_str().unwrap()) && msg.contains("is nodelet running?"),
+        "{msg}"
+    );
+}
+
+fn write_instance(dir: &Path, n: u32, lines: u32) {
+    let mut w = LogWriter::open(&logs::instance_path(dir, n), 1 << 20, 5).unwrap();
+    for i in 0..lines {
+        w.write(Stream::Stdout, format!("run {n} line {i}\n").as_bytes())
+            .unwrap();
+    }
+}
+
+#[test]
+fn logs_current_previous_tail_and_timestamps() {
+    let s = start();
+    let dir = s.log_dir("default", "web-n1", "nginx");
+    for n in 0..=3 {
+        write_instance(&dir, n, 5);
+    }
+    let q = |previous, tail| LogQuery {
+        previous,
+        tail_lines: tail,
+        ..Default::default()
+    };
+    let cur = s.logs("default", "web-n1", q(0, None)).unwrap();
+    assert_eq!(cur.lines().count(), 5);
+    assert!(cur.starts_with("run 3 line 0\n"), "{cur}");
+    assert_eq!(
+        s.logs("default", "web-n1", q(1, Some(2))).unwrap(),
+        "run 2 line 3\nrun 2 line 4\n"
+    );
+    assert_eq!(
+        s.logs("default", "web-n1", q(3, Some(1))).unwrap(),
+        "run 0 line 4\n"
+    );
+    let e = s.logs("default", "web-n1", q(4, None)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Error from server (BadRequest): previous terminated container \"nginx\" in pod \"web-n1\" not found"
+    );
+    let ts = s
+        .logs(
+            "default",
+            "web-n1",
+            LogQuery {
+                timestamps: true,
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let (time, text) = ts.trim_end().split_once(' ').unwrap();
+    assert_eq!(text, "run 3 line 4");
+    assert!(time.parse::<jiff::Timestamp>().is_ok(), "{time}");
+    // sinceSeconds: everything was written just now.
+    let since = s
+        .logs(
+            "default",
+            "web-n1",
+            LogQuery {
+                since_seconds: Some(60),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(since.lines().count(), 5);
+    // Raw query forms kubectl sends.
+    let (code, body) =
+        s.raw("/api/v1/namespaces/default/pods/web-n1/log?previous=true&tailLines=1");
+    assert_eq!((code, body.as_str()), (200, "run 2 line 4\n"));
+    let (code, _) = s.raw("/api/v1/namespaces/default/pods/web-n1/log?tailLines=x");
+    assert_eq!(code, 400);
+}
+
+#[test]
+fn logs_need_a_container_name_in_multi_container_pods() {
+    let s = start();
+    let e = s
+        .logs("default", "multi-n1", LogQuery::default())
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Error from server (BadRequest): a container name must be specified for pod multi-n1, choose one of: [a b]"
+    );
+    let e = s
+        .logs(
+            "default",
+            "multi-n1",
+            LogQuery {
+                container: Some("zz".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("container zz is not valid for pod multi-n1"),
+        "{e}"
+    );
+    // A running container that has not written yet has an empty log.
+    let out = s
+        .logs(
+            "default",
+            "multi-n1",
+            LogQuery {
+                container: Some("b".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out, "");
+    // A container waiting with no logs at all.
+    let e = s
+        .logs("kube-system", "dns-n1", LogQuery::default())
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Error from server (BadRequest): container \"dns\" in pod \"dns-n1\" is waiting to start: CrashLoopBackOff"
+    );
+}
+
+#[test]
+fn follow_streams_new_lines_until_the_instance_stops() {
+    let s = start();
+    let dir = s.log_dir("default", "web-n1", "nginx");
+    write_instance(&dir, 3, 2);
+    let c = s.client();
+    let mut w = LogWriter::open(&logs::instance_path(&dir, 3), 1 << 20, 5).unwrap();
+    let node = s.node.clone();
+    let got = s.rt.block_on(async move {
+        let mut stream = c
+            .logs(
+                "default",
+                "web-n1",
+                &LogQuery {
+                    follow: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mut out = String::new();
+        let mut written = false;
+        loop {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+                .await
+                .expect("follow produced nothing for 10 s")
+                .unwrap();
+            let Some(b) = chunk else { break };
+            out.push_str(std::str::from_utf8(&b).unwrap());
+            if !written && out.contains("run 3 line 1\n") {
+                written = true;
+                w.write(Stream::Stdout, b"later 1\nlater 2\n").unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                // The container stops: its status no longer says running.
+                let mut pods = node.pods.lock().unwrap();
+                pods[0] = pod(
+                    "default",
+                    "web-n1",
+                    serde_json::json!({}),
+                    &[("nginx", 3, false)],
+                );
+            }
+        }
+        out
+    });
+    assert_eq!(got, "run 3 line 0\nrun 3 line 1\nlater 1\nlater 2\n");
+}
+
+#[test]
+fn events_are_listed_aggregated() {
+    let s = start();
+    let p = Involved::pod("default", "web-n1", "uid-web-n1").container("nginx", false);
+    for _ in 0..3 {
+        s.node.events.record(
+            &p,
+            EventType::Warning,
+            "BackOff",
+            "Back-off restarting failed container",
+        );
+    }
+    s.node.events.record(
+        &Involved::pod("kube-system", "dns-n1", "uid-dns-n1"),
+        EventType::Normal,
+        "Pulled",
+        "Container image \"busybox\" already present on machine",
+    );
+    let c = s.client();
+    let ev =
+        s.rt.block_on(c.events(Some("default"), Some("web-n1")))
+            .unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].count, Some(3));
+    assert_eq!(ev[0].reason.as_deref(), Some("BackOff"));
+    assert_eq!(ev[0].involved_object.name.as_deref(), Some("web-n1"));
+    assert_eq!(s.rt.block_on(c.events(None, None)).unwrap().len(), 2);
+    let (code, _) = s.raw("/api/v1/events?fieldSelector=spec.nodeName%3Dx");
+    assert_eq!(code, 400);
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text() {
+    let s = start();
+    let m = &s.metrics;
+    m.set_pods_by_phase([("Running", 2), ("Pending", 1)]);
+    m.set_containers_by_state([("running", 3), ("waiting", 1)]);
+    m.container_restarted("default", "web-n1", "nginx");
+    m.container_restarted("default", "web-n1", "nginx");
+    m.probe(
+        "Liveness",
+        api::metrics::ProbeResult::Failed,
+        "default",
+        "web-n1",
+        "nginx",
+        Duration::from_millis(3),
+    );
+    m.pod_started(Duration::from_millis(1500));
+    m.runtime_operation("create_container", Duration::from_millis(20), true);
+    m.runtime_operation("create_container", Duration::from_millis(40), false);
+    let text = s.rt.block_on(s.client().metrics()).unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        let s = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"));
+        match &s.value {
+            prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(b) => b.last().unwrap().count,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    assert_eq!(value("nodelet_pods", &[("phase", "Running")]), 2.0);
+    assert_eq!(
+        value("nodelet_containers", &[("container_state", "waiting")]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "nodelet_container_restarts_total",
+            &[("container", "nginx")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            "nodelet_prober_probe_total",
+            &[("probe_type", "Liveness"), ("result", "failed")]
+        ),
+        1.0
+    );
+    assert_eq!(value("nodelet_pod_start_duration_seconds_count", &[]), 1.0);
+    assert_eq!(
+        value("nodelet_prober_probe_duration_seconds_count", &[]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "nodelet_runtime_operations_duration_seconds_count",
+            &[("operation_type", "create_container")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            "nodelet_runtime_operations_errors_total",
+            &[("operation_type", "create_container")]
+        ),
+        1.0
+    );
+    // Gauges are replaced, not accumulated.
+    m.set_pods_by_phase([("Running", 1)]);
+    let text = s.rt.block_on(s.client().metrics()).unwrap();
+    assert!(text.contains("nodelet_pods{phase=\"Running\"} 1"), "{text}");
+    assert!(!text.contains("Pending"), "{text}");
+}
+
+#[test]
+fn optional_tcp_listener_serves_the_same_routes() {
+    let s = start();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = api::router(s.node.clone(), s.metrics.clone());
+    let listener =
+        s.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = s.rt.spawn(async move {
+        api::serve(listener, router, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    let (code, body) = s.rt.block_on(async {
+        let r = reqwest::get(format!("http://{addr}/api/v1/namespaces/default/pods/nope"))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(code, 404);
+    assert!(body.contains("pods \\\"nope\\\" not found"), "{body}");
+    let _ = tx.send(());
+    s.rt.block_on(server).unwrap().unwrap();
+}
