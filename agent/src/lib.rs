@@ -13,6 +13,8 @@
 //!   resources), plus the pod's volume set-up and cgroup resources.
 //! - [`probe`]: liveness/readiness/startup probes and their worker state machine.
 //! - [`backoff`], [`status`]: CrashLoopBackOff and the pod's Kubernetes status.
+//! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
+//!   state and adoption).
 
 pub mod backoff;
 pub mod changes;
@@ -23,6 +25,7 @@ pub mod manifest;
 pub mod names;
 pub mod pod_defaults;
 pub mod pod_validation;
+pub mod pods;
 pub mod podspec;
 pub mod probe;
 pub mod quantity;
