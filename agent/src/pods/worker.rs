@@ -436,9 +436,7 @@ impl Worker {
 
 fn humanize(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
-        format!("{}m0s", s / 60)
-    } else if s >= 60 {
+    if s >= 60 {
         format!("{}m{}s", s / 60, s % 60)
     } else {
         format!("{s}s")
