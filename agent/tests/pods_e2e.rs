@@ -366,10 +366,64 @@ spec:
     )
     .unwrap();
 
+    // Init containers in order, handing a file to the app through an emptyDir; and a pod
+    // with restartPolicy Never whose init container fails.
+    std::fs::write(
+        node.dir("manifests/init.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: init
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: first
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo one > /work/order"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  - name: second
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo two >> /work/order"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "/bin/busybox cat /work/order; exec /bin/busybox sleep 3601"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  volumes:
+  - name: work
+    emptyDir: {{}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: never
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: fails
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "exit 3"]
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "true"]
+"#
+        ),
+    )
+    .unwrap();
+
     // Running with an IP.
     let t0 = Instant::now();
     let pod = node.wait_pod("web Running with an IP", 20, |p| {
-        p["status"]["phase"] == "Running"
+        p["metadata"]["name"] == "web-node1"
+            && p["status"]["phase"] == "Running"
             && p["status"]["podIP"]
                 .as_str()
                 .is_some_and(|ip| ip.starts_with("10.244.9."))
@@ -391,11 +445,50 @@ spec:
         "the node reaches the pod at {ip}"
     );
 
+    let ip_pod = node.wait_pod("init pod Running", 20, |p| {
+        p["metadata"]["name"] == "init-node1"
+            && p["status"]["phase"] == "Running"
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    let inits = ip_pod["status"]["initContainerStatuses"]
+        .as_array()
+        .unwrap();
+    for i in inits {
+        assert_eq!(i["state"]["terminated"]["reason"], "Completed", "{i:#}");
+    }
+    let init_logs = node.dir("logs").join(format!(
+        "default_init-node1_{}",
+        ip_pod["metadata"]["uid"].as_str().unwrap()
+    ));
+    let t_log = Instant::now();
+    loop {
+        let l = std::fs::read_to_string(init_logs.join("app/0.log")).unwrap_or_default();
+        if l.contains("stdout F one") && l.contains("stdout F two") {
+            assert!(l.find("F one") < l.find("F two"), "{l}");
+            break;
+        }
+        assert!(t_log.elapsed() < Duration::from_secs(5), "app log: {l:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let never = node.wait_pod("never pod Failed", 20, |p| {
+        p["metadata"]["name"] == "never-node1" && p["status"]["phase"] == "Failed"
+    });
+    let fails = &never["status"]["initContainerStatuses"][0];
+    assert_eq!(fails["state"]["terminated"]["exitCode"], 3, "{never:#}");
+    assert_eq!(fails["restartCount"], 0, "{never:#}");
+    assert!(
+        container(&never, "app")["state"]["waiting"].is_object(),
+        "{never:#}"
+    );
+    std::fs::remove_file(node.dir("manifests/init.yaml")).unwrap();
+
     // The crashing container: restarted, CrashLoopBackOff, lastState Error/1.
     let p = node.wait_pod("crash in CrashLoopBackOff", 20, |p| {
-        let c = container(p, "crash");
-        c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-            && c["restartCount"].as_i64() >= Some(1)
+        p["metadata"]["name"] == "web-node1" && {
+            let c = container(p, "crash");
+            c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+                && c["restartCount"].as_i64() >= Some(1)
+        }
     });
     let c = container(&p, "crash");
     assert_eq!(c["lastState"]["terminated"]["exitCode"], 1, "{c:#}");

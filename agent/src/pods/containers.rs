@@ -45,7 +45,8 @@ fn bundle_dir(root: &Path, uid: &str, id: &str) -> PathBuf {
     paths::pod_dir(root, uid).join("containers").join(id)
 }
 
-/// Starts instance `restart_count` of container `which`. Returns its runtime id and image ID.
+/// Starts instance `restart_count` of container `which`. Returns its runtime id, image ID
+/// and start time.
 pub async fn start(
     ctx: &std::sync::Arc<Ctx>,
     st: &PodState,
@@ -54,7 +55,7 @@ pub async fn start(
     which: ContainerRef,
     restart_count: i32,
     events: &super::view::PodEvents,
-) -> Result<(String, String), StartFailure> {
+) -> Result<(String, String, Option<jiff::Timestamp>), StartFailure> {
     let pod = &st.pod.pod;
     let uid = st.pod.uid();
     let c = which
@@ -201,7 +202,12 @@ pub async fn start(
         return Err(StartFailure::new("RunContainerError", e));
     }
     events.emit("Normal", "Started", format!("Started container {}", c.name));
-    Ok((id, rec.id.to_string()))
+    // The shim's start time is the one reported from now on (also after an agent restart).
+    let started_at = match shim::call(&sock, Request::State { id: id.clone() }).await {
+        Ok(Response::Container(info)) => info.started_at.and_then(|s| s.parse().ok()),
+        _ => None,
+    };
+    Ok((id, rec.id.to_string(), started_at))
 }
 
 /// Deletes an instance: the shim's container, its rootfs and bundle (its log stays).

@@ -74,6 +74,14 @@ pub async fn run(
         sandbox_error: None,
     };
     w.publish();
+    if w.st.shim_pid.is_none() {
+        let node = w.ctx.cfg.node_name.clone();
+        w.event(
+            "Normal",
+            "Scheduled",
+            format!("Successfully assigned {} to {node}", w.st.pod.full_name()),
+        );
+    }
     for mut d in wait_for {
         let _ = d.wait_for(|done| *done).await;
     }
@@ -373,11 +381,11 @@ impl Worker {
         .await;
         let s = self.slot_mut(which);
         match res {
-            Ok((id, image_id)) => {
+            Ok((id, image_id, started_at)) => {
                 s.id = Some(id);
                 s.image_id = image_id;
                 s.restart_count = restart_count;
-                s.started_at = Some(Timestamp::now());
+                s.started_at = Some(started_at.unwrap_or_else(Timestamp::now));
                 s.waiting = None;
                 s.ended = None;
             }
