@@ -243,6 +243,7 @@ impl Node {
             ])
             .args(["--file-check-frequency", "1s", "--sync-period-ms", "100"])
             .env("RUST_LOG", "info")
+            .env("NOTIFY_SOCKET", self.t.join("notify.sock"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -341,7 +342,21 @@ fn e2e() {
     // Shim and pause next to nodelet? They are in target/debug, like nodelet itself.
     assert!(target_bin("nodelet-shim").exists() && target_bin("nodelet-pause").exists());
 
+    let notify = std::os::unix::net::UnixDatagram::bind(t.join("notify.sock")).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     cleanup.agent = Some(node.start("1"));
+    let mut buf = [0u8; 256];
+    let n = notify
+        .recv(&mut buf)
+        .expect("sd_notify message from nodelet");
+    assert_eq!(
+        &buf[..n],
+        b"READY=1\n",
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
     let manifest = node.dir("manifests/web.yaml");
     std::fs::write(
         &manifest,

@@ -61,6 +61,20 @@ fn main() -> anyhow::Result<()> {
         let source = StaticPodSource::start(SourceOptions::from_config(&cfg), seeds)
             .with_context(|| format!("watching {}", cfg.static_pod_path.display()))?;
         tracing::info!(node = %cfg.node_name, path = %cfg.static_pod_path.display(), "nodelet running");
+        // systemd (Type=notify): ready once pods are adopted and the source runs; watchdog
+        // pings at half the configured interval. Without NOTIFY_SOCKET these are no-ops.
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!("sd_notify READY: {e}");
+        }
+        if let Some(every) = sd_notify::watchdog_enabled() {
+            tokio::spawn(async move {
+                let mut t = tokio::time::interval(every / 2);
+                loop {
+                    t.tick().await;
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+            });
+        }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("SIGTERM handler")?;
         let shutdown = async move {
@@ -69,6 +83,7 @@ fn main() -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => {}
             }
             tracing::info!("shutting down; pods keep running");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         };
         manager.run(source.subscribe(), shutdown).await;
         drop(source);

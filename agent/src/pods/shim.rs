@@ -57,6 +57,9 @@ pub async fn spawn(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
         .kill_on_drop(false);
     // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
