@@ -252,7 +252,7 @@ impl Node {
 
     fn logs(&self) -> String {
         let mut s = String::new();
-        for tag in ["1", "2"] {
+        for tag in ["1", "2", "3"] {
             s += &std::fs::read_to_string(self.t.join(format!("nodelet-{tag}.log")))
                 .unwrap_or_default();
         }
@@ -517,12 +517,30 @@ spec:
     node.wait_pod("crash restarted twice", 20, |p| {
         container(p, "crash")["restartCount"].as_i64() >= Some(2)
     });
+    // The removed init/never pods are gone (their sleep too) before the agent is killed.
+    let t_rm = Instant::now();
+    while node.pods().len() > 1
+        || procs_with("sleep 3601")
+            .iter()
+            .any(|(_, c)| c.starts_with("/bin/busybox sleep"))
+    {
+        assert!(
+            t_rm.elapsed() < Duration::from_secs(15),
+            "init pod not removed: {:#?}",
+            node.pods()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // kill -9 the agent; start it again: the pod is adopted, its app not restarted.
     let mut a = cleanup.agent.take().unwrap();
     a.kill().unwrap();
     a.wait().unwrap();
-    let before = container(&node.pods()[0], "crash")["restartCount"]
+    let web = node
+        .pods()
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == "web-node1");
+    let before = container(web.as_ref().unwrap(), "crash")["restartCount"]
         .as_i64()
         .unwrap();
     cleanup.agent = Some(node.start("2"));
@@ -540,8 +558,29 @@ spec:
         node.logs()
     );
 
-    // Remove the manifest: everything goes.
+    // Edit the manifest: the pod is replaced (old UID torn down, then the new one started).
+    let old_uid = p["metadata"]["uid"].as_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("exit 1", "exit 2")).unwrap();
+    let p = node.wait_pod("the edited pod Running", 20, |p| {
+        p["metadata"]["name"] == "web-node1"
+            && p["metadata"]["uid"] != old_uid.as_str()
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    assert!(
+        !node.dir("root/pods").join(&old_uid).exists(),
+        "old pod dir left"
+    );
+    assert_ne!(container(&p, "app")["containerID"], app_id);
+    assert_ne!(sleep_pid(&t), Some(pid), "the old pod's process is gone");
+
+    // kill -9 the agent, remove the manifest while it is down: the next agent finds the pod
+    // running but no longer wanted, and tears everything down.
+    let mut a = cleanup.agent.take().unwrap();
+    a.kill().unwrap();
+    a.wait().unwrap();
     std::fs::remove_file(&manifest).unwrap();
+    cleanup.agent = Some(node.start("3"));
     let t1 = Instant::now();
     while std::fs::read_dir(node.dir("root/pods"))
         .map(|d| d.count())
@@ -602,7 +641,13 @@ spec:
         .flatten()
         .collect();
     assert!(containers.is_empty(), "rootfs dirs left: {containers:?}");
-    assert!(!log_dir.exists(), "pod logs left");
+    let logs_left: Vec<_> = std::fs::read_dir(node.dir("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(logs_left.is_empty(), "pod logs left: {logs_left:?}");
+    let _ = log_dir;
     let t2 = Instant::now();
     while !cg.children().is_empty() {
         assert!(
