@@ -398,6 +398,11 @@ spec:
     imagePullPolicy: Never
     command: ["/bin/busybox", "sh", "-c", "echo one > /work/order"]
     volumeMounts: [{{name: work, mountPath: /work}}]
+  - name: side
+    image: {IMAGE}
+    imagePullPolicy: Never
+    restartPolicy: Always
+    command: ["/bin/busybox", "sleep", "3602"]
   - name: second
     image: {IMAGE}
     imagePullPolicy: Never
@@ -412,6 +417,20 @@ spec:
   volumes:
   - name: work
     emptyDir: {{}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hog
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "tail", "/dev/zero"]
+    resources:
+      limits: {{memory: 16Mi}}
 ---
 apiVersion: v1
 kind: Pod
@@ -469,7 +488,11 @@ spec:
         .as_array()
         .unwrap();
     for i in inits {
-        assert_eq!(i["state"]["terminated"]["reason"], "Completed", "{i:#}");
+        if i["name"] == "side" {
+            assert!(i["state"]["running"].is_object(), "sidecar runs: {i:#}");
+        } else {
+            assert_eq!(i["state"]["terminated"]["reason"], "Completed", "{i:#}");
+        }
     }
     let init_logs = node.dir("logs").join(format!(
         "default_init-node1_{}",
@@ -495,6 +518,12 @@ spec:
         container(&never, "app")["state"]["waiting"].is_object(),
         "{never:#}"
     );
+    let hog = node.wait_pod("memory hog OOMKilled", 20, |p| {
+        p["metadata"]["name"] == "hog-node1" && p["status"]["phase"] == "Failed"
+    });
+    let h = container(&hog, "hog");
+    assert_eq!(h["state"]["terminated"]["reason"], "OOMKilled", "{h:#}");
+    assert_eq!(h["state"]["terminated"]["exitCode"], 137, "{h:#}");
     std::fs::remove_file(node.dir("manifests/init.yaml")).unwrap();
 
     // The crashing container: restarted, CrashLoopBackOff, lastState Error/1.
@@ -520,9 +549,9 @@ spec:
     // The removed init/never pods are gone (their sleep too) before the agent is killed.
     let t_rm = Instant::now();
     while node.pods().len() > 1
-        || procs_with("sleep 3601")
+        || procs_with("sleep 360")
             .iter()
-            .any(|(_, c)| c.starts_with("/bin/busybox sleep"))
+            .any(|(_, c)| c.starts_with("/bin/busybox sleep 360") && !c.contains("3600"))
     {
         assert!(
             t_rm.elapsed() < Duration::from_secs(15),

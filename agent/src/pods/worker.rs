@@ -253,14 +253,16 @@ impl Worker {
 
     async fn reconcile(&mut self) {
         let policy = restart_policy(&self.st);
-        // Init containers strictly in order.
+        // Init containers strictly in order; a sidecar (restartPolicy Always) only has to be
+        // running for the next one to start, and is restarted whenever it ends.
         for i in 0..self.st.init.len() {
+            let sidecar = self.is_sidecar(i);
             let s = &self.st.init[i];
             if let Some(e) = &s.ended {
-                if e.exit_code == 0 {
+                if e.exit_code == 0 && !sidecar {
                     continue;
                 }
-                if policy == "Never" {
+                if policy == "Never" && !sidecar {
                     let msg = format!(
                         "init container {} failed with exit code {}",
                         s.name, e.exit_code
@@ -274,6 +276,10 @@ impl Worker {
             let s = &self.st.init[i];
             if s.id.is_none() {
                 self.start(ContainerRef::Init(i)).await;
+                return;
+            }
+            if sidecar && self.st.init[i].ended.is_none() && self.st.init[i].waiting.is_none() {
+                continue;
             }
             return;
         }
@@ -294,6 +300,19 @@ impl Worker {
                 self.start(ContainerRef::App(i)).await;
             }
         }
+    }
+
+    /// Init container `i` has `restartPolicy: Always`.
+    fn is_sidecar(&self, i: usize) -> bool {
+        self.st
+            .pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.init_containers.as_ref())
+            .and_then(|ics| ics.get(i))
+            .and_then(|c| c.restart_policy.as_deref())
+            == Some("Always")
     }
 
     fn slot_mut(&mut self, which: ContainerRef) -> &mut ContainerSlot {
