@@ -421,6 +421,29 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
+  name: probed
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: ready
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/"]
+    readinessProbe:
+      tcpSocket: {{port: 8080}}
+      periodSeconds: 1
+  - name: dies
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3603"]
+    livenessProbe:
+      exec: {{command: ["/bin/busybox", "cat", "/nonexistent"]}}
+      periodSeconds: 1
+      failureThreshold: 1
+---
+apiVersion: v1
+kind: Pod
+metadata:
   name: hog
 spec:
   restartPolicy: Never
@@ -524,6 +547,16 @@ spec:
     let h = container(&hog, "hog");
     assert_eq!(h["state"]["terminated"]["reason"], "OOMKilled", "{h:#}");
     assert_eq!(h["state"]["terminated"]["exitCode"], 137, "{h:#}");
+    let probed = node.wait_pod("liveness restart and readiness", 20, |p| {
+        p["metadata"]["name"] == "probed-node1"
+            && container(p, "ready")["ready"] == true
+            && container(p, "dies")["restartCount"].as_i64() >= Some(1)
+    });
+    let d = container(&probed, "dies");
+    assert_eq!(
+        d["lastState"]["terminated"]["exitCode"], 137,
+        "SIGKILL after the grace period: {d:#}"
+    );
     std::fs::remove_file(node.dir("manifests/init.yaml")).unwrap();
 
     // The crashing container: restarted, CrashLoopBackOff, lastState Error/1.

@@ -16,6 +16,7 @@
 pub mod cgroup;
 pub mod containers;
 pub mod manager;
+pub mod probes;
 pub mod setup;
 pub mod shim;
 pub mod state;

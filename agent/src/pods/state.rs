@@ -60,6 +60,12 @@ pub struct ContainerSlot {
     pub last: Option<Ended>,
     /// Why it is waiting (ContainerCreating, CrashLoopBackOff, ErrImagePull, ...).
     pub waiting: Option<(String, Option<String>)>,
+    /// Readiness of the running instance (`None`: no readiness or startup probe).
+    #[serde(default)]
+    pub ready: Option<bool>,
+    /// Whether its startup probe passed (`None`: no startup probe).
+    #[serde(default)]
+    pub probe_started: Option<bool>,
 }
 
 impl ContainerSlot {
@@ -74,6 +80,8 @@ impl ContainerSlot {
             ended: None,
             last: None,
             waiting: Some(("ContainerCreating".to_string(), None)),
+            ready: None,
+            probe_started: None,
         }
     }
 
@@ -99,8 +107,8 @@ impl ContainerSlot {
             state,
             last_state: self.last.as_ref().map(Ended::to_status),
             restart_count: self.restart_count,
-            ready: running,
-            started: running,
+            ready: running && self.ready.unwrap_or(true),
+            started: running && self.probe_started.unwrap_or(true),
         }
     }
 }

@@ -54,6 +54,8 @@ struct Worker {
     /// Per-slot key of the last waiting reason reported as an event (no repeats per tick).
     reported: HashMap<String, String>,
     sandbox_error: Option<String>,
+    /// Probes of the running app containers, by index.
+    probes: HashMap<usize, super::probes::Probes>,
 }
 
 /// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
@@ -72,6 +74,7 @@ pub async fn run(
         last_written: None,
         reported: HashMap::new(),
         sandbox_error: None,
+        probes: HashMap::new(),
     };
     w.publish();
     if w.st.shim_pid.is_none() {
@@ -243,6 +246,7 @@ impl Worker {
         }
         if self.st.failed.is_none() {
             self.reconcile().await;
+            self.probe().await;
         }
         if serde_json::to_vec(&self.st).unwrap_or_default() != before
             && let Err(e) = self.st.save(&self.ctx.cfg.root_dir)
@@ -315,6 +319,66 @@ impl Worker {
             == Some("Always")
     }
 
+    /// One round of the app containers' probes.
+    async fn probe(&mut self) {
+        let pod_ip = self
+            .st
+            .pod_ip
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".to_string());
+        let sock = self.st.shim_socket();
+        let grace = grace_period(&self.st);
+        let spec = self.st.pod.pod.spec.clone().unwrap_or_default();
+        for i in 0..self.st.containers.len() {
+            let s = &self.st.containers[i];
+            let (Some(id), None, None) = (s.id.clone(), &s.ended, &s.waiting) else {
+                self.probes.remove(&i);
+                continue;
+            };
+            let Some(c) = spec.containers.get(i) else {
+                continue;
+            };
+            if c.liveness_probe.is_none()
+                && c.readiness_probe.is_none()
+                && c.startup_probe.is_none()
+            {
+                continue;
+            }
+            if self.probes.get(&i).is_none_or(|p| p.id != id) {
+                let bundle = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid())
+                    .join("containers")
+                    .join(&id);
+                let field = format!("spec.containers[{i}]");
+                match super::probes::Probes::new(c, &field, &pod_ip, &id, &sock, &bundle) {
+                    Ok(p) => {
+                        self.probes.insert(i, p);
+                    }
+                    Err(e) => {
+                        if self.reported.get(&c.name) != Some(&e) {
+                            self.event("Warning", "Unhealthy", e.clone());
+                            self.reported.insert(c.name.clone(), e);
+                        }
+                        continue;
+                    }
+                }
+            }
+            let Some(p) = self.probes.get_mut(&i) else {
+                continue;
+            };
+            let round = p.round(&c.name).await;
+            let (ready, started) = (p.ready(), p.started());
+            for (t, r, m) in round.events {
+                self.event(t, r, m);
+            }
+            if round.kill {
+                super::probes::kill_with_grace(sock.clone(), id.clone(), grace);
+            }
+            let slot = &mut self.st.containers[i];
+            slot.ready = Some(ready);
+            slot.probe_started = Some(started);
+        }
+    }
+
     fn slot_mut(&mut self, which: ContainerRef) -> &mut ContainerSlot {
         match which {
             ContainerRef::Init(i) => &mut self.st.init[i],
@@ -332,6 +396,8 @@ impl Worker {
         let id = slot.id.take();
         slot.last = Some(ended);
         slot.started_at = None;
+        slot.ready = None;
+        slot.probe_started = None;
         slot.waiting = Some(("ContainerCreating".into(), None));
         if let Some(id) = id {
             containers::remove(&self.ctx, &self.st, &id).await;
