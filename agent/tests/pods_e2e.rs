@@ -741,6 +741,126 @@ spec:
     drop(cg);
 }
 
+/// The same node with Debian's reference plugins (bridge + host-local + loopback): a pod
+/// gets an IP from host-local; removing it releases the lease and leaves nothing behind.
+fn reference_plugins() {
+    let tmp = tempfile::Builder::new()
+        .prefix("nodelet-pods-ref-")
+        .tempdir()
+        .unwrap();
+    let t = tmp.path().to_path_buf();
+    let mut cleanup = Cleanup {
+        t: t.clone(),
+        agent: None,
+    };
+    let cg = TestCgroup::enter();
+    let node = Node {
+        t: t.clone(),
+        nodelet: PathBuf::from(env!("CARGO_BIN_EXE_nodelet")),
+    };
+    for d in ["manifests", "root", "logs", "run", "net.d"] {
+        std::fs::create_dir_all(node.dir(d)).unwrap();
+    }
+    std::os::unix::fs::symlink("/usr/lib/cni", node.dir("cni-bin")).unwrap();
+    let data = node.dir("host-local");
+    std::fs::write(
+        node.dir("net.d/10-ref.conflist"),
+        serde_json::json!({
+            "cniVersion": "1.0.0", "name": "refnet",
+            "plugins": [
+                {"type": "bridge", "bridge": "ref0", "isGateway": true, "ipMasq": false,
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.7.0/24"}]],
+                          "routes": [{"dst": "0.0.0.0/0"}], "dataDir": data}},
+                {"type": "loopback"},
+            ],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start("1"));
+    let manifest = node.dir("manifests/ref.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: ref
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3604"]
+"#
+        ),
+    )
+    .unwrap();
+    let pod = node.wait_pod("ref pod Running with an IP", 20, |p| {
+        p["status"]["phase"] == "Running"
+            && p["status"]["podIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.88.7."))
+    });
+    let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
+    let leases = || -> Vec<String> {
+        std::fs::read_dir(data.join("refnet"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+            .collect()
+    };
+    assert_eq!(leases(), vec![ip.clone()]);
+    std::fs::remove_file(&manifest).unwrap();
+    let t1 = Instant::now();
+    while std::fs::read_dir(node.dir("root/pods"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        > 0
+    {
+        assert!(
+            t1.elapsed() < Duration::from_secs(15),
+            "pod not removed; log:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(leases().is_empty(), "leases left: {:?}", leases());
+    assert!(
+        mounts_under(&t).is_empty(),
+        "mounts left: {:#?}",
+        mounts_under(&t)
+    );
+    let cache: Vec<_> = std::fs::read_dir(node.dir("root/cni-cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(cache.is_empty(), "CNI cache left: {cache:?}");
+    let t2 = Instant::now();
+    while !cg.children().is_empty() {
+        assert!(
+            t2.elapsed() < Duration::from_secs(5),
+            "cgroups left: {:?}",
+            cg.children()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut a = cleanup.agent.take().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(a.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(a.wait().unwrap().success());
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     if !nix::unistd::geteuid().is_root() {
         println!("pods_e2e: skipped (needs root)");
@@ -764,16 +884,29 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let name = "pod_manager_end_to_end";
-    if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-        println!("0 passed, 0 failed");
-        return;
-    }
-    match std::panic::catch_unwind(e2e) {
-        Ok(()) => println!("test {name} ... ok\n1 passed, 0 failed"),
-        Err(_) => {
-            println!("test {name} ... FAILED\n0 passed, 1 failed");
-            std::process::exit(1);
+    type Case = fn();
+    let cases: [(&str, Case); 2] = [
+        ("pod_manager_end_to_end", e2e),
+        ("pod_manager_with_reference_plugins", reference_plugins),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in cases {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
         }
+        match std::panic::catch_unwind(case) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
     }
 }
