@@ -342,6 +342,12 @@ fn e2e() {
     // Shim and pause next to nodelet? They are in target/debug, like nodelet itself.
     assert!(target_bin("nodelet-shim").exists() && target_bin("nodelet-pause").exists());
 
+    // An invalid manifest next to the good ones: reported, never a pod, nothing disturbed.
+    std::fs::write(
+        node.dir("manifests/bad.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: []}\n",
+    )
+    .unwrap();
     let notify = std::os::unix::net::UnixDatagram::bind(t.join("notify.sock")).unwrap();
     notify
         .set_read_timeout(Some(Duration::from_secs(10)))

@@ -92,3 +92,17 @@ pub fn list(root: Option<&Path>) -> Result<Vec<String>, Error> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(pod_cgroup_path(None, "abc"), "podabc");
+        assert_eq!(
+            pod_cgroup_path(Some(Path::new("/nodelet")), "abc"),
+            "/nodelet/podabc"
+        );
+    }
+}

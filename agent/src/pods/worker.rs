@@ -577,3 +577,80 @@ fn observe(slot: &mut ContainerSlot, by_id: &HashMap<String, ContainerInfo>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nodelet_shim::exits::ExitRecord;
+
+    fn info(id: &str, exit: Option<ExitRecord>) -> ContainerInfo {
+        ContainerInfo {
+            id: id.into(),
+            status: if exit.is_some() { "stopped" } else { "running" }.into(),
+            pid: Some(42),
+            started_at: Some("2026-01-01T00:00:00Z".into()),
+            exit,
+            log_path: None,
+        }
+    }
+
+    fn running_slot() -> ContainerSlot {
+        let mut s = ContainerSlot::new("app", "busybox");
+        s.id = Some("u-app-app-0".into());
+        s.waiting = None;
+        s
+    }
+
+    #[test]
+    fn observe_running_takes_the_shims_start_time() {
+        let mut s = running_slot();
+        let m: HashMap<String, ContainerInfo> =
+            [("u-app-app-0".to_string(), info("u-app-app-0", None))].into();
+        observe(&mut s, &m);
+        assert_eq!(s.started_at, Some("2026-01-01T00:00:00Z".parse().unwrap()));
+        assert!(s.ended.is_none());
+    }
+
+    #[test]
+    fn observe_exit_maps_reasons() {
+        for (code, oom, reason) in [
+            (0, false, "Completed"),
+            (1, false, "Error"),
+            (137, true, "OOMKilled"),
+        ] {
+            let mut s = running_slot();
+            let rec = ExitRecord {
+                pid: 42,
+                exit_code: code,
+                signal: (code == 137).then_some(9),
+                oom_killed: oom,
+                started_at: "2026-01-01T00:00:00Z".into(),
+                finished_at: "2026-01-01T00:00:05Z".into(),
+            };
+            let m: HashMap<String, ContainerInfo> =
+                [("u-app-app-0".to_string(), info("u-app-app-0", Some(rec)))].into();
+            observe(&mut s, &m);
+            let e = s.ended.as_ref().unwrap();
+            assert_eq!((e.exit_code, e.reason.as_str()), (code, reason));
+            assert_eq!(e.finished_at, "2026-01-01T00:00:05Z".parse().unwrap());
+        }
+    }
+
+    #[test]
+    fn observe_missing_container_is_unknown() {
+        let mut s = running_slot();
+        observe(&mut s, &HashMap::new());
+        let e = s.ended.unwrap();
+        assert_eq!(
+            (e.exit_code, e.reason.as_str()),
+            (137, "ContainerStatusUnknown")
+        );
+    }
+
+    #[test]
+    fn backoff_messages() {
+        assert_eq!(humanize(Duration::from_secs(10)), "10s");
+        assert_eq!(humanize(Duration::from_secs(300)), "5m0s");
+        assert_eq!(humanize(Duration::from_secs(80)), "1m20s");
+    }
+}
