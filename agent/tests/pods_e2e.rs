@@ -642,6 +642,28 @@ spec:
     assert_ne!(container(&p, "app")["containerID"], app_id);
     assert_ne!(sleep_pid(&t), Some(pid), "the old pod's process is gone");
 
+    // The pause dies: the sandbox is re-created and the containers restarted in it.
+    let uid = p["metadata"]["uid"].as_str().unwrap().to_string();
+    let st: Value = serde_json::from_slice(
+        &std::fs::read(node.dir("root/pods").join(&uid).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let pause = st["pause_pid"].as_i64().unwrap() as i32;
+    let app_before = container(&p, "app")["containerID"].clone();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pause), nix::sys::signal::SIGKILL).unwrap();
+    let p = node.wait_pod("the pod back after its sandbox died", 20, |p| {
+        p["metadata"]["uid"] == uid.as_str()
+            && container(p, "app")["restartCount"].as_i64() >= Some(1)
+            && container(p, "app")["state"]["running"].is_object()
+            && p["status"]["podIP"].as_str().is_some()
+    });
+    assert_ne!(container(&p, "app")["containerID"], app_before);
+    let st: Value = serde_json::from_slice(
+        &std::fs::read(node.dir("root/pods").join(&uid).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(st["pause_pid"].as_i64().unwrap() as i32, pause);
+
     // kill -9 the agent, remove the manifest while it is down: the next agent finds the pod
     // running but no longer wanted, and tears everything down.
     let mut a = cleanup.agent.take().unwrap();

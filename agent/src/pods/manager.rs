@@ -175,7 +175,15 @@ impl Manager {
         }
         for (uid, st) in garbage {
             tracing::info!(uid = %uid, "removing leftovers of a pod that is not running");
-            if let Err(e) = setup::teardown(&self.ctx, &uid, st, Duration::from_secs(2)).await {
+            if let Err(e) = setup::teardown(
+                &self.ctx,
+                &uid,
+                st,
+                Duration::from_secs(2),
+                setup::Scope::Pod,
+            )
+            .await
+            {
                 tracing::warn!(uid = %uid, "garbage collection: {e}");
             }
         }

@@ -251,20 +251,31 @@ pub async fn stop_containers(sock: &Path, sandbox_id: &str, grace: Duration) {
     .await;
 }
 
-fn is_shim(pid: i32, dir: &Path) -> bool {
+pub(super) fn is_shim(pid: i32, dir: &Path) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
         let s = String::from_utf8_lossy(&c);
         s.contains("nodelet-shim") && s.contains(&*dir.to_string_lossy())
     })
 }
 
-/// Removes everything pod `uid` has on this node. `st` is its state file if readable; `grace`
+/// How much [`teardown`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything: the pod is gone.
+    Pod,
+    /// The sandbox, shim, network and container instances; the pod's state dir, volumes,
+    /// logs and cgroup stay (the sandbox is re-created).
+    Sandbox,
+}
+
+/// Removes everything pod `uid` has on this node (or, with [`Scope::Sandbox`], its runtime). `st` is its state file if readable; `grace`
 /// the termination grace period for its containers.
 pub async fn teardown(
     ctx: &Ctx,
     uid: &str,
     st: Option<PodState>,
     grace: Duration,
+    scope: Scope,
 ) -> Result<(), Error> {
     let cfg = &ctx.cfg;
     let uid = uid.to_string();
@@ -317,10 +328,12 @@ pub async fn teardown(
             );
         }
     }
-    errs.note(
-        podspec::volumes::teardown(&volumes_dir(&cfg.root_dir, uid))
-            .map_err(|e| Error::new("volumes", e)),
-    );
+    if scope == Scope::Pod {
+        errs.note(
+            podspec::volumes::teardown(&volumes_dir(&cfg.root_dir, uid))
+                .map_err(|e| Error::new("volumes", e)),
+        );
+    }
 
     // Leftover processes in the pod cgroup (a dead shim's orphans), then the cgroup.
     let cg_path = st
@@ -336,12 +349,14 @@ pub async fn teardown(
         }
     }
     let cg2 = cg_path.clone();
-    errs.note(
-        tokio::task::spawn_blocking(move || super::cgroup::remove(&cg2))
-            .await
-            .map_err(|e| Error::new("cgroup", e))
-            .and_then(|r| r),
-    );
+    if scope == Scope::Pod {
+        errs.note(
+            tokio::task::spawn_blocking(move || super::cgroup::remove(&cg2))
+                .await
+                .map_err(|e| Error::new("cgroup", e))
+                .and_then(|r| r),
+        );
+    }
 
     // The shim: it exits after Shutdown; make sure.
     if let Some(pid) = st.as_ref().and_then(|s| s.shim_pid) {
@@ -361,6 +376,9 @@ pub async fn teardown(
         Err(e) => Err(Error::new(format!("remove {}", p.display()), e)),
     };
     errs.note(rm(cfg.run_dir.join("pods").join(uid)));
+    if scope == Scope::Sandbox {
+        return errs.0.map_or(Ok(()), Err);
+    }
     for e in std::fs::read_dir(&cfg.pod_logs_dir)
         .into_iter()
         .flatten()

@@ -143,7 +143,15 @@ impl Worker {
             }
         }
         let uid = self.uid();
-        if let Err(e) = setup::teardown(&self.ctx, &uid, Some(self.st.clone()), grace).await {
+        if let Err(e) = setup::teardown(
+            &self.ctx,
+            &uid,
+            Some(self.st.clone()),
+            grace,
+            setup::Scope::Pod,
+        )
+        .await
+        {
             tracing::warn!(pod = %uid, "teardown: {e}");
         }
         self.ctx
@@ -222,7 +230,22 @@ impl Worker {
                 }
             }
         }
-        let infos = match shim::list(&self.st.shim_socket()).await {
+        let listed = shim::list(&self.st.shim_socket()).await;
+        let sandbox_dead = match &listed {
+            Ok(l) => l
+                .iter()
+                .find(|c| c.id == self.st.sandbox_id)
+                .is_none_or(|c| c.exit.is_some() || c.status == "stopped"),
+            Err(_) => !self
+                .st
+                .shim_pid
+                .is_some_and(|p| setup::is_shim(p, &self.st.shim_dir)),
+        };
+        if sandbox_dead {
+            self.recreate_sandbox(listed.ok()).await;
+            return;
+        }
+        let infos = match listed {
             Ok(l) => l,
             Err(e) => {
                 let m = format!("pod shim unreachable: {e}");
@@ -317,6 +340,59 @@ impl Worker {
             .and_then(|ics| ics.get(i))
             .and_then(|c| c.restart_policy.as_deref())
             == Some("Always")
+    }
+
+    /// The pause (or the whole shim) died: kill what is left of the pod's runtime, mark its
+    /// running containers ended, and let the next sync build a new sandbox; containers are
+    /// then restarted per restart policy.
+    async fn recreate_sandbox(&mut self, infos: Option<Vec<ContainerInfo>>) {
+        self.event(
+            "Normal",
+            "SandboxChanged",
+            "Pod sandbox changed, it will be killed and re-created.".into(),
+        );
+        if let Some(infos) = infos {
+            let by_id: HashMap<String, ContainerInfo> =
+                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
+            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+                observe(slot, &by_id);
+            }
+        }
+        let uid = self.uid();
+        if let Err(e) = setup::teardown(
+            &self.ctx,
+            &uid,
+            Some(self.st.clone()),
+            grace_period(&self.st),
+            setup::Scope::Sandbox,
+        )
+        .await
+        {
+            tracing::warn!(pod = %uid, "sandbox teardown: {e}");
+        }
+        let now = Timestamp::now();
+        for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+            if let (Some(id), None) = (&slot.id, &slot.ended) {
+                slot.ended = Some(Ended {
+                    exit_code: 137,
+                    signal: Some(libc::SIGKILL),
+                    reason: "Error".into(),
+                    message: Some("the pod sandbox was re-created".into()),
+                    started_at: slot.started_at,
+                    finished_at: now,
+                    container_id: Some(format!("nodelet://{id}")),
+                });
+                slot.waiting = None;
+            }
+        }
+        self.probes.clear();
+        self.st.sandbox_ready = false;
+        self.st.shim_pid = None;
+        self.st.pause_pid = None;
+        self.st.pod_ip = None;
+        if let Err(e) = self.st.save(&self.ctx.cfg.root_dir) {
+            tracing::warn!(pod = %uid, "{e}");
+        }
     }
 
     /// One round of the app containers' probes.
