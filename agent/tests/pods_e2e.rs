@@ -387,6 +387,8 @@ spec:
     )
     .unwrap();
 
+    let hooks_dir = t.join("hooks");
+    let hooks = hooks_dir.display().to_string();
     // Init containers in order, handing a file to the app through an emptyDir; and a pod
     // with restartPolicy Never whose init container fails.
     std::fs::write(
@@ -423,6 +425,27 @@ spec:
   volumes:
   - name: work
     emptyDir: {{}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hooks
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3605"]
+    lifecycle:
+      postStart:
+        exec: {{command: ["/bin/busybox", "sh", "-c", "echo started > /host/poststart"]}}
+      preStop:
+        exec: {{command: ["/bin/busybox", "sh", "-c", "echo stopping > /host/prestop"]}}
+    volumeMounts: [{{name: host, mountPath: /host}}]
+  volumes:
+  - name: host
+    hostPath: {{path: {hooks}, type: DirectoryOrCreate}}
 ---
 apiVersion: v1
 kind: Pod
@@ -563,6 +586,18 @@ spec:
         d["lastState"]["terminated"]["exitCode"], 137,
         "SIGKILL after the grace period: {d:#}"
     );
+    node.wait_pod("hooks pod Running", 20, |p| {
+        p["metadata"]["name"] == "hooks-node1"
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    let t_hook = Instant::now();
+    while !hooks_dir.join("poststart").exists() {
+        assert!(
+            t_hook.elapsed() < Duration::from_secs(5),
+            "postStart hook did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::fs::remove_file(node.dir("manifests/init.yaml")).unwrap();
 
     // The crashing container: restarted, CrashLoopBackOff, lastState Error/1.
@@ -604,6 +639,11 @@ spec:
     let mut a = cleanup.agent.take().unwrap();
     a.kill().unwrap();
     a.wait().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(hooks_dir.join("prestop")).unwrap_or_default(),
+        "stopping\n",
+        "preStop hook ran before the container was stopped"
+    );
     let web = node
         .pods()
         .into_iter()

@@ -4,6 +4,7 @@
 //! `<podLogsDir>/<ns>_<name>_<uid>/<container>/<restartCount>.log`; and removing an ended one.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nodelet_images::{ImageRef, NoProgress, PullPolicy};
 use nodelet_shim::protocol::{Request, Response};
@@ -202,6 +203,33 @@ pub async fn start(
         return Err(StartFailure::new("RunContainerError", e));
     }
     events.emit("Normal", "Started", format!("Started container {}", c.name));
+    if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.clone()) {
+        let exec = super::probes::exec_fn(
+            sock.clone(),
+            id.clone(),
+            &bundle_dir(&ctx.cfg.root_dir, uid, &id),
+        );
+        let ip = pctx
+            .pod_ips
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let field = format!("{}.lifecycle.postStart", which.field());
+        if let Err(m) =
+            super::hooks::run(&h, &c, &field, &ip, &*exec, Duration::from_secs(30)).await
+        {
+            events.emit(
+                "Warning",
+                "FailedPostStartHook",
+                format!("PostStartHook failed: {m}"),
+            );
+            super::probes::kill_with_grace(
+                sock.clone(),
+                id.clone(),
+                super::worker::grace_period(st),
+            );
+        }
+    }
     // The shim's start time is the one reported from now on (also after an agent restart).
     let started_at = match shim::call(&sock, Request::State { id: id.clone() }).await {
         Ok(Response::Container(info)) => info.started_at.and_then(|s| s.parse().ok()),

@@ -15,6 +15,7 @@
 
 pub mod cgroup;
 pub mod containers;
+pub mod hooks;
 pub mod manager;
 pub mod probes;
 pub mod setup;

@@ -40,7 +40,7 @@ pub struct Round {
     pub kill: bool,
 }
 
-fn exec_fn(sock: PathBuf, id: String, bundle: &Path) -> Arc<ExecFn> {
+pub(super) fn exec_fn(sock: PathBuf, id: String, bundle: &Path) -> Arc<ExecFn> {
     let base = oci_spec::runtime::Spec::load(bundle.join("config.json"))
         .ok()
         .and_then(|s| s.process().clone())

@@ -172,11 +172,31 @@ pub fn volumes(ctx: &Ctx, st: &PodState) -> Result<PodVolumes, podspec::SpecErro
 
 /// Stops the pod's containers: SIGTERM to each, up to `grace` for all to exit, then SIGKILL;
 /// then deletes them and the sandbox.
-pub async fn stop_containers(sock: &Path, sandbox_id: &str, grace: Duration) {
+pub async fn stop_containers(
+    sock: &Path,
+    sandbox_id: &str,
+    grace: Duration,
+    pre_stop: Option<(&Path, &PodState)>,
+) {
     let Ok(list) = shim::list(sock).await else {
         return;
     };
     let apps: Vec<_> = list.iter().filter(|c| c.id != sandbox_id).collect();
+    let mut grace = grace;
+    if let Some((root, st)) = pre_stop {
+        let running: Vec<String> = apps
+            .iter()
+            .filter(|c| c.exit.is_none() && c.status == "running")
+            .map(|c| c.id.clone())
+            .collect();
+        let t = Instant::now();
+        let ip = st.pod_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
+        super::hooks::pre_stop(root, &st.pod.pod, st.pod.uid(), &ip, sock, &running, grace).await;
+        // As the kubelet: what is left of the grace period, at least 2 s, for SIGTERM.
+        grace = grace
+            .saturating_sub(t.elapsed())
+            .max(Duration::from_secs(2).min(grace));
+    }
     for c in &apps {
         if c.exit.is_none() && c.status == "running" {
             let _ = shim::call(
@@ -287,7 +307,13 @@ pub async fn teardown(
         .as_ref()
         .map(|s| s.sandbox_id.clone())
         .unwrap_or_else(|| sandbox_id(uid));
-    stop_containers(&sock, &sandbox_id, grace).await;
+    stop_containers(
+        &sock,
+        &sandbox_id,
+        grace,
+        st.as_ref().map(|s| (cfg.root_dir.as_path(), s)),
+    )
+    .await;
     let _ = shim::call(&sock, Request::Shutdown).await;
 
     // Network: DEL from the cache (works with the namespace gone), then the pin.
