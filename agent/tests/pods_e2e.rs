@@ -217,6 +217,10 @@ impl Node {
     }
 
     fn start(&self, tag: &str) -> Child {
+        self.start_with(tag, &[])
+    }
+
+    fn start_with(&self, tag: &str, extra: &[&str]) -> Child {
         let log = std::fs::File::create(self.t.join(format!("nodelet-{tag}.log"))).unwrap();
         Command::new(&self.nodelet)
             .arg("--static-pod-path")
@@ -242,6 +246,7 @@ impl Node {
                 "2s",
             ])
             .args(["--file-check-frequency", "1s", "--sync-period-ms", "100"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .env("NOTIFY_SOCKET", self.t.join("notify.sock"))
             .stdout(Stdio::null())
@@ -846,7 +851,7 @@ fn reference_plugins() {
     )
     .unwrap();
     import_busybox(&node.dir("root"), &t);
-    cleanup.agent = Some(node.start("1"));
+    cleanup.agent = Some(node.start_with("1", &["--max-pods", "1"]));
     let manifest = node.dir("manifests/ref.yaml");
     std::fs::write(
         &manifest,
@@ -873,6 +878,21 @@ spec:
                 .is_some_and(|ip| ip.starts_with("10.88.7."))
     });
     let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
+    // maxPods 1: a second pod is rejected (OutOfpods) and never started.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let second = node.dir("manifests/ref2.yaml");
+    std::fs::write(&second, text.replace("name: ref\n", "name: ref-two\n")).unwrap();
+    let t0 = Instant::now();
+    while !node.logs().contains("rejected: node has maxPods pods") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no rejection; log:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(node.pods().len(), 1, "only one pod runs");
+    std::fs::remove_file(&second).unwrap();
     let leases = || -> Vec<String> {
         std::fs::read_dir(data.join("refnet"))
             .into_iter()

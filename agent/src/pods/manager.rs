@@ -72,6 +72,8 @@ pub struct Manager {
     ctx: Arc<Ctx>,
     pods: HashMap<String, Running>,
     adoptable: HashMap<String, PodState>,
+    /// Pods refused because the node runs maxPods already (phase Failed, OutOfpods).
+    rejected: HashSet<String>,
 }
 
 impl Manager {
@@ -111,6 +113,7 @@ impl Manager {
             ctx: Arc::new(ctx),
             pods: HashMap::new(),
             adoptable: HashMap::new(),
+            rejected: HashSet::new(),
         })
     }
 
@@ -245,8 +248,39 @@ impl Manager {
                 );
             }
         }
+        let view = self.ctx.view.clone();
+        self.rejected.retain(|u| {
+            let keep = desired.contains_key(u.as_str());
+            if !keep {
+                view.remove(u);
+            }
+            keep
+        });
         for (uid, sp) in desired {
-            if self.pods.contains_key(uid) {
+            if self.pods.contains_key(uid) || self.rejected.contains(uid) {
+                continue;
+            }
+            let active = self.pods.values().filter(|r| !r.stopping).count();
+            if active >= self.ctx.cfg.max_pods as usize && !self.adoptable.contains_key(uid) {
+                tracing::warn!(pod = %sp.full_name(), "rejected: node has maxPods pods");
+                let mut pod = sp.pod.clone();
+                pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
+                    phase: Some("Failed".into()),
+                    reason: Some("OutOfpods".into()),
+                    message: Some(format!(
+                        "Node didn't have enough resource: pods (maxPods {})",
+                        self.ctx.cfg.max_pods
+                    )),
+                    ..Default::default()
+                });
+                view.set_pod(uid, pod);
+                view.event(
+                    uid,
+                    "Warning",
+                    "OutOfpods",
+                    "Node didn't have enough resource: pods".into(),
+                );
+                self.rejected.insert(uid.to_string());
                 continue;
             }
             let full_name = sp.full_name();
