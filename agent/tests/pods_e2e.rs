@@ -434,6 +434,21 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
+  name: cm
+spec:
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "true"]
+    volumeMounts: [{{name: cfg, mountPath: /cfg}}]
+  volumes:
+  - name: cfg
+    configMap: {{name: settings}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
   name: hooks
 spec:
   terminationGracePeriodSeconds: 5
@@ -590,6 +605,22 @@ spec:
     assert_eq!(
         d["lastState"]["terminated"]["exitCode"], 137,
         "SIGKILL after the grace period: {d:#}"
+    );
+    let cm = node.wait_pod("configMap pod Failed", 20, |p| {
+        p["metadata"]["name"] == "cm-node1" && p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(
+        cm["status"]["reason"], "UnsupportedVolume",
+        "{:#}",
+        cm["status"]
+    );
+    assert!(
+        cm["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("configMap"),
+        "{:#}",
+        cm["status"]
     );
     node.wait_pod("hooks pod Running", 20, |p| {
         p["metadata"]["name"] == "hooks-node1"

@@ -217,11 +217,26 @@ impl Worker {
                 }
             }
         }
+        if self.st.failed.is_some() {
+            return;
+        }
         if self.volumes.is_none() {
             match setup::volumes(&self.ctx, &self.st) {
                 Ok(v) => self.volumes = Some(v),
                 Err(e) => {
                     let m = e.to_string();
+                    // Volume types a node without an API server can never provide: the pod
+                    // fails with a reason instead of waiting forever.
+                    if m.contains("needs an API server")
+                        || m.contains("is not supported by nodelet")
+                    {
+                        self.event("Warning", "FailedMount", m.clone());
+                        self.st.failed = Some(("UnsupportedVolume".into(), m));
+                        if let Err(e) = self.st.save(&self.ctx.cfg.root_dir) {
+                            tracing::warn!(pod = %self.uid(), "{e}");
+                        }
+                        return;
+                    }
                     if self.sandbox_error.as_deref() != Some(&m) {
                         self.event("Warning", "FailedMount", m.clone());
                     }
@@ -584,6 +599,9 @@ impl Worker {
             message: self.st.failed.as_ref().map(|f| f.1.clone()),
         };
         let mut status = status::pod_status(pod, &rt, self.prev.as_ref(), Timestamp::now());
+        if self.st.failed.is_some() {
+            status.phase = Some("Failed".into());
+        }
         status.qos_class = podspec::resources::qos_class(pod)
             .ok()
             .map(|q| q.as_str().to_string());
