@@ -462,7 +462,27 @@ impl Worker {
                 self.event(t, r, m);
             }
             if round.kill {
-                super::probes::kill_with_grace(sock.clone(), id.clone(), grace);
+                // As any stop: preStop first, then SIGTERM, SIGKILL after what is left of
+                // the grace period.
+                let (root, pod) = (self.ctx.cfg.root_dir.clone(), self.st.pod.pod.clone());
+                let (uid, ip, sock, id) = (self.uid(), pod_ip.clone(), sock.clone(), id.clone());
+                tokio::spawn(async move {
+                    let t = std::time::Instant::now();
+                    super::hooks::pre_stop(
+                        &root,
+                        &pod,
+                        &uid,
+                        &ip,
+                        &sock,
+                        std::slice::from_ref(&id),
+                        grace,
+                    )
+                    .await;
+                    let rest = grace
+                        .saturating_sub(t.elapsed())
+                        .max(Duration::from_secs(2).min(grace));
+                    super::probes::kill_with_grace(sock, id, rest);
+                });
             }
             let slot = &mut self.st.containers[i];
             slot.ready = Some(ready);
