@@ -12,6 +12,16 @@
 //! shim answers and whose UID is still desired (containers keep running), and tears down what
 //! no desired pod owns: pod dirs, shims, netns pins, CNI cache entries, rootfs mounts, cgroups.
 //! Stopping the manager leaves pods running.
+//!
+//! Use (what `nodelet` does):
+//!
+//! ```text
+//! let mut m = Manager::new(cfg, ManagerOptions::next_to(&exe))?;
+//! let view = m.view();                 // PodsView: pods with status + events, for the API
+//! let seeds = m.recover().await;       // adopt live pods, GC the rest
+//! let source = StaticPodSource::start(SourceOptions::from_config(&cfg), seeds)?;
+//! m.run(source.subscribe(), shutdown).await;
+//! ```
 
 pub mod cgroup;
 pub mod containers;

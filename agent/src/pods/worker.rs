@@ -584,6 +584,8 @@ impl Worker {
                 s.started_at = Some(started_at.unwrap_or_else(Timestamp::now));
                 s.waiting = None;
                 s.ended = None;
+                let name = s.name.clone();
+                self.reported.remove(&name);
             }
             Err(f) => {
                 // Retried on a later sync (after the back-off, for a restart).
