@@ -16,6 +16,8 @@
 //! - [`logs`]: container log files per instance, pruning old instances, reading and following.
 //! - [`events`]: the node's aggregated Kubernetes events.
 //! - [`api`]: the local HTTP API (routes, metrics, Status errors, label selectors) and its client.
+//! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
+//!   state and adoption).
 
 pub mod api;
 pub mod backoff;
@@ -29,6 +31,7 @@ pub mod manifest;
 pub mod names;
 pub mod pod_defaults;
 pub mod pod_validation;
+pub mod pods;
 pub mod podspec;
 pub mod probe;
 pub mod quantity;

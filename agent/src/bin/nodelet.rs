@@ -1,0 +1,95 @@
+//! `nodelet`: the node agent. Watches the static pod path and runs exactly its pods through
+//! the pod manager until SIGTERM/SIGINT; then it exits and leaves the pods running (their
+//! shims outlive it), so a restart adopts them without restarting any container.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use nodelet::config::{Config, ConfigFlags};
+use nodelet::pods::{Manager, ManagerOptions};
+use nodelet::source::{SourceOptions, StaticPodSource};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nodelet",
+    version,
+    about = "nodelet: a node agent running static pods"
+)]
+struct Args {
+    #[command(flatten)]
+    config: ConfigFlags,
+    /// The per-pod shim binary [default: nodelet-shim next to this binary].
+    #[arg(long, value_name = "PATH")]
+    shim_binary: Option<PathBuf>,
+    /// The pause binary [default: nodelet-pause next to this binary].
+    #[arg(long, value_name = "PATH")]
+    pause_binary: Option<PathBuf>,
+    /// How often each pod's containers are checked, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    sync_period_ms: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = Config::load(&args.config)?;
+    let exe = std::env::current_exe().context("locating the nodelet binary")?;
+    let mut opts = ManagerOptions::next_to(&exe);
+    if let Some(p) = args.shim_binary {
+        opts.shim_binary = p;
+    }
+    if let Some(p) = args.pause_binary {
+        opts.pause_binary = p;
+    }
+    opts.sync_period = Duration::from_millis(args.sync_period_ms.max(10));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let mut manager = Manager::new(cfg.clone(), opts)?;
+        let seeds = manager.recover().await;
+        let source = StaticPodSource::start(SourceOptions::from_config(&cfg), seeds)
+            .with_context(|| format!("watching {}", cfg.static_pod_path.display()))?;
+        tracing::info!(node = %cfg.node_name, path = %cfg.static_pod_path.display(), "nodelet running");
+        // systemd (Type=notify): ready once pods are adopted and the source runs; watchdog
+        // pings at half the configured interval. Without NOTIFY_SOCKET these are no-ops.
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!("sd_notify READY: {e}");
+        }
+        if let Some(every) = sd_notify::watchdog_enabled() {
+            tokio::spawn(async move {
+                let mut t = tokio::time::interval(every / 2);
+                loop {
+                    t.tick().await;
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+            });
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("SIGTERM handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            tracing::info!("shutting down; pods keep running");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        };
+        manager.run(source.subscribe(), shutdown).await;
+        drop(source);
+        anyhow::Ok(())
+    })?;
+    // Pod tasks are detached; don't wait for blocking shim calls in flight.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
+}

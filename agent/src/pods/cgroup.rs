@@ -1,0 +1,108 @@
+//! Pod cgroups: `<cgroupRoot>/pod<uid>` (relative to the agent's own cgroup when no cgroupRoot
+//! is configured), created before the sandbox with the pod's resources, removed with every
+//! child left in it; and the listing garbage collection uses.
+
+use std::path::{Path, PathBuf};
+
+use super::Error;
+
+/// Name prefix of pod cgroups.
+pub const PREFIX: &str = "pod";
+
+/// The pod's cgroupsPath: `<root>/pod<uid>`, or `pod<uid>` below our own cgroup.
+pub fn pod_cgroup_path(root: Option<&Path>, uid: &str) -> String {
+    let leaf = format!("{PREFIX}{uid}");
+    match root {
+        Some(r) => r.join(leaf).display().to_string(),
+        None => leaf,
+    }
+}
+
+/// Creates the pod cgroup (ok if it exists) and applies `resources`.
+pub fn create(path: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
+    let mut cg = noderun_cgroups::Cgroup::resolve(Some(Path::new(path)), "pod")
+        .map_err(|e| Error::new(format!("pod cgroup {path}"), e))?;
+    cg.create()
+        .map_err(|e| Error::new(format!("create pod cgroup {path}"), e))?;
+    cg.apply(resources)
+        .map_err(|e| Error::new(format!("pod cgroup {path} resources"), e))
+}
+
+/// Removes the pod cgroup and everything below it in every hierarchy (deepest first). The
+/// processes must be gone. Ok if absent.
+pub fn remove(path: &str) -> Result<(), Error> {
+    let cg = noderun_cgroups::Cgroup::resolve(Some(Path::new(path)), "pod")
+        .map_err(|e| Error::new(format!("pod cgroup {path}"), e))?;
+    let mut first_err = None;
+    for d in cg.dirs() {
+        if let Err(e) = remove_tree(&d.path) {
+            first_err.get_or_insert(Error::new(format!("remove cgroup {}", d.path.display()), e));
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in rd.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path())?;
+        }
+    }
+    // The kernel may report a cgroup busy for a moment after its last task exited.
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// UIDs of the pod cgroups present below `root` (in any hierarchy).
+pub fn list(root: Option<&Path>) -> Result<Vec<String>, Error> {
+    let base: PathBuf = root.map(Path::to_path_buf).unwrap_or_default();
+    let probe = base.join(format!("{PREFIX}x"));
+    let cg = noderun_cgroups::Cgroup::resolve(Some(&probe), "pod")
+        .map_err(|e| Error::new("pod cgroups", e))?;
+    let mut out = Vec::new();
+    for d in cg.dirs() {
+        let Some(parent) = d.path.parent() else {
+            continue;
+        };
+        for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(uid) = name.strip_prefix(PREFIX)
+                && e.file_type().is_ok_and(|t| t.is_dir())
+                && !uid.is_empty()
+                && !out.iter().any(|u| u == uid)
+            {
+                out.push(uid.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(pod_cgroup_path(None, "abc"), "podabc");
+        assert_eq!(
+            pod_cgroup_path(Some(Path::new("/nodelet")), "abc"),
+            "/nodelet/podabc"
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Starting one container instance of a pod: image (pull policy, pull back-off), overlay
+//! rootfs from the image store, OCI bundle under `<rootDir>/pods/<uid>/containers/<id>/`,
+//! create and start through the pod's shim with its log at
+//! `<podLogsDir>/<ns>_<name>_<uid>/<container>/<restartCount>.log`; and removing an ended one.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nodelet_images::{ImageRef, NoProgress, PullPolicy};
+use nodelet_shim::protocol::{Request, Response};
+
+use crate::podspec::{self, ContainerInput, ContainerRef, PodContext, PodVolumes};
+use crate::sandbox::paths;
+
+use super::manager::Ctx;
+use super::setup;
+use super::shim;
+use super::state::PodState;
+
+/// Why a start failed: the kubelet's waiting reason, a message, and the event reason.
+#[derive(Debug, Clone)]
+pub struct StartFailure {
+    pub reason: String,
+    pub message: String,
+}
+
+impl StartFailure {
+    fn new(reason: &str, message: impl std::fmt::Display) -> StartFailure {
+        StartFailure {
+            reason: reason.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The runtime id of a container instance: `<uid>-<init|app>-<name>-<restartCount>`.
+pub fn container_id(uid: &str, which: ContainerRef, name: &str, restart: i32) -> String {
+    let kind = match which {
+        ContainerRef::Init(_) => "init",
+        ContainerRef::App(_) => "app",
+    };
+    format!("{uid}-{kind}-{name}-{restart}")
+}
+
+fn bundle_dir(root: &Path, uid: &str, id: &str) -> PathBuf {
+    paths::pod_dir(root, uid).join("containers").join(id)
+}
+
+/// Starts instance `restart_count` of container `which`. Returns its runtime id, image ID
+/// and start time.
+pub async fn start(
+    ctx: &std::sync::Arc<Ctx>,
+    st: &PodState,
+    pctx: &PodContext,
+    volumes: &PodVolumes,
+    which: ContainerRef,
+    restart_count: i32,
+    events: &super::view::PodEvents,
+) -> Result<(String, String, Option<jiff::Timestamp>), StartFailure> {
+    let pod = &st.pod.pod;
+    let uid = st.pod.uid();
+    let c = which
+        .get(pod)
+        .map_err(|e| StartFailure::new("CreateContainerError", e))?
+        .clone();
+    let image = c.image.clone().unwrap_or_default();
+    let r = ImageRef::parse(&image).map_err(|e| StartFailure::new("InvalidImageName", e))?;
+    let policy = PullPolicy::from_spec(c.image_pull_policy.as_deref(), &r)
+        .map_err(|e| StartFailure::new("ErrImagePull", e))?;
+    let present = ctx
+        .images
+        .store()
+        .find_image(&r.to_string())
+        .ok()
+        .flatten()
+        .is_some();
+    if policy.needs_pull(present) {
+        events.emit("Normal", "Pulling", format!("Pulling image {image:?}"));
+    }
+    // The pull future of nodelet-images is not `Send` (a higher-ranked closure in its layer
+    // stream), so it runs on a blocking thread of its own.
+    let (ctx2, image2) = (ctx.clone(), image.clone());
+    let handle = tokio::runtime::Handle::current();
+    let rec = tokio::task::spawn_blocking(move || {
+        handle.block_on(ctx2.images.ensure_with_backoff(
+            &image2,
+            policy,
+            &ctx2.pull_backoff,
+            std::time::Instant::now(),
+            &NoProgress,
+        ))
+    })
+    .await
+    .map_err(|e| StartFailure::new("ErrImagePull", e))?
+    .map_err(|f| {
+        events.emit("Warning", "Failed", f.message.clone());
+        StartFailure::new(f.reason, f.message)
+    })?;
+    if policy.needs_pull(present) {
+        events.emit(
+            "Normal",
+            "Pulled",
+            format!("Successfully pulled image {image:?}"),
+        );
+    } else {
+        events.emit(
+            "Normal",
+            "Pulled",
+            format!("Container image {image:?} already present on machine"),
+        );
+    }
+    let id = container_id(uid, which, &c.name, restart_count);
+    let store = ctx.images.store().clone();
+    let sock = st.shim_socket();
+    // A half-made instance of an earlier attempt goes first.
+    let _ = shim::call(
+        &sock,
+        Request::Delete {
+            id: id.clone(),
+            force: true,
+        },
+    )
+    .await;
+    let root = ctx.cfg.root_dir.clone();
+    let (uid2, id2, rec2) = (uid.to_string(), id.clone(), rec.clone());
+    let pod2 = pod.clone();
+    let (pctx2, vol2) = (pctx.clone(), volumes.clone());
+    let bundle = tokio::task::spawn_blocking(move || -> Result<PathBuf, StartFailure> {
+        let fail = |e: &dyn std::fmt::Display| StartFailure::new("CreateContainerError", e);
+        store.remove_rootfs(&id2).map_err(|e| fail(&e))?;
+        let cfg_bytes = store.read_blob(&rec2.id).map_err(|e| fail(&e))?;
+        let run = nodelet_images::manifest::parse_config("image config", &cfg_bytes)
+            .map_err(|e| fail(&e))?
+            .config;
+        let rootfs = store.create_rootfs(&id2, &rec2).map_err(|e| fail(&e))?;
+        let dir = bundle_dir(&root, &uid2, &id2);
+        let built = (|| {
+            std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
+            let tlog = dir.join("termination-log");
+            podspec::create_termination_log(&tlog).map_err(|e| fail(&e))?;
+            let spec = podspec::container_spec(
+                &pod2,
+                &pctx2,
+                &vol2,
+                &ContainerInput {
+                    container: which,
+                    id: &id2,
+                    image: run.as_ref(),
+                    rootfs: &rootfs,
+                    termination_log: Some(&tlog),
+                },
+            )
+            .map_err(|e| StartFailure::new(e.kubelet_reason(), &e))?;
+            spec.save(dir.join("config.json")).map_err(|e| fail(&e))?;
+            Ok(dir.clone())
+        })();
+        if built.is_err() {
+            let _ = store.remove_rootfs(&id2);
+        }
+        built
+    })
+    .await
+    .map_err(|e| StartFailure::new("CreateContainerError", e))??;
+    let log_path = setup::pod_logs_dir(
+        &ctx.cfg.pod_logs_dir,
+        st.pod.namespace(),
+        st.pod.name(),
+        uid,
+    )
+    .join(&c.name)
+    .join(format!("{restart_count}.log"));
+    if let Some(parent) = log_path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let created = shim::call(
+        &sock,
+        Request::Create {
+            id: id.clone(),
+            bundle,
+            log_path: Some(log_path),
+        },
+    )
+    .await;
+    match created {
+        Ok(Response::Created { .. }) => {}
+        Ok(other) => {
+            remove(ctx, st, &id).await;
+            return Err(StartFailure::new(
+                "CreateContainerError",
+                format!("{other:?}"),
+            ));
+        }
+        Err(e) => {
+            remove(ctx, st, &id).await;
+            events.emit("Warning", "Failed", format!("Error: {e}"));
+            return Err(StartFailure::new("CreateContainerError", e));
+        }
+    }
+    events.emit("Normal", "Created", format!("Created container {}", c.name));
+    if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
+        remove(ctx, st, &id).await;
+        events.emit("Warning", "Failed", format!("Error: {e}"));
+        return Err(StartFailure::new("RunContainerError", e));
+    }
+    events.emit("Normal", "Started", format!("Started container {}", c.name));
+    if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.clone()) {
+        let exec = super::probes::exec_fn(
+            sock.clone(),
+            id.clone(),
+            &bundle_dir(&ctx.cfg.root_dir, uid, &id),
+        );
+        let ip = pctx
+            .pod_ips
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let field = format!("{}.lifecycle.postStart", which.field());
+        if let Err(m) =
+            super::hooks::run(&h, &c, &field, &ip, &*exec, Duration::from_secs(30)).await
+        {
+            events.emit(
+                "Warning",
+                "FailedPostStartHook",
+                format!("PostStartHook failed: {m}"),
+            );
+            super::probes::kill_with_grace(
+                sock.clone(),
+                id.clone(),
+                super::worker::grace_period(st),
+            );
+        }
+    }
+    // The shim's start time is the one reported from now on (also after an agent restart).
+    let started_at = match shim::call(&sock, Request::State { id: id.clone() }).await {
+        Ok(Response::Container(info)) => info.started_at.and_then(|s| s.parse().ok()),
+        _ => None,
+    };
+    Ok((id, rec.id.to_string(), started_at))
+}
+
+/// Deletes an instance: the shim's container, its rootfs and bundle (its log stays).
+pub async fn remove(ctx: &Ctx, st: &PodState, id: &str) {
+    let _ = shim::call(
+        &st.shim_socket(),
+        Request::Delete {
+            id: id.to_string(),
+            force: true,
+        },
+    )
+    .await;
+    let store = ctx.images.store().clone();
+    let dir = bundle_dir(&ctx.cfg.root_dir, st.pod.uid(), id);
+    let id = id.to_string();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.remove_rootfs(&id) {
+            tracing::warn!("remove rootfs of {id}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    })
+    .await;
+}

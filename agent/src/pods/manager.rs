@@ -1,0 +1,346 @@
+//! The manager: consumes static pod snapshots and keeps exactly their pods running, one
+//! [`worker`](super::worker) task per pod UID. A replaced pod (same namespace/name, new UID)
+//! is torn down before its successor's set-up starts. On start, [`Manager::recover`] adopts
+//! live pods from disk and garbage-collects what no adoptable pod owns.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nodelet_images::{ImageService, PullBackoff, RegistryConfig, Store};
+use tokio::sync::watch;
+
+use crate::backoff::Backoff;
+use crate::config::Config;
+use crate::manifest::StaticPod;
+use crate::podspec::NodeResources;
+use crate::sandbox::cni::{Cni, PodNetwork};
+use crate::sandbox::{netns, paths};
+use crate::source::Snapshot;
+
+use super::shim::{self, ShimPaths};
+use super::state::{ContainerSlot, PodState};
+use super::view::PodsView;
+use super::worker::{self, Command};
+use super::{Error, cgroup, setup};
+
+/// What the manager needs besides the node configuration.
+#[derive(Debug, Clone)]
+pub struct ManagerOptions {
+    /// The `nodelet-shim` binary.
+    pub shim_binary: PathBuf,
+    /// The `nodelet-pause` binary.
+    pub pause_binary: PathBuf,
+    /// How often each pod's containers are checked (exits, restarts, status).
+    pub sync_period: Duration,
+}
+
+impl ManagerOptions {
+    /// Shim and pause binaries from the directory of `exe`, 1 s sync period.
+    pub fn next_to(exe: &Path) -> ManagerOptions {
+        let dir = exe.parent().unwrap_or(Path::new("/"));
+        ManagerOptions {
+            shim_binary: dir.join("nodelet-shim"),
+            pause_binary: dir.join("nodelet-pause"),
+            sync_period: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Shared by the manager and its pod tasks.
+pub struct Ctx {
+    pub cfg: Config,
+    pub opts: ManagerOptions,
+    pub cni: Cni,
+    pub images: ImageService,
+    pub pull_backoff: Mutex<PullBackoff>,
+    pub backoff: Mutex<Backoff>,
+    pub node: NodeResources,
+    pub view: PodsView,
+}
+
+struct Running {
+    full_name: String,
+    cmd: watch::Sender<Command>,
+    done: watch::Receiver<bool>,
+    stopping: bool,
+}
+
+/// The pod manager.
+pub struct Manager {
+    ctx: Arc<Ctx>,
+    pods: HashMap<String, Running>,
+    adoptable: HashMap<String, PodState>,
+    /// Pods refused because the node runs maxPods already (phase Failed, OutOfpods).
+    rejected: HashSet<String>,
+}
+
+impl Manager {
+    pub fn new(cfg: Config, opts: ManagerOptions) -> Result<Manager, Error> {
+        for (what, p) in [("shim", &opts.shim_binary), ("pause", &opts.pause_binary)] {
+            if !p.is_file() {
+                return Err(Error::msg(
+                    format!("{what} binary {}", p.display()),
+                    "not found",
+                ));
+            }
+        }
+        for d in [&cfg.root_dir, &cfg.run_dir, &cfg.pod_logs_dir] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::new(format!("create {}", d.display()), e))?;
+        }
+        let store =
+            Store::open(cfg.root_dir.join("images")).map_err(|e| Error::new("image store", e))?;
+        let images = ImageService::new(store, RegistryConfig::default())
+            .map_err(|e| Error::new("image service", e))?;
+        let node =
+            NodeResources::of_host(&cfg.root_dir).map_err(|e| Error::new("node resources", e))?;
+        let ctx = Ctx {
+            cni: Cni::for_config(&cfg),
+            backoff: Mutex::new(Backoff::new(
+                cfg.crash_loop_back_off.initial,
+                cfg.crash_loop_back_off.max,
+            )),
+            pull_backoff: Mutex::new(PullBackoff::new()),
+            images,
+            node,
+            view: PodsView::default(),
+            opts,
+            cfg,
+        };
+        Ok(Manager {
+            ctx: Arc::new(ctx),
+            pods: HashMap::new(),
+            adoptable: HashMap::new(),
+            rejected: HashSet::new(),
+        })
+    }
+
+    /// The pods and their statuses/events, for the API.
+    pub fn view(&self) -> PodsView {
+        self.ctx.view.clone()
+    }
+
+    /// Rebuilds from disk: pods whose state file reads and whose shim answers become
+    /// adoptable (returned, to seed the static pod source); everything else this node has —
+    /// pod dirs, shims, netns pins, CNI cache entries, run dirs, pod cgroups — is torn down.
+    pub async fn recover(&mut self) -> Vec<StaticPod> {
+        let cfg = &self.ctx.cfg;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut garbage: Vec<(String, Option<PodState>)> = Vec::new();
+        for e in std::fs::read_dir(cfg.root_dir.join("pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let uid = e.file_name().to_string_lossy().into_owned();
+            if paths::check_component("uid", &uid).is_err() {
+                continue;
+            }
+            seen.insert(uid.clone());
+            match PodState::load(&cfg.root_dir, &uid) {
+                Ok(st) if shim::alive(&st.shim_socket()).await => {
+                    tracing::info!(pod = %st.pod.full_name(), uid = %uid, "adoptable pod found");
+                    self.adoptable.insert(uid, st);
+                }
+                Ok(st) => garbage.push((uid, Some(st))),
+                Err(_) => garbage.push((uid, None)),
+            }
+        }
+        // Owned things without a pod dir.
+        let mut orphans: Vec<String> = Vec::new();
+        if let Ok(pins) = netns::list_pins(&cfg.run_dir) {
+            orphans.extend(pins.into_iter().map(|(u, _)| u));
+        }
+        for e in std::fs::read_dir(cfg.run_dir.join("pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            orphans.push(e.file_name().to_string_lossy().into_owned());
+        }
+        if let Ok(c) = cgroup::list(cfg.cgroup_root.as_deref()) {
+            orphans.extend(c);
+        }
+        if let Ok(cached) = self.ctx.cni.list_cached() {
+            orphans.extend(
+                cached
+                    .iter()
+                    .map(|c| PodNetwork::from_cached(c, None).pod_uid),
+            );
+        }
+        for uid in orphans {
+            if !seen.contains(&uid) && paths::check_component("uid", &uid).is_ok() {
+                seen.insert(uid.clone());
+                garbage.push((uid, None));
+            }
+        }
+        for (uid, st) in garbage {
+            tracing::info!(uid = %uid, "removing leftovers of a pod that is not running");
+            if let Err(e) = setup::teardown(
+                &self.ctx,
+                &uid,
+                st,
+                Duration::from_secs(2),
+                setup::Scope::Pod,
+            )
+            .await
+            {
+                tracing::warn!(uid = %uid, "garbage collection: {e}");
+            }
+        }
+        self.adoptable.values().map(|s| s.pod.clone()).collect()
+    }
+
+    /// Runs until `shutdown` resolves, then leaves every pod running (detaches).
+    pub async fn run(
+        mut self,
+        mut snapshots: watch::Receiver<Arc<Snapshot>>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let snap = snapshots.borrow_and_update().clone();
+            self.apply(&snap).await;
+            tokio::select! {
+                r = snapshots.changed() => if r.is_err() { break },
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        for r in self.pods.values() {
+            if !r.stopping {
+                let _ = r.cmd.send(Command::Detach);
+            }
+        }
+    }
+
+    /// Starts, stops and replaces pods so that exactly `snap.pods()` run.
+    pub async fn apply(&mut self, snap: &Snapshot) {
+        let desired: HashMap<&str, &Arc<StaticPod>> = snap.pods().map(|p| (p.uid(), p)).collect();
+        // Stop what is no longer desired; forget what finished stopping.
+        for (uid, r) in self.pods.iter_mut() {
+            if !r.stopping && !desired.contains_key(uid.as_str()) {
+                let _ = r.cmd.send(Command::Stop);
+                r.stopping = true;
+            }
+        }
+        self.pods.retain(|_, r| !(r.stopping && *r.done.borrow()));
+        // Adoptable pods that are not desired any more go the normal way (with grace).
+        let undesired: Vec<String> = self
+            .adoptable
+            .keys()
+            .filter(|u| !desired.contains_key(u.as_str()))
+            .cloned()
+            .collect();
+        for uid in undesired {
+            if let Some(st) = self.adoptable.remove(&uid) {
+                let full_name = st.pod.full_name();
+                let r = self.spawn(st, vec![], Command::Stop);
+                self.pods.insert(
+                    uid,
+                    Running {
+                        full_name,
+                        stopping: true,
+                        ..r
+                    },
+                );
+            }
+        }
+        let view = self.ctx.view.clone();
+        self.rejected.retain(|u| {
+            let keep = desired.contains_key(u.as_str());
+            if !keep {
+                view.remove(u);
+            }
+            keep
+        });
+        for (uid, sp) in desired {
+            if self.pods.contains_key(uid) || self.rejected.contains(uid) {
+                continue;
+            }
+            let active = self.pods.values().filter(|r| !r.stopping).count();
+            if active >= self.ctx.cfg.max_pods as usize && !self.adoptable.contains_key(uid) {
+                tracing::warn!(pod = %sp.full_name(), "rejected: node has maxPods pods");
+                let mut pod = sp.pod.clone();
+                pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
+                    phase: Some("Failed".into()),
+                    reason: Some("OutOfpods".into()),
+                    message: Some(format!(
+                        "Node didn't have enough resource: pods (maxPods {})",
+                        self.ctx.cfg.max_pods
+                    )),
+                    ..Default::default()
+                });
+                view.set_pod(uid, pod);
+                view.event(
+                    uid,
+                    "Warning",
+                    "OutOfpods",
+                    "Node didn't have enough resource: pods".into(),
+                );
+                self.rejected.insert(uid.to_string());
+                continue;
+            }
+            let full_name = sp.full_name();
+            let wait_for: Vec<_> = self
+                .pods
+                .values()
+                .filter(|r| r.stopping && r.full_name == full_name)
+                .map(|r| r.done.clone())
+                .collect();
+            let st = match self.adoptable.remove(uid) {
+                Some(mut st) => {
+                    tracing::info!(pod = %full_name, "adopting running pod");
+                    st.pod = (**sp).clone();
+                    st
+                }
+                None => self.fresh_state(sp),
+            };
+            let r = self.spawn(st, wait_for, Command::Run);
+            self.pods.insert(uid.to_string(), r);
+        }
+    }
+
+    fn fresh_state(&self, sp: &StaticPod) -> PodState {
+        let uid = sp.uid();
+        let spec = sp.pod.spec.clone().unwrap_or_default();
+        let slots = |cs: &[k8s_openapi::api::core::v1::Container]| {
+            cs.iter()
+                .map(|c| ContainerSlot::new(&c.name, c.image.as_deref().unwrap_or_default()))
+                .collect::<Vec<_>>()
+        };
+        PodState {
+            pod: sp.clone(),
+            sandbox_id: setup::sandbox_id(uid),
+            cgroup_parent: cgroup::pod_cgroup_path(self.ctx.cfg.cgroup_root.as_deref(), uid),
+            shim_dir: ShimPaths::of(&self.ctx.cfg.run_dir, uid).dir,
+            shim_pid: None,
+            pause_pid: None,
+            pod_ip: None,
+            sandbox_ready: false,
+            start_time: None,
+            init: slots(spec.init_containers.as_deref().unwrap_or_default()),
+            containers: slots(&spec.containers),
+            failed: None,
+        }
+    }
+
+    fn spawn(&self, st: PodState, wait_for: Vec<watch::Receiver<bool>>, first: Command) -> Running {
+        let (cmd_tx, cmd_rx) = watch::channel(first);
+        let (done_tx, done_rx) = watch::channel(false);
+        let full_name = st.pod.full_name();
+        let ctx = self.ctx.clone();
+        tokio::spawn(async move {
+            worker::run(ctx, st, cmd_rx, wait_for).await;
+            let _ = done_tx.send(true);
+        });
+        Running {
+            full_name,
+            cmd: cmd_tx,
+            done: done_rx,
+            stopping: first == Command::Stop,
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! Pod-level set-up and teardown: state dir, pod cgroup, shim, pause sandbox, netns pin, CNI,
+//! hosts/resolv.conf, volumes. Every set-up step is skipped when `state.json` says it is done,
+//! so a pod whose set-up was interrupted (agent crash) resumes where it stopped. Teardown is
+//! best effort, works from what is on disk and in the kernel (with or without a state file or
+//! a live shim), and reports the first error.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nodelet_shim::protocol::{Request, Response};
+
+use crate::podspec::{self, PodVolumes};
+use crate::sandbox::bundle::{self, SandboxSpec};
+use crate::sandbox::cni::PodNetwork;
+use crate::sandbox::{NamespaceOptions, dns, netns, paths};
+
+use super::Error;
+use super::manager::Ctx;
+use super::shim::{self, ShimPaths};
+use super::state::PodState;
+
+/// `<rootDir>/pods/<uid>/volumes`.
+pub fn volumes_dir(root_dir: &Path, uid: &str) -> PathBuf {
+    paths::pod_dir(root_dir, uid).join("volumes")
+}
+
+/// `<podLogsDir>/<ns>_<name>_<uid>`.
+pub fn pod_logs_dir(logs: &Path, ns: &str, name: &str, uid: &str) -> PathBuf {
+    logs.join(format!("{ns}_{name}_{uid}"))
+}
+
+fn sandbox_spec(ctx: &Ctx, st: &PodState) -> SandboxSpec {
+    SandboxSpec::for_pod(
+        &st.pod,
+        &st.sandbox_id,
+        Path::new(&st.cgroup_parent),
+        &ctx.opts.pause_binary,
+        &ctx.cfg.root_dir,
+    )
+}
+
+/// Brings the pod's sandbox up (or finishes an interrupted set-up). Saves the state after
+/// every step that created something.
+pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
+    let root = &ctx.cfg.root_dir;
+    let uid = st.pod.uid().to_string();
+    paths::check_component("metadata.uid", &uid).map_err(|e| Error::new("pod", e))?;
+    let pod = &st.pod.pod;
+    st.save(root)?;
+    let res =
+        podspec::resources::pod_resources(pod, None).map_err(|e| Error::new("pod resources", e))?;
+    let cg = st.cgroup_parent.clone();
+    tokio::task::spawn_blocking(move || super::cgroup::create(&cg, &res))
+        .await
+        .map_err(|e| Error::new("pod cgroup", e))??;
+
+    let sp = ShimPaths::of(&ctx.cfg.run_dir, &uid);
+    let sock = st.shim_socket();
+    if !shim::alive(&sock).await {
+        let pid = shim::spawn(
+            &ctx.opts.shim_binary,
+            &sp,
+            ctx.cfg.container_log_max_size,
+            ctx.cfg.container_log_max_files,
+        )
+        .await?;
+        st.shim_pid = Some(pid);
+        st.pause_pid = None;
+        st.save(root)?;
+    }
+
+    let spec = sandbox_spec(ctx, st);
+    let existing = shim::list(&sock)
+        .await?
+        .into_iter()
+        .find(|c| c.id == st.sandbox_id);
+    let pause_pid = match existing {
+        Some(c) if c.status == "running" && c.pid.is_some() => c.pid.unwrap_or_default(),
+        other => {
+            if other.is_some() {
+                let _ = shim::call(
+                    &sock,
+                    Request::Delete {
+                        id: st.sandbox_id.clone(),
+                        force: true,
+                    },
+                )
+                .await;
+            }
+            let spec2 = spec.clone();
+            let dir = tokio::task::spawn_blocking(move || bundle::write(&spec2))
+                .await
+                .map_err(|e| Error::new("sandbox bundle", e))?
+                .map_err(|e| Error::new("sandbox bundle", e))?;
+            let pid = match shim::call(
+                &sock,
+                Request::Create {
+                    id: st.sandbox_id.clone(),
+                    bundle: dir,
+                    log_path: None,
+                },
+            )
+            .await?
+            {
+                Response::Created { pid } => pid,
+                other => return Err(Error::msg("create sandbox", format!("{other:?}"))),
+            };
+            shim::call(
+                &sock,
+                Request::Start {
+                    id: st.sandbox_id.clone(),
+                },
+            )
+            .await?;
+            pid
+        }
+    };
+    st.pause_pid = Some(pause_pid);
+    st.save(root)?;
+
+    let ns = NamespaceOptions::from_pod_spec(&pod.spec.clone().unwrap_or_default());
+    let mut ips = Vec::new();
+    if ns.needs_network() {
+        let pin = paths::netns_pin_path(&ctx.cfg.run_dir, &uid);
+        let pin2 = pin.clone();
+        tokio::task::spawn_blocking(move || {
+            netns::pin(pause_pid, &pin2)?;
+            netns::loopback_up(&pin2)
+        })
+        .await
+        .map_err(|e| Error::new("netns pin", e))?
+        .map_err(|e| Error::new("netns pin", e))?;
+        let att = match ctx
+            .cni
+            .cached(&st.sandbox_id, "eth0")
+            .map_err(|e| Error::new("CNI cache", e))?
+        {
+            Some(a) if st.pod_ip.is_some() => a,
+            _ => ctx
+                .cni
+                .add(&PodNetwork::for_sandbox(&spec, &pin))
+                .await
+                .map_err(|e| Error::new("CNI ADD", e))?,
+        };
+        ips = att.ips.clone();
+        st.pod_ip = att.pod_ip().map(|ip| ip.to_string());
+        st.save(root)?;
+    }
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let hosts = dns::hosts_for_pod(pod, &spec.hostname, &ips, &host_hosts);
+    let cluster = dns::ClusterDns::default();
+    let (resolv, _warnings) =
+        dns::resolv_conf(&dns::DnsInput::for_pod(pod, &cluster, &host_resolv))
+            .map_err(|e| Error::new("resolv.conf", e))?;
+    dns::write_files(root, &uid, &hosts, &resolv).map_err(|e| Error::new("pod files", e))?;
+    if st.start_time.is_none() {
+        st.start_time = Some(jiff::Timestamp::now());
+    }
+    st.sandbox_ready = true;
+    st.save(root)
+}
+
+/// Creates the pod's emptyDirs and checks its hostPaths (idempotent).
+pub fn volumes(ctx: &Ctx, st: &PodState) -> Result<PodVolumes, podspec::SpecError> {
+    podspec::volumes::prepare(
+        &st.pod.pod,
+        &volumes_dir(&ctx.cfg.root_dir, st.pod.uid()),
+        &ctx.node,
+    )
+}
+
+/// Stops the pod's containers: SIGTERM to each, up to `grace` for all to exit, then SIGKILL;
+/// then deletes them and the sandbox.
+pub async fn stop_containers(
+    sock: &Path,
+    sandbox_id: &str,
+    grace: Duration,
+    pre_stop: Option<(&Path, &PodState)>,
+) {
+    let Ok(list) = shim::list(sock).await else {
+        return;
+    };
+    let apps: Vec<_> = list.iter().filter(|c| c.id != sandbox_id).collect();
+    let mut grace = grace;
+    if let Some((root, st)) = pre_stop {
+        let running: Vec<String> = apps
+            .iter()
+            .filter(|c| c.exit.is_none() && c.status == "running")
+            .map(|c| c.id.clone())
+            .collect();
+        let t = Instant::now();
+        let ip = st.pod_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
+        super::hooks::pre_stop(root, &st.pod.pod, st.pod.uid(), &ip, sock, &running, grace).await;
+        // As the kubelet: what is left of the grace period, at least 2 s, for SIGTERM.
+        grace = grace
+            .saturating_sub(t.elapsed())
+            .max(Duration::from_secs(2).min(grace));
+    }
+    for c in &apps {
+        if c.exit.is_none() && c.status == "running" {
+            let _ = shim::call(
+                sock,
+                Request::Kill {
+                    id: c.id.clone(),
+                    signal: libc::SIGTERM,
+                    all: false,
+                },
+            )
+            .await;
+        }
+    }
+    let deadline = Instant::now() + grace;
+    loop {
+        let Ok(now) = shim::list(sock).await else {
+            break;
+        };
+        let running: Vec<_> = now
+            .iter()
+            .filter(|c| c.id != sandbox_id && c.exit.is_none() && c.status != "stopped")
+            .collect();
+        if running.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            for c in running {
+                let _ = shim::call(
+                    sock,
+                    Request::Kill {
+                        id: c.id.clone(),
+                        signal: libc::SIGKILL,
+                        all: true,
+                    },
+                )
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if Instant::now() > deadline + Duration::from_secs(5) {
+                break;
+            }
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for c in &apps {
+        let _ = shim::call(
+            sock,
+            Request::Delete {
+                id: c.id.clone(),
+                force: true,
+            },
+        )
+        .await;
+    }
+    let _ = shim::call(
+        sock,
+        Request::Kill {
+            id: sandbox_id.to_string(),
+            signal: libc::SIGKILL,
+            all: true,
+        },
+    )
+    .await;
+    let _ = shim::call(
+        sock,
+        Request::Delete {
+            id: sandbox_id.to_string(),
+            force: true,
+        },
+    )
+    .await;
+}
+
+pub(super) fn is_shim(pid: i32, dir: &Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let s = String::from_utf8_lossy(&c);
+        s.contains("nodelet-shim") && s.contains(&*dir.to_string_lossy())
+    })
+}
+
+/// How much [`teardown`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything: the pod is gone.
+    Pod,
+    /// The sandbox, shim, network and container instances; the pod's state dir, volumes,
+    /// logs and cgroup stay (the sandbox is re-created).
+    Sandbox,
+}
+
+/// Removes everything pod `uid` has on this node (or, with [`Scope::Sandbox`], its runtime). `st` is its state file if readable; `grace`
+/// the termination grace period for its containers.
+pub async fn teardown(
+    ctx: &Ctx,
+    uid: &str,
+    st: Option<PodState>,
+    grace: Duration,
+    scope: Scope,
+) -> Result<(), Error> {
+    let cfg = &ctx.cfg;
+    let uid = uid.to_string();
+    let uid = uid.as_str();
+    let mut errs = Errors(None);
+    let sp = ShimPaths::of(&cfg.run_dir, uid);
+    let sock = sp.dir.join("shim.sock");
+    let sandbox_id = st
+        .as_ref()
+        .map(|s| s.sandbox_id.clone())
+        .unwrap_or_else(|| sandbox_id(uid));
+    stop_containers(
+        &sock,
+        &sandbox_id,
+        grace,
+        st.as_ref().map(|s| (cfg.root_dir.as_path(), s)),
+    )
+    .await;
+    let _ = shim::call(&sock, Request::Shutdown).await;
+
+    // Network: DEL from the cache (works with the namespace gone), then the pin.
+    let pin = paths::netns_pin_path(&cfg.run_dir, uid);
+    match ctx.cni.list_cached() {
+        Ok(cached) => {
+            for c in cached {
+                let net =
+                    PodNetwork::from_cached(&c, netns::is_pinned(&pin).then_some(pin.as_path()));
+                if net.pod_uid == uid || c.container_id == sandbox_id {
+                    errs.note(
+                        ctx.cni
+                            .del(&net)
+                            .await
+                            .map_err(|e| Error::new("CNI DEL", e)),
+                    );
+                }
+            }
+        }
+        Err(e) => errs.note(Err(Error::new("CNI cache", e))),
+    }
+    errs.note(netns::unpin(&pin).map_err(|e| Error::new("unpin", e)));
+
+    // Root filesystems of its containers (named `<uid>-...`).
+    let containers = cfg.root_dir.join("images").join("containers");
+    for e in std::fs::read_dir(&containers)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let id = e.file_name().to_string_lossy().into_owned();
+        if id.starts_with(&format!("{uid}-")) {
+            errs.note(
+                ctx.images
+                    .store()
+                    .remove_rootfs(&id)
+                    .map_err(|e| Error::new("remove rootfs", e)),
+            );
+        }
+    }
+    if scope == Scope::Pod {
+        errs.note(
+            podspec::volumes::teardown(&volumes_dir(&cfg.root_dir, uid))
+                .map_err(|e| Error::new("volumes", e)),
+        );
+    }
+
+    // Leftover processes in the pod cgroup (a dead shim's orphans), then the cgroup.
+    let cg_path = st
+        .as_ref()
+        .map(|s| s.cgroup_parent.clone())
+        .unwrap_or_else(|| super::cgroup::pod_cgroup_path(cfg.cgroup_root.as_deref(), uid));
+    if let Ok(cg) = noderun_cgroups::Cgroup::resolve(Some(Path::new(&cg_path)), "pod")
+        && let Ok(pids) = cg.pids()
+    {
+        for p in pids {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::SIGKILL);
+        }
+    }
+    let cg2 = cg_path.clone();
+    if scope == Scope::Pod {
+        errs.note(
+            tokio::task::spawn_blocking(move || super::cgroup::remove(&cg2))
+                .await
+                .map_err(|e| Error::new("cgroup", e))
+                .and_then(|r| r),
+        );
+    }
+
+    // The shim: it exits after Shutdown; make sure.
+    if let Some(pid) = st.as_ref().and_then(|s| s.shim_pid) {
+        let t = Instant::now();
+        while is_shim(pid, &sp.dir) && t.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if is_shim(pid, &sp.dir) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+    }
+
+    let rm = |p: PathBuf| match std::fs::remove_dir_all(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::new(format!("remove {}", p.display()), e)),
+    };
+    errs.note(rm(cfg.run_dir.join("pods").join(uid)));
+    if scope == Scope::Sandbox {
+        return errs.0.map_or(Ok(()), Err);
+    }
+    for e in std::fs::read_dir(&cfg.pod_logs_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name()
+            .to_string_lossy()
+            .ends_with(&format!("_{uid}"))
+        {
+            errs.note(rm(e.path()));
+        }
+    }
+    errs.note(rm(paths::pod_dir(&cfg.root_dir, uid)));
+    errs.0.map_or(Ok(()), Err)
+}
+
+/// The first error of a best-effort sequence; every one is logged.
+struct Errors(Option<Error>);
+
+impl Errors {
+    fn note(&mut self, r: Result<(), Error>) {
+        if let Err(e) = r {
+            tracing::warn!("teardown: {e}");
+            self.0.get_or_insert(e);
+        }
+    }
+}
+
+/// The sandbox's runtime id of pod `uid`.
+pub fn sandbox_id(uid: &str) -> String {
+    format!("{uid}-sandbox")
+}

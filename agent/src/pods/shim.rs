@@ -1,0 +1,125 @@
+//! The pod's `nodelet-shim` process: spawned in its own session (so it outlives the agent),
+//! stderr to `<shim dir>/shim.log`, ready once it prints `ready`; and async wrappers around
+//! the blocking socket client.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nodelet_shim::protocol::{Client, ContainerInfo, Request, Response};
+use tokio::io::AsyncBufReadExt;
+
+use super::Error;
+
+/// Where a pod's shim keeps its socket and its containers' runtime state.
+#[derive(Debug, Clone)]
+pub struct ShimPaths {
+    pub dir: PathBuf,
+    pub runtime_root: PathBuf,
+}
+
+impl ShimPaths {
+    /// `<runDir>/pods/<uid>/{shim,runtime}`.
+    pub fn of(run_dir: &Path, uid: &str) -> ShimPaths {
+        let base = run_dir.join("pods").join(uid);
+        ShimPaths {
+            dir: base.join("shim"),
+            runtime_root: base.join("runtime"),
+        }
+    }
+}
+
+/// Starts the shim and waits for its `ready` line; returns its pid. The child is reaped by
+/// tokio in the background if it exits while we run; it is not killed when the agent exits.
+pub async fn spawn(
+    binary: &Path,
+    paths: &ShimPaths,
+    log_max_size: u64,
+    log_max_files: u32,
+) -> Result<i32, Error> {
+    std::fs::create_dir_all(&paths.dir)
+        .map_err(|e| Error::new(format!("create {}", paths.dir.display()), e))?;
+    let log = paths.dir.join("shim.log");
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| Error::new(format!("open {}", log.display()), e))?;
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.arg("--dir")
+        .arg(&paths.dir)
+        .arg("--runtime-root")
+        .arg(&paths.runtime_root)
+        .arg("--log-max-size")
+        .arg(log_max_size.to_string())
+        .arg("--log-max-files")
+        .arg(log_max_files.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .kill_on_drop(false);
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::new(format!("start {}", binary.display()), e))?;
+    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    let Some(out) = child.stdout.take() else {
+        return Err(Error::msg("shim", "no stdout pipe"));
+    };
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::BufReader::new(out).read_line(&mut line),
+    )
+    .await;
+    if !matches!(read, Ok(Ok(_))) || line != "ready\n" {
+        let _ = child.start_kill();
+        let why = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(Error::msg(
+            format!("shim {}", paths.dir.display()),
+            format!("did not get ready: {}", why.trim()),
+        ));
+    }
+    // Reap in the background when it exits while we run.
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    Ok(pid)
+}
+
+/// One request to the shim at `sock`, on a blocking thread.
+pub async fn call(sock: &Path, req: Request) -> Result<Response, Error> {
+    let sock = sock.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(&sock)?;
+        c.call(&req)
+    })
+    .await
+    .map_err(|e| Error::msg("shim call", e.to_string()))?
+    .map_err(|e| Error::new("shim", e))
+}
+
+/// Every container the shim has, or an error when the shim is unreachable.
+pub async fn list(sock: &Path) -> Result<Vec<ContainerInfo>, Error> {
+    match call(sock, Request::List).await? {
+        Response::Containers { containers } => Ok(containers),
+        other => Err(Error::msg(
+            "shim list",
+            format!("unexpected answer {other:?}"),
+        )),
+    }
+}
+
+/// Whether a shim answers on `sock`.
+pub async fn alive(sock: &Path) -> bool {
+    list(sock).await.is_ok()
+}

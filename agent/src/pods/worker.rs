@@ -1,0 +1,772 @@
+//! One pod's task: set the sandbox up, then every sync period read the shim's container
+//! states, run init containers strictly in order and the app containers, restart per
+//! restartPolicy with CrashLoopBackOff, publish the status; on stop, tear the pod down.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::PodStatus;
+use nodelet_shim::protocol::ContainerInfo;
+use tokio::sync::watch;
+
+use crate::backoff::{self, Decision};
+use crate::podspec::{self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces};
+use crate::sandbox::{NamespaceOptions, dns, paths};
+use crate::status::{self, PodRuntime};
+
+use super::containers;
+use super::manager::Ctx;
+use super::setup;
+use super::shim;
+use super::state::{ContainerSlot, Ended, PodState};
+
+/// What the manager tells a pod task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Run,
+    /// Tear the pod down and end.
+    Stop,
+    /// End without touching the pod (agent shutdown).
+    Detach,
+}
+
+/// The pod's termination grace period.
+pub fn grace_period(st: &PodState) -> Duration {
+    let s = st
+        .pod
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .unwrap_or(30);
+    Duration::from_secs(s.max(0) as u64)
+}
+
+struct Worker {
+    ctx: Arc<Ctx>,
+    st: PodState,
+    volumes: Option<PodVolumes>,
+    prev: Option<PodStatus>,
+    last_written: Option<PodStatus>,
+    /// Per-slot key of the last waiting reason reported as an event (no repeats per tick).
+    reported: HashMap<String, String>,
+    sandbox_error: Option<String>,
+    /// Probes of the running app containers, by index.
+    probes: HashMap<usize, super::probes::Probes>,
+}
+
+/// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
+/// one replaces: their teardown finishes before this pod's set-up starts.
+pub async fn run(
+    ctx: Arc<Ctx>,
+    st: PodState,
+    mut cmd: watch::Receiver<Command>,
+    wait_for: Vec<watch::Receiver<bool>>,
+) {
+    let mut w = Worker {
+        ctx: ctx.clone(),
+        st,
+        volumes: None,
+        prev: None,
+        last_written: None,
+        reported: HashMap::new(),
+        sandbox_error: None,
+        probes: HashMap::new(),
+    };
+    w.publish();
+    if w.st.shim_pid.is_none() {
+        let node = w.ctx.cfg.node_name.clone();
+        w.event(
+            "Normal",
+            "Scheduled",
+            format!("Successfully assigned {} to {node}", w.st.pod.full_name()),
+        );
+    }
+    for mut d in wait_for {
+        let _ = d.wait_for(|done| *done).await;
+    }
+    loop {
+        let c = *cmd.borrow();
+        match c {
+            Command::Detach => return,
+            Command::Stop => {
+                w.stop().await;
+                return;
+            }
+            Command::Run => {}
+        }
+        w.sync().await;
+        w.publish();
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.opts.sync_period) => {}
+            r = cmd.changed() => { if r.is_err() { return; } }
+        }
+    }
+}
+
+fn ts(s: Option<&str>) -> Option<Timestamp> {
+    s.and_then(|s| s.parse().ok())
+}
+
+fn restart_policy(st: &PodState) -> String {
+    st.pod
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.clone())
+        .unwrap_or_else(|| "Always".into())
+}
+
+impl Worker {
+    fn uid(&self) -> String {
+        self.st.pod.uid().to_string()
+    }
+
+    fn event(&self, type_: &'static str, reason: &str, message: String) {
+        self.ctx
+            .view
+            .event(self.st.pod.uid(), type_, reason, message);
+    }
+
+    async fn stop(&mut self) {
+        let grace = grace_period(&self.st);
+        for s in self.st.slots() {
+            if s.id.is_some() && s.ended.is_none() {
+                self.event(
+                    "Normal",
+                    "Killing",
+                    format!("Stopping container {}", s.name),
+                );
+            }
+        }
+        let uid = self.uid();
+        if let Err(e) = setup::teardown(
+            &self.ctx,
+            &uid,
+            Some(self.st.clone()),
+            grace,
+            setup::Scope::Pod,
+        )
+        .await
+        {
+            tracing::warn!(pod = %uid, "teardown: {e}");
+        }
+        self.ctx
+            .backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget_prefix(&format!("{uid}/"));
+        self.ctx.view.remove(&uid);
+    }
+
+    fn pod_context(&self) -> PodContext {
+        let cfg = &self.ctx.cfg;
+        let uid = self.st.pod.uid();
+        let spec = self.st.pod.pod.spec.clone().unwrap_or_default();
+        let ns = NamespaceOptions::from_pod_spec(&spec);
+        let pause = self.st.pause_pid.unwrap_or_default();
+        let proc_ns = |k: &str| Some(PathBuf::from(format!("/proc/{pause}/ns/{k}")));
+        let files = dns::files(&cfg.root_dir, uid);
+        PodContext {
+            namespaces: SandboxNamespaces {
+                net: ns
+                    .needs_network()
+                    .then(|| paths::netns_pin_path(&cfg.run_dir, uid)),
+                ipc: proc_ns("ipc"),
+                uts: proc_ns("uts"),
+                pid: proc_ns("pid"),
+            },
+            files: PodFiles {
+                hosts: Some(files.hosts),
+                resolv_conf: Some(files.resolv_conf),
+                hostname: None,
+                shm: None,
+            },
+            hostname: crate::sandbox::bundle::pod_hostname(
+                self.st.pod.name(),
+                spec.hostname.as_deref(),
+            ),
+            pod_ips: self.st.pod_ip.iter().cloned().collect(),
+            host_ips: vec![],
+            cgroup_parent: self.st.cgroup_parent.clone(),
+            node: self.ctx.node,
+            pids_limit: None,
+            seccomp_root: cfg.root_dir.join("seccomp"),
+            oom_score_adj_floor: podspec::resources::oom_score_adj_floor(),
+            no_swap: podspec::resources::swap_controller_available(),
+        }
+    }
+
+    async fn sync(&mut self) {
+        if !self.st.sandbox_ready {
+            match setup::sandbox(&self.ctx, &mut self.st).await {
+                Ok(()) => self.sandbox_error = None,
+                Err(e) => {
+                    if self.sandbox_error.as_deref() != Some(&e.to_string()) {
+                        self.event(
+                            "Warning",
+                            "FailedCreatePodSandBox",
+                            format!("Failed to create pod sandbox: {e}"),
+                        );
+                    }
+                    self.sandbox_error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        if self.st.failed.is_some() {
+            return;
+        }
+        if self.volumes.is_none() {
+            match setup::volumes(&self.ctx, &self.st) {
+                Ok(v) => self.volumes = Some(v),
+                Err(e) => {
+                    let m = e.to_string();
+                    // Volume types a node without an API server can never provide: the pod
+                    // fails with a reason instead of waiting forever.
+                    if m.contains("needs an API server")
+                        || m.contains("is not supported by nodelet")
+                    {
+                        self.event("Warning", "FailedMount", m.clone());
+                        self.st.failed = Some(("UnsupportedVolume".into(), m));
+                        if let Err(e) = self.st.save(&self.ctx.cfg.root_dir) {
+                            tracing::warn!(pod = %self.uid(), "{e}");
+                        }
+                        return;
+                    }
+                    if self.sandbox_error.as_deref() != Some(&m) {
+                        self.event("Warning", "FailedMount", m.clone());
+                    }
+                    self.sandbox_error = Some(m);
+                    return;
+                }
+            }
+        }
+        let listed = shim::list(&self.st.shim_socket()).await;
+        let sandbox_dead = match &listed {
+            Ok(l) => l
+                .iter()
+                .find(|c| c.id == self.st.sandbox_id)
+                .is_none_or(|c| c.exit.is_some() || c.status == "stopped"),
+            Err(_) => !self
+                .st
+                .shim_pid
+                .is_some_and(|p| setup::is_shim(p, &self.st.shim_dir)),
+        };
+        if sandbox_dead {
+            self.recreate_sandbox(listed.ok()).await;
+            return;
+        }
+        let infos = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                let m = format!("pod shim unreachable: {e}");
+                if self.sandbox_error.as_deref() != Some(&m) {
+                    self.event("Warning", "FailedSync", m.clone());
+                }
+                self.sandbox_error = Some(m);
+                return;
+            }
+        };
+        let before = serde_json::to_vec(&self.st).unwrap_or_default();
+        {
+            let by_id: HashMap<String, ContainerInfo> =
+                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
+            for slot in self.st.init.iter_mut() {
+                observe(slot, &by_id);
+            }
+            for slot in self.st.containers.iter_mut() {
+                observe(slot, &by_id);
+            }
+        }
+        if self.st.failed.is_none() {
+            self.reconcile().await;
+            self.probe().await;
+        }
+        if serde_json::to_vec(&self.st).unwrap_or_default() != before
+            && let Err(e) = self.st.save(&self.ctx.cfg.root_dir)
+        {
+            tracing::warn!(pod = %self.uid(), "{e}");
+        }
+    }
+
+    async fn reconcile(&mut self) {
+        let policy = restart_policy(&self.st);
+        // Init containers strictly in order; a sidecar (restartPolicy Always) only has to be
+        // running for the next one to start, and is restarted whenever it ends.
+        for i in 0..self.st.init.len() {
+            let sidecar = self.is_sidecar(i);
+            let s = &self.st.init[i];
+            if let Some(e) = &s.ended {
+                if e.exit_code == 0 && !sidecar {
+                    continue;
+                }
+                if policy == "Never" && !sidecar {
+                    let msg = format!(
+                        "init container {} failed with exit code {}",
+                        s.name, e.exit_code
+                    );
+                    self.event("Warning", "Failed", msg.clone());
+                    self.st.failed = Some(("InitContainerFailed".into(), msg));
+                    return;
+                }
+                self.retire(ContainerRef::Init(i)).await;
+            }
+            let s = &self.st.init[i];
+            if s.id.is_none() {
+                self.start(ContainerRef::Init(i)).await;
+                return;
+            }
+            if sidecar && self.st.init[i].ended.is_none() && self.st.init[i].waiting.is_none() {
+                continue;
+            }
+            return;
+        }
+        for i in 0..self.st.containers.len() {
+            let s = &self.st.containers[i];
+            if let Some(e) = &s.ended {
+                let restart = match policy.as_str() {
+                    "Always" => true,
+                    "OnFailure" => e.exit_code != 0,
+                    _ => false,
+                };
+                if !restart {
+                    continue;
+                }
+                self.retire(ContainerRef::App(i)).await;
+            }
+            if self.st.containers[i].id.is_none() {
+                self.start(ContainerRef::App(i)).await;
+            }
+        }
+    }
+
+    /// Init container `i` has `restartPolicy: Always`.
+    fn is_sidecar(&self, i: usize) -> bool {
+        self.st
+            .pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.init_containers.as_ref())
+            .and_then(|ics| ics.get(i))
+            .and_then(|c| c.restart_policy.as_deref())
+            == Some("Always")
+    }
+
+    /// The pause (or the whole shim) died: kill what is left of the pod's runtime, mark its
+    /// running containers ended, and let the next sync build a new sandbox; containers are
+    /// then restarted per restart policy.
+    async fn recreate_sandbox(&mut self, infos: Option<Vec<ContainerInfo>>) {
+        self.event(
+            "Normal",
+            "SandboxChanged",
+            "Pod sandbox changed, it will be killed and re-created.".into(),
+        );
+        if let Some(infos) = infos {
+            let by_id: HashMap<String, ContainerInfo> =
+                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
+            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+                observe(slot, &by_id);
+            }
+        }
+        let uid = self.uid();
+        if let Err(e) = setup::teardown(
+            &self.ctx,
+            &uid,
+            Some(self.st.clone()),
+            grace_period(&self.st),
+            setup::Scope::Sandbox,
+        )
+        .await
+        {
+            tracing::warn!(pod = %uid, "sandbox teardown: {e}");
+        }
+        let now = Timestamp::now();
+        for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+            if let (Some(id), None) = (&slot.id, &slot.ended) {
+                slot.ended = Some(Ended {
+                    exit_code: 137,
+                    signal: Some(libc::SIGKILL),
+                    reason: "Error".into(),
+                    message: Some("the pod sandbox was re-created".into()),
+                    started_at: slot.started_at,
+                    finished_at: now,
+                    container_id: Some(format!("nodelet://{id}")),
+                });
+                slot.waiting = None;
+            }
+        }
+        self.probes.clear();
+        self.st.sandbox_ready = false;
+        self.st.shim_pid = None;
+        self.st.pause_pid = None;
+        self.st.pod_ip = None;
+        if let Err(e) = self.st.save(&self.ctx.cfg.root_dir) {
+            tracing::warn!(pod = %uid, "{e}");
+        }
+    }
+
+    /// One round of the app containers' probes.
+    async fn probe(&mut self) {
+        let pod_ip = self
+            .st
+            .pod_ip
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".to_string());
+        let sock = self.st.shim_socket();
+        let grace = grace_period(&self.st);
+        let spec = self.st.pod.pod.spec.clone().unwrap_or_default();
+        for i in 0..self.st.containers.len() {
+            let s = &self.st.containers[i];
+            let (Some(id), None, None) = (s.id.clone(), &s.ended, &s.waiting) else {
+                self.probes.remove(&i);
+                continue;
+            };
+            let Some(c) = spec.containers.get(i) else {
+                continue;
+            };
+            if c.liveness_probe.is_none()
+                && c.readiness_probe.is_none()
+                && c.startup_probe.is_none()
+            {
+                continue;
+            }
+            if self.probes.get(&i).is_none_or(|p| p.id != id) {
+                let bundle = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid())
+                    .join("containers")
+                    .join(&id);
+                let field = format!("spec.containers[{i}]");
+                match super::probes::Probes::new(c, &field, &pod_ip, &id, &sock, &bundle) {
+                    Ok(p) => {
+                        self.probes.insert(i, p);
+                    }
+                    Err(e) => {
+                        if self.reported.get(&c.name) != Some(&e) {
+                            self.event("Warning", "Unhealthy", e.clone());
+                            self.reported.insert(c.name.clone(), e);
+                        }
+                        continue;
+                    }
+                }
+            }
+            let Some(p) = self.probes.get_mut(&i) else {
+                continue;
+            };
+            let round = p.round(&c.name).await;
+            let (ready, started) = (p.ready(), p.started());
+            for (t, r, m) in round.events {
+                self.event(t, r, m);
+            }
+            if round.kill {
+                // As any stop: preStop first, then SIGTERM, SIGKILL after what is left of
+                // the grace period.
+                let (root, pod) = (self.ctx.cfg.root_dir.clone(), self.st.pod.pod.clone());
+                let (uid, ip, sock, id) = (self.uid(), pod_ip.clone(), sock.clone(), id.clone());
+                tokio::spawn(async move {
+                    let t = std::time::Instant::now();
+                    super::hooks::pre_stop(
+                        &root,
+                        &pod,
+                        &uid,
+                        &ip,
+                        &sock,
+                        std::slice::from_ref(&id),
+                        grace,
+                    )
+                    .await;
+                    let rest = grace
+                        .saturating_sub(t.elapsed())
+                        .max(Duration::from_secs(2).min(grace));
+                    super::probes::kill_with_grace(sock, id, rest);
+                });
+            }
+            let slot = &mut self.st.containers[i];
+            slot.ready = Some(ready);
+            slot.probe_started = Some(started);
+        }
+    }
+
+    fn slot_mut(&mut self, which: ContainerRef) -> &mut ContainerSlot {
+        match which {
+            ContainerRef::Init(i) => &mut self.st.init[i],
+            ContainerRef::App(i) => &mut self.st.containers[i],
+        }
+    }
+
+    /// An ended instance that will be restarted: its termination becomes lastState, the
+    /// instance is deleted.
+    async fn retire(&mut self, which: ContainerRef) {
+        let slot = self.slot_mut(which);
+        let Some(ended) = slot.ended.take() else {
+            return;
+        };
+        let id = slot.id.take();
+        slot.last = Some(ended);
+        slot.started_at = None;
+        slot.ready = None;
+        slot.probe_started = None;
+        slot.waiting = Some(("ContainerCreating".into(), None));
+        if let Some(id) = id {
+            containers::remove(&self.ctx, &self.st, &id).await;
+        }
+    }
+
+    /// Starts the slot's next instance, after its back-off if it ran before.
+    async fn start(&mut self, which: ContainerRef) {
+        let uid = self.uid();
+        let pod_name = self.st.pod.name().to_string();
+        let slot = self.slot_mut(which).clone();
+        let key = backoff::key(&uid, &slot.name);
+        let mut restart_count = slot.restart_count;
+        if let Some(last) = &slot.last {
+            let d = self
+                .ctx
+                .backoff
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .decide(&key, last.finished_at, Timestamp::now());
+            if let Decision::Wait { delay, .. } = d {
+                let msg = format!(
+                    "back-off {} restarting failed container={} pod={}",
+                    humanize(delay),
+                    slot.name,
+                    pod_name
+                );
+                let s = self.slot_mut(which);
+                let first = s
+                    .waiting
+                    .as_ref()
+                    .is_none_or(|(r, _)| r != "CrashLoopBackOff");
+                s.waiting = Some(("CrashLoopBackOff".into(), Some(msg.clone())));
+                if first {
+                    self.event(
+                        "Warning",
+                        "BackOff",
+                        format!(
+                            "Back-off restarting failed container {} in pod {}",
+                            slot.name, pod_name
+                        ),
+                    );
+                }
+                return;
+            }
+            restart_count += 1;
+        }
+        let pctx = self.pod_context();
+        let Some(volumes) = self.volumes.clone() else {
+            return;
+        };
+        let ctx = self.ctx.clone();
+        let events = super::view::PodEvents {
+            view: ctx.view.clone(),
+            uid: uid.clone(),
+        };
+        let res = containers::start(
+            &ctx,
+            &self.st,
+            &pctx,
+            &volumes,
+            which,
+            restart_count,
+            &events,
+        )
+        .await;
+        let s = self.slot_mut(which);
+        match res {
+            Ok((id, image_id, started_at)) => {
+                s.id = Some(id);
+                s.image_id = image_id;
+                s.restart_count = restart_count;
+                s.started_at = Some(started_at.unwrap_or_else(Timestamp::now));
+                s.waiting = None;
+                s.ended = None;
+                let name = s.name.clone();
+                self.reported.remove(&name);
+            }
+            Err(f) => {
+                // Retried on a later sync (after the back-off, for a restart).
+                s.waiting = Some((f.reason.clone(), Some(f.message.clone())));
+                let name = s.name.clone();
+                if self.reported.get(&name) != Some(&f.message) {
+                    self.event(
+                        "Warning",
+                        "Failed",
+                        format!("Error: {}: {}", f.reason, f.message),
+                    );
+                    self.reported.insert(name, f.message);
+                }
+            }
+        }
+    }
+
+    /// Recomputes the status, publishes it and writes status.json when it changed.
+    fn publish(&mut self) {
+        let pod = &self.st.pod.pod;
+        let rt = PodRuntime {
+            init: self.st.init.iter().map(ContainerSlot::record).collect(),
+            containers: self
+                .st
+                .containers
+                .iter()
+                .map(ContainerSlot::record)
+                .collect(),
+            pod_ip: self.st.pod_ip.clone(),
+            host_ip: None,
+            start_time: self.st.start_time,
+            reason: self.st.failed.as_ref().map(|f| f.0.clone()),
+            message: self.st.failed.as_ref().map(|f| f.1.clone()),
+        };
+        let mut status = status::pod_status(pod, &rt, self.prev.as_ref(), Timestamp::now());
+        if self.st.failed.is_some() {
+            status.phase = Some("Failed".into());
+        }
+        status.qos_class = podspec::resources::qos_class(pod)
+            .ok()
+            .map(|q| q.as_str().to_string());
+        let mut full = pod.clone();
+        full.status = Some(status.clone());
+        self.ctx.view.set_pod(self.st.pod.uid(), full.clone());
+        self.prev = Some(status.clone());
+        if self.last_written.as_ref() != Some(&status) {
+            let p = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid()).join("status.json");
+            if p.parent().is_some_and(|d| d.is_dir())
+                && let Ok(data) = serde_json::to_vec_pretty(&full)
+                && paths::write_atomic(&p, &data, 0o644).is_ok()
+            {
+                self.last_written = Some(status);
+            }
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Updates a slot from the shim's view of its current instance.
+fn observe(slot: &mut ContainerSlot, by_id: &HashMap<String, ContainerInfo>) {
+    let Some(id) = slot.id.clone() else {
+        return;
+    };
+    if slot.ended.is_some() {
+        return;
+    }
+    match by_id.get(&id) {
+        Some(info) => {
+            if let Some(x) = &info.exit {
+                let finished = ts(Some(&x.finished_at)).unwrap_or_else(Timestamp::now);
+                slot.ended = Some(Ended {
+                    exit_code: x.exit_code,
+                    signal: x.signal,
+                    reason: status::terminated_reason(x.exit_code, x.oom_killed).to_string(),
+                    message: None,
+                    started_at: ts(Some(&x.started_at)).or(slot.started_at),
+                    finished_at: finished,
+                    container_id: Some(format!("nodelet://{id}")),
+                });
+                slot.waiting = None;
+            } else if let Some(t) = ts(info.started_at.as_deref()) {
+                slot.started_at = Some(t);
+            }
+        }
+        None => {
+            // The shim no longer knows it (e.g. the shim was replaced): it is gone.
+            slot.ended = Some(Ended {
+                exit_code: 137,
+                signal: None,
+                reason: "ContainerStatusUnknown".into(),
+                message: Some("The container could not be located when the pod was synced".into()),
+                started_at: slot.started_at,
+                finished_at: Timestamp::now(),
+                container_id: Some(format!("nodelet://{id}")),
+            });
+            slot.waiting = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nodelet_shim::exits::ExitRecord;
+
+    fn info(id: &str, exit: Option<ExitRecord>) -> ContainerInfo {
+        ContainerInfo {
+            id: id.into(),
+            status: if exit.is_some() { "stopped" } else { "running" }.into(),
+            pid: Some(42),
+            started_at: Some("2026-01-01T00:00:00Z".into()),
+            exit,
+            log_path: None,
+        }
+    }
+
+    fn running_slot() -> ContainerSlot {
+        let mut s = ContainerSlot::new("app", "busybox");
+        s.id = Some("u-app-app-0".into());
+        s.waiting = None;
+        s
+    }
+
+    #[test]
+    fn observe_running_takes_the_shims_start_time() {
+        let mut s = running_slot();
+        let m: HashMap<String, ContainerInfo> =
+            [("u-app-app-0".to_string(), info("u-app-app-0", None))].into();
+        observe(&mut s, &m);
+        assert_eq!(s.started_at, Some("2026-01-01T00:00:00Z".parse().unwrap()));
+        assert!(s.ended.is_none());
+    }
+
+    #[test]
+    fn observe_exit_maps_reasons() {
+        for (code, oom, reason) in [
+            (0, false, "Completed"),
+            (1, false, "Error"),
+            (137, true, "OOMKilled"),
+        ] {
+            let mut s = running_slot();
+            let rec = ExitRecord {
+                pid: 42,
+                exit_code: code,
+                signal: (code == 137).then_some(9),
+                oom_killed: oom,
+                started_at: "2026-01-01T00:00:00Z".into(),
+                finished_at: "2026-01-01T00:00:05Z".into(),
+            };
+            let m: HashMap<String, ContainerInfo> =
+                [("u-app-app-0".to_string(), info("u-app-app-0", Some(rec)))].into();
+            observe(&mut s, &m);
+            let e = s.ended.as_ref().unwrap();
+            assert_eq!((e.exit_code, e.reason.as_str()), (code, reason));
+            assert_eq!(e.finished_at, "2026-01-01T00:00:05Z".parse().unwrap());
+        }
+    }
+
+    #[test]
+    fn observe_missing_container_is_unknown() {
+        let mut s = running_slot();
+        observe(&mut s, &HashMap::new());
+        let e = s.ended.unwrap();
+        assert_eq!(
+            (e.exit_code, e.reason.as_str()),
+            (137, "ContainerStatusUnknown")
+        );
+    }
+
+    #[test]
+    fn backoff_messages() {
+        assert_eq!(humanize(Duration::from_secs(10)), "10s");
+        assert_eq!(humanize(Duration::from_secs(300)), "5m0s");
+        assert_eq!(humanize(Duration::from_secs(80)), "1m20s");
+    }
+}

@@ -1,0 +1,1031 @@
+//! The pod manager end to end through the real `nodelet` binary, as root, inside a private
+//! mount namespace and a fresh network namespace that plays the node (nothing touches the
+//! host's network), with a cgroup of the test's own as the agent's cgroup and temp dirs for
+//! every nodelet path:
+//!
+//! - a manifest dropped into the static pod path → pod Running with a pod IP from nodenet,
+//!   its `sleep` container running (busybox image imported into the store);
+//! - a container that exits 1 is restarted: restartCount grows, CrashLoopBackOff is shown,
+//!   lastState is terminated with reason Error and exit code 1;
+//! - nodelet killed with SIGKILL and started again adopts the pod: same container, same
+//!   process, restartCount still 0; the crashing one keeps being managed;
+//! - the manifest removed → everything torn down: pod dir, shim, netns pin, CNI cache entry,
+//!   IP lease, veth, overlay mounts, cgroups.
+//!
+//! `harness = false`: the namespaces are entered before any thread exists. The shim, pause and
+//! nodenet binaries are taken from this target directory (`cargo build --workspace`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const IMAGE: &str = "nodelet.test/busybox:1.0";
+
+fn target_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo build --workspace` first",
+        p.display()
+    );
+    p
+}
+
+fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A `docker save` archive of an image holding only /bin/busybox, imported into the store.
+fn import_busybox(root_dir: &Path, t: &Path) {
+    let busybox = std::fs::read("/bin/busybox").unwrap();
+    let layer = tar_of(&[("bin/busybox", &busybox, 0o755)]);
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let cfg = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch, "os": "linux",
+        "config": {"Cmd": ["/bin/busybox", "sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha(&layer))]}
+    }))
+    .unwrap();
+    let cfg_name = format!("{}.json", sha(&cfg));
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": cfg_name, "RepoTags": [IMAGE], "Layers": ["l1/layer.tar"]}
+    ]))
+    .unwrap();
+    let archive = tar_of(&[
+        (&cfg_name, &cfg, 0o644),
+        ("l1/layer.tar", &layer, 0o644),
+        ("manifest.json", &manifest, 0o644),
+    ]);
+    let file = t.join("busybox.tar");
+    std::fs::write(&file, archive).unwrap();
+    let store = nodelet_images::Store::open(root_dir.join("images")).unwrap();
+    nodelet_images::import::import_archive(&store, &file, &nodelet_images::Platform::host())
+        .unwrap();
+}
+
+/// The test's private cgroup (`nodelet-e2e-<pid>` below its own, in every hierarchy); the
+/// test moves into it so nodelet and its pods live below it. Drop moves back and removes it.
+struct TestCgroup {
+    cg: noderun_cgroups::Cgroup,
+}
+
+impl TestCgroup {
+    fn enter() -> TestCgroup {
+        let rel = format!("nodelet-e2e-{}", std::process::id());
+        let mut cg = noderun_cgroups::Cgroup::resolve(Some(Path::new(&rel)), "x").unwrap();
+        cg.create().unwrap();
+        cg.add_task(std::process::id() as i32).unwrap();
+        TestCgroup { cg }
+    }
+
+    /// Directories left below it.
+    fn children(&self) -> Vec<PathBuf> {
+        let mut out = vec![];
+        for d in self.cg.dirs() {
+            for e in std::fs::read_dir(&d.path).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let me = std::process::id().to_string();
+        for d in self.cg.dirs() {
+            if let Some(parent) = d.path.parent() {
+                let _ = std::fs::write(parent.join("cgroup.procs"), &me);
+            }
+        }
+        // Anything left (a failed run): kill, then remove deepest first.
+        if let Ok(pids) = self.cg.pids() {
+            for p in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for d in self.cg.dirs() {
+            let _ = Command::new("find")
+                .arg(&d.path)
+                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Processes whose command line mentions `needle`.
+fn procs_with(needle: &str) -> Vec<(i32, String)> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let s = String::from_utf8_lossy(&c).replace('\0', " ");
+            if s.contains(needle) {
+                out.push((pid, s));
+            }
+        }
+    }
+    out
+}
+
+fn mounts_under(p: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&p.display().to_string()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Kills the agent and every process left with the temp dir in its command line; unmounts.
+struct Cleanup {
+    t: PathBuf,
+    agent: Option<Child>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        for (pid, _) in procs_with(&self.t.display().to_string()) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut ms = mounts_under(&self.t);
+        ms.reverse();
+        for l in ms {
+            if let Some(mp) = l.split_whitespace().nth(4) {
+                let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
+struct Node {
+    t: PathBuf,
+    nodelet: PathBuf,
+}
+
+impl Node {
+    fn dir(&self, n: &str) -> PathBuf {
+        self.t.join(n)
+    }
+
+    fn start(&self, tag: &str) -> Child {
+        self.start_with(tag, &[])
+    }
+
+    fn start_with(&self, tag: &str, extra: &[&str]) -> Child {
+        let log = std::fs::File::create(self.t.join(format!("nodelet-{tag}.log"))).unwrap();
+        Command::new(&self.nodelet)
+            .arg("--static-pod-path")
+            .arg(self.dir("manifests"))
+            .arg("--root-dir")
+            .arg(self.dir("root"))
+            .arg("--pod-logs-dir")
+            .arg(self.dir("logs"))
+            .arg("--run-dir")
+            .arg(self.dir("run"))
+            .arg("--api-socket")
+            .arg(self.dir("run/nodelet.sock"))
+            .arg("--node-name")
+            .arg("node1")
+            .arg("--cni-conf-dir")
+            .arg(self.dir("net.d"))
+            .arg("--cni-bin-dir")
+            .arg(self.dir("cni-bin"))
+            .args([
+                "--crash-loop-back-off-initial",
+                "1s",
+                "--crash-loop-back-off-max",
+                "2s",
+            ])
+            .args(["--file-check-frequency", "1s", "--sync-period-ms", "100"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NOTIFY_SOCKET", self.t.join("notify.sock"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn logs(&self) -> String {
+        let mut s = String::new();
+        for tag in ["1", "2", "3"] {
+            s += &std::fs::read_to_string(self.t.join(format!("nodelet-{tag}.log")))
+                .unwrap_or_default();
+        }
+        s
+    }
+
+    /// The status.json of every pod.
+    fn pods(&self) -> Vec<Value> {
+        let mut out = vec![];
+        for e in std::fs::read_dir(self.dir("root/pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(b) = std::fs::read(e.path().join("status.json"))
+                && let Ok(v) = serde_json::from_slice::<Value>(&b)
+            {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    fn wait_pod(&self, what: &str, secs: u64, mut cond: impl FnMut(&Value) -> bool) -> Value {
+        let t = Instant::now();
+        loop {
+            if let Some(p) = self.pods().into_iter().find(|p| cond(p)) {
+                return p;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "timed out waiting for {what}; pods: {:#?}\nnodelet log:\n{}",
+                self.pods().iter().map(|p| &p["status"]).collect::<Vec<_>>(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+fn sleep_pid(t: &Path) -> Option<i32> {
+    let _ = t;
+    procs_with("sleep 3600")
+        .into_iter()
+        .find(|(_, c)| c.starts_with("/bin/busybox sleep 3600"))
+        .map(|(p, _)| p)
+}
+
+fn e2e() {
+    let tmp = tempfile::Builder::new()
+        .prefix("nodelet-pods-")
+        .tempdir()
+        .unwrap();
+    let t = tmp.path().to_path_buf();
+    let mut cleanup = Cleanup {
+        t: t.clone(),
+        agent: None,
+    };
+    let cg = TestCgroup::enter();
+    let node = Node {
+        t: t.clone(),
+        nodelet: PathBuf::from(env!("CARGO_BIN_EXE_nodelet")),
+    };
+    for d in ["manifests", "root", "logs", "run", "net.d", "cni-bin"] {
+        std::fs::create_dir_all(node.dir(d)).unwrap();
+    }
+    std::os::unix::fs::symlink(target_bin("nodenet"), node.dir("cni-bin/nodenet")).unwrap();
+    let lease_data = node.dir("nodenet-data");
+    std::fs::write(
+        node.dir("net.d/10-pods.conflist"),
+        serde_json::json!({
+            "cniVersion": "1.1.0", "name": "podnet",
+            "plugins": [{"type": "nodenet", "bridge": "e2e0", "subnet": "10.244.9.0/24",
+                         "ipMasq": false, "dataDir": lease_data}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    import_busybox(&node.dir("root"), &t);
+    // Shim and pause next to nodelet? They are in target/debug, like nodelet itself.
+    assert!(target_bin("nodelet-shim").exists() && target_bin("nodelet-pause").exists());
+
+    // An invalid manifest next to the good ones: reported, never a pod, nothing disturbed.
+    std::fs::write(
+        node.dir("manifests/bad.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: []}\n",
+    )
+    .unwrap();
+    let notify = std::os::unix::net::UnixDatagram::bind(t.join("notify.sock")).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    cleanup.agent = Some(node.start("1"));
+    let mut buf = [0u8; 256];
+    let n = notify
+        .recv(&mut buf)
+        .expect("sd_notify message from nodelet");
+    assert_eq!(
+        &buf[..n],
+        b"READY=1\n",
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let manifest = node.dir("manifests/web.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+  - name: crash
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo crashing; exit 1"]
+"#
+        ),
+    )
+    .unwrap();
+
+    let hooks_dir = t.join("hooks");
+    let hooks = hooks_dir.display().to_string();
+    // Init containers in order, handing a file to the app through an emptyDir; and a pod
+    // with restartPolicy Never whose init container fails.
+    std::fs::write(
+        node.dir("manifests/init.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: init
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: first
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo one > /work/order"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  - name: side
+    image: {IMAGE}
+    imagePullPolicy: Never
+    restartPolicy: Always
+    command: ["/bin/busybox", "sleep", "3602"]
+  - name: second
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo two >> /work/order"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "/bin/busybox cat /work/order; exec /bin/busybox sleep 3601"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  volumes:
+  - name: work
+    emptyDir: {{}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cm
+spec:
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "true"]
+    volumeMounts: [{{name: cfg, mountPath: /cfg}}]
+  volumes:
+  - name: cfg
+    configMap: {{name: settings}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hooks
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3605"]
+    lifecycle:
+      postStart:
+        exec: {{command: ["/bin/busybox", "sh", "-c", "echo started > /host/poststart"]}}
+      preStop:
+        exec: {{command: ["/bin/busybox", "sh", "-c", "echo stopping > /host/prestop"]}}
+    volumeMounts: [{{name: host, mountPath: /host}}]
+  volumes:
+  - name: host
+    hostPath: {{path: {hooks}, type: DirectoryOrCreate}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: ready
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/"]
+    readinessProbe:
+      tcpSocket: {{port: 8080}}
+      periodSeconds: 1
+  - name: dies
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3603"]
+    livenessProbe:
+      exec: {{command: ["/bin/busybox", "cat", "/nonexistent"]}}
+      periodSeconds: 1
+      failureThreshold: 1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hog
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "tail", "/dev/zero"]
+    resources:
+      limits: {{memory: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: never
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: fails
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "exit 3"]
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "true"]
+"#
+        ),
+    )
+    .unwrap();
+
+    // Running with an IP.
+    let t0 = Instant::now();
+    let pod = node.wait_pod("web Running with an IP", 20, |p| {
+        p["metadata"]["name"] == "web-node1"
+            && p["status"]["phase"] == "Running"
+            && p["status"]["podIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.244.9."))
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    eprintln!("pod Running in {:?}", t0.elapsed());
+    assert_eq!(pod["metadata"]["name"], "web-node1");
+    let app_id = container(&pod, "app")["containerID"].clone();
+    let app_started = container(&pod, "app")["state"]["running"]["startedAt"].clone();
+    let pid = sleep_pid(&t).expect("the sleep process");
+    let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
+    assert!(
+        Command::new("busybox")
+            .args(["ping", "-c", "1", "-W", "2", &ip])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success(),
+        "the node reaches the pod at {ip}"
+    );
+
+    let ip_pod = node.wait_pod("init pod Running", 20, |p| {
+        p["metadata"]["name"] == "init-node1"
+            && p["status"]["phase"] == "Running"
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    let inits = ip_pod["status"]["initContainerStatuses"]
+        .as_array()
+        .unwrap();
+    for i in inits {
+        if i["name"] == "side" {
+            assert!(i["state"]["running"].is_object(), "sidecar runs: {i:#}");
+        } else {
+            assert_eq!(i["state"]["terminated"]["reason"], "Completed", "{i:#}");
+        }
+    }
+    let init_logs = node.dir("logs").join(format!(
+        "default_init-node1_{}",
+        ip_pod["metadata"]["uid"].as_str().unwrap()
+    ));
+    let t_log = Instant::now();
+    loop {
+        let l = std::fs::read_to_string(init_logs.join("app/0.log")).unwrap_or_default();
+        if l.contains("stdout F one") && l.contains("stdout F two") {
+            assert!(l.find("F one") < l.find("F two"), "{l}");
+            break;
+        }
+        assert!(t_log.elapsed() < Duration::from_secs(5), "app log: {l:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let never = node.wait_pod("never pod Failed", 20, |p| {
+        p["metadata"]["name"] == "never-node1" && p["status"]["phase"] == "Failed"
+    });
+    let fails = &never["status"]["initContainerStatuses"][0];
+    assert_eq!(fails["state"]["terminated"]["exitCode"], 3, "{never:#}");
+    assert_eq!(fails["restartCount"], 0, "{never:#}");
+    assert!(
+        container(&never, "app")["state"]["waiting"].is_object(),
+        "{never:#}"
+    );
+    let hog = node.wait_pod("memory hog OOMKilled", 20, |p| {
+        p["metadata"]["name"] == "hog-node1" && p["status"]["phase"] == "Failed"
+    });
+    let h = container(&hog, "hog");
+    assert_eq!(h["state"]["terminated"]["reason"], "OOMKilled", "{h:#}");
+    assert_eq!(h["state"]["terminated"]["exitCode"], 137, "{h:#}");
+    let probed = node.wait_pod("liveness restart and readiness", 20, |p| {
+        p["metadata"]["name"] == "probed-node1"
+            && container(p, "ready")["ready"] == true
+            && container(p, "dies")["restartCount"].as_i64() >= Some(1)
+    });
+    let d = container(&probed, "dies");
+    assert_eq!(
+        d["lastState"]["terminated"]["exitCode"], 137,
+        "SIGKILL after the grace period: {d:#}"
+    );
+    let cm = node.wait_pod("configMap pod Failed", 20, |p| {
+        p["metadata"]["name"] == "cm-node1" && p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(
+        cm["status"]["reason"], "UnsupportedVolume",
+        "{:#}",
+        cm["status"]
+    );
+    assert!(
+        cm["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("configMap"),
+        "{:#}",
+        cm["status"]
+    );
+    node.wait_pod("hooks pod Running", 20, |p| {
+        p["metadata"]["name"] == "hooks-node1"
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    let t_hook = Instant::now();
+    while !hooks_dir.join("poststart").exists() {
+        assert!(
+            t_hook.elapsed() < Duration::from_secs(5),
+            "postStart hook did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::remove_file(node.dir("manifests/init.yaml")).unwrap();
+
+    // The crashing container: restarted, CrashLoopBackOff, lastState Error/1.
+    let p = node.wait_pod("crash in CrashLoopBackOff", 20, |p| {
+        p["metadata"]["name"] == "web-node1" && {
+            let c = container(p, "crash");
+            c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+                && c["restartCount"].as_i64() >= Some(1)
+        }
+    });
+    let c = container(&p, "crash");
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 1, "{c:#}");
+    assert_eq!(c["lastState"]["terminated"]["reason"], "Error", "{c:#}");
+    let log_dir = node.dir("logs").join(format!(
+        "default_web-node1_{}",
+        p["metadata"]["uid"].as_str().unwrap()
+    ));
+    let log0 = std::fs::read_to_string(log_dir.join("crash/0.log")).unwrap_or_default();
+    assert!(log0.contains("stdout F crashing"), "crash/0.log: {log0:?}");
+    node.wait_pod("crash restarted twice", 20, |p| {
+        container(p, "crash")["restartCount"].as_i64() >= Some(2)
+    });
+    // The removed init/never pods are gone (their sleep too) before the agent is killed.
+    let t_rm = Instant::now();
+    while node.pods().len() > 1
+        || procs_with("sleep 360")
+            .iter()
+            .any(|(_, c)| c.starts_with("/bin/busybox sleep 360") && !c.contains("3600"))
+    {
+        assert!(
+            t_rm.elapsed() < Duration::from_secs(15),
+            "init pod not removed: {:#?}",
+            node.pods()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // kill -9 the agent; start it again: the pod is adopted, its app not restarted.
+    let mut a = cleanup.agent.take().unwrap();
+    a.kill().unwrap();
+    a.wait().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(hooks_dir.join("prestop")).unwrap_or_default(),
+        "stopping\n",
+        "preStop hook ran before the container was stopped"
+    );
+    let web = node
+        .pods()
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == "web-node1");
+    let before = container(web.as_ref().unwrap(), "crash")["restartCount"]
+        .as_i64()
+        .unwrap();
+    cleanup.agent = Some(node.start("2"));
+    let p = node.wait_pod("crash restarted by the new agent", 20, |p| {
+        container(p, "crash")["restartCount"].as_i64() > Some(before)
+    });
+    let app = container(&p, "app");
+    assert_eq!(app["containerID"], app_id, "{app:#}");
+    assert_eq!(app["restartCount"], 0, "{app:#}");
+    assert_eq!(app["state"]["running"]["startedAt"], app_started, "{app:#}");
+    assert_eq!(sleep_pid(&t), Some(pid), "the same sleep process");
+    assert!(
+        node.logs().contains("adopting running pod"),
+        "{}",
+        node.logs()
+    );
+
+    // Edit the manifest: the pod is replaced (old UID torn down, then the new one started).
+    let old_uid = p["metadata"]["uid"].as_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("exit 1", "exit 2")).unwrap();
+    let p = node.wait_pod("the edited pod Running", 20, |p| {
+        p["metadata"]["name"] == "web-node1"
+            && p["metadata"]["uid"] != old_uid.as_str()
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    assert!(
+        !node.dir("root/pods").join(&old_uid).exists(),
+        "old pod dir left"
+    );
+    assert_ne!(container(&p, "app")["containerID"], app_id);
+    assert_ne!(sleep_pid(&t), Some(pid), "the old pod's process is gone");
+
+    // The pause dies: the sandbox is re-created and the containers restarted in it.
+    let uid = p["metadata"]["uid"].as_str().unwrap().to_string();
+    let st: Value = serde_json::from_slice(
+        &std::fs::read(node.dir("root/pods").join(&uid).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let pause = st["pause_pid"].as_i64().unwrap() as i32;
+    let app_before = container(&p, "app")["containerID"].clone();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pause), nix::sys::signal::SIGKILL).unwrap();
+    let p = node.wait_pod("the pod back after its sandbox died", 20, |p| {
+        p["metadata"]["uid"] == uid.as_str()
+            && container(p, "app")["restartCount"].as_i64() >= Some(1)
+            && container(p, "app")["state"]["running"].is_object()
+            && p["status"]["podIP"].as_str().is_some()
+    });
+    assert_ne!(container(&p, "app")["containerID"], app_before);
+    let st: Value = serde_json::from_slice(
+        &std::fs::read(node.dir("root/pods").join(&uid).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(st["pause_pid"].as_i64().unwrap() as i32, pause);
+
+    // kill -9 the agent, remove the manifest while it is down: the next agent finds the pod
+    // running but no longer wanted, and tears everything down.
+    let mut a = cleanup.agent.take().unwrap();
+    a.kill().unwrap();
+    a.wait().unwrap();
+    std::fs::remove_file(&manifest).unwrap();
+    cleanup.agent = Some(node.start("3"));
+    let t1 = Instant::now();
+    while std::fs::read_dir(node.dir("root/pods"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        > 0
+    {
+        assert!(
+            t1.elapsed() < Duration::from_secs(15),
+            "pod dir not removed; log:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("pod torn down in {:?}", t1.elapsed());
+    assert_eq!(sleep_pid(&t), None, "sleep process left");
+    let shims = procs_with("nodelet-shim");
+    assert!(
+        shims
+            .iter()
+            .all(|(_, c)| !c.contains(&t.display().to_string())),
+        "shims left: {shims:?}"
+    );
+    assert!(
+        mounts_under(&t).is_empty(),
+        "mounts left: {:#?}",
+        mounts_under(&t)
+    );
+    let pins: Vec<_> = std::fs::read_dir(node.dir("run/netns"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(pins.is_empty(), "netns pins left: {pins:?}");
+    assert!(
+        !node
+            .dir("run/pods")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "run/pods left"
+    );
+    let cache: Vec<_> = std::fs::read_dir(node.dir("root/cni-cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(cache.is_empty(), "CNI cache left: {cache:?}");
+    let leases: Vec<_> = std::fs::read_dir(lease_data.join("podnet"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+        .collect();
+    assert!(leases.is_empty(), "leases left: {leases:?}");
+    let containers: Vec<_> = std::fs::read_dir(node.dir("root/images/containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(containers.is_empty(), "rootfs dirs left: {containers:?}");
+    let logs_left: Vec<_> = std::fs::read_dir(node.dir("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(logs_left.is_empty(), "pod logs left: {logs_left:?}");
+    let _ = log_dir;
+    let t2 = Instant::now();
+    while !cg.children().is_empty() {
+        assert!(
+            t2.elapsed() < Duration::from_secs(5),
+            "cgroups left: {:?}",
+            cg.children()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t3 = Instant::now();
+    while !sh(&["ip", "-o", "link", "show", "type", "veth"])
+        .trim()
+        .is_empty()
+    {
+        assert!(t3.elapsed() < Duration::from_secs(5), "veth left");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // SIGTERM: the agent exits cleanly.
+    let mut a = cleanup.agent.take().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(a.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let st = a.wait().unwrap();
+    assert!(st.success(), "nodelet exit: {st:?}; log:\n{}", node.logs());
+    drop(cleanup);
+    drop(cg);
+}
+
+/// The same node with Debian's reference plugins (bridge + host-local + loopback): a pod
+/// gets an IP from host-local; removing it releases the lease and leaves nothing behind.
+fn reference_plugins() {
+    let tmp = tempfile::Builder::new()
+        .prefix("nodelet-pods-ref-")
+        .tempdir()
+        .unwrap();
+    let t = tmp.path().to_path_buf();
+    let mut cleanup = Cleanup {
+        t: t.clone(),
+        agent: None,
+    };
+    let cg = TestCgroup::enter();
+    let node = Node {
+        t: t.clone(),
+        nodelet: PathBuf::from(env!("CARGO_BIN_EXE_nodelet")),
+    };
+    for d in ["manifests", "root", "logs", "run", "net.d"] {
+        std::fs::create_dir_all(node.dir(d)).unwrap();
+    }
+    std::os::unix::fs::symlink("/usr/lib/cni", node.dir("cni-bin")).unwrap();
+    let data = node.dir("host-local");
+    std::fs::write(
+        node.dir("net.d/10-ref.conflist"),
+        serde_json::json!({
+            "cniVersion": "1.0.0", "name": "refnet",
+            "plugins": [
+                {"type": "bridge", "bridge": "ref0", "isGateway": true, "ipMasq": false,
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.7.0/24"}]],
+                          "routes": [{"dst": "0.0.0.0/0"}], "dataDir": data}},
+                {"type": "loopback"},
+            ],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start_with("1", &["--max-pods", "1"]));
+    let manifest = node.dir("manifests/ref.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: ref
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3604"]
+"#
+        ),
+    )
+    .unwrap();
+    let pod = node.wait_pod("ref pod Running with an IP", 20, |p| {
+        p["status"]["phase"] == "Running"
+            && p["status"]["podIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.88.7."))
+    });
+    let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
+    // maxPods 1: a second pod is rejected (OutOfpods) and never started.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let second = node.dir("manifests/ref2.yaml");
+    std::fs::write(&second, text.replace("name: ref\n", "name: ref-two\n")).unwrap();
+    let t0 = Instant::now();
+    while !node.logs().contains("rejected: node has maxPods pods") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no rejection; log:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(node.pods().len(), 1, "only one pod runs");
+    std::fs::remove_file(&second).unwrap();
+    let leases = || -> Vec<String> {
+        std::fs::read_dir(data.join("refnet"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+            .collect()
+    };
+    assert_eq!(leases(), vec![ip.clone()]);
+    std::fs::remove_file(&manifest).unwrap();
+    let t1 = Instant::now();
+    while std::fs::read_dir(node.dir("root/pods"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        > 0
+    {
+        assert!(
+            t1.elapsed() < Duration::from_secs(15),
+            "pod not removed; log:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(leases().is_empty(), "leases left: {:?}", leases());
+    assert!(
+        mounts_under(&t).is_empty(),
+        "mounts left: {:#?}",
+        mounts_under(&t)
+    );
+    let cache: Vec<_> = std::fs::read_dir(node.dir("root/cni-cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(cache.is_empty(), "CNI cache left: {cache:?}");
+    let t2 = Instant::now();
+    while !cg.children().is_empty() {
+        assert!(
+            t2.elapsed() < Duration::from_secs(5),
+            "cgroups left: {:?}",
+            cg.children()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut a = cleanup.agent.take().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(a.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(a.wait().unwrap().success());
+    drop(cleanup);
+    drop(cg);
+}
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("pods_e2e: skipped (needs root)");
+        return;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        panic!("/bin/busybox missing: apt-get install busybox-static");
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWNET)
+        .unwrap();
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .unwrap();
+    sh(&["ip", "link", "set", "lo", "up"]);
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    type Case = fn();
+    let cases: [(&str, Case); 2] = [
+        ("pod_manager_end_to_end", e2e),
+        ("pod_manager_with_reference_plugins", reference_plugins),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in cases {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        match std::panic::catch_unwind(case) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
