@@ -16,6 +16,7 @@
 //! - [`logs`]: container log files per instance, pruning old instances, reading and following.
 //! - [`events`]: the node's aggregated Kubernetes events.
 //! - [`api`]: the local HTTP API (routes, metrics, Status errors, label selectors) and its client.
+//! - [`node_api`]: the API's view of the node over the pod manager.
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
 //!   state and adoption).
 
@@ -29,6 +30,7 @@ pub mod field;
 pub mod logs;
 pub mod manifest;
 pub mod names;
+pub mod node_api;
 pub mod pod_defaults;
 pub mod pod_validation;
 pub mod pods;

@@ -656,6 +656,64 @@ spec:
     node.wait_pod("crash restarted twice", 20, |p| {
         container(p, "crash")["restartCount"].as_i64() >= Some(2)
     });
+    // The same pod through nodelet's API socket and nodectl.
+    let nodectl = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_nodectl"))
+            .arg("--socket")
+            .arg(node.dir("run/nodelet.sock"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (ok, table, err) = nodectl(&["ps"]);
+    assert!(ok, "nodectl ps: {err}");
+    let mut lines = table.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .eq(["NAME", "READY", "STATUS", "RESTARTS", "AGE"]),
+        "{table}"
+    );
+    let row: Vec<&str> = lines
+        .find(|l| l.starts_with("web-node1 "))
+        .unwrap_or_else(|| panic!("{table}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row.len(), 5, "{table}");
+    assert!(row[1].ends_with('/') || row[1].contains('/'), "{table}");
+    assert!(row[3].parse::<i32>().unwrap() >= 2, "restarts: {table}");
+    let (ok, wide, err) = nodectl(&["get", "pods", "-o", "wide"]);
+    assert!(ok, "{err}");
+    assert!(
+        wide.lines().next().unwrap().contains("IP") && wide.contains("node1"),
+        "{wide}"
+    );
+    let (ok, out, err) = nodectl(&["logs", "web-node1", "-c", "crash", "--previous"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("crashing"), "{out}");
+    let (ok, _, err) = nodectl(&["logs", "no-such-pod"]);
+    assert!(!ok);
+    assert!(
+        err.contains("Error from server (NotFound): pods \"no-such-pod\" not found"),
+        "{err}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_nodectl"))
+        .arg("ps")
+        .env("NODELET_SOCKET", "/nonexistent/nodelet.sock")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("/nonexistent/nodelet.sock"),
+        "{err}"
+    );
     // The removed init/never pods are gone (their sleep too) before the agent is killed.
     let t_rm = Instant::now();
     while node.pods().len() > 1

@@ -57,6 +57,29 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     rt.block_on(async move {
         let mut manager = Manager::new(cfg.clone(), opts)?;
+        // The local API (root-only Unix socket, optional TCP) reads the manager's view.
+        let node = std::sync::Arc::new(nodelet::node_api::NodeView {
+            view: manager.view(),
+            pod_logs_dir: cfg.pod_logs_dir.clone(),
+            node_name: cfg.node_name.clone(),
+        });
+        let metrics = std::sync::Arc::new(nodelet::api::Metrics::new());
+        let router = nodelet::api::router(node, metrics);
+        let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
+        let listener = nodelet::api::bind_unix(&cfg.api_socket)?;
+        let mut stopped = api_stopped.clone();
+        tokio::spawn(nodelet::api::serve(listener, router.clone(), async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        if let Some(addr) = cfg.api_tcp_address {
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("apiTcpAddress {addr}"))?;
+            let mut stopped = api_stopped.clone();
+            tokio::spawn(nodelet::api::serve(tcp, router, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+        }
         let seeds = manager.recover().await;
         let source = StaticPodSource::start(SourceOptions::from_config(&cfg), seeds)
             .with_context(|| format!("watching {}", cfg.static_pod_path.display()))?;
@@ -86,6 +109,8 @@ fn main() -> anyhow::Result<()> {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         };
         manager.run(source.subscribe(), shutdown).await;
+        let _ = stop_api.send(true);
+        let _ = std::fs::remove_file(&cfg.api_socket);
         drop(source);
         anyhow::Ok(())
     })?;
