@@ -39,7 +39,7 @@ struct PsArgs {
     /// Pods of every namespace.
     #[arg(short = 'A', long = "all-namespaces")]
     all_namespaces: bool,
-    /// Output format: wide, json or yaml-like json.
+    /// Output format: wide (adds IP and NODE) or json (the v1 Pods as a List).
     #[arg(short, long, value_parser = ["wide", "json"])]
     output: Option<String>,
     /// Label selector (`app=web`, `tier in (a,b)`, `!canary`).
