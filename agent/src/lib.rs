@@ -16,6 +16,7 @@
 //! - [`logs`]: container log files per instance, pruning old instances, reading and following.
 //! - [`events`]: the node's aggregated Kubernetes events.
 //! - [`api`]: the local HTTP API (routes, metrics, Status errors, label selectors) and its client.
+//! - [`describe`]: `nodectl describe pod` text.
 //! - [`node_api`]: the API's view of the node over the pod manager.
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
 //!   state and adoption).
@@ -24,6 +25,7 @@ pub mod api;
 pub mod backoff;
 pub mod changes;
 pub mod config;
+pub mod describe;
 pub mod duration;
 pub mod events;
 pub mod field;

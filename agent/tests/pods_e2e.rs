@@ -698,6 +698,19 @@ spec:
     let (ok, out, err) = nodectl(&["logs", "web-node1", "-c", "crash", "--previous"]);
     assert!(ok, "{err}");
     assert!(out.contains("crashing"), "{out}");
+    let (ok, text, err) = nodectl(&["describe", "pod", "web-node1"]);
+    assert!(ok, "{err}");
+    for want in [
+        "Name:          web-node1",
+        "Containers:",
+        "  crash:",
+        "Restart Count:",
+        "Conditions:",
+        "Events:",
+        "BackOff",
+    ] {
+        assert!(text.contains(want), "{want:?} in describe:\n{text}");
+    }
     let (ok, _, err) = nodectl(&["logs", "no-such-pod"]);
     assert!(!ok);
     assert!(

@@ -54,6 +54,17 @@ enum GetWhat {
     Pods(PsArgs),
 }
 
+#[derive(Debug, Subcommand)]
+enum DescribeWhat {
+    /// One pod.
+    #[command(alias = "pods", alias = "po")]
+    Pod {
+        name: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+    },
+}
+
 #[derive(Debug, clap::Args)]
 struct LogsArgs {
     pod: String,
@@ -89,6 +100,11 @@ enum Cmd {
     },
     /// Print a container's log.
     Logs(LogsArgs),
+    /// Show a pod in detail, with its events (`describe pod NAME`).
+    Describe {
+        #[command(subcommand)]
+        what: DescribeWhat,
+    },
     /// Print nodectl's version.
     Version,
 }
@@ -239,10 +255,26 @@ fn run(args: Cli) -> anyhow::Result<()> {
             return api(&|c| Box::pin(async move { ps(&c, a).await }));
         }
         Cmd::Logs(a) => return api(&|c| Box::pin(async move { logs(&c, a).await })),
+        Cmd::Describe {
+            what: DescribeWhat::Pod { name, namespace },
+        } => {
+            return api(&|c| {
+                Box::pin(async move {
+                    let ns = namespace.as_deref().unwrap_or("default");
+                    let pod = c.pod(ns, name).await?;
+                    let events = c.events(Some(ns), Some(name)).await?;
+                    print!(
+                        "{}",
+                        nodelet::describe::pod(&pod, &events, jiff::Timestamp::now())
+                    );
+                    Ok(())
+                })
+            });
+        }
         _ => {}
     }
     match args.cmd {
-        Cmd::Ps(_) | Cmd::Get { .. } | Cmd::Logs(_) => Ok(()),
+        Cmd::Ps(_) | Cmd::Get { .. } | Cmd::Logs(_) | Cmd::Describe { .. } => Ok(()),
         Cmd::Version => {
             println!("nodectl {}", env!("CARGO_PKG_VERSION"));
             Ok(())
