@@ -233,48 +233,36 @@ async fn logs(client: &nodelet::api::Client, a: &LogsArgs) -> anyhow::Result<()>
     Ok(())
 }
 
+async fn describe(
+    client: &nodelet::api::Client,
+    name: &str,
+    namespace: Option<&str>,
+) -> anyhow::Result<()> {
+    let ns = namespace.unwrap_or("default");
+    let pod = client.pod(ns, name).await?;
+    let events = client.events(Some(ns), Some(name)).await?;
+    print!(
+        "{}",
+        nodelet::describe::pod(&pod, &events, jiff::Timestamp::now())
+    );
+    Ok(())
+}
+
 fn run(args: Cli) -> anyhow::Result<()> {
-    let api = |f: &dyn Fn(
-        nodelet::api::Client,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = anyhow::Result<()>>>,
-    >|
-     -> anyhow::Result<()> {
-        let client = nodelet::api::Client::new(&args.socket.socket)?;
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting tokio")?
-            .block_on(f(client))
-    };
-    match &args.cmd {
+    let client = || nodelet::api::Client::new(&args.socket.socket);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    match args.cmd {
         Cmd::Ps(a)
         | Cmd::Get {
             what: GetWhat::Pods(a),
-        } => {
-            return api(&|c| Box::pin(async move { ps(&c, a).await }));
-        }
-        Cmd::Logs(a) => return api(&|c| Box::pin(async move { logs(&c, a).await })),
+        } => rt.block_on(ps(&client()?, &a)),
+        Cmd::Logs(a) => rt.block_on(logs(&client()?, &a)),
         Cmd::Describe {
             what: DescribeWhat::Pod { name, namespace },
-        } => {
-            return api(&|c| {
-                Box::pin(async move {
-                    let ns = namespace.as_deref().unwrap_or("default");
-                    let pod = c.pod(ns, name).await?;
-                    let events = c.events(Some(ns), Some(name)).await?;
-                    print!(
-                        "{}",
-                        nodelet::describe::pod(&pod, &events, jiff::Timestamp::now())
-                    );
-                    Ok(())
-                })
-            });
-        }
-        _ => {}
-    }
-    match args.cmd {
-        Cmd::Ps(_) | Cmd::Get { .. } | Cmd::Logs(_) | Cmd::Describe { .. } => Ok(()),
+        } => rt.block_on(describe(&client()?, &name, namespace.as_deref())),
         Cmd::Version => {
             println!("nodectl {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -289,11 +277,7 @@ fn run(args: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let svc = ImageService::new(store, config).context("configuring registries")?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting tokio")?
-                .block_on(cli::run(cmd, &svc))
+            rt.block_on(cli::run(cmd, &svc))
         }
     }
 }

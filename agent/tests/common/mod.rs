@@ -1,0 +1,51 @@
+//! Test support shared by the agent's tests: a `docker save` archive of an image holding only
+//! the host's busybox-static (built here, no registry needed).
+
+use sha2::{Digest, Sha256};
+
+fn sha(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A `docker save` archive tagged `tag`: one layer with /bin/busybox, `Cmd` busybox sh,
+/// `PATH=/bin`, for the host's architecture.
+pub fn busybox_archive(tag: &str) -> Vec<u8> {
+    let busybox = std::fs::read("/bin/busybox").unwrap();
+    let layer = tar_of(&[("bin/busybox", &busybox, 0o755)]);
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let cfg = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch, "os": "linux",
+        "config": {"Cmd": ["/bin/busybox", "sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha(&layer))]}
+    }))
+    .unwrap();
+    let cfg_name = format!("{}.json", sha(&cfg));
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": cfg_name, "RepoTags": [tag], "Layers": ["l1/layer.tar"]}
+    ]))
+    .unwrap();
+    tar_of(&[
+        (&cfg_name, &cfg, 0o644),
+        ("l1/layer.tar", &layer, 0o644),
+        ("manifest.json", &manifest, 0o644),
+    ])
+}
