@@ -33,6 +33,7 @@ pub mod logs;
 pub mod manifest;
 pub mod names;
 pub mod node_api;
+pub mod node_ip;
 pub mod pod_defaults;
 pub mod pod_validation;
 pub mod pods;
