@@ -7,7 +7,7 @@
 # the liveness probe restarting its container. Then it removes the manifests, waits for the
 # pods to stop and cleans everything up.
 #
-#   sudo ./demo.sh            # about 90 s, then cleans up
+#   sudo ./demo.sh            # about 2 minutes, then cleans up
 #   sudo ./demo.sh --keep     # leaves the node running until Ctrl-C (prints how to use nodectl)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -106,13 +106,20 @@ if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] && [ -d /run/systemd/system
   # cgroup v2 under systemd: a delegated scope of its own; nodelet moves into a leaf of it
   # and makes the pod cgroups beside that leaf.
   systemd-run --scope --quiet -p Delegate=yes --unit "$cg" \
-    ip netns exec "$ns" "$bin/nodelet" "${nodelet_args[@]}" >"$work/nodelet.log" 2>&1 &
+    nsenter --net="/run/netns/$ns" "$bin/nodelet" "${nodelet_args[@]}" >"$work/nodelet.log" 2>&1 &
 else
   # Elsewhere (cgroup v1, or v2 without systemd): a cgroup of the demo's own below this
   # shell's cgroup in every hierarchy, entered by the subshell that becomes nodelet.
   (
-    for d in $(cgroup_dirs); do mkdir -p "$d" && echo "$BASHPID" >"$d/cgroup.procs"; done
-    exec ip netns exec "$ns" "$bin/nodelet" "${nodelet_args[@]}"
+    for d in $(cgroup_dirs); do
+      mkdir -p "$d"
+      # A new v1 cpuset starts with no CPUs and no memory nodes: inherit the parent's.
+      for f in cpuset.cpus cpuset.mems; do
+        [ -f "$d/$f" ] && cat "$(dirname "$d")/$f" >"$d/$f"
+      done
+      echo "$BASHPID" >"$d/cgroup.procs"
+    done
+    exec nsenter --net="/run/netns/$ns" "$bin/nodelet" "${nodelet_args[@]}"
   ) >"$work/nodelet.log" 2>&1 &
 fi
 agent=$!
@@ -128,7 +135,7 @@ nodectl ps -o wide
 
 step "the web server answers on its pod IP"
 ip=$(nodectl ps -o wide | awk '$1 ~ /^webserver-/ {print $6}')
-ip netns exec "$ns" /bin/busybox wget -qO- "http://$ip:8080/" || echo "(no answer from $ip yet)"
+ip netns exec "$ns" /bin/busybox wget -qO- "http://$ip/" || echo "(no answer from $ip yet)"
 
 step "env-vars: the downward API"
 nodectl logs env-vars-demo || true
@@ -136,8 +143,8 @@ nodectl logs env-vars-demo || true
 step "init-containers: the app reads what the init containers wrote"
 nodectl logs init-demo-demo || true
 
-step "waiting 50 s: the memory hog gets OOMKilled, the liveness probe starts failing"
-for i in 1 2 3 4 5; do sleep 10; printf '%ss ' $((i * 10)); done; echo
+step "waiting 60 s: the memory hog gets OOMKilled, the liveness probe fails and restarts its container"
+for i in 1 2 3 4 5 6; do sleep 10; printf '%ss ' $((i * 10)); done; echo
 nodectl ps
 
 step "nodectl describe pod memory-hog-demo (lastState: OOMKilled, exit 137)"
