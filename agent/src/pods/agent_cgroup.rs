@@ -39,6 +39,16 @@ pub fn prepare(configured: Option<&Path>) -> Result<Option<PathBuf>, Error> {
     Ok(Some(base))
 }
 
+/// This process lives in its cgroup v2 leaf (after [`prepare`] moved it, or inherited from
+/// the agent that started it).
+pub fn in_leaf() -> bool {
+    std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|s| unified_path(&s))
+        .is_some_and(|p| p.file_name().is_some_and(|n| n == LEAF))
+        && noderun_cgroups::mode().is_ok_and(|m| m == noderun_cgroups::Mode::Unified)
+}
+
 /// The `0::/path` entry of a /proc/<pid>/cgroup file.
 fn unified_path(proc_cgroup: &str) -> Option<PathBuf> {
     proc_cgroup

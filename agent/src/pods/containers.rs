@@ -176,6 +176,12 @@ pub async fn start(
     if let Some(parent) = log_path.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
+    let cg_path = podspec::cgroups_path(&st.cgroup_parent, &id);
+    let cg_path = cg_path.to_string_lossy();
+    if let Err(e) = super::cgroup::prepare_container(&cg_path) {
+        remove(ctx, st, &id).await;
+        return Err(StartFailure::new("CreateContainerError", e));
+    }
     let created = shim::call(
         &sock,
         Request::Create {
@@ -254,6 +260,7 @@ pub async fn remove(ctx: &Ctx, st: &PodState, id: &str) {
         },
     )
     .await;
+    super::cgroup::remove_container(&podspec::cgroups_path(&st.cgroup_parent, id).to_string_lossy());
     let store = ctx.images.store().clone();
     let dir = bundle_dir(&ctx.cfg.root_dir, st.pod.uid(), id);
     let id = id.to_string();
