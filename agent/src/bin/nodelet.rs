@@ -62,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             view: manager.view(),
             pod_logs_dir: cfg.pod_logs_dir.clone(),
             node_name: cfg.node_name.clone(),
+            run_dir: cfg.run_dir.clone(),
         });
         let metrics = std::sync::Arc::new(nodelet::api::Metrics::new());
         let router = nodelet::api::router(node, metrics);

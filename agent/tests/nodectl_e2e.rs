@@ -1,0 +1,811 @@
+//! `nodectl` against a live node: the real `nodelet` binary, as root, in a private mount
+//! namespace and a fresh network namespace (the node), a cgroup of the test's own and temp
+//! dirs for every path (the set-up of pods_e2e.rs):
+//!
+//! - `exec` without a terminal: stdout/stderr, the exit code passed through, the "Defaulted
+//!   container" notice, `-i` stdin, kubectl's errors for an unknown pod, an unknown container
+//!   and a container that is not running;
+//! - `exec -it` through a pseudo-terminal the test opens: typed input echoed, `stty size`
+//!   inside follows a resize of the outer terminal (SIGWINCH → TIOCSWINSZ), exit code;
+//! - `top pods` shows a running pod's memory (16 MiB written to its /dev/shm);
+//! - `ps -w` prints a new row when a pod appears and when its row changes;
+//! - `get pod -o yaml`, `ps -o yaml`, `logs --since`.
+//!
+//! `harness = false`: the namespaces are entered before any thread exists. The shim, pause and
+//! nodenet binaries come from this target directory (`cargo build --workspace`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+
+const IMAGE: &str = "nodelet.test/busybox:1.0";
+
+fn target_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo build --workspace` first",
+        p.display()
+    );
+    p
+}
+
+fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The test's private cgroup below its own, entered; Drop moves back, kills what is left and
+/// removes it.
+struct TestCgroup {
+    cg: noderun_cgroups::Cgroup,
+}
+
+impl TestCgroup {
+    fn enter() -> TestCgroup {
+        let rel = format!("nodectl-e2e-{}", std::process::id());
+        let mut cg = noderun_cgroups::Cgroup::resolve(Some(Path::new(&rel)), "x").unwrap();
+        cg.create().unwrap();
+        cg.add_task(std::process::id() as i32).unwrap();
+        TestCgroup { cg }
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let me = std::process::id().to_string();
+        for d in self.cg.dirs() {
+            if let Some(parent) = d.path.parent() {
+                let _ = std::fs::write(parent.join("cgroup.procs"), &me);
+            }
+        }
+        if let Ok(pids) = self.cg.pids() {
+            for p in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for d in self.cg.dirs() {
+            let _ = Command::new("find")
+                .arg(&d.path)
+                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Processes whose command line mentions `needle`.
+fn procs_with(needle: &str) -> Vec<i32> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&c).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Kills the agent, nodectl children and every process with the temp dir in its command
+/// line; unmounts what is left below the temp dir.
+struct Cleanup {
+    t: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for pid in procs_with(&self.t.display().to_string()) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let t = self.t.display().to_string();
+        let mut ms: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&t))
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .collect();
+        ms.reverse();
+        for mp in ms {
+            let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+struct Node {
+    t: PathBuf,
+}
+
+impl Node {
+    fn dir(&self, n: &str) -> PathBuf {
+        self.t.join(n)
+    }
+
+    fn start(&self) -> Child {
+        let log = std::fs::File::create(self.t.join("nodelet.log")).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_nodelet"))
+            .arg("--static-pod-path")
+            .arg(self.dir("manifests"))
+            .arg("--root-dir")
+            .arg(self.dir("root"))
+            .arg("--pod-logs-dir")
+            .arg(self.dir("logs"))
+            .arg("--run-dir")
+            .arg(self.dir("run"))
+            .arg("--api-socket")
+            .arg(self.dir("run/nodelet.sock"))
+            .arg("--node-name")
+            .arg("node1")
+            .arg("--cni-conf-dir")
+            .arg(self.dir("net.d"))
+            .arg("--cni-bin-dir")
+            .arg(self.dir("cni-bin"))
+            .args(["--file-check-frequency", "1s", "--sync-period-ms", "100"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.t.join("nodelet.log")).unwrap_or_default()
+    }
+
+    /// `status.json` of every pod.
+    fn pods(&self) -> Vec<Value> {
+        let mut out = vec![];
+        for e in std::fs::read_dir(self.dir("root/pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(b) = std::fs::read(e.path().join("status.json"))
+                && let Ok(v) = serde_json::from_slice::<Value>(&b)
+            {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    fn wait_pod(&self, what: &str, secs: u64, cond: impl Fn(&Value) -> bool) {
+        let t = Instant::now();
+        while !self.pods().iter().any(&cond) {
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "timed out waiting for {what}; pods: {:#?}\nnodelet log:\n{}",
+                self.pods().iter().map(|p| &p["status"]).collect::<Vec<_>>(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn nodectl(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nodectl"));
+        c.arg("--socket").arg(self.dir("run/nodelet.sock"));
+        c
+    }
+
+    /// (exit code, stdout, stderr) of nodectl with `args` and `input` on stdin.
+    fn run(&self, args: &[&str], input: Option<&str>) -> (i32, String, String) {
+        let mut child = self
+            .nodectl()
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(i) = input {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(i.as_bytes()).unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+fn container_state<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .map(|c| &c["state"])
+        .unwrap_or(&Value::Null)
+}
+
+fn named(p: &Value, name: &str) -> bool {
+    p["metadata"]["name"] == name
+}
+
+/// What a reader thread collected from a pty master or a pipe.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<Vec<u8>>>);
+
+impl Collected {
+    fn spawn_reader(mut r: impl Read + Send + 'static) -> Collected {
+        let c = Collected::default();
+        let c2 = c.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                c2.0.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        c
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the text after byte `from` contains `want`; returns the end offset.
+    fn wait_for(&self, from: usize, want: &str, secs: u64) -> usize {
+        let t = Instant::now();
+        loop {
+            let all = self.0.lock().unwrap().clone();
+            let tail = String::from_utf8_lossy(&all[from.min(all.len())..]).into_owned();
+            if let Some(i) = tail.find(want) {
+                return from + i + want.len();
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "timed out waiting for {want:?}; got {tail:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid struct on an open pty.
+    assert_eq!(
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+        0
+    );
+}
+
+fn exec_without_tty(node: &Node) {
+    // Two containers, no -c: the first, with kubectl's notice; stdout, stderr, exit code.
+    let (code, out, err) = node.run(
+        &[
+            "exec",
+            "shell-node1",
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+        None,
+    );
+    assert_eq!(code, 3, "stdout {out:?} stderr {err:?}");
+    assert_eq!(out, "out\n");
+    assert!(
+        err.contains("Defaulted container \"main\" out of: main, side\n"),
+        "{err}"
+    );
+    assert!(err.contains("err\n"), "{err}");
+    assert!(err.contains("command terminated with exit code 3"), "{err}");
+    // -c side, -i: stdin passed through; exit 0 prints nothing extra.
+    let (code, out, err) = node.run(
+        &[
+            "exec",
+            "shell-node1",
+            "-c",
+            "side",
+            "-i",
+            "--",
+            "/bin/busybox",
+            "tr",
+            "a-z",
+            "A-Z",
+        ],
+        Some("hello stdin\n"),
+    );
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "HELLO STDIN\n", ""));
+    // Without -i, stdin is not the process's: `cat` reads /dev/null.
+    let (code, out, _) = node.run(
+        &[
+            "exec",
+            "shell-node1",
+            "-c",
+            "side",
+            "--",
+            "/bin/busybox",
+            "cat",
+        ],
+        Some("not passed\n"),
+    );
+    assert_eq!((code, out.as_str()), (0, ""));
+    // The exec runs in the container: / is the image's.
+    let (code, out, err) = node.run(
+        &[
+            "exec",
+            "shell-node1",
+            "-c",
+            "main",
+            "--",
+            "/bin/busybox",
+            "ls",
+            "/bin",
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (0, "busybox\n"), "{err}");
+    // kubectl's errors.
+    let (code, _, err) = node.run(&["exec", "nope", "--", "true"], None);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error from server (NotFound): pods \"nope\" not found\n"
+    );
+    let (code, _, err) = node.run(&["exec", "shell-node1", "-c", "zz", "--", "true"], None);
+    assert_eq!(code, 1);
+    assert_eq!(err, "error: container zz not found in pod shell-node1\n");
+    let (code, _, err) = node.run(
+        &[
+            "exec",
+            "oneshot-node1",
+            "-c",
+            "once",
+            "--",
+            "/bin/busybox",
+            "true",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "error: unable to upgrade connection: container not found (\"once\")\n"
+    );
+    // -t without a terminal on stdin: kubectl's warning, no terminal.
+    let (code, out, err) = node.run(
+        &[
+            "exec",
+            "shell-node1",
+            "-c",
+            "side",
+            "-it",
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "test -t 0 && echo tty || echo notty",
+        ],
+        Some(""),
+    );
+    assert_eq!((code, out.as_str()), (0, "notty\n"), "{err}");
+    assert!(
+        err.contains("Unable to use a TTY - input is not a terminal or the right kind of file"),
+        "{err}"
+    );
+}
+
+fn exec_with_tty(node: &Node, cleanup: &mut Cleanup) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    set_winsize(&pty.master, 24, 80);
+    let slave = pty.slave;
+    let mut cmd = node.nodectl();
+    cmd.args([
+        "exec",
+        "shell-node1",
+        "-c",
+        "main",
+        "-it",
+        "--",
+        "/bin/busybox",
+        "sh",
+    ])
+    .stdin(Stdio::from(slave.try_clone().unwrap()))
+    .stdout(Stdio::from(slave.try_clone().unwrap()))
+    .stderr(Stdio::from(slave));
+    // A session of its own with the pty as controlling terminal, so that a resize of the
+    // terminal sends it SIGWINCH, as in an interactive shell.
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    cleanup.children.push(child);
+    let master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().unwrap();
+    let out = Collected::spawn_reader(master.try_clone().unwrap());
+    let type_line = |w: &mut std::fs::File, s: &str| {
+        w.write_all(s.as_bytes()).unwrap();
+        w.write_all(b"\r").unwrap();
+    };
+    // Typed input comes back (echo by the container's terminal) and the shell answers.
+    type_line(&mut writer, "echo typed-$((6*7))");
+    let pos = out.wait_for(0, "echo typed-$((6*7))", 20);
+    let pos = out.wait_for(pos, "typed-42", 10);
+    type_line(&mut writer, "/bin/busybox stty size");
+    let pos = out.wait_for(pos, "24 80", 10);
+    // Resize the outer terminal: nodectl gets SIGWINCH and resizes the container's.
+    let master_fd = OwnedFd::from(master.try_clone().unwrap());
+    set_winsize(&master_fd, 40, 132);
+    std::thread::sleep(Duration::from_millis(300));
+    type_line(&mut writer, "/bin/busybox stty size");
+    let pos = out.wait_for(pos, "40 132", 10);
+    // The exec'd shell has a terminal: `tty` names a pts.
+    type_line(&mut writer, "/bin/busybox tty");
+    out.wait_for(pos, "/dev/pts/", 10);
+    type_line(&mut writer, "exit 7");
+    let mut child = cleanup.children.pop().unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "nodectl exec -it did not exit; output {:?}",
+            out.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(7), "output {:?}", out.text());
+}
+
+fn top(node: &Node) {
+    // The main container filled 16 MiB of /dev/shm (tmpfs pages are charged to its cgroup).
+    let t = Instant::now();
+    loop {
+        let (code, out, err) = node.run(&["top", "pods"], None);
+        assert_eq!(code, 0, "{err}");
+        let mut lines = out.lines();
+        assert!(
+            lines.next().unwrap_or_default().split_whitespace().eq([
+                "NAME",
+                "CPU(cores)",
+                "MEMORY(bytes)"
+            ]),
+            "{out}"
+        );
+        let row: Vec<String> = out
+            .lines()
+            .find(|l| l.starts_with("shell-node1 "))
+            .unwrap_or_else(|| panic!("no shell-node1 row: {out}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert!(row[1].ends_with('m'), "{out}");
+        let mem: u64 = row[2].trim_end_matches("Mi").parse().unwrap();
+        if mem >= 16 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "memory of shell-node1 stays below 16Mi: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (code, out, err) = node.run(&["top", "pod", "shell-node1", "--containers"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("POD "), "{out}");
+    assert!(out.contains(" main ") && out.contains(" side "), "{out}");
+    let (code, _, err) = node.run(&["top", "pod", "nope"], None);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error from server (NotFound): pods \"nope\" not found\n"
+    );
+}
+
+fn watch(node: &Node, cleanup: &mut Cleanup) {
+    let mut child = node
+        .nodectl()
+        .args(["ps", "-w"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    cleanup.children.push(child);
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            l2.lock().unwrap().push(l);
+        }
+    });
+    let wait_lines = |what: &str, cond: &dyn Fn(&[String]) -> bool| {
+        let t = Instant::now();
+        loop {
+            let got = lines.lock().unwrap().clone();
+            if cond(&got) {
+                return got;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "ps -w: {what}; got:\n{}\nnodelet log:\n{}",
+                got.join("\n"),
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The table first.
+    let first = wait_lines("the initial table", &|l: &[String]| {
+        l.iter().any(|x| x.starts_with("shell-node1 "))
+    });
+    assert!(first[0].starts_with("NAME "), "{first:?}");
+    let initial = first.len();
+    // A new pod: a row when it appears, and new rows as it changes until it runs.
+    std::fs::write(
+        node.dir("manifests/late.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: late}}\nspec:\n  \
+             terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    \
+             image: {IMAGE}\n    imagePullPolicy: Never\n    \
+             command: [/bin/busybox, sleep, '3603']\n"
+        ),
+    )
+    .unwrap();
+    let got = wait_lines("a Running row for late-node1", &|l: &[String]| {
+        l[initial..]
+            .iter()
+            .any(|x| x.starts_with("late-node1 ") && x.contains(" Running "))
+    });
+    let late: Vec<&String> = got[initial..]
+        .iter()
+        .filter(|x| x.starts_with("late-node1 "))
+        .collect();
+    assert!(late.len() >= 2, "one row per change: {got:#?}");
+    assert!(
+        !late[0].contains(" Running "),
+        "the first row is before it runs: {got:#?}"
+    );
+    // Unchanged pods are not printed again.
+    assert!(
+        !got[initial..].iter().any(|x| x.starts_with("shell-node1 ")),
+        "{got:#?}"
+    );
+    // Columns line up with the header.
+    let status_col = got[0].find("STATUS").unwrap();
+    assert_eq!(&late[late.len() - 1][status_col..status_col + 7], "Running");
+    let mut child = cleanup.children.pop().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn output_formats(node: &Node) {
+    let (code, out, err) = node.run(&["get", "pod", "shell-node1", "-o", "yaml"], None);
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "apiVersion: v1\n",
+        "kind: Pod\n",
+        "  name: shell-node1\n",
+        "  phase: Running\n",
+        "  containerStatuses:\n  - containerID: nodelet://",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    let (code, out, err) = node.run(&["ps", "-o", "yaml"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("apiVersion: v1\nitems:\n- apiVersion: v1\n"),
+        "{out}"
+    );
+    assert!(out.contains("\nkind: List\n"), "{out}");
+    let (code, out, err) = node.run(&["get", "pods", "shell-node1", "-o", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["kind"], "Pod");
+    let (code, _, err) = node.run(&["get", "pod", "nope", "-o", "yaml"], None);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error from server (NotFound): pods \"nope\" not found\n"
+    );
+    // logs --since: dd's report (stderr of main) is recent.
+    let (code, out, err) = node.run(
+        &["logs", "shell-node1", "-c", "main", "--since", "10m"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("records in"), "{out}");
+    let (code, _, err) = node.run(
+        &["logs", "shell-node1", "-c", "main", "--since", "soon"],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("--since"), "{err}");
+}
+
+fn nodectl_live() {
+    let tmp = tempfile::Builder::new()
+        .prefix("nodectl-e2e-")
+        .tempdir()
+        .unwrap();
+    let t = tmp.path().to_path_buf();
+    let mut cleanup = Cleanup {
+        t: t.clone(),
+        children: vec![],
+    };
+    let cg = TestCgroup::enter();
+    let node = Node { t: t.clone() };
+    for d in ["manifests", "root", "logs", "run", "net.d", "cni-bin"] {
+        std::fs::create_dir_all(node.dir(d)).unwrap();
+    }
+    std::os::unix::fs::symlink(target_bin("nodenet"), node.dir("cni-bin/nodenet")).unwrap();
+    std::fs::write(
+        node.dir("net.d/10-pods.conflist"),
+        serde_json::json!({
+            "cniVersion": "1.1.0", "name": "podnet",
+            "plugins": [{"type": "nodenet", "bridge": "ctl0", "subnet": "10.244.8.0/24",
+                         "ipMasq": false, "dataDir": node.dir("nodenet-data")}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    {
+        let file = t.join("busybox.tar");
+        std::fs::write(&file, common::busybox_archive(IMAGE)).unwrap();
+        let store = nodelet_images::Store::open(node.dir("root/images")).unwrap();
+        nodelet_images::import::import_archive(&store, &file, &nodelet_images::Platform::host())
+            .unwrap();
+    }
+    assert!(target_bin("nodelet-shim").exists() && target_bin("nodelet-pause").exists());
+    std::fs::write(
+        node.dir("manifests/shell.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: shell
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "/bin/busybox dd if=/dev/zero of=/dev/shm/fill bs=1048576 count=16; exec /bin/busybox sleep 3600"]
+  - name: side
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3601"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: oneshot
+spec:
+  restartPolicy: OnFailure
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: once
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "true"]
+  - name: stay
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3602"]
+"#
+        ),
+    )
+    .unwrap();
+    cleanup.children.push(node.start());
+    node.wait_pod("shell running", 60, |p| {
+        named(p, "shell-node1")
+            && !container_state(p, "main")["running"].is_null()
+            && !container_state(p, "side")["running"].is_null()
+    });
+    node.wait_pod("oneshot's once completed", 60, |p| {
+        named(p, "oneshot-node1") && !container_state(p, "once")["terminated"].is_null()
+    });
+    // status.json is written before the API's view is asked: wait for the socket too.
+    let t0 = Instant::now();
+    while node.run(&["ps"], None).0 != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", node.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    exec_without_tty(&node);
+    exec_with_tty(&node, &mut cleanup);
+    top(&node);
+    output_formats(&node);
+    watch(&node, &mut cleanup);
+    // Everything removed before the agent goes: pods torn down.
+    for f in ["shell.yaml", "late.yaml"] {
+        let _ = std::fs::remove_file(node.dir("manifests").join(f));
+    }
+    let t1 = Instant::now();
+    while !node.pods().is_empty() && t1.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(cleanup);
+    drop(cg);
+}
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("nodectl_e2e: skipped (needs root)");
+        return;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        panic!("/bin/busybox missing: apt-get install busybox-static");
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWNET)
+        .unwrap();
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .unwrap();
+    sh(&["ip", "link", "set", "lo", "up"]);
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let name = "nodectl_against_a_live_node";
+    if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+        println!("0 passed, 0 failed");
+        return;
+    }
+    match std::panic::catch_unwind(nodectl_live) {
+        Ok(()) => println!("test {name} ... ok\n1 passed, 0 failed"),
+        Err(_) => {
+            println!("test {name} ... FAILED\n0 passed, 1 failed");
+            std::process::exit(1);
+        }
+    }
+}
