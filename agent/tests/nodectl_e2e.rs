@@ -8,7 +8,8 @@
 //! - `exec -it` through a pseudo-terminal the test opens: typed input echoed, `stty size`
 //!   inside follows a resize of the outer terminal (SIGWINCH → TIOCSWINSZ), exit code;
 //! - `top pods` shows a running pod's memory (16 MiB written to its /dev/shm);
-//! - `ps -w` prints a new row when a pod appears and when its row changes;
+//! - `ps -w` prints a new row when a pod appears and whenever its row changes (a crashing
+//!   container: Running, Error, restarts), and never for unchanged pods;
 //! - `get pod -o yaml`, `ps -o yaml`, `logs --since`.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists. The shim, pause and
@@ -99,10 +100,10 @@ fn procs_with(needle: &str) -> Vec<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if String::from_utf8_lossy(&c).contains(needle) {
-                out.push(pid);
-            }
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline"))
+            && String::from_utf8_lossy(&c).contains(needle)
+        {
+            out.push(pid);
         }
     }
     out
@@ -586,31 +587,50 @@ fn watch(node: &Node, cleanup: &mut Cleanup) {
     });
     assert!(first[0].starts_with("NAME "), "{first:?}");
     let initial = first.len();
-    // A new pod: a row when it appears, and new rows as it changes until it runs.
+    // A new pod that runs 2 s, fails and is restarted: a row when it appears, and a new row
+    // each time its row changes (STATUS, READY, RESTARTS), up to a restart.
     std::fs::write(
         node.dir("manifests/late.yaml"),
         format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: late}}\nspec:\n  \
              terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    \
              image: {IMAGE}\n    imagePullPolicy: Never\n    \
-             command: [/bin/busybox, sleep, '3603']\n"
+             command: [/bin/busybox, sh, -c, 'sleep 2; exit 1']\n"
         ),
     )
     .unwrap();
-    let got = wait_lines("a Running row for late-node1", &|l: &[String]| {
+    let restarts_col = first[0].find("RESTARTS").unwrap();
+    let restarts = |row: &str| -> u32 {
+        row[restarts_col..]
+            .split_whitespace()
+            .next()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0)
+    };
+    let got = wait_lines("a row of late-node1 after a restart", &|l: &[String]| {
         l[initial..]
             .iter()
-            .any(|x| x.starts_with("late-node1 ") && x.contains(" Running "))
+            .any(|x| x.starts_with("late-node1 ") && restarts(x) >= 1)
     });
     let late: Vec<&String> = got[initial..]
         .iter()
         .filter(|x| x.starts_with("late-node1 "))
         .collect();
-    assert!(late.len() >= 2, "one row per change: {got:#?}");
     assert!(
-        !late[0].contains(" Running "),
-        "the first row is before it runs: {got:#?}"
+        late.len() >= 2 && restarts(late[0]) == 0,
+        "one row per change: {got:#?}"
     );
+    assert!(
+        late.iter().any(|x| x.contains(" Running ")),
+        "a Running row before the restart: {got:#?}"
+    );
+    for pair in late.windows(2) {
+        assert_ne!(
+            pair[0].split_whitespace().take(4).collect::<Vec<_>>(),
+            pair[1].split_whitespace().take(4).collect::<Vec<_>>(),
+            "a row is printed only when it changes: {got:#?}"
+        );
+    }
     // Unchanged pods are not printed again.
     assert!(
         !got[initial..].iter().any(|x| x.starts_with("shell-node1 ")),
@@ -618,7 +638,8 @@ fn watch(node: &Node, cleanup: &mut Cleanup) {
     );
     // Columns line up with the header.
     let status_col = got[0].find("STATUS").unwrap();
-    assert_eq!(&late[late.len() - 1][status_col..status_col + 7], "Running");
+    let running = late.iter().find(|x| x.contains(" Running ")).unwrap();
+    assert_eq!(&running[status_col..status_col + 7], "Running", "{got:#?}");
     let mut child = cleanup.children.pop().unwrap();
     let _ = child.kill();
     let _ = child.wait();
