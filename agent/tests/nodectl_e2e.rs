@@ -7,7 +7,8 @@
 //!   and a container that is not running;
 //! - `exec -it` through a pseudo-terminal the test opens: typed input echoed, `stty size`
 //!   inside follows a resize of the outer terminal (SIGWINCH → TIOCSWINSZ), exit code;
-//! - `top pods` shows a running pod's memory (16 MiB written to its /dev/shm);
+//! - `top pods` shows a running pod's memory (16 MiB written to its /dev/shm) and the CPU
+//!   rate of a busy loop exec'd into one container;
 //! - `ps -w` prints a new row when a pod appears and whenever its row changes (a crashing
 //!   container: Running, Error, restarts), and never for unchanged pods;
 //! - `get pod -o yaml`, `ps -o yaml`, `logs --since`.
@@ -534,10 +535,47 @@ fn top(node: &Node) {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    // CPU is a rate: a busy loop exec'd into `side` (it joins side's cgroup) for 2 s shows
+    // as a large share of a core there, while `main` sleeps.
+    let mut busy = node
+        .nodectl()
+        .args([
+            "exec",
+            "shell-node1",
+            "-c",
+            "side",
+            "--",
+            "/bin/busybox",
+            "timeout",
+            "2",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "while :; do :; done",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
     let (code, out, err) = node.run(&["top", "pod", "shell-node1", "--containers"], None);
+    let _ = busy.wait();
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("POD "), "{out}");
-    assert!(out.contains(" main ") && out.contains(" side "), "{out}");
+    let cpu = |c: &str| -> u64 {
+        let row = out
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(c))
+            .unwrap_or_else(|| panic!("no row for {c}: {out}"));
+        row.split_whitespace()
+            .nth(2)
+            .unwrap()
+            .trim_end_matches('m')
+            .parse()
+            .unwrap()
+    };
+    assert!(cpu("side") >= 100, "busy side: {out}");
+    assert!(cpu("main") < 50, "sleeping main: {out}");
     let (code, _, err) = node.run(&["top", "pod", "nope"], None);
     assert_eq!(code, 1);
     assert_eq!(
