@@ -408,6 +408,12 @@ fn exec_without_tty(node: &Node) {
         err,
         "error: unable to upgrade connection: container not found (\"once\")\n"
     );
+    let (code, _, err) = node.run(&["exec", "done-node1", "--", "/bin/busybox", "true"], None);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "error: cannot exec into a container in a completed pod; current phase is Succeeded\n"
+    );
     // -t without a terminal on stdin: kubectl's warning, no terminal.
     let (code, out, err) = node.run(
         &[
@@ -796,6 +802,18 @@ spec:
     image: {IMAGE}
     imagePullPolicy: Never
     command: ["/bin/busybox", "sleep", "3602"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: done
+spec:
+  restartPolicy: Never
+  containers:
+  - name: job
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "true"]
 "#
         ),
     )
@@ -808,6 +826,9 @@ spec:
     });
     node.wait_pod("oneshot's once completed", 60, |p| {
         named(p, "oneshot-node1") && !container_state(p, "once")["terminated"].is_null()
+    });
+    node.wait_pod("done succeeded", 60, |p| {
+        named(p, "done-node1") && p["status"]["phase"] == "Succeeded"
     });
     // status.json is written before the API's view is asked: wait for the socket too.
     let t0 = Instant::now();

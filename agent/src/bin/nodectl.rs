@@ -260,14 +260,14 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     let target = rt.block_on(async {
         let client = nodelet::api::Client::new(socket)?;
         let pod = client.pod(ns, &a.pod).await?;
+        if let Some(e) = nodelet::exec_target::completed_pod_error(&pod) {
+            anyhow::bail!(e);
+        }
         let (container, notice) =
             nodelet::exec_target::default_container(&pod, a.container.as_deref())
                 .map_err(anyhow::Error::msg)?;
         if let Some(n) = notice {
             eprintln!("{n}");
-        }
-        if let Some(e) = nodelet::exec_target::completed_pod_error(&pod) {
-            anyhow::bail!(e);
         }
         match client.exec_target(ns, &a.pod, Some(&container)).await {
             Ok(t) => Ok(t),
