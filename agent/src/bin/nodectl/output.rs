@@ -189,3 +189,45 @@ pub async fn top(client: &Client, a: &TopArgs) -> anyhow::Result<()> {
     print!("{text}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_changes_only_when_more_than_its_age_changes() {
+        let cols = Columns {
+            namespace: true,
+            wide: false,
+        };
+        let r = |age: &str, status: &str| -> Vec<String> {
+            ["default", "web", "1/1", status, "0", age]
+                .map(str::to_string)
+                .to_vec()
+        };
+        assert_eq!(
+            row_key(&r("5s", "Running"), cols),
+            row_key(&r("3m", "Running"), cols)
+        );
+        assert_ne!(
+            row_key(&r("5s", "Running"), cols),
+            row_key(&r("5s", "Error"), cols)
+        );
+    }
+
+    #[test]
+    fn one_named_pod_is_printed_as_itself_several_as_a_list() {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}
+        }))
+        .unwrap();
+        assert_eq!(
+            objects(std::slice::from_ref(&p), true).unwrap()["kind"],
+            "Pod"
+        );
+        let list = objects(&[p.clone(), p], false).unwrap();
+        assert_eq!(list["kind"], "List");
+        assert_eq!(list["items"].as_array().unwrap().len(), 2);
+        assert_eq!(list["metadata"]["resourceVersion"], "");
+    }
+}
