@@ -38,6 +38,7 @@ pub mod logs;
 pub mod manifest;
 pub mod names;
 pub mod node_api;
+pub mod node_ip;
 pub mod pod_defaults;
 pub mod pod_table;
 pub mod pod_validation;

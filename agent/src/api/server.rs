@@ -171,7 +171,46 @@ fn status_response(s: Box<Status>) -> Response {
     json(code, &*s)
 }
 
+/// Pods by phase and containers by state, counted from the pods as they are now.
+fn gauges(metrics: &Metrics, pods: &[Pod]) {
+    let phases = ["Pending", "Running", "Succeeded", "Failed", "Unknown"];
+    let mut by_phase = [0i64; 5];
+    let mut by_state = [0i64; 3];
+    for p in pods {
+        let st = p.status.as_ref();
+        let phase = st.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+        if let Some(i) = phases.iter().position(|x| *x == phase) {
+            by_phase[i] += 1;
+        }
+        let all = st
+            .into_iter()
+            .flat_map(|s| {
+                s.init_container_statuses
+                    .iter()
+                    .flatten()
+                    .chain(s.container_statuses.iter().flatten())
+            })
+            .filter_map(|c| c.state.as_ref());
+        for state in all {
+            if state.running.is_some() {
+                by_state[1] += 1;
+            } else if state.terminated.is_some() {
+                by_state[2] += 1;
+            } else {
+                by_state[0] += 1;
+            }
+        }
+    }
+    metrics.set_pods_by_phase(phases.iter().copied().zip(by_phase));
+    metrics.set_containers_by_state(
+        ["waiting", "running", "terminated"]
+            .into_iter()
+            .zip(by_state),
+    );
+}
+
 async fn metrics_text<S: NodeState>(State(app): State<App<S>>) -> Response {
+    gauges(&app.metrics, &app.node.pods());
     match app.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response(),
         Err(e) => status_response(status::internal(format!("encoding metrics: {e}"))),

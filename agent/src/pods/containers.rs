@@ -59,6 +59,8 @@ pub async fn start(
 ) -> Result<(String, String, Option<jiff::Timestamp>), StartFailure> {
     let pod = &st.pod.pod;
     let uid = st.pod.uid();
+    let t0 = std::time::Instant::now();
+    let step = |what: &str| tracing::debug!(pod = %uid, step = what, ms = t0.elapsed().as_secs_f64() * 1e3, "container");
     let c = which
         .get(pod)
         .map_err(|e| StartFailure::new("CreateContainerError", e))?
@@ -109,6 +111,7 @@ pub async fn start(
             format!("Container image {image:?} already present on machine"),
         );
     }
+    step("image");
     let id = container_id(uid, which, &c.name, restart_count);
     let store = ctx.images.store().clone();
     let sock = st.shim_socket();
@@ -161,6 +164,7 @@ pub async fn start(
     })
     .await
     .map_err(|e| StartFailure::new("CreateContainerError", e))??;
+    step("bundle");
     let log_path = setup::pod_logs_dir(
         &ctx.cfg.pod_logs_dir,
         st.pod.namespace(),
@@ -196,12 +200,14 @@ pub async fn start(
             return Err(StartFailure::new("CreateContainerError", e));
         }
     }
+    step("create");
     events.emit("Normal", "Created", format!("Created container {}", c.name));
     if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
         remove(ctx, st, &id).await;
         events.emit("Warning", "Failed", format!("Error: {e}"));
         return Err(StartFailure::new("RunContainerError", e));
     }
+    step("start");
     events.emit("Normal", "Started", format!("Started container {}", c.name));
     if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.clone()) {
         let exec = super::probes::exec_fn(
