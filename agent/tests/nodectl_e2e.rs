@@ -1,6 +1,6 @@
-//! `nodectl` against a live node: the real `nodelet` binary, as root, in a private mount
-//! namespace and a fresh network namespace (the node), a cgroup of the test's own and temp
-//! dirs for every path (the set-up of pods_e2e.rs):
+//! `nodectl` against a live node (tests/node: the real `nodelet` binary, as root, in a private
+//! mount namespace and a fresh network namespace, a cgroup of the test's own, temp dirs for
+//! every path):
 //!
 //! - `exec` without a terminal: stdout/stderr, the exit code passed through, the "Defaulted
 //!   container" notice, `-i` stdin, kubectl's errors for an unknown pod, an unknown container
@@ -20,229 +20,47 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
+mod node;
+use node::{Cleanup, Node, TestCgroup, sh, target_bin};
 
 const IMAGE: &str = "nodelet.test/busybox:1.0";
 
-fn target_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run `cargo build --workspace` first",
-        p.display()
-    );
-    p
+fn nodectl(node: &Node) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nodectl"));
+    c.arg("--socket").arg(node.dir("run/nodelet.sock"));
+    c
 }
 
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The test's private cgroup below its own, entered; Drop moves back, kills what is left and
-/// removes it.
-struct TestCgroup {
-    cg: noderun_cgroups::Cgroup,
-}
-
-impl TestCgroup {
-    fn enter() -> TestCgroup {
-        let rel = format!("nodectl-e2e-{}", std::process::id());
-        let mut cg = noderun_cgroups::Cgroup::resolve(Some(Path::new(&rel)), "x").unwrap();
-        cg.create().unwrap();
-        cg.add_task(std::process::id() as i32).unwrap();
-        TestCgroup { cg }
+/// (exit code, stdout, stderr) of nodectl with `args` and `input` on stdin.
+fn run(node: &Node, args: &[&str], input: Option<&str>) -> (i32, String, String) {
+    let mut child = nodectl(node)
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(i) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(i.as_bytes()).unwrap();
     }
-}
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        let me = std::process::id().to_string();
-        for d in self.cg.dirs() {
-            if let Some(parent) = d.path.parent() {
-                let _ = std::fs::write(parent.join("cgroup.procs"), &me);
-            }
-        }
-        if let Ok(pids) = self.cg.pids() {
-            for p in pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(p),
-                    nix::sys::signal::SIGKILL,
-                );
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        for d in self.cg.dirs() {
-            let _ = Command::new("find")
-                .arg(&d.path)
-                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// Processes whose command line mentions `needle`.
-fn procs_with(needle: &str) -> Vec<i32> {
-    let mut out = vec![];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline"))
-            && String::from_utf8_lossy(&c).contains(needle)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Kills the agent, nodectl children and every process with the temp dir in its command
-/// line; unmounts what is left below the temp dir.
-struct Cleanup {
-    t: PathBuf,
-    children: Vec<Child>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for pid in procs_with(&self.t.display().to_string()) {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let t = self.t.display().to_string();
-        let mut ms: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains(&t))
-            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
-            .collect();
-        ms.reverse();
-        for mp in ms {
-            let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
-}
-
-struct Node {
-    t: PathBuf,
-}
-
-impl Node {
-    fn dir(&self, n: &str) -> PathBuf {
-        self.t.join(n)
-    }
-
-    fn start(&self) -> Child {
-        let log = std::fs::File::create(self.t.join("nodelet.log")).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_nodelet"))
-            .arg("--static-pod-path")
-            .arg(self.dir("manifests"))
-            .arg("--root-dir")
-            .arg(self.dir("root"))
-            .arg("--pod-logs-dir")
-            .arg(self.dir("logs"))
-            .arg("--run-dir")
-            .arg(self.dir("run"))
-            .arg("--api-socket")
-            .arg(self.dir("run/nodelet.sock"))
-            .arg("--node-name")
-            .arg("node1")
-            .arg("--cni-conf-dir")
-            .arg(self.dir("net.d"))
-            .arg("--cni-bin-dir")
-            .arg(self.dir("cni-bin"))
-            .args(["--file-check-frequency", "1s", "--sync-period-ms", "100"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.t.join("nodelet.log")).unwrap_or_default()
-    }
-
-    /// `status.json` of every pod.
-    fn pods(&self) -> Vec<Value> {
-        let mut out = vec![];
-        for e in std::fs::read_dir(self.dir("root/pods"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(b) = std::fs::read(e.path().join("status.json"))
-                && let Ok(v) = serde_json::from_slice::<Value>(&b)
-            {
-                out.push(v);
-            }
-        }
-        out
-    }
-
-    fn wait_pod(&self, what: &str, secs: u64, cond: impl Fn(&Value) -> bool) {
-        let t = Instant::now();
-        while !self.pods().iter().any(&cond) {
-            assert!(
-                t.elapsed() < Duration::from_secs(secs),
-                "timed out waiting for {what}; pods: {:#?}\nnodelet log:\n{}",
-                self.pods().iter().map(|p| &p["status"]).collect::<Vec<_>>(),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn nodectl(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_nodectl"));
-        c.arg("--socket").arg(self.dir("run/nodelet.sock"));
-        c
-    }
-
-    /// (exit code, stdout, stderr) of nodectl with `args` and `input` on stdin.
-    fn run(&self, args: &[&str], input: Option<&str>) -> (i32, String, String) {
-        let mut child = self
-            .nodectl()
-            .args(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(i) = input {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(i.as_bytes()).unwrap();
-        }
-        let o = child.wait_with_output().unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn container_state<'a>(pod: &'a Value, name: &str) -> &'a Value {
@@ -315,7 +133,8 @@ fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
 
 fn exec_without_tty(node: &Node) {
     // Two containers, no -c: the first, with kubectl's notice; stdout, stderr, exit code.
-    let (code, out, err) = node.run(
+    let (code, out, err) = run(
+        node,
         &[
             "exec",
             "shell-node1",
@@ -336,7 +155,8 @@ fn exec_without_tty(node: &Node) {
     assert!(err.contains("err\n"), "{err}");
     assert!(err.contains("command terminated with exit code 3"), "{err}");
     // -c side, -i: stdin passed through; exit 0 prints nothing extra.
-    let (code, out, err) = node.run(
+    let (code, out, err) = run(
+        node,
         &[
             "exec",
             "shell-node1",
@@ -353,7 +173,8 @@ fn exec_without_tty(node: &Node) {
     );
     assert_eq!((code, out.as_str(), err.as_str()), (0, "HELLO STDIN\n", ""));
     // Without -i, stdin is not the process's: `cat` reads /dev/null.
-    let (code, out, _) = node.run(
+    let (code, out, _) = run(
+        node,
         &[
             "exec",
             "shell-node1",
@@ -367,7 +188,8 @@ fn exec_without_tty(node: &Node) {
     );
     assert_eq!((code, out.as_str()), (0, ""));
     // The exec runs in the container: / is the image's.
-    let (code, out, err) = node.run(
+    let (code, out, err) = run(
+        node,
         &[
             "exec",
             "shell-node1",
@@ -382,16 +204,21 @@ fn exec_without_tty(node: &Node) {
     );
     assert_eq!((code, out.as_str()), (0, "busybox\n"), "{err}");
     // kubectl's errors.
-    let (code, _, err) = node.run(&["exec", "nope", "--", "true"], None);
+    let (code, _, err) = run(node, &["exec", "nope", "--", "true"], None);
     assert_eq!(code, 1);
     assert_eq!(
         err,
         "Error from server (NotFound): pods \"nope\" not found\n"
     );
-    let (code, _, err) = node.run(&["exec", "shell-node1", "-c", "zz", "--", "true"], None);
+    let (code, _, err) = run(
+        node,
+        &["exec", "shell-node1", "-c", "zz", "--", "true"],
+        None,
+    );
     assert_eq!(code, 1);
     assert_eq!(err, "error: container zz not found in pod shell-node1\n");
-    let (code, _, err) = node.run(
+    let (code, _, err) = run(
+        node,
         &[
             "exec",
             "oneshot-node1",
@@ -408,14 +235,19 @@ fn exec_without_tty(node: &Node) {
         err,
         "error: unable to upgrade connection: container not found (\"once\")\n"
     );
-    let (code, _, err) = node.run(&["exec", "done-node1", "--", "/bin/busybox", "true"], None);
+    let (code, _, err) = run(
+        node,
+        &["exec", "done-node1", "--", "/bin/busybox", "true"],
+        None,
+    );
     assert_eq!(code, 1);
     assert_eq!(
         err,
         "error: cannot exec into a container in a completed pod; current phase is Succeeded\n"
     );
     // -t without a terminal on stdin: kubectl's warning, no terminal.
-    let (code, out, err) = node.run(
+    let (code, out, err) = run(
+        node,
         &[
             "exec",
             "shell-node1",
@@ -437,11 +269,13 @@ fn exec_without_tty(node: &Node) {
     );
 }
 
-fn exec_with_tty(node: &Node, cleanup: &mut Cleanup) {
+/// nodectl children left by a failed check are killed by `Cleanup` (their command line names
+/// the node's socket in the temp dir).
+fn exec_with_tty(node: &Node) {
     let pty = nix::pty::openpty(None, None).unwrap();
     set_winsize(&pty.master, 24, 80);
     let slave = pty.slave;
-    let mut cmd = node.nodectl();
+    let mut cmd = nodectl(node);
     cmd.args([
         "exec",
         "shell-node1",
@@ -467,8 +301,7 @@ fn exec_with_tty(node: &Node, cleanup: &mut Cleanup) {
             Ok(())
         });
     }
-    let child = cmd.spawn().unwrap();
-    cleanup.children.push(child);
+    let mut child = cmd.spawn().unwrap();
     let master = std::fs::File::from(pty.master);
     let mut writer = master.try_clone().unwrap();
     let out = Collected::spawn_reader(master.try_clone().unwrap());
@@ -492,7 +325,6 @@ fn exec_with_tty(node: &Node, cleanup: &mut Cleanup) {
     type_line(&mut writer, "/bin/busybox tty");
     out.wait_for(pos, "/dev/pts/", 10);
     type_line(&mut writer, "exit 7");
-    let mut child = cleanup.children.pop().unwrap();
     let t = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -512,7 +344,7 @@ fn top(node: &Node) {
     // The main container filled 16 MiB of /dev/shm (tmpfs pages are charged to its cgroup).
     let t = Instant::now();
     loop {
-        let (code, out, err) = node.run(&["top", "pods"], None);
+        let (code, out, err) = run(node, &["top", "pods"], None);
         assert_eq!(code, 0, "{err}");
         let mut lines = out.lines();
         assert!(
@@ -543,8 +375,7 @@ fn top(node: &Node) {
     }
     // CPU is a rate: a busy loop exec'd into `side` (it joins side's cgroup) for 2 s shows
     // as a large share of a core there, while `main` sleeps.
-    let mut busy = node
-        .nodectl()
+    let mut busy = nodectl(node)
         .args([
             "exec",
             "shell-node1",
@@ -564,7 +395,7 @@ fn top(node: &Node) {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1200));
-    let (code, out, err) = node.run(&["top", "pod", "shell-node1", "--containers"], None);
+    let (code, out, err) = run(node, &["top", "pod", "shell-node1", "--containers"], None);
     let _ = busy.wait();
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("POD "), "{out}");
@@ -582,7 +413,7 @@ fn top(node: &Node) {
     };
     assert!(cpu("side") >= 100, "busy side: {out}");
     assert!(cpu("main") < 50, "sleeping main: {out}");
-    let (code, _, err) = node.run(&["top", "pod", "nope"], None);
+    let (code, _, err) = run(node, &["top", "pod", "nope"], None);
     assert_eq!(code, 1);
     assert_eq!(
         err,
@@ -590,9 +421,8 @@ fn top(node: &Node) {
     );
 }
 
-fn watch(node: &Node, cleanup: &mut Cleanup) {
-    let mut child = node
-        .nodectl()
+fn watch(node: &Node) {
+    let mut child = nodectl(node)
         .args(["ps", "-w"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -600,7 +430,6 @@ fn watch(node: &Node, cleanup: &mut Cleanup) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    cleanup.children.push(child);
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let l2 = lines.clone();
     std::thread::spawn(move || {
@@ -620,7 +449,7 @@ fn watch(node: &Node, cleanup: &mut Cleanup) {
                 t.elapsed() < Duration::from_secs(30),
                 "ps -w: {what}; got:\n{}\nnodelet log:\n{}",
                 got.join("\n"),
-                node.log()
+                node.logs()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -684,13 +513,12 @@ fn watch(node: &Node, cleanup: &mut Cleanup) {
     let status_col = got[0].find("STATUS").unwrap();
     let running = late.iter().find(|x| x.contains(" Running ")).unwrap();
     assert_eq!(&running[status_col..status_col + 7], "Running", "{got:#?}");
-    let mut child = cleanup.children.pop().unwrap();
     let _ = child.kill();
     let _ = child.wait();
 }
 
 fn output_formats(node: &Node) {
-    let (code, out, err) = node.run(&["get", "pod", "shell-node1", "-o", "yaml"], None);
+    let (code, out, err) = run(node, &["get", "pod", "shell-node1", "-o", "yaml"], None);
     assert_eq!(code, 0, "{err}");
     for want in [
         "apiVersion: v1\n",
@@ -701,31 +529,33 @@ fn output_formats(node: &Node) {
     ] {
         assert!(out.contains(want), "{want:?} in:\n{out}");
     }
-    let (code, out, err) = node.run(&["ps", "-o", "yaml"], None);
+    let (code, out, err) = run(node, &["ps", "-o", "yaml"], None);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("apiVersion: v1\nitems:\n- apiVersion: v1\n"),
         "{out}"
     );
     assert!(out.contains("\nkind: List\n"), "{out}");
-    let (code, out, err) = node.run(&["get", "pods", "shell-node1", "-o", "json"], None);
+    let (code, out, err) = run(node, &["get", "pods", "shell-node1", "-o", "json"], None);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["kind"], "Pod");
-    let (code, _, err) = node.run(&["get", "pod", "nope", "-o", "yaml"], None);
+    let (code, _, err) = run(node, &["get", "pod", "nope", "-o", "yaml"], None);
     assert_eq!(code, 1);
     assert_eq!(
         err,
         "Error from server (NotFound): pods \"nope\" not found\n"
     );
     // logs --since: dd's report (stderr of main) is recent.
-    let (code, out, err) = node.run(
+    let (code, out, err) = run(
+        node,
         &["logs", "shell-node1", "-c", "main", "--since", "10m"],
         None,
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("records in"), "{out}");
-    let (code, _, err) = node.run(
+    let (code, _, err) = run(
+        node,
         &["logs", "shell-node1", "-c", "main", "--since", "soon"],
         None,
     );
@@ -741,10 +571,13 @@ fn nodectl_live() {
     let t = tmp.path().to_path_buf();
     let mut cleanup = Cleanup {
         t: t.clone(),
-        children: vec![],
+        agent: None,
     };
     let cg = TestCgroup::enter();
-    let node = Node { t: t.clone() };
+    let node = Node {
+        t: t.clone(),
+        nodelet: PathBuf::from(env!("CARGO_BIN_EXE_nodelet")),
+    };
     for d in ["manifests", "root", "logs", "run", "net.d", "cni-bin"] {
         std::fs::create_dir_all(node.dir(d)).unwrap();
     }
@@ -759,13 +592,9 @@ fn nodectl_live() {
         .to_string(),
     )
     .unwrap();
-    {
-        let file = t.join("busybox.tar");
-        std::fs::write(&file, common::busybox_archive(IMAGE)).unwrap();
-        let store = nodelet_images::Store::open(node.dir("root/images")).unwrap();
-        nodelet_images::import::import_archive(&store, &file, &nodelet_images::Platform::host())
-            .unwrap();
-    }
+    let archive = t.join("busybox.tar");
+    std::fs::write(&archive, common::busybox_archive(IMAGE)).unwrap();
+    node::import_archive(&node.dir("root"), &archive);
     assert!(target_bin("nodelet-shim").exists() && target_bin("nodelet-pause").exists());
     std::fs::write(
         node.dir("manifests/shell.yaml"),
@@ -818,7 +647,7 @@ spec:
         ),
     )
     .unwrap();
-    cleanup.children.push(node.start());
+    cleanup.agent = Some(node.start("1"));
     node.wait_pod("shell running", 60, |p| {
         named(p, "shell-node1")
             && !container_state(p, "main")["running"].is_null()
@@ -832,15 +661,15 @@ spec:
     });
     // status.json is written before the API's view is asked: wait for the socket too.
     let t0 = Instant::now();
-    while node.run(&["ps"], None).0 != 0 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "{}", node.log());
+    while run(&node, &["ps"], None).0 != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", node.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
     exec_without_tty(&node);
-    exec_with_tty(&node, &mut cleanup);
+    exec_with_tty(&node);
     top(&node);
     output_formats(&node);
-    watch(&node, &mut cleanup);
+    watch(&node);
     // Everything removed before the agent goes: pods torn down.
     for f in ["shell.yaml", "late.yaml"] {
         let _ = std::fs::remove_file(node.dir("manifests").join(f));
