@@ -154,6 +154,21 @@ fn exec_without_tty(node: &Node) {
     );
     assert!(err.contains("err\n"), "{err}");
     assert!(err.contains("command terminated with exit code 3"), "{err}");
+    // -q: only the process's output.
+    let (code, out, err) = run(
+        node,
+        &[
+            "exec",
+            "-q",
+            "shell-node1",
+            "--",
+            "/bin/busybox",
+            "echo",
+            "quiet",
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "quiet\n", ""));
     // -c side, -i: stdin passed through; exit 0 prints nothing extra.
     let (code, out, err) = run(
         node,

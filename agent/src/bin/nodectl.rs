@@ -104,6 +104,9 @@ struct ExecArgs {
     /// Allocate a terminal (with `-i` and a terminal on stdin).
     #[arg(short = 't', long)]
     tty: bool,
+    /// Only print output from the process (no "Defaulted container" or TTY notices).
+    #[arg(short, long)]
+    quiet: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -266,7 +269,7 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
         let (container, notice) =
             nodelet::exec_target::default_container(&pod, a.container.as_deref())
                 .map_err(anyhow::Error::msg)?;
-        if let Some(n) = notice {
+        if let Some(n) = notice.filter(|_| !a.quiet) {
             eprintln!("{n}");
         }
         match client.exec_target(ns, &a.pod, Some(&container)).await {
@@ -285,7 +288,9 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     // kubectl: a terminal only with stdin attached, and only if stdin is a terminal.
     let mut tty = a.tty && a.stdin;
     if tty && !std::io::stdin().is_terminal() {
-        eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
+        if !a.quiet {
+            eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
+        }
         tty = false;
     }
     let code = exec::run(&exec::Request {
