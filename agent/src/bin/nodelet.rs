@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             view: manager.view(),
             pod_logs_dir: cfg.pod_logs_dir.clone(),
             node_name: cfg.node_name.clone(),
+            run_dir: cfg.run_dir.clone(),
         });
         let router = nodelet::api::router(node, metrics);
         let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
