@@ -471,8 +471,14 @@ fn events_are_listed_aggregated() {
 fn metrics_parse_as_prometheus_text() {
     let s = start();
     let m = &s.metrics;
-    m.set_pods_by_phase([("Running", 2), ("Pending", 1)]);
-    m.set_containers_by_state([("running", 3), ("waiting", 1)]);
+    // Pods by phase and containers by state are counted from the node's pods per scrape.
+    let pods = s.node.pods();
+    let waiting = pods
+        .iter()
+        .flat_map(|p| p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()))
+        .filter(|c| c.state.as_ref().is_some_and(|s| s.waiting.is_some()))
+        .count();
+    assert!(waiting > 0);
     m.container_restarted("default", "web-n1", "nginx");
     m.container_restarted("default", "web-n1", "nginx");
     m.probe(
@@ -503,10 +509,14 @@ fn metrics_parse_as_prometheus_text() {
             other => panic!("{name}: {other:?}"),
         }
     };
-    assert_eq!(value("nodelet_pods", &[("phase", "Running")]), 2.0);
+    assert_eq!(
+        value("nodelet_pods", &[("phase", "Running")]),
+        pods.len() as f64
+    );
+    assert_eq!(value("nodelet_pods", &[("phase", "Pending")]), 0.0);
     assert_eq!(
         value("nodelet_containers", &[("container_state", "waiting")]),
-        1.0
+        waiting as f64
     );
     assert_eq!(
         value(
@@ -541,11 +551,10 @@ fn metrics_parse_as_prometheus_text() {
         ),
         1.0
     );
-    // Gauges are replaced, not accumulated.
-    m.set_pods_by_phase([("Running", 1)]);
+    // Gauges follow the pods: replaced per scrape, not accumulated.
+    s.node.pods.lock().unwrap().truncate(1);
     let text = s.rt.block_on(s.client().metrics()).unwrap();
     assert!(text.contains("nodelet_pods{phase=\"Running\"} 1"), "{text}");
-    assert!(!text.contains("Pending"), "{text}");
 }
 
 #[test]
