@@ -220,12 +220,9 @@ mod tests {
             std::fs::write(bottom.join("a"), "bottom").unwrap();
             std::fs::write(bottom.join("b"), "bottom").unwrap();
             let fs = overlay_context(&[top, bottom], &upper, &work, per_layer).unwrap();
-            let mnt = rustix::mount::fsmount(
-                &fs,
-                FsMountFlags::FSMOUNT_CLOEXEC,
-                MountAttrFlags::empty(),
-            )
-            .unwrap();
+            let mnt =
+                rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+                    .unwrap();
             rustix::mount::move_mount(
                 &mnt,
                 "",
