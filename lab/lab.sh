@@ -192,7 +192,7 @@ start_nodelet() { # I
   for a in ${IMAGES[@]+"${IMAGES[@]}"}; do
     "$BINDIR/nodectl" --root-dir "$nd/root" import "$a" > /dev/null
   done
-  spawn_in_node "$i" "$nd/nodelet.log" env -u NOTIFY_SOCKET RUST_LOG="${RUST_LOG:-info}" \
+  spawn_in_node "$i" "$nd/nodelet.log" env -u NOTIFY_SOCKET RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 \
     nsenter --net="/run/netns/$(node_ns "$i")" unshare --mount --propagation private -- \
     "$BINDIR/nodelet" --node-name "n$i" \
       --static-pod-path "$nd/manifests" --root-dir "$nd/root" --pod-logs-dir "$nd/logs" \

@@ -257,7 +257,7 @@ spec:
       echo "hello from n1" > /www/index.html
       printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho client=$REMOTE_ADDR\n' > /www/cgi-bin/ip
       chmod +x /www/cgi-bin/ip
-      exec httpd -f -v -p 8080 -h /www
+      exec httpd -f -v -p 0.0.0.0:8080 -h /www
     ports:
     - containerPort: 8080
     readinessProbe:
@@ -282,8 +282,8 @@ spec:
     - -c
     - |
       while true; do
-        wget -q -T 2 -O - http://{server_ip}:8080/ | sed 's/^/page: /'
-        wget -q -T 2 -O - http://{server_ip}:8080/cgi-bin/ip | sed 's/^/cgi: /'
+        timeout 5 wget -q -O - http://{server_ip}:8080/ | sed 's/^/page: /'
+        timeout 5 wget -q -O - http://{server_ip}:8080/cgi-bin/ip | sed 's/^/cgi: /'
         sleep 1
       done
 "#
