@@ -38,19 +38,22 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 N=3 PREFIX=nnlab- DIR=/tmp/nnlab NODE_CMD="" NO_NODELET=0 DOWN_TIMEOUT=60
 NODENET_OPT="" BINDIR_OPT="" IMAGES=()
-# Options may come before or after the command word.
+opts() { # getopts over "$@"; the caller shifts by OPTIND - 1
+  local o
+  OPTIND=1
+  while getopts "n:p:d:b:B:c:i:t:x" o; do
+    case $o in
+      n) N=$OPTARG ;; p) PREFIX=$OPTARG ;; d) DIR=$OPTARG ;; b) NODENET_OPT=$OPTARG ;;
+      B) BINDIR_OPT=$OPTARG ;; c) NODE_CMD=$OPTARG ;; i) IMAGES+=("$OPTARG") ;;
+      t) DOWN_TIMEOUT=$OPTARG ;; x) NO_NODELET=1 ;;
+      *) echo "bad option (see $0 help)" >&2; exit 2 ;;
+    esac
+  done
+}
+# Options may come before and after the command word (`-p X up -n 2`).
 cmd=""
-if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then cmd=$1; shift; fi
-while getopts "n:p:d:b:B:c:i:t:x" o; do
-  case $o in
-    n) N=$OPTARG ;; p) PREFIX=$OPTARG ;; d) DIR=$OPTARG ;; b) NODENET_OPT=$OPTARG ;;
-    B) BINDIR_OPT=$OPTARG ;; c) NODE_CMD=$OPTARG ;; i) IMAGES+=("$OPTARG") ;;
-    t) DOWN_TIMEOUT=$OPTARG ;; x) NO_NODELET=1 ;;
-    *) echo "bad option" >&2; exit 2 ;;
-  esac
-done
-shift $((OPTIND - 1))
-if [ -z "$cmd" ] && [ $# -gt 0 ]; then cmd=$1; shift; fi
+opts "$@"; shift $((OPTIND - 1))
+if [ $# -gt 0 ]; then cmd=$1; shift; opts "$@"; shift $((OPTIND - 1)); fi
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -74,8 +77,9 @@ nodes() { cat "$DIR/nodes" 2>/dev/null || echo 0; }
 
 node_index() { # NODE (3 or n3) -> 3, checked against the running lab
   local i=${1#n}
-  [[ $i =~ ^[0-9]+$ ]] && [ "$i" -ge 1 ] && [ "$i" -le "$(nodes)" ] ||
+  if ! [[ $i =~ ^[0-9]+$ ]] || [ "$i" -lt 1 ] || [ "$i" -gt "$(nodes)" ]; then
     die "no node '$1' in lab $PREFIX ($DIR): nodes are 1..$(nodes) (n1..n$(nodes))"
+  fi
   echo "$i"
 }
 
@@ -174,6 +178,7 @@ remove_cgroups() { # kill what is left in them, then remove them deepest first
 # Run "$@" in node I's cgroups (in the background, own session); prints nothing.
 spawn_in_node() { # I LOG CMD...
   local i=$1 log=$2; shift 2
+  # shellcheck disable=SC2016 # expanded by the inner sh
   NODE_CGROUPS=$(sed "s|\$|/n$i|" "$DIR/cgroups") setsid sh -c '
     printf "%s\n" "$NODE_CGROUPS" | while read -r d; do echo $$ > "$d/cgroup.procs"; done
     unset NODE_CGROUPS
@@ -185,7 +190,8 @@ alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^[^)]*) Z' "
 # ---- nodelet per node -----------------------------------------------------------------------
 
 start_nodelet() { # I
-  local i=$1 nd=$DIR/n$i
+  local i=$1 nd
+  nd=$DIR/n$i
   mkdir -p "$nd/manifests" "$nd/root" "$nd/logs" "$nd/run" "$nd/cni-bin"
   ln -sfn "$NODENET" "$nd/cni-bin/nodenet"
   "$BINDIR/nodectl" --root-dir "$nd/root" import "$DIR/busybox.tar" > /dev/null
@@ -202,7 +208,8 @@ start_nodelet() { # I
 }
 
 wait_nodelet() { # I: until its API answers
-  local i=$1 nd=$DIR/n$i t=0
+  local i=$1 nd t=0
+  nd=$DIR/n$i
   until "$BINDIR/nodectl" --socket "$nd/run/nodelet.sock" ps > /dev/null 2>&1; do
     if ! alive "$(cat "$nd/nodelet.pid")"; then
       echo "lab.sh: nodelet of n$i exited; its log:" >&2; tail -n 20 "$nd/nodelet.log" >&2; return 1
@@ -355,7 +362,7 @@ delete() { # NODE FILE|NAME...
     for c in "$b" "$b.yaml" "$b.yml" "$b.json"; do
       if [ -f "$m/$c" ]; then rm -f "$m/$c"; echo "n$i: $c removed"; continue 2; fi
     done
-    die "n$i has no manifest $b (have: $(ls "$m" | tr '\n' ' '))"
+    die "n$i has no manifest $b (have: $(find "$m" -mindepth 1 -maxdepth 1 -type f -printf '%f '))"
   done
 }
 

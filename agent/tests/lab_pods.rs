@@ -221,7 +221,10 @@ fn mounts_below(dir: &Path) -> Vec<String> {
             .unwrap_or_default()
             .lines()
         {
-            if l.split_whitespace().nth(4).is_some_and(|m| m.starts_with(&d)) {
+            if l.split_whitespace()
+                .nth(4)
+                .is_some_and(|m| m.starts_with(&d))
+            {
                 out.push(format!("{}: {l}", e.file_name().to_string_lossy()));
             }
         }
@@ -303,6 +306,10 @@ fn two_nodelets_pods_reach_each_other_over_vxlan() {
     let host_before = host_links();
     let lab = Lab::up(2);
     let dir = lab.dir.clone();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("nodes")).unwrap().trim(),
+        "2"
+    );
     let cgroups: Vec<PathBuf> = std::fs::read_to_string(dir.join("cgroups"))
         .unwrap()
         .lines()
@@ -314,7 +321,11 @@ fn two_nodelets_pods_reach_each_other_over_vxlan() {
         .lines()
         .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()));
     if let Some(own) = own_memory {
-        let want = format!("/sys/fs/cgroup/memory{}/{}lab", own.trim_end_matches('/'), lab.prefix);
+        let want = format!(
+            "/sys/fs/cgroup/memory{}/{}lab",
+            own.trim_end_matches('/'),
+            lab.prefix
+        );
         assert!(
             cgroups.iter().any(|c| c == Path::new(&want)),
             "the lab's memory cgroup is below ours ({want}): {cgroups:?}"
@@ -365,7 +376,10 @@ fn two_nodelets_pods_reach_each_other_over_vxlan() {
         .collect();
     assert_eq!(&row[1..3], ["1/1", "Running"], "{ps}");
     let all = lab.run(&["ps"]);
-    assert!(all.contains("== n1") && all.contains("== n2") && all.contains(&web_ip), "{all}");
+    assert!(
+        all.contains("== n1") && all.contains("== n2") && all.contains(&web_ip),
+        "{all}"
+    );
 
     // The client on n2 fetches from the server's pod IP, across the overlay.
     let before = (lab.vxlan_packets("n1"), lab.vxlan_packets("n2"));
@@ -448,7 +462,11 @@ fn two_nodelets_pods_reach_each_other_over_vxlan() {
         !err.contains("still running"),
         "each nodelet tore its pods down before it was stopped: {err}"
     );
-    assert!(lab.netns_left().is_empty(), "netns left: {:?}", lab.netns_left());
+    assert!(
+        lab.netns_left().is_empty(),
+        "netns left: {:?}",
+        lab.netns_left()
+    );
     assert!(!dir.exists(), "{} left", dir.display());
     for c in &cgroups {
         assert!(!c.exists(), "cgroup {} left", c.display());
@@ -468,7 +486,11 @@ fn two_nodelets_pods_reach_each_other_over_vxlan() {
     assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
     // Links the lab made live in its namespaces only: none of them appeared in the host's.
     let host_after = host_links();
-    for name in veths.iter().map(String::as_str).chain(["cni0", "nodenet.1", "ul0"]) {
+    for name in veths
+        .iter()
+        .map(String::as_str)
+        .chain(["cni0", "nodenet.1", "ul0"])
+    {
         assert!(
             !host_after.contains(name) || host_before.contains(name),
             "{name} appeared in the host netns: {host_after:?}"
