@@ -54,11 +54,15 @@ cat > /etc/cni/net.d/10-nodenet.conflist <<JSON
 }
 JSON
 
+# cgroupRoot /kubepods, as the kubelet's cgroupfs driver: Debian 12 is cgroup v2, where the
+# service's own cgroup (which holds the nodelet process) cannot hand controllers to pod
+# cgroups below it; /kubepods holds no process, so pods get memory/cpu/pids limits.
 cat > /etc/nodelet/config.yaml <<YAML
 apiVersion: nodelet.io/v1alpha1
 kind: NodeletConfiguration
 nodeName: node$I
 staticPodPath: /etc/kubernetes/manifests
+cgroupRoot: /kubepods
 cniConfDir: /etc/cni/net.d
 cniBinDir: /opt/cni/bin
 YAML
