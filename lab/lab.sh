@@ -29,7 +29,7 @@
 # Each nodelet (from BINDIR, next to nodelet-shim and nodelet-pause; default: where `nodelet`
 # is on the PATH, else target/debug) runs in its node's netns and cgroup, in a private mount
 # namespace (its netns pins and overlay mounts vanish with it), with busybox:local (built from
-# /bin/busybox by lab/busybox-image) and every -i ARCHIVE imported into its image store.
+# /bin/busybox by scripts/busybox-image.sh) and every -i ARCHIVE imported into its image store.
 # -x: no nodelets (the network alone; `pod` makes bare pods by calling the plugin directly).
 # -c NODE_CMD: also started once per node inside its netns and cgroup, with NODE_NAME,
 # NODE_DIR, NODE_IP, CNI_CONF_DIR and NODENET in the environment; killed by `down`.
@@ -259,7 +259,7 @@ up() {
     gen_config "$i" "$N" > "$DIR/n$i/net.d/10-nodenet.conflist"
     while read -r d; do mk_cgroup "$d/n$i"; done < "$DIR/cgroups"
   done
-  [ "$NO_NODELET" = 0 ] && "$HERE/busybox-image" "$DIR/busybox.tar" busybox:local
+  [ "$NO_NODELET" = 0 ] && "$HERE/../scripts/busybox-image.sh" "$DIR/busybox.tar" busybox:local
   for i in $(seq 1 "$N"); do
     nsenter --net="/run/netns/$(node_ns "$i")" "$NODENET" sync --config "$DIR/n$i/net.d/10-nodenet.conflist"
     [ "$NO_NODELET" = 0 ] && start_nodelet "$i"

@@ -14,7 +14,7 @@ for b in nodenet nodelet nodelet-shim nodelet-pause nodectl; do
 done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq nftables busybox-static python3 >/dev/null
+apt-get install -y -qq nftables busybox-static >/dev/null
 
 install -d /opt/cni/bin /etc/cni/net.d /var/lib/cni/nodenet /etc/nodelet /etc/kubernetes/manifests \
   /usr/local/share/nodelet/manifests
@@ -54,21 +54,19 @@ cat > /etc/cni/net.d/10-nodenet.conflist <<JSON
 }
 JSON
 
-# cgroupRoot /kubepods, as the kubelet's cgroupfs driver: Debian 12 is cgroup v2, where the
-# service's own cgroup (which holds the nodelet process) cannot hand controllers to pod
-# cgroups below it; /kubepods holds no process, so pods get memory/cpu/pids limits.
+# Pods go below the agent's own cgroup (systemd's Delegate=yes); on these cgroup v2 VMs
+# nodelet first moves itself into a leaf (nodelet-agent) so that cgroup can hold them.
 cat > /etc/nodelet/config.yaml <<YAML
 apiVersion: nodelet.io/v1alpha1
 kind: NodeletConfiguration
 nodeName: node$I
 staticPodPath: /etc/kubernetes/manifests
-cgroupRoot: /kubepods
 cniConfDir: /etc/cni/net.d
 cniBinDir: /opt/cni/bin
 YAML
 
 # busybox:local, the image the example manifests use, from the VM's own busybox-static.
-python3 /tmp/lab-busybox-image /var/tmp/busybox-local.tar busybox:local
+bash /tmp/lab-busybox-image.sh /var/tmp/busybox-local.tar busybox:local
 nodectl import /var/tmp/busybox-local.tar
 
 systemctl daemon-reload
