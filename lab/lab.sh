@@ -136,10 +136,19 @@ own_cgroups() { # the caller's own cgroup directory in every mounted hierarchy, 
 }
 
 mk_cgroup() { # mk_cgroup DIR: create it; a v1 cpuset child needs its parent's cpus and mems
+  local c cs
   mkdir -p "$1"
   if [ -e "$1/cpuset.cpus" ] && [ -z "$(cat "$1/cpuset.cpus")" ]; then
     cat "$(dirname "$1")/cpuset.cpus" > "$1/cpuset.cpus"
     cat "$(dirname "$1")/cpuset.mems" > "$1/cpuset.mems"
+  fi
+  # v2: hand the controllers this (process-free) cgroup has on to its children, best effort;
+  # a node's own cgroup is left to its nodelet (it moves itself into a leaf first).
+  if [ -e "$1/cgroup.subtree_control" ] && [ "$(basename "$1")" = "${PREFIX}lab" ]; then
+    read -ra cs < "$1/cgroup.controllers" || true
+    for c in ${cs[@]+"${cs[@]}"}; do
+      echo "+$c" > "$1/cgroup.subtree_control" 2>/dev/null || true
+    done
   fi
 }
 

@@ -350,11 +350,13 @@ fn two_nodelets_pods_reach_each_other_over_vxlan() {
             format!("net:[{}]", std::os::unix::fs::MetadataExt::ino(&node_ns)),
             "nodelet of {n} in its node's netns"
         );
-        let procs = std::fs::read_to_string(cgroups[0].join(n).join("cgroup.procs")).unwrap();
+        // In every hierarchy (on cgroup v2, in the leaf nodelet moves itself into below it).
+        let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let want = format!("/{}lab/{n}", lab.prefix);
         assert!(
-            procs.lines().any(|l| l == pid.to_string()),
-            "nodelet {pid} in {}",
-            cgroups[0].join(n).display()
+            own.lines()
+                .all(|l| l.ends_with(&want) || l.contains(&format!("{want}/"))),
+            "nodelet {pid} in its node's cgroup {want}: {own}"
         );
     }
     let images = lab.run(&["nodectl", "n2", "images"]);
