@@ -209,7 +209,7 @@ start_nodelet() { # I
   done
   spawn_in_node "$i" "$nd/nodelet.log" env -u NOTIFY_SOCKET RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 \
     nsenter --net="/run/netns/$(node_ns "$i")" unshare --mount --propagation private -- \
-    "$BINDIR/nodelet" --node-name "n$i" \
+    "$BINDIR/nodelet" --node-name "n$i" --node-ip "$(node_ip "$i")" \
       --static-pod-path "$nd/manifests" --root-dir "$nd/root" --pod-logs-dir "$nd/logs" \
       --run-dir "$nd/run" --api-socket "$nd/run/nodelet.sock" \
       --cni-conf-dir "$nd/net.d" --cni-bin-dir "$nd/cni-bin"

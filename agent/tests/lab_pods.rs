@@ -369,6 +369,11 @@ fn two_nodelets_pods_reach_each_other_over_vxlan() {
     });
     let web_ip = pod_ip(&web);
     assert!(web_ip.starts_with("10.244.1."), "{web_ip}");
+    assert_eq!(
+        web["status"]["hostIP"], "192.168.77.1",
+        "{:#}",
+        web["status"]
+    );
     let ps = lab.run(&["nodectl", "1", "ps"]);
     let row: Vec<&str> = ps
         .lines()

@@ -54,12 +54,14 @@ cat > /etc/cni/net.d/10-nodenet.conflist <<JSON
 }
 JSON
 
+# nodeIP: the pods' hostIP is eth1's address, not the NAT eth0's (the default route's).
 # Pods go below the agent's own cgroup (systemd's Delegate=yes); on these cgroup v2 VMs
 # nodelet first moves itself into a leaf (nodelet-agent) so that cgroup can hold them.
 cat > /etc/nodelet/config.yaml <<YAML
 apiVersion: nodelet.io/v1alpha1
 kind: NodeletConfiguration
 nodeName: node$I
+nodeIP: $NODE_IP
 staticPodPath: /etc/kubernetes/manifests
 cniConfDir: /etc/cni/net.d
 cniBinDir: /opt/cni/bin
