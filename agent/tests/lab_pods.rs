@@ -10,7 +10,8 @@
 //!   (`lab.sh nodectl 2 logs`) has the page and, from a CGI script printing REMOTE_ADDR, its
 //!   own pod IP (no NAT between pods); the packets crossed both nodes' VXLAN devices;
 //! - `lab.sh delete` tears a pod down (its IP lease freed), `lab.sh down` removes the rest:
-//!   no netns, cgroup, process, mount or directory of the lab is left.
+//!   no netns, cgroup, process, mount or directory of the lab is left;
+//! - an `up` that fails half-way (a nodelet that exits at once) removes what it made.
 //!
 //! The nodelet-shim, nodelet-pause and nodenet binaries are taken from this target directory
 //! (`cargo build --workspace`).
@@ -52,23 +53,32 @@ struct Lab {
 }
 
 impl Lab {
-    fn up(nodes: usize) -> Lab {
-        let prefix = format!("nl{}-", std::process::id() % 100000);
-        let lab = Lab {
+    /// A lab named `nl<pid><tag>-` (not up yet) taking its binaries from `bindir`.
+    fn new(tag: &str, bindir: PathBuf) -> Lab {
+        let prefix = format!("nl{}{tag}-", std::process::id() % 100000);
+        Lab {
             dir: std::env::temp_dir().join(format!("{prefix}lab")),
             prefix,
-            bindir: bindir(),
-        };
-        let nodenet = lab.bindir.join("nodenet");
-        let out = lab.run_raw(&[
+            bindir,
+        }
+    }
+
+    fn try_up(&self, nodes: usize) -> Output {
+        let nodenet = bindir().join("nodenet");
+        self.run_raw(&[
             "up",
             "-n",
             &nodes.to_string(),
             "-b",
             nodenet.to_str().unwrap(),
             "-B",
-            lab.bindir.to_str().unwrap(),
-        ]);
+            self.bindir.to_str().unwrap(),
+        ])
+    }
+
+    fn up(nodes: usize) -> Lab {
+        let lab = Lab::new("", bindir());
+        let out = lab.try_up(nodes);
         assert!(
             out.status.success(),
             "lab.sh up: {}{}",
@@ -76,6 +86,28 @@ impl Lab {
             text(&out.stderr)
         );
         lab
+    }
+
+    /// The lab's cgroup directories, one per hierarchy.
+    fn cgroups(&self) -> Vec<PathBuf> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        own.lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+                let d = match ctrls {
+                    "" if Path::new("/sys/fs/cgroup/unified").is_dir() => {
+                        PathBuf::from("/sys/fs/cgroup/unified")
+                    }
+                    "" => PathBuf::from("/sys/fs/cgroup"),
+                    c => Path::new("/sys/fs/cgroup").join(c.trim_start_matches("name=")),
+                };
+                Some(
+                    d.join(path.trim_start_matches('/'))
+                        .join(format!("{}lab", self.prefix)),
+                )
+            })
+            .collect()
     }
 
     fn run_raw(&self, args: &[&str]) -> Output {
@@ -528,4 +560,48 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
         i += 1;
     }
     out
+}
+
+/// `up` that fails half-way (here: a nodelet that exits at once) removes everything it made
+/// and says why.
+#[test]
+fn failed_up_leaves_nothing() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("lab_pods: skipped (needs root)");
+        return;
+    }
+    let fake = tempfile::tempdir().unwrap();
+    let real = bindir();
+    for b in ["nodelet-shim", "nodelet-pause", "nodectl", "nodenet"] {
+        std::os::unix::fs::symlink(real.join(b), fake.path().join(b)).unwrap();
+    }
+    let nodelet = fake.path().join("nodelet");
+    std::fs::write(
+        &nodelet,
+        "#!/bin/sh\necho 'fake nodelet: refusing' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &nodelet,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let lab = Lab::new("f", fake.path().to_path_buf());
+    let out = lab.try_up(2);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "up succeeded: {err}");
+    assert!(
+        err.contains("nodelet of n1 exited") && err.contains("fake nodelet: refusing"),
+        "{err}"
+    );
+    assert!(err.contains("up failed; removing what it made"), "{err}");
+    assert!(
+        lab.netns_left().is_empty(),
+        "netns left: {:?}",
+        lab.netns_left()
+    );
+    assert!(!lab.dir.exists(), "{} left", lab.dir.display());
+    for c in lab.cgroups() {
+        assert!(!c.exists(), "cgroup {} left", c.display());
+    }
 }
