@@ -55,6 +55,10 @@ fn main() -> anyhow::Result<()> {
     opts.sync_period = Duration::from_millis(args.sync_period_ms.max(10));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking work (image unpacking, bundles, cgroup writes, CNI) is short; a burst of
+        // pods must not leave a hundred idle threads and their stacks behind.
+        .max_blocking_threads(16)
+        .thread_keep_alive(Duration::from_secs(2))
         .enable_all()
         .build()
         .context("starting the async runtime")?;

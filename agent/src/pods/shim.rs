@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nodelet_shim::protocol::{Client, ContainerInfo, Request, Response};
+use nodelet_shim::protocol::{ClientError, ContainerInfo, Request, Response};
 use tokio::io::AsyncBufReadExt;
 
 use super::Error;
@@ -96,16 +96,47 @@ pub async fn spawn(
     Ok(pid)
 }
 
-/// One request to the shim at `sock`, on a blocking thread.
+/// One request to the shim at `sock` (one connection, one JSON line each way), on the async
+/// runtime: the pod tasks' every-sync `List` calls cost no thread hand-off.
 pub async fn call(sock: &Path, req: Request) -> Result<Response, Error> {
-    let sock = sock.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let mut c = Client::connect(&sock)?;
-        c.call(&req)
-    })
-    .await
-    .map_err(|e| Error::msg("shim call", e.to_string()))?
-    .map_err(|e| Error::new("shim", e))
+    use tokio::io::AsyncWriteExt;
+    let path = sock.to_path_buf();
+    let io = |source| {
+        Error::new(
+            "shim",
+            ClientError::Io {
+                path: path.clone(),
+                source,
+            },
+        )
+    };
+    let protocol = |reason: String| {
+        Error::new(
+            "shim",
+            ClientError::Protocol {
+                path: path.clone(),
+                reason,
+            },
+        )
+    };
+    let mut line = serde_json::to_vec(&req).map_err(|e| protocol(e.to_string()))?;
+    line.push(b'\n');
+    let s = tokio::net::UnixStream::connect(sock).await.map_err(io)?;
+    let (r, mut w) = s.into_split();
+    w.write_all(&line).await.map_err(io)?;
+    let mut buf = String::new();
+    let n = tokio::io::BufReader::new(r)
+        .read_line(&mut buf)
+        .await
+        .map_err(io)?;
+    if n == 0 {
+        return Err(protocol("connection closed".into()));
+    }
+    match serde_json::from_str(&buf) {
+        Ok(Response::Error { message }) => Err(Error::new("shim", ClientError::Shim(message))),
+        Ok(r) => Ok(r),
+        Err(e) => Err(protocol(e.to_string())),
+    }
 }
 
 /// Every container the shim has, or an error when the shim is unreachable.

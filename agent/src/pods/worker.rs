@@ -287,7 +287,16 @@ impl Worker {
                 return;
             }
         };
-        let before = serde_json::to_vec(&self.st).unwrap_or_default();
+        // Everything a sync can change (the pod itself never changes here).
+        let changing = |st: &PodState| {
+            (
+                st.init.clone(),
+                st.containers.clone(),
+                st.failed.clone(),
+                (st.shim_pid, st.pause_pid, st.sandbox_ready),
+            )
+        };
+        let before = changing(&self.st);
         {
             let by_id: HashMap<String, ContainerInfo> =
                 infos.into_iter().map(|c| (c.id.clone(), c)).collect();
@@ -309,7 +318,7 @@ impl Worker {
             self.reconcile().await;
             self.probe().await;
         }
-        if serde_json::to_vec(&self.st).unwrap_or_default() != before
+        if changing(&self.st) != before
             && let Err(e) = self.st.save(&self.ctx.cfg.root_dir)
         {
             tracing::warn!(pod = %self.uid(), "{e}");
@@ -693,6 +702,10 @@ impl Worker {
         status.qos_class = podspec::resources::qos_class(pod)
             .ok()
             .map(|q| q.as_str().to_string());
+        if self.prev.as_ref() == Some(&status) && self.last_written.as_ref() == Some(&status) {
+            // Nothing changed since the last sync: the view and status.json are current.
+            return;
+        }
         let mut full = pod.clone();
         full.status = Some(status.clone());
         self.ctx.view.set_pod(self.st.pod.uid(), full.clone());
