@@ -322,7 +322,7 @@ class Node:
                 "--cni-conf-dir", self.d("net.d"), "--cni-bin-dir", self.d("cni-bin")] + self.flags
         # Join the node's cgroup, then exec nodelet (so its pods are below it, as under systemd).
         wrapper = 'for f in $CGS; do echo $$ > "$f"; done; exec "$@"'
-        env = dict(os.environ, CGS=" ".join(procs), RUST_LOG="warn")
+        env = dict(os.environ, CGS=" ".join(procs), RUST_LOG=os.environ.get("NODELET_RUST_LOG", "warn"))
         env.pop("NOTIFY_SOCKET", None)
         self.log = open(self.d("nodelet.log"), "ab")
         self.proc = subprocess.Popen(["/bin/sh", "-c", wrapper, "sh"] + argv, env=env,
@@ -469,12 +469,13 @@ cni_plugin_dirs = ["/usr/lib/cni"]
 
 def machine_lines(bindir):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    rev = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "status", "--porcelain", "--", "agent", "runtime", "cni"],
-                           capture_output=True, text=True).stdout.strip()
-    return [f"- machine: {os.cpu_count()} CPUs ({cpu}), kernel {os.uname().release}, cgroup v1 hybrid",
-            f"- nodelet release build of {rev}{' (+ uncommitted agent changes)' if dirty else ''} from {bindir}"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    git = lambda *a: subprocess.run(["git", "-C", here] + list(a), capture_output=True, text=True).stdout.strip()
+    rev = os.environ.get("BIN_REV") or git("rev-parse", "--short", "HEAD") or "?"
+    dirty = "" if os.environ.get("BIN_REV") else git("status", "--porcelain", "--", "agent", "runtime", "cni")
+    return [f"- machine: {os.cpu_count()} CPUs ({cpu}), kernel {os.uname().release}, cgroup v1 hybrid, "
+            f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB",
+            f"- nodelet: release build of {rev}{' (+ uncommitted agent changes)' if dirty else ''} ({bindir})"]
 
 
 def loadavg():
@@ -548,7 +549,7 @@ def bench_start(a, archive):
     for name, xs in (("nodelet", n), ("podman kube play", p)):
         out.append(f"| {name} | {len(xs)} | {median(xs):.1f} | {quantile(xs, .1):.1f} | {quantile(xs, .9):.1f} | {min(xs):.1f} | {max(xs):.1f} |")
     out += ["", f"(`podman kube play` itself returned after a median {median(play_ret):.1f} ms.)", "",
-            f"**Ratio nodelet / podman (medians): {ratio:.2f}** — target ≤ 0.33: **{'met' if ratio <= 0.33 else 'MISSED'}**.", ""]
+            f"**Ratio nodelet / podman (medians): {ratio:.3f}** — target ≤ 0.33: **{'met' if ratio <= 0.33 else 'MISSED'}**.", ""]
     return "\n".join(out)
 
 
@@ -596,7 +597,8 @@ def bench_scale(a, archive):
             running_rows = sum(1 for l in ps_out.splitlines()[1:] if " Running " in l)
             cpu_node = cpu_seconds(node.pid())
             rounds.append({"api": api_all - t0, "net": net_last - t0,
-                           "net_first": min(arr.values()) - t0, "ps_running": running_rows})
+                           "net_first": min(arr.values()) - t0, "ps_running": running_rows,
+                           "rss_up": status_kib(node.pid(), "VmRSS"), "threads": status_kib(node.pid(), "Threads")})
             log(f"scale round {r}: all {a.pods} Running (API) after {api_all - t0:.2f} s, last announced after {net_last - t0:.2f} s; nodectl ps: {running_rows} Running")
             if r == a.rounds - 1:
                 time.sleep(a.settle)
@@ -613,6 +615,8 @@ def bench_scale(a, archive):
             t1 = now()
             node.remove_all(180)
             rounds[-1]["teardown"] = now() - t1
+            time.sleep(2)
+            rounds[-1]["rss_down"] = status_kib(node.pid(), "VmRSS")
             log(f"scale round {r}: all torn down in {now() - t1:.2f} s (nodelet CPU so far {cpu_node:.1f} s)")
             time.sleep(1)
     finally:
@@ -634,11 +638,13 @@ def bench_scale(a, archive):
             f"{('+ ' + ' '.join(a.nodelet_flag)) if a.nodelet_flag else ''} with nodenet.", ""]
     out += machine_lines(a.bin)
     out += [f"- load average before / after: {load0} / {load1}", ""]
-    out += ["| round | all Running (API) s | last pod announced on the network s | first announced s | `nodectl ps` rows Running | teardown of all s |",
-            "|---|---|---|---|---|---|"]
+    out += ["| round | all Running (API) s | last pod announced on the network s | first announced s | `nodectl ps` rows Running | teardown of all s | nodelet RSS MiB: all Running / all removed | nodelet threads |",
+            "|---|---|---|---|---|---|---|---|"]
     for i, x in enumerate(rounds):
-        out.append(f"| {i + 1} | {x['api']:.2f} | {x['net']:.2f} | {x['net_first']:.2f} | {x['ps_running']} | {x['teardown']:.2f} |")
+        out.append(f"| {i + 1} | {x['api']:.2f} | {x['net']:.2f} | {x['net_first']:.2f} | {x['ps_running']} | {x['teardown']:.2f} | "
+                   f"{x['rss_up'] / 1024:.1f} / {x['rss_down'] / 1024:.1f} | {x['threads']} |")
     ok = median(api) <= 5.0
+    out += [f"(nodelet RSS right after start, no pod: {idle_rss / 1024:.1f} MiB.)"]
     out += ["", f"**Median time to all {a.pods} Running: {median(api):.2f} s** (network: {median(net):.2f} s) — target ≤ 5 s on 2 cores: **{'met' if ok else 'MISSED'}**"
             f" (worst round {max(api):.2f} s).", ""]
 

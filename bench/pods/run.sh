@@ -36,6 +36,7 @@ if [ "$WHAT" = all ]; then
   for w in start scale probes logs; do "$0" "$w" "$@"; done
   exit
 fi
+export PYTHONDONTWRITEBYTECODE=1
 WORK=$(mktemp -d /var/tmp/podbench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 out=$("$HERE/sandbox.sh" python3 "$HERE/podbench.py" "$WHAT" --work "$WORK" --bin "$BIN" "$@")
