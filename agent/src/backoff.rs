@@ -1,8 +1,8 @@
 //! CrashLoopBackOff as the kubelet computes it (`flowcontrol.Backoff` keyed per container):
 //! a container that exits is restarted at once the first time; after that each restart waits
 //! `initial` (10 s), doubling up to `max` (300 s), counted from the container's finish time.
-//! A container that ran cleanly for more than 2 × max (10 minutes) since the last failure
-//! starts again from no back-off.
+//! A container that ran cleanly for more than `reset` (the kubelet's 2 × max = 10 minutes)
+//! since the last failure starts again from no back-off.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,6 +21,7 @@ struct Entry {
 pub struct Backoff {
     initial: Duration,
     max: Duration,
+    reset: Duration,
     entries: HashMap<String, Entry>,
 }
 
@@ -35,17 +36,19 @@ pub enum Decision {
 }
 
 impl Backoff {
-    pub fn new(initial: Duration, max: Duration) -> Backoff {
+    /// `reset`: clean running time after which the back-off starts over.
+    pub fn new(initial: Duration, max: Duration, reset: Duration) -> Backoff {
         Backoff {
             initial,
             max: max.max(initial),
+            reset,
             entries: HashMap::new(),
         }
     }
 
     fn expired(&self, event: Timestamp, e: &Entry) -> bool {
         let since = event.duration_since(e.last_update);
-        since.unsigned_abs() > self.max * 2 && since.is_positive()
+        since.unsigned_abs() > self.reset && since.is_positive()
     }
 
     /// Ask at `now` about a container that finished at `finished_at`. When the answer is
@@ -106,7 +109,11 @@ mod tests {
 
     #[test]
     fn first_restart_is_immediate_then_doubles_to_the_cap() {
-        let mut b = Backoff::new(Duration::from_secs(10), Duration::from_secs(300));
+        let mut b = Backoff::new(
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+            Duration::from_secs(600),
+        );
         let k = key("uid", "app");
         // crash 1 at t=0: restart now
         assert_eq!(b.decide(&k, t(0), t(0)), Decision::RestartNow);
@@ -136,7 +143,11 @@ mod tests {
 
     #[test]
     fn ten_minutes_of_clean_running_resets() {
-        let mut b = Backoff::new(Duration::from_secs(10), Duration::from_secs(300));
+        let mut b = Backoff::new(
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+            Duration::from_secs(600),
+        );
         let k = key("uid", "app");
         assert_eq!(b.decide(&k, t(0), t(0)), Decision::RestartNow);
         assert!(matches!(b.decide(&k, t(1), t(1)), Decision::Wait { .. }));
@@ -153,5 +164,28 @@ mod tests {
         );
         b.forget_prefix("uid/");
         assert_eq!(b.decide(&k, t(late + 2), t(late + 2)), Decision::RestartNow);
+    }
+
+    #[test]
+    fn a_configured_reset_is_honoured() {
+        let mut b = Backoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(4),
+            Duration::from_secs(30),
+        );
+        let k = key("uid", "app");
+        assert_eq!(b.decide(&k, t(0), t(0)), Decision::RestartNow);
+        assert_eq!(b.decide(&k, t(1), t(2)), Decision::RestartNow);
+        // 20 s of running is more than 2 × max but less than reset: still backing off (2 s).
+        assert_eq!(
+            b.decide(&k, t(22), t(22)),
+            Decision::Wait {
+                until: t(24),
+                delay: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(b.decide(&k, t(22), t(24)), Decision::RestartNow);
+        // 31 s later: forgotten.
+        assert_eq!(b.decide(&k, t(55), t(55)), Decision::RestartNow);
     }
 }

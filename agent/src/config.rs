@@ -41,11 +41,13 @@ pub struct SocketFlags {
     pub socket: PathBuf,
 }
 
-/// Crash-loop back-off: first delay, doubling up to `max`.
+/// Crash-loop back-off: first delay, doubling up to `max`; forgotten once a container ran
+/// `reset` without failing (default 2 × max = 10 min, the kubelet's rule).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CrashLoopBackOff {
     pub initial: Duration,
     pub max: Duration,
+    pub reset: Duration,
 }
 
 /// The checked configuration of one node agent.
@@ -68,6 +70,8 @@ pub struct Config {
     /// Also serve the API over plain TCP at this address; off (`None`) by default. Unlike the
     /// socket it has no access control: bind it to loopback or a trusted network only.
     pub api_tcp_address: Option<std::net::SocketAddr>,
+    /// The node's IP (pods' `status.hostIP`); `None` = detected at start (see `node_ip`).
+    pub node_ip: Option<std::net::IpAddr>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
@@ -151,6 +155,9 @@ pub struct ConfigFlags {
     /// Also serve the API over TCP at this address, like 127.0.0.1:10255 [default: off].
     #[arg(long, value_name = "ADDR")]
     pub api_tcp_address: Option<String>,
+    /// The node's IP, reported as pods' hostIP [default: the source address of the default route].
+    #[arg(long, value_name = "IP")]
+    pub node_ip: Option<String>,
     /// Cgroup for pods [default: nodelet's own cgroup].
     #[arg(long, value_name = "PATH")]
     pub cgroup_root: Option<PathBuf>,
@@ -178,6 +185,9 @@ pub struct ConfigFlags {
     /// Longest crash-loop back-off delay [default: 300s].
     #[arg(long)]
     pub crash_loop_back_off_max: Option<String>,
+    /// Running this long without failing resets the back-off [default: 2 × max = 600s].
+    #[arg(long)]
+    pub crash_loop_back_off_reset: Option<String>,
     /// Period of the full rescan of the static pod path [default: 20s].
     #[arg(long)]
     pub file_check_frequency: Option<String>,
@@ -217,6 +227,7 @@ impl<'de> Deserialize<'de> for Scalar {
 struct FileCrashLoopBackOff {
     initial: Option<Scalar>,
     max: Option<Scalar>,
+    reset: Option<Scalar>,
 }
 
 /// The file as written; every key optional.
@@ -232,6 +243,8 @@ struct FileConfig {
     run_dir: Option<PathBuf>,
     api_socket: Option<PathBuf>,
     api_tcp_address: Option<String>,
+    #[serde(rename = "nodeIP")]
+    node_ip: Option<String>,
     cgroup_root: Option<PathBuf>,
     max_pods: Option<Scalar>,
     container_log_max_size: Option<Scalar>,
@@ -350,6 +363,7 @@ impl Config {
                 DEFAULT_API_SOCKET,
             )?,
             api_tcp_address: None,
+            node_ip: None,
             cgroup_root: None,
             max_pods: 110,
             container_log_max_size: 10 * 1024 * 1024,
@@ -368,6 +382,7 @@ impl Config {
             crash_loop_back_off: CrashLoopBackOff {
                 initial: Duration::from_secs(10),
                 max: Duration::from_secs(300),
+                reset: Duration::from_secs(600),
             },
             file_check_frequency: Duration::from_secs(20),
         };
@@ -420,6 +435,23 @@ impl Config {
                 )
             })?;
             cfg.api_tcp_address = Some(addr);
+        }
+        if let Some((a, origin)) = pick!(flags.node_ip, "node-ip", fc.node_ip) {
+            let ip = a.parse::<std::net::IpAddr>().map_err(|_| {
+                invalid(
+                    origin.clone(),
+                    "nodeIP",
+                    format!("{a:?}: must be an IPv4 or IPv6 address"),
+                )
+            })?;
+            if ip.is_unspecified() {
+                return Err(invalid(
+                    origin,
+                    "nodeIP",
+                    format!("{a:?}: must be a specific address"),
+                ));
+            }
+            cfg.node_ip = Some(ip);
         }
 
         let int = |v: Option<(String, Origin)>,
@@ -535,9 +567,21 @@ impl Config {
         if let Some((d, _)) = initial {
             cfg.crash_loop_back_off.initial = d;
         }
+        let reset = dur(
+            pick!(
+                flags.crash_loop_back_off_reset,
+                "crash-loop-back-off-reset",
+                scalar(fcl.reset)
+            ),
+            "crashLoopBackOff.reset",
+        )?;
         if let Some((d, _)) = &max {
             cfg.crash_loop_back_off.max = *d;
         }
+        cfg.crash_loop_back_off.reset = match reset {
+            Some((d, _)) => d,
+            None => cfg.crash_loop_back_off.max * 2,
+        };
         if cfg.crash_loop_back_off.max < cfg.crash_loop_back_off.initial {
             let origin = max.map(|(_, o)| o).unwrap_or_else(file_origin);
             return Err(invalid(

@@ -173,9 +173,23 @@ pub fn pod(pod: &Pod, events: &[Event], now: Timestamp) -> String {
         st.and_then(|s| s.container_statuses.as_ref()),
         false,
     );
-    let _ = writeln!(out, "Conditions:\n  Type              Status");
-    for c in st.and_then(|s| s.conditions.as_ref()).into_iter().flatten() {
-        let _ = writeln!(out, "  {:<18}{}", c.type_, c.status);
+    // kubectl's tabwriter: the Type column is as wide as its longest cell plus three spaces
+    // (at least "ContainersReady").
+    let conditions: Vec<_> = st
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    let w = conditions
+        .iter()
+        .map(|c| c.type_.len())
+        .chain(["ContainersReady".len()])
+        .max()
+        .unwrap_or(0)
+        + 3;
+    let _ = writeln!(out, "Conditions:\n  {:<w$}Status", "Type");
+    for c in conditions {
+        let _ = writeln!(out, "  {:<w$}{}", c.type_, c.status);
     }
     let _ = writeln!(
         out,

@@ -16,7 +16,11 @@
 //! - [`logs`]: container log files per instance, pruning old instances, reading and following.
 //! - [`events`]: the node's aggregated Kubernetes events.
 //! - [`api`]: the local HTTP API (routes, metrics, Status errors, label selectors) and its client.
-//! - [`describe`]: `nodectl describe pod` text.
+//! - [`describe`]: `nodectl describe pod` text; [`pod_table`]: the `ps` table;
+//!   [`pod_yaml`]: `-o yaml`.
+//! - [`exec_target`]: where `nodectl exec` runs (container defaulting, running instance).
+//! - [`top`]: container CPU/memory from cgroups as metrics.k8s.io PodMetrics, `top` table.
+//! - [`watch`]: pod watch events for `?watch=true`.
 //! - [`node_api`]: the API's view of the node over the pod manager.
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
 //!   state and adoption).
@@ -28,13 +32,17 @@ pub mod config;
 pub mod describe;
 pub mod duration;
 pub mod events;
+pub mod exec_target;
 pub mod field;
 pub mod logs;
 pub mod manifest;
 pub mod names;
 pub mod node_api;
+pub mod node_ip;
 pub mod pod_defaults;
+pub mod pod_table;
 pub mod pod_validation;
+pub mod pod_yaml;
 pub mod pods;
 pub mod podspec;
 pub mod probe;
@@ -42,3 +50,5 @@ pub mod quantity;
 pub mod sandbox;
 pub mod source;
 pub mod status;
+pub mod top;
+pub mod watch;

@@ -13,6 +13,8 @@ pub struct NodeView {
     pub view: PodsView,
     pub pod_logs_dir: PathBuf,
     pub node_name: String,
+    /// The node's `runDir` (pods' runtime state is `<runDir>/pods/<uid>/runtime`).
+    pub run_dir: PathBuf,
 }
 
 impl crate::api::NodeState for NodeView {
@@ -39,6 +41,11 @@ impl crate::api::NodeState for NodeView {
             }
         }
         store.list(namespace, name)
+    }
+
+    fn runtime_root(&self, pod: &Pod) -> Option<PathBuf> {
+        let uid = pod.metadata.uid.as_deref().filter(|u| !u.is_empty())?;
+        Some(crate::pods::shim::ShimPaths::of(&self.run_dir, uid).runtime_root)
     }
 
     fn pod_logs_dir(&self) -> &Path {

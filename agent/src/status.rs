@@ -297,6 +297,10 @@ pub fn pod_status(
         phase: Some(phase.to_string()),
         conditions: Some(conditions),
         host_ip: rt.host_ip.clone(),
+        host_ips: rt
+            .host_ip
+            .as_ref()
+            .map(|ip| vec![k8s_openapi::api::core::v1::HostIP { ip: ip.clone() }]),
         pod_ip: rt.pod_ip.clone(),
         pod_ips: rt.pod_ip.as_ref().map(|ip| vec![PodIP { ip: ip.clone() }]),
         start_time: rt.start_time.map(time),

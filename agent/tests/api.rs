@@ -471,8 +471,14 @@ fn events_are_listed_aggregated() {
 fn metrics_parse_as_prometheus_text() {
     let s = start();
     let m = &s.metrics;
-    m.set_pods_by_phase([("Running", 2), ("Pending", 1)]);
-    m.set_containers_by_state([("running", 3), ("waiting", 1)]);
+    // Pods by phase and containers by state are counted from the node's pods per scrape.
+    let pods = s.node.pods();
+    let waiting = pods
+        .iter()
+        .flat_map(|p| p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()))
+        .filter(|c| c.state.as_ref().is_some_and(|s| s.waiting.is_some()))
+        .count();
+    assert!(waiting > 0);
     m.container_restarted("default", "web-n1", "nginx");
     m.container_restarted("default", "web-n1", "nginx");
     m.probe(
@@ -503,10 +509,14 @@ fn metrics_parse_as_prometheus_text() {
             other => panic!("{name}: {other:?}"),
         }
     };
-    assert_eq!(value("nodelet_pods", &[("phase", "Running")]), 2.0);
+    assert_eq!(
+        value("nodelet_pods", &[("phase", "Running")]),
+        pods.len() as f64
+    );
+    assert_eq!(value("nodelet_pods", &[("phase", "Pending")]), 0.0);
     assert_eq!(
         value("nodelet_containers", &[("container_state", "waiting")]),
-        1.0
+        waiting as f64
     );
     assert_eq!(
         value(
@@ -541,11 +551,10 @@ fn metrics_parse_as_prometheus_text() {
         ),
         1.0
     );
-    // Gauges are replaced, not accumulated.
-    m.set_pods_by_phase([("Running", 1)]);
+    // Gauges follow the pods: replaced per scrape, not accumulated.
+    s.node.pods.lock().unwrap().truncate(1);
     let text = s.rt.block_on(s.client().metrics()).unwrap();
     assert!(text.contains("nodelet_pods{phase=\"Running\"} 1"), "{text}");
-    assert!(!text.contains("Pending"), "{text}");
 }
 
 #[test]
@@ -573,4 +582,96 @@ fn optional_tcp_listener_serves_the_same_routes() {
     assert!(body.contains("pods \\\"nope\\\" not found"), "{body}");
     let _ = tx.send(());
     s.rt.block_on(server).unwrap().unwrap();
+}
+
+#[test]
+fn watch_streams_added_modified_deleted() {
+    let s = start();
+    let c = s.client();
+    let mut w = s.rt.block_on(c.watch_pods(Some("default"), None)).unwrap();
+    let next = |w: &mut nodelet::api::client::PodWatch| {
+        s.rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), w.next())
+                .await
+                .expect("a watch event within 5s")
+                .unwrap()
+                .expect("the stream goes on")
+        })
+    };
+    let mut first: Vec<(String, String)> = (0..2)
+        .map(|_| {
+            let e = next(&mut w);
+            (e.type_, e.object.metadata.name.unwrap())
+        })
+        .collect();
+    first.sort();
+    assert_eq!(
+        first,
+        [
+            ("ADDED".to_string(), "multi-n1".to_string()),
+            ("ADDED".to_string(), "web-n1".to_string())
+        ]
+    );
+    {
+        let mut pods = s.node.pods.lock().unwrap();
+        let web = pods
+            .iter_mut()
+            .find(|p| p.metadata.name.as_deref() == Some("web-n1"))
+            .unwrap();
+        web.status.as_mut().unwrap().phase = Some("Failed".into());
+        // Another namespace's change is not this watch's business.
+        let dns = pods
+            .iter_mut()
+            .find(|p| p.metadata.name.as_deref() == Some("dns-n1"))
+            .unwrap();
+        dns.status.as_mut().unwrap().phase = Some("Failed".into());
+    }
+    let e = next(&mut w);
+    assert_eq!(e.type_, "MODIFIED");
+    assert_eq!(e.object.metadata.name.as_deref(), Some("web-n1"));
+    assert_eq!(e.object.status.unwrap().phase.as_deref(), Some("Failed"));
+    s.node
+        .pods
+        .lock()
+        .unwrap()
+        .retain(|p| p.metadata.name.as_deref() != Some("multi-n1"));
+    let e = next(&mut w);
+    assert_eq!(
+        (e.type_.as_str(), e.object.metadata.name.as_deref()),
+        ("DELETED", Some("multi-n1"))
+    );
+}
+
+#[test]
+fn exec_target_and_pod_metrics_errors() {
+    let s = start();
+    // Unknown pod: NotFound; a node that runs no containers (the fake) cannot exec.
+    let c = s.client();
+    let e =
+        s.rt.block_on(c.exec_target("default", "x", None))
+            .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Error from server (NotFound): pods \"x\" not found"
+    );
+    let e =
+        s.rt.block_on(c.exec_target("default", "web-n1", Some("zz")))
+            .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Error from server (BadRequest): container zz not found in pod web-n1"
+    );
+    let e =
+        s.rt.block_on(c.exec_target("default", "web-n1", None))
+            .unwrap_err();
+    assert_eq!(e.reason(), Some("NotImplemented"));
+    // No runtime state: no metrics, an empty list, NotFound for one pod.
+    let items = s.rt.block_on(c.pod_metrics(None, None)).unwrap();
+    assert!(items.is_empty());
+    let (code, body) = s.raw("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web-n1");
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body.contains("podmetrics.metrics.k8s.io \\\"default/web-n1\\\" not found"),
+        "{body}"
+    );
 }

@@ -52,6 +52,7 @@ fn defaults_without_file() {
     assert_eq!(c.cni_bin_dir, PathBuf::from("/opt/cni/bin"));
     assert_eq!(c.crash_loop_back_off.initial, Duration::from_secs(10));
     assert_eq!(c.crash_loop_back_off.max, Duration::from_secs(300));
+    assert_eq!(c.crash_loop_back_off.reset, Duration::from_secs(600));
     assert_eq!(c.file_check_frequency, Duration::from_secs(20));
     assert_eq!(c.config_file, None);
 }
@@ -62,7 +63,7 @@ fn file_values_and_flag_overrides() {
         "{HEAD}staticPodPath: /srv/manifests\nnodeName: node-a\nrootDir: /tmp/r\npodLogsDir: /tmp/l\n\
          runDir: /tmp/run\napiSocket: /tmp/run/s.sock\ncgroupRoot: /nodelet\nmaxPods: 20\n\
          containerLogMaxSize: 1Mi\ncontainerLogMaxFiles: 3\ncontainerLogMaxInstances: 2\napiTcpAddress: 127.0.0.1:10255\ncniConfDir: /tmp/cni\ncniBinDir: /tmp/bin\n\
-         crashLoopBackOff:\n  initial: 1s\n  max: 5m\nfileCheckFrequency: 500ms\n"
+         crashLoopBackOff:\n  initial: 1s\n  max: 5m\n  reset: 15m\nfileCheckFrequency: 500ms\n"
     );
     let c = from(&text, &ConfigFlags::default()).unwrap();
     assert_eq!(c.static_pod_path, PathBuf::from("/srv/manifests"));
@@ -75,6 +76,7 @@ fn file_values_and_flag_overrides() {
     assert_eq!(c.api_tcp_address, Some("127.0.0.1:10255".parse().unwrap()));
     assert_eq!(c.crash_loop_back_off.initial, Duration::from_secs(1));
     assert_eq!(c.crash_loop_back_off.max, Duration::from_secs(300));
+    assert_eq!(c.crash_loop_back_off.reset, Duration::from_secs(900));
     assert_eq!(c.file_check_frequency, Duration::from_millis(500));
     assert_eq!(c.api_socket, PathBuf::from("/tmp/run/s.sock"));
 
@@ -94,6 +96,7 @@ fn file_values_and_flag_overrides() {
         "--container-log-max-files=2",
         "--crash-loop-back-off-initial=2s",
         "--crash-loop-back-off-max=4s",
+        "--crash-loop-back-off-reset=1m",
         "--file-check-frequency=1m",
     ])
     .unwrap();
@@ -112,6 +115,7 @@ fn file_values_and_flag_overrides() {
     assert_eq!(c.container_log_max_files, 2);
     assert_eq!(c.crash_loop_back_off.initial, Duration::from_secs(2));
     assert_eq!(c.crash_loop_back_off.max, Duration::from_secs(4));
+    assert_eq!(c.crash_loop_back_off.reset, Duration::from_secs(60));
     assert_eq!(c.file_check_frequency, Duration::from_secs(60));
 }
 

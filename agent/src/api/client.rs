@@ -269,3 +269,121 @@ impl Client {
         })
     }
 }
+
+/// A pod watch: decoded events as they come.
+pub struct PodWatch {
+    resp: reqwest::Response,
+    socket: PathBuf,
+    buf: Vec<u8>,
+    ready: std::collections::VecDeque<crate::watch::WatchEvent>,
+}
+
+impl PodWatch {
+    /// The next event; `None` when the server ends the stream.
+    pub async fn next(&mut self) -> Result<Option<crate::watch::WatchEvent>, ClientError> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Ok(Some(e));
+            }
+            let chunk = self
+                .resp
+                .chunk()
+                .await
+                .map_err(|source| ClientError::Http {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
+            let Some(chunk) = chunk else {
+                return Ok(None);
+            };
+            self.buf.extend_from_slice(&chunk);
+            let evs =
+                crate::watch::take_events(&mut self.buf).map_err(|source| ClientError::Decode {
+                    what: "pod watch".into(),
+                    source,
+                })?;
+            self.ready.extend(evs);
+        }
+    }
+}
+
+impl Client {
+    /// Watch the pods of one namespace (or all), optionally filtered by a label selector.
+    pub async fn watch_pods(
+        &self,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<PodWatch, ClientError> {
+        let mut url = match namespace {
+            Some(ns) => self.url(&format!("/api/v1/namespaces/{}/pods", Self::segment(ns))),
+            None => self.url("/api/v1/pods"),
+        };
+        {
+            let mut qp = url.query_pairs_mut();
+            if let Some(s) = label_selector {
+                qp.append_pair("labelSelector", s);
+            }
+            qp.append_pair("watch", "true");
+        }
+        let resp = self.get(url).await?;
+        Ok(PodWatch {
+            resp,
+            socket: self.socket.clone(),
+            buf: vec![],
+            ready: Default::default(),
+        })
+    }
+
+    /// Where `container` (or the pod's default container) runs, checked to be running.
+    pub async fn exec_target(
+        &self,
+        namespace: &str,
+        name: &str,
+        container: Option<&str>,
+    ) -> Result<crate::exec_target::ExecTarget, ClientError> {
+        let mut url = self.url(&format!(
+            "/api/v1/namespaces/{}/pods/{}/exectarget",
+            Self::segment(namespace),
+            Self::segment(name)
+        ));
+        if let Some(c) = container {
+            url.query_pairs_mut().append_pair("container", c);
+        }
+        self.get_json(url).await
+    }
+
+    /// PodMetrics of one namespace (or all), optionally filtered by a label selector.
+    pub async fn pod_metrics(
+        &self,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<crate::top::PodMetrics>, ClientError> {
+        let api = super::server::METRICS_API;
+        let mut url = match namespace {
+            Some(ns) => self.url(&format!("{api}/namespaces/{}/pods", Self::segment(ns))),
+            None => self.url(&format!("{api}/pods")),
+        };
+        if let Some(s) = label_selector {
+            url.query_pairs_mut().append_pair("labelSelector", s);
+        }
+        Ok(self
+            .get_json::<List<crate::top::PodMetrics>>(url)
+            .await?
+            .items)
+    }
+
+    /// PodMetrics of one pod.
+    pub async fn one_pod_metrics(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<crate::top::PodMetrics, ClientError> {
+        let url = self.url(&format!(
+            "{}/namespaces/{}/pods/{}",
+            super::server::METRICS_API,
+            Self::segment(namespace),
+            Self::segment(name)
+        ));
+        self.get_json(url).await
+    }
+}

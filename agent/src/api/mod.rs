@@ -38,6 +38,12 @@ pub trait NodeState: Send + Sync + 'static {
     /// Events, optionally of one namespace and one object name (see `crate::events`).
     fn events(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event>;
 
+    /// noderun's state root of the pod's containers, when this node runs them (exec, top).
+    fn runtime_root(&self, pod: &Pod) -> Option<PathBuf> {
+        let _ = pod;
+        None
+    }
+
     /// The node's `podLogsDir`.
     fn pod_logs_dir(&self) -> &Path;
 

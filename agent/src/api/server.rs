@@ -1,7 +1,11 @@
 //! The API's routes and listeners. Routes (Kubernetes paths where one exists):
 //! `/healthz`, `/metrics`, `/api/v1/pods`, `/api/v1/namespaces/{ns}/pods`,
 //! `/api/v1/namespaces/{ns}/pods/{name}`, `/api/v1/namespaces/{ns}/pods/{name}/log`,
-//! `/api/v1/events`, `/api/v1/namespaces/{ns}/events`. Errors are Kubernetes `Status` JSON.
+//! `/api/v1/events`, `/api/v1/namespaces/{ns}/events`; pod lists stream changes with
+//! `?watch=true` (`crate::watch`); `/api/v1/namespaces/{ns}/pods/{name}/exectarget` tells
+//! `nodectl exec` where the running container is (`crate::exec_target`); container CPU and
+//! memory under `/apis/metrics.k8s.io/v1beta1/[namespaces/{ns}/]pods[/{name}]` (`crate::top`).
+//! Errors are Kubernetes `Status` JSON.
 //!
 //! The Unix socket is made root-only (mode 0600) right after `bind`; a stale socket file left
 //! by a dead nodelet is replaced, a live one is an error.
@@ -26,6 +30,9 @@ use super::selector::Selector;
 use super::{Metrics, NodeState, status};
 use crate::logs::{self, LogError, ReadOptions, Which};
 
+/// Where the pod metrics are served.
+pub const METRICS_API: &str = "/apis/metrics.k8s.io/v1beta1";
+
 /// How often a followed log is polled for new lines.
 pub const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
@@ -48,6 +55,7 @@ pub enum ApiError {
 struct App<S> {
     node: Arc<S>,
     metrics: Arc<Metrics>,
+    sampler: Arc<crate::top::Sampler>,
 }
 
 impl<S> Clone for App<S> {
@@ -55,6 +63,7 @@ impl<S> Clone for App<S> {
         App {
             node: self.node.clone(),
             metrics: self.metrics.clone(),
+            sampler: self.sampler.clone(),
         }
     }
 }
@@ -68,6 +77,19 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
         .route("/api/v1/namespaces/{ns}/pods", get(list_ns_pods::<S>))
         .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod::<S>))
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log::<S>))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/exectarget",
+            get(exec_target::<S>),
+        )
+        .route(&format!("{METRICS_API}/pods"), get(all_pod_metrics::<S>))
+        .route(
+            &format!("{METRICS_API}/namespaces/{{ns}}/pods"),
+            get(ns_pod_metrics::<S>),
+        )
+        .route(
+            &format!("{METRICS_API}/namespaces/{{ns}}/pods/{{name}}"),
+            get(one_pod_metrics::<S>),
+        )
         .route("/api/v1/events", get(list_events::<S>))
         .route("/api/v1/namespaces/{ns}/events", get(list_ns_events::<S>))
         .fallback(|| async {
@@ -77,7 +99,11 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
                 "the server could not find the requested resource".to_string(),
             ))
         })
-        .with_state(App { node, metrics })
+        .with_state(App {
+            node,
+            metrics,
+            sampler: Arc::new(crate::top::Sampler::new()),
+        })
 }
 
 /// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory.
@@ -145,7 +171,46 @@ fn status_response(s: Box<Status>) -> Response {
     json(code, &*s)
 }
 
+/// Pods by phase and containers by state, counted from the pods as they are now.
+fn gauges(metrics: &Metrics, pods: &[Pod]) {
+    let phases = ["Pending", "Running", "Succeeded", "Failed", "Unknown"];
+    let mut by_phase = [0i64; 5];
+    let mut by_state = [0i64; 3];
+    for p in pods {
+        let st = p.status.as_ref();
+        let phase = st.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+        if let Some(i) = phases.iter().position(|x| *x == phase) {
+            by_phase[i] += 1;
+        }
+        let all = st
+            .into_iter()
+            .flat_map(|s| {
+                s.init_container_statuses
+                    .iter()
+                    .flatten()
+                    .chain(s.container_statuses.iter().flatten())
+            })
+            .filter_map(|c| c.state.as_ref());
+        for state in all {
+            if state.running.is_some() {
+                by_state[1] += 1;
+            } else if state.terminated.is_some() {
+                by_state[2] += 1;
+            } else {
+                by_state[0] += 1;
+            }
+        }
+    }
+    metrics.set_pods_by_phase(phases.iter().copied().zip(by_phase));
+    metrics.set_containers_by_state(
+        ["waiting", "running", "terminated"]
+            .into_iter()
+            .zip(by_state),
+    );
+}
+
 async fn metrics_text<S: NodeState>(State(app): State<App<S>>) -> Response {
+    gauges(&app.metrics, &app.node.pods());
     match app.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response(),
         Err(e) => status_response(status::internal(format!("encoding metrics: {e}"))),
@@ -158,13 +223,11 @@ struct ListQuery {
     label_selector: Option<String>,
     #[serde(rename = "fieldSelector")]
     field_selector: Option<String>,
+    watch: Option<String>,
 }
 
-fn pod_list(pods: Vec<Pod>, ns: Option<&str>, q: &ListQuery) -> Response {
-    let sel = match Selector::parse(q.label_selector.as_deref().unwrap_or("")) {
-        Ok(s) => s,
-        Err(e) => return status_response(status::bad_request(e.to_string())),
-    };
+/// The pods of `ns` (or all) matching `sel`, sorted by namespace and name.
+fn select(pods: Vec<Pod>, ns: Option<&str>, sel: &Selector) -> Vec<Pod> {
     let mut items: Vec<Pod> = pods
         .into_iter()
         .filter(|p| ns.is_none_or(|n| p.metadata.namespace.as_deref().unwrap_or("default") == n))
@@ -173,6 +236,20 @@ fn pod_list(pods: Vec<Pod>, ns: Option<&str>, q: &ListQuery) -> Response {
     items.sort_by(|a, b| {
         (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
     });
+    items
+}
+
+fn pod_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Response {
+    let sel = match Selector::parse(q.label_selector.as_deref().unwrap_or("")) {
+        Ok(s) => s,
+        Err(e) => return status_response(status::bad_request(e.to_string())),
+    };
+    match parse_bool("watch", q.watch.as_deref()) {
+        Ok(true) => return watch_pods(app.node.clone(), ns.map(str::to_string), sel),
+        Ok(false) => {}
+        Err(s) => return status_response(s),
+    }
+    let items = select(app.node.pods(), ns, &sel);
     let list = serde_json::json!({
         "apiVersion": "v1",
         "kind": "PodList",
@@ -186,7 +263,7 @@ async fn list_pods<S: NodeState>(
     State(app): State<App<S>>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    pod_list(app.node.pods(), None, &q)
+    pod_list(&app, None, &q)
 }
 
 async fn list_ns_pods<S: NodeState>(
@@ -194,7 +271,7 @@ async fn list_ns_pods<S: NodeState>(
     UrlPath(ns): UrlPath<String>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    pod_list(app.node.pods(), Some(&ns), &q)
+    pod_list(&app, Some(&ns), &q)
 }
 
 async fn get_pod<S: NodeState>(
@@ -515,5 +592,149 @@ fn follow_loop<S: NodeState>(
         if !still {
             return;
         }
+    }
+}
+
+/// A stream of watch events (JSON lines) for the pods of `ns` matching `sel`: ADDED for each
+/// pod at once, then every change, until the client hangs up.
+fn watch_pods<S: NodeState>(node: Arc<S>, ns: Option<String>, sel: Selector) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let mut tracker = crate::watch::Tracker::default();
+        let mut tick = tokio::time::interval(crate::watch::POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if tx.is_closed() {
+                return;
+            }
+            let pods = select(node.pods(), ns.as_deref(), &sel);
+            for ev in tracker.update(pods) {
+                let mut line = match serde_json::to_vec(&ev) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!("watch: encoding an event: {e}");
+                        continue;
+                    }
+                };
+                line.push(b'\n');
+                if tx.send(Bytes::from(line)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json;stream=watch")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ExecTargetParams {
+    container: Option<String>,
+}
+
+async fn exec_target<S: NodeState>(
+    State(app): State<App<S>>,
+    UrlPath((ns, name)): UrlPath<(String, String)>,
+    Query(p): Query<ExecTargetParams>,
+) -> Response {
+    let Some(pod) = app.node.pod(&ns, &name) else {
+        return status_response(status::pod_not_found(&name));
+    };
+    let container = match crate::exec_target::default_container(&pod, p.container.as_deref()) {
+        Ok((c, _)) => c,
+        Err(e) => return status_response(status::bad_request(e)),
+    };
+    let Some(root) = app.node.runtime_root(&pod) else {
+        return status_response(status::failure(
+            501,
+            "NotImplemented",
+            "exec is not supported by this node".to_string(),
+        ));
+    };
+    let r =
+        tokio::task::spawn_blocking(move || crate::exec_target::resolve(&pod, &container, &root))
+            .await;
+    match r {
+        Ok(Ok(t)) => json(StatusCode::OK, &t),
+        Ok(Err(s)) => status_response(s),
+        Err(e) => status_response(status::internal(e.to_string())),
+    }
+}
+
+/// PodMetrics of `pods` (blocking sampling off the async threads).
+async fn pod_metrics<S: NodeState>(
+    app: &App<S>,
+    pods: Vec<Pod>,
+) -> Result<Vec<crate::top::PodMetrics>, Box<Status>> {
+    let targets: Vec<crate::top::Target> = pods
+        .into_iter()
+        .filter_map(|pod| {
+            let runtime_root = app.node.runtime_root(&pod)?;
+            Some(crate::top::Target { pod, runtime_root })
+        })
+        .collect();
+    let sampler = app.sampler.clone();
+    tokio::task::spawn_blocking(move || sampler.collect(&targets))
+        .await
+        .map_err(|e| status::internal(e.to_string()))
+}
+
+async fn metrics_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Response {
+    let sel = match Selector::parse(q.label_selector.as_deref().unwrap_or("")) {
+        Ok(s) => s,
+        Err(e) => return status_response(status::bad_request(e.to_string())),
+    };
+    let pods = select(app.node.pods(), ns, &sel);
+    match pod_metrics(app, pods).await {
+        Ok(items) => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "apiVersion": crate::top::API_VERSION,
+                "kind": "PodMetricsList",
+                "metadata": {},
+                "items": items,
+            }),
+        ),
+        Err(s) => status_response(s),
+    }
+}
+
+async fn all_pod_metrics<S: NodeState>(
+    State(app): State<App<S>>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    metrics_list(&app, None, &q).await
+}
+
+async fn ns_pod_metrics<S: NodeState>(
+    State(app): State<App<S>>,
+    UrlPath(ns): UrlPath<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    metrics_list(&app, Some(&ns), &q).await
+}
+
+async fn one_pod_metrics<S: NodeState>(
+    State(app): State<App<S>>,
+    UrlPath((ns, name)): UrlPath<(String, String)>,
+) -> Response {
+    let Some(pod) = app.node.pod(&ns, &name) else {
+        return status_response(status::pod_not_found(&name));
+    };
+    match pod_metrics(&app, vec![pod]).await {
+        Ok(mut items) if !items.is_empty() => json(StatusCode::OK, &items.remove(0)),
+        Ok(_) => status_response(status::failure(
+            404,
+            "NotFound",
+            format!("podmetrics.metrics.k8s.io \"{ns}/{name}\" not found"),
+        )),
+        Err(s) => status_response(s),
     }
 }

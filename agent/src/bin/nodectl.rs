@@ -1,6 +1,13 @@
 //! `nodectl`: the operator's CLI. Image commands work on the node's image store directly (its
 //! file locks make that safe next to a running nodelet); pod commands (`ps` / `get pods`,
-//! `logs`) talk to nodelet over its API socket (`--socket` or `NODELET_SOCKET`).
+//! `logs`, `describe`, `top`, `exec`) talk to nodelet over its API socket (`--socket` or
+//! `NODELET_SOCKET`). `exec` creates its process itself through the runtime library (see
+//! `nodectl/exec.rs`), so it never starts a multi-threaded runtime.
+
+#[path = "nodectl/exec.rs"]
+mod exec;
+#[path = "nodectl/output.rs"]
+mod output;
 
 use std::path::PathBuf;
 
@@ -39,19 +46,70 @@ struct PsArgs {
     /// Pods of every namespace.
     #[arg(short = 'A', long = "all-namespaces")]
     all_namespaces: bool,
-    /// Output format: wide (adds IP and NODE) or json (the v1 Pods as a List).
-    #[arg(short, long, value_parser = ["wide", "json"])]
+    /// Output format: wide (adds IP and NODE), json or yaml (the full v1 Pods; a List for
+    /// several).
+    #[arg(short, long, value_parser = ["wide", "json", "yaml"])]
     output: Option<String>,
     /// Label selector (`app=web`, `tier in (a,b)`, `!canary`).
     #[arg(short = 'l', long)]
     selector: Option<String>,
+    /// After the list, print a row again whenever a pod changes.
+    #[arg(short, long)]
+    watch: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum GetWhat {
-    /// Pods (same as `nodectl ps`).
+    /// Pods (same as `nodectl ps`), or one pod by name.
     #[command(alias = "pod", alias = "po")]
-    Pods(PsArgs),
+    Pods {
+        /// One pod (`get pod NAME -o yaml`).
+        name: Option<String>,
+        #[command(flatten)]
+        args: PsArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TopWhat {
+    /// CPU (millicores) and memory (working set) of pods.
+    #[command(alias = "pod", alias = "po")]
+    Pods {
+        /// One pod.
+        name: Option<String>,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(short = 'A', long = "all-namespaces")]
+        all_namespaces: bool,
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+        /// One row per container.
+        #[arg(long)]
+        containers: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    pod: String,
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// Container (default: the `kubectl.kubernetes.io/default-container` annotation, else the
+    /// first one).
+    #[arg(short, long)]
+    container: Option<String>,
+    /// Pass stdin to the process.
+    #[arg(short = 'i', long)]
+    stdin: bool,
+    /// Allocate a terminal (with `-i` and a terminal on stdin).
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Only print output from the process (no "Defaulted container" or TTY notices).
+    #[arg(short, long)]
+    quiet: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +143,9 @@ struct LogsArgs {
     /// Keep streaming new lines.
     #[arg(short, long)]
     follow: bool,
+    /// Only lines newer than this duration (`5s`, `2m`, `3h`).
+    #[arg(long)]
+    since: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,112 +166,44 @@ enum Cmd {
         #[command(subcommand)]
         what: DescribeWhat,
     },
-    /// Print nodectl's version.
+    /// Run a command in a container: `exec POD [-c C] [-i] [-t] -- CMD...`.
+    Exec(ExecArgs),
+    /// CPU and memory use (`top pods`).
+    Top {
+        #[command(subcommand)]
+        what: TopWhat,
+    },
+    /// Print nodectl's version (and nodelet's health with the socket reachable).
     Version,
 }
+
+/// An exit status other than 1 with nothing more to print (exec's pass-through).
+#[derive(Debug)]
+struct ExitStatus(u8);
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
 
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if let Some(ExitStatus(c)) = e.downcast_ref::<ExitStatus>() {
+                return std::process::ExitCode::from(*c);
+            }
+            match e.downcast_ref::<nodelet::api::ClientError>() {
+                // kubectl prints server errors as they are: `Error from server (NotFound): ...`.
+                Some(ce @ nodelet::api::ClientError::Api(_)) => eprintln!("{ce}"),
+                _ => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn age(pod: &k8s_openapi::api::core::v1::Pod) -> String {
-    let start = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.start_time.as_ref())
-        .map(|t| t.0);
-    match start {
-        Some(t) => {
-            nodelet::events::human_duration(jiff::Timestamp::now().duration_since(t).unsigned_abs())
-        }
-        None => "<unknown>".into(),
-    }
-}
-
-fn restarts(pod: &k8s_openapi::api::core::v1::Pod) -> i32 {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .map(|cs| cs.iter().map(|c| c.restart_count).sum())
-        .unwrap_or(0)
-}
-
-async fn ps(client: &nodelet::api::Client, a: &PsArgs) -> anyhow::Result<()> {
-    let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
-    let pods = client
-        .pods(
-            (!a.all_namespaces).then_some(ns.as_str()),
-            a.selector.as_deref(),
-        )
-        .await?;
-    if a.output.as_deref() == Some("json") {
-        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": pods});
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
-    }
-    if pods.is_empty() {
-        if a.all_namespaces {
-            eprintln!("No resources found");
-        } else {
-            eprintln!("No resources found in {ns} namespace.");
-        }
-        return Ok(());
-    }
-    let wide = a.output.as_deref() == Some("wide");
-    let mut rows: Vec<Vec<String>> = vec![];
-    let mut header = vec![];
-    if a.all_namespaces {
-        header.push("NAMESPACE");
-    }
-    header.extend(["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
-    if wide {
-        header.extend(["IP", "NODE"]);
-    }
-    rows.push(header.iter().map(|s| s.to_string()).collect());
-    for p in &pods {
-        let mut r = vec![];
-        if a.all_namespaces {
-            r.push(p.metadata.namespace.clone().unwrap_or_default());
-        }
-        r.push(p.metadata.name.clone().unwrap_or_default());
-        r.push(nodelet::status::ready_column(p));
-        r.push(nodelet::status::status_column(p));
-        r.push(restarts(p).to_string());
-        r.push(age(p));
-        if wide {
-            r.push(
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.pod_ip.clone())
-                    .unwrap_or_else(|| "<none>".into()),
-            );
-            r.push(
-                p.spec
-                    .as_ref()
-                    .and_then(|s| s.node_name.clone())
-                    .unwrap_or_else(|| "<none>".into()),
-            );
-        }
-        rows.push(r);
-    }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!("{v:<w$}", w = widths[i]))
-            .collect();
-        println!("{}", line.join("   ").trim_end());
-    }
-    Ok(())
 }
 
 async fn logs(client: &nodelet::api::Client, a: &LogsArgs) -> anyhow::Result<()> {
@@ -220,7 +213,17 @@ async fn logs(client: &nodelet::api::Client, a: &LogsArgs) -> anyhow::Result<()>
         container: a.container.clone(),
         previous: a.previous.unwrap_or(0),
         tail_lines: a.tail,
-        since_seconds: None,
+        since_seconds: a
+            .since
+            .as_deref()
+            .map(|d| {
+                nodelet::duration::parse_duration(d)
+                    .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+                    .map_err(|e| {
+                        anyhow::anyhow!("invalid argument {d:?} for \"--since\" flag: {e}")
+                    })
+            })
+            .transpose()?,
         timestamps: a.timestamps,
         follow: a.follow,
     };
@@ -248,17 +251,96 @@ async fn describe(
     Ok(())
 }
 
+/// `exec`: find the container over the API on a current-thread runtime that is gone before
+/// the process is created (the runtime library forks only from a single-threaded process).
+fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let ns = a.namespace.as_deref().unwrap_or("default");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let target = rt.block_on(async {
+        let client = nodelet::api::Client::new(socket)?;
+        let pod = client.pod(ns, &a.pod).await?;
+        if let Some(e) = nodelet::exec_target::completed_pod_error(&pod) {
+            anyhow::bail!(e);
+        }
+        let (container, notice) =
+            nodelet::exec_target::default_container(&pod, a.container.as_deref())
+                .map_err(anyhow::Error::msg)?;
+        if let Some(n) = notice.filter(|_| !a.quiet) {
+            eprintln!("{n}");
+        }
+        match client.exec_target(ns, &a.pod, Some(&container)).await {
+            Ok(t) => Ok(t),
+            Err(nodelet::api::ClientError::Api(s)) if s.code == Some(400) => {
+                let msg = s.message.clone().unwrap_or_default();
+                if msg.starts_with("container not found") {
+                    anyhow::bail!("unable to upgrade connection: {msg}");
+                }
+                Err(nodelet::api::ClientError::Api(s).into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    })?;
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    // kubectl: a terminal only with stdin attached, and only if stdin is a terminal.
+    let mut tty = a.tty && a.stdin;
+    if tty && !std::io::stdin().is_terminal() {
+        if !a.quiet {
+            eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
+        }
+        tty = false;
+    }
+    let code = exec::run(&exec::Request {
+        target,
+        command: a.command.clone(),
+        stdin: a.stdin,
+        tty,
+    })?;
+    if code != 0 {
+        eprintln!("command terminated with exit code {code}");
+        return Err(ExitStatus(u8::try_from(code).unwrap_or(255)).into());
+    }
+    Ok(())
+}
+
 fn run(args: Cli) -> anyhow::Result<()> {
+    let cmd = match args.cmd {
+        Cmd::Exec(a) => return exec_cmd(&args.socket.socket, &a),
+        other => other,
+    };
     let client = || nodelet::api::Client::new(&args.socket.socket);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting tokio")?;
-    match args.cmd {
-        Cmd::Ps(a)
-        | Cmd::Get {
-            what: GetWhat::Pods(a),
-        } => rt.block_on(ps(&client()?, &a)),
+    match cmd {
+        Cmd::Ps(a) => rt.block_on(output::ps(&client()?, None, &a)),
+        Cmd::Get {
+            what: GetWhat::Pods { name, args: a },
+        } => rt.block_on(output::ps(&client()?, name.as_deref(), &a)),
+        Cmd::Top {
+            what:
+                TopWhat::Pods {
+                    name,
+                    namespace,
+                    all_namespaces,
+                    selector,
+                    containers,
+                },
+        } => rt.block_on(output::top(
+            &client()?,
+            &output::TopArgs {
+                name,
+                namespace,
+                all_namespaces,
+                selector,
+                containers,
+            },
+        )),
+        Cmd::Exec(a) => exec_cmd(&args.socket.socket, &a),
         Cmd::Logs(a) => rt.block_on(logs(&client()?, &a)),
         Cmd::Describe {
             what: DescribeWhat::Pod { name, namespace },

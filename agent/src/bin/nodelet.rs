@@ -40,7 +40,10 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cfg = Config::load(&args.config)?;
+    let mut cfg = Config::load(&args.config)?;
+    // cgroup v2: the agent moves into a leaf so that its cgroup can hold the pods' cgroups.
+    cfg.cgroup_root = nodelet::pods::agent_cgroup::prepare(cfg.cgroup_root.as_deref())
+        .context("preparing the agent's cgroup")?;
     let exe = std::env::current_exe().context("locating the nodelet binary")?;
     let mut opts = ManagerOptions::next_to(&exe);
     if let Some(p) = args.shim_binary {
@@ -56,14 +59,15 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        let metrics = opts.metrics.clone();
         let mut manager = Manager::new(cfg.clone(), opts)?;
         // The local API (root-only Unix socket, optional TCP) reads the manager's view.
         let node = std::sync::Arc::new(nodelet::node_api::NodeView {
             view: manager.view(),
             pod_logs_dir: cfg.pod_logs_dir.clone(),
             node_name: cfg.node_name.clone(),
+            run_dir: cfg.run_dir.clone(),
         });
-        let metrics = std::sync::Arc::new(nodelet::api::Metrics::new());
         let router = nodelet::api::router(node, metrics);
         let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
         let listener = nodelet::api::bind_unix(&cfg.api_socket)?;

@@ -18,14 +18,47 @@ pub fn pod_cgroup_path(root: Option<&Path>, uid: &str) -> String {
     }
 }
 
-/// Creates the pod cgroup (ok if it exists) and applies `resources`.
-pub fn create(path: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
+/// Resolves `path`; when the agent lives in its cgroup v2 leaf, the leaf's parent counts as
+/// the agent's own cgroup (pod cgroups are the leaf's siblings).
+fn resolve(path: &str) -> Result<noderun_cgroups::Cgroup, Error> {
     let mut cg = noderun_cgroups::Cgroup::resolve(Some(Path::new(path)), "pod")
         .map_err(|e| Error::new(format!("pod cgroup {path}"), e))?;
+    if super::agent_cgroup::in_leaf() {
+        cg.owning_parent_of_own()
+            .map_err(|e| Error::new(format!("pod cgroup {path}"), e))?;
+    }
+    Ok(cg)
+}
+
+/// Creates the pod cgroup (ok if it exists) and applies `resources`.
+pub fn create(path: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
+    let mut cg = resolve(path)?;
     cg.create()
         .map_err(|e| Error::new(format!("create pod cgroup {path}"), e))?;
     cg.apply(resources)
         .map_err(|e| Error::new(format!("pod cgroup {path} resources"), e))
+}
+
+/// In the cgroup v2 leaf layout, makes the (empty) cgroup of a container or sandbox that the
+/// shim's runtime then joins: the shim lives in the agent's leaf, and a runtime only creates
+/// cgroups below its own. A no-op otherwise (the runtime creates it).
+pub fn prepare_container(path: &str) -> Result<(), Error> {
+    if !super::agent_cgroup::in_leaf() {
+        return Ok(());
+    }
+    resolve(path)?
+        .create()
+        .map_err(|e| Error::new(format!("create cgroup {path}"), e))
+}
+
+/// The counterpart of [`prepare_container`]: removes the container's cgroup once the
+/// runtime deleted the container (the runtime only removes cgroups it made).
+pub fn remove_container(path: &str) {
+    if super::agent_cgroup::in_leaf()
+        && let Err(e) = remove(path)
+    {
+        tracing::warn!("{e}");
+    }
 }
 
 /// Removes the pod cgroup and everything below it in every hierarchy (deepest first). The

@@ -59,6 +59,8 @@ pub async fn start(
 ) -> Result<(String, String, Option<jiff::Timestamp>), StartFailure> {
     let pod = &st.pod.pod;
     let uid = st.pod.uid();
+    let t0 = std::time::Instant::now();
+    let step = |what: &str| tracing::debug!(pod = %uid, step = what, ms = t0.elapsed().as_secs_f64() * 1e3, "container");
     let c = which
         .get(pod)
         .map_err(|e| StartFailure::new("CreateContainerError", e))?
@@ -109,6 +111,7 @@ pub async fn start(
             format!("Container image {image:?} already present on machine"),
         );
     }
+    step("image");
     let id = container_id(uid, which, &c.name, restart_count);
     let store = ctx.images.store().clone();
     let sock = st.shim_socket();
@@ -161,6 +164,7 @@ pub async fn start(
     })
     .await
     .map_err(|e| StartFailure::new("CreateContainerError", e))??;
+    step("bundle");
     let log_path = setup::pod_logs_dir(
         &ctx.cfg.pod_logs_dir,
         st.pod.namespace(),
@@ -171,6 +175,12 @@ pub async fn start(
     .join(format!("{restart_count}.log"));
     if let Some(parent) = log_path.parent() {
         let _ = std::fs::create_dir_all(parent);
+    }
+    let cg_path = podspec::cgroups_path(&st.cgroup_parent, &id);
+    let cg_path = cg_path.to_string_lossy();
+    if let Err(e) = super::cgroup::prepare_container(&cg_path) {
+        remove(ctx, st, &id).await;
+        return Err(StartFailure::new("CreateContainerError", e));
     }
     let created = shim::call(
         &sock,
@@ -196,12 +206,14 @@ pub async fn start(
             return Err(StartFailure::new("CreateContainerError", e));
         }
     }
+    step("create");
     events.emit("Normal", "Created", format!("Created container {}", c.name));
     if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
         remove(ctx, st, &id).await;
         events.emit("Warning", "Failed", format!("Error: {e}"));
         return Err(StartFailure::new("RunContainerError", e));
     }
+    step("start");
     events.emit("Normal", "Started", format!("Started container {}", c.name));
     if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.clone()) {
         let exec = super::probes::exec_fn(
@@ -248,6 +260,7 @@ pub async fn remove(ctx: &Ctx, st: &PodState, id: &str) {
         },
     )
     .await;
+    super::cgroup::remove_container(&podspec::cgroups_path(&st.cgroup_parent, id).to_string_lossy());
     let store = ctx.images.store().clone();
     let dir = bundle_dir(&ctx.cfg.root_dir, st.pod.uid(), id);
     let id = id.to_string();

@@ -34,6 +34,8 @@ pub struct ManagerOptions {
     pub pause_binary: PathBuf,
     /// How often each pod's containers are checked (exits, restarts, status).
     pub sync_period: Duration,
+    /// Where the pods' metrics go (the API serves them).
+    pub metrics: Arc<crate::api::Metrics>,
 }
 
 impl ManagerOptions {
@@ -44,6 +46,7 @@ impl ManagerOptions {
             shim_binary: dir.join("nodelet-shim"),
             pause_binary: dir.join("nodelet-pause"),
             sync_period: Duration::from_secs(1),
+            metrics: Arc::new(crate::api::Metrics::new()),
         }
     }
 }
@@ -57,7 +60,10 @@ pub struct Ctx {
     pub pull_backoff: Mutex<PullBackoff>,
     pub backoff: Mutex<Backoff>,
     pub node: NodeResources,
+    /// The node's IP (pods' hostIP), if it has one.
+    pub node_ip: Option<std::net::IpAddr>,
     pub view: PodsView,
+    pub metrics: Arc<crate::api::Metrics>,
 }
 
 struct Running {
@@ -96,16 +102,26 @@ impl Manager {
             .map_err(|e| Error::new("image service", e))?;
         let node =
             NodeResources::of_host(&cfg.root_dir).map_err(|e| Error::new("node resources", e))?;
+        let node_ip = crate::node_ip::node_ip(cfg.node_ip);
+        match node_ip {
+            Some(ip) => tracing::info!(%ip, "node IP"),
+            None => {
+                tracing::warn!("no node IP: the node has no usable address; hostIP stays empty")
+            }
+        }
         let ctx = Ctx {
+            node_ip,
             cni: Cni::for_config(&cfg),
             backoff: Mutex::new(Backoff::new(
                 cfg.crash_loop_back_off.initial,
                 cfg.crash_loop_back_off.max,
+                cfg.crash_loop_back_off.reset,
             )),
             pull_backoff: Mutex::new(PullBackoff::new()),
             images,
             node,
             view: PodsView::default(),
+            metrics: opts.metrics.clone(),
             opts,
             cfg,
         };

@@ -23,6 +23,7 @@
 //! m.run(source.subscribe(), shutdown).await;
 //! ```
 
+pub mod agent_cgroup;
 pub mod cgroup;
 pub mod containers;
 pub mod hooks;

@@ -38,6 +38,9 @@ pub struct Round {
     pub events: Vec<(&'static str, &'static str, String)>,
     /// Kill the container (liveness/startup failed).
     pub kill: bool,
+    /// Each probe run: kubelet probe type (`Liveness`, `Readiness`, `Startup`), whether it
+    /// passed, how long it took (for the metrics).
+    pub runs: Vec<(&'static str, bool, Duration)>,
 }
 
 pub(super) fn exec_fn(sock: PathBuf, id: String, bundle: &Path) -> Arc<ExecFn> {
@@ -143,8 +146,19 @@ impl Probes {
                 continue;
             }
             one.next = now + one.w.period();
+            let t0 = Instant::now();
             let outcome =
                 probe::run_once(&one.w.spec.handler, one.w.spec.timeout, Some(&*exec)).await;
+            let probe_type = match one.w.kind {
+                Kind::Liveness => "Liveness",
+                Kind::Readiness => "Readiness",
+                Kind::Startup => "Startup",
+            };
+            out.runs.push((
+                probe_type,
+                matches!(outcome, Outcome::Success),
+                t0.elapsed(),
+            ));
             if let Outcome::Failure(msg) = &outcome {
                 out.events.push((
                     "Warning",

@@ -44,6 +44,8 @@ fn sandbox_spec(ctx: &Ctx, st: &PodState) -> SandboxSpec {
 pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
     let root = &ctx.cfg.root_dir;
     let uid = st.pod.uid().to_string();
+    let t0 = Instant::now();
+    let step = |what: &str| tracing::debug!(pod = %uid, step = what, ms = t0.elapsed().as_secs_f64() * 1e3, "sandbox");
     paths::check_component("metadata.uid", &uid).map_err(|e| Error::new("pod", e))?;
     let pod = &st.pod.pod;
     st.save(root)?;
@@ -54,6 +56,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
         .await
         .map_err(|e| Error::new("pod cgroup", e))??;
 
+    step("cgroup");
     let sp = ShimPaths::of(&ctx.cfg.run_dir, &uid);
     let sock = st.shim_socket();
     if !shim::alive(&sock).await {
@@ -69,6 +72,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
         st.save(root)?;
     }
 
+    step("shim");
     let spec = sandbox_spec(ctx, st);
     let existing = shim::list(&sock)
         .await?
@@ -92,6 +96,9 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
                 .await
                 .map_err(|e| Error::new("sandbox bundle", e))?
                 .map_err(|e| Error::new("sandbox bundle", e))?;
+            super::cgroup::prepare_container(
+                &spec.cgroup_parent.join(&spec.id).to_string_lossy(),
+            )?;
             let pid = match shim::call(
                 &sock,
                 Request::Create {
@@ -117,6 +124,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
     };
     st.pause_pid = Some(pause_pid);
     st.save(root)?;
+    step("pause");
 
     let ns = NamespaceOptions::from_pod_spec(&pod.spec.clone().unwrap_or_default());
     let mut ips = Vec::new();
@@ -130,6 +138,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
         .await
         .map_err(|e| Error::new("netns pin", e))?
         .map_err(|e| Error::new("netns pin", e))?;
+        step("pin");
         let att = match ctx
             .cni
             .cached(&st.sandbox_id, "eth0")
@@ -142,6 +151,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
                 .await
                 .map_err(|e| Error::new("CNI ADD", e))?,
         };
+        step("cni");
         ips = att.ips.clone();
         st.pod_ip = att.pod_ip().map(|ip| ip.to_string());
         st.save(root)?;
@@ -154,6 +164,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
         dns::resolv_conf(&dns::DnsInput::for_pod(pod, &cluster, &host_resolv))
             .map_err(|e| Error::new("resolv.conf", e))?;
     dns::write_files(root, &uid, &hosts, &resolv).map_err(|e| Error::new("pod files", e))?;
+    step("files");
     if st.start_time.is_none() {
         st.start_time = Some(jiff::Timestamp::now());
     }

@@ -103,7 +103,12 @@ impl ContainerSlot {
             name: self.name.clone(),
             image: self.image.clone(),
             image_id: self.image_id.clone(),
-            container_id: self.id.as_ref().map(|id| format!("nodelet://{id}")),
+            // Between instances the kubelet shows the last one's ID.
+            container_id: self
+                .id
+                .as_ref()
+                .map(|id| format!("nodelet://{id}"))
+                .or_else(|| self.last.as_ref().and_then(|l| l.container_id.clone())),
             state,
             last_state: self.last.as_ref().map(Ended::to_status),
             restart_count: self.restart_count,

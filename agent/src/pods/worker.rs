@@ -56,6 +56,9 @@ struct Worker {
     sandbox_error: Option<String>,
     /// Probes of the running app containers, by index.
     probes: HashMap<usize, super::probes::Probes>,
+    /// When this agent first saw a pod it creates (not an adopted one), until its start
+    /// latency is recorded.
+    seen: Option<std::time::Instant>,
 }
 
 /// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
@@ -75,7 +78,11 @@ pub async fn run(
         reported: HashMap::new(),
         sandbox_error: None,
         probes: HashMap::new(),
+        seen: None,
     };
+    if w.st.shim_pid.is_none() {
+        w.seen = Some(std::time::Instant::now());
+    }
     w.publish();
     if w.st.shim_pid.is_none() {
         let node = w.ctx.cfg.node_name.clone();
@@ -159,6 +166,10 @@ impl Worker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .forget_prefix(&format!("{uid}/"));
+        let names: Vec<&str> = self.st.slots().map(|s| s.name.as_str()).collect();
+        self.ctx
+            .metrics
+            .forget_pod(self.st.pod.namespace(), self.st.pod.name(), &names);
         self.ctx.view.remove(&uid);
     }
 
@@ -190,7 +201,7 @@ impl Worker {
                 spec.hostname.as_deref(),
             ),
             pod_ips: self.st.pod_ip.iter().cloned().collect(),
-            host_ips: vec![],
+            host_ips: self.ctx.node_ip.iter().map(|ip| ip.to_string()).collect(),
             cgroup_parent: self.st.cgroup_parent.clone(),
             node: self.ctx.node,
             pids_limit: None,
@@ -202,7 +213,12 @@ impl Worker {
 
     async fn sync(&mut self) {
         if !self.st.sandbox_ready {
-            match setup::sandbox(&self.ctx, &mut self.st).await {
+            let t0 = std::time::Instant::now();
+            let res = setup::sandbox(&self.ctx, &mut self.st).await;
+            self.ctx
+                .metrics
+                .runtime_operation("run_podsandbox", t0.elapsed(), res.is_ok());
+            match res {
                 Ok(()) => self.sandbox_error = None,
                 Err(e) => {
                     if self.sandbox_error.as_deref() != Some(&e.to_string()) {
@@ -275,11 +291,18 @@ impl Worker {
         {
             let by_id: HashMap<String, ContainerInfo> =
                 infos.into_iter().map(|c| (c.id.clone(), c)).collect();
-            for slot in self.st.init.iter_mut() {
-                observe(slot, &by_id);
+            let mut oom = vec![];
+            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+                if observe(slot, &by_id) {
+                    oom.push(slot.name.clone());
+                }
             }
-            for slot in self.st.containers.iter_mut() {
-                observe(slot, &by_id);
+            for name in oom {
+                self.event(
+                    "Warning",
+                    "OOMKilling",
+                    format!("Memory cgroup out of memory: container {name} was OOM-killed"),
+                );
             }
         }
         if self.st.failed.is_none() {
@@ -400,6 +423,18 @@ impl Worker {
                 slot.waiting = None;
             }
         }
+        // As the kubelet: a new sandbox runs the init containers again, in order, before
+        // any app container restarts (their instances are gone with the old sandbox).
+        for slot in self.st.init.iter_mut() {
+            if slot.id.is_some() && slot.ended.is_some() {
+                slot.last = slot.ended.take();
+                slot.id = None;
+                slot.started_at = None;
+                slot.ready = None;
+                slot.probe_started = None;
+                slot.waiting = Some(("PodInitializing".into(), None));
+            }
+        }
         self.probes.clear();
         self.st.sandbox_ready = false;
         self.st.shim_pid = None;
@@ -460,6 +495,17 @@ impl Worker {
             let (ready, started) = (p.ready(), p.started());
             for (t, r, m) in round.events {
                 self.event(t, r, m);
+            }
+            let (ns, pod) = (self.st.pod.namespace(), self.st.pod.name());
+            for (probe_type, ok, took) in round.runs {
+                let result = if ok {
+                    crate::api::metrics::ProbeResult::Successful
+                } else {
+                    crate::api::metrics::ProbeResult::Failed
+                };
+                self.ctx
+                    .metrics
+                    .probe(probe_type, result, ns, pod, &c.name, took);
             }
             if round.kill {
                 // As any stop: preStop first, then SIGTERM, SIGKILL after what is left of
@@ -565,6 +611,7 @@ impl Worker {
             view: ctx.view.clone(),
             uid: uid.clone(),
         };
+        let t0 = std::time::Instant::now();
         let res = containers::start(
             &ctx,
             &self.st,
@@ -575,6 +622,15 @@ impl Worker {
             &events,
         )
         .await;
+        ctx.metrics
+            .runtime_operation("start_container", t0.elapsed(), res.is_ok());
+        if res.is_ok() && restart_count > slot.restart_count {
+            ctx.metrics.container_restarted(
+                self.st.pod.namespace(),
+                self.st.pod.name(),
+                &slot.name,
+            );
+        }
         let s = self.slot_mut(which);
         match res {
             Ok((id, image_id, started_at)) => {
@@ -614,8 +670,18 @@ impl Worker {
                 .iter()
                 .map(ContainerSlot::record)
                 .collect(),
-            pod_ip: self.st.pod_ip.clone(),
-            host_ip: None,
+            pod_ip: self.st.pod_ip.clone().or_else(|| {
+                // hostNetwork pods have the node's IP, as with the kubelet.
+                let host_net = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.host_network)
+                    .unwrap_or(false);
+                host_net
+                    .then(|| self.ctx.node_ip.map(|ip| ip.to_string()))
+                    .flatten()
+            }),
+            host_ip: self.ctx.node_ip.map(|ip| ip.to_string()),
             start_time: self.st.start_time,
             reason: self.st.failed.as_ref().map(|f| f.0.clone()),
             message: self.st.failed.as_ref().map(|f| f.1.clone()),
@@ -630,6 +696,13 @@ impl Worker {
         let mut full = pod.clone();
         full.status = Some(status.clone());
         self.ctx.view.set_pod(self.st.pod.uid(), full.clone());
+        let all_running = status.container_statuses.as_ref().is_some_and(|cs| {
+            cs.iter()
+                .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+        });
+        if all_running && let Some(seen) = self.seen.take() {
+            self.ctx.metrics.pod_started(seen.elapsed());
+        }
         self.prev = Some(status.clone());
         if self.last_written.as_ref() != Some(&status) {
             let p = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid()).join("status.json");
@@ -653,12 +726,14 @@ fn humanize(d: Duration) -> String {
 }
 
 /// Updates a slot from the shim's view of its current instance.
-fn observe(slot: &mut ContainerSlot, by_id: &HashMap<String, ContainerInfo>) {
+/// Records what the shim reports about `slot`'s container. True when it has just been seen
+/// ended by the OOM killer.
+fn observe(slot: &mut ContainerSlot, by_id: &HashMap<String, ContainerInfo>) -> bool {
     let Some(id) = slot.id.clone() else {
-        return;
+        return false;
     };
     if slot.ended.is_some() {
-        return;
+        return false;
     }
     match by_id.get(&id) {
         Some(info) => {
@@ -674,6 +749,7 @@ fn observe(slot: &mut ContainerSlot, by_id: &HashMap<String, ContainerInfo>) {
                     container_id: Some(format!("nodelet://{id}")),
                 });
                 slot.waiting = None;
+                return x.oom_killed;
             } else if let Some(t) = ts(info.started_at.as_deref()) {
                 slot.started_at = Some(t);
             }
@@ -692,6 +768,7 @@ fn observe(slot: &mut ContainerSlot, by_id: &HashMap<String, ContainerInfo>) {
             slot.waiting = None;
         }
     }
+    false
 }
 
 #[cfg(test)]

@@ -110,6 +110,32 @@ impl Cgroup {
         self.mode
     }
 
+    /// For a caller that lives in a leaf of a cgroup delegated to it (cgroup v2 forbids a
+    /// cgroup with processes to hand controllers to children, so an agent moves into a leaf
+    /// and makes its cgroups beside it): `create` then treats the parent of the caller's own
+    /// cgroup as the caller's. Refused when that parent is the hierarchy's root.
+    pub fn owning_parent_of_own(&mut self) -> Result<(), Error> {
+        for d in &mut self.dirs {
+            let Some(own) = d.own_dir.clone() else {
+                continue;
+            };
+            match own.parent() {
+                Some(parent) if parent != d.hierarchy.mountpoint && parent.starts_with(&d.hierarchy.mountpoint) => {
+                    d.own_dir = Some(parent.to_path_buf());
+                }
+                _ => {
+                    return Err(Error::Refused {
+                        path: own.clone(),
+                        hierarchy: d.hierarchy.name(),
+                        reason: "the parent of the caller's own cgroup is the hierarchy's root"
+                            .to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The directories of this cgroup, one per hierarchy.
     pub fn dirs(&self) -> &[CgroupDir] {
         &self.dirs

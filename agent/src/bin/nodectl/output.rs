@@ -1,0 +1,233 @@
+//! `ps` / `get pods` (table, `-o wide|json|yaml`, `-w` watch) and `top pods` output.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Pod;
+use nodelet::api::Client;
+use nodelet::pod_table::{self, Columns};
+
+use super::PsArgs;
+
+/// The pods (or the one pod) as kubectl's `-o json|yaml`: a List for several, the Pod itself
+/// for one named pod.
+fn objects(pods: &[Pod], single: bool) -> anyhow::Result<serde_json::Value> {
+    if single && let Some(p) = pods.first() {
+        return Ok(serde_json::to_value(p)?);
+    }
+    Ok(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": pods,
+        "metadata": {"resourceVersion": ""},
+    }))
+}
+
+fn print_object(v: &serde_json::Value, format: &str) -> anyhow::Result<()> {
+    if format == "json" {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    } else {
+        print!("{}", nodelet::pod_yaml::to_yaml(v)?);
+    }
+    Ok(())
+}
+
+pub async fn ps(client: &Client, name: Option<&str>, a: &PsArgs) -> anyhow::Result<()> {
+    let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
+    let ns_filter = (!a.all_namespaces || name.is_some()).then_some(ns.as_str());
+    let pods = match name {
+        Some(n) => vec![client.pod(&ns, n).await?],
+        None => client.pods(ns_filter, a.selector.as_deref()).await?,
+    };
+    let format = a.output.as_deref().unwrap_or("");
+    let cols = Columns {
+        namespace: a.all_namespaces && name.is_none(),
+        wide: format == "wide",
+    };
+    let now = jiff::Timestamp::now();
+    let structured = matches!(format, "json" | "yaml");
+    let mut widths = vec![];
+    if structured {
+        print_object(&objects(&pods, name.is_some())?, format)?;
+    } else if pods.is_empty() {
+        eprintln!(
+            "{}",
+            pod_table::no_resources((!a.all_namespaces).then_some(ns.as_str()))
+        );
+    } else {
+        let mut rows = vec![pod_table::header(cols)];
+        rows.extend(pods.iter().map(|p| pod_table::row(p, cols, now)));
+        widths = pod_table::widths(&rows);
+        print!("{}", pod_table::render(&rows));
+    }
+    if !a.watch {
+        return Ok(());
+    }
+    watch(client, name, ns_filter, a, cols, &pods, widths).await
+}
+
+/// A row without its AGE cell: what must change for the row to be printed again.
+fn row_key(row: &[String], cols: Columns) -> Vec<String> {
+    let mut r = row.to_vec();
+    let i = pod_table::age_index(cols);
+    if i < r.len() {
+        r.remove(i);
+    }
+    r
+}
+
+async fn watch(
+    client: &Client,
+    name: Option<&str>,
+    ns_filter: Option<&str>,
+    a: &PsArgs,
+    cols: Columns,
+    listed: &[Pod],
+    mut widths: Vec<usize>,
+) -> anyhow::Result<()> {
+    let format = a.output.as_deref().unwrap_or("");
+    let structured = matches!(format, "json" | "yaml");
+    let mut printed: HashMap<String, serde_json::Value> = HashMap::new();
+    let mut rows: HashMap<String, Vec<String>> = HashMap::new();
+    let now = jiff::Timestamp::now();
+    for p in listed {
+        let k = nodelet::watch::key(p);
+        if structured {
+            printed.insert(k, serde_json::to_value(p)?);
+        } else {
+            rows.insert(k, row_key(&pod_table::row(p, cols, now), cols));
+        }
+    }
+    let mut header_done = !widths.is_empty();
+    let mut w = client.watch_pods(ns_filter, a.selector.as_deref()).await?;
+    while let Some(ev) = w.next().await? {
+        let pod = &ev.object;
+        if name.is_some_and(|n| pod.metadata.name.as_deref() != Some(n)) {
+            continue;
+        }
+        let k = nodelet::watch::key(pod);
+        let deleted = ev.type_ == "DELETED";
+        if structured {
+            let v = serde_json::to_value(pod)?;
+            if !deleted && printed.get(&k) == Some(&v) {
+                continue;
+            }
+            if format == "yaml" {
+                println!("---");
+            }
+            print_object(&v, format)?;
+            if deleted {
+                printed.remove(&k);
+            } else {
+                printed.insert(k, v);
+            }
+            continue;
+        }
+        let row = pod_table::row(pod, cols, jiff::Timestamp::now());
+        let key = row_key(&row, cols);
+        if !deleted && rows.get(&k) == Some(&key) {
+            continue;
+        }
+        if !header_done {
+            let header = pod_table::header(cols);
+            widths = pod_table::widths(&[header.clone(), row.clone()]);
+            println!("{}", pod_table::line(&header, &widths));
+            header_done = true;
+        }
+        println!("{}", pod_table::line(&row, &widths));
+        if deleted {
+            rows.remove(&k);
+        } else {
+            rows.insert(k, key);
+        }
+    }
+    Ok(())
+}
+
+pub struct TopArgs {
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub all_namespaces: bool,
+    pub selector: Option<String>,
+    pub containers: bool,
+}
+
+pub async fn top(client: &Client, a: &TopArgs) -> anyhow::Result<()> {
+    let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
+    let items = match &a.name {
+        Some(n) => {
+            // A missing pod is the pods' NotFound, as kubectl reports it.
+            let pod = client.pod(&ns, n).await?;
+            match client.one_pod_metrics(&ns, n).await {
+                Ok(m) => vec![m],
+                Err(nodelet::api::ClientError::Api(s)) if s.code == Some(404) => {
+                    let age = pod_table::age(&pod, jiff::Timestamp::now());
+                    anyhow::bail!("Metrics not available for pod {ns}/{n}, age: {age}");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => {
+            client
+                .pod_metrics(
+                    (!a.all_namespaces).then_some(ns.as_str()),
+                    a.selector.as_deref(),
+                )
+                .await?
+        }
+    };
+    if items.is_empty() {
+        eprintln!(
+            "{}",
+            pod_table::no_resources((!a.all_namespaces).then_some(ns.as_str()))
+        );
+        return Ok(());
+    }
+    let text = nodelet::top::table(&items, a.all_namespaces && a.name.is_none(), a.containers)
+        .map_err(anyhow::Error::msg)
+        .context("nodelet's pod metrics")?;
+    print!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_changes_only_when_more_than_its_age_changes() {
+        let cols = Columns {
+            namespace: true,
+            wide: false,
+        };
+        let r = |age: &str, status: &str| -> Vec<String> {
+            ["default", "web", "1/1", status, "0", age]
+                .map(str::to_string)
+                .to_vec()
+        };
+        assert_eq!(
+            row_key(&r("5s", "Running"), cols),
+            row_key(&r("3m", "Running"), cols)
+        );
+        assert_ne!(
+            row_key(&r("5s", "Running"), cols),
+            row_key(&r("5s", "Error"), cols)
+        );
+    }
+
+    #[test]
+    fn one_named_pod_is_printed_as_itself_several_as_a_list() {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}
+        }))
+        .unwrap();
+        assert_eq!(
+            objects(std::slice::from_ref(&p), true).unwrap()["kind"],
+            "Pod"
+        );
+        let list = objects(&[p.clone(), p], false).unwrap();
+        assert_eq!(list["kind"], "List");
+        assert_eq!(list["items"].as_array().unwrap().len(), 2);
+        assert_eq!(list["metadata"]["resourceVersion"], "");
+    }
+}

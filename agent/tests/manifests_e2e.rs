@@ -1,0 +1,338 @@
+//! Every example in manifests/ runs on a real node: the busybox:local image built by
+//! scripts/busybox-image.sh (what the demo uses) is imported, all the manifests are dropped
+//! into the static pod path of a `nodelet` running in a private network namespace, and each
+//! does what its comment promises:
+//!
+//! - webserver: Ready (readiness probe on a named port) and serves its page on the pod IP;
+//! - multi-container: the client fetches the server's page over the pod's shared localhost;
+//! - init-containers: init containers ran in order; the app reads what they wrote;
+//! - env-vars: values, `$(VAR)` expansion rules and the downward API;
+//! - resources: the container sees its memory limit;
+//! - memory-hog: OOMKilled (exit 137) and restarted;
+//! - liveness-exec: Running (its restart takes 45 s; the probe tests cover it).
+//!
+//! Removing the manifests stops everything and leaves nothing behind.
+//! `harness = false`: the namespaces are entered before any thread exists.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod node;
+use node::{Cleanup, Node, TestCgroup, container, mounts_under, sh, target_bin};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The current CRI log of `container` of pod `pod` (name), or "".
+fn log_of(node: &Node, pod: &str, container: &str) -> String {
+    for e in std::fs::read_dir(node.dir("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&format!("default_{pod}_")) {
+            let mut out = String::new();
+            for f in std::fs::read_dir(e.path().join(container))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if f.path().extension().is_some_and(|x| x == "log") {
+                    out += &std::fs::read_to_string(f.path()).unwrap_or_default();
+                }
+            }
+            return out;
+        }
+    }
+    String::new()
+}
+
+fn wait_log(node: &Node, pod: &str, c: &str, needle: &str, secs: u64) -> String {
+    let t = Instant::now();
+    loop {
+        let l = log_of(node, pod, c);
+        if l.contains(needle) {
+            return l;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "{pod}/{c}: {needle:?} not in its log:\n{l}\nnodelet log:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// GET `path` from nodelet's API socket (HTTP/1.0: the body ends with the connection).
+fn http_get(sock: &Path, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: nodelet\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200"),
+        "{out}"
+    );
+    out
+}
+
+fn running(name: &str) -> impl FnMut(&Value) -> bool + '_ {
+    move |p: &Value| p["metadata"]["name"] == name && p["status"]["phase"] == "Running"
+}
+
+fn every_manifest_runs() {
+    let tmp = tempfile::Builder::new()
+        .prefix("nodelet-manifests-")
+        .tempdir()
+        .unwrap();
+    let t = tmp.path().to_path_buf();
+    let mut cleanup = Cleanup {
+        t: t.clone(),
+        agent: None,
+    };
+    let cg = TestCgroup::enter();
+    let node = Node {
+        t: t.clone(),
+        nodelet: PathBuf::from(env!("CARGO_BIN_EXE_nodelet")),
+    };
+    for d in ["manifests", "root", "logs", "run", "net.d", "cni-bin"] {
+        std::fs::create_dir_all(node.dir(d)).unwrap();
+    }
+    std::os::unix::fs::symlink(target_bin("nodenet"), node.dir("cni-bin/nodenet")).unwrap();
+    std::fs::write(
+        node.dir("net.d/10-pods.conflist"),
+        serde_json::json!({
+            "cniVersion": "1.1.0", "name": "podnet",
+            "plugins": [{"type": "nodenet", "bridge": "mf0", "subnet": "10.244.8.0/24",
+                         "ipMasq": false, "dataDir": node.dir("nodenet-data")}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    // The demo's image, built the demo's way.
+    let archive = t.join("busybox.tar");
+    sh(&[
+        repo().join("scripts/busybox-image.sh").to_str().unwrap(),
+        archive.to_str().unwrap(),
+        "busybox:local",
+    ]);
+    node::import_archive(&node.dir("root"), &archive);
+
+    let mut names = vec![];
+    for e in std::fs::read_dir(repo().join("manifests"))
+        .unwrap()
+        .flatten()
+    {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&p, node.dir("manifests").join(e.file_name())).unwrap();
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "env-vars.yaml",
+            "init-containers.yaml",
+            "liveness-exec.yaml",
+            "memory-hog.yaml",
+            "multi-container.yaml",
+            "resources.yaml",
+            "webserver.yaml"
+        ],
+        "a new manifest needs its check here"
+    );
+    cleanup.agent = Some(node.start("1"));
+
+    // webserver: Ready, serves its page on the pod IP.
+    let web = node.wait_pod("webserver Ready", 60, |p| {
+        p["metadata"]["name"] == "webserver-node1"
+            && container(p, "httpd")["ready"] == Value::Bool(true)
+    });
+    let ip = web["status"]["podIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.244.8."), "{ip}");
+    let page = sh(&["/bin/busybox", "wget", "-qO-", &format!("http://{ip}:80/")]);
+    assert_eq!(page.trim(), "hello from nodelet");
+
+    // multi-container: two containers, one IP, one localhost.
+    let mc = node.wait_pod(
+        "multi-container Running",
+        60,
+        running("multi-container-node1"),
+    );
+    assert!(container(&mc, "server")["state"]["running"].is_object());
+    wait_log(
+        &node,
+        "multi-container-node1",
+        "client",
+        "shared-localhost",
+        30,
+    );
+
+    // init-containers: in order, and the app reads their file from the emptyDir.
+    let init = node.wait_pod("init-demo Running", 60, running("init-demo-node1"));
+    let ics = init["status"]["initContainerStatuses"].as_array().unwrap();
+    let term = |i: usize| &ics[i]["state"]["terminated"];
+    assert_eq!(term(0)["reason"], "Completed", "{ics:#?}");
+    assert_eq!(term(1)["reason"], "Completed", "{ics:#?}");
+    let finished0: jiff::Timestamp = term(0)["finishedAt"].as_str().unwrap().parse().unwrap();
+    let started1: jiff::Timestamp = term(1)["startedAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        finished0 <= started1,
+        "init containers overlapped: {ics:#?}"
+    );
+    wait_log(
+        &node,
+        "init-demo-node1",
+        "app",
+        "written by an init container",
+        30,
+    );
+
+    // env-vars: values, expansion (only of variables defined earlier), the downward API.
+    let ev = node.wait_pod("env-vars Running", 60, running("env-vars-node1"));
+    let env_ip = ev["status"]["podIP"].as_str().unwrap().to_string();
+    let l = wait_log(&node, "env-vars-node1", "printer", "POD_NAME=", 30);
+    for want in [
+        "GREETING=hello".to_string(),
+        "MESSAGE=hello from $(POD_NAME)".to_string(),
+        "POD_NAME=env-vars-node1".to_string(),
+        format!("POD_IP={env_ip}"),
+        "NODE_NAME=node1".to_string(),
+        "MEMORY_LIMIT=67108864".to_string(),
+    ] {
+        assert!(l.contains(&want), "{want:?} missing from:\n{l}");
+    }
+
+    // resources: the limit is what the container's cgroup says.
+    node.wait_pod("resources Running", 60, running("resources-node1"));
+    wait_log(&node, "resources-node1", "worker", "67108864", 30);
+
+    // memory-hog: OOMKilled, exit 137, restarted.
+    let hog = node.wait_pod("memory-hog OOMKilled and restarted", 90, |p| {
+        let c = container(p, "hog");
+        p["metadata"]["name"] == "memory-hog-node1"
+            && c["restartCount"].as_i64().unwrap_or(0) >= 1
+            && c["lastState"]["terminated"]["reason"] == "OOMKilled"
+    });
+    assert_eq!(
+        container(&hog, "hog")["lastState"]["terminated"]["exitCode"],
+        137
+    );
+
+    // liveness-exec: running (the probe restarts it after 45 s).
+    node.wait_pod("liveness-exec Running", 60, running("liveness-exec-node1"));
+
+    // The manager's metrics, as /metrics serves them.
+    let m = http_get(&node.dir("run/nodelet.sock"), "/metrics");
+    let value = |prefix: &str| -> f64 {
+        m.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} not in /metrics:\n{m}"))
+    };
+    assert_eq!(value("nodelet_pods{phase=\"Running\"}"), 7.0, "{m}");
+    assert!(
+        value("nodelet_pod_start_duration_seconds_count") >= 6.0,
+        "{m}"
+    );
+    assert!(
+        value(
+            "nodelet_container_restarts_total{namespace=\"default\",pod=\"memory-hog-node1\",container=\"hog\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+    assert!(
+        value(
+            "nodelet_prober_probe_total{probe_type=\"Readiness\",result=\"successful\",namespace=\"default\",pod=\"webserver-node1\",container=\"httpd\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+    assert!(
+        value(
+            "nodelet_runtime_operations_duration_seconds_count{operation_type=\"run_podsandbox\"}"
+        ) >= 7.0
+    );
+
+    // All gone when the manifests are: every container ignores SIGTERM as PID 1 without a
+    // handler, so this takes the 30 s grace period.
+    for n in &names {
+        std::fs::remove_file(node.dir("manifests").join(n)).unwrap();
+    }
+    let t0 = Instant::now();
+    let pod_dirs = || {
+        std::fs::read_dir(node.dir("root/pods"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    while pod_dirs() > 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "pods not stopped: {:?}\n{}",
+            node.pods()
+                .iter()
+                .map(|p| &p["metadata"]["name"])
+                .collect::<Vec<_>>(),
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        cg.children().is_empty(),
+        "cgroups left: {:?}",
+        cg.children()
+    );
+    let ms: Vec<String> = mounts_under(&node.dir("root"))
+        .into_iter()
+        .chain(mounts_under(&node.dir("run")))
+        .filter(|l| !l.contains("/images/"))
+        .collect();
+    assert!(ms.is_empty(), "mounts left: {ms:#?}");
+    let veths = sh(&["ip", "-o", "link", "show", "type", "veth"]);
+    assert!(veths.trim().is_empty(), "veths left: {veths}");
+
+    let mut a = cleanup.agent.take().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(a.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(a.wait().unwrap().success());
+    drop(cleanup);
+    drop(cg);
+}
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("manifests_e2e: skipped (needs root)");
+        return;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        panic!("/bin/busybox missing: apt-get install busybox-static");
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWNET)
+        .unwrap();
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .unwrap();
+    sh(&["ip", "link", "set", "lo", "up"]);
+    match std::panic::catch_unwind(every_manifest_runs) {
+        Ok(()) => println!("test every_manifest_runs ... ok\n1 passed, 0 failed"),
+        Err(_) => {
+            println!("test every_manifest_runs ... FAILED\n0 passed, 1 failed");
+            std::process::exit(1);
+        }
+    }
+}

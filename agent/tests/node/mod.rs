@@ -1,0 +1,248 @@
+//! A nodelet node for end-to-end tests (used with `mod node;` by harness=false tests that
+//! have already entered private mount and network namespaces): temp dirs for every nodelet
+//! path, the test's own cgroup, the real `nodelet` binary, clean-up guards that kill and
+//! unmount whatever a failed run leaves.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn target_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo build --workspace` first",
+        p.display()
+    );
+    p
+}
+
+pub fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Imports an image archive (docker save or OCI layout tar) into the node's image store.
+pub fn import_archive(root_dir: &Path, file: &Path) {
+    let store = nodelet_images::Store::open(root_dir.join("images")).unwrap();
+    nodelet_images::import::import_archive(&store, file, &nodelet_images::Platform::host())
+        .unwrap();
+}
+
+/// The test's private cgroup (`nodelet-e2e-<pid>` below its own, in every hierarchy); the
+/// test moves into it so nodelet and its pods live below it. Drop moves back and removes it.
+pub struct TestCgroup {
+    pub cg: noderun_cgroups::Cgroup,
+}
+
+impl TestCgroup {
+    pub fn enter() -> TestCgroup {
+        let rel = format!("nodelet-e2e-{}", std::process::id());
+        let mut cg = noderun_cgroups::Cgroup::resolve(Some(Path::new(&rel)), "x").unwrap();
+        cg.create().unwrap();
+        cg.add_task(std::process::id() as i32).unwrap();
+        TestCgroup { cg }
+    }
+
+    /// Directories left below it.
+    pub fn children(&self) -> Vec<PathBuf> {
+        let mut out = vec![];
+        for d in self.cg.dirs() {
+            for e in std::fs::read_dir(&d.path).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let me = std::process::id().to_string();
+        for d in self.cg.dirs() {
+            if let Some(parent) = d.path.parent() {
+                let _ = std::fs::write(parent.join("cgroup.procs"), &me);
+            }
+        }
+        // Anything left (a failed run): kill, then remove deepest first.
+        if let Ok(pids) = self.cg.pids() {
+            for p in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for d in self.cg.dirs() {
+            let _ = Command::new("find")
+                .arg(&d.path)
+                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn procs_with(needle: &str) -> Vec<(i32, String)> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let s = String::from_utf8_lossy(&c).replace('\0', " ");
+            if s.contains(needle) {
+                out.push((pid, s));
+            }
+        }
+    }
+    out
+}
+
+pub fn mounts_under(p: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&p.display().to_string()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Kills the agent and every process left with the temp dir in its command line; unmounts.
+pub struct Cleanup {
+    pub t: PathBuf,
+    pub agent: Option<Child>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        for (pid, _) in procs_with(&self.t.display().to_string()) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut ms = mounts_under(&self.t);
+        ms.reverse();
+        for l in ms {
+            if let Some(mp) = l.split_whitespace().nth(4) {
+                let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
+pub struct Node {
+    pub t: PathBuf,
+    pub nodelet: PathBuf,
+}
+
+impl Node {
+    pub fn dir(&self, n: &str) -> PathBuf {
+        self.t.join(n)
+    }
+
+    pub fn start(&self, tag: &str) -> Child {
+        self.start_with(tag, &[])
+    }
+
+    pub fn start_with(&self, tag: &str, extra: &[&str]) -> Child {
+        let log = std::fs::File::create(self.t.join(format!("nodelet-{tag}.log"))).unwrap();
+        Command::new(&self.nodelet)
+            .arg("--static-pod-path")
+            .arg(self.dir("manifests"))
+            .arg("--root-dir")
+            .arg(self.dir("root"))
+            .arg("--pod-logs-dir")
+            .arg(self.dir("logs"))
+            .arg("--run-dir")
+            .arg(self.dir("run"))
+            .arg("--api-socket")
+            .arg(self.dir("run/nodelet.sock"))
+            .arg("--node-name")
+            .arg("node1")
+            .arg("--cni-conf-dir")
+            .arg(self.dir("net.d"))
+            .arg("--cni-bin-dir")
+            .arg(self.dir("cni-bin"))
+            .args([
+                "--crash-loop-back-off-initial",
+                "1s",
+                "--crash-loop-back-off-max",
+                "2s",
+            ])
+            .args(["--file-check-frequency", "1s", "--sync-period-ms", "100"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NOTIFY_SOCKET", self.t.join("notify.sock"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        for tag in ["1", "2", "3"] {
+            s += &std::fs::read_to_string(self.t.join(format!("nodelet-{tag}.log")))
+                .unwrap_or_default();
+        }
+        s
+    }
+
+    /// The status.json of every pod.
+    pub fn pods(&self) -> Vec<Value> {
+        let mut out = vec![];
+        for e in std::fs::read_dir(self.dir("root/pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(b) = std::fs::read(e.path().join("status.json"))
+                && let Ok(v) = serde_json::from_slice::<Value>(&b)
+            {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    pub fn wait_pod(&self, what: &str, secs: u64, mut cond: impl FnMut(&Value) -> bool) -> Value {
+        let t = Instant::now();
+        loop {
+            if let Some(p) = self.pods().into_iter().find(|p| cond(p)) {
+                return p;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "timed out waiting for {what}; pods: {:#?}\nnodelet log:\n{}",
+                self.pods().iter().map(|p| &p["status"]).collect::<Vec<_>>(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or(&Value::Null)
+}
