@@ -672,8 +672,8 @@ def bench_scale(a, archive):
             "the pod network as in the start benchmark, then `sleep`) written to a staging directory and renamed",
             "into the static pod directory in one burst; \"all Running\" = nodelet's API (`GET /api/v1/pods`, polled",
             "every 100 ms, the data `nodectl ps` shows) lists every pod with phase Running and its container",
-            f"running. {a.rounds} rounds (all removed and torn down between rounds); nodelet's default configuration",
-            f"{('+ ' + ' '.join(a.nodelet_flag)) if a.nodelet_flag else ''} with nodenet.", ""]
+            f"running. {a.rounds} rounds (all removed and torn down between rounds); nodelet's default configuration"
+            f"{(' + ' + ' '.join(a.nodelet_flag)) if a.nodelet_flag else ''} with nodenet.", ""]
     out += machine_lines(a.bin)
     out += [f"- load average before / after: {load0} / {load1}", ""]
     out += ["| round | all Running (API) s | last pod announced on the network s | first announced s | `nodectl ps` rows Running | teardown of all s | nodelet RSS MiB: all Running / all removed | nodelet threads |",
@@ -682,7 +682,7 @@ def bench_scale(a, archive):
         out.append(f"| {i + 1} | {x['api']:.2f} | {x['net']:.2f} | {x['net_first']:.2f} | {x['ps_running']} | {x['teardown']:.2f} | "
                    f"{x['rss_up'] / 1024:.1f} / {x['rss_down'] / 1024:.1f} | {x['threads']} |")
     ok = median(api) <= 5.0
-    out += [f"(nodelet RSS right after start, no pod: {idle_rss / 1024:.1f} MiB.)"]
+    out += ["", f"(nodelet RSS right after start, no pod: {idle_rss / 1024:.1f} MiB.)"]
     out += ["", f"**Median time to all {a.pods} Running: {median(api):.2f} s** (network: {median(net):.2f} s) — target ≤ 5 s on 2 cores: **{'met' if ok else 'MISSED'}**"
             f" (worst round {max(api):.2f} s).", ""]
 
