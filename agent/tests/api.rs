@@ -475,7 +475,11 @@ fn metrics_parse_as_prometheus_text() {
     let pods = s.node.pods();
     let waiting = pods
         .iter()
-        .flat_map(|p| p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()))
+        .flat_map(|p| {
+            p.status
+                .iter()
+                .flat_map(|s| s.container_statuses.iter().flatten())
+        })
         .filter(|c| c.state.as_ref().is_some_and(|s| s.waiting.is_some()))
         .count();
     assert!(waiting > 0);

@@ -14,7 +14,11 @@ fn bin(name: &str) -> String {
         .parent()
         .unwrap()
         .join(name);
-    assert!(p.exists(), "{} missing: cargo build --workspace", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: cargo build --workspace",
+        p.display()
+    );
     p.display().to_string()
 }
 

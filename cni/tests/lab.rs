@@ -23,7 +23,8 @@ impl Lab {
         let prefix = format!("{}-", unique("l"));
         let dir = std::env::temp_dir().join(format!("{prefix}lab"));
         let lab = Lab { prefix, dir };
-        let mut args = vec!["-n".to_string(), nodes.to_string()];
+        // -x: the network alone (no nodelets; agent/tests/lab_pods.rs runs the lab with them).
+        let mut args = vec!["-x".to_string(), "-n".to_string(), nodes.to_string()];
         if !node_cmd.is_empty() {
             args.push("-c".into());
             args.push(node_cmd.into());

@@ -1,26 +1,28 @@
 #!/bin/bash
 # Vagrant provisioning for node I of N: install binaries + units, write the CNI config with
-# every other node as a peer, and program the node with `nodenet sync`.
+# every other node as a peer, program the node with `nodenet sync`, import busybox:local and
+# run nodelet (systemd/nodelet.service) with nodenet as its CNI plugin.
 set -euo pipefail
 I=$1 N=$2 NET=$3
 NODE_IP="$NET.$((10 + I))"
 
-if [ ! -x /tmp/lab-bin/nodenet ]; then
-  echo "target/release/nodenet was not uploaded: run 'cargo build --release' before 'vagrant up'" >&2
-  exit 1
-fi
+for b in nodenet nodelet nodelet-shim nodelet-pause nodectl; do
+  if [ ! -x "/tmp/lab-bin/$b" ]; then
+    echo "target/release/$b was not uploaded: run 'cargo build --release' before 'vagrant up'" >&2
+    exit 1
+  fi
+done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq nftables busybox-static >/dev/null
 
-install -d /opt/cni/bin /etc/cni/net.d /var/lib/cni/nodenet
-for b in /tmp/lab-bin/*; do
-  case $b in
-    *.service) install -m 0644 "$b" /etc/systemd/system/ ;;
-    *) install -m 0755 "$b" /usr/local/bin/ ;;
-  esac
-done
+install -d /opt/cni/bin /etc/cni/net.d /var/lib/cni/nodenet /etc/nodelet /etc/kubernetes/manifests \
+  /usr/local/share/nodelet/manifests
+install -m 0755 /tmp/lab-bin/* /usr/local/bin/
+install -m 0644 /tmp/lab-units/*.service /etc/systemd/system/
 ln -sf /usr/local/bin/nodenet /opt/cni/bin/nodenet
+# The example static pods (manifests/ of the repo), to copy into /etc/kubernetes/manifests.
+find /tmp/lab-manifests -name '*.yaml' -exec install -m 0644 {} /usr/local/share/nodelet/manifests/ \;
 
 # eth1 carries the overlay; make sure it is the interface holding NODE_IP.
 if ! ip -4 -o addr show dev eth1 | grep -q " $NODE_IP/"; then
@@ -52,10 +54,28 @@ cat > /etc/cni/net.d/10-nodenet.conflist <<JSON
 }
 JSON
 
+# nodeIP: the pods' hostIP is eth1's address, not the NAT eth0's (the default route's).
+# Pods go below the agent's own cgroup (systemd's Delegate=yes); on these cgroup v2 VMs
+# nodelet first moves itself into a leaf (nodelet-agent) so that cgroup can hold them.
+cat > /etc/nodelet/config.yaml <<YAML
+apiVersion: nodelet.io/v1alpha1
+kind: NodeletConfiguration
+nodeName: node$I
+nodeIP: $NODE_IP
+staticPodPath: /etc/kubernetes/manifests
+cniConfDir: /etc/cni/net.d
+cniBinDir: /opt/cni/bin
+YAML
+
+# busybox:local, the image the example manifests use, from the VM's own busybox-static.
+bash /tmp/lab-busybox-image.sh /var/tmp/busybox-local.tar busybox:local
+nodectl import /var/tmp/busybox-local.tar
+
 systemctl daemon-reload
 systemctl enable --now nodenet-sync.service
 systemctl restart nodenet-sync.service
-if [ -f /etc/systemd/system/nodelet.service ]; then
-  systemctl enable --now nodelet.service
-fi
-echo "node$I: $NODE_IP, pods 10.244.$I.0/24, $((N - 1)) peer(s)"
+systemctl enable nodelet.service
+systemctl restart nodelet.service
+for _ in $(seq 1 30); do nodectl ps >/dev/null 2>&1 && break; sleep 1; done
+nodectl ps >/dev/null || { journalctl -u nodelet --no-pager | tail -n 20; exit 1; }
+echo "node$I: $NODE_IP, pods 10.244.$I.0/24, $((N - 1)) peer(s), nodelet running"

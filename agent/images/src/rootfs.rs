@@ -1,7 +1,8 @@
 //! Container root filesystems: an overlayfs mount with the image's layer directories as
 //! lowerdirs and a per-container upper/work dir under `containers/<id>/`, removed with the
 //! container. Mounted with the new mount API (`fsopen` + one `lowerdir+` per layer), so the
-//! number of layers is not limited by the one-page mount option string.
+//! number of layers is not limited by the one-page mount option string; kernels before 6.8
+//! (Debian 12 runs 6.1) get one `lowerdir=a:b:c` instead, within that limit.
 
 use std::path::{Path, PathBuf};
 
@@ -122,19 +123,30 @@ impl Store {
     }
 }
 
-/// Mounts an overlay at `target`; `lowers` top-most first.
+/// Mounts an overlay at `target`; `lowers` top-most first. Kernels before 6.8 do not know
+/// `lowerdir+`: there the layers go into one `lowerdir=a:b:c` option, which must fit the
+/// kernel's one-page option limit.
 pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
-    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
-        .map_err(|e| mount_err(target, "fsopen", e))?;
-    for l in lowers {
-        rustix::mount::fsconfig_set_string(&fs, "lowerdir+", l.as_path())
-            .map_err(|e| mount_err(target, &format!("lowerdir+ {}", l.display()), e))?;
-    }
-    rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)
-        .map_err(|e| mount_err(target, "upperdir", e))?;
-    rustix::mount::fsconfig_set_string(&fs, "workdir", work)
-        .map_err(|e| mount_err(target, "workdir", e))?;
-    rustix::mount::fsconfig_create(&fs).map_err(|e| mount_err(target, "create", e))?;
+    let fs = match overlay_context(lowers, upper, work, true) {
+        Ok(fs) => fs,
+        Err((_, rustix::io::Errno::INVAL)) => {
+            let joined: usize = lowers.iter().map(|l| l.as_os_str().len() + 1).sum();
+            if joined > MAX_LOWERDIR_OPTION {
+                return Err(mount_err(
+                    target,
+                    &format!(
+                        "{} layers ({joined} bytes of lowerdir) exceed this kernel's option limit \
+                         (kernel 6.8 or newer mounts any number)",
+                        lowers.len()
+                    ),
+                    rustix::io::Errno::INVAL,
+                ));
+            }
+            overlay_context(lowers, upper, work, false)
+                .map_err(|(what, e)| mount_err(target, &what, e))?
+        }
+        Err((what, e)) => return Err(mount_err(target, &what, e)),
+    };
     let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(|e| mount_err(target, "fsmount", e))?;
     rustix::mount::move_mount(
@@ -145,4 +157,85 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
     .map_err(|e| mount_err(target, "move_mount", e))
+}
+
+/// What fits in the legacy `lowerdir=` option next to upperdir/workdir in one page.
+const MAX_LOWERDIR_OPTION: usize = 3500;
+
+/// A created overlay superblock context: one `lowerdir+` per layer, or (legacy) one
+/// colon-separated `lowerdir`. Errors name the step.
+fn overlay_context(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    per_layer: bool,
+) -> std::result::Result<rustix::fd::OwnedFd, (String, rustix::io::Errno)> {
+    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| ("fsopen".to_string(), e))?;
+    if per_layer {
+        for l in lowers {
+            rustix::mount::fsconfig_set_string(&fs, "lowerdir+", l.as_path())
+                .map_err(|e| (format!("lowerdir+ {}", l.display()), e))?;
+        }
+    } else {
+        // Layer directories are named by digest: no ':' or ',' to escape.
+        let joined = lowers
+            .iter()
+            .map(|l| l.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(":");
+        rustix::mount::fsconfig_set_string(&fs, "lowerdir", joined.as_str())
+            .map_err(|e| ("lowerdir".to_string(), e))?;
+    }
+    rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)
+        .map_err(|e| ("upperdir".to_string(), e))?;
+    rustix::mount::fsconfig_set_string(&fs, "workdir", work)
+        .map_err(|e| ("workdir".to_string(), e))?;
+    rustix::mount::fsconfig_create(&fs).map_err(|e| ("create".to_string(), e))?;
+    Ok(fs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ways of passing the layers give the same merged tree (the legacy `lowerdir=`
+    /// string is what kernels before 6.8 get).
+    #[test]
+    fn per_layer_and_legacy_lowerdir_mount_the_same_tree() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        for per_layer in [true, false] {
+            let t = tempfile::tempdir().unwrap();
+            let d = |n: &str| {
+                let p = t.path().join(n);
+                std::fs::create_dir_all(&p).unwrap();
+                p
+            };
+            let (top, bottom, upper, work, target) =
+                (d("top"), d("bottom"), d("upper"), d("work"), d("merged"));
+            std::fs::write(top.join("a"), "top").unwrap();
+            std::fs::write(bottom.join("a"), "bottom").unwrap();
+            std::fs::write(bottom.join("b"), "bottom").unwrap();
+            let fs = overlay_context(&[top, bottom], &upper, &work, per_layer).unwrap();
+            let mnt =
+                rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+                    .unwrap();
+            rustix::mount::move_mount(
+                &mnt,
+                "",
+                CWD,
+                &target,
+                MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+            .unwrap();
+            let a = std::fs::read_to_string(target.join("a"));
+            let b = std::fs::read_to_string(target.join("b"));
+            rustix::mount::unmount(&target, UnmountFlags::DETACH).unwrap();
+            assert_eq!(a.unwrap(), "top", "per_layer {per_layer}");
+            assert_eq!(b.unwrap(), "bottom", "per_layer {per_layer}");
+        }
+    }
 }

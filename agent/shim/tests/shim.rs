@@ -317,7 +317,9 @@ fn log_flood_keeps_disk_bounded_and_the_shim_responsive() {
         names.iter().any(|n| n.ends_with(".gz")),
         "no compressed rotation: {names:?}"
     );
-    assert!(names.len() as u64 <= max_files + 1, "{names:?}");
+    // Files, not counting a compression in progress (its source goes once it is done).
+    let kept = names.iter().filter(|n| !n.ends_with(".tmp")).count();
+    assert!(kept as u64 <= max_files + 1, "{names:?}");
     assert!(
         peak <= max_size * max_files + max_size / 2,
         "peak {peak} bytes: {names:?}"

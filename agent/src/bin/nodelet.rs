@@ -65,7 +65,6 @@ fn main() -> anyhow::Result<()> {
         let node = std::sync::Arc::new(nodelet::node_api::NodeView {
             view: manager.view(),
             pod_logs_dir: cfg.pod_logs_dir.clone(),
-            node_name: cfg.node_name.clone(),
             run_dir: cfg.run_dir.clone(),
         });
         let router = nodelet::api::router(node, metrics);

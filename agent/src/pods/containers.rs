@@ -260,7 +260,9 @@ pub async fn remove(ctx: &Ctx, st: &PodState, id: &str) {
         },
     )
     .await;
-    super::cgroup::remove_container(&podspec::cgroups_path(&st.cgroup_parent, id).to_string_lossy());
+    super::cgroup::remove_container(
+        &podspec::cgroups_path(&st.cgroup_parent, id).to_string_lossy(),
+    );
     let store = ctx.images.store().clone();
     let dir = bundle_dir(&ctx.cfg.root_dir, st.pod.uid(), id);
     let id = id.to_string();

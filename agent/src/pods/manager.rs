@@ -120,7 +120,7 @@ impl Manager {
             pull_backoff: Mutex::new(PullBackoff::new()),
             images,
             node,
-            view: PodsView::default(),
+            view: PodsView::new(&cfg.node_name),
             metrics: opts.metrics.clone(),
             opts,
             cfg,

@@ -36,7 +36,7 @@ pub mod view;
 pub mod worker;
 
 pub use manager::{Manager, ManagerOptions};
-pub use view::{Event, PodView, PodsView};
+pub use view::{PodView, PodsView};
 
 /// A pod manager error: what was being done and why it failed.
 #[derive(Debug, thiserror::Error)]

@@ -96,9 +96,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
                 .await
                 .map_err(|e| Error::new("sandbox bundle", e))?
                 .map_err(|e| Error::new("sandbox bundle", e))?;
-            super::cgroup::prepare_container(
-                &spec.cgroup_parent.join(&spec.id).to_string_lossy(),
-            )?;
+            super::cgroup::prepare_container(&spec.cgroup_parent.join(&spec.id).to_string_lossy())?;
             let pid = match shim::call(
                 &sock,
                 Request::Create {

@@ -1,40 +1,40 @@
 //! What the manager publishes for readers (the local API, nodectl, tests): every pod's v1 Pod
-//! with its current status, and its recent events, behind a cheap shared handle. Each pod's
-//! status is also written to `<rootDir>/pods/<uid>/status.json` when it changes.
+//! with its current status behind a cheap shared handle, and the node's events about pods in
+//! the one [`EventStore`] (kubectl's aggregation). Each pod's status is also written to
+//! `<rootDir>/pods/<uid>/status.json` when it changes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
-use serde::Serialize;
+use k8s_openapi::api::core::v1::{Event, Pod};
 
-/// Events kept per pod.
-pub const MAX_EVENTS: usize = 100;
+use crate::events::{EventStore, EventType, Involved};
 
-/// One event as `kubectl describe` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
-    pub time: Timestamp,
-    /// `Normal` or `Warning`.
-    #[serde(rename = "type")]
-    pub type_: &'static str,
-    pub reason: String,
-    pub message: String,
-}
+/// Events the node keeps (after aggregation), oldest dropped first.
+pub const MAX_EVENTS: usize = 5000;
 
-/// One pod: the manifest's pod with `status` filled in, and its events (oldest first).
-#[derive(Debug, Clone, Serialize)]
+/// One pod: the manifest's pod with `status` filled in.
+#[derive(Debug, Clone)]
 pub struct PodView {
     pub pod: Pod,
-    pub events: VecDeque<Event>,
 }
 
-/// The shared, read-mostly table of pods by UID.
-#[derive(Debug, Clone, Default)]
-pub struct PodsView(Arc<RwLock<BTreeMap<String, PodView>>>);
+/// The shared, read-mostly table of pods by UID, and their events.
+#[derive(Debug, Clone)]
+pub struct PodsView {
+    pods: Arc<RwLock<BTreeMap<String, PodView>>>,
+    events: Arc<EventStore>,
+}
 
 impl PodsView {
+    /// An empty view for node `node_name` (the events' source host).
+    pub fn new(node_name: &str) -> PodsView {
+        PodsView {
+            pods: Arc::default(),
+            events: Arc::new(EventStore::new(node_name, MAX_EVENTS)),
+        }
+    }
+
     /// Every pod (sorted by UID), status included.
     pub fn pods(&self) -> Vec<PodView> {
         self.read().values().cloned().collect()
@@ -57,48 +57,47 @@ impl PodsView {
             .cloned()
     }
 
+    /// The events, aggregated, optionally of one namespace and one pod name.
+    pub fn events(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event> {
+        self.events.list(namespace, name)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, PodView>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner())
+        self.pods.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, PodView>> {
-        self.0.write().unwrap_or_else(|p| p.into_inner())
+        self.pods.write().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn set_pod(&self, uid: &str, pod: Pod) {
-        let mut w = self.write();
-        match w.get_mut(uid) {
-            Some(v) => v.pod = pod,
-            None => {
-                w.insert(
-                    uid.to_string(),
-                    PodView {
-                        pod,
-                        events: VecDeque::new(),
-                    },
-                );
-            }
-        }
+        self.write().insert(uid.to_string(), PodView { pod });
     }
 
+    /// An event about pod `uid` (ignored if the view does not have it).
     pub(crate) fn event(&self, uid: &str, type_: &'static str, reason: &str, message: String) {
         tracing::info!(pod = uid, reason, "{message}");
-        let mut w = self.write();
-        if let Some(v) = w.get_mut(uid) {
-            if v.events.len() >= MAX_EVENTS {
-                v.events.pop_front();
-            }
-            v.events.push_back(Event {
-                time: Timestamp::now(),
-                type_,
-                reason: reason.to_string(),
-                message,
-            });
-        }
+        let involved = {
+            let r = self.read();
+            let Some(v) = r.get(uid) else { return };
+            let m = &v.pod.metadata;
+            Involved::pod(
+                m.namespace.as_deref().unwrap_or("default"),
+                m.name.as_deref().unwrap_or_default(),
+                uid,
+            )
+        };
+        let t = if type_ == "Warning" {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.events.record(&involved, t, reason, &message);
     }
 
     pub(crate) fn remove(&self, uid: &str) {
         self.write().remove(uid);
+        self.events.forget_pod(uid);
     }
 }
 

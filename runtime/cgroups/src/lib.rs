@@ -120,7 +120,10 @@ impl Cgroup {
                 continue;
             };
             match own.parent() {
-                Some(parent) if parent != d.hierarchy.mountpoint && parent.starts_with(&d.hierarchy.mountpoint) => {
+                Some(parent)
+                    if parent != d.hierarchy.mountpoint
+                        && parent.starts_with(&d.hierarchy.mountpoint) =>
+                {
                     d.own_dir = Some(parent.to_path_buf());
                 }
                 _ => {

@@ -355,6 +355,8 @@ impl Runtime {
             owner: current_user(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             cgroup: cgroup.clone(),
+            poststart: crate::hooks::of_kind(spec, "poststart").to_vec(),
+            poststop: crate::hooks::of_kind(spec, "poststop").to_vec(),
         };
         saved.save(&self.root)?;
         let create_hooks = [
@@ -506,9 +508,9 @@ impl Runtime {
             }
         }
         std::fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
-        if let Ok(b) = Bundle::load(&saved.bundle) {
+        if !saved.poststart.is_empty() {
             let json = serde_json::to_string(&saved.oci_state(&self.root)).unwrap_or_default();
-            if let Err(e) = crate::hooks::run(&b.spec, "poststart", json.as_bytes()) {
+            if let Err(e) = crate::hooks::run_list(&saved.poststart, "poststart", json.as_bytes()) {
                 eprintln!("noderun: warning: {e}");
             }
         }
@@ -575,15 +577,14 @@ impl Runtime {
         }
         kill_cgroup(&saved.cgroup, Signal::SIGKILL, Duration::from_secs(10))?;
         saved.cgroup.delete()?;
-        let spec = Bundle::load(&saved.bundle).ok().map(|b| b.spec);
         let dir = container_dir(&self.root, id);
         std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))?;
-        if let Some(spec) = spec {
+        if !saved.poststop.is_empty() {
             let mut st = saved.oci_state(&self.root);
             st.status = Status::Stopped;
             st.pid = None;
             let json = serde_json::to_string(&st).unwrap_or_default();
-            if let Err(e) = crate::hooks::run(&spec, "poststop", json.as_bytes()) {
+            if let Err(e) = crate::hooks::run_list(&saved.poststop, "poststop", json.as_bytes()) {
                 eprintln!("noderun: warning: {e}");
             }
         }

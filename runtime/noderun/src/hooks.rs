@@ -36,7 +36,12 @@ pub fn of_kind<'a>(spec: &'a Spec, kind: &str) -> &'a [Hook] {
 
 /// Run the hooks of `kind` in order; the first failure stops and is returned.
 pub fn run(spec: &Spec, kind: &str, state_json: &[u8]) -> Result<(), String> {
-    for (i, h) in of_kind(spec, kind).iter().enumerate() {
+    run_list(of_kind(spec, kind), kind, state_json)
+}
+
+/// Run `hooks` (of `kind`, for messages) in order; the first failure stops and is returned.
+pub fn run_list(hooks: &[Hook], kind: &str, state_json: &[u8]) -> Result<(), String> {
+    for (i, h) in hooks.iter().enumerate() {
         run_one(h, state_json)
             .map_err(|e| format!("hooks.{kind}[{i}] ({}): {e}", h.path().display()))?;
     }

@@ -52,6 +52,12 @@ pub struct Saved {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     pub cgroup: noderun_cgroups::Cgroup,
+    /// The spec's poststart and poststop hooks, kept so that `start` and `delete` need not
+    /// read config.json again (which may have changed or gone since `create`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<oci_spec::runtime::Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<oci_spec::runtime::Hook>,
 }
 
 /// The OCI runtime-spec state object.
