@@ -12,9 +12,9 @@
 //! next read, so a slow disk slows the shim's loop (the kernel throttles dirty pages) and, once
 //! a container's 64 KiB pipe is full, that container's `write` blocks; nothing in the shim grows
 //! with the backlog (the batch holds at most `BATCH_MAX` bytes, an unfinished line is cut into
-//! `P` pieces at `MAX_LINE`). Compressing a rotated file happens
-//! inline at the next rotation: at most `max_size` bytes at gzip's fast level (tens of ms for
-//! 10 MiB), once per `max_size` bytes of output. If compression fails (disk full) the plain
+//! `P` pieces at `MAX_LINE`). Compressing a rotated file happens inline at the next rotation:
+//! at most `max_size` bytes at gzip's fast level (tens of ms for 10 MiB), once per `max_size`
+//! bytes of output. If compression fails (disk full) the plain
 //! file is kept and counts against `max_files` like any other.
 
 use std::fs::{File, OpenOptions};
