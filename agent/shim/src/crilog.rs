@@ -7,12 +7,14 @@
 //!
 //! Disk use per container instance stays below `max_size × max_files` plus one line, plus one
 //! compressed copy of a rotated file while it is being written. Back-pressure instead of
-//! buffering: the shim writes each piece synchronously into the page cache, so a slow disk
-//! slows the shim's loop (the kernel throttles dirty pages) and, once a container's 64 KiB pipe
-//! is full, that container's `write` blocks; nothing in the shim grows with the backlog (an
-//! unfinished line is cut into `P` pieces at `MAX_LINE`). Compressing a rotated file happens
-//! inline at the next rotation: at most `max_size` bytes at gzip's fast level (tens of ms for
-//! 10 MiB), once per `max_size` bytes of output. If compression fails (disk full) the plain
+//! buffering: the lines of one read from a pipe (at most 64 KiB) are formatted with one
+//! timestamp into one reused buffer and written synchronously into the page cache before the
+//! next read, so a slow disk slows the shim's loop (the kernel throttles dirty pages) and, once
+//! a container's 64 KiB pipe is full, that container's `write` blocks; nothing in the shim grows
+//! with the backlog (the batch holds at most `BATCH_MAX` bytes, an unfinished line is cut into
+//! `P` pieces at `MAX_LINE`). Compressing a rotated file happens inline at the next rotation:
+//! at most `max_size` bytes at gzip's fast level (tens of ms for 10 MiB), once per `max_size`
+//! bytes of output. If compression fails (disk full) the plain
 //! file is kept and counts against `max_files` like any other.
 
 use std::fs::{File, OpenOptions};
@@ -55,15 +57,30 @@ pub fn now() -> String {
     rfc3339_nano(d.as_secs() as i64, d.subsec_nanos())
 }
 
+/// Most formatted bytes collected before they are written out: a read of short lines (64 KiB
+/// of `yes` grows about 20-fold) goes out in a few writes of this size instead of being held
+/// whole.
+const BATCH_MAX: usize = 128 * 1024;
+
 /// Writes one container's log file, with rotation.
+///
+/// All complete lines of one `write` call (one read from a pipe) share one timestamp and are
+/// formatted into one reused buffer, which goes out in one `write(2)` (more at a rotation
+/// boundary or past `BATCH_MAX`). No text is kept between calls but the unfinished line of each
+/// stream (shorter than `MAX_LINE`), so memory stays bounded by one read.
 pub struct LogWriter {
     path: PathBuf,
     file: File,
+    /// Bytes in the live file, not counting `batch`.
     size: u64,
     max_size: u64,
     max_files: usize,
-    /// Unfinished line per stream (stdout, stderr).
+    /// Unfinished line per stream (stdout, stderr), always shorter than `MAX_LINE`.
     pending: [Vec<u8>; 2],
+    /// `<time> <stream> ` of the lines being formatted.
+    prefix: Vec<u8>,
+    /// Formatted lines not written yet.
+    batch: Vec<u8>,
 }
 
 impl LogWriter {
@@ -80,6 +97,8 @@ impl LogWriter {
             max_size,
             max_files: max_files.max(1),
             pending: [Vec::new(), Vec::new()],
+            prefix: Vec::with_capacity(48),
+            batch: Vec::new(),
         })
     }
 
@@ -87,62 +106,128 @@ impl LogWriter {
         &self.path
     }
 
-    /// Feed output read from `stream`; complete lines are written out.
+    /// Feed output read from `stream`; complete lines are written out, all with the time of
+    /// this call.
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> std::io::Result<()> {
+        self.begin(stream);
+        let result = self.format(stream, data).and_then(|()| self.flush());
+        self.batch.clear();
+        result
+    }
+
+    fn format(&mut self, stream: Stream, data: &[u8]) -> std::io::Result<()> {
         let idx = stream as usize;
-        let mut buf = std::mem::take(&mut self.pending[idx]);
-        buf.extend_from_slice(data);
+        let mut rest = data;
+        // First complete the line left unfinished by the previous read.
+        if !self.pending[idx].is_empty() {
+            match memchr::memchr(b'\n', rest) {
+                Some(nl) => {
+                    let mut pending = std::mem::take(&mut self.pending[idx]);
+                    pending.extend_from_slice(&rest[..nl]);
+                    let r = self.emit(&pending, true);
+                    pending.clear();
+                    // Keep the allocation for the next unfinished line.
+                    self.pending[idx] = pending;
+                    r?;
+                    rest = &rest[nl + 1..];
+                }
+                None => {
+                    let mut pending = std::mem::take(&mut self.pending[idx]);
+                    pending.extend_from_slice(rest);
+                    let whole = pending.len() - pending.len() % MAX_LINE;
+                    let r = self.emit_pieces(&pending[..whole]);
+                    pending.drain(..whole);
+                    self.pending[idx] = pending;
+                    return r;
+                }
+            }
+        }
         let mut start = 0;
-        while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-            let line = buf[start..start + nl].to_vec();
-            self.emit(stream, &line, true)?;
-            start += nl + 1;
+        for nl in memchr::memchr_iter(b'\n', rest) {
+            self.emit(&rest[start..nl], true)?;
+            start = nl + 1;
         }
-        buf.drain(..start);
-        while buf.len() >= MAX_LINE {
-            let piece: Vec<u8> = buf.drain(..MAX_LINE).collect();
-            self.emit(stream, &piece, false)?;
-        }
-        self.pending[idx] = buf;
+        let tail = &rest[start..];
+        let whole = tail.len() - tail.len() % MAX_LINE;
+        self.emit_pieces(&tail[..whole])?;
+        self.pending[idx].extend_from_slice(&tail[whole..]);
         Ok(())
     }
 
     /// The stream ended: write what is left as a final line.
     pub fn finish(&mut self, stream: Stream) -> std::io::Result<()> {
         let rest = std::mem::take(&mut self.pending[stream as usize]);
-        if !rest.is_empty() {
-            self.emit(stream, &rest, true)?;
+        if rest.is_empty() {
+            return Ok(());
+        }
+        self.begin(stream);
+        let result = self.emit(&rest, true).and_then(|()| self.flush());
+        self.batch.clear();
+        result
+    }
+
+    /// Take the time for the lines of one read.
+    fn begin(&mut self, stream: Stream) {
+        self.prefix.clear();
+        self.prefix.extend_from_slice(now().as_bytes());
+        self.prefix.push(b' ');
+        self.prefix.extend_from_slice(stream.as_str().as_bytes());
+        self.prefix.push(b' ');
+    }
+
+    /// One line of text: `P` pieces of `MAX_LINE` while it is longer, then the last piece,
+    /// tagged `F` when `full`.
+    fn emit(&mut self, text: &[u8], full: bool) -> std::io::Result<()> {
+        if text.len() <= MAX_LINE {
+            return self.emit_one(text, full);
+        }
+        let last = (text.len() - 1) / MAX_LINE * MAX_LINE;
+        self.emit_pieces(&text[..last])?;
+        self.emit_one(&text[last..], full)
+    }
+
+    /// `text` (a multiple of `MAX_LINE` long) as `P` pieces.
+    fn emit_pieces(&mut self, text: &[u8]) -> std::io::Result<()> {
+        for piece in text.chunks(MAX_LINE) {
+            self.emit_one(piece, false)?;
         }
         Ok(())
     }
 
-    fn emit(&mut self, stream: Stream, text: &[u8], full: bool) -> std::io::Result<()> {
-        // A long complete line goes out as P pieces and a final F piece.
-        let mut chunks = text.chunks(MAX_LINE).peekable();
-        if text.is_empty() {
-            return self.emit_one(stream, b"", full);
-        }
-        while let Some(c) = chunks.next() {
-            let last = chunks.peek().is_none();
-            self.emit_one(stream, c, full && last)?;
-        }
-        Ok(())
-    }
-
-    fn emit_one(&mut self, stream: Stream, text: &[u8], full: bool) -> std::io::Result<()> {
-        let mut line = Vec::with_capacity(text.len() + 48);
-        line.extend_from_slice(now().as_bytes());
-        line.push(b' ');
-        line.extend_from_slice(stream.as_str().as_bytes());
-        line.extend_from_slice(if full { b" F " } else { b" P " });
-        line.extend_from_slice(text);
-        line.push(b'\n');
-        if self.size > 0 && self.size + line.len() as u64 > self.max_size {
+    /// Add one formatted line to the batch. A line that would take a non-empty file past
+    /// `max_size` first sends the batch out and rotates, so a file exceeds the limit only when
+    /// its one line alone does.
+    fn emit_one(&mut self, text: &[u8], full: bool) -> std::io::Result<()> {
+        let len = (self.prefix.len() + 2 + text.len() + 1) as u64;
+        let used = self.size + self.batch.len() as u64;
+        if used > 0 && used + len > self.max_size {
+            self.flush()?;
             self.rotate()?;
+        } else if self.batch.len() as u64 + len > BATCH_MAX as u64 {
+            self.flush()?;
         }
-        self.file.write_all(&line)?;
-        self.size += line.len() as u64;
+        self.batch.extend_from_slice(&self.prefix);
+        self.batch
+            .extend_from_slice(if full { b"F " } else { b"P " });
+        self.batch.extend_from_slice(text);
+        self.batch.push(b'\n');
         Ok(())
+    }
+
+    /// Write the batch to the live file.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.file.write_all(&self.batch);
+        if result.is_ok() {
+            self.size += self.batch.len() as u64;
+        } else {
+            // Part of it may have been written: count what the file holds now.
+            self.size = self.file.metadata().map_or(self.size, |m| m.len());
+        }
+        self.batch.clear();
+        result
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
@@ -439,6 +524,166 @@ mod tests {
             }
         }
         assert_eq!(last, Some(i - 1));
+    }
+
+    /// write(2) calls made by this thread so far.
+    fn thread_writes() -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("syscw: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn read_lines(files: &[PathBuf]) -> Vec<(PathBuf, String)> {
+        files
+            .iter()
+            .flat_map(|f| {
+                file_text(f)
+                    .lines()
+                    .map(|l| (f.clone(), l.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_read_is_one_write_with_one_time() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("0.log");
+        let mut w = LogWriter::open(&p, 64 << 20, 3).unwrap();
+        let mut chunk = Vec::new();
+        for i in 0..650 {
+            chunk.extend_from_slice(format!("{i:04} {}\n", "z".repeat(94)).as_bytes());
+        }
+        let before = thread_writes();
+        w.write(Stream::Stdout, &chunk).unwrap();
+        assert_eq!(thread_writes() - before, 1, "one write(2) for one read");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<LogLine> = text.lines().map(|l| parse_line(l).unwrap()).collect();
+        assert_eq!(lines.len(), 650);
+        assert!(lines.iter().all(|l| l.time == lines[0].time && !l.partial));
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(l.text, format!("{i:04} {}", "z".repeat(94)));
+        }
+        // 2-byte lines grow about 20-fold: a few writes of BATCH_MAX, not one per line.
+        let yes = b"y\n".repeat(32 * 1024);
+        let before = thread_writes();
+        w.write(Stream::Stdout, &yes).unwrap();
+        let writes = thread_writes() - before;
+        let grown = std::fs::metadata(&p).unwrap().len() as usize - text.len();
+        assert_eq!(writes as usize, grown.div_ceil(BATCH_MAX), "{grown} bytes");
+    }
+
+    #[test]
+    fn a_batch_rotates_at_line_boundaries() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("0.log");
+        let max_size = 10_000u64;
+        let mut w = LogWriter::open(&p, max_size, 10).unwrap();
+        // One read of 30 000 bytes of lines: formatted, it fills several files.
+        let mut chunk = Vec::new();
+        let mut n = 0;
+        while chunk.len() < 30_000 {
+            chunk.extend_from_slice(format!("line {n:05} {}\n", "r".repeat(80)).as_bytes());
+            n += 1;
+        }
+        w.write(Stream::Stderr, &chunk).unwrap();
+        // A line longer than max_size goes alone into a file of its own.
+        let big = "B".repeat(12_000);
+        w.write(Stream::Stderr, format!("{big}\nafter\n").as_bytes())
+            .unwrap();
+        let files: Vec<PathBuf> = rotated_files(&p).into_iter().chain([p.clone()]).collect();
+        assert!(files.len() >= 5, "{files:?}");
+        for (i, f) in files.iter().enumerate() {
+            let text = file_text(f);
+            if text.lines().count() > 1 {
+                assert!(text.len() as u64 <= max_size, "{f:?}: {}", text.len());
+            }
+            // Each file was rotated only because its next line would not have fitted.
+            if let Some(next) = files.get(i + 1) {
+                let first = file_text(next).lines().next().unwrap().len() + 1;
+                assert!(
+                    (text.len() + first) as u64 > max_size,
+                    "{f:?}: {}",
+                    text.len()
+                );
+            }
+        }
+        let all = read_lines(&files);
+        let texts: Vec<String> = all
+            .iter()
+            .map(|(_, l)| parse_line(l).unwrap().text.to_string())
+            .collect();
+        let mut want: Vec<String> = (0..n)
+            .map(|i| format!("line {i:05} {}", "r".repeat(80)))
+            .collect();
+        want.push(big.clone());
+        want.push("after".into());
+        assert_eq!(texts, want);
+        let big_file = &all.iter().find(|(_, l)| l.contains(&big)).unwrap().0;
+        assert_eq!(file_text(big_file).lines().count(), 1, "{big_file:?}");
+        assert!(
+            all.iter()
+                .all(|(_, l)| l.split(' ').nth(1) == Some("stderr"))
+        );
+    }
+
+    #[test]
+    fn unfinished_lines_continue_across_reads() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("0.log");
+        let mut w = LogWriter::open(&p, 1 << 20, 3).unwrap();
+        // A line of 2.5 × MAX_LINE arriving in reads that do not align with MAX_LINE, with a
+        // stderr line in between and a complete line in the last read.
+        let long: Vec<u8> = (0..MAX_LINE * 5 / 2)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        let cuts = [
+            0,
+            100,
+            MAX_LINE - 1,
+            MAX_LINE + 7,
+            2 * MAX_LINE + 3,
+            long.len(),
+        ];
+        w.write(Stream::Stdout, b"first\nsec").unwrap();
+        w.write(Stream::Stdout, b"ond\n").unwrap();
+        for c in cuts.windows(2) {
+            w.write(Stream::Stdout, &long[c[0]..c[1]]).unwrap();
+            w.write(Stream::Stderr, b"err").unwrap();
+        }
+        w.write(Stream::Stdout, b"\nnext\ntail").unwrap();
+        w.write(Stream::Stderr, b"\n").unwrap();
+        w.finish(Stream::Stdout).unwrap();
+        w.finish(Stream::Stderr).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<LogLine> = text.lines().map(|l| parse_line(l).unwrap()).collect();
+        let out: Vec<&LogLine> = lines.iter().filter(|l| l.stream == "stdout").collect();
+        let err: Vec<&LogLine> = lines.iter().filter(|l| l.stream == "stderr").collect();
+        assert_eq!(out[0].text, "first");
+        assert_eq!(out[1].text, "second");
+        // The long line: P pieces of exactly MAX_LINE, then the rest as F.
+        let pieces = &out[2..5];
+        assert!(
+            pieces[..2]
+                .iter()
+                .all(|l| l.partial && l.text.len() == MAX_LINE)
+        );
+        assert!(!pieces[2].partial && pieces[2].text.len() == MAX_LINE / 2);
+        let joined: String = pieces.iter().map(|l| l.text).collect();
+        assert_eq!(joined.as_bytes(), &long[..]);
+        assert_eq!(
+            out[5..]
+                .iter()
+                .map(|l| (l.text, l.partial))
+                .collect::<Vec<_>>(),
+            [("next", false), ("tail", false)]
+        );
+        assert_eq!(err.len(), 1);
+        assert_eq!((err[0].text, err[0].partial), ("errerrerrerrerr", false));
     }
 
     #[test]
