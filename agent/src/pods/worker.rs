@@ -59,6 +59,8 @@ struct Worker {
     /// When this agent first saw a pod it creates (not an adopted one), until its start
     /// latency is recorded.
     seen: Option<std::time::Instant>,
+    /// The last sync changed nothing (no status to recompute).
+    quiet: bool,
 }
 
 /// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
@@ -79,6 +81,7 @@ pub async fn run(
         sandbox_error: None,
         probes: HashMap::new(),
         seen: None,
+        quiet: false,
     };
     if w.st.shim_pid.is_none() {
         w.seen = Some(std::time::Instant::now());
@@ -106,7 +109,9 @@ pub async fn run(
             Command::Run => {}
         }
         w.sync().await;
-        w.publish();
+        if !w.quiet {
+            w.publish();
+        }
         tokio::select! {
             _ = tokio::time::sleep(ctx.opts.sync_period) => {}
             r = cmd.changed() => { if r.is_err() { return; } }
@@ -212,6 +217,7 @@ impl Worker {
     }
 
     async fn sync(&mut self) {
+        self.quiet = false;
         if !self.st.sandbox_ready {
             let t0 = std::time::Instant::now();
             let res = setup::sandbox(&self.ctx, &mut self.st).await;
@@ -318,7 +324,8 @@ impl Worker {
             self.reconcile().await;
             self.probe().await;
         }
-        if changing(&self.st) != before
+        self.quiet = changing(&self.st) == before;
+        if !self.quiet
             && let Err(e) = self.st.save(&self.ctx.cfg.root_dir)
         {
             tracing::warn!(pod = %self.uid(), "{e}");
