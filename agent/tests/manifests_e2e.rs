@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod node;
-use node::{Cleanup, Node, TestCgroup, container, mounts_under, sh, target_bin};
+use node::{Cleanup, Node, TestCgroup, container, mounts_under, sh};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -96,24 +96,12 @@ fn every_manifest_runs() {
         agent: None,
     };
     let cg = TestCgroup::enter();
-    let node = Node {
-        t: t.clone(),
-        nodelet: PathBuf::from(env!("CARGO_BIN_EXE_nodelet")),
-    };
-    for d in ["manifests", "root", "logs", "run", "net.d", "cni-bin"] {
-        std::fs::create_dir_all(node.dir(d)).unwrap();
-    }
-    std::os::unix::fs::symlink(target_bin("nodenet"), node.dir("cni-bin/nodenet")).unwrap();
-    std::fs::write(
-        node.dir("net.d/10-pods.conflist"),
-        serde_json::json!({
-            "cniVersion": "1.1.0", "name": "podnet",
-            "plugins": [{"type": "nodenet", "bridge": "mf0", "subnet": "10.244.8.0/24",
-                         "ipMasq": false, "dataDir": node.dir("nodenet-data")}],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let node = Node::with_nodenet(
+        &t,
+        Path::new(env!("CARGO_BIN_EXE_nodelet")),
+        "mf0",
+        "10.244.8.0/24",
+    );
     // The demo's image, built the demo's way.
     let archive = t.join("busybox.tar");
     sh(&[
@@ -298,41 +286,14 @@ fn every_manifest_runs() {
     let veths = sh(&["ip", "-o", "link", "show", "type", "veth"]);
     assert!(veths.trim().is_empty(), "veths left: {veths}");
 
-    let mut a = cleanup.agent.take().unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(a.id() as i32),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(a.wait().unwrap().success());
+    node::stop_agent(&mut cleanup);
     drop(cleanup);
     drop(cg);
 }
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("manifests_e2e: skipped (needs root)");
-        return;
-    }
-    if !Path::new("/bin/busybox").exists() {
-        panic!("/bin/busybox missing: apt-get install busybox-static");
-    }
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWNET)
-        .unwrap();
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .unwrap();
-    sh(&["ip", "link", "set", "lo", "up"]);
-    match std::panic::catch_unwind(every_manifest_runs) {
-        Ok(()) => println!("test every_manifest_runs ... ok\n1 passed, 0 failed"),
-        Err(_) => {
-            println!("test every_manifest_runs ... FAILED\n0 passed, 1 failed");
-            std::process::exit(1);
-        }
-    }
+    node::run_cases(
+        "manifests_e2e",
+        &[("every_manifest_runs", every_manifest_runs)],
+    );
 }

@@ -19,7 +19,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use serde_json::Value;
 
 mod common;
 mod node;
-use node::{Cleanup, Node, TestCgroup, sh, target_bin};
+use node::{Cleanup, Node, TestCgroup};
 
 const IMAGE: &str = "nodelet.test/busybox:1.0";
 
@@ -589,28 +589,15 @@ fn nodectl_live() {
         agent: None,
     };
     let cg = TestCgroup::enter();
-    let node = Node {
-        t: t.clone(),
-        nodelet: PathBuf::from(env!("CARGO_BIN_EXE_nodelet")),
-    };
-    for d in ["manifests", "root", "logs", "run", "net.d", "cni-bin"] {
-        std::fs::create_dir_all(node.dir(d)).unwrap();
-    }
-    std::os::unix::fs::symlink(target_bin("nodenet"), node.dir("cni-bin/nodenet")).unwrap();
-    std::fs::write(
-        node.dir("net.d/10-pods.conflist"),
-        serde_json::json!({
-            "cniVersion": "1.1.0", "name": "podnet",
-            "plugins": [{"type": "nodenet", "bridge": "ctl0", "subnet": "10.244.8.0/24",
-                         "ipMasq": false, "dataDir": node.dir("nodenet-data")}],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let node = Node::with_nodenet(
+        &t,
+        Path::new(env!("CARGO_BIN_EXE_nodelet")),
+        "ctl0",
+        "10.244.8.0/24",
+    );
     let archive = t.join("busybox.tar");
     std::fs::write(&archive, common::busybox_archive(IMAGE)).unwrap();
     node::import_archive(&node.dir("root"), &archive);
-    assert!(target_bin("nodelet-shim").exists() && target_bin("nodelet-pause").exists());
     std::fs::write(
         node.dir("manifests/shell.yaml"),
         format!(
@@ -698,38 +685,8 @@ spec:
 }
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("nodectl_e2e: skipped (needs root)");
-        return;
-    }
-    if !Path::new("/bin/busybox").exists() {
-        panic!("/bin/busybox missing: apt-get install busybox-static");
-    }
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWNET)
-        .unwrap();
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .unwrap();
-    sh(&["ip", "link", "set", "lo", "up"]);
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let name = "nodectl_against_a_live_node";
-    if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-        println!("0 passed, 0 failed");
-        return;
-    }
-    match std::panic::catch_unwind(nodectl_live) {
-        Ok(()) => println!("test {name} ... ok\n1 passed, 0 failed"),
-        Err(_) => {
-            println!("test {name} ... FAILED\n0 passed, 1 failed");
-            std::process::exit(1);
-        }
-    }
+    node::run_cases(
+        "nodectl_e2e",
+        &[("nodectl_against_a_live_node", nodectl_live)],
+    );
 }

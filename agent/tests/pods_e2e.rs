@@ -53,25 +53,13 @@ fn e2e() {
         agent: None,
     };
     let cg = TestCgroup::enter();
-    let node = Node {
-        t: t.clone(),
-        nodelet: PathBuf::from(env!("CARGO_BIN_EXE_nodelet")),
-    };
-    for d in ["manifests", "root", "logs", "run", "net.d", "cni-bin"] {
-        std::fs::create_dir_all(node.dir(d)).unwrap();
-    }
-    std::os::unix::fs::symlink(target_bin("nodenet"), node.dir("cni-bin/nodenet")).unwrap();
+    let node = Node::with_nodenet(
+        &t,
+        Path::new(env!("CARGO_BIN_EXE_nodelet")),
+        "e2e0",
+        "10.244.9.0/24",
+    );
     let lease_data = node.dir("nodenet-data");
-    std::fs::write(
-        node.dir("net.d/10-pods.conflist"),
-        serde_json::json!({
-            "cniVersion": "1.1.0", "name": "podnet",
-            "plugins": [{"type": "nodenet", "bridge": "e2e0", "subnet": "10.244.9.0/24",
-                         "ipMasq": false, "dataDir": lease_data}],
-        })
-        .to_string(),
-    )
-    .unwrap();
     import_busybox(&node.dir("root"), &t);
     // Shim and pause next to nodelet? They are in target/debug, like nodelet itself.
     assert!(target_bin("nodelet-shim").exists() && target_bin("nodelet-pause").exists());
@@ -769,63 +757,17 @@ spec:
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut a = cleanup.agent.take().unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(a.id() as i32),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(a.wait().unwrap().success());
+    node::stop_agent(&mut cleanup);
     drop(cleanup);
     drop(cg);
 }
 
 fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("pods_e2e: skipped (needs root)");
-        return;
-    }
-    if !Path::new("/bin/busybox").exists() {
-        panic!("/bin/busybox missing: apt-get install busybox-static");
-    }
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWNET)
-        .unwrap();
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .unwrap();
-    sh(&["ip", "link", "set", "lo", "up"]);
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    type Case = fn();
-    let cases: [(&str, Case); 2] = [
-        ("pod_manager_end_to_end", e2e),
-        ("pod_manager_with_reference_plugins", reference_plugins),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case) in cases {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        match std::panic::catch_unwind(case) {
-            Ok(()) => {
-                println!("test {name} ... ok");
-                passed += 1;
-            }
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed += 1;
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    node::run_cases(
+        "pods_e2e",
+        &[
+            ("pod_manager_end_to_end", e2e),
+            ("pod_manager_with_reference_plugins", reference_plugins),
+        ],
+    );
 }

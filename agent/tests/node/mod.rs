@@ -246,3 +246,90 @@ pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
         .and_then(|cs| cs.iter().find(|c| c["name"] == name))
         .unwrap_or(&Value::Null)
 }
+
+impl Node {
+    /// A node in temp dir `t` running this build's `nodelet`, with nodenet as its CNI plugin
+    /// on bridge `bridge` with pod subnet `subnet` (no masquerade).
+    pub fn with_nodenet(t: &Path, nodelet: &Path, bridge: &str, subnet: &str) -> Node {
+        let node = Node {
+            t: t.to_path_buf(),
+            nodelet: nodelet.to_path_buf(),
+        };
+        for d in ["manifests", "root", "logs", "run", "net.d", "cni-bin"] {
+            std::fs::create_dir_all(node.dir(d)).unwrap();
+        }
+        std::os::unix::fs::symlink(target_bin("nodenet"), node.dir("cni-bin/nodenet")).unwrap();
+        std::fs::write(
+            node.dir("net.d/10-pods.conflist"),
+            serde_json::json!({
+                "cniVersion": "1.1.0", "name": "podnet",
+                "plugins": [{"type": "nodenet", "bridge": bridge, "subnet": subnet,
+                             "ipMasq": false, "dataDir": node.dir("nodenet-data")}],
+            })
+            .to_string(),
+        )
+        .unwrap();
+        assert!(target_bin("nodelet-shim").exists() && target_bin("nodelet-pause").exists());
+        node
+    }
+}
+
+/// SIGTERM to the agent; it must exit 0 (pods stay: they are the test's to remove).
+pub fn stop_agent(cleanup: &mut Cleanup) {
+    if let Some(mut a) = cleanup.agent.take() {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(a.id() as i32),
+            nix::sys::signal::SIGTERM,
+        )
+        .unwrap();
+        assert!(a.wait().unwrap().success());
+    }
+}
+
+/// The `main` of a harness=false end-to-end test: as root, enters private mount and network
+/// namespaces (before any thread exists) with loopback up, then runs the `cases` whose names
+/// match the command line's filters, printing libtest-like lines; exits 1 if any failed.
+pub fn run_cases(test: &str, cases: &[(&str, fn())]) {
+    if !nix::unistd::geteuid().is_root() {
+        println!("{test}: skipped (needs root)");
+        return;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        panic!("/bin/busybox missing: apt-get install busybox-static");
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWNET)
+        .unwrap();
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .unwrap();
+    sh(&["ip", "link", "set", "lo", "up"]);
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in cases {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        match std::panic::catch_unwind(case) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
