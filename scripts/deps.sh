@@ -17,11 +17,36 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
+export DEBIAN_FRONTEND=noninteractive
+# Machines whose qemu-utils came from bookworm-backports (qemu 10) cannot take bookworm's
+# qemu-system-x86 (7.2: "qemu-utils Breaks qemu-system-common < 8"): take qemu-system from
+# backports too, adding that suite to apt's sources if no source has it.
+bpo_qemu=()
+if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]] &&
+  dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q '~bpo12'; then
+  missing=("${missing[@]/qemu-system-x86/}")
+  bpo_qemu=(qemu-system-x86)
+  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "adding bookworm-backports to apt's sources (for qemu-system-x86, as qemu-utils)"
+    cat >/etc/apt/sources.list.d/bookworm-backports.sources <<'EOS'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+  fi
+fi
+read -r -a missing <<<"${missing[*]}"
+if [ ${#missing[@]} -gt 0 ] || [ ${#bpo_qemu[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]} ${bpo_qemu[*]}"
   apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if [ ${#bpo_qemu[@]} -gt 0 ]; then
+    apt-get install -y -qq --no-install-recommends -t bookworm-backports "${bpo_qemu[@]}" >/dev/null
+  fi
 fi
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (stable, 1.89 or newer) with rustup first" >&2
