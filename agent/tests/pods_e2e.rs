@@ -723,19 +723,7 @@ spec:
     };
     assert_eq!(leases(), vec![ip.clone()]);
     std::fs::remove_file(&manifest).unwrap();
-    let t1 = Instant::now();
-    while std::fs::read_dir(node.dir("root/pods"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-        > 0
-    {
-        assert!(
-            t1.elapsed() < Duration::from_secs(15),
-            "pod not removed; log:\n{}",
-            node.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    node.wait_pod_gone(15);
     assert!(leases().is_empty(), "leases left: {:?}", leases());
     assert!(
         mounts_under(&t).is_empty(),
@@ -762,12 +750,98 @@ spec:
     drop(cg);
 }
 
+/// Settled pods are woken by events, not by the sync period: with a 10 s sync period and a
+/// 60 s idle resync, a container's exit is seen at once (the shim pushes it) and a readiness
+/// probe with periodSeconds 1 still runs every second.
+fn events_wake_settled_pods() {
+    let tmp = tempfile::Builder::new()
+        .prefix("nodelet-pods-ev-")
+        .tempdir()
+        .unwrap();
+    let t = tmp.path().to_path_buf();
+    let mut cleanup = Cleanup {
+        t: t.clone(),
+        agent: None,
+    };
+    let cg = TestCgroup::enter();
+    let node = Node::with_nodenet(
+        &t,
+        Path::new(env!("CARGO_BIN_EXE_nodelet")),
+        "e2e1",
+        "10.244.10.0/24",
+    );
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start_with(
+        "1",
+        &["--sync-period-ms", "10000", "--idle-resync-ms", "60000"],
+    ));
+    std::fs::write(
+        node.dir("manifests/ev.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: ev
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: short
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "sleep 4; exit 3"]
+  - name: ready
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "sleep 2; touch /work/ready; exec sleep 3606"]
+    readinessProbe:
+      exec: {{command: ["/bin/busybox", "test", "-f", "/work/ready"]}}
+      periodSeconds: 1
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  volumes:
+  - name: work
+    emptyDir: {{}}
+"#
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let is_ev = |p: &Value| p["metadata"]["name"] == "ev-node1";
+    node.wait_pod("container ready", 9, |p| {
+        is_ev(p) && container(p, "ready")["ready"] == true
+    });
+    let ready_after = t0.elapsed();
+    let pod = node.wait_pod("container short terminated", 15, |p| {
+        is_ev(p) && container(p, "short")["state"]["terminated"]["exitCode"] == 3
+    });
+    let seen = jiff::Timestamp::now();
+    let finished: jiff::Timestamp = container(&pod, "short")["state"]["terminated"]["finishedAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let lag = seen.duration_since(finished);
+    eprintln!("ready after {ready_after:?}; exit seen {lag:?} after it happened");
+    // The sync period alone would take up to 10 s for either.
+    assert!(
+        lag < jiff::SignedDuration::from_millis(2500),
+        "exit seen {lag:?} after it happened; log:\n{}",
+        node.logs()
+    );
+    std::fs::remove_file(node.dir("manifests/ev.yaml")).unwrap();
+    node.wait_pod_gone(15);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "pods_e2e",
         &[
             ("pod_manager_end_to_end", e2e),
             ("pod_manager_with_reference_plugins", reference_plugins),
+            ("events_wake_settled_pods", events_wake_settled_pods),
         ],
     );
 }

@@ -1,5 +1,6 @@
 //! The agent ↔ shim protocol: one JSON object per line over the shim's Unix stream socket,
-//! one response per request. `Client` is the blocking client (the agent calls it from a
+//! one response per request, except on a `Watch` connection, where the shim answers `Ok` and
+//! then pushes one `Exited` line per container exit it records. `Client` is the blocking client (the agent calls it from a
 //! blocking task; nodectl never talks to shims directly).
 
 use std::io::{BufRead, BufReader, Write};
@@ -46,6 +47,10 @@ pub enum Request {
     },
     /// Stop serving and exit once no container is left running.
     Shutdown,
+    /// Turn this connection into an event stream: `Ok`, then an `Exited` line each time a
+    /// container's exit record has been written. A watcher that does not read is dropped
+    /// (its connection closes) rather than blocking the shim.
+    Watch,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,11 +76,21 @@ pub struct ExecResult {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Created { pid: i32 },
+    Created {
+        pid: i32,
+    },
     Container(ContainerInfo),
-    Containers { containers: Vec<ContainerInfo> },
+    Containers {
+        containers: Vec<ContainerInfo>,
+    },
     Exec(ExecResult),
-    Error { message: String },
+    Error {
+        message: String,
+    },
+    /// Pushed to watchers: container `id` ended and its exit record is on disk.
+    Exited {
+        id: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -66,6 +66,8 @@ struct PendingExec {
 struct Conn {
     stream: UnixStream,
     buf: Vec<u8>,
+    /// A `Watch` connection: gets an `Exited` line per recorded container exit.
+    watcher: bool,
 }
 
 pub struct Server {
@@ -216,6 +218,7 @@ impl Server {
                 Conn {
                     stream: s,
                     buf: Vec::new(),
+                    watcher: false,
                 },
             );
         }
@@ -268,7 +271,23 @@ impl Server {
             if let Err(e) = exits::save(&self.cfg.dir, id, &rec) {
                 eprintln!("nodelet-shim: record exit of {id}: {e}");
             }
+            let id = id.clone();
+            self.notify_watchers(&id);
         }
+    }
+
+    /// Tells every watcher that container `id` ended. The write never blocks: a watcher whose
+    /// socket buffer is full is dropped, and it resynchronises with `List` when it reconnects.
+    fn notify_watchers(&mut self, id: &str) {
+        let mut line =
+            serde_json::to_vec(&Response::Exited { id: id.to_string() }).unwrap_or_default();
+        line.push(b'\n');
+        self.conns.retain(|_, c| {
+            if !c.watcher {
+                return true;
+            }
+            matches!((&c.stream).write(&line), Ok(n) if n == line.len())
+        });
     }
 
     fn on_conn(&mut self, cid: u64) {
@@ -391,6 +410,12 @@ impl Server {
             },
             Request::Shutdown => {
                 self.shutdown = true;
+                Response::Ok
+            }
+            Request::Watch => {
+                if let Some(c) = self.conns.get_mut(&cid) {
+                    c.watcher = true;
+                }
                 Response::Ok
             }
         })

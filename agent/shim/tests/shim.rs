@@ -337,3 +337,67 @@ fn log_flood_keeps_disk_bounded_and_the_shim_responsive() {
         .unwrap();
     assert_eq!(r, Response::Ok);
 }
+
+/// A `Watch` connection gets an `Exited` line for each container exit, after its exit record
+/// is on disk; other connections keep working, and a watcher that goes away is forgotten.
+#[test]
+fn watchers_are_told_of_exits() {
+    use std::io::Write;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
+    let id = format!("shim{}-watched", std::process::id());
+    let watch = |sock: &Path| {
+        let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"{\"op\":\"watch\"}\n").unwrap();
+        let mut r = std::io::BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Response>(&line).unwrap(),
+            Response::Ok
+        );
+        r
+    };
+    let mut w1 = watch(&shim.sock);
+    let gone = watch(&shim.sock);
+    drop(gone);
+    let mut w2 = watch(&shim.sock);
+    let mut c = shim.client();
+    let b = bundle(t.path(), "b", "sleep 0.3; exit 5", None);
+    c.call(&Request::Create {
+        id: id.clone(),
+        bundle: b,
+        log_path: None,
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    c.call(&Request::Start { id: id.clone() }).unwrap();
+    for w in [&mut w1, &mut w2] {
+        let mut line = String::new();
+        w.read_line(&mut line).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Response>(&line).unwrap(),
+            Response::Exited { id: id.clone() },
+            "{line}"
+        );
+        assert!(
+            t.path().join(format!("shim/exits/{id}.json")).exists(),
+            "exit record written before the watchers are told"
+        );
+    }
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    let Response::Container(info) = c.call(&Request::State { id: id.clone() }).unwrap() else {
+        panic!()
+    };
+    assert_eq!(info.exit.map(|e| e.exit_code), Some(5));
+    c.call(&Request::Delete {
+        id: id.clone(),
+        force: false,
+    })
+    .unwrap();
+}

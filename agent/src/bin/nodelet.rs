@@ -26,9 +26,14 @@ struct Args {
     /// The pause binary [default: nodelet-pause next to this binary].
     #[arg(long, value_name = "PATH")]
     pause_binary: Option<PathBuf>,
-    /// How often each pod's containers are checked, in milliseconds.
+    /// How often a pod with something pending (set-up, image pulls, back-off, errors) is
+    /// synced, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     sync_period_ms: u64,
+    /// How often a settled pod is re-checked when no container exit or due probe woke it, in
+    /// milliseconds (exits are pushed by the pod's shim).
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    idle_resync_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         opts.pause_binary = p;
     }
     opts.sync_period = Duration::from_millis(args.sync_period_ms.max(10));
+    opts.idle_resync = Duration::from_millis(args.idle_resync_ms.max(10));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Blocking work (image unpacking, bundles, cgroup writes, CNI) is short; a burst of

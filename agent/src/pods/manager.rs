@@ -32,8 +32,10 @@ pub struct ManagerOptions {
     pub shim_binary: PathBuf,
     /// The `nodelet-pause` binary.
     pub pause_binary: PathBuf,
-    /// How often each pod's containers are checked (exits, restarts, status).
+    /// How often a pod with something pending (set-up, pulls, back-off, errors) is synced.
     pub sync_period: Duration,
+    /// How often a settled pod is synced when no event (container exit, due probe) woke it.
+    pub idle_resync: Duration,
     /// Where the pods' metrics go (the API serves them).
     pub metrics: Arc<crate::api::Metrics>,
 }
@@ -46,6 +48,7 @@ impl ManagerOptions {
             shim_binary: dir.join("nodelet-shim"),
             pause_binary: dir.join("nodelet-pause"),
             sync_period: Duration::from_secs(1),
+            idle_resync: Duration::from_secs(10),
             metrics: Arc::new(crate::api::Metrics::new()),
         }
     }
@@ -219,10 +222,20 @@ impl Manager {
         loop {
             let snap = snapshots.borrow_and_update().clone();
             self.apply(&snap).await;
+            // Stopping pods are forgotten (and their replacements started) on the next tick;
+            // with none, only a new snapshot or the shutdown wakes the manager.
+            let stopping = self.pods.values().any(|r| r.stopping);
+            let tick = async {
+                if stopping {
+                    tokio::time::sleep(Duration::from_secs(1)).await
+                } else {
+                    std::future::pending().await
+                }
+            };
             tokio::select! {
                 r = snapshots.changed() => if r.is_err() { break },
                 _ = &mut shutdown => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tick => {}
             }
         }
         for r in self.pods.values() {

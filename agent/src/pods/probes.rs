@@ -126,6 +126,23 @@ impl Probes {
                 .is_none_or(|r| r.w.result() == ProbeResult::Success)
     }
 
+    /// When the next probe is due (`None`: none will run again for this instance).
+    pub fn next_due(&self) -> Option<Instant> {
+        let active: Vec<&One> = if self.started() {
+            [self.liveness.as_ref(), self.readiness.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect()
+        } else {
+            self.startup.iter().collect()
+        };
+        active
+            .into_iter()
+            .filter(|one| !one.w.on_hold())
+            .map(|one| one.next.max(self.started + one.w.initial_delay()))
+            .min()
+    }
+
     /// Runs the probes that are due for container `name`.
     pub async fn round(&mut self, name: &str) -> Round {
         let mut out = Round::default();

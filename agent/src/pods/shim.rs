@@ -154,3 +154,54 @@ pub async fn list(sock: &Path) -> Result<Vec<ContainerInfo>, Error> {
 pub async fn alive(sock: &Path) -> bool {
     list(sock).await.is_ok()
 }
+
+/// A `Watch` connection to a pod's shim: yields the id of each container whose exit the shim
+/// has recorded. The pod task sleeps on it instead of polling the shim.
+pub struct Watch {
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::UnixStream>>,
+}
+
+impl Watch {
+    /// Subscribes to the shim at `sock`. Fails when the shim is unreachable or too old to
+    /// know `Watch` (the pod task then polls).
+    pub async fn open(sock: &Path) -> Result<Watch, Error> {
+        use tokio::io::AsyncWriteExt;
+        let io = |e: std::io::Error| {
+            Error::new(
+                "shim watch",
+                ClientError::Io {
+                    path: sock.to_path_buf(),
+                    source: e,
+                },
+            )
+        };
+        let mut s = tokio::net::UnixStream::connect(sock).await.map_err(io)?;
+        let mut line = serde_json::to_vec(&Request::Watch)
+            .map_err(|e| Error::msg("shim watch", e.to_string()))?;
+        line.push(b'\n');
+        s.write_all(&line).await.map_err(io)?;
+        let mut lines = tokio::io::BufReader::new(s).lines();
+        match lines.next_line().await.map_err(io)? {
+            Some(l) if matches!(serde_json::from_str(&l), Ok(Response::Ok)) => Ok(Watch { lines }),
+            Some(l) => Err(Error::msg("shim watch", format!("refused: {}", l.trim()))),
+            None => Err(Error::msg("shim watch", "connection closed")),
+        }
+    }
+
+    /// The next container exit; an error when the shim went away (or sent garbage).
+    pub async fn next(&mut self) -> Result<String, Error> {
+        loop {
+            let l = self
+                .lines
+                .next_line()
+                .await
+                .map_err(|e| Error::msg("shim watch", e.to_string()))?
+                .ok_or_else(|| Error::msg("shim watch", "connection closed"))?;
+            match serde_json::from_str(&l) {
+                Ok(Response::Exited { id }) => return Ok(id),
+                Ok(_) => continue,
+                Err(e) => return Err(Error::msg("shim watch", e.to_string())),
+            }
+        }
+    }
+}

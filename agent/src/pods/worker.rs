@@ -1,6 +1,13 @@
-//! One pod's task: set the sandbox up, then every sync period read the shim's container
-//! states, run init containers strictly in order and the app containers, restart per
-//! restartPolicy with CrashLoopBackOff, publish the status; on stop, tear the pod down.
+//! One pod's task: set the sandbox up, then on every sync read the shim's container states,
+//! run init containers strictly in order and the app containers, restart per restartPolicy
+//! with CrashLoopBackOff, run the probes that are due, publish the status; on stop, tear the
+//! pod down.
+//!
+//! Syncs are event-driven once a pod has settled (every container running or finished for
+//! good, nothing waiting): the task sleeps on the shim's exit stream (`Watch`) until a
+//! container ends, a probe is due, the manager sends a command, or the idle resync period
+//! passes. While anything is pending (set-up, image pulls, back-off, errors), or when the shim
+//! cannot be watched, it syncs every sync period as before.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -61,6 +68,8 @@ struct Worker {
     seen: Option<std::time::Instant>,
     /// The last sync changed nothing (no status to recompute).
     quiet: bool,
+    /// The shim's exit stream, while connected.
+    watch: Option<shim::Watch>,
 }
 
 /// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
@@ -82,6 +91,7 @@ pub async fn run(
         probes: HashMap::new(),
         seen: None,
         quiet: false,
+        watch: None,
     };
     if w.st.shim_pid.is_none() {
         w.seen = Some(std::time::Instant::now());
@@ -112,10 +122,33 @@ pub async fn run(
         if !w.quiet {
             w.publish();
         }
+        if w.watch.is_none() && w.st.sandbox_ready && w.st.failed.is_none() {
+            // Exits are pushed from now on; sync once more at once, so that none that fell
+            // between the last List and the subscription goes unseen.
+            if let Ok(watch) = shim::Watch::open(&w.st.shim_socket()).await {
+                w.watch = Some(watch);
+                continue;
+            }
+        }
+        let wake = w.next_wake(ctx.opts.sync_period, ctx.opts.idle_resync);
         tokio::select! {
-            _ = tokio::time::sleep(ctx.opts.sync_period) => {}
+            _ = tokio::time::sleep_until(wake) => {}
+            ev = next_exit(&mut w.watch) => {
+                if let Err(e) = ev {
+                    tracing::debug!(pod = %w.uid(), "{e}");
+                    w.watch = None;
+                }
+            }
             r = cmd.changed() => { if r.is_err() { return; } }
         }
+    }
+}
+
+/// The next exit on the shim's watch; never resolves without one.
+async fn next_exit(watch: &mut Option<shim::Watch>) -> Result<String, super::Error> {
+    match watch {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -176,6 +209,32 @@ impl Worker {
             .metrics
             .forget_pod(self.st.pod.namespace(), self.st.pod.name(), &names);
         self.ctx.view.remove(&uid);
+    }
+
+    /// Nothing is pending that only a timer would notice: the shim is watched, the sandbox
+    /// is up, and every container is running or finished for good (or the pod failed).
+    fn settled(&self) -> bool {
+        (self.watch.is_some() || self.st.failed.is_some())
+            && self.st.sandbox_ready
+            && self.sandbox_error.is_none()
+            && (self.st.failed.is_some()
+                || (self.volumes.is_some() && self.st.slots().all(|s| s.waiting.is_none())))
+    }
+
+    /// When to sync next without an event: one sync period away while anything is pending,
+    /// else at the next due probe or the idle resync, whichever is first.
+    fn next_wake(&self, sync_period: Duration, idle_resync: Duration) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        if !self.settled() {
+            return now + sync_period;
+        }
+        let mut wake = now + idle_resync.max(sync_period);
+        for p in self.probes.values() {
+            if let Some(due) = p.next_due() {
+                wake = wake.min(tokio::time::Instant::from_std(due));
+            }
+        }
+        wake
     }
 
     fn pod_context(&self) -> PodContext {
@@ -400,6 +459,7 @@ impl Worker {
     /// running containers ended, and let the next sync build a new sandbox; containers are
     /// then restarted per restart policy.
     async fn recreate_sandbox(&mut self, infos: Option<Vec<ContainerInfo>>) {
+        self.watch = None;
         self.event(
             "Normal",
             "SandboxChanged",

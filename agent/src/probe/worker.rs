@@ -69,6 +69,16 @@ impl Worker {
         !self.on_hold && now >= started + self.spec.initial_delay
     }
 
+    /// Held after a liveness/startup failure until the container is replaced: no more attempts.
+    pub fn on_hold(&self) -> bool {
+        self.on_hold
+    }
+
+    /// How long after the container's start the first attempt waits.
+    pub fn initial_delay(&self) -> Duration {
+        self.spec.initial_delay
+    }
+
     /// The period between attempts.
     pub fn period(&self) -> Duration {
         self.spec.period

@@ -187,7 +187,15 @@ impl Node {
                 "--crash-loop-back-off-max",
                 "2s",
             ])
-            .args(["--file-check-frequency", "1s", "--sync-period-ms", "100"])
+            .arg("--file-check-frequency")
+            .arg("1s")
+            .args(
+                // The tests' short sync period unless `extra` sets its own.
+                (!extra.contains(&"--sync-period-ms"))
+                    .then_some(["--sync-period-ms", "100"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(extra)
             .env("RUST_LOG", "info")
             .env("NOTIFY_SOCKET", self.t.join("notify.sock"))
@@ -233,6 +241,25 @@ impl Node {
                 t.elapsed() < Duration::from_secs(secs),
                 "timed out waiting for {what}; pods: {:#?}\nnodelet log:\n{}",
                 self.pods().iter().map(|p| &p["status"]).collect::<Vec<_>>(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Node {
+    /// Waits up to `secs` for every pod directory under the root dir to be gone (torn down).
+    pub fn wait_pod_gone(&self, secs: u64) {
+        let t = Instant::now();
+        while std::fs::read_dir(self.dir("root/pods"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            > 0
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "pod not removed; log:\n{}",
                 self.logs()
             );
             std::thread::sleep(Duration::from_millis(100));
