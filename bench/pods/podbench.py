@@ -796,7 +796,7 @@ def bench_probes(a, archive):
             "are Ready and a settle time of 2 periods, nodelet's CPU time (utime + stime of the whole process from",
             "/proc/PID/stat) over the window, divided by the window. Probe requests/s are counted from the",
             "requests httpd logged into the CRI files (proves the probes ran). The same pods without probes",
-            f"show what the agent's 1 s sync loop alone costs. nodelet default configuration{(' + ' + ' '.join(a.nodelet_flag)) if a.nodelet_flag else ''}.", ""]
+            f"show what the agent costs with nothing to probe (idle pods: an exit stream per shim, a resync every 10 s). nodelet default configuration{(' + ' + ' '.join(a.nodelet_flag)) if a.nodelet_flag else ''}.", ""]
     out += machine_lines(a.bin)
     out += [f"- load average before / after: {load0} / {load1}", ""]
     out += ["| probes | window s | nodelet CPU cores | shims + pause + httpd cores | probe requests/s (expected) | restarts | ready pods | nodelet RSS MiB | target | |",

@@ -327,7 +327,8 @@ pub async fn teardown(
 
     // Network: DEL from the cache (works with the namespace gone), then the pin.
     let pin = paths::netns_pin_path(&cfg.run_dir, uid);
-    match ctx.cni.list_cached() {
+    // The pod's attachments are cached under its sandbox ID, `<uid>-sandbox`.
+    match ctx.cni.list_cached_prefixed(&format!("{uid}-")) {
         Ok(cached) => {
             for c in cached {
                 let net =

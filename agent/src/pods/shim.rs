@@ -180,7 +180,8 @@ impl Watch {
             .map_err(|e| Error::msg("shim watch", e.to_string()))?;
         line.push(b'\n');
         s.write_all(&line).await.map_err(io)?;
-        let mut lines = tokio::io::BufReader::new(s).lines();
+        // Exit lines are short; a small buffer per pod instead of the default 8 KiB.
+        let mut lines = tokio::io::BufReader::with_capacity(512, s).lines();
         match lines.next_line().await.map_err(io)? {
             Some(l) if matches!(serde_json::from_str(&l), Ok(Response::Ok)) => Ok(Watch { lines }),
             Some(l) => Err(Error::msg("shim watch", format!("refused: {}", l.trim()))),

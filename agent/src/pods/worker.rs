@@ -113,12 +113,14 @@ pub async fn run(
         match c {
             Command::Detach => return,
             Command::Stop => {
-                w.stop().await;
+                Box::pin(w.stop()).await;
                 return;
             }
             Command::Run => {}
         }
-        w.sync().await;
+        // Boxed: the sync's state (pulls, starts, teardowns) exists only while it runs, and
+        // each idle pod task stays small.
+        Box::pin(w.sync()).await;
         if !w.quiet {
             w.publish();
         }

@@ -132,11 +132,24 @@ pub fn pod_hostname(pod_name: &str, spec_hostname: Option<&str>) -> String {
 /// Anything that is not a readable little-endian ELF64 counts as dynamic (the safe answer:
 /// the library directories get mounted).
 pub fn is_dynamic(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    // The ELF header and the program headers are all that is needed: read those, not the
+    // whole binary (a pod start must not copy its pause binary into memory).
+    let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut head = Vec::with_capacity(4096);
+    f.take(4096)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io("read", path, e))?;
+    if let Some(found) = elf64_interp(&head) {
+        return Ok(found);
+    }
+    // Program headers beyond the first page (unusual): read the whole file.
     let data = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
     Ok(elf64_interp(&data).unwrap_or(true))
 }
 
-/// `Some(has PT_INTERP)` for a little-endian ELF64 image, `None` otherwise.
+/// `Some(has PT_INTERP)` for a little-endian ELF64 image whose program headers lie within
+/// `d`, `None` otherwise.
 fn elf64_interp(d: &[u8]) -> Option<bool> {
     const PT_INTERP: u32 = 3;
     if d.len() < 64 || &d[..4] != b"\x7fELF" || d[4] != 2 || d[5] != 1 {

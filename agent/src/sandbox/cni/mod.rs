@@ -398,6 +398,15 @@ impl Cni {
     /// Every cached attachment (for garbage collection after a restart). Unreadable entries
     /// are skipped with a warning.
     pub fn list_cached(&self) -> Result<Vec<cache::CachedAttachment>, CniError> {
+        self.list_cached_prefixed("")
+    }
+
+    /// The cached attachments whose container ID starts with `prefix` (the cache files are
+    /// named `<containerID>-<ifname>.json`, so only those files are read).
+    pub fn list_cached_prefixed(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<cache::CachedAttachment>, CniError> {
         let rd = match std::fs::read_dir(&self.cache_dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
@@ -405,6 +414,13 @@ impl Cni {
         };
         let mut out = vec![];
         for e in rd.filter_map(|e| e.ok()) {
+            if !e
+                .file_name()
+                .as_encoded_bytes()
+                .starts_with(prefix.as_bytes())
+            {
+                continue;
+            }
             let p = e.path();
             if p.extension().is_none_or(|x| x != "json") {
                 continue;
