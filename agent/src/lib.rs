@@ -22,6 +22,7 @@
 //! - [`top`]: container CPU/memory from cgroups as metrics.k8s.io PodMetrics, `top` table.
 //! - [`watch`]: pod watch events for `?watch=true`.
 //! - [`node_api`]: the API's view of the node over the pod manager.
+//! - [`memory`]: keeping the agent's heap small (malloc arenas, trimming after bursts).
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
 //!   state and adoption).
 
@@ -36,6 +37,7 @@ pub mod exec_target;
 pub mod field;
 pub mod logs;
 pub mod manifest;
+pub mod memory;
 pub mod names;
 pub mod node_api;
 pub mod node_ip;

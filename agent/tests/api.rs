@@ -137,6 +137,7 @@ impl Server {
     }
     /// Raw GET: status code and body.
     fn raw(&self, path: &str) -> (u16, String) {
+        nodelet_images::tls::install_provider();
         let http = reqwest::Client::builder()
             .unix_socket(self.socket.clone())
             .build()

@@ -105,6 +105,7 @@ impl Registries {
         };
         map.entry(key)
             .or_insert_with(|| {
+                crate::tls::install_provider();
                 let protocol = if self.config.is_insecure(r.registry()) {
                     ClientProtocol::Http
                 } else {

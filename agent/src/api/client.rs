@@ -87,6 +87,7 @@ impl LogStream {
 impl Client {
     pub fn new(socket: impl Into<PathBuf>) -> Result<Client, ClientError> {
         let socket = socket.into();
+        nodelet_images::tls::install_provider();
         let http = reqwest::Client::builder()
             .unix_socket(socket.clone())
             .build()

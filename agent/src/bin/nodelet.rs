@@ -45,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    nodelet::memory::limit_arenas();
     let mut cfg = Config::load(&args.config)?;
     // cgroup v2: the agent moves into a leaf so that its cgroup can hold the pods' cgroups.
     cfg.cgroup_root = nodelet::pods::agent_cgroup::prepare(cfg.cgroup_root.as_deref())
@@ -69,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        tokio::spawn(nodelet::memory::trim_periodically());
         let metrics = opts.metrics.clone();
         let mut manager = Manager::new(cfg.clone(), opts)?;
         // The local API (root-only Unix socket, optional TCP) reads the manager's view.

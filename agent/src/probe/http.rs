@@ -9,6 +9,7 @@ pub const USER_AGENT: &str = concat!("kube-probe/", env!("CARGO_PKG_VERSION"));
 pub fn http_client() -> Result<&'static reqwest::Client, String> {
     static C: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     C.get_or_init(|| {
+        nodelet_images::tls::install_provider();
         reqwest::Client::builder()
             .tls_danger_accept_invalid_certs(true)
             .pool_max_idle_per_host(0)
@@ -25,6 +26,7 @@ pub fn http_client() -> Result<&'static reqwest::Client, String> {
 pub fn grpc_client() -> Result<&'static reqwest::Client, String> {
     static C: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     C.get_or_init(|| {
+        nodelet_images::tls::install_provider();
         reqwest::Client::builder()
             .http2_prior_knowledge()
             .pool_max_idle_per_host(0)

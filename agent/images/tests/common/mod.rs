@@ -399,6 +399,7 @@ impl Layer {
 }
 
 pub fn push_client() -> Client {
+    nodelet_images::tls::install_provider();
     Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         ..Default::default()
