@@ -1,5 +1,6 @@
 //! Probe attempts against real servers on loopback: httpGet passing (200–399) and failing
-//! (500, refused, timeout), headers sent; tcpSocket; exec through a callback; gRPC health
+//! (500, refused, timeout), headers sent; HTTPS with a self-signed certificate (not
+//! verified, as the kubelet does); tcpSocket; exec through a callback; gRPC health
 //! (SERVING / NOT_SERVING / timeout) against an HTTP/2 server; and many probes at once on one
 //! runtime thread.
 
@@ -114,6 +115,86 @@ async fn http_and_tcp_probes() {
         msg.starts_with(&format!("dial tcp 127.0.0.1:{closed}: connect:")),
         "{msg}"
     );
+}
+
+/// `openssl s_server -www` with a fresh self-signed certificate: a real TLS server on
+/// loopback answering every GET with 200. Killed when dropped.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_server() -> TlsServer {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=probe.invalid", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (apt-get install openssl)");
+    assert!(st.success());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("openssl")
+        .args(["s_server", "-www", "-quiet", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "s_server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    TlsServer {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn https_probes_skip_certificate_checks() {
+    let srv = tls_server();
+    let mut h = http(srv.port, "/");
+    if let Handler::Http { https, .. } = &mut h {
+        *https = true;
+    }
+    assert_eq!(
+        run_once(&h, Duration::from_secs(5), None).await,
+        Outcome::Success,
+        "self-signed certificate accepted"
+    );
+    // Plain HTTP against the TLS port fails.
+    assert!(matches!(
+        run_once(&http(srv.port, "/"), Duration::from_secs(5), None).await,
+        Outcome::Failure(_)
+    ));
 }
 
 #[tokio::test]
