@@ -155,6 +155,37 @@ where
         .map_err(ApiError::Serve)
 }
 
+/// A v1 `PodList` / `EventList`, serialized straight from the items (no JSON tree in
+/// between: a list of 110 pods is built often, by watchers and `nodectl ps`).
+#[derive(serde::Serialize)]
+struct List<'a, T> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ListMeta,
+    items: &'a [T],
+}
+
+#[derive(serde::Serialize)]
+struct ListMeta {
+    #[serde(rename = "resourceVersion")]
+    resource_version: &'static str,
+}
+
+fn list<T: serde::Serialize>(kind: &'static str, items: &[T]) -> Response {
+    json(
+        StatusCode::OK,
+        &List {
+            api_version: "v1",
+            kind,
+            metadata: ListMeta {
+                resource_version: "",
+            },
+            items,
+        },
+    )
+}
+
 fn json<T: serde::Serialize>(code: StatusCode, v: &T) -> Response {
     match serde_json::to_vec(v) {
         Ok(body) => (code, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
@@ -249,14 +280,7 @@ fn pod_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Resp
         Ok(false) => {}
         Err(s) => return status_response(s),
     }
-    let items = select(app.node.pods(), ns, &sel);
-    let list = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "PodList",
-        "metadata": { "resourceVersion": "" },
-        "items": items,
-    });
-    json(StatusCode::OK, &list)
+    list("PodList", &select(app.node.pods(), ns, &sel))
 }
 
 async fn list_pods<S: NodeState>(
@@ -311,14 +335,10 @@ fn event_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Re
         Err(s) => return status_response(s),
     };
     let ns = ns.map(str::to_string).or(fns);
-    let items = app.node.events(ns.as_deref(), name.as_deref());
-    let list = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "EventList",
-        "metadata": { "resourceVersion": "" },
-        "items": items,
-    });
-    json(StatusCode::OK, &list)
+    list(
+        "EventList",
+        &app.node.events(ns.as_deref(), name.as_deref()),
+    )
 }
 
 async fn list_events<S: NodeState>(
