@@ -42,8 +42,7 @@ fi
 
 bins=(nodelet nodectl nodelet-shim nodelet-pause nodenet noderun)
 if [ -z "$bindir" ]; then
-  cargo build --release -p nodelet -p nodelet-shim -p nodelet-pause -p nodenet -p noderun
-  bindir=target/release
+  bindir=$(scripts/build-dist.sh)
 fi
 for b in "${bins[@]}"; do
   [ -x "$bindir/$b" ] || { echo "install.sh: $bindir/$b missing (build it first)" >&2; exit 1; }

@@ -23,7 +23,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WHAT=${1:?usage: $0 start|scale|probes|logs|all [options]}
 shift
-BIN=${BIN:-$REPO/target/release}
+# The shipped binaries (scripts/build-dist.sh: static shim and pause), else the release build.
+if [ -z "${BIN:-}" ]; then
+  if [ -x "$REPO/target/dist/nodelet" ]; then BIN=$REPO/target/dist; else BIN=$REPO/target/release; fi
+fi
 RESULTS=${RESULTS:-$REPO/bench/RESULTS.md}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root" >&2; exit 1; }
 for b in nodelet nodectl nodelet-shim nodelet-pause nodenet; do

@@ -8,7 +8,7 @@ NODE_IP="$NET.$((10 + I))"
 
 for b in nodenet nodelet nodelet-shim nodelet-pause nodectl; do
   if [ ! -x "/tmp/lab-bin/$b" ]; then
-    echo "target/release/$b was not uploaded: run 'cargo build --release' before 'vagrant up'" >&2
+    echo "target/dist/$b was not uploaded: run scripts/build-dist.sh before 'vagrant up'" >&2
     exit 1
   fi
 done
