@@ -752,7 +752,9 @@ spec:
 
 /// Settled pods are woken by events, not by the sync period: with a 10 s sync period and a
 /// 60 s idle resync, a container's exit is seen at once (the shim pushes it) and a readiness
-/// probe with periodSeconds 1 still runs every second.
+/// probe with periodSeconds 1 still runs every second. Also: a failed liveness probe with its
+/// own terminationGracePeriodSeconds kills a container that ignores SIGTERM after that
+/// grace, not the pod's.
 fn events_wake_settled_pods() {
     let tmp = tempfile::Builder::new()
         .prefix("nodelet-pods-ev-")
@@ -784,8 +786,18 @@ metadata:
   name: ev
 spec:
   restartPolicy: Never
-  terminationGracePeriodSeconds: 1
+  terminationGracePeriodSeconds: 10
   containers:
+  - name: stubborn
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "trap '' TERM; exec /bin/busybox sleep 3607"]
+    livenessProbe:
+      exec: {{command: ["/bin/busybox", "false"]}}
+      initialDelaySeconds: 1
+      periodSeconds: 1
+      failureThreshold: 1
+      terminationGracePeriodSeconds: 1
   - name: short
     image: {IMAGE}
     imagePullPolicy: Never
@@ -828,8 +840,20 @@ spec:
         "exit seen {lag:?} after it happened; log:\n{}",
         node.logs()
     );
+    let pod = node.wait_pod("container stubborn killed", 15, |p| {
+        is_ev(p) && container(p, "stubborn")["state"]["terminated"]["exitCode"] == 137
+    });
+    let term = &container(&pod, "stubborn")["state"]["terminated"];
+    let ran = |k: &str| -> jiff::Timestamp { term[k].as_str().unwrap().parse().unwrap() };
+    let lived = ran("finishedAt").duration_since(ran("startedAt"));
+    // First probe after 1 s, SIGTERM ignored, SIGKILL after the probe's 1 s grace (a 2 s
+    // floor): well before the pod's 10 s.
+    assert!(
+        lived < jiff::SignedDuration::from_secs(8),
+        "killed after {lived:?}: {term}"
+    );
     std::fs::remove_file(node.dir("manifests/ev.yaml")).unwrap();
-    node.wait_pod_gone(15);
+    node.wait_pod_gone(30);
     node::stop_agent(&mut cleanup);
     drop(cleanup);
     drop(cg);

@@ -38,6 +38,8 @@ pub struct Round {
     pub events: Vec<(&'static str, &'static str, String)>,
     /// Kill the container (liveness/startup failed).
     pub kill: bool,
+    /// The failed probe's own terminationGracePeriodSeconds, which overrides the pod's.
+    pub kill_grace: Option<Duration>,
     /// Each probe run: kubelet probe type (`Liveness`, `Readiness`, `Startup`), whether it
     /// passed, how long it took (for the metrics).
     pub runs: Vec<(&'static str, bool, Duration)>,
@@ -197,6 +199,11 @@ impl Probes {
                     format!("Container {name} failed {what} probe, will be restarted"),
                 ));
                 out.kill = true;
+                out.kill_grace = one
+                    .w
+                    .spec
+                    .termination_grace
+                    .map(|s| Duration::from_secs(s.max(0) as u64));
             }
         }
         out

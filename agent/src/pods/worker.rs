@@ -587,7 +587,8 @@ impl Worker {
             }
             if round.kill {
                 // As any stop: preStop first, then SIGTERM, SIGKILL after what is left of
-                // the grace period.
+                // the grace period (the probe's own, if it sets one).
+                let grace = round.kill_grace.unwrap_or(grace);
                 let (root, pod) = (self.ctx.cfg.root_dir.clone(), self.st.pod.pod.clone());
                 let (uid, ip, sock, id) = (self.uid(), pod_ip.clone(), sock.clone(), id.clone());
                 tokio::spawn(async move {
