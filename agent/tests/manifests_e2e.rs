@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod node;
-use node::{Cleanup, Node, TestCgroup, container, mounts_under, sh};
+use node::{Node, NodeEnv, container, mounts_under, sh};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -86,22 +86,13 @@ fn running(name: &str) -> impl FnMut(&Value) -> bool + '_ {
 }
 
 fn every_manifest_runs() {
-    let tmp = tempfile::Builder::new()
-        .prefix("nodelet-manifests-")
-        .tempdir()
-        .unwrap();
-    let t = tmp.path().to_path_buf();
-    let mut cleanup = Cleanup {
-        t: t.clone(),
-        agent: None,
-    };
-    let cg = TestCgroup::enter();
-    let node = Node::with_nodenet(
-        &t,
-        Path::new(env!("CARGO_BIN_EXE_nodelet")),
-        "mf0",
-        "10.244.8.0/24",
-    );
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-manifests-", "mf0", "10.244.8.0/24");
     // The demo's image, built the demo's way.
     let archive = t.join("busybox.tar");
     sh(&[

@@ -19,7 +19,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,7 +27,7 @@ use serde_json::Value;
 
 mod common;
 mod node;
-use node::{Cleanup, Node, TestCgroup};
+use node::{Node, NodeEnv};
 
 const IMAGE: &str = "nodelet.test/busybox:1.0";
 
@@ -579,22 +578,13 @@ fn output_formats(node: &Node) {
 }
 
 fn nodectl_live() {
-    let tmp = tempfile::Builder::new()
-        .prefix("nodectl-e2e-")
-        .tempdir()
-        .unwrap();
-    let t = tmp.path().to_path_buf();
-    let mut cleanup = Cleanup {
-        t: t.clone(),
-        agent: None,
-    };
-    let cg = TestCgroup::enter();
-    let node = Node::with_nodenet(
-        &t,
-        Path::new(env!("CARGO_BIN_EXE_nodelet")),
-        "ctl0",
-        "10.244.8.0/24",
-    );
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodectl-e2e-", "ctl0", "10.244.8.0/24");
     let archive = t.join("busybox.tar");
     std::fs::write(&archive, common::busybox_archive(IMAGE)).unwrap();
     node::import_archive(&node.dir("root"), &archive);

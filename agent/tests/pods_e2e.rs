@@ -23,7 +23,9 @@ use serde_json::Value;
 
 mod common;
 mod node;
-use node::{Cleanup, Node, TestCgroup, container, mounts_under, procs_with, sh, target_bin};
+use node::{
+    Cleanup, Node, NodeEnv, TestCgroup, container, mounts_under, procs_with, sh, target_bin,
+};
 
 const IMAGE: &str = "nodelet.test/busybox:1.0";
 
@@ -43,22 +45,13 @@ fn sleep_pid(t: &Path) -> Option<i32> {
 }
 
 fn e2e() {
-    let tmp = tempfile::Builder::new()
-        .prefix("nodelet-pods-")
-        .tempdir()
-        .unwrap();
-    let t = tmp.path().to_path_buf();
-    let mut cleanup = Cleanup {
-        t: t.clone(),
-        agent: None,
-    };
-    let cg = TestCgroup::enter();
-    let node = Node::with_nodenet(
-        &t,
-        Path::new(env!("CARGO_BIN_EXE_nodelet")),
-        "e2e0",
-        "10.244.9.0/24",
-    );
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-pods-", "e2e0", "10.244.9.0/24");
     let lease_data = node.dir("nodenet-data");
     import_busybox(&node.dir("root"), &t);
     // Shim and pause next to nodelet? They are in target/debug, like nodelet itself.
@@ -756,22 +749,13 @@ spec:
 /// own terminationGracePeriodSeconds kills a container that ignores SIGTERM after that
 /// grace, not the pod's.
 fn events_wake_settled_pods() {
-    let tmp = tempfile::Builder::new()
-        .prefix("nodelet-pods-ev-")
-        .tempdir()
-        .unwrap();
-    let t = tmp.path().to_path_buf();
-    let mut cleanup = Cleanup {
-        t: t.clone(),
-        agent: None,
-    };
-    let cg = TestCgroup::enter();
-    let node = Node::with_nodenet(
-        &t,
-        Path::new(env!("CARGO_BIN_EXE_nodelet")),
-        "e2e1",
-        "10.244.10.0/24",
-    );
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-pods-ev-", "e2e1", "10.244.10.0/24");
     import_busybox(&node.dir("root"), &t);
     cleanup.agent = Some(node.start_with(
         "1",

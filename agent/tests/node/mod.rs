@@ -301,6 +301,39 @@ impl Node {
     }
 }
 
+/// What an end-to-end case works in: a temp dir, the cleanup guard for the agent and its
+/// leftovers, a cgroup of the test's own, and a node with nodenet in that dir. Destructure it;
+/// drop `cleanup` before `cg` (the processes leave the cgroup before it is removed).
+pub struct NodeEnv {
+    pub node: Node,
+    pub cleanup: Cleanup,
+    pub cg: TestCgroup,
+    pub t: PathBuf,
+    pub tmp: tempfile::TempDir,
+}
+
+impl NodeEnv {
+    /// A temp dir named `<prefix>…` holding a node of this build's `nodelet` with nodenet on
+    /// bridge `bridge` and pod subnet `subnet`.
+    pub fn nodenet(prefix: &str, bridge: &str, subnet: &str) -> NodeEnv {
+        let tmp = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+        let t = tmp.path().to_path_buf();
+        let cleanup = Cleanup {
+            t: t.clone(),
+            agent: None,
+        };
+        let cg = TestCgroup::enter();
+        let node = Node::with_nodenet(&t, Path::new(env!("CARGO_BIN_EXE_nodelet")), bridge, subnet);
+        NodeEnv {
+            node,
+            cleanup,
+            cg,
+            t,
+            tmp,
+        }
+    }
+}
+
 /// SIGTERM to the agent; it must exit 0 (pods stay: they are the test's to remove).
 pub fn stop_agent(cleanup: &mut Cleanup) {
     if let Some(mut a) = cleanup.agent.take() {
