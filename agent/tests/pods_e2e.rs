@@ -843,6 +843,70 @@ spec:
     drop(cg);
 }
 
+/// The classic failing liveness probe: busybox httpd whose health CGI answers 500 →
+/// `Unhealthy` events, "failed liveness probe, will be restarted", and the container, which
+/// ignores SIGTERM, SIGKILLed after its grace period: lastState exit code 137, restarted.
+fn liveness_http_500_restarts() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-pods-live-", "e2e2", "10.244.11.0/24");
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start("1"));
+    let script = r#"mkdir -p /www/cgi-bin
+printf '#!/bin/busybox sh\necho Status: 500 Internal Server Error\necho Content-Type: text/plain\necho\necho sick\n' > /www/cgi-bin/health
+chmod +x /www/cgi-bin/health
+trap '' TERM
+exec /bin/busybox httpd -f -p 8080 -h /www"#;
+    std::fs::write(
+        node.dir("manifests/sick.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: sick
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: web
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", {script:?}]
+    livenessProbe:
+      httpGet: {{path: /cgi-bin/health, port: 8080}}
+      periodSeconds: 1
+      failureThreshold: 2
+"#
+        ),
+    )
+    .unwrap();
+    let pod = node.wait_pod("web restarted after a failed liveness probe", 40, |p| {
+        p["metadata"]["name"] == "sick-node1"
+            && container(p, "web")["restartCount"].as_i64() >= Some(1)
+            && !container(p, "web")["lastState"]["terminated"].is_null()
+    });
+    let last = &container(&pod, "web")["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 137, "{last}");
+    assert_eq!(last["reason"], "Error", "{last}");
+    let logs = node.logs();
+    assert!(
+        logs.contains("Liveness probe failed: HTTP probe failed with statuscode: 500"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("Container web failed liveness probe, will be restarted"),
+        "{logs}"
+    );
+    std::fs::remove_file(node.dir("manifests/sick.yaml")).unwrap();
+    node.wait_pod_gone(30);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "pods_e2e",
@@ -850,6 +914,7 @@ fn main() {
             ("pod_manager_end_to_end", e2e),
             ("pod_manager_with_reference_plugins", reference_plugins),
             ("events_wake_settled_pods", events_wake_settled_pods),
+            ("liveness_http_500_restarts", liveness_http_500_restarts),
         ],
     );
 }
