@@ -843,9 +843,11 @@ spec:
     drop(cg);
 }
 
-/// The classic failing liveness probe: busybox httpd whose health CGI answers 500 →
+/// The classic failing liveness probes: busybox httpd whose health CGI answers 500 →
 /// `Unhealthy` events, "failed liveness probe, will be restarted", and the container, which
-/// ignores SIGTERM, SIGKILLed after its grace period: lastState exit code 137, restarted.
+/// ignores SIGTERM, SIGKILLed after its grace period: lastState exit code 137, restarted. And
+/// the liveness-exec exercise (`touch /tmp/healthy; sleep; rm /tmp/healthy`, shortened):
+/// restarted, and `nodectl logs --previous` shows the earlier instance's output.
 fn liveness_http_500_restarts() {
     let NodeEnv {
         node,
@@ -879,10 +881,64 @@ spec:
       httpGet: {{path: /cgi-bin/health, port: 8080}}
       periodSeconds: 1
       failureThreshold: 2
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: liveness-exec
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: liveness
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo instance of $(/bin/busybox date +%s%N); touch /tmp/healthy; sleep 3; rm -f /tmp/healthy; sleep 600"]
+    livenessProbe:
+      exec: {{command: ["/bin/busybox", "cat", "/tmp/healthy"]}}
+      initialDelaySeconds: 1
+      periodSeconds: 1
+      failureThreshold: 2
+    volumeMounts: [{{name: tmp, mountPath: /tmp}}]
+  volumes:
+  - name: tmp
+    emptyDir: {{}}
 "#
         ),
     )
     .unwrap();
+    let pod = node.wait_pod("liveness-exec restarted", 40, |p| {
+        p["metadata"]["name"] == "liveness-exec-node1"
+            && container(p, "liveness")["restartCount"].as_i64() >= Some(1)
+            && !container(p, "liveness")["state"]["running"].is_null()
+    });
+    let last = &container(&pod, "liveness")["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 137, "{last}");
+    let nodectl = |args: &[&str]| -> String {
+        let o = Command::new(env!("CARGO_BIN_EXE_nodectl"))
+            .arg("--socket")
+            .arg(node.dir("run/nodelet.sock"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "nodectl {args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let previous = nodectl(&["logs", "liveness-exec-node1", "--previous"]);
+    let t1 = Instant::now();
+    let current = loop {
+        let c = nodectl(&["logs", "liveness-exec-node1"]);
+        if c.contains("instance of") || t1.elapsed() > Duration::from_secs(10) {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(previous.starts_with("instance of "), "{previous:?}");
+    assert!(current.starts_with("instance of "), "{current:?}");
+    assert_ne!(previous, current, "--previous is the earlier instance");
+    assert!(
+        node.logs()
+            .contains("Container liveness failed liveness probe, will be restarted")
+    );
     let pod = node.wait_pod("web restarted after a failed liveness probe", 40, |p| {
         p["metadata"]["name"] == "sick-node1"
             && container(p, "web")["restartCount"].as_i64() >= Some(1)
