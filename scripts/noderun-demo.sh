@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 scripts/deps.sh demo
-NR="$PWD/$(scripts/build-noderun.sh)"
+NR="$PWD/$(scripts/build-static.sh noderun)"
 work=$(mktemp -d /tmp/noderun-demo.XXXXXX)
 root="$work/state"
 id="demo-$$"

@@ -5,7 +5,7 @@
 //! character classes as in Docker's Go implementation, and the result is built with
 //! `oci_client::Reference`'s constructors. `Reference`'s own `FromStr` is not used: its
 //! Unicode-aware regex keeps about 5.7 MB of compiled automaton on the heap for the life of
-//! the process (measured with heaptrack in nodelet), a quarter of the agent's memory budget.
+//! the process (heaptrack, debug build of nodelet), a quarter of the agent's memory budget.
 
 use std::fmt;
 

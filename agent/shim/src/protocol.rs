@@ -1,7 +1,7 @@
 //! The agent ↔ shim protocol: one JSON object per line over the shim's Unix stream socket,
 //! one response per request, except on a `Watch` connection, where the shim answers `Ok` and
-//! then pushes one `Exited` line per container exit it records. `Client` is the blocking client (the agent calls it from a
-//! blocking task; nodectl never talks to shims directly).
+//! then pushes one `Exited` line per container exit it records. `Client` is the blocking
+//! client (tests and tools; the agent has its own async one; nodectl never talks to shims).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

@@ -97,44 +97,47 @@ pub async fn spawn(
 }
 
 /// One request to the shim at `sock` (one connection, one JSON line each way), on the async
-/// runtime: the pod tasks' every-sync `List` calls cost no thread hand-off.
+/// runtime: the pod tasks' `List` calls cost no thread hand-off.
 pub async fn call(sock: &Path, req: Request) -> Result<Response, Error> {
+    exchange(sock, &req, 8192).await.map(|(_, r)| r)
+}
+
+/// Connects to the shim at `sock`, sends `req` and reads its answer; returns the connection
+/// (buffered with `capacity` bytes) for what the shim sends next. A shim-side error is
+/// `ClientError::Shim`.
+async fn exchange(
+    sock: &Path,
+    req: &Request,
+    capacity: usize,
+) -> Result<(tokio::io::BufReader<tokio::net::UnixStream>, Response), Error> {
     use tokio::io::AsyncWriteExt;
-    let path = sock.to_path_buf();
+    let err = |e: ClientError| Error::new("shim", e);
     let io = |source| {
-        Error::new(
-            "shim",
-            ClientError::Io {
-                path: path.clone(),
-                source,
-            },
-        )
+        err(ClientError::Io {
+            path: sock.to_path_buf(),
+            source,
+        })
     };
     let protocol = |reason: String| {
-        Error::new(
-            "shim",
-            ClientError::Protocol {
-                path: path.clone(),
-                reason,
-            },
-        )
+        err(ClientError::Protocol {
+            path: sock.to_path_buf(),
+            reason,
+        })
     };
-    let mut line = serde_json::to_vec(&req).map_err(|e| protocol(e.to_string()))?;
+    let mut line = serde_json::to_vec(req).map_err(|e| protocol(e.to_string()))?;
     line.push(b'\n');
-    let s = tokio::net::UnixStream::connect(sock).await.map_err(io)?;
-    let (r, mut w) = s.into_split();
-    w.write_all(&line).await.map_err(io)?;
+    let mut s = tokio::io::BufReader::with_capacity(
+        capacity,
+        tokio::net::UnixStream::connect(sock).await.map_err(io)?,
+    );
+    s.write_all(&line).await.map_err(io)?;
     let mut buf = String::new();
-    let n = tokio::io::BufReader::new(r)
-        .read_line(&mut buf)
-        .await
-        .map_err(io)?;
-    if n == 0 {
+    if s.read_line(&mut buf).await.map_err(io)? == 0 {
         return Err(protocol("connection closed".into()));
     }
     match serde_json::from_str(&buf) {
-        Ok(Response::Error { message }) => Err(Error::new("shim", ClientError::Shim(message))),
-        Ok(r) => Ok(r),
+        Ok(Response::Error { message }) => Err(err(ClientError::Shim(message))),
+        Ok(r) => Ok((s, r)),
         Err(e) => Err(protocol(e.to_string())),
     }
 }
@@ -165,27 +168,13 @@ impl Watch {
     /// Subscribes to the shim at `sock`. Fails when the shim is unreachable or too old to
     /// know `Watch` (the pod task then polls).
     pub async fn open(sock: &Path) -> Result<Watch, Error> {
-        use tokio::io::AsyncWriteExt;
-        let io = |e: std::io::Error| {
-            Error::new(
-                "shim watch",
-                ClientError::Io {
-                    path: sock.to_path_buf(),
-                    source: e,
-                },
-            )
-        };
-        let mut s = tokio::net::UnixStream::connect(sock).await.map_err(io)?;
-        let mut line = serde_json::to_vec(&Request::Watch)
-            .map_err(|e| Error::msg("shim watch", e.to_string()))?;
-        line.push(b'\n');
-        s.write_all(&line).await.map_err(io)?;
         // Exit lines are short; a small buffer per pod instead of the default 8 KiB.
-        let mut lines = tokio::io::BufReader::with_capacity(512, s).lines();
-        match lines.next_line().await.map_err(io)? {
-            Some(l) if matches!(serde_json::from_str(&l), Ok(Response::Ok)) => Ok(Watch { lines }),
-            Some(l) => Err(Error::msg("shim watch", format!("refused: {}", l.trim()))),
-            None => Err(Error::msg("shim watch", "connection closed")),
+        match exchange(sock, &Request::Watch, 512).await? {
+            (s, Response::Ok) => Ok(Watch { lines: s.lines() }),
+            (_, other) => Err(Error::msg(
+                "shim watch",
+                format!("unexpected answer {other:?}"),
+            )),
         }
     }
 

@@ -216,11 +216,15 @@ impl Worker {
     /// Nothing is pending that only a timer would notice: the shim is watched, the sandbox
     /// is up, and every container is running or finished for good (or the pod failed).
     fn settled(&self) -> bool {
-        (self.watch.is_some() || self.st.failed.is_some())
-            && self.st.sandbox_ready
-            && self.sandbox_error.is_none()
-            && (self.st.failed.is_some()
-                || (self.volumes.is_some() && self.st.slots().all(|s| s.waiting.is_none())))
+        if !self.st.sandbox_ready || self.sandbox_error.is_some() {
+            return false;
+        }
+        if self.st.failed.is_some() {
+            return true;
+        }
+        self.watch.is_some()
+            && self.volumes.is_some()
+            && self.st.slots().all(|s| s.waiting.is_none())
     }
 
     /// When to sync next without an event: one sync period away while anything is pending,
