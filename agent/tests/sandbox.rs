@@ -89,6 +89,7 @@ impl Shim {
             id: id.into(),
             bundle: bundle.into(),
             log_path: Some(bundle.join("pause.log")),
+            oom_counter: None,
         }) else {
             panic!("create failed")
         };
@@ -316,6 +317,7 @@ fn app_container(
         id: id.clone(),
         bundle: dir.to_path_buf(),
         log_path: Some(log.clone()),
+        oom_counter: None,
     }) else {
         panic!("create app")
     };

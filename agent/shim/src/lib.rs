@@ -2,9 +2,11 @@
 //! containers. It is their parent (a child subreaper), holds their stdout/stderr pipes and
 //! writes the CRI-format log files, records every exit durably, and takes commands from the
 //! agent over a Unix socket. It outlives agent restarts, so restarting nodelet never restarts
-//! a container. No async runtime: one poll loop.
+//! a container. No async runtime: one poll loop. It runs the `noderun` binary for each
+//! container operation (as conmon runs runc), so it stays small: one per pod.
 
 pub mod crilog;
 pub mod exits;
 pub mod protocol;
+pub mod runtime;
 pub mod server;

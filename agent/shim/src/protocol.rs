@@ -19,6 +19,11 @@ pub enum Request {
         id: String,
         bundle: PathBuf,
         log_path: Option<PathBuf>,
+        /// The container's memory cgroup file that counts OOM kills (memory.events on v2,
+        /// memory.oom_control on v1): an exit by SIGKILL with a non-zero `oom_kill` there is
+        /// recorded as OOM-killed.
+        #[serde(default)]
+        oom_counter: Option<PathBuf>,
     },
     Start {
         id: String,
@@ -40,9 +45,11 @@ pub enum Request {
     },
     List,
     /// Run a process in the container and return its exit code and output (probes, `exec`).
+    /// `process` is an OCI runtime-spec `process` object; the runtime checks it (the shim
+    /// passes it on as it is, so it carries no OCI parser of its own).
     Exec {
         id: String,
-        process: Box<oci_spec::runtime::Process>,
+        process: serde_json::Value,
         timeout_ms: u64,
     },
     /// Stop serving and exit once no container is left running.

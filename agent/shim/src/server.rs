@@ -1,7 +1,8 @@
 //! The shim's single-threaded event loop: one `poll` over the listening socket, the agent's
 //! connections, every container and exec output pipe, and a signalfd for SIGCHLD. Requests are
 //! answered in order; an `Exec` is answered when its process exits (or times out) without
-//! blocking anything else.
+//! blocking anything else. Container operations run the runtime binary (`runtime`); state is
+//! read in-process from the runtime's state files.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -15,23 +16,34 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use noderun::{CreateOptions, ExecOptions, Runtime};
 
 use crate::crilog::{LogWriter, Stream};
 use crate::exits::{self, ExitRecord};
 use crate::protocol::{ContainerInfo, ExecResult, Request, Response};
+use crate::runtime::{RuntimeCli, Stdio3};
 
-/// Reads (of up to 64 KiB) from one output pipe per poll round.
+/// Reads (of up to `PIPE_READ_MAX`) from one output pipe per poll round.
 const PIPE_READS_PER_ROUND: usize = 16;
+
+/// The largest read from an output pipe. The buffer is on the heap, not the stack: stack
+/// probes would touch (and keep resident) every page of a 64 KiB stack array on each read,
+/// where the heap buffer costs only the pages that reads actually fill.
+const PIPE_READ_MAX: usize = 64 * 1024;
 
 /// Most output an `Exec` returns per stream.
 const EXEC_OUTPUT_MAX: usize = 64 * 1024;
+
+/// Exits of processes not (yet) known to the shim kept for a later match: a detached exec's
+/// process can end before its pid file has been read.
+const EARLY_EXITS_MAX: usize = 64;
 
 pub struct Config {
     /// The pod's shim directory: socket, exit records.
     pub dir: PathBuf,
     /// noderun's state root for this pod's containers.
     pub runtime_root: PathBuf,
+    /// The noderun binary, run for each container operation.
+    pub runtime: PathBuf,
     pub log_max_size: u64,
     pub log_max_files: usize,
 }
@@ -40,7 +52,8 @@ struct Container {
     pid: i32,
     started_at: Option<String>,
     log: Option<LogWriter>,
-    created: Option<noderun::container::Created>,
+    /// The memory cgroup file with its `oom_kill` count, read when init dies of SIGKILL.
+    oom_counter: Option<PathBuf>,
 }
 
 enum PipeOwner {
@@ -72,13 +85,18 @@ struct Conn {
 
 pub struct Server {
     cfg: Config,
-    rt: Runtime,
+    /// Creates and changes containers (one runtime run per operation).
+    cli: RuntimeCli,
     listener: UnixListener,
     sfd: SignalFd,
     conns: HashMap<u64, Conn>,
     containers: HashMap<String, Container>,
     pipes: Vec<Pipe>,
     execs: HashMap<u64, PendingExec>,
+    /// pid → exit code of reaped processes nobody claimed yet (see `EARLY_EXITS_MAX`).
+    early_exits: HashMap<i32, i32>,
+    /// Output pipes are read into this buffer (`PIPE_READ_MAX`).
+    pipe_buf: Vec<u8>,
     next_id: u64,
     shutdown: bool,
 }
@@ -122,16 +140,22 @@ impl Server {
             &mask,
             nix::sys::signalfd::SfdFlags::SFD_NONBLOCK | nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
         )?;
-        let rt = Runtime::new(&cfg.runtime_root);
+        let cli = RuntimeCli::new(
+            cfg.runtime.clone(),
+            cfg.runtime_root.clone(),
+            cfg.dir.join("runtime.log"),
+        );
         Ok(Server {
             cfg,
-            rt,
+            cli,
             listener,
             sfd,
             conns: HashMap::new(),
             containers: HashMap::new(),
             pipes: Vec::new(),
             execs: HashMap::new(),
+            early_exits: HashMap::new(),
+            pipe_buf: Vec::new(),
             next_id: 1,
             shutdown: false,
         })
@@ -253,12 +277,16 @@ impl Server {
                 continue;
             }
             let Some((id, c)) = self.containers.iter_mut().find(|(_, c)| c.pid == pid) else {
+                if self.early_exits.len() >= EARLY_EXITS_MAX {
+                    self.early_exits.clear();
+                }
+                self.early_exits.insert(pid, code);
                 continue;
             };
             let oom_killed = signal == Some(libc::SIGKILL)
-                && noderun::state::Saved::load(&self.cfg.runtime_root, id)
-                    .ok()
-                    .and_then(|s| s.cgroup.oom_kills().ok())
+                && c.oom_counter
+                    .as_deref()
+                    .and_then(|f| noderun_cgroups::read_oom_kills(f).ok())
                     .is_some_and(|n| n > 0);
             let rec = ExitRecord {
                 pid,
@@ -346,17 +374,54 @@ impl Server {
         }
     }
 
-    fn info(&self, id: &str) -> Result<ContainerInfo, noderun::Error> {
-        let st = self.rt.state(id)?;
-        let c = self.containers.get(id);
+    /// A container's state: from what this shim knows of the containers it created (their
+    /// init is its child: reaped means stopped), else from the runtime.
+    fn info(&self, id: &str) -> Result<ContainerInfo, crate::runtime::RuntimeError> {
+        let exit = exits::load(&self.cfg.dir, id);
+        let Some(c) = self.containers.get(id) else {
+            let st = self.cli.state(id)?;
+            return Ok(ContainerInfo {
+                id: id.to_string(),
+                status: st.status,
+                pid: st.pid,
+                started_at: None,
+                exit,
+                log_path: None,
+            });
+        };
+        let (status, pid) = match (&exit, &c.started_at) {
+            (Some(_), _) => ("stopped", None),
+            (None, Some(_)) => ("running", Some(c.pid)),
+            (None, None) => ("created", Some(c.pid)),
+        };
         Ok(ContainerInfo {
             id: id.to_string(),
-            status: st.status.to_string(),
-            pid: st.pid,
-            started_at: c.and_then(|c| c.started_at.clone()),
-            exit: exits::load(&self.cfg.dir, id),
-            log_path: c.and_then(|c| c.log.as_ref().map(|l| l.path().to_path_buf())),
+            status: status.to_string(),
+            pid,
+            started_at: c.started_at.clone(),
+            exit,
+            log_path: c.log.as_ref().map(|l| l.path().to_path_buf()),
         })
+    }
+
+    /// Every container in the runtime's state root: the ones this shim created, and any
+    /// left by an earlier shim of the pod.
+    fn list(&self) -> std::io::Result<Vec<ContainerInfo>> {
+        let mut ids: Vec<String> = self.containers.keys().cloned().collect();
+        match std::fs::read_dir(&self.cfg.runtime_root) {
+            Ok(dir) => {
+                for e in dir.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if e.path().is_dir() && !self.containers.contains_key(&name) {
+                        ids.push(name);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        ids.sort();
+        Ok(ids.iter().filter_map(|id| self.info(id).ok()).collect())
     }
 
     /// Handle one request; `None` means the answer comes later (Exec).
@@ -366,7 +431,8 @@ impl Server {
                 id,
                 bundle,
                 log_path,
-            } => match self.create(&id, &bundle, log_path) {
+                oom_counter,
+            } => match self.create(&id, &bundle, log_path, oom_counter) {
                 Ok(pid) => Response::Created { pid },
                 Err(e) => err(e),
             },
@@ -374,14 +440,11 @@ impl Server {
                 Ok(()) => Response::Ok,
                 Err(e) => err(e),
             },
-            Request::Kill { id, signal, all } => match Signal::try_from(signal) {
-                Ok(sig) => match self.rt.signal(&id, sig, all) {
-                    Ok(()) => Response::Ok,
-                    Err(e) => err(e),
-                },
-                Err(e) => err(format!("signal {signal}: {e}")),
+            Request::Kill { id, signal, all } => match self.kill(&id, signal, all) {
+                Ok(()) => Response::Ok,
+                Err(e) => err(e),
             },
-            Request::Delete { id, force } => match self.rt.delete(&id, force) {
+            Request::Delete { id, force } => match self.cli.delete(&id, force) {
                 Ok(()) => {
                     self.reap();
                     self.containers.remove(&id);
@@ -394,11 +457,9 @@ impl Server {
                 Ok(i) => Response::Container(i),
                 Err(e) => err(e),
             },
-            Request::List => match self.rt.list() {
-                Ok(all) => Response::Containers {
-                    containers: all.iter().filter_map(|s| self.info(&s.id).ok()).collect(),
-                },
-                Err(e) => err(e),
+            Request::List => match self.list() {
+                Ok(containers) => Response::Containers { containers },
+                Err(e) => err(format!("list {}: {e}", self.cfg.runtime_root.display())),
             },
             Request::Exec {
                 id,
@@ -426,13 +487,14 @@ impl Server {
         id: &str,
         bundle: &std::path::Path,
         log_path: Option<PathBuf>,
+        oom_counter: Option<PathBuf>,
     ) -> anyhow::Result<i32> {
         let (out_r, out_w) = pipe_pair()?;
         let (err_r, err_w) = pipe_pair()?;
-        let null = std::fs::File::open("/dev/null")?;
-        let opts = CreateOptions {
-            stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
-            ..Default::default()
+        let stdio = Stdio3 {
+            stdin: std::fs::File::open("/dev/null")?.into(),
+            stdout: out_w,
+            stderr: err_w,
         };
         let log = match &log_path {
             Some(p) => Some(LogWriter::open(
@@ -442,8 +504,10 @@ impl Server {
             )?),
             None => None,
         };
-        let created = self.rt.create(id, bundle, &opts)?;
-        drop((out_w, err_w, null));
+        // The runtime's process ends with `create`; our write ends went with it.
+        let pid = self
+            .cli
+            .create(id, bundle, &self.cfg.dir.join("create.pid"), stdio)?;
         for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
             set_nonblocking(&fd);
             self.pipes.push(Pipe {
@@ -452,14 +516,13 @@ impl Server {
             });
         }
         exits::remove(&self.cfg.dir, id);
-        let pid = created.pid;
         self.containers.insert(
             id.to_string(),
             Container {
                 pid,
                 started_at: None,
                 log,
-                created: Some(created),
+                oom_counter,
             },
         );
         Ok(pid)
@@ -470,32 +533,53 @@ impl Server {
             .containers
             .get_mut(id)
             .ok_or_else(|| anyhow::anyhow!("container {id:?} was not created by this shim"))?;
-        self.rt.start(id)?;
-        if let Some(created) = c.created.take() {
-            created.wait_exec()?;
-        }
+        self.cli.start(id)?;
         c.started_at = Some(crate::crilog::now());
         Ok(())
+    }
+
+    /// Signals a container's init directly while it is this shim's unreaped child (its pid
+    /// cannot have been reused); anything else (`all`, a container of an earlier shim) goes
+    /// through the runtime.
+    fn kill(&mut self, id: &str, signal: i32, all: bool) -> anyhow::Result<()> {
+        let sig = Signal::try_from(signal).map_err(|e| anyhow::anyhow!("signal {signal}: {e}"))?;
+        self.reap();
+        let own = self
+            .containers
+            .get(id)
+            .filter(|c| c.pid > 0 && exits::load(&self.cfg.dir, id).is_none())
+            .map(|c| c.pid);
+        match own {
+            Some(pid) if !all => kill(Pid::from_raw(pid), sig)
+                .map_err(|e| anyhow::anyhow!("kill {id} (pid {pid}) {sig}: {e}")),
+            _ => Ok(self.cli.kill(id, signal, all)?),
+        }
     }
 
     fn exec(
         &mut self,
         cid: u64,
         id: &str,
-        process: &oci_spec::runtime::Process,
+        process: &serde_json::Value,
         timeout_ms: u64,
     ) -> anyhow::Result<()> {
         let (out_r, out_w) = pipe_pair()?;
         let (err_r, err_w) = pipe_pair()?;
-        let null = std::fs::File::open("/dev/null")?;
-        let opts = ExecOptions {
-            stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
-            ..Default::default()
+        let stdio = Stdio3 {
+            stdin: std::fs::File::open("/dev/null")?.into(),
+            stdout: out_w,
+            stderr: err_w,
         };
-        let pid = self.rt.exec(id, process, &opts)?;
-        drop((out_w, err_w, null));
         self.next_id += 1;
         let xid = self.next_id;
+        let process_file = self.cfg.dir.join(format!("exec-{xid}.json"));
+        let pid_file = self.cfg.dir.join(format!("exec-{xid}.pid"));
+        let ran = std::fs::write(&process_file, serde_json::to_vec(process)?)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| Ok(self.cli.exec(id, &process_file, &pid_file, stdio)?));
+        let _ = std::fs::remove_file(&process_file);
+        let _ = std::fs::remove_file(&pid_file);
+        let pid = ran?;
         for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
             set_nonblocking(&fd);
             self.pipes.push(Pipe {
@@ -503,6 +587,7 @@ impl Server {
                 owner: PipeOwner::Exec(xid, stream),
             });
         }
+        self.reap();
         self.execs.insert(
             xid,
             PendingExec {
@@ -510,7 +595,7 @@ impl Server {
                 pid,
                 deadline: Instant::now() + Duration::from_millis(timeout_ms.max(1)),
                 out: [Vec::new(), Vec::new()],
-                exit: None,
+                exit: self.early_exits.remove(&pid),
                 timed_out: false,
                 open_pipes: 2,
             },
@@ -521,11 +606,32 @@ impl Server {
 
     /// Read from pipe `i`; true when it reached EOF.
     fn on_pipe(&mut self, i: usize) -> bool {
-        let mut buf = [0u8; 65536];
+        let mut buf = std::mem::take(&mut self.pipe_buf);
+        buf.reserve_exact(PIPE_READ_MAX);
+        let closed = self.read_pipe(i, &mut buf);
+        self.pipe_buf = buf;
+        closed
+    }
+
+    /// One read of at most `PIPE_READ_MAX` bytes into `buf`'s (uninitialised) capacity: the
+    /// buffer is never zero-filled, so only the pages reads have written are resident.
+    fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>) -> nix::Result<usize> {
+        buf.clear();
+        let room = buf.capacity().min(PIPE_READ_MAX);
+        // SAFETY: read(2) writes at most `room` bytes into the vector's spare capacity, and
+        // the length is set to what it wrote.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), room) };
+        let n = nix::Error::result(n)? as usize;
+        // SAFETY: the first n bytes were just written by the kernel.
+        unsafe { buf.set_len(n) };
+        Ok(n)
+    }
+
+    fn read_pipe(&mut self, i: usize, buf: &mut Vec<u8>) -> bool {
         // A container writing without pause must not hold the loop: after this many reads the
         // pipe waits for the next poll round, behind the other pipes and the agent's requests.
         for _ in 0..PIPE_READS_PER_ROUND {
-            let n = match nix::unistd::read(&self.pipes[i].fd, &mut buf) {
+            let n = match Self::read_into(&self.pipes[i].fd, buf) {
                 Ok(0) => return true,
                 Ok(n) => n,
                 Err(nix::Error::EAGAIN) => return false,

@@ -40,12 +40,21 @@ struct Shim {
 
 impl Shim {
     fn spawn(dir: &Path, rt: &Path) -> Shim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nodelet-shim"))
+        let shim = Path::new(env!("CARGO_BIN_EXE_nodelet-shim"));
+        let runtime = shim.with_file_name("noderun");
+        assert!(
+            runtime.is_file(),
+            "{} missing: run `cargo build --workspace` first",
+            runtime.display()
+        );
+        let mut child = Command::new(shim)
             .args([
                 "--dir",
                 dir.to_str().unwrap(),
                 "--runtime-root",
                 rt.to_str().unwrap(),
+                "--runtime",
+                runtime.to_str().unwrap(),
                 "--log-max-size",
                 "100000",
             ])
@@ -126,6 +135,7 @@ fn shim_runs_logs_and_records_exits() {
             id: c1.clone(),
             bundle: b1,
             log_path: Some(log.clone()),
+            oom_counter: None,
         })
         .unwrap();
     assert!(matches!(r, Response::Created { pid } if pid > 0), "{r:?}");
@@ -167,6 +177,7 @@ fn shim_runs_logs_and_records_exits() {
         id: c2.clone(),
         bundle: b2,
         log_path: None,
+        oom_counter: None,
     })
     .unwrap();
     c.call(&Request::Start { id: c2.clone() }).unwrap();
@@ -179,7 +190,7 @@ fn shim_runs_logs_and_records_exits() {
     let r = c
         .call(&Request::Exec {
             id: c2.clone(),
-            process: Box::new(p.clone()),
+            process: serde_json::to_value(&p).unwrap(),
             timeout_ms: 5000,
         })
         .unwrap();
@@ -200,7 +211,7 @@ fn shim_runs_logs_and_records_exits() {
     let Response::Exec(x) = c
         .call(&Request::Exec {
             id: c2.clone(),
-            process: Box::new(p),
+            process: serde_json::to_value(&p).unwrap(),
             timeout_ms: 300,
         })
         .unwrap()
@@ -223,10 +234,16 @@ fn shim_runs_logs_and_records_exits() {
 
     // an OOM kill is recorded as such
     let b3 = bundle(t.path(), "b3", "tail /dev/zero", Some(32 << 20));
+    // The runtime puts a container without cgroupsPath below its caller's cgroup (ours).
+    let oom_counter = noderun_cgroups::Cgroup::resolve(None, &c3)
+        .unwrap()
+        .oom_kills_file()
+        .unwrap();
     c.call(&Request::Create {
         id: c3.clone(),
         bundle: b3,
         log_path: None,
+        oom_counter: Some(oom_counter),
     })
     .unwrap();
     c.call(&Request::Start { id: c3.clone() }).unwrap();
@@ -282,6 +299,7 @@ fn log_flood_keeps_disk_bounded_and_the_shim_responsive() {
             id: id.clone(),
             bundle: b,
             log_path: Some(logs.join("0.log")),
+            oom_counter: None,
         })
         .unwrap();
     assert!(matches!(r, Response::Created { .. }), "{r:?}");
@@ -373,6 +391,7 @@ fn watchers_are_told_of_exits() {
         id: id.clone(),
         bundle: b,
         log_path: None,
+        oom_counter: None,
     })
     .unwrap();
     let t0 = Instant::now();

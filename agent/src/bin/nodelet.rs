@@ -26,6 +26,10 @@ struct Args {
     /// The pause binary [default: nodelet-pause next to this binary].
     #[arg(long, value_name = "PATH")]
     pause_binary: Option<PathBuf>,
+    /// The OCI runtime the shims run for each container operation [default: noderun next to
+    /// this binary].
+    #[arg(long, value_name = "PATH")]
+    runtime_binary: Option<PathBuf>,
     /// How often a pod with something pending (set-up, image pulls, back-off, errors) is
     /// synced, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
@@ -57,6 +61,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(p) = args.pause_binary {
         opts.pause_binary = p;
+    }
+    if let Some(p) = args.runtime_binary {
+        opts.runtime_binary = p;
     }
     opts.sync_period = Duration::from_millis(args.sync_period_ms.max(10));
     opts.idle_resync = Duration::from_millis(args.idle_resync_ms.max(10));

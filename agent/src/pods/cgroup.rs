@@ -51,6 +51,22 @@ pub fn prepare_container(path: &str) -> Result<(), Error> {
         .map_err(|e| Error::new(format!("create cgroup {path}"), e))
 }
 
+/// The file that counts OOM kills in the memory cgroup of the container whose cgroupsPath is
+/// `path` (handed to the shim, which reads it when the container dies of SIGKILL). None if
+/// it cannot be resolved (no memory controller): exits are then never reported as OOMKilled.
+pub fn oom_counter(path: &str) -> Option<PathBuf> {
+    match resolve(path).and_then(|cg| {
+        cg.oom_kills_file()
+            .map_err(|e| Error::new(format!("cgroup {path}"), e))
+    }) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!("OOM kills of {path} cannot be detected: {e}");
+            None
+        }
+    }
+}
+
 /// The counterpart of [`prepare_container`]: removes the container's cgroup once the
 /// runtime deleted the container (the runtime only removes cgroups it made).
 pub fn remove_container(path: &str) {

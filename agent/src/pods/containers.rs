@@ -188,6 +188,7 @@ pub async fn start(
             id: id.clone(),
             bundle,
             log_path: Some(log_path),
+            oom_counter: super::cgroup::oom_counter(&cg_path),
         },
     )
     .await;

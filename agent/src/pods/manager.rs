@@ -32,6 +32,8 @@ pub struct ManagerOptions {
     pub shim_binary: PathBuf,
     /// The `nodelet-pause` binary.
     pub pause_binary: PathBuf,
+    /// The `noderun` binary, which the shims run for each container operation.
+    pub runtime_binary: PathBuf,
     /// How often a pod with something pending (set-up, pulls, back-off, errors) is synced.
     pub sync_period: Duration,
     /// How often a settled pod is synced when no event (container exit, due probe) woke it.
@@ -41,12 +43,13 @@ pub struct ManagerOptions {
 }
 
 impl ManagerOptions {
-    /// Shim and pause binaries from the directory of `exe`, 1 s sync period.
+    /// Shim, pause and runtime binaries from the directory of `exe`, 1 s sync period.
     pub fn next_to(exe: &Path) -> ManagerOptions {
         let dir = exe.parent().unwrap_or(Path::new("/"));
         ManagerOptions {
             shim_binary: dir.join("nodelet-shim"),
             pause_binary: dir.join("nodelet-pause"),
+            runtime_binary: dir.join("noderun"),
             sync_period: Duration::from_secs(1),
             idle_resync: Duration::from_secs(10),
             metrics: Arc::new(crate::api::Metrics::new()),
@@ -87,7 +90,11 @@ pub struct Manager {
 
 impl Manager {
     pub fn new(cfg: Config, opts: ManagerOptions) -> Result<Manager, Error> {
-        for (what, p) in [("shim", &opts.shim_binary), ("pause", &opts.pause_binary)] {
+        for (what, p) in [
+            ("shim", &opts.shim_binary),
+            ("pause", &opts.pause_binary),
+            ("runtime", &opts.runtime_binary),
+        ] {
             if !p.is_file() {
                 return Err(Error::msg(
                     format!("{what} binary {}", p.display()),

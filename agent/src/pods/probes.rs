@@ -56,9 +56,13 @@ pub(super) fn exec_fn(sock: PathBuf, id: String, bundle: &Path) -> Arc<ExecFn> {
         p.set_args(Some(cmd));
         p.set_terminal(Some(false));
         Box::pin(async move {
+            let process = match serde_json::to_value(&p) {
+                Ok(v) => v,
+                Err(e) => return Outcome::Failure(format!("exec process: {e}")),
+            };
             let req = Request::Exec {
                 id,
-                process: Box::new(p),
+                process,
                 timeout_ms: timeout.as_millis() as u64,
             };
             match shim::call(&sock, req).await {

@@ -62,6 +62,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
     if !shim::alive(&sock).await {
         let pid = shim::spawn(
             &ctx.opts.shim_binary,
+            &ctx.opts.runtime_binary,
             &sp,
             ctx.cfg.container_log_max_size,
             ctx.cfg.container_log_max_files,
@@ -103,6 +104,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
                     id: st.sandbox_id.clone(),
                     bundle: dir,
                     log_path: None,
+                    oom_counter: None,
                 },
             )
             .await?

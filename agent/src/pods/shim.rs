@@ -33,6 +33,7 @@ impl ShimPaths {
 /// tokio in the background if it exits while we run; it is not killed when the agent exits.
 pub async fn spawn(
     binary: &Path,
+    runtime: &Path,
     paths: &ShimPaths,
     log_max_size: u64,
     log_max_files: u32,
@@ -50,6 +51,8 @@ pub async fn spawn(
         .arg(&paths.dir)
         .arg("--runtime-root")
         .arg(&paths.runtime_root)
+        .arg("--runtime")
+        .arg(runtime)
         .arg("--log-max-size")
         .arg(log_max_size.to_string())
         .arg("--log-max-files")

@@ -33,7 +33,7 @@ pub use devices::{DeviceRule, DeviceType};
 pub use error::Error;
 pub use mount_plan::CgroupMount;
 pub use procfs::Hierarchy;
-pub use stats::Stats;
+pub use stats::{Stats, read_oom_kills};
 
 /// How cgroups are mounted on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +206,14 @@ impl Cgroup {
 
     /// Number of OOM kills in this cgroup (v2 memory.events, v1 memory.oom_control).
     pub fn oom_kills(&self) -> Result<u64, Error> {
-        stats::oom_kills(self)
+        stats::read_oom_kills(&self.oom_kills_file()?)
+    }
+
+    /// The file that counts this cgroup's OOM kills (`oom_kill` in memory.events on v2,
+    /// memory.oom_control on v1), for a reader that has no `Cgroup` (the pod shim); read it
+    /// with [`read_oom_kills`].
+    pub fn oom_kills_file(&self) -> Result<PathBuf, Error> {
+        stats::oom_kills_file(self)
     }
 
     /// Memory, CPU and pids figures.

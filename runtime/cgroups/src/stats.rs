@@ -1,6 +1,6 @@
 //! Usage figures (memory, CPU, pids) and the OOM-kill counter, from v2 or v1 files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -80,8 +80,8 @@ pub(crate) fn stats(cg: &Cgroup) -> Result<Stats, Error> {
     Ok(s)
 }
 
-pub(crate) fn oom_kills(cg: &Cgroup) -> Result<u64, Error> {
-    let f = match cg.mode {
+pub(crate) fn oom_kills_file(cg: &Cgroup) -> Result<PathBuf, Error> {
+    Ok(match cg.mode {
         Mode::Unified => cg.v2_dir()?.join("memory.events"),
         Mode::Hybrid | Mode::Legacy => cg
             .dir_for("memory")
@@ -93,8 +93,12 @@ pub(crate) fn oom_kills(cg: &Cgroup) -> Result<u64, Error> {
                 )
             })?
             .join("memory.oom_control"),
-    };
-    let text = fsio::read(&f)?;
-    keyed_u64(&f, &text, "oom_kill")?
-        .ok_or_else(|| Error::parse(&f, "no oom_kill counter (kernel older than 4.13?)"))
+    })
+}
+
+/// The `oom_kill` count in a memory.events (v2) or memory.oom_control (v1) file.
+pub fn read_oom_kills(f: &Path) -> Result<u64, Error> {
+    let text = fsio::read(f)?;
+    keyed_u64(f, &text, "oom_kill")?
+        .ok_or_else(|| Error::parse(f, "no oom_kill counter (kernel older than 4.13?)"))
 }

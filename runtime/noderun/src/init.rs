@@ -66,7 +66,11 @@ fn set_stdio(stdio: Option<[RawFd; 3]>) -> Result<(), String> {
 }
 
 fn die(chan: &Channel, e: String) -> ! {
-    let _ = chan.send(&Msg::Error(e));
+    // After `start` from another process (`noderun create` has exited), nobody reads the
+    // channel: the container's stderr is where the reason can still be seen (as with runc).
+    if chan.send(&Msg::Error(e.clone())).is_err() {
+        eprintln!("noderun: container init: {e}");
+    }
     // SAFETY: leaving the forked child without running the parent's destructors.
     unsafe { libc::_exit(1) }
 }

@@ -220,6 +220,13 @@ fn log_file_in_json_and_preserved_fds() {
     assert_eq!(line["level"], "error");
     assert!(line["msg"].as_str().unwrap().contains("does not exist"));
     assert!(line["time"].as_str().unwrap().ends_with('Z'));
+    // As runc: with --log, the runtime's errors are not on its stderr (which a shim has given
+    // to the container as the container's own stderr).
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // --preserve-fds 1: the container gets our fd 3 (a pipe) and writes to it.
     use std::io::Read;

@@ -1,5 +1,7 @@
-//! runc-style logging: messages go to stderr, and to `--log` as text or JSON lines
-//! (`{"level":"error","msg":"...","time":"..."}`, the format containerd reads back).
+//! runc-style logging: messages go to `--log` as text or JSON lines
+//! (`{"level":"error","msg":"...","time":"..."}`, the format containerd and nodelet-shim read
+//! back), or to stderr when there is no `--log` (as runc: a caller that gives a log file has
+//! the container's stdio on ours and must not find the runtime's errors there).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,13 +35,17 @@ impl Logger {
     }
 
     pub fn error(&self, msg: &str) {
-        eprintln!("noderun: {msg}");
+        if self.file.is_none() {
+            eprintln!("noderun: {msg}");
+        }
         self.write("error", msg);
     }
 
     pub fn debug(&self, msg: &str) {
         if self.debug {
-            eprintln!("noderun: debug: {msg}");
+            if self.file.is_none() {
+                eprintln!("noderun: debug: {msg}");
+            }
             self.write("debug", msg);
         }
     }
