@@ -26,7 +26,7 @@
 #   cgroups          <caller's own cgroup>/${PREFIX}lab/n<i> in every hierarchy: node n<i>'s
 #                    nodelet runs there and its pods are created below it (pod<uid>)
 #
-# Each nodelet (from BINDIR, next to nodelet-shim and nodelet-pause; default: where `nodelet`
+# Each nodelet (from BINDIR, next to nodelet-shim, nodelet-pause and noderun; default: where `nodelet`
 # is on the PATH, else target/debug) runs in its node's netns and cgroup, in a private mount
 # namespace (its netns pins and overlay mounts vanish with it), with busybox:local (built from
 # /bin/busybox by scripts/busybox-image.sh) and every -i ARCHIVE imported into its image store.
@@ -240,8 +240,8 @@ up() {
   [ -x "$NODENET" ] || die "$NODENET not found: cargo build -p nodenet, or pass -b"
   if [ "$NO_NODELET" = 0 ]; then
     local b
-    for b in nodelet nodelet-shim nodelet-pause nodectl; do
-      [ -x "$BINDIR/$b" ] || die "$BINDIR/$b not found: cargo build -p nodelet -p nodelet-shim -p nodelet-pause, pass -B BINDIR, or -x for a lab without nodelets"
+    for b in nodelet nodelet-shim nodelet-pause noderun nodectl; do
+      [ -x "$BINDIR/$b" ] || die "$BINDIR/$b not found: cargo build -p nodelet -p nodelet-shim -p nodelet-pause -p noderun, pass -B BINDIR, or -x for a lab without nodelets"
     done
   fi
   # Any failure from here on removes what was made (set -e ends the script; EXIT runs).

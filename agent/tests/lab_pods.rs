@@ -27,7 +27,13 @@ fn bindir() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf();
-    for b in ["nodelet-shim", "nodelet-pause", "nodenet", "nodectl"] {
+    for b in [
+        "nodelet-shim",
+        "nodelet-pause",
+        "noderun",
+        "nodenet",
+        "nodectl",
+    ] {
         assert!(
             dir.join(b).exists(),
             "{} missing: run `cargo build --workspace` first",
@@ -572,7 +578,13 @@ fn failed_up_leaves_nothing() {
     }
     let fake = tempfile::tempdir().unwrap();
     let real = bindir();
-    for b in ["nodelet-shim", "nodelet-pause", "nodectl", "nodenet"] {
+    for b in [
+        "nodelet-shim",
+        "nodelet-pause",
+        "noderun",
+        "nodectl",
+        "nodenet",
+    ] {
         std::os::unix::fs::symlink(real.join(b), fake.path().join(b)).unwrap();
     }
     let nodelet = fake.path().join("nodelet");

@@ -49,6 +49,7 @@ fn nodelet_on_cgroup_v2() {
             bin("nodectl"),
             bin("nodelet-shim"),
             bin("nodelet-pause"),
+            bin("noderun"),
         ])
         .env("VM_SWITCH_ROOT", "1")
         .env("VM_MODULES", "overlay")

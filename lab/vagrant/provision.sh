@@ -6,7 +6,7 @@ set -euo pipefail
 I=$1 N=$2 NET=$3
 NODE_IP="$NET.$((10 + I))"
 
-for b in nodenet nodelet nodelet-shim nodelet-pause nodectl; do
+for b in nodenet nodelet nodelet-shim nodelet-pause noderun nodectl; do
   if [ ! -x "/tmp/lab-bin/$b" ]; then
     echo "target/dist/$b was not uploaded: run scripts/build-dist.sh before 'vagrant up'" >&2
     exit 1

@@ -40,8 +40,12 @@ struct Shim {
 
 impl Shim {
     fn spawn(dir: &Path, rt: &Path) -> Shim {
-        let shim = Path::new(env!("CARGO_BIN_EXE_nodelet-shim"));
-        let runtime = shim.with_file_name("noderun");
+        Shim::spawn_binary(Path::new(env!("CARGO_BIN_EXE_nodelet-shim")), dir, rt)
+    }
+
+    /// `shim` with the noderun that `cargo build --workspace` made.
+    fn spawn_binary(shim: &Path, dir: &Path, rt: &Path) -> Shim {
+        let runtime = Path::new(env!("CARGO_BIN_EXE_nodelet-shim")).with_file_name("noderun");
         assert!(
             runtime.is_file(),
             "{} missing: run `cargo build --workspace` first",
@@ -419,4 +423,137 @@ fn watchers_are_told_of_exits() {
         force: false,
     })
     .unwrap();
+}
+
+/// Builds the shipped (static) binaries of `packages` the way scripts/build-dist.sh does.
+fn shipped(packages: &[&str]) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut cmd = Command::new("bash");
+    cmd.arg("scripts/build-static.sh")
+        .args(packages)
+        .current_dir(&root)
+        .stderr(Stdio::inherit());
+    // The cargo running these tests, not whichever is first on PATH.
+    if let Some(dir) = std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .and_then(|c| c.parent().map(Path::to_path_buf))
+    {
+        let mut paths = vec![dir];
+        paths.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        cmd.env("PATH", std::env::join_paths(paths).unwrap());
+    }
+    let out = cmd.output().expect("run scripts/build-static.sh");
+    assert!(out.status.success(), "build-static.sh: {:?}", out.status);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| root.join(l))
+        .collect()
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Rss:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Rss in smaps_rollup: {rollup}"))
+}
+
+/// The written promise (issue 4): a pod's shim and pause together stay within 1.5 MB of
+/// resident memory. The shipped static shim serves a pod as nodelet drives it: the shipped
+/// pause as the sandbox container, an app container that logs, an exec probe, List calls;
+/// then both processes' resident sets (all their pages, shared ones included) are added up.
+#[test]
+fn shipped_shim_and_pause_stay_within_1_5_mb() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    const LIMIT_BYTES: u64 = 1_500_000;
+    let built = shipped(&["nodelet-shim", "nodelet-pause"]);
+    let (shim_bin, pause_bin) = (&built[0], &built[1]);
+    let t = tempfile::tempdir().unwrap();
+    let shim = Shim::spawn_binary(shim_bin, &t.path().join("shim"), &t.path().join("rt"));
+    let pfx = format!("shim{}-fp", std::process::id());
+    let (sandbox, app) = (format!("{pfx}-pause"), format!("{pfx}-app"));
+    let mut c = shim.client();
+
+    let pb = bundle(t.path(), "pause", "unused", None);
+    std::fs::copy(pause_bin, pb.join("rootfs/pause")).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pb.join("config.json")).unwrap()).unwrap();
+    spec["process"]["args"] = json!(["/pause"]);
+    std::fs::write(pb.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let ab = bundle(
+        t.path(),
+        "app",
+        "while true; do echo tick; echo tock >&2; sleep 0.05; done",
+        None,
+    );
+    let mut pids = vec![];
+    for (id, b, log) in [
+        (&sandbox, pb, None),
+        (&app, ab, Some(t.path().join("app.log"))),
+    ] {
+        let Response::Created { pid } = c
+            .call(&Request::Create {
+                id: id.clone(),
+                bundle: b,
+                log_path: log,
+                oom_counter: None,
+            })
+            .unwrap()
+        else {
+            panic!()
+        };
+        c.call(&Request::Start { id: id.clone() }).unwrap();
+        pids.push(pid);
+    }
+    let mut p = oci_spec::runtime::Process::default();
+    p.set_args(Some(vec!["echo".into(), "probe".into()]));
+    for _ in 0..3 {
+        let r = c
+            .call(&Request::Exec {
+                id: app.clone(),
+                process: serde_json::to_value(&p).unwrap(),
+                timeout_ms: 5000,
+            })
+            .unwrap();
+        assert!(matches!(&r, Response::Exec(x) if x.exit_code == 0), "{r:?}");
+        let Response::Containers { containers } = c.call(&Request::List).unwrap() else {
+            panic!()
+        };
+        assert!(
+            containers.iter().all(|ci| ci.status == "running"),
+            "{containers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let log = std::fs::read_to_string(t.path().join("app.log")).unwrap();
+    assert!(
+        log.contains(" stdout F tick") && log.contains(" stderr F tock"),
+        "{log}"
+    );
+
+    let shim_kib = rss_kib(shim.child.id() as i32);
+    let pause_kib = rss_kib(pids[0]);
+    let total = (shim_kib + pause_kib) * 1024;
+    eprintln!("resident: shim {shim_kib} KiB + pause {pause_kib} KiB = {total} bytes");
+    assert!(
+        total <= LIMIT_BYTES,
+        "shim {shim_kib} KiB + pause {pause_kib} KiB = {total} bytes > {LIMIT_BYTES}"
+    );
+    for id in [&app, &sandbox] {
+        c.call(&Request::Kill {
+            id: id.clone(),
+            signal: 9,
+            all: false,
+        })
+        .unwrap();
+        wait_exit(&mut c, id);
+    }
 }

@@ -1,5 +1,5 @@
 # Payload for run-vm.sh: nodelet on a pure cgroup v2 kernel (binaries: nodelet nodectl
-# nodelet-shim nodelet-pause). From agent/tests/vm_cgroup2.rs through VM_FILES: /cfg/busybox.tar
+# nodelet-shim nodelet-pause noderun). From agent/tests/vm_cgroup2.rs through VM_FILES: /cfg/busybox.tar
 # (scripts/busybox-image.sh). nodelet starts alone in /svc (as a systemd unit with
 # Delegate=yes would be), must move itself into /svc/nodelet-agent, enable the controllers of
 # /svc for its children and put the pod cgroups beside its leaf, with their limits; removing
