@@ -28,30 +28,7 @@ fn cargo_bin() -> &'static Path {
 /// Builds the shipped binary once per test process, the way scripts/build-dist.sh does.
 fn shipped() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut cmd = Command::new("bash");
-        cmd.args(["scripts/build-static.sh", "nodelet-pause"])
-            .current_dir(&root)
-            .stderr(Stdio::inherit());
-        // The cargo running these tests, not whichever is first on PATH.
-        if let Some(dir) = std::env::var_os("CARGO")
-            .map(PathBuf::from)
-            .and_then(|c| c.parent().map(Path::to_path_buf))
-        {
-            let mut paths = vec![dir];
-            paths.extend(std::env::split_paths(
-                &std::env::var_os("PATH").unwrap_or_default(),
-            ));
-            cmd.env("PATH", std::env::join_paths(paths).unwrap());
-        }
-        let out = cmd.output().expect("run scripts/build-static.sh");
-        assert!(out.status.success(), "build-static.sh: {:?}", out.status);
-        let printed = String::from_utf8(out.stdout).unwrap();
-        let path = root.join(printed.trim());
-        assert!(path.is_file(), "{} not built", path.display());
-        path
-    })
+    BUILT.get_or_init(|| nodelet_testkit::build_static(&["nodelet-pause"]).remove(0))
 }
 
 fn is_root() -> bool {
@@ -121,13 +98,7 @@ impl Proc {
 
     /// Resident set in KiB (smaps_rollup).
     fn rss_kib(&self) -> u64 {
-        let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid)).unwrap();
-        rollup
-            .lines()
-            .find_map(|l| l.strip_prefix("Rss:"))
-            .and_then(|v| v.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no Rss in smaps_rollup: {rollup}"))
+        nodelet_testkit::rss_kib(self.pid)
     }
 }
 

@@ -425,44 +425,6 @@ fn watchers_are_told_of_exits() {
     .unwrap();
 }
 
-/// Builds the shipped (static) binaries of `packages` the way scripts/build-dist.sh does.
-fn shipped(packages: &[&str]) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut cmd = Command::new("bash");
-    cmd.arg("scripts/build-static.sh")
-        .args(packages)
-        .current_dir(&root)
-        .stderr(Stdio::inherit());
-    // The cargo running these tests, not whichever is first on PATH.
-    if let Some(dir) = std::env::var_os("CARGO")
-        .map(PathBuf::from)
-        .and_then(|c| c.parent().map(Path::to_path_buf))
-    {
-        let mut paths = vec![dir];
-        paths.extend(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        ));
-        cmd.env("PATH", std::env::join_paths(paths).unwrap());
-    }
-    let out = cmd.output().expect("run scripts/build-static.sh");
-    assert!(out.status.success(), "build-static.sh: {:?}", out.status);
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| root.join(l))
-        .collect()
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
-    rollup
-        .lines()
-        .find_map(|l| l.strip_prefix("Rss:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Rss in smaps_rollup: {rollup}"))
-}
-
 /// The written promise (issue 4): a pod's shim and pause together stay within 1.5 MB of
 /// resident memory. The shipped static shim serves a pod as nodelet drives it: the shipped
 /// pause as the sandbox container, an app container that logs, an exec probe, List calls;
@@ -474,7 +436,7 @@ fn shipped_shim_and_pause_stay_within_1_5_mb() {
         return;
     }
     const LIMIT_BYTES: u64 = 1_500_000;
-    let built = shipped(&["nodelet-shim", "nodelet-pause"]);
+    let built = nodelet_testkit::build_static(&["nodelet-shim", "nodelet-pause"]);
     let (shim_bin, pause_bin) = (&built[0], &built[1]);
     let t = tempfile::tempdir().unwrap();
     let shim = Shim::spawn_binary(shim_bin, &t.path().join("shim"), &t.path().join("rt"));
@@ -539,8 +501,8 @@ fn shipped_shim_and_pause_stay_within_1_5_mb() {
         "{log}"
     );
 
-    let shim_kib = rss_kib(shim.child.id() as i32);
-    let pause_kib = rss_kib(pids[0]);
+    let shim_kib = nodelet_testkit::rss_kib(shim.child.id() as i32);
+    let pause_kib = nodelet_testkit::rss_kib(pids[0]);
     let total = (shim_kib + pause_kib) * 1024;
     eprintln!("resident: shim {shim_kib} KiB + pause {pause_kib} KiB = {total} bytes");
     assert!(
