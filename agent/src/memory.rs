@@ -3,7 +3,6 @@
 //! the burst's high-water mark. Two arenas instead of eight per core, and free memory handed
 //! back to the kernel when a periodic check finds more than a little of it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How often the free heap is checked.
@@ -21,29 +20,61 @@ pub fn limit_arenas() {
     }
 }
 
-/// Free bytes the allocator holds (not in use, not returned to the kernel).
-pub fn free_heap() -> usize {
+/// The allocator's counters: bytes in use, and free bytes it holds (not returned to the
+/// kernel; the free bins and the fast bins).
+fn heap() -> (usize, usize) {
     #[cfg(target_env = "gnu")]
     {
         // SAFETY: mallinfo2 reads the allocator's counters.
         let mi = unsafe { libc::mallinfo2() };
-        mi.fordblks
+        (mi.uordblks, mi.fordblks + mi.fsmblks)
     }
     #[cfg(not(target_env = "gnu"))]
-    0
+    (0, 0)
 }
 
-/// Gives free heap back to the kernel when more than [`TRIM_THRESHOLD`] was freed since the
-/// last trim; returns whether it trimmed. (Trimmed memory still counts as free in the
-/// allocator's books, so the last count after a trim is the baseline.)
+/// Free heap the allocator holds.
+pub fn free_heap() -> usize {
+    heap().1
+}
+
+/// Heap activity smaller than this since the last trim is not worth another one.
+const TRIM_ACTIVITY: usize = 64 << 10;
+
+/// Resident anonymous memory in bytes (`resident - shared` of /proc/self/statm), 0 if unknown.
+fn resident_anon() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let mut f = statm
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse::<usize>().unwrap_or(0));
+    let (resident, shared) = (f.next().unwrap_or(0), f.next().unwrap_or(0));
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    resident.saturating_sub(shared) * page
+}
+
+/// Gives free heap back to the kernel when more than [`TRIM_THRESHOLD`] is free and something
+/// happened since the last trim; returns whether it trimmed. Trimmed pages still count as free
+/// in the allocator's books, and freed chunks that were reused and freed again are resident
+/// again with the books unchanged, so "something happened" is: bytes in use, free bytes or
+/// the resident anonymous memory moved by [`TRIM_ACTIVITY`]. An idle agent does not trim
+/// again; a busy one trims each period (malloc_trim walks the free lists of a ~10 MB heap in
+/// well under a millisecond).
 pub fn trim() -> bool {
-    static BASELINE: AtomicUsize = AtomicUsize::new(0);
-    let free = free_heap();
-    if free < BASELINE.load(Ordering::Relaxed) + TRIM_THRESHOLD {
-        if free < BASELINE.load(Ordering::Relaxed) {
-            // Freed memory was reused since: lower the baseline.
-            BASELINE.store(free, Ordering::Relaxed);
-        }
+    static LAST: std::sync::Mutex<Reading> = std::sync::Mutex::new(Reading {
+        used: 0,
+        free: 0,
+        anon: 0,
+    });
+    let (used, free) = heap();
+    let now = Reading {
+        used,
+        free,
+        anon: resident_anon(),
+    };
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if !worth_trimming(&last, &now) {
         return false;
     }
     #[cfg(target_env = "gnu")]
@@ -51,8 +82,29 @@ pub fn trim() -> bool {
     unsafe {
         libc::malloc_trim(0);
     }
-    BASELINE.store(free_heap(), Ordering::Relaxed);
+    let (used, free) = heap();
+    *last = Reading {
+        used,
+        free,
+        anon: resident_anon(),
+    };
     true
+}
+
+/// The allocator's books and the resident anonymous memory at one time (bytes).
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    used: usize,
+    free: usize,
+    anon: usize,
+}
+
+/// More than a little is free, and the heap or the resident set moved since the last trim.
+fn worth_trimming(last: &Reading, now: &Reading) -> bool {
+    let active = now.used.abs_diff(last.used) >= TRIM_ACTIVITY
+        || now.free.abs_diff(last.free) >= TRIM_ACTIVITY
+        || now.anon >= last.anon + TRIM_ACTIVITY;
+    now.free >= TRIM_THRESHOLD && active
 }
 
 /// Trims every [`TRIM_PERIOD`], forever (a task on the agent's runtime).
@@ -67,6 +119,34 @@ pub async fn trim_periodically() {
 
 #[cfg(test)]
 mod tests {
+    use super::{Reading, worth_trimming};
+
+    #[test]
+    fn trims_only_after_activity_with_enough_free() {
+        const M: usize = 1 << 20;
+        let r = |used, free, anon| Reading { used, free, anon };
+        let last = r(5 * M, 4 * M, 9 * M);
+        assert!(!worth_trimming(&last, &last), "idle: no trim");
+        assert!(
+            !worth_trimming(&last, &r(5 * M + 1000, 4 * M, 9 * M)),
+            "noise"
+        );
+        assert!(worth_trimming(&last, &r(6 * M, 4 * M, 9 * M)), "use moved");
+        assert!(worth_trimming(&last, &r(5 * M, 3 * M, 9 * M)), "free moved");
+        assert!(
+            worth_trimming(&last, &r(5 * M, 4 * M, 11 * M)),
+            "reused and freed again"
+        );
+        assert!(
+            !worth_trimming(&last, &r(5 * M, 4 * M, 8 * M)),
+            "resident shrank"
+        );
+        assert!(
+            !worth_trimming(&last, &r(9 * M, M / 2, 12 * M)),
+            "too little free"
+        );
+    }
+
     fn resident_kib() -> u64 {
         let s = std::fs::read_to_string("/proc/self/statm").unwrap();
         let pages: u64 = s.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -91,6 +171,16 @@ mod tests {
             after + 2048 < before,
             "resident {before} KiB → {after} KiB after the trim"
         );
+        // The holes are reused and freed again: resident again, and trimmed again.
+        for b in blocks.iter_mut().step_by(2) {
+            *b = Some(vec![2u8; 8192]);
+        }
+        for b in blocks.iter_mut().step_by(2) {
+            *b = None;
+        }
+        let before = resident_kib();
+        assert!(super::trim(), "reused and freed: trimmed again");
+        assert!(resident_kib() + 2048 < before);
         drop(blocks);
     }
 }
