@@ -1,8 +1,9 @@
 //! The shim's single-threaded event loop: one `poll` over the listening socket, the agent's
 //! connections, every container and exec output pipe, and a signalfd for SIGCHLD. Requests are
 //! answered in order; an `Exec` is answered when its process exits (or times out) without
-//! blocking anything else. Container operations run the runtime binary (`runtime`); state is
-//! read in-process from the runtime's state files.
+//! blocking anything else. Container operations run the runtime binary (`runtime`); a
+//! container's state is what the shim knows of the containers it created (their init is its
+//! child), and the runtime is asked only about others.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
