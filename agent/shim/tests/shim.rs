@@ -425,6 +425,89 @@ fn watchers_are_told_of_exits() {
     .unwrap();
 }
 
+/// The runtime's own errors come back as the answer's message (from its JSON log), never into
+/// the container's log; the failed container leaves nothing behind.
+#[test]
+fn runtime_errors_are_answers_not_log_lines() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
+    let id = format!("shim{}-bad", std::process::id());
+    let mut c = shim.client();
+    let b = bundle(t.path(), "b", "unused", None);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["process"]["args"] = json!(["no-such-program"]);
+    std::fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let log = t.path().join("logs/bad/0.log");
+    let e = c
+        .call(&Request::Create {
+            id: id.clone(),
+            bundle: b,
+            log_path: Some(log.clone()),
+            oom_counter: None,
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("create {id}")) && e.contains("\"no-such-program\" not found"),
+        "{e}"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.is_empty(),
+        "runtime error in the container log: {logged}"
+    );
+    assert!(!t.path().join("rt").join(&id).exists(), "state left behind");
+    let Response::Containers { containers } = c.call(&Request::List).unwrap() else {
+        panic!()
+    };
+    assert!(containers.is_empty(), "{containers:?}");
+    // The runtime checks an exec's process and names the field it lacks.
+    let e = c
+        .call(&Request::Exec {
+            id: id.clone(),
+            process: json!({"args": ["true"], "cwd": "/"}),
+            timeout_ms: 1000,
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing field `user`"), "{e}");
+    // Operations on a container that does not exist are refused by the runtime, by name.
+    let e = c
+        .call(&Request::Exec {
+            id: id.clone(),
+            process: serde_json::to_value(oci_spec::runtime::Process::default()).unwrap(),
+            timeout_ms: 1000,
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("exec {id}")) && e.contains("does not exist"),
+        "{e}"
+    );
+    let e = c
+        .call(&Request::Start { id: id.clone() })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("was not created by this shim"), "{e}");
+    let e = c
+        .call(&Request::Kill {
+            id: id.clone(),
+            signal: 15,
+            all: true,
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("kill {id}")) && e.contains("does not exist"),
+        "{e}"
+    );
+}
+
 /// The written promise (issue 4): a pod's shim and pause together stay within 1.5 MB of
 /// resident memory. The shipped static shim serves a pod as nodelet drives it: the shipped
 /// pause as the sandbox container, an app container that logs, an exec probe, List calls;
