@@ -6,7 +6,8 @@
 #   scale   110 pods dropped at once → all Running via the API (target ≤ 5 s); shim + pause
 #           memory per pod (≤ 1.5 MB) and nodelet RSS with 110 pods (≤ 25 MB)
 #   probes  110 pods with a liveness + readiness httpGet probe: nodelet CPU at periodSeconds 10
-#           (≤ 0.02 cores) and 1 (≤ 0.10 cores)
+#           (≤ 0.02 cores) and 1 (≤ 0.10 cores); then the same with exec probes (each one a
+#           `noderun exec` run by the pod's shim), whose cost shows in the shims' column
 #   logs    one container flooding stdout → CRI files through the shim (≥ 200 MB/s), beside
 #           podman's conmon (same as bench/logs/run.sh)
 #   all     the four, one after the other
