@@ -9,7 +9,6 @@
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use k8s_openapi::api::core::v1::Pod;
 use nodelet::podspec::{
@@ -21,22 +20,14 @@ use serde_json::json;
 const BUSYBOX: &str = "/bin/busybox";
 
 fn make_rootfs(dir: &Path) {
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::copy(BUSYBOX, dir.join("bin/busybox")).unwrap();
-    let list = Command::new(BUSYBOX).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" && !applet.is_empty() {
-            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
-        }
-    }
-    std::fs::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
+    nodelet_testkit::busybox_rootfs(
+        dir,
+        &[nodelet_testkit::User {
+            name: "app",
+            id: 1000,
+            group: "app",
+        }],
+    );
 }
 
 /// Our own cgroup path in the v1 hierarchy of `controller`.

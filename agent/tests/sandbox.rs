@@ -269,13 +269,7 @@ fn app_container(
     script: &str,
 ) -> String {
     let rootfs = dir.join("rootfs");
-    for d in ["bin", "proc", "dev", "sys", "etc", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for a in ["sh", "cat", "hostname", "ip", "ls", "readlink"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-    }
+    nodelet_testkit::busybox_rootfs(&rootfs, &[]);
     let mut spec = serde_json::to_value(oci_spec::runtime::Spec::default()).unwrap();
     spec["ociVersion"] = serde_json::json!("1.2.0");
     spec["process"]["args"] = serde_json::json!(["sh", "-c", script]);

@@ -1,8 +1,49 @@
 //! Helpers the workspace's tests share (a dev-dependency only; nothing shipped uses it):
-//! building the binaries the way we ship them, and reading a process's resident set.
+//! container root filesystems from the host's busybox-static, building the binaries the way
+//! we ship them, and reading a process's resident set.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// Where Debian's busybox-static puts its binary.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// A user (and a group of the same name and id) for [`busybox_rootfs`]'s /etc/passwd and
+/// /etc/group, besides root.
+pub struct User<'a> {
+    pub name: &'a str,
+    pub id: u32,
+    pub group: &'a str,
+}
+
+/// Makes a busybox root filesystem at `dir`: bin/busybox with a symlink per applet, the
+/// mount points a container needs (proc, sys, dev, tmp), /root, and /etc/passwd and /etc/group
+/// with root and `users`. Panics on failure (tests only).
+pub fn busybox_rootfs(dir: &Path, users: &[User]) {
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(dir.join(d))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(d).display()));
+    }
+    std::fs::copy(BUSYBOX, dir.join("bin/busybox"))
+        .unwrap_or_else(|e| panic!("{BUSYBOX} (apt-get install busybox-static): {e}"));
+    let list = Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" && !applet.is_empty() {
+            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+        }
+    }
+    let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\n");
+    let mut group = String::from("root:x:0:\n");
+    for u in users {
+        passwd += &format!("{0}:x:{1}:{1}:{0}:/:/bin/sh\n", u.name, u.id);
+        group += &format!("{}:x:{}:\n", u.group, u.id);
+    }
+    std::fs::write(dir.join("etc/passwd"), passwd).expect("write etc/passwd");
+    std::fs::write(dir.join("etc/group"), group).expect("write etc/group");
+}
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -64,6 +105,29 @@ pub fn rss_kib(pid: i32) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rootfs_has_applets_and_users() {
+        if !std::path::Path::new(super::BUSYBOX).exists() {
+            return;
+        }
+        let t = std::env::temp_dir().join(format!("testkit-rootfs-{}", std::process::id()));
+        let users = [super::User {
+            name: "app",
+            id: 1000,
+            group: "app",
+        }];
+        super::busybox_rootfs(&t, &users);
+        assert!(t.join("bin/sh").exists() && t.join("bin/sleep").exists());
+        let passwd = std::fs::read_to_string(t.join("etc/passwd")).unwrap();
+        assert_eq!(
+            passwd,
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/:/bin/sh\n"
+        );
+        let group = std::fs::read_to_string(t.join("etc/group")).unwrap();
+        assert_eq!(group, "root:x:0:\napp:x:1000:\n");
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
     #[test]
     fn own_rss_is_read() {
         let kib = super::rss_kib(std::process::id() as i32);

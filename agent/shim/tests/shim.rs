@@ -10,17 +10,9 @@ use std::time::{Duration, Instant};
 use nodelet_shim::protocol::{Client, ContainerInfo, Request, Response};
 use serde_json::json;
 
-fn rootfs(dir: &Path) {
-    std::fs::create_dir_all(dir.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
-    for a in ["sh", "echo", "sleep", "tail", "cat"] {
-        std::os::unix::fs::symlink("busybox", dir.join("bin").join(a)).unwrap();
-    }
-}
-
 fn bundle(base: &Path, name: &str, script: &str, memory: Option<u64>) -> PathBuf {
     let b = base.join(name);
-    rootfs(&b.join("rootfs"));
+    nodelet_testkit::busybox_rootfs(&b.join("rootfs"), &[]);
     let mut spec = serde_json::to_value(oci_spec::runtime::Spec::default()).unwrap();
     spec["ociVersion"] = json!("1.2.0");
     spec["process"]["args"] = json!(["sh", "-c", script]);
@@ -295,7 +287,6 @@ fn log_flood_keeps_disk_bounded_and_the_shim_responsive() {
         "exec yes 0123456789abcdefghijklmnopqrstuvwxyz",
         None,
     );
-    std::os::unix::fs::symlink("busybox", b.join("rootfs/bin/yes")).unwrap();
     let logs = t.path().join("logs/flood");
     let mut c = shim.client();
     let r = c

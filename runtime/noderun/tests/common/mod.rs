@@ -27,25 +27,16 @@ pub fn ready() -> bool {
     true
 }
 
-/// Build a busybox rootfs at `dir`.
+/// Build a busybox rootfs at `dir` (root, and nobody/nogroup 65534).
 pub fn make_rootfs(dir: &Path) {
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::copy(BUSYBOX, dir.join("bin/busybox")).unwrap();
-    let list = Command::new(BUSYBOX).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet == "busybox" || applet.is_empty() {
-            continue;
-        }
-        let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
-    }
-    std::fs::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    nodelet_testkit::busybox_rootfs(
+        dir,
+        &[nodelet_testkit::User {
+            name: "nobody",
+            id: 65534,
+            group: "nogroup",
+        }],
+    );
 }
 
 /// A test's private world: temp dir with a bundle and a runtime root.
