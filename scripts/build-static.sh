@@ -3,20 +3,15 @@
 # we ship it: statically linked, non-PIE, opt-level "s" (no libc.so or ld.so mapped, no
 # start-up relocations, a smaller resident set; bench/RESULTS.md), into target/static/release;
 # prints each binary's path. `cargo rustc` passes the flags to the final binary only (a
-# workspace-wide crt-static rustflag would break proc-macro crates). nodelet-pause is built
-# freestanding (no std, no libc, its own _start): panic=abort selects that entry point and the
-# link flags drop the C start files and libraries (agent/pause/build.rs adds the same flags
-# for release-profile builds; here they do not depend on its reading of the profile).
+# workspace-wide crt-static rustflag would break proc-macro crates). nodelet-pause comes out
+# freestanding (no std, no libc, its own _start): the release profile's panic=abort selects
+# that entry point, and agent/pause/build.rs adds its link flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: $0 PACKAGE..." >&2; exit 2; }
 for p in "$@"; do
-  extra=()
-  [ "$p" != nodelet-pause ] || extra=(-C panic=abort -C link-arg=-nostartfiles
-    -C link-arg=-nostdlib -C link-arg=-static -C link-arg=-no-pie)
   CARGO_TARGET_DIR=target/static CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
-    cargo rustc --release -q -p "$p" --bin "$p" -- -C target-feature=+crt-static -C relocation-model=static \
-    "${extra[@]}"
+    cargo rustc --release -q -p "$p" --bin "$p" -- -C target-feature=+crt-static -C relocation-model=static
   f=target/static/release/$p
   file "$f" 2>/dev/null | grep -q 'statically linked' || ldd "$f" 2>&1 | grep -q 'not a dynamic' ||
     { echo "build-static: $f is not static" >&2; exit 1; }

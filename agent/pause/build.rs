@@ -9,7 +9,7 @@
 //! release-based (`PROFILE=release`: release, bench, the release-built binaries of
 //! `cargo test --release`) and the release profile's `panic = "abort"` is not overridden
 //! through CARGO_PROFILE_RELEASE_PANIC. Keep this in step with [profile.*] in ../../Cargo.toml;
-//! a mismatch fails loudly at link time. scripts/build-static.sh passes the same flags itself.
+//! a mismatch fails loudly at link time. scripts/build-static.sh relies on it.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

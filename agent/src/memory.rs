@@ -33,11 +33,6 @@ fn heap() -> (usize, usize) {
     (0, 0)
 }
 
-/// Free heap the allocator holds.
-pub fn free_heap() -> usize {
-    heap().1
-}
-
 /// Heap activity smaller than this since the last trim is not worth another one.
 const TRIM_ACTIVITY: usize = 64 << 10;
 
@@ -59,22 +54,15 @@ fn resident_anon() -> usize {
 /// in the allocator's books, and freed chunks that were reused and freed again are resident
 /// again with the books unchanged, so "something happened" is: bytes in use, free bytes or
 /// the resident anonymous memory moved by [`TRIM_ACTIVITY`]. An idle agent does not trim
-/// again; a busy one trims each period (malloc_trim walks the free lists of a ~10 MB heap in
-/// well under a millisecond).
+/// again; a busy one trims each period.
 pub fn trim() -> bool {
     static LAST: std::sync::Mutex<Reading> = std::sync::Mutex::new(Reading {
         used: 0,
         free: 0,
         anon: 0,
     });
-    let (used, free) = heap();
-    let now = Reading {
-        used,
-        free,
-        anon: resident_anon(),
-    };
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-    if !worth_trimming(&last, &now) {
+    if !worth_trimming(&last, &Reading::now()) {
         return false;
     }
     #[cfg(target_env = "gnu")]
@@ -82,12 +70,7 @@ pub fn trim() -> bool {
     unsafe {
         libc::malloc_trim(0);
     }
-    let (used, free) = heap();
-    *last = Reading {
-        used,
-        free,
-        anon: resident_anon(),
-    };
+    *last = Reading::now();
     true
 }
 
@@ -97,6 +80,17 @@ struct Reading {
     used: usize,
     free: usize,
     anon: usize,
+}
+
+impl Reading {
+    fn now() -> Reading {
+        let (used, free) = heap();
+        Reading {
+            used,
+            free,
+            anon: resident_anon(),
+        }
+    }
 }
 
 /// More than a little is free, and the heap or the resident set moved since the last trim.

@@ -6,8 +6,11 @@
 //!
 //! Each run gets `--root`, and `--log FILE --log-format json`: the runtime's own errors go to
 //! that file (never to the container's stdio, which are the shim's log pipes) and come back as
-//! the error's message.
+//! the error's message. The shim runs one operation at a time, so the log, pid and process
+//! files are fixed names in the shim's directory (`runtime.log`, `runtime.pid`,
+//! `runtime-process.json`), emptied before each use.
 
+use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,64 +40,90 @@ pub struct Stdio3 {
     pub stderr: OwnedFd,
 }
 
-/// The runtime binary and this pod's state root.
+/// The runtime binary, this pod's state root, and the files of a run.
 pub struct RuntimeCli {
     binary: PathBuf,
     root: PathBuf,
-    /// Where each run logs its errors; emptied before every run (the shim runs one at a time).
+    /// Where a run logs its errors.
     log: PathBuf,
+    /// Where `create` and `exec` write the new process's pid.
+    pid_file: PathBuf,
+    /// The process object an `exec` runs.
+    process_file: PathBuf,
 }
 
 impl RuntimeCli {
-    pub fn new(binary: PathBuf, root: PathBuf, log: PathBuf) -> RuntimeCli {
-        RuntimeCli { binary, root, log }
+    /// Runs `binary` on state root `root`, with its files in `dir` (the shim's directory).
+    pub fn new(binary: PathBuf, root: PathBuf, dir: &Path) -> RuntimeCli {
+        RuntimeCli {
+            binary,
+            root,
+            log: dir.join("runtime.log"),
+            pid_file: dir.join("runtime.pid"),
+            process_file: dir.join("runtime-process.json"),
+        }
     }
 
     /// `create --bundle B --pid-file F ID`: init's pid. The container's init waits for
     /// `start`, with `stdio` as its standard streams; once the runtime has exited, its parent
     /// is the shim (a child subreaper).
-    pub fn create(
-        &self,
-        id: &str,
-        bundle: &Path,
-        pid_file: &Path,
-        stdio: Stdio3,
-    ) -> Result<i32, RuntimeError> {
-        let (b, f) = (
-            bundle.as_os_str().to_string_lossy(),
-            pid_file.as_os_str().to_string_lossy(),
-        );
-        let args = ["create", "--bundle", &b, "--pid-file", &f, id];
+    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio3) -> Result<i32, RuntimeError> {
+        let _ = std::fs::remove_file(&self.pid_file);
+        let args = [
+            OsStr::new("create"),
+            OsStr::new("--bundle"),
+            bundle.as_os_str(),
+            OsStr::new("--pid-file"),
+            self.pid_file.as_os_str(),
+            OsStr::new(id),
+        ];
         self.run("create", id, &args, Some(stdio))?;
-        read_pid("create", id, pid_file)
+        self.read_pid("create", id)
     }
 
     /// `start ID`: returns once the container's process is exec'd.
     pub fn start(&self, id: &str) -> Result<(), RuntimeError> {
-        self.run("start", id, &["start", id], None)
+        self.run("start", id, &[OsStr::new("start"), OsStr::new(id)], None)
     }
 
-    /// `exec --detach --process FILE --pid-file FILE ID`: the new process's pid. Once the
-    /// runtime has exited, the process's parent is the shim (a child subreaper).
+    /// `exec --detach --process F --pid-file F ID` of `process` (an OCI process object): the
+    /// new process's pid. Once the runtime has exited, the process's parent is the shim (a
+    /// child subreaper).
     pub fn exec(
         &self,
         id: &str,
-        process: &Path,
-        pid_file: &Path,
+        process: &serde_json::Value,
         stdio: Stdio3,
     ) -> Result<i32, RuntimeError> {
-        let (p, f) = (
-            process.as_os_str().to_string_lossy(),
-            pid_file.as_os_str().to_string_lossy(),
-        );
-        let args = ["exec", "--detach", "--process", &p, "--pid-file", &f, id];
-        self.run("exec", id, &args, Some(stdio))?;
-        read_pid("exec", id, pid_file)
+        let _ = std::fs::remove_file(&self.pid_file);
+        let written = serde_json::to_vec(process)
+            .map_err(std::io::Error::from)
+            .and_then(|json| std::fs::write(&self.process_file, json));
+        if let Err(e) = written {
+            return Err(RuntimeError::Failed {
+                op: "exec",
+                id: id.to_string(),
+                message: format!("{}: {e}", self.process_file.display()),
+            });
+        }
+        let args = [
+            OsStr::new("exec"),
+            OsStr::new("--detach"),
+            OsStr::new("--process"),
+            self.process_file.as_os_str(),
+            OsStr::new("--pid-file"),
+            self.pid_file.as_os_str(),
+            OsStr::new(id),
+        ];
+        let ran = self.run("exec", id, &args, Some(stdio));
+        let _ = std::fs::remove_file(&self.process_file);
+        ran?;
+        self.read_pid("exec", id)
     }
 
     /// `state ID`: the runtime's status (created, running, paused, stopped) and init's pid.
     pub fn state(&self, id: &str) -> Result<RuntimeState, RuntimeError> {
-        let out = self.output("state", id, &["state", id])?;
+        let out = self.output("state", id, &[OsStr::new("state"), OsStr::new(id)])?;
         serde_json::from_slice(&out).map_err(|e| RuntimeError::Failed {
             op: "state",
             id: id.to_string(),
@@ -105,25 +134,26 @@ impl RuntimeCli {
     /// `kill [--all] ID SIGNAL`.
     pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError> {
         let sig = signal.to_string();
-        let args: &[&str] = if all {
-            &["kill", "--all", id, &sig]
+        let (id_arg, sig) = (OsStr::new(id), OsStr::new(&sig));
+        let args: &[&OsStr] = if all {
+            &[OsStr::new("kill"), OsStr::new("--all"), id_arg, sig]
         } else {
-            &["kill", id, &sig]
+            &[OsStr::new("kill"), id_arg, sig]
         };
         self.run("kill", id, args, None)
     }
 
     /// `delete [--force] ID`.
     pub fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
-        let args: &[&str] = if force {
-            &["delete", "--force", id]
+        let args: &[&OsStr] = if force {
+            &[OsStr::new("delete"), OsStr::new("--force"), OsStr::new(id)]
         } else {
-            &["delete", id]
+            &[OsStr::new("delete"), OsStr::new(id)]
         };
         self.run("delete", id, args, None)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    fn command(&self, args: &[&OsStr]) -> Command {
         let _ = std::fs::remove_file(&self.log);
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--root")
@@ -136,7 +166,7 @@ impl RuntimeCli {
     }
 
     /// Runs the runtime and returns its standard output.
-    fn output(&self, op: &'static str, id: &str, args: &[&str]) -> Result<Vec<u8>, RuntimeError> {
+    fn output(&self, op: &'static str, id: &str, args: &[&OsStr]) -> Result<Vec<u8>, RuntimeError> {
         let out = self
             .command(args)
             .stdin(Stdio::null())
@@ -154,7 +184,7 @@ impl RuntimeCli {
         &self,
         op: &'static str,
         id: &str,
-        args: &[&str],
+        args: &[&OsStr],
         stdio: Option<Stdio3>,
     ) -> Result<(), RuntimeError> {
         let mut cmd = self.command(args);
@@ -175,6 +205,23 @@ impl RuntimeCli {
         self.check(op, id, status)
     }
 
+    /// The pid the runtime wrote to the pid file.
+    fn read_pid(&self, op: &'static str, id: &str) -> Result<i32, RuntimeError> {
+        let text = std::fs::read_to_string(&self.pid_file).unwrap_or_default();
+        text.trim()
+            .parse()
+            .ok()
+            .filter(|&p: &i32| p > 0)
+            .ok_or_else(|| RuntimeError::Failed {
+                op,
+                id: id.to_string(),
+                message: format!(
+                    "pid file {}: {text:?} is not a pid",
+                    self.pid_file.display()
+                ),
+            })
+    }
+
     /// A failed run's error, with the messages it logged.
     fn check(
         &self,
@@ -193,21 +240,6 @@ impl RuntimeCli {
             message,
         })
     }
-}
-
-/// Reads and removes a pid file the runtime wrote.
-fn read_pid(op: &'static str, id: &str, pid_file: &Path) -> Result<i32, RuntimeError> {
-    let text = std::fs::read_to_string(pid_file).unwrap_or_default();
-    let _ = std::fs::remove_file(pid_file);
-    text.trim()
-        .parse()
-        .ok()
-        .filter(|&p: &i32| p > 0)
-        .ok_or_else(|| RuntimeError::Failed {
-            op,
-            id: id.to_string(),
-            message: format!("pid file {}: {text:?} is not a pid", pid_file.display()),
-        })
 }
 
 /// What the shim needs of the runtime's `state` output (the OCI state object).
@@ -253,11 +285,11 @@ mod tests {
 
     #[test]
     fn a_missing_binary_is_a_spawn_error() {
-        let t = std::env::temp_dir();
+        let t = tempfile::tempdir().unwrap();
         let rt = RuntimeCli::new(
             PathBuf::from("/nonexistent/noderun"),
-            t.clone(),
-            t.join("nodelet-shim-test-runtime.log"),
+            t.path().into(),
+            t.path(),
         );
         let e = rt.start("x").unwrap_err();
         assert!(
@@ -271,11 +303,7 @@ mod tests {
     fn a_failing_run_reports_its_status() {
         let t = tempfile::tempdir().unwrap();
         // `false` ignores its arguments and fails without logging anything.
-        let rt = RuntimeCli::new(
-            PathBuf::from("/bin/false"),
-            t.path().into(),
-            t.path().join("l"),
-        );
+        let rt = RuntimeCli::new(PathBuf::from("/bin/false"), t.path().into(), t.path());
         let e = rt.delete("c1", true).unwrap_err();
         assert_eq!(e.to_string(), "delete c1: runtime exit status: 1");
     }

@@ -55,6 +55,8 @@ struct Container {
     log: Option<LogWriter>,
     /// The memory cgroup file with its `oom_kill` count, read when init dies of SIGKILL.
     oom_counter: Option<PathBuf>,
+    /// How init ended, once reaped (also on disk, for an agent that was away).
+    exit: Option<ExitRecord>,
 }
 
 enum PipeOwner {
@@ -112,6 +114,19 @@ fn pipe_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
 }
 
+/// Pipes for a new process's stdout and stderr: our read ends, and its standard streams
+/// (stdin /dev/null).
+fn output_pipes() -> anyhow::Result<(OwnedFd, OwnedFd, Stdio3)> {
+    let (out_r, out_w) = pipe_pair()?;
+    let (err_r, err_w) = pipe_pair()?;
+    let stdio = Stdio3 {
+        stdin: std::fs::File::open("/dev/null")?.into(),
+        stdout: out_w,
+        stderr: err_w,
+    };
+    Ok((out_r, err_r, stdio))
+}
+
 fn set_nonblocking(fd: &OwnedFd) {
     let _ = nix::fcntl::fcntl(
         fd.as_fd(),
@@ -141,11 +156,7 @@ impl Server {
             &mask,
             nix::sys::signalfd::SfdFlags::SFD_NONBLOCK | nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
         )?;
-        let cli = RuntimeCli::new(
-            cfg.runtime.clone(),
-            cfg.runtime_root.clone(),
-            cfg.dir.join("runtime.log"),
-        );
+        let cli = RuntimeCli::new(cfg.runtime.clone(), cfg.runtime_root.clone(), &cfg.dir);
         Ok(Server {
             cfg,
             cli,
@@ -230,7 +241,7 @@ impl Server {
     fn live_containers(&self) -> usize {
         self.containers
             .iter()
-            .filter(|(id, c)| c.pid > 0 && exits::load(&self.cfg.dir, id).is_none())
+            .filter(|(_, c)| c.pid > 0 && c.exit.is_none())
             .count()
     }
 
@@ -300,6 +311,7 @@ impl Server {
             if let Err(e) = exits::save(&self.cfg.dir, id, &rec) {
                 eprintln!("nodelet-shim: record exit of {id}: {e}");
             }
+            c.exit = Some(rec);
             let id = id.clone();
             self.notify_watchers(&id);
         }
@@ -378,7 +390,6 @@ impl Server {
     /// A container's state: from what this shim knows of the containers it created (their
     /// init is its child: reaped means stopped), else from the runtime.
     fn info(&self, id: &str) -> Result<ContainerInfo, crate::runtime::RuntimeError> {
-        let exit = exits::load(&self.cfg.dir, id);
         let Some(c) = self.containers.get(id) else {
             let st = self.cli.state(id)?;
             return Ok(ContainerInfo {
@@ -386,10 +397,11 @@ impl Server {
                 status: st.status,
                 pid: st.pid,
                 started_at: None,
-                exit,
+                exit: exits::load(&self.cfg.dir, id),
                 log_path: None,
             });
         };
+        let exit = c.exit.clone();
         let (status, pid) = match (&exit, &c.started_at) {
             (Some(_), _) => ("stopped", None),
             (None, Some(_)) => ("running", Some(c.pid)),
@@ -490,13 +502,7 @@ impl Server {
         log_path: Option<PathBuf>,
         oom_counter: Option<PathBuf>,
     ) -> anyhow::Result<i32> {
-        let (out_r, out_w) = pipe_pair()?;
-        let (err_r, err_w) = pipe_pair()?;
-        let stdio = Stdio3 {
-            stdin: std::fs::File::open("/dev/null")?.into(),
-            stdout: out_w,
-            stderr: err_w,
-        };
+        let (out_r, err_r, stdio) = output_pipes()?;
         let log = match &log_path {
             Some(p) => Some(LogWriter::open(
                 p,
@@ -506,9 +512,7 @@ impl Server {
             None => None,
         };
         // The runtime's process ends with `create`; our write ends went with it.
-        let pid = self
-            .cli
-            .create(id, bundle, &self.cfg.dir.join("create.pid"), stdio)?;
+        let pid = self.cli.create(id, bundle, stdio)?;
         for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
             set_nonblocking(&fd);
             self.pipes.push(Pipe {
@@ -524,6 +528,7 @@ impl Server {
                 started_at: None,
                 log,
                 oom_counter,
+                exit: None,
             },
         );
         Ok(pid)
@@ -548,7 +553,7 @@ impl Server {
         let own = self
             .containers
             .get(id)
-            .filter(|c| c.pid > 0 && exits::load(&self.cfg.dir, id).is_none())
+            .filter(|c| c.pid > 0 && c.exit.is_none())
             .map(|c| c.pid);
         match own {
             Some(pid) if !all => kill(Pid::from_raw(pid), sig)
@@ -564,23 +569,10 @@ impl Server {
         process: &serde_json::Value,
         timeout_ms: u64,
     ) -> anyhow::Result<()> {
-        let (out_r, out_w) = pipe_pair()?;
-        let (err_r, err_w) = pipe_pair()?;
-        let stdio = Stdio3 {
-            stdin: std::fs::File::open("/dev/null")?.into(),
-            stdout: out_w,
-            stderr: err_w,
-        };
+        let (out_r, err_r, stdio) = output_pipes()?;
+        let pid = self.cli.exec(id, process, stdio)?;
         self.next_id += 1;
         let xid = self.next_id;
-        let process_file = self.cfg.dir.join(format!("exec-{xid}.json"));
-        let pid_file = self.cfg.dir.join(format!("exec-{xid}.pid"));
-        let ran = std::fs::write(&process_file, serde_json::to_vec(process)?)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| Ok(self.cli.exec(id, &process_file, &pid_file, stdio)?));
-        let _ = std::fs::remove_file(&process_file);
-        let _ = std::fs::remove_file(&pid_file);
-        let pid = ran?;
         for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
             set_nonblocking(&fd);
             self.pipes.push(Pipe {
@@ -588,6 +580,7 @@ impl Server {
                 owner: PipeOwner::Exec(xid, stream),
             });
         }
+        // An exec'd process that already ended was reaped as unknown: claim its exit.
         self.reap();
         self.execs.insert(
             xid,
@@ -601,7 +594,6 @@ impl Server {
                 open_pipes: 2,
             },
         );
-        self.reap();
         Ok(())
     }
 
