@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{CniError, Code, Result};
@@ -115,90 +116,44 @@ impl NetConf {
                 format!("network config {where_} must be a JSON object"),
             ));
         };
-        let Some(plugins) = map.get("plugins") else {
+        if !map.contains_key("plugins") {
             return parse_plugin(&map, None, None, &where_);
-        };
-        let Value::Array(plugins) = plugins else {
-            return Err(CniError::config(
-                "plugins",
-                format!("must be a list ({where_})"),
-            ));
-        };
-        let name = opt_str(&map, "name")?
-            .ok_or_else(|| CniError::config("name", format!("missing in {where_}")))?;
-        let version = match map.get("cniVersions") {
-            Some(Value::Array(list)) => {
-                let list: Vec<String> = list
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                SpecVersion::negotiate(&list).ok_or_else(|| {
-                    CniError::new(
-                        Code::IncompatibleVersion,
-                        format!(
-                            "network config field `cniVersions` in {where_}: none of {list:?} is supported"
-                        ),
-                    )
-                })?
-            }
-            Some(_) => return Err(CniError::config("cniVersions", "must be a list of strings")),
-            None => {
-                let v = opt_str(&map, "cniVersion")?.ok_or_else(|| {
-                    CniError::config("cniVersion", format!("missing in {where_}"))
-                })?;
-                SpecVersion::parse("cniVersion", &v)?
-            }
-        };
-        for (i, p) in plugins.iter().enumerate() {
-            let Value::Object(pm) = p else {
-                return Err(CniError::config(
-                    &format!("plugins[{i}]"),
-                    "must be an object",
-                ));
-            };
-            if pm.get("type").and_then(Value::as_str) == Some(PLUGIN_TYPE) {
-                return parse_plugin(pm, Some(name), Some(version), &where_);
-            }
         }
-        Err(CniError::config(
-            "plugins",
-            format!("no plugin of type \"{PLUGIN_TYPE}\" in {where_}"),
-        ))
-    }
-}
-
-fn opt_str(map: &Map<String, Value>, field: &str) -> Result<Option<String>> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(CniError::config(
-            field,
-            format!("must be a string, got {other}"),
-        )),
-    }
-}
-
-fn opt_bool(map: &Map<String, Value>, field: &str) -> Result<Option<bool>> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(CniError::config(
-            field,
-            format!("must be true or false, got {other}"),
-        )),
-    }
-}
-
-fn opt_uint(map: &Map<String, Value>, field: &str, min: u64, max: u64) -> Result<Option<u64>> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(CniError::config(
-                field,
-                format!("must be an integer in {min}..={max}, got {v}"),
-            )),
-        },
+        let list: RawList = serde_path_to_error::deserialize(&map).map_err(|e| {
+            let field = e.path().to_string();
+            CniError::config(&field, format!("{} ({where_})", e.into_inner()))
+        })?;
+        let name = list
+            .name
+            .ok_or_else(|| CniError::config("name", format!("missing in {where_}")))?;
+        let version = match (list.cni_versions, list.cni_version) {
+            (Some(versions), _) => SpecVersion::negotiate(&versions).ok_or_else(|| {
+                CniError::new(
+                    Code::IncompatibleVersion,
+                    format!(
+                        "network config field `cniVersions` in {where_}: none of {versions:?} is supported"
+                    ),
+                )
+            })?,
+            (None, Some(v)) => SpecVersion::parse("cniVersion", &v)?,
+            (None, None) => {
+                return Err(CniError::config(
+                    "cniVersion",
+                    format!("missing in {where_}"),
+                ));
+            }
+        };
+        let ours = list
+            .plugins
+            .iter()
+            .find(|p| p.get("type").and_then(Value::as_str) == Some(PLUGIN_TYPE))
+            .ok_or_else(|| {
+                CniError::config(
+                    "plugins",
+                    format!("no plugin of type \"{PLUGIN_TYPE}\" in {where_}"),
+                )
+            })?;
+        parse_plugin(ours, Some(name), Some(version), &where_)
     }
 }
 
@@ -243,207 +198,135 @@ fn valid_network_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// A `.conflist`: the list's name and version(s) and its plugin objects.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawList {
+    cni_version: Option<String>,
+    cni_versions: Option<Vec<String>>,
+    name: Option<String>,
+    plugins: Vec<Map<String, Value>>,
+}
+
+/// One plugin's configuration as written, before validation. Fields other plugins or the
+/// runtime add (`capabilities`, `runtimeConfig`, `args`, ...) are ignored; `null` counts as
+/// absent. Semantic checks happen in [`validate`], named by field.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPlugin {
+    cni_version: Option<String>,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    plugin_type: Option<String>,
+    ipam: Option<Value>,
+    bridge: Option<String>,
+    subnet: Option<String>,
+    gateway: Option<String>,
+    mtu: Option<u64>,
+    ip_masq: Option<bool>,
+    hairpin_mode: Option<bool>,
+    #[serde(rename = "clusterCIDR")]
+    cluster_cidr: Option<String>,
+    vxlan: Option<RawVxlan>,
+    #[serde(rename = "nodeIP")]
+    node_ip: Option<String>,
+    underlay_interface: Option<String>,
+    peers: Option<Vec<RawPeer>>,
+    data_dir: Option<String>,
+    prev_result: Option<Map<String, Value>>,
+    #[serde(rename = "cni.dev/valid-attachments")]
+    valid_attachments: Option<Vec<RawAttachment>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawVxlan {
+    vni: Option<u64>,
+    port: Option<u64>,
+    device: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawPeer {
+    #[serde(rename = "nodeIP")]
+    node_ip: Option<String>,
+    subnet: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawAttachment {
+    #[serde(rename = "containerID")]
+    container_id: String,
+    ifname: String,
+}
+
+/// Decodes one plugin object; a type error names the field's JSON path (`peers[0].nodeIP`).
 fn parse_plugin(
     map: &Map<String, Value>,
     list_name: Option<String>,
     list_version: Option<SpecVersion>,
     where_: &str,
 ) -> Result<NetConf> {
+    let raw: RawPlugin = serde_path_to_error::deserialize(map).map_err(|e| {
+        let field = e.path().to_string();
+        CniError::config(&field, e.into_inner())
+    })?;
+    validate(raw, list_name, list_version, where_)
+}
+
+/// The semantic checks of a decoded plugin config, in the order the fields depend on each other.
+fn validate(
+    raw: RawPlugin,
+    list_name: Option<String>,
+    list_version: Option<SpecVersion>,
+    where_: &str,
+) -> Result<NetConf> {
+    let missing = |field: &str| CniError::config(field, format!("missing in {where_}"));
     let version = match list_version {
         Some(v) => v,
-        None => {
-            let v = opt_str(map, "cniVersion")?
-                .ok_or_else(|| CniError::config("cniVersion", format!("missing in {where_}")))?;
-            SpecVersion::parse("cniVersion", &v)?
-        }
+        None => SpecVersion::parse(
+            "cniVersion",
+            raw.cni_version
+                .as_deref()
+                .ok_or_else(|| missing("cniVersion"))?,
+        )?,
     };
-    let name = match list_name {
-        Some(n) => n,
-        None => opt_str(map, "name")?
-            .ok_or_else(|| CniError::config("name", format!("missing in {where_}")))?,
-    };
-    if !valid_network_name(&name) {
-        return Err(CniError::config(
-            "name",
-            format!(
-                "{name:?} must start with a letter or digit and use only letters, digits, '_', '.', '-'"
-            ),
-        ));
-    }
-    match opt_str(map, "type")? {
-        Some(t) if t == PLUGIN_TYPE => {}
-        Some(t) => {
-            return Err(CniError::config(
-                "type",
-                format!("is {t:?}, this plugin is {PLUGIN_TYPE:?}"),
-            ));
-        }
-        None => return Err(CniError::config("type", format!("missing in {where_}"))),
-    }
-    if map.contains_key("ipam") {
-        return Err(CniError::new(
-            Code::UnsupportedField,
-            "network config field `ipam`: nodenet allocates addresses itself; remove `ipam` and set `subnet`",
-        ));
-    }
+    let name = list_name.or(raw.name).ok_or_else(|| missing("name"))?;
+    check_identity(
+        &name,
+        raw.plugin_type.as_deref(),
+        raw.ipam.is_some(),
+        where_,
+    )?;
 
-    let bridge = opt_str(map, "bridge")?.unwrap_or_else(|| DEFAULT_BRIDGE.to_string());
+    let bridge = raw.bridge.unwrap_or_else(|| DEFAULT_BRIDGE.to_string());
     validate_ifname("bridge", &bridge)?;
-
-    let subnet_s = opt_str(map, "subnet")?.ok_or_else(|| {
-        CniError::config(
-            "subnet",
-            format!("missing in {where_} (this node's pod subnet, e.g. 10.244.1.0/24)"),
-        )
-    })?;
-    let subnet = parse_cidr("subnet", &subnet_s)?;
-    if subnet.prefix_len() > 30 || subnet.prefix_len() < 8 {
-        return Err(CniError::config(
-            "subnet",
-            format!("{subnet} must have a prefix length between /8 and /30"),
-        ));
-    }
-
-    let gateway = match opt_str(map, "gateway")? {
-        Some(g) => parse_ip("gateway", &g)?,
-        None => Ipv4Addr::from(u32::from(subnet.network()) + 1),
+    let cluster_cidr = parse_cidr(
+        "clusterCIDR",
+        raw.cluster_cidr.as_deref().unwrap_or(DEFAULT_CLUSTER_CIDR),
+    )?;
+    let (subnet, gateway) = subnet_and_gateway(
+        raw.subnet.as_deref(),
+        raw.gateway.as_deref(),
+        cluster_cidr,
+        where_,
+    )?;
+    let mtu = match raw.mtu {
+        Some(m) => Some(in_range("mtu", m, 576, 65535)? as u32),
+        None => None,
     };
-    if !subnet.contains(&gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
-        return Err(CniError::config(
-            "gateway",
-            format!("{gateway} must be a host address inside subnet {subnet}"),
-        ));
-    }
-
-    let mtu = opt_uint(map, "mtu", 576, 65535)?.map(|m| m as u32);
-    let ip_masq = opt_bool(map, "ipMasq")?.unwrap_or(true);
-    let hairpin = opt_bool(map, "hairpinMode")?.unwrap_or(false);
-
-    let cluster_cidr = match opt_str(map, "clusterCIDR")? {
-        Some(c) => parse_cidr("clusterCIDR", &c)?,
-        None => parse_cidr("clusterCIDR", DEFAULT_CLUSTER_CIDR)?,
-    };
-    if !cluster_cidr.contains(&subnet) {
-        return Err(CniError::config(
-            "subnet",
-            format!("{subnet} is not inside clusterCIDR {cluster_cidr}"),
-        ));
-    }
-
-    let vxlan = match map.get("vxlan") {
-        None | Some(Value::Null) => VxlanConf {
-            vni: DEFAULT_VNI,
-            port: DEFAULT_VXLAN_PORT,
-            device: DEFAULT_VXLAN_DEVICE.to_string(),
-        },
-        Some(Value::Object(v)) => {
-            let vni = opt_uint(v, "vni", 1, 16_777_215)
-                .map_err(|e| prefix_field(e, "vxlan."))?
-                .unwrap_or(DEFAULT_VNI as u64) as u32;
-            let port = opt_uint(v, "port", 1, 65535)
-                .map_err(|e| prefix_field(e, "vxlan."))?
-                .unwrap_or(DEFAULT_VXLAN_PORT as u64) as u16;
-            let device = opt_str(v, "device")
-                .map_err(|e| prefix_field(e, "vxlan."))?
-                .unwrap_or_else(|| DEFAULT_VXLAN_DEVICE.to_string());
-            validate_ifname("vxlan.device", &device)?;
-            VxlanConf { vni, port, device }
-        }
-        Some(other) => {
-            return Err(CniError::config(
-                "vxlan",
-                format!("must be an object, got {other}"),
-            ));
-        }
-    };
-    if vxlan.device == bridge {
-        return Err(CniError::config(
-            "vxlan.device",
-            format!("{:?} is also the bridge name", vxlan.device),
-        ));
-    }
-
-    let node_ip = opt_str(map, "nodeIP")?
-        .map(|s| parse_ip("nodeIP", &s))
-        .transpose()?;
-    let underlay_interface = opt_str(map, "underlayInterface")?;
-    if let Some(u) = &underlay_interface {
+    let vxlan = vxlan(raw.vxlan.unwrap_or_default(), &bridge)?;
+    let node_ip = raw.node_ip.map(|s| parse_ip("nodeIP", &s)).transpose()?;
+    if let Some(u) = &raw.underlay_interface {
         validate_ifname("underlayInterface", u)?;
     }
-
-    let peers = match map.get("peers") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => {
-            let mut peers: Vec<Peer> = Vec::with_capacity(list.len());
-            for (i, p) in list.iter().enumerate() {
-                let field = format!("peers[{i}]");
-                let Value::Object(pm) = p else {
-                    return Err(CniError::config(
-                        &field,
-                        "must be an object {nodeIP, subnet}",
-                    ));
-                };
-                let ip_s = opt_str(pm, "nodeIP")
-                    .map_err(|e| prefix_field(e, &format!("{field}.")))?
-                    .ok_or_else(|| CniError::config(&format!("{field}.nodeIP"), "missing"))?;
-                let peer_ip = parse_ip(&format!("{field}.nodeIP"), &ip_s)?;
-                let sn_s = opt_str(pm, "subnet")
-                    .map_err(|e| prefix_field(e, &format!("{field}.")))?
-                    .ok_or_else(|| CniError::config(&format!("{field}.subnet"), "missing"))?;
-                let psub = parse_cidr(&format!("{field}.subnet"), &sn_s)?;
-                if !cluster_cidr.contains(&psub) {
-                    return Err(CniError::config(
-                        &format!("{field}.subnet"),
-                        format!("{psub} is not inside clusterCIDR {cluster_cidr}"),
-                    ));
-                }
-                if psub.contains(&subnet.network()) || subnet.contains(&psub.network()) {
-                    return Err(CniError::config(
-                        &format!("{field}.subnet"),
-                        format!("{psub} overlaps this node's subnet {subnet}"),
-                    ));
-                }
-                if Some(peer_ip) == node_ip {
-                    return Err(CniError::config(
-                        &format!("{field}.nodeIP"),
-                        format!("{peer_ip} is this node's own nodeIP"),
-                    ));
-                }
-                if let Some(prev) = peers.iter().find(|q| {
-                    q.node_ip == peer_ip
-                        || q.subnet.contains(&psub.network())
-                        || psub.contains(&q.subnet.network())
-                }) {
-                    return Err(CniError::config(
-                        &field,
-                        format!(
-                            "{peer_ip} {psub} clashes with an earlier peer {} {}",
-                            prev.node_ip, prev.subnet
-                        ),
-                    ));
-                }
-                peers.push(Peer {
-                    node_ip: peer_ip,
-                    subnet: psub,
-                });
-            }
-            peers
-        }
-        Some(other) => {
-            return Err(CniError::config(
-                "peers",
-                format!("must be a list, got {other}"),
-            ));
-        }
-    };
-    if !peers.is_empty() && node_ip.is_none() && underlay_interface.is_none() {
+    let peers = peers(raw.peers.unwrap_or_default(), subnet, cluster_cidr, node_ip)?;
+    if !peers.is_empty() && node_ip.is_none() && raw.underlay_interface.is_none() {
         return Err(CniError::config(
             "nodeIP",
             "peers are configured but neither `nodeIP` nor `underlayInterface` says which address carries the overlay",
         ));
     }
-
-    let data_root = opt_str(map, "dataDir")?.unwrap_or_else(|| DEFAULT_DATA_DIR.to_string());
+    let data_root = raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.to_string());
     if !data_root.starts_with('/') {
         return Err(CniError::config(
             "dataDir",
@@ -451,48 +334,14 @@ fn parse_plugin(
         ));
     }
     let data_dir = Path::new(&data_root).join(&name);
-
-    let prev_result = match map.get("prevResult") {
-        None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(other) => {
-            return Err(CniError::config(
-                "prevResult",
-                format!("must be an object, got {other}"),
-            ));
-        }
-    };
-
-    let valid_attachments = match map.get("cni.dev/valid-attachments") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(list)) => {
-            let mut out = Vec::with_capacity(list.len());
-            for (i, a) in list.iter().enumerate() {
-                let field = format!("cni.dev/valid-attachments[{i}]");
-                let cid = a.get("containerID").and_then(Value::as_str);
-                let ifn = a.get("ifname").and_then(Value::as_str);
-                match (cid, ifn) {
-                    (Some(c), Some(f)) => out.push(Attachment {
-                        container_id: c.to_string(),
-                        ifname: f.to_string(),
-                    }),
-                    _ => {
-                        return Err(CniError::config(
-                            &field,
-                            "needs string fields `containerID` and `ifname`",
-                        ));
-                    }
-                }
-            }
-            Some(out)
-        }
-        Some(other) => {
-            return Err(CniError::config(
-                "cni.dev/valid-attachments",
-                format!("must be a list, got {other}"),
-            ));
-        }
-    };
+    let valid_attachments = raw.valid_attachments.map(|list| {
+        list.into_iter()
+            .map(|a| Attachment {
+                container_id: a.container_id,
+                ifname: a.ifname,
+            })
+            .collect()
+    });
 
     Ok(NetConf {
         version,
@@ -501,22 +350,179 @@ fn parse_plugin(
         subnet,
         gateway,
         mtu,
-        ip_masq,
-        hairpin,
+        ip_masq: raw.ip_masq.unwrap_or(true),
+        hairpin: raw.hairpin_mode.unwrap_or(false),
         cluster_cidr,
         vxlan,
         node_ip,
-        underlay_interface,
+        underlay_interface: raw.underlay_interface,
         peers,
         data_dir,
-        prev_result,
+        prev_result: raw.prev_result.map(Value::Object),
         valid_attachments,
     })
 }
 
-fn prefix_field(mut e: CniError, prefix: &str) -> CniError {
-    e.msg = e.msg.replacen("field `", &format!("field `{prefix}"), 1);
-    e
+/// The network name's grammar, that this config is for this plugin, and no `ipam` section.
+fn check_identity(name: &str, plugin_type: Option<&str>, ipam: bool, where_: &str) -> Result<()> {
+    if !valid_network_name(name) {
+        return Err(CniError::config(
+            "name",
+            format!(
+                "{name:?} must start with a letter or digit and use only letters, digits, '_', '.', '-'"
+            ),
+        ));
+    }
+    match plugin_type {
+        Some(PLUGIN_TYPE) => {}
+        Some(t) => {
+            return Err(CniError::config(
+                "type",
+                format!("is {t:?}, this plugin is {PLUGIN_TYPE:?}"),
+            ));
+        }
+        None => return Err(CniError::config("type", format!("missing in {where_}"))),
+    }
+    if ipam {
+        return Err(CniError::new(
+            Code::UnsupportedField,
+            "network config field `ipam`: nodenet allocates addresses itself; remove `ipam` and set `subnet`",
+        ));
+    }
+    Ok(())
+}
+
+/// This node's pod subnet (inside the cluster CIDR, /8 to /30) and its gateway (default .1).
+fn subnet_and_gateway(
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+    cluster_cidr: Ipv4Net,
+    where_: &str,
+) -> Result<(Ipv4Net, Ipv4Addr)> {
+    let subnet_s = subnet.ok_or_else(|| {
+        CniError::config(
+            "subnet",
+            format!("missing in {where_} (this node's pod subnet, e.g. 10.244.1.0/24)"),
+        )
+    })?;
+    let subnet = parse_cidr("subnet", subnet_s)?;
+    if subnet.prefix_len() > 30 || subnet.prefix_len() < 8 {
+        return Err(CniError::config(
+            "subnet",
+            format!("{subnet} must have a prefix length between /8 and /30"),
+        ));
+    }
+    let gateway = match gateway {
+        Some(g) => parse_ip("gateway", g)?,
+        None => Ipv4Addr::from(u32::from(subnet.network()) + 1),
+    };
+    if !subnet.contains(&gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
+        return Err(CniError::config(
+            "gateway",
+            format!("{gateway} must be a host address inside subnet {subnet}"),
+        ));
+    }
+    if !cluster_cidr.contains(&subnet) {
+        return Err(CniError::config(
+            "subnet",
+            format!("{subnet} is not inside clusterCIDR {cluster_cidr}"),
+        ));
+    }
+    Ok((subnet, gateway))
+}
+
+/// The VXLAN device settings with their defaults; the device must not be the bridge.
+fn vxlan(raw: RawVxlan, bridge: &str) -> Result<VxlanConf> {
+    let vni = match raw.vni {
+        Some(v) => in_range("vxlan.vni", v, 1, 16_777_215)? as u32,
+        None => DEFAULT_VNI,
+    };
+    let port = match raw.port {
+        Some(p) => in_range("vxlan.port", p, 1, 65535)? as u16,
+        None => DEFAULT_VXLAN_PORT,
+    };
+    let device = raw
+        .device
+        .unwrap_or_else(|| DEFAULT_VXLAN_DEVICE.to_string());
+    validate_ifname("vxlan.device", &device)?;
+    if device == bridge {
+        return Err(CniError::config(
+            "vxlan.device",
+            format!("{device:?} is also the bridge name"),
+        ));
+    }
+    Ok(VxlanConf { vni, port, device })
+}
+
+/// The static peer list: each peer's subnet inside the cluster CIDR, apart from this node's
+/// and from every earlier peer's, and no peer at this node's own address.
+fn peers(
+    raw: Vec<RawPeer>,
+    subnet: Ipv4Net,
+    cluster_cidr: Ipv4Net,
+    node_ip: Option<Ipv4Addr>,
+) -> Result<Vec<Peer>> {
+    let mut peers: Vec<Peer> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.into_iter().enumerate() {
+        let field = format!("peers[{i}]");
+        let ip_field = format!("{field}.nodeIP");
+        let subnet_field = format!("{field}.subnet");
+        let ip_s = p
+            .node_ip
+            .ok_or_else(|| CniError::config(&ip_field, "missing"))?;
+        let peer_ip = parse_ip(&ip_field, &ip_s)?;
+        let sn_s = p
+            .subnet
+            .ok_or_else(|| CniError::config(&subnet_field, "missing"))?;
+        let psub = parse_cidr(&subnet_field, &sn_s)?;
+        if !cluster_cidr.contains(&psub) {
+            return Err(CniError::config(
+                &subnet_field,
+                format!("{psub} is not inside clusterCIDR {cluster_cidr}"),
+            ));
+        }
+        if psub.contains(&subnet.network()) || subnet.contains(&psub.network()) {
+            return Err(CniError::config(
+                &subnet_field,
+                format!("{psub} overlaps this node's subnet {subnet}"),
+            ));
+        }
+        if Some(peer_ip) == node_ip {
+            return Err(CniError::config(
+                &ip_field,
+                format!("{peer_ip} is this node's own nodeIP"),
+            ));
+        }
+        if let Some(prev) = peers.iter().find(|q| {
+            q.node_ip == peer_ip
+                || q.subnet.contains(&psub.network())
+                || psub.contains(&q.subnet.network())
+        }) {
+            return Err(CniError::config(
+                &field,
+                format!(
+                    "{peer_ip} {psub} clashes with an earlier peer {} {}",
+                    prev.node_ip, prev.subnet
+                ),
+            ));
+        }
+        peers.push(Peer {
+            node_ip: peer_ip,
+            subnet: psub,
+        });
+    }
+    Ok(peers)
+}
+
+fn in_range(field: &str, n: u64, min: u64, max: u64) -> Result<u64> {
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(CniError::config(
+            field,
+            format!("must be an integer in {min}..={max}, got {n}"),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -576,6 +582,16 @@ mod tests {
             (r#","clusterCIDR":"10.0.0.0/16""#, "`subnet`", 7),
             (r#","ipam":{"type":"host-local"}"#, "`ipam`", 2),
             (r#","dataDir":"rel/dir""#, "`dataDir`", 7),
+            (r#","vxlan":{"vni":"one"}"#, "`vxlan.vni`", 7),
+            (r#","vxlan":[]"#, "`vxlan`", 7),
+            (r#","peers":[{"nodeIP":5}]"#, "`peers[0].nodeIP`", 7),
+            (r#","ipMasq":"yes""#, "`ipMasq`", 7),
+            (r#","prevResult":[]"#, "`prevResult`", 7),
+            (
+                r#","cni.dev/valid-attachments":[{"containerID":"c"}]"#,
+                "`cni.dev/valid-attachments[0]`",
+                7,
+            ),
         ];
         for (extra, field, code) in cases {
             let e = conf(extra).unwrap_err();
