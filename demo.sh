@@ -84,7 +84,7 @@ mkdir -p "$work"/{manifests,root,logs,run,net.d,cni-bin}
 ln -s "$bin/nodenet" "$work/cni-bin/nodenet"
 cat >"$work/net.d/10-nodenet.conflist" <<EOF
 {"cniVersion": "1.1.0", "name": "demo",
- "plugins": [{"type": "nodenet", "bridge": "demo0", "subnet": "10.244.7.0/24",
+ "plugins": [{"type": "nodenet", "capabilities": {"portMappings": true}, "bridge": "demo0", "subnet": "10.244.7.0/24",
               "ipMasq": false, "dataDir": "$work/nodenet"}]}
 EOF
 ip netns add "$ns"

@@ -97,6 +97,7 @@ gen_config() { # gen_config I N [skip-peer]: print node I's conflist
   "name": "nodenet",
   "plugins": [{
     "type": "nodenet",
+    "capabilities": {"portMappings": true},
     "bridge": "cni0",
     "subnet": "$(node_subnet "$i")",
     "clusterCIDR": "10.244.0.0/16",

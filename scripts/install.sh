@@ -100,6 +100,7 @@ keep /etc/cni/net.d/10-nodenet.conflist 0644 <<EOF
   "plugins": [
     {
       "type": "nodenet",
+      "capabilities": {"portMappings": true},
       "bridge": "cni0",
       "subnet": "$subnet",
       "gateway": "$gateway",

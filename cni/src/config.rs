@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{CniError, Code, Result};
+use crate::hostport::{PortMapping, Protocol};
 use crate::version::SpecVersion;
 
 pub const PLUGIN_TYPE: &str = "nodenet";
@@ -71,6 +72,8 @@ pub struct NetConf {
     pub data_dir: PathBuf,
     pub prev_result: Option<Value>,
     pub valid_attachments: Option<Vec<Attachment>>,
+    /// `runtimeConfig.portMappings` (the `portMappings` capability: containers' hostPorts).
+    pub port_mappings: Vec<PortMapping>,
 }
 
 impl NetConf {
@@ -236,6 +239,25 @@ struct RawPlugin {
     prev_result: Option<Map<String, Value>>,
     #[serde(rename = "cni.dev/valid-attachments")]
     valid_attachments: Option<Vec<RawAttachment>>,
+    runtime_config: Option<RawRuntimeConfig>,
+}
+
+/// The capability arguments the runtime passes (`runtimeConfig`); only `portMappings` is
+/// used, the rest is ignored as other plugins' business.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRuntimeConfig {
+    port_mappings: Option<Vec<RawPortMapping>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPortMapping {
+    host_port: u64,
+    container_port: u64,
+    protocol: Option<String>,
+    #[serde(rename = "hostIP")]
+    host_ip: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -334,6 +356,11 @@ fn validate(
         ));
     }
     let data_dir = Path::new(&data_root).join(&name);
+    let port_mappings = port_mappings(
+        raw.runtime_config
+            .and_then(|r| r.port_mappings)
+            .unwrap_or_default(),
+    )?;
     let valid_attachments = raw.valid_attachments.map(|list| {
         list.into_iter()
             .map(|a| Attachment {
@@ -360,6 +387,7 @@ fn validate(
         data_dir,
         prev_result: raw.prev_result.map(Value::Object),
         valid_attachments,
+        port_mappings,
     })
 }
 
@@ -512,6 +540,35 @@ fn peers(
         });
     }
     Ok(peers)
+}
+
+/// `runtimeConfig.portMappings`: ports in range, a known protocol (default TCP), an IPv4
+/// `hostIP` or none (`""` and `0.0.0.0` mean every address, as in the portmap plugin).
+fn port_mappings(raw: Vec<RawPortMapping>) -> Result<Vec<PortMapping>> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let field = format!("runtimeConfig.portMappings[{i}]");
+            let host_ip = match p.host_ip.as_deref() {
+                None | Some("") | Some("0.0.0.0") => None,
+                Some(ip) => Some(parse_ip(&format!("{field}.hostIP"), ip)?),
+            };
+            Ok(PortMapping {
+                host_port: in_range(&format!("{field}.hostPort"), p.host_port, 1, 65535)? as u16,
+                container_port: in_range(
+                    &format!("{field}.containerPort"),
+                    p.container_port,
+                    1,
+                    65535,
+                )? as u16,
+                protocol: match p.protocol.as_deref() {
+                    None | Some("") => Protocol::Tcp,
+                    Some(s) => Protocol::parse(&format!("{field}.protocol"), s)?,
+                },
+                host_ip,
+            })
+        })
+        .collect()
 }
 
 fn in_range(field: &str, n: u64, min: u64, max: u64) -> Result<u64> {

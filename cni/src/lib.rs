@@ -5,6 +5,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod ethtool;
+pub mod hostport;
 pub mod ipam;
 pub mod masq;
 pub mod netns;

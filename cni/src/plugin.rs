@@ -13,7 +13,7 @@ use crate::error::{CniError, Code, Result};
 use crate::ipam::Ipam;
 use crate::result::{AddResult, Interface, prev_addresses};
 use crate::version::{LATEST, SUPPORTED, SpecVersion};
-use crate::{masq, netns, nl, node, pod, reaper};
+use crate::{hostport, masq, netns, nl, node, pod, reaper};
 
 /// Run a future on a fresh current-thread runtime (cheap: no worker threads).
 fn block_on<T>(f: impl Future<Output = Result<T>>) -> Result<T> {
@@ -104,7 +104,10 @@ fn add(conf: &NetConf, env: &CniEnv) -> Result<String> {
             },
             false => pod::attach(&host, &ctr, &req).await,
         };
-        match attached {
+        let mapped = attached.and_then(|a| {
+            hostport::add(conf, &env.container_id, &env.ifname, lease.ip).map(|()| a)
+        });
+        match mapped {
             Ok(a) => Ok(render(conf, env, &node, &a, lease.ip)),
             Err(e) => {
                 // Leave nothing half-made: removing the host end removes the pair.
@@ -161,6 +164,7 @@ fn render(
 }
 
 fn del(conf: &NetConf, env: &CniEnv) -> Result<()> {
+    hostport::del(conf, &env.container_id, &env.ifname)?;
     let ipam = Ipam::open(&conf.data_dir, conf.subnet, conf.gateway)?;
     ipam.release(&env.container_id, &env.ifname)?;
     let ns = match &env.netns {
@@ -216,7 +220,8 @@ fn check(conf: &NetConf, env: &CniEnv) -> Result<()> {
             ip,
         };
         pod::verify(&host, &ctr, &req).await.map(|_| ())
-    })
+    })?;
+    hostport::verify(conf, &env.container_id, &env.ifname)
 }
 
 fn gc(conf: &NetConf) -> Result<()> {
@@ -228,6 +233,11 @@ fn gc(conf: &NetConf) -> Result<()> {
         .collect();
     let ipam = Ipam::open(&conf.data_dir, conf.subnet, conf.gateway)?;
     ipam.gc(&valid)?;
+    let owners: HashSet<String> = valid
+        .iter()
+        .map(|a| hostport::owner(&a.container_id, &a.ifname))
+        .collect();
+    hostport::gc(conf, &|o| owners.contains(o))?;
     // Host veths on our bridge that belong to no valid attachment are removed too.
     let keep: HashSet<String> = valid
         .iter()

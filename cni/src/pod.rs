@@ -84,7 +84,9 @@ pub async fn attach(host: &Handle, ctr: &Handle, req: &PodRequest<'_>) -> Result
     let hl = nl::link_by_name(host, &req.host_name)
         .await?
         .ok_or_else(|| CniError::kernel(format!("veth {}", req.host_name), "vanished"))?;
-    if req.conf.hairpin {
+    // A pod with host ports must reach itself through them: with br_netfilter loaded the
+    // DNATed packet goes back out the port it came in on, which needs hairpin mode.
+    if req.conf.hairpin || !req.conf.port_mappings.is_empty() {
         host.link()
             .set_port(LinkBridgePort::new(hl.header.index).hairpin(true).build())
             .execute()

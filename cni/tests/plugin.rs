@@ -645,3 +645,145 @@ fn sync_cli_reports_bad_config_files() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
 }
+
+/// A client netns joined to `node` by a veth: `node_ip` on the node's end, `client_ip` on
+/// the client's (both /24).
+fn client_of(node: &Netns, node_ip: &str, client_ip: &str) -> Netns {
+    let client = Netns::new("c");
+    node.ip(&[
+        "link",
+        "add",
+        "cl0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "cl1",
+        "netns",
+        &client.name,
+    ]);
+    node.ip(&["addr", "add", &format!("{node_ip}/24"), "dev", "cl0"]);
+    node.ip(&["link", "set", "cl0", "up"]);
+    client.ip(&["addr", "add", &format!("{client_ip}/24"), "dev", "cl1"]);
+    client.ip(&["link", "set", "cl1", "up"]);
+    client
+}
+
+fn with_ports(conf: &str, ports: Value) -> String {
+    let mut c: Value = serde_json::from_str(conf).unwrap();
+    c["runtimeConfig"] = serde_json::json!({ "portMappings": ports });
+    c.to_string()
+}
+
+#[test]
+fn host_ports_reach_the_pod_from_outside_loopback_and_itself() {
+    let node = Netns::new("n");
+    let client = client_of(&node, "192.168.61.1", "192.168.61.2");
+    let data = tempfile::tempdir().unwrap();
+    let base = conf("1.1.0", "10.244.15.0/24", data.path(), "");
+    let c = with_ports(
+        &base,
+        serde_json::json!([
+            {"hostPort": 8080, "containerPort": 80, "protocol": "TCP"},
+            {"hostPort": 8443, "containerPort": 80, "protocol": "tcp", "hostIP": "192.168.61.1"}
+        ]),
+    );
+    let pod = Netns::new("p");
+    let ip = result_ip(
+        &cni(Some(&node), "ADD", &c, "hp1", Some(&pod.path()), "eth0")
+            .ok()
+            .json(),
+    );
+    let _srv = EchoIpServer::start(&pod, 80);
+    // From outside: the pod sees the client's own address.
+    assert_eq!(
+        fetch_client_ip(&client, "192.168.61.1", 8080),
+        "192.168.61.2"
+    );
+    assert_eq!(
+        fetch_client_ip(&client, "192.168.61.1", 8443),
+        "192.168.61.2"
+    );
+    // From the node itself: loopback is masqueraded to the gateway (127.0.0.1 cannot leave
+    // the node); the node's own address needs no masquerade.
+    assert_eq!(fetch_client_ip(&node, "127.0.0.1", 8080), "10.244.15.1");
+    assert_eq!(fetch_client_ip(&node, "192.168.61.1", 8080), "192.168.61.1");
+    // Hairpin: the pod reaches itself through its host port.
+    assert_eq!(fetch_client_ip(&pod, "192.168.61.1", 8080), "10.244.15.1");
+    // hostIP limits the mapping to that address.
+    let miss = node.run(&[
+        "timeout",
+        "3",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1:8443/cgi-bin/ip",
+    ]);
+    assert!(!miss.status.success(), "8443 is bound to 192.168.61.1 only");
+    // CHECK sees the mappings.
+    cni(Some(&node), "CHECK", &c, "hp1", Some(&pod.path()), "eth0").ok();
+
+    // A second pod claiming the same host port fails, naming the holder, and leaks nothing.
+    let pod2 = Netns::new("p");
+    let c2 = with_ports(
+        &base,
+        serde_json::json!([{"hostPort": 8080, "containerPort": 81}]),
+    );
+    cni(Some(&node), "ADD", &c2, "hp2", Some(&pod2.path()), "eth0")
+        .err(102, "hostPort 8080/TCP is already mapped to");
+    assert!(!pod2.has_link("eth0"));
+
+    // DEL (without runtimeConfig, as some runtimes do) removes the mappings.
+    cni(Some(&node), "DEL", &base, "hp1", Some(&pod.path()), "eth0").ok();
+    let nft = node.run(&["nft", "list", "table", "ip", "nodenet_testnet_hostports"]);
+    let listing = String::from_utf8_lossy(&nft.stdout);
+    assert!(!listing.contains(&ip), "{listing}");
+    assert!(!listing.contains("8080"), "{listing}");
+    // Now the port is free for the second pod; GC with no valid attachment removes it.
+    cni(Some(&node), "ADD", &c2, "hp2", Some(&pod2.path()), "eth0").ok();
+    let gc = serde_json::json!({
+        "cniVersion": "1.1.0", "name": "testnet", "type": "nodenet",
+        "subnet": "10.244.15.0/24", "dataDir": data.path(),
+        "cni.dev/valid-attachments": []
+    });
+    cni(Some(&node), "GC", &gc.to_string(), "", None, "").ok();
+    let nft = node.run(&["nft", "list", "table", "ip", "nodenet_testnet_hostports"]);
+    assert!(!String::from_utf8_lossy(&nft.stdout).contains("8080"));
+}
+
+#[test]
+fn bad_port_mappings_name_the_field() {
+    let node = Netns::new("n");
+    let pod = Netns::new("p");
+    let data = tempfile::tempdir().unwrap();
+    let base = conf("1.1.0", "10.244.16.0/24", data.path(), "");
+    for (ports, field) in [
+        (
+            serde_json::json!([{"hostPort": 0, "containerPort": 80}]),
+            "runtimeConfig.portMappings[0].hostPort",
+        ),
+        (
+            serde_json::json!([{"hostPort": 80, "containerPort": 80, "protocol": "icmp"}]),
+            "runtimeConfig.portMappings[0].protocol",
+        ),
+        (
+            serde_json::json!([{"hostPort": 80, "containerPort": 80, "hostIP": "fe80::1"}]),
+            "runtimeConfig.portMappings[0].hostIP",
+        ),
+        (
+            serde_json::json!([{"containerPort": 80}]),
+            "runtimeConfig.portMappings[0]",
+        ),
+    ] {
+        cni(
+            Some(&node),
+            "ADD",
+            &with_ports(&base, ports),
+            "bad",
+            Some(&pod.path()),
+            "eth0",
+        )
+        .err(7, field);
+    }
+    assert_eq!(lease_files(&data.path().join("testnet")), 0);
+}

@@ -42,6 +42,7 @@ cat > /etc/cni/net.d/10-nodenet.conflist <<JSON
   "name": "nodenet",
   "plugins": [{
     "type": "nodenet",
+    "capabilities": {"portMappings": true},
     "bridge": "cni0",
     "subnet": "10.244.$I.0/24",
     "clusterCIDR": "10.244.0.0/16",
