@@ -38,6 +38,8 @@ fn podman_runs_containers_on_a_nodenet_network() {
     assert_eq!(one("leases_running"), "1");
     assert_eq!(one("ping_b_to_a"), "ok");
     // podman's DEL on container removal freed the lease.
+    assert_eq!(one("hostport"), "hostport-ok");
+    assert_eq!(one("hostport_after_rm"), "0");
     assert_eq!(one("leases_after_rm"), "0");
     assert_eq!(one("done"), "");
 }

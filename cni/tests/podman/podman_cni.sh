@@ -98,7 +98,7 @@ cat > "$W/cni/nnpod.conflist" <<CONF
   "cniVersion": "1.0.0",
   "name": "nnpod",
   "plugins": [
-    {"type": "nodenet", "bridge": "nnpm0", "subnet": "10.244.50.0/24", "ipMasq": true,
+    {"type": "nodenet", "capabilities": {"portMappings": true}, "bridge": "nnpm0", "subnet": "10.244.50.0/24", "ipMasq": true,
      "dataDir": "$W/data"}
   ]
 }
@@ -106,7 +106,7 @@ CONF
 
 # A busybox image from Debian's busybox-static.
 cp /bin/busybox "$W/rootfs/bin/busybox"
-for a in sh ip sleep ping cat; do ln -s busybox "$W/rootfs/bin/$a"; done
+for a in sh ip sleep ping cat httpd; do ln -s busybox "$W/rootfs/bin/$a"; done
 tar -C "$W/rootfs" -cf "$W/rootfs.tar" .
 pm import "$W/rootfs.tar" localhost/nnbusybox:test >/dev/null
 
@@ -122,6 +122,19 @@ if pm run --rm --network nnpod localhost/nnbusybox:test /bin/ping -c 1 -W 2 "$A"
 else
   echo "RESULT ping_b_to_a failed"
 fi
+# `-p` reaches nodenet as runtimeConfig.portMappings: the node's loopback gets to the pod.
+mkdir -p "$W/www"; echo hostport-ok > "$W/www/index.html"
+pm run -d --name nn-web --network nnpod -p 18080:80 -v "$W/www:/www:ro" localhost/nnbusybox:test \
+  /bin/httpd -f -p 80 -h /www >/dev/null
+got=""
+for _ in $(seq 50); do
+  got=$(nsenter --net="/run/netns/$NODE" timeout 2 busybox wget -qO- http://127.0.0.1:18080/ 2>/dev/null || true)
+  [ -n "$got" ] && break
+  sleep 0.1
+done
+echo "RESULT hostport ${got:-none}"
+pm rm -f -t 0 nn-web >/dev/null
+echo "RESULT hostport_after_rm $(nsenter --net="/run/netns/$NODE" nft list map ip nodenet_nnpod_hostports ports | grep -c 18080 || true)"
 pm rm -f -t 0 nn-a >/dev/null
 echo "RESULT leases_after_rm $(ls "$W/data/nnpod" | grep -c '^10\.' || true)"
 echo "RESULT done"
