@@ -8,6 +8,7 @@
 #   lab.sh down    [-p PREFIX] [-d DIR] [-t SECS]     # pods torn down by their nodelet, then all removed
 #   lab.sh apply   NODE FILE...                       # drop manifests into NODE's static pod path
 #   lab.sh delete  NODE FILE|NAME...                  # remove them again (the pods are torn down)
+#   lab.sh restart NODE [SIGNAL]                      # stop NODE's nodelet (TERM; KILL = crash), start it again
 #   lab.sh nodectl NODE ARGS...                       # nodectl against NODE: ps, logs, describe, images
 #   lab.sh ps                                         # `get pods -o wide` on every node
 #   lab.sh exec    NODE CMD...                        # run CMD in NODE's netns
@@ -22,13 +23,14 @@
 #   ${PREFIX}n<i>    node n<i>: eth0 192.168.77.<i>/24 (MTU 1500), pod subnet 10.244.<i>.0/24
 #   DIR/n<i>/        net.d/10-nodenet.conflist (every other node a peer), data/ (leases),
 #                    cni-bin/nodenet, manifests/ (static pod path), root/ (state, image store),
-#                    logs/ (pod logs), run/ (nodelet.sock), nodelet.log, nodelet.pid
+#                    logs/ (pod logs), run/ (nodelet.sock), nodelet.log, nodelet.pid,
+#                    ns/mnt (the node's mount namespace, kept across nodelet restarts)
 #   cgroups          <caller's own cgroup>/${PREFIX}lab/n<i> in every hierarchy: node n<i>'s
 #                    nodelet runs there and its pods are created below it (pod<uid>)
 #
 # Each nodelet (from BINDIR, next to nodelet-shim, nodelet-pause and noderun; default: where `nodelet`
 # is on the PATH, else target/debug) runs in its node's netns and cgroup, in a private mount
-# namespace (its netns pins and overlay mounts vanish with it), with busybox:local (built from
+# namespace kept at DIR/n<i>/ns/mnt (its netns pins and overlay mounts vanish with the lab), with busybox:local (built from
 # /bin/busybox by scripts/busybox-image.sh) and every -i ARCHIVE imported into its image store.
 # -x: no nodelets (the network alone; `pod` makes bare pods by calling the plugin directly).
 # -c NODE_CMD: also started once per node inside its netns and cgroup, with NODE_NAME,
@@ -199,17 +201,31 @@ alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^[^)]*) Z' "
 
 # ---- nodelet per node -----------------------------------------------------------------------
 
-start_nodelet() { # I
+# The node's own mount namespace, kept by a bind mount at DIR/n<i>/ns/mnt so that a restarted
+# nodelet finds its pods' netns pins and overlay mounts (none of them is in the host's mount
+# table); `down` unmounts it with everything below DIR.
+mk_mountns() { # I
+  local d=$DIR/n$1/ns
+  mkdir -p "$d"
+  mount --bind "$d" "$d"
+  mount --make-private "$d"
+  touch "$d/mnt"
+  unshare --mount="$d/mnt" --propagation private true
+}
+
+start_nodelet() { # I [restart]: a restart skips the image imports
   local i=$1 nd
   nd=$DIR/n$i
   mkdir -p "$nd/manifests" "$nd/root" "$nd/logs" "$nd/run" "$nd/cni-bin"
   ln -sfn "$NODENET" "$nd/cni-bin/nodenet"
-  "$BINDIR/nodectl" --root-dir "$nd/root" import "$DIR/busybox.tar" > /dev/null
-  for a in ${IMAGES[@]+"${IMAGES[@]}"}; do
-    "$BINDIR/nodectl" --root-dir "$nd/root" import "$a" > /dev/null
-  done
+  if [ -z "${2:-}" ]; then
+    "$BINDIR/nodectl" --root-dir "$nd/root" import "$DIR/busybox.tar" > /dev/null
+    for a in ${IMAGES[@]+"${IMAGES[@]}"}; do
+      "$BINDIR/nodectl" --root-dir "$nd/root" import "$a" > /dev/null
+    done
+  fi
   spawn_in_node "$i" "$nd/nodelet.log" env -u NOTIFY_SOCKET RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 \
-    nsenter --net="/run/netns/$(node_ns "$i")" unshare --mount --propagation private -- \
+    nsenter --net="/run/netns/$(node_ns "$i")" --mount="$nd/ns/mnt" -- \
     "$BINDIR/nodelet" --node-name "n$i" --node-ip "$(node_ip "$i")" \
       --static-pod-path "$nd/manifests" --root-dir "$nd/root" --pod-logs-dir "$nd/logs" \
       --run-dir "$nd/run" --api-socket "$nd/run/nodelet.sock" \
@@ -272,7 +288,7 @@ up() {
   [ "$NO_NODELET" = 0 ] && "$HERE/../scripts/busybox-image.sh" "$DIR/busybox.tar" busybox:local
   for i in $(seq 1 "$N"); do
     nsenter --net="/run/netns/$(node_ns "$i")" "$NODENET" sync --config "$DIR/n$i/net.d/10-nodenet.conflist"
-    [ "$NO_NODELET" = 0 ] && start_nodelet "$i"
+    if [ "$NO_NODELET" = 0 ]; then mk_mountns "$i"; start_nodelet "$i"; fi
     if [ -n "$NODE_CMD" ]; then
       NODE_NAME=n$i NODE_DIR=$DIR/n$i NODE_IP=$(node_ip "$i") CNI_CONF_DIR=$DIR/n$i/net.d NODENET=$NODENET \
         spawn_in_node "$i" "$DIR/n$i/agent.log" nsenter --net="/run/netns/$(node_ns "$i")" sh -c "$NODE_CMD"
@@ -376,6 +392,21 @@ delete() { # NODE FILE|NAME...
   done
 }
 
+restart() { # NODE [SIGNAL]: stop NODE's nodelet with SIGNAL (default TERM; KILL for a crash),
+  # start it again in the node's netns, cgroup and mount namespace, wait until it answers
+  local i pid t=0; i=$(node_index "$1")
+  pid=$(cat "$DIR/n$i/nodelet.pid" 2>/dev/null || true)
+  if alive "$pid"; then
+    kill "-${2:-TERM}" "$pid"
+    while alive "$pid"; do
+      t=$((t + 1)); [ $t -gt 600 ] && die "nodelet of n$i did not exit within 60 s"
+      sleep 0.1
+    done
+  fi
+  start_nodelet "$i" restart
+  wait_nodelet "$i"
+}
+
 nodectl_on() { # NODE ARGS...
   local i; i=$(node_index "$1"); shift
   exec "$BINDIR/nodectl" --socket "$DIR/n$i/run/nodelet.sock" --root-dir "$DIR/n$i/root" "$@"
@@ -416,6 +447,7 @@ case $cmd in
   config) gen_config "$1" "$2" "${3:-0}" ;;
   apply) apply "$@" ;;
   delete) delete "$@" ;;
+  restart) [ $# -ge 1 ] || die "restart NODE [SIGNAL]"; restart "$@" ;;
   nodectl) [ $# -ge 1 ] || die "nodectl NODE ARGS..."; nodectl_on "$@" ;;
   ps) ps_all ;;
   pod) pod "$1" "$2" ;;
