@@ -146,13 +146,16 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     let spec = a.spec;
     let process = spec.process().as_ref().ok_or("process: missing")?;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    let own_mount_ns = a.plan.has(LinuxNamespaceType::Mount);
     let ctx = crate::rootfs::RootfsContext {
         rootfs: a.rootfs,
         bundle_dir: a.bundle_dir,
         spec,
         in_userns: a.plan.has_user(),
         new_cgroupns: a.plan.new.contains(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+        own_mount_ns,
         cgroup: a.cgroup,
+        sys: &crate::syscall::Linux,
     };
     crate::rootfs::prepare(&ctx)?;
     let mut state_json = String::new();
@@ -169,7 +172,12 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         }
         crate::hooks::run(spec, "createContainer", state_json.as_bytes())?;
     }
-    crate::rootfs::enter(a.rootfs, a.no_pivot)?;
+    if own_mount_ns {
+        crate::rootfs::enter(&ctx, a.no_pivot)?;
+    } else {
+        // The runtime's mount namespace is shared: no pivot, the root is root.path (runc).
+        crate::rootfs::enter_shared(&ctx)?;
+    }
     if a.plan.has(LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname() {
             nix::unistd::sethostname(h).map_err(|e| format!("hostname {h:?}: {e}"))?;
@@ -194,8 +202,13 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
             .map(|b| (b.height() as u16, b.width() as u16));
         crate::tty::setup_container_tty(fd, size, true)?;
     }
-    crate::rootfs::finish(spec)?;
+    if own_mount_ns {
+        crate::rootfs::finish(&ctx)?;
+    }
     let prepared = prepare_process(process, spec)?;
+    // Everything that can fail before execve fails `create` (as in runc and crun): credentials
+    // change before init says it is created.
+    drop_privileges(&prepared, a.seccomp, process)?;
     chan.send(&Msg::Created)?;
     // Wait for `start`: opening the fifo for writing blocks until it is opened for reading.
     let path = format!("/proc/self/fd/{}", a.fifo);
@@ -207,9 +220,13 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     .map_err(|e| format!("open exec fifo: {e}"))?;
     nix::unistd::write(&w, b"0").map_err(|e| format!("write exec fifo: {e}"))?;
     // `w` stays open (close-on-exec) until execve: `start` waits for that EOF, so poststart
-    // hooks run only after startContainer hooks and the exec.
-    crate::hooks::run(spec, "startContainer", state_json.as_bytes())?;
-    let r = finish_and_exec(prepared, a.seccomp, a.preserve_fds, process);
+    // hooks run only after startContainer hooks and the exec. What fails from here on fails
+    // `start`: the reason goes into the fifo, which `start` reads up to the EOF.
+    let r = crate::hooks::run(spec, "startContainer", state_json.as_bytes())
+        .and_then(|()| exec_now(prepared, a.seccomp, a.preserve_fds, process));
+    if let Err(e) = &r {
+        let _ = nix::unistd::write(&w, e.as_bytes());
+    }
     drop(w);
     r
 }
@@ -249,11 +266,13 @@ fn prepare_process(process: &Process, spec: &Spec) -> Result<Prepared, String> {
     })
 }
 
-/// Drop privileges in the order that keeps each step possible, then execve.
-fn finish_and_exec(
-    p: Prepared,
+/// Drop privileges in the order that keeps each step possible: AppArmor, seccomp when it needs
+/// CAP_SYS_ADMIN (no no_new_privs), bounding set, user and groups, the other capability sets,
+/// no_new_privs. A filter under no_new_privs waits for [`exec_now`], as close to execve as
+/// possible.
+fn drop_privileges(
+    p: &Prepared,
     seccomp: Option<&noderun_seccomp::Program>,
-    preserve_fds: i32,
     process: &Process,
 ) -> Result<(), String> {
     if let Some(profile) = process
@@ -277,9 +296,20 @@ fn finish_and_exec(
     }
     if nnp {
         process::set_no_new_privs()?;
-        if let Some(s) = seccomp {
-            s.install().map_err(|e| format!("linux.seccomp: {e}"))?;
-        }
+    }
+    Ok(())
+}
+
+/// The last steps: the seccomp filter under no_new_privs, closing what must not pass, execve.
+/// Returns only on error.
+fn exec_now(
+    p: Prepared,
+    seccomp: Option<&noderun_seccomp::Program>,
+    preserve_fds: i32,
+    process: &Process,
+) -> Result<(), String> {
+    if let (Some(s), true) = (seccomp, process.no_new_privileges().unwrap_or(false)) {
+        s.install().map_err(|e| format!("linux.seccomp: {e}"))?;
     }
     close_extra_fds(3 + preserve_fds);
     Err(p.exec.exec())
@@ -332,5 +362,6 @@ fn exec_process(_chan: &Channel, a: &ExecArgs, spec: &Spec) -> Result<(), String
         crate::tty::setup_container_tty(fd, size, false)?;
     }
     let prepared = prepare_process(process, spec)?;
-    finish_and_exec(prepared, a.seccomp, a.preserve_fds, process)
+    drop_privileges(&prepared, a.seccomp, process)?;
+    exec_now(prepared, a.seccomp, a.preserve_fds, process)
 }

@@ -206,3 +206,39 @@ fn time_namespace_offsets() {
         .unwrap();
     assert!(up >= host + 864000 - 5, "uptime {up} vs host {host}");
 }
+
+/// Without a `mount` namespace the container shares the runtime's mount namespace; as with
+/// runc its root is still root.path (chroot), and every mount made for it is gone after delete.
+#[test]
+fn no_mount_namespace_shares_ours() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("nomntns");
+    std::fs::write(w.bundle.join("rootfs/marker"), "inside\n").unwrap();
+    let mut c = sh(
+        "readlink /proc/self/ns/mnt; cat /marker; grep -c . /proc/self/mounts >/dev/null && echo proc",
+    );
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    let l = c["linux"].as_object_mut().unwrap();
+    l.remove("maskedPaths");
+    l.remove("readonlyPaths");
+    let out = w.run_ok(&c, "n");
+    assert_eq!(out, format!("{}\ninside\nproc\n", host_ns("mnt")));
+    assert_nothing_left(&w, &format!("{}-n", w.prefix));
+    // Masking paths needs a mount namespace of the container's own (runc says the same).
+    let mut c2 = c.clone();
+    c2["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    w.write_config(&c2);
+    let id = w.id("m");
+    let (ok, err) = w.create(&id, &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("linux.maskedPaths") && err.contains("mount namespace"),
+        "{err}"
+    );
+    assert_nothing_left(&w, &id);
+}
