@@ -34,10 +34,16 @@ pub const MAX_FILE_SIZE: u64 = 8 << 20;
 /// Read a whole file, refusing one larger than [`MAX_FILE_SIZE`].
 pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_FILE_SIZE + 1)
-        .read_to_end(&mut buf)?;
+    let f = std::fs::File::open(path)?;
+    // Sized like fs::read for a regular file (one allocation, one read); the cap holds for
+    // anything else.
+    let hint = f
+        .metadata()
+        .map(|m| m.len())
+        .unwrap_or(0)
+        .min(MAX_FILE_SIZE);
+    let mut buf = Vec::with_capacity(hint as usize + 1);
+    f.take(MAX_FILE_SIZE + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > MAX_FILE_SIZE {
         return Err(std::io::Error::new(
             std::io::ErrorKind::FileTooLarge,
