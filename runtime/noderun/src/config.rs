@@ -375,6 +375,7 @@ fn validate(file: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf> {
                 ),
             ));
         }
+        check_device_node(file, i, d)?;
     }
     if !seen.contains(&LinuxNamespaceType::Mount) {
         check_without_mount_ns(file, spec)?;
@@ -446,6 +447,33 @@ fn validate(file: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf> {
             .map_err(|e| config_err(file, "linux.seccomp", e.to_string()))?;
     }
     Ok(rootfs)
+}
+
+/// One `linux.devices` entry is a node to make: a block, character or FIFO type, and for
+/// devices real numbers (they also become the node's device cgroup rule, where -1 would mean
+/// every device).
+fn check_device_node(file: &Path, i: usize, d: &oci_spec::runtime::LinuxDevice) -> Result<()> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    match d.typ() {
+        T::A => Err(config_err(
+            file,
+            format!("linux.devices[{i}].type"),
+            "\"a\" is not a node type (it belongs in linux.resources.devices rules)",
+        )),
+        T::P => Ok(()),
+        T::B | T::C | T::U => {
+            for (field, n) in [("major", d.major()), ("minor", d.minor())] {
+                if !(0..=i64::from(u32::MAX)).contains(&n) {
+                    return Err(config_err(
+                        file,
+                        format!("linux.devices[{i}].{field}"),
+                        format!("{n} is not a device number"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Without a mount namespace of its own the container shares the runtime's: what would change

@@ -185,9 +185,8 @@ impl Step {
     }
 }
 
-/// The error for a container process that died during create without reporting why: an OOM
-/// kill names the memory limit (the usual cause: a limit too small for init); otherwise how it
-/// ended and at which step.
+/// The error for a container process that died during create without reporting why: how it
+/// ended (if it was our child), whether the cgroup saw an OOM kill, and the step.
 fn init_death(
     bundle: &Bundle,
     cgroup: &noderun_cgroups::Cgroup,
@@ -206,7 +205,6 @@ fn init_death(
         }
         break;
     }
-    let oom = cgroup.oom_kills().unwrap_or(0) > 0;
     let limit = bundle
         .spec
         .linux()
@@ -214,23 +212,22 @@ fn init_death(
         .and_then(|l| l.resources().as_ref())
         .and_then(|r| r.memory().as_ref())
         .and_then(|m| m.limit());
+    let oom = cgroup.oom_kills().unwrap_or(0) > 0;
+    death_error(&bundle.config_file, limit, oom, &how, step)
+}
+
+/// An OOM kill names the memory limit (the usual cause: a limit too small for init);
+/// otherwise how the process ended and at which step.
+fn death_error(file: &Path, limit: Option<i64>, oom: bool, how: &str, step: Step) -> Error {
+    let step = step.describe();
     match (oom, limit) {
         (true, Some(l)) => config_err(
-            &bundle.config_file,
+            file,
             "linux.resources.memory.limit",
-            format!(
-                "{l} bytes is too little: the container's init was OOM-killed while {}",
-                step.describe()
-            ),
+            format!("{l} bytes is too little: the container's init was OOM-killed while {step}"),
         ),
-        (true, None) => Error::Child(format!(
-            "the container's init was OOM-killed while {}",
-            step.describe()
-        )),
-        (false, _) => Error::Child(format!(
-            "the container's init {how} while {}",
-            step.describe()
-        )),
+        (true, None) => Error::Child(format!("the container's init was OOM-killed while {step}")),
+        (false, _) => Error::Child(format!("the container's init {how} while {step}")),
     }
 }
 
@@ -864,9 +861,16 @@ impl Runtime {
                 "exec: a terminal needs --console-socket (or a foreground exec)".into(),
             ));
         }
+        // A container without a mount namespace of its own shares ours: enter its root as its
+        // init did (chroot), through init's view of it.
+        let root = saved
+            .host_mounts
+            .as_ref()
+            .map(|_| PathBuf::from(format!("/proc/{}/root", saved.pid)));
         let args = ExecArgs {
             process,
             join: &join,
+            root: root.as_deref(),
             console,
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),
@@ -928,4 +932,62 @@ pub fn become_subreaper() -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_death_is_described() {
+        let f = Path::new("/b/config.json");
+        let cases = [
+            (
+                Some(1),
+                true,
+                "was killed by SIGKILL",
+                Step::Namespaces,
+                "/b/config.json: linux.resources.memory.limit: 1 bytes is too little: the \
+                 container's init was OOM-killed while entering its namespaces",
+            ),
+            (
+                None,
+                true,
+                "exited",
+                Step::Rootfs,
+                "the container's init was OOM-killed while setting up its root filesystem",
+            ),
+            (
+                Some(1 << 30),
+                false,
+                "was killed by SIGSEGV",
+                Step::Rootfs,
+                "the container's init was killed by SIGSEGV while setting up its root filesystem",
+            ),
+        ];
+        for (limit, oom, how, step, want) in cases {
+            assert_eq!(death_error(f, limit, oom, how, step).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn fifo_devices_are_not_device_rules() {
+        let linux: oci_spec::runtime::Linux = serde_json::from_str(
+            r#"{"devices": [{"path": "/dev/p", "type": "p"},
+                            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}"#,
+        )
+        .unwrap();
+        let rules = effective_resources(&linux).devices().clone().unwrap();
+        use oci_spec::runtime::LinuxDeviceType as T;
+        assert!(
+            rules
+                .iter()
+                .all(|r| matches!(r.typ(), Some(T::C) | Some(T::B)))
+        );
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.major() == Some(10) && r.minor() == Some(229))
+        );
+    }
 }

@@ -39,6 +39,8 @@ pub struct InitArgs<'a> {
 pub struct ExecArgs<'a> {
     pub process: &'a Process,
     pub join: &'a [(LinuxNamespaceType, std::path::PathBuf)],
+    /// Root to chroot into (a container that shares the runtime's mount namespace).
+    pub root: Option<&'a Path>,
     pub console: Option<RawFd>,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a noderun_seccomp::Program>,
@@ -355,6 +357,10 @@ pub fn exec_bootstrap(chan: Channel, a: &ExecArgs, spec: &Spec) -> ! {
 fn exec_process(_chan: &Channel, a: &ExecArgs, spec: &Spec) -> Result<(), String> {
     let process = a.process;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    if let Some(root) = a.root {
+        nix::unistd::chroot(root).map_err(|e| format!("chroot {}: {e}", root.display()))?;
+        nix::unistd::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
+    }
     if let Some(fd) = a.console {
         let size = process
             .console_size()

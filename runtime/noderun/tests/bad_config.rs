@@ -259,6 +259,13 @@ fn resources_the_host_cannot_apply_are_named() {
             &["linux.resources.hugepageLimits", "hugetlb"],
         );
     }
+    // A node of `linux.devices` with a wildcard number would become a rule for every device.
+    let mut c = good.clone();
+    c["linux"]["devices"] = json!([{"path": "/dev/all", "type": "c", "major": -1, "minor": 3}]);
+    rejects(&w, "wildnode", &c, &["linux.devices[0].major", "-1"]);
+    let mut c = good.clone();
+    c["linux"]["devices"] = json!([{"path": "/dev/all", "type": "a"}]);
+    rejects(&w, "anode", &c, &["linux.devices[0].type"]);
     let mut c = good.clone();
     c["linux"]["resources"] =
         json!({"devices": [{"allow": true, "type": "p", "major": 1, "minor": 3, "access": "rwm"}]});

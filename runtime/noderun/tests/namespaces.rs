@@ -229,6 +229,17 @@ fn no_mount_namespace_shares_ours() {
     let out = w.run_ok(&c, "n");
     assert_eq!(out, format!("{}\ninside\nproc\n", host_ns("mnt")));
     assert_nothing_left(&w, &format!("{}-n", w.prefix));
+    // `exec` enters the same root.
+    let mut c1 = c.clone();
+    c1["process"]["args"] = json!(["sleep", "100"]);
+    w.write_config(&c1);
+    let id = w.id("e");
+    let (ok, err) = w.create(&id, &[]);
+    assert!(ok, "{err}");
+    w.ok(&["start", &id]);
+    assert_eq!(w.ok(&["exec", &id, "cat", "/marker"]), "inside\n");
+    w.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&w, &id);
     // Masking paths needs a mount namespace of the container's own (runc says the same).
     let mut c2 = c.clone();
     c2["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
