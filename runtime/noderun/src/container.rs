@@ -833,21 +833,7 @@ impl Runtime {
             Some(s) => Some(noderun_seccomp::compile(s)?),
             None => None,
         };
-        // Join each namespace of init that differs from ours.
-        let mut join = vec![];
-        for t in crate::namespaces::ALL {
-            let name = crate::namespaces::proc_name(t);
-            let theirs = format!("/proc/{}/ns/{name}", saved.pid);
-            let (Some(a), Some(b)) = (
-                crate::namespaces::ns_inode(&theirs),
-                crate::namespaces::ns_inode(&format!("/proc/self/ns/{name}")),
-            ) else {
-                continue;
-            };
-            if a != b {
-                join.push((t, PathBuf::from(theirs)));
-            }
-        }
+        let join = crate::namespaces::differing_from_ours(saved.pid);
         let console_owned = match &opts.console_socket {
             Some(p) => Some(connect_console(p)?),
             None => None,

@@ -180,24 +180,7 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         // The runtime's mount namespace is shared: no pivot, the root is root.path (runc).
         crate::rootfs::enter_shared(&ctx)?;
     }
-    if a.plan.has(LinuxNamespaceType::Uts) {
-        if let Some(h) = spec.hostname() {
-            nix::unistd::sethostname(h).map_err(|e| format!("hostname {h:?}: {e}"))?;
-        }
-        if let Some(d) = spec.domainname() {
-            set_domainname(d)?;
-        }
-    }
-    for (k, v) in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.sysctl().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let path = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&path, v).map_err(|e| format!("linux.sysctl.{k}: write {path}: {e}"))?;
-    }
+    set_names_and_sysctls(spec, a.plan)?;
     if let Some(fd) = a.console {
         let size = process
             .console_size()
@@ -231,6 +214,29 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     }
     drop(w);
     r
+}
+
+/// Hostname and domainname (in the container's own UTS namespace), then `linux.sysctl`.
+fn set_names_and_sysctls(spec: &Spec, plan: &Plan) -> Result<(), String> {
+    if plan.has(LinuxNamespaceType::Uts) {
+        if let Some(h) = spec.hostname() {
+            nix::unistd::sethostname(h).map_err(|e| format!("hostname {h:?}: {e}"))?;
+        }
+        if let Some(d) = spec.domainname() {
+            set_domainname(d)?;
+        }
+    }
+    for (k, v) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v).map_err(|e| format!("linux.sysctl.{k}: write {path}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn set_domainname(d: &str) -> Result<(), String> {

@@ -126,6 +126,25 @@ pub fn unshare_flags(flags: CloneFlags) -> Result<(), String> {
     unshare(flags).map_err(|e| format!("linux.namespaces: unshare({flags:?}): {e}"))
 }
 
+/// The namespaces of process `pid` that differ from ours, in join order (for `exec`).
+pub fn differing_from_ours(pid: i32) -> Vec<(LinuxNamespaceType, PathBuf)> {
+    let mut join = vec![];
+    for t in ALL {
+        let name = proc_name(t);
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let (Some(a), Some(b)) = (
+            ns_inode(&theirs),
+            ns_inode(&format!("/proc/self/ns/{name}")),
+        ) else {
+            continue;
+        };
+        if a != b {
+            join.push((t, PathBuf::from(theirs)));
+        }
+    }
+    join
+}
+
 /// The inode of a namespace file, to tell whether a process shares our namespace.
 pub fn ns_inode(path: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
