@@ -127,7 +127,7 @@ fn write_configs(dir: &Path) -> Vec<(PathBuf, String)> {
         config(
             &base,
             "pz",
-            "i=0; while :; do i=$((i+1)); echo $i > /tick; usleep 20000; done",
+            "i=0; while :; do i=$((i+1)); echo $i > /tick.new; mv /tick.new /tick; usleep 20000; done",
             json!({}),
         ),
     );
