@@ -15,6 +15,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use crate::namespaces::{self, Plan};
 use crate::process::{self, CapPlan, ExecPlan};
 use crate::sync::{Channel, Msg};
+use crate::syscall::Linux;
 
 /// Everything the container init needs; built by the parent before fork.
 pub struct InitArgs<'a> {
@@ -90,19 +91,19 @@ fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     reset_signals();
     set_stdio(a.stdio)?;
     chan.expect(&Msg::Go)?;
-    namespaces::join_all(&a.plan.join)?;
+    namespaces::join_all(&Linux, &a.plan.join)?;
     if a.plan.has_user() && !a.plan.new_user {
         // Our ids stay the host's after setns; become the namespace's root so files we
         // create are owned by a mapped id.
         become_root()?;
     }
     if a.plan.new_user {
-        namespaces::unshare_flags(nix::sched::CloneFlags::CLONE_NEWUSER)?;
+        namespaces::unshare_flags(&Linux, nix::sched::CloneFlags::CLONE_NEWUSER)?;
         chan.send(&Msg::MapIds)?;
         chan.expect(&Msg::Ack)?;
         become_root()?;
     }
-    namespaces::unshare_flags(a.plan.new)?;
+    namespaces::unshare_flags(&Linux, a.plan.new)?;
     if let Some(offsets) = a
         .spec
         .linux()
@@ -157,7 +158,7 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         new_cgroupns: a.plan.new.contains(nix::sched::CloneFlags::CLONE_NEWCGROUP),
         own_mount_ns,
         cgroup: a.cgroup,
-        sys: &crate::syscall::Linux,
+        sys: &Linux,
     };
     crate::rootfs::prepare(&ctx)?;
     let mut state_json = String::new();
@@ -344,7 +345,7 @@ pub fn exec_bootstrap(chan: Channel, a: &ExecArgs, spec: &Spec) -> ! {
         reset_signals();
         set_stdio(a.stdio)?;
         chan.expect(&Msg::Go)?;
-        namespaces::join_all(a.join)?;
+        namespaces::join_all(&Linux, a.join)?;
         // SAFETY: single-threaded child.
         match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
             ForkResult::Child => exec_process(&chan, a, spec),

@@ -1,14 +1,16 @@
-//! The seam between the root filesystem set-up and the kernel (youki's `Syscall` idea, kept
-//! narrow): every mount-namespace system call `rootfs` and `mounts` make goes through
-//! [`Syscall`]. [`Linux`] makes the calls; the test-only `Recorder` writes them down, so the
-//! order of the set-up (propagation, rootfs bind, mounts, devices, pivot, read-only root,
-//! masked paths) is unit-tested without root. Plain file work (mkdir, symlink, stat) is not
+//! The seam between the container set-up and the kernel (youki's `Syscall` idea, kept
+//! narrow): every mount and namespace system call `rootfs`, `mounts` and `namespaces` make
+//! goes through [`Syscall`]. [`Linux`] makes the calls; the test-only `Recorder` writes them
+//! down, so the order of the set-up (propagation, rootfs bind, mounts, devices, pivot,
+//! read-only root, masked paths; namespace files opened before the first setns) is
+//! unit-tested without root. Plain file work (mkdir, symlink, stat) is not
 //! behind the seam: it works unprivileged on a temporary directory.
 
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 use nix::sys::stat::{Mode, SFlag};
 
 /// The system calls of the root filesystem set-up. Errors are the kernel's; callers add the
@@ -34,6 +36,8 @@ pub trait Syscall {
     fn mknod(&self, path: &Path, kind: SFlag, mode: Mode, dev: u64) -> nix::Result<()>;
     fn chmod(&self, path: &Path, mode: Mode) -> nix::Result<()>;
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> nix::Result<()>;
+    fn setns(&self, fd: BorrowedFd, kind: CloneFlags) -> nix::Result<()>;
+    fn unshare(&self, flags: CloneFlags) -> nix::Result<()>;
 }
 
 /// The real system calls.
@@ -144,6 +148,14 @@ impl Syscall for Linux {
             Some(nix::unistd::Uid::from_raw(uid)),
             Some(nix::unistd::Gid::from_raw(gid)),
         )
+    }
+
+    fn setns(&self, fd: BorrowedFd, kind: CloneFlags) -> nix::Result<()> {
+        nix::sched::setns(fd, kind)
+    }
+
+    fn unshare(&self, flags: CloneFlags) -> nix::Result<()> {
+        nix::sched::unshare(flags)
     }
 }
 
@@ -271,4 +283,27 @@ impl Syscall for Recorder {
     fn chown(&self, _path: &Path, _uid: u32, _gid: u32) -> nix::Result<()> {
         Ok(())
     }
+
+    fn setns(&self, _fd: BorrowedFd, kind: CloneFlags) -> nix::Result<()> {
+        self.log(format!("setns {}", clone_names(kind)));
+        Ok(())
+    }
+
+    fn unshare(&self, flags: CloneFlags) -> nix::Result<()> {
+        self.log(format!("unshare {}", clone_names(flags)));
+        Ok(())
+    }
+}
+
+/// `CLONE_NEWNET | CLONE_NEWPID` → "newnet,newpid" (time namespaces as "newtime").
+#[cfg(test)]
+fn clone_names(f: CloneFlags) -> String {
+    let mut names: Vec<String> = f
+        .iter_names()
+        .map(|(n, _)| n.trim_start_matches("CLONE_").to_ascii_lowercase())
+        .collect();
+    if f.bits() & libc::CLONE_NEWTIME != 0 {
+        names.push("newtime".into());
+    }
+    names.join(",")
 }
