@@ -231,6 +231,31 @@ fn death_error(file: &Path, limit: Option<i64>, oom: bool, how: &str, step: Step
     }
 }
 
+/// An error the container's init reported: when it names a config.json field (its text is
+/// "field: reason"), the error names the file too, like the checks made before the fork.
+fn child_error(file: &Path, text: String) -> Error {
+    const ROOTS: [&str; 7] = [
+        "process",
+        "linux",
+        "mounts",
+        "root",
+        "hooks",
+        "hostname",
+        "domainname",
+    ];
+    let names_field = |field: &str| {
+        ROOTS.iter().any(|r| {
+            field
+                .strip_prefix(r)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[', ' ']))
+        })
+    };
+    match text.split_once(": ") {
+        Some((field, reason)) if names_field(field) => config_err(file, field, reason),
+        _ => Error::Child(text),
+    }
+}
+
 fn compile_seccomp(bundle: &Bundle) -> Result<Option<noderun_seccomp::Program>> {
     match bundle
         .spec
@@ -576,7 +601,9 @@ impl Runtime {
                 }
                 Some(Msg::RunCreateHooks) => hooks_pending = true,
                 Some(Msg::Created) => created = true,
-                Some(Msg::Error(e)) => return Err(Halt::Failed(Error::Child(e))),
+                Some(Msg::Error(e)) => {
+                    return Err(Halt::Failed(child_error(&bundle.config_file, e)));
+                }
                 Some(m) => {
                     return Err(Halt::Failed(Error::Child(format!(
                         "sync: unexpected {m:?}"
@@ -953,6 +980,30 @@ mod tests {
         ];
         for (limit, oom, how, step, want) in cases {
             assert_eq!(death_error(f, limit, oom, how, step).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn child_errors_name_the_file_when_they_name_a_field() {
+        let f = Path::new("/b/config.json");
+        for (text, want) in [
+            (
+                "process.capabilities.inheritable: capset: EPERM",
+                "/b/config.json: process.capabilities.inheritable: capset: EPERM",
+            ),
+            (
+                "mounts[7] (/bad): source /no/such: No such file",
+                "/b/config.json: mounts[7] (/bad): source /no/such: No such file",
+            ),
+            (
+                "linux.namespaces (uts): open /x: ENOENT",
+                "/b/config.json: linux.namespaces (uts): open /x: ENOENT",
+            ),
+            ("rootless: not a field", "rootless: not a field"),
+            ("fork init: EAGAIN", "fork init: EAGAIN"),
+            ("setsid: EPERM", "setsid: EPERM"),
+        ] {
+            assert_eq!(child_error(f, text.to_string()).to_string(), want);
         }
     }
 
