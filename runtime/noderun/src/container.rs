@@ -132,7 +132,7 @@ struct CreateGuard<'a> {
     cgroup: Option<noderun_cgroups::Cgroup>,
     pids: Vec<i32>,
     /// The rootfs of a container without a mount namespace: its mounts are in ours.
-    host_mounts: Option<PathBuf>,
+    host_mounts: Option<crate::rootfs::SharedMounts>,
     armed: bool,
 }
 
@@ -149,8 +149,8 @@ impl Drop for CreateGuard<'_> {
             let _ = kill_cgroup(cg, Signal::SIGKILL, Duration::from_secs(5));
             let _ = cg.delete();
         }
-        if let Some(rootfs) = &self.host_mounts {
-            let _ = crate::rootfs::unmount_below(rootfs);
+        if let Some(m) = &self.host_mounts {
+            let _ = m.unmount();
         }
         let _ = std::fs::remove_dir_all(self.dir);
     }
@@ -499,7 +499,12 @@ impl Runtime {
             cgroup: cgroup.clone(),
             poststart: crate::hooks::of_kind(spec, "poststart").to_vec(),
             poststop: crate::hooks::of_kind(spec, "poststop").to_vec(),
-            host_mounts: (!plan.has(LinuxNamespaceType::Mount)).then(|| bundle.rootfs.clone()),
+            host_mounts: match plan.has(LinuxNamespaceType::Mount) {
+                true => None,
+                false => Some(
+                    crate::rootfs::SharedMounts::record(&bundle.rootfs).map_err(Error::Other)?,
+                ),
+            },
         };
         guard.host_mounts = saved.host_mounts.clone();
         saved.save(&self.root)?;
@@ -775,8 +780,8 @@ impl Runtime {
         }
         kill_cgroup(&saved.cgroup, Signal::SIGKILL, Duration::from_secs(10))?;
         saved.cgroup.delete()?;
-        if let Some(rootfs) = &saved.host_mounts {
-            crate::rootfs::unmount_below(rootfs).map_err(Error::Other)?;
+        if let Some(m) = &saved.host_mounts {
+            m.unmount().map_err(Error::Other)?;
         }
         let dir = container_dir(&self.root, id);
         std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))?;

@@ -4,7 +4,7 @@
 //! MS_MOVE + chroot fallback, and finally read-only root, masked paths, read-only paths and the
 //! root's propagation. Without a mount namespace of its own the container shares the runtime's:
 //! no propagation change and no rootfs bind, the mounts are made below the rootfs in our
-//! namespace (`delete` unmounts them, [`unmount_below`]) and the root is entered by chroot.
+//! namespace (`delete` unmounts them, [`SharedMounts`]) and the root is entered by chroot.
 //! Runs inside the container's init process, single-threaded, before the user process; every
 //! mount-namespace system call goes through [`Syscall`] so the order is unit-tested.
 
@@ -470,33 +470,67 @@ fn readonly(sys: &dyn Syscall, p: &Path) -> Result<(), String> {
     }
 }
 
-/// Mount points strictly below `dir` in `mountinfo`, deepest (latest) first; `\040`-style
-/// escapes decoded.
-pub fn mounts_below(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(noderun_cgroups::unescape_mountinfo(m)))
-        .filter(|m| m != dir && m.starts_with(dir))
-        .collect();
-    out.reverse();
-    out.dedup();
-    out
+/// The mounts a container without a mount namespace of its own makes in ours: below its
+/// rootfs, minus those that were there before `create` (they belong to someone else).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharedMounts {
+    pub rootfs: PathBuf,
+    /// Ids (mountinfo's first field) of the mounts below the rootfs before create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preexisting: Vec<u64>,
 }
 
-/// Detach every mount below `rootfs` in our mount namespace (those of a container that had
-/// none of its own). The rootfs's own mount, if it is one, belongs to the caller and stays.
-pub fn unmount_below(rootfs: &Path) -> Result<(), String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
-    let rootfs = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_path_buf());
-    for m in mounts_below(&info, &rootfs) {
-        match nix::mount::umount2(&m, MntFlags::MNT_DETACH) {
-            Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-            Err(e) => return Err(format!("unmount {}: {e}", m.display())),
-        }
+impl SharedMounts {
+    /// Note what is mounted below `rootfs` now.
+    pub fn record(rootfs: &Path) -> Result<SharedMounts, String> {
+        let rootfs = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_path_buf());
+        let info = read_mountinfo()?;
+        let preexisting = mounts_below(&info, &rootfs, &[])
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        Ok(SharedMounts {
+            rootfs,
+            preexisting,
+        })
     }
-    Ok(())
+
+    /// Detach the container's mounts, deepest (latest) first.
+    pub fn unmount(&self) -> Result<(), String> {
+        let info = read_mountinfo()?;
+        for (_, m) in mounts_below(&info, &self.rootfs, &self.preexisting) {
+            match nix::mount::umount2(&m, MntFlags::MNT_DETACH) {
+                Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+                Err(e) => return Err(format!("unmount {}: {e}", m.display())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_mountinfo() -> Result<String, String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("read /proc/self/mountinfo: {e}"))
+}
+
+/// (id, mount point) of the mounts strictly below `dir` in `mountinfo`, except the ids in
+/// `skip`, latest first (so children come before their parents); `\040`-style escapes decoded.
+pub fn mounts_below(mountinfo: &str, dir: &Path, skip: &[u64]) -> Vec<(u64, PathBuf)> {
+    let mut out: Vec<(u64, PathBuf)> = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?.parse().ok()?;
+            let point = f.nth(3)?;
+            Some((
+                id,
+                PathBuf::from(noderun_cgroups::unescape_mountinfo(point)),
+            ))
+        })
+        .filter(|(id, m)| m != dir && m.starts_with(dir) && !skip.contains(id))
+        .collect();
+    out.reverse();
+    out
 }
 
 #[cfg(test)]
@@ -661,25 +695,25 @@ mod tests {
     }
 
     #[test]
-    fn mounts_below_a_directory_deepest_first() {
+    fn mounts_below_a_directory_latest_first_without_preexisting() {
         let info = "\
 22 1 8:1 / / rw - ext4 /dev/sda rw
 30 22 0:5 / /b/rootfs rw - overlay o rw
+29 30 0:4 / /b/rootfs/mnt rw - tmpfs tmpfs rw
 31 30 0:6 / /b/rootfs/proc rw - proc proc rw
 32 30 0:7 / /b/rootfs/dev rw - tmpfs tmpfs rw
 33 32 0:8 / /b/rootfs/dev/pts rw - devpts devpts rw
 34 22 0:9 / /b/rootfs2 rw - tmpfs tmpfs rw
 35 30 0:10 / /b/rootfs/with\\040space rw - tmpfs tmpfs rw
 ";
-        assert_eq!(
-            mounts_below(info, Path::new("/b/rootfs")),
-            [
-                "/b/rootfs/with space",
-                "/b/rootfs/dev/pts",
-                "/b/rootfs/dev",
-                "/b/rootfs/proc"
-            ]
-            .map(PathBuf::from)
-        );
+        let got: Vec<(u64, PathBuf)> = mounts_below(info, Path::new("/b/rootfs"), &[29]);
+        let want = [
+            (35, "/b/rootfs/with space"),
+            (33, "/b/rootfs/dev/pts"),
+            (32, "/b/rootfs/dev"),
+            (31, "/b/rootfs/proc"),
+        ]
+        .map(|(i, p)| (i, PathBuf::from(p)));
+        assert_eq!(got, want);
     }
 }

@@ -58,10 +58,10 @@ pub struct Saved {
     pub poststart: Vec<oci_spec::runtime::Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststop: Vec<oci_spec::runtime::Hook>,
-    /// For a container without a mount namespace of its own: its rootfs, below which its
-    /// mounts live in the runtime's mount namespace (`delete` unmounts them).
+    /// For a container without a mount namespace of its own: its mounts live below its rootfs
+    /// in the runtime's mount namespace (`delete` unmounts them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_mounts: Option<PathBuf>,
+    pub host_mounts: Option<crate::rootfs::SharedMounts>,
 }
 
 /// The OCI runtime-spec state object.

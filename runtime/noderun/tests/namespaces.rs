@@ -240,6 +240,32 @@ fn no_mount_namespace_shares_ours() {
     assert_eq!(w.ok(&["exec", &id, "cat", "/marker"]), "inside\n");
     w.ok(&["delete", "--force", &id]);
     assert_nothing_left(&w, &id);
+    // A mount that was below the rootfs before create is not the container's: it stays.
+    let pre = w.bundle.join("rootfs/pre");
+    std::fs::create_dir_all(&pre).unwrap();
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    nix::mount::mount(
+        Some("tmpfs"),
+        &pre,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let guard = Unmount(pre.clone());
+    w.run_ok(&c, "p");
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        info.contains(&format!(" {} ", pre.display())),
+        "the mount made before create was removed"
+    );
+    drop(guard);
+    assert_nothing_left(&w, &format!("{}-p", w.prefix));
     // Masking paths needs a mount namespace of the container's own (runc says the same).
     let mut c2 = c.clone();
     c2["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
