@@ -918,7 +918,22 @@ impl Runtime {
         let pid = match parent.recv().map_err(Error::Child)? {
             Some(Msg::Pid(p)) => p,
             Some(Msg::Error(e)) => return Err(fail(Error::Child(e))),
-            other => return Err(fail(Error::Child(format!("exec: unexpected {other:?}")))),
+            None => {
+                let how = match waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::Signaled(_, s, _)) => format!("was killed by {s}"),
+                    Ok(WaitStatus::Exited(_, c)) => format!("exited with status {c}"),
+                    _ => "exited".into(),
+                };
+                let oom = match saved.cgroup.oom_kills() {
+                    Ok(n) if n > 0 => format!(" (the container's cgroup has {n} OOM kills)"),
+                    _ => String::new(),
+                };
+                return Err(Error::Child(format!(
+                    "exec in {id:?}: the process {how} while joining the container's \
+                     namespaces{oom}"
+                )));
+            }
+            Some(m) => return Err(fail(Error::Child(format!("exec: unexpected {m:?}")))),
         };
         let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
         match parent.recv().map_err(Error::Child)? {
