@@ -47,9 +47,8 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<(), Error> {
     if let Some(b) = r.block_io() {
         blkio(cg, b)?;
     }
-    if let Some(h) = r.hugepage_limits()
-        && let Some(d) = cg.dir_for("hugetlb")
-    {
+    if let Some(h) = r.hugepage_limits().as_ref().filter(|h| !h.is_empty()) {
+        let d = dir(cg, "hugetlb", "linux.resources.hugepageLimits")?;
         for (i, l) in h.iter().enumerate() {
             let f = d.join(format!("hugetlb.{}.limit_in_bytes", l.page_size()));
             write(

@@ -82,11 +82,17 @@ fn apply_all(d: &Path, r: &LinuxResources) -> Result<(), Error> {
     if let Some(b) = r.block_io() {
         io(d, b)?;
     }
-    if let Some(h) = r.hugepage_limits()
-        && fsio::read(&d.join("cgroup.controllers"))?
+    if let Some(h) = r.hugepage_limits().as_ref().filter(|h| !h.is_empty()) {
+        if !fsio::read(&d.join("cgroup.controllers"))?
             .split_ascii_whitespace()
             .any(|c| c == "hugetlb")
-    {
+        {
+            return Err(Error::unsupported(
+                "linux.resources.hugepageLimits",
+                d.join("cgroup.controllers"),
+                "the hugetlb controller is not enabled for this cgroup",
+            ));
+        }
         for (i, l) in h.iter().enumerate() {
             let f = d.join(format!("hugetlb.{}.max", l.page_size()));
             write(

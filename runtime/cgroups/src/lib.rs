@@ -33,6 +33,7 @@ pub use devices::{DeviceRule, DeviceType};
 pub use error::Error;
 pub use mount_plan::CgroupMount;
 pub use procfs::Hierarchy;
+pub use procfs::unescape as unescape_mountinfo;
 pub use stats::{Stats, read_oom_kills};
 
 /// How cgroups are mounted on this host.

@@ -75,7 +75,7 @@ pub(crate) fn join_cgroup_path(mountpoint: &Path, rel: &str) -> PathBuf {
 }
 
 /// Decodes mountinfo's octal escapes (\040 for space, etc.).
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_string();
     }

@@ -22,6 +22,35 @@ pub struct Bundle {
     pub config_file: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// Settings that are accepted but not applied (runc warns about the same ones); the caller
+    /// prints them.
+    pub warnings: Vec<String>,
+}
+
+/// The most noderun reads of a file it reads whole (config.json, state.json, `--process`):
+/// real ones are kilobytes, and a symlink to /dev/zero must not grow the runtime.
+pub const MAX_FILE_SIZE: u64 = 8 << 20;
+
+/// Read a whole file, refusing one larger than [`MAX_FILE_SIZE`].
+pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    // Sized like fs::read for a regular file (one allocation, one read); the cap holds for
+    // anything else.
+    let hint = f
+        .metadata()
+        .map(|m| m.len())
+        .unwrap_or(0)
+        .min(MAX_FILE_SIZE);
+    let mut buf = Vec::with_capacity(hint as usize + 1);
+    f.take(MAX_FILE_SIZE + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_FILE_SIZE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {} MiB", MAX_FILE_SIZE >> 20),
+        ));
+    }
+    Ok(buf)
 }
 
 impl Bundle {
@@ -32,15 +61,20 @@ impl Bundle {
             source: e,
         })?;
         let config_file = dir.join("config.json");
-        let bytes = std::fs::read(&config_file)
+        let bytes = read_capped(&config_file)
             .map_err(|e| config_err(&config_file, "(file)", format!("cannot read: {e}")))?;
         let spec = parse(&config_file, &bytes)?;
         let rootfs = validate(&config_file, &dir, &spec)?;
+        let warnings = ignored_settings(&spec)
+            .into_iter()
+            .map(|(field, why)| format!("{}: {field}: {why}", config_file.display()))
+            .collect();
         Ok(Bundle {
             dir,
             config_file,
             rootfs,
             spec,
+            warnings,
         })
     }
 }
@@ -341,6 +375,35 @@ fn validate(file: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf> {
                 ),
             ));
         }
+        check_device_node(file, i, d)?;
+    }
+    if !seen.contains(&LinuxNamespaceType::Mount) {
+        check_without_mount_ns(file, spec)?;
+    }
+    for (i, h) in linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.hugepage_limits().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let sizes = host_huge_page_sizes();
+        if !sizes.iter().any(|s| s == h.page_size()) {
+            let have = if sizes.is_empty() {
+                "this host has no huge pages".to_string()
+            } else {
+                format!("this host has {}", sizes.join(", "))
+            };
+            return Err(config_err(
+                file,
+                format!("linux.resources.hugepageLimits[{i}].pageSize"),
+                format!(
+                    "{:?} is not a huge page size of this host ({have})",
+                    h.page_size()
+                ),
+            ));
+        }
     }
     if let Some(p) = linux.rootfs_propagation()
         && !p.is_empty()
@@ -384,6 +447,130 @@ fn validate(file: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf> {
             .map_err(|e| config_err(file, "linux.seccomp", e.to_string()))?;
     }
     Ok(rootfs)
+}
+
+/// One `linux.devices` entry is a node to make: a block, character or FIFO type, and for
+/// devices real numbers (they also become the node's device cgroup rule, where -1 would mean
+/// every device).
+fn check_device_node(file: &Path, i: usize, d: &oci_spec::runtime::LinuxDevice) -> Result<()> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    match d.typ() {
+        T::A => Err(config_err(
+            file,
+            format!("linux.devices[{i}].type"),
+            "\"a\" is not a node type (it belongs in linux.resources.devices rules)",
+        )),
+        T::P => Ok(()),
+        T::B | T::C | T::U => {
+            for (field, n) in [("major", d.major()), ("minor", d.minor())] {
+                if !(0..=i64::from(u32::MAX)).contains(&n) {
+                    return Err(config_err(
+                        file,
+                        format!("linux.devices[{i}].{field}"),
+                        format!("{n} is not a device number"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Without a mount namespace of its own the container shares the runtime's: what would change
+/// mounts outside the container's root (or the root's own mount) is refused, as runc refuses
+/// masked and read-only paths.
+fn check_without_mount_ns(file: &Path, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let why = "needs a mount namespace of the container's own (add {\"type\": \"mount\"} to linux.namespaces)";
+    for (field, set) in [
+        (
+            "linux.maskedPaths",
+            linux
+                .and_then(|l| l.masked_paths().as_ref())
+                .is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "linux.readonlyPaths",
+            linux
+                .and_then(|l| l.readonly_paths().as_ref())
+                .is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "linux.rootfsPropagation",
+            linux
+                .and_then(|l| l.rootfs_propagation().as_ref())
+                .is_some_and(|p| !p.is_empty()),
+        ),
+        (
+            "root.readonly",
+            spec.root().as_ref().and_then(|r| r.readonly()) == Some(true),
+        ),
+    ] {
+        if set {
+            return Err(config_err(file, field, why));
+        }
+    }
+    Ok(())
+}
+
+/// The huge page sizes of this host in the OCI/runc spelling ("2MB", "1GB", "64KB"), from
+/// /sys/kernel/mm/hugepages/hugepages-<N>kB.
+pub fn host_huge_page_sizes() -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir("/sys/kernel/mm/hugepages") else {
+        return vec![];
+    };
+    let mut kbs: Vec<u64> = rd
+        .filter_map(|e| {
+            let name = e.ok()?.file_name();
+            name.to_str()?
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    kbs.sort_unstable();
+    kbs.into_iter().map(page_size_name).collect()
+}
+
+/// 2048 (kB) → "2MB", 1048576 → "1GB", 64 → "64KB" (runc's binary units).
+pub fn page_size_name(kb: u64) -> String {
+    let mut v = kb;
+    for unit in ["KB", "MB", "GB", "TB"] {
+        if v < 1024 || !v.is_multiple_of(1024) {
+            return format!("{v}{unit}");
+        }
+        v /= 1024;
+    }
+    format!("{v}PB")
+}
+
+/// Settings the spec allows that noderun accepts without applying, with the reason (runc warns
+/// about the same): kernel memory limits, deprecated by the kernel.
+pub fn ignored_settings(spec: &Spec) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![];
+    let mem = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref());
+    if let Some(m) = mem {
+        #[allow(deprecated)]
+        let kernel = m.kernel();
+        if kernel.is_some() {
+            out.push((
+                "linux.resources.memory.kernel",
+                "ignored: kernel memory limits are deprecated by the kernel and not applied",
+            ));
+        }
+        if m.kernel_tcp().is_some() {
+            out.push((
+                "linux.resources.memory.kernelTCP",
+                "ignored: kernel memory limits are deprecated by the kernel and not applied",
+            ));
+        }
+    }
+    out
 }
 
 /// Checks shared by config.json's process and `exec --process`.
@@ -510,6 +697,26 @@ mod tests {
         let bad = br#"{"ociVersion":"1.0.0","process":{"user":{"uid":"root","gid":0},"cwd":"/"}}"#;
         let err = parse(Path::new("c"), bad).unwrap_err().to_string();
         assert!(err.contains("process.user.uid"), "{err}");
+    }
+
+    #[test]
+    fn page_size_names() {
+        assert_eq!(page_size_name(64), "64KB");
+        assert_eq!(page_size_name(2048), "2MB");
+        assert_eq!(page_size_name(32768), "32MB");
+        assert_eq!(page_size_name(1048576), "1GB");
+        assert_eq!(page_size_name(1536), "1536KB");
+    }
+
+    #[test]
+    fn kernel_memory_is_ignored_with_a_reason() {
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.0","linux":{"resources":{"memory":{"kernelTCP":1024}}}}"#,
+        )
+        .unwrap();
+        let w = ignored_settings(&spec);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].0, "linux.resources.memory.kernelTCP");
     }
 
     #[test]

@@ -113,10 +113,12 @@ fn effective_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::L
         devices.push(rule(T::C, Some(major), Some(minor)));
     }
     devices.push(rule(T::C, Some(136), None));
+    // Only block and character devices are device cgroup rules; FIFOs (and "a") are not.
     for d in linux.devices().iter().flatten() {
         let typ = match d.typ() {
-            T::U => T::C,
-            t => t,
+            T::U | T::C => T::C,
+            T::B => T::B,
+            T::P | T::A => continue,
         };
         devices.push(rule(typ, Some(d.major()), Some(d.minor())));
     }
@@ -129,6 +131,8 @@ struct CreateGuard<'a> {
     dir: &'a Path,
     cgroup: Option<noderun_cgroups::Cgroup>,
     pids: Vec<i32>,
+    /// The rootfs of a container without a mount namespace: its mounts are in ours.
+    host_mounts: Option<crate::rootfs::SharedMounts>,
     armed: bool,
 }
 
@@ -145,7 +149,210 @@ impl Drop for CreateGuard<'_> {
             let _ = kill_cgroup(cg, Signal::SIGKILL, Duration::from_secs(5));
             let _ = cg.delete();
         }
+        if let Some(m) = &self.host_mounts {
+            let _ = m.unmount();
+        }
         let _ = std::fs::remove_dir_all(self.dir);
+    }
+}
+
+/// How the create handshake stopped: the child (or a hook) reported an error, or the child
+/// went away without a word.
+enum Halt {
+    Failed(Error),
+    Died,
+}
+
+/// Where the container's bootstrap/init was when it went away, as far as the parent knows.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Cgroup,
+    Namespaces,
+    Rootfs,
+    CreateHooks,
+    Finish,
+}
+
+impl Step {
+    fn describe(self) -> &'static str {
+        match self {
+            Step::Cgroup => "joining its cgroup",
+            Step::Namespaces => "entering its namespaces",
+            Step::Rootfs => "setting up its root filesystem",
+            Step::CreateHooks => "waiting for the prestart and createRuntime hooks",
+            Step::Finish => "finishing its set-up (createContainer hooks, root, credentials)",
+        }
+    }
+}
+
+/// The error for a container process that died during create without reporting why: how it
+/// ended (if it was our child), whether the cgroup saw an OOM kill, and the step.
+fn init_death(
+    bundle: &Bundle,
+    cgroup: &noderun_cgroups::Cgroup,
+    pids: &[i32],
+    step: Step,
+) -> Error {
+    let mut how = "exited".to_string();
+    for &p in pids {
+        match waitpid(
+            Pid::from_raw(p),
+            Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
+        ) {
+            Ok(WaitStatus::Signaled(_, s, _)) => how = format!("was killed by {s}"),
+            Ok(WaitStatus::Exited(_, c)) => how = format!("exited with status {c}"),
+            _ => continue,
+        }
+        break;
+    }
+    let limit = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit());
+    let oom = cgroup.oom_kills().unwrap_or(0) > 0;
+    death_error(&bundle.config_file, limit, oom, &how, step)
+}
+
+/// An OOM kill names the memory limit (the usual cause: a limit too small for init);
+/// otherwise how the process ended and at which step.
+fn death_error(file: &Path, limit: Option<i64>, oom: bool, how: &str, step: Step) -> Error {
+    let step = step.describe();
+    match (oom, limit) {
+        (true, Some(l)) => config_err(
+            file,
+            "linux.resources.memory.limit",
+            format!("{l} bytes is too little: the container's init was OOM-killed while {step}"),
+        ),
+        (true, None) => Error::Child(format!("the container's init was OOM-killed while {step}")),
+        (false, _) => Error::Child(format!("the container's init {how} while {step}")),
+    }
+}
+
+/// An error the container's init reported: when it names a config.json field (its text is
+/// "field: reason"), the error names the file too, like the checks made before the fork.
+fn child_error(file: &Path, text: String) -> Error {
+    const ROOTS: [&str; 7] = [
+        "process",
+        "linux",
+        "mounts",
+        "root",
+        "hooks",
+        "hostname",
+        "domainname",
+    ];
+    let names_field = |field: &str| {
+        ROOTS.iter().any(|r| {
+            field
+                .strip_prefix(r)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[', ' ']))
+        })
+    };
+    match text.split_once(": ") {
+        Some((field, reason)) if names_field(field) => config_err(file, field, reason),
+        _ => Error::Child(text),
+    }
+}
+
+fn compile_seccomp(bundle: &Bundle) -> Result<Option<noderun_seccomp::Program>> {
+    match bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(s) => noderun_seccomp::compile(s)
+            .map(Some)
+            .map_err(|e| config_err(&bundle.config_file, "linux.seccomp", e.to_string())),
+        None => Ok(None),
+    }
+}
+
+fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<noderun_cgroups::Cgroup> {
+    let mut cgroup = noderun_cgroups::Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+    cgroup.create()?;
+    Ok(cgroup)
+}
+
+/// `<dir>/exec.fifo`, writable by the container's root, opened O_PATH for init to reopen.
+fn make_exec_fifo(dir: &Path, linux: &oci_spec::runtime::Linux) -> Result<OwnedFd> {
+    let fifo = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .ctx(|| format!("mkfifo {}", fifo.display()))?;
+    // mkfifo is subject to the umask; the container's root (maybe a mapped uid) must be
+    // able to open it for writing.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .ctx(|| format!("chmod {}", fifo.display()))?;
+    if let Some(host_root) = linux
+        .uid_mappings()
+        .iter()
+        .flatten()
+        .find(|m| m.container_id() == 0)
+        .map(|m| m.host_id())
+    {
+        nix::unistd::chown(&fifo, Some(host_root.into()), None)
+            .ctx(|| format!("chown {}", fifo.display()))?;
+    }
+    nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {}", fifo.display()))
+}
+
+/// The console for `process.terminal`: connected from `--console-socket`, or the caller's
+/// (foreground `run`). Returns the owned socket (closed once init has it) and the descriptor.
+fn open_console(bundle: &Bundle, opts: &CreateOptions) -> Result<(Option<OwnedFd>, Option<RawFd>)> {
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let owned = match &opts.console_socket {
+        Some(p) if terminal => Some(connect_console(p)?),
+        _ => None,
+    };
+    let console = owned
+        .as_ref()
+        .map(|f| f.as_raw_fd())
+        .or(opts.console_fd)
+        .filter(|_| terminal);
+    if terminal && console.is_none() {
+        return Err(config_err(
+            &bundle.config_file,
+            "process.terminal",
+            "true needs --console-socket (or a foreground run)",
+        ));
+    }
+    Ok((owned, console))
+}
+
+/// Whether init must stop for the parent's prestart/createRuntime hooks (saves a round trip).
+fn has_create_hooks(spec: &Spec) -> bool {
+    [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+    ]
+    .iter()
+    .any(|k| !crate::hooks::of_kind(spec, k).is_empty())
+}
+
+/// Fork the bootstrap; returns our end of the sync channel and its pid.
+fn fork_bootstrap(args: &InitArgs) -> Result<(sync::Channel, i32)> {
+    let (parent, child) = sync::pair().ctx(|| "socketpair")?;
+    // SAFETY: single-threaded (checked by the caller); the child only runs init code and exits.
+    match unsafe { fork() }.ctx(|| "fork")? {
+        ForkResult::Child => {
+            drop(parent);
+            crate::init::bootstrap(child, args)
+        }
+        ForkResult::Parent { child: pid } => Ok((parent, pid.as_raw())),
     }
 }
 
@@ -213,8 +420,9 @@ fn write_id_maps(pid: i32, spec: &Spec) -> std::result::Result<(), String> {
 /// glibc's NSS does not work from static binaries), or the uid.
 fn current_user() -> String {
     let uid = nix::unistd::getuid().as_raw().to_string();
-    std::fs::read_to_string("/etc/passwd")
+    crate::config::read_capped(Path::new("/etc/passwd"))
         .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .and_then(|p| {
             p.lines().find_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
@@ -252,100 +460,34 @@ impl Runtime {
     }
 
     /// Create the container `id` from the bundle: namespaces, cgroup, rootfs and a waiting init.
+    /// The steps are below, in order; a guard undoes whatever was made if one fails.
     pub fn create(&self, id: &str, bundle_dir: &Path, opts: &CreateOptions) -> Result<Created> {
         ensure_single_threaded()?;
         validate_id(id)?;
         let bundle = Bundle::load(bundle_dir)?;
+        for w in &bundle.warnings {
+            eprintln!("noderun: warning: {w}");
+        }
         let spec = &bundle.spec;
         let linux = spec
             .linux()
             .as_ref()
             .ok_or_else(|| config_err(&bundle.config_file, "linux", "missing"))?;
         let plan = Plan::from_spec(linux);
-        if !plan.has(LinuxNamespaceType::Mount) {
-            return Err(config_err(
-                &bundle.config_file,
-                "linux.namespaces",
-                "noderun needs a mount namespace (add {\"type\": \"mount\"})",
-            ));
-        }
-        let seccomp = match linux.seccomp() {
-            Some(s) => Some(
-                noderun_seccomp::compile(s)
-                    .map_err(|e| config_err(&bundle.config_file, "linux.seccomp", e.to_string()))?,
-            ),
-            None => None,
-        };
-        std::fs::create_dir_all(&self.root)
-            .ctx(|| format!("create root {}", self.root.display()))?;
-        let dir = container_dir(&self.root, id);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Exists(id.to_string()));
-            }
-            Err(e) => {
-                return Err(Error::Io {
-                    what: format!("create {}", dir.display()),
-                    source: e,
-                });
-            }
-        }
+        let seccomp = compile_seccomp(&bundle)?;
+        let dir = self.make_container_dir(id)?;
         let mut guard = CreateGuard {
             dir: &dir,
             cgroup: None,
             pids: vec![],
+            host_mounts: None,
             armed: true,
         };
-        let mut cgroup = noderun_cgroups::Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
-        cgroup.create()?;
-        let cgroup = cgroup;
+        let cgroup = make_cgroup(linux, id)?;
         guard.cgroup = Some(cgroup.clone());
         cgroup.apply(&effective_resources(linux))?;
-        let fifo = dir.join(EXEC_FIFO);
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-            .ctx(|| format!("mkfifo {}", fifo.display()))?;
-        // mkfifo is subject to the umask; the container's root (maybe a mapped uid) must be
-        // able to open it for writing.
-        std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-            .ctx(|| format!("chmod {}", fifo.display()))?;
-        if let Some(host_root) = linux
-            .uid_mappings()
-            .iter()
-            .flatten()
-            .find(|m| m.container_id() == 0)
-            .map(|m| m.host_id())
-        {
-            nix::unistd::chown(&fifo, Some(host_root.into()), None)
-                .ctx(|| format!("chown {}", fifo.display()))?;
-        }
-        let fifo_fd = nix::fcntl::open(
-            &fifo,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ctx(|| format!("open {}", fifo.display()))?;
-        let terminal = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
-        let console_owned = match &opts.console_socket {
-            Some(p) if terminal => Some(connect_console(p)?),
-            _ => None,
-        };
-        let console = console_owned
-            .as_ref()
-            .map(|f| f.as_raw_fd())
-            .or(opts.console_fd)
-            .filter(|_| terminal);
-        if terminal && console.is_none() {
-            return Err(config_err(
-                &bundle.config_file,
-                "process.terminal",
-                "true needs --console-socket (or a foreground run)",
-            ));
-        }
+        let fifo_fd = make_exec_fifo(&dir, linux)?;
+        let (console_owned, console) = open_console(&bundle, opts)?;
         let mut saved = Saved {
             id: id.to_string(),
             bundle: bundle.dir.clone(),
@@ -357,16 +499,15 @@ impl Runtime {
             cgroup: cgroup.clone(),
             poststart: crate::hooks::of_kind(spec, "poststart").to_vec(),
             poststop: crate::hooks::of_kind(spec, "poststop").to_vec(),
+            host_mounts: match plan.has(LinuxNamespaceType::Mount) {
+                true => None,
+                false => Some(
+                    crate::rootfs::SharedMounts::record(&bundle.rootfs).map_err(Error::Other)?,
+                ),
+            },
         };
+        guard.host_mounts = saved.host_mounts.clone();
         saved.save(&self.root)?;
-        let create_hooks = [
-            "prestart",
-            "createRuntime",
-            "createContainer",
-            "startContainer",
-        ]
-        .iter()
-        .any(|k| !crate::hooks::of_kind(spec, k).is_empty());
         let args = InitArgs {
             spec,
             rootfs: &bundle.rootfs,
@@ -378,69 +519,21 @@ impl Runtime {
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),
             plan: &plan,
-            create_hooks,
+            create_hooks: has_create_hooks(spec),
             stdio: opts.stdio,
         };
-        let (parent, child) = sync::pair().ctx(|| "socketpair")?;
-        // SAFETY: single-threaded (checked above); the child only runs init code and exits.
-        let bootstrap = match unsafe { fork() }.ctx(|| "fork")? {
-            ForkResult::Child => {
-                drop(parent);
-                crate::init::bootstrap(child, &args)
-            }
-            ForkResult::Parent { child: pid } => pid.as_raw(),
-        };
-        drop(child);
+        let (parent, bootstrap) = fork_bootstrap(&args)?;
         drop(console_owned);
         guard.pids.push(bootstrap);
-        cgroup.add_task(bootstrap)?;
-        parent.send(&Msg::Go).map_err(Error::Child)?;
-        let mut init_pid = 0;
-        let mut created = false;
-        let mut hooks_pending = false;
-        // The bootstrap (Pid) and init (the rest) write to the same socket, so the Pid can
-        // arrive after init's first messages: go on until both Pid and Created arrived.
-        while !(created && init_pid != 0) {
-            match parent.recv().map_err(Error::Child)? {
-                Some(Msg::MapIds) => match write_id_maps(bootstrap, spec) {
-                    Ok(()) => parent.send(&Msg::Ack).map_err(Error::Child)?,
-                    Err(e) => return Err(Error::Child(e)),
-                },
-                Some(Msg::Pid(p)) => {
-                    init_pid = p;
-                    if p != bootstrap {
-                        guard.pids.insert(0, p);
-                        let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
-                        guard.pids.retain(|&x| x != bootstrap);
-                    }
-                    saved.pid = p;
-                    saved.pid_start = crate::state::proc_start(p).map(|s| s.0).unwrap_or(0);
-                }
-                Some(Msg::RunCreateHooks) => hooks_pending = true,
-                Some(Msg::Created) => created = true,
-                Some(Msg::Error(e)) => return Err(Error::Child(e)),
-                Some(m) => return Err(Error::Child(format!("sync: unexpected {m:?}"))),
-                None => {
-                    return Err(Error::Child(
-                        "the container's init exited during create".into(),
-                    ));
-                }
-            }
-            if hooks_pending && init_pid != 0 {
-                hooks_pending = false;
-                let mut st = saved.oci_state(&self.root);
-                st.status = Status::Creating;
-                st.pid = Some(init_pid);
-                let json = serde_json::to_string(&st).unwrap_or_default();
-                crate::hooks::run(spec, "prestart", json.as_bytes())
-                    .and_then(|()| crate::hooks::run(spec, "createRuntime", json.as_bytes()))
-                    .map_err(|e| Error::Hook {
-                        path: bundle.config_file.clone(),
-                        reason: e,
-                    })?;
-                parent.send(&Msg::State(json)).map_err(Error::Child)?;
-            }
-        }
+        let mut step = Step::Cgroup;
+        let init_pid = self
+            .handshake(
+                &parent, bootstrap, &bundle, &mut saved, &mut guard, &mut step,
+            )
+            .map_err(|h| match h {
+                Halt::Failed(e) => e,
+                Halt::Died => init_death(&bundle, &cgroup, &guard.pids, step),
+            })?;
         saved.save(&self.root)?;
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, init_pid)?;
@@ -450,6 +543,104 @@ impl Runtime {
             pid: init_pid,
             channel: parent,
         })
+    }
+
+    /// `<root>/<id>`, which must not exist yet.
+    fn make_container_dir(&self, id: &str) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.root)
+            .ctx(|| format!("create root {}", self.root.display()))?;
+        let dir = container_dir(&self.root, id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::Exists(id.to_string()))
+            }
+            Err(e) => Err(Error::Io {
+                what: format!("create {}", dir.display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Put the bootstrap in the cgroup, then follow the child through its steps until init
+    /// says it is created: write id maps when asked, run prestart/createRuntime hooks when
+    /// asked, note init's pid. Returns init's pid. `step` tracks where the child is, so that a
+    /// child that dies without a word can be described.
+    fn handshake(
+        &self,
+        parent: &sync::Channel,
+        bootstrap: i32,
+        bundle: &Bundle,
+        saved: &mut Saved,
+        guard: &mut CreateGuard,
+        step: &mut Step,
+    ) -> Result<i32, Halt> {
+        let spec = &bundle.spec;
+        saved
+            .cgroup
+            .add_task(bootstrap)
+            .map_err(|e| Halt::Failed(e.into()))?;
+        *step = Step::Namespaces;
+        parent.send(&Msg::Go).map_err(|_| Halt::Died)?;
+        let mut init_pid = 0;
+        let mut created = false;
+        let mut hooks_pending = false;
+        // The bootstrap (Pid) and init (the rest) write to the same socket, so the Pid can
+        // arrive after init's first messages: go on until both Pid and Created arrived.
+        while !(created && init_pid != 0) {
+            match parent.recv().map_err(|_| Halt::Died)? {
+                Some(Msg::MapIds) => {
+                    write_id_maps(bootstrap, spec).map_err(|e| Halt::Failed(Error::Child(e)))?;
+                    parent.send(&Msg::Ack).map_err(|_| Halt::Died)?;
+                }
+                Some(Msg::Pid(p)) => {
+                    init_pid = p;
+                    if p != bootstrap {
+                        guard.pids.insert(0, p);
+                        let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
+                        guard.pids.retain(|&x| x != bootstrap);
+                    }
+                    saved.pid = p;
+                    saved.pid_start = crate::state::proc_start(p).map(|s| s.0).unwrap_or(0);
+                    *step = Step::Rootfs;
+                }
+                Some(Msg::RunCreateHooks) => hooks_pending = true,
+                Some(Msg::Created) => created = true,
+                Some(Msg::Error(e)) => {
+                    return Err(Halt::Failed(child_error(&bundle.config_file, e)));
+                }
+                Some(m) => {
+                    return Err(Halt::Failed(Error::Child(format!(
+                        "sync: unexpected {m:?}"
+                    ))));
+                }
+                None => return Err(Halt::Died),
+            }
+            if hooks_pending && init_pid != 0 {
+                hooks_pending = false;
+                *step = Step::CreateHooks;
+                let json = self.creating_state(saved, init_pid);
+                crate::hooks::run(spec, "prestart", json.as_bytes())
+                    .and_then(|()| crate::hooks::run(spec, "createRuntime", json.as_bytes()))
+                    .map_err(|e| {
+                        Halt::Failed(Error::Hook {
+                            path: bundle.config_file.clone(),
+                            reason: e,
+                        })
+                    })?;
+                parent.send(&Msg::State(json)).map_err(|_| Halt::Died)?;
+                *step = Step::Finish;
+            }
+        }
+        Ok(init_pid)
+    }
+
+    /// The OCI state JSON the create-time hooks get on stdin.
+    fn creating_state(&self, saved: &Saved, init_pid: i32) -> String {
+        let mut st = saved.oci_state(&self.root);
+        st.status = Status::Creating;
+        st.pid = Some(init_pid);
+        serde_json::to_string(&st).unwrap_or_default()
     }
 
     /// Let a created container's init exec the user process; then run poststart hooks.
@@ -473,15 +664,15 @@ impl Runtime {
         )
         .ctx(|| format!("open {}", fifo.display()))?;
         // Phase 1: init's byte says it is released. Phase 2: EOF says it exec'd (its end of
-        // the fifo is close-on-exec) or died.
-        let mut buf = [0u8; 1];
+        // the fifo is close-on-exec) or died; text before the EOF is why it could not exec.
+        let mut buf = [0u8; 4096];
         let mut released = false;
+        let mut why = Vec::new();
         loop {
             use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
             let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&f), PollFlags::POLLIN)];
             let _ = poll(&mut fds, PollTimeout::from(100u16));
             match nix::unistd::read(&f, &mut buf) {
-                Ok(1) if !released => released = true,
                 Ok(0) if released => break,
                 Ok(0) => {
                     // No writer yet (init is about to open its end): don't spin on POLLHUP.
@@ -492,7 +683,14 @@ impl Runtime {
                     }
                     std::thread::sleep(std::time::Duration::from_micros(100));
                 }
-                Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {
+                Ok(n) => {
+                    let data = if released { &buf[..n] } else { &buf[1..n] };
+                    released = true;
+                    if why.len() < 4096 {
+                        why.extend_from_slice(data);
+                    }
+                }
+                Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {
                     if !released && !saved.init_alive() {
                         return Err(Error::Other(format!(
                             "container {id:?}: init exited before start"
@@ -508,10 +706,15 @@ impl Runtime {
             }
         }
         std::fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
+        if !why.is_empty() {
+            return Err(Error::Child(
+                String::from_utf8_lossy(&why).trim().to_string(),
+            ));
+        }
         if !saved.poststart.is_empty() {
             let json = serde_json::to_string(&saved.oci_state(&self.root)).unwrap_or_default();
-            if let Err(e) = crate::hooks::run_list(&saved.poststart, "poststart", json.as_bytes()) {
-                eprintln!("noderun: warning: {e}");
+            for w in crate::hooks::run_all(&saved.poststart, "poststart", json.as_bytes()) {
+                eprintln!("noderun: warning: {w}");
             }
         }
         Ok(())
@@ -577,6 +780,9 @@ impl Runtime {
         }
         kill_cgroup(&saved.cgroup, Signal::SIGKILL, Duration::from_secs(10))?;
         saved.cgroup.delete()?;
+        if let Some(m) = &saved.host_mounts {
+            m.unmount().map_err(Error::Other)?;
+        }
         let dir = container_dir(&self.root, id);
         std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))?;
         if !saved.poststop.is_empty() {
@@ -584,8 +790,8 @@ impl Runtime {
             st.status = Status::Stopped;
             st.pid = None;
             let json = serde_json::to_string(&st).unwrap_or_default();
-            if let Err(e) = crate::hooks::run_list(&saved.poststop, "poststop", json.as_bytes()) {
-                eprintln!("noderun: warning: {e}");
+            for w in crate::hooks::run_all(&saved.poststop, "poststop", json.as_bytes()) {
+                eprintln!("noderun: warning: {w}");
             }
         }
         Ok(())
@@ -659,21 +865,7 @@ impl Runtime {
             Some(s) => Some(noderun_seccomp::compile(s)?),
             None => None,
         };
-        // Join each namespace of init that differs from ours.
-        let mut join = vec![];
-        for t in crate::namespaces::ALL {
-            let name = crate::namespaces::proc_name(t);
-            let theirs = format!("/proc/{}/ns/{name}", saved.pid);
-            let (Some(a), Some(b)) = (
-                crate::namespaces::ns_inode(&theirs),
-                crate::namespaces::ns_inode(&format!("/proc/self/ns/{name}")),
-            ) else {
-                continue;
-            };
-            if a != b {
-                join.push((t, PathBuf::from(theirs)));
-            }
-        }
+        let join = crate::namespaces::differing_from_ours(saved.pid);
         let console_owned = match &opts.console_socket {
             Some(p) => Some(connect_console(p)?),
             None => None,
@@ -687,9 +879,16 @@ impl Runtime {
                 "exec: a terminal needs --console-socket (or a foreground exec)".into(),
             ));
         }
+        // A container without a mount namespace of its own shares ours: enter its root as its
+        // init did (chroot), through init's view of it.
+        let root = saved
+            .host_mounts
+            .as_ref()
+            .map(|_| PathBuf::from(format!("/proc/{}/root", saved.pid)));
         let args = ExecArgs {
             process,
             join: &join,
+            root: root.as_deref(),
             console,
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),
@@ -719,7 +918,22 @@ impl Runtime {
         let pid = match parent.recv().map_err(Error::Child)? {
             Some(Msg::Pid(p)) => p,
             Some(Msg::Error(e)) => return Err(fail(Error::Child(e))),
-            other => return Err(fail(Error::Child(format!("exec: unexpected {other:?}")))),
+            None => {
+                let how = match waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::Signaled(_, s, _)) => format!("was killed by {s}"),
+                    Ok(WaitStatus::Exited(_, c)) => format!("exited with status {c}"),
+                    _ => "exited".into(),
+                };
+                let oom = match saved.cgroup.oom_kills() {
+                    Ok(n) if n > 0 => format!(" (the container's cgroup has {n} OOM kills)"),
+                    _ => String::new(),
+                };
+                return Err(Error::Child(format!(
+                    "exec in {id:?}: the process {how} while joining the container's \
+                     namespaces{oom}"
+                )));
+            }
+            Some(m) => return Err(fail(Error::Child(format!("exec: unexpected {m:?}")))),
         };
         let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
         match parent.recv().map_err(Error::Child)? {
@@ -751,4 +965,86 @@ pub fn become_subreaper() -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_death_is_described() {
+        let f = Path::new("/b/config.json");
+        let cases = [
+            (
+                Some(1),
+                true,
+                "was killed by SIGKILL",
+                Step::Namespaces,
+                "/b/config.json: linux.resources.memory.limit: 1 bytes is too little: the \
+                 container's init was OOM-killed while entering its namespaces",
+            ),
+            (
+                None,
+                true,
+                "exited",
+                Step::Rootfs,
+                "the container's init was OOM-killed while setting up its root filesystem",
+            ),
+            (
+                Some(1 << 30),
+                false,
+                "was killed by SIGSEGV",
+                Step::Rootfs,
+                "the container's init was killed by SIGSEGV while setting up its root filesystem",
+            ),
+        ];
+        for (limit, oom, how, step, want) in cases {
+            assert_eq!(death_error(f, limit, oom, how, step).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn child_errors_name_the_file_when_they_name_a_field() {
+        let f = Path::new("/b/config.json");
+        for (text, want) in [
+            (
+                "process.capabilities.inheritable: capset: EPERM",
+                "/b/config.json: process.capabilities.inheritable: capset: EPERM",
+            ),
+            (
+                "mounts[7] (/bad): source /no/such: No such file",
+                "/b/config.json: mounts[7] (/bad): source /no/such: No such file",
+            ),
+            (
+                "linux.namespaces (uts): open /x: ENOENT",
+                "/b/config.json: linux.namespaces (uts): open /x: ENOENT",
+            ),
+            ("rootless: not a field", "rootless: not a field"),
+            ("fork init: EAGAIN", "fork init: EAGAIN"),
+            ("setsid: EPERM", "setsid: EPERM"),
+        ] {
+            assert_eq!(child_error(f, text.to_string()).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn fifo_devices_are_not_device_rules() {
+        let linux: oci_spec::runtime::Linux = serde_json::from_str(
+            r#"{"devices": [{"path": "/dev/p", "type": "p"},
+                            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}"#,
+        )
+        .unwrap();
+        let rules = effective_resources(&linux).devices().clone().unwrap();
+        use oci_spec::runtime::LinuxDeviceType as T;
+        assert!(
+            rules
+                .iter()
+                .all(|r| matches!(r.typ(), Some(T::C) | Some(T::B)))
+        );
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.major() == Some(10) && r.minor() == Some(229))
+        );
+    }
 }

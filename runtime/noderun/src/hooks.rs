@@ -1,5 +1,8 @@
 //! Running OCI hooks: each hook is executed with its args and env, the container's state JSON
-//! on stdin, and killed when its timeout expires.
+//! on stdin, and killed when its timeout expires. The spec's failure rules: a failing
+//! prestart/createRuntime/createContainer/startContainer hook stops the list and fails the
+//! operation ([`run`], [`run_list`]); a failing poststart/poststop hook is a warning and the
+//! hooks after it still run ([`run_all`]).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -46,6 +49,20 @@ pub fn run_list(hooks: &[Hook], kind: &str, state_json: &[u8]) -> Result<(), Str
             .map_err(|e| format!("hooks.{kind}[{i}] ({}): {e}", h.path().display()))?;
     }
     Ok(())
+}
+
+/// Run every hook of `hooks` (poststart, poststop) even when some fail; returns one message per
+/// failure, for the caller to print as warnings.
+pub fn run_all(hooks: &[Hook], kind: &str, state_json: &[u8]) -> Vec<String> {
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            run_one(h, state_json)
+                .err()
+                .map(|e| format!("hooks.{kind}[{i}] ({}): {e}", h.path().display()))
+        })
+        .collect()
 }
 
 fn run_one(h: &Hook, state_json: &[u8]) -> Result<(), String> {

@@ -15,6 +15,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use crate::namespaces::{self, Plan};
 use crate::process::{self, CapPlan, ExecPlan};
 use crate::sync::{Channel, Msg};
+use crate::syscall::Linux;
 
 /// Everything the container init needs; built by the parent before fork.
 pub struct InitArgs<'a> {
@@ -39,6 +40,8 @@ pub struct InitArgs<'a> {
 pub struct ExecArgs<'a> {
     pub process: &'a Process,
     pub join: &'a [(LinuxNamespaceType, std::path::PathBuf)],
+    /// Root to chroot into (a container that shares the runtime's mount namespace).
+    pub root: Option<&'a Path>,
     pub console: Option<RawFd>,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a noderun_seccomp::Program>,
@@ -88,19 +91,19 @@ fn bootstrap_steps(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     reset_signals();
     set_stdio(a.stdio)?;
     chan.expect(&Msg::Go)?;
-    namespaces::join_all(&a.plan.join)?;
+    namespaces::join_all(&Linux, &a.plan.join)?;
     if a.plan.has_user() && !a.plan.new_user {
         // Our ids stay the host's after setns; become the namespace's root so files we
         // create are owned by a mapped id.
         become_root()?;
     }
     if a.plan.new_user {
-        namespaces::unshare_flags(nix::sched::CloneFlags::CLONE_NEWUSER)?;
+        namespaces::unshare_flags(&Linux, nix::sched::CloneFlags::CLONE_NEWUSER)?;
         chan.send(&Msg::MapIds)?;
         chan.expect(&Msg::Ack)?;
         become_root()?;
     }
-    namespaces::unshare_flags(a.plan.new)?;
+    namespaces::unshare_flags(&Linux, a.plan.new)?;
     if let Some(offsets) = a
         .spec
         .linux()
@@ -146,13 +149,16 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
     let spec = a.spec;
     let process = spec.process().as_ref().ok_or("process: missing")?;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    let own_mount_ns = a.plan.has(LinuxNamespaceType::Mount);
     let ctx = crate::rootfs::RootfsContext {
         rootfs: a.rootfs,
         bundle_dir: a.bundle_dir,
         spec,
         in_userns: a.plan.has_user(),
         new_cgroupns: a.plan.new.contains(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+        own_mount_ns,
         cgroup: a.cgroup,
+        sys: &Linux,
     };
     crate::rootfs::prepare(&ctx)?;
     let mut state_json = String::new();
@@ -169,8 +175,51 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         }
         crate::hooks::run(spec, "createContainer", state_json.as_bytes())?;
     }
-    crate::rootfs::enter(a.rootfs, a.no_pivot)?;
-    if a.plan.has(LinuxNamespaceType::Uts) {
+    if own_mount_ns {
+        crate::rootfs::enter(&ctx, a.no_pivot)?;
+    } else {
+        // The runtime's mount namespace is shared: no pivot, the root is root.path (runc).
+        crate::rootfs::enter_shared(&ctx)?;
+    }
+    set_names_and_sysctls(spec, a.plan)?;
+    if let Some(fd) = a.console {
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        crate::tty::setup_container_tty(fd, size, true)?;
+    }
+    if own_mount_ns {
+        crate::rootfs::finish(&ctx)?;
+    }
+    let prepared = prepare_process(process, spec)?;
+    // Everything that can fail before execve fails `create` (as in runc and crun): credentials
+    // change before init says it is created.
+    drop_privileges(&prepared, a.seccomp, process)?;
+    chan.send(&Msg::Created)?;
+    // Wait for `start`: opening the fifo for writing blocks until it is opened for reading.
+    let path = format!("/proc/self/fd/{}", a.fifo);
+    let w = open(
+        Path::new(&path),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open exec fifo: {e}"))?;
+    nix::unistd::write(&w, b"0").map_err(|e| format!("write exec fifo: {e}"))?;
+    // `w` stays open (close-on-exec) until execve: `start` waits for that EOF, so poststart
+    // hooks run only after startContainer hooks and the exec. What fails from here on fails
+    // `start`: the reason goes into the fifo, which `start` reads up to the EOF.
+    let r = crate::hooks::run(spec, "startContainer", state_json.as_bytes())
+        .and_then(|()| exec_now(prepared, a.seccomp, a.preserve_fds, process));
+    if let Err(e) = &r {
+        let _ = nix::unistd::write(&w, e.as_bytes());
+    }
+    drop(w);
+    r
+}
+
+/// Hostname and domainname (in the container's own UTS namespace), then `linux.sysctl`.
+fn set_names_and_sysctls(spec: &Spec, plan: &Plan) -> Result<(), String> {
+    if plan.has(LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname() {
             nix::unistd::sethostname(h).map_err(|e| format!("hostname {h:?}: {e}"))?;
         }
@@ -188,30 +237,7 @@ fn init(chan: &Channel, a: &InitArgs) -> Result<(), String> {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v).map_err(|e| format!("linux.sysctl.{k}: write {path}: {e}"))?;
     }
-    if let Some(fd) = a.console {
-        let size = process
-            .console_size()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        crate::tty::setup_container_tty(fd, size, true)?;
-    }
-    crate::rootfs::finish(spec)?;
-    let prepared = prepare_process(process, spec)?;
-    chan.send(&Msg::Created)?;
-    // Wait for `start`: opening the fifo for writing blocks until it is opened for reading.
-    let path = format!("/proc/self/fd/{}", a.fifo);
-    let w = open(
-        Path::new(&path),
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| format!("open exec fifo: {e}"))?;
-    nix::unistd::write(&w, b"0").map_err(|e| format!("write exec fifo: {e}"))?;
-    // `w` stays open (close-on-exec) until execve: `start` waits for that EOF, so poststart
-    // hooks run only after startContainer hooks and the exec.
-    crate::hooks::run(spec, "startContainer", state_json.as_bytes())?;
-    let r = finish_and_exec(prepared, a.seccomp, a.preserve_fds, process);
-    drop(w);
-    r
+    Ok(())
 }
 
 fn set_domainname(d: &str) -> Result<(), String> {
@@ -249,11 +275,13 @@ fn prepare_process(process: &Process, spec: &Spec) -> Result<Prepared, String> {
     })
 }
 
-/// Drop privileges in the order that keeps each step possible, then execve.
-fn finish_and_exec(
-    p: Prepared,
+/// Drop privileges in the order that keeps each step possible: AppArmor, seccomp when it needs
+/// CAP_SYS_ADMIN (no no_new_privs), bounding set, user and groups, the other capability sets,
+/// no_new_privs. A filter under no_new_privs waits for [`exec_now`], as close to execve as
+/// possible.
+fn drop_privileges(
+    p: &Prepared,
     seccomp: Option<&noderun_seccomp::Program>,
-    preserve_fds: i32,
     process: &Process,
 ) -> Result<(), String> {
     if let Some(profile) = process
@@ -277,9 +305,20 @@ fn finish_and_exec(
     }
     if nnp {
         process::set_no_new_privs()?;
-        if let Some(s) = seccomp {
-            s.install().map_err(|e| format!("linux.seccomp: {e}"))?;
-        }
+    }
+    Ok(())
+}
+
+/// The last steps: the seccomp filter under no_new_privs, closing what must not pass, execve.
+/// Returns only on error.
+fn exec_now(
+    p: Prepared,
+    seccomp: Option<&noderun_seccomp::Program>,
+    preserve_fds: i32,
+    process: &Process,
+) -> Result<(), String> {
+    if let (Some(s), true) = (seccomp, process.no_new_privileges().unwrap_or(false)) {
+        s.install().map_err(|e| format!("linux.seccomp: {e}"))?;
     }
     close_extra_fds(3 + preserve_fds);
     Err(p.exec.exec())
@@ -306,7 +345,7 @@ pub fn exec_bootstrap(chan: Channel, a: &ExecArgs, spec: &Spec) -> ! {
         reset_signals();
         set_stdio(a.stdio)?;
         chan.expect(&Msg::Go)?;
-        namespaces::join_all(a.join)?;
+        namespaces::join_all(&Linux, a.join)?;
         // SAFETY: single-threaded child.
         match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
             ForkResult::Child => exec_process(&chan, a, spec),
@@ -325,6 +364,10 @@ pub fn exec_bootstrap(chan: Channel, a: &ExecArgs, spec: &Spec) -> ! {
 fn exec_process(_chan: &Channel, a: &ExecArgs, spec: &Spec) -> Result<(), String> {
     let process = a.process;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    if let Some(root) = a.root {
+        nix::unistd::chroot(root).map_err(|e| format!("chroot {}: {e}", root.display()))?;
+        nix::unistd::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
+    }
     if let Some(fd) = a.console {
         let size = process
             .console_size()
@@ -332,5 +375,6 @@ fn exec_process(_chan: &Channel, a: &ExecArgs, spec: &Spec) -> Result<(), String
         crate::tty::setup_container_tty(fd, size, false)?;
     }
     let prepared = prepare_process(process, spec)?;
-    finish_and_exec(prepared, a.seccomp, a.preserve_fds, process)
+    drop_privileges(&prepared, a.seccomp, process)?;
+    exec_now(prepared, a.seccomp, a.preserve_fds, process)
 }

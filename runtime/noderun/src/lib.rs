@@ -15,6 +15,7 @@ pub mod rootfs;
 pub mod safe_path;
 pub mod state;
 pub mod sync;
+pub mod syscall;
 pub mod tty;
 
 pub use container::{CreateOptions, ExecOptions, Exit, Runtime, become_subreaper};

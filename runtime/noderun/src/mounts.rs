@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use nix::mount::{MsFlags, mount};
+use nix::mount::MsFlags;
+
+use crate::syscall::Syscall;
 
 /// Parsed `options` of one mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,15 +228,16 @@ impl MountOptions {
     }
 }
 
-/// `mount(2)` with the target/source shown in the error.
+/// `mount(2)` through `sys`, with the target/source shown in the error.
 pub fn do_mount(
+    sys: &dyn Syscall,
     source: Option<&Path>,
     target: &Path,
     fstype: Option<&str>,
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<(), String> {
-    mount(source, target, fstype, flags, data).map_err(|e| {
+    sys.mount(source, target, fstype, flags, data).map_err(|e| {
         format!(
             "mount {} on {} (type {}, data {:?}): {e}",
             source
@@ -247,34 +250,12 @@ pub fn do_mount(
     })
 }
 
-/// Flags of an existing mount that an unprivileged remount must keep (they are locked when
-/// the mount came from a more privileged mount namespace).
-pub fn locked_flags(target: &Path) -> MsFlags {
-    let Ok(st) = nix::sys::statvfs::statvfs(target) else {
-        return MsFlags::empty();
-    };
-    use nix::sys::statvfs::FsFlags as V;
-    let f = st.flags();
-    let mut out = MsFlags::empty();
-    for (v, m) in [
-        (V::ST_NOSUID, MsFlags::MS_NOSUID),
-        (V::ST_NODEV, MsFlags::MS_NODEV),
-        (V::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (V::ST_NOATIME, MsFlags::MS_NOATIME),
-        (V::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (V::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if f.contains(v) {
-            out |= m;
-        }
-    }
-    out
-}
-
-/// Bind-remount `target` with `flags` (read-only, nosuid, ...), keeping locked flags.
-pub fn remount_bind(target: &Path, flags: MsFlags) -> Result<(), String> {
-    let keep = locked_flags(target);
+/// Bind-remount `target` with `flags` (read-only, nosuid, ...), keeping the flags that are
+/// locked (they are when the mount came from a more privileged mount namespace).
+pub fn remount_bind(sys: &dyn Syscall, target: &Path, flags: MsFlags) -> Result<(), String> {
+    let keep = sys.locked_flags(target);
     do_mount(
+        sys,
         None,
         target,
         None,
@@ -283,45 +264,15 @@ pub fn remount_bind(target: &Path, flags: MsFlags) -> Result<(), String> {
     )
 }
 
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
 /// Apply recursive mount attributes with mount_setattr(2) (Linux 5.12+).
-pub fn setattr_recursive(target: &Path, set: u64, clr: u64) -> Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(target.as_os_str().as_bytes())
-        .map_err(|_| format!("{}: path contains a NUL byte", target.display()))?;
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    const AT_RECURSIVE: libc::c_int = 0x8000;
-    // SAFETY: valid C string and a properly sized mount_attr struct.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            AT_RECURSIVE as libc::c_uint,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(format!(
-            "mount_setattr {}: {}",
-            target.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+pub fn setattr_recursive(
+    sys: &dyn Syscall,
+    target: &Path,
+    set: u64,
+    clr: u64,
+) -> Result<(), String> {
+    sys.mount_setattr(target, set, clr)
+        .map_err(|e| format!("mount_setattr {}: {e}", target.display()))
 }
 
 #[cfg(test)]

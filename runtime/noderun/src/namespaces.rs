@@ -7,9 +7,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::fcntl::{OFlag, open};
-use nix::sched::{CloneFlags, setns, unshare};
+use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Linux, LinuxNamespaceType};
+
+use crate::syscall::Syscall;
 
 pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
     use LinuxNamespaceType as T;
@@ -105,7 +107,7 @@ impl Plan {
 }
 
 /// Open every namespace file first, then setns into each, in order.
-pub fn join_all(list: &[(LinuxNamespaceType, PathBuf)]) -> Result<(), String> {
+pub fn join_all(sys: &dyn Syscall, list: &[(LinuxNamespaceType, PathBuf)]) -> Result<(), String> {
     let mut fds: Vec<(LinuxNamespaceType, &PathBuf, OwnedFd)> = Vec::with_capacity(list.len());
     for (t, p) in list {
         let fd = open(p, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
@@ -113,21 +115,80 @@ pub fn join_all(list: &[(LinuxNamespaceType, PathBuf)]) -> Result<(), String> {
         fds.push((*t, p, fd));
     }
     for (t, p, fd) in &fds {
-        setns(fd.as_fd(), clone_flag(*t))
+        sys.setns(fd.as_fd(), clone_flag(*t))
             .map_err(|e| format!("linux.namespaces ({t}): join {}: {e}", p.display()))?;
     }
     Ok(())
 }
 
-pub fn unshare_flags(flags: CloneFlags) -> Result<(), String> {
+pub fn unshare_flags(sys: &dyn Syscall, flags: CloneFlags) -> Result<(), String> {
     if flags.is_empty() {
         return Ok(());
     }
-    unshare(flags).map_err(|e| format!("linux.namespaces: unshare({flags:?}): {e}"))
+    sys.unshare(flags)
+        .map_err(|e| format!("linux.namespaces: unshare({flags:?}): {e}"))
+}
+
+/// The namespaces of process `pid` that differ from ours, in join order (for `exec`).
+pub fn differing_from_ours(pid: i32) -> Vec<(LinuxNamespaceType, PathBuf)> {
+    let mut join = vec![];
+    for t in ALL {
+        let name = proc_name(t);
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let (Some(a), Some(b)) = (
+            ns_inode(&theirs),
+            ns_inode(&format!("/proc/self/ns/{name}")),
+        ) else {
+            continue;
+        };
+        if a != b {
+            join.push((t, PathBuf::from(theirs)));
+        }
+    }
+    join
 }
 
 /// The inode of a namespace file, to tell whether a process shares our namespace.
 pub fn ns_inode(path: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscall::Recorder;
+
+    fn plan(json: &str) -> Plan {
+        Plan::from_spec(&serde_json::from_str::<Linux>(json).unwrap())
+    }
+
+    #[test]
+    fn user_first_and_every_file_opened_before_the_first_setns() {
+        let p = plan(
+            r#"{"namespaces": [{"type": "network", "path": "/proc/self/ns/net"},
+                               {"type": "user", "path": "/proc/self/ns/user"},
+                               {"type": "pid"}, {"type": "mount"}]}"#,
+        );
+        assert_eq!(p.new, CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS);
+        assert!(p.needs_fork() && p.has_user() && !p.new_user);
+        let rec = Recorder::new(std::path::Path::new("/"));
+        join_all(&rec, &p.join).unwrap();
+        unshare_flags(&rec, p.new).unwrap();
+        assert_eq!(
+            rec.take(),
+            ["setns newuser", "setns newnet", "unshare newns,newpid"]
+        );
+        // A missing file fails before any namespace is joined.
+        let p = plan(
+            r#"{"namespaces": [{"type": "ipc", "path": "/proc/self/ns/ipc"},
+                               {"type": "uts", "path": "/no/such/ns"}]}"#,
+        );
+        let err = join_all(&rec, &p.join).unwrap_err();
+        assert!(
+            err.starts_with("linux.namespaces (uts): open /no/such/ns"),
+            "{err}"
+        );
+        assert!(rec.take().is_empty());
+    }
 }

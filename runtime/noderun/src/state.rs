@@ -58,6 +58,10 @@ pub struct Saved {
     pub poststart: Vec<oci_spec::runtime::Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststop: Vec<oci_spec::runtime::Hook>,
+    /// For a container without a mount namespace of its own: its mounts live below its rootfs
+    /// in the runtime's mount namespace (`delete` unmounts them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<crate::rootfs::SharedMounts>,
 }
 
 /// The OCI runtime-spec state object.
@@ -112,7 +116,7 @@ impl Saved {
     pub fn load(root: &Path, id: &str) -> Result<Saved> {
         validate_id(id)?;
         let file = container_dir(root, id).join(STATE_FILE);
-        let bytes = match std::fs::read(&file) {
+        let bytes = match crate::config::read_capped(&file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotFound(id.to_string()));

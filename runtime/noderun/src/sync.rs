@@ -111,6 +111,8 @@ impl Channel {
                         .ok_or_else(|| "sync socket: malformed message".to_string());
                 }
                 Err(nix::Error::EINTR) => continue,
+                // The peer closed with our last message unread: it is gone, like EOF.
+                Err(nix::Error::ECONNRESET) => return Ok(None),
                 Err(e) => return Err(format!("sync socket receive: {e}")),
             }
         }

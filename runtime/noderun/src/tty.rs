@@ -37,6 +37,7 @@ pub fn setup_container_tty(
             let _ = std::fs::File::create(console);
         }
         crate::mounts::do_mount(
+            &crate::syscall::Linux,
             Some(Path::new(&name)),
             console,
             None,

@@ -191,3 +191,105 @@ fn duplicate_id_keeps_the_first() {
     w.ok(&["delete", &id]);
     assert_nothing_left(&w, &id);
 }
+
+/// A config.json that never ends (a symlink to /dev/zero) is refused at a size cap, quickly
+/// and without growing noderun (the address space is capped at 1 GiB for the test).
+#[test]
+fn endless_config_is_capped() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("zero");
+    let cfg = w.bundle.join("config.json");
+    std::fs::remove_file(&cfg).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &cfg).unwrap();
+    let id = w.id("z");
+    let mut cmd = w.cmd();
+    cmd.arg("create").arg("--bundle").arg(&w.bundle).arg(&id);
+    // SAFETY: setrlimit in the forked child before exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            Ok(())
+        })
+    };
+    let t = std::time::Instant::now();
+    let o = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("config.json") && err.contains("larger than"),
+        "{err}"
+    );
+    assert_nothing_left(&w, &id);
+}
+
+/// Spec checks that need the host: huge page sizes the kernel does not have, huge page limits
+/// without a usable hugetlb controller; device cgroup rules of a type that is not a rule.
+#[test]
+fn resources_the_host_cannot_apply_are_named() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("huge");
+    let good = sh("true");
+    let mut c = good.clone();
+    c["linux"]["resources"] = json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 1048576}]});
+    rejects(
+        &w,
+        "pagesize",
+        &c,
+        &["linux.resources.hugepageLimits[0].pageSize", "3MB"],
+    );
+    let hugetlb_usable = own_cgroup("hugetlb").is_some();
+    if !hugetlb_usable {
+        let mut c = good.clone();
+        c["linux"]["resources"] =
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]});
+        rejects(
+            &w,
+            "nohugetlb",
+            &c,
+            &["linux.resources.hugepageLimits", "hugetlb"],
+        );
+    }
+    // A node of `linux.devices` with a wildcard number would become a rule for every device.
+    let mut c = good.clone();
+    c["linux"]["devices"] = json!([{"path": "/dev/all", "type": "c", "major": -1, "minor": 3}]);
+    rejects(&w, "wildnode", &c, &["linux.devices[0].major", "-1"]);
+    let mut c = good.clone();
+    c["linux"]["devices"] = json!([{"path": "/dev/all", "type": "a"}]);
+    rejects(&w, "anode", &c, &["linux.devices[0].type"]);
+    let mut c = good.clone();
+    c["linux"]["resources"] =
+        json!({"devices": [{"allow": true, "type": "p", "major": 1, "minor": 3, "access": "rwm"}]});
+    rejects(&w, "fiforule", &c, &["linux.resources.devices[0].type"]);
+}
+
+/// A memory limit the container's init cannot live with is reported naming the field, not as a
+/// broken sync socket.
+#[test]
+fn tiny_memory_limit_names_the_field() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("memlimit");
+    let mut c = sh("true");
+    c["linux"]["resources"] = json!({"memory": {"limit": 1}});
+    w.write_config(&c);
+    let id = w.id("m");
+    let (ok, err) = w.create(&id, &[]);
+    assert!(!ok, "create should fail");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("linux.resources.memory.limit") && !err.contains("ECONNRESET"),
+        "{err}"
+    );
+    assert_nothing_left(&w, &id);
+}

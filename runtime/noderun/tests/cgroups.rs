@@ -130,3 +130,21 @@ fn pause_resume_ps_and_kill_all() {
     w.ok(&["delete", &id]);
     assert_nothing_left(&w, &id);
 }
+
+/// `memory.kernelTCP` (and `memory.kernel`) are not applied: the runtime says so on stderr, as
+/// runc does, and the container runs.
+#[test]
+fn kernel_memory_limits_warn() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("kmem");
+    let mut c = sh("true");
+    c["linux"]["resources"] = json!({"memory": {"limit": 67108864, "kernelTCP": 16777216}});
+    let (code, _, err) = w.run(&c, "k");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning") && err.contains("linux.resources.memory.kernelTCP"),
+        "{err}"
+    );
+}

@@ -93,3 +93,34 @@ fn failing_and_slow_hooks_fail_create_and_leave_nothing() {
     assert!(err.contains("timed out after 1s"), "{err}");
     assert_nothing_left(&w, &id);
 }
+
+/// OCI runtime spec: a failing poststart or poststop hook is logged as a warning and the hooks
+/// after it still run; the operation itself succeeds.
+#[test]
+fn failing_poststart_and_poststop_hooks_warn_and_the_rest_run() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("posthooks");
+    let log = w.tmp.path().join("log");
+    let fail = json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]});
+    let note = |kind: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {kind} >> {}", log.display())]});
+    let mut c = sh("true");
+    c["hooks"] = json!({
+        "poststart": [fail.clone(), note("poststart")],
+        "poststop": [fail, note("poststop")]
+    });
+    let (code, _out, err) = w.run(&c, "p");
+    assert_eq!(
+        code, 0,
+        "poststart/poststop failures do not fail run: {err}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(text, "poststart\npoststop\n", "stderr: {err}");
+    assert!(
+        err.contains("warning")
+            && err.contains("hooks.poststart[0]")
+            && err.contains("hooks.poststop[0]"),
+        "{err}"
+    );
+}

@@ -113,3 +113,36 @@ fn no_pivot_and_propagation() {
         "private root: {root_line}"
     );
 }
+
+/// `linux.devices` may list FIFOs: the node is made, and no device cgroup rule is derived from
+/// it (only block and character devices are cgroup rules).
+#[test]
+fn fifo_in_linux_devices() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("fifo");
+    let mut c = sh("test -p /dev/myfifo && echo fifo; stat -c %a /dev/myfifo");
+    c["linux"]["devices"] = json!([
+        {"path": "/dev/myfifo", "type": "p", "major": 0, "minor": 0, "fileMode": 416}
+    ]);
+    let out = w.run_ok(&c, "f");
+    assert_eq!(out, "fifo\n640\n");
+}
+
+/// `rootfsPropagation: unbindable` (and `runbindable`) work, as with runc: the container's root
+/// mount is unbindable (with the default masked and read-only paths, which bind mounts).
+#[test]
+fn unbindable_root() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("unbind");
+    for (i, p) in ["unbindable", "runbindable"].iter().enumerate() {
+        // The root mount: the line whose fifth field (mount point) is "/".
+        let mut c = sh("awk '$5 == \"/\"' /proc/self/mountinfo");
+        c["linux"]["rootfsPropagation"] = json!(p);
+        let out = w.run_ok(&c, &format!("u{i}"));
+        assert!(out.contains("unbindable"), "{p}: {out}");
+    }
+}

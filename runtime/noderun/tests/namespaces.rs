@@ -206,3 +206,76 @@ fn time_namespace_offsets() {
         .unwrap();
     assert!(up >= host + 864000 - 5, "uptime {up} vs host {host}");
 }
+
+/// Without a `mount` namespace the container shares the runtime's mount namespace; as with
+/// runc its root is still root.path (chroot), and every mount made for it is gone after delete.
+#[test]
+fn no_mount_namespace_shares_ours() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("nomntns");
+    std::fs::write(w.bundle.join("rootfs/marker"), "inside\n").unwrap();
+    let mut c = sh(
+        "readlink /proc/self/ns/mnt; cat /marker; grep -c . /proc/self/mounts >/dev/null && echo proc",
+    );
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    let l = c["linux"].as_object_mut().unwrap();
+    l.remove("maskedPaths");
+    l.remove("readonlyPaths");
+    let out = w.run_ok(&c, "n");
+    assert_eq!(out, format!("{}\ninside\nproc\n", host_ns("mnt")));
+    assert_nothing_left(&w, &format!("{}-n", w.prefix));
+    // `exec` enters the same root.
+    let mut c1 = c.clone();
+    c1["process"]["args"] = json!(["sleep", "100"]);
+    w.write_config(&c1);
+    let id = w.id("e");
+    let (ok, err) = w.create(&id, &[]);
+    assert!(ok, "{err}");
+    w.ok(&["start", &id]);
+    assert_eq!(w.ok(&["exec", &id, "cat", "/marker"]), "inside\n");
+    w.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&w, &id);
+    // A mount that was below the rootfs before create is not the container's: it stays.
+    let pre = w.bundle.join("rootfs/pre");
+    std::fs::create_dir_all(&pre).unwrap();
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    nix::mount::mount(
+        Some("tmpfs"),
+        &pre,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let guard = Unmount(pre.clone());
+    w.run_ok(&c, "p");
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        info.contains(&format!(" {} ", pre.display())),
+        "the mount made before create was removed"
+    );
+    drop(guard);
+    assert_nothing_left(&w, &format!("{}-p", w.prefix));
+    // Masking paths needs a mount namespace of the container's own (runc says the same).
+    let mut c2 = c.clone();
+    c2["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    w.write_config(&c2);
+    let id = w.id("m");
+    let (ok, err) = w.create(&id, &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("linux.maskedPaths") && err.contains("mount namespace"),
+        "{err}"
+    );
+    assert_nothing_left(&w, &id);
+}

@@ -111,3 +111,53 @@ fn seccomp_rule_returns_its_errno() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("rc=1"), "unshare denied: {out} {err}");
 }
+
+/// An init failure after the create handshake (here capset: an inheritable capability outside
+/// the bounding set) fails `create` with the reason, as runc and crun do, and leaves nothing.
+#[test]
+fn credential_failures_fail_create() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("capfail");
+    let mut c = sh("true");
+    c["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN"],
+        "effective": ["CAP_CHOWN"],
+        "permitted": ["CAP_CHOWN"],
+        "inheritable": ["CAP_SYS_ADMIN"]
+    });
+    w.write_config(&c);
+    let id = w.id("c");
+    let (ok, err) = w.create(&id, &[]);
+    assert!(!ok, "create must fail");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("process.capabilities.inheritable"), "{err}");
+    assert_nothing_left(&w, &id);
+    // `run` says the same.
+    let (code, _, err) = w.run(&c, "r");
+    assert_ne!(code, 0);
+    assert!(err.contains("process.capabilities.inheritable"), "{err}");
+}
+
+/// What can only fail at execve (a file that is not an executable format) fails `start`.
+#[test]
+fn exec_failure_fails_start() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("execfail");
+    let bad = w.bundle.join("rootfs/bin/notelf");
+    std::fs::write(&bad, "this is not a program\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    w.write_config(&default_config(&["/bin/notelf"]));
+    let id = w.id("e");
+    let (ok, err) = w.create(&id, &[]);
+    assert!(ok, "create: {err}");
+    let o = w.nr(&["start", &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "start must fail");
+    assert!(err.contains("exec") && err.contains("/bin/notelf"), "{err}");
+    w.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&w, &id);
+}

@@ -63,6 +63,17 @@ elif [ -z "$pev" ] || [ "$pev" -lt 1 ]; then fail "pids: pids.events max '$pev',
 elif [ -e $PARENT/pids ]; then fail "pids: cgroup left after delete"
 else pass "pids.max $PIDS_MAX enforced ($started forks, then can't fork; pids.events max $pev)"; fi
 
+# ---- hugetlb: hugepageLimits applied (hugetlb.2MB.max), an unknown page size refused ---------
+use huge
+out=$(noderun run --bundle $B huge </dev/null 2>&1); rc=$?
+use hugebad
+bad=$(noderun run --bundle $B hugebad </dev/null 2>&1); brc=$?
+if [ ! -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then fail "hugetlb: this kernel has no 2MB huge pages"
+elif [ "$rc" != 0 ] || [ "$(val "$out" HMAX)" != 4194304 ]; then fail "hugetlb: run exited $rc, hugetlb.2MB.max '$(val "$out" HMAX)' want 4194304: $out"
+elif [ "$brc" = 0 ] || ! printf '%s' "$bad" | grep -q 'linux.resources.hugepageLimits\[0\].pageSize'; then fail "hugetlb: page size 3MB: exit $brc: $bad"
+elif [ -e $PARENT/huge ] || [ -e $PARENT/hugebad ]; then fail "hugetlb: cgroup left after run"
+else pass "hugetlb.2MB.max set from hugepageLimits; 3MB refused naming the field"; fi
+
 # ---- device filter (eBPF): /dev/ram0 denied by default, allowed by a rule -------------------
 if [ "$(head -c 512 /dev/ram0 | wc -c)" != 512 ]; then
   fail "devices: /dev/ram0 not readable outside the container (brd loaded?)"
