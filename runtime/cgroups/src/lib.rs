@@ -3,7 +3,8 @@
 //! container start costs only a handful of system calls.
 //!
 //! `Cgroup::resolve` turns an OCI `linux.cgroupsPath` into one directory per hierarchy,
-//! `create` makes them (only below the caller's own cgroup), `apply` writes OCI
+//! `create` makes them (an absolute path from the hierarchy root, as runc and crun do),
+//! `apply` writes OCI
 //! `LinuxResources`, and `delete` removes exactly what `create` made. A `Cgroup` is
 //! serializable so that a later process (e.g. `noderun delete`) can pick it up from state.
 
@@ -161,9 +162,11 @@ impl Cgroup {
         }
     }
 
-    /// mkdir -p in every hierarchy. Refuses (naming path, hierarchy and reason) to create a
-    /// directory that is not below the caller's own cgroup; joining an existing cgroup
-    /// elsewhere is allowed. On failure nothing made by this call is left behind.
+    /// mkdir -p in every hierarchy. Below the caller's own cgroup every directory made is
+    /// recorded for `delete`; elsewhere (an absolute path outside the caller's subtree, as
+    /// podman and containerd pass) missing parents are made too but only the container's own
+    /// directory is recorded, since parents may be shared; an existing directory is joined and
+    /// not recorded. On failure nothing recorded by this call is left behind.
     pub fn create(&mut self) -> Result<(), Error> {
         tree::create(self)
     }

@@ -51,7 +51,9 @@ pub(crate) fn resolve(
                 return Err(Error::unsupported(
                     FIELD,
                     p,
-                    "systemd cgroup paths (slice:prefix:name) are not supported; use a path",
+                    "a systemd cgroup path (slice:prefix:name) needs the systemd cgroup driver \
+                     (--systemd-cgroup), which noderun does not have yet; give a cgroupfs \
+                     path (\"/a/b\" from the hierarchy root, \"a/b\" below the caller's cgroup)",
                 ));
             }
             normalize(p)?

@@ -635,6 +635,22 @@ impl Runtime {
         Ok(s.cgroup.thaw()?)
     }
 
+    /// Apply `resources` to the live cgroup of container `id` (`noderun update`): only the
+    /// fields that are set are written, as with runc (0 leaves a value unchanged). A stopped
+    /// container is refused: its cgroup may be gone.
+    pub fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let s = self.load(id)?;
+        let status = s.status(&self.root);
+        if status == Status::Stopped {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "the resources of a stopped container cannot be updated".into(),
+            });
+        }
+        Ok(s.cgroup.apply(resources)?)
+    }
+
     /// Run `process` inside the running container `id`; returns the new process's pid once it
     /// has exec'd (the caller waits for it if it is our child or we are a subreaper).
     pub fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
