@@ -3,7 +3,10 @@
 peak RSS per runtime. Called by bench/runtime/run.sh inside its private mount + cgroup
 namespace; prints the Markdown results table (to stdout) for bench/RESULTS.md.
 
-usage: bench.py --iterations N --warmup W --state DIR name=binary:bundle ...
+usage: bench.py --iterations N --warmup W --state DIR name=binary:bundle[:statedir] ...
+
+statedir (default DIR/name) is the runtime's --root: on tmpfs for the quiet setting, on disk
+for the setting podman and containerd users have.
 
 Each run is one posix_spawn of `binary --root DIR/name run --bundle bundle ID` with a unique
 ID, stdin/stdout from/to /dev/null; wall time is spawn → wait4, CPU time is wait4's
@@ -38,9 +41,10 @@ def quantile(xs, q):
 class Runtime:
     def __init__(self, spec, state):
         name, rest = spec.split("=", 1)
-        binary, bundle = rest.split(":", 1)
+        parts = rest.split(":")
+        binary, bundle = parts[0], parts[1]
         self.name, self.binary, self.bundle = name, binary, bundle
-        self.root = os.path.join(state, name)
+        self.root = parts[2] if len(parts) > 2 else os.path.join(state, name)
         os.makedirs(self.root, exist_ok=True)
         self.wall, self.cpu, self.rss = [], [], []
         self.n = 0
