@@ -672,6 +672,23 @@ fn podman_matrix_matches_runc() {
         },
     );
 
+    podman_row(
+        &mut m,
+        &sb,
+        "cgroups seen inside",
+        &["blkio cpu cpuacct cpuset devices freezer memory pids systemd", "name=systemd:/"],
+        |p| {
+            Ok(rc_out(&p.run(&[
+                "run",
+                "--rm",
+                IMG,
+                "sh",
+                "-c",
+                "ls /sys/fs/cgroup | tr '\\n' ' '; echo; grep -v '^0::' /proc/self/cgroup | cut -d: -f2- | sort",
+            ])))
+        },
+    );
+
     podman_row(&mut m, &sb, "seccomp default", &["Seccomp:\t2"], |p| {
         Ok(rc_out(&p.run(&[
             "run",
