@@ -7,7 +7,8 @@
 #   user:  what podman and containerd do: the caller sits in a child cgroup ("/caller", as
 #          conmon in <parent>/conmon), the container gets an absolute cgroupsPath beside it
 #          ("/nrb-user/<runtime>", made from the hierarchy root as mounted in the bench's
-#          namespace), and the runtime's --root is on disk; noderun and crun.
+#          namespace), the runtime's --root is on disk, and runs are GAP_MS (50) ms apart, not
+#          back to back; noderun and crun.
 #
 #   bench/runtime/run.sh            # N=200, writes bench/RESULTS.md
 #   N=50 RESULTS=/dev/stdout bench/runtime/run.sh
@@ -65,6 +66,7 @@ done
 N=${N:-200}
 WARMUP=${WARMUP:-10}
 RSS_RUNS=${RSS_RUNS:-30}
+GAP_MS=${GAP_MS:-50}   # user setting: idle time before each run (engines do not start back to back)
 RESULTS=${RESULTS:-$REPO/bench/RESULTS.md}
 if [ -z "${NODERUN:-}" ]; then
   NODERUN=$("$REPO/scripts/build-static.sh" noderun)
@@ -164,7 +166,7 @@ for e in ${EXTRA:-}; do
 done
 mkdir -p "$DISK/noderun-user" "$DISK/crun-user"
 table_user=$(in_sandbox bash -c 'as_caller "$@"' _ python3 "$HERE/bench.py" --iterations "$N" --warmup "$WARMUP" \
-  --rss-runs "$RSS_RUNS" --errlog "$WORK/err.log" --state "$DISK" \
+  --rss-runs "$RSS_RUNS" --errlog "$WORK/err.log" --state "$DISK" --gap-ms "$GAP_MS" \
   noderun-user="$NODERUN:$WORK/noderun-user:$DISK/noderun-user" "${extra_user[@]}" \
   crun-user="$CRUN:$WORK/crun-user:$DISK/crun-user")
 table=$(in_sandbox python3 "$HERE/bench.py" --iterations "$N" --warmup "$WARMUP" --rss-runs "$RSS_RUNS" \
@@ -188,7 +190,8 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
   [ -n "${EXTRA:-}" ] && echo "- other noderun builds in the same run: ${EXTRA_NOTE:-$EXTRA}"
   echo
   echo "**User setting** (as podman and containerd run a runtime): the caller in a child cgroup \`/caller\`,"
-  echo "an absolute cgroupsPath beside it (\`/nrb-user/<runtime>\`), \`--root\` on disk:"
+  echo "an absolute cgroupsPath beside it (\`/nrb-user/<runtime>\`), \`--root\` on disk, ${GAP_MS} ms idle before"
+  echo "each run (not timed; engines do not start containers back to back):"
   echo
   echo "$table_user"
   echo

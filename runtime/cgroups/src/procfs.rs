@@ -286,7 +286,14 @@ mod tests {
         let names: Vec<_> = h.iter().map(Hierarchy::name).collect();
         assert_eq!(
             names,
-            ["name=systemd", "net_cls,net_prio", "memory", "cpuset", "cpuacct", "cpu"]
+            [
+                "name=systemd",
+                "net_cls,net_prio",
+                "memory",
+                "cpuset",
+                "cpuacct",
+                "cpu"
+            ]
         );
         let mem = &h[2];
         assert_eq!(

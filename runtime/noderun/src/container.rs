@@ -382,18 +382,27 @@ impl Runtime {
             stdio: opts.stdio,
         };
         let (parent, child) = sync::pair().ctx(|| "socketpair")?;
+        // The bootstrap moves itself into the cgroup (cheaper than add_task from here: see
+        // `Cgroup::self_join`) before it does anything else.
+        let join = cgroup.self_join()?;
         // SAFETY: single-threaded (checked above); the child only runs init code and exits.
         let bootstrap = match unsafe { fork() }.ctx(|| "fork")? {
             ForkResult::Child => {
                 drop(parent);
+                if let Err(e) = join.join() {
+                    let _ = child.send(&Msg::Error(format!("bootstrap: {e}")));
+                    // SAFETY: leaving the forked child without the parent's destructors.
+                    unsafe { libc::_exit(1) }
+                }
+                drop(join);
                 crate::init::bootstrap(child, &args)
             }
             ForkResult::Parent { child: pid } => pid.as_raw(),
         };
+        drop(join);
         drop(child);
         drop(console_owned);
         guard.pids.push(bootstrap);
-        cgroup.add_task(bootstrap)?;
         parent.send(&Msg::Go).map_err(Error::Child)?;
         let mut init_pid = 0;
         let mut created = false;
@@ -712,14 +721,23 @@ impl Runtime {
             stdio: opts.stdio,
         };
         let (parent, child) = sync::pair().ctx(|| "socketpair")?;
+        // As in create: the bootstrap moves itself into the container's cgroup.
+        let cg_join = saved.cgroup.self_join()?;
         // SAFETY: single-threaded (checked above).
         let bootstrap = match unsafe { fork() }.ctx(|| "fork")? {
             ForkResult::Child => {
                 drop(parent);
+                if let Err(e) = cg_join.join() {
+                    let _ = child.send(&Msg::Error(format!("exec bootstrap: {e}")));
+                    // SAFETY: leaving the forked child without the parent's destructors.
+                    unsafe { libc::_exit(1) }
+                }
+                drop(cg_join);
                 crate::init::exec_bootstrap(child, &args, &bundle.spec)
             }
             ForkResult::Parent { child: pid } => pid.as_raw(),
         };
+        drop(cg_join);
         drop(child);
         drop(console_owned);
         let fail = |e: Error| {
@@ -727,10 +745,6 @@ impl Runtime {
             let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
             e
         };
-        saved
-            .cgroup
-            .add_task(bootstrap)
-            .map_err(|e| fail(e.into()))?;
         parent.send(&Msg::Go).map_err(|e| fail(Error::Child(e)))?;
         let pid = match parent.recv().map_err(Error::Child)? {
             Some(Msg::Pid(p)) => p,

@@ -676,7 +676,10 @@ fn podman_matrix_matches_runc() {
         &mut m,
         &sb,
         "cgroups seen inside",
-        &["blkio cpu cpuacct cpuset devices freezer memory pids systemd", "name=systemd:/"],
+        &[
+            "blkio cpu cpuacct cpuset devices freezer memory pids systemd",
+            "name=systemd:/",
+        ],
         |p| {
             Ok(rc_out(&p.run(&[
                 "run",
