@@ -716,6 +716,91 @@ fn podman_matrix_matches_runc() {
         ])))
     });
 
+    // More `podman run` options, each read back inside: (row, options, script, expected).
+    let more: &[(&str, &[&str], &str, &str)] = &[
+        (
+            "--cpus/--cpu-shares",
+            &["--cpus", "0.5", "--cpu-shares", "512"],
+            "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares",
+            "50000\n512",
+        ),
+        (
+            "--memory-swap/--memory-reservation",
+            &[
+                "--memory",
+                "32m",
+                "--memory-swap",
+                "64m",
+                "--memory-reservation",
+                "16m",
+            ],
+            "cd /sys/fs/cgroup/memory; cat memory.limit_in_bytes memory.memsw.limit_in_bytes memory.soft_limit_in_bytes",
+            "33554432\n67108864\n16777216",
+        ),
+        (
+            "--init",
+            &["--init"],
+            "tr '\\0' ' ' </proc/1/cmdline",
+            "/run/podman-init -- sh -c",
+        ),
+        (
+            "--hostname/--env/--workdir",
+            &["--hostname", "h1", "--env", "A=b", "--workdir", "/tmp"],
+            "hostname; echo $A; pwd",
+            "h1\nb\n/tmp",
+        ),
+        (
+            "--sysctl",
+            &["--sysctl", "net.ipv4.ip_forward=1"],
+            "cat /proc/sys/net/ipv4/ip_forward",
+            "out=1",
+        ),
+        (
+            "--oom-score-adj",
+            &["--oom-score-adj", "100"],
+            "cat /proc/self/oom_score_adj",
+            "out=100",
+        ),
+        (
+            "no-new-privileges",
+            &["--security-opt", "no-new-privileges"],
+            "grep NoNewPrivs /proc/self/status",
+            "NoNewPrivs:\t1",
+        ),
+        (
+            "--cap-add SYS_ADMIN",
+            &["--cap-add", "SYS_ADMIN"],
+            "grep CapEff /proc/self/status",
+            "CapEff:\t00000000a82425fb",
+        ),
+        (
+            "--privileged",
+            &["--privileged"],
+            "grep -E 'CapEff|Seccomp:' /proc/self/status; awk '$5 == \"/sys\" {print $6}' /proc/self/mountinfo",
+            "Seccomp:\t0\nrw,",
+        ),
+        (
+            "--shm-size",
+            &["--shm-size", "1m"],
+            "df -k /dev/shm | tail -1",
+            "1024",
+        ),
+        (
+            "--group-add",
+            &["--user", "65534", "--group-add", "1234"],
+            "id",
+            "groups=1234,65534(nogroup)",
+        ),
+    ];
+    for (row, opts, script, expected) in more {
+        podman_row(&mut m, &sb, row, &[expected], |p| {
+            let mut args = vec!["run", "--rm"];
+            args.extend_from_slice(opts);
+            args.extend_from_slice(&[IMG, "sh", "-c", script]);
+            Ok(rc_out(&p.run(&args)))
+        });
+    }
+
     podman_row(
         &mut m,
         &sb,
