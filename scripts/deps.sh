@@ -11,6 +11,8 @@ if [ "$kind" = test ]; then
     nftables python3 vagrant             # nodenet plugin, lab, Vagrantfile validation (cni/)
     containernetworking-plugins          # the sandbox works with the reference CNI plugins too
     podman runc                          # nodenet used by podman through a CNI config
+    containerd crun conmon catatonit     # noderun's podman/containerd matrix (runtime/noderun/tests/engines.rs)
+    tmux socat time                      # terminals in tests, bridges, peak RSS (bench/runtime)
   )
 fi
 missing=()

@@ -3,7 +3,10 @@
 peak RSS per runtime. Called by bench/runtime/run.sh inside its private mount + cgroup
 namespace; prints the Markdown results table (to stdout) for bench/RESULTS.md.
 
-usage: bench.py --iterations N --warmup W --state DIR name=binary:bundle ...
+usage: bench.py --iterations N --warmup W --state DIR name=binary:bundle[:statedir] ...
+
+statedir (default DIR/name) is the runtime's --root: on tmpfs for the quiet setting, on disk
+for the setting podman and containerd users have.
 
 Each run is one posix_spawn of `binary --root DIR/name run --bundle bundle ID` with a unique
 ID, stdin/stdout from/to /dev/null; wall time is spawn → wait4, CPU time is wait4's
@@ -38,9 +41,10 @@ def quantile(xs, q):
 class Runtime:
     def __init__(self, spec, state):
         name, rest = spec.split("=", 1)
-        binary, bundle = rest.split(":", 1)
+        parts = rest.split(":")
+        binary, bundle = parts[0], parts[1]
         self.name, self.binary, self.bundle = name, binary, bundle
-        self.root = os.path.join(state, name)
+        self.root = parts[2] if len(parts) > 2 else os.path.join(state, name)
         os.makedirs(self.root, exist_ok=True)
         self.wall, self.cpu, self.rss = [], [], []
         self.n = 0
@@ -82,6 +86,10 @@ def main():
     ap.add_argument("--state", required=True)
     ap.add_argument("--rss-runs", type=int, default=30)
     ap.add_argument("--errlog", default="/tmp/nrbench-err.log")
+    ap.add_argument("--gap-ms", type=float, default=0.0,
+                    help="idle time before every run (not timed): engines do not start containers "
+                    "back to back, and the kernel's cgroup migration lock falls back to its slow "
+                    "path (an RCU grace period) once it has been idle for a grace period")
     ap.add_argument("runtimes", nargs="+")
     a = ap.parse_args()
     rts = [Runtime(s, a.state) for s in a.runtimes]
@@ -90,6 +98,8 @@ def main():
         order = rts[:]
         rnd.shuffle(order)
         for rt in order:
+            if a.gap_ms:
+                time.sleep(a.gap_ms / 1e3)
             ms, cpu, _ = rt.run_once(a.errlog)
             if i >= a.warmup:
                 rt.wall.append(ms)
@@ -103,7 +113,7 @@ def main():
     by = {rt.name: rt for rt in rts}
     med = {rt.name: statistics.median(rt.wall) for rt in rts}
     rss = {rt.name: int(statistics.median(rt.rss)) for rt in rts}
-    refs = [r for r in ("crun", "runc") if r in by]
+    refs = [r for r in ("crun", "runc", "crun-user", "runc-user") if r in by]
     head = "| runtime | runs | median ms | p90 ms | mean ms | min ms | CPU ms (user+sys, median) | peak RSS KiB (GNU time, median / max) |"
     head += "".join(f" time / {r} | RSS / {r} |" for r in refs)
     print(head)

@@ -35,7 +35,8 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<(), Error> {
     if let Some(c) = r.cpu() {
         cpu(cg, c)?;
     }
-    if let Some(p) = r.pids() {
+    // 0 leaves pids.max as it is (runc: unset, so `update` of other fields keeps it).
+    if let Some(p) = r.pids().filter(|p| p.limit() != 0) {
         let d = dir(cg, "pids", "linux.resources.pids.limit")?;
         let v = if p.limit() > 0 {
             p.limit().to_string()

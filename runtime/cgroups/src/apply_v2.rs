@@ -71,7 +71,8 @@ fn apply_all(d: &Path, r: &LinuxResources) -> Result<(), Error> {
     if let Some(c) = r.cpu() {
         cpu(d, c)?;
     }
-    if let Some(p) = r.pids() {
+    // 0 leaves pids.max as it is (runc: unset, so `update` of other fields keeps it).
+    if let Some(p) = r.pids().filter(|p| p.limit() != 0) {
         let v = if p.limit() > 0 {
             p.limit().to_string()
         } else {

@@ -33,7 +33,7 @@ pub enum Error {
     /// A kernel file (mountinfo, /proc/self/cgroup, a cgroup stat file) has unexpected content.
     #[error("{path}: cannot parse: {reason}")]
     Parse { path: PathBuf, reason: String },
-    /// `create` refused to make a directory outside the caller's own cgroup.
+    /// A cgroup the caller asked to treat as its own cannot be (`owning_parent_of_own`).
     #[error("refusing to create {path} in the {hierarchy} hierarchy: {reason}")]
     Refused {
         path: PathBuf,

@@ -38,10 +38,15 @@ pub(crate) fn plan(cg: &Cgroup) -> Result<Vec<CgroupMount>, Error> {
                 options: "mode=755".to_string(),
             });
             for d in &cg.dirs {
-                let subdir = d.hierarchy.controllers.join(",");
+                let joined = d.hierarchy.controllers.join(",");
+                // a named hierarchy: /sys/fs/cgroup/systemd, mounted with "none,name=systemd"
+                let (subdir, subsystems) = match joined.strip_prefix("name=") {
+                    Some(name) => (name.to_string(), format!("none,{joined}")),
+                    None => (joined.clone(), joined),
+                };
                 out.push(CgroupMount::Hierarchy {
-                    subdir: subdir.clone(),
-                    subsystems: subdir.clone(),
+                    subdir,
+                    subsystems,
                     host_dir: d.path.clone(),
                 });
             }
@@ -70,11 +75,13 @@ mod tests {
     #[test]
     fn v1_plan_has_tmpfs_hierarchies_and_symlinks() {
         let mi = "1 0 0:1 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
-                  2 0 0:2 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+                  2 0 0:2 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                  3 0 0:3 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n\
+                  4 0 0:4 / /sys/fs/cgroup/other rw - cgroup cgroup rw,name=other\n";
         let h = hierarchies(
             Mode::Legacy,
             &parse_mountinfo(mi).unwrap(),
-            "3:cpu,cpuacct:/a\n2:memory:/a\n",
+            "3:cpu,cpuacct:/a\n2:memory:/a\n1:name=systemd:/a\n5:name=other:/a\n",
         )
         .unwrap();
         let cg = crate::resolve::resolve(Mode::Legacy, h, Some(Path::new("c1")), "x").unwrap();
@@ -94,6 +101,11 @@ mod tests {
                     subdir: "memory".into(),
                     subsystems: "memory".into(),
                     host_dir: "/sys/fs/cgroup/memory/a/c1".into()
+                },
+                CgroupMount::Hierarchy {
+                    subdir: "systemd".into(),
+                    subsystems: "none,name=systemd".into(),
+                    host_dir: "/sys/fs/cgroup/systemd/a/c1".into()
                 },
                 CgroupMount::Symlink {
                     name: "cpu".into(),

@@ -9,6 +9,8 @@ use crate::{Error, Mode};
 
 pub(crate) const MOUNTINFO: &str = "/proc/self/mountinfo";
 pub(crate) const PROC_CGROUP: &str = "/proc/self/cgroup";
+/// The one named v1 hierarchy a container joins.
+pub(crate) const SYSTEMD_HIERARCHY: &str = "name=systemd";
 
 /// One cgroup mount from mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,7 +193,7 @@ fn best_mount<'a>(
 }
 
 /// The hierarchies to use in `mode`: the cgroup2 one for Unified, every v1 controller hierarchy
-/// (named ones like name=systemd skipped) for Hybrid and Legacy.
+/// (plus the named name=systemd one; other named ones skipped) for Hybrid and Legacy.
 pub(crate) fn hierarchies(
     mode: Mode,
     mounts: &[CgroupMountInfo],
@@ -218,7 +220,10 @@ pub(crate) fn hierarchies(
                     .or_else(|| best_mount(mounts.iter().filter(|m| m.v2), &path))
             }
             Mode::Hybrid | Mode::Legacy => {
-                if ctrls.is_empty() || ctrls.iter().any(|c| c.starts_with("name=")) {
+                // Named hierarchies other than name=systemd are skipped; that one is joined
+                // (and mounted in containers) as runc does, for systemd inside containers.
+                let named = ctrls.iter().any(|c| c.starts_with("name="));
+                if ctrls.is_empty() || (named && ctrls != [SYSTEMD_HIERARCHY]) {
                     continue;
                 }
                 let cands = mounts.iter().filter(|m| {
@@ -281,15 +286,22 @@ mod tests {
         let names: Vec<_> = h.iter().map(Hierarchy::name).collect();
         assert_eq!(
             names,
-            ["net_cls,net_prio", "memory", "cpuset", "cpuacct", "cpu"]
+            [
+                "name=systemd",
+                "net_cls,net_prio",
+                "memory",
+                "cpuset",
+                "cpuacct",
+                "cpu"
+            ]
         );
-        let mem = &h[1];
+        let mem = &h[2];
         assert_eq!(
             mem.own_dir().unwrap(),
             Path::new("/sys/fs/cgroup/memory/process_api/d7bf")
         );
         assert_eq!(
-            h[0].mountpoint,
+            h[1].mountpoint,
             Path::new("/sys/fs/cgroup/net_cls,net_prio")
         );
     }

@@ -51,7 +51,9 @@ pub(crate) fn resolve(
                 return Err(Error::unsupported(
                     FIELD,
                     p,
-                    "systemd cgroup paths (slice:prefix:name) are not supported; use a path",
+                    "a systemd cgroup path (slice:prefix:name) needs the systemd cgroup driver \
+                     (--systemd-cgroup), which noderun does not have yet; give a cgroupfs \
+                     path (\"/a/b\" from the hierarchy root, \"a/b\" below the caller's cgroup)",
                 ));
             }
             normalize(p)?
@@ -151,28 +153,30 @@ mod tests {
         assert_eq!(
             dir_of(&c),
             [
+                PathBuf::from("/sys/fs/cgroup/systemd/pod1/ctr"),
                 PathBuf::from("/sys/fs/cgroup/memory/sup/me/pod1/ctr"),
                 PathBuf::from("/sys/fs/cgroup/cpu/pod1/ctr"),
             ]
         );
-        assert_eq!(c.dirs[0].cgroup_path, "/sup/me/pod1/ctr");
-        assert_eq!(c.dirs[1].hierarchy.name(), "cpu,cpuacct");
+        assert_eq!(c.dirs[0].hierarchy.name(), "name=systemd");
+        assert_eq!(c.dirs[1].cgroup_path, "/sup/me/pod1/ctr");
+        assert_eq!(c.dirs[2].hierarchy.name(), "cpu,cpuacct");
         let c = cg(None, "abc").unwrap();
         assert_eq!(
-            c.dirs[0].path,
+            c.dirs[1].path,
             Path::new("/sys/fs/cgroup/memory/sup/me/abc")
         );
         let c = cg(Some(""), "abc").unwrap();
-        assert_eq!(c.dirs[1].path, Path::new("/sys/fs/cgroup/cpu/abc"));
+        assert_eq!(c.dirs[2].path, Path::new("/sys/fs/cgroup/cpu/abc"));
     }
 
     #[test]
     fn absolute_is_from_hierarchy_root() {
         let c = cg(Some("/x/y/"), "id").unwrap();
-        assert_eq!(c.dirs[0].path, Path::new("/sys/fs/cgroup/memory/x/y"));
-        assert_eq!(c.dirs[0].cgroup_path, "/x/y");
+        assert_eq!(c.dirs[1].path, Path::new("/sys/fs/cgroup/memory/x/y"));
+        assert_eq!(c.dirs[1].cgroup_path, "/x/y");
         assert_eq!(
-            c.dirs[0].own_dir.as_deref(),
+            c.dirs[1].own_dir.as_deref(),
             Some(Path::new("/sys/fs/cgroup/memory/sup/me"))
         );
     }

@@ -1,4 +1,4 @@
-//! Directory lifecycle: `create` (mkdir -p below the caller's own cgroup, cpuset
+//! Directory lifecycle: `create` (mkdir -p below the caller's own cgroup or from the root, cpuset
 //! initialisation on v1, controller delegation on v2), `delete` (rmdir deepest first) and the
 //! recursive process listing.
 
@@ -10,14 +10,19 @@ use crate::{Cgroup, Error, Mode, fsio};
 
 /// What `create` does for one hierarchy.
 enum Plan {
-    /// The directory is strictly below the caller's own cgroup: mkdir -p up to `own`.
+    /// The directory is strictly below the caller's own cgroup: mkdir -p up to `own`,
+    /// recording every directory made (they are the caller's to remove).
     Below,
     /// The directory exists elsewhere: join it, create nothing.
     Join,
+    /// An absolute path outside the caller's own cgroup (podman's `<parent>/libpod-<id>` beside
+    /// `<parent>/conmon`, containerd's `/default/<id>`): mkdir -p from the hierarchy's root as
+    /// runc and crun do, recording only the container's own directory. Parents may be shared
+    /// with other containers or the engine and are never removed.
+    Outside,
 }
 
 pub(crate) fn create(cg: &mut Cgroup) -> Result<(), Error> {
-    // Decide for every hierarchy before making anything, so a refusal leaves nothing behind.
     // Being below the caller's own cgroup is decided on the (normalised) paths alone, so the
     // common case costs one mkdir per hierarchy.
     let mut plan = Vec::with_capacity(cg.dirs.len());
@@ -26,44 +31,24 @@ pub(crate) fn create(cg: &mut Cgroup) -> Result<(), Error> {
             .own_dir
             .as_ref()
             .is_some_and(|own| d.path.starts_with(own) && d.path != *own);
-        if below {
-            plan.push(Plan::Below);
-            continue;
-        }
-        if d.path.is_dir() {
-            plan.push(Plan::Join);
-            continue;
-        }
-        // Name the topmost directory that would have to be made.
-        let mut top = d.path.as_path();
-        while let Some(p) = top.parent() {
-            if p.exists() || p == d.hierarchy.mountpoint {
-                break;
-            }
-            top = p;
-        }
-        let reason = match d.own_dir.as_ref() {
-            Some(own) => format!("it is not below the caller's own cgroup {}", own.display()),
-            None => format!(
-                "the caller's own cgroup {:?} is not reachable through the mount at {}",
-                d.hierarchy.own_path,
-                d.hierarchy.mountpoint.display()
-            ),
-        };
-        return Err(Error::Refused {
-            path: top.to_path_buf(),
-            hierarchy: d.hierarchy.name(),
-            reason,
+        plan.push(if below {
+            Plan::Below
+        } else if d.path.is_dir() {
+            Plan::Join
+        } else {
+            Plan::Outside
         });
     }
     let before = cg.created.len();
     let mut result = Ok(());
     for (i, p) in plan.iter().enumerate() {
-        if let Plan::Below = p {
-            result = mkdir_below_own(cg, i);
-            if result.is_err() {
-                break;
-            }
+        result = match p {
+            Plan::Below => mkdir_below_own(cg, i),
+            Plan::Outside => mkdir_outside(cg, i),
+            Plan::Join => Ok(()),
+        };
+        if result.is_err() {
+            break;
         }
     }
     if result.is_err() {
@@ -72,6 +57,44 @@ pub(crate) fn create(cg: &mut Cgroup) -> Result<(), Error> {
         let _ = delete(&made);
     }
     result
+}
+
+/// mkdir -p of dirs[i] from its hierarchy's mount point, initialising every directory made
+/// (v1 cpuset, v2 controller delegation) but recording only dirs[i] itself for `delete`.
+fn mkdir_outside(cg: &mut Cgroup, i: usize) -> Result<(), Error> {
+    let path = cg.dirs[i].path.clone();
+    let root = cg.dirs[i].hierarchy.mountpoint.clone();
+    let mut missing: Vec<&Path> = Vec::new();
+    let mut p = path.as_path();
+    // Walk up to the first directory that exists (at worst the mount point itself).
+    while !p.is_dir() {
+        missing.push(p);
+        match p.parent() {
+            Some(parent) if parent.starts_with(&root) => p = parent,
+            _ => {
+                return Err(Error::io(
+                    p,
+                    "mkdir",
+                    std::io::Error::from(ErrorKind::NotFound),
+                ));
+            }
+        }
+    }
+    let mut parent_made = false;
+    while let Some(p) = missing.pop() {
+        match std::fs::create_dir(p) {
+            Ok(()) => {
+                if p == path {
+                    cg.created.push(p.to_path_buf());
+                }
+                init_new_dir(cg, i, p, parent_made)?;
+                parent_made = true;
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => parent_made = false,
+            Err(e) => return Err(Error::io(p, "mkdir", e)),
+        }
+    }
+    Ok(())
 }
 
 /// mkdir -p of dirs[i] (parents down from the caller's own cgroup), recording what it made and
@@ -110,12 +133,20 @@ fn mkdir_below_own(cg: &mut Cgroup, i: usize) -> Result<(), Error> {
 }
 
 fn after_mkdir(cg: &mut Cgroup, i: usize, dir: &Path) -> Result<(), Error> {
+    let parent_made = dir
+        .parent()
+        .is_some_and(|p| cg.created.iter().any(|c| c == p));
     cg.created.push(dir.to_path_buf());
+    init_new_dir(cg, i, dir, parent_made)
+}
+
+/// Makes a new directory usable: v1 cpuset cpus/mems copied from the parent; v2 the parent's
+/// controllers delegated (required when the parent was made by this `create`).
+fn init_new_dir(cg: &Cgroup, i: usize, dir: &Path, parent_made: bool) -> Result<(), Error> {
     match cg.mode {
         Mode::Unified => {
             if let Some(parent) = dir.parent() {
-                let parent_is_ours = cg.created.iter().any(|c| c == parent);
-                enable_controllers(parent, parent_is_ours)?;
+                enable_controllers(parent, parent_made)?;
             }
         }
         Mode::Hybrid | Mode::Legacy => {

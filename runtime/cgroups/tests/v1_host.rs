@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use common::*;
-use noderun_cgroups::{Cgroup, Error, Mode, mode};
+use noderun_cgroups::{Cgroup, Mode, mode};
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
     LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
@@ -95,50 +95,125 @@ fn create_nested_and_delete_leaves_nothing() {
     }
 }
 
-#[test]
-fn refuses_to_create_outside_own_memory_cgroup_and_leaves_nothing() {
-    let Some(()) = v1_host() else { return };
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let mem_own = own
-        .lines()
-        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
-        .unwrap();
-    if mem_own == "/" {
-        eprintln!("SKIP: own memory cgroup is the root; nothing is outside it");
-        return;
-    }
-    let name = unique("outside");
-    let mut cg = Cgroup::resolve(Some(Path::new(&format!("/{name}"))), "x").unwrap();
-    let err = cg.create().unwrap_err();
-    let g = DeleteOnDrop(cg.clone());
-    match &err {
-        Error::Refused {
-            path, hierarchy, ..
-        } => {
-            assert_eq!(hierarchy, "memory");
-            assert_eq!(path, &Path::new("/sys/fs/cgroup/memory").join(&name));
+/// The repository's cgroup sandbox script (scripts/cgns.sh).
+fn cgns() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cgns.sh")
+}
+
+/// Removes the sandbox of `cgns.sh start` (processes, cgroups, namespace pins, dir) on drop.
+struct Sandbox(tempfile::TempDir);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let st = std::process::Command::new(cgns())
+            .arg("stop")
+            .arg(self.0.path())
+            .status();
+        if !st.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!("cleanup: cgns.sh stop failed: {st:?}");
         }
-        e => panic!("expected Refused, got {e}"),
     }
-    let msg = err.to_string();
-    assert!(msg.contains("memory") && msg.contains(&name), "{msg}");
-    assert!(g.0.created().is_empty());
-    for d in g.0.dirs() {
-        assert!(!d.path.exists(), "{} was created", d.path.display());
+}
+
+const OUTSIDE_CHILD: &str = "NODERUN_CGTEST_OUTSIDE_CHILD";
+
+/// podman's layout: the caller (conmon) lives in `<parent>/conmon`, the container's absolute
+/// path is `<parent>/libpod-<id>`, outside the caller's own cgroup. Like runc, `create` makes
+/// it from the hierarchy root (its parents too) and `delete` removes only the container's own
+/// directory. Run in a private cgroup namespace rooted at a child of this test's cgroup, so
+/// "the hierarchy root" is that child.
+#[test]
+fn absolute_path_outside_own_cgroup_is_made_from_the_root_and_only_its_leaf_removed() {
+    if std::env::var_os(OUTSIDE_CHILD).is_some() {
+        return outside_child();
     }
-    // Joining an existing cgroup outside the subtree is allowed: the parent of our own memory
-    // cgroup exists, so `create` joins it there (and records nothing to delete for memory).
-    let parent = Path::new(&mem_own).parent().unwrap();
-    if parent != Path::new("/") {
-        let mut join = Cgroup::resolve(Some(parent), "x").unwrap();
-        let mem = join.dir_for("memory").unwrap().to_path_buf();
-        let res = join.create();
-        let g = DeleteOnDrop(join.clone());
-        res.unwrap();
-        assert!(!g.0.created().contains(&mem));
-        g.0.delete().unwrap();
-        assert!(mem.is_dir(), "an existing cgroup we joined was removed");
-    }
+    let Some(()) = v1_host() else { return };
+    let sb = Sandbox(tempfile::tempdir().unwrap());
+    let st = std::process::Command::new(cgns())
+        .arg("start")
+        .arg(sb.0.path())
+        .arg(unique("outside"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "cgns.sh start: {st}");
+    let out = std::process::Command::new(cgns())
+        .arg("exec")
+        .arg(sb.0.path())
+        .args(["-c", "parent/conmon"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "absolute_path_outside_own_cgroup_is_made_from_the_root_and_only_its_leaf_removed",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(OUTSIDE_CHILD, "1")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    assert!(text.contains("OUTSIDE-CHILD-DONE"), "{text}");
+}
+
+/// The child side: runs in /parent/conmon of the sandbox's cgroup namespace.
+fn outside_child() {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert!(own.contains(":memory:/parent/conmon\n"), "{own}");
+    let mut cg = Cgroup::resolve(Some(Path::new("/parent/shared/libpod-x")), "x").unwrap();
+    cg.create().unwrap();
+    let g = Guard(cg);
+    let mem = dir(&g, "memory").to_path_buf();
+    assert_eq!(
+        mem,
+        Path::new("/sys/fs/cgroup/memory/parent/shared/libpod-x")
+    );
+    assert!(mem.is_dir());
+    // Only the container's own directory is the runtime's to remove, once per hierarchy.
+    assert_eq!(g.0.created().len(), g.0.dirs().len());
+    assert!(
+        g.0.created()
+            .iter()
+            .all(|d| d.ends_with("parent/shared/libpod-x"))
+    );
+    // The made parent (cpuset: initialised, or the leaf could not take tasks) and the leaf
+    // work: a task can join and limits apply.
+    let cpus = read(dir(&g, "cpuset"), "cpuset.cpus");
+    assert!(!cpus.is_empty());
+    g.0.apply(
+        &LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(64i64 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        read(&mem, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    let pid = fork_in(&[], sleep_forever);
+    g.0.add_task(pid).unwrap();
+    assert!(g.0.pids().unwrap().contains(&pid));
+    drop(g);
+    let _ = wait(pid);
+    assert!(!mem.exists(), "the container's cgroup was not removed");
+    assert!(
+        Path::new("/sys/fs/cgroup/memory/parent/shared").is_dir(),
+        "a parent the container may share was removed"
+    );
+    // An existing cgroup outside the subtree is joined, never removed.
+    let mut join = Cgroup::resolve(Some(Path::new("/parent/shared")), "x").unwrap();
+    join.create().unwrap();
+    assert!(join.created().is_empty());
+    join.delete().unwrap();
+    assert!(Path::new("/sys/fs/cgroup/memory/parent/shared").is_dir());
+    println!("OUTSIDE-CHILD-DONE");
 }
 
 #[test]
@@ -243,12 +318,22 @@ fn apply_limits_and_read_them_back() {
                 .unwrap(),
         )
         .cpu(LinuxCpuBuilder::default().quota(-1i64).build().unwrap())
-        .pids(LinuxPidsBuilder::default().limit(0).build().unwrap())
+        .pids(LinuxPidsBuilder::default().limit(-1).build().unwrap())
         .build()
         .unwrap();
     g.0.apply(&unl).unwrap();
     assert_eq!(read(c, "cpu.cfs_quota_us"), "-1");
     assert_eq!(read(dir(&g, "pids"), "pids.max"), "max");
+    // 0 means unset, as in runc: `update` of other fields leaves pids.max alone
+    let pids = |n| {
+        LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(n).build().unwrap())
+            .build()
+            .unwrap()
+    };
+    g.0.apply(&pids(42)).unwrap();
+    g.0.apply(&pids(0)).unwrap();
+    assert_eq!(read(dir(&g, "pids"), "pids.max"), "42");
     assert!(g.0.stats().unwrap().memory_limit.is_none());
 }
 

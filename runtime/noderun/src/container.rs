@@ -344,12 +344,24 @@ fn has_create_hooks(spec: &Spec) -> bool {
 }
 
 /// Fork the bootstrap; returns our end of the sync channel and its pid.
-fn fork_bootstrap(args: &InitArgs) -> Result<(sync::Channel, i32)> {
+fn fork_bootstrap(
+    args: &InitArgs,
+    cgroup: &noderun_cgroups::Cgroup,
+) -> Result<(sync::Channel, i32)> {
     let (parent, child) = sync::pair().ctx(|| "socketpair")?;
+    // The bootstrap moves itself into the cgroup (cheaper than add_task from here: see
+    // `Cgroup::self_join`) before it does anything else.
+    let join = cgroup.self_join()?;
     // SAFETY: single-threaded (checked by the caller); the child only runs init code and exits.
     match unsafe { fork() }.ctx(|| "fork")? {
         ForkResult::Child => {
             drop(parent);
+            if let Err(e) = join.join() {
+                let _ = child.send(&Msg::Error(format!("bootstrap: {e}")));
+                // SAFETY: leaving the forked child without the parent's destructors.
+                unsafe { libc::_exit(1) }
+            }
+            drop(join);
             crate::init::bootstrap(child, args)
         }
         ForkResult::Parent { child: pid } => Ok((parent, pid.as_raw())),
@@ -522,7 +534,7 @@ impl Runtime {
             create_hooks: has_create_hooks(spec),
             stdio: opts.stdio,
         };
-        let (parent, bootstrap) = fork_bootstrap(&args)?;
+        let (parent, bootstrap) = fork_bootstrap(&args, &cgroup)?;
         drop(console_owned);
         guard.pids.push(bootstrap);
         let mut step = Step::Cgroup;
@@ -576,10 +588,6 @@ impl Runtime {
         step: &mut Step,
     ) -> Result<i32, Halt> {
         let spec = &bundle.spec;
-        saved
-            .cgroup
-            .add_task(bootstrap)
-            .map_err(|e| Halt::Failed(e.into()))?;
         *step = Step::Namespaces;
         parent.send(&Msg::Go).map_err(|_| Halt::Died)?;
         let mut init_pid = 0;
@@ -841,6 +849,22 @@ impl Runtime {
         Ok(s.cgroup.thaw()?)
     }
 
+    /// Apply `resources` to the live cgroup of container `id` (`noderun update`): only the
+    /// fields that are set are written, as with runc (0 leaves a value unchanged). A stopped
+    /// container is refused: its cgroup may be gone.
+    pub fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let s = self.load(id)?;
+        let status = s.status(&self.root);
+        if status == Status::Stopped {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                what: "the resources of a stopped container cannot be updated".into(),
+            });
+        }
+        Ok(s.cgroup.apply(resources)?)
+    }
+
     /// Run `process` inside the running container `id`; returns the new process's pid once it
     /// has exec'd (the caller waits for it if it is our child or we are a subreaper).
     pub fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
@@ -895,14 +919,23 @@ impl Runtime {
             stdio: opts.stdio,
         };
         let (parent, child) = sync::pair().ctx(|| "socketpair")?;
+        // As in create: the bootstrap moves itself into the container's cgroup.
+        let cg_join = saved.cgroup.self_join()?;
         // SAFETY: single-threaded (checked above).
         let bootstrap = match unsafe { fork() }.ctx(|| "fork")? {
             ForkResult::Child => {
                 drop(parent);
+                if let Err(e) = cg_join.join() {
+                    let _ = child.send(&Msg::Error(format!("exec bootstrap: {e}")));
+                    // SAFETY: leaving the forked child without the parent's destructors.
+                    unsafe { libc::_exit(1) }
+                }
+                drop(cg_join);
                 crate::init::exec_bootstrap(child, &args, &bundle.spec)
             }
             ForkResult::Parent { child: pid } => pid.as_raw(),
         };
+        drop(cg_join);
         drop(child);
         drop(console_owned);
         let fail = |e: Error| {
@@ -910,10 +943,6 @@ impl Runtime {
             let _ = waitpid(Pid::from_raw(bootstrap), Some(WaitPidFlag::__WALL));
             e
         };
-        saved
-            .cgroup
-            .add_task(bootstrap)
-            .map_err(|e| fail(e.into()))?;
         parent.send(&Msg::Go).map_err(|e| fail(Error::Child(e)))?;
         let pid = match parent.recv().map_err(Error::Child)? {
             Some(Msg::Pid(p)) => p,

@@ -215,7 +215,7 @@ impl MountOptions {
                     "{opt:?}: id-mapped mounts are not supported by noderun"
                 ));
             } else if opt == "tmpcopyup" {
-                return Err("\"tmpcopyup\" is not supported by noderun".into());
+                // applied by `mount_tmpfs_copyup` (see `wants_tmpcopyup`), not a tmpfs option
             } else {
                 o.data.push(opt.to_string());
             }
@@ -262,6 +262,97 @@ pub fn remount_bind(sys: &dyn Syscall, target: &Path, flags: MsFlags) -> Result<
         flags | keep | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
         None,
     )
+}
+
+/// Whether a tmpfs mount's options ask for `tmpcopyup` (podman's `--read-only` and
+/// `--tmpfs`): the tmpfs starts with a copy of what the image has at its destination.
+pub fn wants_tmpcopyup(opts: &[String]) -> bool {
+    opts.iter().any(|o| o == "tmpcopyup")
+}
+
+/// Mounts a tmpfs on `dest` and copies into it what `dest` held before (runc's `tmpcopyup`).
+/// The covered directory stays reachable through a descriptor opened before the mount, so no
+/// staging directory is needed. A read-only tmpfs is filled first, then remounted read-only.
+/// `existed`: the destination's metadata before it was resolved (None if it was created).
+pub fn mount_tmpfs_copyup(
+    sys: &dyn Syscall,
+    source: &Path,
+    dest: &Path,
+    flags: MsFlags,
+    data: Option<&str>,
+    existed: Option<&std::fs::Metadata>,
+) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let below = std::fs::File::open(dest)
+        .map_err(|e| format!("tmpcopyup: open {}: {e}", dest.display()))?;
+    let rw = flags - MsFlags::MS_RDONLY;
+    do_mount(sys, Some(source), dest, Some("tmpfs"), rw, data)?;
+    let from = std::path::PathBuf::from(format!("/proc/self/fd/{}", below.as_raw_fd()));
+    copy_tree(&from, dest).map_err(|e| format!("tmpcopyup into {}: {e}", dest.display()))?;
+    // As runc: a destination that existed in the image gives the tmpfs root its mode and
+    // owner; one made for the mount keeps tmpfs's default (1777 unless `mode=` says).
+    if let Some(meta) = existed {
+        copy_owner_mode(meta, dest)
+            .map_err(|e| format!("tmpcopyup into {}: {e}", dest.display()))?;
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        do_mount(sys, None, dest, None, flags | MsFlags::MS_REMOUNT, data)?;
+    }
+    Ok(())
+}
+
+/// Copies the contents of directory `from` into `to` (files, directories, symlinks, device
+/// nodes and fifos), keeping mode and owner.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for ent in std::fs::read_dir(from)? {
+        let ent = ent?;
+        let src = ent.path();
+        let dst = to.join(ent.file_name());
+        let meta = std::fs::symlink_metadata(&src)?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else if ft.is_block_device() || ft.is_char_device() || ft.is_fifo() || ft.is_socket() {
+            let kind = if ft.is_block_device() {
+                nix::sys::stat::SFlag::S_IFBLK
+            } else if ft.is_char_device() {
+                nix::sys::stat::SFlag::S_IFCHR
+            } else if ft.is_fifo() {
+                nix::sys::stat::SFlag::S_IFIFO
+            } else {
+                nix::sys::stat::SFlag::S_IFSOCK
+            };
+            nix::sys::stat::mknod(
+                &dst,
+                kind,
+                nix::sys::stat::Mode::from_bits_truncate(meta.mode()),
+                meta.rdev(),
+            )?;
+        }
+        copy_meta(&src, &dst)?;
+    }
+    Ok(())
+}
+
+/// Owner and mode of `from` onto `to` (symlinks: owner only). Times are not kept, as in
+/// runc's copy-up.
+fn copy_meta(from: &Path, to: &Path) -> std::io::Result<()> {
+    copy_owner_mode(&std::fs::symlink_metadata(from)?, to)
+}
+
+fn copy_owner_mode(meta: &std::fs::Metadata, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
 }
 
 /// Apply recursive mount attributes with mount_setattr(2) (Linux 5.12+).

@@ -159,12 +159,23 @@ fn mount_entry(ctx: &RootfsContext, m: &Mount) -> Result<(), String> {
         }
         finish_entry(sys, &dest, &opts)
     } else {
+        let copyup =
+            typ == "tmpfs" && crate::mounts::wants_tmpcopyup(m.options().as_deref().unwrap_or(&[]));
+        let existed = copyup
+            .then(|| resolve(ctx.rootfs, m.destination(), Create::Nothing).ok())
+            .flatten()
+            .and_then(|p| std::fs::metadata(p).ok());
         let dest = resolve(ctx.rootfs, m.destination(), Create::Dir)?;
         let data = opts.data.join(",");
         let data = (!data.is_empty()).then_some(data.as_str());
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let flags = opts.set;
-        match do_mount(sys, Some(&source), &dest, Some(typ), flags, data) {
+        let mounted = if copyup {
+            crate::mounts::mount_tmpfs_copyup(sys, &source, &dest, flags, data, existed.as_ref())
+        } else {
+            do_mount(sys, Some(&source), &dest, Some(typ), flags, data)
+        };
+        match mounted {
             Ok(()) => {}
             // In a user namespace without its own net namespace sysfs cannot be mounted:
             // bind the host's, as runc does.

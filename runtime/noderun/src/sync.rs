@@ -12,7 +12,7 @@ use nix::sys::socket::{
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
-    /// Parent → bootstrap: you are in the cgroup, go on.
+    /// Parent → bootstrap: go on (the bootstrap joined the cgroup itself, first thing).
     Go,
     /// Bootstrap → parent: I created a user namespace, write my id maps.
     MapIds,

@@ -148,3 +148,113 @@ fn kernel_memory_limits_warn() {
         "{err}"
     );
 }
+
+fn read_cg(controller: &str, id: &str, file: &str) -> String {
+    std::fs::read_to_string(own_dir(controller, id).join(file))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn update_changes_the_live_cgroup_from_flags_and_json() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("update");
+    let mut c = sh("sleep 100");
+    c["linux"]["resources"] = json!({"memory": {"limit": 33554432}, "pids": {"limit": 50}});
+    w.write_config(&c);
+    let id = w.id("u");
+    assert!(w.create(&id, &[]).0);
+    w.ok(&["start", &id]);
+    w.ok(&[
+        "update",
+        "--memory",
+        "64m",
+        "--cpu-quota",
+        "50000",
+        "--cpu-period",
+        "100000",
+        "--cpu-shares",
+        "256",
+        &id,
+    ]);
+    assert_eq!(read_cg("memory", &id, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read_cg("cpu", &id, "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read_cg("cpu", &id, "cpu.shares"), "256");
+    assert_eq!(
+        read_cg("pids", &id, "pids.max"),
+        "50",
+        "an unset flag changes nothing"
+    );
+    w.ok(&["update", "--pids-limit", "-1", "--cpu-quota", "-1", &id]);
+    assert_eq!(read_cg("pids", &id, "pids.max"), "max");
+    assert_eq!(read_cg("cpu", &id, "cpu.cfs_quota_us"), "-1");
+    // -r -: an OCI LinuxResources document, as podman sends it (other flags ignored)
+    let mut child = w
+        .cmd()
+        .args(["update", "--pids-limit", "7", "-r", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"memory": {"limit": 50331648}, "pids": {"limit": 30}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(read_cg("memory", &id, "memory.limit_in_bytes"), "50331648");
+    assert_eq!(read_cg("pids", &id, "pids.max"), "30");
+    // errors name the flag or the JSON field
+    let o = w.nr(&["update", "--memory", "12x", &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--memory"), "{err}");
+    let bad = w.tmp.path().join("bad.json");
+    std::fs::write(&bad, r#"{"pids": {"limit": "many"}}"#).unwrap();
+    let o = w.nr(&["update", "-r", bad.to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("pids.limit"), "{err}");
+    let o = w.nr(&["update", "--memory", "1m", "no-such-container"]);
+    assert!(!o.status.success());
+    w.ok(&["kill", &id, "KILL"]);
+    w.wait_status(&id, "stopped");
+    let o = w.nr(&["update", "--memory", "64m", &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("stopped"), "{err}");
+    w.ok(&["delete", &id]);
+    assert_nothing_left(&w, &id);
+}
+
+#[test]
+fn systemd_cgroup_driver_is_refused_naming_the_flag_and_field() {
+    if !ready() {
+        return;
+    }
+    let w = World::new("sdcg");
+    let id = w.id("s");
+    let o = w
+        .cmd()
+        .args(["--systemd-cgroup", "run", "--bundle"])
+        .arg(&w.bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--systemd-cgroup"),
+        "{err}"
+    );
+    let mut c = default_config(&["true"]);
+    c["linux"]["cgroupsPath"] = json!("system.slice:noderun:x");
+    let (code, _, err) = w.run(&c, "t");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("linux.cgroupsPath") && err.contains("--systemd-cgroup"),
+        "{err}"
+    );
+    assert_nothing_left(&w, &id);
+}

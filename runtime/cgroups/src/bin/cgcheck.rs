@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::path::Path;
 use std::time::Instant;
 
-use noderun_cgroups::{Cgroup, CgroupMount, Error, Mode, attached_device_filters, mode};
+use noderun_cgroups::{Cgroup, CgroupMount, Mode, attached_device_filters, mode};
 use oci_spec::runtime::{
     LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
     LinuxDeviceType, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
@@ -443,48 +443,67 @@ fn main() {
         }
     });
 
-    run.check("refuses to create outside own cgroup", || {
-        // Move into a leaf /cgcheck-runner, try an absolute path elsewhere, move back.
-        let runner = Path::new("/sys/fs/cgroup/cgcheck-runner");
-        std::fs::create_dir(runner).map_err(e2s)?;
-        let r = (|| {
-            std::fs::write(runner.join("cgroup.procs"), "0").map_err(e2s)?;
-            let mut out = Cgroup::resolve(Some(Path::new("/cgcheck-outside")), "x").map_err(e2s)?;
-            let r = match out.create() {
-                Err(Error::Refused { path, .. })
-                    if path == Path::new("/sys/fs/cgroup/cgcheck-outside") =>
-                {
-                    Ok(())
+    run.check(
+        "absolute path outside own cgroup: made from the root, only its leaf removed",
+        || {
+            // Move into a leaf /cgcheck-runner (podman's conmon), make /cgcheck-outside/leaf (the
+            // container beside it), check the parent is delegated to and survives delete.
+            let runner = Path::new("/sys/fs/cgroup/cgcheck-runner");
+            std::fs::create_dir(runner).map_err(e2s)?;
+            let r = (|| {
+                std::fs::write(runner.join("cgroup.procs"), "0").map_err(e2s)?;
+                let parent = Path::new("/sys/fs/cgroup/cgcheck-outside");
+                let mut out =
+                    Cgroup::resolve(Some(Path::new("/cgcheck-outside/leaf")), "x").map_err(e2s)?;
+                let made = out.create();
+                let created = out.created().to_vec();
+                let applied = out.apply(&res(|b| {
+                    b.pids(
+                        LinuxPidsBuilder::default()
+                            .limit(10)
+                            .build()
+                            .unwrap_or_default(),
+                    )
+                }));
+                let deleted = out.delete();
+                let r = match (made, applied, deleted) {
+                    (Ok(()), Ok(()), Ok(())) if created == [parent.join("leaf")] => {
+                        if parent.join("leaf").exists() {
+                            Err("leaf not removed".to_string())
+                        } else if !parent.is_dir() {
+                            Err("the parent (maybe shared) was removed".to_string())
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    other => Err(format!("{other:?}, created {created:?}")),
+                };
+                let _ = std::fs::remove_dir(parent.join("leaf"));
+                let _ = std::fs::remove_dir(parent);
+                r?;
+                // Below our own cgroup is allowed, but v2 cannot delegate controllers from a
+                // cgroup holding processes: apply must explain that instead of ENOENT.
+                let mut sub = Cgroup::resolve(None, "sub").map_err(e2s)?;
+                sub.create().map_err(e2s)?;
+                let applied = sub.apply(&res(|b| {
+                    b.memory(
+                        LinuxMemoryBuilder::default()
+                            .limit(1i64 << 30)
+                            .build()
+                            .unwrap_or_default(),
+                    )
+                }));
+                sub.delete().map_err(e2s)?;
+                match applied {
+                    Err(e) if e.to_string().contains("memory controller is not enabled") => Ok(()),
+                    other => Err(format!("apply below a populated cgroup: {other:?}")),
                 }
-                other => Err(format!("{other:?}")),
-            };
-            let _ = out.delete();
-            if Path::new("/sys/fs/cgroup/cgcheck-outside").exists() {
-                return Err("outside dir was created".into());
-            }
-            r?;
-            // Below our own cgroup is allowed, but v2 cannot delegate controllers from a
-            // cgroup holding processes: apply must explain that instead of ENOENT.
-            let mut sub = Cgroup::resolve(None, "sub").map_err(e2s)?;
-            sub.create().map_err(e2s)?;
-            let applied = sub.apply(&res(|b| {
-                b.memory(
-                    LinuxMemoryBuilder::default()
-                        .limit(1i64 << 30)
-                        .build()
-                        .unwrap_or_default(),
-                )
-            }));
-            sub.delete().map_err(e2s)?;
-            match applied {
-                Err(e) if e.to_string().contains("memory controller is not enabled") => Ok(()),
-                other => Err(format!("apply below a populated cgroup: {other:?}")),
-            }
-        })();
-        let back = std::fs::write("/sys/fs/cgroup/cgroup.procs", "0").map_err(e2s);
-        let _ = std::fs::remove_dir(runner);
-        r.and(back)
-    });
+            })();
+            let back = std::fs::write("/sys/fs/cgroup/cgroup.procs", "0").map_err(e2s);
+            let _ = std::fs::remove_dir(runner);
+            r.and(back)
+        },
+    );
 
     run.check("delete removes everything", || {
         kill_all(&cg);

@@ -52,7 +52,8 @@ pub struct ExecArgs {
 
 fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process> {
     if let Some(file) = &a.process {
-        let bytes = std::fs::read(file).with_context(|| format!("--process {}", file.display()))?;
+        let bytes = noderun::config::read_capped(file)
+            .with_context(|| format!("--process {}", file.display()))?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         return serde_path_to_error::deserialize(de)
             .map_err(|e| anyhow::anyhow!("{}: {}: {}", file.display(), e.path(), e.inner()));

@@ -5,6 +5,7 @@ mod exec;
 mod list;
 mod log;
 mod run;
+mod update;
 
 use std::path::PathBuf;
 
@@ -32,8 +33,9 @@ pub struct Cli {
     /// Debug logging.
     #[arg(long, global = true)]
     debug: bool,
-    /// Accepted for compatibility: noderun manages cgroupfs directly.
-    #[arg(long = "systemd-cgroup", global = true, hide = true)]
+    /// The systemd cgroup driver (`cgroupsPath` as slice:prefix:name): not available yet;
+    /// create and run refuse it with an error naming the flag.
+    #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Accepted for compatibility (runc's --rootless=auto|true|false).
     #[arg(long = "rootless", hide = true)]
@@ -113,6 +115,8 @@ enum Cmd {
     Pause { id: String },
     /// Thaw a paused container.
     Resume { id: String },
+    /// Change the cgroup limits of a running container.
+    Update(update::UpdateArgs),
     /// Print the features this runtime supports (OCI features JSON).
     Features,
     /// Write a default config.json into the bundle.
@@ -151,7 +155,16 @@ pub fn main() -> i32 {
     }
 }
 
+/// The error for `--systemd-cgroup` on commands that would make a cgroup (design:
+/// ARCHITECTURE.md, "The systemd cgroup driver").
+const NO_SYSTEMD_DRIVER: &str = "--systemd-cgroup: the systemd cgroup driver (cgroupsPath \
+     \"slice:prefix:name\", created as a transient scope over D-Bus) is not supported yet; \
+     use the cgroupfs driver (podman: --cgroup-manager=cgroupfs; containerd: SystemdCgroup = false)";
+
 fn dispatch(cli: &Cli, logger: &log::Logger) -> Result<i32> {
+    if cli.systemd_cgroup && matches!(cli.cmd, Cmd::Create(_) | Cmd::Run(_)) {
+        bail!(NO_SYSTEMD_DRIVER);
+    }
     let rt = Runtime::new(&cli.root);
     match &cli.cmd {
         Cmd::Create(a) => {
@@ -176,6 +189,7 @@ fn dispatch(cli: &Cli, logger: &log::Logger) -> Result<i32> {
         Cmd::Ps(a) => list::ps(&rt, a)?,
         Cmd::Pause { id } => rt.pause(id)?,
         Cmd::Resume { id } => rt.resume(id)?,
+        Cmd::Update(a) => update::update(&rt, a)?,
         Cmd::Features => println!(
             "{}",
             serde_json::to_string_pretty(&noderun::features::features())?
