@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use nodelet::sandbox::bundle::{self, SandboxSpec};
 use nodelet::sandbox::cni::{Cni, PodNetwork};
 use nodelet::sandbox::{NamespaceOptions, dns, netns, paths};
-use nodelet_shim::protocol::{Client, Request, Response};
+use nodelet_shim_protocol::protocol::{Client, Request, Response};
 
 struct Bins {
     shim: PathBuf,
@@ -338,7 +338,7 @@ fn app_container(
     std::fs::read_to_string(&log)
         .unwrap()
         .lines()
-        .filter_map(|l| nodelet_shim::crilog::parse_line(l).map(|p| p.text.to_string()))
+        .filter_map(|l| nodelet_shim_protocol::crilog::parse_line(l).map(|p| p.text.to_string()))
         .collect::<Vec<_>>()
         .join("\n")
 }

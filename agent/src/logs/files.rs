@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nodelet_shim::crilog;
+use nodelet_shim_protocol::crilog;
 
 use super::LogError;
 

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use jiff::Timestamp;
-use nodelet_shim::crilog::{self, Stream};
+use nodelet_shim_protocol::crilog::{self, Stream};
 
 use super::{LogError, files};
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nodelet_images::{ImageRef, NoProgress, PullPolicy};
-use nodelet_shim::protocol::{Request, Response};
+use nodelet_shim_protocol::protocol::{Request, Response};
 
 use crate::podspec::{self, ContainerInput, ContainerRef, PodContext, PodVolumes};
 use crate::sandbox::paths;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nodelet_shim::protocol::{Request, Response};
+use nodelet_shim_protocol::protocol::{Request, Response};
 
 use crate::podspec::{self, PodVolumes};
 use crate::sandbox::bundle::{self, SandboxSpec};

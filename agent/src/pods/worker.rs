@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PodStatus;
-use nodelet_shim::protocol::ContainerInfo;
+use nodelet_shim_protocol::protocol::ContainerInfo;
 use tokio::sync::watch;
 
 use crate::backoff::{self, Decision};
@@ -861,7 +861,7 @@ fn observe(slot: &mut ContainerSlot, by_id: &HashMap<String, ContainerInfo>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nodelet_shim::exits::ExitRecord;
+    use nodelet_shim_protocol::exits::ExitRecord;
 
     fn info(id: &str, exit: Option<ExitRecord>) -> ContainerInfo {
         ContainerInfo {
