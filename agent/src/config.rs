@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::duration::{format_duration, parse_duration};
-use crate::names;
-use crate::quantity::Quantity;
+use nodelet_objects::duration::{format_duration, parse_duration};
+use nodelet_objects::names;
+use nodelet_objects::quantity::Quantity;
 
 /// `apiVersion` the configuration file must declare.
 pub const API_VERSION: &str = "nodelet.io/v1alpha1";

@@ -202,7 +202,7 @@ impl Sampler {
                     ..Default::default()
                 },
                 timestamp: stamp.clone(),
-                window: crate::duration::format_duration(Duration::from_millis(
+                window: nodelet_objects::duration::format_duration(Duration::from_millis(
                     window.as_millis().try_into().unwrap_or(u64::MAX),
                 )),
                 containers,
@@ -226,9 +226,9 @@ pub fn usage(nanocores: u64, working_set: u64) -> BTreeMap<String, String> {
 /// (millicores, MiB) of a usage map, kubectl's rounding: CPU up to the next millicore,
 /// memory bytes / 2^20 rounded down.
 pub fn usage_columns(u: &BTreeMap<String, String>) -> Result<(i64, i64), String> {
-    let q = |k: &str| -> Result<crate::quantity::Quantity, String> {
+    let q = |k: &str| -> Result<nodelet_objects::quantity::Quantity, String> {
         let v = u.get(k).ok_or_else(|| format!("usage.{k}: missing"))?;
-        crate::quantity::Quantity::parse(v).map_err(|e| format!("usage.{k}: {v:?}: {e}"))
+        nodelet_objects::quantity::Quantity::parse(v).map_err(|e| format!("usage.{k}: {v:?}: {e}"))
     };
     Ok((
         q("cpu")?.milli_value(),
@@ -287,7 +287,7 @@ pub fn table(
             push(None, cpu, mem);
         }
     }
-    Ok(crate::pod_table::render(&rows))
+    Ok(nodelet_objects::pod_table::render(&rows))
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use nodelet::api::{self, Client, ClientError, LogQuery, Metrics, NodeState};
-use nodelet::events::{EventStore, EventType, Involved};
 use nodelet::logs;
+use nodelet_objects::events::{EventStore, EventType, Involved};
 use nodelet_shim::crilog::LogWriter;
 use nodelet_shim_protocol::crilog::Stream;
 

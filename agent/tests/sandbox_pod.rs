@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use nodelet::manifest::{StaticPod, parse_manifest};
 use nodelet::sandbox::bundle::SandboxSpec;
 use nodelet::sandbox::cni::PodNetwork;
 use nodelet::sandbox::{NamespaceOptions, dns};
+use nodelet_objects::manifest::{StaticPod, parse_manifest};
 
 fn pod(yaml: &str) -> StaticPod {
     let seen = "2026-11-22T10:00:00Z".parse().unwrap();

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
-use nodelet::events::{EventStore, EventType, Involved};
-use nodelet::pod_table::{self, Columns};
+use nodelet_objects::events::{EventStore, EventType, Involved};
+use nodelet_objects::pod_table::{self, Columns};
 
 fn now() -> Timestamp {
     "2026-11-22T10:30:00Z".parse().unwrap()
@@ -222,7 +222,7 @@ fn describe_pod() {
     let events = store.list(Some("default"), Some("web-node1"));
     check(
         "describe-pod.txt",
-        &nodelet::describe::pod(&web(), &events, now()),
+        &nodelet_objects::describe::pod(&web(), &events, now()),
     );
 }
 
@@ -231,7 +231,7 @@ fn get_pod_yaml() {
     let v = serde_json::to_value(web()).unwrap();
     check(
         "get-pod-o-yaml.txt",
-        &nodelet::pod_yaml::to_yaml(&v).unwrap(),
+        &nodelet_objects::pod_yaml::to_yaml(&v).unwrap(),
     );
 }
 

@@ -6,7 +6,6 @@
 
 pub mod client;
 pub mod metrics;
-pub mod selector;
 pub mod server;
 pub mod status;
 
@@ -35,7 +34,7 @@ pub trait NodeState: Send + Sync + 'static {
         })
     }
 
-    /// Events, optionally of one namespace and one object name (see `crate::events`).
+    /// Events, optionally of one namespace and one object name (see `nodelet_objects::events`).
     fn events(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event>;
 
     /// noderun's state root of the pod's containers, when this node runs them (exec, top).

@@ -26,9 +26,9 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use serde::Deserialize;
 
-use super::selector::Selector;
 use super::{Metrics, NodeState, status};
 use crate::logs::{self, LogError, ReadOptions, Which};
+use nodelet_objects::selector::Selector;
 
 /// Where the pod metrics are served.
 pub const METRICS_API: &str = "/apis/metrics.k8s.io/v1beta1";

@@ -217,7 +217,7 @@ async fn logs(client: &nodelet::api::Client, a: &LogsArgs) -> anyhow::Result<()>
             .since
             .as_deref()
             .map(|d| {
-                nodelet::duration::parse_duration(d)
+                nodelet_objects::duration::parse_duration(d)
                     .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
                     .map_err(|e| {
                         anyhow::anyhow!("invalid argument {d:?} for \"--since\" flag: {e}")
@@ -246,7 +246,7 @@ async fn describe(
     let events = client.events(Some(ns), Some(name)).await?;
     print!(
         "{}",
-        nodelet::describe::pod(&pod, &events, jiff::Timestamp::now())
+        nodelet_objects::describe::pod(&pod, &events, jiff::Timestamp::now())
     );
     Ok(())
 }

@@ -13,11 +13,11 @@ use tokio::sync::watch;
 
 use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::manifest::StaticPod;
 use crate::podspec::NodeResources;
 use crate::sandbox::cni::{Cni, PodNetwork};
 use crate::sandbox::{netns, paths};
 use crate::source::Snapshot;
+use nodelet_objects::manifest::StaticPod;
 
 use super::shim::{self, ShimPaths};
 use super::state::{ContainerSlot, PodState};

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::StaticPod;
 use crate::sandbox::paths;
-use crate::status;
+use nodelet_objects::manifest::StaticPod;
+use nodelet_objects::status;
 
 use super::Error;
 

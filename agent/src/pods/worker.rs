@@ -22,7 +22,8 @@ use tokio::sync::watch;
 use crate::backoff::{self, Decision};
 use crate::podspec::{self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces};
 use crate::sandbox::{NamespaceOptions, dns, paths};
-use crate::status::{self, PodRuntime};
+use nodelet_objects::restart::{self, RestartPolicy};
+use nodelet_objects::status::{self, PodRuntime};
 
 use super::containers;
 use super::manager::Ctx;
@@ -156,15 +157,6 @@ async fn next_exit(watch: &mut Option<shim::Watch>) -> Result<String, super::Err
 
 fn ts(s: Option<&str>) -> Option<Timestamp> {
     s.and_then(|s| s.parse().ok())
-}
-
-fn restart_policy(st: &PodState) -> String {
-    st.pod
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.restart_policy.clone())
-        .unwrap_or_else(|| "Always".into())
 }
 
 impl Worker {
@@ -398,17 +390,18 @@ impl Worker {
     }
 
     async fn reconcile(&mut self) {
-        let policy = restart_policy(&self.st);
         // Init containers strictly in order; a sidecar (restartPolicy Always) only has to be
         // running for the next one to start, and is restarted whenever it ends.
         for i in 0..self.st.init.len() {
-            let sidecar = self.is_sidecar(i);
+            let policy = self.restart_policy(ContainerRef::Init(i));
+            let sidecar = policy == RestartPolicy::Always;
             let s = &self.st.init[i];
             if let Some(e) = &s.ended {
-                if e.exit_code == 0 && !sidecar {
-                    continue;
+                if !policy.restarts(e.exit_code) && e.exit_code == 0 {
+                    continue; // completed
                 }
-                if policy == "Never" && !sidecar {
+                if !policy.restarts(e.exit_code) {
+                    // A failed init container under the pod's restartPolicy Never.
                     let msg = format!(
                         "init container {} failed with exit code {}",
                         s.name, e.exit_code
@@ -432,12 +425,10 @@ impl Worker {
         for i in 0..self.st.containers.len() {
             let s = &self.st.containers[i];
             if let Some(e) = &s.ended {
-                let restart = match policy.as_str() {
-                    "Always" => true,
-                    "OnFailure" => e.exit_code != 0,
-                    _ => false,
-                };
-                if !restart {
+                if !self
+                    .restart_policy(ContainerRef::App(i))
+                    .restarts(e.exit_code)
+                {
                     continue;
                 }
                 self.retire(ContainerRef::App(i)).await;
@@ -448,17 +439,19 @@ impl Worker {
         }
     }
 
-    /// Init container `i` has `restartPolicy: Always`.
-    fn is_sidecar(&self, i: usize) -> bool {
-        self.st
-            .pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.init_containers.as_ref())
-            .and_then(|ics| ics.get(i))
-            .and_then(|c| c.restart_policy.as_deref())
-            == Some("Always")
+    /// The restart policy of container `r` (`restart::effective`: sidecars always, regular init
+    /// containers on failure unless the pod's policy is Never, app containers the pod's).
+    fn restart_policy(&self, r: ContainerRef) -> RestartPolicy {
+        let pod = &self.st.pod.pod;
+        let spec = pod.spec.as_ref();
+        let c = match r {
+            ContainerRef::Init(i) => spec.and_then(|s| s.init_containers.as_ref()?.get(i)),
+            ContainerRef::App(i) => spec.and_then(|s| s.containers.get(i)),
+        };
+        let policy = restart::pod_policy(pod);
+        c.map_or(policy, |c| {
+            restart::effective(policy, c, matches!(r, ContainerRef::Init(_)))
+        })
     }
 
     /// The pause (or the whole shim) died: kill what is left of the pod's runtime, mark its

@@ -28,7 +28,7 @@ use nodelet_images::manifest::RunConfig;
 use nodelet_images::process::{self, ContainerOverrides};
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Process, Root, Spec, User};
 
-use crate::field::FieldPath;
+use nodelet_objects::field::FieldPath;
 
 pub use resources::{NodeResources, QosClass};
 pub use volumes::PodVolumes;

@@ -12,7 +12,7 @@ use nodelet_images::process::UserSpec;
 use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxSeccomp, User};
 
 use super::SpecError;
-use crate::field::FieldPath;
+use nodelet_objects::field::FieldPath;
 
 /// containerd's default capabilities of a container.
 pub const DEFAULT_CAPABILITIES: &[&str] = &[

@@ -16,8 +16,8 @@ use oci_spec::runtime::Mount;
 
 use super::env::{self, EnvMap, expand};
 use super::{NodeResources, SpecError};
-use crate::field::FieldPath;
-use crate::quantity::Quantity;
+use nodelet_objects::field::FieldPath;
+use nodelet_objects::quantity::Quantity;
 
 /// Directory of emptyDir volumes below the pod's volumes directory (the kubelet's plugin name).
 pub const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";

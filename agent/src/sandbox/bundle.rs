@@ -79,7 +79,7 @@ pub struct SandboxSpec {
 impl SandboxSpec {
     /// The sandbox of a static pod: namespaces, hostname and sysctls from its spec.
     pub fn for_pod(
-        pod: &crate::manifest::StaticPod,
+        pod: &nodelet_objects::manifest::StaticPod,
         id: &str,
         cgroup_parent: &Path,
         pause_binary: &Path,
@@ -280,7 +280,7 @@ fn validate(spec: &SandboxSpec) -> Result<()> {
     paths::check_component("sandbox id", &spec.id)?;
     paths::check_component("metadata.uid", &spec.pod_uid)?;
     if !spec.namespaces.host_network {
-        let problems = crate::names::dns1123_label(&spec.hostname);
+        let problems = nodelet_objects::names::dns1123_label(&spec.hostname);
         if !problems.is_empty() {
             return Err(Error::invalid(
                 "hostname",

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Pod;
 use nodelet::api::Client;
-use nodelet::pod_table::{self, Columns};
+use nodelet_objects::pod_table::{self, Columns};
 
 use super::PsArgs;
 
@@ -27,7 +27,7 @@ fn print_object(v: &serde_json::Value, format: &str) -> anyhow::Result<()> {
     if format == "json" {
         println!("{}", serde_json::to_string_pretty(v)?);
     } else {
-        print!("{}", nodelet::pod_yaml::to_yaml(v)?);
+        print!("{}", nodelet_objects::pod_yaml::to_yaml(v)?);
     }
     Ok(())
 }
