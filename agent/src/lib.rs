@@ -10,16 +10,12 @@
 //! - [`probe`]: liveness/readiness/startup probes and their worker state machine.
 //! - [`backoff`]: CrashLoopBackOff with the kubelet's semantics.
 //! - [`logs`]: container log files per instance, pruning old instances, reading and following.
-//! - [`api`]: the local HTTP API (routes, metrics, Status errors, label selectors) and its client.
-//! - [`exec_target`]: where `nodectl exec` runs (container defaulting, running instance).
-//! - [`top`]: container CPU/memory from cgroups as metrics.k8s.io PodMetrics, `top` table.
-//! - [`watch`]: pod watch events for `?watch=true`.
-//! - [`node_api`]: the API's view of the node over the pod manager.
+//! - [`node_api`]: this node for the local API (`nodelet_api::NodeState`): pods and events from
+//!   the pod manager, container logs, pod metrics ([`top`]) and exec targets ([`exec_target`]).
 //! - [`memory`]: keeping the agent's heap small (malloc arenas, trimming after bursts).
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
 //!   state and adoption).
 
-pub mod api;
 pub mod backoff;
 pub mod changes;
 pub mod config;
@@ -34,4 +30,3 @@ pub mod probe;
 pub mod sandbox;
 pub mod source;
 pub mod top;
-pub mod watch;

@@ -15,14 +15,21 @@
 //!   describe table and ages.
 //! - [`pod_table`], [`pod_yaml`], [`describe`]: what kubectl prints for pods (`get`/`ps`
 //!   table, `-o yaml`, `describe pod`).
+//! - [`default_container`]: kubectl's container defaulting for `exec`/`logs`, and no exec into
+//!   a completed pod.
+//! - [`log_options`]: what `kubectl logs` asks for (instance, tail, since).
+//! - [`pod_metrics`]: metrics.k8s.io PodMetrics (what `kubectl top pod` reads).
 
+pub mod default_container;
 pub mod describe;
 pub mod duration;
 pub mod events;
 pub mod field;
+pub mod log_options;
 pub mod manifest;
 pub mod names;
 pub mod pod_defaults;
+pub mod pod_metrics;
 pub mod pod_table;
 pub mod pod_validation;
 pub mod pod_yaml;

@@ -1,18 +1,20 @@
 //! Container logs as the node keeps them: where each container instance's CRI log files live
 //! (`files`), pruning to the last N instances of a container (`files::prune_instances`), and
 //! reading them back for `nodectl logs` and the API (`read`, `follow`). The writing side is the
-//! shim's `crilog` (CRI line format, size rotation, gzip of rotated files).
+//! shim's `crilog` (CRI line format and naming in `nodelet_shim_protocol::crilog`); what a
+//! reader asks for is `nodelet_objects::log_options`.
 
 pub mod files;
 pub mod follow;
 pub mod read;
 
 pub use files::{
-    DEFAULT_MAX_INSTANCES, Which, container_dir, instance_files, instance_path, instances,
+    DEFAULT_MAX_INSTANCES, container_dir, instance_files, instance_path, instances,
     prune_instances, select_instance,
 };
 pub use follow::Follower;
-pub use read::{LogEntry, ReadOptions, read, render};
+pub use nodelet_objects::log_options::{ReadOptions, Which};
+pub use read::{LogEntry, read, render};
 
 use std::path::PathBuf;
 

@@ -39,7 +39,7 @@ pub struct ManagerOptions {
     /// How often a settled pod is synced when no event (container exit, due probe) woke it.
     pub idle_resync: Duration,
     /// Where the pods' metrics go (the API serves them).
-    pub metrics: Arc<crate::api::Metrics>,
+    pub metrics: Arc<nodelet_api::Metrics>,
 }
 
 impl ManagerOptions {
@@ -52,7 +52,7 @@ impl ManagerOptions {
             runtime_binary: dir.join("noderun"),
             sync_period: Duration::from_secs(1),
             idle_resync: Duration::from_secs(10),
-            metrics: Arc::new(crate::api::Metrics::new()),
+            metrics: Arc::new(nodelet_api::Metrics::new()),
         }
     }
 }
@@ -69,7 +69,7 @@ pub struct Ctx {
     /// The node's IP (pods' hostIP), if it has one.
     pub node_ip: Option<std::net::IpAddr>,
     pub view: PodsView,
-    pub metrics: Arc<crate::api::Metrics>,
+    pub metrics: Arc<nodelet_api::Metrics>,
 }
 
 struct Running {

@@ -574,9 +574,9 @@ impl Worker {
             let (ns, pod) = (self.st.pod.namespace(), self.st.pod.name());
             for (probe_type, ok, took) in round.runs {
                 let result = if ok {
-                    crate::api::metrics::ProbeResult::Successful
+                    nodelet_api::metrics::ProbeResult::Successful
                 } else {
-                    crate::api::metrics::ProbeResult::Failed
+                    nodelet_api::metrics::ProbeResult::Failed
                 };
                 self.ctx
                     .metrics
