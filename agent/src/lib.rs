@@ -4,7 +4,10 @@
 //! - [`config`]: the agent's configuration (file + flags).
 //! - [`source`]: the static pod directory watcher publishing desired-pod snapshots.
 //! - [`changes`]: what changed between two snapshots (start, stop, replace, errors).
-//! - [`sandbox`]: the pause sandbox bundle, netns pin, CNI ADD/DEL, managed hosts/resolv.conf.
+//! - [`sandbox`]: the pause sandbox bundle, netns pin, managed hosts/resolv.conf.
+//! - [`cni`]: the CNI client (ADD/DEL by the standard contract, result cache); knows nothing
+//!   of sandboxes or pods beyond a [`cni::PodNetwork`].
+//! - [`disk`]: atomic file writes and safe path components (a leaf every writer uses).
 //! - [`podspec`]: one container of a pod → its OCI runtime spec (env, volumes, security,
 //!   resources), plus the pod's volume set-up and cgroup resources.
 //! - [`probe`]: liveness/readiness/startup probes and their worker state machine.
@@ -18,7 +21,9 @@
 
 pub mod backoff;
 pub mod changes;
+pub mod cni;
 pub mod config;
+pub mod disk;
 pub mod exec_target;
 pub mod logs;
 pub mod memory;

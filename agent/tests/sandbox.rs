@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nodelet::cni::{Cni, PodNetwork};
 use nodelet::sandbox::bundle::{self, SandboxSpec};
-use nodelet::sandbox::cni::{Cni, PodNetwork};
 use nodelet::sandbox::{NamespaceOptions, dns, netns, paths};
 use nodelet_shim_protocol::protocol::{Client, Request, Response};
 
@@ -452,7 +452,7 @@ fn pod_with_network(b: &Bins, rt: &tokio::runtime::Runtime, n: Network, t: &Path
 
     // CNI ADD.
     let cni = Cni::new(&conf_dir, &n.bin_dirs, &paths::cni_cache_dir(&root_dir));
-    let podnet = PodNetwork::for_sandbox(&spec, &pin);
+    let podnet = spec.pod_network(&pin);
     let t1 = Instant::now();
     let att = rt.block_on(cni.add(&podnet)).unwrap();
     eprintln!(

@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use nodelet::sandbox::bundle::SandboxSpec;
-use nodelet::sandbox::cni::PodNetwork;
 use nodelet::sandbox::{NamespaceOptions, dns};
 use nodelet_objects::manifest::{StaticPod, parse_manifest};
 
@@ -60,7 +59,7 @@ fn sandbox_spec_from_a_manifest() {
             .join(p.uid())
             .join("sandbox")
     );
-    let n = PodNetwork::for_sandbox(&s, Path::new("/run/nodelet/netns/u"));
+    let n = s.pod_network(Path::new("/run/nodelet/netns/u"));
     assert_eq!(
         n.cni_args()
             .iter()

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use nodelet_shim_protocol::crilog;
 
-use super::{LogError, Which};
+use super::error::LogError;
+use nodelet_objects::log_options::Which;
 
 /// Instances of one container whose logs are kept by default (the kubelet keeps two: the
 /// current one and the previous one).

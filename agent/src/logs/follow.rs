@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
+use super::error::LogError;
+use super::files;
+use super::read::LogEntry;
 use super::read::{Collector, Joiner, feed, open_file};
-use super::{LogEntry, LogError, ReadOptions, files};
+use nodelet_objects::log_options::ReadOptions;
 
 /// Follows one instance's log. `poll` returns what was written since the last call.
 pub struct Follower {

@@ -10,7 +10,9 @@ use std::path::Path;
 use jiff::Timestamp;
 use nodelet_shim_protocol::crilog::{self, Stream};
 
-use super::{LogError, ReadOptions, files};
+use super::error::LogError;
+use super::files;
+use nodelet_objects::log_options::ReadOptions;
 
 /// One full log line of a container.
 #[derive(Debug, Clone, PartialEq, Eq)]

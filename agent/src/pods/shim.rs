@@ -9,7 +9,7 @@ use std::time::Duration;
 use nodelet_shim_protocol::protocol::{ClientError, ContainerInfo, Request, Response};
 use tokio::io::AsyncBufReadExt;
 
-use super::Error;
+use super::error::Error;
 
 /// Where a pod's shim keeps its socket and its containers' runtime state.
 #[derive(Debug, Clone)]

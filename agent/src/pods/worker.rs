@@ -26,10 +26,10 @@ use nodelet_objects::restart::{self, RestartPolicy};
 use nodelet_objects::status::{self, PodRuntime};
 
 use super::containers;
-use super::manager::Ctx;
+use super::ctx::Ctx;
 use super::setup;
 use super::shim;
-use super::state::{ContainerSlot, Ended, PodState};
+use super::state::{ContainerSlot, Ended, PodState, grace_period};
 
 /// What the manager tells a pod task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +39,6 @@ pub enum Command {
     Stop,
     /// End without touching the pod (agent shutdown).
     Detach,
-}
-
-/// The pod's termination grace period.
-pub fn grace_period(st: &PodState) -> Duration {
-    let s = st
-        .pod
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.termination_grace_period_seconds)
-        .unwrap_or(30);
-    Duration::from_secs(s.max(0) as u64)
 }
 
 struct Worker {
@@ -148,7 +136,7 @@ pub async fn run(
 }
 
 /// The next exit on the shim's watch; never resolves without one.
-async fn next_exit(watch: &mut Option<shim::Watch>) -> Result<String, super::Error> {
+async fn next_exit(watch: &mut Option<shim::Watch>) -> Result<String, super::error::Error> {
     match watch {
         Some(w) => w.next().await,
         None => std::future::pending().await,
@@ -788,7 +776,7 @@ impl Worker {
             let p = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid()).join("status.json");
             if p.parent().is_some_and(|d| d.is_dir())
                 && let Ok(data) = serde_json::to_vec_pretty(&full)
-                && paths::write_atomic(&p, &data, 0o644).is_ok()
+                && crate::disk::write_atomic(&p, &data, 0o644).is_ok()
             {
                 self.last_written = Some(status);
             }

@@ -8,8 +8,10 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::{EnvVarSource, Pod};
 
+use super::container_ref::ContainerRef;
+use super::context::PodContext;
+use super::error::SpecError;
 use super::resources::{self, NodeResources, Resource};
-use super::{ContainerRef, PodContext, SpecError};
 use nodelet_objects::field::FieldPath;
 use nodelet_objects::quantity::Quantity;
 

@@ -9,7 +9,8 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 
-use super::{ContainerRef, SpecError};
+use super::container_ref::ContainerRef;
+use super::error::SpecError;
 use nodelet_objects::field::FieldPath;
 use nodelet_objects::quantity::Quantity;
 use nodelet_objects::restart;

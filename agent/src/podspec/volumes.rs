@@ -15,7 +15,8 @@ use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use oci_spec::runtime::Mount;
 
 use super::env::{self, EnvMap, expand};
-use super::{NodeResources, SpecError};
+use super::error::SpecError;
+use super::resources::NodeResources;
 use nodelet_objects::field::FieldPath;
 use nodelet_objects::quantity::Quantity;
 

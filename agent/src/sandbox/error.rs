@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::cni::CniError;
+use crate::cni::CniError;
+use crate::disk::DiskError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,6 +20,8 @@ pub enum Error {
     Invalid { field: String, reason: String },
     #[error(transparent)]
     Cni(#[from] CniError),
+    #[error(transparent)]
+    Disk(#[from] DiskError),
 }
 
 impl Error {
