@@ -1,4 +1,6 @@
-//! nodelet: a node agent that runs static pods the way a kubelet does.
+//! nodelet: a node agent that runs static pods the way a kubelet does — the engine. Kubernetes
+//! object rules are `nodelet-objects`, the local API's server and client `nodelet-api`, the
+//! shim's protocol `nodelet-shim-protocol`; this crate does the node's work.
 //!
 //! Library layout (one job per module):
 //! - [`config`]: the agent's configuration (file + flags).
@@ -15,6 +17,7 @@
 //! - [`logs`]: container log files per instance, pruning old instances, reading and following.
 //! - [`node_api`]: this node for the local API (`nodelet_api::NodeState`): pods and events from
 //!   the pod manager, container logs, pod metrics ([`top`]) and exec targets ([`exec_target`]).
+//! - [`node_ip`]: the node's IP (pods' hostIP).
 //! - [`memory`]: keeping the agent's heap small (malloc arenas, trimming after bursts).
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
 //!   state and adoption).
