@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// A failed write or an unusable name.
+/// A failed file or system operation on a path, or an unusable caller-supplied value (the
+/// sandbox reports its own failures with it too).
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
-    /// A file operation on `path` failed.
+    /// A file or system operation on `path` failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
         op: &'static str,
