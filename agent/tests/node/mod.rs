@@ -368,10 +368,21 @@ pub fn run_cases(test: &str, cases: &[(&str, fn())]) {
     )
     .unwrap();
     sh(&["ip", "link", "set", "lo", "up"]);
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    // Name filters as libtest takes them; flags (and a flag's separate value, as in
+    // `--test-threads 2`) are ignored.
+    let mut filter: Vec<String> = vec![];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a.starts_with('-') {
+            if !a.contains('=')
+                && ["--test-threads", "--skip", "--format", "--color"].contains(&a.as_str())
+            {
+                args.next();
+            }
+        } else {
+            filter.push(a);
+        }
+    }
     let (mut passed, mut failed) = (0, 0);
     for (name, case) in cases {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
