@@ -27,6 +27,9 @@ use nodelet::sandbox::bundle::{self, SandboxSpec};
 use nodelet::sandbox::{NamespaceOptions, dns, netns, paths};
 use nodelet_shim_protocol::protocol::{Client, Request, Response};
 
+// The harness's name filters (shared with the other `harness = false` tests).
+mod node;
+
 struct Bins {
     shim: PathBuf,
     pause: PathBuf,
@@ -719,20 +722,7 @@ fn main() {
         ),
         ("sandbox_host_namespaces", host_namespaces),
     ];
-    // Name filters as libtest takes them; flags (and a flag's separate value) are ignored.
-    let mut filter: Vec<String> = vec![];
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a.starts_with('-') {
-            if !a.contains('=')
-                && ["--test-threads", "--skip", "--format", "--color"].contains(&a.as_str())
-            {
-                args.next();
-            }
-        } else {
-            filter.push(a);
-        }
-    }
+    let filter = node::name_filters();
     let (mut passed, mut failed) = (0, 0);
     for (name, case) in cases {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
