@@ -26,7 +26,7 @@ scripts/deps.sh demo
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "building nodelet, nodectl, the shim, pause, the noderun runtime and the nodenet CNI plugin"
-cargo build -q -p nodelet -p nodelet-shim -p nodelet-pause -p noderun -p nodenet
+cargo build -q -p nodelet -p nodectl -p nodelet-shim -p nodelet-pause -p noderun -p nodenet
 bin=$PWD/target/debug
 
 work=$(mktemp -d /tmp/nodelet-demo.XXXXXX)

@@ -258,7 +258,7 @@ up() {
   if [ "$NO_NODELET" = 0 ]; then
     local b
     for b in nodelet nodelet-shim nodelet-pause noderun nodectl; do
-      [ -x "$BINDIR/$b" ] || die "$BINDIR/$b not found: cargo build -p nodelet -p nodelet-shim -p nodelet-pause -p noderun, pass -B BINDIR, or -x for a lab without nodelets"
+      [ -x "$BINDIR/$b" ] || die "$BINDIR/$b not found: cargo build -p nodelet -p nodectl -p nodelet-shim -p nodelet-pause -p noderun, pass -B BINDIR, or -x for a lab without nodelets"
     done
   fi
   # Any failure from here on removes what was made (set -e ends the script; EXIT runs).

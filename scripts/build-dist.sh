@@ -8,7 +8,7 @@
 # Used by scripts/install.sh, the Vagrantfile and bench/pods.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p nodelet -p nodenet
+cargo build --release -q -p nodelet -p nodectl -p nodenet
 static=$(scripts/build-static.sh noderun nodelet-shim nodelet-pause)
 mkdir -p target/dist
 for b in nodelet nodectl nodenet; do install -m 0755 "target/release/$b" "target/dist/$b"; done

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::manifest::{ManifestError, StaticPod};
 use crate::source::Snapshot;
+use nodelet_objects::manifest::{ManifestError, StaticPod};
 
 /// The difference between two snapshots. Pods are matched by UID; a replacement is a UID
 /// that went away while a new UID with the same namespace/name appeared.
@@ -84,8 +84,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::manifest::parse_manifest;
     use crate::source::ManifestFile;
+    use nodelet_objects::manifest::parse_manifest;
 
     fn pod(file: &str, name: &str, image: &str) -> Arc<StaticPod> {
         let yaml = format!(

@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::duration::{format_duration, parse_duration};
-use crate::names;
-use crate::quantity::Quantity;
+use nodelet_objects::duration::{format_duration, parse_duration};
+use nodelet_objects::names;
+use nodelet_objects::quantity::Quantity;
 
 /// `apiVersion` the configuration file must declare.
 pub const API_VERSION: &str = "nodelet.io/v1alpha1";
@@ -30,16 +30,7 @@ pub const KIND: &str = "NodeletConfiguration";
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/nodelet/config.yaml";
 
 /// Default API socket (also where `nodectl` looks).
-pub const DEFAULT_API_SOCKET: &str = "/run/nodelet/nodelet.sock";
-
-/// How `nodectl` finds the API socket: `--socket`, else `$NODELET_SOCKET`, else
-/// [`DEFAULT_API_SOCKET`]. Flatten into the client's clap parser.
-#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
-pub struct SocketFlags {
-    /// nodelet's API socket.
-    #[arg(long, env = "NODELET_SOCKET", default_value = DEFAULT_API_SOCKET, value_name = "PATH")]
-    pub socket: PathBuf,
-}
+pub const DEFAULT_API_SOCKET: &str = nodelet_api::DEFAULT_SOCKET;
 
 /// Crash-loop back-off: first delay, doubling up to `max`; forgotten once a container ran
 /// `reset` without failing (default 2 × max = 10 min, the kubelet's rule).

@@ -1,21 +1,50 @@
-//! The local API's view of this node: `api::NodeState` over the pod manager's `PodsView`.
-//! Pods come with their live status; events come aggregated the kubectl way ("x3 over 2m")
-//! from the view's event store.
+//! This node as the local API sees it: `nodelet_api::NodeState` over the pod manager's
+//! `PodsView`. Pods come with their live status; events aggregated the kubectl way ("x3 over
+//! 2m") from the view's event store; container logs read from the node's CRI log files
+//! ([`container_log`]); pod metrics sampled from the containers' cgroups (`crate::top`); exec
+//! targets checked in the containers' noderun state (`crate::exec_target`).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use nodelet_api::{ExecTarget, LogRequest, LogSink, NodeState, status};
+use nodelet_objects::pod_metrics::PodMetrics;
 
+use crate::logs::{self, LogError, Which};
 use crate::pods::PodsView;
+use crate::top::{Sampler, Target};
+
+/// How often a followed log is polled for new lines.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 pub struct NodeView {
-    pub view: PodsView,
-    pub pod_logs_dir: PathBuf,
+    view: PodsView,
+    pod_logs_dir: PathBuf,
     /// The node's `runDir` (pods' runtime state is `<runDir>/pods/<uid>/runtime`).
-    pub run_dir: PathBuf,
+    run_dir: PathBuf,
+    sampler: Sampler,
 }
 
-impl crate::api::NodeState for NodeView {
+impl NodeView {
+    pub fn new(view: PodsView, pod_logs_dir: PathBuf, run_dir: PathBuf) -> NodeView {
+        NodeView {
+            view,
+            pod_logs_dir,
+            run_dir,
+            sampler: Sampler::new(),
+        }
+    }
+
+    /// noderun's state root of the pod's containers.
+    fn runtime_root(&self, pod: &Pod) -> Option<PathBuf> {
+        let uid = pod.metadata.uid.as_deref().filter(|u| !u.is_empty())?;
+        Some(crate::pods::shim::ShimPaths::of(&self.run_dir, uid).runtime_root)
+    }
+}
+
+impl NodeState for NodeView {
     fn pods(&self) -> Vec<Pod> {
         self.view.pods().into_iter().map(|v| v.pod).collect()
     }
@@ -24,12 +53,136 @@ impl crate::api::NodeState for NodeView {
         self.view.events(namespace, name)
     }
 
-    fn runtime_root(&self, pod: &Pod) -> Option<PathBuf> {
-        let uid = pod.metadata.uid.as_deref().filter(|u| !u.is_empty())?;
-        Some(crate::pods::shim::ShimPaths::of(&self.run_dir, uid).runtime_root)
+    fn container_log(
+        &self,
+        pod: &Pod,
+        req: &LogRequest,
+        sink: LogSink<'_>,
+    ) -> Result<(), Box<Status>> {
+        container_log(self, &self.pod_logs_dir, pod, req, sink)
     }
 
-    fn pod_logs_dir(&self) -> &Path {
-        &self.pod_logs_dir
+    fn pod_metrics(&self, pods: Vec<Pod>) -> Vec<PodMetrics> {
+        let targets: Vec<Target> = pods
+            .into_iter()
+            .filter_map(|pod| {
+                let runtime_root = self.runtime_root(&pod)?;
+                Some(Target { pod, runtime_root })
+            })
+            .collect();
+        self.sampler.collect(&targets)
+    }
+
+    fn exec_target(&self, pod: &Pod, container: &str) -> Result<ExecTarget, Box<Status>> {
+        let Some(root) = self.runtime_root(pod) else {
+            return Err(status::bad_request(format!(
+                "container not found ({container:?})"
+            )));
+        };
+        crate::exec_target::resolve(pod, container, &root)
+    }
+}
+
+fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+    let st = pod.status.as_ref()?;
+    st.container_statuses
+        .iter()
+        .flatten()
+        .chain(st.init_container_statuses.iter().flatten())
+        .find(|c| c.name == name)
+}
+
+/// The restart count of `container`'s running instance, if it runs.
+fn running_instance(pod: &Pod, container: &str) -> Option<u32> {
+    let cs = container_status(pod, container)?;
+    cs.state.as_ref()?.running.as_ref()?;
+    u32::try_from(cs.restart_count).ok()
+}
+
+/// Why an instance can't be read, in the kubelet's words.
+fn no_logs(pod: &Pod, container: &str, which: Which) -> Box<Status> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    if let Which::Previous(_) = which {
+        return status::bad_request(format!(
+            "previous terminated container \"{container}\" in pod \"{name}\" not found"
+        ));
+    }
+    let waiting = container_status(pod, container)
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.waiting.as_ref())
+        .and_then(|w| w.reason.clone());
+    let reason = waiting.unwrap_or_else(|| "ContainerCreating".to_string());
+    status::bad_request(format!(
+        "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+    ))
+}
+
+/// `NodeState::container_log` over the CRI log files under `pod_logs_dir`: the instance
+/// `req` asks for, read whole; or, when following the running instance, its lines and then
+/// new ones until the instance stops running (as `node` reports the pod), the pod goes away or
+/// the client hangs up. Blocking.
+pub fn container_log<S: NodeState + ?Sized>(
+    node: &S,
+    pod_logs_dir: &Path,
+    pod: &Pod,
+    req: &LogRequest,
+    sink: LogSink<'_>,
+) -> Result<(), Box<Status>> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let dir = logs::container_dir(pod_logs_dir, ns, name, uid, &req.container);
+    let running = running_instance(pod, &req.container);
+    let instance = match logs::select_instance(&dir, running, req.which) {
+        Ok(i) => i,
+        Err(LogError::NoInstance { .. }) => return Err(no_logs(pod, &req.container, req.which)),
+        Err(e) => return Err(status::internal(e.to_string())),
+    };
+    let follow = req.follow && req.which == Which::Current && running == Some(instance);
+    if !follow {
+        return match logs::read(&dir, instance, &req.opts) {
+            Ok(entries) => {
+                sink(logs::render(&entries, req.timestamps));
+                Ok(())
+            }
+            // The running instance has not written a line yet.
+            Err(LogError::NoInstance { .. }) => Ok(()),
+            Err(e) => Err(status::internal(e.to_string())),
+        };
+    }
+    let (mut f, initial) = match logs::Follower::open(&dir, instance, &req.opts) {
+        Ok(x) => x,
+        Err(e) => {
+            sink(format!("error: {e}\n").into_bytes());
+            return Ok(());
+        }
+    };
+    // The first chunk goes out even when empty: the client gets its response at once.
+    if !sink(logs::render(&initial, req.timestamps)) {
+        return Ok(());
+    }
+    loop {
+        std::thread::sleep(FOLLOW_POLL);
+        if !sink(Vec::new()) {
+            return Ok(()); // the client hung up
+        }
+        let still = node
+            .pod(ns, name)
+            .is_some_and(|p| running_instance(&p, &req.container) == Some(instance));
+        // After the instance ended, one more poll picks up its last lines.
+        match f.poll() {
+            Ok(entries) => {
+                if !entries.is_empty() && !sink(logs::render(&entries, req.timestamps)) {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                sink(format!("error: {e}\n").into_bytes());
+                return Ok(());
+            }
+        }
+        if !still {
+            return Ok(());
+        }
     }
 }

@@ -35,8 +35,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::field::{FieldError, FieldPath};
-use crate::manifest::{MAX_MANIFEST_SIZE, ManifestError, Problem, StaticPod, parse_manifest};
+use nodelet_objects::field::{FieldError, FieldPath};
+use nodelet_objects::manifest::{
+    MAX_MANIFEST_SIZE, ManifestError, Problem, StaticPod, parse_manifest,
+};
 
 /// How the source watches its directory.
 #[derive(Clone, Debug)]

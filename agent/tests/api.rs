@@ -1,5 +1,5 @@
-//! The local API over a real Unix socket in a temp dir, against a fake `NodeState` (the pod
-//! manager's role), queried with nodelet's own client and raw HTTP: health, socket mode, pod
+//! The local API (nodelet-api) over a real Unix socket in a temp dir, against a fake `NodeState`
+//! (the pod manager's role; its logs read by nodelet's `node_api::container_log`), queried with nodelet's own client and raw HTTP: health, socket mode, pod
 //! list and label selectors, Kubernetes Status errors, logs with previous/tail/follow, events
 //! with aggregation, and metrics parsed by a Prometheus text parser.
 
@@ -9,10 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
-use nodelet::api::{self, Client, ClientError, LogQuery, Metrics, NodeState};
-use nodelet::events::{EventStore, EventType, Involved};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use nodelet::logs;
-use nodelet_shim::crilog::{LogWriter, Stream};
+use nodelet_api::{
+    self as api, Client, ClientError, LogQuery, LogRequest, LogSink, Metrics, NodeState,
+};
+use nodelet_objects::events::{EventStore, EventType, Involved};
+use nodelet_shim::crilog::LogWriter;
+use nodelet_shim_protocol::crilog::Stream;
 
 struct FakeNode {
     pods: Mutex<Vec<Pod>>,
@@ -27,8 +31,13 @@ impl NodeState for FakeNode {
     fn events(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event> {
         self.events.list(namespace, name)
     }
-    fn pod_logs_dir(&self) -> &Path {
-        &self.logs_dir
+    fn container_log(
+        &self,
+        pod: &Pod,
+        req: &LogRequest,
+        sink: LogSink<'_>,
+    ) -> Result<(), Box<Status>> {
+        nodelet::node_api::container_log(self, &self.logs_dir, pod, req, sink)
     }
 }
 
@@ -594,7 +603,7 @@ fn watch_streams_added_modified_deleted() {
     let s = start();
     let c = s.client();
     let mut w = s.rt.block_on(c.watch_pods(Some("default"), None)).unwrap();
-    let next = |w: &mut nodelet::api::client::PodWatch| {
+    let next = |w: &mut api::client::PodWatch| {
         s.rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(5), w.next())
                 .await

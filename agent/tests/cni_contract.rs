@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nodelet::sandbox::cni::{Cni, CniError, PodNetwork};
+use nodelet::cni::{Cni, CniError, PodNetwork};
 use serde_json::{Value, json};
 
 struct Env {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use nodelet::config::{Config, ConfigError, ConfigFlags, SocketFlags};
+use nodelet::config::{Config, ConfigError, ConfigFlags};
 
 fn host() -> Result<String, String> {
     Ok("My-Host".to_string())
@@ -277,20 +277,4 @@ fn config_file_optional_at_default_path_required_when_given() {
     std::fs::write(&missing, "").unwrap();
     let c = Config::load_with_default_path(&flags, &missing).unwrap();
     assert_eq!(c.max_pods, 110, "an empty file is all defaults");
-}
-
-#[derive(Parser)]
-struct Client {
-    #[command(flatten)]
-    s: SocketFlags,
-}
-
-#[test]
-fn nodectl_socket_flag() {
-    let c = Client::try_parse_from(["nodectl", "--socket", "/tmp/n2.sock"]).unwrap();
-    assert_eq!(c.s.socket, PathBuf::from("/tmp/n2.sock"));
-    if std::env::var_os("NODELET_SOCKET").is_none() {
-        let c = Client::try_parse_from(["nodectl"]).unwrap();
-        assert_eq!(c.s.socket, PathBuf::from("/run/nodelet/nodelet.sock"));
-    }
 }

@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use nodelet::logs::{self, Follower, LogEntry, ReadOptions, Which};
-use nodelet_shim::crilog::{LogWriter, MAX_LINE, Stream, rotated_files};
+use nodelet_shim::crilog::LogWriter;
+use nodelet_shim_protocol::crilog::{MAX_LINE, Stream, rotated_files};
 
 fn texts(entries: &[LogEntry]) -> Vec<String> {
     entries

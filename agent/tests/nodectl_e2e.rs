@@ -32,7 +32,7 @@ use node::{Node, NodeEnv};
 const IMAGE: &str = "nodelet.test/busybox:1.0";
 
 fn nodectl(node: &Node) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nodectl"));
+    let mut c = Command::new(node::target_bin("nodectl"));
     c.arg("--socket").arg(node.dir("run/nodelet.sock"));
     c
 }

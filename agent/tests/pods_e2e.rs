@@ -368,7 +368,7 @@ spec:
     });
     // The same pod through nodelet's API socket and nodectl.
     let nodectl = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_nodectl"))
+        let o = Command::new(target_bin("nodectl"))
             .arg("--socket")
             .arg(node.dir("run/nodelet.sock"))
             .args(args)
@@ -427,7 +427,7 @@ spec:
         err.contains("Error from server (NotFound): pods \"no-such-pod\" not found"),
         "{err}"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_nodectl"))
+    let o = Command::new(target_bin("nodectl"))
         .arg("ps")
         .env("NODELET_SOCKET", "/nonexistent/nodelet.sock")
         .output()
@@ -914,7 +914,7 @@ spec:
     let last = &container(&pod, "liveness")["lastState"]["terminated"];
     assert_eq!(last["exitCode"], 137, "{last}");
     let nodectl = |args: &[&str]| -> String {
-        let o = Command::new(env!("CARGO_BIN_EXE_nodectl"))
+        let o = Command::new(target_bin("nodectl"))
             .arg("--socket")
             .arg(node.dir("run/nodelet.sock"))
             .args(args)

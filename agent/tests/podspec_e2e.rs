@@ -168,7 +168,7 @@ fn main() {
         },
     }))
     .unwrap();
-    nodelet::pod_defaults::apply_defaults(&mut pod);
+    nodelet_objects::pod_defaults::apply_defaults(&mut pod);
 
     let pod_cgroup = format!("podspec-e2e-{}", std::process::id());
     let id = format!("podspec-e2e-{}-c", std::process::id());
@@ -328,7 +328,7 @@ fn second_pod(rt: &Runtime, t: &Path, ctx: &PodContext, volumes_dir: &Path, pass
         },
     }))
     .unwrap();
-    nodelet::pod_defaults::apply_defaults(&mut pod);
+    nodelet_objects::pod_defaults::apply_defaults(&mut pod);
     let vols = podspec::volumes::prepare(&pod, volumes_dir, &ctx.node).unwrap();
     let mut outputs = Vec::new();
     for (which, name) in [

@@ -22,10 +22,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nodelet::cni::{Cni, PodNetwork};
 use nodelet::sandbox::bundle::{self, SandboxSpec};
-use nodelet::sandbox::cni::{Cni, PodNetwork};
 use nodelet::sandbox::{NamespaceOptions, dns, netns, paths};
-use nodelet_shim::protocol::{Client, Request, Response};
+use nodelet_shim_protocol::protocol::{Client, Request, Response};
+
+// The harness's name filters (shared with the other `harness = false` tests).
+mod node;
 
 struct Bins {
     shim: PathBuf,
@@ -338,7 +341,7 @@ fn app_container(
     std::fs::read_to_string(&log)
         .unwrap()
         .lines()
-        .filter_map(|l| nodelet_shim::crilog::parse_line(l).map(|p| p.text.to_string()))
+        .filter_map(|l| nodelet_shim_protocol::crilog::parse_line(l).map(|p| p.text.to_string()))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -452,7 +455,7 @@ fn pod_with_network(b: &Bins, rt: &tokio::runtime::Runtime, n: Network, t: &Path
 
     // CNI ADD.
     let cni = Cni::new(&conf_dir, &n.bin_dirs, &paths::cni_cache_dir(&root_dir));
-    let podnet = PodNetwork::for_sandbox(&spec, &pin);
+    let podnet = spec.pod_network(&pin);
     let t1 = Instant::now();
     let att = rt.block_on(cni.add(&podnet)).unwrap();
     eprintln!(
@@ -719,20 +722,7 @@ fn main() {
         ),
         ("sandbox_host_namespaces", host_namespaces),
     ];
-    // Name filters as libtest takes them; flags (and a flag's separate value) are ignored.
-    let mut filter: Vec<String> = vec![];
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a.starts_with('-') {
-            if !a.contains('=')
-                && ["--test-threads", "--skip", "--format", "--color"].contains(&a.as_str())
-            {
-                args.next();
-            }
-        } else {
-            filter.push(a);
-        }
-    }
+    let filter = node::name_filters();
     let (mut passed, mut failed) = (0, 0);
     for (name, case) in cases {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {

@@ -3,10 +3,9 @@
 
 use std::path::Path;
 
-use nodelet::manifest::{StaticPod, parse_manifest};
 use nodelet::sandbox::bundle::SandboxSpec;
-use nodelet::sandbox::cni::PodNetwork;
 use nodelet::sandbox::{NamespaceOptions, dns};
+use nodelet_objects::manifest::{StaticPod, parse_manifest};
 
 fn pod(yaml: &str) -> StaticPod {
     let seen = "2026-11-22T10:00:00Z".parse().unwrap();
@@ -60,7 +59,7 @@ fn sandbox_spec_from_a_manifest() {
             .join(p.uid())
             .join("sandbox")
     );
-    let n = PodNetwork::for_sandbox(&s, Path::new("/run/nodelet/netns/u"));
+    let n = s.pod_network(Path::new("/run/nodelet/netns/u"));
     assert_eq!(
         n.cni_args()
             .iter()

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodelet::manifest::{StaticPod, parse_manifest};
 use nodelet::source::{Snapshot, SourceOptions, StaticPodSource};
+use nodelet_objects::manifest::{StaticPod, parse_manifest};
 
 const NODE: &str = "n1";
 

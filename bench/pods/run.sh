@@ -16,7 +16,7 @@
 # Needs root, a cgroup v1/hybrid host, python3, busybox-static, podman + crun + catatonit +
 # containernetworking-plugins (apt-get install podman crun catatonit containernetworking-plugins
 # busybox-static python3), and a release build:
-#   cargo build --release -p nodelet -p nodelet-shim -p nodelet-pause -p noderun -p nodenet
+#   cargo build --release -p nodelet -p nodectl -p nodelet-shim -p nodelet-pause -p noderun -p nodenet
 # (or BIN=/dir/with/the/binaries). Nothing touches the host's network: everything runs in the
 # network/mount/cgroup namespaces of bench/pods/sandbox.sh, which removes all on exit.
 set -euo pipefail
@@ -31,7 +31,7 @@ fi
 RESULTS=${RESULTS:-$REPO/bench/RESULTS.md}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root" >&2; exit 1; }
 for b in nodelet nodectl nodelet-shim nodelet-pause noderun nodenet; do
-  [ -x "$BIN/$b" ] || { echo "run.sh: $BIN/$b missing: scripts/build-dist.sh, or cargo build --release -p nodelet -p nodelet-shim -p nodelet-pause -p noderun -p nodenet" >&2; exit 1; }
+  [ -x "$BIN/$b" ] || { echo "run.sh: $BIN/$b missing: scripts/build-dist.sh, or cargo build --release -p nodelet -p nodectl -p nodelet-shim -p nodelet-pause -p noderun -p nodenet" >&2; exit 1; }
 done
 for t in python3 podman crun catatonit /usr/lib/cni/bridge /bin/busybox; do
   command -v "$t" >/dev/null || { echo "run.sh: $t missing (apt-get install podman crun catatonit containernetworking-plugins busybox-static python3)" >&2; exit 1; }

@@ -1,4 +1,5 @@
-//! Container log files in the CRI format the kubelet and `kubectl logs` read:
+//! Writing container log files in the CRI format (`nodelet_shim_protocol::crilog`) the kubelet and
+//! `kubectl logs` read:
 //! `<RFC3339Nano time> <stdout|stderr> <F|P> <text>\n`, one line per line of output; a line
 //! longer than `MAX_LINE` is written as `P` (partial) pieces ending with an `F` piece. Files
 //! rotate at a size limit: `<name>` → `<name>.<UTC yyyymmdd-hhmmss>[.<n>]`, keeping `max_files`
@@ -21,41 +22,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Longest piece written as one log line (containerd uses 16 KiB).
-pub const MAX_LINE: usize = 16 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
-
-/// Go's time.RFC3339Nano in UTC: trailing zeros of the fraction are dropped.
-pub fn rfc3339_nano(secs: i64, nanos: u32) -> String {
-    let full = noderun::state::rfc3339(secs, 0);
-    let base = &full[..19];
-    if nanos == 0 {
-        return format!("{base}Z");
-    }
-    let frac = format!("{nanos:09}");
-    format!("{base}.{}Z", frac.trim_end_matches('0'))
-}
-
-pub fn now() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339_nano(d.as_secs() as i64, d.subsec_nanos())
-}
+use nodelet_shim_protocol::crilog::{MAX_LINE, Stream, now, rotated_files, rotation_key};
 
 /// Most formatted bytes collected before they are written out: a read of short lines (64 KiB
 /// of `yes` grows about 20-fold) goes out in a few writes of this size instead of being held
@@ -305,111 +272,10 @@ pub fn compress(path: &Path) -> std::io::Result<PathBuf> {
     Ok(gz)
 }
 
-/// Order of a rotated file name `<live>.<yyyymmdd-hhmmss>[.<n>][.gz]`: (stamp, n).
-fn rotation_key(live_name: &str, file_name: &str) -> Option<(String, u64)> {
-    let rest = file_name.strip_prefix(live_name)?.strip_prefix('.')?;
-    let rest = rest.strip_suffix(".gz").unwrap_or(rest);
-    let (stamp, n) = match rest.split_once('.') {
-        Some((s, n)) => (s, n.parse().ok()?),
-        None => (rest, 0),
-    };
-    let ok = stamp.len() == 15
-        && stamp.bytes().enumerate().all(|(i, b)| {
-            if i == 8 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    ok.then(|| (stamp.to_string(), n))
-}
-
-/// Rotated files of `path` (plain and `.gz`), oldest first.
-pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-        return vec![];
-    };
-    let mut v: Vec<((String, u64), PathBuf)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let key = rotation_key(name, e.file_name().to_str()?)?;
-            Some((key, e.path()))
-        })
-        .collect();
-    v.sort();
-    v.into_iter().map(|(_, p)| p).collect()
-}
-
-/// Parse one CRI log line given as bytes (the text may be any bytes).
-pub fn parse_bytes(line: &[u8]) -> Option<RawLine<'_>> {
-    let mut it = line.splitn(4, |&b| b == b' ');
-    let time = std::str::from_utf8(it.next()?).ok()?;
-    let stream = match it.next()? {
-        b"stdout" => Stream::Stdout,
-        b"stderr" => Stream::Stderr,
-        _ => return None,
-    };
-    let partial = match it.next()? {
-        b"F" => false,
-        b"P" => true,
-        _ => return None,
-    };
-    let text = it.next().unwrap_or(b"");
-    Some(RawLine {
-        time,
-        stream,
-        partial,
-        text,
-    })
-}
-
-/// One parsed CRI log line, text as bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawLine<'a> {
-    pub time: &'a str,
-    pub stream: Stream,
-    pub partial: bool,
-    pub text: &'a [u8],
-}
-
-/// One parsed CRI log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine<'a> {
-    pub time: &'a str,
-    pub stream: &'a str,
-    pub partial: bool,
-    pub text: &'a str,
-}
-
-pub fn parse_line(line: &str) -> Option<LogLine<'_>> {
-    let mut it = line.splitn(4, ' ');
-    let time = it.next()?;
-    let stream = it.next()?;
-    let tag = it.next()?;
-    let text = it.next().unwrap_or("");
-    if !matches!(stream, "stdout" | "stderr") || !matches!(tag, "F" | "P") {
-        return None;
-    }
-    Some(LogLine {
-        time,
-        stream,
-        partial: tag == "P",
-        text,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn time_format_trims_zeros() {
-        assert_eq!(rfc3339_nano(0, 0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_nano(0, 120_000_000), "1970-01-01T00:00:00.12Z");
-        assert_eq!(rfc3339_nano(0, 5), "1970-01-01T00:00:00.000000005Z");
-    }
+    use nodelet_shim_protocol::crilog::{LogLine, parse_line};
 
     #[test]
     fn lines_partials_and_rotation() {
@@ -684,46 +550,5 @@ mod tests {
         );
         assert_eq!(err.len(), 1);
         assert_eq!((err[0].text, err[0].partial), ("errerrerrerrerr", false));
-    }
-
-    #[test]
-    fn rotated_names_sort_by_stamp_then_counter() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("3.log");
-        for n in [
-            "3.log.20261122-104017.2",
-            "3.log.20261122-104017.gz",
-            "3.log.20261122-104017.1.gz",
-            "3.log.20261121-235959.gz",
-            "3.log.20261122-104017.3.gz.tmp",
-            "3.log",
-            "13.log.20261122-104017",
-            "3.log.junk",
-        ] {
-            std::fs::write(t.path().join(n), "").unwrap();
-        }
-        let names: Vec<String> = rotated_files(&p)
-            .iter()
-            .map(|f| f.file_name().unwrap().to_str().unwrap().to_string())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "3.log.20261121-235959.gz",
-                "3.log.20261122-104017.gz",
-                "3.log.20261122-104017.1.gz",
-                "3.log.20261122-104017.2",
-            ]
-        );
-    }
-
-    #[test]
-    fn parse_bytes_keeps_any_text() {
-        let l = parse_bytes(b"2026-11-22T10:40:17.1Z stderr P \xff\xfe x").unwrap();
-        assert_eq!(l.stream, Stream::Stderr);
-        assert!(l.partial);
-        assert_eq!(l.text, b"\xff\xfe x");
-        assert!(parse_bytes(b"2026 stdin F x").is_none());
-        assert!(parse_bytes(b"2026 stdout X x").is_none());
     }
 }

@@ -3,10 +3,9 @@
 //! writes the CRI-format log files, records every exit durably, and takes commands from the
 //! agent over a Unix socket. It outlives agent restarts, so restarting nodelet never restarts
 //! a container. No async runtime: one poll loop. It runs the `noderun` binary for each
-//! container operation (as conmon runs runc), so it stays small: one per pod.
+//! container operation (as conmon runs runc), so it stays small: one per pod. What it shares
+//! with the agent (protocol, exit records, log format) is `nodelet-shim-protocol`.
 
 pub mod crilog;
-pub mod exits;
-pub mod protocol;
 pub mod runtime;
 pub mod server;

@@ -18,10 +18,11 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::crilog::{LogWriter, Stream};
-use crate::exits::{self, ExitRecord};
-use crate::protocol::{ContainerInfo, ExecResult, Request, Response};
+use crate::crilog::LogWriter;
 use crate::runtime::{RuntimeCli, Stdio3};
+use nodelet_shim_protocol::crilog::{self, Stream};
+use nodelet_shim_protocol::exits::{self, ExitRecord};
+use nodelet_shim_protocol::protocol::{ContainerInfo, ExecResult, Request, Response};
 
 /// Reads (of up to `PIPE_READ_MAX`) from one output pipe per poll round.
 const PIPE_READS_PER_ROUND: usize = 16;
@@ -127,6 +128,12 @@ fn output_pipes() -> anyhow::Result<(OwnedFd, OwnedFd, Stdio3)> {
     Ok((out_r, err_r, stdio))
 }
 
+/// Become a child subreaper: container inits (our grandchildren through the runtime's
+/// bootstrap) are re-parented to the shim, which reaps them and records their exits.
+fn become_subreaper() -> std::io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
+}
+
 fn set_nonblocking(fd: &OwnedFd) {
     let _ = nix::fcntl::fcntl(
         fd.as_fd(),
@@ -138,7 +145,7 @@ impl Server {
     /// Bind the socket `<dir>/shim.sock` and get ready; the caller then runs `serve`.
     pub fn new(cfg: Config) -> anyhow::Result<Server> {
         use anyhow::Context;
-        noderun::become_subreaper()?;
+        become_subreaper()?;
         std::fs::create_dir_all(&cfg.dir)
             .with_context(|| format!("create {}", cfg.dir.display()))?;
         let sock = cfg.dir.join("shim.sock");
@@ -306,7 +313,7 @@ impl Server {
                 signal,
                 oom_killed,
                 started_at: c.started_at.clone().unwrap_or_default(),
-                finished_at: crate::crilog::now(),
+                finished_at: crilog::now(),
             };
             if let Err(e) = exits::save(&self.cfg.dir, id, &rec) {
                 eprintln!("nodelet-shim: record exit of {id}: {e}");
@@ -540,7 +547,7 @@ impl Server {
             .get_mut(id)
             .ok_or_else(|| anyhow::anyhow!("container {id:?} was not created by this shim"))?;
         self.cli.start(id)?;
-        c.started_at = Some(crate::crilog::now());
+        c.started_at = Some(crilog::now());
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nodelet_shim::protocol::{Client, ContainerInfo, Request, Response};
+use nodelet_shim_protocol::protocol::{Client, ContainerInfo, Request, Response};
 use serde_json::json;
 
 fn bundle(base: &Path, name: &str, script: &str, memory: Option<u64>) -> PathBuf {
@@ -159,7 +159,7 @@ fn shim_runs_logs_and_records_exits() {
     let lines: Vec<(String, String)> = text
         .lines()
         .map(|l| {
-            let p = nodelet_shim::crilog::parse_line(l).unwrap();
+            let p = nodelet_shim_protocol::crilog::parse_line(l).unwrap();
             (p.stream.to_string(), p.text.to_string())
         })
         .collect();

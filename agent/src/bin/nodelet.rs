@@ -81,16 +81,16 @@ fn main() -> anyhow::Result<()> {
         let metrics = opts.metrics.clone();
         let mut manager = Manager::new(cfg.clone(), opts)?;
         // The local API (root-only Unix socket, optional TCP) reads the manager's view.
-        let node = std::sync::Arc::new(nodelet::node_api::NodeView {
-            view: manager.view(),
-            pod_logs_dir: cfg.pod_logs_dir.clone(),
-            run_dir: cfg.run_dir.clone(),
-        });
-        let router = nodelet::api::router(node, metrics);
+        let node = std::sync::Arc::new(nodelet::node_api::NodeView::new(
+            manager.view(),
+            cfg.pod_logs_dir.clone(),
+            cfg.run_dir.clone(),
+        ));
+        let router = nodelet_api::router(node, metrics);
         let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
-        let listener = nodelet::api::bind_unix(&cfg.api_socket)?;
+        let listener = nodelet_api::bind_unix(&cfg.api_socket)?;
         let mut stopped = api_stopped.clone();
-        tokio::spawn(nodelet::api::serve(listener, router.clone(), async move {
+        tokio::spawn(nodelet_api::serve(listener, router.clone(), async move {
             let _ = stopped.wait_for(|s| *s).await;
         }));
         if let Some(addr) = cfg.api_tcp_address {
@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("apiTcpAddress {addr}"))?;
             let mut stopped = api_stopped.clone();
-            tokio::spawn(nodelet::api::serve(tcp, router, async move {
+            tokio::spawn(nodelet_api::serve(tcp, router, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             }));
         }

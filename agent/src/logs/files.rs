@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use nodelet_shim::crilog;
+use nodelet_shim_protocol::crilog;
 
-use super::LogError;
+use super::error::LogError;
+use nodelet_objects::log_options::Which;
 
 /// Instances of one container whose logs are kept by default (the kubelet keeps two: the
 /// current one and the previous one).
@@ -100,16 +101,6 @@ pub fn prune_instances(container_dir: &Path, keep: usize) -> Result<Vec<u32>, Lo
         }
     }
     Ok(old.to_vec())
-}
-
-/// Which instance of a container to read, as `kubectl logs` / `--previous[=N]` ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
-    /// The running instance, or else the newest one that has logs.
-    Current,
-    /// The N-th most recent terminated instance (N ≥ 1; `--previous` is 1), as the kubelet's
-    /// `lastState.terminated` is the first.
-    Previous(u32),
 }
 
 /// The instance number to read. `running` is the restart count of the running instance, if

@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
+use super::error::LogError;
+use super::files;
+use super::read::LogEntry;
 use super::read::{Collector, Joiner, feed, open_file};
-use super::{LogEntry, LogError, ReadOptions, files};
+use nodelet_objects::log_options::ReadOptions;
 
 /// Follows one instance's log. `poll` returns what was written since the last call.
 pub struct Follower {
@@ -51,7 +54,7 @@ impl Follower {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(LogError::io(&live, e)),
             };
-            let rotated = nodelet_shim::crilog::rotated_files(&live);
+            let rotated = nodelet_shim_protocol::crilog::rotated_files(&live);
             let raced = file.as_ref().is_some_and(|(_, id)| {
                 rotated
                     .iter()
@@ -112,7 +115,7 @@ impl Follower {
     /// polls. If the held file is no longer among them under its identity (a second rotation
     /// compressed it), the newest plain rotated file is the one we missed.
     fn missed_rotations(&self, held: Option<(u64, u64)>) -> Vec<PathBuf> {
-        let rotated = nodelet_shim::crilog::rotated_files(&self.live);
+        let rotated = nodelet_shim_protocol::crilog::rotated_files(&self.live);
         let Some(held) = held else {
             return vec![];
         };

@@ -8,9 +8,11 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use jiff::Timestamp;
-use nodelet_shim::crilog::{self, Stream};
+use nodelet_shim_protocol::crilog::{self, Stream};
 
-use super::{LogError, files};
+use super::error::LogError;
+use super::files;
+use nodelet_objects::log_options::ReadOptions;
 
 /// One full log line of a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,15 +24,6 @@ pub struct LogEntry {
     pub stream: Stream,
     /// The line without its newline; any bytes.
     pub text: Vec<u8>,
-}
-
-/// What to read, as `kubectl logs` flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadOptions {
-    /// Only the last N lines (`--tail N`).
-    pub tail: Option<usize>,
-    /// Only lines at or after this time (`--since`, `--since-time`).
-    pub since: Option<Timestamp>,
 }
 
 /// Joins `P` pieces into full lines, per stream.

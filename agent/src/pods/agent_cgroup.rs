@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Error;
+use super::error::Error;
 
 /// The leaf the agent (and the shims it starts) live in.
 pub const LEAF: &str = "nodelet-agent";

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Error;
+use super::error::Error;
 
 /// Name prefix of pod cgroups.
 pub const PREFIX: &str = "pod";

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nodelet_images::{ImageRef, NoProgress, PullPolicy};
-use nodelet_shim::protocol::{Request, Response};
+use nodelet_shim_protocol::protocol::{Request, Response};
 
 use crate::podspec::{self, ContainerInput, ContainerRef, PodContext, PodVolumes};
 use crate::sandbox::paths;
 
-use super::manager::Ctx;
+use super::ctx::Ctx;
 use super::setup;
 use super::shim;
 use super::state::PodState;
@@ -239,7 +239,7 @@ pub async fn start(
             super::probes::kill_with_grace(
                 sock.clone(),
                 id.clone(),
-                super::worker::grace_period(st),
+                super::state::grace_period(st),
             );
         }
     }

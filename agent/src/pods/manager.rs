@@ -4,7 +4,7 @@
 //! live pods from disk and garbage-collects what no adoptable pod owns.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,65 +12,20 @@ use nodelet_images::{ImageService, PullBackoff, RegistryConfig, Store};
 use tokio::sync::watch;
 
 use crate::backoff::Backoff;
+use crate::cni::{Cni, PodNetwork};
 use crate::config::Config;
-use crate::manifest::StaticPod;
 use crate::podspec::NodeResources;
-use crate::sandbox::cni::{Cni, PodNetwork};
 use crate::sandbox::{netns, paths};
 use crate::source::Snapshot;
+use nodelet_objects::manifest::StaticPod;
 
+use super::ctx::{Ctx, ManagerOptions};
+use super::error::Error;
 use super::shim::{self, ShimPaths};
 use super::state::{ContainerSlot, PodState};
 use super::view::PodsView;
 use super::worker::{self, Command};
-use super::{Error, cgroup, setup};
-
-/// What the manager needs besides the node configuration.
-#[derive(Debug, Clone)]
-pub struct ManagerOptions {
-    /// The `nodelet-shim` binary.
-    pub shim_binary: PathBuf,
-    /// The `nodelet-pause` binary.
-    pub pause_binary: PathBuf,
-    /// The `noderun` binary, which the shims run for each container operation.
-    pub runtime_binary: PathBuf,
-    /// How often a pod with something pending (set-up, pulls, back-off, errors) is synced.
-    pub sync_period: Duration,
-    /// How often a settled pod is synced when no event (container exit, due probe) woke it.
-    pub idle_resync: Duration,
-    /// Where the pods' metrics go (the API serves them).
-    pub metrics: Arc<crate::api::Metrics>,
-}
-
-impl ManagerOptions {
-    /// Shim, pause and runtime binaries from the directory of `exe`, 1 s sync period.
-    pub fn next_to(exe: &Path) -> ManagerOptions {
-        let dir = exe.parent().unwrap_or(Path::new("/"));
-        ManagerOptions {
-            shim_binary: dir.join("nodelet-shim"),
-            pause_binary: dir.join("nodelet-pause"),
-            runtime_binary: dir.join("noderun"),
-            sync_period: Duration::from_secs(1),
-            idle_resync: Duration::from_secs(10),
-            metrics: Arc::new(crate::api::Metrics::new()),
-        }
-    }
-}
-
-/// Shared by the manager and its pod tasks.
-pub struct Ctx {
-    pub cfg: Config,
-    pub opts: ManagerOptions,
-    pub cni: Cni,
-    pub images: ImageService,
-    pub pull_backoff: Mutex<PullBackoff>,
-    pub backoff: Mutex<Backoff>,
-    pub node: NodeResources,
-    /// The node's IP (pods' hostIP), if it has one.
-    pub node_ip: Option<std::net::IpAddr>,
-    pub view: PodsView,
-    pub metrics: Arc<crate::api::Metrics>,
-}
+use super::{cgroup, setup};
 
 struct Running {
     full_name: String,
@@ -121,7 +76,11 @@ impl Manager {
         }
         let ctx = Ctx {
             node_ip,
-            cni: Cni::for_config(&cfg),
+            cni: Cni::new(
+                &cfg.cni_conf_dir,
+                std::slice::from_ref(&cfg.cni_bin_dir),
+                &paths::cni_cache_dir(&cfg.root_dir),
+            ),
             backoff: Mutex::new(Backoff::new(
                 cfg.crash_loop_back_off.initial,
                 cfg.crash_loop_back_off.max,
@@ -161,7 +120,7 @@ impl Manager {
             .flatten()
         {
             let uid = e.file_name().to_string_lossy().into_owned();
-            if paths::check_component("uid", &uid).is_err() {
+            if crate::disk::check_component("uid", &uid).is_err() {
                 continue;
             }
             seen.insert(uid.clone());
@@ -197,7 +156,7 @@ impl Manager {
             );
         }
         for uid in orphans {
-            if !seen.contains(&uid) && paths::check_component("uid", &uid).is_ok() {
+            if !seen.contains(&uid) && crate::disk::check_component("uid", &uid).is_ok() {
                 seen.insert(uid.clone());
                 garbage.push((uid, None));
             }

@@ -26,6 +26,8 @@
 pub mod agent_cgroup;
 pub mod cgroup;
 pub mod containers;
+pub mod ctx;
+pub mod error;
 pub mod hooks;
 pub mod manager;
 pub mod probes;
@@ -35,28 +37,7 @@ pub mod state;
 pub mod view;
 pub mod worker;
 
-pub use manager::{Manager, ManagerOptions};
+pub use ctx::ManagerOptions;
+pub use error::Error;
+pub use manager::Manager;
 pub use view::{PodView, PodsView};
-
-/// A pod manager error: what was being done and why it failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{what}: {reason}")]
-pub struct Error {
-    pub what: String,
-    pub reason: String,
-}
-
-impl Error {
-    pub fn new(what: impl Into<String>, e: impl std::fmt::Display) -> Error {
-        Error {
-            what: what.into(),
-            reason: e.to_string(),
-        }
-    }
-    pub fn msg(what: impl Into<String>, reason: impl Into<String>) -> Error {
-        Error {
-            what: what.into(),
-            reason: reason.into(),
-        }
-    }
-}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Container, Probe};
-use nodelet_shim::protocol::{Request, Response};
+use nodelet_shim_protocol::protocol::{Request, Response};
 
 use crate::probe::{self, ExecFn, Kind, Outcome, ProbeResult, ProbeSpec};
 

@@ -7,15 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nodelet_shim::protocol::{Request, Response};
+use nodelet_shim_protocol::protocol::{Request, Response};
 
+use crate::cni::PodNetwork;
 use crate::podspec::{self, PodVolumes};
 use crate::sandbox::bundle::{self, SandboxSpec};
-use crate::sandbox::cni::PodNetwork;
 use crate::sandbox::{NamespaceOptions, dns, netns, paths};
 
-use super::Error;
-use super::manager::Ctx;
+use super::ctx::Ctx;
+use super::error::Error;
 use super::shim::{self, ShimPaths};
 use super::state::PodState;
 
@@ -46,7 +46,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
     let uid = st.pod.uid().to_string();
     let t0 = Instant::now();
     let step = |what: &str| tracing::debug!(pod = %uid, step = what, ms = t0.elapsed().as_secs_f64() * 1e3, "sandbox");
-    paths::check_component("metadata.uid", &uid).map_err(|e| Error::new("pod", e))?;
+    crate::disk::check_component("metadata.uid", &uid).map_err(|e| Error::new("pod", e))?;
     let pod = &st.pod.pod;
     st.save(root)?;
     let res =
@@ -147,7 +147,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
             Some(a) if st.pod_ip.is_some() => a,
             _ => ctx
                 .cni
-                .add(&PodNetwork::for_sandbox(&spec, &pin))
+                .add(&spec.pod_network(&pin))
                 .await
                 .map_err(|e| Error::new("CNI ADD", e))?,
         };

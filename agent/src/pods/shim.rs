@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nodelet_shim::protocol::{ClientError, ContainerInfo, Request, Response};
+use nodelet_shim_protocol::protocol::{ClientError, ContainerInfo, Request, Response};
 use tokio::io::AsyncBufReadExt;
 
-use super::Error;
+use super::error::Error;
 
 /// Where a pod's shim keeps its socket and its containers' runtime state.
 #[derive(Debug, Clone)]

@@ -4,15 +4,16 @@
 //! rebuilds its view of the pod from this file plus the shim's answers.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::StaticPod;
 use crate::sandbox::paths;
-use crate::status;
+use nodelet_objects::manifest::StaticPod;
+use nodelet_objects::status;
 
-use super::Error;
+use super::error::Error;
 
 /// How a container ended (the serialisable form of [`status::Terminated`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,7 +151,7 @@ impl PodState {
         let p = path(root_dir, self.pod.uid());
         let data = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::new(format!("encode {}", p.display()), e))?;
-        paths::write_atomic(&p, &data, 0o600)
+        crate::disk::write_atomic(&p, &data, 0o600)
             .map_err(|e| Error::new(format!("save {}", p.display()), e))
     }
 
@@ -167,6 +168,18 @@ impl PodState {
     pub fn slots(&self) -> impl Iterator<Item = &ContainerSlot> {
         self.init.iter().chain(self.containers.iter())
     }
+}
+
+/// The pod's termination grace period.
+pub fn grace_period(st: &PodState) -> Duration {
+    let s = st
+        .pod
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .unwrap_or(30);
+    Duration::from_secs(s.max(0) as u64)
 }
 
 #[cfg(test)]

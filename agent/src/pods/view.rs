@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 
-use crate::events::{EventStore, EventType, Involved};
+use nodelet_objects::events::{EventStore, EventType, Involved};
 
 /// Events the node keeps (after aggregation), oldest dropped first.
 pub const MAX_EVENTS: usize = 5000;

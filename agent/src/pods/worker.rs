@@ -16,19 +16,20 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PodStatus;
-use nodelet_shim::protocol::ContainerInfo;
+use nodelet_shim_protocol::protocol::ContainerInfo;
 use tokio::sync::watch;
 
 use crate::backoff::{self, Decision};
 use crate::podspec::{self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces};
 use crate::sandbox::{NamespaceOptions, dns, paths};
-use crate::status::{self, PodRuntime};
+use nodelet_objects::restart::{self, RestartPolicy};
+use nodelet_objects::status::{self, PodRuntime};
 
 use super::containers;
-use super::manager::Ctx;
+use super::ctx::Ctx;
 use super::setup;
 use super::shim;
-use super::state::{ContainerSlot, Ended, PodState};
+use super::state::{ContainerSlot, Ended, PodState, grace_period};
 
 /// What the manager tells a pod task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,18 +39,6 @@ pub enum Command {
     Stop,
     /// End without touching the pod (agent shutdown).
     Detach,
-}
-
-/// The pod's termination grace period.
-pub fn grace_period(st: &PodState) -> Duration {
-    let s = st
-        .pod
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.termination_grace_period_seconds)
-        .unwrap_or(30);
-    Duration::from_secs(s.max(0) as u64)
 }
 
 struct Worker {
@@ -147,7 +136,7 @@ pub async fn run(
 }
 
 /// The next exit on the shim's watch; never resolves without one.
-async fn next_exit(watch: &mut Option<shim::Watch>) -> Result<String, super::Error> {
+async fn next_exit(watch: &mut Option<shim::Watch>) -> Result<String, super::error::Error> {
     match watch {
         Some(w) => w.next().await,
         None => std::future::pending().await,
@@ -156,15 +145,6 @@ async fn next_exit(watch: &mut Option<shim::Watch>) -> Result<String, super::Err
 
 fn ts(s: Option<&str>) -> Option<Timestamp> {
     s.and_then(|s| s.parse().ok())
-}
-
-fn restart_policy(st: &PodState) -> String {
-    st.pod
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.restart_policy.clone())
-        .unwrap_or_else(|| "Always".into())
 }
 
 impl Worker {
@@ -398,17 +378,18 @@ impl Worker {
     }
 
     async fn reconcile(&mut self) {
-        let policy = restart_policy(&self.st);
         // Init containers strictly in order; a sidecar (restartPolicy Always) only has to be
         // running for the next one to start, and is restarted whenever it ends.
         for i in 0..self.st.init.len() {
-            let sidecar = self.is_sidecar(i);
+            let policy = self.restart_policy(ContainerRef::Init(i));
+            let sidecar = policy == RestartPolicy::Always;
             let s = &self.st.init[i];
             if let Some(e) = &s.ended {
-                if e.exit_code == 0 && !sidecar {
-                    continue;
+                if !policy.restarts(e.exit_code) && e.exit_code == 0 {
+                    continue; // completed
                 }
-                if policy == "Never" && !sidecar {
+                if !policy.restarts(e.exit_code) {
+                    // A failed init container under the pod's restartPolicy Never.
                     let msg = format!(
                         "init container {} failed with exit code {}",
                         s.name, e.exit_code
@@ -432,12 +413,10 @@ impl Worker {
         for i in 0..self.st.containers.len() {
             let s = &self.st.containers[i];
             if let Some(e) = &s.ended {
-                let restart = match policy.as_str() {
-                    "Always" => true,
-                    "OnFailure" => e.exit_code != 0,
-                    _ => false,
-                };
-                if !restart {
+                if !self
+                    .restart_policy(ContainerRef::App(i))
+                    .restarts(e.exit_code)
+                {
                     continue;
                 }
                 self.retire(ContainerRef::App(i)).await;
@@ -448,17 +427,19 @@ impl Worker {
         }
     }
 
-    /// Init container `i` has `restartPolicy: Always`.
-    fn is_sidecar(&self, i: usize) -> bool {
-        self.st
-            .pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.init_containers.as_ref())
-            .and_then(|ics| ics.get(i))
-            .and_then(|c| c.restart_policy.as_deref())
-            == Some("Always")
+    /// The restart policy of container `r` (`restart::effective`: sidecars always, regular init
+    /// containers on failure unless the pod's policy is Never, app containers the pod's).
+    fn restart_policy(&self, r: ContainerRef) -> RestartPolicy {
+        let pod = &self.st.pod.pod;
+        let spec = pod.spec.as_ref();
+        let c = match r {
+            ContainerRef::Init(i) => spec.and_then(|s| s.init_containers.as_ref()?.get(i)),
+            ContainerRef::App(i) => spec.and_then(|s| s.containers.get(i)),
+        };
+        let policy = restart::pod_policy(pod);
+        c.map_or(policy, |c| {
+            restart::effective(policy, c, matches!(r, ContainerRef::Init(_)))
+        })
     }
 
     /// The pause (or the whole shim) died: kill what is left of the pod's runtime, mark its
@@ -581,9 +562,9 @@ impl Worker {
             let (ns, pod) = (self.st.pod.namespace(), self.st.pod.name());
             for (probe_type, ok, took) in round.runs {
                 let result = if ok {
-                    crate::api::metrics::ProbeResult::Successful
+                    nodelet_api::metrics::ProbeResult::Successful
                 } else {
-                    crate::api::metrics::ProbeResult::Failed
+                    nodelet_api::metrics::ProbeResult::Failed
                 };
                 self.ctx
                     .metrics
@@ -795,7 +776,7 @@ impl Worker {
             let p = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid()).join("status.json");
             if p.parent().is_some_and(|d| d.is_dir())
                 && let Ok(data) = serde_json::to_vec_pretty(&full)
-                && paths::write_atomic(&p, &data, 0o644).is_ok()
+                && crate::disk::write_atomic(&p, &data, 0o644).is_ok()
             {
                 self.last_written = Some(status);
             }
@@ -861,7 +842,7 @@ fn observe(slot: &mut ContainerSlot, by_id: &HashMap<String, ContainerInfo>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nodelet_shim::exits::ExitRecord;
+    use nodelet_shim_protocol::exits::ExitRecord;
 
     fn info(id: &str, exit: Option<ExitRecord>) -> ContainerInfo {
         ContainerInfo {

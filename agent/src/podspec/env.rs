@@ -8,10 +8,12 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::{EnvVarSource, Pod};
 
+use super::container_ref::ContainerRef;
+use super::context::PodContext;
+use super::error::SpecError;
 use super::resources::{self, NodeResources, Resource};
-use super::{ContainerRef, PodContext, SpecError};
-use crate::field::FieldPath;
-use crate::quantity::Quantity;
+use nodelet_objects::field::FieldPath;
+use nodelet_objects::quantity::Quantity;
 
 /// Name → value of a container's env; the last definition of a name wins.
 pub struct EnvMap<'a>(HashMap<&'a str, &'a str>);

@@ -15,172 +15,28 @@
 //! is gone, [`volumes::teardown`]. A [`SpecError`] names the field and carries the kubelet's
 //! reason ([`SpecError::kubelet_reason`]).
 
+pub mod container_ref;
+pub mod context;
 pub mod defaults;
 pub mod env;
+pub mod error;
 pub mod resources;
 pub mod security;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Container, Pod};
-use nodelet_images::manifest::RunConfig;
+use k8s_openapi::api::core::v1::Pod;
 use nodelet_images::process::{self, ContainerOverrides};
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Process, Root, Spec, User};
 
-use crate::field::FieldPath;
+use nodelet_objects::field::FieldPath;
 
+pub use container_ref::ContainerRef;
+pub use context::{ContainerInput, PodContext, PodFiles, SandboxNamespaces};
+pub use error::{SpecError, SpecErrorKind};
 pub use resources::{NodeResources, QosClass};
 pub use volumes::PodVolumes;
-
-/// What the kubelet does with a failed translation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpecErrorKind {
-    /// A problem of the container's configuration (env source, runAsNonRoot, subPath, ...):
-    /// waiting reason `CreateContainerConfigError`.
-    Config,
-    /// A volume that cannot be set up (hostPath type check, unsupported volume type): event
-    /// `FailedMount`, the pod stays in ContainerCreating.
-    Volume,
-    /// Anything else the runtime would report (no command, unreadable files):
-    /// `CreateContainerError`.
-    Create,
-}
-
-/// A translation failure naming the Pod field (`spec.containers[0].env[1].valueFrom`) and the
-/// reason.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct SpecError {
-    pub kind: SpecErrorKind,
-    pub field: String,
-    pub reason: String,
-}
-
-impl SpecError {
-    pub fn config(field: &FieldPath, reason: impl Into<String>) -> SpecError {
-        SpecError {
-            kind: SpecErrorKind::Config,
-            field: field.to_string(),
-            reason: reason.into(),
-        }
-    }
-    pub fn volume(field: &FieldPath, reason: impl Into<String>) -> SpecError {
-        SpecError {
-            kind: SpecErrorKind::Volume,
-            field: field.to_string(),
-            reason: reason.into(),
-        }
-    }
-    pub fn create(field: &FieldPath, reason: impl Into<String>) -> SpecError {
-        SpecError {
-            kind: SpecErrorKind::Create,
-            field: field.to_string(),
-            reason: reason.into(),
-        }
-    }
-    /// The kubelet's reason string for this failure.
-    pub fn kubelet_reason(&self) -> &'static str {
-        match self.kind {
-            SpecErrorKind::Config => "CreateContainerConfigError",
-            SpecErrorKind::Volume => "FailedMount",
-            SpecErrorKind::Create => "CreateContainerError",
-        }
-    }
-}
-
-/// Which container of the pod.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContainerRef {
-    /// `spec.initContainers[i]` (sidecars included).
-    Init(usize),
-    /// `spec.containers[i]`.
-    App(usize),
-}
-
-impl ContainerRef {
-    /// The container, or an error if the index is out of range.
-    pub fn get<'p>(&self, pod: &'p Pod) -> Result<&'p Container, SpecError> {
-        let spec = pod.spec.as_ref();
-        let c = match self {
-            ContainerRef::Init(i) => spec.and_then(|s| s.init_containers.as_ref()?.get(*i)),
-            ContainerRef::App(i) => spec.and_then(|s| s.containers.get(*i)),
-        };
-        c.ok_or_else(|| SpecError::create(&self.field(), "no such container in the pod"))
-    }
-    /// `spec.containers[i]` / `spec.initContainers[i]`.
-    pub fn field(&self) -> FieldPath {
-        match self {
-            ContainerRef::Init(i) => FieldPath::new("spec").child("initContainers").index(*i),
-            ContainerRef::App(i) => FieldPath::new("spec").child("containers").index(*i),
-        }
-    }
-}
-
-/// Paths of the sandbox's namespaces (`/proc/<pause>/ns/net`, a pinned bind mount, ...).
-/// `None` for a namespace the pod doesn't share from the host means "a new one".
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SandboxNamespaces {
-    pub net: Option<PathBuf>,
-    pub ipc: Option<PathBuf>,
-    pub uts: Option<PathBuf>,
-    /// Joined only with `shareProcessNamespace: true`.
-    pub pid: Option<PathBuf>,
-}
-
-/// The pod's managed files, bind-mounted into every container.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PodFiles {
-    pub hosts: Option<PathBuf>,
-    pub resolv_conf: Option<PathBuf>,
-    pub hostname: Option<PathBuf>,
-    /// The pod's shared /dev/shm (a tmpfs the sandbox mounted); `None` = a private tmpfs.
-    pub shm: Option<PathBuf>,
-}
-
-/// Everything about the pod that the translation needs besides the Pod object; the same for
-/// all its containers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PodContext {
-    pub namespaces: SandboxNamespaces,
-    pub files: PodFiles,
-    /// The pod's hostname (`HOSTNAME` env, as containerd sets it).
-    pub hostname: String,
-    /// `status.podIPs` (first is `status.podIP`).
-    pub pod_ips: Vec<String>,
-    /// `status.hostIPs` (first is `status.hostIP`).
-    pub host_ips: Vec<String>,
-    /// The pod's cgroup, as noderun takes `cgroupsPath` (relative = below the caller's).
-    pub cgroup_parent: String,
-    /// Node capacity, the default of unset limits in `resourceFieldRef` and the base of the
-    /// Burstable OOM score.
-    pub node: NodeResources,
-    /// `pids.max` of every container (kubelet `podPidsLimit`); `None` = unlimited.
-    pub pids_limit: Option<i64>,
-    /// `<rootDir>/seccomp`, where `Localhost` seccomp profiles live.
-    pub seccomp_root: PathBuf,
-    /// Lowest `oomScoreAdj` to write (containerd's `restrict_oom_score_adj`): without
-    /// CAP_SYS_RESOURCE a process cannot go below its own value. See
-    /// [`resources::oom_score_adj_floor`].
-    pub oom_score_adj_floor: Option<i32>,
-    /// Keep containers out of swap (memory+swap = memory limit), as the kubelet does where
-    /// [`resources::swap_controller_available`].
-    pub no_swap: bool,
-}
-
-/// The per-container inputs.
-#[derive(Clone, Debug)]
-pub struct ContainerInput<'a> {
-    pub container: ContainerRef,
-    /// The runtime's container ID (also the leaf of its cgroup).
-    pub id: &'a str,
-    /// The image's config (`None` = an image without one).
-    pub image: Option<&'a RunConfig>,
-    /// The container's root filesystem (absolute); users are looked up in its /etc/passwd.
-    pub rootfs: &'a Path,
-    /// Host file bind-mounted at `terminationMessagePath`.
-    pub termination_log: Option<&'a Path>,
-}
 
 /// Builds the OCI runtime spec of one container.
 pub fn container_spec(

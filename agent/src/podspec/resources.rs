@@ -9,9 +9,11 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 
-use super::{ContainerRef, SpecError};
-use crate::field::FieldPath;
-use crate::quantity::Quantity;
+use super::container_ref::ContainerRef;
+use super::error::SpecError;
+use nodelet_objects::field::FieldPath;
+use nodelet_objects::quantity::Quantity;
+use nodelet_objects::restart;
 
 /// CFS period the kubelet uses (100 ms).
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -233,7 +235,7 @@ fn all_containers(pod: &Pod) -> Vec<(&Container, FieldPath, InitKind)> {
         .flatten()
         .enumerate()
         .map(|(i, c)| {
-            let kind = if c.restart_policy.as_deref() == Some("Always") {
+            let kind = if restart::is_sidecar(c) {
                 InitKind::Sidecar
             } else {
                 InitKind::Init
@@ -325,7 +327,7 @@ pub fn oom_score_adj(
             let mut adj = burstable_adj(Requirements::of(c, cf)?, memory_capacity);
             // A sidecar gets the lowest score of the app containers, so that it is not killed
             // before the containers it serves.
-            if c.restart_policy.as_deref() == Some("Always") {
+            if restart::is_sidecar(c) {
                 for (i, app) in pod
                     .spec
                     .iter()

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{AppArmorProfile, Container, Pod, PodSpec, Secco
 use nodelet_images::process::UserSpec;
 use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxSeccomp, User};
 
-use super::SpecError;
-use crate::field::FieldPath;
+use super::error::SpecError;
+use nodelet_objects::field::FieldPath;
 
 /// containerd's default capabilities of a container.
 pub const DEFAULT_CAPABILITIES: &[&str] = &[

@@ -9,7 +9,7 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, Mount, Spec};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::pod_defaults::apply_defaults;
+use nodelet_objects::pod_defaults::apply_defaults;
 
 struct Fixture {
     tmp: tempfile::TempDir,

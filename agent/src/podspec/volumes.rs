@@ -15,9 +15,10 @@ use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use oci_spec::runtime::Mount;
 
 use super::env::{self, EnvMap, expand};
-use super::{NodeResources, SpecError};
-use crate::field::FieldPath;
-use crate::quantity::Quantity;
+use super::error::SpecError;
+use super::resources::NodeResources;
+use nodelet_objects::field::FieldPath;
+use nodelet_objects::quantity::Quantity;
 
 /// Directory of emptyDir volumes below the pod's volumes directory (the kubelet's plugin name).
 pub const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::NamespaceOptions;
 use super::error::{Error, Result};
+use super::netns::NamespaceOptions;
 use super::paths;
+use crate::cni::{POD_IFNAME, PodNetwork};
 
 /// Where the pause binary appears inside the sandbox.
 pub const PAUSE_PATH: &str = "/pause";
@@ -77,9 +78,24 @@ pub struct SandboxSpec {
 }
 
 impl SandboxSpec {
+    /// The sandbox's attachment to the pod network on [`POD_IFNAME`], its network namespace
+    /// pinned at `netns`.
+    pub fn pod_network(&self, netns: &Path) -> PodNetwork {
+        PodNetwork {
+            container_id: self.id.clone(),
+            netns: Some(netns.to_path_buf()),
+            pod_name: self.pod_name.clone(),
+            pod_namespace: self.pod_namespace.clone(),
+            pod_uid: self.pod_uid.clone(),
+            ifname: POD_IFNAME.to_string(),
+        }
+    }
+}
+
+impl SandboxSpec {
     /// The sandbox of a static pod: namespaces, hostname and sysctls from its spec.
     pub fn for_pod(
-        pod: &crate::manifest::StaticPod,
+        pod: &nodelet_objects::manifest::StaticPod,
         id: &str,
         cgroup_parent: &Path,
         pause_binary: &Path,
@@ -277,10 +293,10 @@ fn config(spec: &SandboxSpec, libs: &[LibDir]) -> Result<Value> {
 }
 
 fn validate(spec: &SandboxSpec) -> Result<()> {
-    paths::check_component("sandbox id", &spec.id)?;
-    paths::check_component("metadata.uid", &spec.pod_uid)?;
+    crate::disk::check_component("sandbox id", &spec.id)?;
+    crate::disk::check_component("metadata.uid", &spec.pod_uid)?;
     if !spec.namespaces.host_network {
-        let problems = crate::names::dns1123_label(&spec.hostname);
+        let problems = nodelet_objects::names::dns1123_label(&spec.hostname);
         if !problems.is_empty() {
             return Err(Error::invalid(
                 "hostname",
@@ -353,14 +369,14 @@ pub fn write(spec: &SandboxSpec) -> Result<PathBuf> {
     }
     let data = serde_json::to_vec_pretty(&cfg)
         .map_err(|e| Error::invalid("sandbox config.json", e.to_string()))?;
-    paths::write_atomic(&dir.join("config.json"), &data, 0o600)?;
+    crate::disk::write_atomic(&dir.join("config.json"), &data, 0o600)?;
     Ok(dir)
 }
 
 /// Removes the sandbox bundle of pod `uid` (ok if already gone). Call after the shim deleted
 /// the container.
 pub fn remove(root_dir: &Path, uid: &str) -> Result<()> {
-    paths::check_component("metadata.uid", uid)?;
+    crate::disk::check_component("metadata.uid", uid)?;
     let dir = paths::sandbox_bundle_dir(root_dir, uid);
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),

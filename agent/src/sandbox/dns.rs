@@ -329,10 +329,10 @@ pub fn write_files(
     hosts: &str,
     resolv: &ResolvConf,
 ) -> Result<PodDnsFiles> {
-    paths::check_component("metadata.uid", uid)?;
+    crate::disk::check_component("metadata.uid", uid)?;
     let f = files(root_dir, uid);
-    paths::write_atomic(&f.hosts, hosts.as_bytes(), 0o644)?;
-    paths::write_atomic(&f.resolv_conf, resolv.render().as_bytes(), 0o644)?;
+    crate::disk::write_atomic(&f.hosts, hosts.as_bytes(), 0o644)?;
+    crate::disk::write_atomic(&f.resolv_conf, resolv.render().as_bytes(), 0o644)?;
     Ok(f)
 }
 

@@ -2,39 +2,33 @@
 
 use std::path::PathBuf;
 
-use super::cni::CniError;
+use crate::cni::CniError;
+use crate::disk::DiskError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A system call or file operation on `path` failed.
-    #[error("{op} {}: {source}", path.display())]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A caller-supplied value is unusable (`field` names it).
-    #[error("{field}: {reason}")]
-    Invalid { field: String, reason: String },
+    /// A system call or file operation failed, or a caller-supplied value is unusable: the
+    /// path or field and the reason.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
     #[error(transparent)]
     Cni(#[from] CniError),
 }
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
+        Error::Disk(DiskError::Io {
             op,
             path: path.into(),
             source,
-        }
+        })
     }
 
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
-        Error::Invalid {
+        Error::Disk(DiskError::Invalid {
             field: field.into(),
             reason: reason.into(),
-        }
+        })
     }
 }
 

@@ -15,8 +15,34 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::CloneFlags;
 use nix::sys::statfs::{NSFS_MAGIC, statfs};
 
-use super::NamespaceOptions;
 use super::error::{Error, Result};
+
+/// Which of the host's namespaces a pod shares (`spec.hostNetwork`, `hostPID`, `hostIPC`) and
+/// whether its containers share one pid namespace (`spec.shareProcessNamespace`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NamespaceOptions {
+    pub host_network: bool,
+    pub host_pid: bool,
+    pub host_ipc: bool,
+    pub share_process_namespace: bool,
+}
+
+impl NamespaceOptions {
+    /// The options a Pod spec asks for.
+    pub fn from_pod_spec(spec: &k8s_openapi::api::core::v1::PodSpec) -> NamespaceOptions {
+        NamespaceOptions {
+            host_network: spec.host_network.unwrap_or(false),
+            host_pid: spec.host_pid.unwrap_or(false),
+            host_ipc: spec.host_ipc.unwrap_or(false),
+            share_process_namespace: spec.share_process_namespace.unwrap_or(false),
+        }
+    }
+
+    /// Whether the pod gets its own network (and so a CNI ADD/DEL and a netns pin).
+    pub fn needs_network(&self) -> bool {
+        !self.host_network
+    }
+}
 
 /// How a container gets one kind of namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,25 @@ pub fn target_bin(name: &str) -> PathBuf {
     p
 }
 
+/// The test-name filters of a `harness = false` test, as libtest takes them: flags (and a
+/// flag's separate value, as in `--test-threads 2`) are not filters.
+pub fn name_filters() -> Vec<String> {
+    let mut filter: Vec<String> = vec![];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a.starts_with('-') {
+            if !a.contains('=')
+                && ["--test-threads", "--skip", "--format", "--color"].contains(&a.as_str())
+            {
+                args.next();
+            }
+        } else {
+            filter.push(a);
+        }
+    }
+    filter
+}
+
 pub fn sh(args: &[&str]) -> String {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
     assert!(
@@ -368,10 +387,7 @@ pub fn run_cases(test: &str, cases: &[(&str, fn())]) {
     )
     .unwrap();
     sh(&["ip", "link", "set", "lo", "up"]);
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filter = name_filters();
     let (mut passed, mut failed) = (0, 0);
     for (name, case) in cases {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {

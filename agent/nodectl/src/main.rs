@@ -2,12 +2,13 @@
 //! file locks make that safe next to a running nodelet); pod commands (`ps` / `get pods`,
 //! `logs`, `describe`, `top`, `exec`) talk to nodelet over its API socket (`--socket` or
 //! `NODELET_SOCKET`). `exec` creates its process itself through the runtime library (see
-//! `nodectl/exec.rs`), so it never starts a multi-threaded runtime.
+//! `exec.rs`), so it never starts a multi-threaded runtime.
 
-#[path = "nodectl/exec.rs"]
 mod exec;
-#[path = "nodectl/output.rs"]
 mod output;
+#[cfg(test)]
+mod snapshots;
+mod top;
 
 use std::path::PathBuf;
 
@@ -16,11 +17,20 @@ use clap::{Parser, Subcommand};
 use nodelet_images::cli::{self, ImageCommand};
 use nodelet_images::{ImageService, RegistryConfig, Store};
 
+/// How `nodectl` finds the API socket: `--socket`, else `$NODELET_SOCKET`, else
+/// [`nodelet_api::DEFAULT_SOCKET`].
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+struct SocketFlags {
+    /// nodelet's API socket.
+    #[arg(long, env = "NODELET_SOCKET", default_value = nodelet_api::DEFAULT_SOCKET, value_name = "PATH")]
+    socket: PathBuf,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "nodectl", version, about = "Operate a nodelet node")]
 struct Cli {
     #[command(flatten)]
-    socket: nodelet::config::SocketFlags,
+    socket: SocketFlags,
     /// nodelet's root directory (the image store is `<root-dir>/images`).
     #[arg(
         long = "root-dir",
@@ -196,9 +206,9 @@ fn main() -> std::process::ExitCode {
             if let Some(ExitStatus(c)) = e.downcast_ref::<ExitStatus>() {
                 return std::process::ExitCode::from(*c);
             }
-            match e.downcast_ref::<nodelet::api::ClientError>() {
+            match e.downcast_ref::<nodelet_api::ClientError>() {
                 // kubectl prints server errors as they are: `Error from server (NotFound): ...`.
-                Some(ce @ nodelet::api::ClientError::Api(_)) => eprintln!("{ce}"),
+                Some(ce @ nodelet_api::ClientError::Api(_)) => eprintln!("{ce}"),
                 _ => eprintln!("error: {e:#}"),
             }
             std::process::ExitCode::FAILURE
@@ -206,10 +216,10 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn logs(client: &nodelet::api::Client, a: &LogsArgs) -> anyhow::Result<()> {
+async fn logs(client: &nodelet_api::Client, a: &LogsArgs) -> anyhow::Result<()> {
     use std::io::Write;
     let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
-    let q = nodelet::api::LogQuery {
+    let q = nodelet_api::LogQuery {
         container: a.container.clone(),
         previous: a.previous.unwrap_or(0),
         tail_lines: a.tail,
@@ -217,7 +227,7 @@ async fn logs(client: &nodelet::api::Client, a: &LogsArgs) -> anyhow::Result<()>
             .since
             .as_deref()
             .map(|d| {
-                nodelet::duration::parse_duration(d)
+                nodelet_objects::duration::parse_duration(d)
                     .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
                     .map_err(|e| {
                         anyhow::anyhow!("invalid argument {d:?} for \"--since\" flag: {e}")
@@ -237,7 +247,7 @@ async fn logs(client: &nodelet::api::Client, a: &LogsArgs) -> anyhow::Result<()>
 }
 
 async fn describe(
-    client: &nodelet::api::Client,
+    client: &nodelet_api::Client,
     name: &str,
     namespace: Option<&str>,
 ) -> anyhow::Result<()> {
@@ -246,7 +256,7 @@ async fn describe(
     let events = client.events(Some(ns), Some(name)).await?;
     print!(
         "{}",
-        nodelet::describe::pod(&pod, &events, jiff::Timestamp::now())
+        nodelet_objects::describe::pod(&pod, &events, jiff::Timestamp::now())
     );
     Ok(())
 }
@@ -261,25 +271,25 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
         .build()
         .context("starting tokio")?;
     let target = rt.block_on(async {
-        let client = nodelet::api::Client::new(socket)?;
+        let client = nodelet_api::Client::new(socket)?;
         let pod = client.pod(ns, &a.pod).await?;
-        if let Some(e) = nodelet::exec_target::completed_pod_error(&pod) {
+        if let Some(e) = nodelet_objects::default_container::completed_pod_error(&pod) {
             anyhow::bail!(e);
         }
         let (container, notice) =
-            nodelet::exec_target::default_container(&pod, a.container.as_deref())
+            nodelet_objects::default_container::default_container(&pod, a.container.as_deref())
                 .map_err(anyhow::Error::msg)?;
         if let Some(n) = notice.filter(|_| !a.quiet) {
             eprintln!("{n}");
         }
         match client.exec_target(ns, &a.pod, Some(&container)).await {
             Ok(t) => Ok(t),
-            Err(nodelet::api::ClientError::Api(s)) if s.code == Some(400) => {
+            Err(nodelet_api::ClientError::Api(s)) if s.code == Some(400) => {
                 let msg = s.message.clone().unwrap_or_default();
                 if msg.starts_with("container not found") {
                     anyhow::bail!("unable to upgrade connection: {msg}");
                 }
-                Err(nodelet::api::ClientError::Api(s).into())
+                Err(nodelet_api::ClientError::Api(s).into())
             }
             Err(e) => Err(e.into()),
         }
@@ -311,7 +321,7 @@ fn run(args: Cli) -> anyhow::Result<()> {
         Cmd::Exec(a) => return exec_cmd(&args.socket.socket, &a),
         other => other,
     };
-    let client = || nodelet::api::Client::new(&args.socket.socket);
+    let client = || nodelet_api::Client::new(&args.socket.socket);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -360,6 +370,27 @@ fn run(args: Cli) -> anyhow::Result<()> {
             };
             let svc = ImageService::new(store, config).context("configuring registries")?;
             rt.block_on(cli::run(cmd, &svc))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Parser)]
+    struct Client {
+        #[command(flatten)]
+        s: SocketFlags,
+    }
+
+    #[test]
+    fn socket_flag() {
+        let c = Client::try_parse_from(["nodectl", "--socket", "/tmp/n2.sock"]).unwrap();
+        assert_eq!(c.s.socket, PathBuf::from("/tmp/n2.sock"));
+        if std::env::var_os("NODELET_SOCKET").is_none() {
+            let c = Client::try_parse_from(["nodectl"]).unwrap();
+            assert_eq!(c.s.socket, PathBuf::from("/run/nodelet/nodelet.sock"));
         }
     }
 }

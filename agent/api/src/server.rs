@@ -3,9 +3,10 @@
 //! `/api/v1/namespaces/{ns}/pods/{name}`, `/api/v1/namespaces/{ns}/pods/{name}/log`,
 //! `/api/v1/events`, `/api/v1/namespaces/{ns}/events`; pod lists stream changes with
 //! `?watch=true` (`crate::watch`); `/api/v1/namespaces/{ns}/pods/{name}/exectarget` tells
-//! `nodectl exec` where the running container is (`crate::exec_target`); container CPU and
-//! memory under `/apis/metrics.k8s.io/v1beta1/[namespaces/{ns}/]pods[/{name}]` (`crate::top`).
-//! Errors are Kubernetes `Status` JSON.
+//! `nodectl exec` where the running container is; container CPU and memory under
+//! `/apis/metrics.k8s.io/v1beta1/[namespaces/{ns}/]pods[/{name}]`. Logs, metrics and exec
+//! targets come from the [`NodeState`] (on the blocking pool). Errors are Kubernetes `Status`
+//! JSON.
 //!
 //! The Unix socket is made root-only (mode 0600) right after `bind`; a stale socket file left
 //! by a dead nodelet is replaced, a live one is an error.
@@ -14,7 +15,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -22,19 +22,17 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use serde::Deserialize;
 
-use super::selector::Selector;
-use super::{Metrics, NodeState, status};
-use crate::logs::{self, LogError, ReadOptions, Which};
+use crate::{LogRequest, Metrics, NodeState, status};
+use nodelet_objects::log_options::{ReadOptions, Which};
+use nodelet_objects::pod_metrics::{API_VERSION as METRICS_API_VERSION, PodMetrics};
+use nodelet_objects::selector::Selector;
 
 /// Where the pod metrics are served.
 pub const METRICS_API: &str = "/apis/metrics.k8s.io/v1beta1";
-
-/// How often a followed log is polled for new lines.
-pub const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -55,7 +53,6 @@ pub enum ApiError {
 struct App<S> {
     node: Arc<S>,
     metrics: Arc<Metrics>,
-    sampler: Arc<crate::top::Sampler>,
 }
 
 impl<S> Clone for App<S> {
@@ -63,7 +60,6 @@ impl<S> Clone for App<S> {
         App {
             node: self.node.clone(),
             metrics: self.metrics.clone(),
-            sampler: self.sampler.clone(),
         }
     }
 }
@@ -99,11 +95,7 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
                 "the server could not find the requested resource".to_string(),
             ))
         })
-        .with_state(App {
-            node,
-            metrics,
-            sampler: Arc::new(crate::top::Sampler::new()),
-        })
+        .with_state(App { node, metrics })
 }
 
 /// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory.
@@ -243,7 +235,7 @@ fn gauges(metrics: &Metrics, pods: &[Pod]) {
 async fn metrics_text<S: NodeState>(State(app): State<App<S>>) -> Response {
     gauges(&app.metrics, &app.node.pods());
     match app.metrics.encode() {
-        Ok(text) => ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response(),
+        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
         Err(e) => status_response(status::internal(format!("encoding metrics: {e}"))),
     }
 }
@@ -389,15 +381,6 @@ fn parse_num<T: std::str::FromStr>(field: &str, v: Option<&str>) -> Result<Optio
     .transpose()
 }
 
-/// The parsed log request.
-struct LogRequest {
-    container: String,
-    which: Which,
-    opts: ReadOptions,
-    timestamps: bool,
-    follow: bool,
-}
-
 fn container_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
     let spec = pod.spec.as_ref();
     let names = |v: Option<&Vec<k8s_openapi::api::core::v1::Container>>| {
@@ -408,22 +391,6 @@ fn container_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
         names(spec.map(|s| &s.containers)),
         names(spec.and_then(|s| s.init_containers.as_ref())),
     )
-}
-
-fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
-    let st = pod.status.as_ref()?;
-    st.container_statuses
-        .iter()
-        .flatten()
-        .chain(st.init_container_statuses.iter().flatten())
-        .find(|c| c.name == name)
-}
-
-/// The restart count of `container`'s running instance, if it runs.
-fn running_instance(pod: &Pod, container: &str) -> Option<u32> {
-    let cs = container_status(pod, container)?;
-    cs.state.as_ref()?.running.as_ref()?;
-    u32::try_from(cs.restart_count).ok()
 }
 
 fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Box<Status>> {
@@ -494,22 +461,8 @@ fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Box<S
     })
 }
 
-/// Why an instance can't be read, in the kubelet's words.
-fn no_logs(pod: &Pod, name: &str, container: &str, which: Which) -> Box<Status> {
-    if let Which::Previous(_) = which {
-        return status::bad_request(format!(
-            "previous terminated container \"{container}\" in pod \"{name}\" not found"
-        ));
-    }
-    let waiting = container_status(pod, container)
-        .and_then(|c| c.state.as_ref())
-        .and_then(|s| s.waiting.as_ref())
-        .and_then(|w| w.reason.clone());
-    let reason = waiting.unwrap_or_else(|| "ContainerCreating".to_string());
-    status::bad_request(format!(
-        "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
-    ))
-}
+/// One message from a log reader: a chunk of lines, or the error that ends it.
+type LogMsg = Result<Bytes, Box<Status>>;
 
 async fn pod_log<S: NodeState>(
     State(app): State<App<S>>,
@@ -523,34 +476,39 @@ async fn pod_log<S: NodeState>(
         Ok(r) => r,
         Err(s) => return status_response(s),
     };
-    let dir = app.node.container_log_dir(&pod, &req.container);
-    let running = running_instance(&pod, &req.container);
-    let instance = match logs::select_instance(&dir, running, req.which) {
-        Ok(i) => i,
-        Err(LogError::NoInstance { .. }) => {
-            return status_response(no_logs(&pod, &name, &req.container, req.which));
-        }
-        Err(e) => return status_response(status::internal(e.to_string())),
-    };
-    let follow = req.follow && req.which == Which::Current && running == Some(instance);
-    if !follow {
-        let r = tokio::task::spawn_blocking(move || logs::read(&dir, instance, &req.opts)).await;
-        return match r {
-            Ok(Ok(entries)) => text(logs::render(&entries, req.timestamps)),
-            // The running instance has not written a line yet.
-            Ok(Err(LogError::NoInstance { .. })) => text(Vec::new()),
-            Ok(Err(e)) => status_response(status::internal(e.to_string())),
-            Err(e) => status_response(status::internal(e.to_string())),
-        };
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<LogMsg>(16);
     let node = app.node.clone();
     tokio::task::spawn_blocking(move || {
-        follow_loop(&*node, &ns, &name, &req, &dir, instance, tx);
+        let mut sink = |chunk: Vec<u8>| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+        if let Err(s) = node.container_log(&pod, &req, &mut sink) {
+            let _ = tx.blocking_send(Err(s));
+        }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
+    // An error before the first chunk is the response; later ones end the stream in-band.
+    let first = match rx.recv().await {
+        None => return text(Vec::new()),
+        Some(Err(s)) => return status_response(s),
+        Some(Ok(b)) => b,
+    };
+    // Empty chunks (a follower checking that the client is still there) are not sent.
+    let stream =
+        futures_util::stream::unfold((Some(first), rx), |(mut first, mut rx)| async move {
+            loop {
+                let msg = match first.take() {
+                    Some(b) => Ok(b),
+                    None => rx.recv().await?,
+                };
+                match msg {
+                    Ok(b) if b.is_empty() => continue,
+                    Ok(b) => return Some((Ok::<_, Infallible>(b), (None, rx))),
+                    Err(s) => {
+                        rx.close();
+                        let msg = s.message.unwrap_or_default();
+                        return Some((Ok(Bytes::from(format!("error: {msg}\n"))), (None, rx)));
+                    }
+                }
+            }
+        });
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         Body::from_stream(stream),
@@ -560,59 +518,6 @@ async fn pod_log<S: NodeState>(
 
 fn text(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
-}
-
-/// Send the instance's lines, then new ones as they come, until the instance stops running,
-/// the pod goes away or the client hangs up.
-fn follow_loop<S: NodeState>(
-    node: &S,
-    ns: &str,
-    name: &str,
-    req: &LogRequest,
-    dir: &Path,
-    instance: u32,
-    tx: tokio::sync::mpsc::Sender<Bytes>,
-) {
-    let send = |entries: &[logs::LogEntry]| -> bool {
-        entries.is_empty()
-            || tx
-                .blocking_send(Bytes::from(logs::render(entries, req.timestamps)))
-                .is_ok()
-    };
-    let (mut f, initial) = match logs::Follower::open(dir, instance, &req.opts) {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = tx.blocking_send(Bytes::from(format!("error: {e}\n")));
-            return;
-        }
-    };
-    if !send(&initial) {
-        return;
-    }
-    loop {
-        std::thread::sleep(FOLLOW_POLL);
-        if tx.is_closed() {
-            return;
-        }
-        let still = node
-            .pod(ns, name)
-            .is_some_and(|p| running_instance(&p, &req.container) == Some(instance));
-        // After the instance ended, one more poll picks up its last lines.
-        match f.poll() {
-            Ok(entries) => {
-                if !send(&entries) {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.blocking_send(Bytes::from(format!("error: {e}\n")));
-                return;
-            }
-        }
-        if !still {
-            return;
-        }
-    }
 }
 
 /// A stream of watch events (JSON lines) for the pods of `ns` matching `sel`: ADDED for each
@@ -667,20 +572,13 @@ async fn exec_target<S: NodeState>(
     let Some(pod) = app.node.pod(&ns, &name) else {
         return status_response(status::pod_not_found(&name));
     };
-    let container = match crate::exec_target::default_container(&pod, p.container.as_deref()) {
-        Ok((c, _)) => c,
-        Err(e) => return status_response(status::bad_request(e)),
-    };
-    let Some(root) = app.node.runtime_root(&pod) else {
-        return status_response(status::failure(
-            501,
-            "NotImplemented",
-            "exec is not supported by this node".to_string(),
-        ));
-    };
-    let r =
-        tokio::task::spawn_blocking(move || crate::exec_target::resolve(&pod, &container, &root))
-            .await;
+    let container =
+        match nodelet_objects::default_container::default_container(&pod, p.container.as_deref()) {
+            Ok((c, _)) => c,
+            Err(e) => return status_response(status::bad_request(e)),
+        };
+    let node = app.node.clone();
+    let r = tokio::task::spawn_blocking(move || node.exec_target(&pod, &container)).await;
     match r {
         Ok(Ok(t)) => json(StatusCode::OK, &t),
         Ok(Err(s)) => status_response(s),
@@ -692,16 +590,9 @@ async fn exec_target<S: NodeState>(
 async fn pod_metrics<S: NodeState>(
     app: &App<S>,
     pods: Vec<Pod>,
-) -> Result<Vec<crate::top::PodMetrics>, Box<Status>> {
-    let targets: Vec<crate::top::Target> = pods
-        .into_iter()
-        .filter_map(|pod| {
-            let runtime_root = app.node.runtime_root(&pod)?;
-            Some(crate::top::Target { pod, runtime_root })
-        })
-        .collect();
-    let sampler = app.sampler.clone();
-    tokio::task::spawn_blocking(move || sampler.collect(&targets))
+) -> Result<Vec<PodMetrics>, Box<Status>> {
+    let node = app.node.clone();
+    tokio::task::spawn_blocking(move || node.pod_metrics(pods))
         .await
         .map_err(|e| status::internal(e.to_string()))
 }
@@ -716,7 +607,7 @@ async fn metrics_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuer
         Ok(items) => json(
             StatusCode::OK,
             &serde_json::json!({
-                "apiVersion": crate::top::API_VERSION,
+                "apiVersion": METRICS_API_VERSION,
                 "kind": "PodMetricsList",
                 "metadata": {},
                 "items": items,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::CniError;
+use super::error::CniError;
 
 /// A network configuration list.
 #[derive(Debug, Clone, PartialEq)]

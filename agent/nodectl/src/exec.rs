@@ -19,7 +19,7 @@ use nix::sys::signalfd::{SigSet, SignalFd};
 use nix::sys::termios;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use nodelet::exec_target::ExecTarget;
+use nodelet_api::ExecTarget;
 use noderun::{ExecOptions, Exit, Runtime};
 
 /// What to run and how.

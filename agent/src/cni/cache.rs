@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::CniError;
-use crate::sandbox::paths;
+use super::error::CniError;
 
 /// One cached attachment (libcni's `cniCacheV1` layout, with the configuration as JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,7 +40,7 @@ pub fn save(dir: &Path, a: &CachedAttachment) -> Result<(), CniError> {
         path: p.clone(),
         reason: e.to_string(),
     })?;
-    paths::write_atomic(&p, &data, 0o600).map_err(|e| CniError::Cache {
+    crate::disk::write_atomic(&p, &data, 0o600).map_err(|e| CniError::Cache {
         path: p,
         reason: e.to_string(),
     })

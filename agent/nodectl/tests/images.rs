@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+// The busybox `docker save` archive the agent's tests build too.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 fn nodectl(root: &std::path::Path, args: &[&str]) -> (bool, String, String) {

@@ -3,7 +3,7 @@
 
 #[test]
 fn example_manifests_are_valid_pods() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests");
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
@@ -11,8 +11,9 @@ fn example_manifests_are_valid_pods() {
             continue;
         }
         let bytes = std::fs::read(&p).unwrap();
-        let pods = nodelet::manifest::parse_manifest(&p, &bytes, "node1", jiff::Timestamp::now())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pods =
+            nodelet_objects::manifest::parse_manifest(&p, &bytes, "node1", jiff::Timestamp::now())
+                .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(pods.len(), 1, "{}", p.display());
         n += 1;
     }

@@ -10,6 +10,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::restart::{RestartPolicy, is_sidecar_named, pod_policy};
+
 /// One container's current state as the node sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -157,27 +159,10 @@ fn container_status(c: &ContainerRecord) -> ContainerStatus {
     }
 }
 
-fn restart_policy(pod: &Pod) -> &str {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.restart_policy.as_deref())
-        .unwrap_or("Always")
-}
-
-/// Sidecars: init containers with `restartPolicy: Always`.
-fn is_sidecar(pod: &Pod, name: &str) -> bool {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.init_containers.as_ref())
-        .and_then(|ics| ics.iter().find(|c| c.name == name))
-        .and_then(|c| c.restart_policy.as_deref())
-        == Some("Always")
-}
-
 /// All init containers done: regular ones exited 0, sidecars started.
 pub fn initialized(pod: &Pod, rt: &PodRuntime) -> bool {
     rt.init.iter().all(|c| {
-        if is_sidecar(pod, &c.name) {
+        if is_sidecar_named(pod, &c.name) {
             c.started
         } else {
             c.succeeded()
@@ -187,13 +172,13 @@ pub fn initialized(pod: &Pod, rt: &PodRuntime) -> bool {
 
 /// The kubelet's pod phase.
 pub fn phase(pod: &Pod, rt: &PodRuntime) -> &'static str {
-    let policy = restart_policy(pod);
+    let policy = pod_policy(pod);
     if !initialized(pod, rt) {
         let failed = rt.init.iter().any(|c| {
-            !is_sidecar(pod, &c.name)
+            !is_sidecar_named(pod, &c.name)
                 && matches!(&c.state, State::Terminated(t) if t.exit_code != 0)
         });
-        return if failed && policy == "Never" {
+        return if failed && policy == RestartPolicy::Never {
             "Failed"
         } else {
             "Pending"
@@ -220,11 +205,11 @@ pub fn phase(pod: &Pod, rt: &PodRuntime) -> &'static str {
         "Running"
     } else if stopped > 0 {
         match policy {
-            "Always" => "Running",
-            "OnFailure" if stopped == succeeded => "Succeeded",
-            "OnFailure" => "Running",
-            _ if stopped == succeeded => "Succeeded",
-            _ => "Failed",
+            RestartPolicy::Always => "Running",
+            RestartPolicy::OnFailure if stopped == succeeded => "Succeeded",
+            RestartPolicy::OnFailure => "Running",
+            RestartPolicy::Never if stopped == succeeded => "Succeeded",
+            RestartPolicy::Never => "Failed",
         }
     } else {
         "Pending"
@@ -349,7 +334,7 @@ pub fn status_column(pod: &Pod) -> String {
         if term.is_some_and(|t| t.exit_code == 0) {
             continue;
         }
-        if is_sidecar(pod, &c.name) && c.started == Some(true) {
+        if is_sidecar_named(pod, &c.name) && c.started == Some(true) {
             continue;
         }
         initializing = true;

@@ -1,14 +1,14 @@
 //! Snapshot tests of what `nodectl` prints: `ps`, `ps -A -o wide`, `describe pod`, `get pod -o
 //! yaml` and `top pods`, for fixed pods (fixed timestamps) and a fixed "now", compared with the
-//! text committed in tests/snapshots/. `NODELET_UPDATE_SNAPSHOTS=1` rewrites the files (then
+//! text committed in tests/snapshots/ (a unit test: nodectl is a binary crate). `NODELET_UPDATE_SNAPSHOTS=1` rewrites the files (then
 //! review the diff).
 
 use std::path::PathBuf;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
-use nodelet::events::{EventStore, EventType, Involved};
-use nodelet::pod_table::{self, Columns};
+use nodelet_objects::events::{EventStore, EventType, Involved};
+use nodelet_objects::pod_table::{self, Columns};
 
 fn now() -> Timestamp {
     "2026-11-22T10:30:00Z".parse().unwrap()
@@ -222,7 +222,7 @@ fn describe_pod() {
     let events = store.list(Some("default"), Some("web-node1"));
     check(
         "describe-pod.txt",
-        &nodelet::describe::pod(&web(), &events, now()),
+        &nodelet_objects::describe::pod(&web(), &events, now()),
     );
 }
 
@@ -231,15 +231,15 @@ fn get_pod_yaml() {
     let v = serde_json::to_value(web()).unwrap();
     check(
         "get-pod-o-yaml.txt",
-        &nodelet::pod_yaml::to_yaml(&v).unwrap(),
+        &nodelet_objects::pod_yaml::to_yaml(&v).unwrap(),
     );
 }
 
 #[test]
 fn top_pods() {
-    use nodelet::top::{ContainerMetrics, PodMetrics, usage};
+    use nodelet_objects::pod_metrics::{API_VERSION, ContainerMetrics, PodMetrics, usage};
     let m = |name: &str, cs: &[(&str, u64, u64)]| PodMetrics {
-        api_version: nodelet::top::API_VERSION.into(),
+        api_version: API_VERSION.into(),
         kind: "PodMetrics".into(),
         metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
             name: Some(name.into()),
@@ -263,8 +263,8 @@ fn top_pods() {
         ),
         m("cache-node1", &[("cache", 250_000_000, 120 << 20)]),
     ];
-    let mut text = nodelet::top::table(&items, false, false).unwrap();
+    let mut text = crate::top::table(&items, false, false).unwrap();
     text.push('\n');
-    text += &nodelet::top::table(&items, true, true).unwrap();
+    text += &crate::top::table(&items, true, true).unwrap();
     check("top-pods.txt", &text);
 }

@@ -87,7 +87,12 @@ impl LogStream {
 impl Client {
     pub fn new(socket: impl Into<PathBuf>) -> Result<Client, ClientError> {
         let socket = socket.into();
-        nodelet_images::tls::install_provider();
+        // reqwest is built without a TLS provider (see the workspace's rustls entry); its
+        // client refuses to build until one is installed, even for a Unix socket.
+        static TLS: std::sync::Once = std::sync::Once::new();
+        TLS.call_once(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
         let http = reqwest::Client::builder()
             .unix_socket(socket.clone())
             .build()
@@ -341,7 +346,7 @@ impl Client {
         namespace: &str,
         name: &str,
         container: Option<&str>,
-    ) -> Result<crate::exec_target::ExecTarget, ClientError> {
+    ) -> Result<crate::ExecTarget, ClientError> {
         let mut url = self.url(&format!(
             "/api/v1/namespaces/{}/pods/{}/exectarget",
             Self::segment(namespace),
@@ -358,8 +363,8 @@ impl Client {
         &self,
         namespace: Option<&str>,
         label_selector: Option<&str>,
-    ) -> Result<Vec<crate::top::PodMetrics>, ClientError> {
-        let api = super::server::METRICS_API;
+    ) -> Result<Vec<nodelet_objects::pod_metrics::PodMetrics>, ClientError> {
+        let api = crate::server::METRICS_API;
         let mut url = match namespace {
             Some(ns) => self.url(&format!("{api}/namespaces/{}/pods", Self::segment(ns))),
             None => self.url(&format!("{api}/pods")),
@@ -368,7 +373,7 @@ impl Client {
             url.query_pairs_mut().append_pair("labelSelector", s);
         }
         Ok(self
-            .get_json::<List<crate::top::PodMetrics>>(url)
+            .get_json::<List<nodelet_objects::pod_metrics::PodMetrics>>(url)
             .await?
             .items)
     }
@@ -378,10 +383,10 @@ impl Client {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<crate::top::PodMetrics, ClientError> {
+    ) -> Result<nodelet_objects::pod_metrics::PodMetrics, ClientError> {
         let url = self.url(&format!(
             "{}/namespaces/{}/pods/{}",
-            super::server::METRICS_API,
+            crate::server::METRICS_API,
             Self::segment(namespace),
             Self::segment(name)
         ));

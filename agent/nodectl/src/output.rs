@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Pod;
-use nodelet::api::Client;
-use nodelet::pod_table::{self, Columns};
+use nodelet_api::Client;
+use nodelet_objects::pod_table::{self, Columns};
 
 use super::PsArgs;
 
@@ -27,7 +27,7 @@ fn print_object(v: &serde_json::Value, format: &str) -> anyhow::Result<()> {
     if format == "json" {
         println!("{}", serde_json::to_string_pretty(v)?);
     } else {
-        print!("{}", nodelet::pod_yaml::to_yaml(v)?);
+        print!("{}", nodelet_objects::pod_yaml::to_yaml(v)?);
     }
     Ok(())
 }
@@ -91,7 +91,7 @@ async fn watch(
     let mut rows: HashMap<String, Vec<String>> = HashMap::new();
     let now = jiff::Timestamp::now();
     for p in listed {
-        let k = nodelet::watch::key(p);
+        let k = nodelet_api::watch::key(p);
         if structured {
             printed.insert(k, serde_json::to_value(p)?);
         } else {
@@ -105,7 +105,7 @@ async fn watch(
         if name.is_some_and(|n| pod.metadata.name.as_deref() != Some(n)) {
             continue;
         }
-        let k = nodelet::watch::key(pod);
+        let k = nodelet_api::watch::key(pod);
         let deleted = ev.type_ == "DELETED";
         if structured {
             let v = serde_json::to_value(pod)?;
@@ -160,7 +160,7 @@ pub async fn top(client: &Client, a: &TopArgs) -> anyhow::Result<()> {
             let pod = client.pod(&ns, n).await?;
             match client.one_pod_metrics(&ns, n).await {
                 Ok(m) => vec![m],
-                Err(nodelet::api::ClientError::Api(s)) if s.code == Some(404) => {
+                Err(nodelet_api::ClientError::Api(s)) if s.code == Some(404) => {
                     let age = pod_table::age(&pod, jiff::Timestamp::now());
                     anyhow::bail!("Metrics not available for pod {ns}/{n}, age: {age}");
                 }
@@ -183,7 +183,7 @@ pub async fn top(client: &Client, a: &TopArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let text = nodelet::top::table(&items, a.all_namespaces && a.name.is_none(), a.containers)
+    let text = crate::top::table(&items, a.all_namespaces && a.name.is_none(), a.containers)
         .map_err(anyhow::Error::msg)
         .context("nodelet's pod metrics")?;
     print!("{text}");

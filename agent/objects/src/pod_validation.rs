@@ -579,7 +579,7 @@ fn validate_container<'a>(
         validate_resources(errs, &p.child("resources"), r);
     }
 
-    let sidecar = ctx.init && c.restart_policy.as_deref() == Some("Always");
+    let sidecar = ctx.init && crate::restart::is_sidecar(c);
     match (&c.restart_policy, ctx.init) {
         (Some(rp), true) => one_of(errs, &p.child("restartPolicy"), Some(rp), &["Always"]),
         (Some(_), false) => errs.push(FieldError::forbidden(

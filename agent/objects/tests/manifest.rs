@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use nodelet::manifest::{
+use nodelet_objects::manifest::{
     CONFIG_HASH_ANNOTATION, CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION, StaticPod,
     parse_manifest,
 };

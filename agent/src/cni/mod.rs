@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod conf;
+pub mod error;
 pub mod invoke;
 pub mod result;
 
@@ -19,71 +20,12 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 pub use conf::NetworkConfigList;
+pub use error::CniError;
 
 /// The interface name pods get.
 pub const POD_IFNAME: &str = "eth0";
 /// Default timeout of one plugin run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Errors of CNI operations; plugin errors carry the plugin's CNI error code and message.
-#[derive(Debug, thiserror::Error)]
-pub enum CniError {
-    #[error("no CNI network configuration (*.conf, *.conflist, *.json) in {}", dir.display())]
-    NoConfig { dir: PathBuf },
-    #[error("CNI config {}: {reason}", path.display())]
-    Config { path: PathBuf, reason: String },
-    #[error("CNI plugin {plugin:?} not found in {dirs:?}")]
-    PluginNotFound { plugin: String, dirs: Vec<PathBuf> },
-    #[error("CNI plugin {plugin} {command} failed: code {code}: {msg}{}",
-            if details.is_empty() { String::new() } else { format!(" ({details})") })]
-    Plugin {
-        plugin: String,
-        command: String,
-        code: u64,
-        msg: String,
-        details: String,
-    },
-    #[error("CNI plugin {plugin} {command} failed ({status}): {output}")]
-    PluginFailed {
-        plugin: String,
-        command: String,
-        status: String,
-        output: String,
-    },
-    #[error("CNI plugin {plugin} {command}: {reason}")]
-    BadResult {
-        plugin: String,
-        command: String,
-        reason: String,
-    },
-    #[error("CNI plugin {plugin} {command} timed out after {timeout:?}")]
-    Timeout {
-        plugin: String,
-        command: String,
-        timeout: Duration,
-    },
-    #[error("CNI result cache {}: {reason}", path.display())]
-    Cache { path: PathBuf, reason: String },
-    #[error("{field}: {reason}")]
-    Invalid { field: String, reason: String },
-    #[error("{op} {}: {source}", path.display())]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl CniError {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CniError::Io {
-            op,
-            path: path.into(),
-            source,
-        }
-    }
-}
 
 /// Where CNI configurations, plugins and the result cache are.
 #[derive(Debug, Clone)]
@@ -113,18 +55,6 @@ pub struct PodNetwork {
 }
 
 impl PodNetwork {
-    /// The attachment of a sandbox on [`POD_IFNAME`], its namespace pinned at `netns`.
-    pub fn for_sandbox(spec: &crate::sandbox::bundle::SandboxSpec, netns: &Path) -> PodNetwork {
-        PodNetwork {
-            container_id: spec.id.clone(),
-            netns: Some(netns.to_path_buf()),
-            pod_name: spec.pod_name.clone(),
-            pod_namespace: spec.pod_namespace.clone(),
-            pod_uid: spec.pod_uid.clone(),
-            ifname: POD_IFNAME.to_string(),
-        }
-    }
-
     /// The attachment a cached ADD describes (garbage collection of pods nobody owns any
     /// more: DEL with what ADD was given). `netns` is the pin if it still exists.
     pub fn from_cached(c: &cache::CachedAttachment, netns: Option<&Path>) -> PodNetwork {
@@ -164,7 +94,7 @@ impl PodNetwork {
             field: field.into(),
             reason,
         };
-        crate::sandbox::paths::check_component("CNI container id", &self.container_id)
+        crate::disk::check_component("CNI container id", &self.container_id)
             .map_err(|e| inv("CNI container id", e.to_string()))?;
         if self.ifname.is_empty()
             || self.ifname.len() > 15
@@ -245,15 +175,6 @@ impl Cni {
             cache_dir: cache_dir.to_path_buf(),
             timeout: DEFAULT_TIMEOUT,
         }
-    }
-
-    /// The node's CNI set-up: `cniConfDir`, `cniBinDir`, cache under `<rootDir>/cni-cache`.
-    pub fn for_config(cfg: &crate::config::Config) -> Cni {
-        Cni::new(
-            &cfg.cni_conf_dir,
-            std::slice::from_ref(&cfg.cni_bin_dir),
-            &crate::sandbox::paths::cni_cache_dir(&cfg.root_dir),
-        )
     }
 
     /// The network configuration ADD would use now.

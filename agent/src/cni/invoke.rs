@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use super::CniError;
+use super::error::CniError;
 
 /// The environment of one plugin call.
 #[derive(Debug, Clone)]

@@ -1,0 +1,102 @@
+//! nodelet's local API: HTTP on a root-only Unix socket (and, if configured, a TCP address)
+//! serving what `nodectl` shows, in Kubernetes JSON. The node owns the data and implements
+//! [`NodeState`] (nodelet's pod manager does, in `nodelet::node_api`); this crate owns the
+//! routes and query parsing (`server`), the Kubernetes `Status` errors (`status`), pod watches
+//! (`watch`), the Prometheus metrics (`metrics`) and the client `nodectl` uses (`client`). It
+//! reads no node files and runs no container: logs, metrics and exec targets come from the
+//! [`NodeState`].
+
+pub mod client;
+pub mod metrics;
+pub mod server;
+pub mod status;
+pub mod watch;
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use nodelet_objects::log_options::{ReadOptions, Which};
+use nodelet_objects::pod_metrics::PodMetrics;
+use serde::{Deserialize, Serialize};
+
+pub use client::{Client, ClientError, LogQuery};
+pub use metrics::Metrics;
+pub use server::{ApiError, bind_unix, router, serve};
+
+/// Default path of the API socket (`apiSocket` in nodelet's configuration; where `nodectl`
+/// looks unless told otherwise).
+pub const DEFAULT_SOCKET: &str = "/run/nodelet/nodelet.sock";
+
+/// What `GET .../pods/{name}/exectarget?container=C` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecTarget {
+    pub container: String,
+    /// noderun's state root holding the container (`<runDir>/pods/<uid>/runtime`).
+    pub runtime_root: PathBuf,
+    /// The running instance's noderun id.
+    pub container_id: String,
+}
+
+/// A `GET .../pods/{name}/log` request, checked against the pod (the container exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRequest {
+    pub container: String,
+    pub which: Which,
+    pub opts: ReadOptions,
+    /// Prefix each line with its RFC 3339 time.
+    pub timestamps: bool,
+    /// Keep sending lines while the instance runs.
+    pub follow: bool,
+}
+
+/// Where [`NodeState::container_log`] sends the log: rendered chunks of lines; `false` back
+/// means the client has gone (stop). An empty chunk sends nothing: a follower uses it to ask
+/// whether the client is still there.
+pub type LogSink<'a> = &'a mut dyn FnMut(Vec<u8>) -> bool;
+
+/// What the API serves; the node implements it. `pods` and `events` must be quick (they run on
+/// the async runtime): return snapshots, don't do I/O. `container_log`, `pod_metrics` and
+/// `exec_target` may block (the server calls them on the blocking pool).
+pub trait NodeState: Send + Sync + 'static {
+    /// Every pod on the node with its current status.
+    fn pods(&self) -> Vec<Pod>;
+
+    /// One pod by namespace and name.
+    fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        self.pods().into_iter().find(|p| {
+            p.metadata.namespace.as_deref().unwrap_or("default") == namespace
+                && p.metadata.name.as_deref() == Some(name)
+        })
+    }
+
+    /// Events, optionally of one namespace and one object name.
+    fn events(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event>;
+
+    /// The log of `req.container` of `pod` into `sink`: the lines asked for in one chunk or
+    /// more, then (with `req.follow`) new ones as they come. An error before the first chunk
+    /// is the response (a Kubernetes Status); after it, it ends the stream.
+    fn container_log(
+        &self,
+        pod: &Pod,
+        req: &LogRequest,
+        sink: LogSink<'_>,
+    ) -> Result<(), Box<Status>>;
+
+    /// metrics.k8s.io PodMetrics of those of `pods` this node can measure.
+    fn pod_metrics(&self, pods: Vec<Pod>) -> Vec<PodMetrics> {
+        let _ = pods;
+        Vec::new()
+    }
+
+    /// Where the running instance of `container` of `pod` is, for `nodectl exec`.
+    fn exec_target(&self, pod: &Pod, container: &str) -> Result<ExecTarget, Box<Status>> {
+        let _ = (pod, container);
+        Err(status::failure(
+            501,
+            "NotImplemented",
+            "exec is not supported by this node".to_string(),
+        ))
+    }
+}

@@ -1,0 +1,39 @@
+//! Kubernetes objects the way nodelet, nodectl and (later) an API server need them: the rules,
+//! not the I/O. Nothing here reads a file, opens a socket or spawns a task; every function is
+//! a decision or a rendering, table-tested.
+//!
+//! - [`quantity`], [`duration`]: Kubernetes quantities and Go durations.
+//! - [`names`], [`field`]: name rules and field-path errors (`spec.containers[0].image: ...`).
+//! - [`pod_defaults`], [`pod_validation`]: the API server's Pod defaulting and validation.
+//! - [`restart`]: restart policies: the pod's, a container's effective one, sidecars.
+//! - [`manifest`]: one manifest file's bytes → its static pods (decode, default, validate,
+//!   name, hash).
+//! - [`selector`]: label selectors.
+//! - [`status`]: a pod's status from what ran (phase, conditions, container statuses) and
+//!   kubectl's STATUS/READY columns.
+//! - [`events`]: events about pods with the event recorder's aggregation, and kubectl's
+//!   describe table and ages.
+//! - [`pod_table`], [`pod_yaml`], [`describe`]: what kubectl prints for pods (`get`/`ps`
+//!   table, `-o yaml`, `describe pod`).
+//! - [`default_container`]: kubectl's container defaulting for `exec`/`logs`, and no exec into
+//!   a completed pod.
+//! - [`log_options`]: what `kubectl logs` asks for (instance, tail, since).
+//! - [`pod_metrics`]: metrics.k8s.io PodMetrics (what `kubectl top pod` reads).
+
+pub mod default_container;
+pub mod describe;
+pub mod duration;
+pub mod events;
+pub mod field;
+pub mod log_options;
+pub mod manifest;
+pub mod names;
+pub mod pod_defaults;
+pub mod pod_metrics;
+pub mod pod_table;
+pub mod pod_validation;
+pub mod pod_yaml;
+pub mod quantity;
+pub mod restart;
+pub mod selector;
+pub mod status;

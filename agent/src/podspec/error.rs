@@ -1,0 +1,60 @@
+//! A failed translation: the Pod field it names, the reason, and what the kubelet does with
+//! it ([`SpecErrorKind`]).
+
+use nodelet_objects::field::FieldPath;
+
+/// What the kubelet does with a failed translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecErrorKind {
+    /// A problem of the container's configuration (env source, runAsNonRoot, subPath, ...):
+    /// waiting reason `CreateContainerConfigError`.
+    Config,
+    /// A volume that cannot be set up (hostPath type check, unsupported volume type): event
+    /// `FailedMount`, the pod stays in ContainerCreating.
+    Volume,
+    /// Anything else the runtime would report (no command, unreadable files):
+    /// `CreateContainerError`.
+    Create,
+}
+
+/// A translation failure naming the Pod field (`spec.containers[0].env[1].valueFrom`) and the
+/// reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SpecError {
+    pub kind: SpecErrorKind,
+    pub field: String,
+    pub reason: String,
+}
+
+impl SpecError {
+    pub fn config(field: &FieldPath, reason: impl Into<String>) -> SpecError {
+        SpecError {
+            kind: SpecErrorKind::Config,
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+    pub fn volume(field: &FieldPath, reason: impl Into<String>) -> SpecError {
+        SpecError {
+            kind: SpecErrorKind::Volume,
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+    pub fn create(field: &FieldPath, reason: impl Into<String>) -> SpecError {
+        SpecError {
+            kind: SpecErrorKind::Create,
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+    /// The kubelet's reason string for this failure.
+    pub fn kubelet_reason(&self) -> &'static str {
+        match self.kind {
+            SpecErrorKind::Config => "CreateContainerConfigError",
+            SpecErrorKind::Volume => "FailedMount",
+            SpecErrorKind::Create => "CreateContainerError",
+        }
+    }
+}
