@@ -2,7 +2,7 @@
 # tests/vm/image.sh — build (once) the Debian 12 VM image the systemd tests, the VM lab and the
 # Vagrant box boot; prints the image directory.
 #
-#   sudo tests/vm/image.sh            # build or reuse; prints e.g. /var/cache/nodelet-vm/debian12
+#   sudo tests/vm/image.sh            # build or reuse; prints e.g. /var/cache/nodelet-vm/debian12/systemd254
 #   sudo tests/vm/image.sh --rebuild  # forget the cached image (the debootstrap base is kept)
 #
 # Two cached layers under $VM_CACHE/debian12 (default /var/cache/nodelet-vm):
@@ -12,6 +12,9 @@
 #               root and user `vagrant` (passwordless sudo) reachable over ssh with
 #               ssh/id_ed25519 (ours) and Vagrant's insecure key. Rebuilt only when this
 #               script's BASE_VERSION changes (~2-3 min, ~500 MB, needs deb.debian.org).
+#   base254/    base with systemd 254 from bookworm-backports (DelegateSubgroup=, which the unit
+#               needs to restart nodelet while pods run: see systemd/nodelet.service).
+#   systemd254/ (or systemd252/ with VM_SYSTEMD=252: Debian 12's own systemd) the image dir:
 #   disk.qcow2  base + the shipped binaries installed by `scripts/install.sh --destdir
 #               --bin-dir` (unit, /etc/nodelet/config.yaml, CNI config), manifests/ and
 #               scripts/busybox-image.sh under /usr/local/share/nodelet; nodelet enabled.
@@ -19,13 +22,14 @@
 #   vmlinuz, initrd.img   the image's own kernel and initramfs, for qemu's direct boot
 #               (no boot loader in the image: qemu/libvirt pass -kernel/-initrd/-append).
 #   cmdline     the kernel command line to boot it with.
+#   ssh/        -> ../ssh: the key pair root and vagrant accept.
 #
 # The binaries come from scripts/build-dist.sh (built if target/dist is missing or $VM_BUILD=1).
 # Packages: debootstrap qemu-utils (qemu-img) e2fsprogs (mkfs.ext4 -d).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
-BASE_VERSION=3   # bump when the base's package list or configuration changes
+BASE_VERSION=4   # bump when the base's package list or configuration changes
 
 die() { echo "image.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, file ownership in the image): sudo $0"
@@ -42,7 +46,10 @@ esac
 
 CACHE=${VM_CACHE:-/var/cache/nodelet-vm}/debian12
 MIRROR=${VM_MIRROR:-http://deb.debian.org/debian}
-mkdir -p "$CACHE"
+SYSTEMD=${VM_SYSTEMD:-254}
+case "$SYSTEMD" in 254|252) ;; *) die "VM_SYSTEMD must be 254 (bookworm-backports, default) or 252 (bookworm)" ;; esac
+OUT=$CACHE/systemd$SYSTEMD
+mkdir -p "$CACHE" "$OUT"
 exec 9>"$CACHE/.lock"
 flock 9
 log() { echo "image.sh: $*" >&2; }
@@ -53,7 +60,7 @@ base() {
   if [ -f "$CACHE/base.ready" ] && [ "$(cat "$CACHE/base.ready")" = "$BASE_VERSION" ]; then return; fi
   rm -rf "$b" "$CACHE/base.ready"
   local pkgs=systemd-sysv,udev,kmod,iproute2,openssh-server,sudo,busybox-static,nftables,dbus,procps
-  pkgs=$pkgs,linux-image-amd64,initramfs-tools,netbase,less,psmisc
+  pkgs=$pkgs,linux-image-amd64,initramfs-tools,netbase,less,psmisc,ca-certificates
   # A finished debootstrap of the same package list is kept (debootstrap.done) if a later
   # step failed; it is configured again from here on (every step below is idempotent).
   if [ "$(cat "$CACHE/debootstrap.done" 2>/dev/null)" != "$pkgs" ] || [ ! -d "$b.tmp" ]; then
@@ -103,6 +110,26 @@ base() {
   echo "$BASE_VERSION" >"$CACHE/base.ready"
 }
 
+# ---- base254: systemd from bookworm-backports ----------------------------------------------------
+base254() {
+  if [ -f "$CACHE/base254.ready" ] && [ "$(cat "$CACHE/base254.ready")" = "$BASE_VERSION" ]; then return; fi
+  log "base254: systemd 254 from bookworm-backports"
+  local b=$CACHE/base254.tmp
+  rm -rf "$b" "$CACHE/base254" "$CACHE/base254.ready"
+  cp -a "$CACHE/base" "$b"
+  echo "deb $MIRROR bookworm-backports main" >"$b/etc/apt/sources.list.d/backports.list"
+  mount -t proc proc "$b/proc"
+  if ! { chroot "$b" apt-get update -q && DEBIAN_FRONTEND=noninteractive chroot "$b" apt-get install -y -q \
+        -t bookworm-backports systemd systemd-sysv udev libsystemd0 libudev1 &&
+        chroot "$b" update-initramfs -u -k all; } >"$CACHE/base254.log" 2>&1; then
+    umount "$b/proc"; die "installing systemd from bookworm-backports failed ($CACHE/base254.log)"
+  fi
+  umount "$b/proc"
+  chroot "$b" apt-get clean
+  mv "$b" "$CACHE/base254"
+  echo "$BASE_VERSION" >"$CACHE/base254.ready"
+}
+
 # ---- disk: base + install.sh -------------------------------------------------------------------
 disk() {
   local dist=$REPO/target/dist
@@ -111,17 +138,19 @@ disk() {
     dist=$REPO/$(scripts/build-dist.sh)
   fi
   local stamp
-  stamp=$( (echo "$BASE_VERSION"; cd "$REPO" && sha256sum scripts/install.sh scripts/busybox-image.sh systemd/* \
+  stamp=$( (echo "$BASE_VERSION $SYSTEMD"; cd "$REPO" && sha256sum scripts/install.sh scripts/busybox-image.sh systemd/* \
     tests/vm/image.sh manifests/*.yaml "$dist"/nodelet "$dist"/nodectl "$dist"/nodelet-shim "$dist"/nodelet-pause \
     "$dist"/nodenet "$dist"/noderun) | sha256sum | cut -d' ' -f1)
-  if [ "$rebuild" = 0 ] && [ -f "$CACHE/disk.qcow2" ] && [ "$(cat "$CACHE/disk.stamp" 2>/dev/null)" = "$stamp" ]; then
-    log "reusing $CACHE/disk.qcow2"
+  if [ "$rebuild" = 0 ] && [ -f "$OUT/disk.qcow2" ] && [ "$(cat "$OUT/disk.stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "reusing $OUT/disk.qcow2"
     return
   fi
   log "making disk.qcow2 (base + scripts/install.sh)"
   local w=$CACHE/work
   rm -rf "$w"; mkdir -p "$w"
-  cp -a "$CACHE/base" "$w/root"
+  local src=$CACHE/base
+  [ "$SYSTEMD" = 254 ] && src=$CACHE/base254
+  cp -a "$src" "$w/root"
   scripts/install.sh --destdir "$w/root" --bin-dir "$dist" >&2
   install -d "$w/root/usr/local/share/nodelet/manifests"
   install -m 0644 manifests/*.yaml "$w/root/usr/local/share/nodelet/manifests/"
@@ -132,15 +161,17 @@ disk() {
   i=$(ls "$w"/root/boot/initrd.img-* | sort -V | tail -n1)
   cp "$k" "$w/vmlinuz"; cp "$i" "$w/initrd.img"
   echo "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.unified_cgroup_hierarchy=1" >"$w/cmdline"
-  mkfs.ext4 -q -F -L nodelet-root -d "$w/root" "$w/disk.raw" 4G
+  mkfs.ext4 -q -F -L nodelet-root -d "$w/root" "$w/disk.raw" 4G >&2
   qemu-img convert -O qcow2 "$w/disk.raw" "$w/disk.qcow2"
-  mv -f "$w/disk.qcow2" "$w/vmlinuz" "$w/initrd.img" "$w/cmdline" "$CACHE/"
-  echo "$stamp" >"$CACHE/disk.stamp"
+  mv -f "$w/disk.qcow2" "$w/vmlinuz" "$w/initrd.img" "$w/cmdline" "$OUT/"
+  ln -sfn ../ssh "$OUT/ssh"
+  echo "$stamp" >"$OUT/disk.stamp"
   rm -rf "$w"
 }
 
 start=$(date +%s)
 base
+[ "$SYSTEMD" = 254 ] && base254
 [ "$only_base" = 1 ] || disk
 log "image ready in $(( $(date +%s) - start )) s"
-echo "$CACHE"
+echo "$OUT"

@@ -28,7 +28,7 @@ export VM_IMAGE
 NET=192.168.77
 cleanup() {
   if [ "${VM_KEEP:-0}" = 1 ]; then
-    for n in node1 node2; do echo "$n: ssh -i $VM_IMAGE/ssh/id_ed25519 -p ${VM_PORT[$n]} root@127.0.0.1"; done
+    for n in node1 node2; do echo "$n: ssh -i $VM_IMAGE/ssh/id_ed25519 -p ${VM_PORT[$n]:-?} root@127.0.0.1"; done
     echo "stop: kill \$(cat $VM_WORK/node1.pid $VM_WORK/node2.pid)"
     return
   fi

@@ -25,7 +25,7 @@ export VM_IMAGE
 echo "image ready at $(elapsed)"
 cleanup() {
   if [ "${VM_KEEP:-0}" = 1 ]; then
-    echo "VM left running: ssh -i $VM_IMAGE/ssh/id_ed25519 -p ${VM_PORT[n1]} root@127.0.0.1"
+    echo "VM left running: ssh -i $VM_IMAGE/ssh/id_ed25519 -p ${VM_PORT[n1]:-?} root@127.0.0.1"
     echo "  (stop: kill \$(cat $VM_WORK/n1.pid))"
     return
   fi
@@ -49,7 +49,7 @@ on 'systemctl is-system-running --wait' >/dev/null 2>&1 || true
 # ---- the system ------------------------------------------------------------------------------
 check "systemd is PID 1" test "$(on 'cat /proc/1/comm')" = systemd
 check "cgroup v2 unified hierarchy" test "$(on 'stat -fc %T /sys/fs/cgroup')" = cgroup2fs
-check "nodelet enabled and active at boot" on 'systemctl is-enabled nodelet && systemctl is-active nodelet' >/dev/null
+check "nodelet enabled and active at boot" on "systemctl is-enabled -q nodelet && systemctl is-active -q nodelet"
 check "unit is Type=notify with a watchdog" test "$(on 'systemctl show -p Type --value nodelet; systemctl show -p WatchdogUSec --value nodelet' | tr '\n' ' ')" = "notify 30s "
 
 # ---- image and pods --------------------------------------------------------------------------
@@ -108,7 +108,7 @@ if wait_until 180 pods_ok; then pass "static pods web and sleeper Running and re
 else fail "static pods Running: $(pods_table)"; on 'journalctl -u nodelet --no-pager | tail -n 30'; fi
 PIDS=$(cpids)
 webip=$(on "nodectl get pods -o wide 2>/dev/null" | awk -v n="web-$NODE" '$1==n {for (i=1;i<=NF;i++) if ($i ~ /^10\.244\./) print $i}')
-web_answers() { [ -n "$webip" ] && [ "$(on "busybox wget -q -T 5 -O - http://$webip:8080/")" = hello-vm ]; }
+web_answers() { [ -n "$webip" ] && [ "$(on "timeout 10 busybox wget -q -O - http://$webip:8080/")" = hello-vm ]; }
 check "the web pod answers on its pod IP ${webip:-?} (nodenet bridge)" web_answers
 
 # ---- the journal -----------------------------------------------------------------------------
@@ -123,7 +123,7 @@ fi
 cursor=$(on 'journalctl -u nodelet -n 0 --show-cursor --no-pager' | sed -n 's/^-- cursor: //p')
 oldpid=$(on 'systemctl show -p MainPID --value nodelet')
 t=$(date +%s%N)
-on 'systemctl restart nodelet'
+check "systemctl restart nodelet succeeds" on 'systemctl restart nodelet'
 echo "systemctl restart nodelet returned after $(( ($(date +%s%N) - t) / 1000000 )) ms"
 after=$(on "journalctl -u nodelet --after-cursor='$cursor' --no-pager -o cat")
 found=$(echo "$after" | grep -n 'adoptable pod found' | tail -n1 | cut -d: -f1)
@@ -139,7 +139,7 @@ check "pods listed Running right after restart returned" wait_until 10 pods_ok
 check "restart: 0 container restarts (same container PIDs, RESTARTS 0)" test "$(cpids)" = "$PIDS"
 
 # ---- upgrade: binary replaced, restart ---------------------------------------------------------
-on 'cp /usr/local/bin/nodelet /var/tmp/nodelet.new && printf "upgrade" >> /var/tmp/nodelet.new &&
+check "upgrade: binary replaced, systemctl restart nodelet succeeds" on 'cp /usr/local/bin/nodelet /var/tmp/nodelet.new && printf "upgrade" >> /var/tmp/nodelet.new &&
     install -m 0755 /var/tmp/nodelet.new /usr/local/bin/nodelet.tmp && mv -f /usr/local/bin/nodelet.tmp /usr/local/bin/nodelet &&
     systemctl restart nodelet'
 exe=$(on 'sha256sum /proc/$(systemctl show -p MainPID --value nodelet)/exe /var/tmp/nodelet.new' | awk '{print $1}' | uniq | wc -l)
@@ -158,15 +158,17 @@ check "pod cgroups beside the agent's leaf ($podcgs)" test "$podcgs" -ge 2
 ctl=$(on "cat $S/cgroup.subtree_control")
 has_ctls() { case " $ctl " in *" cpu "*) ;; *) return 1 ;; esac; case " $ctl " in *" memory "*) ;; *) return 1 ;; esac; case " $ctl " in *" pids "*) ;; *) return 1 ;; esac; }
 check "controllers enabled for the pods (nodelet.service: $ctl)" has_ctls
-busy=$(on "find $S -name cgroup.subtree_control | while read -r f; do d=\${f%/*}; [ -s \"\$f\" ] && [ -s \"\$d/cgroup.procs\" ] && echo \"\$d\"; done")
-check "no process in a cgroup that enables controllers for its children${busy:+ (violations: $busy)}" test -z "$busy"
+# (cgroupfs files have size 0: read them.) Every cgroup from nodelet.service down.
+busy=$(on "find $S -name cgroup.subtree_control | while read -r f; do d=\${f%/*}; [ -n \"\$(cat \$f)\" ] && [ -n \"\$(cat \$d/cgroup.procs)\" ] && echo \"\$d: \$(cat \$d/cgroup.procs | tr '\n' ' ')\"; done; true")
+ncg=$(on "find $S -name cgroup.procs | wc -l")
+check "no process in a cgroup that enables controllers for its children ($ncg cgroups read)${busy:+ (violations: $busy)}" test -z "$busy"
 mem=$(on "for f in $S/pod*/*/memory.max; do case \$f in *sandbox*) ;; *) cat \$f;; esac; done | grep -v max | head -n1")
 check "sleeper's container memory.max 64Mi ($mem)" test "$mem" = 67108864
 
 # ---- watchdog ------------------------------------------------------------------------------------
 nr0=$(on 'systemctl show -p NRestarts --value nodelet')
 main=$(on 'systemctl show -p MainPID --value nodelet')
-on "kill -STOP $main"
+on "kill -STOP $main" || true
 t=$(date +%s)
 restarted() { local m; m=$(on 'systemctl show -p MainPID --value nodelet') && [ "$m" != "$main" ] && [ "$m" != 0 ] && on 'systemctl is-active nodelet' >/dev/null; }
 if wait_until 90 restarted; then
@@ -182,10 +184,10 @@ check "watchdog: pods untouched (same container PIDs)" test "$(cpids)" = "$PIDS"
 check "watchdog: pods Running, 0 restarts" wait_until 20 pods_ok
 
 # ---- stop, then start ----------------------------------------------------------------------------
-on 'systemctl stop nodelet'
+check "systemctl stop nodelet" on 'systemctl stop nodelet'
 check "stop: nodelet inactive" test "$(on 'systemctl is-active nodelet' || true)" = inactive
 check "stop: same container PIDs while nodelet is down" test "$(cpids)" = "$PIDS"
-on 'systemctl start nodelet'
+check "systemctl start nodelet succeeds" on 'systemctl start nodelet'
 check "start: pods adopted, Running, 0 restarts" wait_until 20 pods_ok
 check "start: same container PIDs" test "$(cpids)" = "$PIDS"
 
