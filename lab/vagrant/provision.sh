@@ -12,7 +12,7 @@ I=$1 N=$2 NET=$3
 NODE_IP="$NET.$((10 + I))"
 
 for b in nodenet nodelet nodelet-shim nodelet-pause noderun nodectl; do
-  if [ ! -x "/tmp/lab-bin/$b" ] && [ ! -x "/usr/local/bin/$b" ]; then
+  if [ ! -x "/tmp/lab-bin/$b" ] && [ ! -x "/usr/local/bin/$b" ] && [ ! -x "/opt/cni/bin/$b" ]; then
     echo "target/dist/$b was not uploaded and is not installed: run scripts/build-dist.sh before 'vagrant up'" >&2
     exit 1
   fi
@@ -28,7 +28,13 @@ install -d /opt/cni/bin /etc/cni/net.d /var/lib/cni/nodenet /etc/nodelet /etc/ku
 if [ -d /tmp/lab-bin ]; then install -m 0755 /tmp/lab-bin/* /usr/local/bin/; fi
 if [ -d /tmp/lab-units ]; then install -m 0644 /tmp/lab-units/*.service /etc/systemd/system/; fi
 [ -f /etc/systemd/system/nodelet.service ] || { echo "nodelet.service neither uploaded nor installed" >&2; exit 1; }
-ln -sf /usr/local/bin/nodenet /opt/cni/bin/nodenet
+# nodenet: the CNI plugin in /opt/cni/bin, and /usr/local/bin/nodenet for nodenet-sync.service
+# (install.sh puts it in /opt/cni/bin only; an upload goes to /usr/local/bin).
+if [ -f /usr/local/bin/nodenet ] && [ ! -L /usr/local/bin/nodenet ]; then
+  ln -sf /usr/local/bin/nodenet /opt/cni/bin/nodenet
+else
+  ln -sf /opt/cni/bin/nodenet /usr/local/bin/nodenet
+fi
 # The example static pods (manifests/ of the repo), to copy into /etc/kubernetes/manifests.
 if [ -d /tmp/lab-manifests ]; then
   find /tmp/lab-manifests -name '*.yaml' -exec install -m 0644 {} /usr/local/share/nodelet/manifests/ \;

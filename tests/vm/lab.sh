@@ -53,7 +53,7 @@ for i in 1 2; do
   n=node$i
   vm_ssh "$n" "hostnamectl set-hostname $n; mkdir -p /tmp/lab-units &&
     printf '[Match]\nName=eth1\n\n[Network]\nAddress=$NET.1$i/24\n' > /etc/systemd/network/20-eth1.network &&
-    systemctl restart systemd-networkd"
+    networkctl reload && networkctl reconfigure eth1"
   vm_ssh "$n" 'cat > /tmp/lab-units/nodenet-sync.service' <lab/vagrant/nodenet-sync.service
   vm_ssh "$n" 'cat > /tmp/lab-units/nodelet.service' <systemd/nodelet.service
   vm_ssh "$n" 'cat > /tmp/provision.sh' <lab/vagrant/provision.sh
@@ -64,7 +64,7 @@ for i in 1 2; do
     fail "$n provisioned: $out"
   fi
 done
-check "node1 reaches node2 over the private link" vm_ssh node1 "ping -c 2 -W 3 $NET.12 >/dev/null"
+check "node1 reaches node2 over the private link" vm_ssh node1 "busybox ping -c 2 -W 3 $NET.12 >/dev/null"
 
 # ---- pods ----------------------------------------------------------------------------------------
 vm_ssh node1 'cat > /etc/kubernetes/manifests/web.yaml' <<'YAML'
@@ -152,10 +152,12 @@ check "nodectl ps on node1: web-node1 1/1 Running" listed "$ps1" web-node1
 check "nodectl ps on node2: client-node2 1/1 Running" listed "$ps2" client-node2
 
 # ---- delete frees the lease ----------------------------------------------------------------------
+LEASES=/var/lib/cni/nodenet/nodenet   # nodenet's IPAM: one file per leased IP
+check "node2 holds the lease $LEASES/$client_ip while the client runs" vm_ssh node2 "test -f $LEASES/$client_ip"
 vm_ssh node2 'rm /etc/kubernetes/manifests/client.yaml'
-client_gone() { [ -z "$(row node2 client-node2)" ] && ! vm_ssh node2 "grep -rqs '' /var/lib/cni/nodenet/ 2>/dev/null && ls /var/lib/cni/nodenet | grep -qx '$client_ip'"; }
+client_gone() { [ -z "$(row node2 client-node2)" ] && vm_ssh node2 "test ! -e $LEASES/$client_ip"; }
 if wait_until 60 client_gone; then pass "client manifest removed: pod gone, IP lease $client_ip freed"
-else fail "client left: $(row node2 client-node2) leases: $(vm_ssh node2 'ls -R /var/lib/cni/nodenet')"; fi
+else fail "client left: $(row node2 client-node2) leases: $(vm_ssh node2 "ls $LEASES")"; fi
 
 echo "total $(elapsed)"
 vm_result
