@@ -151,6 +151,10 @@ disk() {
   local src=$CACHE/base
   [ "$SYSTEMD" = 254 ] && src=$CACHE/base254
   cp -a "$src" "$w/root"
+  # Every VM made from the image gets its own machine id at first boot (DHCP client ids,
+  # journal): an empty /etc/machine-id means "generate one".
+  : >"$w/root/etc/machine-id"
+  rm -f "$w/root/var/lib/dbus/machine-id"
   scripts/install.sh --destdir "$w/root" --bin-dir "$dist" >&2
   install -d "$w/root/usr/local/share/nodelet/manifests"
   install -m 0644 manifests/*.yaml "$w/root/usr/local/share/nodelet/manifests/"
