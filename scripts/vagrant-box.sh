@@ -48,7 +48,7 @@ extlinux --install "$mnt/boot/extlinux" >/dev/null
 umount "$mnt"
 qemu-img convert -O qcow2 "$w/disk.raw" "$w/box.img"
 rm -f "$w/disk.raw"
-size=$(qemu-img info --output=json "$w/box.img" | sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p')
+size=$(qemu-img info "$w/box.img" | sed -n 's/^virtual size: .*(\([0-9]*\) bytes)$/\1/p')
 printf '{"provider": "libvirt", "format": "qcow2", "virtual_size": %d}\n' $(( size >> 30 )) >"$w/metadata.json"
 cat >"$w/Vagrantfile" <<'EOF'
 # nodelet/debian12 (scripts/vagrant-box.sh): Debian 12, nodelet installed and enabled.
