@@ -47,6 +47,8 @@ for i in 1 2; do
   if vm_wait_ssh "node$i" 400; then pass "node$i booted, sshd answers ($(elapsed))"
   else fail "node$i booted (console $VM_WORK/node$i.console)"; VM_KEEP=1; exit 1; fi
 done
+# From here on every step is a check: a failing command is a FAIL line, never an abort.
+set +e +o pipefail
 
 # ---- provision each node as `vagrant up` does ----------------------------------------------------
 for i in 1 2; do
@@ -59,7 +61,7 @@ for i in 1 2; do
   vm_ssh "$n" 'cat > /tmp/provision.sh' <lab/vagrant/provision.sh
   for _ in $(seq 1 20); do vm_ssh "$n" "ip -4 -o addr show dev eth1 | grep -q ' $NET.1$i/'" && break; sleep 1; done
   if out=$(vm_ssh "$n" "bash /tmp/provision.sh $i 2 $NET" 2>&1); then
-    pass "$n provisioned by lab/vagrant/provision.sh ($(echo "$out" | tail -n1))"
+    pass "$n provisioned by lab/vagrant/provision.sh ($(echo "$out" | grep "^$n:" | tail -n1))"
   else
     fail "$n provisioned: $out"
   fi

@@ -44,6 +44,8 @@ if ! vm_wait_ssh n1 300; then
   exit 1
 fi
 pass "VM booted, sshd answers ($(elapsed))"
+# From here on every step is a check: a failing command is a FAIL line, never an abort.
+set +e +o pipefail
 on 'systemctl is-system-running --wait' >/dev/null 2>&1 || true
 
 # ---- the system ------------------------------------------------------------------------------
