@@ -18,24 +18,10 @@
 # Environment: VM_KEEP=1 leaves the VMs running; VM_MEM (MiB, 1024 each), VM_SMP (1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "lab.sh: needs root (the image build): sudo $0" >&2; exit 1; }
-T0=$(date +%s)
-elapsed() { echo "$(( $(date +%s) - T0 ))s"; }
-VM_IMAGE=$(tests/vm/image.sh)
-export VM_IMAGE
 # shellcheck source=tests/vm/lib.sh
 . tests/vm/lib.sh
+vm_init "$0"
 NET=192.168.77
-cleanup() {
-  if [ "${VM_KEEP:-0}" = 1 ]; then
-    for n in node1 node2; do echo "$n: ssh -i $VM_IMAGE/ssh/id_ed25519 -p ${VM_PORT[$n]:-?} root@127.0.0.1"; done
-    echo "stop: kill \$(cat $VM_WORK/node1.pid $VM_WORK/node2.pid)"
-    return
-  fi
-  vm_down_all
-  rm -rf "$VM_WORK"
-}
-trap cleanup EXIT
 
 link=$(free_port)
 vm_boot node1 "$(free_port)" -netdev "socket,id=lab,listen=127.0.0.1:$link" \
@@ -95,11 +81,6 @@ spec:
       tcpSocket: {port: 8080}
       periodSeconds: 1
 YAML
-wait_until() { # SECONDS CMD...
-  local end=$(( $(date +%s) + $1 )); shift
-  while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 2; done
-  return 1
-}
 row() { vm_ssh "$1" "nodectl get pods -o wide 2>/dev/null" | awk -v p="$2" '$1==p'; }
 web_ready() { row node1 web-node1 | awk '$2=="1/1" && $3=="Running" {ok=1} END {exit !ok}'; }
 if wait_until 240 web_ready; then pass "web-node1 Running and ready ($(elapsed)): $(row node1 web-node1)"

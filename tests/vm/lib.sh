@@ -1,22 +1,46 @@
 # tests/vm/lib.sh — boot and drive VMs of the image tests/vm/image.sh builds (sourced by
-# tests/vm/systemd.sh and tests/vm/lab.sh).
+# tests/vm/systemd.sh and tests/vm/lab.sh, from the repository's root).
 #
+#   vm_init SCRIPT                               root check, the image, a work dir, EXIT trap
 #   vm_boot NAME SSH_PORT [EXTRA_QEMU_ARGS...]   boot a copy-on-write overlay of disk.qcow2
 #   vm_ssh NAME CMD...                           run CMD as root in the VM (ssh over loopback)
 #   vm_wait_ssh NAME SECONDS                     wait for sshd
 #   vm_reboot NAME                               `systemctl reboot` and wait for sshd again
 #   vm_down NAME / vm_down_all                   power off (or kill) and remove the overlay
+#   pass/fail/check, wait_until SECONDS CMD..., elapsed, vm_result (the exit status)
 #
 # Networking stays inside qemu: eth0 is qemu's user-mode network with restrict=on (the guest
 # reaches nothing outside; only the ssh port is forwarded, from 127.0.0.1), extra links are
 # socket netdevs between the VMs over loopback. The host's links, routes and firewall are
 # never touched. Needs qemu-system-x86 and openssh-client; runs under TCG (no KVM).
+# VM_KEEP=1 leaves the VMs running at exit (their ssh commands are printed).
 VM_MEM=${VM_MEM:-1024}
 VM_SMP=${VM_SMP:-1}
-VM_WORK=${VM_WORK:-$(mktemp -d /tmp/nodelet-vms.XXXXXX)}
-VM_IMAGE=${VM_IMAGE:?VM_IMAGE: the directory tests/vm/image.sh printed}
 declare -A VM_PORT=()
 VM_NAMES=()
+T0=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - T0 ))s"; }
+
+vm_init() { # SCRIPT
+  [ "$(id -u)" = 0 ] || { echo "$1: needs root (the image build): sudo $1" >&2; exit 1; }
+  VM_IMAGE=$(tests/vm/image.sh)
+  VM_WORK=$(mktemp -d /tmp/nodelet-vms.XXXXXX)
+  trap vm_cleanup EXIT
+  echo "image ready at $(elapsed)"
+}
+
+vm_cleanup() {
+  local n
+  if [ "${VM_KEEP:-0}" = 1 ]; then
+    for n in "${VM_NAMES[@]}"; do
+      echo "$n left running: ssh -i $VM_IMAGE/ssh/id_ed25519 -p ${VM_PORT[$n]} root@127.0.0.1"
+    done
+    echo "stop them: kill \$(cat $VM_WORK/*.pid)"
+    return
+  fi
+  vm_down_all
+  rm -rf "$VM_WORK"
+}
 
 vm_boot() { # NAME PORT [qemu args...]
   local name=$1 port=$2; shift 2
@@ -86,6 +110,11 @@ fail() { echo "FAIL: $*"; VM_FAILS=$((VM_FAILS + 1)); }
 check() { # NAME CMD...: PASS if CMD succeeds
   local what=$1; shift
   if "$@"; then pass "$what"; else fail "$what"; fi
+}
+wait_until() { # SECONDS CMD...: poll CMD every second
+  local end=$(( $(date +%s) + $1 )); shift
+  while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 1; done
+  return 1
 }
 vm_result() {
   if [ "$VM_FAILS" = 0 ]; then echo "all checks passed"; return 0; fi

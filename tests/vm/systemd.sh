@@ -15,24 +15,9 @@
 # VM_MEM (MiB, 1024), VM_SMP (1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "systemd.sh: needs root (the image build): sudo $0" >&2; exit 1; }
-T0=$(date +%s)
-elapsed() { echo "$(( $(date +%s) - T0 ))s"; }
-VM_IMAGE=$(tests/vm/image.sh)
-export VM_IMAGE
 # shellcheck source=tests/vm/lib.sh
 . tests/vm/lib.sh
-echo "image ready at $(elapsed)"
-cleanup() {
-  if [ "${VM_KEEP:-0}" = 1 ]; then
-    echo "VM left running: ssh -i $VM_IMAGE/ssh/id_ed25519 -p ${VM_PORT[n1]:-?} root@127.0.0.1"
-    echo "  (stop: kill \$(cat $VM_WORK/n1.pid))"
-    return
-  fi
-  vm_down_all
-  rm -rf "$VM_WORK"
-}
-trap cleanup EXIT
+vm_init "$0"
 on() { vm_ssh n1 "$@"; }
 
 port=$(free_port)
@@ -98,11 +83,6 @@ pods_ok() {
   t=$(pods_table) || return 1
   echo "$t" | awk -v n="$NODE" '$1=="web-"n && $2=="1/1" && $3=="Running" && $4=="0" {w=1}
     $1=="sleeper-"n && $2=="1/1" && $3=="Running" && $4=="0" {s=1} END {exit !(w && s)}'
-}
-wait_until() { # SECONDS CMD...
-  local end=$(( $(date +%s) + $1 )); shift
-  while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 1; done
-  return 1
 }
 # The containers' processes: the same PIDs after an operation means nothing was restarted.
 cpids() { on "pgrep -f '^sleep 3600001\$'; pgrep -f '^httpd -f -p 8080'" | sort | tr '\n' ' '; }
