@@ -113,6 +113,22 @@ EOF
 mkdir -p "$root/etc/kubernetes/manifests" "$root/var/lib/nodelet" "$root/var/log/pods"
 say "/etc/kubernetes/manifests/ (static pods go here)"
 
+# systemd_version ROOT: the major version of the systemd installed below ROOT (empty if none).
+systemd_version() {
+  local lib
+  lib=$(ls "$1"/usr/lib/systemd/libsystemd-shared-*.so "$1"/usr/lib/*/systemd/libsystemd-shared-*.so 2>/dev/null | head -n1)
+  [ -n "$lib" ] && basename "$lib" | sed -n 's/^libsystemd-shared-\([0-9]*\).*/\1/p'
+}
+sdv=$(systemd_version "$root" || true)
+if [ -n "$sdv" ] && [ "$sdv" -lt 254 ]; then
+  cat >&2 <<EOF
+install.sh: warning: systemd $sdv is older than 254: it ignores DelegateSubgroup= in the unit,
+  so 'systemctl restart nodelet' (and stop/start, watchdog restarts, upgrades) fails with
+  status=219/CGROUP while pods run (pods keep running; a reboot recovers). On Debian 12:
+  apt-get install -t bookworm-backports systemd systemd-sysv udev
+EOF
+fi
+
 if [ -z "$destdir" ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   if [ "$enable" = 1 ]; then

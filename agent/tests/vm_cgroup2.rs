@@ -7,7 +7,8 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+
+use nodelet_testkit::vm::{Vm, require_root};
 
 fn bin(name: &str) -> String {
     let p = Path::new(env!("CARGO_BIN_EXE_nodelet"))
@@ -24,11 +25,8 @@ fn bin(name: &str) -> String {
 
 #[test]
 fn nodelet_on_cgroup_v2() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP: vm_cgroup2 needs root (apt-get download of the kernel, qemu)");
-        return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    require_root("apt-get download of the kernel, qemu");
+    let root = nodelet_testkit::workspace_root();
     let tmp = tempfile::Builder::new()
         .prefix("nodelet-vm-")
         .tempdir()
@@ -40,45 +38,26 @@ fn nodelet_on_cgroup_v2() {
         .status()
         .unwrap();
     assert!(made.success());
-    let t = Instant::now();
-    let out = Command::new("bash")
-        .arg(root.join("tests/vm/run-vm.sh"))
-        .arg(root.join("tests/vm/payloads/nodelet.sh"))
-        .args([
-            bin("nodelet"),
-            bin("nodectl"),
-            bin("nodelet-shim"),
-            bin("nodelet-pause"),
-            bin("noderun"),
-        ])
+    Vm::new("nodelet.sh")
+        .binary(bin("nodelet"))
+        .binary(bin("nodectl"))
+        .binary(bin("nodelet-shim"))
+        .binary(bin("nodelet-pause"))
+        .binary(bin("noderun"))
         .env("VM_SWITCH_ROOT", "1")
         .env("VM_MODULES", "overlay")
         .env("VM_MEM", "768")
         .env("VM_TIMEOUT", "300")
-        .env("VM_FILES", format!("{}:/cfg/busybox.tar", image.display()))
-        .output()
-        .expect("running tests/vm/run-vm.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    eprintln!("vm_cgroup2: VM run took {:?}", t.elapsed());
-    assert!(out.status.success(), "VM checks failed: {}", out.status);
-    for check in [
-        "nodelet moved itself into the leaf",
-        "/svc hands memory and pids to its children",
-        "pod Running",
-        "pod cgroup beside the agent's leaf",
-        "container memory.max 33554432 read inside",
-        "container cpu.max 20000 100000",
-        "manifest removed: pod cgroups and state gone",
-        "only the agent's leaf is left",
-    ] {
-        assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("PASS: {check}"))),
-            "no PASS line for {check:?}"
-        );
-    }
-    assert!(!stdout.contains("FAIL"), "a check failed");
+        .file(&image, "/cfg/busybox.tar")
+        .run()
+        .assert_passed(&[
+            "nodelet moved itself into the leaf",
+            "/svc hands memory and pids to its children",
+            "pod Running",
+            "pod cgroup beside the agent's leaf",
+            "container memory.max 33554432 read inside",
+            "container cpu.max 20000 100000",
+            "manifest removed: pod cgroups and state gone",
+            "only the agent's leaf is left",
+        ]);
 }

@@ -1,28 +1,46 @@
 #!/bin/bash
-# Vagrant provisioning for node I of N: install binaries + units, write the CNI config with
-# every other node as a peer, program the node with `nodenet sync`, import busybox:local and
-# run nodelet (systemd/nodelet.service) with nodenet as its CNI plugin.
+# Vagrant provisioning for node I of N (also run by tests/vm/lab.sh): install binaries + units,
+# write the CNI config with every other node as a peer, program the node with `nodenet sync`,
+# import busybox:local and run nodelet (systemd/nodelet.service) with nodenet as its CNI plugin.
+#
+# Binaries, units, manifests and busybox-image.sh are taken from /tmp/lab-* when uploaded (a
+# stock box such as debian/bookworm64, after scripts/build-dist.sh) and otherwise must be
+# installed already (the nodelet/debian12 box of scripts/vagrant-box.sh: scripts/install.sh
+# put them in the image). Packages are installed with apt only when missing (offline boxes).
 set -euo pipefail
 I=$1 N=$2 NET=$3
 NODE_IP="$NET.$((10 + I))"
 
 for b in nodenet nodelet nodelet-shim nodelet-pause noderun nodectl; do
-  if [ ! -x "/tmp/lab-bin/$b" ]; then
-    echo "target/dist/$b was not uploaded: run scripts/build-dist.sh before 'vagrant up'" >&2
+  if [ ! -x "/tmp/lab-bin/$b" ] && [ ! -x "/usr/local/bin/$b" ] && [ ! -x "/opt/cni/bin/$b" ]; then
+    echo "target/dist/$b was not uploaded and is not installed: run scripts/build-dist.sh before 'vagrant up'" >&2
     exit 1
   fi
 done
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq nftables busybox-static >/dev/null
+if ! dpkg -s nftables busybox-static >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq nftables busybox-static >/dev/null
+fi
 
 install -d /opt/cni/bin /etc/cni/net.d /var/lib/cni/nodenet /etc/nodelet /etc/kubernetes/manifests \
   /usr/local/share/nodelet/manifests
-install -m 0755 /tmp/lab-bin/* /usr/local/bin/
-install -m 0644 /tmp/lab-units/*.service /etc/systemd/system/
-ln -sf /usr/local/bin/nodenet /opt/cni/bin/nodenet
+if [ -d /tmp/lab-bin ]; then install -m 0755 /tmp/lab-bin/* /usr/local/bin/; fi
+if [ -d /tmp/lab-units ]; then install -m 0644 /tmp/lab-units/*.service /etc/systemd/system/; fi
+[ -f /etc/systemd/system/nodelet.service ] || { echo "nodelet.service neither uploaded nor installed" >&2; exit 1; }
+# nodenet: the CNI plugin in /opt/cni/bin, and /usr/local/bin/nodenet for nodenet-sync.service
+# (install.sh puts it in /opt/cni/bin only; an upload goes to /usr/local/bin).
+if [ -f /usr/local/bin/nodenet ] && [ ! -L /usr/local/bin/nodenet ]; then
+  ln -sf /usr/local/bin/nodenet /opt/cni/bin/nodenet
+else
+  ln -sf /opt/cni/bin/nodenet /usr/local/bin/nodenet
+fi
 # The example static pods (manifests/ of the repo), to copy into /etc/kubernetes/manifests.
-find /tmp/lab-manifests -name '*.yaml' -exec install -m 0644 {} /usr/local/share/nodelet/manifests/ \;
+if [ -d /tmp/lab-manifests ]; then
+  find /tmp/lab-manifests -name '*.yaml' -exec install -m 0644 {} /usr/local/share/nodelet/manifests/ \;
+fi
+bbimage=/tmp/lab-busybox-image.sh
+[ -f "$bbimage" ] || bbimage=/usr/local/share/nodelet/busybox-image.sh
 
 # eth1 carries the overlay; make sure it is the interface holding NODE_IP.
 if ! ip -4 -o addr show dev eth1 | grep -q " $NODE_IP/"; then
@@ -69,7 +87,7 @@ cniBinDir: /opt/cni/bin
 YAML
 
 # busybox:local, the image the example manifests use, from the VM's own busybox-static.
-bash /tmp/lab-busybox-image.sh /var/tmp/busybox-local.tar busybox:local
+bash "$bbimage" /var/tmp/busybox-local.tar busybox:local
 nodectl import /var/tmp/busybox-local.tar
 
 systemctl daemon-reload

@@ -1,6 +1,8 @@
 //! Helpers the workspace's tests share (a dev-dependency only; nothing shipped uses it):
 //! container root filesystems from the host's busybox-static, building the binaries the way
-//! we ship them, and reading a process's resident set.
+//! we ship them, reading a process's resident set, and (`vm`) booting a qemu VM with a payload.
+
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -107,9 +109,11 @@ pub fn rss_kib(pid: i32) -> u64 {
 mod tests {
     #[test]
     fn rootfs_has_applets_and_users() {
-        if !std::path::Path::new(super::BUSYBOX).exists() {
-            return;
-        }
+        assert!(
+            std::path::Path::new(super::BUSYBOX).exists(),
+            "{} missing: apt-get install busybox-static",
+            super::BUSYBOX
+        );
         let t = std::env::temp_dir().join(format!("testkit-rootfs-{}", std::process::id()));
         let users = [super::User {
             name: "app",

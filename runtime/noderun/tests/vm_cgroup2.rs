@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+
+use nodelet_testkit::vm::{Vm, require_root};
 
 use serde_json::{Value, json};
 
@@ -166,37 +167,19 @@ fn write_configs(dir: &Path) -> Vec<(PathBuf, String)> {
 
 #[test]
 fn vm_cgroup2() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "vm_cgroup2 needs root (apt-get download of the kernel, qemu): run it as root"
-    );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    require_root("apt-get download of the kernel, qemu");
     let tmp = tempfile::Builder::new()
         .prefix("noderun-vm-")
         .tempdir()
         .unwrap();
-    let files = write_configs(tmp.path());
-    let vm_files: Vec<String> = files
-        .iter()
-        .map(|(src, dest)| format!("{}:{dest}", src.display()))
-        .collect();
-    let t = Instant::now();
-    let out = Command::new("bash")
-        .arg(root.join("tests/vm/run-vm.sh"))
-        .arg(root.join("tests/vm/payloads/noderun.sh"))
-        .arg(env!("CARGO_BIN_EXE_noderun"))
+    let mut vm = Vm::new("noderun.sh")
+        .binary(env!("CARGO_BIN_EXE_noderun"))
         .env("VM_SWITCH_ROOT", "1")
-        .env("VM_MODULES", "brd")
-        .env("VM_FILES", vm_files.join(" "))
-        .output()
-        .expect("running tests/vm/run-vm.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    eprintln!("vm_cgroup2: VM run took {:?}", t.elapsed());
-    assert!(out.status.success(), "VM checks failed: {}", out.status);
-    for check in [
+        .env("VM_MODULES", "brd");
+    for (src, dest) in write_configs(tmp.path()) {
+        vm = vm.file(&src, &dest);
+    }
+    vm.run().assert_passed(&[
         "memory.max set, read back inside, OOM kill",
         "cpu.max",
         "pids.max",
@@ -204,13 +187,5 @@ fn vm_cgroup2() {
         "device filter denies",
         "pause/resume via cgroup.freeze",
         "delete leaves no cgroup and no state",
-    ] {
-        assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("PASS: {check}"))),
-            "no PASS line for {check:?}"
-        );
-    }
-    assert!(!stdout.contains("FAIL"), "a check failed");
+    ]);
 }
