@@ -93,8 +93,11 @@ impl Client {
         TLS.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
+        // Plain HTTP over the Unix socket: no TLS roots to load (a host without
+        // ca-certificates must not make nodectl fail).
         let http = reqwest::Client::builder()
             .unix_socket(socket.clone())
+            .tls_certs_only(std::iter::empty())
             .build()
             .map_err(|source| ClientError::Http {
                 socket: socket.clone(),
