@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nodelet_images::{ImageRef, NoProgress, PullPolicy};
+use nodelet_objects::events::EventReason;
 use nodelet_shim_protocol::protocol::{Request, Response};
 
-use crate::podspec::{self, ContainerInput, ContainerRef, PodContext, PodVolumes};
+use crate::podspec::{self, ContainerInput, ContainerRef, PodContext, PodVolumes, SpecErrorKind};
 use crate::sandbox::paths;
 
 use super::ctx::Ctx;
@@ -17,19 +18,57 @@ use super::setup;
 use super::shim;
 use super::state::PodState;
 
-/// Why a start failed: the kubelet's waiting reason, a message, and the event reason.
+/// Why a start failed: the kubelet's waiting reason and a message.
 #[derive(Debug, Clone)]
 pub struct StartFailure {
-    pub reason: String,
+    pub reason: StartReason,
     pub message: String,
 }
 
 impl StartFailure {
-    fn new(reason: &str, message: impl std::fmt::Display) -> StartFailure {
+    fn new(reason: StartReason, message: impl std::fmt::Display) -> StartFailure {
         StartFailure {
-            reason: reason.to_string(),
+            reason,
             message: message.to_string(),
         }
+    }
+}
+
+/// The kind of a start failure, shown as the container's waiting reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartReason {
+    /// The image reference does not parse: `InvalidImageName`.
+    InvalidImageName,
+    /// The image could not be had: `ErrImagePull`.
+    ErrImagePull,
+    /// The image service's own kubelet reason (`ErrImagePull`, `ImagePullBackOff`,
+    /// `ErrImageNeverPull`, ...).
+    Image(&'static str),
+    /// The container's spec could not be translated (`CreateContainerConfigError`,
+    /// `FailedMount`, `CreateContainerError`).
+    Spec(SpecErrorKind),
+    /// The runtime could not create it: `CreateContainerError`.
+    Create,
+    /// The runtime could not start it: `RunContainerError`.
+    Run,
+}
+
+impl StartReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartReason::InvalidImageName => "InvalidImageName",
+            StartReason::ErrImagePull => "ErrImagePull",
+            StartReason::Image(reason) => reason,
+            StartReason::Spec(kind) => kind.kubelet_reason(),
+            StartReason::Create => "CreateContainerError",
+            StartReason::Run => "RunContainerError",
+        }
+    }
+}
+
+impl std::fmt::Display for StartReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -63,12 +102,13 @@ pub async fn start(
     let step = |what: &str| tracing::debug!(pod = %uid, step = what, ms = t0.elapsed().as_secs_f64() * 1e3, "container");
     let c = which
         .get(pod)
-        .map_err(|e| StartFailure::new("CreateContainerError", e))?
+        .map_err(|e| StartFailure::new(StartReason::Create, e))?
         .clone();
     let image = c.image.clone().unwrap_or_default();
-    let r = ImageRef::parse(&image).map_err(|e| StartFailure::new("InvalidImageName", e))?;
+    let r =
+        ImageRef::parse(&image).map_err(|e| StartFailure::new(StartReason::InvalidImageName, e))?;
     let policy = PullPolicy::from_spec(c.image_pull_policy.as_deref(), &r)
-        .map_err(|e| StartFailure::new("ErrImagePull", e))?;
+        .map_err(|e| StartFailure::new(StartReason::ErrImagePull, e))?;
     let present = ctx
         .images
         .store()
@@ -77,7 +117,7 @@ pub async fn start(
         .flatten()
         .is_some();
     if policy.needs_pull(present) {
-        events.emit("Normal", "Pulling", format!("Pulling image {image:?}"));
+        events.emit(EventReason::Pulling, format!("Pulling image {image:?}"));
     }
     // The pull future of nodelet-images is not `Send` (a higher-ranked closure in its layer
     // stream), so it runs on a blocking thread of its own.
@@ -93,21 +133,19 @@ pub async fn start(
         ))
     })
     .await
-    .map_err(|e| StartFailure::new("ErrImagePull", e))?
+    .map_err(|e| StartFailure::new(StartReason::ErrImagePull, e))?
     .map_err(|f| {
-        events.emit("Warning", "Failed", f.message.clone());
-        StartFailure::new(f.reason, f.message)
+        events.emit(EventReason::Failed, f.message.clone());
+        StartFailure::new(StartReason::Image(f.reason), f.message)
     })?;
     if policy.needs_pull(present) {
         events.emit(
-            "Normal",
-            "Pulled",
+            EventReason::Pulled,
             format!("Successfully pulled image {image:?}"),
         );
     } else {
         events.emit(
-            "Normal",
-            "Pulled",
+            EventReason::Pulled,
             format!("Container image {image:?} already present on machine"),
         );
     }
@@ -129,7 +167,7 @@ pub async fn start(
     let pod2 = pod.clone();
     let (pctx2, vol2) = (pctx.clone(), volumes.clone());
     let bundle = tokio::task::spawn_blocking(move || -> Result<PathBuf, StartFailure> {
-        let fail = |e: &dyn std::fmt::Display| StartFailure::new("CreateContainerError", e);
+        let fail = |e: &dyn std::fmt::Display| StartFailure::new(StartReason::Create, e);
         store.remove_rootfs(&id2).map_err(|e| fail(&e))?;
         let cfg_bytes = store.read_blob(&rec2.id).map_err(|e| fail(&e))?;
         let run = nodelet_images::manifest::parse_config("image config", &cfg_bytes)
@@ -153,7 +191,7 @@ pub async fn start(
                     termination_log: Some(&tlog),
                 },
             )
-            .map_err(|e| StartFailure::new(e.kubelet_reason(), &e))?;
+            .map_err(|e| StartFailure::new(StartReason::Spec(e.kind), &e))?;
             spec.save(dir.join("config.json")).map_err(|e| fail(&e))?;
             Ok(dir.clone())
         })();
@@ -163,7 +201,7 @@ pub async fn start(
         built
     })
     .await
-    .map_err(|e| StartFailure::new("CreateContainerError", e))??;
+    .map_err(|e| StartFailure::new(StartReason::Create, e))??;
     step("bundle");
     let log_path = setup::pod_logs_dir(
         &ctx.cfg.pod_logs_dir,
@@ -180,7 +218,7 @@ pub async fn start(
     let cg_path = cg_path.to_string_lossy();
     if let Err(e) = super::cgroup::prepare_container(&cg_path) {
         remove(ctx, st, &id).await;
-        return Err(StartFailure::new("CreateContainerError", e));
+        return Err(StartFailure::new(StartReason::Create, e));
     }
     let created = shim::call(
         &sock,
@@ -196,26 +234,29 @@ pub async fn start(
         Ok(Response::Created { .. }) => {}
         Ok(other) => {
             remove(ctx, st, &id).await;
-            return Err(StartFailure::new(
-                "CreateContainerError",
-                format!("{other:?}"),
-            ));
+            return Err(StartFailure::new(StartReason::Create, format!("{other:?}")));
         }
         Err(e) => {
             remove(ctx, st, &id).await;
-            events.emit("Warning", "Failed", format!("Error: {e}"));
-            return Err(StartFailure::new("CreateContainerError", e));
+            events.emit(EventReason::Failed, format!("Error: {e}"));
+            return Err(StartFailure::new(StartReason::Create, e));
         }
     }
     step("create");
-    events.emit("Normal", "Created", format!("Created container {}", c.name));
+    events.emit(
+        EventReason::Created,
+        format!("Created container {}", c.name),
+    );
     if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
         remove(ctx, st, &id).await;
-        events.emit("Warning", "Failed", format!("Error: {e}"));
-        return Err(StartFailure::new("RunContainerError", e));
+        events.emit(EventReason::Failed, format!("Error: {e}"));
+        return Err(StartFailure::new(StartReason::Run, e));
     }
     step("start");
-    events.emit("Normal", "Started", format!("Started container {}", c.name));
+    events.emit(
+        EventReason::Started,
+        format!("Started container {}", c.name),
+    );
     if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.clone()) {
         let exec = super::probes::exec_fn(
             sock.clone(),
@@ -232,8 +273,7 @@ pub async fn start(
             super::hooks::run(&h, &c, &field, &ip, &*exec, Duration::from_secs(30)).await
         {
             events.emit(
-                "Warning",
-                "FailedPostStartHook",
+                EventReason::FailedPostStartHook,
                 format!("PostStartHook failed: {m}"),
             );
             super::probes::kill_with_grace(

@@ -21,8 +21,11 @@ use nodelet_shim_protocol::protocol::ContainerInfo;
 use tokio::sync::watch;
 
 use crate::backoff;
-use crate::podspec::{self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces};
+use crate::podspec::{
+    self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces, SpecErrorKind,
+};
 use crate::sandbox::{NamespaceOptions, dns, paths};
+use nodelet_objects::events::EventReason;
 use nodelet_objects::status::{self, PodRuntime};
 
 use super::containers;
@@ -90,8 +93,7 @@ pub async fn run(
     if w.st.shim_pid.is_none() {
         let node = w.ctx.cfg.node_name.clone();
         w.event(
-            "Normal",
-            "Scheduled",
+            EventReason::Scheduled,
             format!("Successfully assigned {} to {node}", w.st.pod.full_name()),
         );
     }
@@ -153,10 +155,8 @@ impl Worker {
         self.st.pod.uid().to_string()
     }
 
-    fn event(&self, type_: &'static str, reason: &str, message: String) {
-        self.ctx
-            .view
-            .event(self.st.pod.uid(), type_, reason, message);
+    fn event(&self, reason: EventReason, message: String) {
+        self.ctx.view.event(self.st.pod.uid(), reason, message);
     }
 
     async fn stop(&mut self) {
@@ -164,8 +164,7 @@ impl Worker {
         for s in self.st.slots() {
             if s.id.is_some() && s.ended.is_none() {
                 self.event(
-                    "Normal",
-                    "Killing",
+                    EventReason::Killing,
                     format!("Stopping container {}", s.name),
                 );
             }
@@ -275,8 +274,7 @@ impl Worker {
                 Err(e) => {
                     if self.sandbox_error.as_deref() != Some(&e.to_string()) {
                         self.event(
-                            "Warning",
-                            "FailedCreatePodSandBox",
+                            EventReason::FailedCreatePodSandBox,
                             format!("Failed to create pod sandbox: {e}"),
                         );
                     }
@@ -295,10 +293,8 @@ impl Worker {
                     let m = e.to_string();
                     // Volume types a node without an API server can never provide: the pod
                     // fails with a reason instead of waiting forever.
-                    if m.contains("needs an API server")
-                        || m.contains("is not supported by nodelet")
-                    {
-                        self.event("Warning", "FailedMount", m.clone());
+                    if e.kind == SpecErrorKind::UnsupportedVolume {
+                        self.event(EventReason::FailedMount, m.clone());
                         self.st.failed = Some(("UnsupportedVolume".into(), m));
                         if let Err(e) = self.st.save(&self.ctx.cfg.root_dir) {
                             tracing::warn!(pod = %self.uid(), "{e}");
@@ -306,7 +302,7 @@ impl Worker {
                         return;
                     }
                     if self.sandbox_error.as_deref() != Some(&m) {
-                        self.event("Warning", "FailedMount", m.clone());
+                        self.event(EventReason::FailedMount, m.clone());
                     }
                     self.sandbox_error = Some(m);
                     return;
@@ -335,7 +331,7 @@ impl Worker {
             Err(e) => {
                 let m = format!("pod shim unreachable: {e}");
                 if self.sandbox_error.as_deref() != Some(&m) {
-                    self.event("Warning", "FailedSync", m.clone());
+                    self.event(EventReason::FailedSync, m.clone());
                 }
                 self.sandbox_error = Some(m);
                 return;
@@ -363,8 +359,7 @@ impl Worker {
             // Of a dead sandbox, only that it died is reported.
             for name in oom.into_iter().filter(|_| sandbox == Sandbox::Running) {
                 self.event(
-                    "Warning",
-                    "OOMKilling",
+                    EventReason::OomKilling,
                     format!("Memory cgroup out of memory: container {name} was OOM-killed"),
                 );
             }
@@ -413,7 +408,7 @@ impl Worker {
                     ..
                 } => self.back_off(which, delay, first),
                 Action::FailPod { message, .. } => {
-                    self.event("Warning", "Failed", message.clone());
+                    self.event(EventReason::Failed, message.clone());
                     self.st.failed = Some(("InitContainerFailed".into(), message));
                 }
             }
@@ -427,8 +422,7 @@ impl Worker {
     async fn recreate_sandbox(&mut self) {
         self.watch = None;
         self.event(
-            "Normal",
-            "SandboxChanged",
+            EventReason::SandboxChanged,
             "Pod sandbox changed, it will be killed and re-created.".into(),
         );
         let uid = self.uid();
@@ -516,7 +510,7 @@ impl Worker {
                     }
                     Err(e) => {
                         if self.reported.get(&c.name) != Some(&e) {
-                            self.event("Warning", "Unhealthy", e.clone());
+                            self.event(EventReason::Unhealthy, e.clone());
                             self.reported.insert(c.name.clone(), e);
                         }
                         continue;
@@ -528,8 +522,8 @@ impl Worker {
             };
             let round = p.round(&c.name).await;
             let (ready, started) = (p.ready(), p.started());
-            for (t, r, m) in round.events {
-                self.event(t, r, m);
+            for (r, m) in round.events {
+                self.event(r, m);
             }
             let (ns, pod) = (self.st.pod.namespace(), self.st.pod.name());
             for (probe_type, ok, took) in round.runs {
@@ -609,8 +603,7 @@ impl Worker {
         s.waiting = Some(("CrashLoopBackOff".into(), Some(msg)));
         if first {
             self.event(
-                "Warning",
-                "BackOff",
+                EventReason::BackOff,
                 format!("Back-off restarting failed container {name} in pod {pod_name}"),
             );
         }
@@ -676,12 +669,11 @@ impl Worker {
             }
             Err(f) => {
                 // Retried on a later sync (after the back-off, for a restart).
-                s.waiting = Some((f.reason.clone(), Some(f.message.clone())));
+                s.waiting = Some((f.reason.as_str().into(), Some(f.message.clone())));
                 let name = s.name.clone();
                 if self.reported.get(&name) != Some(&f.message) {
                     self.event(
-                        "Warning",
-                        "Failed",
+                        EventReason::Failed,
                         format!("Error: {}: {}", f.reason, f.message),
                     );
                     self.reported.insert(name, f.message);
