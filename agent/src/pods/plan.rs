@@ -479,8 +479,16 @@ mod tests {
             until: t(finished) + Duration::from_secs(delay),
             first,
         };
+        /// (case, crashed before (name, finish time), the app's slot, now, expected)
+        type Case = (
+            &'static str,
+            &'static [(&'static str, i64)],
+            ContainerSlot,
+            i64,
+            Vec<Action>,
+        );
         #[rustfmt::skip]
-        let table: Vec<(&str, &[(&str, i64)], ContainerSlot, i64, Vec<Action>)> = vec![
+        let table: Vec<Case> = vec![
             ("the first crash restarts at once",
                 &[], exited("app", Exit::Error, 5), 6, restart(App(0), 5)),
             ("the second waits 10s from its finish; the event is reported",
