@@ -54,8 +54,18 @@ impl Backoff {
     /// Ask at `now` about a container that finished at `finished_at`. When the answer is
     /// `RestartNow` the back-off advances (the restart is committed).
     pub fn decide(&mut self, key: &str, finished_at: Timestamp, now: Timestamp) -> Decision {
-        if let Some(e) = self.entries.get(key).copied()
-            && !self.expired(finished_at, &e)
+        let d = self.peek(key, finished_at, now);
+        if d == Decision::RestartNow {
+            self.advance(key, finished_at);
+        }
+        d
+    }
+
+    /// What [`decide`](Self::decide) would answer, without committing a restart (for the
+    /// pod plan, which decides; the worker commits when it starts the container).
+    pub fn peek(&self, key: &str, finished_at: Timestamp, now: Timestamp) -> Decision {
+        if let Some(e) = self.entries.get(key)
+            && !self.expired(finished_at, e)
         {
             let until = finished_at + e.delay;
             if now < until {
@@ -65,7 +75,6 @@ impl Backoff {
                 };
             }
         }
-        self.advance(key, finished_at);
         Decision::RestartNow
     }
 

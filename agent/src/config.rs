@@ -119,132 +119,305 @@ impl fmt::Display for Origin {
     }
 }
 
-/// Command-line flags of the configuration; flatten into a binary's clap parser.
-#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigFlags {
-    /// Configuration file [default: /etc/nodelet/config.yaml, if it exists].
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Directory of static pod manifests [default: /etc/kubernetes/manifests].
-    #[arg(long, value_name = "DIR")]
-    pub static_pod_path: Option<PathBuf>,
-    /// Node name [default: the hostname, lowercased].
-    #[arg(long)]
-    pub node_name: Option<String>,
-    /// State directory [default: /var/lib/nodelet].
-    #[arg(long, value_name = "DIR")]
-    pub root_dir: Option<PathBuf>,
-    /// Container log directory [default: /var/log/pods].
-    #[arg(long, value_name = "DIR")]
-    pub pod_logs_dir: Option<PathBuf>,
-    /// Runtime directory [default: /run/nodelet].
-    #[arg(long, value_name = "DIR")]
-    pub run_dir: Option<PathBuf>,
-    /// API socket [default: /run/nodelet/nodelet.sock].
-    #[arg(long, value_name = "PATH")]
-    pub api_socket: Option<PathBuf>,
-    /// Also serve the API over TCP at this address, like 127.0.0.1:10255 [default: off].
-    #[arg(long, value_name = "ADDR")]
-    pub api_tcp_address: Option<String>,
-    /// The node's IP, reported as pods' hostIP [default: the source address of the default route].
-    #[arg(long, value_name = "IP")]
-    pub node_ip: Option<String>,
-    /// Cgroup for pods [default: nodelet's own cgroup].
-    #[arg(long, value_name = "PATH")]
-    pub cgroup_root: Option<PathBuf>,
-    /// Maximum number of pods [default: 110].
-    #[arg(long)]
-    pub max_pods: Option<String>,
-    /// Container log size that triggers rotation, a quantity like 10Mi [default: 10Mi].
-    #[arg(long)]
-    pub container_log_max_size: Option<String>,
-    /// Log files kept per container [default: 5].
-    #[arg(long)]
-    pub container_log_max_files: Option<String>,
-    /// Container instances whose logs are kept [default: 5].
-    #[arg(long)]
-    pub container_log_max_instances: Option<String>,
-    /// CNI configuration directory [default: /etc/cni/net.d].
-    #[arg(long, value_name = "DIR")]
-    pub cni_conf_dir: Option<PathBuf>,
-    /// CNI plugin directory [default: /opt/cni/bin].
-    #[arg(long, value_name = "DIR")]
-    pub cni_bin_dir: Option<PathBuf>,
-    /// First crash-loop back-off delay, a duration like 10s [default: 10s].
-    #[arg(long)]
-    pub crash_loop_back_off_initial: Option<String>,
-    /// Longest crash-loop back-off delay [default: 300s].
-    #[arg(long)]
-    pub crash_loop_back_off_max: Option<String>,
-    /// Running this long without failing resets the back-off [default: 2 × max = 600s].
-    #[arg(long)]
-    pub crash_loop_back_off_reset: Option<String>,
-    /// Period of the full rescan of the static pod path [default: 20s].
-    #[arg(long)]
-    pub file_check_frequency: Option<String>,
+/// One configuration key: its file key (a dotted path), its flag, its help, its default and
+/// the parser that checks a value and sets it. [`KEYS`] is the one list of them: it makes the
+/// flags, reads the file and names the key in errors.
+pub struct Key {
+    /// The key in the file, `crashLoopBackOff.max` for a nested one.
+    pub file: &'static str,
+    /// The flag, without `--`.
+    pub flag: &'static str,
+    pub value_name: &'static str,
+    pub help: &'static str,
+    /// The value when neither flag nor file sets it; `None`: no value, or one worked out
+    /// (the help says which).
+    pub default: Option<&'static str>,
+    /// Checks a value and sets it; the error is the reason.
+    set: fn(&mut Config, &str) -> Result<(), String>,
 }
 
-/// A scalar written as a string or a number in the file (`maxPods: 110`, `"10Mi"`).
-#[derive(Debug, Clone)]
-struct Scalar(String);
+/// Every configuration key, in the order `--help` lists them.
+pub static KEYS: &[Key] = &[
+    Key {
+        file: "staticPodPath",
+        flag: "static-pod-path",
+        value_name: "DIR",
+        help: "Directory of static pod manifests",
+        default: Some("/etc/kubernetes/manifests"),
+        set: |c, v| absolute(v).map(|p| c.static_pod_path = p),
+    },
+    Key {
+        file: "nodeName",
+        flag: "node-name",
+        value_name: "NAME",
+        help: "Node name [default: the hostname, lowercased]",
+        default: None,
+        set: |c, v| node_name(v).map(|n| c.node_name = n),
+    },
+    Key {
+        file: "rootDir",
+        flag: "root-dir",
+        value_name: "DIR",
+        help: "State directory",
+        default: Some("/var/lib/nodelet"),
+        set: |c, v| absolute(v).map(|p| c.root_dir = p),
+    },
+    Key {
+        file: "podLogsDir",
+        flag: "pod-logs-dir",
+        value_name: "DIR",
+        help: "Container log directory",
+        default: Some("/var/log/pods"),
+        set: |c, v| absolute(v).map(|p| c.pod_logs_dir = p),
+    },
+    Key {
+        file: "runDir",
+        flag: "run-dir",
+        value_name: "DIR",
+        help: "Runtime directory",
+        default: Some("/run/nodelet"),
+        set: |c, v| absolute(v).map(|p| c.run_dir = p),
+    },
+    Key {
+        file: "apiSocket",
+        flag: "api-socket",
+        value_name: "PATH",
+        help: "API socket",
+        default: Some(DEFAULT_API_SOCKET),
+        set: |c, v| absolute(v).map(|p| c.api_socket = p),
+    },
+    Key {
+        file: "apiTcpAddress",
+        flag: "api-tcp-address",
+        value_name: "ADDR",
+        help: "Also serve the API over TCP at this address, like 127.0.0.1:10255 [default: off]",
+        default: None,
+        set: |c, v| {
+            let addr = v.parse().map_err(|_| {
+                format!("{v:?}: must be an IP address and port, like 127.0.0.1:10255")
+            })?;
+            c.api_tcp_address = Some(addr);
+            Ok(())
+        },
+    },
+    Key {
+        file: "nodeIP",
+        flag: "node-ip",
+        value_name: "IP",
+        help: "The node's IP, reported as pods' hostIP [default: the source address of the default route]",
+        default: None,
+        set: |c, v| {
+            let ip: std::net::IpAddr = v
+                .parse()
+                .map_err(|_| format!("{v:?}: must be an IPv4 or IPv6 address"))?;
+            if ip.is_unspecified() {
+                return Err(format!("{v:?}: must be a specific address"));
+            }
+            c.node_ip = Some(ip);
+            Ok(())
+        },
+    },
+    Key {
+        file: "cgroupRoot",
+        flag: "cgroup-root",
+        value_name: "PATH",
+        help: "Cgroup for pods [default: nodelet's own cgroup]",
+        default: None,
+        set: |c, v| {
+            if !Path::new(v).is_absolute() {
+                return Err(format!(
+                    "must be an absolute cgroup path like /nodelet, got {v:?}"
+                ));
+            }
+            c.cgroup_root = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Key {
+        file: "maxPods",
+        flag: "max-pods",
+        value_name: "N",
+        help: "Maximum number of pods",
+        default: Some("110"),
+        set: |c, v| at_least(v, 1).map(|n| c.max_pods = n),
+    },
+    Key {
+        file: "containerLogMaxSize",
+        flag: "container-log-max-size",
+        value_name: "QUANTITY",
+        help: "Container log size that triggers rotation, a quantity like 10Mi",
+        default: Some("10Mi"),
+        set: |c, v| {
+            let q = Quantity::parse(v).map_err(|e| format!("{v:?}: {e}"))?;
+            if q.value() <= 0 {
+                return Err(format!("{v:?}: must be greater than 0"));
+            }
+            c.container_log_max_size = q.value() as u64;
+            Ok(())
+        },
+    },
+    Key {
+        file: "containerLogMaxFiles",
+        flag: "container-log-max-files",
+        value_name: "N",
+        help: "Log files kept per container",
+        default: Some("5"),
+        set: |c, v| at_least(v, 2).map(|n| c.container_log_max_files = n),
+    },
+    Key {
+        file: "containerLogMaxInstances",
+        flag: "container-log-max-instances",
+        value_name: "N",
+        help: "Container instances whose logs are kept",
+        default: Some("5"), // crate::logs::DEFAULT_MAX_INSTANCES (checked by a test)
+        set: |c, v| at_least(v, 1).map(|n| c.container_log_max_instances = n),
+    },
+    Key {
+        file: "cniConfDir",
+        flag: "cni-conf-dir",
+        value_name: "DIR",
+        help: "CNI configuration directory",
+        default: Some("/etc/cni/net.d"),
+        set: |c, v| absolute(v).map(|p| c.cni_conf_dir = p),
+    },
+    Key {
+        file: "cniBinDir",
+        flag: "cni-bin-dir",
+        value_name: "DIR",
+        help: "CNI plugin directory",
+        default: Some("/opt/cni/bin"),
+        set: |c, v| absolute(v).map(|p| c.cni_bin_dir = p),
+    },
+    Key {
+        file: "crashLoopBackOff.initial",
+        flag: "crash-loop-back-off-initial",
+        value_name: "DURATION",
+        help: "First crash-loop back-off delay, a duration like 10s",
+        default: Some("10s"),
+        set: |c, v| positive_duration(v).map(|d| c.crash_loop_back_off.initial = d),
+    },
+    Key {
+        file: "crashLoopBackOff.max",
+        flag: "crash-loop-back-off-max",
+        value_name: "DURATION",
+        help: "Longest crash-loop back-off delay",
+        default: Some("300s"),
+        set: |c, v| positive_duration(v).map(|d| c.crash_loop_back_off.max = d),
+    },
+    Key {
+        file: "crashLoopBackOff.reset",
+        flag: "crash-loop-back-off-reset",
+        value_name: "DURATION",
+        help: "Running this long without failing resets the back-off [default: 2 × max = 600s]",
+        default: None,
+        set: |c, v| positive_duration(v).map(|d| c.crash_loop_back_off.reset = d),
+    },
+    Key {
+        file: "fileCheckFrequency",
+        flag: "file-check-frequency",
+        value_name: "DURATION",
+        help: "Period of the full rescan of the static pod path",
+        default: Some("20s"),
+        set: |c, v| positive_duration(v).map(|d| c.file_check_frequency = d),
+    },
+];
 
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or a number")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
+fn absolute(v: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(v);
+    if p.is_absolute() {
+        Ok(p)
+    } else {
+        Err(format!("must be an absolute path, got {v:?}"))
     }
 }
 
-#[derive(Deserialize, Debug, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FileCrashLoopBackOff {
-    initial: Option<Scalar>,
-    max: Option<Scalar>,
-    reset: Option<Scalar>,
+fn node_name(v: &str) -> Result<String, String> {
+    let errs = names::dns1123_subdomain(v);
+    if errs.is_empty() {
+        Ok(v.to_string())
+    } else {
+        Err(format!("{v:?}: {}", errs.join("; ")))
+    }
 }
 
-/// The file as written; every key optional.
-#[derive(Deserialize, Debug, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FileConfig {
-    api_version: Option<String>,
-    kind: Option<String>,
-    static_pod_path: Option<PathBuf>,
-    node_name: Option<String>,
-    root_dir: Option<PathBuf>,
-    pod_logs_dir: Option<PathBuf>,
-    run_dir: Option<PathBuf>,
-    api_socket: Option<PathBuf>,
-    api_tcp_address: Option<String>,
-    #[serde(rename = "nodeIP")]
-    node_ip: Option<String>,
-    cgroup_root: Option<PathBuf>,
-    max_pods: Option<Scalar>,
-    container_log_max_size: Option<Scalar>,
-    container_log_max_files: Option<Scalar>,
-    container_log_max_instances: Option<Scalar>,
-    cni_conf_dir: Option<PathBuf>,
-    cni_bin_dir: Option<PathBuf>,
-    crash_loop_back_off: Option<FileCrashLoopBackOff>,
-    file_check_frequency: Option<Scalar>,
+fn at_least(v: &str, min: u32) -> Result<u32, String> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if n >= min => Ok(n),
+        Ok(n) => Err(format!("must be at least {min}, got {n}")),
+        Err(_) => Err(format!("must be a whole number, got {v:?}")),
+    }
+}
+
+fn positive_duration(v: &str) -> Result<Duration, String> {
+    match parse_duration(v) {
+        Ok(d) if d.is_zero() => Err(format!("{v:?}: must be greater than 0")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Command-line flags of the configuration (`--config` and one flag per [`KEYS`] entry);
+/// flatten into a binary's clap parser.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigFlags {
+    /// Configuration file [default: /etc/nodelet/config.yaml, if it exists].
+    pub config: Option<PathBuf>,
+    /// The values given, by flag name.
+    pub values: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl clap::Args for ConfigFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let config = clap::Arg::new("config")
+            .long("config")
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("Configuration file [default: /etc/nodelet/config.yaml, if it exists]");
+        KEYS.iter().fold(cmd.arg(config), |cmd, k| {
+            let help = match k.default {
+                Some(d) => format!("{} [default: {d}]", k.help),
+                None => k.help.to_string(),
+            };
+            cmd.arg(
+                clap::Arg::new(k.flag)
+                    .long(k.flag)
+                    .value_name(k.value_name)
+                    .help(help),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for ConfigFlags {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = ConfigFlags::default();
+        flags.update_from_arg_matches(m)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        if let Some(p) = m.get_one::<PathBuf>("config") {
+            self.config = Some(p.clone());
+        }
+        for k in KEYS {
+            if let Some(v) = m.get_one::<String>(k.flag) {
+                self.values.insert(k.flag, v.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ConfigFlags {
+    /// Sets flag `--name` (as if given on the command line).
+    pub fn set(mut self, name: &'static str, value: impl Into<String>) -> ConfigFlags {
+        self.values.insert(name, value.into());
+        self
+    }
 }
 
 impl Config {
@@ -272,383 +445,214 @@ impl Config {
         Config::from_parts(file, flags, &system_hostname)
     }
 
-    /// Builds the configuration from a file's text (if any), the flags and a hostname source.
+    /// Builds the configuration from a file's text (if any), the flags and a hostname source:
+    /// every key of [`KEYS`] from its flag, else the file, else its default; then what is
+    /// worked out (node name from the hostname, back-off reset) and checked across keys.
     pub fn from_parts(
         file: Option<(&Path, &str)>,
         flags: &ConfigFlags,
         hostname: &dyn Fn() -> Result<String, String>,
     ) -> Result<Config, ConfigError> {
-        let (fc, origin_file) = match file {
-            Some((path, text)) => (parse_file(path, text)?, Some(path.to_path_buf())),
-            None => (FileConfig::default(), None),
+        let file_values = match file {
+            Some((path, text)) => parse_file(path, text)?,
+            None => Default::default(),
         };
-        let file_origin = || Origin::File(origin_file.clone().unwrap_or_default());
-        let invalid = |origin: Origin, key: &str, reason: String| ConfigError::Invalid {
-            origin,
-            key: key.to_string(),
-            reason,
-        };
-
-        // Picks the flag, else the file value, with the origin for error messages.
-        macro_rules! pick {
-            ($flag:expr, $flagname:literal, $file:expr) => {
-                match ($flag.clone(), $file) {
-                    (Some(v), _) => Some((v, Origin::Flag($flagname))),
-                    (None, Some(v)) => Some((v, file_origin())),
-                    (None, None) => None,
-                }
+        let file_origin = || Origin::File(file.map(|(p, _)| p.to_path_buf()).unwrap_or_default());
+        let mut cfg = Config::unset(file.map(|(p, _)| p.to_path_buf()));
+        // Where each value that was given came from.
+        let mut given: std::collections::HashMap<&str, Origin> = Default::default();
+        for k in KEYS {
+            let given_value = match (flags.values.get(k.flag), file_values.get(k.file)) {
+                (Some(v), _) => Some((v.as_str(), Origin::Flag(k.flag))),
+                (None, Some(v)) => Some((v.as_str(), file_origin())),
+                (None, None) => None,
             };
-        }
-        let path_value = |v: Option<(PathBuf, Origin)>,
-                          key: &str,
-                          default: &str|
-         -> Result<PathBuf, ConfigError> {
-            match v {
-                None => Ok(PathBuf::from(default)),
-                Some((p, origin)) => {
-                    if p.is_absolute() {
-                        Ok(p)
-                    } else {
-                        Err(invalid(
-                            origin,
-                            key,
-                            format!(
-                                "must be an absolute path, got {:?}",
-                                p.display().to_string()
-                            ),
-                        ))
-                    }
+            let (v, origin) = match (given_value, k.default) {
+                (Some((v, origin)), _) => {
+                    given.insert(k.file, origin.clone());
+                    (v, origin)
                 }
-            }
-        };
-
-        let fcl = fc.crash_loop_back_off.unwrap_or_default();
-        let scalar = |s: Option<Scalar>| s.map(|s| s.0);
-
-        let mut cfg = Config {
-            config_file: origin_file.clone(),
-            static_pod_path: path_value(
-                pick!(flags.static_pod_path, "static-pod-path", fc.static_pod_path),
-                "staticPodPath",
-                "/etc/kubernetes/manifests",
-            )?,
-            node_name: String::new(),
-            root_dir: path_value(
-                pick!(flags.root_dir, "root-dir", fc.root_dir),
-                "rootDir",
-                "/var/lib/nodelet",
-            )?,
-            pod_logs_dir: path_value(
-                pick!(flags.pod_logs_dir, "pod-logs-dir", fc.pod_logs_dir),
-                "podLogsDir",
-                "/var/log/pods",
-            )?,
-            run_dir: path_value(
-                pick!(flags.run_dir, "run-dir", fc.run_dir),
-                "runDir",
-                "/run/nodelet",
-            )?,
-            api_socket: path_value(
-                pick!(flags.api_socket, "api-socket", fc.api_socket),
-                "apiSocket",
-                DEFAULT_API_SOCKET,
-            )?,
-            api_tcp_address: None,
-            node_ip: None,
-            cgroup_root: None,
-            max_pods: 110,
-            container_log_max_size: 10 * 1024 * 1024,
-            container_log_max_files: 5,
-            container_log_max_instances: crate::logs::DEFAULT_MAX_INSTANCES as u32,
-            cni_conf_dir: path_value(
-                pick!(flags.cni_conf_dir, "cni-conf-dir", fc.cni_conf_dir),
-                "cniConfDir",
-                "/etc/cni/net.d",
-            )?,
-            cni_bin_dir: path_value(
-                pick!(flags.cni_bin_dir, "cni-bin-dir", fc.cni_bin_dir),
-                "cniBinDir",
-                "/opt/cni/bin",
-            )?,
-            crash_loop_back_off: CrashLoopBackOff {
-                initial: Duration::from_secs(10),
-                max: Duration::from_secs(300),
-                reset: Duration::from_secs(600),
-            },
-            file_check_frequency: Duration::from_secs(20),
-        };
-
-        if let Some((p, origin)) = pick!(flags.cgroup_root, "cgroup-root", fc.cgroup_root) {
-            if !p.is_absolute() {
-                return Err(invalid(
-                    origin,
-                    "cgroupRoot",
-                    format!(
-                        "must be an absolute cgroup path like /nodelet, got {:?}",
-                        p.display().to_string()
-                    ),
-                ));
-            }
-            cfg.cgroup_root = Some(p);
-        }
-
-        let node = match pick!(flags.node_name, "node-name", fc.node_name) {
-            Some((n, origin)) => {
-                let errs = names::dns1123_subdomain(&n);
-                if !errs.is_empty() {
-                    return Err(invalid(
-                        origin,
-                        "nodeName",
-                        format!("{n:?}: {}", errs.join("; ")),
-                    ));
-                }
-                n
-            }
-            None => {
-                let h = hostname().map_err(ConfigError::Hostname)?.to_lowercase();
-                let errs = names::dns1123_subdomain(&h);
-                if !errs.is_empty() {
-                    return Err(ConfigError::Hostname(format!("{h:?}: {}", errs.join("; "))));
-                }
-                h
-            }
-        };
-        cfg.node_name = node;
-
-        if let Some((a, origin)) =
-            pick!(flags.api_tcp_address, "api-tcp-address", fc.api_tcp_address)
-        {
-            let addr = a.parse::<std::net::SocketAddr>().map_err(|_| {
-                invalid(
-                    origin,
-                    "apiTcpAddress",
-                    format!("{a:?}: must be an IP address and port, like 127.0.0.1:10255"),
-                )
-            })?;
-            cfg.api_tcp_address = Some(addr);
-        }
-        if let Some((a, origin)) = pick!(flags.node_ip, "node-ip", fc.node_ip) {
-            let ip = a.parse::<std::net::IpAddr>().map_err(|_| {
-                invalid(
-                    origin.clone(),
-                    "nodeIP",
-                    format!("{a:?}: must be an IPv4 or IPv6 address"),
-                )
-            })?;
-            if ip.is_unspecified() {
-                return Err(invalid(
-                    origin,
-                    "nodeIP",
-                    format!("{a:?}: must be a specific address"),
-                ));
-            }
-            cfg.node_ip = Some(ip);
-        }
-
-        let int = |v: Option<(String, Origin)>,
-                   key: &str,
-                   min: u32|
-         -> Result<Option<u32>, ConfigError> {
-            match v {
-                None => Ok(None),
-                Some((s, origin)) => match s.trim().parse::<u32>() {
-                    Ok(n) if n >= min => Ok(Some(n)),
-                    Ok(n) => Err(invalid(
-                        origin,
-                        key,
-                        format!("must be at least {min}, got {n}"),
-                    )),
-                    Err(_) => Err(invalid(
-                        origin,
-                        key,
-                        format!("must be a whole number, got {s:?}"),
-                    )),
-                },
-            }
-        };
-        if let Some(n) = int(
-            pick!(flags.max_pods, "max-pods", scalar(fc.max_pods)),
-            "maxPods",
-            1,
-        )? {
-            cfg.max_pods = n;
-        }
-        if let Some(n) = int(
-            pick!(
-                flags.container_log_max_files,
-                "container-log-max-files",
-                scalar(fc.container_log_max_files)
-            ),
-            "containerLogMaxFiles",
-            2,
-        )? {
-            cfg.container_log_max_files = n;
-        }
-        if let Some(n) = int(
-            pick!(
-                flags.container_log_max_instances,
-                "container-log-max-instances",
-                scalar(fc.container_log_max_instances)
-            ),
-            "containerLogMaxInstances",
-            1,
-        )? {
-            cfg.container_log_max_instances = n;
-        }
-        if let Some((s, origin)) = pick!(
-            flags.container_log_max_size,
-            "container-log-max-size",
-            scalar(fc.container_log_max_size)
-        ) {
-            let q = Quantity::parse(&s).map_err(|e| {
-                invalid(origin.clone(), "containerLogMaxSize", format!("{s:?}: {e}"))
-            })?;
-            if q.value() <= 0 {
-                return Err(invalid(
-                    origin,
-                    "containerLogMaxSize",
-                    format!("{s:?}: must be greater than 0"),
-                ));
-            }
-            cfg.container_log_max_size = q.value() as u64;
-        }
-
-        let dur = |v: Option<(String, Origin)>,
-                   key: &str|
-         -> Result<Option<(Duration, Origin)>, ConfigError> {
-            match v {
-                None => Ok(None),
-                Some((s, origin)) => match parse_duration(&s) {
-                    Ok(d) if d.is_zero() => Err(invalid(
-                        origin,
-                        key,
-                        format!("{s:?}: must be greater than 0"),
-                    )),
-                    Ok(d) => Ok(Some((d, origin))),
-                    Err(e) => Err(invalid(origin, key, e.to_string())),
-                },
-            }
-        };
-        if let Some((d, _)) = dur(
-            pick!(
-                flags.file_check_frequency,
-                "file-check-frequency",
-                scalar(fc.file_check_frequency)
-            ),
-            "fileCheckFrequency",
-        )? {
-            cfg.file_check_frequency = d;
-        }
-        let initial = dur(
-            pick!(
-                flags.crash_loop_back_off_initial,
-                "crash-loop-back-off-initial",
-                scalar(fcl.initial)
-            ),
-            "crashLoopBackOff.initial",
-        )?;
-        let max = dur(
-            pick!(
-                flags.crash_loop_back_off_max,
-                "crash-loop-back-off-max",
-                scalar(fcl.max)
-            ),
-            "crashLoopBackOff.max",
-        )?;
-        if let Some((d, _)) = initial {
-            cfg.crash_loop_back_off.initial = d;
-        }
-        let reset = dur(
-            pick!(
-                flags.crash_loop_back_off_reset,
-                "crash-loop-back-off-reset",
-                scalar(fcl.reset)
-            ),
-            "crashLoopBackOff.reset",
-        )?;
-        if let Some((d, _)) = &max {
-            cfg.crash_loop_back_off.max = *d;
-        }
-        cfg.crash_loop_back_off.reset = match reset {
-            Some((d, _)) => d,
-            None => cfg.crash_loop_back_off.max * 2,
-        };
-        if cfg.crash_loop_back_off.max < cfg.crash_loop_back_off.initial {
-            let origin = max.map(|(_, o)| o).unwrap_or_else(file_origin);
-            return Err(invalid(
+                (None, Some(d)) => (d, file_origin()),
+                (None, None) => continue,
+            };
+            (k.set)(&mut cfg, v).map_err(|reason| ConfigError::Invalid {
                 origin,
-                "crashLoopBackOff.max",
-                format!(
+                key: k.file.to_string(),
+                reason,
+            })?;
+        }
+        if cfg.node_name.is_empty() {
+            let h = hostname().map_err(ConfigError::Hostname)?.to_lowercase();
+            cfg.node_name = node_name(&h).map_err(ConfigError::Hostname)?;
+        }
+        let backoff = &mut cfg.crash_loop_back_off;
+        if backoff.reset.is_zero() {
+            backoff.reset = backoff.max * 2;
+        }
+        if backoff.max < backoff.initial {
+            return Err(ConfigError::Invalid {
+                origin: given
+                    .remove("crashLoopBackOff.max")
+                    .unwrap_or_else(file_origin),
+                key: "crashLoopBackOff.max".into(),
+                reason: format!(
                     "{} is shorter than crashLoopBackOff.initial ({})",
-                    format_duration(cfg.crash_loop_back_off.max),
-                    format_duration(cfg.crash_loop_back_off.initial)
+                    format_duration(backoff.max),
+                    format_duration(backoff.initial)
                 ),
-            ));
+            });
         }
         Ok(cfg)
     }
+
+    /// A configuration no key has set yet.
+    fn unset(config_file: Option<PathBuf>) -> Config {
+        Config {
+            config_file,
+            static_pod_path: PathBuf::new(),
+            node_name: String::new(),
+            root_dir: PathBuf::new(),
+            pod_logs_dir: PathBuf::new(),
+            run_dir: PathBuf::new(),
+            api_socket: PathBuf::new(),
+            api_tcp_address: None,
+            node_ip: None,
+            cgroup_root: None,
+            max_pods: 0,
+            container_log_max_size: 0,
+            container_log_max_files: 0,
+            container_log_max_instances: 0,
+            cni_conf_dir: PathBuf::new(),
+            cni_bin_dir: PathBuf::new(),
+            crash_loop_back_off: CrashLoopBackOff {
+                initial: Duration::ZERO,
+                max: Duration::ZERO,
+                reset: Duration::ZERO,
+            },
+            file_check_frequency: Duration::ZERO,
+        }
+    }
 }
 
-/// Parses and checks the file's structure: YAML syntax, known keys, types, apiVersion, kind.
-fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    let origin = || Origin::File(path.to_path_buf());
+/// Parses the file: YAML syntax, apiVersion and kind, then every value by its dotted key
+/// (`crashLoopBackOff.max`); a key [`KEYS`] does not know, or a value that is not a string or
+/// a number, is an error naming it.
+fn parse_file(
+    path: &Path,
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let invalid = |key: &str, reason: String| ConfigError::Invalid {
+        origin: Origin::File(path.to_path_buf()),
+        key: key.to_string(),
+        reason,
+    };
     let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
-    let mut failed_path: Option<String> = None;
-    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        serde_path_to_error::deserialize::<_, Option<FileConfig>>(de).map_err(|e| {
-            failed_path = Some(e.path().to_string());
-            e.into_inner()
-        })
-    });
-    let fc = match result {
+    let doc = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        Option::<serde_json::Value>::deserialize(de)
+    })
+    // The message ends with "at line L, column C".
+    .map_err(|e| invalid("", e.without_snippet().to_string().trim().to_string()))?;
+    let mut map = match doc {
         // An empty file (or only comments) means all defaults.
-        Ok(None) => return Ok(FileConfig::default()),
-        Ok(Some(fc)) => fc,
-        Err(e) => {
-            // serde_path_to_error writes "." or "?" when no key is involved (syntax errors).
-            let key = failed_path
-                .filter(|p| p != "." && p != "?")
-                .unwrap_or_default();
-            // The message ends with "at line L, column C".
-            let reason = e.without_snippet().to_string();
-            return Err(ConfigError::Invalid {
-                origin: origin(),
-                key,
-                reason: reason.trim().to_string(),
-            });
+        None | Some(serde_json::Value::Null) => return Ok(Default::default()),
+        Some(serde_json::Value::Object(m)) => m,
+        Some(other) => {
+            return Err(invalid(
+                "",
+                format!("expected a mapping of keys, got {}", json_kind(&other)),
+            ));
         }
     };
-    match fc.api_version.as_deref() {
-        Some(API_VERSION) => {}
-        Some(other) => {
-            return Err(ConfigError::Invalid {
-                origin: origin(),
-                key: "apiVersion".into(),
-                reason: format!("unsupported value {other:?}, expected {API_VERSION:?}"),
-            });
-        }
-        None => {
-            return Err(ConfigError::Invalid {
-                origin: origin(),
-                key: "apiVersion".into(),
-                reason: format!("required: {API_VERSION}"),
-            });
+    for (key, want) in [("apiVersion", API_VERSION), ("kind", KIND)] {
+        match map.remove(key) {
+            Some(serde_json::Value::String(v)) if v == want => {}
+            Some(other) => {
+                let got = other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), |s| format!("{s:?}"));
+                return Err(invalid(
+                    key,
+                    format!("unsupported value {got}, expected {want:?}"),
+                ));
+            }
+            None => return Err(invalid(key, format!("required: {want}"))),
         }
     }
-    match fc.kind.as_deref() {
-        Some(KIND) => {}
-        other => {
-            return Err(ConfigError::Invalid {
-                origin: origin(),
-                key: "kind".into(),
-                reason: match other {
-                    Some(k) => format!("unsupported value {k:?}, expected {KIND:?}"),
-                    None => format!("required: {KIND}"),
-                },
-            });
+    let mut values = std::collections::BTreeMap::new();
+    flatten("", map, &mut values).map_err(|(key, reason)| invalid(&key, reason))?;
+    Ok(values)
+}
+
+/// The values of mapping `map` found at `prefix`, by dotted key; an error names the key.
+fn flatten(
+    prefix: &str,
+    map: serde_json::Map<String, serde_json::Value>,
+    values: &mut std::collections::BTreeMap<String, String>,
+) -> Result<(), (String, String)> {
+    use serde_json::Value;
+    for (name, v) in map {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let section = format!("{key}.");
+        let is_section = KEYS.iter().any(|k| k.file.starts_with(&section));
+        let is_key = KEYS.iter().any(|k| k.file == key);
+        match v {
+            _ if !is_key && !is_section => {
+                let under = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}.")
+                };
+                let mut known: Vec<String> = KEYS
+                    .iter()
+                    .filter_map(|k| k.file.strip_prefix(under.as_str()))
+                    .map(|k| format!("`{}`", k.split('.').next().unwrap_or(k)))
+                    .collect();
+                known.dedup();
+                return Err((
+                    key,
+                    format!(
+                        "unknown field `{name}`, expected one of {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            Value::Null => {}
+            Value::Object(m) if is_section => flatten(&key, m, values)?,
+            Value::String(s) if is_key => {
+                values.insert(key, s);
+            }
+            Value::Number(n) if is_key => {
+                values.insert(key, n.to_string());
+            }
+            other => {
+                let want = if is_section {
+                    "a mapping"
+                } else {
+                    "a string or a number"
+                };
+                return Err((
+                    key,
+                    format!("invalid type: {}, expected {want}", json_kind(&other)),
+                ));
+            }
         }
     }
-    Ok(fc)
+    Ok(())
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a sequence",
+        serde_json::Value::Object(_) => "a mapping",
+    }
 }
 
 /// The machine's hostname.

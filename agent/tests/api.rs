@@ -14,7 +14,7 @@ use nodelet::logs;
 use nodelet_api::{
     self as api, Client, ClientError, LogQuery, LogRequest, LogSink, Metrics, NodeState,
 };
-use nodelet_objects::events::{EventStore, EventType, Involved};
+use nodelet_objects::events::{EventReason, EventStore, Involved};
 use nodelet_shim::crilog::LogWriter;
 use nodelet_shim_protocol::crilog::Stream;
 
@@ -453,15 +453,13 @@ fn events_are_listed_aggregated() {
     for _ in 0..3 {
         s.node.events.record(
             &p,
-            EventType::Warning,
-            "BackOff",
+            EventReason::BackOff,
             "Back-off restarting failed container",
         );
     }
     s.node.events.record(
         &Involved::pod("kube-system", "dns-n1", "uid-dns-n1"),
-        EventType::Normal,
-        "Pulled",
+        EventReason::Pulled,
         "Container image \"busybox\" already present on machine",
     );
     let c = s.client();

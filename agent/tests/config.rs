@@ -245,10 +245,7 @@ fn bad_flags_name_the_flag() {
 fn config_file_optional_at_default_path_required_when_given() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("config.yaml");
-    let flags = ConfigFlags {
-        node_name: Some("n1".into()),
-        ..Default::default()
-    };
+    let flags = ConfigFlags::default().set("node-name", "n1");
     let c = Config::load_with_default_path(&flags, &missing).unwrap();
     assert_eq!(c.config_file, None);
 
@@ -277,4 +274,44 @@ fn config_file_optional_at_default_path_required_when_given() {
     std::fs::write(&missing, "").unwrap();
     let c = Config::load_with_default_path(&flags, &missing).unwrap();
     assert_eq!(c.max_pods, 110, "an empty file is all defaults");
+}
+
+#[test]
+fn one_table_of_keys_makes_the_flags_and_the_file_keys() {
+    use clap::CommandFactory;
+    let help = Cli::command().render_long_help().to_string();
+    for k in nodelet::config::KEYS {
+        assert!(
+            help.contains(&format!("--{} <{}>", k.flag, k.value_name)),
+            "{help}"
+        );
+        if let Some(d) = k.default {
+            assert!(
+                help.contains(&format!("[default: {d}]")),
+                "{}: {help}",
+                k.flag
+            );
+        }
+        // Every key is read from the file at its (dotted) place, and named in its errors.
+        let yaml = match k.file.split_once('.') {
+            Some((section, key)) => format!("{HEAD}{section}:\n  {key}: [x]\n"),
+            None => format!("{HEAD}{}: [x]\n", k.file),
+        };
+        let e = err(&yaml);
+        assert_eq!(
+            e,
+            format!(
+                "/etc/nodelet/config.yaml: {}: invalid type: a sequence, expected a string or a number",
+                k.file
+            )
+        );
+    }
+    let instances = nodelet::config::KEYS
+        .iter()
+        .find(|k| k.file == "containerLogMaxInstances")
+        .and_then(|k| k.default);
+    assert_eq!(
+        instances,
+        Some(nodelet::logs::DEFAULT_MAX_INSTANCES.to_string().as_str())
+    );
 }

@@ -57,6 +57,81 @@ impl EventType {
     }
 }
 
+/// Why an event was recorded: the kubelet's reasons for events about pods and containers,
+/// each with the type the kubelet gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventReason {
+    /// The pod was assigned to this node.
+    Scheduled,
+    /// The pod was rejected at admission for want of pod slots (`maxPods`).
+    OutOfPods,
+    FailedCreatePodSandBox,
+    /// The sandbox died and is re-created.
+    SandboxChanged,
+    FailedMount,
+    /// The pod's shim could not be reached.
+    FailedSync,
+    Pulling,
+    Pulled,
+    Created,
+    Started,
+    /// A container failed to pull, be created or start, or an init container failed.
+    Failed,
+    /// CrashLoopBackOff.
+    BackOff,
+    Killing,
+    Unhealthy,
+    FailedPostStartHook,
+    /// The OOM killer ended a container.
+    OomKilling,
+}
+
+impl EventReason {
+    /// The reason as the kubelet spells it (`OutOfpods`, `OOMKilling`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::Scheduled => "Scheduled",
+            EventReason::OutOfPods => "OutOfpods",
+            EventReason::FailedCreatePodSandBox => "FailedCreatePodSandBox",
+            EventReason::SandboxChanged => "SandboxChanged",
+            EventReason::FailedMount => "FailedMount",
+            EventReason::FailedSync => "FailedSync",
+            EventReason::Pulling => "Pulling",
+            EventReason::Pulled => "Pulled",
+            EventReason::Created => "Created",
+            EventReason::Started => "Started",
+            EventReason::Failed => "Failed",
+            EventReason::BackOff => "BackOff",
+            EventReason::Killing => "Killing",
+            EventReason::Unhealthy => "Unhealthy",
+            EventReason::FailedPostStartHook => "FailedPostStartHook",
+            EventReason::OomKilling => "OOMKilling",
+        }
+    }
+
+    /// `Normal` or `Warning`, as the kubelet records this reason.
+    pub fn event_type(self) -> EventType {
+        match self {
+            EventReason::Scheduled
+            | EventReason::SandboxChanged
+            | EventReason::Pulling
+            | EventReason::Pulled
+            | EventReason::Created
+            | EventReason::Started
+            | EventReason::Killing => EventType::Normal,
+            EventReason::OutOfPods
+            | EventReason::FailedCreatePodSandBox
+            | EventReason::FailedMount
+            | EventReason::FailedSync
+            | EventReason::Failed
+            | EventReason::BackOff
+            | EventReason::Unhealthy
+            | EventReason::FailedPostStartHook
+            | EventReason::OomKilling => EventType::Warning,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     involved: Involved,
@@ -95,12 +170,12 @@ impl EventStore {
         }
     }
 
-    /// Record an event from component `kubelet` now.
-    pub fn record(&self, involved: &Involved, type_: EventType, reason: &str, message: &str) {
+    /// Record an event from component `kubelet` now, of the type its reason has.
+    pub fn record(&self, involved: &Involved, reason: EventReason, message: &str) {
         self.record_at(
             involved,
-            type_,
-            reason,
+            reason.event_type(),
+            reason.as_str(),
             message,
             "kubelet",
             Timestamp::now(),
@@ -426,6 +501,24 @@ mod tests {
         assert_eq!(s.list(None, Some("web-node1")).len(), 4);
         s.forget_pod("u1");
         assert_eq!(s.list(None, None).len(), 1);
+    }
+
+    #[test]
+    fn a_reason_records_with_its_kubelet_spelling_and_type() {
+        let s = EventStore::new("n", 10);
+        let p = Involved::pod("default", "a", "u");
+        for (reason, spelled, type_) in [
+            (EventReason::BackOff, "BackOff", "Warning"),
+            (EventReason::OomKilling, "OOMKilling", "Warning"),
+            (EventReason::OutOfPods, "OutOfpods", "Warning"),
+            (EventReason::Killing, "Killing", "Normal"),
+            (EventReason::Pulled, "Pulled", "Normal"),
+        ] {
+            s.record(&p, reason, spelled);
+            let e = s.list(None, None).pop().unwrap();
+            assert_eq!(e.reason.as_deref(), Some(spelled));
+            assert_eq!(e.type_.as_deref(), Some(type_), "{spelled}");
+        }
     }
 
     #[test]

@@ -6,10 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nodelet_images::{ImageRef, NoProgress, PullPolicy};
+use k8s_openapi::api::core::v1::Container;
+use nodelet_images::{ImageRecord, ImageRef, NoProgress, PullPolicy};
+use nodelet_objects::events::EventReason;
 use nodelet_shim_protocol::protocol::{Request, Response};
 
-use crate::podspec::{self, ContainerInput, ContainerRef, PodContext, PodVolumes};
+use crate::podspec::{self, ContainerInput, ContainerRef, PodContext, PodVolumes, SpecErrorKind};
 use crate::sandbox::paths;
 
 use super::ctx::Ctx;
@@ -17,19 +19,57 @@ use super::setup;
 use super::shim;
 use super::state::PodState;
 
-/// Why a start failed: the kubelet's waiting reason, a message, and the event reason.
+/// Why a start failed: the kubelet's waiting reason and a message.
 #[derive(Debug, Clone)]
 pub struct StartFailure {
-    pub reason: String,
+    pub reason: StartReason,
     pub message: String,
 }
 
 impl StartFailure {
-    fn new(reason: &str, message: impl std::fmt::Display) -> StartFailure {
+    fn new(reason: StartReason, message: impl std::fmt::Display) -> StartFailure {
         StartFailure {
-            reason: reason.to_string(),
+            reason,
             message: message.to_string(),
         }
+    }
+}
+
+/// The kind of a start failure, shown as the container's waiting reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartReason {
+    /// The image reference does not parse: `InvalidImageName`.
+    InvalidImageName,
+    /// The image could not be had: `ErrImagePull`.
+    ErrImagePull,
+    /// The image service's own kubelet reason (`ErrImagePull`, `ImagePullBackOff`,
+    /// `ErrImageNeverPull`, ...).
+    Image(&'static str),
+    /// The container's spec could not be translated (`CreateContainerConfigError`,
+    /// `FailedMount`, `CreateContainerError`).
+    Spec(SpecErrorKind),
+    /// The runtime could not create it: `CreateContainerError`.
+    Create,
+    /// The runtime could not start it: `RunContainerError`.
+    Run,
+}
+
+impl StartReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartReason::InvalidImageName => "InvalidImageName",
+            StartReason::ErrImagePull => "ErrImagePull",
+            StartReason::Image(reason) => reason,
+            StartReason::Spec(kind) => kind.kubelet_reason(),
+            StartReason::Create => "CreateContainerError",
+            StartReason::Run => "RunContainerError",
+        }
+    }
+}
+
+impl std::fmt::Display for StartReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -46,8 +86,8 @@ fn bundle_dir(root: &Path, uid: &str, id: &str) -> PathBuf {
     paths::pod_dir(root, uid).join("containers").join(id)
 }
 
-/// Starts instance `restart_count` of container `which`. Returns its runtime id, image ID
-/// and start time.
+/// Starts instance `restart_count` of container `which`: its image, its bundle, create and
+/// start in the shim, the postStart hook. Returns its runtime id, image ID and start time.
 pub async fn start(
     ctx: &std::sync::Arc<Ctx>,
     st: &PodState,
@@ -57,18 +97,61 @@ pub async fn start(
     restart_count: i32,
     events: &super::view::PodEvents,
 ) -> Result<(String, String, Option<jiff::Timestamp>), StartFailure> {
-    let pod = &st.pod.pod;
     let uid = st.pod.uid();
     let t0 = std::time::Instant::now();
     let step = |what: &str| tracing::debug!(pod = %uid, step = what, ms = t0.elapsed().as_secs_f64() * 1e3, "container");
     let c = which
-        .get(pod)
-        .map_err(|e| StartFailure::new("CreateContainerError", e))?
+        .get(&st.pod.pod)
+        .map_err(|e| StartFailure::new(StartReason::Create, e))?
         .clone();
+    let rec = ensure_image(ctx, &c, events).await?;
+    step("image");
+    let id = container_id(uid, which, &c.name, restart_count);
+    let sock = st.shim_socket();
+    // A half-made instance of an earlier attempt goes first.
+    let _ = shim::call(
+        &sock,
+        Request::Delete {
+            id: id.clone(),
+            force: true,
+        },
+    )
+    .await;
+    let bundle = write_bundle(ctx, st, pctx, volumes, which, &id, &rec).await?;
+    step("bundle");
+    create(ctx, st, &c.name, &id, bundle, restart_count, events).await?;
+    step("create");
+    if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
+        remove(ctx, st, &id).await;
+        events.emit(EventReason::Failed, format!("Error: {e}"));
+        return Err(StartFailure::new(StartReason::Run, e));
+    }
+    step("start");
+    events.emit(
+        EventReason::Started,
+        format!("Started container {}", c.name),
+    );
+    post_start(ctx, st, pctx, which, &c, &id, events).await;
+    // The shim's start time is the one reported from now on (also after an agent restart).
+    let started_at = match shim::call(&sock, Request::State { id: id.clone() }).await {
+        Ok(Response::Container(info)) => info.started_at.and_then(|s| s.parse().ok()),
+        _ => None,
+    };
+    Ok((id, rec.id.to_string(), started_at))
+}
+
+/// The container's image, pulled per its pull policy (with the pull back-off), with the
+/// kubelet's Pulling/Pulled/Failed events.
+async fn ensure_image(
+    ctx: &std::sync::Arc<Ctx>,
+    c: &Container,
+    events: &super::view::PodEvents,
+) -> Result<ImageRecord, StartFailure> {
     let image = c.image.clone().unwrap_or_default();
-    let r = ImageRef::parse(&image).map_err(|e| StartFailure::new("InvalidImageName", e))?;
+    let r =
+        ImageRef::parse(&image).map_err(|e| StartFailure::new(StartReason::InvalidImageName, e))?;
     let policy = PullPolicy::from_spec(c.image_pull_policy.as_deref(), &r)
-        .map_err(|e| StartFailure::new("ErrImagePull", e))?;
+        .map_err(|e| StartFailure::new(StartReason::ErrImagePull, e))?;
     let present = ctx
         .images
         .store()
@@ -77,7 +160,7 @@ pub async fn start(
         .flatten()
         .is_some();
     if policy.needs_pull(present) {
-        events.emit("Normal", "Pulling", format!("Pulling image {image:?}"));
+        events.emit(EventReason::Pulling, format!("Pulling image {image:?}"));
     }
     // The pull future of nodelet-images is not `Send` (a higher-ranked closure in its layer
     // stream), so it runs on a blocking thread of its own.
@@ -93,43 +176,44 @@ pub async fn start(
         ))
     })
     .await
-    .map_err(|e| StartFailure::new("ErrImagePull", e))?
+    .map_err(|e| StartFailure::new(StartReason::ErrImagePull, e))?
     .map_err(|f| {
-        events.emit("Warning", "Failed", f.message.clone());
-        StartFailure::new(f.reason, f.message)
+        events.emit(EventReason::Failed, f.message.clone());
+        StartFailure::new(StartReason::Image(f.reason), f.message)
     })?;
     if policy.needs_pull(present) {
         events.emit(
-            "Normal",
-            "Pulled",
+            EventReason::Pulled,
             format!("Successfully pulled image {image:?}"),
         );
     } else {
         events.emit(
-            "Normal",
-            "Pulled",
+            EventReason::Pulled,
             format!("Container image {image:?} already present on machine"),
         );
     }
-    step("image");
-    let id = container_id(uid, which, &c.name, restart_count);
+    Ok(rec)
+}
+
+/// The instance's root filesystem from the image store and its OCI bundle
+/// (`config.json`, termination log) under `<rootDir>/pods/<uid>/containers/<id>/`; nothing
+/// is left behind on failure.
+async fn write_bundle(
+    ctx: &Ctx,
+    st: &PodState,
+    pctx: &PodContext,
+    volumes: &PodVolumes,
+    which: ContainerRef,
+    id: &str,
+    rec: &ImageRecord,
+) -> Result<PathBuf, StartFailure> {
     let store = ctx.images.store().clone();
-    let sock = st.shim_socket();
-    // A half-made instance of an earlier attempt goes first.
-    let _ = shim::call(
-        &sock,
-        Request::Delete {
-            id: id.clone(),
-            force: true,
-        },
-    )
-    .await;
     let root = ctx.cfg.root_dir.clone();
-    let (uid2, id2, rec2) = (uid.to_string(), id.clone(), rec.clone());
-    let pod2 = pod.clone();
+    let (uid2, id2, rec2) = (st.pod.uid().to_string(), id.to_string(), rec.clone());
+    let pod2 = st.pod.pod.clone();
     let (pctx2, vol2) = (pctx.clone(), volumes.clone());
-    let bundle = tokio::task::spawn_blocking(move || -> Result<PathBuf, StartFailure> {
-        let fail = |e: &dyn std::fmt::Display| StartFailure::new("CreateContainerError", e);
+    tokio::task::spawn_blocking(move || -> Result<PathBuf, StartFailure> {
+        let fail = |e: &dyn std::fmt::Display| StartFailure::new(StartReason::Create, e);
         store.remove_rootfs(&id2).map_err(|e| fail(&e))?;
         let cfg_bytes = store.read_blob(&rec2.id).map_err(|e| fail(&e))?;
         let run = nodelet_images::manifest::parse_config("image config", &cfg_bytes)
@@ -153,7 +237,7 @@ pub async fn start(
                     termination_log: Some(&tlog),
                 },
             )
-            .map_err(|e| StartFailure::new(e.kubelet_reason(), &e))?;
+            .map_err(|e| StartFailure::new(StartReason::Spec(e.kind), &e))?;
             spec.save(dir.join("config.json")).map_err(|e| fail(&e))?;
             Ok(dir.clone())
         })();
@@ -163,29 +247,42 @@ pub async fn start(
         built
     })
     .await
-    .map_err(|e| StartFailure::new("CreateContainerError", e))??;
-    step("bundle");
+    .map_err(|e| StartFailure::new(StartReason::Create, e))?
+}
+
+/// Creates the instance in the shim: its cgroup, its log at
+/// `<podLogsDir>/<ns>_<name>_<uid>/<container>/<restartCount>.log`, its OOM counter. On
+/// failure the instance is removed.
+async fn create(
+    ctx: &Ctx,
+    st: &PodState,
+    name: &str,
+    id: &str,
+    bundle: PathBuf,
+    restart_count: i32,
+    events: &super::view::PodEvents,
+) -> Result<(), StartFailure> {
     let log_path = setup::pod_logs_dir(
         &ctx.cfg.pod_logs_dir,
         st.pod.namespace(),
         st.pod.name(),
-        uid,
+        st.pod.uid(),
     )
-    .join(&c.name)
+    .join(name)
     .join(format!("{restart_count}.log"));
     if let Some(parent) = log_path.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    let cg_path = podspec::cgroups_path(&st.cgroup_parent, &id);
+    let cg_path = podspec::cgroups_path(&st.cgroup_parent, id);
     let cg_path = cg_path.to_string_lossy();
     if let Err(e) = super::cgroup::prepare_container(&cg_path) {
-        remove(ctx, st, &id).await;
-        return Err(StartFailure::new("CreateContainerError", e));
+        remove(ctx, st, id).await;
+        return Err(StartFailure::new(StartReason::Create, e));
     }
     let created = shim::call(
-        &sock,
+        &st.shim_socket(),
         Request::Create {
-            id: id.clone(),
+            id: id.to_string(),
             bundle,
             log_path: Some(log_path),
             oom_counter: super::cgroup::oom_counter(&cg_path),
@@ -195,60 +292,52 @@ pub async fn start(
     match created {
         Ok(Response::Created { .. }) => {}
         Ok(other) => {
-            remove(ctx, st, &id).await;
-            return Err(StartFailure::new(
-                "CreateContainerError",
-                format!("{other:?}"),
-            ));
+            remove(ctx, st, id).await;
+            return Err(StartFailure::new(StartReason::Create, format!("{other:?}")));
         }
         Err(e) => {
-            remove(ctx, st, &id).await;
-            events.emit("Warning", "Failed", format!("Error: {e}"));
-            return Err(StartFailure::new("CreateContainerError", e));
+            remove(ctx, st, id).await;
+            events.emit(EventReason::Failed, format!("Error: {e}"));
+            return Err(StartFailure::new(StartReason::Create, e));
         }
     }
-    step("create");
-    events.emit("Normal", "Created", format!("Created container {}", c.name));
-    if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
-        remove(ctx, st, &id).await;
-        events.emit("Warning", "Failed", format!("Error: {e}"));
-        return Err(StartFailure::new("RunContainerError", e));
-    }
-    step("start");
-    events.emit("Normal", "Started", format!("Started container {}", c.name));
-    if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.clone()) {
-        let exec = super::probes::exec_fn(
-            sock.clone(),
-            id.clone(),
-            &bundle_dir(&ctx.cfg.root_dir, uid, &id),
-        );
-        let ip = pctx
-            .pod_ips
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "127.0.0.1".into());
-        let field = format!("{}.lifecycle.postStart", which.field());
-        if let Err(m) =
-            super::hooks::run(&h, &c, &field, &ip, &*exec, Duration::from_secs(30)).await
-        {
-            events.emit(
-                "Warning",
-                "FailedPostStartHook",
-                format!("PostStartHook failed: {m}"),
-            );
-            super::probes::kill_with_grace(
-                sock.clone(),
-                id.clone(),
-                super::state::grace_period(st),
-            );
-        }
-    }
-    // The shim's start time is the one reported from now on (also after an agent restart).
-    let started_at = match shim::call(&sock, Request::State { id: id.clone() }).await {
-        Ok(Response::Container(info)) => info.started_at.and_then(|s| s.parse().ok()),
-        _ => None,
+    events.emit(EventReason::Created, format!("Created container {name}"));
+    Ok(())
+}
+
+/// Runs the container's postStart hook, if any; a failed hook kills the instance (after
+/// its grace period), as the kubelet does.
+async fn post_start(
+    ctx: &Ctx,
+    st: &PodState,
+    pctx: &PodContext,
+    which: ContainerRef,
+    c: &Container,
+    id: &str,
+    events: &super::view::PodEvents,
+) {
+    let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.clone()) else {
+        return;
     };
-    Ok((id, rec.id.to_string(), started_at))
+    let sock = st.shim_socket();
+    let exec = super::probes::exec_fn(
+        sock.clone(),
+        id.to_string(),
+        &bundle_dir(&ctx.cfg.root_dir, st.pod.uid(), id),
+    );
+    let ip = pctx
+        .pod_ips
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let field = format!("{}.lifecycle.postStart", which.field());
+    if let Err(m) = super::hooks::run(&h, c, &field, &ip, &*exec, Duration::from_secs(30)).await {
+        events.emit(
+            EventReason::FailedPostStartHook,
+            format!("PostStartHook failed: {m}"),
+        );
+        super::probes::kill_with_grace(sock, id.to_string(), super::state::grace_period(st));
+    }
 }
 
 /// Deletes an instance: the shim's container, its rootfs and bundle (its log stays).

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::podspec::NodeResources;
 use crate::sandbox::{netns, paths};
 use crate::source::Snapshot;
+use nodelet_objects::events::EventReason;
 use nodelet_objects::manifest::StaticPod;
 
 use super::ctx::{Ctx, ManagerOptions};
@@ -271,8 +272,7 @@ impl Manager {
                 view.set_pod(uid, pod);
                 view.event(
                     uid,
-                    "Warning",
-                    "OutOfpods",
+                    EventReason::OutOfPods,
                     "Node didn't have enough resource: pods".into(),
                 );
                 self.rejected.insert(uid.to_string());

@@ -30,6 +30,7 @@ pub mod ctx;
 pub mod error;
 pub mod hooks;
 pub mod manager;
+pub mod plan;
 pub mod probes;
 pub mod setup;
 pub mod shim;

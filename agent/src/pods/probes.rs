@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Container, Probe};
+use nodelet_objects::events::EventReason;
 use nodelet_shim_protocol::protocol::{Request, Response};
 
 use crate::probe::{self, ExecFn, Kind, Outcome, ProbeResult, ProbeSpec};
@@ -35,7 +36,7 @@ pub struct Probes {
 #[derive(Debug, Default)]
 pub struct Round {
     /// Events: (type, reason, message).
-    pub events: Vec<(&'static str, &'static str, String)>,
+    pub events: Vec<(EventReason, String)>,
     /// Kill the container (liveness/startup failed).
     pub kill: bool,
     /// The failed probe's own terminationGracePeriodSeconds, which overrides the pod's.
@@ -184,8 +185,7 @@ impl Probes {
             ));
             if let Outcome::Failure(msg) = &outcome {
                 out.events.push((
-                    "Warning",
-                    "Unhealthy",
+                    EventReason::Unhealthy,
                     format!("{} probe failed: {msg}", one.w.kind.as_str()),
                 ));
             }
@@ -198,8 +198,7 @@ impl Probes {
                     "startup"
                 };
                 out.events.push((
-                    "Normal",
-                    "Killing",
+                    EventReason::Killing,
                     format!("Container {name} failed {what} probe, will be restarted"),
                 ));
                 out.kill = true;

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 
-use nodelet_objects::events::{EventStore, EventType, Involved};
+use nodelet_objects::events::{EventReason, EventStore, Involved};
 
 /// Events the node keeps (after aggregation), oldest dropped first.
 pub const MAX_EVENTS: usize = 5000;
@@ -75,8 +75,8 @@ impl PodsView {
     }
 
     /// An event about pod `uid` (ignored if the view does not have it).
-    pub(crate) fn event(&self, uid: &str, type_: &'static str, reason: &str, message: String) {
-        tracing::info!(pod = uid, reason, "{message}");
+    pub(crate) fn event(&self, uid: &str, reason: EventReason, message: String) {
+        tracing::info!(pod = uid, reason = reason.as_str(), "{message}");
         let involved = {
             let r = self.read();
             let Some(v) = r.get(uid) else { return };
@@ -87,12 +87,7 @@ impl PodsView {
                 uid,
             )
         };
-        let t = if type_ == "Warning" {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        };
-        self.events.record(&involved, t, reason, &message);
+        self.events.record(&involved, reason, &message);
     }
 
     pub(crate) fn remove(&self, uid: &str) {
@@ -109,7 +104,7 @@ pub struct PodEvents {
 }
 
 impl PodEvents {
-    pub fn emit(&self, type_: &'static str, reason: &str, message: String) {
-        self.view.event(&self.uid, type_, reason, message);
+    pub fn emit(&self, reason: EventReason, message: String) {
+        self.view.event(&self.uid, reason, message);
     }
 }

@@ -1,7 +1,8 @@
 //! One pod's task: set the sandbox up, then on every sync read the shim's container states,
-//! run init containers strictly in order and the app containers, restart per restartPolicy
-//! with CrashLoopBackOff, run the probes that are due, publish the status; on stop, tear the
-//! pod down.
+//! ask the plan ([`super::plan`]) what to do — init containers strictly in order, the app
+//! containers, restarts per restartPolicy with CrashLoopBackOff, a new sandbox — and carry it
+//! out (shim calls, events), run the probes that are due, publish the status; on stop, tear
+//! the pod down.
 //!
 //! Syncs are event-driven once a pod has settled (every container running or finished for
 //! good, nothing waiting): the task sleeps on the shim's exit stream (`Watch`) until a
@@ -19,14 +20,17 @@ use k8s_openapi::api::core::v1::PodStatus;
 use nodelet_shim_protocol::protocol::ContainerInfo;
 use tokio::sync::watch;
 
-use crate::backoff::{self, Decision};
-use crate::podspec::{self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces};
+use crate::backoff;
+use crate::podspec::{
+    self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces, SpecErrorKind,
+};
 use crate::sandbox::{NamespaceOptions, dns, paths};
-use nodelet_objects::restart::{self, RestartPolicy};
+use nodelet_objects::events::EventReason;
 use nodelet_objects::status::{self, PodRuntime};
 
 use super::containers;
 use super::ctx::Ctx;
+use super::plan::{self, Action, Observed, Sandbox};
 use super::setup;
 use super::shim;
 use super::state::{ContainerSlot, Ended, PodState, grace_period};
@@ -89,8 +93,7 @@ pub async fn run(
     if w.st.shim_pid.is_none() {
         let node = w.ctx.cfg.node_name.clone();
         w.event(
-            "Normal",
-            "Scheduled",
+            EventReason::Scheduled,
             format!("Successfully assigned {} to {node}", w.st.pod.full_name()),
         );
     }
@@ -152,10 +155,8 @@ impl Worker {
         self.st.pod.uid().to_string()
     }
 
-    fn event(&self, type_: &'static str, reason: &str, message: String) {
-        self.ctx
-            .view
-            .event(self.st.pod.uid(), type_, reason, message);
+    fn event(&self, reason: EventReason, message: String) {
+        self.ctx.view.event(self.st.pod.uid(), reason, message);
     }
 
     async fn stop(&mut self) {
@@ -163,8 +164,7 @@ impl Worker {
         for s in self.st.slots() {
             if s.id.is_some() && s.ended.is_none() {
                 self.event(
-                    "Normal",
-                    "Killing",
+                    EventReason::Killing,
                     format!("Stopping container {}", s.name),
                 );
             }
@@ -274,8 +274,7 @@ impl Worker {
                 Err(e) => {
                     if self.sandbox_error.as_deref() != Some(&e.to_string()) {
                         self.event(
-                            "Warning",
-                            "FailedCreatePodSandBox",
+                            EventReason::FailedCreatePodSandBox,
                             format!("Failed to create pod sandbox: {e}"),
                         );
                     }
@@ -294,10 +293,8 @@ impl Worker {
                     let m = e.to_string();
                     // Volume types a node without an API server can never provide: the pod
                     // fails with a reason instead of waiting forever.
-                    if m.contains("needs an API server")
-                        || m.contains("is not supported by nodelet")
-                    {
-                        self.event("Warning", "FailedMount", m.clone());
+                    if e.kind == SpecErrorKind::UnsupportedVolume {
+                        self.event(EventReason::FailedMount, m.clone());
                         self.st.failed = Some(("UnsupportedVolume".into(), m));
                         if let Err(e) = self.st.save(&self.ctx.cfg.root_dir) {
                             tracing::warn!(pod = %self.uid(), "{e}");
@@ -305,7 +302,7 @@ impl Worker {
                         return;
                     }
                     if self.sandbox_error.as_deref() != Some(&m) {
-                        self.event("Warning", "FailedMount", m.clone());
+                        self.event(EventReason::FailedMount, m.clone());
                     }
                     self.sandbox_error = Some(m);
                     return;
@@ -323,16 +320,18 @@ impl Worker {
                 .shim_pid
                 .is_some_and(|p| setup::is_shim(p, &self.st.shim_dir)),
         };
-        if sandbox_dead {
-            self.recreate_sandbox(listed.ok()).await;
-            return;
-        }
+        let sandbox = if sandbox_dead {
+            Sandbox::Dead
+        } else {
+            Sandbox::Running
+        };
         let infos = match listed {
-            Ok(l) => l,
+            Ok(l) => Some(l),
+            Err(_) if sandbox_dead => None,
             Err(e) => {
                 let m = format!("pod shim unreachable: {e}");
                 if self.sandbox_error.as_deref() != Some(&m) {
-                    self.event("Warning", "FailedSync", m.clone());
+                    self.event(EventReason::FailedSync, m.clone());
                 }
                 self.sandbox_error = Some(m);
                 return;
@@ -348,7 +347,7 @@ impl Worker {
             )
         };
         let before = changing(&self.st);
-        {
+        if let Some(infos) = infos {
             let by_id: HashMap<String, ContainerInfo> =
                 infos.into_iter().map(|c| (c.id.clone(), c)).collect();
             let mut oom = vec![];
@@ -357,18 +356,28 @@ impl Worker {
                     oom.push(slot.name.clone());
                 }
             }
-            for name in oom {
+            // Of a dead sandbox, only that it died is reported.
+            for name in oom.into_iter().filter(|_| sandbox == Sandbox::Running) {
                 self.event(
-                    "Warning",
-                    "OOMKilling",
+                    EventReason::OomKilling,
                     format!("Memory cgroup out of memory: container {name} was OOM-killed"),
                 );
             }
         }
-        if self.st.failed.is_none() {
-            self.reconcile().await;
-            self.probe().await;
+        let now = Timestamp::now();
+        let actions = {
+            let observed = Observed {
+                sandbox,
+                init: &self.st.init,
+                containers: &self.st.containers,
+            };
+            let book = self.ctx.backoff.lock().unwrap_or_else(|p| p.into_inner());
+            plan::compute_pod_actions(&self.st.pod.pod, self.st.pod.uid(), &observed, &book, now)
+        };
+        if !self.carry_out(actions, now).await {
+            return; // the pod was killed: the next sync builds a new sandbox
         }
+        self.probe().await;
         self.quiet = changing(&self.st) == before;
         if !self.quiet
             && let Err(e) = self.st.save(&self.ctx.cfg.root_dir)
@@ -377,88 +386,45 @@ impl Worker {
         }
     }
 
-    async fn reconcile(&mut self) {
-        // Init containers strictly in order; a sidecar (restartPolicy Always) only has to be
-        // running for the next one to start, and is restarted whenever it ends.
-        for i in 0..self.st.init.len() {
-            let policy = self.restart_policy(ContainerRef::Init(i));
-            let sidecar = policy == RestartPolicy::Always;
-            let s = &self.st.init[i];
-            if let Some(e) = &s.ended {
-                if !policy.restarts(e.exit_code) && e.exit_code == 0 {
-                    continue; // completed
+    /// Carries out one sync's actions (decided by [`plan::compute_pod_actions`]) in order.
+    /// False when the pod was killed (its sandbox died).
+    async fn carry_out(&mut self, actions: Vec<Action>, now: Timestamp) -> bool {
+        for action in actions {
+            match action {
+                Action::KillPod => {
+                    self.recreate_sandbox().await;
+                    return false;
                 }
-                if !policy.restarts(e.exit_code) {
-                    // A failed init container under the pod's restartPolicy Never.
-                    let msg = format!(
-                        "init container {} failed with exit code {}",
-                        s.name, e.exit_code
-                    );
-                    self.event("Warning", "Failed", msg.clone());
-                    self.st.failed = Some(("InitContainerFailed".into(), msg));
-                    return;
+                Action::Retire(which) => self.retire(which).await,
+                Action::Start {
+                    which,
+                    restart_count,
+                    after,
+                } => self.start(which, restart_count, after, now).await,
+                Action::BackOff {
+                    which,
+                    delay,
+                    first,
+                    ..
+                } => self.back_off(which, delay, first),
+                Action::FailPod { message, .. } => {
+                    self.event(EventReason::Failed, message.clone());
+                    self.st.failed = Some(("InitContainerFailed".into(), message));
                 }
-                self.retire(ContainerRef::Init(i)).await;
-            }
-            let s = &self.st.init[i];
-            if s.id.is_none() {
-                self.start(ContainerRef::Init(i)).await;
-                return;
-            }
-            if sidecar && self.st.init[i].ended.is_none() && self.st.init[i].waiting.is_none() {
-                continue;
-            }
-            return;
-        }
-        for i in 0..self.st.containers.len() {
-            let s = &self.st.containers[i];
-            if let Some(e) = &s.ended {
-                if !self
-                    .restart_policy(ContainerRef::App(i))
-                    .restarts(e.exit_code)
-                {
-                    continue;
-                }
-                self.retire(ContainerRef::App(i)).await;
-            }
-            if self.st.containers[i].id.is_none() {
-                self.start(ContainerRef::App(i)).await;
             }
         }
-    }
-
-    /// The restart policy of container `r` (`restart::effective`: sidecars always, regular init
-    /// containers on failure unless the pod's policy is Never, app containers the pod's).
-    fn restart_policy(&self, r: ContainerRef) -> RestartPolicy {
-        let pod = &self.st.pod.pod;
-        let spec = pod.spec.as_ref();
-        let c = match r {
-            ContainerRef::Init(i) => spec.and_then(|s| s.init_containers.as_ref()?.get(i)),
-            ContainerRef::App(i) => spec.and_then(|s| s.containers.get(i)),
-        };
-        let policy = restart::pod_policy(pod);
-        c.map_or(policy, |c| {
-            restart::effective(policy, c, matches!(r, ContainerRef::Init(_)))
-        })
+        true
     }
 
     /// The pause (or the whole shim) died: kill what is left of the pod's runtime, mark its
     /// running containers ended, and let the next sync build a new sandbox; containers are
     /// then restarted per restart policy.
-    async fn recreate_sandbox(&mut self, infos: Option<Vec<ContainerInfo>>) {
+    async fn recreate_sandbox(&mut self) {
         self.watch = None;
         self.event(
-            "Normal",
-            "SandboxChanged",
+            EventReason::SandboxChanged,
             "Pod sandbox changed, it will be killed and re-created.".into(),
         );
-        if let Some(infos) = infos {
-            let by_id: HashMap<String, ContainerInfo> =
-                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
-            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
-                observe(slot, &by_id);
-            }
-        }
         let uid = self.uid();
         if let Err(e) = setup::teardown(
             &self.ctx,
@@ -544,7 +510,7 @@ impl Worker {
                     }
                     Err(e) => {
                         if self.reported.get(&c.name) != Some(&e) {
-                            self.event("Warning", "Unhealthy", e.clone());
+                            self.event(EventReason::Unhealthy, e.clone());
                             self.reported.insert(c.name.clone(), e);
                         }
                         continue;
@@ -556,8 +522,8 @@ impl Worker {
             };
             let round = p.round(&c.name).await;
             let (ready, started) = (p.ready(), p.started());
-            for (t, r, m) in round.events {
-                self.event(t, r, m);
+            for (r, m) in round.events {
+                self.event(r, m);
             }
             let (ns, pod) = (self.st.pod.namespace(), self.st.pod.name());
             for (probe_type, ok, took) in round.runs {
@@ -625,46 +591,40 @@ impl Worker {
         }
     }
 
-    /// Starts the slot's next instance, after its back-off if it ran before.
-    async fn start(&mut self, which: ContainerRef) {
-        let uid = self.uid();
+    /// The slot waits out its CrashLoopBackOff; `first`: report it.
+    fn back_off(&mut self, which: ContainerRef, delay: Duration, first: bool) {
         let pod_name = self.st.pod.name().to_string();
+        let s = self.slot_mut(which);
+        let name = s.name.clone();
+        let msg = format!(
+            "back-off {} restarting failed container={name} pod={pod_name}",
+            humanize(delay),
+        );
+        s.waiting = Some(("CrashLoopBackOff".into(), Some(msg)));
+        if first {
+            self.event(
+                EventReason::BackOff,
+                format!("Back-off restarting failed container {name} in pod {pod_name}"),
+            );
+        }
+    }
+
+    /// Starts instance `restart_count` of the slot; `after`: the finish time of the instance
+    /// it replaces, whose back-off is committed now.
+    async fn start(
+        &mut self,
+        which: ContainerRef,
+        restart_count: i32,
+        after: Option<Timestamp>,
+        now: Timestamp,
+    ) {
+        let uid = self.uid();
         let slot = self.slot_mut(which).clone();
-        let key = backoff::key(&uid, &slot.name);
-        let mut restart_count = slot.restart_count;
-        if let Some(last) = &slot.last {
-            let d = self
-                .ctx
-                .backoff
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .decide(&key, last.finished_at, Timestamp::now());
-            if let Decision::Wait { delay, .. } = d {
-                let msg = format!(
-                    "back-off {} restarting failed container={} pod={}",
-                    humanize(delay),
-                    slot.name,
-                    pod_name
-                );
-                let s = self.slot_mut(which);
-                let first = s
-                    .waiting
-                    .as_ref()
-                    .is_none_or(|(r, _)| r != "CrashLoopBackOff");
-                s.waiting = Some(("CrashLoopBackOff".into(), Some(msg.clone())));
-                if first {
-                    self.event(
-                        "Warning",
-                        "BackOff",
-                        format!(
-                            "Back-off restarting failed container {} in pod {}",
-                            slot.name, pod_name
-                        ),
-                    );
-                }
-                return;
-            }
-            restart_count += 1;
+        if let Some(finished_at) = after {
+            let key = backoff::key(&uid, &slot.name);
+            let book = &mut self.ctx.backoff.lock().unwrap_or_else(|p| p.into_inner());
+            // The plan saw no back-off at `now`: this records the restart.
+            let _ = book.decide(&key, finished_at, now);
         }
         let pctx = self.pod_context();
         let Some(volumes) = self.volumes.clone() else {
@@ -709,12 +669,11 @@ impl Worker {
             }
             Err(f) => {
                 // Retried on a later sync (after the back-off, for a restart).
-                s.waiting = Some((f.reason.clone(), Some(f.message.clone())));
+                s.waiting = Some((f.reason.as_str().into(), Some(f.message.clone())));
                 let name = s.name.clone();
                 if self.reported.get(&name) != Some(&f.message) {
                     self.event(
-                        "Warning",
-                        "Failed",
+                        EventReason::Failed,
                         format!("Error: {}: {}", f.reason, f.message),
                     );
                     self.reported.insert(name, f.message);

@@ -12,6 +12,9 @@ pub enum SpecErrorKind {
     /// A volume that cannot be set up (hostPath type check, unsupported volume type): event
     /// `FailedMount`, the pod stays in ContainerCreating.
     Volume,
+    /// A volume type a node without an API server can never provide (configMap, nfs, ...):
+    /// the pod fails (reason `UnsupportedVolume`) instead of waiting forever.
+    UnsupportedVolume,
     /// Anything else the runtime would report (no command, unreadable files):
     /// `CreateContainerError`.
     Create,
@@ -42,6 +45,13 @@ impl SpecError {
             reason: reason.into(),
         }
     }
+    pub fn unsupported_volume(field: &FieldPath, reason: impl Into<String>) -> SpecError {
+        SpecError {
+            kind: SpecErrorKind::UnsupportedVolume,
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
     pub fn create(field: &FieldPath, reason: impl Into<String>) -> SpecError {
         SpecError {
             kind: SpecErrorKind::Create,
@@ -51,9 +61,16 @@ impl SpecError {
     }
     /// The kubelet's reason string for this failure.
     pub fn kubelet_reason(&self) -> &'static str {
-        match self.kind {
+        self.kind.kubelet_reason()
+    }
+}
+
+impl SpecErrorKind {
+    /// The kubelet's reason string for a failure of this kind.
+    pub fn kubelet_reason(self) -> &'static str {
+        match self {
             SpecErrorKind::Config => "CreateContainerConfigError",
-            SpecErrorKind::Volume => "FailedMount",
+            SpecErrorKind::Volume | SpecErrorKind::UnsupportedVolume => "FailedMount",
             SpecErrorKind::Create => "CreateContainerError",
         }
     }

@@ -714,6 +714,7 @@ fn unsupported_volume_types_are_errors() {
     ] {
         let e = err(f.spec(&vol_pod(json!([]), json!([v]))));
         assert_eq!(e.field, field);
+        assert_eq!(e.kind, SpecErrorKind::UnsupportedVolume);
         assert!(
             e.reason.contains("nodelet") || e.reason.contains("API server"),
             "{e}"

@@ -220,7 +220,7 @@ pub fn prepare(
                 kind: VolumeKind::DownwardApi,
             });
         } else if let Some((name, why)) = unsupported_type(v) {
-            return Err(SpecError::volume(
+            return Err(SpecError::unsupported_volume(
                 &vf.child(name),
                 format!("volume {:?}: {name} {why}", v.name),
             ));
