@@ -333,10 +333,7 @@ spec:
 
 #[test]
 fn two_nodelets_pods_reach_each_other_over_vxlan() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("lab_pods: skipped (needs root)");
-        return;
-    }
+    nodelet_testkit::require_root("network namespaces, cgroups, nodelets");
     assert!(
         Path::new("/bin/busybox").exists(),
         "/bin/busybox missing: apt-get install busybox-static"
@@ -572,10 +569,7 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
 /// and says why.
 #[test]
 fn failed_up_leaves_nothing() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("lab_pods: skipped (needs root)");
-        return;
-    }
+    nodelet_testkit::require_root("network namespaces, cgroups, nodelets");
     let fake = tempfile::tempdir().unwrap();
     let real = bindir();
     for b in [

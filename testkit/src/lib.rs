@@ -105,6 +105,18 @@ pub fn rss_kib(pid: i32) -> u64 {
         .unwrap_or_else(|| panic!("no Rss in smaps_rollup: {rollup}"))
 }
 
+/// Fails the calling test unless it runs as root: a test that needs root never passes by
+/// returning early. `why` says what needs it.
+pub fn require_root(why: &str) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert!(
+        euid == 0,
+        "this test needs root ({why}); run it as root (sudo -E cargo test ...) \
+         or skip it with --skip; euid is {euid}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

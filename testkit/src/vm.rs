@@ -2,22 +2,12 @@
 //! under qemu TCG with a throw-away initramfs) with a payload script and binaries, and checks
 //! its PASS/FAIL lines. One copy for noderun, noderun-cgroups and nodelet's vm_cgroup2 tests.
 
+pub use crate::require_root;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Fails the calling test unless it runs as root: a test that needs root never passes by
-/// returning early. `why` says what needs it.
-pub fn require_root(why: &str) {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert!(
-        euid == 0,
-        "this test needs root ({why}); run it as root (sudo -E cargo test ...) \
-         or skip it with --skip; euid is {euid}"
-    );
-}
 
 /// One boot of tests/vm/run-vm.sh.
 pub struct Vm {

@@ -23,10 +23,7 @@ fn nodectl(root: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn import_list_remove() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    nodelet_testkit::require_root("image store under a temp root, mounts");
     let t = tempfile::tempdir().unwrap();
     let archive = common::busybox_archive("demo/busybox:1.0");
     let file = t.path().join("busybox.tar");

@@ -31,10 +31,6 @@ fn shipped() -> &'static Path {
     BUILT.get_or_init(|| nodelet_testkit::build_static(&["nodelet-pause"]).remove(0))
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 /// A child of this process: SIGKILLed and reaped on drop unless already reaped.
 struct Proc {
     pid: i32,
@@ -266,10 +262,7 @@ fn cargo_bin_not_pid1_warns_and_exits_0_on_sigint_and_sigterm() {
 
 #[test]
 fn cargo_bin_as_pid1_reaps_zombies_and_stops_on_sigterm() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    nodelet_testkit::require_root("namespaces");
     let rss = check_pid1(cargo_bin());
     eprintln!("cargo-built binary RSS as pid 1: {rss} KiB");
 }
@@ -321,10 +314,7 @@ fn shipped_build_not_pid1_warns_and_exits_0_on_sigint_and_sigterm() {
 
 #[test]
 fn shipped_build_as_pid1_reaps_zombies_stops_on_sigterm_within_64k_rss() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    nodelet_testkit::require_root("namespaces");
     let rss = check_pid1(shipped());
     eprintln!("shipped build RSS as pid 1: {rss} KiB");
     assert!(rss <= SHIPPED_MAX_RSS_KIB, "RSS {rss} KiB");

@@ -105,10 +105,7 @@ fn wait_exit(c: &mut Client, id: &str) -> ContainerInfo {
 
 #[test]
 fn shim_runs_logs_and_records_exits() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    nodelet_testkit::require_root("containers through noderun");
     let t = tempfile::tempdir().unwrap();
     let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
     let pfx = format!("shim{}", std::process::id());
@@ -272,10 +269,7 @@ fn shim_runs_logs_and_records_exits() {
 
 #[test]
 fn log_flood_keeps_disk_bounded_and_the_shim_responsive() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    nodelet_testkit::require_root("containers through noderun");
     let t = tempfile::tempdir().unwrap();
     // Shim::spawn rotates at 100000 bytes; the shim keeps 5 files by default.
     let (max_size, max_files) = (100_000u64, 5u64);
@@ -356,10 +350,7 @@ fn log_flood_keeps_disk_bounded_and_the_shim_responsive() {
 #[test]
 fn watchers_are_told_of_exits() {
     use std::io::Write;
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    nodelet_testkit::require_root("containers through noderun");
     let t = tempfile::tempdir().unwrap();
     let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
     let id = format!("shim{}-watched", std::process::id());
@@ -420,10 +411,7 @@ fn watchers_are_told_of_exits() {
 /// the container's log; the failed container leaves nothing behind.
 #[test]
 fn runtime_errors_are_answers_not_log_lines() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    nodelet_testkit::require_root("containers through noderun");
     let t = tempfile::tempdir().unwrap();
     let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
     let id = format!("shim{}-bad", std::process::id());
@@ -505,10 +493,7 @@ fn runtime_errors_are_answers_not_log_lines() {
 /// then both processes' resident sets (all their pages, shared ones included) are added up.
 #[test]
 fn shipped_shim_and_pause_stay_within_1_5_mb() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    nodelet_testkit::require_root("containers through noderun");
     const LIMIT_BYTES: u64 = 1_500_000;
     let built = nodelet_testkit::build_static(&["nodelet-shim", "nodelet-pause"]);
     let (shim_bin, pause_bin) = (&built[0], &built[1]);
