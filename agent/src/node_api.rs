@@ -13,6 +13,10 @@ pub struct NodeView {
     pub pod_logs_dir: PathBuf,
     /// The node's `runDir` (pods' runtime state is `<runDir>/pods/<uid>/runtime`).
     pub run_dir: PathBuf,
+    /// The Node object's facts (name, IP, maxPods, start time).
+    pub facts: crate::api::node_object::NodeFacts,
+    /// Where API writes go (`staticPodPath`).
+    pub static_pod_path: PathBuf,
 }
 
 impl crate::api::NodeState for NodeView {
@@ -27,6 +31,14 @@ impl crate::api::NodeState for NodeView {
     fn runtime_root(&self, pod: &Pod) -> Option<PathBuf> {
         let uid = pod.metadata.uid.as_deref().filter(|u| !u.is_empty())?;
         Some(crate::pods::shim::ShimPaths::of(&self.run_dir, uid).runtime_root)
+    }
+
+    fn node_facts(&self) -> crate::api::node_object::NodeFacts {
+        self.facts.clone()
+    }
+
+    fn static_pod_dir(&self) -> Option<&Path> {
+        Some(&self.static_pod_path)
     }
 
     fn pod_logs_dir(&self) -> &Path {

@@ -5,10 +5,16 @@
 //! client `nodectl` uses (`client`).
 
 pub mod client;
+pub mod discovery;
+pub mod fields;
+pub mod kube;
 pub mod metrics;
+pub mod node_object;
+pub mod revisions;
 pub mod selector;
 pub mod server;
 pub mod status;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +47,16 @@ pub trait NodeState: Send + Sync + 'static {
     /// noderun's state root of the pod's containers, when this node runs them (exec, top).
     fn runtime_root(&self, pod: &Pod) -> Option<PathBuf> {
         let _ = pod;
+        None
+    }
+
+    /// This node: name, IP, maxPods, start time, labels (the Node object).
+    fn node_facts(&self) -> node_object::NodeFacts {
+        node_object::NodeFacts::default()
+    }
+
+    /// The static pod directory API writes go to; `None`: the API is read-only.
+    fn static_pod_dir(&self) -> Option<&Path> {
         None
     }
 

@@ -70,12 +70,10 @@ impl<S> Clone for App<S> {
 
 /// The API's routes over `node` and `metrics`.
 pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
+    let kube = super::kube::Kube::new(node.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text::<S>))
-        .route("/api/v1/pods", get(list_pods::<S>))
-        .route("/api/v1/namespaces/{ns}/pods", get(list_ns_pods::<S>))
-        .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod::<S>))
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log::<S>))
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exectarget",
@@ -90,8 +88,6 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
             &format!("{METRICS_API}/namespaces/{{ns}}/pods/{{name}}"),
             get(one_pod_metrics::<S>),
         )
-        .route("/api/v1/events", get(list_events::<S>))
-        .route("/api/v1/namespaces/{ns}/events", get(list_ns_events::<S>))
         .fallback(|| async {
             status_response(status::failure(
                 404,
@@ -104,6 +100,7 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
             metrics,
             sampler: Arc::new(crate::top::Sampler::new()),
         })
+        .merge(super::kube::routes(kube))
 }
 
 /// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory.
@@ -155,51 +152,22 @@ where
         .map_err(ApiError::Serve)
 }
 
-/// A v1 `PodList` / `EventList`, serialized straight from the items (no JSON tree in
-/// between: a list of 110 pods is built often, by watchers and `nodectl ps`).
-#[derive(serde::Serialize)]
-struct List<'a, T> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ListMeta,
-    items: &'a [T],
-}
-
-#[derive(serde::Serialize)]
-struct ListMeta {
-    #[serde(rename = "resourceVersion")]
-    resource_version: &'static str,
-}
-
-fn list<T: serde::Serialize>(kind: &'static str, items: &[T]) -> Response {
-    json(
-        StatusCode::OK,
-        &List {
-            api_version: "v1",
-            kind,
-            metadata: ListMeta {
-                resource_version: "",
-            },
-            items,
-        },
-    )
-}
-
-fn json<T: serde::Serialize>(code: StatusCode, v: &T) -> Response {
+/// `v` as a JSON response with `code`.
+pub(super) fn json_response<T: serde::Serialize>(code: StatusCode, v: &T) -> Response {
     match serde_json::to_vec(v) {
         Ok(body) => (code, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
-fn status_response(s: Box<Status>) -> Response {
+/// A Kubernetes `Status` error response (its code as the HTTP status).
+pub(super) fn status_response(s: Box<Status>) -> Response {
     let code = s
         .code
         .and_then(|c| u16::try_from(c).ok())
         .and_then(|c| StatusCode::from_u16(c).ok())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(code, &*s)
+    json_response(code, &*s)
 }
 
 /// Pods by phase and containers by state, counted from the pods as they are now.
@@ -252,9 +220,6 @@ async fn metrics_text<S: NodeState>(State(app): State<App<S>>) -> Response {
 struct ListQuery {
     #[serde(rename = "labelSelector")]
     label_selector: Option<String>,
-    #[serde(rename = "fieldSelector")]
-    field_selector: Option<String>,
-    watch: Option<String>,
 }
 
 /// The pods of `ns` (or all) matching `sel`, sorted by namespace and name.
@@ -270,92 +235,6 @@ fn select(pods: Vec<Pod>, ns: Option<&str>, sel: &Selector) -> Vec<Pod> {
     items
 }
 
-fn pod_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Response {
-    let sel = match Selector::parse(q.label_selector.as_deref().unwrap_or("")) {
-        Ok(s) => s,
-        Err(e) => return status_response(status::bad_request(e.to_string())),
-    };
-    match parse_bool("watch", q.watch.as_deref()) {
-        Ok(true) => return watch_pods(app.node.clone(), ns.map(str::to_string), sel),
-        Ok(false) => {}
-        Err(s) => return status_response(s),
-    }
-    list("PodList", &select(app.node.pods(), ns, &sel))
-}
-
-async fn list_pods<S: NodeState>(
-    State(app): State<App<S>>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    pod_list(&app, None, &q)
-}
-
-async fn list_ns_pods<S: NodeState>(
-    State(app): State<App<S>>,
-    UrlPath(ns): UrlPath<String>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    pod_list(&app, Some(&ns), &q)
-}
-
-async fn get_pod<S: NodeState>(
-    State(app): State<App<S>>,
-    UrlPath((ns, name)): UrlPath<(String, String)>,
-) -> Response {
-    match app.node.pod(&ns, &name) {
-        Some(p) => json(StatusCode::OK, &p),
-        None => status_response(status::pod_not_found(&name)),
-    }
-}
-
-/// `involvedObject.name=x[,involvedObject.namespace=y]`.
-fn event_filter(q: &ListQuery) -> Result<(Option<String>, Option<String>), Box<Status>> {
-    let (mut ns, mut name) = (None, None);
-    for term in q.field_selector.as_deref().unwrap_or("").split(',') {
-        if term.is_empty() {
-            continue;
-        }
-        match term.split_once('=') {
-            Some(("involvedObject.name", v)) => name = Some(v.to_string()),
-            Some(("involvedObject.namespace", v)) => ns = Some(v.to_string()),
-            _ => {
-                return Err(status::bad_request(format!(
-                    "field selector {term:?}: only involvedObject.name and \
-                     involvedObject.namespace are supported"
-                )));
-            }
-        }
-    }
-    Ok((ns, name))
-}
-
-fn event_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Response {
-    let (fns, name) = match event_filter(q) {
-        Ok(f) => f,
-        Err(s) => return status_response(s),
-    };
-    let ns = ns.map(str::to_string).or(fns);
-    list(
-        "EventList",
-        &app.node.events(ns.as_deref(), name.as_deref()),
-    )
-}
-
-async fn list_events<S: NodeState>(
-    State(app): State<App<S>>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    event_list(&app, None, &q)
-}
-
-async fn list_ns_events<S: NodeState>(
-    State(app): State<App<S>>,
-    UrlPath(ns): UrlPath<String>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    event_list(&app, Some(&ns), &q)
-}
-
 #[derive(Debug, Default, Deserialize)]
 struct LogParams {
     container: Option<String>,
@@ -368,6 +247,8 @@ struct LogParams {
     since_time: Option<String>,
     timestamps: Option<String>,
     follow: Option<String>,
+    #[serde(rename = "limitBytes")]
+    limit_bytes: Option<String>,
 }
 
 fn parse_bool(field: &str, v: Option<&str>) -> Result<bool, Box<Status>> {
@@ -396,6 +277,8 @@ struct LogRequest {
     opts: ReadOptions,
     timestamps: bool,
     follow: bool,
+    /// `limitBytes`: at most this many bytes of log text.
+    limit: Option<usize>,
 }
 
 fn container_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
@@ -491,6 +374,7 @@ fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Box<S
         opts: ReadOptions { tail, since },
         timestamps: parse_bool("timestamps", p.timestamps.as_deref())?,
         follow: parse_bool("follow", p.follow.as_deref())?,
+        limit: parse_num::<usize>("limitBytes", p.limit_bytes.as_deref())?,
     })
 }
 
@@ -525,7 +409,17 @@ async fn pod_log<S: NodeState>(
     };
     let dir = app.node.container_log_dir(&pod, &req.container);
     let running = running_instance(&pod, &req.container);
-    let instance = match logs::select_instance(&dir, running, req.which) {
+    // `--previous` of a finished container is the instance before its last one, as the
+    // kubelet answers (a Completed pod that never restarted has no previous instance).
+    let anchor = match req.which {
+        Which::Previous(_) => running.or_else(|| {
+            let cs = container_status(&pod, &req.container)?;
+            cs.state.as_ref()?.terminated.as_ref()?;
+            u32::try_from(cs.restart_count).ok()
+        }),
+        Which::Current => running,
+    };
+    let instance = match logs::select_instance(&dir, anchor, req.which) {
         Ok(i) => i,
         Err(LogError::NoInstance { .. }) => {
             return status_response(no_logs(&pod, &name, &req.container, req.which));
@@ -536,7 +430,11 @@ async fn pod_log<S: NodeState>(
     if !follow {
         let r = tokio::task::spawn_blocking(move || logs::read(&dir, instance, &req.opts)).await;
         return match r {
-            Ok(Ok(entries)) => text(logs::render(&entries, req.timestamps)),
+            Ok(Ok(entries)) => {
+                let mut body = logs::render(&entries, req.timestamps);
+                body.truncate(req.limit.unwrap_or(usize::MAX));
+                text(body)
+            }
             // The running instance has not written a line yet.
             Ok(Err(LogError::NoInstance { .. })) => text(Vec::new()),
             Ok(Err(e)) => status_response(status::internal(e.to_string())),
@@ -573,11 +471,15 @@ fn follow_loop<S: NodeState>(
     instance: u32,
     tx: tokio::sync::mpsc::Sender<Bytes>,
 ) {
-    let send = |entries: &[logs::LogEntry]| -> bool {
-        entries.is_empty()
-            || tx
-                .blocking_send(Bytes::from(logs::render(entries, req.timestamps)))
-                .is_ok()
+    let mut left = req.limit.unwrap_or(usize::MAX);
+    let mut send = |entries: &[logs::LogEntry]| -> bool {
+        if entries.is_empty() {
+            return true;
+        }
+        let mut body = logs::render(entries, req.timestamps);
+        body.truncate(left);
+        left -= body.len();
+        !body.is_empty() && tx.blocking_send(Bytes::from(body)).is_ok()
     };
     let (mut f, initial) = match logs::Follower::open(dir, instance, &req.opts) {
         Ok(x) => x,
@@ -615,45 +517,6 @@ fn follow_loop<S: NodeState>(
     }
 }
 
-/// A stream of watch events (JSON lines) for the pods of `ns` matching `sel`: ADDED for each
-/// pod at once, then every change, until the client hangs up.
-fn watch_pods<S: NodeState>(node: Arc<S>, ns: Option<String>, sel: Selector) -> Response {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    tokio::spawn(async move {
-        let mut tracker = crate::watch::Tracker::default();
-        let mut tick = tokio::time::interval(crate::watch::POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if tx.is_closed() {
-                return;
-            }
-            let pods = select(node.pods(), ns.as_deref(), &sel);
-            for ev in tracker.update(pods) {
-                let mut line = match serde_json::to_vec(&ev) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!("watch: encoding an event: {e}");
-                        continue;
-                    }
-                };
-                line.push(b'\n');
-                if tx.send(Bytes::from(line)).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
-    (
-        [(header::CONTENT_TYPE, "application/json;stream=watch")],
-        Body::from_stream(stream),
-    )
-        .into_response()
-}
-
 #[derive(Debug, Default, Deserialize)]
 struct ExecTargetParams {
     container: Option<String>,
@@ -682,7 +545,7 @@ async fn exec_target<S: NodeState>(
         tokio::task::spawn_blocking(move || crate::exec_target::resolve(&pod, &container, &root))
             .await;
     match r {
-        Ok(Ok(t)) => json(StatusCode::OK, &t),
+        Ok(Ok(t)) => json_response(StatusCode::OK, &t),
         Ok(Err(s)) => status_response(s),
         Err(e) => status_response(status::internal(e.to_string())),
     }
@@ -713,7 +576,7 @@ async fn metrics_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuer
     };
     let pods = select(app.node.pods(), ns, &sel);
     match pod_metrics(app, pods).await {
-        Ok(items) => json(
+        Ok(items) => json_response(
             StatusCode::OK,
             &serde_json::json!({
                 "apiVersion": crate::top::API_VERSION,
@@ -749,7 +612,7 @@ async fn one_pod_metrics<S: NodeState>(
         return status_response(status::pod_not_found(&name));
     };
     match pod_metrics(&app, vec![pod]).await {
-        Ok(mut items) if !items.is_empty() => json(StatusCode::OK, &items.remove(0)),
+        Ok(mut items) if !items.is_empty() => json_response(StatusCode::OK, &items.remove(0)),
         Ok(_) => status_response(status::failure(
             404,
             "NotFound",

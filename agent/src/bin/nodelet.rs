@@ -85,6 +85,14 @@ fn main() -> anyhow::Result<()> {
             view: manager.view(),
             pod_logs_dir: cfg.pod_logs_dir.clone(),
             run_dir: cfg.run_dir.clone(),
+            facts: nodelet::api::node_object::NodeFacts {
+                name: cfg.node_name.clone(),
+                ip: nodelet::node_ip::node_ip(cfg.node_ip),
+                max_pods: cfg.max_pods,
+                started: jiff::Timestamp::now(),
+                labels: Default::default(),
+            },
+            static_pod_path: cfg.static_pod_path.clone(),
         });
         let router = nodelet::api::router(node, metrics);
         let (stop_api, api_stopped) = tokio::sync::watch::channel(false);

@@ -1,0 +1,685 @@
+//! The machine's real `kubectl` (1.32) against a live node through a kubeconfig (tests/node:
+//! the real `nodelet` binary, as root, in a private mount namespace and a fresh network
+//! namespace, a cgroup of the test's own, temp dirs for every path). kubectl reaches the
+//! root-only API socket through `socat` on the test namespace's loopback, as
+//! ../shared/peers/README.md describes. Output is compared with what kubectl prints against
+//! a cluster: columns, `describe` sections including Events, exit codes and error lines.
+//!
+//! `harness = false`: the namespaces are entered before any thread exists. The shim, pause and
+//! nodenet binaries come from this target directory (`cargo build --workspace`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+mod node;
+use node::{Node, NodeEnv};
+
+const IMAGE: &str = "nodelet.test/busybox:1.0";
+const PORT: u16 = 16443;
+
+/// kubectl with a kubeconfig for the node and its own discovery cache.
+struct Kubectl {
+    kubeconfig: std::path::PathBuf,
+    cache: std::path::PathBuf,
+}
+
+impl Kubectl {
+    fn new(t: &std::path::Path, server: &str) -> Kubectl {
+        let kubeconfig = t.join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: nodelet\n  cluster:\n    \
+                 server: {server}\ncontexts:\n- name: nodelet\n  context:\n    cluster: nodelet\n    \
+                 user: admin\ncurrent-context: nodelet\nusers:\n- name: admin\n  user: {{}}\n"
+            ),
+        )
+        .unwrap();
+        Kubectl {
+            kubeconfig,
+            cache: t.join("kube-cache"),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("kubectl");
+        c.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.cache.parent().unwrap());
+        c
+    }
+
+    /// (exit code, stdout, stderr).
+    fn run_with(&self, args: &[&str], input: Option<&str>) -> (i32, String, String) {
+        let mut child = self
+            .cmd(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(i) = input {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(i.as_bytes()).unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        self.run_with(args, None)
+    }
+
+    /// stdout of a command that must succeed.
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "kubectl {args:?}: {err}\n{out}");
+        out
+    }
+
+    /// stderr of a command that must fail with exit code 1.
+    fn fails(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 1, "kubectl {args:?} should fail: {out}{err}");
+        err
+    }
+}
+
+/// The words of each line (kubectl's columns are separated by 3+ spaces; cells like
+/// `2 (5s ago)` hold single spaces).
+fn rows(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .map(|l| {
+            l.split("   ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+fn row_of(out: &str, first: &str) -> Vec<String> {
+    rows(out)
+        .into_iter()
+        .find(|r| r.first().is_some_and(|c| c == first))
+        .unwrap_or_else(|| panic!("no row {first:?} in:\n{out}"))
+}
+
+fn discovery(k: &Kubectl) {
+    let v: Value = serde_json::from_str(&k.ok(&["version", "-o", "json"])).unwrap();
+    assert_eq!(v["serverVersion"]["major"], "1", "{v}");
+    assert!(
+        v["serverVersion"]["gitVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1.32."),
+        "{v}"
+    );
+    let out = k.ok(&["api-resources"]);
+    let header = &rows(&out)[0];
+    assert_eq!(
+        header,
+        &["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    );
+    assert_eq!(row_of(&out, "pods"), ["pods", "po", "v1", "true", "Pod"]);
+    assert_eq!(
+        row_of(&out, "nodes"),
+        ["nodes", "no", "v1", "false", "Node"]
+    );
+    assert_eq!(
+        row_of(&out, "namespaces"),
+        ["namespaces", "ns", "v1", "false", "Namespace"]
+    );
+    assert_eq!(
+        row_of(&out, "events"),
+        ["events", "ev", "v1", "true", "Event"]
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("pods ") && l.contains("metrics.k8s.io/v1beta1")),
+        "{out}"
+    );
+    // An unknown resource type: kubectl's own error from discovery.
+    let err = k.fails(&["get", "deployments"]);
+    assert!(
+        err.contains("the server doesn't have a resource type \"deployments\""),
+        "{err}"
+    );
+}
+
+fn get_pods(k: &Kubectl) {
+    let out = k.ok(&["get", "pods"]);
+    let r = rows(&out);
+    assert_eq!(
+        r[0],
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{out}"
+    );
+    let shell = row_of(&out, "shell-node1");
+    assert_eq!(&shell[1..4], ["2/2", "Running", "0"], "{out}");
+    assert!(shell[4].ends_with('s') || shell[4].ends_with('m'), "{out}");
+    assert_eq!(&row_of(&out, "done-node1")[1..3], ["0/1", "Completed"]);
+    // -o wide: IP NODE NOMINATED NODE READINESS GATES.
+    let out = k.ok(&["get", "pods", "-o", "wide"]);
+    assert_eq!(
+        rows(&out)[0],
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED NODE",
+            "READINESS GATES"
+        ],
+        "{out}"
+    );
+    let shell = row_of(&out, "shell-node1");
+    assert!(shell[5].starts_with("10.244.9."), "{out}");
+    assert_eq!(&shell[6..], ["node1", "<none>", "<none>"]);
+    // -A: NAMESPACE first (from the rows' object metadata).
+    let out = k.ok(&["get", "pods", "-A"]);
+    assert_eq!(rows(&out)[0][0], "NAMESPACE");
+    assert_eq!(
+        &row_of(&out, "default")[..2],
+        ["default", "done-node1"],
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("kube-system ") && l.contains("sys-node1")),
+        "{out}"
+    );
+    // Label and field selectors.
+    let out = k.ok(&["get", "pods", "-l", "app=shell"]);
+    assert_eq!(rows(&out).len(), 2, "{out}");
+    let out = k.ok(&["get", "pods", "--field-selector", "status.phase=Succeeded"]);
+    assert_eq!(rows(&out).len(), 2, "{out}");
+    row_of(&out, "done-node1");
+    let out = k.ok(&[
+        "get",
+        "pods",
+        "-A",
+        "--field-selector",
+        "spec.nodeName=node1,metadata.name=sys-node1",
+    ]);
+    assert_eq!(rows(&out).len(), 2, "{out}");
+    let err = k.fails(&["get", "pods", "--field-selector", "spec.image=x"]);
+    assert!(
+        err.contains("field label not supported: spec.image"),
+        "{err}"
+    );
+    let err = k.fails(&["get", "pods", "-l", "a in b"]);
+    assert!(
+        err.contains("unable to parse requirement") || err.contains("BadRequest"),
+        "{err}"
+    );
+    // No pods match: kubectl's line on stderr.
+    let (code, out, err) = k.run(&["get", "pods", "-l", "app=none"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(
+        err.contains("No resources found in default namespace."),
+        "{err}"
+    );
+    // One pod, JSON and YAML: the server-set metadata.
+    let p: Value =
+        serde_json::from_str(&k.ok(&["get", "pod", "shell-node1", "-o", "json"])).unwrap();
+    assert_eq!(p["kind"], "Pod");
+    assert!(
+        p["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 32),
+        "{p}"
+    );
+    assert!(p["metadata"]["creationTimestamp"].is_string(), "{p}");
+    assert!(
+        p["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|v| v.parse::<u64>().is_ok())
+    );
+    assert_eq!(p["status"]["phase"], "Running");
+    let y = k.ok(&["get", "pod", "shell-node1", "-o", "yaml"]);
+    assert!(
+        y.starts_with("apiVersion: v1\nkind: Pod\nmetadata:\n"),
+        "{y}"
+    );
+    let out = k.ok(&["get", "pod", "shell-node1", "-o", "name"]);
+    assert_eq!(out, "pod/shell-node1\n");
+    let out = k.ok(&[
+        "get",
+        "pod",
+        "shell-node1",
+        "-o",
+        "jsonpath={.spec.nodeName}",
+    ]);
+    assert_eq!(out, "node1");
+    let out = k.ok(&["get", "pods", "--show-labels"]);
+    assert!(
+        row_of(&out, "shell-node1")
+            .last()
+            .unwrap()
+            .contains("app=shell"),
+        "{out}"
+    );
+    // Errors: a Status with reason and code.
+    let err = k.fails(&["get", "pod", "nope"]);
+    assert_eq!(
+        err.trim(),
+        "Error from server (NotFound): pods \"nope\" not found"
+    );
+    // kubectl checks the namespace of a missing pod.
+    let err = k.fails(&["get", "pod", "nope", "-n", "other"]);
+    assert!(err.contains("namespaces \"other\" not found"), "{err}");
+}
+
+/// Lines with runs of spaces collapsed (kubectl's describe aligns by its longest label).
+fn squeeze(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            format!(
+                "{}{}",
+                &l[..indent],
+                l.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn describe(k: &Kubectl) {
+    let out = squeeze(&k.ok(&["describe", "pod", "shell-node1"]));
+    for want in [
+        "Name: shell-node1",
+        "Namespace: default",
+        "Node: node1/",
+        "Status: Running",
+        "Labels: app=shell",
+        "Containers:\n  main:\n",
+        "State: Running",
+        "Conditions:\n  Type Status\n  PodScheduled True",
+        "Events:\n  Type Reason Age From Message\n  ---- ------ ---- ---- -------",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("Normal Started")
+                && l.contains("kubelet Started container main")),
+        "{out}"
+    );
+    let out = squeeze(&k.ok(&["describe", "node", "node1"]));
+    for want in [
+        "Name: node1",
+        "Roles: <none>",
+        "kubernetes.io/hostname=node1",
+        "Conditions:",
+        "Ready True",
+        "KubeletReady kubelet is posting ready status",
+        "Addresses:\n  Hostname: node1",
+        "Capacity:\n  cpu:",
+        "Allocatable:",
+        "System Info:",
+        "Kernel Version:",
+        "Container Runtime Version: noderun://",
+        "Non-terminated Pods: (2 in total)",
+        "default shell-node1",
+        "kube-system sys-node1",
+        "Allocated resources:",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+}
+
+fn nodes_events_namespaces(k: &Kubectl) {
+    let out = k.ok(&["get", "nodes"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        "{out}"
+    );
+    let n = row_of(&out, "node1");
+    assert_eq!(&n[1..3], ["Ready", "<none>"]);
+    assert!(n[4].starts_with("v1.32.0-nodelet."), "{out}");
+    let out = k.ok(&["get", "nodes", "-o", "wide"]);
+    assert_eq!(
+        rows(&out)[0],
+        [
+            "NAME",
+            "STATUS",
+            "ROLES",
+            "AGE",
+            "VERSION",
+            "INTERNAL-IP",
+            "EXTERNAL-IP",
+            "OS-IMAGE",
+            "KERNEL-VERSION",
+            "CONTAINER-RUNTIME"
+        ],
+        "{out}"
+    );
+    let err = k.fails(&["get", "node", "other"]);
+    assert!(err.contains("nodes \"other\" not found"), "{err}");
+    let out = k.ok(&["get", "events"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.contains("Normal")
+            && l.contains("pod/shell-node1")
+            && l.contains("Started container main")),
+        "{out}"
+    );
+    let out = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=done-node1",
+    ]);
+    assert!(
+        !out.contains("shell-node1") && out.contains("pod/done-node1"),
+        "{out}"
+    );
+    let out = k.ok(&["get", "namespaces"]);
+    assert_eq!(rows(&out)[0], ["NAME", "STATUS", "AGE"]);
+    for ns in ["default", "kube-system", "kube-public"] {
+        assert_eq!(row_of(&out, ns)[1], "Active", "{out}");
+    }
+}
+
+fn logs(k: &Kubectl) {
+    // kubectl's default container: the first, with its notice.
+    let (code, out, err) = k.run(&["logs", "shell-node1", "--tail", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shell says hi"), "{out}");
+    assert!(
+        err.contains("Defaulted container \"main\" out of: main, side"),
+        "{err}"
+    );
+    let out = k.ok(&["logs", "shell-node1", "-c", "main", "--timestamps"]);
+    let first = out.lines().next().unwrap();
+    assert!(
+        first
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .is_ok(),
+        "{out}"
+    );
+    let out = k.ok(&["logs", "done-node1", "--limit-bytes", "4"]);
+    assert_eq!(out, "done");
+    let err = k.fails(&["logs", "shell-node1", "-c", "nope"]);
+    assert!(
+        err.contains("container nope is not valid for pod shell-node1"),
+        "{err}"
+    );
+    let err = k.fails(&["logs", "done-node1", "--previous"]);
+    assert!(
+        err.contains("previous terminated container \"job\" in pod \"done-node1\" not found"),
+        "{err}"
+    );
+    // -f ends when the container does.
+    let t = Instant::now();
+    let out = k.ok(&["logs", "-f", "done-node1"]);
+    assert!(out.starts_with("done and dusted"), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+fn top(k: &Kubectl) {
+    let out = k.ok(&["top", "pod"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["NAME", "CPU(cores)", "MEMORY(bytes)"],
+        "{out}"
+    );
+    row_of(&out, "shell-node1");
+    let out = k.ok(&["top", "node"]);
+    let r = rows(&out);
+    assert_eq!(r[0][0], "NAME", "{out}");
+    assert!(r[0].iter().any(|c| c == "CPU(cores)"), "{out}");
+    row_of(&out, "node1");
+}
+
+/// Lines a child prints, collected by a thread.
+fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let stdout = child.stdout.take().unwrap();
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            l2.lock().unwrap().push(l);
+        }
+    });
+    lines
+}
+
+fn wait_lines(
+    lines: &Arc<Mutex<Vec<String>>>,
+    what: &str,
+    node: &Node,
+    cond: &dyn Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let t = Instant::now();
+    loop {
+        let got = lines.lock().unwrap().clone();
+        if cond(&got) {
+            return got;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "{what}; got:\n{}\nnodelet log:\n{}",
+            got.join("\n"),
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn watch(k: &Kubectl, node: &Node) {
+    let mut child = k
+        .cmd(&["get", "pods", "-w"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    let first = wait_lines(&lines, "the initial table", node, &|l| {
+        l.iter().any(|x| x.starts_with("shell-node1 "))
+    });
+    assert!(first[0].starts_with("NAME "), "{first:?}");
+    let initial = first.len();
+    std::fs::write(
+        node.dir("manifests/late.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: late}}\nspec:\n  \
+             terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    \
+             image: {IMAGE}\n    imagePullPolicy: Never\n    \
+             command: [/bin/busybox, sleep, '3600']\n"
+        ),
+    )
+    .unwrap();
+    let got = wait_lines(&lines, "late-node1 Running", node, &|l| {
+        l[initial..]
+            .iter()
+            .any(|x| x.starts_with("late-node1 ") && x.contains(" Running "))
+    });
+    // Only changes: the pods of the initial list are not printed again.
+    assert!(
+        !got[initial..].iter().any(|x| x.starts_with("shell-node1 ")),
+        "{got:#?}"
+    );
+    std::fs::remove_file(node.dir("manifests/late.yaml")).unwrap();
+    // The deletion: kubectl prints the pod's last row once more.
+    let n = got.len();
+    wait_lines(&lines, "late-node1 deleted", node, &|l| {
+        l[n..].iter().any(|x| x.starts_with("late-node1 "))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// socat from loopback (this test's network namespace) to the node's socket.
+fn bridge(node: &Node) -> Child {
+    let child = Command::new("socat")
+        .arg(format!("TCP-LISTEN:{PORT},bind=127.0.0.1,fork,reuseaddr"))
+        .arg(format!(
+            "UNIX-CONNECT:{}",
+            node.dir("run/nodelet.sock").display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("socat (apt-get install socat)");
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", PORT)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "socat did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn manifests() -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: shell
+  labels: {{app: shell}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo shell says hi; exec /bin/busybox sleep 3600"]
+  - name: side
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3601"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: done
+spec:
+  restartPolicy: Never
+  containers:
+  - name: job
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "echo", "done and dusted"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: sys
+  namespace: kube-system
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+"#
+    )
+}
+
+fn kubectl_live() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("kubectl-e2e-", "kctl0", "10.244.9.0/24");
+    let archive = t.join("busybox.tar");
+    std::fs::write(&archive, common::busybox_archive(IMAGE)).unwrap();
+    node::import_archive(&node.dir("root"), &archive);
+    std::fs::write(node.dir("manifests/pods.yaml"), manifests()).unwrap();
+    cleanup.agent = Some(node.start("1"));
+    node.wait_pod("shell running", 60, |p| {
+        p["metadata"]["name"] == "shell-node1" && p["status"]["phase"] == "Running"
+    });
+    node.wait_pod("done succeeded", 60, |p| {
+        p["metadata"]["name"] == "done-node1" && p["status"]["phase"] == "Succeeded"
+    });
+    let t0 = Instant::now();
+    while !node.dir("run/nodelet.sock").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut socat = bridge(&node);
+    let k = Kubectl::new(&t, &format!("http://127.0.0.1:{PORT}"));
+    // Until the shell pod's view says Running with both containers ready.
+    let t1 = Instant::now();
+    while !k.run(&["get", "pods"]).1.contains("2/2") {
+        assert!(t1.elapsed() < Duration::from_secs(20), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let cases: &[(&str, &dyn Fn())] = &[
+        ("discovery", &|| discovery(&k)),
+        ("get_pods", &|| get_pods(&k)),
+        ("describe", &|| describe(&k)),
+        ("nodes_events_namespaces", &|| nodes_events_namespaces(&k)),
+        ("logs", &|| logs(&k)),
+        ("top", &|| top(&k)),
+        ("watch", &|| watch(&k, &node)),
+    ];
+    let mut failed = vec![];
+    for (name, case) in cases {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(case)).is_err() {
+            failed.push(*name);
+        }
+        println!(
+            "  kubectl {name}: {}",
+            if failed.last() == Some(name) {
+                "FAILED"
+            } else {
+                "ok"
+            }
+        );
+    }
+    let _ = std::fs::remove_file(node.dir("manifests/pods.yaml"));
+    let _ = std::fs::remove_file(node.dir("manifests/late.yaml"));
+    let t2 = Instant::now();
+    while !node.pods().is_empty() && t2.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = socat.kill();
+    let _ = socat.wait();
+    drop(cleanup);
+    drop(cg);
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
+
+fn main() {
+    node::run_cases(
+        "kubectl_e2e",
+        &[("kubectl_against_a_live_node", kubectl_live)],
+    );
+}
