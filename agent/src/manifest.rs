@@ -26,6 +26,9 @@ pub const CONFIG_HASH_ANNOTATION: &str = "kubernetes.io/config.hash";
 pub const CONFIG_SOURCE_ANNOTATION: &str = "kubernetes.io/config.source";
 /// Annotation with the time this version of the pod was first seen (RFC 3339).
 pub const CONFIG_SEEN_ANNOTATION: &str = "kubernetes.io/config.seen";
+/// Set to `"false"` (pods created through the API), the pod keeps its `metadata.name` instead
+/// of the static pod name `<name>-<nodeName>`: `kubectl run foo` makes pod `foo`.
+pub const APPEND_NODE_NAME_ANNOTATION: &str = "nodelet.io/append-node-name";
 /// Larger manifest files are rejected unread.
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
 
@@ -266,7 +269,17 @@ pub fn parse_manifest(
         apply_defaults(&mut pod);
         let mut errs = validate_pod(&pod);
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let full_name = format!("{name}-{}", node_name.to_lowercase());
+        let keep_name = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(APPEND_NODE_NAME_ANNOTATION))
+            .is_some_and(|v| v == "false");
+        let full_name = if keep_name {
+            name.clone()
+        } else {
+            format!("{name}-{}", node_name.to_lowercase())
+        };
         let name_path = FieldPath::new("metadata").child("name");
         if errs.is_empty() {
             for m in names::dns1123_subdomain(&full_name) {

@@ -99,7 +99,7 @@ pub fn core_v1() -> Value {
         "resources": [
             resource("events", "event", "Event", true, &["get", "list", "watch"], &["ev"], &[]),
             resource("namespaces", "namespace", "Namespace", false,
-                     &["create", "delete", "get", "list", "watch"], &["ns"], &[]),
+                     &["delete", "get", "list", "watch"], &["ns"], &[]),
             resource("nodes", "node", "Node", false, &["get", "list", "watch"], &["no"], &[]),
             resource("pods", "pod", "Pod", true, POD_VERBS, &["po"], &["all"]),
             resource("pods/attach", "", "PodAttachOptions", true, &["create", "get"], &[], &[]),
@@ -107,7 +107,7 @@ pub fn core_v1() -> Value {
             resource("pods/log", "", "Pod", true, &["get"], &[], &[]),
             resource("pods/portforward", "", "PodPortForwardOptions", true,
                      &["create", "get"], &[], &[]),
-            resource("pods/status", "", "Pod", true, &["get", "patch", "update"], &[], &[]),
+            resource("pods/status", "", "Pod", true, &["get"], &[], &[]),
         ],
     })
 }

@@ -8,13 +8,16 @@ pub mod client;
 pub mod discovery;
 pub mod fields;
 pub mod kube;
+pub mod manifest_files;
 pub mod metrics;
 pub mod node_object;
+pub mod patch;
 pub mod revisions;
 pub mod selector;
 pub mod server;
 pub mod status;
 pub mod table;
+pub mod writes;
 
 use std::path::{Path, PathBuf};
 

@@ -100,7 +100,13 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
             metrics,
             sampler: Arc::new(crate::top::Sampler::new()),
         })
+        .merge(super::writes::routes(kube.clone()))
         .merge(super::kube::routes(kube))
+        .method_not_allowed_fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                status_response(status::method_not_allowed(method.as_str(), uri.path()))
+            },
+        )
 }
 
 /// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory.

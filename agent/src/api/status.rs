@@ -97,7 +97,13 @@ pub fn invalid(kind: &str, name: &str, errors: &[crate::field::FieldError]) -> B
                 .iter()
                 .map(|e| StatusCause {
                     field: Some(e.field.to_string()),
-                    message: Some(e.to_string()),
+                    // kubectl prints `<field>: <message>`.
+                    message: Some({
+                        let full = e.to_string();
+                        full.strip_prefix(&format!("{}: ", e.field))
+                            .map(str::to_string)
+                            .unwrap_or(full)
+                    }),
                     reason: Some(cause_reason(e.kind).to_string()),
                 })
                 .collect(),
