@@ -869,6 +869,140 @@ fn writes(k: &Kubectl, node: &Node) {
     assert_eq!(manifest_names(node), before);
 }
 
+fn exec(k: &Kubectl, node: &Node) {
+    let (code, out, err) = k.run(&["exec", "shell-node1", "--", "/bin/busybox", "echo", "hi"]);
+    assert_eq!((code, out.as_str()), (0, "hi\n"), "{err}");
+    assert!(
+        err.contains("Defaulted container \"main\" out of: main, side"),
+        "{err}"
+    );
+    // stdout, stderr and the exit code apart.
+    let (code, out, err) = k.run(&[
+        "exec",
+        "shell-node1",
+        "-c",
+        "side",
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!((code, out.as_str()), (3, "out\n"), "{err}");
+    assert!(err.starts_with("err\n"), "{err}");
+    assert!(err.contains("command terminated with exit code 3"), "{err}");
+    // stdin, to its end.
+    let (code, out, err) = k.run_with(
+        &[
+            "exec",
+            "-i",
+            "shell-node1",
+            "-c",
+            "main",
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "cat; echo end",
+        ],
+        Some("hello\nworld\n"),
+    );
+    assert_eq!((code, out.as_str()), (0, "hello\nworld\nend\n"), "{err}");
+    // Errors.
+    let err = k.fails(&["exec", "nope", "--", "true"]);
+    assert!(err.contains("pods \"nope\" not found"), "{err}");
+    let err = k.fails(&["exec", "shell-node1", "-c", "nope", "--", "true"]);
+    assert!(
+        err.contains("container nope not found in pod shell-node1")
+            || err.contains("container not found"),
+        "{err}"
+    );
+    let err = k.fails(&["exec", "done-node1", "--", "true"]);
+    assert!(
+        err.contains("cannot exec into a container in a completed pod; current phase is Succeeded"),
+        "{err}"
+    );
+    // -it through tmux: a terminal, resize, exit code.
+    let sock = node.t.join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        let o = Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let exit_file = node.t.join("exec-exit");
+    let kc = format!(
+        "kubectl --kubeconfig {} --cache-dir {} exec -it shell-node1 -c main -- /bin/busybox sh; echo EXIT=$? > {}; sleep 30",
+        k.kubeconfig.display(),
+        k.cache.display(),
+        exit_file.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "exec",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &kc,
+    ]);
+    let pane = |want: &str| {
+        let t = Instant::now();
+        loop {
+            let p = tmux(&["capture-pane", "-p", "-t", "exec"]);
+            if p.contains(want) {
+                return p;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{want:?} not on the terminal:\n{p}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    tmux(&[
+        "send-keys",
+        "-t",
+        "exec",
+        "stty size; echo TERM=$TERM",
+        "Enter",
+    ]);
+    pane("30 100");
+    tmux(&["resize-window", "-t", "exec", "-x", "120", "-y", "40"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux(&["send-keys", "-t", "exec", "stty size", "Enter"]);
+    pane("40 120");
+    tmux(&["send-keys", "-t", "exec", "exit 7", "Enter"]);
+    let t = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{}",
+            tmux(&["capture-pane", "-p", "-t", "exec"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(&sock)
+        .arg("kill-server")
+        .status();
+    assert_eq!(
+        std::fs::read_to_string(&exit_file).unwrap().trim(),
+        "EXIT=7"
+    );
+}
+
 /// socat from loopback (this test's network namespace) to the node's socket.
 fn bridge(node: &Node) -> Child {
     let child = Command::new("socat")
@@ -978,6 +1112,7 @@ fn kubectl_live() {
         ("top", &|| top(&k)),
         ("watch", &|| watch(&k, &node)),
         ("writes", &|| writes(&k, &node)),
+        ("exec", &|| exec(&k, &node)),
     ];
     // KUBECTL_E2E_CASES=a,b runs only those cases (while working on one).
     let only = std::env::var("KUBECTL_E2E_CASES").unwrap_or_default();

@@ -101,6 +101,7 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
             sampler: Arc::new(crate::top::Sampler::new()),
         })
         .merge(super::writes::routes(kube.clone()))
+        .merge(super::remote_exec::routes(kube.clone()))
         .merge(super::kube::routes(kube))
         .method_not_allowed_fallback(
             |method: axum::http::Method, uri: axum::http::Uri| async move {
