@@ -67,9 +67,13 @@ pub struct Config {
     pub run_dir: PathBuf,
     /// The local API's Unix socket (what `nodectl` talks to).
     pub api_socket: PathBuf,
-    /// Also serve the API over plain TCP at this address; off (`None`) by default. Unlike the
-    /// socket it has no access control: bind it to loopback or a trusted network only.
+    /// Also serve the API over TCP at this address; off (`None`) by default. TCP is always
+    /// TLS with client-certificate authentication (`api::tls`): nothing is served to a
+    /// client without the admin certificate.
     pub api_tcp_address: Option<std::net::SocketAddr>,
+    /// Where nodelet writes the kubeconfig for its TCP API (CA, admin client certificate,
+    /// server URL); only written when `api_tcp_address` is set.
+    pub admin_kubeconfig: PathBuf,
     /// The node's IP (pods' `status.hostIP`); `None` = detected at start (see `node_ip`).
     pub node_ip: Option<std::net::IpAddr>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
@@ -152,9 +156,13 @@ pub struct ConfigFlags {
     /// API socket [default: /run/nodelet/nodelet.sock].
     #[arg(long, value_name = "PATH")]
     pub api_socket: Option<PathBuf>,
-    /// Also serve the API over TCP at this address, like 127.0.0.1:10255 [default: off].
+    /// Also serve the API over TCP (TLS, client certificates) at this address, like
+    /// 127.0.0.1:6443 [default: off].
     #[arg(long, value_name = "ADDR")]
     pub api_tcp_address: Option<String>,
+    /// The kubeconfig written for the TCP API [default: /etc/nodelet/admin.kubeconfig].
+    #[arg(long, value_name = "PATH")]
+    pub admin_kubeconfig: Option<PathBuf>,
     /// The node's IP, reported as pods' hostIP [default: the source address of the default route].
     #[arg(long, value_name = "IP")]
     pub node_ip: Option<String>,
@@ -243,6 +251,7 @@ struct FileConfig {
     run_dir: Option<PathBuf>,
     api_socket: Option<PathBuf>,
     api_tcp_address: Option<String>,
+    admin_kubeconfig: Option<PathBuf>,
     #[serde(rename = "nodeIP")]
     node_ip: Option<String>,
     cgroup_root: Option<PathBuf>,
@@ -363,6 +372,15 @@ impl Config {
                 DEFAULT_API_SOCKET,
             )?,
             api_tcp_address: None,
+            admin_kubeconfig: path_value(
+                pick!(
+                    flags.admin_kubeconfig,
+                    "admin-kubeconfig",
+                    fc.admin_kubeconfig
+                ),
+                "adminKubeconfig",
+                "/etc/nodelet/admin.kubeconfig",
+            )?,
             node_ip: None,
             cgroup_root: None,
             max_pods: 110,

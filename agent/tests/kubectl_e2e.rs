@@ -21,6 +21,7 @@ use node::{Node, NodeEnv};
 
 const IMAGE: &str = "nodelet.test/busybox:1.0";
 const PORT: u16 = 16443;
+const TLS_PORT: u16 = 16444;
 
 /// kubectl with a kubeconfig for the node and its own discovery cache.
 struct Kubectl {
@@ -29,6 +30,14 @@ struct Kubectl {
 }
 
 impl Kubectl {
+    /// kubectl with the kubeconfig nodelet wrote (TLS, the admin client certificate).
+    fn with_kubeconfig(t: &std::path::Path, kubeconfig: std::path::PathBuf) -> Kubectl {
+        Kubectl {
+            kubeconfig,
+            cache: t.join("kube-cache"),
+        }
+    }
+
     fn new(t: &std::path::Path, server: &str) -> Kubectl {
         let kubeconfig = t.join("kubeconfig");
         std::fs::write(
@@ -1003,6 +1012,48 @@ fn exec(k: &Kubectl, node: &Node) {
     );
 }
 
+fn access(k: &Kubectl, t: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&k.kubeconfig)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&k.kubeconfig).unwrap();
+    assert!(
+        text.contains(&format!("server: https://127.0.0.1:{TLS_PORT}\n")),
+        "{text}"
+    );
+    let out = k.ok(&["get", "nodes"]);
+    row_of(&out, "node1");
+    // The same server without the client certificate: refused at the handshake.
+    let ca = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .unwrap();
+    let anon = t.join("anon.kubeconfig");
+    std::fs::write(
+        &anon,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    certificate-authority-data: {ca}\n    \
+             server: https://127.0.0.1:{TLS_PORT}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n\
+             current-context: c\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let anon = Kubectl::with_kubeconfig(t, anon);
+    let (code, out, err) = anon.run(&["get", "pods", "--request-timeout", "5s"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("shell-node1"));
+    assert!(
+        err.contains("certificate")
+            || err.contains("tls")
+            || err.contains("EOF")
+            || err.contains("reset"),
+        "{err}"
+    );
+}
+
 /// socat from loopback (this test's network namespace) to the node's socket.
 fn bridge(node: &Node) -> Child {
     let child = Command::new("socat")
@@ -1083,7 +1134,16 @@ fn kubectl_live() {
     std::fs::write(&archive, common::busybox_archive(IMAGE)).unwrap();
     node::import_archive(&node.dir("root"), &archive);
     std::fs::write(node.dir("manifests/pods.yaml"), manifests()).unwrap();
-    cleanup.agent = Some(node.start("1"));
+    let admin = t.join("admin.kubeconfig");
+    cleanup.agent = Some(node.start_with(
+        "1",
+        &[
+            "--api-tcp-address",
+            &format!("127.0.0.1:{TLS_PORT}"),
+            "--admin-kubeconfig",
+            admin.to_str().unwrap(),
+        ],
+    ));
     node.wait_pod("shell running", 60, |p| {
         p["metadata"]["name"] == "shell-node1" && p["status"]["phase"] == "Running"
     });
@@ -1096,7 +1156,16 @@ fn kubectl_live() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut socat = bridge(&node);
-    let k = Kubectl::new(&t, &format!("http://127.0.0.1:{PORT}"));
+    // The root-only socket, through socat.
+    let local = Kubectl::new(&t, &format!("http://127.0.0.1:{PORT}"));
+    let t1 = Instant::now();
+    while !local.run(&["get", "pods"]).1.contains("shell-node1") {
+        assert!(t1.elapsed() < Duration::from_secs(20), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // TCP: TLS with the admin kubeconfig nodelet wrote; nothing without a client certificate.
+    let k = Kubectl::with_kubeconfig(&t, admin.clone());
+    access(&k, &t);
     // Until the shell pod's view says Running with both containers ready.
     let t1 = Instant::now();
     while !k.run(&["get", "pods"]).1.contains("2/2") {

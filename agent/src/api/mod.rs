@@ -18,6 +18,7 @@ pub mod selector;
 pub mod server;
 pub mod status;
 pub mod table;
+pub mod tls;
 pub mod writes;
 
 use std::path::{Path, PathBuf};

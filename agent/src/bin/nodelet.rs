@@ -102,11 +102,12 @@ fn main() -> anyhow::Result<()> {
             let _ = stopped.wait_for(|s| *s).await;
         }));
         if let Some(addr) = cfg.api_tcp_address {
-            let tcp = tokio::net::TcpListener::bind(addr)
+            // TCP is TLS with client certificates only; the admin kubeconfig holds one.
+            let tls = nodelet::api::tls::serve_tcp(&cfg, addr)
                 .await
                 .with_context(|| format!("apiTcpAddress {addr}"))?;
             let mut stopped = api_stopped.clone();
-            tokio::spawn(nodelet::api::serve(tcp, router, async move {
+            tokio::spawn(nodelet::api::serve(tls, router, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             }));
         }
