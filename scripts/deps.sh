@@ -11,6 +11,7 @@ if [ "$kind" = test ]; then
     nftables python3 vagrant             # nodenet plugin, lab, Vagrantfile validation (cni/)
     containernetworking-plugins          # the sandbox works with the reference CNI plugins too
     podman runc                          # nodenet used by podman through a CNI config
+    python3-kubernetes socat tmux        # the Kubernetes API: Python client, kubectl over the socket, exec -it
   )
 fi
 missing=()

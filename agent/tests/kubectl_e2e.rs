@@ -1054,6 +1054,35 @@ fn access(k: &Kubectl, t: &std::path::Path) {
     );
 }
 
+/// The Python client (Debian's python3-kubernetes) through the same kubeconfig.
+fn python(k: &Kubectl, node: &Node) {
+    if Command::new("/usr/bin/python3")
+        .args(["-c", "import kubernetes"])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        panic!(
+            "python3-kubernetes missing: scripts/deps.sh test (apt-get install python3-kubernetes)"
+        );
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/client.py");
+    let o = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(&k.kubeconfig)
+        .arg(IMAGE)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.trim_end().ends_with("ok"),
+        "python client: {out}\n{}\nnodelet log:\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        node.logs()
+    );
+    assert!(!node.dir("manifests/default-py.yaml").exists());
+}
+
 /// socat from loopback (this test's network namespace) to the node's socket.
 fn bridge(node: &Node) -> Child {
     let child = Command::new("socat")
@@ -1182,6 +1211,7 @@ fn kubectl_live() {
         ("watch", &|| watch(&k, &node)),
         ("writes", &|| writes(&k, &node)),
         ("exec", &|| exec(&k, &node)),
+        ("python", &|| python(&k, &node)),
     ];
     // KUBECTL_E2E_CASES=a,b runs only those cases (while working on one).
     let only = std::env::var("KUBECTL_E2E_CASES").unwrap_or_default();
