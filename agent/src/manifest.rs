@@ -4,7 +4,8 @@
 //! `spec.nodeName`, the `kubernetes.io/config.*` annotations and the NoExecute toleration.
 //!
 //! Unlike the kubelet, a `metadata.uid` written in the file is replaced by the hash, so that
-//! every edit is a new pod. The hash covers the parsed, defaulted pod, so comments and
+//! every edit is a new pod — except an edit of labels or annotations only, which the hash
+//! leaves out: the running pod takes the new metadata (`pods::view`). The hash covers the parsed, defaulted pod, so comments and
 //! formatting do not change it.
 
 use std::collections::HashMap;
@@ -212,7 +213,8 @@ fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
-/// The config hash: SHA-256 over node name, manifest path and the defaulted pod, as 32 hex
+/// The config hash: SHA-256 over node name, manifest path and the defaulted pod without its
+/// labels and annotations, as 32 hex
 /// digits (the width of the kubelet's MD5 hash).
 pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     let mut h = Sha256::new();
@@ -220,9 +222,15 @@ pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     h.update(b"\0");
     h.update(format!("file:{}", path.display()).as_bytes());
     h.update(b"\0");
+    // Labels and annotations are not part of a version: editing them relabels the running
+    // pod (the pod manager passes the file's metadata on to the view) instead of replacing it,
+    // as `kubectl label` does to a pod in a cluster.
+    let mut p = pod.clone();
+    p.metadata.labels = None;
+    p.metadata.annotations = None;
     // Serializing a Pod cannot fail (string keys only); an empty body would still hash node
     // and path.
-    h.update(serde_json::to_vec(pod).unwrap_or_default());
+    h.update(serde_json::to_vec(&p).unwrap_or_default());
     h.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -531,16 +531,24 @@ impl Scanner {
         });
         entry.sig = sig;
         entry.content_hash = content_hash;
-        // Keep the pod objects (and their first-seen time) of versions already in force.
+        // Keep the pod objects (and their first-seen time) of versions already in force; a
+        // version whose labels or annotations were edited (same UID) keeps its first-seen time.
         entry.parsed = parsed.map(|pods| {
             pods.into_iter()
                 .map(|p| {
-                    entry
-                        .accepted
-                        .iter()
-                        .find(|a| a.uid() == p.uid())
-                        .cloned()
-                        .unwrap_or(p)
+                    let Some(a) = entry.accepted.iter().find(|a| a.uid() == p.uid()) else {
+                        return p;
+                    };
+                    let seen = |x: &StaticPod| x.seen().to_string();
+                    let mut relabelled = (*p).clone();
+                    if let Some(ann) = relabelled.pod.metadata.annotations.as_mut() {
+                        ann.insert(crate::manifest::CONFIG_SEEN_ANNOTATION.into(), seen(a));
+                    }
+                    if relabelled.pod == a.pod {
+                        a.clone()
+                    } else {
+                        Arc::new(relabelled)
+                    }
                 })
                 .collect()
         });
@@ -605,7 +613,22 @@ impl Scanner {
                 let uids = |v: &[Arc<StaticPod>]| {
                     v.iter().map(|p| p.uid().to_string()).collect::<Vec<_>>()
                 };
-                if uids(&accepted) != uids(&f.accepted) || error != f.error {
+                // Labels and annotations are not in the UID: an edit of only those is a
+                // change too (the running pod takes them).
+                let metadata = |v: &[Arc<StaticPod>]| {
+                    v.iter()
+                        .map(|p| {
+                            let m = &p.pod.metadata;
+                            let mut a = m.annotations.clone().unwrap_or_default();
+                            a.remove(crate::manifest::CONFIG_SEEN_ANNOTATION);
+                            (m.labels.clone(), a)
+                        })
+                        .collect::<Vec<_>>()
+                };
+                if uids(&accepted) != uids(&f.accepted)
+                    || error != f.error
+                    || metadata(&accepted) != metadata(&f.accepted)
+                {
                     if let Some(e) = &error
                         && f.error.as_ref() != Some(e)
                     {

@@ -640,7 +640,9 @@ fn writes(k: &Kubectl, node: &Node) {
         err.trim(),
         "Error from server (AlreadyExists): pods \"foo\" already exists"
     );
-    // label / annotate: the file is rewritten, the pod follows it.
+    // label / annotate: the file is rewritten; the running pod takes the new metadata (same
+    // UID, no restart).
+    let foo_uid = uid(k, "foo");
     assert_eq!(
         k.ok(&["label", "pod", "foo", "env=prod"]),
         "pod/foo labeled\n"
@@ -650,21 +652,26 @@ fn writes(k: &Kubectl, node: &Node) {
             .unwrap()
             .contains("env: prod")
     );
-    // The edited file is a new version of the pod: it replaces the running one.
-    let t = Instant::now();
-    loop {
-        let out = k.ok(&["get", "pod", "foo", "-L", "env"]);
-        if rows(&out)[1].last().unwrap() == "prod" && rows(&out)[1][2] == "Running" {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "{out}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let out = k.ok(&["get", "pod", "foo", "-L", "env"]);
+    assert_eq!(rows(&out)[1].last().unwrap(), "prod", "{out}");
+    assert_eq!(rows(&out)[1][2], "Running", "{out}");
+    assert_eq!(uid(k, "foo"), foo_uid, "relabelled, not replaced");
     assert_eq!(
         k.ok(&["annotate", "pod", "foo", "note=hi"]),
         "pod/foo annotated\n"
     );
     assert!(std::fs::read_to_string(&file).unwrap().contains("note: hi"));
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "pod",
+            "foo",
+            "-o",
+            "jsonpath={.metadata.annotations.note}"
+        ]),
+        "hi"
+    );
+    assert_eq!(uid(k, "foo"), foo_uid);
     let err = k.fails(&["label", "pod", "foo", "env=dev"]);
     assert!(
         err.contains("'env' already has a value (prod), and --overwrite is false"),
@@ -678,12 +685,14 @@ fn writes(k: &Kubectl, node: &Node) {
     let w = webf.to_str().unwrap();
     assert_eq!(k.ok(&["apply", "-f", w]), "pod/web created\n");
     wait_status(k, node, "web", "Running");
+    let u0 = uid(k, "web");
     std::fs::write(&webf, web("back", "3600")).unwrap();
     assert_eq!(k.ok(&["apply", "-f", w]), "pod/web configured\n");
     let out = k.ok(&["get", "pods", "-l", "tier=back"]);
     row_of(&out, "web");
     assert_eq!(k.ok(&["apply", "-f", w]), "pod/web unchanged\n");
     let u1 = uid(k, "web");
+    assert_eq!(u0, u1, "a label change relabels the same pod");
     std::fs::write(&webf, web("back", "3601")).unwrap();
     assert_eq!(k.ok(&["apply", "-f", w]), "pod/web configured\n");
     wait_status(k, node, "web", "Running");

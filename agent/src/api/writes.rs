@@ -145,15 +145,32 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
-/// Waits until the node's view has a pod with `uid` (or, `uid` None, none named `ns/name`).
-async fn settle<S: NodeState>(k: &Kube<S>, ns: &str, name: &str, uid: Option<&str>) -> Option<Pod> {
+/// Whether the view's pod `p` is the version `want` declares (UID, labels, annotations).
+fn is_version(p: &Pod, want: &crate::manifest::StaticPod) -> bool {
+    let node = p
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
+    let meta = |v: serde_json::Value| v.get("metadata").cloned();
+    p.metadata.uid.as_deref() == Some(want.uid())
+        && meta(files::manifest_form(p, &node)) == meta(files::manifest_form(&want.pod, &node))
+}
+
+/// Waits until the node's view shows version `want` of pod `ns/name`.
+async fn settle<S: NodeState>(
+    k: &Kube<S>,
+    ns: &str,
+    name: &str,
+    want: &crate::manifest::StaticPod,
+) -> Option<Pod> {
     let t = tokio::time::Instant::now();
     loop {
         let p = k.pod(ns, name);
-        match (uid, &p) {
-            (Some(u), Some(p)) if p.metadata.uid.as_deref() == Some(u) => return Some(p.clone()),
-            (None, None) => return None,
-            _ => {}
+        if let Some(p) = &p
+            && is_version(p, want)
+        {
+            return Some(p.clone());
         }
         if t.elapsed() >= SETTLE {
             return p;
@@ -266,7 +283,7 @@ async fn create_pod<S: NodeState>(
     }
     files::write_atomic(&path, &text).map_err(|e| status::internal(e.to_string()))?;
     tracing::info!(pod = %format!("{ns}/{name}"), file = %path.display(), "created through the API");
-    let pod = settle(k, ns, &name, Some(new.uid()))
+    let pod = settle(k, ns, &name, new)
         .await
         .unwrap_or_else(|| shown(new));
     Ok(json_response(StatusCode::CREATED, &pod))
@@ -372,8 +389,11 @@ async fn update<S: NodeState>(
             "the rewritten manifest lost the pod".into(),
         ));
     };
-    if Some(new.uid()) == current.metadata.uid.as_deref() {
-        // Nothing that matters changed: the file stays as it is.
+    let declared = loc.pods.iter().find(|p| p.name() == name);
+    if declared.is_some_and(|d| {
+        files::manifest_form(&d.pod, &node) == files::manifest_form(&new.pod, &node)
+    }) {
+        // Nothing changed: the file stays as it is.
         return Ok(json_response(StatusCode::OK, current));
     }
     if dry_run {
@@ -381,9 +401,7 @@ async fn update<S: NodeState>(
     }
     files::write_atomic(&loc.path, &text).map_err(|e| status::internal(e.to_string()))?;
     tracing::info!(pod = %format!("{ns}/{name}"), file = %loc.path.display(), "rewritten through the API");
-    let pod = settle(k, ns, name, Some(new.uid()))
-        .await
-        .unwrap_or_else(|| shown(new));
+    let pod = settle(k, ns, name, new).await.unwrap_or_else(|| shown(new));
     Ok(json_response(StatusCode::OK, &pod))
 }
 
