@@ -1092,6 +1092,46 @@ fn python(k: &Kubectl, node: &Node) {
     assert!(!node.dir("manifests/default-py.yaml").exists());
 }
 
+fn attach(k: &Kubectl, node: &Node) {
+    std::fs::write(
+        node.dir("manifests/ticker.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: ticker}}\nspec:\n  \
+             terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    \
+             image: {IMAGE}\n    imagePullPolicy: Never\n    \
+             command: [/bin/busybox, sh, -c, 'i=0; while true; do echo tick $i; echo tock $i >&2; i=$((i+1)); sleep 0.3; done']\n"
+        ),
+    )
+    .unwrap();
+    wait_status(k, node, "ticker-node1", "Running");
+    let mut child = k
+        .cmd(&["attach", "ticker-node1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    wait_lines(&lines, "ticks from attach", node, &|l| {
+        l.iter().filter(|x| x.starts_with("tick ")).count() >= 2
+    });
+    let _ = child.kill();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let _ = child.wait();
+    assert!(err.contains("tock "), "stderr on its channel: {err}");
+    let err = k.fails(&["attach", "-i", "ticker-node1"]);
+    assert!(err.contains("has no open stdin"), "{err}");
+    std::fs::remove_file(node.dir("manifests/ticker.yaml")).unwrap();
+    wait_gone(k, node, "ticker-node1");
+}
+
 /// socat from loopback (this test's network namespace) to the node's socket.
 fn bridge(node: &Node) -> Child {
     let child = Command::new("socat")
@@ -1221,6 +1261,7 @@ fn kubectl_live() {
         ("writes", &|| writes(&k, &node)),
         ("exec", &|| exec(&k, &node)),
         ("python", &|| python(&k, &node)),
+        ("attach", &|| attach(&k, &node)),
     ];
     // KUBECTL_E2E_CASES=a,b runs only those cases (while working on one).
     let only = std::env::var("KUBECTL_E2E_CASES").unwrap_or_default();

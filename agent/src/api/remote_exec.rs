@@ -91,14 +91,141 @@ fn helper() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from("nodectl"))
 }
 
-/// The exec route (WebSocket upgrades are GETs; POST as the API server also takes it).
+/// The exec and attach routes (WebSocket upgrades are GETs; POST as the API server also
+/// takes it).
 pub fn routes<S: NodeState>(kube: Kube<S>) -> axum::Router {
     axum::Router::new()
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
             axum::routing::get(exec::<S>).post(exec::<S>),
         )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            axum::routing::get(attach::<S>).post(attach::<S>),
+        )
         .with_state(kube)
+}
+
+/// The running instance (restart count) of `container`, if it runs.
+fn running(pod: &k8s_openapi::api::core::v1::Pod, container: &str) -> Option<u32> {
+    let st = pod.status.as_ref()?;
+    let cs = st
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(st.init_container_statuses.iter().flatten())
+        .find(|c| c.name == container)?;
+    cs.state.as_ref()?.running.as_ref()?;
+    u32::try_from(cs.restart_count).ok()
+}
+
+/// `pods/attach`, output only: what the container's process writes from now on (its log, as
+/// the shim records it), stdout and stderr on their channels, until the instance stops or the
+/// client goes. Containers run without an open stdin, so `stdin=true` is refused.
+pub async fn attach<S: NodeState>(
+    State(k): State<Kube<S>>,
+    UrlPath((ns, name)): UrlPath<(String, String)>,
+    RawQuery(q): RawQuery,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let q = ExecQuery::parse(q.as_deref().unwrap_or(""));
+    let Some(pod) = k.pod(&ns, &name) else {
+        return status_response(status::pod_not_found(&name));
+    };
+    let container = match crate::exec_target::default_container(&pod, q.container.as_deref()) {
+        Ok((c, _)) => c,
+        Err(e) => return status_response(status::bad_request(e)),
+    };
+    if q.stdin {
+        return status_response(status::bad_request(format!(
+            "container {container} has no open stdin: nodelet attaches to output only"
+        )));
+    }
+    let Some(instance) = running(&pod, &container) else {
+        return status_response(status::bad_request(format!(
+            "container {container} is not running"
+        )));
+    };
+    let Ok(ws) = ws else {
+        return status_response(status::bad_request(
+            "Upgrade request required (pods/attach is served over WebSocket)".into(),
+        ));
+    };
+    let dir = k.node.container_log_dir(&pod, &container);
+    ws.protocols(PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            attach_session(socket, k, ns, name, container, dir, instance).await;
+        })
+        .into_response()
+}
+
+async fn attach_session<S: NodeState>(
+    socket: WebSocket,
+    k: Kube<S>,
+    ns: String,
+    name: String,
+    container: String,
+    dir: PathBuf,
+    instance: u32,
+) {
+    use nodelet_shim::crilog::Stream;
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(32);
+    let follower = tokio::task::spawn_blocking(move || {
+        let opts = crate::logs::ReadOptions {
+            tail: Some(0),
+            since: None,
+        };
+        let Ok((mut f, _)) = crate::logs::Follower::open(&dir, instance, &opts) else {
+            return;
+        };
+        loop {
+            std::thread::sleep(super::server::FOLLOW_POLL);
+            if tx.is_closed() {
+                return;
+            }
+            let still = k
+                .pod(&ns, &name)
+                .is_some_and(|p| running(&p, &container) == Some(instance));
+            for e in f.poll().unwrap_or_default() {
+                let ch = if e.stream == Stream::Stderr {
+                    STDERR
+                } else {
+                    STDOUT
+                };
+                let mut line = e.text;
+                line.push(b'\n');
+                if tx.blocking_send(frame(ch, &line)).is_err() {
+                    return;
+                }
+            }
+            if !still {
+                return;
+            }
+        }
+    });
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => if sink.send(m).await.is_err() { return },
+                None => break,
+            },
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => {}
+            },
+        }
+    }
+    let _ = follower.await;
+    let _ = sink
+        .send(frame(ERROR, exit_status(0, &[]).to_string().as_bytes()))
+        .await;
+    let _ = sink
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: 1000,
+            reason: "".into(),
+        })))
+        .await;
 }
 
 pub async fn exec<S: NodeState>(
