@@ -217,9 +217,16 @@ async fn attach_session<S: NodeState>(
         }
     }
     let _ = follower.await;
-    let _ = sink
-        .send(frame(ERROR, exit_status(0, &[]).to_string().as_bytes()))
-        .await;
+    finish(&mut sink, &exit_status(0, &[])).await;
+}
+
+/// The session's end: the final Status on the error channel, then a normal closure (1000;
+/// kubectl reads a close without a code as a broken stream).
+async fn finish(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    st: &serde_json::Value,
+) {
+    let _ = sink.send(frame(ERROR, st.to_string().as_bytes())).await;
     let _ = sink
         .send(Message::Close(Some(axum::extract::ws::CloseFrame {
             code: 1000,
@@ -456,15 +463,7 @@ async fn session(socket: WebSocket, pod: &str, target: &str, q: ExecQuery) -> st
     drop(master);
     let mut sink = writer.await.map_err(std::io::Error::other)?;
     let code = status.code().unwrap_or(128 + 9);
-    let st = exit_status(code, &q.command);
-    let _ = sink.send(frame(ERROR, st.to_string().as_bytes())).await;
-    // A normal closure (1000): kubectl reads a close without a code as a broken stream.
-    let _ = sink
-        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-            code: 1000,
-            reason: "".into(),
-        })))
-        .await;
+    finish(&mut sink, &exit_status(code, &q.command)).await;
     Ok(())
 }
 
