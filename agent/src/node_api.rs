@@ -37,6 +37,10 @@ impl crate::api::NodeState for NodeView {
         self.facts.clone()
     }
 
+    fn set_deletion_grace(&self, uid: &str, grace: std::time::Duration) {
+        self.view.set_deletion_grace(uid, grace);
+    }
+
     fn static_pod_dir(&self) -> Option<&Path> {
         Some(&self.static_pod_path)
     }

@@ -879,6 +879,20 @@ fn writes(k: &Kubectl, node: &Node) {
         "pod \"web\" deleted\n"
     );
     wait_gone(k, node, "web");
+    // --grace-period shortens the pod's own (60 s, and sleep as pid 1 ignores SIGTERM).
+    std::fs::write(
+        node.dir("manifests/slow.yaml"),
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: slow\nspec:\n  terminationGracePeriodSeconds: 60\n  containers:\n  - name: app\n    image: {IMAGE}\n    imagePullPolicy: Never\n    command: [/bin/busybox, sleep, '3600']\n"),
+    )
+    .unwrap();
+    wait_status(k, node, "slow-node1", "Running");
+    let t = Instant::now();
+    assert_eq!(
+        k.ok(&["delete", "pod", "slow-node1", "--grace-period", "1"]),
+        "pod \"slow-node1\" deleted\n"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(!node.dir("manifests/slow.yaml").exists());
     let err = k.fails(&["delete", "pod", "nope"]);
     assert_eq!(
         err.trim(),

@@ -60,6 +60,12 @@ pub trait NodeState: Send + Sync + 'static {
         node_object::NodeFacts::default()
     }
 
+    /// A deletion through the API asked for this grace period for pod `uid` (instead of its
+    /// `terminationGracePeriodSeconds`); called before its manifest goes.
+    fn set_deletion_grace(&self, uid: &str, grace: std::time::Duration) {
+        let _ = (uid, grace);
+    }
+
     /// The static pod directory API writes go to; `None`: the API is read-only.
     fn static_pod_dir(&self) -> Option<&Path> {
         None

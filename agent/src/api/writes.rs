@@ -57,6 +57,8 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
 pub struct WriteParams {
     #[serde(rename = "dryRun")]
     dry_run: Option<String>,
+    #[serde(rename = "gracePeriodSeconds")]
+    grace_period_seconds: Option<i64>,
     #[serde(rename = "labelSelector")]
     label_selector: Option<String>,
 }
@@ -457,38 +459,56 @@ async fn patch_pod<S: NodeState>(
     )
 }
 
-/// Removes pod `ns/name`'s manifest (document); the pod is stopped with its grace period.
+/// Removes pod `ns/name`'s manifest (document); the pod is stopped with its grace period, or
+/// with `grace` seconds if the deletion gave one.
 async fn remove_pod<S: NodeState>(
     k: &Kube<S>,
     dir: &Path,
     ns: &str,
     name: &str,
     dry_run: bool,
+    grace: Option<i64>,
 ) -> Result<Pod, Box<Status>> {
     let (mut pod, loc) = find(k, dir, ns, name)?;
     if !dry_run {
+        if let (Some(g), Some(uid)) = (grace, pod.metadata.uid.as_deref()) {
+            k.node
+                .set_deletion_grace(uid, Duration::from_secs(g.max(0) as u64));
+        }
         files::remove(&loc).map_err(|e| status::internal(e.to_string()))?;
         tracing::info!(pod = %format!("{ns}/{name}"), file = %loc.path.display(), "deleted through the API");
     }
-    let grace = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.termination_grace_period_seconds)
-        .unwrap_or(30);
+    let grace = grace.unwrap_or_else(|| {
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+            .unwrap_or(30)
+    });
     pod.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
     pod.metadata.deletion_grace_period_seconds = Some(grace);
     Ok(pod)
+}
+
+/// The grace period of a deletion: `?gracePeriodSeconds=`, else the DeleteOptions body's.
+fn grace(q: &WriteParams, body: &[u8]) -> Option<i64> {
+    q.grace_period_seconds.or_else(|| {
+        serde_json::from_slice::<Value>(body)
+            .ok()?
+            .get("gracePeriodSeconds")?
+            .as_i64()
+    })
 }
 
 async fn delete_pod<S: NodeState>(
     State(k): State<Kube<S>>,
     UrlPath((ns, name)): UrlPath<(String, String)>,
     Query(q): Query<WriteParams>,
+    body: Bytes,
 ) -> Response {
     reply(
         async {
             let dir = static_dir(&k)?;
-            let pod = remove_pod(&k, &dir, &ns, &name, q.dry_run()).await?;
+            let pod = remove_pod(&k, &dir, &ns, &name, q.dry_run(), grace(&q, &body)).await?;
             Ok(json_response(StatusCode::OK, &pod))
         }
         .await,
@@ -512,7 +532,7 @@ async fn delete_matching<S: NodeState>(
             continue;
         }
         let name = p.metadata.name.clone().unwrap_or_default();
-        out.push(remove_pod(k, &dir, ns, &name, q.dry_run()).await?);
+        out.push(remove_pod(k, &dir, ns, &name, q.dry_run(), q.grace_period_seconds).await?);
     }
     Ok(out)
 }
@@ -562,8 +582,8 @@ async fn delete_namespace<S: NodeState>(
                 return Err(status::not_found("namespaces", &name));
             }
             let q = WriteParams {
-                dry_run: q.dry_run,
                 label_selector: None,
+                ..q
             };
             delete_matching(&k, &name, &q).await?;
             let mut ns = super::node_object::namespace(&name, k.node.node_facts().started);

@@ -27,6 +27,8 @@ pub struct PodsView {
     /// Labels and annotations of the pod's current manifest, by UID: an edit of only these
     /// keeps the UID (see `manifest::config_hash`), so the running pod shows them.
     metadata: Arc<RwLock<BTreeMap<String, Metadata>>>,
+    /// Grace periods given with a deletion through the API, by UID.
+    deletion_grace: Arc<RwLock<BTreeMap<String, std::time::Duration>>>,
 }
 
 type Labels = Option<BTreeMap<String, String>>;
@@ -44,6 +46,7 @@ impl PodsView {
             pods: Arc::default(),
             events: Arc::new(EventStore::new(node_name, MAX_EVENTS)),
             metadata: Arc::default(),
+            deletion_grace: Arc::default(),
         }
     }
 
@@ -60,6 +63,23 @@ impl PodsView {
     pub fn get(&self, uid: &str) -> Option<PodView> {
         let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
         self.read().get(uid).map(|v| current(v, meta.get(uid)))
+    }
+
+    /// The grace period a deletion of pod `uid` through the API asked for (instead of its
+    /// `terminationGracePeriodSeconds`).
+    pub fn set_deletion_grace(&self, uid: &str, grace: std::time::Duration) {
+        self.deletion_grace
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_string(), grace);
+    }
+
+    pub(crate) fn deletion_grace(&self, uid: &str) -> Option<std::time::Duration> {
+        self.deletion_grace
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            .copied()
     }
 
     /// The labels and annotations pod `uid`'s manifest declares now.
@@ -123,6 +143,10 @@ impl PodsView {
 
     pub(crate) fn remove(&self, uid: &str) {
         self.write().remove(uid);
+        self.deletion_grace
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
         self.metadata
             .write()
             .unwrap_or_else(|p| p.into_inner())
