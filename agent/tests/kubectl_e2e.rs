@@ -409,6 +409,16 @@ fn nodes_events_namespaces(k: &Kubectl) {
         !out.contains("shell-node1") && out.contains("pod/done-node1"),
         "{out}"
     );
+    let out = k.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/shell-node1",
+        "--timeout=20s",
+    ]);
+    assert_eq!(out, "pod/shell-node1 condition met\n");
+    // `all` is the pods here (one kind: no `pod/` prefix).
+    let out = k.ok(&["get", "all"]);
+    row_of(&out, "shell-node1");
     let out = k.ok(&["get", "namespaces"]);
     assert_eq!(rows(&out)[0], ["NAME", "STATUS", "AGE"]);
     for ns in ["default", "kube-system", "kube-public"] {
@@ -893,6 +903,36 @@ fn writes(k: &Kubectl, node: &Node) {
     );
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     assert!(!node.dir("manifests/slow.yaml").exists());
+    // Namespaces: one appears with its first pod; deleting it deletes its pods.
+    k.ok(&[
+        "run",
+        "nsx",
+        "-n",
+        "team",
+        "--image",
+        IMAGE,
+        "--image-pull-policy",
+        "Never",
+        "--command",
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 3600 & wait",
+    ]);
+    assert_eq!(row_of(&k.ok(&["get", "ns"]), "team")[1], "Active");
+    assert!(node.dir("manifests/team-nsx.yaml").exists());
+    let t = Instant::now();
+    assert_eq!(
+        k.ok(&["delete", "ns", "team"]),
+        "namespace \"team\" deleted\n"
+    );
+    assert!(t.elapsed() < Duration::from_secs(30));
+    assert!(!node.dir("manifests/team-nsx.yaml").exists());
+    let err = k.fails(&["get", "ns", "team"]);
+    assert!(err.contains("namespaces \"team\" not found"), "{err}");
+    let err = k.fails(&["delete", "ns", "kube-system"]);
+    assert!(err.contains("Forbidden"), "{err}");
     let err = k.fails(&["delete", "pod", "nope"]);
     assert_eq!(
         err.trim(),

@@ -448,20 +448,28 @@ fn event_list<S: NodeState>(
     if !truthy(q.watch.as_deref()) {
         return respond(h, &q, select(&k), rv, Some("EventList"));
     }
-    // Events have no resource versions of their own: a watch that names one starts from the
-    // events as they are (the list the client just got); otherwise with ADDED for each.
+    diff_watch(move || select(&k), h, &q)
+}
+
+/// A watch of objects without resource versions of their own (events, the node,
+/// namespaces): `list` is polled and compared by name — ADDED, MODIFIED, DELETED. A watch
+/// that names a resource version starts from the objects as they are (the list the client just
+/// got); otherwise with ADDED for each.
+fn diff_watch<T, F>(list: F, h: &HeaderMap, q: &ListParams) -> Response
+where
+    T: Printable + PartialEq + Clone + Send + Sync + 'static,
+    F: Fn() -> Vec<T> + Send + 'static,
+{
     let table = table::wants_table(accept(h)).then(|| Include::parse(q.include_object.as_deref()));
     let from_now = matches!(q.resource_version.as_deref(), Some(v) if !v.is_empty() && v != "0");
     let deadline = q
         .timeout_seconds
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let name = |o: &T| o.meta().name.clone().unwrap_or_default();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
-        let mut seen: std::collections::HashMap<String, Event> = if from_now {
-            select(&k)
-                .into_iter()
-                .map(|e| (e.metadata.name.clone().unwrap_or_default(), e))
-                .collect()
+        let mut seen: std::collections::BTreeMap<String, T> = if from_now {
+            list().into_iter().map(|o| (name(&o), o)).collect()
         } else {
             Default::default()
         };
@@ -471,22 +479,29 @@ fn event_list<S: NodeState>(
             if tx.is_closed() || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return;
             }
-            for e in select(&k) {
-                let name = e.metadata.name.clone().unwrap_or_default();
-                let type_ = match seen.get(&name) {
-                    None => "ADDED",
-                    Some(old) if *old != e => "MODIFIED",
-                    Some(_) => continue,
-                };
-                if tx
-                    .send(event_line(type_, &watch_object(&e, rv, table)))
-                    .await
-                    .is_err()
-                {
+            let now: std::collections::BTreeMap<String, T> =
+                list().into_iter().map(|o| (name(&o), o)).collect();
+            let mut lines = vec![];
+            for (n, o) in &now {
+                match seen.get(n) {
+                    None => lines.push(event_line("ADDED", &watch_object(o, 1, table))),
+                    Some(old) if old != o => {
+                        lines.push(event_line("MODIFIED", &watch_object(o, 1, table)))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (n, o) in &seen {
+                if !now.contains_key(n) {
+                    lines.push(event_line("DELETED", &watch_object(o, 1, table)));
+                }
+            }
+            for l in lines {
+                if tx.send(l).await.is_err() {
                     return;
                 }
-                seen.insert(name, e);
             }
+            seen = now;
         }
     });
     stream(rx)
@@ -528,37 +543,18 @@ async fn list_nodes<S: NodeState>(
         .filter(|n| labels.matches(n.metadata.labels.as_ref()))
         .collect();
     if truthy(q.watch.as_deref()) {
-        return hold_open(items, h, q);
+        return diff_watch(
+            move || {
+                let n = this_node(&k);
+                // Heartbeat times change on every read; a watcher sees the node change when
+                // something else does.
+                vec![node_object::without_heartbeats(n)]
+            },
+            &h,
+            &q,
+        );
     }
     respond(&h, &q, items, 1, Some("NodeList"))
-}
-
-/// A watch of objects that do not change while the agent runs (the node, namespaces): ADDED
-/// for each unless the client starts from a version, then nothing until it hangs up.
-fn hold_open<T: Printable + Send + Sync + 'static>(
-    items: Vec<T>,
-    h: HeaderMap,
-    q: ListParams,
-) -> Response {
-    let table = table::wants_table(accept(&h)).then(|| Include::parse(q.include_object.as_deref()));
-    let from_now = matches!(q.resource_version.as_deref(), Some(v) if !v.is_empty() && v != "0");
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-    tokio::spawn(async move {
-        if !from_now {
-            for i in &items {
-                if tx
-                    .send(event_line("ADDED", &watch_object(i, 1, table)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-        let timeout = Duration::from_secs(q.timeout_seconds.unwrap_or(3600));
-        let _ = tokio::time::timeout(timeout, tx.closed()).await;
-    });
-    stream(rx)
 }
 
 async fn get_node<S: NodeState>(
@@ -583,10 +579,10 @@ async fn list_namespaces<S: NodeState>(
     h: HeaderMap,
     Query(q): Query<ListParams>,
 ) -> Response {
-    let items = all_namespaces(&k);
     if truthy(q.watch.as_deref()) {
-        return hold_open(items, h, q);
+        return diff_watch(move || all_namespaces(&k), &h, &q);
     }
+    let items = all_namespaces(&k);
     respond(&h, &q, items, 1, Some("NamespaceList"))
 }
 

@@ -243,6 +243,16 @@ pub fn node(f: &NodeFacts, m: &Machine) -> Node {
     }
 }
 
+/// `n` without its conditions' heartbeat times (which change on every read).
+pub fn without_heartbeats(mut n: Node) -> Node {
+    if let Some(cs) = n.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+        for c in cs {
+            c.last_heartbeat_time = None;
+        }
+    }
+    n
+}
+
 /// The namespaces: `default`, `kube-node-lease`, `kube-public`, `kube-system` and every
 /// namespace that has a pod, oldest pod's creation as the namespace's.
 pub fn namespaces(pods: &[Pod], started: jiff::Timestamp) -> Vec<Namespace> {
