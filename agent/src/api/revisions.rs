@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Removals remembered for watches that start in the past.
-pub const KEEP_DELETED: usize = 1000;
+pub const KEEP_DELETED: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
