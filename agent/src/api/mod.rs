@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod errors;
 pub mod fields;
 pub mod kube;
 pub mod manifest_files;

@@ -108,6 +108,7 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
                 status_response(status::method_not_allowed(method.as_str(), uri.path()))
             },
         )
+        .layer(axum::middleware::map_response(super::errors::as_status))
 }
 
 /// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory.
