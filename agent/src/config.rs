@@ -76,6 +76,9 @@ pub struct Config {
     pub admin_kubeconfig: PathBuf,
     /// The node's IP (pods' `status.hostIP`); `None` = detected at start (see `node_ip`).
     pub node_ip: Option<std::net::IpAddr>,
+    /// Labels of the Node object the API shows, besides the well-known ones
+    /// (`kubernetes.io/hostname`, `kubernetes.io/os`, `kubernetes.io/arch`).
+    pub node_labels: std::collections::BTreeMap<String, String>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
@@ -166,6 +169,9 @@ pub struct ConfigFlags {
     /// The node's IP, reported as pods' hostIP [default: the source address of the default route].
     #[arg(long, value_name = "IP")]
     pub node_ip: Option<String>,
+    /// Labels of the Node object, like `disktype=ssd,zone=a` (as the kubelet's --node-labels).
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub node_labels: Option<String>,
     /// Cgroup for pods [default: nodelet's own cgroup].
     #[arg(long, value_name = "PATH")]
     pub cgroup_root: Option<PathBuf>,
@@ -254,6 +260,7 @@ struct FileConfig {
     admin_kubeconfig: Option<PathBuf>,
     #[serde(rename = "nodeIP")]
     node_ip: Option<String>,
+    node_labels: Option<std::collections::BTreeMap<String, String>>,
     cgroup_root: Option<PathBuf>,
     max_pods: Option<Scalar>,
     container_log_max_size: Option<Scalar>,
@@ -382,6 +389,7 @@ impl Config {
                 "/etc/nodelet/admin.kubeconfig",
             )?,
             node_ip: None,
+            node_labels: Default::default(),
             cgroup_root: None,
             max_pods: 110,
             container_log_max_size: 10 * 1024 * 1024,
@@ -493,6 +501,38 @@ impl Config {
                 },
             }
         };
+        let labels = match (&flags.node_labels, fc.node_labels.clone()) {
+            (Some(f), _) => {
+                let mut m = std::collections::BTreeMap::new();
+                for kv in f.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
+                    let Some((k, v)) = kv.split_once('=') else {
+                        return Err(invalid(
+                            Origin::Flag("node-labels"),
+                            "nodeLabels",
+                            format!("{kv:?}: expected KEY=VALUE"),
+                        ));
+                    };
+                    m.insert(k.trim().to_string(), v.trim().to_string());
+                }
+                Some((m, Origin::Flag("node-labels")))
+            }
+            (None, Some(m)) => Some((m, file_origin())),
+            (None, None) => None,
+        };
+        if let Some((m, origin)) = labels {
+            for (k, v) in &m {
+                let mut why = crate::names::qualified_name(k);
+                why.extend(crate::names::label_value(v));
+                if !why.is_empty() {
+                    return Err(invalid(
+                        origin,
+                        "nodeLabels",
+                        format!("{k}={v}: {}", why.join("; ")),
+                    ));
+                }
+            }
+            cfg.node_labels = m;
+        }
         if let Some(n) = int(
             pick!(flags.max_pods, "max-pods", scalar(fc.max_pods)),
             "maxPods",

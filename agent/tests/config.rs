@@ -294,3 +294,42 @@ fn nodectl_socket_flag() {
         assert_eq!(c.s.socket, PathBuf::from("/run/nodelet/nodelet.sock"));
     }
 }
+
+#[test]
+fn node_labels_and_the_admin_kubeconfig() {
+    let cli = Cli::try_parse_from([
+        "nodelet",
+        "--node-labels",
+        "disktype=ssd, topology.kubernetes.io/zone=a",
+        "--admin-kubeconfig",
+        "/tmp/k",
+    ])
+    .unwrap();
+    let c = Config::from_parts(None, &cli.cfg, &host).unwrap();
+    assert_eq!(c.node_labels["disktype"], "ssd");
+    assert_eq!(c.node_labels["topology.kubernetes.io/zone"], "a");
+    assert_eq!(c.admin_kubeconfig, Path::new("/tmp/k"));
+    let c = from(
+        &format!("{HEAD}nodeLabels: {{tier: edge}}\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.node_labels["tier"], "edge");
+    assert_eq!(
+        c.admin_kubeconfig,
+        Path::new("/etc/nodelet/admin.kubeconfig")
+    );
+    let e = err(&format!("{HEAD}nodeLabels: {{'bad key!': x}}\n"));
+    assert!(
+        e.starts_with("/etc/nodelet/config.yaml: nodeLabels: bad key!=x: "),
+        "{e}"
+    );
+    let cli = Cli::try_parse_from(["nodelet", "--node-labels", "novalue"]).unwrap();
+    let e = Config::from_parts(None, &cli.cfg, &host)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "flag --node-labels: nodeLabels: \"novalue\": expected KEY=VALUE"
+    );
+}

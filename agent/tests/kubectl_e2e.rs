@@ -385,6 +385,8 @@ fn nodes_events_namespaces(k: &Kubectl) {
         ],
         "{out}"
     );
+    // Labels from the configuration.
+    row_of(&k.ok(&["get", "nodes", "-l", "disktype=ssd"]), "node1");
     let err = k.fails(&["get", "node", "other"]);
     assert!(err.contains("nodes \"other\" not found"), "{err}");
     let out = k.ok(&["get", "events"]);
@@ -1274,6 +1276,8 @@ fn kubectl_live() {
             &format!("127.0.0.1:{TLS_PORT}"),
             "--admin-kubeconfig",
             admin.to_str().unwrap(),
+            "--node-labels",
+            "disktype=ssd",
         ],
     ));
     node.wait_pod("shell running", 60, |p| {

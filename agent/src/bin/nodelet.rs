@@ -90,7 +90,7 @@ fn main() -> anyhow::Result<()> {
                 ip: nodelet::node_ip::node_ip(cfg.node_ip),
                 max_pods: cfg.max_pods,
                 started: jiff::Timestamp::now(),
-                labels: Default::default(),
+                labels: cfg.node_labels.clone(),
             },
             static_pod_path: cfg.static_pod_path.clone(),
         });
