@@ -905,7 +905,27 @@ fn writes(k: &Kubectl, node: &Node) {
     );
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     assert!(!node.dir("manifests/slow.yaml").exists());
-    // Namespaces: one appears with its first pod; deleting it deletes its pods.
+    // Namespaces: created (kept while the agent runs), or there with their first pod;
+    // deleting one deletes its pods.
+    assert_eq!(
+        k.ok(&["create", "ns", "empty"]),
+        "namespace/empty created\n"
+    );
+    assert_eq!(row_of(&k.ok(&["get", "ns"]), "empty")[1], "Active");
+    let err = k.fails(&["create", "ns", "empty"]);
+    assert!(
+        err.contains("(AlreadyExists): namespaces \"empty\" already exists"),
+        "{err}"
+    );
+    let err = k.fails(&["create", "ns", "Bad_NS"]);
+    assert!(
+        err.contains("The Namespace \"Bad_NS\" is invalid: metadata.name: Invalid value"),
+        "{err}"
+    );
+    assert_eq!(
+        k.ok(&["delete", "ns", "empty"]),
+        "namespace \"empty\" deleted\n"
+    );
     k.ok(&[
         "run",
         "nsx",

@@ -99,7 +99,7 @@ pub fn core_v1() -> Value {
         "resources": [
             resource("events", "event", "Event", true, &["get", "list", "watch"], &["ev"], &[]),
             resource("namespaces", "namespace", "Namespace", false,
-                     &["delete", "get", "list", "watch"], &["ns"], &[]),
+                     &["create", "delete", "get", "list", "watch"], &["ns"], &[]),
             resource("nodes", "node", "Node", false, &["get", "list", "watch"], &["no"], &[]),
             resource("pods", "pod", "Pod", true, POD_VERBS, &["po"], &["all"]),
             resource("pods/attach", "", "PodAttachOptions", true, &["create", "get"], &[], &[]),

@@ -33,6 +33,9 @@ use super::{NodeState, discovery, status};
 pub struct Kube<S> {
     pub node: Arc<S>,
     pub revisions: Arc<Revisions>,
+    /// Namespaces created through the API (with their creation time), kept while the agent
+    /// runs; a namespace with pods exists anyway.
+    pub namespaces: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Timestamp>>>,
 }
 
 impl<S> Clone for Kube<S> {
@@ -40,6 +43,7 @@ impl<S> Clone for Kube<S> {
         Kube {
             node: self.node.clone(),
             revisions: self.revisions.clone(),
+            namespaces: self.namespaces.clone(),
         }
     }
 }
@@ -49,6 +53,7 @@ impl<S: NodeState> Kube<S> {
         Kube {
             node,
             revisions: Arc::default(),
+            namespaces: Arc::default(),
         }
     }
 
@@ -570,8 +575,23 @@ async fn get_node<S: NodeState>(
     respond(&h, &q, vec![n], 1, None)
 }
 
-fn all_namespaces<S: NodeState>(k: &Kube<S>) -> Vec<k8s_openapi::api::core::v1::Namespace> {
-    node_object::namespaces(&k.pods().1, k.node.node_facts().started)
+pub fn all_namespaces<S: NodeState>(k: &Kube<S>) -> Vec<k8s_openapi::api::core::v1::Namespace> {
+    let mut all = node_object::namespaces(&k.pods().1, k.node.node_facts().started);
+    let created = k
+        .namespaces
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for (name, at) in created {
+        if !all
+            .iter()
+            .any(|n| n.metadata.name.as_deref() == Some(name.as_str()))
+        {
+            all.push(node_object::namespace(&name, at));
+        }
+    }
+    all.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    all
 }
 
 async fn list_namespaces<S: NodeState>(

@@ -50,6 +50,7 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
             delete(delete_pod::<S>),
         )
         .route("/api/v1/namespaces/{name}", delete(delete_namespace::<S>))
+        .route("/api/v1/namespaces", post(create_namespace::<S>))
         .with_state(kube)
 }
 
@@ -94,15 +95,20 @@ fn body_value(h: &HeaderMap, body: &[u8]) -> Result<Value, Box<Status>> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    let parsed = if ct.contains("yaml") {
+    let parsed = if ct.starts_with(super::protobuf::CONTENT_TYPE) {
+        super::protobuf::namespace(body)
+    } else if ct.contains("yaml") {
         std::str::from_utf8(body)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_saphyr::from_str::<Value>(t).map_err(|e| e.to_string()))
     } else {
         serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
     };
-    let v = parsed
-        .map_err(|e| status::bad_request(format!("the request body is not a valid object: {e}")))?;
+    let v = parsed.map_err(|e| {
+        status::bad_request(format!(
+            "the request body ({ct}) is not a valid object: {e}"
+        ))
+    })?;
     if !v.is_object() {
         return Err(status::bad_request(
             "the request body must be an object".into(),
@@ -573,11 +579,9 @@ async fn delete_namespace<S: NodeState>(
                     ),
                 ));
             }
-            let known = k
-                .pods()
-                .1
+            let known = super::kube::all_namespaces(&k)
                 .iter()
-                .any(|p| p.metadata.namespace.as_deref() == Some(name.as_str()));
+                .any(|n| n.metadata.name.as_deref() == Some(name.as_str()));
             if !known {
                 return Err(status::not_found("namespaces", &name));
             }
@@ -586,12 +590,79 @@ async fn delete_namespace<S: NodeState>(
                 ..q
             };
             delete_matching(&k, &name, &q).await?;
+            if !q.dry_run() {
+                k.namespaces
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&name);
+            }
             let mut ns = super::node_object::namespace(&name, k.node.node_facts().started);
             if let Some(s) = ns.status.as_mut() {
                 s.phase = Some("Terminating".into());
             }
             ns.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
             Ok(json_response(StatusCode::OK, &ns))
+        }
+        .await,
+    )
+}
+
+/// Creates a namespace: remembered while the agent runs (one with pods exists anyway).
+async fn create_namespace<S: NodeState>(
+    State(k): State<Kube<S>>,
+    Query(q): Query<WriteParams>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let v = body_value(&h, &body)?;
+            match (
+                v.get("apiVersion").and_then(Value::as_str),
+                v.get("kind").and_then(Value::as_str),
+            ) {
+                (Some("v1") | None, Some("Namespace") | None) => {}
+                _ => {
+                    return Err(status::bad_request(
+                        "the object is not a v1 Namespace".into(),
+                    ));
+                }
+            }
+            let name = str_at(&v, &["metadata", "name"])
+                .unwrap_or_default()
+                .to_string();
+            let path = FieldPath::new("metadata").child("name");
+            let errs: Vec<FieldError> = if name.is_empty() {
+                vec![FieldError::required(
+                    &path,
+                    "name or generateName is required",
+                )]
+            } else {
+                crate::names::dns1123_label(&name)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(&path, &name, &m))
+                    .collect()
+            };
+            if !errs.is_empty() {
+                return Err(status::invalid("Namespace", &name, &errs));
+            }
+            if super::kube::all_namespaces(&k)
+                .iter()
+                .any(|n| n.metadata.name.as_deref() == Some(name.as_str()))
+            {
+                return Err(status::already_exists("namespaces", &name));
+            }
+            let now = jiff::Timestamp::now();
+            if !q.dry_run() {
+                k.namespaces
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name.clone(), now);
+            }
+            Ok(json_response(
+                StatusCode::CREATED,
+                &super::node_object::namespace(&name, now),
+            ))
         }
         .await,
     )
