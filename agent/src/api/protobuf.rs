@@ -10,7 +10,9 @@ pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
 /// One field of a protobuf message: number and, for length-delimited fields, the bytes
 /// (varints and fixed-width values are skipped).
-fn fields(mut b: &[u8]) -> Result<Vec<(u64, Option<&[u8]>)>, String> {
+type Field<'a> = (u64, Option<&'a [u8]>);
+
+fn fields(mut b: &[u8]) -> Result<Vec<Field<'_>>, String> {
     fn varint(b: &mut &[u8]) -> Result<u64, String> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
