@@ -1277,6 +1277,13 @@ spec:
 }
 
 fn kubectl_live() {
+    let v = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output();
+    assert!(
+        v.as_ref().is_ok_and(|o| o.status.success()),
+        "kubectl (>= 1.31, WebSocket exec) is needed on the PATH: {v:?}"
+    );
     let NodeEnv {
         node,
         mut cleanup,
