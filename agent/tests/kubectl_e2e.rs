@@ -898,6 +898,22 @@ fn writes(k: &Kubectl, node: &Node) {
     )
     .unwrap();
     wait_status(k, node, "slow-node1", "Running");
+    // Without waiting: the pod shows Terminating while it stops.
+    std::fs::write(
+        node.dir("manifests/slow2.yaml"),
+        std::fs::read_to_string(node.dir("manifests/slow.yaml"))
+            .unwrap()
+            .replace("name: slow", "name: slow2")
+            .replace(
+                "terminationGracePeriodSeconds: 60",
+                "terminationGracePeriodSeconds: 3",
+            ),
+    )
+    .unwrap();
+    wait_status(k, node, "slow2-node1", "Running");
+    k.ok(&["delete", "pod", "slow2-node1", "--wait=false"]);
+    wait_status(k, node, "slow2-node1", "Terminating");
+    wait_gone(k, node, "slow2-node1");
     let t = Instant::now();
     assert_eq!(
         k.ok(&["delete", "pod", "slow-node1", "--grace-period", "1"]),

@@ -36,6 +36,9 @@ pub struct Kube<S> {
     /// Namespaces created through the API (with their creation time), kept while the agent
     /// runs; a namespace with pods exists anyway.
     pub namespaces: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Timestamp>>>,
+    /// Pods deleted through the API, by UID: when, and the grace period; they show
+    /// `deletionTimestamp` (STATUS Terminating) until the node has stopped them.
+    pub deleting: Arc<std::sync::Mutex<std::collections::HashMap<String, (Timestamp, i64)>>>,
 }
 
 impl<S> Clone for Kube<S> {
@@ -44,6 +47,7 @@ impl<S> Clone for Kube<S> {
             node: self.node.clone(),
             revisions: self.revisions.clone(),
             namespaces: self.namespaces.clone(),
+            deleting: self.deleting.clone(),
         }
     }
 }
@@ -54,13 +58,42 @@ impl<S: NodeState> Kube<S> {
             node,
             revisions: Arc::default(),
             namespaces: Arc::default(),
+            deleting: Arc::default(),
         }
+    }
+
+    /// Pod `uid` is being deleted (its manifest is gone) with `grace` seconds.
+    pub fn mark_deleting(&self, uid: &str, grace: i64) {
+        self.deleting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_string(), (Timestamp::now(), grace));
     }
 
     /// Every pod with resource version and creation time, sorted by namespace and name; the
     /// list's resource version.
     pub fn pods(&self) -> (u64, Vec<Pod>) {
-        let (rv, mut pods) = self.revisions.observe(self.node.pods());
+        let mut pods = self.node.pods();
+        {
+            let mut deleting = self.deleting.lock().unwrap_or_else(|p| p.into_inner());
+            if !deleting.is_empty() {
+                // Forget pods the node no longer has.
+                deleting.retain(|uid, _| {
+                    pods.iter()
+                        .any(|p| p.metadata.uid.as_deref() == Some(uid.as_str()))
+                });
+                for p in &mut pods {
+                    if let Some((at, grace)) =
+                        p.metadata.uid.as_deref().and_then(|u| deleting.get(u))
+                    {
+                        p.metadata.deletion_timestamp =
+                            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(*at));
+                        p.metadata.deletion_grace_period_seconds = Some(*grace);
+                    }
+                }
+            }
+        }
+        let (rv, mut pods) = self.revisions.observe(pods);
         pods.sort_by(|a, b| {
             (&a.metadata.namespace, &a.metadata.name)
                 .cmp(&(&b.metadata.namespace, &b.metadata.name))

@@ -490,6 +490,9 @@ async fn remove_pod<S: NodeState>(
             .and_then(|s| s.termination_grace_period_seconds)
             .unwrap_or(30)
     });
+    if !dry_run && let Some(uid) = pod.metadata.uid.as_deref() {
+        k.mark_deleting(uid, grace);
+    }
     pod.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
     pod.metadata.deletion_grace_period_seconds = Some(grace);
     Ok(pod)
