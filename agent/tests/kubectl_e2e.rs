@@ -1224,6 +1224,50 @@ fn attach(k: &Kubectl, node: &Node) {
     wait_gone(k, node, "ticker-node1");
 }
 
+fn port_forward(k: &Kubectl, node: &Node) {
+    std::fs::write(
+        node.dir("manifests/www.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: www}}\nspec:\n  \
+             terminationGracePeriodSeconds: 1\n  containers:\n  - name: httpd\n    \
+             image: {IMAGE}\n    imagePullPolicy: Never\n    \
+             command: [/bin/busybox, sh, -c, 'mkdir -p /www && echo hello from the pod > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www']\n"
+        ),
+    )
+    .unwrap();
+    wait_status(k, node, "www-node1", "Running");
+    let mut child = k
+        .cmd(&["port-forward", "pod/www-node1", "18080:8080"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    wait_lines(&lines, "port-forward listening", node, &|l| {
+        l.iter()
+            .any(|x| x.starts_with("Forwarding from 127.0.0.1:18080 -> 8080"))
+    });
+    // Two connections one after the other through the same tunnel.
+    for _ in 0..2 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", 18080)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut got = String::new();
+        use std::io::Read;
+        s.read_to_string(&mut got).unwrap();
+        assert!(
+            got.starts_with("HTTP/1.") && got.contains("hello from the pod"),
+            "{got}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_file(node.dir("manifests/www.yaml")).unwrap();
+    wait_gone(k, node, "www-node1");
+}
+
 /// socat from loopback (this test's network namespace) to the node's socket.
 fn bridge(node: &Node) -> Child {
     let child = Command::new("socat")
@@ -1363,6 +1407,7 @@ fn kubectl_live() {
         ("exec", &|| exec(&k, &node)),
         ("python", &|| python(&k, &node)),
         ("attach", &|| attach(&k, &node)),
+        ("port_forward", &|| port_forward(&k, &node)),
     ];
     // KUBECTL_E2E_CASES=a,b runs only those cases (while working on one).
     let only = std::env::var("KUBECTL_E2E_CASES").unwrap_or_default();

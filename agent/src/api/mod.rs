@@ -13,6 +13,7 @@ pub mod manifest_files;
 pub mod metrics;
 pub mod node_object;
 pub mod patch;
+pub mod port_forward;
 pub mod protobuf;
 pub mod remote_exec;
 pub mod revisions;
