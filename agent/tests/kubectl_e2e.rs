@@ -801,6 +801,22 @@ fn writes(k: &Kubectl, node: &Node) {
         k.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.labels.j}"]),
         "3"
     );
+    // replace with the user's own file (no server fields, no name annotation); server-side
+    // apply of it, and of a new pod.
+    std::fs::write(&webf, web("back", "3601")).unwrap();
+    assert_eq!(k.ok(&["replace", "-f", w]), "pod/web replaced\n");
+    assert_eq!(
+        k.ok(&["apply", "--server-side", "-f", w]),
+        "pod/web serverside-applied\n"
+    );
+    let ssa = dir.join("ssa.yaml");
+    std::fs::write(&ssa, web("front", "3600").replace("name: web", "name: ssa")).unwrap();
+    assert_eq!(
+        k.ok(&["apply", "--server-side", "-f", ssa.to_str().unwrap()]),
+        "pod/ssa serverside-applied\n"
+    );
+    assert!(node.dir("manifests/default-ssa.yaml").exists());
+    assert_eq!(k.ok(&["delete", "pod", "ssa"]), "pod \"ssa\" deleted\n");
     // Bad input: nothing is written.
     let names = manifest_names(node);
     let bad = dir.join("bad.yaml");

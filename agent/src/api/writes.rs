@@ -224,9 +224,14 @@ async fn create_pod<S: NodeState>(
     h: &HeaderMap,
     body: &[u8],
 ) -> Reply {
+    let v = body_value(h, body)?;
+    create_value(k, ns, q, v).await
+}
+
+/// Creates pod `v` (a Pod object) in `ns`.
+async fn create_value<S: NodeState>(k: &Kube<S>, ns: &str, q: &WriteParams, mut v: Value) -> Reply {
     let dir = static_dir(k)?;
     let node = k.node.node_facts().name;
-    let mut v = body_value(h, body)?;
     check_kind(&v)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("apiVersion".into(), "v1".into());
@@ -381,6 +386,29 @@ async fn update<S: NodeState>(
             ),
         ));
     }
+    // A pod created through the API keeps its name whatever the new object says about it
+    // (`kubectl replace -f` of the user's own file has no such annotation).
+    let mut new = new;
+    let keeps_name = current
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(APPEND_NODE_NAME_ANNOTATION))
+        .is_some_and(|v| v == "false");
+    if keeps_name
+        && let Some(Value::Object(m)) = new.as_object_mut().map(|o| {
+            o.entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()))
+        })
+    {
+        let a = m
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(a) = a {
+            a.entry(APPEND_NODE_NAME_ANNOTATION)
+                .or_insert_with(|| "false".into());
+        }
+    }
     let mut doc = files::manifest_value(new, &node);
     if let Some(Value::Object(m)) = doc.get_mut("metadata") {
         m.insert("namespace".into(), Value::String(ns.to_string()));
@@ -447,7 +475,22 @@ async fn patch_pod<S: NodeState>(
                 .unwrap_or("");
             let kind = match PatchType::from_content_type(ct) {
                 Some(PatchType::Apply) => {
-                    return Err(status::unsupported_media_type(ct));
+                    // Server-side apply with one field manager: the applied object becomes the
+                    // pod's manifest, created if there is none.
+                    let v = body_value(&h, &body)?;
+                    if str_at(&v, &["metadata", "name"]).is_some_and(|n| n != name) {
+                        return Err(status::bad_request(format!(
+                            "the name of the object ({}) does not match the name on the URL ({name})",
+                            str_at(&v, &["metadata", "name"]).unwrap_or_default()
+                        )));
+                    }
+                    return match find(&k, &dir, &ns, &name) {
+                        Ok((current, loc)) => {
+                            update(&k, &ns, &name, &current, &loc, v, q.dry_run()).await
+                        }
+                        Err(s) if s.code == Some(404) => create_value(&k, &ns, &q, v).await,
+                        Err(s) => Err(s),
+                    };
                 }
                 Some(k) => k,
                 None => return Err(status::unsupported_media_type(ct)),
