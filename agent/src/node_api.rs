@@ -41,6 +41,12 @@ impl crate::api::NodeState for NodeView {
         self.view.set_deletion_grace(uid, grace);
     }
 
+    fn pod_netns(&self, pod: &Pod) -> Option<PathBuf> {
+        let uid = pod.metadata.uid.as_deref().filter(|u| !u.is_empty())?;
+        let pin = crate::sandbox::paths::netns_pin_path(&self.run_dir, uid);
+        pin.exists().then_some(pin)
+    }
+
     fn static_pod_dir(&self) -> Option<&Path> {
         Some(&self.static_pod_path)
     }

@@ -1247,7 +1247,7 @@ fn port_forward(k: &Kubectl, node: &Node) {
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: www}}\nspec:\n  \
              terminationGracePeriodSeconds: 1\n  containers:\n  - name: httpd\n    \
              image: {IMAGE}\n    imagePullPolicy: Never\n    \
-             command: [/bin/busybox, sh, -c, 'mkdir -p /www && echo hello from the pod > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www']\n"
+             command: [/bin/busybox, sh, -c, 'mkdir -p /www && echo hello from the pod > /www/index.html && exec /bin/busybox httpd -f -p 127.0.0.1:8080 -h /www']\n"
         ),
     )
     .unwrap();
@@ -1264,6 +1264,7 @@ fn port_forward(k: &Kubectl, node: &Node) {
         l.iter()
             .any(|x| x.starts_with("Forwarding from 127.0.0.1:18080 -> 8080"))
     });
+    // The server listens on the pod's loopback only, as port-forward reaches it in a cluster.
     // Two connections one after the other through the same tunnel.
     for _ in 0..2 {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", 18080)).unwrap();

@@ -74,6 +74,13 @@ pub trait NodeState: Send + Sync + 'static {
         None
     }
 
+    /// The pod's network namespace (its pin), when this node runs it (port-forward connects
+    /// to the pod's loopback from inside it).
+    fn pod_netns(&self, pod: &Pod) -> Option<PathBuf> {
+        let _ = pod;
+        None
+    }
+
     /// The node's `podLogsDir`.
     fn pod_logs_dir(&self) -> &Path;
 

@@ -2,8 +2,11 @@
 //! (subprotocol `SPDY/3.1+portforward.k8s.io`; the binary messages are one byte stream). Per
 //! forwarded connection kubectl opens two SPDY streams with headers `streamType` (`error` or
 //! `data`), `port` and `requestID`; the node answers each with SYN_REPLY, connects to the
-//! pod's IP and port (127.0.0.1 for host-network pods), relays DATA frames both ways and ends
-//! both streams with FIN — the error stream carrying a message if the connection failed.
+//! port on the pod's loopback as the kubelet does (a short-lived thread enters the pod's
+//! network namespace to make the socket; the agent's other threads never change namespace),
+//! else — no namespace pin, host-network pods — to the pod's IP / 127.0.0.1, relays DATA
+//! frames both ways and ends both streams with FIN — the error stream carrying a message if
+//! the connection failed.
 //!
 //! Only what that needs of SPDY/3 is here (frames: SYN_STREAM, SYN_REPLY, RST_STREAM, DATA,
 //! PING, GOAWAY; the rest is ignored; no flow control, as spdystream has none). Header blocks
@@ -271,6 +274,11 @@ async fn port_forward<S: NodeState>(
             .and_then(|s| s.pod_ip.as_deref())
             .and_then(|ip| ip.parse().ok())
     };
+    let netns = if host_network {
+        None
+    } else {
+        k.node.pod_netns(&pod)
+    };
     let Some(ip) = ip else {
         return status_response(status::bad_request(format!(
             "pod {name} has no IP yet: it is not running"
@@ -283,7 +291,7 @@ async fn port_forward<S: NodeState>(
     };
     ws.protocols([PROTOCOL])
         .on_upgrade(move |socket| async move {
-            if let Err(e) = session(socket, ip).await {
+            if let Err(e) = session(socket, Target { ip, netns }).await {
                 tracing::info!(pod = %format!("{ns}/{name}"), "port-forward: {e}");
             }
         })
@@ -299,7 +307,45 @@ struct Request {
     to_pod: Option<mpsc::Sender<Option<Vec<u8>>>>,
 }
 
-async fn session(socket: WebSocket, ip: IpAddr) -> Result<(), String> {
+/// Where forwarded connections go.
+#[derive(Clone)]
+struct Target {
+    ip: IpAddr,
+    netns: Option<std::path::PathBuf>,
+}
+
+/// A TCP connection to `port` on the loopback of the network namespace `netns`, made by a
+/// thread of its own that enters the namespace (setns affects only the calling thread; the
+/// socket keeps its namespace after the thread is gone).
+fn connect_in(netns: &std::path::Path, port: u16) -> std::io::Result<std::net::TcpStream> {
+    let netns = netns.to_path_buf();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&netns)?;
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        std::net::TcpStream::connect_timeout(
+            &SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port),
+            std::time::Duration::from_secs(10),
+        )
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the connecting thread panicked"))?
+}
+
+async fn connect(t: &Target, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    match &t.netns {
+        Some(ns) => {
+            let ns = ns.clone();
+            let s = tokio::task::spawn_blocking(move || connect_in(&ns, port))
+                .await
+                .map_err(std::io::Error::other)??;
+            s.set_nonblocking(true)?;
+            tokio::net::TcpStream::from_std(s)
+        }
+        None => tokio::net::TcpStream::connect(SocketAddr::new(t.ip, port)).await,
+    }
+}
+
+async fn session(socket: WebSocket, target: Target) -> Result<(), String> {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
     let writer = tokio::spawn(async move {
@@ -341,7 +387,14 @@ async fn session(socket: WebSocket, ip: IpAddr) -> Result<(), String> {
                     if let (Some(err), Some(data), None) = (r.error, r.data, &r.to_pod) {
                         let (tx, rx) = mpsc::channel(16);
                         r.to_pod = Some(tx);
-                        tokio::spawn(forward(ip, r.port, err, data, rx, out_tx.clone()));
+                        tokio::spawn(forward(
+                            target.clone(),
+                            r.port,
+                            err,
+                            data,
+                            rx,
+                            out_tx.clone(),
+                        ));
                     }
                 }
                 Frame::Data { id, fin, data } => {
@@ -383,7 +436,7 @@ async fn session(socket: WebSocket, ip: IpAddr) -> Result<(), String> {
 /// back as DATA on `data`; a failure to connect is written on the error stream. Both streams
 /// end with FIN.
 async fn forward(
-    ip: IpAddr,
+    target: Target,
     port: Option<u16>,
     error: u32,
     data_id: u32,
@@ -391,7 +444,7 @@ async fn forward(
     out: mpsc::Sender<Vec<u8>>,
 ) {
     let conn = match port {
-        Some(p) => tokio::net::TcpStream::connect(SocketAddr::new(ip, p))
+        Some(p) => connect(&target, p)
             .await
             .map_err(|e| format!("error forwarding port {p} to pod: {e}")),
         None => Err("port-forward: the data stream has no valid port header".to_string()),
