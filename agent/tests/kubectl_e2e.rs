@@ -1234,6 +1234,20 @@ fn attach(k: &Kubectl, node: &Node) {
         .unwrap();
     let _ = child.wait();
     assert!(err.contains("tock "), "stderr on its channel: {err}");
+    // logs -f of a running container: new lines as they come.
+    let mut child = k
+        .cmd(&["logs", "-f", "ticker-node1", "--tail", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    wait_lines(&lines, "followed log lines", node, &|l| {
+        l.iter().filter(|x| x.starts_with("tick ")).count() >= 3
+    });
+    let _ = child.kill();
+    let _ = child.wait();
     let err = k.fails(&["attach", "-i", "ticker-node1"]);
     assert!(err.contains("has no open stdin"), "{err}");
     std::fs::remove_file(node.dir("manifests/ticker.yaml")).unwrap();
