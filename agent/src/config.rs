@@ -58,11 +58,18 @@ pub struct Config {
     pub run_dir: PathBuf,
     /// The local API's Unix socket (what `nodectl` talks to).
     pub api_socket: PathBuf,
-    /// Also serve the API over plain TCP at this address; off (`None`) by default. Unlike the
-    /// socket it has no access control: bind it to loopback or a trusted network only.
+    /// Also serve the API over TCP at this address; off (`None`) by default. TCP is always
+    /// TLS with client-certificate authentication (`api::tls`): nothing is served to a
+    /// client without the admin certificate.
     pub api_tcp_address: Option<std::net::SocketAddr>,
+    /// Where nodelet writes the kubeconfig for its TCP API (CA, admin client certificate,
+    /// server URL); only written when `api_tcp_address` is set.
+    pub admin_kubeconfig: PathBuf,
     /// The node's IP (pods' `status.hostIP`); `None` = detected at start (see `node_ip`).
     pub node_ip: Option<std::net::IpAddr>,
+    /// Labels of the Node object the API shows, besides the well-known ones
+    /// (`kubernetes.io/hostname`, `kubernetes.io/os`, `kubernetes.io/arch`).
+    pub node_labels: std::collections::BTreeMap<String, String>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
@@ -143,12 +150,19 @@ pub struct ConfigFlags {
     /// API socket [default: /run/nodelet/nodelet.sock].
     #[arg(long, value_name = "PATH")]
     pub api_socket: Option<PathBuf>,
-    /// Also serve the API over TCP at this address, like 127.0.0.1:10255 [default: off].
+    /// Also serve the API over TCP (TLS, client certificates) at this address, like
+    /// 127.0.0.1:6443 [default: off].
     #[arg(long, value_name = "ADDR")]
     pub api_tcp_address: Option<String>,
+    /// The kubeconfig written for the TCP API [default: /etc/nodelet/admin.kubeconfig].
+    #[arg(long, value_name = "PATH")]
+    pub admin_kubeconfig: Option<PathBuf>,
     /// The node's IP, reported as pods' hostIP [default: the source address of the default route].
     #[arg(long, value_name = "IP")]
     pub node_ip: Option<String>,
+    /// Labels of the Node object, like `disktype=ssd,zone=a` (as the kubelet's --node-labels).
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub node_labels: Option<String>,
     /// Cgroup for pods [default: nodelet's own cgroup].
     #[arg(long, value_name = "PATH")]
     pub cgroup_root: Option<PathBuf>,
@@ -234,8 +248,10 @@ struct FileConfig {
     run_dir: Option<PathBuf>,
     api_socket: Option<PathBuf>,
     api_tcp_address: Option<String>,
+    admin_kubeconfig: Option<PathBuf>,
     #[serde(rename = "nodeIP")]
     node_ip: Option<String>,
+    node_labels: Option<std::collections::BTreeMap<String, String>>,
     cgroup_root: Option<PathBuf>,
     max_pods: Option<Scalar>,
     container_log_max_size: Option<Scalar>,
@@ -354,7 +370,17 @@ impl Config {
                 DEFAULT_API_SOCKET,
             )?,
             api_tcp_address: None,
+            admin_kubeconfig: path_value(
+                pick!(
+                    flags.admin_kubeconfig,
+                    "admin-kubeconfig",
+                    fc.admin_kubeconfig
+                ),
+                "adminKubeconfig",
+                "/etc/nodelet/admin.kubeconfig",
+            )?,
             node_ip: None,
+            node_labels: Default::default(),
             cgroup_root: None,
             max_pods: 110,
             container_log_max_size: 10 * 1024 * 1024,
@@ -466,6 +492,38 @@ impl Config {
                 },
             }
         };
+        let labels = match (&flags.node_labels, fc.node_labels.clone()) {
+            (Some(f), _) => {
+                let mut m = std::collections::BTreeMap::new();
+                for kv in f.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
+                    let Some((k, v)) = kv.split_once('=') else {
+                        return Err(invalid(
+                            Origin::Flag("node-labels"),
+                            "nodeLabels",
+                            format!("{kv:?}: expected KEY=VALUE"),
+                        ));
+                    };
+                    m.insert(k.trim().to_string(), v.trim().to_string());
+                }
+                Some((m, Origin::Flag("node-labels")))
+            }
+            (None, Some(m)) => Some((m, file_origin())),
+            (None, None) => None,
+        };
+        if let Some((m, origin)) = labels {
+            for (k, v) in &m {
+                let mut why = nodelet_objects::names::qualified_name(k);
+                why.extend(nodelet_objects::names::label_value(v));
+                if !why.is_empty() {
+                    return Err(invalid(
+                        origin,
+                        "nodeLabels",
+                        format!("{k}={v}: {}", why.join("; ")),
+                    ));
+                }
+            }
+            cfg.node_labels = m;
+        }
         if let Some(n) = int(
             pick!(flags.max_pods, "max-pods", scalar(fc.max_pods)),
             "maxPods",

@@ -278,3 +278,42 @@ fn config_file_optional_at_default_path_required_when_given() {
     let c = Config::load_with_default_path(&flags, &missing).unwrap();
     assert_eq!(c.max_pods, 110, "an empty file is all defaults");
 }
+
+#[test]
+fn node_labels_and_the_admin_kubeconfig() {
+    let cli = Cli::try_parse_from([
+        "nodelet",
+        "--node-labels",
+        "disktype=ssd, topology.kubernetes.io/zone=a",
+        "--admin-kubeconfig",
+        "/tmp/k",
+    ])
+    .unwrap();
+    let c = Config::from_parts(None, &cli.cfg, &host).unwrap();
+    assert_eq!(c.node_labels["disktype"], "ssd");
+    assert_eq!(c.node_labels["topology.kubernetes.io/zone"], "a");
+    assert_eq!(c.admin_kubeconfig, Path::new("/tmp/k"));
+    let c = from(
+        &format!("{HEAD}nodeLabels: {{tier: edge}}\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.node_labels["tier"], "edge");
+    assert_eq!(
+        c.admin_kubeconfig,
+        Path::new("/etc/nodelet/admin.kubeconfig")
+    );
+    let e = err(&format!("{HEAD}nodeLabels: {{'bad key!': x}}\n"));
+    assert!(
+        e.starts_with("/etc/nodelet/config.yaml: nodeLabels: bad key!=x: "),
+        "{e}"
+    );
+    let cli = Cli::try_parse_from(["nodelet", "--node-labels", "novalue"]).unwrap();
+    let e = Config::from_parts(None, &cli.cfg, &host)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "flag --node-labels: nodeLabels: \"novalue\": expected KEY=VALUE"
+    );
+}
