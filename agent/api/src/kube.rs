@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::node_object::{self, Machine, NodeFacts};
+use super::response::{json_response, status_response};
 use super::revisions::{Change, Revisions};
-use super::server::{json_response, status_response};
 use super::{NodeState, discovery, status};
 use nodelet_objects::field_selector::{FieldSelector, Selectable};
 use nodelet_objects::selector::Selector;
@@ -166,11 +166,11 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
             get(get_lease::<S>),
         )
         .route(
-            &format!("{}/nodes", super::server::METRICS_API),
+            &format!("{}/nodes", nodelet_objects::pod_metrics::API_PATH),
             get(list_node_metrics::<S>),
         )
         .route(
-            &format!("{}/nodes/{{name}}", super::server::METRICS_API),
+            &format!("{}/nodes/{{name}}", nodelet_objects::pod_metrics::API_PATH),
             get(get_node_metrics::<S>),
         )
         .with_state(kube)

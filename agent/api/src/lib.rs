@@ -11,7 +11,8 @@
 //! selecting in `nodelet_objects::{table, field_selector}`), writes that become manifest files
 //! in the static pod directory (`writes`, `manifest_files`, `patch`, `protobuf`), resource
 //! versions (`revisions`), the Node object (`node_object`), exec and attach (`remote_exec`),
-//! port-forward (`port_forward`), error responses as `Status` (`errors`) and TLS with client
+//! port-forward (`port_forward`), JSON and `Status` responses (`response`), every other error made a
+//! `Status` (`errors`) and TLS with client
 //! certificates on TCP (`tls`).
 
 pub mod client;
@@ -25,6 +26,7 @@ pub mod patch;
 pub mod port_forward;
 pub mod protobuf;
 pub mod remote_exec;
+pub mod response;
 pub mod revisions;
 pub mod server;
 pub mod status;

@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::kube::Kube;
-use super::server::status_response;
+use super::response::status_response;
 use super::{NodeState, status};
 
 pub const PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";

@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::kube::Kube;
-use super::server::status_response;
+use super::response::status_response;
 use super::{NodeState, status};
 
 pub const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];

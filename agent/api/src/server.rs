@@ -26,13 +26,14 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use serde::Deserialize;
 
+use crate::response::{json_response, status_response};
 use crate::{LogRequest, Metrics, NodeState, status};
 use nodelet_objects::log_options::{ReadOptions, Which};
 use nodelet_objects::pod_metrics::{API_VERSION as METRICS_API_VERSION, PodMetrics};
 use nodelet_objects::selector::Selector;
 
 /// Where the pod metrics are served.
-pub const METRICS_API: &str = "/apis/metrics.k8s.io/v1beta1";
+pub use nodelet_objects::pod_metrics::API_PATH as METRICS_API;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -151,24 +152,6 @@ where
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ApiError::Serve)
-}
-
-/// `v` as a JSON response with `code`.
-pub(super) fn json_response<T: serde::Serialize>(code: StatusCode, v: &T) -> Response {
-    match serde_json::to_vec(v) {
-        Ok(body) => (code, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-/// A Kubernetes `Status` error response (its code as the HTTP status).
-pub(super) fn status_response(s: Box<Status>) -> Response {
-    let code = s
-        .code
-        .and_then(|c| u16::try_from(c).ok())
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(code, &*s)
 }
 
 /// Pods by phase and containers by state, counted from the pods as they are now.

@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::kube::Kube;
 use super::manifest_files::{self as files, Located};
 use super::patch::{self as patching, PatchType};
-use super::server::{json_response, status_response};
+use super::response::{json_response, status_response};
 use super::{NodeState, status};
 use nodelet_objects::field::{FieldError, FieldPath};
 use nodelet_objects::manifest::{APPEND_NODE_NAME_ANNOTATION, ManifestError, Problem};
