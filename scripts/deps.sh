@@ -13,6 +13,7 @@ if [ "$kind" = test ]; then
     podman runc                          # nodenet used by podman through a CNI config
     containerd crun conmon catatonit     # noderun's podman/containerd matrix (runtime/noderun/tests/engines.rs)
     tmux socat time                      # terminals in tests, bridges, peak RSS (bench/runtime)
+    python3-kubernetes                   # the Kubernetes API: Python client (agent/tests/kubectl_e2e.rs)
   )
 fi
 missing=()

@@ -58,11 +58,18 @@ pub struct Config {
     pub run_dir: PathBuf,
     /// The local API's Unix socket (what `nodectl` talks to).
     pub api_socket: PathBuf,
-    /// Also serve the API over plain TCP at this address; off (`None`) by default. Unlike the
-    /// socket it has no access control: bind it to loopback or a trusted network only.
+    /// Also serve the API over TCP at this address; off (`None`) by default. TCP is always
+    /// TLS with client-certificate authentication (`api::tls`): nothing is served to a
+    /// client without the admin certificate.
     pub api_tcp_address: Option<std::net::SocketAddr>,
+    /// Where nodelet writes the kubeconfig for its TCP API (CA, admin client certificate,
+    /// server URL); only written when `api_tcp_address` is set.
+    pub admin_kubeconfig: PathBuf,
     /// The node's IP (pods' `status.hostIP`); `None` = detected at start (see `node_ip`).
     pub node_ip: Option<std::net::IpAddr>,
+    /// Labels of the Node object the API shows, besides the well-known ones
+    /// (`kubernetes.io/hostname`, `kubernetes.io/os`, `kubernetes.io/arch`).
+    pub node_labels: std::collections::BTreeMap<String, String>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
@@ -190,15 +197,31 @@ pub static KEYS: &[Key] = &[
         file: "apiTcpAddress",
         flag: "api-tcp-address",
         value_name: "ADDR",
-        help: "Also serve the API over TCP at this address, like 127.0.0.1:10255 [default: off]",
+        help: "Also serve the API over TCP (TLS, client certificates) at this address, like 127.0.0.1:6443 [default: off]",
         default: None,
         set: |c, v| {
             let addr = v.parse().map_err(|_| {
-                format!("{v:?}: must be an IP address and port, like 127.0.0.1:10255")
+                format!("{v:?}: must be an IP address and port, like 127.0.0.1:6443")
             })?;
             c.api_tcp_address = Some(addr);
             Ok(())
         },
+    },
+    Key {
+        file: "adminKubeconfig",
+        flag: "admin-kubeconfig",
+        value_name: "PATH",
+        help: "The kubeconfig written for the TCP API",
+        default: Some("/etc/nodelet/admin.kubeconfig"),
+        set: |c, v| absolute(v).map(|p| c.admin_kubeconfig = p),
+    },
+    Key {
+        file: "nodeLabels",
+        flag: "node-labels",
+        value_name: "KEY=VALUE,...",
+        help: "Labels of the Node object, like `disktype=ssd,zone=a` (as the kubelet's --node-labels; in the file also a mapping)",
+        default: None,
+        set: |c, v| node_labels(v).map(|m| c.node_labels = m),
     },
     Key {
         file: "nodeIP",
@@ -338,6 +361,24 @@ fn node_name(v: &str) -> Result<String, String> {
     } else {
         Err(format!("{v:?}: {}", errs.join("; ")))
     }
+}
+
+/// `k=v,k2=v2`: label keys and values by the Kubernetes label rules.
+fn node_labels(v: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut m = std::collections::BTreeMap::new();
+    for kv in v.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
+        let Some((k, val)) = kv.split_once('=') else {
+            return Err(format!("{kv:?}: expected KEY=VALUE"));
+        };
+        let (k, val) = (k.trim(), val.trim());
+        let mut why = nodelet_objects::names::qualified_name(k);
+        why.extend(nodelet_objects::names::label_value(val));
+        if !why.is_empty() {
+            return Err(format!("{k}={val}: {}", why.join("; ")));
+        }
+        m.insert(k.to_string(), val.to_string());
+    }
+    Ok(m)
 }
 
 fn at_least(v: &str, min: u32) -> Result<u32, String> {
@@ -516,6 +557,8 @@ impl Config {
             run_dir: PathBuf::new(),
             api_socket: PathBuf::new(),
             api_tcp_address: None,
+            admin_kubeconfig: PathBuf::new(),
+            node_labels: Default::default(),
             node_ip: None,
             cgroup_root: None,
             max_pods: 0,
@@ -577,6 +620,22 @@ fn parse_file(
             }
             None => return Err(invalid(key, format!("required: {want}"))),
         }
+    }
+    // nodeLabels may be written as a mapping; it becomes the flag's `k=v,...` form (label
+    // keys and values never hold ',' or '=').
+    if let Some(serde_json::Value::Object(labels)) = map.get("nodeLabels") {
+        let joined = labels
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok(format!("{k}={s}")),
+                other => Err(invalid(
+                    &format!("nodeLabels.{k}"),
+                    format!("must be a string, got {}", json_kind(other)),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .join(",");
+        map.insert("nodeLabels".into(), serde_json::Value::String(joined));
     }
     let mut values = std::collections::BTreeMap::new();
     flatten("", map, &mut values).map_err(|(key, reason)| invalid(&key, reason))?;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use nodelet_api::{ExecTarget, LogRequest, LogSink, NodeState, status};
+use nodelet_api::node_object::NodeFacts;
+use nodelet_api::{ExecTarget, LogRequest, LogSink, NodeState, OutputSink, OutputStream, status};
 use nodelet_objects::pod_metrics::PodMetrics;
 
 use crate::logs::{self, LogError, Which};
@@ -25,15 +26,27 @@ pub struct NodeView {
     /// The node's `runDir` (pods' runtime state is `<runDir>/pods/<uid>/runtime`).
     run_dir: PathBuf,
     sampler: Sampler,
+    /// The Node object's facts (name, IP, maxPods, start time, labels).
+    facts: NodeFacts,
+    /// Where API writes go (`staticPodPath`).
+    static_pod_path: PathBuf,
 }
 
 impl NodeView {
-    pub fn new(view: PodsView, pod_logs_dir: PathBuf, run_dir: PathBuf) -> NodeView {
+    pub fn new(
+        view: PodsView,
+        pod_logs_dir: PathBuf,
+        run_dir: PathBuf,
+        facts: NodeFacts,
+        static_pod_path: PathBuf,
+    ) -> NodeView {
         NodeView {
             view,
             pod_logs_dir,
             run_dir,
             sampler: Sampler::new(),
+            facts,
+            static_pod_path,
         }
     }
 
@@ -80,6 +93,34 @@ impl NodeState for NodeView {
             )));
         };
         crate::exec_target::resolve(pod, container, &root)
+    }
+
+    fn attach_output(
+        &self,
+        pod: &Pod,
+        container: &str,
+        instance: u32,
+        sink: OutputSink<'_>,
+    ) -> Result<(), Box<Status>> {
+        attach_output(self, &self.pod_logs_dir, pod, container, instance, sink)
+    }
+
+    fn node_facts(&self) -> NodeFacts {
+        self.facts.clone()
+    }
+
+    fn set_deletion_grace(&self, uid: &str, grace: Duration) {
+        self.view.set_deletion_grace(uid, grace);
+    }
+
+    fn pod_netns(&self, pod: &Pod) -> Option<PathBuf> {
+        let uid = pod.metadata.uid.as_deref().filter(|u| !u.is_empty())?;
+        let pin = crate::sandbox::paths::netns_pin_path(&self.run_dir, uid);
+        pin.exists().then_some(pin)
+    }
+
+    fn static_pod_dir(&self) -> Option<&Path> {
+        Some(&self.static_pod_path)
     }
 }
 
@@ -133,7 +174,17 @@ pub fn container_log<S: NodeState + ?Sized>(
     let uid = pod.metadata.uid.as_deref().unwrap_or_default();
     let dir = logs::container_dir(pod_logs_dir, ns, name, uid, &req.container);
     let running = running_instance(pod, &req.container);
-    let instance = match logs::select_instance(&dir, running, req.which) {
+    // `--previous` of a finished container is the instance before its last one, as the
+    // kubelet answers (a Completed pod that never restarted has no previous instance).
+    let anchor = match req.which {
+        Which::Previous(_) => running.or_else(|| {
+            let cs = container_status(pod, &req.container)?;
+            cs.state.as_ref()?.terminated.as_ref()?;
+            u32::try_from(cs.restart_count).ok()
+        }),
+        Which::Current => running,
+    };
+    let instance = match logs::select_instance(&dir, anchor, req.which) {
         Ok(i) => i,
         Err(LogError::NoInstance { .. }) => return Err(no_logs(pod, &req.container, req.which)),
         Err(e) => return Err(status::internal(e.to_string())),
@@ -178,6 +229,55 @@ pub fn container_log<S: NodeState + ?Sized>(
             }
             Err(e) => {
                 sink(format!("error: {e}\n").into_bytes());
+                return Ok(());
+            }
+        }
+        if !still {
+            return Ok(());
+        }
+    }
+}
+
+/// `NodeState::attach_output` over the CRI log files under `pod_logs_dir`: what `instance` of
+/// `container` writes from now on (the shim records it), until it stops running (as `node`
+/// reports the pod), the pod goes away or the sink says stop. Blocking.
+pub fn attach_output<S: NodeState + ?Sized>(
+    node: &S,
+    pod_logs_dir: &Path,
+    pod: &Pod,
+    container: &str,
+    instance: u32,
+    sink: OutputSink<'_>,
+) -> Result<(), Box<Status>> {
+    use nodelet_shim_protocol::crilog::Stream;
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let dir = logs::container_dir(pod_logs_dir, ns, name, uid, container);
+    let opts = logs::ReadOptions {
+        tail: Some(0),
+        since: None,
+    };
+    let (mut f, _) =
+        logs::Follower::open(&dir, instance, &opts).map_err(|e| status::internal(e.to_string()))?;
+    loop {
+        std::thread::sleep(FOLLOW_POLL);
+        if !sink(OutputStream::Stdout, Vec::new()) {
+            return Ok(()); // the client hung up
+        }
+        let still = node
+            .pod(ns, name)
+            .is_some_and(|p| running_instance(&p, container) == Some(instance));
+        // After the instance ended, one more poll picks up its last lines.
+        for e in f.poll().unwrap_or_default() {
+            let stream = if e.stream == Stream::Stderr {
+                OutputStream::Stderr
+            } else {
+                OutputStream::Stdout
+            };
+            let mut line = e.text;
+            line.push(b'\n');
+            if !sink(stream, line) {
                 return Ok(());
             }
         }

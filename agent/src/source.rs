@@ -123,16 +123,9 @@ pub enum SourceError {
     Thread(#[from] std::io::Error),
 }
 
-/// Is `name` a manifest file name we read?
-pub fn is_manifest_name(name: &str) -> bool {
-    if name.starts_with('.') {
-        return false;
-    }
-    let lower = name.to_ascii_lowercase();
-    [".yaml", ".yml", ".json"]
-        .iter()
-        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
-}
+/// Is `name` a manifest file name we read? (The rule lives with manifest decoding, where the
+/// API's manifest writes use it too.)
+pub use nodelet_objects::manifest::is_manifest_name;
 
 /// What identifies a file version without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -533,16 +526,27 @@ impl Scanner {
         });
         entry.sig = sig;
         entry.content_hash = content_hash;
-        // Keep the pod objects (and their first-seen time) of versions already in force.
+        // Keep the pod objects (and their first-seen time) of versions already in force; a
+        // version whose labels or annotations were edited (same UID) keeps its first-seen time.
         entry.parsed = parsed.map(|pods| {
             pods.into_iter()
                 .map(|p| {
-                    entry
-                        .accepted
-                        .iter()
-                        .find(|a| a.uid() == p.uid())
-                        .cloned()
-                        .unwrap_or(p)
+                    let Some(a) = entry.accepted.iter().find(|a| a.uid() == p.uid()) else {
+                        return p;
+                    };
+                    let seen = |x: &StaticPod| x.seen().to_string();
+                    let mut relabelled = (*p).clone();
+                    if let Some(ann) = relabelled.pod.metadata.annotations.as_mut() {
+                        ann.insert(
+                            nodelet_objects::manifest::CONFIG_SEEN_ANNOTATION.into(),
+                            seen(a),
+                        );
+                    }
+                    if relabelled.pod == a.pod {
+                        a.clone()
+                    } else {
+                        Arc::new(relabelled)
+                    }
                 })
                 .collect()
         });
@@ -607,7 +611,22 @@ impl Scanner {
                 let uids = |v: &[Arc<StaticPod>]| {
                     v.iter().map(|p| p.uid().to_string()).collect::<Vec<_>>()
                 };
-                if uids(&accepted) != uids(&f.accepted) || error != f.error {
+                // Labels and annotations are not in the UID: an edit of only those is a
+                // change too (the running pod takes them).
+                let metadata = |v: &[Arc<StaticPod>]| {
+                    v.iter()
+                        .map(|p| {
+                            let m = &p.pod.metadata;
+                            let mut a = m.annotations.clone().unwrap_or_default();
+                            a.remove(nodelet_objects::manifest::CONFIG_SEEN_ANNOTATION);
+                            (m.labels.clone(), a)
+                        })
+                        .collect::<Vec<_>>()
+                };
+                if uids(&accepted) != uids(&f.accepted)
+                    || error != f.error
+                    || metadata(&accepted) != metadata(&f.accepted)
+                {
                     if let Some(e) = &error
                         && f.error.as_ref() != Some(e)
                     {

@@ -260,6 +260,28 @@ fn unknown_pod_is_a_kubernetes_not_found_status() {
     );
     let (code, _) = s.raw("/api/v1/nothing");
     assert_eq!(code, 404);
+    // axum's own rejections and method errors are Status objects too, never bare text.
+    for (path, code, reason) in [
+        ("/api/v1/pods?timeoutSeconds=soon", 400, "BadRequest"),
+        (
+            "/api/v1/namespaces/default/pods/x/exec?command=true",
+            404,
+            "NotFound",
+        ),
+    ] {
+        let (c, body) = s.raw(path);
+        assert_eq!(c, code, "{path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v["reason"].as_str()),
+            (Some("Status"), Some(reason)),
+            "{body}"
+        );
+        assert!(
+            !v["message"].as_str().unwrap_or_default().is_empty(),
+            "{body}"
+        );
+    }
 }
 
 #[test]

@@ -170,7 +170,7 @@ fn bad_files_name_file_key_and_reason() {
     let e = err(&format!("{HEAD}apiTcpAddress: localhost\n"));
     assert_eq!(
         e,
-        "/etc/nodelet/config.yaml: apiTcpAddress: \"localhost\": must be an IP address and port, like 127.0.0.1:10255"
+        "/etc/nodelet/config.yaml: apiTcpAddress: \"localhost\": must be an IP address and port, like 127.0.0.1:6443"
     );
     let e = err(&format!("{HEAD}containerLogMaxInstances: 0\n"));
     assert_eq!(
@@ -313,5 +313,44 @@ fn one_table_of_keys_makes_the_flags_and_the_file_keys() {
     assert_eq!(
         instances,
         Some(nodelet::logs::DEFAULT_MAX_INSTANCES.to_string().as_str())
+    );
+}
+
+#[test]
+fn node_labels_and_the_admin_kubeconfig() {
+    let cli = Cli::try_parse_from([
+        "nodelet",
+        "--node-labels",
+        "disktype=ssd, topology.kubernetes.io/zone=a",
+        "--admin-kubeconfig",
+        "/tmp/k",
+    ])
+    .unwrap();
+    let c = Config::from_parts(None, &cli.cfg, &host).unwrap();
+    assert_eq!(c.node_labels["disktype"], "ssd");
+    assert_eq!(c.node_labels["topology.kubernetes.io/zone"], "a");
+    assert_eq!(c.admin_kubeconfig, Path::new("/tmp/k"));
+    let c = from(
+        &format!("{HEAD}nodeLabels: {{tier: edge}}\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.node_labels["tier"], "edge");
+    assert_eq!(
+        c.admin_kubeconfig,
+        Path::new("/etc/nodelet/admin.kubeconfig")
+    );
+    let e = err(&format!("{HEAD}nodeLabels: {{'bad key!': x}}\n"));
+    assert!(
+        e.starts_with("/etc/nodelet/config.yaml: nodeLabels: bad key!=x: "),
+        "{e}"
+    );
+    let cli = Cli::try_parse_from(["nodelet", "--node-labels", "novalue"]).unwrap();
+    let e = Config::from_parts(None, &cli.cfg, &host)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "flag --node-labels: nodeLabels: \"novalue\": expected KEY=VALUE"
     );
 }

@@ -7,6 +7,7 @@ sandbox cgroup). Prints a Markdown section for bench/RESULTS.md on stdout; progr
   podbench.py scale  --work DIR --bin DIR [--pods 110] [--rounds R]
   podbench.py probes --work DIR --bin DIR [--pods 110] [--window10 S] [--window1 S]
   podbench.py logs   --work DIR --bin DIR [--rounds R] [--window S]
+  podbench.py api    --work DIR --bin DIR [--pods 110] [--runs N]
 
 What is measured (the same definition for every tool compared):
 - "started with network": the pod's container runs
@@ -941,9 +942,92 @@ def bench_logs(a, archive):
     return "\n".join(out)
 
 
+# ---- 6. the Kubernetes API with 110 pods ------------------------------------------------------
+
+def timed(argv, env=None):
+    t0 = now()
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"{argv}: {r.stderr}")
+    return (now() - t0) * 1000, r.stdout
+
+
+def bench_api(a, archive):
+    """`kubectl get pods` against nodelet's API (TLS, the admin kubeconfig nodelet writes) with
+    a.pods pods running, the server's share of it (Table and JSON lists over the Unix socket),
+    and nodelet's RSS before and after."""
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        raise RuntimeError("kubectl missing")
+    lst = Listener()
+    kc = os.path.join(a.work, "admin.kubeconfig")
+    node = Node(os.path.join(a.work, "node"), a.bin, archive,
+                a.nodelet_flag + ["--api-tcp-address", "127.0.0.1:0", "--admin-kubeconfig", kc]).start()
+    try:
+        names = [f"a{i}" for i in range(a.pods)]
+        mans = {f"{n}.yaml": pod_yaml(n, announce_cmd(n, NODENET_GW, lst.port)) for n in names}
+        t0 = node.drop(mans)
+        wait_until(f"{a.pods} pods Running", 180,
+                   lambda: len(node.pods()) == a.pods and all(pod_running(p) for p in node.pods()), every=0.2)
+        log(f"api: {a.pods} pods Running after {now() - t0:.1f} s")
+        time.sleep(a.settle)
+        rss0 = status_kib(node.pid(), "VmRSS")
+        cpu0 = cpu_seconds(node.pid())
+        cache = os.path.join(a.work, "kube-cache")
+        base = [kubectl, "--kubeconfig", kc, "--cache-dir", cache]
+        cold, out = timed(base + ["get", "pods"])
+        rows = len(out.splitlines()) - 1
+        warm = [timed(base + ["get", "pods"])[0] for _ in range(a.runs)]
+        wide = [timed(base + ["get", "pods", "-A", "-o", "wide"])[0] for _ in range(a.runs)]
+        # The server's share: the same lists over the Unix socket, no kubectl.
+        def server(accept):
+            ms = []
+            for _ in range(50):
+                c = UnixHTTP(node.sock)
+                t = now()
+                c.request("GET", "/api/v1/namespaces/default/pods?limit=500", headers={"Accept": accept})
+                body = c.getresponse().read()
+                ms.append((now() - t) * 1000)
+                c.close()
+            return ms, len(body)
+        table_ms, table_len = server("application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+        json_ms, json_len = server("application/json")
+        cpu1 = cpu_seconds(node.pid())
+        rss1 = status_kib(node.pid(), "VmRSS")
+        hwm = status_kib(node.pid(), "VmHWM")
+        node.remove_all(180)
+    finally:
+        try:
+            node.remove_all(120)
+        except Exception as e:  # noqa: BLE001
+            log(f"teardown: {e}")
+        node.stop()
+    kv = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True).stdout.splitlines()[0]
+    out = [f"## The Kubernetes API with {a.pods} pods — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+    out += [f"`bench/pods/run.sh api` — {a.pods} pods Running (as in `scale`); nodelet with `--api-tcp-address",
+            "127.0.0.1:0` (TLS, client certificate) and the admin kubeconfig it writes; the machine's kubectl",
+            f"({kv}) with a discovery cache of its own. Server share: `GET /api/v1/namespaces/default/pods`",
+            "over the Unix socket from Python (50 requests each), as a Table (what kubectl asks for) and as JSON.", ""]
+    out += machine_lines(a.bin)
+    out += ["", "| what | runs | median ms | p90 ms | max ms |", "|---|---|---|---|---|",
+            f"| `kubectl get pods` (first: discovery, cold cache) | 1 | {cold:.0f} | – | – |",
+            f"| `kubectl get pods` ({rows} rows) | {len(warm)} | {median(warm):.0f} | {quantile(warm, 0.9):.0f} | {max(warm):.0f} |",
+            f"| `kubectl get pods -A -o wide` | {len(wide)} | {median(wide):.0f} | {quantile(wide, 0.9):.0f} | {max(wide):.0f} |",
+            f"| server: Table list ({table_len} bytes) | {len(table_ms)} | {median(table_ms):.1f} | {quantile(table_ms, 0.9):.1f} | {max(table_ms):.1f} |",
+            f"| server: JSON PodList ({json_len} bytes) | {len(json_ms)} | {median(json_ms):.1f} | {quantile(json_ms, 0.9):.1f} | {max(json_ms):.1f} |", ""]
+    ok_t = median(warm) < 100
+    ok_m = max(rss1, rss0) <= 25 * 1024
+    out += [f"- **`kubectl get pods` with {a.pods} pods: median {median(warm):.0f} ms** — target well under 100 ms: **{'met' if ok_t else 'MISSED'}**"
+            f" (kubectl's own start-up is most of it; the server answers the Table in {median(table_ms):.1f} ms).",
+            f"- **nodelet RSS: {rss0 / 1024:.1f} MiB before the API runs, {rss1 / 1024:.1f} MiB after** ({len(warm) + len(wide) + 1} kubectl runs,"
+            f" 100 socket lists; peak VmHWM {hwm / 1024:.1f} MiB) — target ≤ 25 MiB: **{'met' if ok_m else 'MISSED'}**;"
+            f" nodelet CPU for all of it {cpu1 - cpu0:.2f} s.", ""]
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["start", "scale", "probes", "logs"])
+    ap.add_argument("what", choices=["start", "scale", "probes", "logs", "api"])
     ap.add_argument("--work", required=True)
     ap.add_argument("--bin", required=True, help="directory with nodelet, nodectl, nodelet-shim, nodelet-pause, nodenet")
     ap.add_argument("--nodelet-flag", action="append", default=[], help="extra nodelet flag (repeatable)")
@@ -960,7 +1044,8 @@ def main():
     a.nodelet_flag = [f for x in a.nodelet_flag for f in x.split()]
     archive = os.path.join(a.work, "busybox.tar")
     busybox_archive(archive)
-    fn = {"start": bench_start, "scale": bench_scale, "probes": bench_probes, "logs": bench_logs}[a.what]
+    fn = {"start": bench_start, "scale": bench_scale, "probes": bench_probes, "logs": bench_logs,
+          "api": bench_api}[a.what]
     print(fn(a, archive))
 
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/pods/run.sh start|scale|probes|logs|all [podbench.py options...]
+# bench/pods/run.sh start|scale|probes|logs|api|all [podbench.py options...]
 #
 #   start   manifest renamed into the static pod dir → container running with network, side by
 #           side with `podman kube play` of the same pod (target ≤ 0.33 × podman's median)
@@ -10,7 +10,9 @@
 #           `noderun exec` run by the pod's shim), whose cost shows in the shims' column
 #   logs    one container flooding stdout → CRI files through the shim (≥ 200 MB/s), beside
 #           podman's conmon (same as bench/logs/run.sh)
-#   all     the four, one after the other
+#   api     110 pods Running: `kubectl get pods` through the admin kubeconfig (TLS) (well under
+#           100 ms) and the server's share; nodelet RSS before/after the API is used (≤ 25 MiB)
+#   all     the five, one after the other
 #
 # Appends each result section to bench/RESULTS.md (RESULTS=/dev/null to skip) and prints it.
 # Needs root, a cgroup v1/hybrid host, python3, busybox-static, podman + crun + catatonit +
@@ -22,7 +24,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-WHAT=${1:?usage: $0 start|scale|probes|logs|all [options]}
+WHAT=${1:?usage: $0 start|scale|probes|logs|api|all [options]}
 shift
 # The shipped binaries (scripts/build-dist.sh: static shim and pause), else the release build.
 if [ -z "${BIN:-}" ]; then
@@ -37,7 +39,7 @@ for t in python3 podman crun catatonit /usr/lib/cni/bridge /bin/busybox; do
   command -v "$t" >/dev/null || { echo "run.sh: $t missing (apt-get install podman crun catatonit containernetworking-plugins busybox-static python3)" >&2; exit 1; }
 done
 if [ "$WHAT" = all ]; then
-  for w in start scale probes logs; do "$0" "$w" "$@"; done
+  for w in start scale probes logs api; do "$0" "$w" "$@"; done
   exit
 fi
 export PYTHONDONTWRITEBYTECODE=1

@@ -5,14 +5,36 @@
 //! (`watch`), the Prometheus metrics (`metrics`) and the client `nodectl` uses (`client`). It
 //! reads no node files and runs no container: logs, metrics and exec targets come from the
 //! [`NodeState`].
+//!
+//! The Kubernetes API kubectl and client libraries use: discovery (`discovery`), pods, events,
+//! nodes and namespaces with lists, watches, tables and field selectors (`kube`, printing and
+//! selecting in `nodelet_objects::{table, field_selector}`), writes that become manifest files
+//! in the static pod directory (`writes`, `manifest_files`, `patch`, `protobuf`), resource
+//! versions (`revisions`), the Node object (`node_object`), exec and attach (`remote_exec`),
+//! port-forward (`port_forward`), JSON and `Status` responses (`response`), every other error made a
+//! `Status` (`errors`) and TLS with client
+//! certificates on TCP (`tls`).
 
 pub mod client;
+pub mod discovery;
+pub mod errors;
+pub mod kube;
+pub mod manifest_files;
 pub mod metrics;
+pub mod node_object;
+pub mod patch;
+pub mod port_forward;
+pub mod protobuf;
+pub mod remote_exec;
+pub mod response;
+pub mod revisions;
 pub mod server;
 pub mod status;
+pub mod tls;
 pub mod watch;
+pub mod writes;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
@@ -49,7 +71,20 @@ pub struct LogRequest {
     pub timestamps: bool,
     /// Keep sending lines while the instance runs.
     pub follow: bool,
+    /// `limitBytes`: at most this many bytes of log text (the server cuts the stream).
+    pub limit: Option<usize>,
 }
+
+/// Which output stream an attached container wrote a chunk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Where [`NodeState::attach_output`] sends a running container's output as it is written;
+/// `false` back means the client has gone (stop). An empty chunk asks whether it is still there.
+pub type OutputSink<'a> = &'a mut dyn FnMut(OutputStream, Vec<u8>) -> bool;
 
 /// Where [`NodeState::container_log`] sends the log: rendered chunks of lines; `false` back
 /// means the client has gone (stop). An empty chunk sends nothing: a follower uses it to ask
@@ -88,6 +123,47 @@ pub trait NodeState: Send + Sync + 'static {
     fn pod_metrics(&self, pods: Vec<Pod>) -> Vec<PodMetrics> {
         let _ = pods;
         Vec::new()
+    }
+
+    /// What the running instance `instance` (its restart count) of `container` of `pod`
+    /// writes from now on, into `sink`, until it stops running, the pod goes or the sink says
+    /// stop (`pods/attach`). Blocking.
+    fn attach_output(
+        &self,
+        pod: &Pod,
+        container: &str,
+        instance: u32,
+        sink: OutputSink<'_>,
+    ) -> Result<(), Box<Status>> {
+        let _ = (pod, container, instance, sink);
+        Err(status::failure(
+            501,
+            "NotImplemented",
+            "attach is not supported by this node".to_string(),
+        ))
+    }
+
+    /// This node: name, IP, maxPods, start time, labels (the Node object).
+    fn node_facts(&self) -> node_object::NodeFacts {
+        node_object::NodeFacts::default()
+    }
+
+    /// A deletion through the API asked for this grace period for pod `uid` (instead of its
+    /// `terminationGracePeriodSeconds`); called before its manifest goes.
+    fn set_deletion_grace(&self, uid: &str, grace: std::time::Duration) {
+        let _ = (uid, grace);
+    }
+
+    /// The static pod directory API writes go to; `None`: the API is read-only.
+    fn static_pod_dir(&self) -> Option<&Path> {
+        None
+    }
+
+    /// The pod's network namespace (its pin), when this node runs it (port-forward connects
+    /// to the pod's loopback from inside it).
+    fn pod_netns(&self, pod: &Pod) -> Option<PathBuf> {
+        let _ = pod;
+        None
     }
 
     /// Where the running instance of `container` of `pod` is, for `nodectl exec`.

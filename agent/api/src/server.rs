@@ -1,8 +1,8 @@
 //! The API's routes and listeners. Routes (Kubernetes paths where one exists):
-//! `/healthz`, `/metrics`, `/api/v1/pods`, `/api/v1/namespaces/{ns}/pods`,
-//! `/api/v1/namespaces/{ns}/pods/{name}`, `/api/v1/namespaces/{ns}/pods/{name}/log`,
-//! `/api/v1/events`, `/api/v1/namespaces/{ns}/events`; pod lists stream changes with
-//! `?watch=true` (`crate::watch`); `/api/v1/namespaces/{ns}/pods/{name}/exectarget` tells
+//! `/healthz`, `/metrics`, `/api/v1/namespaces/{ns}/pods/{name}/log` (the Kubernetes
+//! resources themselves, lists, watches, tables and writes are `crate::kube`, `crate::writes`,
+//! `crate::remote_exec` and `crate::port_forward`, merged in here);
+//! `/api/v1/namespaces/{ns}/pods/{name}/exectarget` tells
 //! `nodectl exec` where the running container is; container CPU and memory under
 //! `/apis/metrics.k8s.io/v1beta1/[namespaces/{ns}/]pods[/{name}]`. Logs, metrics and exec
 //! targets come from the [`NodeState`] (on the blocking pool). Errors are Kubernetes `Status`
@@ -26,13 +26,14 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use serde::Deserialize;
 
+use crate::response::{json_response, status_response};
 use crate::{LogRequest, Metrics, NodeState, status};
 use nodelet_objects::log_options::{ReadOptions, Which};
 use nodelet_objects::pod_metrics::{API_VERSION as METRICS_API_VERSION, PodMetrics};
 use nodelet_objects::selector::Selector;
 
 /// Where the pod metrics are served.
-pub const METRICS_API: &str = "/apis/metrics.k8s.io/v1beta1";
+pub use nodelet_objects::pod_metrics::API_PATH as METRICS_API;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -66,12 +67,10 @@ impl<S> Clone for App<S> {
 
 /// The API's routes over `node` and `metrics`.
 pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
+    let kube = super::kube::Kube::new(node.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text::<S>))
-        .route("/api/v1/pods", get(list_pods::<S>))
-        .route("/api/v1/namespaces/{ns}/pods", get(list_ns_pods::<S>))
-        .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod::<S>))
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log::<S>))
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exectarget",
@@ -86,8 +85,6 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
             &format!("{METRICS_API}/namespaces/{{ns}}/pods/{{name}}"),
             get(one_pod_metrics::<S>),
         )
-        .route("/api/v1/events", get(list_events::<S>))
-        .route("/api/v1/namespaces/{ns}/events", get(list_ns_events::<S>))
         .fallback(|| async {
             status_response(status::failure(
                 404,
@@ -96,6 +93,16 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
             ))
         })
         .with_state(App { node, metrics })
+        .merge(super::writes::routes(kube.clone()))
+        .merge(super::remote_exec::routes(kube.clone()))
+        .merge(super::port_forward::routes(kube.clone()))
+        .merge(super::kube::routes(kube))
+        .method_not_allowed_fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                status_response(status::method_not_allowed(method.as_str(), uri.path()))
+            },
+        )
+        .layer(axum::middleware::map_response(super::errors::as_status))
 }
 
 /// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory.
@@ -145,53 +152,6 @@ where
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ApiError::Serve)
-}
-
-/// A v1 `PodList` / `EventList`, serialized straight from the items (no JSON tree in
-/// between: a list of 110 pods is built often, by watchers and `nodectl ps`).
-#[derive(serde::Serialize)]
-struct List<'a, T> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ListMeta,
-    items: &'a [T],
-}
-
-#[derive(serde::Serialize)]
-struct ListMeta {
-    #[serde(rename = "resourceVersion")]
-    resource_version: &'static str,
-}
-
-fn list<T: serde::Serialize>(kind: &'static str, items: &[T]) -> Response {
-    json(
-        StatusCode::OK,
-        &List {
-            api_version: "v1",
-            kind,
-            metadata: ListMeta {
-                resource_version: "",
-            },
-            items,
-        },
-    )
-}
-
-fn json<T: serde::Serialize>(code: StatusCode, v: &T) -> Response {
-    match serde_json::to_vec(v) {
-        Ok(body) => (code, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-fn status_response(s: Box<Status>) -> Response {
-    let code = s
-        .code
-        .and_then(|c| u16::try_from(c).ok())
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(code, &*s)
 }
 
 /// Pods by phase and containers by state, counted from the pods as they are now.
@@ -244,9 +204,6 @@ async fn metrics_text<S: NodeState>(State(app): State<App<S>>) -> Response {
 struct ListQuery {
     #[serde(rename = "labelSelector")]
     label_selector: Option<String>,
-    #[serde(rename = "fieldSelector")]
-    field_selector: Option<String>,
-    watch: Option<String>,
 }
 
 /// The pods of `ns` (or all) matching `sel`, sorted by namespace and name.
@@ -262,92 +219,6 @@ fn select(pods: Vec<Pod>, ns: Option<&str>, sel: &Selector) -> Vec<Pod> {
     items
 }
 
-fn pod_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Response {
-    let sel = match Selector::parse(q.label_selector.as_deref().unwrap_or("")) {
-        Ok(s) => s,
-        Err(e) => return status_response(status::bad_request(e.to_string())),
-    };
-    match parse_bool("watch", q.watch.as_deref()) {
-        Ok(true) => return watch_pods(app.node.clone(), ns.map(str::to_string), sel),
-        Ok(false) => {}
-        Err(s) => return status_response(s),
-    }
-    list("PodList", &select(app.node.pods(), ns, &sel))
-}
-
-async fn list_pods<S: NodeState>(
-    State(app): State<App<S>>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    pod_list(&app, None, &q)
-}
-
-async fn list_ns_pods<S: NodeState>(
-    State(app): State<App<S>>,
-    UrlPath(ns): UrlPath<String>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    pod_list(&app, Some(&ns), &q)
-}
-
-async fn get_pod<S: NodeState>(
-    State(app): State<App<S>>,
-    UrlPath((ns, name)): UrlPath<(String, String)>,
-) -> Response {
-    match app.node.pod(&ns, &name) {
-        Some(p) => json(StatusCode::OK, &p),
-        None => status_response(status::pod_not_found(&name)),
-    }
-}
-
-/// `involvedObject.name=x[,involvedObject.namespace=y]`.
-fn event_filter(q: &ListQuery) -> Result<(Option<String>, Option<String>), Box<Status>> {
-    let (mut ns, mut name) = (None, None);
-    for term in q.field_selector.as_deref().unwrap_or("").split(',') {
-        if term.is_empty() {
-            continue;
-        }
-        match term.split_once('=') {
-            Some(("involvedObject.name", v)) => name = Some(v.to_string()),
-            Some(("involvedObject.namespace", v)) => ns = Some(v.to_string()),
-            _ => {
-                return Err(status::bad_request(format!(
-                    "field selector {term:?}: only involvedObject.name and \
-                     involvedObject.namespace are supported"
-                )));
-            }
-        }
-    }
-    Ok((ns, name))
-}
-
-fn event_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuery) -> Response {
-    let (fns, name) = match event_filter(q) {
-        Ok(f) => f,
-        Err(s) => return status_response(s),
-    };
-    let ns = ns.map(str::to_string).or(fns);
-    list(
-        "EventList",
-        &app.node.events(ns.as_deref(), name.as_deref()),
-    )
-}
-
-async fn list_events<S: NodeState>(
-    State(app): State<App<S>>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    event_list(&app, None, &q)
-}
-
-async fn list_ns_events<S: NodeState>(
-    State(app): State<App<S>>,
-    UrlPath(ns): UrlPath<String>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    event_list(&app, Some(&ns), &q)
-}
-
 #[derive(Debug, Default, Deserialize)]
 struct LogParams {
     container: Option<String>,
@@ -360,6 +231,8 @@ struct LogParams {
     since_time: Option<String>,
     timestamps: Option<String>,
     follow: Option<String>,
+    #[serde(rename = "limitBytes")]
+    limit_bytes: Option<String>,
 }
 
 fn parse_bool(field: &str, v: Option<&str>) -> Result<bool, Box<Status>> {
@@ -458,6 +331,7 @@ fn log_request(pod: &Pod, name: &str, p: &LogParams) -> Result<LogRequest, Box<S
         opts: ReadOptions { tail, since },
         timestamps: parse_bool("timestamps", p.timestamps.as_deref())?,
         follow: parse_bool("follow", p.follow.as_deref())?,
+        limit: parse_num::<usize>("limitBytes", p.limit_bytes.as_deref())?,
     })
 }
 
@@ -479,7 +353,17 @@ async fn pod_log<S: NodeState>(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<LogMsg>(16);
     let node = app.node.clone();
     tokio::task::spawn_blocking(move || {
-        let mut sink = |chunk: Vec<u8>| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+        // `limitBytes`: at most that much log text, then the read stops (as the client hung
+        // up). Empty chunks (a follower's "still there?") go through until then.
+        let mut left = req.limit.unwrap_or(usize::MAX);
+        let mut sink = |mut chunk: Vec<u8>| {
+            if left == 0 {
+                return false;
+            }
+            chunk.truncate(left);
+            left -= chunk.len();
+            tx.blocking_send(Ok(Bytes::from(chunk))).is_ok()
+        };
         if let Err(s) = node.container_log(&pod, &req, &mut sink) {
             let _ = tx.blocking_send(Err(s));
         }
@@ -520,45 +404,6 @@ fn text(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-/// A stream of watch events (JSON lines) for the pods of `ns` matching `sel`: ADDED for each
-/// pod at once, then every change, until the client hangs up.
-fn watch_pods<S: NodeState>(node: Arc<S>, ns: Option<String>, sel: Selector) -> Response {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    tokio::spawn(async move {
-        let mut tracker = crate::watch::Tracker::default();
-        let mut tick = tokio::time::interval(crate::watch::POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if tx.is_closed() {
-                return;
-            }
-            let pods = select(node.pods(), ns.as_deref(), &sel);
-            for ev in tracker.update(pods) {
-                let mut line = match serde_json::to_vec(&ev) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!("watch: encoding an event: {e}");
-                        continue;
-                    }
-                };
-                line.push(b'\n');
-                if tx.send(Bytes::from(line)).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
-    (
-        [(header::CONTENT_TYPE, "application/json;stream=watch")],
-        Body::from_stream(stream),
-    )
-        .into_response()
-}
-
 #[derive(Debug, Default, Deserialize)]
 struct ExecTargetParams {
     container: Option<String>,
@@ -580,7 +425,7 @@ async fn exec_target<S: NodeState>(
     let node = app.node.clone();
     let r = tokio::task::spawn_blocking(move || node.exec_target(&pod, &container)).await;
     match r {
-        Ok(Ok(t)) => json(StatusCode::OK, &t),
+        Ok(Ok(t)) => json_response(StatusCode::OK, &t),
         Ok(Err(s)) => status_response(s),
         Err(e) => status_response(status::internal(e.to_string())),
     }
@@ -604,7 +449,7 @@ async fn metrics_list<S: NodeState>(app: &App<S>, ns: Option<&str>, q: &ListQuer
     };
     let pods = select(app.node.pods(), ns, &sel);
     match pod_metrics(app, pods).await {
-        Ok(items) => json(
+        Ok(items) => json_response(
             StatusCode::OK,
             &serde_json::json!({
                 "apiVersion": METRICS_API_VERSION,
@@ -640,7 +485,7 @@ async fn one_pod_metrics<S: NodeState>(
         return status_response(status::pod_not_found(&name));
     };
     match pod_metrics(&app, vec![pod]).await {
-        Ok(mut items) if !items.is_empty() => json(StatusCode::OK, &items.remove(0)),
+        Ok(mut items) if !items.is_empty() => json_response(StatusCode::OK, &items.remove(0)),
         Ok(_) => status_response(status::failure(
             404,
             "NotFound",

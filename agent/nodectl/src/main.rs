@@ -120,6 +120,10 @@ struct ExecArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
     command: Vec<String>,
+    /// The container as the API resolved it (JSON `ExecTarget`): nodelet runs nodectl this
+    /// way for `pods/exec` (the agent never forks into a container itself).
+    #[arg(long, hide = true)]
+    target_json: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,7 +274,11 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting tokio")?;
+    let helper = a.target_json.is_some();
     let target = rt.block_on(async {
+        if let Some(j) = &a.target_json {
+            return serde_json::from_str(j).context("--target-json");
+        }
         let client = nodelet_api::Client::new(socket)?;
         let pod = client.pod(ns, &a.pod).await?;
         if let Some(e) = nodelet_objects::default_container::completed_pod_error(&pod) {
@@ -310,7 +318,9 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
         tty,
     })?;
     if code != 0 {
-        eprintln!("command terminated with exit code {code}");
+        if !helper {
+            eprintln!("command terminated with exit code {code}");
+        }
         return Err(ExitStatus(u8::try_from(code).unwrap_or(255)).into());
     }
     Ok(())

@@ -8,7 +8,8 @@
 //! - [`restart`]: restart policies: the pod's, a container's effective one, sidecars.
 //! - [`manifest`]: one manifest file's bytes → its static pods (decode, default, validate,
 //!   name, hash).
-//! - [`selector`]: label selectors.
+//! - [`selector`], [`field_selector`]: label selectors and the field selectors the API
+//!   serves (`spec.nodeName=`, `status.phase!=`, `involvedObject.name=`).
 //! - [`status`]: a pod's status from what ran (phase, conditions, container statuses) and
 //!   kubectl's STATUS/READY columns.
 //! - [`events`]: events about pods with the event recorder's aggregation, and kubectl's
@@ -19,12 +20,15 @@
 //!   a completed pod.
 //! - [`log_options`]: what `kubectl logs` asks for (instance, tail, since).
 //! - [`pod_metrics`]: metrics.k8s.io PodMetrics (what `kubectl top pod` reads).
+//! - [`table`]: the API's `meta.k8s.io/v1` Table of pods, events, nodes and namespaces (what
+//!   `kubectl get` prints, server-side).
 
 pub mod default_container;
 pub mod describe;
 pub mod duration;
 pub mod events;
 pub mod field;
+pub mod field_selector;
 pub mod log_options;
 pub mod manifest;
 pub mod names;
@@ -37,3 +41,4 @@ pub mod quantity;
 pub mod restart;
 pub mod selector;
 pub mod status;
+pub mod table;

@@ -4,7 +4,8 @@
 //! `spec.nodeName`, the `kubernetes.io/config.*` annotations and the NoExecute toleration.
 //!
 //! Unlike the kubelet, a `metadata.uid` written in the file is replaced by the hash, so that
-//! every edit is a new pod. The hash covers the parsed, defaulted pod, so comments and
+//! every edit is a new pod — except an edit of labels or annotations only, which the hash
+//! leaves out: the running pod takes the new metadata (`pods::view`). The hash covers the parsed, defaulted pod, so comments and
 //! formatting do not change it.
 
 use std::collections::HashMap;
@@ -26,6 +27,9 @@ pub const CONFIG_HASH_ANNOTATION: &str = "kubernetes.io/config.hash";
 pub const CONFIG_SOURCE_ANNOTATION: &str = "kubernetes.io/config.source";
 /// Annotation with the time this version of the pod was first seen (RFC 3339).
 pub const CONFIG_SEEN_ANNOTATION: &str = "kubernetes.io/config.seen";
+/// Set to `"false"` (pods created through the API), the pod keeps its `metadata.name` instead
+/// of the static pod name `<name>-<nodeName>`: `kubectl run foo` makes pod `foo`.
+pub const APPEND_NODE_NAME_ANNOTATION: &str = "nodelet.io/append-node-name";
 /// Larger manifest files are rejected unread.
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
 
@@ -209,7 +213,8 @@ fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
-/// The config hash: SHA-256 over node name, manifest path and the defaulted pod, as 32 hex
+/// The config hash: SHA-256 over node name, manifest path and the defaulted pod without its
+/// labels and annotations, as 32 hex
 /// digits (the width of the kubelet's MD5 hash).
 pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     let mut h = Sha256::new();
@@ -217,9 +222,15 @@ pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     h.update(b"\0");
     h.update(format!("file:{}", path.display()).as_bytes());
     h.update(b"\0");
+    // Labels and annotations are not part of a version: editing them relabels the running
+    // pod (the pod manager passes the file's metadata on to the view) instead of replacing it,
+    // as `kubectl label` does to a pod in a cluster.
+    let mut p = pod.clone();
+    p.metadata.labels = None;
+    p.metadata.annotations = None;
     // Serializing a Pod cannot fail (string keys only); an empty body would still hash node
     // and path.
-    h.update(serde_json::to_vec(pod).unwrap_or_default());
+    h.update(serde_json::to_vec(&p).unwrap_or_default());
     h.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -266,7 +277,17 @@ pub fn parse_manifest(
         apply_defaults(&mut pod);
         let mut errs = validate_pod(&pod);
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let full_name = format!("{name}-{}", node_name.to_lowercase());
+        let keep_name = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(APPEND_NODE_NAME_ANNOTATION))
+            .is_some_and(|v| v == "false");
+        let full_name = if keep_name {
+            name.clone()
+        } else {
+            format!("{name}-{}", node_name.to_lowercase())
+        };
         let name_path = FieldPath::new("metadata").child("name");
         if errs.is_empty() {
             for m in names::dns1123_subdomain(&full_name) {
@@ -329,4 +350,16 @@ pub fn parse_manifest(
             problems,
         })
     }
+}
+
+/// Is `name` a manifest file name the static pod source reads (`.yaml`, `.yml`, `.json`, not
+/// hidden)?
+pub fn is_manifest_name(name: &str) -> bool {
+    if name.starts_with('.') {
+        return false;
+    }
+    let lower = name.to_ascii_lowercase();
+    [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
 }

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 pub const API_VERSION: &str = "metrics.k8s.io/v1beta1";
 
+/// Where an API serves them.
+pub const API_PATH: &str = "/apis/metrics.k8s.io/v1beta1";
+
 /// One container's usage: `cpu` in nanocores (`"1234n"`), `memory` in Ki (`"2048Ki"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerMetrics {

@@ -534,3 +534,18 @@ fn static_pod_round_trips_through_json() {
     let back: StaticPod = serde_json::from_str(&json).unwrap();
     assert_eq!(&back, p);
 }
+
+#[test]
+fn labels_and_annotations_are_not_part_of_the_uid_and_api_pods_keep_their_name() {
+    let base = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {a: b}}\nspec: {containers: [{name: a, image: b}]}\n";
+    let relabelled = base.replace("{a: b}", "{a: c}, annotations: {note: hi}");
+    let new_image = base.replace("image: b", "image: c");
+    assert_eq!(parse(base)[0].uid(), parse(&relabelled)[0].uid());
+    assert_ne!(parse(base)[0].uid(), parse(&new_image)[0].uid());
+    let kept = base.replace(
+        "labels: {a: b}",
+        "labels: {a: b}, annotations: {nodelet.io/append-node-name: 'false'}",
+    );
+    assert_eq!(parse(&kept)[0].name(), "web");
+    assert!(parse(base)[0].name().starts_with("web-"));
+}

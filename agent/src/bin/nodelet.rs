@@ -131,6 +131,14 @@ fn main() -> anyhow::Result<()> {
             manager.view(),
             cfg.pod_logs_dir.clone(),
             cfg.run_dir.clone(),
+            nodelet_api::node_object::NodeFacts {
+                name: cfg.node_name.clone(),
+                ip: nodelet::node_ip::node_ip(cfg.node_ip),
+                max_pods: cfg.max_pods,
+                started: jiff::Timestamp::now(),
+                labels: cfg.node_labels.clone(),
+            },
+            cfg.static_pod_path.clone(),
         ));
         let router = nodelet_api::router(node, metrics);
         let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
@@ -140,11 +148,18 @@ fn main() -> anyhow::Result<()> {
             let _ = stopped.wait_for(|s| *s).await;
         }));
         if let Some(addr) = cfg.api_tcp_address {
-            let tcp = tokio::net::TcpListener::bind(addr)
+            // TCP is TLS with client certificates only; the admin kubeconfig holds one.
+            let tcp_opts = nodelet_api::tls::TcpOptions {
+                node_name: cfg.node_name.clone(),
+                node_ip: nodelet::node_ip::node_ip(cfg.node_ip),
+                pki_dir: cfg.root_dir.join("pki"),
+                admin_kubeconfig: cfg.admin_kubeconfig.clone(),
+            };
+            let tls = nodelet_api::tls::serve_tcp(&tcp_opts, addr)
                 .await
                 .with_context(|| format!("apiTcpAddress {addr}"))?;
             let mut stopped = api_stopped.clone();
-            tokio::spawn(nodelet_api::serve(tcp, router, async move {
+            tokio::spawn(nodelet_api::serve(tls, router, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             }));
         }

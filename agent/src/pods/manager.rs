@@ -253,6 +253,9 @@ impl Manager {
             keep
         });
         for (uid, sp) in desired {
+            // The file's labels and annotations (an edit of only these keeps the UID).
+            let m = &sp.pod.metadata;
+            view.set_metadata(uid, m.labels.clone(), m.annotations.clone());
             if self.pods.contains_key(uid) || self.rejected.contains(uid) {
                 continue;
             }

@@ -24,6 +24,19 @@ pub struct PodView {
 pub struct PodsView {
     pods: Arc<RwLock<BTreeMap<String, PodView>>>,
     events: Arc<EventStore>,
+    /// Labels and annotations of the pod's current manifest, by UID: an edit of only these
+    /// keeps the UID (see `manifest::config_hash`), so the running pod shows them.
+    metadata: Arc<RwLock<BTreeMap<String, Metadata>>>,
+    /// Grace periods given with a deletion through the API, by UID.
+    deletion_grace: Arc<RwLock<BTreeMap<String, std::time::Duration>>>,
+}
+
+type Labels = Option<BTreeMap<String, String>>;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Metadata {
+    labels: Labels,
+    annotations: Labels,
 }
 
 impl PodsView {
@@ -32,29 +45,62 @@ impl PodsView {
         PodsView {
             pods: Arc::default(),
             events: Arc::new(EventStore::new(node_name, MAX_EVENTS)),
+            metadata: Arc::default(),
+            deletion_grace: Arc::default(),
         }
     }
 
     /// Every pod (sorted by UID), status included.
     pub fn pods(&self) -> Vec<PodView> {
-        self.read().values().cloned().collect()
+        let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
+        self.read()
+            .iter()
+            .map(|(uid, v)| current(v, meta.get(uid)))
+            .collect()
     }
 
     /// One pod by UID.
     pub fn get(&self, uid: &str) -> Option<PodView> {
-        self.read().get(uid).cloned()
+        let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
+        self.read().get(uid).map(|v| current(v, meta.get(uid)))
+    }
+
+    /// The grace period a deletion of pod `uid` through the API asked for (instead of its
+    /// `terminationGracePeriodSeconds`).
+    pub fn set_deletion_grace(&self, uid: &str, grace: std::time::Duration) {
+        self.deletion_grace
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_string(), grace);
+    }
+
+    pub(crate) fn deletion_grace(&self, uid: &str) -> Option<std::time::Duration> {
+        self.deletion_grace
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            .copied()
+    }
+
+    /// The labels and annotations pod `uid`'s manifest declares now.
+    pub(crate) fn set_metadata(&self, uid: &str, labels: Labels, annotations: Labels) {
+        let m = Metadata {
+            labels,
+            annotations,
+        };
+        let mut g = self.metadata.write().unwrap_or_else(|p| p.into_inner());
+        if g.get(uid) != Some(&m) {
+            g.insert(uid.to_string(), m);
+        }
     }
 
     /// One pod by `namespace/name` or by name alone.
     pub fn find(&self, name: &str) -> Option<PodView> {
-        self.read()
-            .values()
-            .find(|v| {
-                let n = v.pod.metadata.name.as_deref().unwrap_or_default();
-                let ns = v.pod.metadata.namespace.as_deref().unwrap_or_default();
-                n == name || format!("{ns}/{n}") == name
-            })
-            .cloned()
+        self.pods().into_iter().find(|v| {
+            let n = v.pod.metadata.name.as_deref().unwrap_or_default();
+            let ns = v.pod.metadata.namespace.as_deref().unwrap_or_default();
+            n == name || format!("{ns}/{n}") == name
+        })
     }
 
     /// The events, aggregated, optionally of one namespace and one pod name.
@@ -92,8 +138,26 @@ impl PodsView {
 
     pub(crate) fn remove(&self, uid: &str) {
         self.write().remove(uid);
+        self.deletion_grace
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+        self.metadata
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
         self.events.forget_pod(uid);
     }
+}
+
+/// `v` with its manifest's current labels and annotations.
+fn current(v: &PodView, m: Option<&Metadata>) -> PodView {
+    let mut v = v.clone();
+    if let Some(m) = m {
+        v.pod.metadata.labels = m.labels.clone();
+        v.pod.metadata.annotations = m.annotations.clone();
+    }
+    v
 }
 
 /// Emits events of one pod.

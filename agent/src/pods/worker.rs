@@ -160,7 +160,12 @@ impl Worker {
     }
 
     async fn stop(&mut self) {
-        let grace = grace_period(&self.st);
+        // A deletion through the API may shorten it (`kubectl delete --grace-period`).
+        let grace = self
+            .ctx
+            .view
+            .deletion_grace(self.st.pod.uid())
+            .unwrap_or_else(|| grace_period(&self.st));
         for s in self.st.slots() {
             if s.id.is_some() && s.ended.is_none() {
                 self.event(

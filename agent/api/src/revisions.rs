@@ -1,0 +1,260 @@
+//! Resource versions for pods, as the API server gives them: every change the API observes in
+//! a pod (a new pod, any field of it, its removal) takes the next number of one node-wide
+//! counter. The pod carries its number in `metadata.resourceVersion`, a list carries the
+//! counter, and a watch from version N replays what changed after N (ADDED, MODIFIED, DELETED
+//! by the pods' numbers) before it streams new changes. Removed pods are kept for
+//! [`KEEP_DELETED`] removals; a watch from before the oldest kept removal gets 410 Gone, as
+//! from an API server whose watch cache moved on.
+//!
+//! The API fills in `metadata.creationTimestamp` here too: the `kubernetes.io/config.seen`
+//! time of the pod's version, else the time this API first saw the pod.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+/// Removals remembered for watches that start in the past.
+pub const KEEP_DELETED: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "ADDED",
+            Change::Modified => "MODIFIED",
+            Change::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The pod as the node reported it (no resourceVersion), for comparison.
+    raw: Pod,
+    rv: u64,
+    created_rv: u64,
+    created: jiff::Timestamp,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    counter: u64,
+    pods: HashMap<String, Entry>,
+    /// (resourceVersion of the removal, the pod as last seen), oldest first.
+    deleted: VecDeque<(u64, Pod)>,
+}
+
+/// The node-wide resource version bookkeeping (one per API server).
+#[derive(Debug, Default)]
+pub struct Revisions {
+    inner: Mutex<Inner>,
+}
+
+/// Why a watch cannot start at the version asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooOld {
+    pub asked: u64,
+    pub oldest: u64,
+}
+
+fn key(p: &Pod) -> String {
+    crate::watch::key(p)
+}
+
+fn decorate(e: &Entry) -> Pod {
+    let mut p = e.raw.clone();
+    p.metadata.resource_version = Some(e.rv.to_string());
+    if p.metadata.creation_timestamp.is_none() {
+        p.metadata.creation_timestamp = Some(Time(e.created));
+    }
+    p
+}
+
+fn seen_time(p: &Pod) -> Option<jiff::Timestamp> {
+    p.metadata
+        .annotations
+        .as_ref()?
+        .get(nodelet_objects::manifest::CONFIG_SEEN_ANNOTATION)?
+        .parse()
+        .ok()
+}
+
+impl Revisions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the node's pods as they are now; returns them with resource versions and
+    /// creation times, and the list's resource version.
+    pub fn observe(&self, pods: Vec<Pod>) -> (u64, Vec<Pod>) {
+        let mut g = self.lock();
+        let g = &mut *g;
+        let mut out = Vec::with_capacity(pods.len());
+        let mut present = std::collections::HashSet::with_capacity(pods.len());
+        for p in pods {
+            let k = key(&p);
+            present.insert(k.clone());
+            match g.pods.get_mut(&k) {
+                Some(e) if e.raw == p => {}
+                Some(e) => {
+                    g.counter += 1;
+                    e.rv = g.counter;
+                    e.raw = p;
+                }
+                None => {
+                    g.counter += 1;
+                    let created = seen_time(&p).unwrap_or_else(jiff::Timestamp::now);
+                    g.pods.insert(
+                        k.clone(),
+                        Entry {
+                            raw: p,
+                            rv: g.counter,
+                            created_rv: g.counter,
+                            created,
+                        },
+                    );
+                }
+            }
+            if let Some(e) = g.pods.get(&k) {
+                out.push(decorate(e));
+            }
+        }
+        let gone: Vec<String> = g
+            .pods
+            .keys()
+            .filter(|k| !present.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(e) = g.pods.remove(&k) {
+                g.counter += 1;
+                let mut last = decorate(&e);
+                last.metadata.resource_version = Some(g.counter.to_string());
+                g.deleted.push_back((g.counter, last));
+                if g.deleted.len() > KEEP_DELETED {
+                    g.deleted.pop_front();
+                }
+            }
+        }
+        (g.counter, out)
+    }
+
+    /// What changed after version `since`, in version order, and the current version.
+    /// `pods` are the decorated pods `observe` returned (already filtered by the caller).
+    pub fn changes_since(
+        &self,
+        since: u64,
+        pods: &[Pod],
+    ) -> Result<(u64, Vec<(Change, Pod)>), TooOld> {
+        let g = self.lock();
+        if let Some((oldest, _)) = g.deleted.front()
+            && g.deleted.len() >= KEEP_DELETED
+            && since < *oldest
+        {
+            return Err(TooOld {
+                asked: since,
+                oldest: *oldest,
+            });
+        }
+        let mut out: Vec<(u64, Change, Pod)> = vec![];
+        for p in pods {
+            let Some(e) = g.pods.get(&key(p)) else {
+                continue;
+            };
+            if e.rv > since {
+                let c = if e.created_rv > since {
+                    Change::Added
+                } else {
+                    Change::Modified
+                };
+                out.push((e.rv, c, p.clone()));
+            }
+        }
+        for (rv, p) in &g.deleted {
+            if *rv > since {
+                out.push((*rv, Change::Deleted, p.clone()));
+            }
+        }
+        out.sort_by_key(|(rv, _, _)| *rv);
+        Ok((g.counter, out.into_iter().map(|(_, c, p)| (c, p)).collect()))
+    }
+
+    /// The current version.
+    pub fn current(&self) -> u64 {
+        self.lock().counter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(uid: &str, phase: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("p-{uid}"), "uid": uid,
+                         "annotations": {"kubernetes.io/config.seen": "2026-12-01T10:00:00Z"}},
+            "status": {"phase": phase}
+        }))
+        .unwrap()
+    }
+
+    fn kinds(v: &[(Change, Pod)]) -> Vec<(Change, String)> {
+        v.iter()
+            .map(|(c, p)| (*c, p.metadata.uid.clone().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn versions_follow_changes_and_watches_replay_after_a_version() {
+        let r = Revisions::default();
+        let (v1, pods) = r.observe(vec![pod("a", "Pending"), pod("b", "Running")]);
+        assert_eq!(v1, 2);
+        assert_eq!(pods[0].metadata.resource_version.as_deref(), Some("1"));
+        assert_eq!(
+            pods[0]
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .unwrap()
+                .0
+                .to_string(),
+            "2026-12-01T10:00:00Z"
+        );
+        // Unchanged: same versions.
+        let (again, _) = r.observe(vec![pod("a", "Pending"), pod("b", "Running")]);
+        assert_eq!(again, v1);
+        let (v2, pods) = r.observe(vec![pod("a", "Running"), pod("c", "Pending")]);
+        assert_eq!(v2, 5);
+        let (_, ch) = r.changes_since(v1, &pods).unwrap();
+        assert_eq!(
+            kinds(&ch),
+            [
+                (Change::Modified, "a".into()),
+                (Change::Added, "c".into()),
+                (Change::Deleted, "b".into())
+            ]
+        );
+        let (_, ch) = r.changes_since(0, &pods).unwrap();
+        assert_eq!(ch.iter().filter(|(c, _)| *c == Change::Added).count(), 2);
+        assert!(r.changes_since(v2, &pods).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn a_watch_from_before_the_kept_removals_is_too_old() {
+        let r = Revisions::default();
+        for i in 0..=KEEP_DELETED {
+            r.observe(vec![pod(&format!("x{i}"), "Running")]);
+        }
+        r.observe(vec![]);
+        assert!(r.changes_since(1, &[]).is_err());
+        assert!(r.changes_since(r.current(), &[]).is_ok());
+    }
+}

@@ -1,0 +1,1480 @@
+//! The machine's real `kubectl` (1.32) against a live node through a kubeconfig (tests/node:
+//! the real `nodelet` binary, as root, in a private mount namespace and a fresh network
+//! namespace, a cgroup of the test's own, temp dirs for every path). kubectl reaches the
+//! root-only API socket through `socat` on the test namespace's loopback, as
+//! ../shared/peers/README.md describes. Output is compared with what kubectl prints against
+//! a cluster: columns, `describe` sections including Events, exit codes and error lines.
+//!
+//! `harness = false`: the namespaces are entered before any thread exists. The shim, pause and
+//! nodenet binaries come from this target directory (`cargo build --workspace`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+mod node;
+use node::{Node, NodeEnv};
+
+const IMAGE: &str = "nodelet.test/busybox:1.0";
+const PORT: u16 = 16443;
+const TLS_PORT: u16 = 16444;
+
+/// kubectl with a kubeconfig for the node and its own discovery cache.
+struct Kubectl {
+    kubeconfig: std::path::PathBuf,
+    cache: std::path::PathBuf,
+}
+
+impl Kubectl {
+    /// kubectl with the kubeconfig nodelet wrote (TLS, the admin client certificate).
+    fn with_kubeconfig(t: &std::path::Path, kubeconfig: std::path::PathBuf) -> Kubectl {
+        Kubectl {
+            kubeconfig,
+            cache: t.join("kube-cache"),
+        }
+    }
+
+    fn new(t: &std::path::Path, server: &str) -> Kubectl {
+        let kubeconfig = t.join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: nodelet\n  cluster:\n    \
+                 server: {server}\ncontexts:\n- name: nodelet\n  context:\n    cluster: nodelet\n    \
+                 user: admin\ncurrent-context: nodelet\nusers:\n- name: admin\n  user: {{}}\n"
+            ),
+        )
+        .unwrap();
+        Kubectl {
+            kubeconfig,
+            cache: t.join("kube-cache"),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("kubectl");
+        c.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.cache.parent().unwrap());
+        c
+    }
+
+    /// (exit code, stdout, stderr).
+    fn run_with(&self, args: &[&str], input: Option<&str>) -> (i32, String, String) {
+        let mut child = self
+            .cmd(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(i) = input {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(i.as_bytes()).unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        self.run_with(args, None)
+    }
+
+    /// stdout of a command that must succeed.
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "kubectl {args:?}: {err}\n{out}");
+        out
+    }
+
+    /// stderr of a command that must fail with exit code 1.
+    fn fails(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 1, "kubectl {args:?} should fail: {out}{err}");
+        err
+    }
+}
+
+/// The words of each line (kubectl's columns are separated by 3+ spaces; cells like
+/// `2 (5s ago)` hold single spaces).
+fn rows(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .map(|l| {
+            l.split("   ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+fn row_of(out: &str, first: &str) -> Vec<String> {
+    rows(out)
+        .into_iter()
+        .find(|r| r.first().is_some_and(|c| c == first))
+        .unwrap_or_else(|| panic!("no row {first:?} in:\n{out}"))
+}
+
+fn discovery(k: &Kubectl) {
+    let v: Value = serde_json::from_str(&k.ok(&["version", "-o", "json"])).unwrap();
+    assert_eq!(v["serverVersion"]["major"], "1", "{v}");
+    assert!(
+        v["serverVersion"]["gitVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1.32."),
+        "{v}"
+    );
+    let out = k.ok(&["api-resources"]);
+    let header = &rows(&out)[0];
+    assert_eq!(
+        header,
+        &["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    );
+    assert_eq!(row_of(&out, "pods"), ["pods", "po", "v1", "true", "Pod"]);
+    assert_eq!(
+        row_of(&out, "nodes"),
+        ["nodes", "no", "v1", "false", "Node"]
+    );
+    assert_eq!(
+        row_of(&out, "namespaces"),
+        ["namespaces", "ns", "v1", "false", "Namespace"]
+    );
+    assert_eq!(
+        row_of(&out, "events"),
+        ["events", "ev", "v1", "true", "Event"]
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("pods ") && l.contains("metrics.k8s.io/v1beta1")),
+        "{out}"
+    );
+    // An unknown resource type: kubectl's own error from discovery.
+    let err = k.fails(&["get", "deployments"]);
+    assert!(
+        err.contains("the server doesn't have a resource type \"deployments\""),
+        "{err}"
+    );
+}
+
+fn get_pods(k: &Kubectl) {
+    let out = k.ok(&["get", "pods"]);
+    let r = rows(&out);
+    assert_eq!(
+        r[0],
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{out}"
+    );
+    let shell = row_of(&out, "shell-node1");
+    assert_eq!(&shell[1..4], ["2/2", "Running", "0"], "{out}");
+    assert!(shell[4].ends_with('s') || shell[4].ends_with('m'), "{out}");
+    assert_eq!(&row_of(&out, "done-node1")[1..3], ["0/1", "Completed"]);
+    // -o wide: IP NODE NOMINATED NODE READINESS GATES.
+    let out = k.ok(&["get", "pods", "-o", "wide"]);
+    assert_eq!(
+        rows(&out)[0],
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED NODE",
+            "READINESS GATES"
+        ],
+        "{out}"
+    );
+    let shell = row_of(&out, "shell-node1");
+    assert!(shell[5].starts_with("10.244.9."), "{out}");
+    assert_eq!(&shell[6..], ["node1", "<none>", "<none>"]);
+    // -A: NAMESPACE first (from the rows' object metadata).
+    let out = k.ok(&["get", "pods", "-A"]);
+    assert_eq!(rows(&out)[0][0], "NAMESPACE");
+    assert_eq!(
+        &row_of(&out, "default")[..2],
+        ["default", "done-node1"],
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("kube-system ") && l.contains("sys-node1")),
+        "{out}"
+    );
+    // Label and field selectors.
+    let out = k.ok(&["get", "pods", "-l", "app=shell"]);
+    assert_eq!(rows(&out).len(), 2, "{out}");
+    let out = k.ok(&["get", "pods", "--field-selector", "status.phase=Succeeded"]);
+    assert_eq!(rows(&out).len(), 2, "{out}");
+    row_of(&out, "done-node1");
+    let out = k.ok(&[
+        "get",
+        "pods",
+        "-A",
+        "--field-selector",
+        "spec.nodeName=node1,metadata.name=sys-node1",
+    ]);
+    assert_eq!(rows(&out).len(), 2, "{out}");
+    let err = k.fails(&["get", "pods", "--field-selector", "spec.image=x"]);
+    assert!(
+        err.contains("field label not supported: spec.image"),
+        "{err}"
+    );
+    let err = k.fails(&["get", "pods", "-l", "a in b"]);
+    assert!(
+        err.contains("unable to parse requirement") || err.contains("BadRequest"),
+        "{err}"
+    );
+    // No pods match: kubectl's line on stderr.
+    let (code, out, err) = k.run(&["get", "pods", "-l", "app=none"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(
+        err.contains("No resources found in default namespace."),
+        "{err}"
+    );
+    // One pod, JSON and YAML: the server-set metadata.
+    let p: Value =
+        serde_json::from_str(&k.ok(&["get", "pod", "shell-node1", "-o", "json"])).unwrap();
+    assert_eq!(p["kind"], "Pod");
+    assert!(
+        p["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 32),
+        "{p}"
+    );
+    assert!(p["metadata"]["creationTimestamp"].is_string(), "{p}");
+    assert!(
+        p["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|v| v.parse::<u64>().is_ok())
+    );
+    assert_eq!(p["status"]["phase"], "Running");
+    let y = k.ok(&["get", "pod", "shell-node1", "-o", "yaml"]);
+    assert!(
+        y.starts_with("apiVersion: v1\nkind: Pod\nmetadata:\n"),
+        "{y}"
+    );
+    let out = k.ok(&["get", "pod", "shell-node1", "-o", "name"]);
+    assert_eq!(out, "pod/shell-node1\n");
+    let out = k.ok(&[
+        "get",
+        "pod",
+        "shell-node1",
+        "-o",
+        "jsonpath={.spec.nodeName}",
+    ]);
+    assert_eq!(out, "node1");
+    let out = k.ok(&["get", "pods", "--show-labels"]);
+    assert!(
+        row_of(&out, "shell-node1")
+            .last()
+            .unwrap()
+            .contains("app=shell"),
+        "{out}"
+    );
+    // Errors: a Status with reason and code.
+    let err = k.fails(&["get", "pod", "nope"]);
+    assert_eq!(
+        err.trim(),
+        "Error from server (NotFound): pods \"nope\" not found"
+    );
+    // kubectl checks the namespace of a missing pod.
+    let err = k.fails(&["get", "pod", "nope", "-n", "other"]);
+    assert!(err.contains("namespaces \"other\" not found"), "{err}");
+}
+
+/// Lines with runs of spaces collapsed (kubectl's describe aligns by its longest label).
+fn squeeze(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            format!(
+                "{}{}",
+                &l[..indent],
+                l.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn describe(k: &Kubectl) {
+    let out = squeeze(&k.ok(&["describe", "pod", "shell-node1"]));
+    for want in [
+        "Name: shell-node1",
+        "Namespace: default",
+        "Node: node1/",
+        "Status: Running",
+        "Labels: app=shell",
+        "Containers:\n  main:\n",
+        "State: Running",
+        "Conditions:\n  Type Status\n  PodScheduled True",
+        "Events:\n  Type Reason Age From Message\n  ---- ------ ---- ---- -------",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("Normal Started")
+                && l.contains("kubelet Started container main")),
+        "{out}"
+    );
+    let out = squeeze(&k.ok(&["describe", "node", "node1"]));
+    for want in [
+        "Name: node1",
+        "Roles: <none>",
+        "kubernetes.io/hostname=node1",
+        "Conditions:",
+        "Ready True",
+        "KubeletReady kubelet is posting ready status",
+        "Addresses:\n  Hostname: node1",
+        "Capacity:\n  cpu:",
+        "Allocatable:",
+        "System Info:",
+        "Kernel Version:",
+        "Container Runtime Version: noderun://",
+        "Non-terminated Pods: (2 in total)",
+        "default shell-node1",
+        "kube-system sys-node1",
+        "Allocated resources:",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+}
+
+fn nodes_events_namespaces(k: &Kubectl) {
+    let out = k.ok(&["get", "nodes"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        "{out}"
+    );
+    let n = row_of(&out, "node1");
+    assert_eq!(&n[1..3], ["Ready", "<none>"]);
+    assert!(n[4].starts_with("v1.32.0-nodelet."), "{out}");
+    let out = k.ok(&["get", "nodes", "-o", "wide"]);
+    assert_eq!(
+        rows(&out)[0],
+        [
+            "NAME",
+            "STATUS",
+            "ROLES",
+            "AGE",
+            "VERSION",
+            "INTERNAL-IP",
+            "EXTERNAL-IP",
+            "OS-IMAGE",
+            "KERNEL-VERSION",
+            "CONTAINER-RUNTIME"
+        ],
+        "{out}"
+    );
+    // Labels from the configuration.
+    row_of(&k.ok(&["get", "nodes", "-l", "disktype=ssd"]), "node1");
+    let err = k.fails(&["get", "node", "other"]);
+    assert!(err.contains("nodes \"other\" not found"), "{err}");
+    let out = k.ok(&["get", "events"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.contains("Normal")
+            && l.contains("pod/shell-node1")
+            && l.contains("Started container main")),
+        "{out}"
+    );
+    let out = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=done-node1",
+    ]);
+    assert!(
+        !out.contains("shell-node1") && out.contains("pod/done-node1"),
+        "{out}"
+    );
+    let out = k.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/shell-node1",
+        "--timeout=20s",
+    ]);
+    assert_eq!(out, "pod/shell-node1 condition met\n");
+    // `all` is the pods here (one kind: no `pod/` prefix).
+    let out = k.ok(&["get", "all"]);
+    row_of(&out, "shell-node1");
+    let out = k.ok(&["get", "namespaces"]);
+    assert_eq!(rows(&out)[0], ["NAME", "STATUS", "AGE"]);
+    for ns in ["default", "kube-system", "kube-public"] {
+        assert_eq!(row_of(&out, ns)[1], "Active", "{out}");
+    }
+}
+
+fn logs(k: &Kubectl) {
+    // kubectl's default container: the first, with its notice.
+    let (code, out, err) = k.run(&["logs", "shell-node1", "--tail", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shell says hi"), "{out}");
+    assert!(
+        err.contains("Defaulted container \"main\" out of: main, side"),
+        "{err}"
+    );
+    let out = k.ok(&["logs", "shell-node1", "-c", "main", "--timestamps"]);
+    let first = out.lines().next().unwrap();
+    assert!(
+        first
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .is_ok(),
+        "{out}"
+    );
+    let out = k.ok(&["logs", "done-node1", "--limit-bytes", "4"]);
+    assert_eq!(out, "done");
+    let err = k.fails(&["logs", "shell-node1", "-c", "nope"]);
+    assert!(
+        err.contains("container nope is not valid for pod shell-node1"),
+        "{err}"
+    );
+    let err = k.fails(&["logs", "done-node1", "--previous"]);
+    assert!(
+        err.contains("previous terminated container \"job\" in pod \"done-node1\" not found"),
+        "{err}"
+    );
+    // -f ends when the container does.
+    let t = Instant::now();
+    let out = k.ok(&["logs", "-f", "done-node1"]);
+    assert!(out.starts_with("done and dusted"), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+fn top(k: &Kubectl) {
+    let out = k.ok(&["top", "pod"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["NAME", "CPU(cores)", "MEMORY(bytes)"],
+        "{out}"
+    );
+    row_of(&out, "shell-node1");
+    let out = k.ok(&["top", "node"]);
+    let r = rows(&out);
+    assert_eq!(r[0][0], "NAME", "{out}");
+    assert!(r[0].iter().any(|c| c == "CPU(cores)"), "{out}");
+    row_of(&out, "node1");
+}
+
+/// Lines a child prints, collected by a thread.
+fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let stdout = child.stdout.take().unwrap();
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            l2.lock().unwrap().push(l);
+        }
+    });
+    lines
+}
+
+fn wait_lines(
+    lines: &Arc<Mutex<Vec<String>>>,
+    what: &str,
+    node: &Node,
+    cond: &dyn Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let t = Instant::now();
+    loop {
+        let got = lines.lock().unwrap().clone();
+        if cond(&got) {
+            return got;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "{what}; got:\n{}\nnodelet log:\n{}",
+            got.join("\n"),
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn watch(k: &Kubectl, node: &Node) {
+    let mut child = k
+        .cmd(&["get", "pods", "-w"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    let first = wait_lines(&lines, "the initial table", node, &|l| {
+        l.iter().any(|x| x.starts_with("shell-node1 "))
+    });
+    assert!(first[0].starts_with("NAME "), "{first:?}");
+    let initial = first.len();
+    std::fs::write(
+        node.dir("manifests/late.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: late}}\nspec:\n  \
+             terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    \
+             image: {IMAGE}\n    imagePullPolicy: Never\n    \
+             command: [/bin/busybox, sleep, '3600']\n"
+        ),
+    )
+    .unwrap();
+    let got = wait_lines(&lines, "late-node1 Running", node, &|l| {
+        l[initial..]
+            .iter()
+            .any(|x| x.starts_with("late-node1 ") && x.contains(" Running "))
+    });
+    // Only changes: the pods of the initial list are not printed again.
+    assert!(
+        !got[initial..].iter().any(|x| x.starts_with("shell-node1 ")),
+        "{got:#?}"
+    );
+    std::fs::remove_file(node.dir("manifests/late.yaml")).unwrap();
+    // The deletion: kubectl prints the pod's last row once more.
+    let n = got.len();
+    wait_lines(&lines, "late-node1 deleted", node, &|l| {
+        l[n..].iter().any(|x| x.starts_with("late-node1 "))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits until `kubectl get pod NAME` shows `status` in its STATUS column.
+fn wait_status(k: &Kubectl, node: &Node, name: &str, status: &str) -> Vec<String> {
+    let t = Instant::now();
+    loop {
+        let (code, out, _) = k.run(&["get", "pod", name]);
+        if code == 0
+            && rows(&out)
+                .get(1)
+                .is_some_and(|r| r.get(2).is_some_and(|s| s == status))
+        {
+            return rows(&out).remove(1);
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "pod {name} not {status}: {out}\nnodelet log:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait_gone(k: &Kubectl, node: &Node, name: &str) {
+    let t = Instant::now();
+    while k.run(&["get", "pod", name]).0 == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "pod {name} not gone: {}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn uid(k: &Kubectl, name: &str) -> String {
+    k.ok(&["get", "pod", name, "-o", "jsonpath={.metadata.uid}"])
+}
+
+fn manifest_names(node: &Node) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(node.dir("manifests"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn web(label: &str, image_cmd: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels:\n    app: web\n    tier: {label}\nspec:\n  \
+         terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: {IMAGE}\n    \
+         imagePullPolicy: Never\n    command: [/bin/busybox, sleep, '{image_cmd}']\n"
+    )
+}
+
+fn writes(k: &Kubectl, node: &Node) {
+    let before = manifest_names(node);
+    // kubectl run: the pod keeps its name; the file is <namespace>-<name>.yaml.
+    let out = k.ok(&[
+        "run",
+        "foo",
+        "--image",
+        IMAGE,
+        "--image-pull-policy",
+        "Never",
+        "--restart",
+        "Never",
+        "--labels",
+        "app=foo",
+        "--command",
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 3600 & wait",
+    ]);
+    assert_eq!(out, "pod/foo created\n");
+    let file = node.dir("manifests/default-foo.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("name: foo\n") && text.contains("nodelet.io/append-node-name: 'false'")
+            || text.contains("nodelet.io/append-node-name: \"false\""),
+        "{text}"
+    );
+    wait_status(k, node, "foo", "Running");
+    let err = k.fails(&["run", "foo", "--image", IMAGE]);
+    assert_eq!(
+        err.trim(),
+        "Error from server (AlreadyExists): pods \"foo\" already exists"
+    );
+    // label / annotate: the file is rewritten; the running pod takes the new metadata (same
+    // UID, no restart).
+    let foo_uid = uid(k, "foo");
+    assert_eq!(
+        k.ok(&["label", "pod", "foo", "env=prod"]),
+        "pod/foo labeled\n"
+    );
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("env: prod")
+    );
+    let out = k.ok(&["get", "pod", "foo", "-L", "env"]);
+    assert_eq!(rows(&out)[1].last().unwrap(), "prod", "{out}");
+    assert_eq!(rows(&out)[1][2], "Running", "{out}");
+    assert_eq!(uid(k, "foo"), foo_uid, "relabelled, not replaced");
+    assert_eq!(
+        k.ok(&["annotate", "pod", "foo", "note=hi"]),
+        "pod/foo annotated\n"
+    );
+    assert!(std::fs::read_to_string(&file).unwrap().contains("note: hi"));
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "pod",
+            "foo",
+            "-o",
+            "jsonpath={.metadata.annotations.note}"
+        ]),
+        "hi"
+    );
+    assert_eq!(uid(k, "foo"), foo_uid);
+    let err = k.fails(&["label", "pod", "foo", "env=dev"]);
+    assert!(
+        err.contains("'env' already has a value (prod), and --overwrite is false"),
+        "{err}"
+    );
+    // apply: created, configured (label), unchanged, configured (command: pod replaced).
+    let dir = node.t.join("k");
+    std::fs::create_dir_all(&dir).unwrap();
+    let webf = dir.join("web.yaml");
+    std::fs::write(&webf, web("front", "3600")).unwrap();
+    let w = webf.to_str().unwrap();
+    assert_eq!(k.ok(&["apply", "-f", w]), "pod/web created\n");
+    wait_status(k, node, "web", "Running");
+    let u0 = uid(k, "web");
+    std::fs::write(&webf, web("back", "3600")).unwrap();
+    assert_eq!(k.ok(&["apply", "-f", w]), "pod/web configured\n");
+    let out = k.ok(&["get", "pods", "-l", "tier=back"]);
+    row_of(&out, "web");
+    assert_eq!(k.ok(&["apply", "-f", w]), "pod/web unchanged\n");
+    let u1 = uid(k, "web");
+    assert_eq!(u0, u1, "a label change relabels the same pod");
+    std::fs::write(&webf, web("back", "3601")).unwrap();
+    assert_eq!(k.ok(&["apply", "-f", w]), "pod/web configured\n");
+    wait_status(k, node, "web", "Running");
+    let u2 = uid(k, "web");
+    assert_ne!(u1, u2, "a changed command replaces the pod");
+    let applied = k.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        "jsonpath={.spec.containers[0].command[2]}",
+    ]);
+    assert_eq!(applied, "3601");
+    // patch: strategic (default), merge, json.
+    assert_eq!(
+        k.ok(&[
+            "patch",
+            "pod",
+            "web",
+            "-p",
+            r#"{"metadata":{"labels":{"patched":"yes"}}}"#
+        ]),
+        "pod/web patched\n"
+    );
+    assert_eq!(
+        k.ok(&[
+            "patch",
+            "pod",
+            "web",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"labels":{"patched":null}}}"#
+        ]),
+        "pod/web patched\n"
+    );
+    assert_eq!(
+        k.ok(&[
+            "patch",
+            "pod",
+            "web",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"add","path":"/metadata/labels/j","value":"1"}]"#
+        ]),
+        "pod/web patched\n"
+    );
+    let labels = k.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.labels}"]);
+    assert_eq!(labels, r#"{"app":"web","j":"1","tier":"back"}"#);
+    // A patch that would make the pod invalid: 422 naming the field, the file untouched.
+    let webfile = node.dir("manifests/default-web.yaml");
+    let kept = std::fs::read_to_string(&webfile).unwrap();
+    let err = k.fails(&[
+        "patch",
+        "pod",
+        "web",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/containers/0/image"}]"#,
+    ]);
+    assert!(
+        err.contains("The Pod \"web\" is invalid: spec.containers[0].image: Required value"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&webfile).unwrap(), kept);
+    // replace with an edited copy; edit through $EDITOR.
+    let got = k.ok(&["get", "pod", "web", "-o", "yaml"]);
+    let edited = got.replace("j: \"1\"", "j: \"2\"");
+    assert_ne!(got, edited, "{got}");
+    std::fs::write(dir.join("replace.yaml"), &edited).unwrap();
+    assert_eq!(
+        k.ok(&["replace", "-f", dir.join("replace.yaml").to_str().unwrap()]),
+        "pod/web replaced\n"
+    );
+    let editor = dir.join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/j: \"2\"/j: \"3\"/' \"$1\"\n").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&editor).unwrap().permissions(),
+        0o755,
+    );
+    Command::new("chmod")
+        .arg("755")
+        .arg(&editor)
+        .status()
+        .unwrap();
+    let mut c = k.cmd(&["edit", "pod", "web"]);
+    c.env("KUBE_EDITOR", &editor);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "pod/web edited\n");
+    assert_eq!(
+        k.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.labels.j}"]),
+        "3"
+    );
+    // replace with the user's own file (no server fields, no name annotation); server-side
+    // apply of it, and of a new pod.
+    std::fs::write(&webf, web("back", "3601")).unwrap();
+    assert_eq!(k.ok(&["replace", "-f", w]), "pod/web replaced\n");
+    assert_eq!(
+        k.ok(&["apply", "--server-side", "-f", w]),
+        "pod/web serverside-applied\n"
+    );
+    let ssa = dir.join("ssa.yaml");
+    std::fs::write(&ssa, web("front", "3600").replace("name: web", "name: ssa")).unwrap();
+    assert_eq!(
+        k.ok(&["apply", "--server-side", "-f", ssa.to_str().unwrap()]),
+        "pod/ssa serverside-applied\n"
+    );
+    assert!(node.dir("manifests/default-ssa.yaml").exists());
+    assert_eq!(k.ok(&["delete", "pod", "ssa"]), "pod \"ssa\" deleted\n");
+    // Bad input: nothing is written.
+    let names = manifest_names(node);
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n  - name: app\n",
+    )
+    .unwrap();
+    let err = k.fails(&["create", "-f", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("The Pod \"bad\" is invalid: spec.containers[0].image: Required value"),
+        "{err}"
+    );
+    let err = k.fails(&["run", "Bad_Name", "--image", IMAGE]);
+    assert!(
+        err.contains("The Pod \"Bad_Name\" is invalid: \n* metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+        "{err}"
+    );
+    std::fs::write(&bad, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n  - name: app\n    image: x\n    bogus: 1\n").unwrap();
+    let err = k.fails(&["create", "-f", bad.to_str().unwrap()]);
+    assert!(err.contains("bogus"), "{err}");
+    std::fs::write(
+        &bad,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\n",
+    )
+    .unwrap();
+    // A kind this node does not serve: kubectl stops before sending it (with validation it
+    // fails looking for the group's schema; without, on the resource mapping).
+    let err = k.fails(&["apply", "-f", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("error validating data: the server could not find the requested resource"),
+        "{err}"
+    );
+    let err = k.fails(&["apply", "--validate=false", "-f", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("no matches for kind \"Deployment\" in version \"apps/v1\""),
+        "{err}"
+    );
+    std::fs::write(&bad, "{nope").unwrap();
+    let err = k.fails(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/pods",
+        "-f",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(err.contains("BadRequest"), "{err}");
+    std::fs::write(&bad, "{}").unwrap();
+    let err = k.fails(&[
+        "create",
+        "--raw",
+        "/api/v1/nodes",
+        "-f",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(err.contains("MethodNotAllowed"), "{err}");
+    assert_eq!(manifest_names(node), names);
+    // A hand-dropped file is as editable and deletable.
+    std::fs::write(
+        node.dir("manifests/hand.yaml"),
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: hand\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: {IMAGE}\n    imagePullPolicy: Never\n    command: [/bin/busybox, sleep, '3600']\n"),
+    )
+    .unwrap();
+    wait_status(k, node, "hand-node1", "Running");
+    assert_eq!(
+        k.ok(&["label", "pod", "hand-node1", "by=hand"]),
+        "pod/hand-node1 labeled\n"
+    );
+    let text = std::fs::read_to_string(node.dir("manifests/hand.yaml")).unwrap();
+    assert!(
+        text.contains("name: hand\n") && text.contains("by: hand"),
+        "{text}"
+    );
+    assert_eq!(
+        k.ok(&["delete", "pod", "hand-node1"]),
+        "pod \"hand-node1\" deleted\n"
+    );
+    assert!(!node.dir("manifests/hand.yaml").exists());
+    // delete: one pod, by label.
+    let t = Instant::now();
+    assert_eq!(k.ok(&["delete", "pod", "foo"]), "pod \"foo\" deleted\n");
+    assert!(t.elapsed() < Duration::from_secs(20));
+    assert!(!file.exists());
+    let err = k.fails(&["get", "pod", "foo"]);
+    assert!(err.contains("pods \"foo\" not found"), "{err}");
+    assert_eq!(
+        k.ok(&["delete", "pods", "-l", "app=web"]),
+        "pod \"web\" deleted\n"
+    );
+    wait_gone(k, node, "web");
+    // --grace-period shortens the pod's own (60 s, and sleep as pid 1 ignores SIGTERM).
+    std::fs::write(
+        node.dir("manifests/slow.yaml"),
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: slow\nspec:\n  terminationGracePeriodSeconds: 60\n  containers:\n  - name: app\n    image: {IMAGE}\n    imagePullPolicy: Never\n    command: [/bin/busybox, sleep, '3600']\n"),
+    )
+    .unwrap();
+    wait_status(k, node, "slow-node1", "Running");
+    // Without waiting: the pod shows Terminating while it stops.
+    std::fs::write(
+        node.dir("manifests/slow2.yaml"),
+        std::fs::read_to_string(node.dir("manifests/slow.yaml"))
+            .unwrap()
+            .replace("name: slow", "name: slow2")
+            .replace(
+                "terminationGracePeriodSeconds: 60",
+                "terminationGracePeriodSeconds: 3",
+            ),
+    )
+    .unwrap();
+    wait_status(k, node, "slow2-node1", "Running");
+    k.ok(&["delete", "pod", "slow2-node1", "--wait=false"]);
+    wait_status(k, node, "slow2-node1", "Terminating");
+    wait_gone(k, node, "slow2-node1");
+    let t = Instant::now();
+    assert_eq!(
+        k.ok(&["delete", "pod", "slow-node1", "--grace-period", "1"]),
+        "pod \"slow-node1\" deleted\n"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(!node.dir("manifests/slow.yaml").exists());
+    // Namespaces: created (kept while the agent runs), or there with their first pod;
+    // deleting one deletes its pods.
+    assert_eq!(
+        k.ok(&["create", "ns", "empty"]),
+        "namespace/empty created\n"
+    );
+    assert_eq!(row_of(&k.ok(&["get", "ns"]), "empty")[1], "Active");
+    let err = k.fails(&["create", "ns", "empty"]);
+    assert!(
+        err.contains("(AlreadyExists): namespaces \"empty\" already exists"),
+        "{err}"
+    );
+    let err = k.fails(&["create", "ns", "Bad_NS"]);
+    assert!(
+        err.contains("The Namespace \"Bad_NS\" is invalid: metadata.name: Invalid value"),
+        "{err}"
+    );
+    assert_eq!(
+        k.ok(&["delete", "ns", "empty"]),
+        "namespace \"empty\" deleted\n"
+    );
+    k.ok(&[
+        "run",
+        "nsx",
+        "-n",
+        "team",
+        "--image",
+        IMAGE,
+        "--image-pull-policy",
+        "Never",
+        "--command",
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 3600 & wait",
+    ]);
+    assert_eq!(row_of(&k.ok(&["get", "ns"]), "team")[1], "Active");
+    assert!(node.dir("manifests/team-nsx.yaml").exists());
+    let t = Instant::now();
+    assert_eq!(
+        k.ok(&["delete", "ns", "team"]),
+        "namespace \"team\" deleted\n"
+    );
+    assert!(t.elapsed() < Duration::from_secs(30));
+    assert!(!node.dir("manifests/team-nsx.yaml").exists());
+    let err = k.fails(&["get", "ns", "team"]);
+    assert!(err.contains("namespaces \"team\" not found"), "{err}");
+    let err = k.fails(&["delete", "ns", "kube-system"]);
+    assert!(err.contains("Forbidden"), "{err}");
+    let err = k.fails(&["delete", "pod", "nope"]);
+    assert_eq!(
+        err.trim(),
+        "Error from server (NotFound): pods \"nope\" not found"
+    );
+    assert_eq!(manifest_names(node), before);
+}
+
+fn exec(k: &Kubectl, node: &Node) {
+    let (code, out, err) = k.run(&["exec", "shell-node1", "--", "/bin/busybox", "echo", "hi"]);
+    assert_eq!((code, out.as_str()), (0, "hi\n"), "{err}");
+    assert!(
+        err.contains("Defaulted container \"main\" out of: main, side"),
+        "{err}"
+    );
+    // stdout, stderr and the exit code apart.
+    let (code, out, err) = k.run(&[
+        "exec",
+        "shell-node1",
+        "-c",
+        "side",
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!((code, out.as_str()), (3, "out\n"), "{err}");
+    assert!(err.starts_with("err\n"), "{err}");
+    assert!(err.contains("command terminated with exit code 3"), "{err}");
+    // stdin, to its end.
+    let (code, out, err) = k.run_with(
+        &[
+            "exec",
+            "-i",
+            "shell-node1",
+            "-c",
+            "main",
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "cat; echo end",
+        ],
+        Some("hello\nworld\n"),
+    );
+    assert_eq!((code, out.as_str()), (0, "hello\nworld\nend\n"), "{err}");
+    // Errors.
+    let err = k.fails(&["exec", "nope", "--", "true"]);
+    assert!(err.contains("pods \"nope\" not found"), "{err}");
+    let err = k.fails(&["exec", "shell-node1", "-c", "nope", "--", "true"]);
+    assert!(
+        err.contains("container nope not found in pod shell-node1")
+            || err.contains("container not found"),
+        "{err}"
+    );
+    let err = k.fails(&["exec", "done-node1", "--", "true"]);
+    assert!(
+        err.contains("cannot exec into a container in a completed pod; current phase is Succeeded"),
+        "{err}"
+    );
+    // -it through tmux: a terminal, resize, exit code.
+    let sock = node.t.join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        let o = Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let exit_file = node.t.join("exec-exit");
+    let kc = format!(
+        "kubectl --kubeconfig {} --cache-dir {} exec -it shell-node1 -c main -- /bin/busybox sh; echo EXIT=$? > {}; sleep 30",
+        k.kubeconfig.display(),
+        k.cache.display(),
+        exit_file.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "exec",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &kc,
+    ]);
+    let pane = |want: &str| {
+        let t = Instant::now();
+        loop {
+            let p = tmux(&["capture-pane", "-p", "-t", "exec"]);
+            if p.contains(want) {
+                return p;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{want:?} not on the terminal:\n{p}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    tmux(&[
+        "send-keys",
+        "-t",
+        "exec",
+        "stty size; echo TERM=$TERM",
+        "Enter",
+    ]);
+    pane("30 100");
+    tmux(&["resize-window", "-t", "exec", "-x", "120", "-y", "40"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux(&["send-keys", "-t", "exec", "stty size", "Enter"]);
+    pane("40 120");
+    tmux(&["send-keys", "-t", "exec", "exit 7", "Enter"]);
+    let t = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{}",
+            tmux(&["capture-pane", "-p", "-t", "exec"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(&sock)
+        .arg("kill-server")
+        .status();
+    assert_eq!(
+        std::fs::read_to_string(&exit_file).unwrap().trim(),
+        "EXIT=7"
+    );
+}
+
+fn access(k: &Kubectl, t: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&k.kubeconfig)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&k.kubeconfig).unwrap();
+    assert!(
+        text.contains(&format!("server: https://127.0.0.1:{TLS_PORT}\n")),
+        "{text}"
+    );
+    let out = k.ok(&["get", "nodes"]);
+    row_of(&out, "node1");
+    // The same server without the client certificate: refused at the handshake.
+    let ca = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .unwrap();
+    let anon = t.join("anon.kubeconfig");
+    std::fs::write(
+        &anon,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    certificate-authority-data: {ca}\n    \
+             server: https://127.0.0.1:{TLS_PORT}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n\
+             current-context: c\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let anon = Kubectl::with_kubeconfig(t, anon);
+    let (code, out, err) = anon.run(&["get", "pods", "--request-timeout", "5s"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("shell-node1"));
+    assert!(
+        err.contains("certificate")
+            || err.contains("tls")
+            || err.contains("EOF")
+            || err.contains("reset"),
+        "{err}"
+    );
+}
+
+/// The Python client (Debian's python3-kubernetes) through the same kubeconfig.
+fn python(k: &Kubectl, node: &Node) {
+    if Command::new("/usr/bin/python3")
+        .args(["-c", "import kubernetes"])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        panic!(
+            "python3-kubernetes missing: scripts/deps.sh test (apt-get install python3-kubernetes)"
+        );
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/client.py");
+    let o = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(&k.kubeconfig)
+        .arg(IMAGE)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.trim_end().ends_with("ok"),
+        "python client: {out}\n{}\nnodelet log:\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        node.logs()
+    );
+    assert!(!node.dir("manifests/default-py.yaml").exists());
+}
+
+fn attach(k: &Kubectl, node: &Node) {
+    std::fs::write(
+        node.dir("manifests/ticker.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: ticker}}\nspec:\n  \
+             terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    \
+             image: {IMAGE}\n    imagePullPolicy: Never\n    \
+             command: [/bin/busybox, sh, -c, 'i=0; while true; do echo tick $i; echo tock $i >&2; i=$((i+1)); sleep 0.3; done']\n"
+        ),
+    )
+    .unwrap();
+    wait_status(k, node, "ticker-node1", "Running");
+    let mut child = k
+        .cmd(&["attach", "ticker-node1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    wait_lines(&lines, "ticks from attach", node, &|l| {
+        l.iter().filter(|x| x.starts_with("tick ")).count() >= 2
+    });
+    let _ = child.kill();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let _ = child.wait();
+    assert!(err.contains("tock "), "stderr on its channel: {err}");
+    // logs -f of a running container: new lines as they come.
+    let mut child = k
+        .cmd(&["logs", "-f", "ticker-node1", "--tail", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    wait_lines(&lines, "followed log lines", node, &|l| {
+        l.iter().filter(|x| x.starts_with("tick ")).count() >= 3
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = k.fails(&["attach", "-i", "ticker-node1"]);
+    assert!(err.contains("has no open stdin"), "{err}");
+    std::fs::remove_file(node.dir("manifests/ticker.yaml")).unwrap();
+    wait_gone(k, node, "ticker-node1");
+}
+
+fn port_forward(k: &Kubectl, node: &Node) {
+    std::fs::write(
+        node.dir("manifests/www.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: www}}\nspec:\n  \
+             terminationGracePeriodSeconds: 1\n  containers:\n  - name: httpd\n    \
+             image: {IMAGE}\n    imagePullPolicy: Never\n    \
+             command: [/bin/busybox, sh, -c, 'mkdir -p /www && echo hello from the pod > /www/index.html && exec /bin/busybox httpd -f -p 127.0.0.1:8080 -h /www']\n"
+        ),
+    )
+    .unwrap();
+    wait_status(k, node, "www-node1", "Running");
+    let mut child = k
+        .cmd(&["port-forward", "pod/www-node1", "18080:8080"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    wait_lines(&lines, "port-forward listening", node, &|l| {
+        l.iter()
+            .any(|x| x.starts_with("Forwarding from 127.0.0.1:18080 -> 8080"))
+    });
+    // The server listens on the pod's loopback only, as port-forward reaches it in a cluster.
+    // Two connections one after the other through the same tunnel.
+    for _ in 0..2 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", 18080)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut got = String::new();
+        use std::io::Read;
+        s.read_to_string(&mut got).unwrap();
+        assert!(
+            got.starts_with("HTTP/1.") && got.contains("hello from the pod"),
+            "{got}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_file(node.dir("manifests/www.yaml")).unwrap();
+    wait_gone(k, node, "www-node1");
+}
+
+/// socat from loopback (this test's network namespace) to the node's socket.
+fn bridge(node: &Node) -> Child {
+    let child = Command::new("socat")
+        .arg(format!("TCP-LISTEN:{PORT},bind=127.0.0.1,fork,reuseaddr"))
+        .arg(format!(
+            "UNIX-CONNECT:{}",
+            node.dir("run/nodelet.sock").display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("socat (apt-get install socat)");
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", PORT)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "socat did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn manifests() -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: shell
+  labels: {{app: shell}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo shell says hi; exec /bin/busybox sleep 3600"]
+  - name: side
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3601"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: done
+spec:
+  restartPolicy: Never
+  containers:
+  - name: job
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "echo", "done and dusted"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: sys
+  namespace: kube-system
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+"#
+    )
+}
+
+fn kubectl_live() {
+    let v = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output();
+    assert!(
+        v.as_ref().is_ok_and(|o| o.status.success()),
+        "kubectl (>= 1.31, WebSocket exec) is needed on the PATH: {v:?}"
+    );
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("kubectl-e2e-", "kctl0", "10.244.9.0/24");
+    let archive = t.join("busybox.tar");
+    std::fs::write(&archive, common::busybox_archive(IMAGE)).unwrap();
+    node::import_archive(&node.dir("root"), &archive);
+    std::fs::write(node.dir("manifests/pods.yaml"), manifests()).unwrap();
+    let admin = t.join("admin.kubeconfig");
+    cleanup.agent = Some(node.start_with(
+        "1",
+        &[
+            "--api-tcp-address",
+            &format!("127.0.0.1:{TLS_PORT}"),
+            "--admin-kubeconfig",
+            admin.to_str().unwrap(),
+            "--node-labels",
+            "disktype=ssd",
+        ],
+    ));
+    node.wait_pod("shell running", 60, |p| {
+        p["metadata"]["name"] == "shell-node1" && p["status"]["phase"] == "Running"
+    });
+    node.wait_pod("done succeeded", 60, |p| {
+        p["metadata"]["name"] == "done-node1" && p["status"]["phase"] == "Succeeded"
+    });
+    let t0 = Instant::now();
+    while !node.dir("run/nodelet.sock").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut socat = bridge(&node);
+    // The root-only socket, through socat.
+    let local = Kubectl::new(&t, &format!("http://127.0.0.1:{PORT}"));
+    let t1 = Instant::now();
+    while !local.run(&["get", "pods"]).1.contains("shell-node1") {
+        assert!(t1.elapsed() < Duration::from_secs(20), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // TCP: TLS with the admin kubeconfig nodelet wrote; nothing without a client certificate.
+    let k = Kubectl::with_kubeconfig(&t, admin.clone());
+    access(&k, &t);
+    // Until the shell pod's view says Running with both containers ready.
+    let t1 = Instant::now();
+    while !k.run(&["get", "pods"]).1.contains("2/2") {
+        assert!(t1.elapsed() < Duration::from_secs(20), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let cases: &[(&str, &dyn Fn())] = &[
+        ("discovery", &|| discovery(&k)),
+        ("get_pods", &|| get_pods(&k)),
+        ("describe", &|| describe(&k)),
+        ("nodes_events_namespaces", &|| nodes_events_namespaces(&k)),
+        ("logs", &|| logs(&k)),
+        ("top", &|| top(&k)),
+        ("watch", &|| watch(&k, &node)),
+        ("writes", &|| writes(&k, &node)),
+        ("exec", &|| exec(&k, &node)),
+        ("python", &|| python(&k, &node)),
+        ("attach", &|| attach(&k, &node)),
+        ("port_forward", &|| port_forward(&k, &node)),
+    ];
+    // KUBECTL_E2E_CASES=a,b runs only those cases (while working on one).
+    let only = std::env::var("KUBECTL_E2E_CASES").unwrap_or_default();
+    let mut failed = vec![];
+    for (name, case) in cases {
+        if !only.is_empty() && !only.split(',').any(|c| c == *name) {
+            continue;
+        }
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(case)).is_err() {
+            failed.push(*name);
+        }
+        println!(
+            "  kubectl {name}: {}",
+            if failed.last() == Some(name) {
+                "FAILED"
+            } else {
+                "ok"
+            }
+        );
+    }
+    let _ = std::fs::remove_file(node.dir("manifests/pods.yaml"));
+    let _ = std::fs::remove_file(node.dir("manifests/late.yaml"));
+    let t2 = Instant::now();
+    while !node.pods().is_empty() && t2.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = socat.kill();
+    let _ = socat.wait();
+    drop(cleanup);
+    drop(cg);
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
+
+fn main() {
+    node::run_cases(
+        "kubectl_e2e",
+        &[("kubectl_against_a_live_node", kubectl_live)],
+    );
+}
