@@ -22,6 +22,8 @@ use nodelet_objects::duration::{format_duration, parse_duration};
 use nodelet_objects::names;
 use nodelet_objects::quantity::Quantity;
 
+use crate::node_config::{self, Reserved};
+
 /// `apiVersion` the configuration file must declare.
 pub const API_VERSION: &str = "nodelet.io/v1alpha1";
 /// `kind` the configuration file must declare.
@@ -80,6 +82,13 @@ pub struct Config {
     pub crash_loop_back_off: CrashLoopBackOff,
     /// Period of the full rescan of the static pod path.
     pub file_check_frequency: Duration,
+    /// The node's labels: the defaults (`kubernetes.io/hostname`, `/os`, `/arch`) with
+    /// `nodeLabels` on top; what nodeSelector and node affinity are matched against.
+    pub node_labels: std::collections::BTreeMap<String, String>,
+    /// Resources kept from pods for the OS (`systemReserved`).
+    pub system_reserved: Reserved,
+    /// Resources kept from pods for the agent (`kubeReserved`).
+    pub kube_reserved: Reserved,
 }
 
 /// A configuration problem: where (file or flag), which key, why.
@@ -182,6 +191,15 @@ pub struct ConfigFlags {
     /// Period of the full rescan of the static pod path [default: 20s].
     #[arg(long)]
     pub file_check_frequency: Option<String>,
+    /// Labels added to the node's defaults, like disktype=ssd,zone=a.
+    #[arg(long, value_name = "K=V,...")]
+    pub node_labels: Option<String>,
+    /// Resources reserved for the OS, like cpu=500m,memory=1Gi [default: none].
+    #[arg(long, value_name = "RES=QTY,...")]
+    pub system_reserved: Option<String>,
+    /// Resources reserved for the agent, like cpu=100m,memory=256Mi [default: none].
+    #[arg(long, value_name = "RES=QTY,...")]
+    pub kube_reserved: Option<String>,
 }
 
 /// A scalar written as a string or a number in the file (`maxPods: 110`, `"10Mi"`).
@@ -245,6 +263,9 @@ struct FileConfig {
     cni_bin_dir: Option<PathBuf>,
     crash_loop_back_off: Option<FileCrashLoopBackOff>,
     file_check_frequency: Option<Scalar>,
+    node_labels: Option<std::collections::BTreeMap<String, Scalar>>,
+    system_reserved: Option<std::collections::BTreeMap<String, Scalar>>,
+    kube_reserved: Option<std::collections::BTreeMap<String, Scalar>>,
 }
 
 impl Config {
@@ -376,6 +397,9 @@ impl Config {
                 reset: Duration::from_secs(600),
             },
             file_check_frequency: Duration::from_secs(20),
+            node_labels: Default::default(),
+            system_reserved: Reserved::default(),
+            kube_reserved: Reserved::default(),
         };
 
         if let Some((p, origin)) = pick!(flags.cgroup_root, "cgroup-root", fc.cgroup_root) {
@@ -414,6 +438,12 @@ impl Config {
             }
         };
         cfg.node_name = node;
+        node_settings(
+            &mut cfg,
+            flags,
+            [&fc.node_labels, &fc.system_reserved, &fc.kube_reserved],
+            file_origin,
+        )?;
 
         if let Some((a, origin)) =
             pick!(flags.api_tcp_address, "api-tcp-address", fc.api_tcp_address)
@@ -587,6 +617,62 @@ impl Config {
         }
         Ok(cfg)
     }
+}
+
+/// Node labels and reserved resources: each from its flag, else the file.
+fn node_settings(
+    cfg: &mut Config,
+    flags: &ConfigFlags,
+    [file_labels, file_system, file_kube]: [&Option<std::collections::BTreeMap<String, Scalar>>; 3],
+    file_origin: impl Fn() -> Origin,
+) -> Result<(), ConfigError> {
+    type Map = std::collections::BTreeMap<String, String>;
+    let pick = |flag: &Option<String>,
+                name: &'static str,
+                file: &Option<std::collections::BTreeMap<String, Scalar>>,
+                key: &'static str|
+     -> Result<(Map, Origin), ConfigError> {
+        match (flag, file) {
+            (Some(s), _) => node_config::parse_pairs(s)
+                .map(|m| (m, Origin::Flag(name)))
+                .map_err(|reason| ConfigError::Invalid {
+                    origin: Origin::Flag(name),
+                    key: key.into(),
+                    reason,
+                }),
+            (None, Some(m)) => Ok((
+                m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+                file_origin(),
+            )),
+            (None, None) => Ok((Map::new(), file_origin())),
+        }
+    };
+    let invalid = |origin: Origin, key: &str, reason: String| ConfigError::Invalid {
+        origin,
+        key: key.to_string(),
+        reason,
+    };
+    let (labels, origin) = pick(&flags.node_labels, "node-labels", file_labels, "nodeLabels")?;
+    node_config::check_labels(&labels).map_err(|r| invalid(origin, "nodeLabels", r))?;
+    cfg.node_labels = node_config::default_labels(&cfg.node_name);
+    cfg.node_labels.extend(labels);
+    let (m, origin) = pick(
+        &flags.system_reserved,
+        "system-reserved",
+        file_system,
+        "systemReserved",
+    )?;
+    cfg.system_reserved =
+        node_config::reserved(&m).map_err(|r| invalid(origin, "systemReserved", r))?;
+    let (m, origin) = pick(
+        &flags.kube_reserved,
+        "kube-reserved",
+        file_kube,
+        "kubeReserved",
+    )?;
+    cfg.kube_reserved =
+        node_config::reserved(&m).map_err(|r| invalid(origin, "kubeReserved", r))?;
+    Ok(())
 }
 
 /// Parses and checks the file's structure: YAML syntax, known keys, types, apiVersion, kind.

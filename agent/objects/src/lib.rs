@@ -9,6 +9,7 @@
 //! - [`manifest`]: one manifest file's bytes → its static pods (decode, default, validate,
 //!   name, hash).
 //! - [`selector`]: label selectors.
+//! - [`node_affinity`]: nodeSelector and required node affinity against a node's labels.
 //! - [`status`]: a pod's status from what ran (phase, conditions, container statuses) and
 //!   kubectl's STATUS/READY columns.
 //! - [`events`]: events about pods with the event recorder's aggregation, and kubectl's
@@ -28,6 +29,7 @@ pub mod field;
 pub mod log_options;
 pub mod manifest;
 pub mod names;
+pub mod node_affinity;
 pub mod pod_defaults;
 pub mod pod_metrics;
 pub mod pod_table;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use nodelet_images::{ImageService, PullBackoff, RegistryConfig, Store};
 use tokio::sync::watch;
 
+use crate::admission::{self, NodeInfo, Usage};
 use crate::backoff::Backoff;
 use crate::cni::{Cni, PodNetwork};
 use crate::config::Config;
@@ -29,6 +30,8 @@ use super::{cgroup, setup};
 
 struct Running {
     full_name: String,
+    /// What the pod counts against the node (admission).
+    usage: Usage,
     cmd: watch::Sender<Command>,
     done: watch::Receiver<bool>,
     stopping: bool,
@@ -39,8 +42,10 @@ pub struct Manager {
     ctx: Arc<Ctx>,
     pods: HashMap<String, Running>,
     adoptable: HashMap<String, PodState>,
-    /// Pods refused because the node runs maxPods already (phase Failed, OutOfpods).
+    /// Pods refused at admission (phase Failed: OutOfpods, OutOfcpu, NodeAffinity, ...).
     rejected: HashSet<String>,
+    /// The node as admission sees it.
+    node: NodeInfo,
 }
 
 impl Manager {
@@ -74,6 +79,15 @@ impl Manager {
                 tracing::warn!("no node IP: the node has no usable address; hostIP stays empty")
             }
         }
+        let node_info = NodeInfo {
+            name: cfg.node_name.clone(),
+            labels: cfg.node_labels.clone(),
+            allocatable: crate::node_config::allocatable(
+                node,
+                cfg.max_pods,
+                &[cfg.system_reserved, cfg.kube_reserved],
+            ),
+        };
         let ctx = Ctx {
             node_ip,
             cni: Cni::new(
@@ -99,6 +113,7 @@ impl Manager {
             pods: HashMap::new(),
             adoptable: HashMap::new(),
             rejected: HashSet::new(),
+            node: node_info,
         })
     }
 
@@ -232,7 +247,7 @@ impl Manager {
         for uid in undesired {
             if let Some(st) = self.adoptable.remove(&uid) {
                 let full_name = st.pod.full_name();
-                let r = self.spawn(st, vec![], Command::Stop);
+                let r = self.spawn(st, vec![], Command::Stop, Usage::default());
                 self.pods.insert(
                     uid,
                     Running {
@@ -251,33 +266,29 @@ impl Manager {
             }
             keep
         });
-        for (uid, sp) in desired {
+        // In the snapshot's order (the kubelet admits pods one by one, each against the ones
+        // admitted before it).
+        for sp in snap.pods() {
+            let uid = sp.uid();
             if self.pods.contains_key(uid) || self.rejected.contains(uid) {
                 continue;
             }
-            let active = self.pods.values().filter(|r| !r.stopping).count();
-            if active >= self.ctx.cfg.max_pods as usize && !self.adoptable.contains_key(uid) {
-                tracing::warn!(pod = %sp.full_name(), "rejected: node has maxPods pods");
-                let mut pod = sp.pod.clone();
-                pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
-                    phase: Some("Failed".into()),
-                    reason: Some("OutOfpods".into()),
-                    message: Some(format!(
-                        "Node didn't have enough resource: pods (maxPods {})",
-                        self.ctx.cfg.max_pods
-                    )),
-                    ..Default::default()
-                });
-                view.set_pod(uid, pod);
-                view.event(
-                    uid,
-                    "Warning",
-                    "OutOfpods",
-                    "Node didn't have enough resource: pods".into(),
-                );
-                self.rejected.insert(uid.to_string());
-                continue;
-            }
+            let usage = if self.adoptable.contains_key(uid) {
+                // Already running here: counted, not judged again.
+                admission::requests(&sp.pod)
+            } else {
+                let mut used = Usage::default();
+                for r in self.pods.values().filter(|r| !r.stopping) {
+                    used.add(r.usage);
+                }
+                match admission::admit(&sp.pod, &self.node, used) {
+                    Ok(u) => u,
+                    Err(rej) => {
+                        self.reject(sp, rej);
+                        continue;
+                    }
+                }
+            };
             let full_name = sp.full_name();
             let wait_for: Vec<_> = self
                 .pods
@@ -293,9 +304,28 @@ impl Manager {
                 }
                 None => self.fresh_state(sp),
             };
-            let r = self.spawn(st, wait_for, Command::Run);
+            let r = self.spawn(st, wait_for, Command::Run, usage);
             self.pods.insert(uid.to_string(), r);
         }
+    }
+
+    /// A pod refused at admission: phase Failed with the reason and message, a Warning event
+    /// of that reason; nothing is set up for it.
+    fn reject(&mut self, sp: &StaticPod, rej: admission::Rejection) {
+        let uid = sp.uid();
+        let reason = rej.reason.as_str();
+        tracing::warn!(pod = %sp.full_name(), "rejected ({reason}): {}", rej.message);
+        let mut pod = sp.pod.clone();
+        pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Failed".into()),
+            reason: Some(reason.into()),
+            message: Some(rej.message.clone()),
+            ..Default::default()
+        });
+        let view = &self.ctx.view;
+        view.set_pod(uid, pod);
+        view.event(uid, "Warning", reason, rej.message);
+        self.rejected.insert(uid.to_string());
     }
 
     fn fresh_state(&self, sp: &StaticPod) -> PodState {
@@ -322,7 +352,13 @@ impl Manager {
         }
     }
 
-    fn spawn(&self, st: PodState, wait_for: Vec<watch::Receiver<bool>>, first: Command) -> Running {
+    fn spawn(
+        &self,
+        st: PodState,
+        wait_for: Vec<watch::Receiver<bool>>,
+        first: Command,
+        usage: Usage,
+    ) -> Running {
         let (cmd_tx, cmd_rx) = watch::channel(first);
         let (done_tx, done_rx) = watch::channel(false);
         let full_name = st.pod.full_name();
@@ -333,6 +369,7 @@ impl Manager {
         });
         Running {
             full_name,
+            usage,
             cmd: cmd_tx,
             done: done_rx,
             stopping: first == Command::Stop,

@@ -1,0 +1,172 @@
+//! Kubelet fidelity on a live node (issue 15), through the real `nodelet` binary as root in
+//! private mount and network namespaces (see `node::run_cases`), with documentation-style
+//! manifests:
+//!
+//! - admission: a pod asking more cpu than the node's allocatable is Failed `OutOfcpu` with
+//!   the kubelet's message, a nodeSelector the node's labels do not match is Failed
+//!   `NodeAffinity`, neither is set up; a pod selecting a `--node-labels` label runs.
+//!
+//! `harness = false`: the namespaces are entered before any thread exists.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+mod node;
+use node::{Node, NodeEnv, container};
+
+const IMAGE: &str = "nodelet.test/busybox:1.0";
+
+fn import_busybox(root_dir: &Path, t: &Path) {
+    let file = t.join("busybox.tar");
+    std::fs::write(&file, common::busybox_archive(IMAGE)).unwrap();
+    node::import_archive(root_dir, &file);
+}
+
+/// nodectl's stdout (asserting success) for `args` against `node`.
+fn nodectl(node: &Node, args: &[&str]) -> String {
+    let o = Command::new(node::target_bin("nodectl"))
+        .arg("--socket")
+        .arg(node.dir("run/nodelet.sock"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "nodectl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The pod `name` as the API shows it (also pods that never got a directory), once `cond`.
+fn wait_api_pod(node: &Node, name: &str, secs: u64, cond: impl Fn(&Value) -> bool) -> Value {
+    let t = Instant::now();
+    loop {
+        let o = Command::new(node::target_bin("nodectl"))
+            .arg("--socket")
+            .arg(node.dir("run/nodelet.sock"))
+            .args(["get", "pods", name, "-o", "json"])
+            .output()
+            .unwrap();
+        if o.status.success()
+            && let Ok(v) = serde_json::from_slice::<Value>(&o.stdout)
+            && cond(&v)
+        {
+            return v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {name}: {}{}\nnodelet log:\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn pod_yaml(name: &str, spec_extra: &str, resources: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+{spec_extra}  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+    resources: {resources}
+"#
+    )
+}
+
+/// Admission in the kubelet's order and words.
+fn admission() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-fid-adm-", "fid0", "10.244.40.0/24");
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start_with(
+        "1",
+        &[
+            "--node-labels",
+            "disktype=ssd",
+            "--system-reserved",
+            "cpu=500m",
+        ],
+    ));
+    let cpus = std::thread::available_parallelism().unwrap().get() as i64;
+    std::fs::write(
+        node.dir("manifests/greedy.yaml"),
+        pod_yaml("greedy", "", "{requests: {cpu: '100'}}"),
+    )
+    .unwrap();
+    std::fs::write(
+        node.dir("manifests/elsewhere.yaml"),
+        pod_yaml("elsewhere", "  nodeSelector: {disktype: hdd}\n", "{}"),
+    )
+    .unwrap();
+    std::fs::write(
+        node.dir("manifests/here.yaml"),
+        pod_yaml(
+            "here",
+            "  nodeSelector: {disktype: ssd, kubernetes.io/hostname: node1}\n  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms:\n        - matchExpressions: [{key: kubernetes.io/os, operator: In, values: [linux]}]\n",
+            "{requests: {cpu: 100m}}",
+        ),
+    )
+    .unwrap();
+    let failed = |p: &Value| p["status"]["phase"] == "Failed";
+    let greedy = wait_api_pod(&node, "greedy-node1", 20, failed);
+    assert_eq!(greedy["status"]["reason"], "OutOfcpu", "{greedy}");
+    assert_eq!(
+        greedy["status"]["message"],
+        format!(
+            "Node didn't have enough resource: cpu, requested: 100000, used: 0, capacity: {}",
+            cpus * 1000 - 500
+        )
+    );
+    let elsewhere = wait_api_pod(&node, "elsewhere-node1", 20, failed);
+    assert_eq!(elsewhere["status"]["reason"], "NodeAffinity", "{elsewhere}");
+    assert_eq!(
+        elsewhere["status"]["message"],
+        "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"
+    );
+    node.wait_pod("pod here Running", 30, |p| {
+        p["metadata"]["name"] == "here-node1" && container(p, "app")["state"]["running"].is_object()
+    });
+    let describe = nodectl(&node, &["describe", "pod", "greedy-node1"]);
+    assert!(
+        describe.contains("OutOfcpu") && describe.contains("Warning"),
+        "{describe}"
+    );
+    // Refused pods are never set up: only `here` has a pod directory.
+    let dirs: Vec<_> = node
+        .pods()
+        .iter()
+        .map(|p| p["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(dirs, vec![Value::from("here-node1")]);
+    for f in ["greedy", "elsewhere", "here"] {
+        std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
+    }
+    node.wait_pod_gone(30);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
+fn main() {
+    node::run_cases("fidelity_e2e", &[("admission", admission)]);
+}
