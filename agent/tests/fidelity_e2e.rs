@@ -5,6 +5,9 @@
 //! - admission: a pod asking more cpu than the node's allocatable is Failed `OutOfcpu` with
 //!   the kubelet's message, a nodeSelector the node's labels do not match is Failed
 //!   `NodeAffinity`, neither is set up; a pod selecting a `--node-labels` label runs.
+//! - termination messages: docs' termination.yaml gives `lastState.terminated.message`
+//!   "Sleep expired", a custom `terminationMessagePath` is read, `FallbackToLogsOnError` takes
+//!   the log's tail when the container failed, `describe` prints the message.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -167,6 +170,107 @@ fn admission() {
     drop(cg);
 }
 
+/// terminationMessagePath and terminationMessagePolicy.
+fn termination_messages() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-fid-term-", "fid1", "10.244.41.0/24");
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start("1"));
+    // The documentation's termination.yaml, with a shorter sleep.
+    std::fs::write(
+        node.dir("manifests/termination.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: termination-demo
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: termination-demo-container
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh"]
+    args: ["-c", "sleep 1 && echo Sleep expired > /dev/termination-log"]
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        node.dir("manifests/msgs.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: msgs
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: custom
+    image: {IMAGE}
+    imagePullPolicy: Never
+    terminationMessagePath: /tmp/my-log
+    command: ["/bin/busybox", "sh", "-c", "echo done here > /tmp/my-log"]
+  - name: fallback
+    image: {IMAGE}
+    imagePullPolicy: Never
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: ["/bin/busybox", "sh", "-c", "echo first; echo oops >&2; exit 3"]
+  - name: fileonly
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo not a message; exit 3"]
+"#
+        ),
+    )
+    .unwrap();
+    let is = |p: &Value, n: &str| p["metadata"]["name"] == n;
+    let pod = node.wait_pod("termination-demo restarted", 30, |p| {
+        is(p, "termination-demo-node1")
+            && container(p, "termination-demo-container")["lastState"]["terminated"]["message"]
+                .is_string()
+    });
+    let c = container(&pod, "termination-demo-container");
+    assert_eq!(
+        c["lastState"]["terminated"]["message"], "Sleep expired\n",
+        "{c}"
+    );
+    let pod = node.wait_pod("msgs finished", 30, |p| {
+        is(p, "msgs-node1")
+            && ["custom", "fallback", "fileonly"]
+                .iter()
+                .all(|n| container(p, n)["state"]["terminated"].is_object())
+    });
+    let msg = |n: &str| container(&pod, n)["state"]["terminated"]["message"].clone();
+    assert_eq!(msg("custom"), "done here\n", "{pod}");
+    assert_eq!(msg("fallback"), "first\noops\n", "{pod}");
+    assert_eq!(msg("fileonly"), Value::Null, "{pod}");
+    let describe = nodectl(&node, &["describe", "pod", "msgs-node1"]);
+    assert!(
+        describe.contains("      Message:      done here"),
+        "{describe}"
+    );
+    for f in ["termination", "msgs"] {
+        std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
+    }
+    node.wait_pod_gone(30);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
-    node::run_cases("fidelity_e2e", &[("admission", admission)]);
+    node::run_cases(
+        "fidelity_e2e",
+        &[
+            ("admission", admission),
+            ("termination_messages", termination_messages),
+        ],
+    );
 }

@@ -42,7 +42,8 @@ pub fn container_id(uid: &str, which: ContainerRef, name: &str, restart: i32) ->
     format!("{uid}-{kind}-{name}-{restart}")
 }
 
-fn bundle_dir(root: &Path, uid: &str, id: &str) -> PathBuf {
+/// A container instance's bundle directory (config.json, the termination log).
+pub(super) fn bundle_dir(root: &Path, uid: &str, id: &str) -> PathBuf {
     paths::pod_dir(root, uid).join("containers").join(id)
 }
 

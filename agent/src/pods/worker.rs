@@ -352,10 +352,28 @@ impl Worker {
             let by_id: HashMap<String, ContainerInfo> =
                 infos.into_iter().map(|c| (c.id.clone(), c)).collect();
             let mut oom = vec![];
-            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+            let mut ended = vec![];
+            let inits = self.st.init.len();
+            for (n, slot) in self
+                .st
+                .init
+                .iter_mut()
+                .chain(self.st.containers.iter_mut())
+                .enumerate()
+            {
+                let was_ended = slot.ended.is_some();
                 if observe(slot, &by_id) {
                     oom.push(slot.name.clone());
                 }
+                if !was_ended && slot.ended.is_some() {
+                    ended.push(match n.checked_sub(inits) {
+                        None => ContainerRef::Init(n),
+                        Some(i) => ContainerRef::App(i),
+                    });
+                }
+            }
+            if !ended.is_empty() {
+                super::termination::fill(&self.ctx, &mut self.st, &ended).await;
             }
             for name in oom {
                 self.event(
