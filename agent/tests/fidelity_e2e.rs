@@ -8,6 +8,8 @@
 //! - termination messages: docs' termination.yaml gives `lastState.terminated.message`
 //!   "Sleep expired", a custom `terminationMessagePath` is read, `FallbackToLogsOnError` takes
 //!   the log's tail when the container failed, `describe` prints the message.
+//! - OOM kills: a container whose child is OOM-killed and which then exits 1 is `OOMKilled`
+//!   (docs' memory-request-limit-2.yaml pattern: a shell running a memory hog).
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -265,12 +267,68 @@ spec:
     drop(cg);
 }
 
+/// A child of the container's init is OOM-killed; init exits 1 afterwards.
+fn oom_kill_of_a_child() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-fid-oom-", "fid2", "10.244.42.0/24");
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start("1"));
+    std::fs::write(
+        node.dir("manifests/memory-demo-2.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: memory-demo-2
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: memory-demo-2-ctr
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "/bin/busybox tail /dev/zero; echo hog gone; exit 1"]
+    resources:
+      requests: {{memory: 8Mi}}
+      limits: {{memory: 16Mi}}
+  - name: fine
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "exit 1"]
+"#
+        ),
+    )
+    .unwrap();
+    let pod = node.wait_pod("both containers ended", 30, |p| {
+        p["metadata"]["name"] == "memory-demo-2-node1"
+            && ["memory-demo-2-ctr", "fine"]
+                .iter()
+                .all(|n| container(p, n)["state"]["terminated"].is_object())
+    });
+    let term = |n: &str| container(&pod, n)["state"]["terminated"].clone();
+    let hog = term("memory-demo-2-ctr");
+    assert_eq!(hog["exitCode"], 1, "{hog}");
+    assert_eq!(hog["reason"], "OOMKilled", "{hog}");
+    assert_eq!(term("fine")["reason"], "Error");
+    std::fs::remove_file(node.dir("manifests/memory-demo-2.yaml")).unwrap();
+    node.wait_pod_gone(30);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "fidelity_e2e",
         &[
             ("admission", admission),
             ("termination_messages", termination_messages),
+            ("oom_kill_of_a_child", oom_kill_of_a_child),
         ],
     );
 }
