@@ -10,6 +10,8 @@
 //!   the log's tail when the container failed, `describe` prints the message.
 //! - OOM kills: a container whose child is OOM-killed and which then exits 1 is `OOMKilled`
 //!   (docs' memory-request-limit-2.yaml pattern: a shell running a memory hog).
+//! - stop signals: an image with `StopSignal: SIGQUIT` (nginx-style) is stopped with SIGQUIT,
+//!   `lifecycle.stopSignal` wins over the image's, others get SIGTERM.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -322,6 +324,101 @@ spec:
     drop(cg);
 }
 
+/// The image's StopSignal and lifecycle.stopSignal when the pod is stopped.
+fn stop_signals() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-fid-stop-", "fid3", "10.244.43.0/24");
+    import_busybox(&node.dir("root"), &t);
+    let nginx = "nodelet.test/nginx-style:1.0";
+    let file = t.join("nginx.tar");
+    std::fs::write(
+        &file,
+        common::busybox_archive_with(nginx, &[("StopSignal", Value::from("SIGQUIT"))]),
+    )
+    .unwrap();
+    node::import_archive(&node.dir("root"), &file);
+    let out = t.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    cleanup.agent = Some(node.start("1"));
+    // Each container writes the signal it got to /out/<name>.
+    let traps = |name: &str| {
+        format!(
+            "[\"/bin/busybox\", \"sh\", \"-c\", \"for s in QUIT TERM USR1; do trap \\\"echo $s > /out/{name}; exit 0\\\" $s; done; touch /out/{name}.up; while true; do sleep 1; done\"]"
+        )
+    };
+    std::fs::write(
+        node.dir("manifests/stop.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: stop
+spec:
+  os: {{name: linux}}
+  terminationGracePeriodSeconds: 10
+  containers:
+  - name: nginx
+    image: {nginx}
+    imagePullPolicy: Never
+    command: {}
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  - name: custom
+    image: {nginx}
+    imagePullPolicy: Never
+    command: {}
+    lifecycle: {{stopSignal: SIGUSR1}}
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  - name: plain
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: {}
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  volumes:
+  - name: out
+    hostPath: {{path: {}}}
+"#,
+            traps("nginx"),
+            traps("custom"),
+            traps("plain"),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    while !["nginx", "custom", "plain"]
+        .iter()
+        .all(|n| out.join(format!("{n}.up")).exists())
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "containers not up: {:#?}\n{}",
+            node.pods(),
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::remove_file(node.dir("manifests/stop.yaml")).unwrap();
+    node.wait_pod_gone(30);
+    let got = |n: &str| {
+        std::fs::read_to_string(out.join(n))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        (got("nginx"), got("custom"), got("plain")),
+        ("QUIT".into(), "USR1".into(), "TERM".into())
+    );
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "fidelity_e2e",
@@ -329,6 +426,7 @@ fn main() {
             ("admission", admission),
             ("termination_messages", termination_messages),
             ("oom_kill_of_a_child", oom_kill_of_a_child),
+            ("stop_signals", stop_signals),
         ],
     );
 }

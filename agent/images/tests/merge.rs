@@ -16,6 +16,7 @@ fn image() -> RunConfig {
         entrypoint: Some(s(&["/entry", "--flag"])),
         cmd: Some(s(&["default-arg"])),
         working_dir: Some("/srv".into()),
+        ..Default::default()
     }
 }
 

@@ -44,7 +44,7 @@ pub fn container_id(uid: &str, which: ContainerRef, name: &str, restart: i32) ->
 
 /// A container instance's bundle directory (config.json, the termination log).
 pub(super) fn bundle_dir(root: &Path, uid: &str, id: &str) -> PathBuf {
-    paths::pod_dir(root, uid).join("containers").join(id)
+    paths::container_bundle_dir(root, uid, id)
 }
 
 /// Starts instance `restart_count` of container `which`. Returns its runtime id, image ID
@@ -156,6 +156,8 @@ pub async fn start(
             )
             .map_err(|e| StartFailure::new(e.kubelet_reason(), &e))?;
             spec.save(dir.join("config.json")).map_err(|e| fail(&e))?;
+            super::stop_signal::of_container(&pod2, which, run.as_ref(), &dir)
+                .map_err(|e| fail(&e))?;
             Ok(dir.clone())
         })();
         if built.is_err() {
@@ -241,6 +243,7 @@ pub async fn start(
                 sock.clone(),
                 id.clone(),
                 super::state::grace_period(st),
+                super::stop_signal::of_instance(&ctx.cfg.root_dir, uid, &id),
             );
         }
     }

@@ -181,7 +181,7 @@ pub fn volumes(ctx: &Ctx, st: &PodState) -> Result<PodVolumes, podspec::SpecErro
     )
 }
 
-/// Stops the pod's containers: SIGTERM to each, up to `grace` for all to exit, then SIGKILL;
+/// Stops the pod's containers: each one's stop signal (SIGTERM unless set otherwise), up to `grace` for all to exit, then SIGKILL;
 /// then deletes them and the sandbox.
 pub async fn stop_containers(
     sock: &Path,
@@ -210,11 +210,14 @@ pub async fn stop_containers(
     }
     for c in &apps {
         if c.exit.is_none() && c.status == "running" {
+            let signal = pre_stop.map_or(libc::SIGTERM, |(root, st)| {
+                super::stop_signal::of_instance(root, st.pod.uid(), &c.id)
+            });
             let _ = shim::call(
                 sock,
                 Request::Kill {
                     id: c.id.clone(),
-                    signal: libc::SIGTERM,
+                    signal,
                     all: false,
                 },
             )

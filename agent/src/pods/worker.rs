@@ -609,7 +609,8 @@ impl Worker {
                     let rest = grace
                         .saturating_sub(t.elapsed())
                         .max(Duration::from_secs(2).min(grace));
-                    super::probes::kill_with_grace(sock, id, rest);
+                    let signal = super::stop_signal::of_instance(&root, &uid, &id);
+                    super::probes::kill_with_grace(sock, id, rest, signal);
                 });
             }
             let slot = &mut self.st.containers[i];

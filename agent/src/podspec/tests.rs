@@ -107,6 +107,7 @@ fn image() -> RunConfig {
         entrypoint: Some(vec!["/bin/entry".into()]),
         cmd: Some(vec!["default-arg".into()]),
         working_dir: None,
+        ..Default::default()
     }
 }
 
