@@ -12,6 +12,8 @@
 //!   (docs' memory-request-limit-2.yaml pattern: a shell running a memory hog).
 //! - stop signals: an image with `StopSignal: SIGQUIT` (nginx-style) is stopped with SIGQUIT,
 //!   `lifecycle.stopSignal` wins over the image's, others get SIGTERM.
+//! - unknown fields: a manifest with fields this API version does not know runs (the kubelet
+//!   drops them) and the user is told which: a Warning `UnknownField` event and the log.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -419,6 +421,60 @@ spec:
     drop(cg);
 }
 
+/// A manifest with unknown fields runs; the fields are named in an event and the log.
+fn unknown_fields() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-fid-unk-", "fid4", "10.244.44.0/24");
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start("1"));
+    std::fs::write(
+        node.dir("manifests/future.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: future
+spec:
+  terminationGracePeriodSeconds: 1
+  hostUsersNamespaceMode: Auto
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+    fromTheFuture: {{enabled: true}}
+"#
+        ),
+    )
+    .unwrap();
+    node.wait_pod("pod future Running", 30, |p| {
+        p["metadata"]["name"] == "future-node1"
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    let describe = nodectl(&node, &["describe", "pod", "future-node1"]);
+    assert!(
+        describe.contains("UnknownField")
+            && describe.contains("spec.containers[0].fromTheFuture")
+            && describe.contains("spec.hostUsersNamespaceMode"),
+        "{describe}"
+    );
+    let log = node.logs();
+    assert!(
+        log.contains("unknown fields \"spec.containers[0].fromTheFuture\", \"spec.hostUsersNamespaceMode\" ignored"),
+        "{log}"
+    );
+    std::fs::remove_file(node.dir("manifests/future.yaml")).unwrap();
+    node.wait_pod_gone(30);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "fidelity_e2e",
@@ -427,6 +483,7 @@ fn main() {
             ("termination_messages", termination_messages),
             ("oom_kill_of_a_child", oom_kill_of_a_child),
             ("stop_signals", stop_signals),
+            ("unknown_fields", unknown_fields),
         ],
     );
 }

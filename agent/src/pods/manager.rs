@@ -324,6 +324,7 @@ impl Manager {
         });
         let view = &self.ctx.view;
         view.set_pod(uid, pod);
+        super::view::warn_ignored_fields(view, sp);
         view.event(uid, "Warning", reason, rej.message);
         self.rejected.insert(uid.to_string());
     }

@@ -113,3 +113,12 @@ impl PodEvents {
         self.view.event(&self.uid, type_, reason, message);
     }
 }
+
+/// Tells the user which fields of pod `sp`'s manifest were dropped as unknown: a Warning
+/// event `UnknownField` on the pod and a line in the agent's log. Nothing for a pod without.
+pub(crate) fn warn_ignored_fields(view: &PodsView, sp: &nodelet_objects::manifest::StaticPod) {
+    if let Some(m) = sp.ignored_fields_message() {
+        tracing::warn!(pod = %sp.full_name(), "{m}");
+        view.event(sp.uid(), "Warning", "UnknownField", m);
+    }
+}

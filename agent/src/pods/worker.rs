@@ -87,6 +87,7 @@ pub async fn run(
     }
     w.publish();
     if w.st.shim_pid.is_none() {
+        super::view::warn_ignored_fields(&w.ctx.view, &w.st.pod);
         let node = w.ctx.cfg.node_name.clone();
         w.event(
             "Normal",
