@@ -14,6 +14,9 @@
 //!   `lifecycle.stopSignal` wins over the image's, others get SIGTERM.
 //! - unknown fields: a manifest with fields this API version does not know runs (the kubelet
 //!   drops them) and the user is told which: a Warning `UnknownField` event and the log.
+//! - hostPort: with a network whose plugin declares the `portMappings` capability, busybox
+//!   httpd in a pod with hostPort 8080 answers on the node's address at 8080; without, the pod
+//!   gets a Warning event that its host ports are not mapped.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -475,6 +478,117 @@ spec:
     drop(cg);
 }
 
+/// A plain HTTP/1.0 GET of `path` from `addr`: the whole response.
+fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+    let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    c.set_read_timeout(Some(Duration::from_secs(3)))?;
+    write!(c, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut out = String::new();
+    c.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+fn write_conflist(node: &Node, capabilities: bool) {
+    let mut plugin = serde_json::json!({"type": "nodenet", "bridge": "fid5",
+        "subnet": "10.244.45.0/24", "ipMasq": false, "dataDir": node.dir("nodenet-data")});
+    if capabilities {
+        plugin["capabilities"] = serde_json::json!({"portMappings": true});
+    }
+    std::fs::write(
+        node.dir("net.d/10-pods.conflist"),
+        serde_json::json!({"cniVersion": "1.1.0", "name": "podnet", "plugins": [plugin]})
+            .to_string(),
+    )
+    .unwrap();
+}
+
+/// hostPort through the CNI portMappings capability.
+fn host_port() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-fid-hp-", "fid5", "10.244.45.0/24");
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start("1"));
+    let manifest = |name: &str| {
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "mkdir -p /www && echo hello-hostport > /www/index.html && exec /bin/busybox httpd -f -p 80 -h /www"]
+    ports:
+    - containerPort: 80
+      hostPort: 8080
+"#
+        )
+    };
+    // No plugin declares portMappings: told so.
+    write_conflist(&node, false);
+    std::fs::write(node.dir("manifests/plain.yaml"), manifest("plain")).unwrap();
+    node.wait_pod("plain Running", 30, |p| {
+        p["metadata"]["name"] == "plain-node1"
+            && container(p, "httpd")["state"]["running"].is_object()
+    });
+    let describe = nodectl(&node, &["describe", "pod", "plain-node1"]);
+    assert!(
+        describe.contains("HostPortNotSupported")
+            && describe.contains("host ports 8080/TCP are not mapped"),
+        "{describe}"
+    );
+    std::fs::remove_file(node.dir("manifests/plain.yaml")).unwrap();
+    node.wait_pod_gone(30);
+    // nodenet declares it: the port answers on the node's address.
+    write_conflist(&node, true);
+    std::fs::write(node.dir("manifests/web.yaml"), manifest("web")).unwrap();
+    node.wait_pod("web Running", 30, |p| {
+        p["metadata"]["name"] == "web-node1"
+            && container(p, "httpd")["state"]["running"].is_object()
+    });
+    // The node's own address on the pod network (the node netns has no other).
+    let node_addr = "10.244.45.1:8080";
+    let t0 = Instant::now();
+    let body = loop {
+        match http_get(node_addr, "/index.html") {
+            Ok(b) => break b,
+            Err(e) => assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{node_addr} does not answer: {e}\n{}",
+                node.logs()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        body.starts_with("HTTP/1.") && body.contains(" 200 "),
+        "{body}"
+    );
+    let body = body
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(body.trim(), "hello-hostport");
+    let describe = nodectl(&node, &["describe", "pod", "web-node1"]);
+    assert!(!describe.contains("HostPortNotSupported"), "{describe}");
+    std::fs::remove_file(node.dir("manifests/web.yaml")).unwrap();
+    node.wait_pod_gone(30);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "fidelity_e2e",
@@ -484,6 +598,7 @@ fn main() {
             ("oom_kill_of_a_child", oom_kill_of_a_child),
             ("stop_signals", stop_signals),
             ("unknown_fields", unknown_fields),
+            ("host_port", host_port),
         ],
     );
 }

@@ -12,7 +12,7 @@ use nodelet_shim_protocol::protocol::{Request, Response};
 use crate::cni::PodNetwork;
 use crate::podspec::{self, PodVolumes};
 use crate::sandbox::bundle::{self, SandboxSpec};
-use crate::sandbox::{NamespaceOptions, dns, netns, paths};
+use crate::sandbox::{NamespaceOptions, dns, host_ports, netns, paths};
 
 use super::ctx::Ctx;
 use super::error::Error;
@@ -145,11 +145,29 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
             .map_err(|e| Error::new("CNI cache", e))?
         {
             Some(a) if st.pod_ip.is_some() => a,
-            _ => ctx
-                .cni
-                .add(&spec.pod_network(&pin))
-                .await
-                .map_err(|e| Error::new("CNI ADD", e))?,
+            _ => {
+                let mut net = spec.pod_network(&pin);
+                net.port_mappings =
+                    host_ports::port_mappings(pod.spec.as_ref().unwrap_or(&Default::default()));
+                let att = ctx
+                    .cni
+                    .add(&net)
+                    .await
+                    .map_err(|e| Error::new("CNI ADD", e))?;
+                if att.port_mappings_unsupported {
+                    ctx.view.event(
+                        &uid,
+                        "Warning",
+                        "HostPortNotSupported",
+                        format!(
+                            "host ports {} are not mapped: no plugin of CNI network {:?} declares the portMappings capability",
+                            host_ports::describe(&net.port_mappings),
+                            att.network_name
+                        ),
+                    );
+                }
+                att
+            }
         };
         step("cni");
         ips = att.ips.clone();
