@@ -17,6 +17,11 @@
 //! - hostPort: with a network whose plugin declares the `portMappings` capability, busybox
 //!   httpd in a pod with hostPort 8080 answers on the node's address at 8080; without, the pod
 //!   gets a Warning event that its host ports are not mapped.
+//! - statuses as kubectl prints them: `Init:0/2` and app containers waiting `PodInitializing`
+//!   while init containers run, `Init:CrashLoopBackOff` for a failing init container,
+//!   `Init:Error` when it fails under restartPolicy Never; no `Scheduled` event for a static
+//!   pod; `nodectl logs POD` on a multi-container pod defaults to the first container with
+//!   kubectl's "Defaulted container" notice.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -589,6 +594,153 @@ spec:
     drop(cg);
 }
 
+/// The STATUS column of pod `name` in `nodectl get pods`.
+fn status_column(node: &Node, name: &str) -> Option<String> {
+    let o = Command::new(node::target_bin("nodectl"))
+        .arg("--socket")
+        .arg(node.dir("run/nodelet.sock"))
+        .args(["get", "pods"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(2).map(String::from))
+}
+
+/// Waits until pod `name`'s STATUS column reads `want`.
+fn wait_status(node: &Node, name: &str, want: &str, secs: u64) {
+    let t = Instant::now();
+    let mut seen = vec![];
+    loop {
+        let s = status_column(node, name);
+        if s.as_deref() == Some(want) {
+            return;
+        }
+        if seen.last() != Some(&s) {
+            seen.push(s);
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "{name}: STATUS never {want}; seen {seen:?}\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Init statuses, no Scheduled event, logs defaulting.
+fn statuses_and_logs() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-fid-st-", "fid6", "10.244.46.0/24");
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start("1"));
+    let init_pod = |name: &str, policy: &str| {
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: {policy}
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: wait
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3"]
+  - name: fail
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "exit 1"]
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+"#
+        )
+    };
+    std::fs::write(
+        node.dir("manifests/init-loop.yaml"),
+        init_pod("init-loop", "Always"),
+    )
+    .unwrap();
+    std::fs::write(
+        node.dir("manifests/init-never.yaml"),
+        init_pod("init-never", "Never"),
+    )
+    .unwrap();
+    std::fs::write(
+        node.dir("manifests/multi.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: multi
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: first
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo from-first; exec /bin/busybox sleep 3600"]
+  - name: second
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo from-second; exec /bin/busybox sleep 3600"]
+"#
+        ),
+    )
+    .unwrap();
+    wait_status(&node, "init-loop-node1", "Init:0/2", 20);
+    let pod = node.wait_pod("init-loop initializing", 10, |p| {
+        p["metadata"]["name"] == "init-loop-node1"
+            && container(p, "app")["state"]["waiting"]["reason"].is_string()
+    });
+    assert_eq!(
+        container(&pod, "app")["state"]["waiting"]["reason"],
+        "PodInitializing",
+        "{pod}"
+    );
+    wait_status(&node, "init-never-node1", "Init:Error", 20);
+    wait_status(&node, "init-loop-node1", "Init:CrashLoopBackOff", 30);
+    wait_status(&node, "multi-node1", "Running", 20);
+    let o = Command::new(node::target_bin("nodectl"))
+        .arg("--socket")
+        .arg(node.dir("run/nodelet.sock"))
+        .args(["logs", "multi-node1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "from-first\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "Defaulted container \"first\" out of: first, second\n"
+    );
+    let describe = nodectl(&node, &["describe", "pod", "multi-node1"]);
+    let reasons: Vec<&str> = describe
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(
+        reasons.contains(&"Started") && !reasons.contains(&"Scheduled"),
+        "{describe}"
+    );
+    for f in ["init-loop", "init-never", "multi"] {
+        std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
+    }
+    node.wait_pod_gone(30);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "fidelity_e2e",
@@ -599,6 +751,7 @@ fn main() {
             ("stop_signals", stop_signals),
             ("unknown_fields", unknown_fields),
             ("host_port", host_port),
+            ("statuses_and_logs", statuses_and_logs),
         ],
     );
 }

@@ -332,9 +332,20 @@ impl Manager {
     fn fresh_state(&self, sp: &StaticPod) -> PodState {
         let uid = sp.uid();
         let spec = sp.pod.spec.clone().unwrap_or_default();
+        // As the kubelet: with init containers, a container not created yet waits with
+        // PodInitializing (kubectl then shows Init:0/N, later PodInitializing), else
+        // ContainerCreating.
+        let has_init = spec.init_containers.as_ref().is_some_and(|v| !v.is_empty());
         let slots = |cs: &[k8s_openapi::api::core::v1::Container]| {
             cs.iter()
-                .map(|c| ContainerSlot::new(&c.name, c.image.as_deref().unwrap_or_default()))
+                .map(|c| {
+                    let mut slot =
+                        ContainerSlot::new(&c.name, c.image.as_deref().unwrap_or_default());
+                    if has_init {
+                        slot.waiting = Some(("PodInitializing".into(), None));
+                    }
+                    slot
+                })
                 .collect::<Vec<_>>()
         };
         PodState {

@@ -86,14 +86,9 @@ pub async fn run(
         w.seen = Some(std::time::Instant::now());
     }
     w.publish();
+    // A static pod is never scheduled: no `Scheduled` event, as with the kubelet.
     if w.st.shim_pid.is_none() {
         super::view::warn_ignored_fields(&w.ctx.view, &w.st.pod);
-        let node = w.ctx.cfg.node_name.clone();
-        w.event(
-            "Normal",
-            "Scheduled",
-            format!("Successfully assigned {} to {node}", w.st.pod.full_name()),
-        );
     }
     for mut d in wait_for {
         let _ = d.wait_for(|done| *done).await;
