@@ -87,6 +87,26 @@ fn wait_api_pod(node: &Node, name: &str, secs: u64, cond: impl Fn(&Value) -> boo
     }
 }
 
+/// A node in a temp dir named `prefix…` with nodenet on `bridge`/`subnet` and the busybox
+/// image imported; not started yet.
+fn node_env(prefix: &str, bridge: &str, subnet: &str) -> NodeEnv {
+    let env = NodeEnv::nodenet(prefix, bridge, subnet);
+    import_busybox(&env.node.dir("root"), &env.t);
+    env
+}
+
+/// `env` with its nodelet started (`extra` flags added).
+fn started(mut env: NodeEnv, extra: &[&str]) -> NodeEnv {
+    env.cleanup.agent = Some(env.node.start_with("1", extra));
+    env
+}
+
+/// Waits for every pod to be torn down, stops the agent (it must exit 0), cleans up.
+fn finish(mut env: NodeEnv) {
+    env.node.wait_pod_gone(30);
+    node::stop_agent(&mut env.cleanup);
+}
+
 fn pod_yaml(name: &str, spec_extra: &str, resources: &str) -> String {
     format!(
         r#"apiVersion: v1
@@ -107,23 +127,17 @@ spec:
 
 /// Admission in the kubelet's order and words.
 fn admission() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-fid-adm-", "fid0", "10.244.40.0/24");
-    import_busybox(&node.dir("root"), &t);
-    cleanup.agent = Some(node.start_with(
-        "1",
+    let env = node_env("nodelet-fid-adm-", "fid0", "10.244.40.0/24");
+    let env = started(
+        env,
         &[
             "--node-labels",
             "disktype=ssd",
             "--system-reserved",
             "cpu=500m",
         ],
-    ));
+    );
+    let node = &env.node;
     let cpus = std::thread::available_parallelism().unwrap().get() as i64;
     std::fs::write(
         node.dir("manifests/greedy.yaml"),
@@ -145,7 +159,7 @@ fn admission() {
     )
     .unwrap();
     let failed = |p: &Value| p["status"]["phase"] == "Failed";
-    let greedy = wait_api_pod(&node, "greedy-node1", 20, failed);
+    let greedy = wait_api_pod(node, "greedy-node1", 20, failed);
     assert_eq!(greedy["status"]["reason"], "OutOfcpu", "{greedy}");
     assert_eq!(
         greedy["status"]["message"],
@@ -154,7 +168,7 @@ fn admission() {
             cpus * 1000 - 500
         )
     );
-    let elsewhere = wait_api_pod(&node, "elsewhere-node1", 20, failed);
+    let elsewhere = wait_api_pod(node, "elsewhere-node1", 20, failed);
     assert_eq!(elsewhere["status"]["reason"], "NodeAffinity", "{elsewhere}");
     assert_eq!(
         elsewhere["status"]["message"],
@@ -163,7 +177,7 @@ fn admission() {
     node.wait_pod("pod here Running", 30, |p| {
         p["metadata"]["name"] == "here-node1" && container(p, "app")["state"]["running"].is_object()
     });
-    let describe = nodectl(&node, &["describe", "pod", "greedy-node1"]);
+    let describe = nodectl(node, &["describe", "pod", "greedy-node1"]);
     assert!(
         describe.contains("OutOfcpu") && describe.contains("Warning"),
         "{describe}"
@@ -178,23 +192,14 @@ fn admission() {
     for f in ["greedy", "elsewhere", "here"] {
         std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
     }
-    node.wait_pod_gone(30);
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(env);
 }
 
 /// terminationMessagePath and terminationMessagePolicy.
 fn termination_messages() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-fid-term-", "fid1", "10.244.41.0/24");
-    import_busybox(&node.dir("root"), &t);
-    cleanup.agent = Some(node.start("1"));
+    let env = node_env("nodelet-fid-term-", "fid1", "10.244.41.0/24");
+    let env = started(env, &[]);
+    let node = &env.node;
     // The documentation's termination.yaml, with a shorter sleep.
     std::fs::write(
         node.dir("manifests/termination.yaml"),
@@ -265,7 +270,7 @@ spec:
     assert_eq!(msg("custom"), "done here\n", "{pod}");
     assert_eq!(msg("fallback"), "first\noops\n", "{pod}");
     assert_eq!(msg("fileonly"), Value::Null, "{pod}");
-    let describe = nodectl(&node, &["describe", "pod", "msgs-node1"]);
+    let describe = nodectl(node, &["describe", "pod", "msgs-node1"]);
     assert!(
         describe.contains("      Message:      done here"),
         "{describe}"
@@ -273,23 +278,14 @@ spec:
     for f in ["termination", "msgs"] {
         std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
     }
-    node.wait_pod_gone(30);
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(env);
 }
 
 /// A child of the container's init is OOM-killed; init exits 1 afterwards.
 fn oom_kill_of_a_child() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-fid-oom-", "fid2", "10.244.42.0/24");
-    import_busybox(&node.dir("root"), &t);
-    cleanup.agent = Some(node.start("1"));
+    let env = node_env("nodelet-fid-oom-", "fid2", "10.244.42.0/24");
+    let env = started(env, &[]);
+    let node = &env.node;
     std::fs::write(
         node.dir("manifests/memory-demo-2.yaml"),
         format!(
@@ -328,22 +324,13 @@ spec:
     assert_eq!(hog["reason"], "OOMKilled", "{hog}");
     assert_eq!(term("fine")["reason"], "Error");
     std::fs::remove_file(node.dir("manifests/memory-demo-2.yaml")).unwrap();
-    node.wait_pod_gone(30);
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(env);
 }
 
 /// The image's StopSignal and lifecycle.stopSignal when the pod is stopped.
 fn stop_signals() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-fid-stop-", "fid3", "10.244.43.0/24");
-    import_busybox(&node.dir("root"), &t);
+    let env = node_env("nodelet-fid-stop-", "fid3", "10.244.43.0/24");
+    let (node, t) = (&env.node, env.t.clone());
     let nginx = "nodelet.test/nginx-style:1.0";
     let file = t.join("nginx.tar");
     std::fs::write(
@@ -354,7 +341,8 @@ fn stop_signals() {
     node::import_archive(&node.dir("root"), &file);
     let out = t.join("out");
     std::fs::create_dir_all(&out).unwrap();
-    cleanup.agent = Some(node.start("1"));
+    let env = started(env, &[]);
+    let node = &env.node;
     // Each container writes the signal it got to /out/<name>.
     let traps = |name: &str| {
         format!(
@@ -424,22 +412,14 @@ spec:
         (got("nginx"), got("custom"), got("plain")),
         ("QUIT".into(), "USR1".into(), "TERM".into())
     );
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(env);
 }
 
 /// A manifest with unknown fields runs; the fields are named in an event and the log.
 fn unknown_fields() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-fid-unk-", "fid4", "10.244.44.0/24");
-    import_busybox(&node.dir("root"), &t);
-    cleanup.agent = Some(node.start("1"));
+    let env = node_env("nodelet-fid-unk-", "fid4", "10.244.44.0/24");
+    let env = started(env, &[]);
+    let node = &env.node;
     std::fs::write(
         node.dir("manifests/future.yaml"),
         format!(
@@ -464,7 +444,7 @@ spec:
         p["metadata"]["name"] == "future-node1"
             && container(p, "app")["state"]["running"].is_object()
     });
-    let describe = nodectl(&node, &["describe", "pod", "future-node1"]);
+    let describe = nodectl(node, &["describe", "pod", "future-node1"]);
     assert!(
         describe.contains("UnknownField")
             && describe.contains("spec.containers[0].fromTheFuture")
@@ -477,10 +457,7 @@ spec:
         "{log}"
     );
     std::fs::remove_file(node.dir("manifests/future.yaml")).unwrap();
-    node.wait_pod_gone(30);
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(env);
 }
 
 /// A plain HTTP/1.0 GET of `path` from `addr`: the whole response.
@@ -511,15 +488,9 @@ fn write_conflist(node: &Node, capabilities: bool) {
 
 /// hostPort through the CNI portMappings capability.
 fn host_port() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-fid-hp-", "fid5", "10.244.45.0/24");
-    import_busybox(&node.dir("root"), &t);
-    cleanup.agent = Some(node.start("1"));
+    let env = node_env("nodelet-fid-hp-", "fid5", "10.244.45.0/24");
+    let env = started(env, &[]);
+    let node = &env.node;
     let manifest = |name: &str| {
         format!(
             r#"apiVersion: v1
@@ -540,13 +511,13 @@ spec:
         )
     };
     // No plugin declares portMappings: told so.
-    write_conflist(&node, false);
+    write_conflist(node, false);
     std::fs::write(node.dir("manifests/plain.yaml"), manifest("plain")).unwrap();
     node.wait_pod("plain Running", 30, |p| {
         p["metadata"]["name"] == "plain-node1"
             && container(p, "httpd")["state"]["running"].is_object()
     });
-    let describe = nodectl(&node, &["describe", "pod", "plain-node1"]);
+    let describe = nodectl(node, &["describe", "pod", "plain-node1"]);
     assert!(
         describe.contains("HostPortNotSupported")
             && describe.contains("host ports 8080/TCP are not mapped"),
@@ -555,7 +526,7 @@ spec:
     std::fs::remove_file(node.dir("manifests/plain.yaml")).unwrap();
     node.wait_pod_gone(30);
     // nodenet declares it: the port answers on the node's address.
-    write_conflist(&node, true);
+    write_conflist(node, true);
     std::fs::write(node.dir("manifests/web.yaml"), manifest("web")).unwrap();
     node.wait_pod("web Running", 30, |p| {
         p["metadata"]["name"] == "web-node1"
@@ -585,13 +556,10 @@ spec:
         .unwrap_or_default()
         .to_string();
     assert_eq!(body.trim(), "hello-hostport");
-    let describe = nodectl(&node, &["describe", "pod", "web-node1"]);
+    let describe = nodectl(node, &["describe", "pod", "web-node1"]);
     assert!(!describe.contains("HostPortNotSupported"), "{describe}");
     std::fs::remove_file(node.dir("manifests/web.yaml")).unwrap();
-    node.wait_pod_gone(30);
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(env);
 }
 
 /// The STATUS column of pod `name` in `nodectl get pods`.
@@ -631,15 +599,9 @@ fn wait_status(node: &Node, name: &str, want: &str, secs: u64) {
 
 /// Init statuses, no Scheduled event, logs defaulting.
 fn statuses_and_logs() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-fid-st-", "fid6", "10.244.46.0/24");
-    import_busybox(&node.dir("root"), &t);
-    cleanup.agent = Some(node.start("1"));
+    let env = node_env("nodelet-fid-st-", "fid6", "10.244.46.0/24");
+    let env = started(env, &[]);
+    let node = &env.node;
     let init_pod = |name: &str, policy: &str| {
         format!(
             r#"apiVersion: v1
@@ -698,7 +660,7 @@ spec:
         ),
     )
     .unwrap();
-    wait_status(&node, "init-loop-node1", "Init:0/2", 20);
+    wait_status(node, "init-loop-node1", "Init:0/2", 20);
     let pod = node.wait_pod("init-loop initializing", 10, |p| {
         p["metadata"]["name"] == "init-loop-node1"
             && container(p, "app")["state"]["waiting"]["reason"].is_string()
@@ -708,9 +670,9 @@ spec:
         "PodInitializing",
         "{pod}"
     );
-    wait_status(&node, "init-never-node1", "Init:Error", 20);
-    wait_status(&node, "init-loop-node1", "Init:CrashLoopBackOff", 30);
-    wait_status(&node, "multi-node1", "Running", 20);
+    wait_status(node, "init-never-node1", "Init:Error", 20);
+    wait_status(node, "init-loop-node1", "Init:CrashLoopBackOff", 30);
+    wait_status(node, "multi-node1", "Running", 20);
     let o = Command::new(node::target_bin("nodectl"))
         .arg("--socket")
         .arg(node.dir("run/nodelet.sock"))
@@ -723,7 +685,7 @@ spec:
         String::from_utf8_lossy(&o.stderr),
         "Defaulted container \"first\" out of: first, second\n"
     );
-    let describe = nodectl(&node, &["describe", "pod", "multi-node1"]);
+    let describe = nodectl(node, &["describe", "pod", "multi-node1"]);
     let reasons: Vec<&str> = describe
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
@@ -735,10 +697,7 @@ spec:
     for f in ["init-loop", "init-never", "multi"] {
         std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
     }
-    node.wait_pod_gone(30);
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(env);
 }
 
 fn main() {
