@@ -101,8 +101,12 @@ fn started(mut env: NodeEnv, extra: &[&str]) -> NodeEnv {
     env
 }
 
-/// Waits for every pod to be torn down, stops the agent (it must exit 0), cleans up.
-fn finish(mut env: NodeEnv) {
+/// Removes `manifests/<name>.yaml` for each of `manifests`, waits for every pod to be torn
+/// down, stops the agent (it must exit 0), cleans up.
+fn finish(mut env: NodeEnv, manifests: &[&str]) {
+    for f in manifests {
+        std::fs::remove_file(env.node.dir(&format!("manifests/{f}.yaml"))).unwrap();
+    }
     env.node.wait_pod_gone(30);
     node::stop_agent(&mut env.cleanup);
 }
@@ -189,10 +193,7 @@ fn admission() {
         .map(|p| p["metadata"]["name"].clone())
         .collect();
     assert_eq!(dirs, vec![Value::from("here-node1")]);
-    for f in ["greedy", "elsewhere", "here"] {
-        std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
-    }
-    finish(env);
+    finish(env, &["greedy", "elsewhere", "here"]);
 }
 
 /// terminationMessagePath and terminationMessagePolicy.
@@ -275,10 +276,7 @@ spec:
         describe.contains("      Message:      done here"),
         "{describe}"
     );
-    for f in ["termination", "msgs"] {
-        std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
-    }
-    finish(env);
+    finish(env, &["termination", "msgs"]);
 }
 
 /// A child of the container's init is OOM-killed; init exits 1 afterwards.
@@ -323,8 +321,7 @@ spec:
     assert_eq!(hog["exitCode"], 1, "{hog}");
     assert_eq!(hog["reason"], "OOMKilled", "{hog}");
     assert_eq!(term("fine")["reason"], "Error");
-    std::fs::remove_file(node.dir("manifests/memory-demo-2.yaml")).unwrap();
-    finish(env);
+    finish(env, &["memory-demo-2"]);
 }
 
 /// The image's StopSignal and lifecycle.stopSignal when the pod is stopped.
@@ -412,7 +409,7 @@ spec:
         (got("nginx"), got("custom"), got("plain")),
         ("QUIT".into(), "USR1".into(), "TERM".into())
     );
-    finish(env);
+    finish(env, &[]);
 }
 
 /// A manifest with unknown fields runs; the fields are named in an event and the log.
@@ -456,8 +453,7 @@ spec:
         log.contains("unknown fields \"spec.containers[0].fromTheFuture\", \"spec.hostUsersNamespaceMode\" ignored"),
         "{log}"
     );
-    std::fs::remove_file(node.dir("manifests/future.yaml")).unwrap();
-    finish(env);
+    finish(env, &["future"]);
 }
 
 /// A plain HTTP/1.0 GET of `path` from `addr`: the whole response.
@@ -558,8 +554,7 @@ spec:
     assert_eq!(body.trim(), "hello-hostport");
     let describe = nodectl(node, &["describe", "pod", "web-node1"]);
     assert!(!describe.contains("HostPortNotSupported"), "{describe}");
-    std::fs::remove_file(node.dir("manifests/web.yaml")).unwrap();
-    finish(env);
+    finish(env, &["web"]);
 }
 
 /// The STATUS column of pod `name` in `nodectl get pods`.
@@ -694,10 +689,7 @@ spec:
         reasons.contains(&"Started") && !reasons.contains(&"Scheduled"),
         "{describe}"
     );
-    for f in ["init-loop", "init-never", "multi"] {
-        std::fs::remove_file(node.dir(&format!("manifests/{f}.yaml"))).unwrap();
-    }
-    finish(env);
+    finish(env, &["init-loop", "init-never", "multi"]);
 }
 
 fn main() {
