@@ -181,19 +181,39 @@ fn admission() {
     node.wait_pod("pod here Running", 30, |p| {
         p["metadata"]["name"] == "here-node1" && container(p, "app")["state"]["running"].is_object()
     });
+    // A finished pod's requests no longer count: `done` takes the rest of the cpu and
+    // completes, then `after` fits.
+    let rest = cpus * 1000 - 500 - 100;
+    let once = |name: &str, cpu: i64| {
+        pod_yaml(
+            name,
+            "  restartPolicy: Never\n",
+            &format!("{{requests: {{cpu: {cpu}m}}}}"),
+        )
+        .replace("\"sleep\", \"3600\"", "\"true\"")
+    };
+    std::fs::write(node.dir("manifests/done.yaml"), once("done", rest)).unwrap();
+    wait_api_pod(node, "done-node1", 30, |p| {
+        p["status"]["phase"] == "Succeeded"
+    });
+    std::fs::write(node.dir("manifests/after.yaml"), once("after", 1000)).unwrap();
+    wait_api_pod(node, "after-node1", 30, |p| {
+        p["status"]["phase"] == "Succeeded"
+    });
     let describe = nodectl(node, &["describe", "pod", "greedy-node1"]);
     assert!(
         describe.contains("OutOfcpu") && describe.contains("Warning"),
         "{describe}"
     );
-    // Refused pods are never set up: only `here` has a pod directory.
-    let dirs: Vec<_> = node
+    // Refused pods are never set up: they have no pod directory.
+    let mut dirs: Vec<String> = node
         .pods()
         .iter()
-        .map(|p| p["metadata"]["name"].clone())
+        .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
         .collect();
-    assert_eq!(dirs, vec![Value::from("here-node1")]);
-    finish(env, &["greedy", "elsewhere", "here"]);
+    dirs.sort();
+    assert_eq!(dirs, ["after-node1", "done-node1", "here-node1"]);
+    finish(env, &["greedy", "elsewhere", "here", "done", "after"]);
 }
 
 /// terminationMessagePath and terminationMessagePolicy.

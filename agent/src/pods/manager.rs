@@ -277,9 +277,13 @@ impl Manager {
                 // Already running here: counted, not judged again.
                 admission::requests(&sp.pod)
             } else {
+                // The active pods: not stopping, not finished (Succeeded/Failed).
                 let mut used = Usage::default();
-                for r in self.pods.values().filter(|r| !r.stopping) {
-                    used.add(r.usage);
+                for (u, r) in self.pods.iter().filter(|(_, r)| !r.stopping) {
+                    let phase = view.get(u).and_then(|v| v.pod.status?.phase);
+                    if !matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
+                        used.add(r.usage);
+                    }
                 }
                 match admission::admit(&sp.pod, &self.node, used) {
                     Ok(u) => u,
