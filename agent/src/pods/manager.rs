@@ -280,7 +280,7 @@ impl Manager {
                 // The active pods: not stopping, not finished (Succeeded/Failed).
                 let mut used = Usage::default();
                 for (u, r) in self.pods.iter().filter(|(_, r)| !r.stopping) {
-                    let phase = view.get(u).and_then(|v| v.pod.status?.phase);
+                    let phase = view.phase(u);
                     if !matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
                         used.add(r.usage);
                     }

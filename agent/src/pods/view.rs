@@ -95,6 +95,17 @@ impl PodsView {
         self.events.record(&involved, t, reason, &message);
     }
 
+    /// The phase pod `uid` shows, if any (read in place, no copy of the pod).
+    pub(crate) fn phase(&self, uid: &str) -> Option<String> {
+        self.read()
+            .get(uid)?
+            .pod
+            .status
+            .as_ref()?
+            .phase
+            .clone()
+    }
+
     pub(crate) fn remove(&self, uid: &str) {
         self.write().remove(uid);
         self.events.forget_pod(uid);
