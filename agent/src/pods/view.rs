@@ -97,13 +97,7 @@ impl PodsView {
 
     /// The phase pod `uid` shows, if any (read in place, no copy of the pod).
     pub(crate) fn phase(&self, uid: &str) -> Option<String> {
-        self.read()
-            .get(uid)?
-            .pod
-            .status
-            .as_ref()?
-            .phase
-            .clone()
+        self.read().get(uid)?.pod.status.as_ref()?.phase.clone()
     }
 
     pub(crate) fn remove(&self, uid: &str) {
