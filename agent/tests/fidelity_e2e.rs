@@ -19,7 +19,9 @@
 //!   gets a Warning event that its host ports are not mapped.
 //! - statuses as kubectl prints them: `Init:0/2` and app containers waiting `PodInitializing`
 //!   while init containers run, `Init:CrashLoopBackOff` for a failing init container,
-//!   `Init:Error` when it fails under restartPolicy Never; no `Scheduled` event for a static
+//!   `Init:Error` when it fails under restartPolicy Never and before each back-off under
+//!   Always, `Error`/`Completed` between an app container's exit and its back-off; no
+//!   `Scheduled` event for a static
 //!   pod; `nodectl logs POD` on a multi-container pod defaults to the first container with
 //!   kubectl's "Defaulted container" notice.
 //!
@@ -615,7 +617,7 @@ fn wait_status(node: &Node, name: &str, want: &str, secs: u64) {
 /// Init statuses, no Scheduled event, logs defaulting.
 fn statuses_and_logs() {
     let env = node_env("nodelet-fid-st-", "fid6", "10.244.46.0/24");
-    let env = started(env, &[]);
+    let env = started(env, &["--sync-period-ms", "1000"]);
     let node = &env.node;
     let init_pod = |name: &str, policy: &str| {
         format!(
@@ -686,7 +688,24 @@ spec:
         "{pod}"
     );
     wait_status(node, "init-never-node1", "Init:Error", 20);
+    // A failing init container under restartPolicy Always: its exit is shown before the
+    // back-off, then the back-off.
+    wait_status(node, "init-loop-node1", "Init:Error", 30);
     wait_status(node, "init-loop-node1", "Init:CrashLoopBackOff", 30);
+    // App containers: the last reason between the exit and the back-off wait.
+    for (name, code, reason) in [("crash", 1, "Error"), ("complete", 0, "Completed")] {
+        std::fs::write(
+            node.dir(&format!("manifests/{name}.yaml")),
+            pod_yaml(name, "", "{}").replace(
+                "[\"/bin/busybox\", \"sleep\", \"3600\"]",
+                &format!("[\"/bin/busybox\", \"sh\", \"-c\", \"sleep 1; exit {code}\"]"),
+            ),
+        )
+        .unwrap();
+        let pod = format!("{name}-node1");
+        wait_status(node, &pod, reason, 30);
+        wait_status(node, &pod, "CrashLoopBackOff", 30);
+    }
     wait_status(node, "multi-node1", "Running", 20);
     let o = Command::new(node::target_bin("nodectl"))
         .arg("--socket")
@@ -709,7 +728,10 @@ spec:
         reasons.contains(&"Started") && !reasons.contains(&"Scheduled"),
         "{describe}"
     );
-    finish(env, &["init-loop", "init-never", "multi"]);
+    finish(
+        env,
+        &["init-loop", "init-never", "multi", "crash", "complete"],
+    );
 }
 
 fn main() {

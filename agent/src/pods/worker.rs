@@ -57,6 +57,10 @@ struct Worker {
     seen: Option<std::time::Instant>,
     /// The last sync changed nothing (no status to recompute).
     quiet: bool,
+    /// The last sync saw a container end: its termination (Error, OOMKilled, Completed) is
+    /// shown for one sync period before it is restarted, as between the kubelet's PLEG relist
+    /// and its next sync.
+    just_ended: bool,
     /// The shim's exit stream, while connected.
     watch: Option<shim::Watch>,
 }
@@ -80,6 +84,7 @@ pub async fn run(
         probes: HashMap::new(),
         seen: None,
         quiet: false,
+        just_ended: false,
         watch: None,
     };
     if w.st.shim_pid.is_none() {
@@ -192,7 +197,7 @@ impl Worker {
     /// Nothing is pending that only a timer would notice: the shim is watched, the sandbox
     /// is up, and every container is running or finished for good (or the pod failed).
     fn settled(&self) -> bool {
-        if !self.st.sandbox_ready || self.sandbox_error.is_some() {
+        if !self.st.sandbox_ready || self.sandbox_error.is_some() || self.just_ended {
             return false;
         }
         if self.st.failed.is_some() {
@@ -371,6 +376,7 @@ impl Worker {
             if !ended.is_empty() {
                 super::termination::fill(&self.ctx, &mut self.st, &ended).await;
             }
+            self.just_ended = !ended.is_empty();
             for name in oom {
                 self.event(
                     "Warning",
@@ -379,7 +385,7 @@ impl Worker {
                 );
             }
         }
-        if self.st.failed.is_none() {
+        if self.st.failed.is_none() && !self.just_ended {
             self.reconcile().await;
             self.probe().await;
         }
