@@ -218,6 +218,43 @@ fn admission() {
     finish(env, &["greedy", "elsewhere", "here", "done", "after"]);
 }
 
+/// After an agent restart, the pods it adopts hold their requests before new pods are
+/// admitted, whatever the order of the files.
+fn admission_after_restart() {
+    let env = node_env("nodelet-fid-adm2-", "fid7", "10.244.47.0/24");
+    let mut env = started(env, &[]);
+    let node = &env.node;
+    let cpus = std::thread::available_parallelism().unwrap().get() as i64;
+    let big = format!("{{requests: {{cpu: {}m}}}}", cpus * 1000 - 200);
+    std::fs::write(
+        node.dir("manifests/z-first.yaml"),
+        pod_yaml("first", "", &big),
+    )
+    .unwrap();
+    node.wait_pod("first Running", 30, |p| {
+        p["metadata"]["name"] == "first-node1"
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    node::stop_agent(&mut env.cleanup);
+    // Sorts before the running pod's file.
+    std::fs::write(
+        node.dir("manifests/a-second.yaml"),
+        pod_yaml("second", "", &big),
+    )
+    .unwrap();
+    env.cleanup.agent = Some(env.node.start_with("2", &[]));
+    let node = &env.node;
+    let second = wait_api_pod(node, "second-node1", 30, |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(second["status"]["reason"], "OutOfcpu", "{second}");
+    let first = wait_api_pod(node, "first-node1", 30, |p| {
+        p["status"]["phase"] == "Running"
+    });
+    assert_eq!(first["status"]["phase"], "Running");
+    finish(env, &["z-first", "a-second"]);
+}
+
 /// terminationMessagePath and terminationMessagePolicy.
 fn termination_messages() {
     let env = node_env("nodelet-fid-term-", "fid1", "10.244.41.0/24");
@@ -739,6 +776,7 @@ fn main() {
         "fidelity_e2e",
         &[
             ("admission", admission),
+            ("admission_after_restart", admission_after_restart),
             ("termination_messages", termination_messages),
             ("oom_kill_of_a_child", oom_kill_of_a_child),
             ("stop_signals", stop_signals),

@@ -267,8 +267,11 @@ impl Manager {
             keep
         });
         // In the snapshot's order (the kubelet admits pods one by one, each against the ones
-        // admitted before it).
-        for sp in snap.pods() {
+        // admitted before it), pods already running here (adopted) first: they hold their
+        // resources before any new pod is judged.
+        let mut order: Vec<&Arc<StaticPod>> = snap.pods().collect();
+        order.sort_by_key(|p| !self.adoptable.contains_key(p.uid()));
+        for sp in order {
             let uid = sp.uid();
             if self.pods.contains_key(uid) || self.rejected.contains(uid) {
                 continue;
