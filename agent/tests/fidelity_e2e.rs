@@ -7,7 +7,8 @@
 //!   `NodeAffinity`, neither is set up; a pod selecting a `--node-labels` label runs.
 //! - termination messages: docs' termination.yaml gives `lastState.terminated.message`
 //!   "Sleep expired", a custom `terminationMessagePath` is read, `FallbackToLogsOnError` takes
-//!   the log's tail when the container failed, `describe` prints the message.
+//!   the log's tail when the container failed, `describe` prints the message; (read through
+//!   it) supplementary groups as containerd sets them, the primary group included.
 //! - OOM kills: a container whose child is OOM-killed and which then exits 1 is `OOMKilled`
 //!   (docs' memory-request-limit-2.yaml pattern: a shell running a memory hog).
 //! - stop signals: an image with `StopSignal: SIGQUIT` (nginx-style) is stopped with SIGQUIT,
@@ -305,6 +306,12 @@ spec:
     image: {IMAGE}
     imagePullPolicy: Never
     command: ["/bin/busybox", "sh", "-c", "echo not a message; exit 3"]
+  - name: groups
+    image: {IMAGE}
+    imagePullPolicy: Never
+    securityContext: {{runAsGroup: 3000}}
+    command: ["/bin/busybox", "sh", "-c", "/bin/busybox grep Groups: /proc/self/status > /dev/termination-log"]
+  securityContext: {{supplementalGroups: [4000]}}
 "#
         ),
     )
@@ -322,7 +329,7 @@ spec:
     );
     let pod = node.wait_pod("msgs finished", 30, |p| {
         is(p, "msgs-node1")
-            && ["custom", "fallback", "fileonly"]
+            && ["custom", "fallback", "fileonly", "groups"]
                 .iter()
                 .all(|n| container(p, n)["state"]["terminated"].is_object())
     });
@@ -330,6 +337,15 @@ spec:
     assert_eq!(msg("custom"), "done here\n", "{pod}");
     assert_eq!(msg("fallback"), "first\noops\n", "{pod}");
     assert_eq!(msg("fileonly"), Value::Null, "{pod}");
+    // Supplementary groups as containerd sets them: the primary group first.
+    let groups: Vec<String> = msg("groups")
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    assert_eq!(groups, ["3000", "4000"], "{pod}");
     let describe = nodectl(node, &["describe", "pod", "msgs-node1"]);
     assert!(
         describe.contains("      Message:      done here"),

@@ -167,7 +167,7 @@ fn users_resolve_against_the_image_files() {
         ResolvedUser {
             uid: 0,
             gid: 0,
-            additional_gids: vec![]
+            additional_gids: vec![0]
         }
     );
     assert_eq!(
@@ -175,7 +175,7 @@ fn users_resolve_against_the_image_files() {
         ResolvedUser {
             uid: 1000,
             gid: 1001,
-            additional_gids: vec![2000]
+            additional_gids: vec![1001, 2000]
         }
     );
     assert_eq!(
@@ -183,7 +183,7 @@ fn users_resolve_against_the_image_files() {
         ResolvedUser {
             uid: 1000,
             gid: 2000,
-            additional_gids: vec![]
+            additional_gids: vec![2000]
         }
     );
     assert_eq!(
@@ -191,7 +191,7 @@ fn users_resolve_against_the_image_files() {
         ResolvedUser {
             uid: 4242,
             gid: 0,
-            additional_gids: vec![]
+            additional_gids: vec![0]
         }
     );
     assert!(

@@ -861,9 +861,11 @@ fn users_and_groups() {
     let u = s.process().as_ref().unwrap().user();
     assert_eq!(u.uid(), 1000, "container wins");
     assert_eq!(u.gid(), 3000, "pod runAsGroup");
+    // containerd: the primary group first, the image's groups of the user, then
+    // supplementalGroups and fsGroup.
     assert_eq!(
         u.additional_gids().clone().unwrap(),
-        [2000, 4000, 3000, 5000]
+        [3000, 2000, 4000, 5000]
     );
 
     // The image's user by name.
