@@ -201,6 +201,13 @@ impl std::fmt::Display for ExitStatus {
 impl std::error::Error for ExitStatus {}
 
 fn main() -> std::process::ExitCode {
+    // As every Unix filter (and kubectl): a reader that goes away (`nodectl images | head`)
+    // ends us by SIGPIPE, quietly, instead of a panic in `println!`. Rust starts programs with
+    // SIGPIPE ignored.
+    // SAFETY: setting a signal's disposition to the default before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
