@@ -25,6 +25,7 @@
 //!   `Scheduled` event for a static
 //!   pod; `nodectl logs POD` on a multi-container pod defaults to the first container with
 //!   kubectl's "Defaulted container" notice.
+//! - pod-level `spec.resources`: the pod's cgroup gets the pod's limits, QoS from them.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -787,6 +788,54 @@ spec:
     );
 }
 
+/// Pod-level `spec.resources` limit the pod's cgroup.
+fn pod_level_resources() {
+    let env = started(node_env("nodelet-fid-plr-", "fid8", "10.244.48.0/24"), &[]);
+    let node = &env.node;
+    std::fs::write(
+        node.dir("manifests/pod-resources.yaml"),
+        pod_yaml(
+            "pod-resources",
+            "  resources: {limits: {cpu: 500m, memory: 64Mi}}\n",
+            "{}",
+        ),
+    )
+    .unwrap();
+    let pod = node.wait_pod("pod-resources Running", 30, |p| {
+        p["metadata"]["name"] == "pod-resources-node1"
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    assert_eq!(pod["status"]["qosClass"], "Guaranteed", "{pod}");
+    let uid = pod["metadata"]["uid"].as_str().unwrap();
+    let dirs: Vec<_> = env
+        .cg
+        .children()
+        .into_iter()
+        .filter(|d| {
+            d.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(uid))
+        })
+        .collect();
+    let read = |names: &[&str]| -> Vec<String> {
+        dirs.iter()
+            .flat_map(|d| names.iter().map(move |n| d.join(n)))
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    assert!(
+        read(&["memory.max", "memory.limit_in_bytes"]).contains(&(64u64 << 20).to_string()),
+        "{dirs:?}"
+    );
+    assert!(
+        read(&["cpu.max", "cpu.cfs_quota_us"])
+            .iter()
+            .any(|v| v == "50000" || v.starts_with("50000 ")),
+        "{dirs:?}"
+    );
+    finish(env, &["pod-resources"]);
+}
+
 fn main() {
     node::run_cases(
         "fidelity_e2e",
@@ -799,6 +848,7 @@ fn main() {
             ("unknown_fields", unknown_fields),
             ("host_port", host_port),
             ("statuses_and_logs", statuses_and_logs),
+            ("pod_level_resources", pod_level_resources),
         ],
     );
 }
