@@ -49,6 +49,8 @@ pub enum Reason {
     NodeAffinity,
     PodOsSelectorNodeLabelDoesNotMatch,
     PodOsNotSupported,
+    /// Soft admission: the pod stays Pending, its containers `Blocked`.
+    AppArmor,
 }
 
 impl Reason {
@@ -60,6 +62,7 @@ impl Reason {
             Reason::NodeAffinity => "NodeAffinity",
             Reason::PodOsSelectorNodeLabelDoesNotMatch => "PodOSSelectorNodeLabelDoesNotMatch",
             Reason::PodOsNotSupported => "PodOSNotSupported",
+            Reason::AppArmor => "AppArmor",
         }
     }
 }
@@ -146,6 +149,60 @@ pub fn admit(pod: &Pod, node: &NodeInfo, used: Usage) -> Result<Usage, Rejection
         );
     }
     Ok(want)
+}
+
+/// Annotation prefix of the deprecated per-container AppArmor profile.
+pub const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
+
+/// Whether the pod asks for AppArmor confinement (kubelet `apparmor.isRequired`): a pod or
+/// container `appArmorProfile` other than Unconfined, or a container annotation other than
+/// `unconfined`.
+pub fn apparmor_required(pod: &Pod) -> bool {
+    let confined = |p: Option<&k8s_openapi::api::core::v1::AppArmorProfile>| {
+        p.is_some_and(|p| p.type_ != "Unconfined")
+    };
+    let spec = pod.spec.as_ref();
+    if confined(
+        spec.and_then(|s| s.security_context.as_ref())
+            .and_then(|sc| sc.app_armor_profile.as_ref()),
+    ) {
+        return true;
+    }
+    let containers = spec
+        .into_iter()
+        .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers));
+    for c in containers {
+        if confined(
+            c.security_context
+                .as_ref()
+                .and_then(|sc| sc.app_armor_profile.as_ref()),
+        ) {
+            return true;
+        }
+    }
+    pod.metadata
+        .annotations
+        .iter()
+        .flatten()
+        .any(|(k, v)| k.starts_with(APPARMOR_ANNOTATION_PREFIX) && v != "unconfined")
+}
+
+/// The kubelet's soft admission (`canRunPod`): a pod that asks for AppArmor on a host
+/// without it is kept Pending, its containers `Blocked`, with this rejection as the reason.
+pub fn soft_admit(pod: &Pod, apparmor_enabled: bool) -> Result<(), Rejection> {
+    if apparmor_required(pod) && !apparmor_enabled {
+        return Err(Rejection {
+            reason: Reason::AppArmor,
+            message: "Cannot enforce AppArmor: AppArmor is not enabled on the host".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the kernel has AppArmor enabled (`/sys/module/apparmor/parameters/enabled` is Y).
+pub fn host_apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim().starts_with('Y'))
 }
 
 #[cfg(test)]
@@ -290,5 +347,43 @@ mod tests {
             admit(&p, &node(), Usage::default()).unwrap_err().reason,
             Reason::PodOsSelectorNodeLabelDoesNotMatch
         );
+    }
+
+    #[test]
+    fn apparmor_needs_the_host_to_have_it() {
+        let plain = pod("{metadata: {name: p}, spec: {containers: [{name: c, image: i}]}}");
+        let annotated = pod(
+            "{metadata: {name: p, annotations: {container.apparmor.security.beta.kubernetes.io/c: runtime/default}}, spec: {containers: [{name: c, image: i}]}}",
+        );
+        let unconfined = pod(
+            "{metadata: {name: p, annotations: {container.apparmor.security.beta.kubernetes.io/c: unconfined}}, spec: {containers: [{name: c, image: i}]}}",
+        );
+        let field = pod(
+            "{metadata: {name: p}, spec: {containers: [{name: c, image: i, securityContext: {appArmorProfile: {type: RuntimeDefault}}}]}}",
+        );
+        let pod_field = pod(
+            "{metadata: {name: p}, spec: {securityContext: {appArmorProfile: {type: Localhost, localhostProfile: k8s-x}}, containers: [{name: c, image: i}]}}",
+        );
+        for (p, required) in [
+            (&plain, false),
+            (&annotated, true),
+            (&unconfined, false),
+            (&field, true),
+            (&pod_field, true),
+        ] {
+            assert_eq!(apparmor_required(p), required, "{:?}", p.metadata);
+            assert!(soft_admit(p, true).is_ok());
+            let r = soft_admit(p, false);
+            assert_eq!(r.is_err(), required);
+            if let Err(r) = r {
+                assert_eq!(
+                    (r.reason.as_str(), r.message.as_str()),
+                    (
+                        "AppArmor",
+                        "Cannot enforce AppArmor: AppArmor is not enabled on the host"
+                    )
+                );
+            }
+        }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! - admission: a pod asking more cpu than the node's allocatable is Failed `OutOfcpu` with
 //!   the kubelet's message, a nodeSelector the node's labels do not match is Failed
-//!   `NodeAffinity`, neither is set up; a pod selecting a `--node-labels` label runs.
+//!   `NodeAffinity`, neither is set up; a pod selecting a `--node-labels` label runs; a pod
+//!   asking for AppArmor on a host without it stays Pending (`AppArmor`, containers Blocked).
 //! - termination messages: docs' termination.yaml gives `lastState.terminated.message`
 //!   "Sleep expired", a custom `terminationMessagePath` is read, `FallbackToLogsOnError` takes
 //!   the log's tail when the container failed, `describe` prints the message; (read through
@@ -217,7 +218,59 @@ fn admission() {
         .collect();
     dirs.sort();
     assert_eq!(dirs, ["after-node1", "done-node1", "here-node1"]);
-    finish(env, &["greedy", "elsewhere", "here", "done", "after"]);
+    // The docs' hello-apparmor: on a host without AppArmor the kubelet keeps it Pending,
+    // its containers Blocked (soft admission).
+    std::fs::write(
+        node.dir("manifests/hello-apparmor.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hello-apparmor
+  annotations:
+    container.apparmor.security.beta.kubernetes.io/hello: localhost/k8s-apparmor-example-deny-write
+spec:
+  containers:
+  - name: hello
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo 'Hello AppArmor!' && sleep 1h"]
+"#
+        ),
+    )
+    .unwrap();
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    if !apparmor {
+        let p = wait_api_pod(node, "hello-apparmor-node1", 20, |p| {
+            p["status"]["reason"] == "AppArmor"
+        });
+        assert_eq!(p["status"]["phase"], "Pending", "{p}");
+        assert_eq!(
+            p["status"]["message"],
+            "Cannot enforce AppArmor: AppArmor is not enabled on the host"
+        );
+        assert_eq!(
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"], "Blocked",
+            "{p}"
+        );
+        // kubectl prints the containers' waiting reason.
+        assert_eq!(
+            status_column(node, "hello-apparmor-node1").as_deref(),
+            Some("Blocked")
+        );
+    }
+    finish(
+        env,
+        &[
+            "greedy",
+            "elsewhere",
+            "here",
+            "done",
+            "after",
+            "hello-apparmor",
+        ],
+    );
 }
 
 /// After an agent restart, the pods it adopts hold their requests before new pods are

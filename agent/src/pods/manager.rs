@@ -46,6 +46,8 @@ pub struct Manager {
     rejected: HashSet<String>,
     /// The node as admission sees it.
     node: NodeInfo,
+    /// The kernel has AppArmor enabled (soft admission).
+    apparmor_enabled: bool,
 }
 
 impl Manager {
@@ -114,6 +116,7 @@ impl Manager {
             adoptable: HashMap::new(),
             rejected: HashSet::new(),
             node: node_info,
+            apparmor_enabled: admission::host_apparmor_enabled(),
         })
     }
 
@@ -296,6 +299,12 @@ impl Manager {
                     }
                 }
             };
+            if !self.adoptable.contains_key(uid)
+                && let Err(rej) = admission::soft_admit(&sp.pod, self.apparmor_enabled)
+            {
+                self.block(sp, rej);
+                continue;
+            }
             let full_name = sp.full_name();
             let wait_for: Vec<_> = self
                 .pods
@@ -314,6 +323,49 @@ impl Manager {
             let r = self.spawn(st, wait_for, Command::Run, usage);
             self.pods.insert(uid.to_string(), r);
         }
+    }
+
+    /// A pod the kubelet's soft admission holds back (`canRunPod`): phase Pending with the
+    /// reason and message, every container waiting `Blocked`; nothing is set up for it.
+    fn block(&mut self, sp: &StaticPod, rej: admission::Rejection) {
+        use k8s_openapi::api::core::v1::{ContainerState, ContainerStateWaiting, ContainerStatus};
+        let uid = sp.uid();
+        let reason = rej.reason.as_str();
+        tracing::warn!(pod = %sp.full_name(), "blocked ({reason}): {}", rej.message);
+        let blocked = |cs: &[k8s_openapi::api::core::v1::Container]| -> Vec<ContainerStatus> {
+            cs.iter()
+                .map(|c| ContainerStatus {
+                    name: c.name.clone(),
+                    image: c.image.clone().unwrap_or_default(),
+                    state: Some(ContainerState {
+                        waiting: Some(ContainerStateWaiting {
+                            reason: Some("Blocked".into()),
+                            message: None,
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        let spec = sp.pod.spec.clone().unwrap_or_default();
+        let mut pod = sp.pod.clone();
+        pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Pending".into()),
+            reason: Some(reason.into()),
+            message: Some(rej.message),
+            init_container_statuses: spec
+                .init_containers
+                .as_deref()
+                .map(blocked)
+                .filter(|v| !v.is_empty()),
+            container_statuses: Some(blocked(&spec.containers)),
+            ..Default::default()
+        });
+        let view = &self.ctx.view;
+        view.set_pod(uid, pod);
+        super::view::warn_ignored_fields(view, sp);
+        self.rejected.insert(uid.to_string());
     }
 
     /// A pod refused at admission: phase Failed with the reason and message, a Warning event
