@@ -91,6 +91,11 @@ cniBinDir: /opt/cni/bin
 crashLoopBackOff:
   initial: 10s
   max: 300s
+# Labels that nodeSelector and node affinity match, besides kubernetes.io/hostname, /os, /arch:
+# nodeLabels: {disktype: ssd}
+# Resources kept from pods (allocatable = capacity - systemReserved - kubeReserved):
+# systemReserved: {cpu: 100m, memory: 256Mi}
+# kubeReserved: {cpu: 100m, memory: 128Mi}
 EOF
 
 keep /etc/cni/net.d/10-nodenet.conflist 0644 <<EOF

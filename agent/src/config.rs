@@ -22,6 +22,8 @@ use nodelet_objects::duration::{format_duration, parse_duration};
 use nodelet_objects::names;
 use nodelet_objects::quantity::Quantity;
 
+use crate::node_config::{self, Reserved};
+
 /// `apiVersion` the configuration file must declare.
 pub const API_VERSION: &str = "nodelet.io/v1alpha1";
 /// `kind` the configuration file must declare.
@@ -67,9 +69,6 @@ pub struct Config {
     pub admin_kubeconfig: PathBuf,
     /// The node's IP (pods' `status.hostIP`); `None` = detected at start (see `node_ip`).
     pub node_ip: Option<std::net::IpAddr>,
-    /// Labels of the Node object the API shows, besides the well-known ones
-    /// (`kubernetes.io/hostname`, `kubernetes.io/os`, `kubernetes.io/arch`).
-    pub node_labels: std::collections::BTreeMap<String, String>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
@@ -87,6 +86,13 @@ pub struct Config {
     pub crash_loop_back_off: CrashLoopBackOff,
     /// Period of the full rescan of the static pod path.
     pub file_check_frequency: Duration,
+    /// The node's labels: the defaults (`kubernetes.io/hostname`, `/os`, `/arch`) with
+    /// `nodeLabels` on top; what nodeSelector and node affinity are matched against.
+    pub node_labels: std::collections::BTreeMap<String, String>,
+    /// Resources kept from pods for the OS (`systemReserved`).
+    pub system_reserved: Reserved,
+    /// Resources kept from pods for the agent (`kubeReserved`).
+    pub kube_reserved: Reserved,
 }
 
 /// A configuration problem: where (file or flag), which key, why.
@@ -221,7 +227,34 @@ pub static KEYS: &[Key] = &[
         value_name: "KEY=VALUE,...",
         help: "Labels of the Node object, like `disktype=ssd,zone=a` (as the kubelet's --node-labels; in the file also a mapping)",
         default: None,
-        set: |c, v| node_labels(v).map(|m| c.node_labels = m),
+        set: |c, v| {
+            let m = node_config::parse_pairs(v)?;
+            node_config::check_labels(&m)?;
+            c.node_labels = m;
+            Ok(())
+        },
+    },
+    Key {
+        file: "systemReserved",
+        flag: "system-reserved",
+        value_name: "RES=QTY,...",
+        help: "Resources reserved for the OS, like cpu=500m,memory=1Gi (in the file also a mapping) [default: none]",
+        default: None,
+        set: |c, v| {
+            c.system_reserved = node_config::reserved(&node_config::parse_pairs(v)?)?;
+            Ok(())
+        },
+    },
+    Key {
+        file: "kubeReserved",
+        flag: "kube-reserved",
+        value_name: "RES=QTY,...",
+        help: "Resources reserved for the agent, like cpu=100m,memory=256Mi (in the file also a mapping) [default: none]",
+        default: None,
+        set: |c, v| {
+            c.kube_reserved = node_config::reserved(&node_config::parse_pairs(v)?)?;
+            Ok(())
+        },
     },
     Key {
         file: "nodeIP",
@@ -361,24 +394,6 @@ fn node_name(v: &str) -> Result<String, String> {
     } else {
         Err(format!("{v:?}: {}", errs.join("; ")))
     }
-}
-
-/// `k=v,k2=v2`: label keys and values by the Kubernetes label rules.
-fn node_labels(v: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let mut m = std::collections::BTreeMap::new();
-    for kv in v.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
-        let Some((k, val)) = kv.split_once('=') else {
-            return Err(format!("{kv:?}: expected KEY=VALUE"));
-        };
-        let (k, val) = (k.trim(), val.trim());
-        let mut why = nodelet_objects::names::qualified_name(k);
-        why.extend(nodelet_objects::names::label_value(val));
-        if !why.is_empty() {
-            return Err(format!("{k}={val}: {}", why.join("; ")));
-        }
-        m.insert(k.to_string(), val.to_string());
-    }
-    Ok(m)
 }
 
 fn at_least(v: &str, min: u32) -> Result<u32, String> {
@@ -526,6 +541,10 @@ impl Config {
             let h = hostname().map_err(ConfigError::Hostname)?.to_lowercase();
             cfg.node_name = node_name(&h).map_err(ConfigError::Hostname)?;
         }
+        // The node's labels: the well-known ones, then `nodeLabels` on top.
+        let mut labels = node_config::default_labels(&cfg.node_name);
+        labels.append(&mut cfg.node_labels);
+        cfg.node_labels = labels;
         let backoff = &mut cfg.crash_loop_back_off;
         if backoff.reset.is_zero() {
             backoff.reset = backoff.max * 2;
@@ -573,6 +592,8 @@ impl Config {
                 reset: Duration::ZERO,
             },
             file_check_frequency: Duration::ZERO,
+            system_reserved: Reserved::default(),
+            kube_reserved: Reserved::default(),
         }
     }
 }
@@ -621,21 +642,26 @@ fn parse_file(
             None => return Err(invalid(key, format!("required: {want}"))),
         }
     }
-    // nodeLabels may be written as a mapping; it becomes the flag's `k=v,...` form (label
-    // keys and values never hold ',' or '=').
-    if let Some(serde_json::Value::Object(labels)) = map.get("nodeLabels") {
-        let joined = labels
+    // nodeLabels, systemReserved and kubeReserved may be written as mappings; they become
+    // the flags' `k=v,...` form (label keys, resource names and their values never hold ','
+    // or '=').
+    for key in ["nodeLabels", "systemReserved", "kubeReserved"] {
+        let Some(serde_json::Value::Object(pairs)) = map.get(key) else {
+            continue;
+        };
+        let joined = pairs
             .iter()
             .map(|(k, v)| match v {
                 serde_json::Value::String(s) => Ok(format!("{k}={s}")),
+                serde_json::Value::Number(n) => Ok(format!("{k}={n}")),
                 other => Err(invalid(
-                    &format!("nodeLabels.{k}"),
-                    format!("must be a string, got {}", json_kind(other)),
+                    &format!("{key}.{k}"),
+                    format!("must be a string or a number, got {}", json_kind(other)),
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?
             .join(",");
-        map.insert("nodeLabels".into(), serde_json::Value::String(joined));
+        map.insert(key.into(), serde_json::Value::String(joined));
     }
     let mut values = std::collections::BTreeMap::new();
     flatten("", map, &mut values).map_err(|(key, reason)| invalid(&key, reason))?;

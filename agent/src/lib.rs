@@ -18,10 +18,13 @@
 //! - [`node_api`]: this node for the local API (`nodelet_api::NodeState`): pods and events from
 //!   the pod manager, container logs, pod metrics ([`top`]) and exec targets ([`exec_target`]).
 //! - [`node_ip`]: the node's IP (pods' hostIP).
+//! - [`node_config`]: the node's labels and reserved resources (allocatable).
+//! - [`admission`]: whether a new pod fits the node (the kubelet's admission predicates).
 //! - [`memory`]: keeping the agent's heap small (malloc arenas, trimming after bursts).
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
 //!   state and adoption).
 
+pub mod admission;
 pub mod backoff;
 pub mod changes;
 pub mod cni;
@@ -31,6 +34,7 @@ pub mod exec_target;
 pub mod logs;
 pub mod memory;
 pub mod node_api;
+pub mod node_config;
 pub mod node_ip;
 pub mod pods;
 pub mod podspec;

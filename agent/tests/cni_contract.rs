@@ -78,6 +78,7 @@ fn pod(env: &Env, netns: Option<&Path>) -> PodNetwork {
         pod_namespace: "default".into(),
         pod_uid: "uid-1".into(),
         ifname: "eth0".into(),
+        port_mappings: vec![],
     }
 }
 

@@ -342,7 +342,7 @@ fn node_labels_and_the_admin_kubeconfig() {
     );
     let e = err(&format!("{HEAD}nodeLabels: {{'bad key!': x}}\n"));
     assert!(
-        e.starts_with("/etc/nodelet/config.yaml: nodeLabels: bad key!=x: "),
+        e.starts_with("/etc/nodelet/config.yaml: nodeLabels: \"bad key!\": invalid label key"),
         "{e}"
     );
     let cli = Cli::try_parse_from(["nodelet", "--node-labels", "novalue"]).unwrap();
@@ -351,6 +351,51 @@ fn node_labels_and_the_admin_kubeconfig() {
         .to_string();
     assert_eq!(
         e,
-        "flag --node-labels: nodeLabels: \"novalue\": expected KEY=VALUE"
+        "flag --node-labels: nodeLabels: \"novalue\": must be key=value"
+    );
+}
+
+#[test]
+fn node_labels_and_reserved_resources() {
+    let c = from(
+        &format!(
+            "{HEAD}nodeLabels: {{disktype: ssd, zone: 1}}\nsystemReserved: {{cpu: 500m, memory: 1Gi}}\nkubeReserved: {{memory: 256Mi}}\n"
+        ),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.node_labels["kubernetes.io/hostname"], "my-host");
+    assert_eq!(c.node_labels["kubernetes.io/os"], "linux");
+    assert!(c.node_labels.contains_key("kubernetes.io/arch"));
+    assert_eq!(c.node_labels["disktype"], "ssd");
+    assert_eq!(c.node_labels["zone"], "1");
+    assert_eq!(c.system_reserved.cpu_millis, 500);
+    assert_eq!(c.system_reserved.memory_bytes, 1 << 30);
+    assert_eq!(c.kube_reserved.memory_bytes, 256 << 20);
+    // The flag wins over the file.
+    let cli = Cli::parse_from([
+        "x",
+        "--node-labels",
+        "disktype=hdd",
+        "--kube-reserved",
+        "cpu=1",
+    ]);
+    let c = from(&format!("{HEAD}nodeLabels: {{disktype: ssd}}\n"), &cli.cfg).unwrap();
+    assert_eq!(c.node_labels["disktype"], "hdd");
+    assert_eq!(c.kube_reserved.cpu_millis, 1000);
+    assert_eq!(
+        err(&format!("{HEAD}systemReserved: {{gpu: 1}}\n")),
+        "/etc/nodelet/config.yaml: systemReserved: gpu: unsupported resource (cpu and memory can be reserved)"
+    );
+    assert!(
+        err(&format!("{HEAD}nodeLabels: {{'bad key!': x}}\n"))
+            .starts_with("/etc/nodelet/config.yaml: nodeLabels: \"bad key!\": invalid label key")
+    );
+    let cli = Cli::parse_from(["x", "--node-labels", "oops"]);
+    assert_eq!(
+        Config::from_parts(None, &cli.cfg, &host)
+            .unwrap_err()
+            .to_string(),
+        "flag --node-labels: nodeLabels: \"oops\": must be key=value"
     );
 }

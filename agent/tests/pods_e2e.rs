@@ -695,7 +695,7 @@ spec:
     let second = node.dir("manifests/ref2.yaml");
     std::fs::write(&second, text.replace("name: ref\n", "name: ref-two\n")).unwrap();
     let t0 = Instant::now();
-    while !node.logs().contains("rejected: node has maxPods pods") {
+    while !node.logs().contains("rejected (OutOfpods)") {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "no rejection; log:\n{}",

@@ -123,6 +123,9 @@ pub struct RunConfig {
     pub cmd: Option<Vec<String>>,
     #[serde(rename = "WorkingDir", default)]
     pub working_dir: Option<String>,
+    /// The signal that stops the container (Docker's `STOPSIGNAL`), e.g. `SIGQUIT`.
+    #[serde(rename = "StopSignal", default)]
+    pub stop_signal: Option<String>,
 }
 
 pub fn parse_config(what: &str, body: &[u8]) -> Result<ImageConfigDoc> {

@@ -142,7 +142,8 @@ fn read_in_root(rootfs: &Path, rel: &str) -> String {
 }
 
 /// Resolves names against the image's `/etc/passwd` and `/etc/group` (symlinks resolved inside
-/// the rootfs), as runc/containerd do: a numeric uid not in passwd gets gid 0.
+/// the rootfs), as runc/containerd do: a numeric uid not in passwd gets gid 0; the additional
+/// groups are the primary group, then the groups listing the user.
 pub fn resolve_user(rootfs: &Path, spec: &UserSpec) -> Result<ResolvedUser, MergeError> {
     let passwd = read_in_root(rootfs, "etc/passwd");
     let group = read_in_root(rootfs, "etc/group");
@@ -192,14 +193,18 @@ pub fn resolve_user(rootfs: &Path, spec: &UserSpec) -> Result<ResolvedUser, Merg
         },
         _ => pw_gid.unwrap_or(0),
     };
-    let mut additional: Vec<u32> = gr
+    let mut member_of: Vec<u32> = gr
         .iter()
         .filter(|f| !name.is_empty() && f.len() >= 4 && f[3].split(',').any(|m| m == name))
         .filter_map(|f| f[2].parse().ok())
         .filter(|g| *g != gid)
         .collect();
-    additional.sort_unstable();
-    additional.dedup();
+    member_of.sort_unstable();
+    member_of.dedup();
+    // containerd (since 1.6.18, CVE-2023-25173) puts the primary group first among the
+    // supplementary groups, so dropping the primary group cannot escape a group restriction.
+    let mut additional = vec![gid];
+    additional.extend(member_of);
     Ok(ResolvedUser {
         uid,
         gid,

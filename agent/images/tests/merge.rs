@@ -16,6 +16,7 @@ fn image() -> RunConfig {
         entrypoint: Some(s(&["/entry", "--flag"])),
         cmd: Some(s(&["default-arg"])),
         working_dir: Some("/srv".into()),
+        ..Default::default()
     }
 }
 
@@ -166,7 +167,7 @@ fn users_resolve_against_the_image_files() {
         ResolvedUser {
             uid: 0,
             gid: 0,
-            additional_gids: vec![]
+            additional_gids: vec![0]
         }
     );
     assert_eq!(
@@ -174,7 +175,7 @@ fn users_resolve_against_the_image_files() {
         ResolvedUser {
             uid: 1000,
             gid: 1001,
-            additional_gids: vec![2000]
+            additional_gids: vec![1001, 2000]
         }
     );
     assert_eq!(
@@ -182,7 +183,7 @@ fn users_resolve_against_the_image_files() {
         ResolvedUser {
             uid: 1000,
             gid: 2000,
-            additional_gids: vec![]
+            additional_gids: vec![2000]
         }
     );
     assert_eq!(
@@ -190,7 +191,7 @@ fn users_resolve_against_the_image_files() {
         ResolvedUser {
             uid: 4242,
             gid: 0,
-            additional_gids: vec![]
+            additional_gids: vec![0]
         }
     );
     assert!(

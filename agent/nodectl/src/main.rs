@@ -142,7 +142,8 @@ struct LogsArgs {
     pod: String,
     #[arg(short, long)]
     namespace: Option<String>,
-    /// Container (needed when the pod has several).
+    /// Container (default: the `kubectl.kubernetes.io/default-container` annotation, else the
+    /// first, with kubectl's "Defaulted container" notice).
     #[arg(short, long)]
     container: Option<String>,
     /// The previous instance (`--previous=N`: the N-th previous).
@@ -204,6 +205,13 @@ impl std::fmt::Display for ExitStatus {
 impl std::error::Error for ExitStatus {}
 
 fn main() -> std::process::ExitCode {
+    // As every Unix filter (and kubectl): a reader that goes away (`nodectl images | head`)
+    // ends us by SIGPIPE, quietly, instead of a panic in `println!`. Rust starts programs with
+    // SIGPIPE ignored.
+    // SAFETY: setting a signal's disposition to the default before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -223,8 +231,22 @@ fn main() -> std::process::ExitCode {
 async fn logs(client: &nodelet_api::Client, a: &LogsArgs) -> anyhow::Result<()> {
     use std::io::Write;
     let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
+    // kubectl's defaulting: the default-container annotation, else the first container, with
+    // the "Defaulted container" notice on stderr when the pod has several.
+    let container = match &a.container {
+        Some(c) => c.clone(),
+        None => {
+            let pod = client.pod(&ns, &a.pod).await?;
+            let (c, notice) = nodelet_objects::default_container::default_container(&pod, None)
+                .map_err(anyhow::Error::msg)?;
+            if let Some(n) = notice {
+                eprintln!("{n}");
+            }
+            c
+        }
+    };
     let q = nodelet_api::LogQuery {
-        container: a.container.clone(),
+        container: Some(container),
         previous: a.previous.unwrap_or(0),
         tail_lines: a.tail,
         since_seconds: a

@@ -64,3 +64,32 @@ fn import_list_remove() {
         format!("nodectl {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// A reader that goes away (`nodectl images | head -1`) ends nodectl quietly, no panic.
+#[test]
+fn closed_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let file = t.path().join("busybox.tar");
+    std::fs::write(&file, common::busybox_archive("demo/busybox:1.0")).unwrap();
+    let (ok, out, err) = nodectl(&root, &["import", file.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nodectl"))
+        .arg("--root-dir")
+        .arg(&root)
+        .arg("images")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read nothing: the pipe has no reader by the time nodectl writes.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}

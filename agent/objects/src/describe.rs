@@ -54,6 +54,9 @@ fn state(out: &mut String, title: &str, s: Option<&ContainerState>) {
             "      Reason:       {}",
             t.reason.as_deref().unwrap_or("")
         );
+        if let Some(m) = t.message.as_deref().filter(|m| !m.is_empty()) {
+            let _ = writeln!(out, "      Message:      {m}");
+        }
         let _ = writeln!(out, "      Exit Code:    {}", t.exit_code);
         let _ = writeln!(out, "      Started:      {}", time(t.started_at.as_ref()));
         let _ = writeln!(out, "      Finished:     {}", time(t.finished_at.as_ref()));

@@ -84,6 +84,22 @@ pub enum EventReason {
     FailedPostStartHook,
     /// The OOM killer ended a container.
     OomKilling,
+    /// Admission: the pod's requests exceed the node's allocatable CPU.
+    OutOfCpu,
+    /// Admission: the pod's requests exceed the node's allocatable memory.
+    OutOfMemory,
+    /// Admission: nodeSelector or required node affinity does not match the node's labels.
+    NodeAffinity,
+    /// Admission: the pod's `kubernetes.io/os` node selector is not this node's OS.
+    PodOsSelectorNodeLabelDoesNotMatch,
+    /// Admission: `spec.os` is not this node's OS.
+    PodOsNotSupported,
+    /// Soft admission: AppArmor asked for on a host without it (the pod stays Pending).
+    AppArmor,
+    /// Fields of the manifest this node's Pod API does not know were dropped.
+    UnknownField,
+    /// A container declares a hostPort but no CNI plugin of the network maps ports.
+    HostPortNotSupported,
 }
 
 impl EventReason {
@@ -106,6 +122,14 @@ impl EventReason {
             EventReason::Unhealthy => "Unhealthy",
             EventReason::FailedPostStartHook => "FailedPostStartHook",
             EventReason::OomKilling => "OOMKilling",
+            EventReason::OutOfCpu => "OutOfcpu",
+            EventReason::OutOfMemory => "OutOfmemory",
+            EventReason::NodeAffinity => "NodeAffinity",
+            EventReason::PodOsSelectorNodeLabelDoesNotMatch => "PodOSSelectorNodeLabelDoesNotMatch",
+            EventReason::PodOsNotSupported => "PodOSNotSupported",
+            EventReason::AppArmor => "AppArmor",
+            EventReason::UnknownField => "UnknownField",
+            EventReason::HostPortNotSupported => "HostPortNotSupported",
         }
     }
 
@@ -127,7 +151,15 @@ impl EventReason {
             | EventReason::BackOff
             | EventReason::Unhealthy
             | EventReason::FailedPostStartHook
-            | EventReason::OomKilling => EventType::Warning,
+            | EventReason::OomKilling
+            | EventReason::OutOfCpu
+            | EventReason::OutOfMemory
+            | EventReason::NodeAffinity
+            | EventReason::PodOsSelectorNodeLabelDoesNotMatch
+            | EventReason::PodOsNotSupported
+            | EventReason::AppArmor
+            | EventReason::UnknownField
+            | EventReason::HostPortNotSupported => EventType::Warning,
         }
     }
 }
@@ -511,6 +543,8 @@ mod tests {
             (EventReason::BackOff, "BackOff", "Warning"),
             (EventReason::OomKilling, "OOMKilling", "Warning"),
             (EventReason::OutOfPods, "OutOfpods", "Warning"),
+            (EventReason::OutOfCpu, "OutOfcpu", "Warning"),
+            (EventReason::UnknownField, "UnknownField", "Warning"),
             (EventReason::Killing, "Killing", "Normal"),
             (EventReason::Pulled, "Pulled", "Normal"),
         ] {

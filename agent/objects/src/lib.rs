@@ -10,6 +10,7 @@
 //!   name, hash).
 //! - [`selector`], [`field_selector`]: label selectors and the field selectors the API
 //!   serves (`spec.nodeName=`, `status.phase!=`, `involvedObject.name=`).
+//! - [`node_affinity`]: nodeSelector and required node affinity against a node's labels.
 //! - [`status`]: a pod's status from what ran (phase, conditions, container statuses) and
 //!   kubectl's STATUS/READY columns.
 //! - [`events`]: events about pods with the event recorder's aggregation, and kubectl's
@@ -32,6 +33,7 @@ pub mod field_selector;
 pub mod log_options;
 pub mod manifest;
 pub mod names;
+pub mod node_affinity;
 pub mod pod_defaults;
 pub mod pod_metrics;
 pub mod pod_table;

@@ -1,5 +1,6 @@
-//! One static pod manifest file → the pods it declares: YAML/JSON decoding (strict: unknown
-//! fields are errors), Kubernetes defaulting and validation, then what the kubelet does to a
+//! One static pod manifest file → the pods it declares: YAML/JSON decoding (wrong types are
+//! errors; unknown fields are dropped, as the kubelet drops them, and listed in
+//! [`StaticPod::ignored_fields`] so the user can be told), Kubernetes defaulting and validation, then what the kubelet does to a
 //! static pod: name `<name>-<nodeName>`, UID = config hash of node, path and content,
 //! `spec.nodeName`, the `kubernetes.io/config.*` annotations and the NoExecute toleration.
 //!
@@ -44,6 +45,10 @@ pub struct StaticPod {
     pub manifest: PathBuf,
     /// Index of its YAML document in that file (0-based).
     pub document: usize,
+    /// Fields of the document that this Pod type does not know (e.g. from a newer API
+    /// version), dropped: `spec.containers[0].foo`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_fields: Vec<String>,
 }
 
 impl StaticPod {
@@ -124,6 +129,27 @@ impl fmt::Display for ManifestError {
     }
 }
 
+impl StaticPod {
+    /// What the user is told about [`StaticPod::ignored_fields`] (an `UnknownField` Warning
+    /// event and the agent log), or `None` when every field was known.
+    pub fn ignored_fields_message(&self) -> Option<String> {
+        if self.ignored_fields.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = self
+            .ignored_fields
+            .iter()
+            .map(|f| format!("{f:?}"))
+            .collect();
+        let s = if list.len() == 1 { "" } else { "s" };
+        Some(format!(
+            "{}: unknown field{s} {} ignored (not in this node's Pod API; the kubelet drops them too)",
+            self.manifest.display(),
+            list.join(", ")
+        ))
+    }
+}
+
 /// Turns a `serde_ignored` path into a Kubernetes field path.
 fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
     use serde_ignored::Path as P;
@@ -137,8 +163,9 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
     }
 }
 
-/// Decodes one document into a Pod, strictly: wrong types and unknown fields are errors.
-fn decode_pod(value: serde_json::Value) -> Result<Pod, Vec<FieldError>> {
+/// Decodes one document into a Pod: wrong types are errors, unknown fields are dropped and
+/// returned beside it.
+fn decode_pod(value: serde_json::Value) -> Result<(Pod, Vec<FieldPath>), Vec<FieldError>> {
     let obj = match value.as_object() {
         Some(o) => o,
         None => {
@@ -187,8 +214,7 @@ fn decode_pod(value: serde_json::Value) -> Result<Pod, Vec<FieldError>> {
             }
             Err(vec![FieldError::type_error(&field, &inner)])
         }
-        Ok(pod) if unknown.is_empty() => Ok(pod),
-        Ok(_) => Err(unknown.iter().map(FieldError::unknown_field).collect()),
+        Ok(pod) => Ok((pod, unknown)),
     }
 }
 
@@ -267,7 +293,7 @@ pub fn parse_manifest(
                     .map(|error| Problem::Field { document, error }),
             )
         };
-        let mut pod = match decode_pod(value) {
+        let (mut pod, ignored) = match decode_pod(value) {
             Ok(p) => p,
             Err(e) => {
                 field_errors(e);
@@ -339,6 +365,7 @@ pub fn parse_manifest(
             pod,
             manifest: path.to_path_buf(),
             document,
+            ignored_fields: ignored.iter().map(ToString::to_string).collect(),
         });
     }
     if problems.is_empty() {

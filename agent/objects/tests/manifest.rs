@@ -274,11 +274,10 @@ fn error_display_names_the_file() {
 #[test]
 fn bad_manifests_report_exact_field_paths() {
     let cases: Vec<(String, Vec<&str>)> = vec![
-        // Strict decoding.
-        (pod_with_container("    imagee: x\n"), vec!["spec.containers[0].imagee: Unknown field"]),
+        // Unknown fields are dropped (as the kubelet does): a misspelt required one is missing.
         (
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: web, lables: {}}\nspec: {containers: [{name: a, image: b}], restartPolicyy: Never}\n".into(),
-            vec!["metadata.lables: Unknown field", "spec.restartPolicyy: Unknown field"],
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: a, imagee: b}]}\n".into(),
+            vec!["spec.containers[0].image: Required value"],
         ),
         (
             pod_with_container("    ports: [{containerPort: eighty}]\n"),
@@ -548,4 +547,36 @@ fn labels_and_annotations_are_not_part_of_the_uid_and_api_pods_keep_their_name()
     );
     assert_eq!(parse(&kept)[0].name(), "web");
     assert!(parse(base)[0].name().starts_with("web-"));
+}
+
+#[test]
+fn unknown_fields_are_dropped_and_listed() {
+    let pods = parse_manifest(
+        Path::new("/m/web.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, lables: {}}\nspec: {containers: [{name: a, image: b, fromTheFuture: 1}], restartPolicyy: Never}\n".as_bytes(),
+        NODE,
+        seen(),
+    )
+    .unwrap();
+    assert_eq!(
+        pods[0].ignored_fields,
+        vec![
+            "metadata.lables",
+            "spec.containers[0].fromTheFuture",
+            "spec.restartPolicyy"
+        ]
+    );
+    let known = parse_manifest(
+        Path::new("/m/web.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: a, image: b}], volumes: [{name: v, emptyDir: {medium: Memory}}]}\n".as_bytes(),
+        NODE,
+        seen(),
+    )
+    .unwrap();
+    assert!(known[0].ignored_fields.is_empty());
+    assert_eq!(known[0].ignored_fields_message(), None);
+    assert_eq!(
+        pods[0].ignored_fields_message().unwrap(),
+        "/m/web.yaml: unknown fields \"metadata.lables\", \"spec.containers[0].fromTheFuture\", \"spec.restartPolicyy\" ignored (not in this node's Pod API; the kubelet drops them too)"
+    );
 }

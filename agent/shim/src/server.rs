@@ -54,8 +54,11 @@ struct Container {
     pid: i32,
     started_at: Option<String>,
     log: Option<LogWriter>,
-    /// The memory cgroup file with its `oom_kill` count, read when init dies of SIGKILL.
+    /// The memory cgroup file with its `oom_kill` count, read at create and when init dies.
     oom_counter: Option<PathBuf>,
+    /// The count at create: any kill after it, of init or any other process of the
+    /// container, makes the exit an OOM kill (containerd's rule).
+    oom_kills_at_create: u64,
     /// How init ended, once reaped (also on disk, for an agent that was away).
     exit: Option<ExitRecord>,
 }
@@ -302,11 +305,8 @@ impl Server {
                 self.early_exits.insert(pid, code);
                 continue;
             };
-            let oom_killed = signal == Some(libc::SIGKILL)
-                && c.oom_counter
-                    .as_deref()
-                    .and_then(|f| noderun_cgroups::read_oom_kills(f).ok())
-                    .is_some_and(|n| n > 0);
+            let oom_killed =
+                oom_kills(c.oom_counter.as_deref()).is_some_and(|n| n > c.oom_kills_at_create);
             let rec = ExitRecord {
                 pid,
                 exit_code: code,
@@ -528,6 +528,7 @@ impl Server {
             });
         }
         exits::remove(&self.cfg.dir, id);
+        let oom_kills_at_create = oom_kills(oom_counter.as_deref()).unwrap_or(0);
         self.containers.insert(
             id.to_string(),
             Container {
@@ -535,6 +536,7 @@ impl Server {
                 started_at: None,
                 log,
                 oom_counter,
+                oom_kills_at_create,
                 exit: None,
             },
         );
@@ -701,4 +703,9 @@ impl Server {
             self.respond(e.client, &r);
         }
     }
+}
+
+/// The OOM kill count of a container's memory cgroup, if it can be read.
+fn oom_kills(counter: Option<&std::path::Path>) -> Option<u64> {
+    counter.and_then(|f| noderun_cgroups::read_oom_kills(f).ok())
 }

@@ -8,6 +8,7 @@
 //! Async (tokio::process); each plugin run has a timeout and its child is killed on drop.
 
 pub mod cache;
+pub mod capabilities;
 pub mod conf;
 pub mod error;
 pub mod invoke;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub use capabilities::PortMapping;
 pub use conf::NetworkConfigList;
 pub use error::CniError;
 
@@ -52,6 +54,9 @@ pub struct PodNetwork {
     pub pod_uid: String,
     /// Interface in the pod, normally [`POD_IFNAME`].
     pub ifname: String,
+    /// Host ports, passed as `runtimeConfig.portMappings` to plugins that declare the
+    /// capability (ADD only; plugins record what they mapped for DEL).
+    pub port_mappings: Vec<PortMapping>,
 }
 
 impl PodNetwork {
@@ -72,6 +77,7 @@ impl PodNetwork {
             pod_namespace: arg("K8S_POD_NAMESPACE"),
             pod_uid: arg("K8S_POD_UID"),
             ifname: c.if_name.clone(),
+            port_mappings: vec![],
         }
     }
 
@@ -126,6 +132,9 @@ pub struct Attachment {
     pub ips: Vec<IpAddr>,
     /// The final CNI result.
     pub result: Value,
+    /// Host ports were asked for but no plugin of the network declares `portMappings`, so
+    /// none is mapped.
+    pub port_mappings_unsupported: bool,
 }
 
 impl Attachment {
@@ -147,8 +156,10 @@ fn plugin_config(
     list: &NetworkConfigList,
     plugin: &Map<String, Value>,
     prev: Option<&Value>,
+    ports: &[PortMapping],
 ) -> Value {
     let mut c = plugin.clone();
+    capabilities::inject(&mut c, plugin, ports);
     c.insert("name".into(), Value::String(list.name.clone()));
     c.insert("cniVersion".into(), Value::String(list.cni_version.clone()));
     match prev {
@@ -221,7 +232,7 @@ impl Cni {
         let inv = self.invocation("ADD", pod, &netns, &args);
         let mut prev: Option<Value> = None;
         for p in &list.plugins {
-            let cfg = plugin_config(&list, p, prev.as_ref());
+            let cfg = plugin_config(&list, p, prev.as_ref(), &pod.port_mappings);
             match invoke::run(plugin_type(p), &cfg, &inv).await {
                 Ok(r) => prev = Some(r),
                 Err(e) => {
@@ -259,10 +270,13 @@ impl Cni {
                 .await;
             return Err(e);
         }
+        let port_mappings_unsupported = !pod.port_mappings.is_empty()
+            && !capabilities::any_declares(&list, capabilities::PORT_MAPPINGS);
         Ok(Attachment {
             network_name: list.name,
             ips,
             result,
+            port_mappings_unsupported,
         })
     }
 
@@ -310,7 +324,7 @@ impl Cni {
             prev.filter(|_| conf::parse_version(&list.cni_version).is_some_and(|v| v >= (0, 4, 0)));
         let inv = self.invocation("DEL", pod, netns, args);
         for p in list.plugins.iter().rev() {
-            let cfg = plugin_config(list, p, prev);
+            let cfg = plugin_config(list, p, prev, &[]);
             invoke::run(plugin_type(p), &cfg, &inv).await?;
         }
         Ok(())
@@ -376,6 +390,7 @@ impl Cni {
             network_name: c.network_name,
             ips,
             result: c.result,
+            port_mappings_unsupported: false,
         }))
     }
 }

@@ -82,8 +82,9 @@ pub fn container_id(uid: &str, which: ContainerRef, name: &str, restart: i32) ->
     format!("{uid}-{kind}-{name}-{restart}")
 }
 
-fn bundle_dir(root: &Path, uid: &str, id: &str) -> PathBuf {
-    paths::pod_dir(root, uid).join("containers").join(id)
+/// A container instance's bundle directory (config.json, the termination log).
+pub(super) fn bundle_dir(root: &Path, uid: &str, id: &str) -> PathBuf {
+    paths::container_bundle_dir(root, uid, id)
 }
 
 /// Starts instance `restart_count` of container `which`: its image, its bundle, create and
@@ -239,6 +240,8 @@ async fn write_bundle(
             )
             .map_err(|e| StartFailure::new(StartReason::Spec(e.kind), &e))?;
             spec.save(dir.join("config.json")).map_err(|e| fail(&e))?;
+            super::stop_signal::of_container(&pod2, which, run.as_ref(), &dir)
+                .map_err(|e| fail(&e))?;
             Ok(dir.clone())
         })();
         if built.is_err() {
@@ -336,7 +339,12 @@ async fn post_start(
             EventReason::FailedPostStartHook,
             format!("PostStartHook failed: {m}"),
         );
-        super::probes::kill_with_grace(sock, id.to_string(), super::state::grace_period(st));
+        super::probes::kill_with_grace(
+            sock,
+            id.to_string(),
+            super::state::grace_period(st),
+            super::stop_signal::of_instance(&ctx.cfg.root_dir, st.pod.uid(), id),
+        );
     }
 }
 

@@ -11,13 +11,13 @@ use std::time::Duration;
 use nodelet_images::{ImageService, PullBackoff, RegistryConfig, Store};
 use tokio::sync::watch;
 
+use crate::admission::{self, NodeInfo, Usage};
 use crate::backoff::Backoff;
 use crate::cni::{Cni, PodNetwork};
 use crate::config::Config;
 use crate::podspec::NodeResources;
 use crate::sandbox::{netns, paths};
 use crate::source::Snapshot;
-use nodelet_objects::events::EventReason;
 use nodelet_objects::manifest::StaticPod;
 
 use super::ctx::{Ctx, ManagerOptions};
@@ -30,6 +30,8 @@ use super::{cgroup, setup};
 
 struct Running {
     full_name: String,
+    /// What the pod counts against the node (admission).
+    usage: Usage,
     cmd: watch::Sender<Command>,
     done: watch::Receiver<bool>,
     stopping: bool,
@@ -40,8 +42,12 @@ pub struct Manager {
     ctx: Arc<Ctx>,
     pods: HashMap<String, Running>,
     adoptable: HashMap<String, PodState>,
-    /// Pods refused because the node runs maxPods already (phase Failed, OutOfpods).
+    /// Pods refused at admission (phase Failed: OutOfpods, OutOfcpu, NodeAffinity, ...).
     rejected: HashSet<String>,
+    /// The node as admission sees it.
+    node: NodeInfo,
+    /// The kernel has AppArmor enabled (soft admission).
+    apparmor_enabled: bool,
 }
 
 impl Manager {
@@ -75,6 +81,15 @@ impl Manager {
                 tracing::warn!("no node IP: the node has no usable address; hostIP stays empty")
             }
         }
+        let node_info = NodeInfo {
+            name: cfg.node_name.clone(),
+            labels: cfg.node_labels.clone(),
+            allocatable: crate::node_config::allocatable(
+                node,
+                cfg.max_pods,
+                &[cfg.system_reserved, cfg.kube_reserved],
+            ),
+        };
         let ctx = Ctx {
             node_ip,
             cni: Cni::new(
@@ -100,6 +115,8 @@ impl Manager {
             pods: HashMap::new(),
             adoptable: HashMap::new(),
             rejected: HashSet::new(),
+            node: node_info,
+            apparmor_enabled: admission::host_apparmor_enabled(),
         })
     }
 
@@ -233,7 +250,7 @@ impl Manager {
         for uid in undesired {
             if let Some(st) = self.adoptable.remove(&uid) {
                 let full_name = st.pod.full_name();
-                let r = self.spawn(st, vec![], Command::Stop);
+                let r = self.spawn(st, vec![], Command::Stop, Usage::default());
                 self.pods.insert(
                     uid,
                     Running {
@@ -252,33 +269,43 @@ impl Manager {
             }
             keep
         });
-        for (uid, sp) in desired {
+        // In the snapshot's order (the kubelet admits pods one by one, each against the ones
+        // admitted before it), pods already running here (adopted) first: they hold their
+        // resources before any new pod is judged.
+        let mut order: Vec<&Arc<StaticPod>> = snap.pods().collect();
+        order.sort_by_key(|p| !self.adoptable.contains_key(p.uid()));
+        for sp in order {
+            let uid = sp.uid();
             // The file's labels and annotations (an edit of only these keeps the UID).
             let m = &sp.pod.metadata;
             view.set_metadata(uid, m.labels.clone(), m.annotations.clone());
             if self.pods.contains_key(uid) || self.rejected.contains(uid) {
                 continue;
             }
-            let active = self.pods.values().filter(|r| !r.stopping).count();
-            if active >= self.ctx.cfg.max_pods as usize && !self.adoptable.contains_key(uid) {
-                tracing::warn!(pod = %sp.full_name(), "rejected: node has maxPods pods");
-                let mut pod = sp.pod.clone();
-                pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
-                    phase: Some("Failed".into()),
-                    reason: Some("OutOfpods".into()),
-                    message: Some(format!(
-                        "Node didn't have enough resource: pods (maxPods {})",
-                        self.ctx.cfg.max_pods
-                    )),
-                    ..Default::default()
-                });
-                view.set_pod(uid, pod);
-                view.event(
-                    uid,
-                    EventReason::OutOfPods,
-                    "Node didn't have enough resource: pods".into(),
-                );
-                self.rejected.insert(uid.to_string());
+            let usage = if self.adoptable.contains_key(uid) {
+                // Already running here: counted, not judged again.
+                admission::requests(&sp.pod)
+            } else {
+                // The active pods: not stopping, not finished (Succeeded/Failed).
+                let mut used = Usage::default();
+                for (u, r) in self.pods.iter().filter(|(_, r)| !r.stopping) {
+                    let phase = view.phase(u);
+                    if !matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
+                        used.add(r.usage);
+                    }
+                }
+                match admission::admit(&sp.pod, &self.node, used) {
+                    Ok(u) => u,
+                    Err(rej) => {
+                        self.reject(sp, rej);
+                        continue;
+                    }
+                }
+            };
+            if !self.adoptable.contains_key(uid)
+                && let Err(rej) = admission::soft_admit(&sp.pod, self.apparmor_enabled)
+            {
+                self.block(sp, rej);
                 continue;
             }
             let full_name = sp.full_name();
@@ -296,17 +323,91 @@ impl Manager {
                 }
                 None => self.fresh_state(sp),
             };
-            let r = self.spawn(st, wait_for, Command::Run);
+            let r = self.spawn(st, wait_for, Command::Run, usage);
             self.pods.insert(uid.to_string(), r);
         }
+    }
+
+    /// A pod the kubelet's soft admission holds back (`canRunPod`): phase Pending with the
+    /// reason and message, every container waiting `Blocked`; nothing is set up for it.
+    fn block(&mut self, sp: &StaticPod, rej: admission::Rejection) {
+        use k8s_openapi::api::core::v1::{ContainerState, ContainerStateWaiting, ContainerStatus};
+        let uid = sp.uid();
+        let reason = rej.reason.as_str();
+        tracing::warn!(pod = %sp.full_name(), "blocked ({reason}): {}", rej.message);
+        let blocked = |cs: &[k8s_openapi::api::core::v1::Container]| -> Vec<ContainerStatus> {
+            cs.iter()
+                .map(|c| ContainerStatus {
+                    name: c.name.clone(),
+                    image: c.image.clone().unwrap_or_default(),
+                    state: Some(ContainerState {
+                        waiting: Some(ContainerStateWaiting {
+                            reason: Some("Blocked".into()),
+                            message: None,
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        let spec = sp.pod.spec.clone().unwrap_or_default();
+        let mut pod = sp.pod.clone();
+        pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Pending".into()),
+            reason: Some(reason.into()),
+            message: Some(rej.message),
+            init_container_statuses: spec
+                .init_containers
+                .as_deref()
+                .map(blocked)
+                .filter(|v| !v.is_empty()),
+            container_statuses: Some(blocked(&spec.containers)),
+            ..Default::default()
+        });
+        let view = &self.ctx.view;
+        view.set_pod(uid, pod);
+        super::view::warn_ignored_fields(view, sp);
+        self.rejected.insert(uid.to_string());
+    }
+
+    /// A pod refused at admission: phase Failed with the reason and message, a Warning event
+    /// of that reason; nothing is set up for it.
+    fn reject(&mut self, sp: &StaticPod, rej: admission::Rejection) {
+        let uid = sp.uid();
+        let reason = rej.reason.as_str();
+        tracing::warn!(pod = %sp.full_name(), "rejected ({reason}): {}", rej.message);
+        let mut pod = sp.pod.clone();
+        pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Failed".into()),
+            reason: Some(reason.into()),
+            message: Some(rej.message.clone()),
+            ..Default::default()
+        });
+        let view = &self.ctx.view;
+        view.set_pod(uid, pod);
+        super::view::warn_ignored_fields(view, sp);
+        view.event(uid, rej.reason.event_reason(), rej.message);
+        self.rejected.insert(uid.to_string());
     }
 
     fn fresh_state(&self, sp: &StaticPod) -> PodState {
         let uid = sp.uid();
         let spec = sp.pod.spec.clone().unwrap_or_default();
+        // As the kubelet: with init containers, a container not created yet waits with
+        // PodInitializing (kubectl then shows Init:0/N, later PodInitializing), else
+        // ContainerCreating.
+        let has_init = spec.init_containers.as_ref().is_some_and(|v| !v.is_empty());
         let slots = |cs: &[k8s_openapi::api::core::v1::Container]| {
             cs.iter()
-                .map(|c| ContainerSlot::new(&c.name, c.image.as_deref().unwrap_or_default()))
+                .map(|c| {
+                    let mut slot =
+                        ContainerSlot::new(&c.name, c.image.as_deref().unwrap_or_default());
+                    if has_init {
+                        slot.waiting = Some(("PodInitializing".into(), None));
+                    }
+                    slot
+                })
                 .collect::<Vec<_>>()
         };
         PodState {
@@ -325,7 +426,13 @@ impl Manager {
         }
     }
 
-    fn spawn(&self, st: PodState, wait_for: Vec<watch::Receiver<bool>>, first: Command) -> Running {
+    fn spawn(
+        &self,
+        st: PodState,
+        wait_for: Vec<watch::Receiver<bool>>,
+        first: Command,
+        usage: Usage,
+    ) -> Running {
         let (cmd_tx, cmd_rx) = watch::channel(first);
         let (done_tx, done_rx) = watch::channel(false);
         let full_name = st.pod.full_name();
@@ -336,6 +443,7 @@ impl Manager {
         });
         Running {
             full_name,
+            usage,
             cmd: cmd_tx,
             done: done_rx,
             stopping: first == Command::Stop,

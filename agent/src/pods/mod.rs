@@ -35,6 +35,8 @@ pub mod probes;
 pub mod setup;
 pub mod shim;
 pub mod state;
+pub mod stop_signal;
+pub mod termination;
 pub mod view;
 pub mod worker;
 

@@ -213,15 +213,16 @@ impl Probes {
     }
 }
 
-/// Kills container `id`: SIGTERM now, SIGKILL after `grace` if it still runs (in the
-/// background; the sync loop sees the exit).
-pub fn kill_with_grace(sock: PathBuf, id: String, grace: Duration) {
+/// Kills container `id`: its stop signal (`signal`, SIGTERM unless the image or the
+/// container names another) now, SIGKILL after `grace` if it still runs (in the background;
+/// the sync loop sees the exit).
+pub fn kill_with_grace(sock: PathBuf, id: String, grace: Duration, signal: i32) {
     tokio::spawn(async move {
         let _ = shim::call(
             &sock,
             Request::Kill {
                 id: id.clone(),
-                signal: libc::SIGTERM,
+                signal,
                 all: false,
             },
         )

@@ -12,7 +12,7 @@ use nodelet_shim_protocol::protocol::{Request, Response};
 use crate::cni::PodNetwork;
 use crate::podspec::{self, PodVolumes};
 use crate::sandbox::bundle::{self, SandboxSpec};
-use crate::sandbox::{NamespaceOptions, dns, netns, paths};
+use crate::sandbox::{NamespaceOptions, dns, host_ports, netns, paths};
 
 use super::ctx::Ctx;
 use super::error::Error;
@@ -145,11 +145,28 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
             .map_err(|e| Error::new("CNI cache", e))?
         {
             Some(a) if st.pod_ip.is_some() => a,
-            _ => ctx
-                .cni
-                .add(&spec.pod_network(&pin))
-                .await
-                .map_err(|e| Error::new("CNI ADD", e))?,
+            _ => {
+                let mut net = spec.pod_network(&pin);
+                net.port_mappings =
+                    host_ports::port_mappings(pod.spec.as_ref().unwrap_or(&Default::default()));
+                let att = ctx
+                    .cni
+                    .add(&net)
+                    .await
+                    .map_err(|e| Error::new("CNI ADD", e))?;
+                if att.port_mappings_unsupported {
+                    ctx.view.event(
+                        &uid,
+                        nodelet_objects::events::EventReason::HostPortNotSupported,
+                        format!(
+                            "host ports {} are not mapped: no plugin of CNI network {:?} declares the portMappings capability",
+                            host_ports::describe(&net.port_mappings),
+                            att.network_name
+                        ),
+                    );
+                }
+                att
+            }
         };
         step("cni");
         ips = att.ips.clone();
@@ -181,7 +198,7 @@ pub fn volumes(ctx: &Ctx, st: &PodState) -> Result<PodVolumes, podspec::SpecErro
     )
 }
 
-/// Stops the pod's containers: SIGTERM to each, up to `grace` for all to exit, then SIGKILL;
+/// Stops the pod's containers: each one's stop signal (SIGTERM unless set otherwise), up to `grace` for all to exit, then SIGKILL;
 /// then deletes them and the sandbox.
 pub async fn stop_containers(
     sock: &Path,
@@ -210,11 +227,14 @@ pub async fn stop_containers(
     }
     for c in &apps {
         if c.exit.is_none() && c.status == "running" {
+            let signal = pre_stop.map_or(libc::SIGTERM, |(root, st)| {
+                super::stop_signal::of_instance(root, st.pod.uid(), &c.id)
+            });
             let _ = shim::call(
                 sock,
                 Request::Kill {
                     id: c.id.clone(),
-                    signal: libc::SIGTERM,
+                    signal,
                     all: false,
                 },
             )

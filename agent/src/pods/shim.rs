@@ -114,7 +114,7 @@ async fn exchange(
     capacity: usize,
 ) -> Result<(tokio::io::BufReader<tokio::net::UnixStream>, Response), Error> {
     use tokio::io::AsyncWriteExt;
-    let err = |e: ClientError| Error::new("shim", e);
+    let err = client_error;
     let io = |source| {
         err(ClientError::Io {
             path: sock.to_path_buf(),
@@ -142,6 +142,21 @@ async fn exchange(
         Ok(Response::Error { message }) => Err(err(ClientError::Shim(message))),
         Ok(r) => Ok((s, r)),
         Err(e) => Err(protocol(e.to_string())),
+    }
+}
+
+/// A shim client error as the pod manager's, named once: `shim: <message>` for what the shim
+/// answered, `shim socket <path>: <reason>` for the connection (never `shim: shim: ...`).
+fn client_error(e: ClientError) -> Error {
+    match e {
+        ClientError::Shim(message) => Error::msg("shim", message),
+        other => {
+            let text = other.to_string();
+            match text.split_once(": ") {
+                Some((what, reason)) => Error::msg(what, reason),
+                None => Error::msg("shim", text),
+            }
+        }
     }
 }
 
@@ -196,5 +211,32 @@ impl Watch {
                 Err(e) => return Err(Error::msg("shim watch", e.to_string())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_shim_once() {
+        let e = client_error(ClientError::Shim("create c1: noderun: no such file".into()));
+        assert_eq!(e.to_string(), "shim: create c1: noderun: no such file");
+        let e = client_error(ClientError::Io {
+            path: "/run/p/shim.sock".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert_eq!(
+            e.to_string(),
+            "shim socket /run/p/shim.sock: entity not found"
+        );
+        let e = client_error(ClientError::Protocol {
+            path: "/s".into(),
+            reason: "connection closed".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "shim socket /s: bad response: connection closed"
+        );
     }
 }

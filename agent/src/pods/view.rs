@@ -50,13 +50,16 @@ impl PodsView {
         }
     }
 
-    /// Every pod (sorted by UID), status included.
+    /// Every pod (sorted by UID), status included; while an edited pod is replaced, only
+    /// its newest version (one row per name, as the API server's mirror pod).
     pub fn pods(&self) -> Vec<PodView> {
         let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
-        self.read()
-            .iter()
-            .map(|(uid, v)| current(v, meta.get(uid)))
-            .collect()
+        newest_per_name(
+            self.read()
+                .iter()
+                .map(|(uid, v)| current(v, meta.get(uid)))
+                .collect(),
+        )
     }
 
     /// One pod by UID.
@@ -94,7 +97,8 @@ impl PodsView {
         }
     }
 
-    /// One pod by `namespace/name` or by name alone.
+    /// One pod by `namespace/name` or by name alone (the newest version while it is
+    /// replaced).
     pub fn find(&self, name: &str) -> Option<PodView> {
         self.pods().into_iter().find(|v| {
             let n = v.pod.metadata.name.as_deref().unwrap_or_default();
@@ -136,6 +140,11 @@ impl PodsView {
         self.events.record(&involved, reason, &message);
     }
 
+    /// The phase pod `uid` shows, if any (read in place, no copy of the pod).
+    pub(crate) fn phase(&self, uid: &str) -> Option<String> {
+        self.read().get(uid)?.pod.status.as_ref()?.phase.clone()
+    }
+
     pub(crate) fn remove(&self, uid: &str) {
         self.write().remove(uid);
         self.deletion_grace
@@ -170,5 +179,85 @@ pub struct PodEvents {
 impl PodEvents {
     pub fn emit(&self, reason: EventReason, message: String) {
         self.view.event(&self.uid, reason, message);
+    }
+}
+
+/// Keeps, of pods with the same namespace/name (an edited pod and its replacement), the one
+/// first seen last (`kubernetes.io/config.seen`); the order is otherwise kept.
+fn newest_per_name(pods: Vec<PodView>) -> Vec<PodView> {
+    let key = |v: &PodView| {
+        let m = &v.pod.metadata;
+        (m.namespace.clone(), m.name.clone())
+    };
+    let seen = |v: &PodView| {
+        v.pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(nodelet_objects::manifest::CONFIG_SEEN_ANNOTATION))
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+    };
+    let mut newest: BTreeMap<(Option<String>, Option<String>), Option<jiff::Timestamp>> =
+        BTreeMap::new();
+    for v in &pods {
+        let e = newest.entry(key(v)).or_insert(None);
+        *e = (*e).max(seen(v));
+    }
+    let mut kept = std::collections::HashSet::new();
+    pods.into_iter()
+        .filter(|v| {
+            let k = key(v);
+            newest.get(&k).copied().flatten() == seen(v) && kept.insert(k)
+        })
+        .collect()
+}
+
+/// Tells the user which fields of pod `sp`'s manifest were dropped as unknown: a Warning
+/// event `UnknownField` on the pod and a line in the agent's log. Nothing for a pod without.
+pub(crate) fn warn_ignored_fields(view: &PodsView, sp: &nodelet_objects::manifest::StaticPod) {
+    if let Some(m) = sp.ignored_fields_message() {
+        tracing::warn!(pod = %sp.full_name(), "{m}");
+        view.event(sp.uid(), EventReason::UnknownField, m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(uid: &str, name: &str, seen: &str) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.uid = Some(uid.into());
+        p.metadata.name = Some(name.into());
+        p.metadata.namespace = Some("default".into());
+        p.metadata.annotations = Some(
+            [(
+                nodelet_objects::manifest::CONFIG_SEEN_ANNOTATION.to_string(),
+                seen.to_string(),
+            )]
+            .into(),
+        );
+        p
+    }
+
+    #[test]
+    fn one_row_per_name_while_replaced() {
+        let v = PodsView::new("node1");
+        v.set_pod("a", pod("a", "web-node1", "2026-01-01T00:00:00Z"));
+        v.set_pod("b", pod("b", "web-node1", "2026-01-01T00:01:00Z"));
+        v.set_pod("c", pod("c", "db-node1", "2026-01-01T00:00:00Z"));
+        let uids: Vec<String> = v
+            .pods()
+            .iter()
+            .filter_map(|p| p.pod.metadata.uid.clone())
+            .collect();
+        assert_eq!(uids, ["b", "c"]);
+        let found = v.find("web-node1").unwrap();
+        assert_eq!(found.pod.metadata.uid.as_deref(), Some("b"));
+        v.remove("b");
+        assert_eq!(
+            v.find("web-node1").unwrap().pod.metadata.uid.as_deref(),
+            Some("a")
+        );
     }
 }

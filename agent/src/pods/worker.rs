@@ -61,6 +61,10 @@ struct Worker {
     seen: Option<std::time::Instant>,
     /// The last sync changed nothing (no status to recompute).
     quiet: bool,
+    /// The last sync saw a container end: its termination (Error, OOMKilled, Completed) is
+    /// shown for one sync period before it is restarted, as between the kubelet's PLEG relist
+    /// and its next sync.
+    just_ended: bool,
     /// The shim's exit stream, while connected.
     watch: Option<shim::Watch>,
 }
@@ -84,18 +88,16 @@ pub async fn run(
         probes: HashMap::new(),
         seen: None,
         quiet: false,
+        just_ended: false,
         watch: None,
     };
     if w.st.shim_pid.is_none() {
         w.seen = Some(std::time::Instant::now());
     }
     w.publish();
+    // A static pod is never scheduled: no `Scheduled` event, as with the kubelet.
     if w.st.shim_pid.is_none() {
-        let node = w.ctx.cfg.node_name.clone();
-        w.event(
-            EventReason::Scheduled,
-            format!("Successfully assigned {} to {node}", w.st.pod.full_name()),
-        );
+        super::view::warn_ignored_fields(&w.ctx.view, &w.st.pod);
     }
     for mut d in wait_for {
         let _ = d.wait_for(|done| *done).await;
@@ -201,7 +203,7 @@ impl Worker {
     /// Nothing is pending that only a timer would notice: the shim is watched, the sandbox
     /// is up, and every container is running or finished for good (or the pod failed).
     fn settled(&self) -> bool {
-        if !self.st.sandbox_ready || self.sandbox_error.is_some() {
+        if !self.st.sandbox_ready || self.sandbox_error.is_some() || self.just_ended {
             return false;
         }
         if self.st.failed.is_some() {
@@ -356,11 +358,30 @@ impl Worker {
             let by_id: HashMap<String, ContainerInfo> =
                 infos.into_iter().map(|c| (c.id.clone(), c)).collect();
             let mut oom = vec![];
-            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+            let mut ended = vec![];
+            let inits = self.st.init.len();
+            for (n, slot) in self
+                .st
+                .init
+                .iter_mut()
+                .chain(self.st.containers.iter_mut())
+                .enumerate()
+            {
+                let was_ended = slot.ended.is_some();
                 if observe(slot, &by_id) {
                     oom.push(slot.name.clone());
                 }
+                if !was_ended && slot.ended.is_some() {
+                    ended.push(match n.checked_sub(inits) {
+                        None => ContainerRef::Init(n),
+                        Some(i) => ContainerRef::App(i),
+                    });
+                }
             }
+            if !ended.is_empty() {
+                super::termination::fill(&self.ctx, &mut self.st, &ended).await;
+            }
+            self.just_ended = !ended.is_empty();
             // Of a dead sandbox, only that it died is reported.
             for name in oom.into_iter().filter(|_| sandbox == Sandbox::Running) {
                 self.event(
@@ -369,18 +390,27 @@ impl Worker {
                 );
             }
         }
-        let now = Timestamp::now();
-        let actions = {
-            let observed = Observed {
-                sandbox,
-                init: &self.st.init,
-                containers: &self.st.containers,
+        // An exit is shown for one sync period before anything restarts it (as on a kubelet).
+        if !self.just_ended {
+            let now = Timestamp::now();
+            let actions = {
+                let observed = Observed {
+                    sandbox,
+                    init: &self.st.init,
+                    containers: &self.st.containers,
+                };
+                let book = self.ctx.backoff.lock().unwrap_or_else(|p| p.into_inner());
+                plan::compute_pod_actions(
+                    &self.st.pod.pod,
+                    self.st.pod.uid(),
+                    &observed,
+                    &book,
+                    now,
+                )
             };
-            let book = self.ctx.backoff.lock().unwrap_or_else(|p| p.into_inner());
-            plan::compute_pod_actions(&self.st.pod.pod, self.st.pod.uid(), &observed, &book, now)
-        };
-        if !self.carry_out(actions, now).await {
-            return; // the pod was killed: the next sync builds a new sandbox
+            if !self.carry_out(actions, now).await {
+                return; // the pod was killed: the next sync builds a new sandbox
+            }
         }
         self.probe().await;
         self.quiet = changing(&self.st) == before;
@@ -562,7 +592,8 @@ impl Worker {
                     let rest = grace
                         .saturating_sub(t.elapsed())
                         .max(Duration::from_secs(2).min(grace));
-                    super::probes::kill_with_grace(sock, id, rest);
+                    let signal = super::stop_signal::of_instance(&root, &uid, &id);
+                    super::probes::kill_with_grace(sock, id, rest, signal);
                 });
             }
             let slot = &mut self.st.containers[i];

@@ -260,6 +260,22 @@ enum InitKind {
 /// kubelet `GetPodQOS`: BestEffort without any cpu/memory request or limit; Guaranteed when
 /// every container has cpu and memory limits and all requests equal the limits; else Burstable.
 pub fn qos_class(pod: &Pod) -> Result<QosClass, SpecError> {
+    // With pod-level resources, the class is theirs alone (kubelet `GetPodQOS` with
+    // PodLevelResources).
+    if let Some(p) = pod_level(pod)? {
+        let requests = [p.cpu_request_millis, p.memory_request];
+        let limits = [p.cpu_limit_millis, p.memory_limit];
+        let positive = |v: &Option<i64>| v.is_some_and(|v| v > 0);
+        return Ok(
+            if !requests.iter().any(positive) && !limits.iter().any(positive) {
+                QosClass::BestEffort
+            } else if limits.iter().all(positive) && requests == limits {
+                QosClass::Guaranteed
+            } else {
+                QosClass::Burstable
+            },
+        );
+    }
     let mut req = [0i64; 2];
     let mut lim = [0i64; 2];
     let (mut any_req, mut any_lim) = ([false; 2], [false; 2]);
@@ -372,6 +388,23 @@ pub struct PodTotals {
     pub all_memory_limits: bool,
 }
 
+/// Pod-level `spec.resources` (PodLevelResources), when it asks for anything: a request
+/// defaults to its limit, as for containers.
+fn pod_level(pod: &Pod) -> Result<Option<Requirements>, SpecError> {
+    let Some(r) = pod.spec.as_ref().and_then(|s| s.resources.as_ref()) else {
+        return Ok(None);
+    };
+    let empty = |m: &Option<BTreeMap<String, K8sQuantity>>| m.as_ref().is_none_or(|m| m.is_empty());
+    if empty(&r.requests) && empty(&r.limits) {
+        return Ok(None);
+    }
+    let holder = Container {
+        resources: Some(r.clone()),
+        ..Default::default()
+    };
+    Requirements::of(&holder, &FieldPath::new("spec")).map(Some)
+}
+
 pub fn pod_totals(pod: &Pod) -> Result<PodTotals, SpecError> {
     let mut sum = [0i64; 4];
     let mut sidecars = [0i64; 4];
@@ -398,7 +431,24 @@ pub fn pod_totals(pod: &Pod) -> Result<PodTotals, SpecError> {
             }
         }
     }
-    let t: Vec<i64> = (0..4).map(|i| sum[i].max(init_max[i])).collect();
+    let mut t: Vec<i64> = (0..4).map(|i| sum[i].max(init_max[i])).collect();
+    // Pod-level resources replace the containers' sums for what they set (kubelet
+    // `PodRequests`/`PodLimits` with PodLevelResources).
+    if let Some(p) = pod_level(pod)? {
+        let set = [
+            p.cpu_request_millis,
+            p.cpu_limit_millis,
+            p.memory_request,
+            p.memory_limit,
+        ];
+        for (i, v) in set.into_iter().enumerate() {
+            if let Some(v) = v {
+                t[i] = v;
+            }
+        }
+        all_cpu |= p.cpu_limit_millis.is_some_and(|v| v > 0);
+        all_mem |= p.memory_limit.is_some_and(|v| v > 0);
+    }
     Ok(PodTotals {
         cpu_request_millis: t[0],
         cpu_limit_millis: t[1],

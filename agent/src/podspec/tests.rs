@@ -107,6 +107,7 @@ fn image() -> RunConfig {
         entrypoint: Some(vec!["/bin/entry".into()]),
         cmd: Some(vec!["default-arg".into()]),
         working_dir: None,
+        ..Default::default()
     }
 }
 
@@ -861,9 +862,11 @@ fn users_and_groups() {
     let u = s.process().as_ref().unwrap().user();
     assert_eq!(u.uid(), 1000, "container wins");
     assert_eq!(u.gid(), 3000, "pod runAsGroup");
+    // containerd: the primary group first, the image's groups of the user, then
+    // supplementalGroups and fsGroup.
     assert_eq!(
         u.additional_gids().clone().unwrap(),
-        [2000, 4000, 3000, 5000]
+        [3000, 2000, 4000, 5000]
     );
 
     // The image's user by name.
@@ -1499,4 +1502,30 @@ fn downward_api_volumes() {
     }
     volumes::teardown(&f.volumes_dir()).unwrap();
     assert!(!dir.exists());
+}
+
+#[test]
+fn pod_level_resources_set_the_pod_cgroup_and_class() {
+    let mut p = res_pod(
+        json!([c("a", json!({"cpu": "100m"}), json!({})), {"name": "b", "image": "x"}]),
+        json!([]),
+    );
+    p.spec.as_mut().unwrap().resources =
+        serde_json::from_value(json!({"limits": {"cpu": "500m", "memory": "64Mi"}})).unwrap();
+    let t = resources::pod_totals(&p).unwrap();
+    assert_eq!((t.cpu_request_millis, t.cpu_limit_millis), (500, 500));
+    assert_eq!((t.memory_request, t.memory_limit), (64 << 20, 64 << 20));
+    assert_eq!(resources::qos_class(&p).unwrap(), QosClass::Guaranteed);
+    let r = resources::pod_resources(&p, None).unwrap();
+    assert_eq!(r.cpu().as_ref().unwrap().quota(), Some(50_000));
+    assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
+    // Requests below the limits: Burstable, still limited.
+    p.spec.as_mut().unwrap().resources = serde_json::from_value(
+        json!({"requests": {"memory": "32Mi"}, "limits": {"memory": "64Mi"}}),
+    )
+    .unwrap();
+    assert_eq!(resources::qos_class(&p).unwrap(), QosClass::Burstable);
+    let r = resources::pod_resources(&p, None).unwrap();
+    assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
+    assert_eq!(resources::pod_totals(&p).unwrap().cpu_request_millis, 100);
 }

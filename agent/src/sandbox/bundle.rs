@@ -88,6 +88,7 @@ impl SandboxSpec {
             pod_namespace: self.pod_namespace.clone(),
             pod_uid: self.pod_uid.clone(),
             ifname: POD_IFNAME.to_string(),
+            port_mappings: vec![],
         }
     }
 }

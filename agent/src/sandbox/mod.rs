@@ -8,7 +8,8 @@
 //! 1. [`bundle::write`] the pause bundle under `<rootDir>/pods/<uid>/sandbox/`;
 //! 2. the shim `Create`s and `Start`s it; with the pause pid, [`netns::pin`] the network
 //!    namespace at `<runDir>/netns/<uid>` and [`netns::loopback_up`] inside it;
-//! 3. `crate::cni::Cni::add` (skipped for hostNetwork pods) → the pod IP;
+//! 3. `crate::cni::Cni::add` (skipped for hostNetwork pods) → the pod IP, with the pod's
+//!    [`host_ports`] for plugins that declare the `portMappings` capability;
 //! 4. [`dns::write_files`] the pod's hosts and resolv.conf; [`netns::container_namespaces`]
 //!    tells the app containers which namespaces to join.
 //!
@@ -18,6 +19,7 @@
 pub mod bundle;
 pub mod dns;
 pub mod error;
+pub mod host_ports;
 pub mod netns;
 pub mod paths;
 

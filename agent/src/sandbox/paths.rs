@@ -15,6 +15,12 @@ pub fn pod_dir(root_dir: &Path, uid: &str) -> PathBuf {
     root_dir.join("pods").join(uid)
 }
 
+/// `<rootDir>/pods/<uid>/containers/<id>`: a container instance's bundle (config.json, its
+/// termination log, its stop signal).
+pub fn container_bundle_dir(root_dir: &Path, uid: &str, id: &str) -> PathBuf {
+    pod_dir(root_dir, uid).join("containers").join(id)
+}
+
 /// `<rootDir>/pods/<uid>/sandbox`: the pause bundle.
 pub fn sandbox_bundle_dir(root_dir: &Path, uid: &str) -> PathBuf {
     pod_dir(root_dir, uid).join("sandbox")

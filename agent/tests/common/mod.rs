@@ -25,6 +25,11 @@ fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
 /// A `docker save` archive tagged `tag`: one layer with /bin/busybox, `Cmd` busybox sh,
 /// `PATH=/bin`, for the host's architecture.
 pub fn busybox_archive(tag: &str) -> Vec<u8> {
+    busybox_archive_with(tag, &[])
+}
+
+/// [`busybox_archive`] with more keys in the image's `config` (e.g. `StopSignal`).
+pub fn busybox_archive_with(tag: &str, config: &[(&str, serde_json::Value)]) -> Vec<u8> {
     let busybox = std::fs::read("/bin/busybox").unwrap();
     let layer = tar_of(&[("bin/busybox", &busybox, 0o755)]);
     let arch = if cfg!(target_arch = "aarch64") {
@@ -32,9 +37,13 @@ pub fn busybox_archive(tag: &str) -> Vec<u8> {
     } else {
         "amd64"
     };
+    let mut run = serde_json::json!({"Cmd": ["/bin/busybox", "sh"], "Env": ["PATH=/bin"]});
+    for (k, v) in config {
+        run[*k] = v.clone();
+    }
     let cfg = serde_json::to_vec(&serde_json::json!({
         "architecture": arch, "os": "linux",
-        "config": {"Cmd": ["/bin/busybox", "sh"], "Env": ["PATH=/bin"]},
+        "config": run,
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha(&layer))]}
     }))
     .unwrap();
