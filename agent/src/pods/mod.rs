@@ -34,6 +34,7 @@ pub mod probes;
 pub mod setup;
 pub mod shim;
 pub mod state;
+pub mod terminate;
 pub mod view;
 pub mod worker;
 

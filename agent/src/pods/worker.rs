@@ -170,17 +170,7 @@ impl Worker {
             }
         }
         let uid = self.uid();
-        if let Err(e) = setup::teardown(
-            &self.ctx,
-            &uid,
-            Some(self.st.clone()),
-            grace,
-            setup::Scope::Pod,
-        )
-        .await
-        {
-            tracing::warn!(pod = %uid, "teardown: {e}");
-        }
+        super::terminate::teardown_pod(&self.ctx, &uid, Some(self.st.clone()), grace).await;
         self.ctx
             .backoff
             .lock()
