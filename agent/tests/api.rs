@@ -200,6 +200,31 @@ fn healthz_and_root_only_socket() {
     ));
 }
 
+/// A predecessor that was just killed still holds its listener for a moment (connections
+/// are accepted into the backlog, nobody serves them): the new server waits for it to go
+/// instead of failing with "another nodelet is serving it".
+#[test]
+fn bind_waits_for_a_dying_predecessors_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nodelet.sock");
+    let dying = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        drop(dying);
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _g = rt.enter();
+    let t = std::time::Instant::now();
+    let l = api::bind_unix(&path);
+    closer.join().unwrap();
+    assert!(l.is_ok(), "{:?}", l.err().map(|e| e.to_string()));
+    assert!(t.elapsed() >= std::time::Duration::from_millis(700));
+    assert!(t.elapsed() < api::server::IN_USE_WAIT);
+}
+
 #[test]
 fn pod_list_json_namespaces_and_selectors() {
     let s = start();
