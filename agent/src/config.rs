@@ -67,6 +67,9 @@ pub struct Config {
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
     pub max_pods: u32,
+    /// The kubelet's `podPidsLimit`: the pod cgroup's `pids.max`; `None` = unlimited (the
+    /// kubelet's -1, its default; the packaged configuration sets 4096).
+    pub pod_pids_limit: Option<i64>,
     /// Rotate a container log at this size (bytes).
     pub container_log_max_size: u64,
     /// Keep at most this many log files per container (current one included).
@@ -155,6 +158,9 @@ pub struct ConfigFlags {
     /// Maximum number of pods [default: 110].
     #[arg(long)]
     pub max_pods: Option<String>,
+    /// Most processes (pids) per pod, the kubelet's podPidsLimit; -1 = unlimited [default: -1].
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pod_max_pids: Option<String>,
     /// Container log size that triggers rotation, a quantity like 10Mi [default: 10Mi].
     #[arg(long)]
     pub container_log_max_size: Option<String>,
@@ -238,6 +244,7 @@ struct FileConfig {
     node_ip: Option<String>,
     cgroup_root: Option<PathBuf>,
     max_pods: Option<Scalar>,
+    pod_pids_limit: Option<Scalar>,
     container_log_max_size: Option<Scalar>,
     container_log_max_files: Option<Scalar>,
     container_log_max_instances: Option<Scalar>,
@@ -357,6 +364,7 @@ impl Config {
             node_ip: None,
             cgroup_root: None,
             max_pods: 110,
+            pod_pids_limit: None,
             container_log_max_size: 10 * 1024 * 1024,
             container_log_max_files: 5,
             container_log_max_instances: crate::logs::DEFAULT_MAX_INSTANCES as u32,
@@ -472,6 +480,23 @@ impl Config {
             1,
         )? {
             cfg.max_pods = n;
+        }
+        if let Some((s, origin)) = pick!(
+            flags.pod_max_pids,
+            "pod-max-pids",
+            scalar(fc.pod_pids_limit)
+        ) {
+            cfg.pod_pids_limit = match s.trim().parse::<i64>() {
+                Ok(-1) => None,
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(invalid(
+                        origin,
+                        "podPidsLimit",
+                        format!("must be -1 (unlimited) or a positive whole number, got {s:?}"),
+                    ));
+                }
+            };
         }
         if let Some(n) = int(
             pick!(

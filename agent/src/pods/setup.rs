@@ -50,7 +50,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
     let pod = &st.pod.pod;
     st.save(root)?;
     let res =
-        podspec::resources::pod_resources(pod, None).map_err(|e| Error::new("pod resources", e))?;
+        podspec::resources::pod_resources(pod, ctx.cfg.pod_pids_limit).map_err(|e| Error::new("pod resources", e))?;
     let cg = st.cgroup_parent.clone();
     tokio::task::spawn_blocking(move || super::cgroup::create(&cg, &res))
         .await
