@@ -5,7 +5,10 @@
 //!   restart, and the pod's state stays until it is;
 //! - an agent killed -9 during a CNI ADD leaves the plugin running; the next agent's teardown
 //!   waits for it (the attachment's lock file, inherited by the plugin) and frees its lease;
-//! - at start, CNI GC frees a lease no attachment of the node knows.
+//! - at start, CNI GC frees a lease no attachment of the node knows;
+//! - a fork bomb in one pod is held by `podPidsLimit` (the node's pids capped below the
+//!   test's cgroup): the neighbour's exec readiness probe keeps passing, new pods start;
+//! - ten manifests with a 3.9 MB invalid `metadata.name` make bounded log lines and RSS.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -249,6 +252,188 @@ fn cni_gc_at_start_frees_unknown_leases() {
     drop(cg);
 }
 
+
+/// The directory named `name` somewhere below `d`.
+fn find_dir(d: &Path, name: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        if e.file_name().to_string_lossy() == name {
+            return Some(p);
+        }
+        if let Some(x) = find_dir(&p, name) {
+            return Some(x);
+        }
+    }
+    None
+}
+
+fn ready(p: &serde_json::Value) -> bool {
+    node::container(p, "app")["ready"] == true
+}
+
+fn fork_bomb_is_held_by_pod_pids_limit() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-safety-", "sf3", "10.244.24.0/24");
+    // The node's whole pids budget, capped below the test's own cgroup: whatever happens,
+    // nothing of this test can take the shared machine's pids.
+    let pids_dir = cg.cg.dir_for("pids").expect("a pids controller").to_path_buf();
+    std::fs::write(pids_dir.join("pids.max"), "400").unwrap();
+    import_busybox(&node.dir("root"), &t);
+    cleanup.agent = Some(node.start_with("1", &["--pod-max-pids", "64"]));
+    std::fs::write(
+        node.dir("manifests/healthy.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: healthy
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+    readinessProbe:
+      exec: {{command: ["/bin/busybox", "true"]}}
+      periodSeconds: 1
+      failureThreshold: 1
+"#
+        ),
+    )
+    .unwrap();
+    let h = node.wait_pod("healthy ready", 60, |p| {
+        p["metadata"]["name"] == "healthy-node1" && ready(p)
+    });
+    let _ = h;
+    std::fs::write(
+        node.dir("manifests/bomb.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: bomb
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "while true; do /bin/busybox sleep 1000 & done"]
+    resources: {{limits: {{cpu: 200m}}}}
+"#
+        ),
+    )
+    .unwrap();
+    let bomb = node.wait_pod("bomb running", 60, |p| {
+        p["metadata"]["name"] == "bomb-node1" && p["status"]["phase"] == "Running"
+    });
+    let uid = bomb["metadata"]["uid"].as_str().unwrap().to_string();
+    let pod_cg = find_dir(&pids_dir, &format!("pod{uid}")).expect("the bomb's pod cgroup");
+    let read = |f: &str| {
+        std::fs::read_to_string(pod_cg.join(f))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("pids.max"), "64");
+    wait_until("the bomb to use its pids", 30, &node, || {
+        read("pids.current").parse::<u32>().unwrap_or(0) >= 60
+    });
+    // While it keeps forking, the neighbour's exec probe (a noderun exec each second) keeps
+    // passing, and a new pod still starts.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(8) {
+        let h = node
+            .pods()
+            .into_iter()
+            .find(|p| p["metadata"]["name"] == "healthy-node1")
+            .unwrap();
+        assert!(ready(&h), "the neighbour lost readiness: {:#}\n{}", h["status"], node.logs());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::fs::write(node.dir("manifests/late.yaml"), sleeper("late")).unwrap();
+    node.wait_pod("a pod started after the bomb", 60, |p| {
+        p["metadata"]["name"] == "late-node1" && p["status"]["phase"] == "Running"
+    });
+    assert!(read("pids.current").parse::<u32>().unwrap_or(99) <= 64);
+    for m in ["healthy", "bomb", "late"] {
+        std::fs::remove_file(node.dir(&format!("manifests/{m}.yaml"))).unwrap();
+    }
+    node.wait_pod_gone(60);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn huge_invalid_names_make_bounded_logs_and_memory() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-safety-", "sf4", "10.244.25.0/24");
+    cleanup.agent = Some(node.start("1"));
+    let pid = cleanup.agent.as_ref().unwrap().id();
+    wait_until("the API socket", 30, &node, || {
+        node.dir("run/nodelet.sock").exists()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let before = rss_kib(pid);
+    let files = 10;
+    let name = format!("Bad_{}", "x".repeat(3_900_000));
+    for i in 0..files {
+        let tmp = t.join(format!("big{i}.yaml"));
+        std::fs::write(
+            &tmp,
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{containers: [{{name: a, image: busybox}}]}}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::rename(&tmp, node.dir(&format!("manifests/big{i}.yaml"))).unwrap();
+    }
+    wait_until("every file reported invalid", 60, &node, || {
+        node.logs().matches("invalid static pod manifest").count() >= files
+    });
+    // The heap is trimmed every 5 s (memory.rs).
+    std::thread::sleep(Duration::from_secs(6));
+    let after = rss_kib(pid);
+    let logs = node.logs();
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 16 * 1024, "a {longest}-byte log line");
+    assert!(
+        logs.contains(&format!("… ({} bytes)", name.len() + 2)),
+        "the cut is said"
+    );
+    assert!(
+        after < before + 40 * 1024,
+        "RSS grew from {before} KiB to {after} KiB for {files} invalid files"
+    );
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "safety_e2e",
@@ -261,6 +446,14 @@ fn main() {
             (
                 "cni_gc_at_start_frees_unknown_leases",
                 cni_gc_at_start_frees_unknown_leases,
+            ),
+            (
+                "fork_bomb_is_held_by_pod_pids_limit",
+                fork_bomb_is_held_by_pod_pids_limit,
+            ),
+            (
+                "huge_invalid_names_make_bounded_logs_and_memory",
+                huge_invalid_names_make_bounded_logs_and_memory,
             ),
         ],
     );
