@@ -8,7 +8,8 @@
 //! - at start, CNI GC frees a lease no attachment of the node knows;
 //! - a fork bomb in one pod is held by `podPidsLimit` (the node's pids capped below the
 //!   test's cgroup): the neighbour's exec readiness probe keeps passing, new pods start;
-//! - ten manifests with a 3.9 MB invalid `metadata.name` make bounded log lines and RSS.
+//! - ten manifests with a 3.9 MB invalid `metadata.name` make bounded log lines and RSS;
+//! - a crash-looping container's back-off is kept across a nodelet restart.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -122,7 +123,11 @@ fn cni_del_failing_once_is_retried() {
         leases(&node).is_empty()
     });
     node.wait_pod_gone(30);
-    assert!(node.logs().contains("injected DEL failure"), "{}", node.logs());
+    assert!(
+        node.logs().contains("injected DEL failure"),
+        "{}",
+        node.logs()
+    );
     node::stop_agent(&mut cleanup);
     drop(cleanup);
     drop(cg);
@@ -203,15 +208,10 @@ fn cni_gc_at_start_frees_unknown_leases() {
     // An attachment nobody knows: nodenet ADD run by hand into a namespace of ours.
     let ns = t.join("leakns");
     std::fs::write(&ns, "").unwrap();
-    node::sh(&[
-        "unshare",
-        &format!("--net={}", ns.display()),
-        "true",
-    ]);
-    let conf: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(node.dir("net.d/10-pods.conflist")).unwrap(),
-    )
-    .unwrap();
+    node::sh(&["unshare", &format!("--net={}", ns.display()), "true"]);
+    let conf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.dir("net.d/10-pods.conflist")).unwrap())
+            .unwrap();
     let mut plugin = conf["plugins"][0].clone();
     plugin["name"] = conf["name"].clone();
     plugin["cniVersion"] = conf["cniVersion"].clone();
@@ -233,7 +233,11 @@ fn cni_gc_at_start_frees_unknown_leases() {
         .write_all(plugin.to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(leases(&node).len(), 1);
     // A pod of the node's own keeps its lease.
     std::fs::write(node.dir("manifests/web.yaml"), sleeper("web")).unwrap();
@@ -251,7 +255,6 @@ fn cni_gc_at_start_frees_unknown_leases() {
     drop(cleanup);
     drop(cg);
 }
-
 
 /// The directory named `name` somewhere below `d`.
 fn find_dir(d: &Path, name: &str) -> Option<PathBuf> {
@@ -284,7 +287,11 @@ fn fork_bomb_is_held_by_pod_pids_limit() {
     } = NodeEnv::nodenet("nodelet-safety-", "sf3", "10.244.24.0/24");
     // The node's whole pids budget, capped below the test's own cgroup: whatever happens,
     // nothing of this test can take the shared machine's pids.
-    let pids_dir = cg.cg.dir_for("pids").expect("a pids controller").to_path_buf();
+    let pids_dir = cg
+        .cg
+        .dir_for("pids")
+        .expect("a pids controller")
+        .to_path_buf();
     std::fs::write(pids_dir.join("pids.max"), "400").unwrap();
     import_busybox(&node.dir("root"), &t);
     cleanup.agent = Some(node.start_with("1", &["--pod-max-pids", "64"]));
@@ -357,7 +364,12 @@ spec:
             .into_iter()
             .find(|p| p["metadata"]["name"] == "healthy-node1")
             .unwrap();
-        assert!(ready(&h), "the neighbour lost readiness: {:#}\n{}", h["status"], node.logs());
+        assert!(
+            ready(&h),
+            "the neighbour lost readiness: {:#}\n{}",
+            h["status"],
+            node.logs()
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     std::fs::write(node.dir("manifests/late.yaml"), sleeper("late")).unwrap();
@@ -373,7 +385,6 @@ spec:
     drop(cleanup);
     drop(cg);
 }
-
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -434,11 +445,93 @@ fn huge_invalid_names_make_bounded_logs_and_memory() {
     drop(cg);
 }
 
+fn crash_loop_back_off_survives_an_agent_restart() {
+    let NodeEnv {
+        node,
+        mut cleanup,
+        cg,
+        t,
+        tmp: _tmp,
+    } = NodeEnv::nodenet("nodelet-safety-", "sf5", "10.244.26.0/24");
+    import_busybox(&node.dir("root"), &t);
+    let backoff = [
+        "--crash-loop-back-off-initial",
+        "8s",
+        "--crash-loop-back-off-max",
+        "16s",
+    ];
+    let starts_dir = t.join("starts");
+    std::fs::create_dir_all(&starts_dir).unwrap();
+    let starts = || {
+        std::fs::read_to_string(starts_dir.join("log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    cleanup.agent = Some(node.start_with("1", &backoff));
+    std::fs::write(
+        node.dir("manifests/crash.yaml"),
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: crash
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "echo x >> /starts/log; exit 1"]
+    volumeMounts: [{{name: s, mountPath: /starts}}]
+  volumes:
+  - name: s
+    hostPath: {{path: {}}}
+"#,
+            starts_dir.display()
+        ),
+    )
+    .unwrap();
+    // Crash 1 → restarted at once; crash 2 → CrashLoopBackOff, 8 s.
+    node.wait_pod("crash in CrashLoopBackOff after a restart", 60, |p| {
+        let c = node::container(p, "app");
+        c["restartCount"] == 1 && c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    });
+    assert_eq!(starts(), 2);
+    let mut a = cleanup.agent.take().unwrap();
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let t0 = Instant::now();
+    cleanup.agent = Some(node.start_with("2", &backoff));
+    // The new agent adopts the pod and keeps waiting out the back-off.
+    while t0.elapsed() < Duration::from_secs(4) {
+        assert_eq!(
+            starts(),
+            2,
+            "restarted without back-off after the agent restart; log:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // ... and restarts once it is over.
+    wait_until("the restart after the back-off", 20, &node, || {
+        starts() >= 3
+    });
+    std::fs::remove_file(node.dir("manifests/crash.yaml")).unwrap();
+    node.wait_pod_gone(30);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
 fn main() {
     node::run_cases(
         "safety_e2e",
         &[
-            ("cni_del_failing_once_is_retried", cni_del_failing_once_is_retried),
+            (
+                "cni_del_failing_once_is_retried",
+                cni_del_failing_once_is_retried,
+            ),
             (
                 "cni_add_orphaned_by_a_killed_agent_is_deleted",
                 cni_add_orphaned_by_a_killed_agent_is_deleted,
@@ -454,6 +547,10 @@ fn main() {
             (
                 "huge_invalid_names_make_bounded_logs_and_memory",
                 huge_invalid_names_make_bounded_logs_and_memory,
+            ),
+            (
+                "crash_loop_back_off_survives_an_agent_restart",
+                crash_loop_back_off_survives_an_agent_restart,
             ),
         ],
     );

@@ -85,6 +85,7 @@ pub async fn run(
     if w.st.shim_pid.is_none() {
         w.seen = Some(std::time::Instant::now());
     }
+    w.st.restore_backoff(&mut ctx.backoff.lock().unwrap_or_else(|p| p.into_inner()));
     w.publish();
     if w.st.shim_pid.is_none() {
         let node = w.ctx.cfg.node_name.clone();
@@ -623,12 +624,13 @@ impl Worker {
         let key = backoff::key(&uid, &slot.name);
         let mut restart_count = slot.restart_count;
         if let Some(last) = &slot.last {
-            let d = self
-                .ctx
-                .backoff
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .decide(&key, last.finished_at, Timestamp::now());
+            let (d, entry) = {
+                let mut b = self.ctx.backoff.lock().unwrap_or_else(|p| p.into_inner());
+                let d = b.decide(&key, last.finished_at, Timestamp::now());
+                (d, b.entry(&key))
+            };
+            // Persisted with the pod's state: a restarted agent keeps waiting.
+            self.slot_mut(which).backoff = entry;
             if let Decision::Wait { delay, .. } = d {
                 let msg = format!(
                     "back-off {} restarting failed container={} pod={}",

@@ -200,12 +200,18 @@ impl Node {
             .arg(self.dir("net.d"))
             .arg("--cni-bin-dir")
             .arg(self.dir("cni-bin"))
-            .args([
-                "--crash-loop-back-off-initial",
-                "1s",
-                "--crash-loop-back-off-max",
-                "2s",
-            ])
+            .args(
+                // The tests' short back-off unless `extra` sets its own.
+                (!extra.contains(&"--crash-loop-back-off-initial"))
+                    .then_some([
+                        "--crash-loop-back-off-initial",
+                        "1s",
+                        "--crash-loop-back-off-max",
+                        "2s",
+                    ])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--file-check-frequency")
             .arg("1s")
             .args(
