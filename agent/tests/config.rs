@@ -281,10 +281,21 @@ fn config_file_optional_at_default_path_required_when_given() {
 
 #[test]
 fn pod_pids_limit_key_and_flag() {
-    assert_eq!(from(HEAD, &ConfigFlags::default()).unwrap().pod_pids_limit, None);
-    let c = from(&format!("{HEAD}podPidsLimit: 4096\n"), &ConfigFlags::default()).unwrap();
+    assert_eq!(
+        from(HEAD, &ConfigFlags::default()).unwrap().pod_pids_limit,
+        None
+    );
+    let c = from(
+        &format!("{HEAD}podPidsLimit: 4096\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
     assert_eq!(c.pod_pids_limit, Some(4096));
-    let c = from(&format!("{HEAD}podPidsLimit: -1\n"), &ConfigFlags::default()).unwrap();
+    let c = from(
+        &format!("{HEAD}podPidsLimit: -1\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
     assert_eq!(c.pod_pids_limit, None, "-1 is unlimited, as in the kubelet");
     let cli = Cli::try_parse_from(["nodelet", "--pod-max-pids", "100"]).unwrap();
     let c = from(&format!("{HEAD}podPidsLimit: 4096\n"), &cli.cfg).unwrap();

@@ -206,7 +206,10 @@ mod tests {
         let s = e.to_string();
         assert!(s.len() < 700, "{} bytes", s.len());
         assert!(s.starts_with("metadata.name: Invalid value: \"XXX"), "{s}");
-        assert!(s.ends_with(&format!("XX… ({} bytes): bad", name.len() + 2)), "{s}");
+        assert!(
+            s.ends_with(&format!("XX… ({} bytes): bad", name.len() + 2)),
+            "{s}"
+        );
         let k = FieldPath::new("metadata").child("labels").key(&name);
         assert!(k.as_str().len() < 700);
         // Short values are untouched; a cut never splits a character.

@@ -552,6 +552,9 @@ fn a_huge_invalid_name_makes_a_bounded_error() {
     .unwrap_err();
     let s = e.to_string();
     assert!(s.len() < 2048, "{} bytes", s.len());
-    assert!(s.starts_with("/m/big.yaml: metadata.name: Invalid value: \"Bad_xxx"), "{s}");
+    assert!(
+        s.starts_with("/m/big.yaml: metadata.name: Invalid value: \"Bad_xxx"),
+        "{s}"
+    );
     assert!(s.contains(&format!("… ({} bytes)", name.len() + 2)), "{s}");
 }

@@ -217,7 +217,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         a.remove().unwrap();
         let b = waiter.join().unwrap().unwrap();
-        assert!(p.exists(), "the waiter locks a fresh file, not the unlinked one");
+        assert!(
+            p.exists(),
+            "the waiter locks a fresh file, not the unlinked one"
+        );
         drop(b);
     }
 }

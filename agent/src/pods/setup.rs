@@ -49,8 +49,8 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
     crate::disk::check_component("metadata.uid", &uid).map_err(|e| Error::new("pod", e))?;
     let pod = &st.pod.pod;
     st.save(root)?;
-    let res =
-        podspec::resources::pod_resources(pod, ctx.cfg.pod_pids_limit).map_err(|e| Error::new("pod resources", e))?;
+    let res = podspec::resources::pod_resources(pod, ctx.cfg.pod_pids_limit)
+        .map_err(|e| Error::new("pod resources", e))?;
     let cg = st.cgroup_parent.clone();
     tokio::task::spawn_blocking(move || super::cgroup::create(&cg, &res))
         .await
