@@ -189,7 +189,7 @@ fn walk_files(d: &Path) -> Vec<PathBuf> {
         let p = e.path();
         if p.is_dir() {
             out.extend(walk_files(&p));
-        } else if !p.file_name().is_some_and(|n| n == ".gc") {
+        } else if p.file_name().is_none_or(|n| n != ".gc") {
             out.push(p);
         }
     }
