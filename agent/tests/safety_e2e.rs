@@ -18,14 +18,31 @@ use std::time::{Duration, Instant};
 
 mod common;
 mod node;
-use node::{Node, NodeEnv, procs_with};
+use node::{Cleanup, Node, NodeEnv, TestCgroup, procs_with};
 
 const IMAGE: &str = "nodelet.test/busybox:1.0";
 
-fn import_busybox(root_dir: &Path, t: &Path) {
-    let file = t.join("busybox.tar");
-    std::fs::write(&file, common::busybox_archive(IMAGE)).unwrap();
-    node::import_archive(root_dir, &file);
+/// A node with nodenet on `bridge`/`subnet` (and the busybox image if `busybox`): node,
+/// cleanup guard, test cgroup, temp dir path and the temp dir (dropped last).
+fn env(
+    bridge: &str,
+    subnet: &str,
+    busybox: bool,
+) -> (Node, Cleanup, TestCgroup, PathBuf, tempfile::TempDir) {
+    let e = NodeEnv::nodenet("nodelet-safety-", bridge, subnet);
+    if busybox {
+        let file = e.t.join("busybox.tar");
+        std::fs::write(&file, common::busybox_archive(IMAGE)).unwrap();
+        node::import_archive(&e.node.dir("root"), &file);
+    }
+    (e.node, e.cleanup, e.cg, e.t, e.tmp)
+}
+
+/// SIGTERM to the agent (it must exit 0), then the leftovers' cleanup, then the cgroup.
+fn finish(mut cleanup: Cleanup, cg: TestCgroup) {
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
 }
 
 /// The leased addresses in nodenet's data dir.
@@ -95,14 +112,7 @@ fn running_with_ip(p: &serde_json::Value) -> bool {
 }
 
 fn cni_del_failing_once_is_retried() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-safety-", "sf0", "10.244.21.0/24");
-    import_busybox(&node.dir("root"), &t);
+    let (node, mut cleanup, cg, t, _tmp) = env("sf0", "10.244.21.0/24", true);
     let marker = t.join("del-failed");
     wrap_plugin(
         &node,
@@ -128,20 +138,11 @@ fn cni_del_failing_once_is_retried() {
         "{}",
         node.logs()
     );
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(cleanup, cg);
 }
 
 fn cni_add_orphaned_by_a_killed_agent_is_deleted() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-safety-", "sf1", "10.244.22.0/24");
-    import_busybox(&node.dir("root"), &t);
+    let (node, mut cleanup, cg, t, _tmp) = env("sf1", "10.244.22.0/24", true);
     let started = t.join("add-started");
     let w = wrap_plugin(
         &node,
@@ -178,9 +179,7 @@ fn cni_add_orphaned_by_a_killed_agent_is_deleted() {
     );
     let left: Vec<_> = walk_files(&node.dir("root/cni-cache"));
     assert!(left.is_empty(), "CNI cache/lock files left: {left:?}");
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(cleanup, cg);
 }
 
 fn walk_files(d: &Path) -> Vec<PathBuf> {
@@ -197,14 +196,7 @@ fn walk_files(d: &Path) -> Vec<PathBuf> {
 }
 
 fn cni_gc_at_start_frees_unknown_leases() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-safety-", "sf2", "10.244.23.0/24");
-    import_busybox(&node.dir("root"), &t);
+    let (node, mut cleanup, cg, t, _tmp) = env("sf2", "10.244.23.0/24", true);
     // An attachment nobody knows: nodenet ADD run by hand into a namespace of ours.
     let ns = t.join("leakns");
     std::fs::write(&ns, "").unwrap();
@@ -250,10 +242,8 @@ fn cni_gc_at_start_frees_unknown_leases() {
     std::fs::remove_file(node.dir("manifests/web.yaml")).unwrap();
     node.wait_pod_gone(30);
     assert!(leases(&node).is_empty());
-    node::stop_agent(&mut cleanup);
     let _ = nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH);
-    drop(cleanup);
-    drop(cg);
+    finish(cleanup, cg);
 }
 
 /// The directory named `name` somewhere below `d`.
@@ -278,13 +268,7 @@ fn ready(p: &serde_json::Value) -> bool {
 }
 
 fn fork_bomb_is_held_by_pod_pids_limit() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-safety-", "sf3", "10.244.24.0/24");
+    let (node, mut cleanup, cg, _t, _tmp) = env("sf3", "10.244.24.0/24", true);
     // The node's whole pids budget, capped below the test's own cgroup: whatever happens,
     // nothing of this test can take the shared machine's pids.
     let pids_dir = cg
@@ -293,7 +277,6 @@ fn fork_bomb_is_held_by_pod_pids_limit() {
         .expect("a pids controller")
         .to_path_buf();
     std::fs::write(pids_dir.join("pids.max"), "400").unwrap();
-    import_busybox(&node.dir("root"), &t);
     cleanup.agent = Some(node.start_with("1", &["--pod-max-pids", "64"]));
     std::fs::write(
         node.dir("manifests/healthy.yaml"),
@@ -381,9 +364,7 @@ spec:
         std::fs::remove_file(node.dir(&format!("manifests/{m}.yaml"))).unwrap();
     }
     node.wait_pod_gone(60);
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(cleanup, cg);
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -396,13 +377,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn huge_invalid_names_make_bounded_logs_and_memory() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-safety-", "sf4", "10.244.25.0/24");
+    let (node, mut cleanup, cg, t, _tmp) = env("sf4", "10.244.25.0/24", false);
     cleanup.agent = Some(node.start("1"));
     let pid = cleanup.agent.as_ref().unwrap().id();
     wait_until("the API socket", 30, &node, || {
@@ -440,20 +415,11 @@ fn huge_invalid_names_make_bounded_logs_and_memory() {
         after < before + 40 * 1024,
         "RSS grew from {before} KiB to {after} KiB for {files} invalid files"
     );
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(cleanup, cg);
 }
 
 fn crash_loop_back_off_survives_an_agent_restart() {
-    let NodeEnv {
-        node,
-        mut cleanup,
-        cg,
-        t,
-        tmp: _tmp,
-    } = NodeEnv::nodenet("nodelet-safety-", "sf5", "10.244.26.0/24");
-    import_busybox(&node.dir("root"), &t);
+    let (node, mut cleanup, cg, t, _tmp) = env("sf5", "10.244.26.0/24", true);
     let backoff = [
         "--crash-loop-back-off-initial",
         "8s",
@@ -519,9 +485,7 @@ spec:
     });
     std::fs::remove_file(node.dir("manifests/crash.yaml")).unwrap();
     node.wait_pod_gone(30);
-    node::stop_agent(&mut cleanup);
-    drop(cleanup);
-    drop(cg);
+    finish(cleanup, cg);
 }
 
 fn main() {
