@@ -225,6 +225,41 @@ fn bind_waits_for_a_dying_predecessors_socket() {
     assert!(t.elapsed() < std::time::Duration::from_secs(3));
 }
 
+/// Connections that never send a request are closed after the header timeout, and no more
+/// than `MAX_CONNECTIONS` are served at once: a request beyond them waits for a free slot.
+#[test]
+fn idle_connections_are_closed_and_capped() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let s = start();
+    let idle: Vec<_> = (0..api::limits::MAX_CONNECTIONS)
+        .map(|_| std::os::unix::net::UnixStream::connect(&s.socket).unwrap())
+        .collect();
+    let t = Instant::now();
+    let mut late = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    late.write_all(b"GET /healthz HTTP/1.1\r\nHost: n\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    late.read_to_string(&mut answer).unwrap();
+    assert!(answer.ends_with("ok"), "{answer}");
+    let waited = t.elapsed();
+    assert!(
+        waited >= api::limits::HEADER_TIMEOUT - Duration::from_secs(2),
+        "answered after {waited:?}: the cap did not hold"
+    );
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Closed by the server: end of file (or a reset), not a read timeout.
+        match c.read(&mut [0u8; 16]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("idle connection still open: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn pod_list_json_namespaces_and_selectors() {
     let s = start();

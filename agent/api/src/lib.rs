@@ -7,6 +7,7 @@
 //! [`NodeState`].
 
 pub mod client;
+pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod status;

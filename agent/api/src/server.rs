@@ -154,7 +154,8 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    axum::serve(listener, router)
+    // At most `limits::MAX_CONNECTIONS` at once; a request header must come in time.
+    axum::serve(crate::limits::Limited::new(listener), router)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ApiError::Serve)
