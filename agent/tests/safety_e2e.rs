@@ -182,22 +182,9 @@ fn cni_add_orphaned_by_a_killed_agent_is_deleted() {
         "lease leaked; log:\n{}",
         node.logs()
     );
-    let left: Vec<_> = walk_files(&node.dir("root/cni-cache"));
+    let left = node::cni_cache_left(&node.dir("root/cni-cache"));
     assert!(left.is_empty(), "CNI cache/lock files left: {left:?}");
     finish(cleanup, cg);
-}
-
-fn walk_files(d: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else if p.file_name().is_none_or(|n| n != ".gc") {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn cni_gc_at_start_frees_unknown_leases() {

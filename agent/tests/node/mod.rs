@@ -292,6 +292,21 @@ impl Node {
     }
 }
 
+/// The CNI cache entries and attachment lock files left below `dir` (`<rootDir>/cni-cache`);
+/// the node-wide GC lock `locks/.gc` is not an attachment's and stays.
+pub fn cni_cache_left(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(cni_cache_left(&p));
+        } else if p.file_name().is_none_or(|n| n != ".gc") {
+            out.push(p);
+        }
+    }
+    out
+}
+
 pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
     pod["status"]["containerStatuses"]
         .as_array()
