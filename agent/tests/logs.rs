@@ -284,3 +284,39 @@ fn follow_reads_a_file_rotated_entirely_between_two_polls() {
         .collect();
     assert_eq!(nums, (10..i).collect::<Vec<u32>>());
 }
+
+/// Issue 16: a flooding container rotates several times between two polls; the files
+/// compressed in between used to be skipped silently.
+#[test]
+fn follow_reads_every_file_rotated_between_two_polls() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let live = logs::instance_path(dir, 0);
+    let mut w = LogWriter::open(&live, 4096, 5).unwrap();
+    write_lines(&mut w, 0..10);
+    let (mut f, initial) = Follower::open(dir, 0, &ReadOptions::default()).unwrap();
+    assert_eq!(initial.len(), 10);
+    // Three rotations before the next poll (the writer keeps four rotated files): the held
+    // file and the next one are compressed, the third is plain.
+    let before = rotated_files(&live).len();
+    let mut i = 10;
+    while rotated_files(&live).len() < before + 3 {
+        write_lines(&mut w, i..i + 1);
+        i += 1;
+    }
+    write_lines(&mut w, i..i + 5);
+    i += 5;
+    assert!(
+        rotated_files(&live)
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "gz"))
+            .count()
+            >= 2
+    );
+    let got = f.poll().unwrap();
+    let nums: Vec<u32> = texts(&got)
+        .iter()
+        .map(|l| l.strip_prefix("line ").unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(nums, (10..i).collect::<Vec<u32>>());
+}
