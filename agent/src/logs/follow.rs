@@ -32,6 +32,10 @@ pub struct Follower {
     /// The newest rotated file's order key when the held file was opened: every rotated file
     /// after it was written since.
     seen: Option<(String, u64)>,
+    /// The held file's first line (how its compressed copy is recognised).
+    first: Option<Vec<u8>>,
+    /// Where lines were lost since the last [`Follower::take_skips`].
+    skips: Vec<String>,
 }
 
 fn ident(m: &std::fs::Metadata) -> (u64, u64) {
@@ -89,6 +93,8 @@ impl Follower {
             buf: Vec::new(),
             joiner: Joiner::default(),
             since: opts.since,
+            first: None,
+            skips: Vec::new(),
         };
         let mut c = Collector::new(opts);
         for r in &rotated {
@@ -120,6 +126,13 @@ impl Follower {
         if chunk.is_empty() {
             return Ok(());
         }
+        if self.first.is_none() {
+            let end = chunk
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(chunk.len());
+            self.first = Some(chunk[..end].to_vec());
+        }
         self.buf.extend_from_slice(&chunk);
         let end = match self.buf.iter().rposition(|&b| b == b'\n') {
             Some(i) => i + 1,
@@ -128,6 +141,23 @@ impl Follower {
         let complete: Vec<u8> = self.buf.drain(..end).collect();
         let mut slice: &[u8] = &complete;
         feed(&self.live, &mut slice, &mut self.joiner, out)
+    }
+
+    /// Where lines were lost since the last call (log files pruned by the shim before they
+    /// were read: more rotations between two polls than it keeps files).
+    pub fn take_skips(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.skips)
+    }
+
+    /// The first line of rotated file `p` (plain or gzipped).
+    fn first_line(&self, p: &Path) -> Option<Vec<u8>> {
+        let mut rd = open_file(p).ok()?;
+        let mut line = Vec::new();
+        std::io::BufRead::read_until(&mut *rd, b'\n', &mut line).ok()?;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        Some(line)
     }
 
     /// The rotated files after `seen`, oldest first.
@@ -177,7 +207,26 @@ impl Follower {
             // were never live while we looked.
             let new = self.rotated_since(&self.seen);
             let start = match held {
-                Some(h) => new.iter().position(|r| is(r, h)).map_or(1, |k| k + 1),
+                Some(h) => match new.iter().position(|r| is(r, h)) {
+                    Some(k) => k + 1,
+                    // Compressed since: its copy is the oldest new file, unless the shim
+                    // pruned it (and maybe more) before we got here.
+                    None if new
+                        .first()
+                        .is_some_and(|r| self.first_line(r) == self.first) =>
+                    {
+                        1
+                    }
+                    None => {
+                        self.skips.push(format!(
+                            "log files were rotated away before they could be read: lines between the last one shown and {} are missing",
+                            new.first()
+                                .map(|r| format!("the start of {}", r.display()))
+                                .unwrap_or_else(|| "the current file".into())
+                        ));
+                        0
+                    }
+                },
                 None => 0,
             };
             let mut seen = self.seen.clone();
@@ -187,6 +236,7 @@ impl Follower {
             if let Some(k) = new.last().and_then(|r| key(&self.live, r)) {
                 seen = Some(k);
             }
+            self.first = None;
             self.file = match File::open(&self.live) {
                 Ok(f) => {
                     let m = f.metadata().map_err(|e| LogError::io(&self.live, e))?;
