@@ -84,6 +84,9 @@ podLogsDir: /var/log/pods
 runDir: /run/nodelet
 apiSocket: /run/nodelet/nodelet.sock
 maxPods: 110
+# Most processes per pod (the kubelet's podPidsLimit; -1 = unlimited, the kubelet's default):
+# a fork bomb in one pod cannot take the node's pids.
+podPidsLimit: 4096
 containerLogMaxSize: 10Mi
 containerLogMaxFiles: 5
 cniConfDir: /etc/cni/net.d

@@ -3,16 +3,22 @@
 //! `initial` (10 s), doubling up to `max` (300 s), counted from the container's finish time.
 //! A container that ran cleanly for more than `reset` (the kubelet's 2 × max = 10 minutes)
 //! since the last failure starts again from no back-off.
+//!
+//! A container's [`Entry`] is also kept in its pod's `state.json` (`ContainerSlot::backoff`)
+//! and [`Backoff::restore`]d when a restarted agent adopts the pod, so restarting nodelet
+//! never cuts a back-off short.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    delay: Duration,
-    last_update: Timestamp,
+/// One container's back-off: the current period and when it last advanced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub delay: Duration,
+    pub last_update: Timestamp,
 }
 
 /// Back-off state for every container of the node, keyed by a stable container key
@@ -92,6 +98,20 @@ impl Backoff {
         );
     }
 
+    /// The container's current back-off, if it has one (to be persisted).
+    pub fn entry(&self, key: &str) -> Option<Entry> {
+        self.entries.get(key).copied()
+    }
+
+    /// Restores a persisted back-off (a restarted agent adopting a pod); one this agent
+    /// already has is newer and kept.
+    pub fn restore(&mut self, key: &str, e: Entry) {
+        self.entries.entry(key.to_string()).or_insert(Entry {
+            delay: e.delay.min(self.max),
+            ..e
+        });
+    }
+
     /// Forget a container (its pod was removed).
     pub fn forget(&mut self, key: &str) {
         self.entries.remove(key);
@@ -111,6 +131,40 @@ pub fn key(pod_uid: &str, container: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restored_back_off_still_waits() {
+        let new = || {
+            Backoff::new(
+                Duration::from_secs(10),
+                Duration::from_secs(300),
+                Duration::from_secs(600),
+            )
+        };
+        let k = key("uid", "app");
+        let mut b = new();
+        assert_eq!(b.decide(&k, t(0), t(0)), Decision::RestartNow);
+        assert_eq!(
+            b.decide(&k, t(1), t(1)),
+            Decision::Wait {
+                until: t(11),
+                delay: Duration::from_secs(10)
+            }
+        );
+        assert_eq!(b.decide(&k, t(1), t(11)), Decision::RestartNow);
+        let saved = b.entry(&k).unwrap();
+        // A new agent: without the saved entry it would restart at once.
+        let mut fresh = new();
+        fresh.restore(&k, saved);
+        assert_eq!(
+            fresh.decide(&k, t(12), t(12)),
+            Decision::Wait {
+                until: t(32),
+                delay: Duration::from_secs(20)
+            }
+        );
+        assert_eq!(new().decide(&k, t(12), t(12)), Decision::RestartNow);
+    }
 
     fn t(secs: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + secs).unwrap()

@@ -73,6 +73,9 @@ pub struct Config {
     pub cgroup_root: Option<PathBuf>,
     /// Most pods this node runs.
     pub max_pods: u32,
+    /// The kubelet's `podPidsLimit`: the pod cgroup's `pids.max`; `None` = unlimited (the
+    /// kubelet's -1, its default; the packaged configuration sets 4096).
+    pub pod_pids_limit: Option<i64>,
     /// Rotate a container log at this size (bytes).
     pub container_log_max_size: u64,
     /// Keep at most this many log files per container (current one included).
@@ -231,6 +234,25 @@ pub static KEYS: &[Key] = &[
             let m = node_config::parse_pairs(v)?;
             node_config::check_labels(&m)?;
             c.node_labels = m;
+            Ok(())
+        },
+    },
+    Key {
+        file: "podPidsLimit",
+        flag: "pod-max-pids",
+        value_name: "N",
+        help: "Most processes (pids) per pod, the kubelet's podPidsLimit; -1 = unlimited",
+        default: Some("-1"),
+        set: |c, v| {
+            c.pod_pids_limit = match v.trim().parse::<i64>() {
+                Ok(-1) => None,
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(format!(
+                        "must be -1 (unlimited) or a positive whole number, got {v:?}"
+                    ));
+                }
+            };
             Ok(())
         },
     },
@@ -438,6 +460,7 @@ impl clap::Args for ConfigFlags {
                 clap::Arg::new(k.flag)
                     .long(k.flag)
                     .value_name(k.value_name)
+                    .allow_hyphen_values(true)
                     .help(help),
             )
         })
@@ -594,6 +617,7 @@ impl Config {
             file_check_frequency: Duration::ZERO,
             system_reserved: Reserved::default(),
             kube_reserved: Reserved::default(),
+            pod_pids_limit: None,
         }
     }
 }

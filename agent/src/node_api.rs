@@ -226,6 +226,13 @@ pub fn container_log<S: NodeState + ?Sized>(
                 if !entries.is_empty() && !sink(logs::render(&entries, req.timestamps)) {
                     return Ok(());
                 }
+                // Said where it happened, in the stream (as the follow's own errors are).
+                for skip in f.take_skips() {
+                    tracing::warn!(pod = %name, container = %req.container, "logs -f: {skip}");
+                    if !sink(format!("nodelet: {skip}\n").into_bytes()) {
+                        return Ok(());
+                    }
+                }
             }
             Err(e) => {
                 sink(format!("error: {e}\n").into_bytes());

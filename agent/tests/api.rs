@@ -200,6 +200,66 @@ fn healthz_and_root_only_socket() {
     ));
 }
 
+/// A predecessor that was just killed still holds its listener for a moment (connections
+/// are accepted into the backlog, nobody serves them): the new server waits for it to go
+/// instead of failing with "another nodelet is serving it".
+#[test]
+fn bind_waits_for_a_dying_predecessors_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nodelet.sock");
+    let dying = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        drop(dying);
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _g = rt.enter();
+    let t = std::time::Instant::now();
+    let l = api::bind_unix(&path);
+    closer.join().unwrap();
+    assert!(l.is_ok(), "{:?}", l.err().map(|e| e.to_string()));
+    assert!(t.elapsed() >= std::time::Duration::from_millis(700));
+    assert!(t.elapsed() < std::time::Duration::from_secs(3));
+}
+
+/// Connections that never send a request are closed after the header timeout, and no more
+/// than `MAX_CONNECTIONS` are served at once: a request beyond them waits for a free slot.
+#[test]
+fn idle_connections_are_closed_and_capped() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let s = start();
+    let idle: Vec<_> = (0..api::limits::MAX_CONNECTIONS)
+        .map(|_| std::os::unix::net::UnixStream::connect(&s.socket).unwrap())
+        .collect();
+    let t = Instant::now();
+    let mut late = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    late.write_all(b"GET /healthz HTTP/1.1\r\nHost: n\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    late.read_to_string(&mut answer).unwrap();
+    assert!(answer.ends_with("ok"), "{answer}");
+    let waited = t.elapsed();
+    assert!(
+        waited >= api::limits::HEADER_TIMEOUT - Duration::from_secs(2),
+        "answered after {waited:?}: the cap did not hold"
+    );
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Closed by the server: end of file (or a reset), not a read timeout.
+        match c.read(&mut [0u8; 16]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("idle connection still open: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn pod_list_json_namespaces_and_selectors() {
     let s = start();

@@ -399,3 +399,33 @@ fn node_labels_and_reserved_resources() {
         "flag --node-labels: nodeLabels: \"oops\": must be key=value"
     );
 }
+
+#[test]
+fn pod_pids_limit_key_and_flag() {
+    assert_eq!(
+        from(HEAD, &ConfigFlags::default()).unwrap().pod_pids_limit,
+        None
+    );
+    let c = from(
+        &format!("{HEAD}podPidsLimit: 4096\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.pod_pids_limit, Some(4096));
+    let c = from(
+        &format!("{HEAD}podPidsLimit: -1\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.pod_pids_limit, None, "-1 is unlimited, as in the kubelet");
+    let cli = Cli::try_parse_from(["nodelet", "--pod-max-pids", "100"]).unwrap();
+    let c = from(&format!("{HEAD}podPidsLimit: 4096\n"), &cli.cfg).unwrap();
+    assert_eq!(c.pod_pids_limit, Some(100), "the flag wins");
+    let cli = Cli::try_parse_from(["nodelet", "--pod-max-pids", "-1"]).unwrap();
+    let c = from(&format!("{HEAD}podPidsLimit: 4096\n"), &cli.cfg).unwrap();
+    assert_eq!(c.pod_pids_limit, None);
+    assert_eq!(
+        err(&format!("{HEAD}podPidsLimit: 0\n")),
+        "/etc/nodelet/config.yaml: podPidsLimit: must be -1 (unlimited) or a positive whole number, got \"0\""
+    );
+}

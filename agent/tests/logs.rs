@@ -257,8 +257,17 @@ fn a_file_compressed_after_listing_is_read_from_its_gz() {
     assert!(first.contains(" stdout F line "), "{first}");
 }
 
-#[test]
-fn follow_reads_a_file_rotated_entirely_between_two_polls() {
+/// Follows a 4 KiB-rotated log (the writer keeps four rotated files) through `rotations`
+/// rotations between two polls: every line must come, in order.
+fn follow_through_rotations_between_two_polls(rotations: usize) {
+    let (got, want, skips) = rotate_between_two_polls(rotations);
+    assert_eq!(got, want);
+    assert!(skips.is_empty(), "{skips:?}");
+}
+
+/// What a follower reads of lines `want` after `rotations` rotations between two polls, and
+/// the skips it reports.
+fn rotate_between_two_polls(rotations: usize) -> (Vec<u32>, Vec<u32>, Vec<String>) {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
     let live = logs::instance_path(dir, 0);
@@ -267,20 +276,59 @@ fn follow_reads_a_file_rotated_entirely_between_two_polls() {
     write_lines(&mut w, 0..10);
     let (mut f, initial) = Follower::open(dir, 0, &ReadOptions::default()).unwrap();
     assert_eq!(initial.len(), 10);
-    // Two rotations before the next poll: the held file is rotated and then compressed, the
-    // next one is written and rotated without ever being seen live.
-    let before = rotated_files(&live).len();
+    // Rotated files by name without `.gz`: each one is one rotation, pruned or not.
+    let names = |seen: &mut std::collections::HashSet<String>| {
+        for p in rotated_files(&live) {
+            seen.insert(p.display().to_string().trim_end_matches(".gz").to_string());
+        }
+        seen.len()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let before = names(&mut seen);
     let mut i = 10;
-    while rotated_files(&live).len() < before + 2 {
+    while names(&mut seen) < before + rotations {
         write_lines(&mut w, i..i + 1);
         i += 1;
     }
     write_lines(&mut w, i..i + 5);
     i += 5;
+    // Every rotation but the last compressed the file before it.
+    let gz = rotated_files(&live)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "gz"))
+        .count();
+    assert!(gz >= rotations.min(4) - 1, "{gz} compressed");
     let got = f.poll().unwrap();
     let nums: Vec<u32> = texts(&got)
         .iter()
         .map(|l| l.strip_prefix("line ").unwrap().parse().unwrap())
         .collect();
-    assert_eq!(nums, (10..i).collect::<Vec<u32>>());
+    (nums, (10..i).collect(), f.take_skips())
+}
+
+/// More rotations between two polls than the writer keeps files: the pruned ones are gone,
+/// and the follower says where lines are missing instead of skipping silently.
+#[test]
+fn follow_says_where_pruned_files_were_skipped() {
+    let (got, want, skips) = rotate_between_two_polls(7);
+    assert!(got.len() < want.len(), "nothing was pruned");
+    assert_eq!(skips.len(), 1, "{skips:?}");
+    assert!(skips[0].contains("are missing"), "{skips:?}");
+    // What it did read is in order and ends with the last lines.
+    assert!(got.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(got.last(), want.last());
+}
+
+/// Two rotations before the next poll: the held file is rotated and then compressed, the next
+/// one is written and rotated without ever being seen live.
+#[test]
+fn follow_reads_a_file_rotated_entirely_between_two_polls() {
+    follow_through_rotations_between_two_polls(2);
+}
+
+/// Issue 16: a flooding container rotates several times between two polls; the files
+/// compressed in between used to be skipped silently.
+#[test]
+fn follow_reads_every_file_rotated_between_two_polls() {
+    follow_through_rotations_between_two_polls(3);
 }

@@ -568,11 +568,7 @@ spec:
             .is_ok_and(|mut d| d.next().is_some()),
         "run/pods left"
     );
-    let cache: Vec<_> = std::fs::read_dir(node.dir("root/cni-cache"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
+    let cache = node::cni_cache_left(&node.dir("root/cni-cache"));
     assert!(cache.is_empty(), "CNI cache left: {cache:?}");
     let leases: Vec<_> = std::fs::read_dir(lease_data.join("podnet"))
         .into_iter()
@@ -723,11 +719,7 @@ spec:
         "mounts left: {:#?}",
         mounts_under(&t)
     );
-    let cache: Vec<_> = std::fs::read_dir(node.dir("root/cni-cache"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
+    let cache = node::cni_cache_left(&node.dir("root/cni-cache"));
     assert!(cache.is_empty(), "CNI cache left: {cache:?}");
     let t2 = Instant::now();
     while !cg.children().is_empty() {

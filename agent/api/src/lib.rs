@@ -19,6 +19,7 @@ pub mod client;
 pub mod discovery;
 pub mod errors;
 pub mod kube;
+pub mod limits;
 pub mod manifest_files;
 pub mod metrics;
 pub mod node_object;

@@ -105,7 +105,13 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
         .layer(axum::middleware::map_response(super::errors::as_status))
 }
 
-/// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory.
+/// How long an existing socket must keep accepting connections to count as another
+/// nodelet's (see [`bind_unix`]).
+pub const IN_USE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Bind the API's Unix socket at `path`, root-only (0600). Creates the parent directory. A
+/// socket that accepts connections for [`IN_USE_WAIT`] is another nodelet's ([`ApiError::InUse`]);
+/// one that stops within it (a dying predecessor) or refuses them is replaced.
 pub fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, ApiError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let err = |source| ApiError::Socket {
@@ -117,10 +123,17 @@ pub fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, ApiError> {
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(ApiError::InUse {
-                    path: path.to_path_buf(),
-                });
+            // A predecessor killed a moment ago can still accept connections (its threads
+            // hold the listener while its leader is already a zombie): only a socket that
+            // stays connectable for IN_USE_WAIT is another nodelet's.
+            let t = std::time::Instant::now();
+            while std::os::unix::net::UnixStream::connect(path).is_ok() {
+                if t.elapsed() >= IN_USE_WAIT {
+                    return Err(ApiError::InUse {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
             std::fs::remove_file(path).map_err(err)?;
         }
@@ -148,7 +161,8 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    axum::serve(listener, router)
+    // At most `limits::MAX_CONNECTIONS` at once; a request header must come in time.
+    axum::serve(crate::limits::Limited::new(listener), router)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ApiError::Serve)

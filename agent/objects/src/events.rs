@@ -10,6 +10,9 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
+/// The longest event message kept (events.k8s.io `note` is at most 1 kB).
+pub const MESSAGE_MAX: usize = 1024;
+
 /// Events kept per store by default.
 pub const DEFAULT_CAPACITY: usize = 1000;
 
@@ -224,6 +227,9 @@ impl EventStore {
         component: &str,
         at: Timestamp,
     ) {
+        // Bounded as the API server bounds an event's note (1 kB): a message quoting a huge
+        // input is cut, never stored or served whole.
+        let message = &*crate::field::bounded_to(message, MESSAGE_MAX);
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.seq += 1;
         let seq = g.seq;

@@ -1,7 +1,31 @@
 //! Field-level validation errors in the Kubernetes format
 //! (`spec.containers[1].image: Required value`), and the field paths they name.
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// The most of a user's value (a name, a key, a quoted input) an error, event or log line
+/// quotes; the rest is summarised by [`bounded`]. A 4 MB invalid `metadata.name` must not
+/// become a 4 MB log line, event or stored error.
+pub const QUOTE_MAX: usize = 512;
+
+/// `s` if it is at most `max` bytes, else its first `max` bytes (at a character boundary)
+/// followed by `… (N bytes)`, N being the whole length.
+pub fn bounded_to(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… ({} bytes)", &s[..end], s.len()))
+}
+
+/// [`bounded_to`] at [`QUOTE_MAX`].
+pub fn bounded(s: &str) -> Cow<'_, str> {
+    bounded_to(s, QUOTE_MAX)
+}
 
 /// A path to a field of an object: `spec.containers[1].ports[0].containerPort`,
 /// `metadata.labels[app]`.
@@ -14,10 +38,11 @@ impl FieldPath {
         FieldPath(root.to_string())
     }
 
-    /// `self.name`
+    /// `self.name` (a long name, e.g. an unknown key from a manifest, is [`bounded`])
     pub fn child(&self, name: &str) -> FieldPath {
+        let name = bounded(name);
         if self.0.is_empty() {
-            FieldPath(name.to_string())
+            FieldPath(name.into_owned())
         } else {
             FieldPath(format!("{}.{name}", self.0))
         }
@@ -28,9 +53,9 @@ impl FieldPath {
         FieldPath(format!("{}[{i}]", self.0))
     }
 
-    /// `self[key]` (map entries, as the API server writes them).
+    /// `self[key]` (map entries, as the API server writes them; a long key is [`bounded`]).
     pub fn key(&self, key: &str) -> FieldPath {
-        FieldPath(format!("{}[{key}]", self.0))
+        FieldPath(format!("{}[{}]", self.0, bounded(key)))
     }
 
     /// The path as text.
@@ -96,12 +121,13 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// The value and detail are [`bounded`] (both can quote what the user wrote).
     fn new(field: &FieldPath, kind: ErrorKind, value: Option<String>, detail: &str) -> FieldError {
         FieldError {
             field: field.clone(),
             kind,
-            value,
-            detail: detail.to_string(),
+            value: value.map(|v| bounded_to(&v, QUOTE_MAX + 2).into_owned()),
+            detail: bounded_to(detail, 4 * QUOTE_MAX).into_owned(),
         }
     }
     pub fn required(field: &FieldPath, detail: &str) -> FieldError {
@@ -172,6 +198,24 @@ impl std::error::Error for FieldError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_quoted_bounded() {
+        let name = "X".repeat(4 << 20);
+        let e = FieldError::invalid(&FieldPath::new("metadata").child("name"), &name, "bad");
+        let s = e.to_string();
+        assert!(s.len() < 700, "{} bytes", s.len());
+        assert!(s.starts_with("metadata.name: Invalid value: \"XXX"), "{s}");
+        assert!(
+            s.ends_with(&format!("XX… ({} bytes): bad", name.len() + 2)),
+            "{s}"
+        );
+        let k = FieldPath::new("metadata").child("labels").key(&name);
+        assert!(k.as_str().len() < 700);
+        // Short values are untouched; a cut never splits a character.
+        assert_eq!(bounded("é"), "é");
+        assert_eq!(bounded_to("aé", 2), "a… (3 bytes)");
+    }
 
     #[test]
     fn formats_like_the_api_server() {

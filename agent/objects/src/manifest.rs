@@ -79,6 +79,9 @@ impl StaticPod {
     }
 }
 
+/// The longest problem list a [`ManifestError`] prints.
+pub const MESSAGE_MAX: usize = 8192;
+
 /// One problem of a manifest file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
@@ -100,11 +103,15 @@ pub struct ManifestError {
 
 impl ManifestError {
     /// An error about the whole file.
+    /// The reason is bounded (a parser's message can quote the input).
     pub fn file(path: &Path, reason: impl Into<String>) -> ManifestError {
+        let reason: String = reason.into();
         ManifestError {
             path: path.to_path_buf(),
             documents: 0,
-            problems: vec![Problem::File(reason.into())],
+            problems: vec![Problem::File(
+                crate::field::bounded_to(&reason, 4 * crate::field::QUOTE_MAX).into_owned(),
+            )],
         }
     }
 
@@ -125,7 +132,14 @@ impl ManifestError {
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.messages().join("; "))
+        // Every problem is bounded, and so is their list (a file can have thousands).
+        let all = self.messages().join("; ");
+        write!(
+            f,
+            "{}: {}",
+            self.path.display(),
+            crate::field::bounded_to(&all, MESSAGE_MAX)
+        )
     }
 }
 

@@ -580,3 +580,27 @@ fn unknown_fields_are_dropped_and_listed() {
         "/m/web.yaml: unknown fields \"metadata.lables\", \"spec.containers[0].fromTheFuture\", \"spec.restartPolicyy\" ignored (not in this node's Pod API; the kubelet drops them too)"
     );
 }
+
+/// Issue 16: a 3.9 MB invalid `metadata.name` must not make a multi-MB error (it becomes a
+/// log line, an event and the error kept in the snapshot).
+#[test]
+fn a_huge_invalid_name_makes_a_bounded_error() {
+    let name = format!("Bad_{}", "x".repeat(3_900_000));
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{containers: [{{name: a, image: busybox}}]}}\n"
+    );
+    let e = nodelet_objects::manifest::parse_manifest(
+        std::path::Path::new("/m/big.yaml"),
+        yaml.as_bytes(),
+        "node1",
+        jiff::Timestamp::now(),
+    )
+    .unwrap_err();
+    let s = e.to_string();
+    assert!(s.len() < 2048, "{} bytes", s.len());
+    assert!(
+        s.starts_with("/m/big.yaml: metadata.name: Invalid value: \"Bad_xxx"),
+        "{s}"
+    );
+    assert!(s.contains(&format!("… ({} bytes)", name.len() + 2)), "{s}");
+}

@@ -40,6 +40,8 @@ pub enum CniError {
         command: String,
         timeout: Duration,
     },
+    #[error("CNI attachment lock {}: still locked after {timeout:?} (a plugin run for it has not finished)", path.display())]
+    Locked { path: PathBuf, timeout: Duration },
     #[error("CNI result cache {}: {reason}", path.display())]
     Cache { path: PathBuf, reason: String },
     #[error("{field}: {reason}")]

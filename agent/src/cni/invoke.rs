@@ -3,6 +3,7 @@
 //! `CNI_*` removed), the plugin's configuration on stdin, the result (or a CNI error object) on
 //! stdout. Async on tokio; the child is killed if the call times out or is dropped.
 
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -23,6 +24,9 @@ pub struct Invocation<'a> {
     pub args: &'a str,
     pub bin_dirs: &'a [PathBuf],
     pub timeout: Duration,
+    /// Locked descriptors the plugin inherits ([`super::lock`]): an orphaned plugin keeps
+    /// holding them until it exits.
+    pub inherit: &'a [RawFd],
 }
 
 /// The plugin binary `plugin` in the first of `dirs` that has it.
@@ -75,6 +79,22 @@ pub async fn run(plugin: &str, config: &Value, inv: &Invocation<'_>) -> Result<V
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    let inherit = inv.inherit.to_vec();
+    if !inherit.is_empty() {
+        // SAFETY: between fork and exec only fcntl(2), which is async-signal-safe, runs; it
+        // touches nothing but the listed descriptors (open in the parent, so in the child).
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &inherit {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| CniError::io("run CNI plugin", &bin, e))?;

@@ -6,12 +6,16 @@
 //! is returned, as containerd does.
 //!
 //! Async (tokio::process); each plugin run has a timeout and its child is killed on drop.
+//! ADD and DEL of one attachment hold its lock file, which the plugin inherits
+//! ([`lock`]), so a DEL never overtakes an ADD that is still running, even one orphaned by a
+//! killed agent; [`Cni::gc`] sends `GC` with `cni.dev/valid-attachments` (spec 1.1).
 
 pub mod cache;
 pub mod capabilities;
 pub mod conf;
 pub mod error;
 pub mod invoke;
+pub mod lock;
 pub mod result;
 
 use std::net::IpAddr;
@@ -63,6 +67,18 @@ impl PodNetwork {
     /// The attachment a cached ADD describes (garbage collection of pods nobody owns any
     /// more: DEL with what ADD was given). `netns` is the pin if it still exists.
     pub fn from_cached(c: &cache::CachedAttachment, netns: Option<&Path>) -> PodNetwork {
+        PodNetwork::from_pending(
+            &lock::Pending {
+                container_id: c.container_id.clone(),
+                if_name: c.if_name.clone(),
+                cni_args: c.cni_args.clone(),
+            },
+            netns,
+        )
+    }
+
+    /// The attachment a lock file records (an ADD that started, cached or not).
+    pub fn from_pending(c: &lock::Pending, netns: Option<&Path>) -> PodNetwork {
         let arg = |k: &str| {
             c.cni_args
                 .iter()
@@ -199,6 +215,7 @@ impl Cni {
         pod: &'a PodNetwork,
         netns: &'a str,
         args: &'a str,
+        inherit: &'a [std::os::fd::RawFd],
     ) -> invoke::Invocation<'a> {
         invoke::Invocation {
             command,
@@ -208,7 +225,19 @@ impl Cni {
             args,
             bin_dirs: &self.bin_dirs,
             timeout: self.timeout,
+            inherit,
         }
+    }
+
+    /// Takes the attachment's lock (waiting up to the CNI timeout for a plugin still running
+    /// for it, orphaned or not).
+    async fn lock(&self, pod: &PodNetwork) -> Result<lock::Held, CniError> {
+        lock::acquire_async(
+            lock::path(&self.cache_dir, &pod.container_id, &pod.ifname),
+            true,
+            self.timeout,
+        )
+        .await
     }
 
     /// ADD: attach the pod to the network, cache the result, return the pod IPs. On failure
@@ -229,15 +258,29 @@ impl Cni {
         };
         let list = self.network()?;
         let args = args_string(&pod.cni_args());
-        let inv = self.invocation("ADD", pod, &netns, &args);
+        // GC waits for every ADD (shared lock); DEL of this attachment waits for this one.
+        let gc = lock::acquire_async(lock::gc_path(&self.cache_dir), false, self.timeout).await?;
+        let held = self.lock(pod).await?;
+        held.record(&lock::Pending {
+            container_id: pod.container_id.clone(),
+            if_name: pod.ifname.clone(),
+            cni_args: pod.cni_args(),
+        })?;
+        let fds = [gc.raw_fd(), held.raw_fd()];
+        let inv = self.invocation("ADD", pod, &netns, &args, &fds);
         let mut prev: Option<Value> = None;
         for p in &list.plugins {
             let cfg = plugin_config(&list, p, prev.as_ref(), &pod.port_mappings);
             match invoke::run(plugin_type(p), &cfg, &inv).await {
                 Ok(r) => prev = Some(r),
                 Err(e) => {
-                    if let Err(d) = self.del_list(&list, None, pod, &netns, &args).await {
-                        tracing::warn!(error = %d, "cleanup DEL after a failed CNI ADD");
+                    match self.del_list(&list, None, pod, &netns, &args, &fds).await {
+                        Ok(()) => {
+                            if let Err(d) = held.remove() {
+                                tracing::warn!(error = %d, "CNI lock file after a failed ADD");
+                            }
+                        }
+                        Err(d) => tracing::warn!(error = %d, "cleanup DEL after a failed CNI ADD"),
                     }
                     return Err(e);
                 }
@@ -266,7 +309,7 @@ impl Cni {
         };
         if let Err(e) = cache::save(&self.cache_dir, &attachment) {
             let _ = self
-                .del_list(&list, Some(&result), pod, &netns, &args)
+                .del_list(&list, Some(&result), pod, &netns, &args, &fds)
                 .await;
             return Err(e);
         }
@@ -290,6 +333,10 @@ impl Cni {
             _ => String::new(),
         };
         let args = args_string(&pod.cni_args());
+        // After any ADD still running for it (an orphan of a killed agent included): what it
+        // allocates is then freed by this DEL.
+        let held = self.lock(pod).await?;
+        let fds = [held.raw_fd()];
         let cached = cache::load(&self.cache_dir, &pod.container_id, &pod.ifname)?;
         let (list, prev) = match cached {
             Some(c) => {
@@ -301,14 +348,93 @@ impl Cni {
                 Err(CniError::NoConfig { dir }) => {
                     tracing::warn!(dir = %dir.display(), container = %pod.container_id,
                         "CNI DEL: nothing cached and no network configuration; nothing to do");
-                    return Ok(());
+                    return held.remove();
                 }
                 Err(e) => return Err(e),
             },
         };
-        self.del_list(&list, prev.as_ref(), pod, &netns, &args)
+        self.del_list(&list, prev.as_ref(), pod, &netns, &args, &fds)
             .await?;
-        cache::remove(&self.cache_dir, &pod.container_id, &pod.ifname)
+        cache::remove(&self.cache_dir, &pod.container_id, &pod.ifname)?;
+        held.remove()
+    }
+
+    /// CNI GC (spec 1.1): every plugin of the current configuration that speaks 1.1 or later
+    /// is told the attachments that are valid (all cached ones of this network and every one
+    /// whose ADD started: its lock file exists) and frees the rest. Waits for running ADDs
+    /// (the GC lock). Returns false when the configuration is older than 1.1 (nothing sent).
+    pub async fn gc(&self) -> Result<bool, CniError> {
+        let list = match self.network() {
+            Ok(l) => l,
+            Err(CniError::NoConfig { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if conf::parse_version(&list.cni_version).is_none_or(|v| v < (1, 1, 0)) {
+            return Ok(false);
+        }
+        let gc = lock::acquire_async(lock::gc_path(&self.cache_dir), true, self.timeout).await?;
+        let mut valid: Vec<(String, String)> = self
+            .list_cached()?
+            .into_iter()
+            .filter(|c| c.network_name == list.name)
+            .map(|c| (c.container_id, c.if_name))
+            .collect();
+        valid.extend(
+            lock::list_prefixed(&self.cache_dir, "")
+                .into_iter()
+                .map(|p| (p.container_id, p.if_name)),
+        );
+        valid.sort();
+        valid.dedup();
+        let attachments: Vec<Value> = valid
+            .iter()
+            .map(|(c, i)| serde_json::json!({"containerID": c, "ifname": i}))
+            .collect();
+        let fds = [gc.raw_fd()];
+        let inv = invoke::Invocation {
+            command: "GC",
+            container_id: "",
+            netns: "",
+            ifname: "",
+            args: "",
+            bin_dirs: &self.bin_dirs,
+            timeout: self.timeout,
+            inherit: &fds,
+        };
+        for p in &list.plugins {
+            let mut cfg = plugin_config(&list, p, None, &[]);
+            if let Value::Object(m) = &mut cfg {
+                m.insert(
+                    "cni.dev/valid-attachments".into(),
+                    Value::Array(attachments.clone()),
+                );
+            }
+            invoke::run(plugin_type(p), &cfg, &inv).await?;
+        }
+        Ok(true)
+    }
+
+    /// Every attachment of this node whose container ID starts with `prefix`: the cached
+    /// ones and those whose ADD started but never reached the cache (a lock file only).
+    pub fn attachments_prefixed(&self, prefix: &str) -> Result<Vec<lock::Pending>, CniError> {
+        let mut out: Vec<lock::Pending> = self
+            .list_cached_prefixed(prefix)?
+            .into_iter()
+            .map(|c| lock::Pending {
+                container_id: c.container_id,
+                if_name: c.if_name,
+                cni_args: c.cni_args,
+            })
+            .collect();
+        for p in lock::list_prefixed(&self.cache_dir, prefix) {
+            if !out
+                .iter()
+                .any(|c| c.container_id == p.container_id && c.if_name == p.if_name)
+            {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 
     async fn del_list(
@@ -318,11 +444,12 @@ impl Cni {
         pod: &PodNetwork,
         netns: &str,
         args: &str,
+        inherit: &[std::os::fd::RawFd],
     ) -> Result<(), CniError> {
         // The cached result is passed on DEL from spec 0.4.0 on (libcni's DelNetworkList).
         let prev =
             prev.filter(|_| conf::parse_version(&list.cni_version).is_some_and(|v| v >= (0, 4, 0)));
-        let inv = self.invocation("DEL", pod, netns, args);
+        let inv = self.invocation("DEL", pod, netns, args, inherit);
         for p in list.plugins.iter().rev() {
             let cfg = plugin_config(list, p, prev, &[]);
             invoke::run(plugin_type(p), &cfg, &inv).await?;

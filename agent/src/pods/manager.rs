@@ -26,7 +26,23 @@ use super::shim::{self, ShimPaths};
 use super::state::{ContainerSlot, PodState};
 use super::view::PodsView;
 use super::worker::{self, Command};
-use super::{cgroup, setup};
+use super::{cgroup, setup, terminate};
+
+/// How often CNI GC runs (besides once at start).
+pub const CNI_GC_PERIOD: Duration = Duration::from_secs(600);
+
+/// Runs CNI GC now and every `period`: plugins of spec 1.1 or later free every lease, host
+/// port and veth of an attachment this node does not know (cached or with an ADD started).
+async fn cni_gc_loop(ctx: Arc<Ctx>, period: Duration) {
+    loop {
+        match ctx.cni.gc().await {
+            Ok(true) => tracing::debug!("CNI GC done"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("CNI GC: {e}"),
+        }
+        tokio::time::sleep(period).await;
+    }
+}
 
 struct Running {
     full_name: String,
@@ -181,16 +197,39 @@ impl Manager {
         }
         for (uid, st) in garbage {
             tracing::info!(uid = %uid, "removing leftovers of a pod that is not running");
+            let full_name = st.as_ref().map(|s| s.pod.full_name()).unwrap_or_default();
             if let Err(e) = setup::teardown(
                 &self.ctx,
                 &uid,
-                st,
+                st.clone(),
                 Duration::from_secs(2),
                 setup::Scope::Pod,
             )
             .await
             {
                 tracing::warn!(uid = %uid, "garbage collection: {e}");
+            }
+            if terminate::network_left(&self.ctx, &uid) {
+                // A DEL failed: retried in the background as a stopping pod, so a pod with
+                // this UID or name starts only once it is done.
+                let (cmd, _) = watch::channel(Command::Stop);
+                let (done_tx, done) = watch::channel(false);
+                let ctx = self.ctx.clone();
+                let u = uid.clone();
+                tokio::spawn(async move {
+                    terminate::teardown_pod(&ctx, &u, st, Duration::from_secs(2)).await;
+                    let _ = done_tx.send(true);
+                });
+                self.pods.insert(
+                    uid,
+                    Running {
+                        full_name,
+                        cmd,
+                        done,
+                        stopping: true,
+                        usage: Usage::default(),
+                    },
+                );
             }
         }
         self.adoptable.values().map(|s| s.pod.clone()).collect()
@@ -203,6 +242,9 @@ impl Manager {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        // CNI GC now (after adoption: every adopted pod's attachment is cached) and
+        // periodically.
+        let gc = tokio::spawn(cni_gc_loop(self.ctx.clone(), CNI_GC_PERIOD));
         loop {
             let snap = snapshots.borrow_and_update().clone();
             self.apply(&snap).await;
@@ -222,6 +264,7 @@ impl Manager {
                 _ = tick => {}
             }
         }
+        gc.abort();
         for r in self.pods.values() {
             if !r.stopping {
                 let _ = r.cmd.send(Command::Detach);

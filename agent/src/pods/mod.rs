@@ -36,6 +36,7 @@ pub mod setup;
 pub mod shim;
 pub mod state;
 pub mod stop_signal;
+pub mod terminate;
 pub mod termination;
 pub mod view;
 pub mod worker;

@@ -49,8 +49,8 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
     crate::disk::check_component("metadata.uid", &uid).map_err(|e| Error::new("pod", e))?;
     let pod = &st.pod.pod;
     st.save(root)?;
-    let res =
-        podspec::resources::pod_resources(pod, None).map_err(|e| Error::new("pod resources", e))?;
+    let res = podspec::resources::pod_resources(pod, ctx.cfg.pod_pids_limit)
+        .map_err(|e| Error::new("pod resources", e))?;
     let cg = st.cgroup_parent.clone();
     tokio::task::spawn_blocking(move || super::cgroup::create(&cg, &res))
         .await
@@ -349,23 +349,26 @@ pub async fn teardown(
 
     // Network: DEL from the cache (works with the namespace gone), then the pin.
     let pin = paths::netns_pin_path(&cfg.run_dir, uid);
-    // The pod's attachments are cached under its sandbox ID, `<uid>-sandbox`.
-    match ctx.cni.list_cached_prefixed(&format!("{uid}-")) {
+    // The pod's attachments are cached under its sandbox ID, `<uid>-sandbox`; one whose ADD
+    // started but was never cached (the agent died) has its lock file. Until every DEL has
+    // succeeded the pod's state dir stays (see `terminate`, which retries).
+    let mut network_left = false;
+    match ctx.cni.attachments_prefixed(&format!("{uid}-")) {
         Ok(cached) => {
             for c in cached {
                 let net =
-                    PodNetwork::from_cached(&c, netns::is_pinned(&pin).then_some(pin.as_path()));
+                    PodNetwork::from_pending(&c, netns::is_pinned(&pin).then_some(pin.as_path()));
                 if net.pod_uid == uid || c.container_id == sandbox_id {
-                    errs.note(
-                        ctx.cni
-                            .del(&net)
-                            .await
-                            .map_err(|e| Error::new("CNI DEL", e)),
-                    );
+                    let r = ctx.cni.del(&net).await;
+                    network_left |= r.is_err();
+                    errs.note(r.map_err(|e| Error::new("CNI DEL", e)));
                 }
             }
         }
-        Err(e) => errs.note(Err(Error::new("CNI cache", e))),
+        Err(e) => {
+            network_left = true;
+            errs.note(Err(Error::new("CNI cache", e)));
+        }
     }
     errs.note(netns::unpin(&pin).map_err(|e| Error::new("unpin", e)));
 
@@ -449,7 +452,9 @@ pub async fn teardown(
             errs.note(rm(e.path()));
         }
     }
-    errs.note(rm(paths::pod_dir(&cfg.root_dir, uid)));
+    if !network_left {
+        errs.note(rm(paths::pod_dir(&cfg.root_dir, uid)));
+    }
     errs.0.map_or(Ok(()), Err)
 }
 

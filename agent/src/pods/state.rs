@@ -67,6 +67,9 @@ pub struct ContainerSlot {
     /// Whether its startup probe passed (`None`: no startup probe).
     #[serde(default)]
     pub probe_started: Option<bool>,
+    /// Its CrashLoopBackOff as of its last restart, restored by a restarted agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<crate::backoff::Entry>,
 }
 
 impl ContainerSlot {
@@ -83,6 +86,7 @@ impl ContainerSlot {
             waiting: Some(("ContainerCreating".to_string(), None)),
             ready: None,
             probe_started: None,
+            backoff: None,
         }
     }
 
@@ -167,6 +171,15 @@ impl PodState {
 
     pub fn slots(&self) -> impl Iterator<Item = &ContainerSlot> {
         self.init.iter().chain(self.containers.iter())
+    }
+
+    /// Hands the containers' persisted back-offs to `b` (an adopted pod).
+    pub fn restore_backoff(&self, b: &mut crate::backoff::Backoff) {
+        for s in self.slots() {
+            if let Some(e) = s.backoff {
+                b.restore(&crate::backoff::key(self.pod.uid(), &s.name), e);
+            }
+        }
     }
 }
 

@@ -94,6 +94,7 @@ pub async fn run(
     if w.st.shim_pid.is_none() {
         w.seen = Some(std::time::Instant::now());
     }
+    w.st.restore_backoff(&mut ctx.backoff.lock().unwrap_or_else(|p| p.into_inner()));
     w.publish();
     // A static pod is never scheduled: no `Scheduled` event, as with the kubelet.
     if w.st.shim_pid.is_none() {
@@ -177,17 +178,7 @@ impl Worker {
             }
         }
         let uid = self.uid();
-        if let Err(e) = setup::teardown(
-            &self.ctx,
-            &uid,
-            Some(self.st.clone()),
-            grace,
-            setup::Scope::Pod,
-        )
-        .await
-        {
-            tracing::warn!(pod = %uid, "teardown: {e}");
-        }
+        super::terminate::teardown_pod(&self.ctx, &uid, Some(self.st.clone()), grace).await;
         self.ctx
             .backoff
             .lock()
@@ -658,9 +649,14 @@ impl Worker {
         let slot = self.slot_mut(which).clone();
         if let Some(finished_at) = after {
             let key = backoff::key(&uid, &slot.name);
-            let book = &mut self.ctx.backoff.lock().unwrap_or_else(|p| p.into_inner());
-            // The plan saw no back-off at `now`: this records the restart.
-            let _ = book.decide(&key, finished_at, now);
+            let entry = {
+                let mut book = self.ctx.backoff.lock().unwrap_or_else(|p| p.into_inner());
+                // The plan saw no back-off at `now`: this records the restart.
+                let _ = book.decide(&key, finished_at, now);
+                book.entry(&key)
+            };
+            // Persisted with the pod's state: a restarted agent keeps waiting.
+            self.slot_mut(which).backoff = entry;
         }
         let pctx = self.pod_context();
         let Some(volumes) = self.volumes.clone() else {

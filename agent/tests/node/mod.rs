@@ -200,12 +200,18 @@ impl Node {
             .arg(self.dir("net.d"))
             .arg("--cni-bin-dir")
             .arg(self.dir("cni-bin"))
-            .args([
-                "--crash-loop-back-off-initial",
-                "1s",
-                "--crash-loop-back-off-max",
-                "2s",
-            ])
+            .args(
+                // The tests' short back-off unless `extra` sets its own.
+                (!extra.contains(&"--crash-loop-back-off-initial"))
+                    .then_some([
+                        "--crash-loop-back-off-initial",
+                        "1s",
+                        "--crash-loop-back-off-max",
+                        "2s",
+                    ])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--file-check-frequency")
             .arg("1s")
             .args(
@@ -284,6 +290,21 @@ impl Node {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The CNI cache entries and attachment lock files left below `dir` (`<rootDir>/cni-cache`);
+/// the node-wide GC lock `locks/.gc` is not an attachment's and stays.
+pub fn cni_cache_left(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(cni_cache_left(&p));
+        } else if p.file_name().is_none_or(|n| n != ".gc") {
+            out.push(p);
+        }
+    }
+    out
 }
 
 pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
