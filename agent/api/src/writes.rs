@@ -62,12 +62,41 @@ pub struct WriteParams {
     grace_period_seconds: Option<i64>,
     #[serde(rename = "labelSelector")]
     label_selector: Option<String>,
+    /// `Strict` (kubectl's default), `Warn` or `Ignore`.
+    #[serde(rename = "fieldValidation")]
+    field_validation: Option<String>,
 }
 
 impl WriteParams {
     fn dry_run(&self) -> bool {
         self.dry_run.as_deref() == Some("All")
     }
+
+    /// Whether unknown fields fail the write: unless the client asked to be warned or to
+    /// have them ignored (a manifest file dropped by hand keeps the kubelet's leniency).
+    fn strict(&self) -> bool {
+        !matches!(self.field_validation.as_deref(), Some("Warn" | "Ignore"))
+    }
+}
+
+/// A write whose object has fields the Pod API does not know fails as the API server's
+/// strict field validation does (400 BadRequest naming them), before anything is written.
+fn unknown_fields(
+    strict: bool,
+    pod: &nodelet_objects::manifest::StaticPod,
+) -> Result<(), Box<Status>> {
+    if !strict || pod.ignored_fields.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = pod
+        .ignored_fields
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    Err(status::bad_request(format!(
+        "strict decoding error: {}",
+        list.join(", ")
+    )))
 }
 
 type Reply = Result<Response, Box<Status>>;
@@ -291,6 +320,7 @@ async fn create_value<S: NodeState>(k: &Kube<S>, ns: &str, q: &WriteParams, mut 
     let Some(new) = pods.first() else {
         return Err(status::internal("the manifest declares no pod".into()));
     };
+    unknown_fields(q.strict(), new)?;
     if q.dry_run() {
         return Ok(json_response(StatusCode::CREATED, &shown(new)));
     }
@@ -345,8 +375,9 @@ async fn update<S: NodeState>(
     current: &Pod,
     loc: &Located,
     new: Value,
-    dry_run: bool,
+    q: &WriteParams,
 ) -> Reply {
+    let (dry_run, strict) = (q.dry_run(), q.strict());
     let node = k.node.node_facts().name;
     check_kind(&new)?;
     if str_at(&new, &["metadata", "name"]).is_some_and(|n| n != name) {
@@ -425,6 +456,7 @@ async fn update<S: NodeState>(
             "the rewritten manifest lost the pod".into(),
         ));
     };
+    unknown_fields(strict, new)?;
     let declared = loc.pods.iter().find(|p| p.name() == name);
     if declared.is_some_and(|d| {
         files::manifest_form(&d.pod, &node) == files::manifest_form(&new.pod, &node)
@@ -453,7 +485,7 @@ async fn replace<S: NodeState>(
             let dir = static_dir(&k)?;
             let new = body_value(&h, &body)?;
             let (current, loc) = find(&k, &dir, &ns, &name)?;
-            update(&k, &ns, &name, &current, &loc, new, q.dry_run()).await
+            update(&k, &ns, &name, &current, &loc, new, &q).await
         }
         .await,
     )
@@ -486,7 +518,7 @@ async fn patch_pod<S: NodeState>(
                     }
                     return match find(&k, &dir, &ns, &name) {
                         Ok((current, loc)) => {
-                            update(&k, &ns, &name, &current, &loc, v, q.dry_run()).await
+                            update(&k, &ns, &name, &current, &loc, v, &q).await
                         }
                         Err(s) if s.code == Some(404) => create_value(&k, &ns, &q, v).await,
                         Err(s) => Err(s),
@@ -502,7 +534,7 @@ async fn patch_pod<S: NodeState>(
                 patching::PatchError::Body(m) => status::bad_request(m),
                 other => status::failure(422, "Invalid", other.to_string()),
             })?;
-            update(&k, &ns, &name, &current, &loc, new, q.dry_run()).await
+            update(&k, &ns, &name, &current, &loc, new, &q).await
         }
         .await,
     )

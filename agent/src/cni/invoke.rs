@@ -95,9 +95,19 @@ pub async fn run(plugin: &str, config: &Value, inv: &Invocation<'_>) -> Result<V
             });
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| CniError::io("run CNI plugin", &bin, e))?;
+    // ETXTBSY: the plugin binary is still open for writing somewhere (being installed, or
+    // a descriptor of its writer inherited by a child forked at that moment): retry briefly.
+    let mut attempt = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Ok(c) => break c,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            Err(e) => return Err(CniError::io("run CNI plugin", &bin, e)),
+        }
+    };
     let mut stdin = child.stdin.take();
     let feed = async move {
         if let Some(s) = stdin.as_mut() {
