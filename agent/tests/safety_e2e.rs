@@ -310,7 +310,7 @@ spec:
     image: {IMAGE}
     imagePullPolicy: Never
     command: ["/bin/busybox", "sh", "-c", "while true; do /bin/busybox sleep 1000 & done"]
-    resources: {{limits: {{cpu: 200m}}}}
+    resources: {{limits: {{cpu: 500m}}}}
 "#
         ),
     )
@@ -327,8 +327,23 @@ spec:
             .to_string()
     };
     assert_eq!(read("pids.max"), "64");
-    wait_until("the bomb to use its pids", 30, &node, || {
-        read("pids.current").parse::<u32>().unwrap_or(0) >= 60
+    // Held by the limit: forks refused (`max` in pids.events of the pod cgroup or, on older
+    // kernels, of the container's cgroup below it). busybox sh exits when a fork fails, so
+    // the bomb then crash-loops, bombing again at each restart.
+    let refused = || {
+        let out = std::process::Command::new("find")
+            .arg(&pod_cg)
+            .args(["-name", "pids.events", "-exec", "cat", "{}", ";"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("max "))
+            .filter_map(|n| n.trim().parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    wait_until("the bomb to hit its pids limit", 90, &node, || {
+        refused() > 0
     });
     // While it keeps forking, the neighbour's exec probe (a noderun exec each second) keeps
     // passing, and a new pod still starts.
