@@ -28,6 +28,10 @@ fn bundle(base: &Path, name: &str, script: &str, memory: Option<u64>) -> PathBuf
 struct Shim {
     child: std::process::Child,
     sock: PathBuf,
+    /// noderun's state root and binary: containers the shim could not delete (it died, the
+    /// disk was full) are force-deleted with them on drop.
+    rt: PathBuf,
+    runtime: PathBuf,
 }
 
 impl Shim {
@@ -65,6 +69,8 @@ impl Shim {
         Shim {
             child,
             sock: dir.join("shim.sock"),
+            rt: rt.to_path_buf(),
+            runtime: runtime.to_path_buf(),
         }
     }
     fn client(&self) -> Client {
@@ -86,6 +92,18 @@ impl Drop for Shim {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Whatever is left (a test that failed half-way): killed, its cgroup and state removed.
+        if let Ok(rd) = std::fs::read_dir(&self.rt) {
+            for e in rd.flatten() {
+                let _ = Command::new(&self.runtime)
+                    .arg("--root")
+                    .arg(&self.rt)
+                    .args(["delete", "--force"])
+                    .arg(e.file_name())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
     }
 }
 
