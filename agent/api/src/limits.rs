@@ -3,6 +3,11 @@
 //! whose first request header is not complete within [`HEADER_TIMEOUT`] is closed (3,000
 //! connections that never sent a byte used to hold 3,000 descriptors and 40 MB).
 //!
+//! Every request's body is read whole (at most [`MAX_BODY`]) before it is routed
+//! ([`read_body`]): a request refused before its handler read the body (405 for a path without
+//! that method, 404, a bad query) otherwise made hyper close the connection with the body
+//! unread, and the client, still writing it, saw `write: broken pipe` instead of the Status.
+//!
 //! There is deliberately no idle timeout once a request has arrived: a pod watch or a
 //! `logs -f` of a quiet container sends nothing for as long as nothing happens, like the
 //! API server's watches.
@@ -20,6 +25,53 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const MAX_CONNECTIONS: usize = 256;
 /// Time a new connection has to send its first request's complete header.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest request body (the API server's limit is 3 MB as well).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Middleware: reads the request body whole before routing (see the module's first lines).
+/// Upgrades (exec, attach, port-forward) have no body and pass as they are.
+pub async fn read_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    if parts.headers.contains_key(axum::http::header::UPGRADE) {
+        return next
+            .run(axum::extract::Request::from_parts(parts, body))
+            .await;
+    }
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let (code, message) = if too_large {
+                (
+                    413,
+                    format!("the request body is larger than {MAX_BODY} bytes"),
+                )
+            } else {
+                (400, format!("reading the request body: {e}"))
+            };
+            crate::response::status_response(crate::status::failure(
+                code,
+                if too_large {
+                    "RequestEntityTooLarge"
+                } else {
+                    "BadRequest"
+                },
+                message,
+            ))
+        }
+    }
+}
 
 /// A listener that hands out at most [`MAX_CONNECTIONS`] connections at once, each
 /// [`Guarded`] by the header timeout.
@@ -150,6 +202,75 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Guarded<Io> {
 #[cfg(test)]
 mod tests {
     use super::scan;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads one response (headers and a Content-Length body) and returns its status line.
+    async fn response(s: &mut tokio::net::TcpStream) -> String {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            let n = s.read(&mut b).await.expect("read");
+            assert!(
+                n > 0,
+                "connection closed after {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&b[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_string)
+                    })
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    return text.lines().next().unwrap_or_default().to_string();
+                }
+            }
+        }
+    }
+
+    /// A request refused by the router (405 here) with a body the handler never reads: the
+    /// body is still read, so the connection stays usable (without `read_body` hyper closes
+    /// it and a client still writing sees a broken pipe).
+    #[tokio::test]
+    async fn refused_requests_keep_the_connection() {
+        let app = axum::Router::new()
+            .route("/x", axum::routing::get(|| async { "x" }))
+            .layer(axum::middleware::from_fn(super::read_body));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(super::Limited::new(l), app).await });
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let body = vec![b'a'; 200_000];
+        let head = format!(
+            "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        // The server answers once it has the body; the write must not fail half-way.
+        s.write_all(&body).await.expect("body");
+        assert!(response(&mut s).await.contains(" 405 "));
+        s.write_all(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("second request");
+        assert!(response(&mut s).await.contains(" 200 "));
+        // A body over the limit is refused with 413.
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            super::MAX_BODY + 1
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        let _ = s.write_all(&vec![b'a'; super::MAX_BODY + 1]).await;
+        assert!(response(&mut s).await.contains(" 413 "));
+    }
 
     #[test]
     fn finds_the_header_end_across_reads() {

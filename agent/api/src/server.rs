@@ -103,6 +103,10 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
             },
         )
         .layer(axum::middleware::map_response(super::errors::as_status))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::limits::MAX_BODY,
+        ))
+        .layer(axum::middleware::from_fn(crate::limits::read_body))
 }
 
 /// How long an existing socket must keep accepting connections to count as another
