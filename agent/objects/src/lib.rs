@@ -21,9 +21,12 @@
 //!   a completed pod.
 //! - [`log_options`]: what `kubectl logs` asks for (instance, tail, since).
 //! - [`pod_metrics`]: metrics.k8s.io PodMetrics (what `kubectl top pod` reads).
+//! - [`controllers`]: the workload controllers (Job, CronJob, ReplicaSet, Deployment,
+//!   DaemonSet) as pure sync decisions.
 //! - [`table`]: the API's `meta.k8s.io/v1` Table of pods, events, nodes and namespaces (what
 //!   `kubectl get` prints, server-side).
 
+pub mod controllers;
 pub mod default_container;
 pub mod describe;
 pub mod duration;

@@ -1,0 +1,1 @@
+//! (being written: the cronjob controller; see controllers/mod.rs)

@@ -1,0 +1,1 @@
+//! (being written: the daemonset controller; see controllers/mod.rs)

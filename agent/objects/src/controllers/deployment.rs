@@ -1,0 +1,1 @@
+//! (being written: the deployment controller; see controllers/mod.rs)

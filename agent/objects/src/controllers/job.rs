@@ -1,0 +1,1 @@
+//! (being written: the job controller; see controllers/mod.rs)

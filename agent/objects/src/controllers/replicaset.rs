@@ -1,0 +1,1 @@
+//! (being written: the replicaset controller; see controllers/mod.rs)
