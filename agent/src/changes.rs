@@ -110,6 +110,7 @@ mod tests {
                 .map(|(p, pods, error)| ManifestFile {
                     path: PathBuf::from(p),
                     pods,
+                    objects: Vec::new(),
                     error,
                 })
                 .collect(),
@@ -123,7 +124,7 @@ mod tests {
         let a2 = pod("/m/a.yaml", "a", "x:2");
         let b = pod("/m/b.yaml", "b", "x:1");
         let c = pod("/m/c.yaml", "c", "x:1");
-        let err = ManifestError::file(Path::new("/m/d.yaml"), "file is empty: no Pod document");
+        let err = ManifestError::file(Path::new("/m/d.yaml"), "file is empty: no document");
         let old = snap(vec![
             ("/m/a.yaml", vec![a1.clone()], None),
             ("/m/b.yaml", vec![b.clone()], None),

@@ -37,8 +37,9 @@ use tokio::sync::watch;
 use crate::config::Config;
 use nodelet_objects::field::{FieldError, FieldPath};
 use nodelet_objects::manifest::{
-    MAX_MANIFEST_SIZE, ManifestError, Problem, StaticPod, parse_manifest,
+    MAX_MANIFEST_SIZE, ManifestError, Problem, StaticPod, parse_manifest_all,
 };
+use nodelet_objects::workload::DeclaredObject;
 
 /// How the source watches its directory.
 #[derive(Clone, Debug)]
@@ -79,6 +80,9 @@ pub struct ManifestFile {
     /// The pods to run for this file: its current content's pods, or — while `error` is set —
     /// the last good version's (empty if none was ever seen).
     pub pods: Vec<Arc<StaticPod>>,
+    /// The other objects the file declares (ConfigMaps, Jobs, Deployments...), current or
+    /// last good as the pods.
+    pub objects: Vec<Arc<DeclaredObject>>,
     /// Why the current content is not used, if it is not.
     pub error: Option<ManifestError>,
 }
@@ -99,6 +103,10 @@ impl Snapshot {
     /// All pods to run (unique UIDs and unique namespace/name).
     pub fn pods(&self) -> impl Iterator<Item = &Arc<StaticPod>> {
         self.files.iter().flat_map(|f| f.pods.iter())
+    }
+    /// Every declared object (Jobs, ConfigMaps...; unique kind/namespace/name).
+    pub fn objects(&self) -> impl Iterator<Item = &Arc<DeclaredObject>> {
+        self.files.iter().flat_map(|f| f.objects.iter())
     }
     /// The problems of all files whose current content is not used.
     pub fn errors(&self) -> impl Iterator<Item = &ManifestError> {
@@ -157,13 +165,18 @@ fn stat_regular(path: &Path) -> Option<FileSig> {
         .map(|m| FileSig::of(&m))
 }
 
+/// A file's content, parsed.
+type Parsed = (Vec<Arc<StaticPod>>, Vec<Arc<DeclaredObject>>);
+
 struct FileState {
     sig: Option<FileSig>,
     content_hash: Option<[u8; 32]>,
     /// The current content's result, before duplicate-name checks across files.
-    parsed: Result<Vec<Arc<StaticPod>>, ManifestError>,
+    parsed: Result<Parsed, ManifestError>,
     /// The pods in force (current or last good).
     accepted: Vec<Arc<StaticPod>>,
+    /// The objects in force (current or last good).
+    accepted_objects: Vec<Arc<DeclaredObject>>,
     error: Option<ManifestError>,
 }
 
@@ -190,6 +203,16 @@ enum Action {
 enum Msg {
     Fs(notify::Result<notify::Event>),
     Stop,
+}
+
+/// `Kind/namespace/name`: what must be unique among declared objects.
+fn object_key(o: &DeclaredObject) -> String {
+    format!(
+        "{}/{}/{}",
+        o.object.kind(),
+        o.object.namespace(),
+        o.object.name()
+    )
 }
 
 /// The watcher state machine; runs on the source thread.
@@ -505,8 +528,14 @@ impl Scanner {
             f.sig = Some(sig);
             return;
         }
-        let parsed = parse_manifest(path, &content, &self.opts.node_name, jiff::Timestamp::now());
-        let parsed = parsed.map(|pods| pods.into_iter().map(Arc::new).collect());
+        let parsed =
+            parse_manifest_all(path, &content, &self.opts.node_name, jiff::Timestamp::now());
+        let parsed = parsed.map(|m| {
+            (
+                m.pods.into_iter().map(Arc::new).collect(),
+                m.objects.into_iter().map(Arc::new).collect(),
+            )
+        });
         self.record(path, Some(sig), Some(hash), parsed);
     }
 
@@ -515,21 +544,23 @@ impl Scanner {
         path: &Path,
         sig: Option<FileSig>,
         content_hash: Option<[u8; 32]>,
-        parsed: Result<Vec<Arc<StaticPod>>, ManifestError>,
+        parsed: Result<Parsed, ManifestError>,
     ) {
         let entry = self.files.entry(path.to_path_buf()).or_insert(FileState {
             sig: None,
             content_hash: None,
-            parsed: Ok(Vec::new()),
+            parsed: Ok((Vec::new(), Vec::new())),
             accepted: Vec::new(),
+            accepted_objects: Vec::new(),
             error: None,
         });
         entry.sig = sig;
         entry.content_hash = content_hash;
         // Keep the pod objects (and their first-seen time) of versions already in force; a
         // version whose labels or annotations were edited (same UID) keeps its first-seen time.
-        entry.parsed = parsed.map(|pods| {
-            pods.into_iter()
+        entry.parsed = parsed.map(|(pods, objects)| {
+            let pods = pods
+                .into_iter()
                 .map(|p| {
                     let Some(a) = entry.accepted.iter().find(|a| a.uid() == p.uid()) else {
                         return p;
@@ -548,7 +579,8 @@ impl Scanner {
                         Arc::new(relabelled)
                     }
                 })
-                .collect()
+                .collect();
+            (pods, objects)
         });
         self.dirty = true;
     }
@@ -567,14 +599,16 @@ impl Scanner {
                     .flat_map(|(p, f)| {
                         f.accepted
                             .iter()
-                            .map(move |pod| (pod.full_name(), p.clone()))
+                            .map(|pod| pod.full_name())
+                            .chain(f.accepted_objects.iter().map(|o| object_key(o)))
+                            .map(move |key| (key, p.clone()))
                     })
                     .collect();
                 let Some(f) = self.files.get_mut(&path) else {
                     continue;
                 };
-                let (accepted, error) = match &f.parsed {
-                    Ok(pods) => {
+                let (accepted, accepted_objects, error) = match &f.parsed {
+                    Ok((pods, objects)) => {
                         let problems: Vec<Problem> = pods
                             .iter()
                             .filter_map(|pod| {
@@ -593,20 +627,45 @@ impl Scanner {
                                     error: e,
                                 })
                             })
+                            .chain(objects.iter().filter_map(|o| {
+                                let other = claims.get(&object_key(o))?;
+                                let mut e = FieldError::duplicate(
+                                    &FieldPath::new("metadata").child("name"),
+                                    o.object.name(),
+                                );
+                                e.detail = format!(
+                                    "{} is already declared by {}",
+                                    object_key(o),
+                                    other.display()
+                                );
+                                Some(Problem::Field {
+                                    document: o.document,
+                                    error: e,
+                                })
+                            }))
                             .collect();
                         if problems.is_empty() {
-                            (pods.clone(), None)
+                            (pods.clone(), objects.clone(), None)
                         } else {
-                            let documents = pods.iter().map(|p| p.document + 1).max().unwrap_or(0);
+                            let documents = pods
+                                .iter()
+                                .map(|p| p.document + 1)
+                                .chain(objects.iter().map(|o| o.document + 1))
+                                .max()
+                                .unwrap_or(0);
                             let err = ManifestError {
                                 path: path.clone(),
                                 documents,
                                 problems,
                             };
-                            (f.accepted.clone(), Some(err))
+                            (f.accepted.clone(), f.accepted_objects.clone(), Some(err))
                         }
                     }
-                    Err(e) => (f.accepted.clone(), Some(e.clone())),
+                    Err(e) => (
+                        f.accepted.clone(),
+                        f.accepted_objects.clone(),
+                        Some(e.clone()),
+                    ),
                 };
                 let uids = |v: &[Arc<StaticPod>]| {
                     v.iter().map(|p| p.uid().to_string()).collect::<Vec<_>>()
@@ -626,6 +685,7 @@ impl Scanner {
                 if uids(&accepted) != uids(&f.accepted)
                     || error != f.error
                     || metadata(&accepted) != metadata(&f.accepted)
+                    || accepted_objects != f.accepted_objects
                 {
                     if let Some(e) = &error
                         && f.error.as_ref() != Some(e)
@@ -640,6 +700,7 @@ impl Scanner {
                         tracing::info!(pod = %p.full_name(), uid = p.uid(), file = %path.display(), "static pod set");
                     }
                     f.accepted = accepted;
+                    f.accepted_objects = accepted_objects;
                     f.error = error;
                     changed = true;
                 }
@@ -660,6 +721,7 @@ impl Scanner {
                 .map(|(path, f)| ManifestFile {
                     path: path.clone(),
                     pods: f.accepted.clone(),
+                    objects: f.accepted_objects.clone(),
                     error: f.error.clone(),
                 })
                 .collect(),
@@ -712,8 +774,9 @@ impl StaticPodSource {
                 .or_insert(FileState {
                     sig: None,
                     content_hash: None,
-                    parsed: Ok(Vec::new()),
+                    parsed: Ok((Vec::new(), Vec::new())),
                     accepted: Vec::new(),
+                    accepted_objects: Vec::new(),
                     error: None,
                 });
             f.accepted.push(Arc::new(pod));

@@ -107,6 +107,21 @@ pub trait NodeState: Send + Sync + 'static {
         })
     }
 
+    /// Every workload and configuration object on the node (ConfigMaps, Secrets, Namespaces,
+    /// Jobs, CronJobs, Deployments, ReplicaSets, DaemonSets), declared in manifest files or
+    /// made by a controller, with its current status. A snapshot: no I/O.
+    fn objects(&self) -> Vec<nodelet_objects::workload::Object> {
+        Vec::new()
+    }
+
+    /// The directory of what controllers made (their pods, a CronJob's Jobs, a Deployment's
+    /// ReplicaSets), one manifest file per object, if the node runs controllers. Writes
+    /// through the API (delete, label, scale of those objects) edit these files as they edit
+    /// the static pod directory's.
+    fn workload_dir(&self) -> Option<&Path> {
+        None
+    }
+
     /// Events, optionally of one namespace and one object name.
     fn events(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event>;
 

@@ -23,6 +23,8 @@
 //! - [`pod_metrics`]: metrics.k8s.io PodMetrics (what `kubectl top pod` reads).
 //! - [`controllers`]: the workload controllers (Job, CronJob, ReplicaSet, Deployment,
 //!   DaemonSet) as pure sync decisions.
+//! - [`workload`]: the other kinds a manifest may declare (ConfigMap, Secret, Namespace, Job,
+//!   CronJob, Deployment, ReplicaSet, DaemonSet): decoding, defaulting, validation, identity.
 //! - [`table`]: the API's `meta.k8s.io/v1` Table of pods, events, nodes and namespaces (what
 //!   `kubectl get` prints, server-side).
 
@@ -47,3 +49,4 @@ pub mod restart;
 pub mod selector;
 pub mod status;
 pub mod table;
+pub mod workload;

@@ -177,45 +177,70 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
     }
 }
 
-/// Decodes one document into a Pod: wrong types are errors, unknown fields are dropped and
-/// returned beside it.
-fn decode_pod(value: serde_json::Value) -> Result<(Pod, Vec<FieldPath>), Vec<FieldError>> {
-    let obj = match value.as_object() {
-        Some(o) => o,
+/// The kinds a manifest document may have, with their apiVersion.
+pub const KINDS: &[(&str, &str)] = &[
+    ("Pod", "v1"),
+    ("ConfigMap", "v1"),
+    ("Secret", "v1"),
+    ("Namespace", "v1"),
+    ("Job", "batch/v1"),
+    ("CronJob", "batch/v1"),
+    ("Deployment", "apps/v1"),
+    ("ReplicaSet", "apps/v1"),
+    ("DaemonSet", "apps/v1"),
+];
+
+/// The document's kind and apiVersion, checked against [`KINDS`].
+fn document_kind(value: &serde_json::Value) -> Result<&'static str, Vec<FieldError>> {
+    let Some(obj) = value.as_object() else {
+        return Err(vec![FieldError::type_error(
+            &FieldPath::default(),
+            "a manifest document must be an object",
+        )]);
+    };
+    let kind = match obj.get("kind") {
         None => {
+            let mut errs = vec![FieldError::required(&"kind".into(), "")];
+            if !obj.contains_key("apiVersion") {
+                errs.push(FieldError::required(&"apiVersion".into(), ""));
+            }
+            return Err(errs);
+        }
+        Some(serde_json::Value::String(k)) => match KINDS.iter().find(|(n, _)| n == k) {
+            Some((n, v)) => (*n, *v),
+            None => {
+                let names: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
+                return Err(vec![FieldError::not_supported(&"kind".into(), k, &names)]);
+            }
+        },
+        Some(k) => {
             return Err(vec![FieldError::type_error(
-                &FieldPath::default(),
-                "a manifest document must be a Pod object",
+                &"kind".into(),
+                &format!("expected a string, not {k}"),
             )]);
         }
     };
-    let mut errs = Vec::new();
-    match obj.get("kind") {
-        None => errs.push(FieldError::required(&"kind".into(), "")),
-        Some(serde_json::Value::String(k)) if k == "Pod" => {}
-        Some(k) => errs.push(FieldError::not_supported(
-            &"kind".into(),
-            k.as_str().unwrap_or(&k.to_string()),
-            &["Pod"],
-        )),
-    }
     match obj.get("apiVersion") {
-        None => errs.push(FieldError::required(&"apiVersion".into(), "")),
-        Some(serde_json::Value::String(v)) if v == "v1" => {}
-        Some(v) => errs.push(FieldError::not_supported(
+        None => Err(vec![FieldError::required(&"apiVersion".into(), "")]),
+        Some(serde_json::Value::String(v)) if v == kind.1 => Ok(kind.0),
+        Some(v) => Err(vec![FieldError::not_supported(
             &"apiVersion".into(),
             v.as_str().unwrap_or(&v.to_string()),
-            &["v1"],
-        )),
+            &[kind.1],
+        )]),
     }
-    if !errs.is_empty() {
-        return Err(errs);
-    }
+}
+
+/// Decodes one document into a `T`: wrong types are errors, unknown fields are dropped and
+/// returned beside it.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<(T, Vec<FieldPath>), Vec<FieldError>> {
     let mut unknown = Vec::new();
     let mut on_ignored = |p: serde_ignored::Path<'_>| unknown.push(ignored_path(&p));
     let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
-    let pod: Result<Pod, _> = serde_path_to_error::deserialize(de);
-    match pod {
+    let decoded: Result<T, _> = serde_path_to_error::deserialize(de);
+    match decoded {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
@@ -228,7 +253,7 @@ fn decode_pod(value: serde_json::Value) -> Result<(Pod, Vec<FieldPath>), Vec<Fie
             }
             Err(vec![FieldError::type_error(&field, &inner)])
         }
-        Ok(pod) => Ok((pod, unknown)),
+        Ok(v) => Ok((v, unknown)),
     }
 }
 
@@ -254,7 +279,7 @@ fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>
 }
 
 /// The config hash: SHA-256 over node name, manifest path and the defaulted pod without its
-/// labels and annotations, as 32 hex
+/// labels, annotations and owner references, as 32 hex
 /// digits (the width of the kubelet's MD5 hash).
 pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     let mut h = Sha256::new();
@@ -268,6 +293,8 @@ pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     let mut p = pod.clone();
     p.metadata.labels = None;
     p.metadata.annotations = None;
+    // Owner references change when a controller adopts or releases a pod; the pod runs on.
+    p.metadata.owner_references = None;
     // Serializing a Pod cannot fail (string keys only); an empty body would still hash node
     // and path.
     h.update(serde_json::to_vec(&p).unwrap_or_default());
@@ -278,13 +305,34 @@ pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
 }
 
 /// Parses, defaults, validates and names every Pod of a manifest file's content.
-/// `seen` becomes the `kubernetes.io/config.seen` annotation.
+/// `seen` becomes the `kubernetes.io/config.seen` annotation. Documents of other kinds
+/// ([`KINDS`]) are accepted and left out; [`parse_manifest_all`] returns them too.
 pub fn parse_manifest(
     path: &Path,
     content: &[u8],
     node_name: &str,
     seen: jiff::Timestamp,
 ) -> Result<Vec<StaticPod>, ManifestError> {
+    parse_manifest_all(path, content, node_name, seen).map(|m| m.pods)
+}
+
+/// What one manifest file declares: pods to run and workload objects (ConfigMaps, Secrets,
+/// Namespaces, Jobs, CronJobs, Deployments, ReplicaSets, DaemonSets).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Manifest {
+    pub pods: Vec<StaticPod>,
+    pub objects: Vec<crate::workload::DeclaredObject>,
+}
+
+/// Parses, defaults and validates every document of a manifest file: pods as
+/// [`parse_manifest`] makes them, other kinds through [`crate::workload`]. One invalid
+/// document makes the whole file an error (nothing of it is used), as for pods.
+pub fn parse_manifest_all(
+    path: &Path,
+    content: &[u8],
+    node_name: &str,
+    seen: jiff::Timestamp,
+) -> Result<Manifest, ManifestError> {
     if content.len() as u64 > MAX_MANIFEST_SIZE {
         return Err(ManifestError::file(
             path,
@@ -293,11 +341,12 @@ pub fn parse_manifest(
     }
     let docs = split_documents(path, content)?;
     if docs.is_empty() {
-        return Err(ManifestError::file(path, "file is empty: no Pod document"));
+        return Err(ManifestError::file(path, "file is empty: no document"));
     }
     let documents = docs.len();
     let mut problems = Vec::new();
     let mut pods = Vec::new();
+    let mut objects = Vec::new();
     let mut names_seen: HashMap<String, usize> = HashMap::new();
     for (document, value) in docs.into_iter().enumerate() {
         let mut field_errors = |errors: Vec<FieldError>| {
@@ -307,7 +356,33 @@ pub fn parse_manifest(
                     .map(|error| Problem::Field { document, error }),
             )
         };
-        let (mut pod, ignored) = match decode_pod(value) {
+        let kind = match document_kind(&value) {
+            Ok(k) => k,
+            Err(e) => {
+                field_errors(e);
+                continue;
+            }
+        };
+        if kind != "Pod" {
+            match crate::workload::from_document(kind, value, node_name, path, document) {
+                Ok(o) => {
+                    let key = format!("{kind}/{}/{}", o.object.namespace(), o.object.name());
+                    if let Some(first) = names_seen.insert(key, document) {
+                        let mut e = FieldError::duplicate(
+                            &FieldPath::new("metadata").child("name"),
+                            o.object.name(),
+                        );
+                        e.detail = format!("also declared by document {}", first + 1);
+                        field_errors(vec![e]);
+                    } else {
+                        objects.push(o);
+                    }
+                }
+                Err(e) => field_errors(e),
+            }
+            continue;
+        }
+        let (mut pod, ignored) = match decode::<Pod>(value) {
             Ok(p) => p,
             Err(e) => {
                 field_errors(e);
@@ -383,7 +458,7 @@ pub fn parse_manifest(
         });
     }
     if problems.is_empty() {
-        Ok(pods)
+        Ok(Manifest { pods, objects })
     } else {
         Err(ManifestError {
             path: path.to_path_buf(),

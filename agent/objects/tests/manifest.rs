@@ -220,7 +220,7 @@ fn json_and_multi_document_files() {
 
 #[test]
 fn file_level_errors() {
-    assert_eq!(errors(""), ["file is empty: no Pod document"]);
+    assert_eq!(errors(""), ["file is empty: no document"]);
     let e = errors("apiVersion: v1\nkind: Pod\nkind: Pod\n");
     assert_eq!(
         e,
@@ -228,7 +228,7 @@ fn file_level_errors() {
     );
     assert_eq!(
         errors("# only a comment\n---\n"),
-        ["file is empty: no Pod document"]
+        ["file is empty: no document"]
     );
     let e = errors("apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n");
     assert!(e[0].starts_with("invalid YAML: "), "{e:?}");
@@ -240,13 +240,20 @@ fn file_level_errors() {
     );
     assert_eq!(
         errors("just a string"),
-        ["Invalid type: a manifest document must be a Pod object"]
+        ["Invalid type: a manifest document must be an object"]
+    );
+    assert_eq!(
+        errors("apiVersion: v1\nkind: Deployment\n"),
+        ["apiVersion: Unsupported value: \"v1\": supported values: \"apps/v1\""]
     );
     assert_eq!(
         errors("apiVersion: apps/v1\nkind: Deployment\n"),
+        ["metadata.name: Required value: name or generateName is required"]
+    );
+    assert_eq!(
+        errors("apiVersion: v1\nkind: Service\n"),
         [
-            "kind: Unsupported value: \"Deployment\": supported values: \"Pod\"",
-            "apiVersion: Unsupported value: \"apps/v1\": supported values: \"v1\"",
+            "kind: Unsupported value: \"Service\": supported values: \"Pod\", \"ConfigMap\", \"Secret\", \"Namespace\", \"Job\", \"CronJob\", \"Deployment\", \"ReplicaSet\", \"DaemonSet\""
         ]
     );
     assert_eq!(
