@@ -22,7 +22,7 @@ pub enum DiskError {
 }
 
 impl DiskError {
-    fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> DiskError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> DiskError {
         DiskError::Io {
             op,
             path: path.into(),
@@ -30,7 +30,7 @@ impl DiskError {
         }
     }
 
-    fn invalid(field: impl Into<String>, reason: impl Into<String>) -> DiskError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> DiskError {
         DiskError::Invalid {
             field: field.into(),
             reason: reason.into(),

@@ -21,6 +21,8 @@
 //! - [`node_config`]: the node's labels and reserved resources (allocatable).
 //! - [`admission`]: whether a new pod fits the node (the kubelet's admission predicates).
 //! - [`memory`]: keeping the agent's heap small (malloc arenas, trimming after bursts).
+//! - [`workloads`]: the Job, CronJob, Deployment, ReplicaSet and DaemonSet controllers’
+//!   engine side: their files, the controller loop, garbage collection.
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
 //!   state and adoption).
 
@@ -42,3 +44,4 @@ pub mod probe;
 pub mod sandbox;
 pub mod source;
 pub mod top;
+pub mod workloads;

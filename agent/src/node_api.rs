@@ -30,6 +30,8 @@ pub struct NodeView {
     facts: NodeFacts,
     /// Where API writes go (`staticPodPath`).
     static_pod_path: PathBuf,
+    /// The controllers' read side, once they run.
+    workloads: std::sync::OnceLock<crate::workloads::WorkloadsView>,
 }
 
 impl NodeView {
@@ -47,7 +49,13 @@ impl NodeView {
             sampler: Sampler::new(),
             facts,
             static_pod_path,
+            workloads: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Serves the controllers' objects (set once, when they start).
+    pub fn set_workloads(&self, w: crate::workloads::WorkloadsView) {
+        let _ = self.workloads.set(w);
     }
 
     /// noderun's state root of the pod's containers.
@@ -121,6 +129,17 @@ impl NodeState for NodeView {
 
     fn static_pod_dir(&self) -> Option<&Path> {
         Some(&self.static_pod_path)
+    }
+
+    fn objects(&self) -> Vec<nodelet_objects::workload::Object> {
+        self.workloads
+            .get()
+            .map(|w| w.objects())
+            .unwrap_or_default()
+    }
+
+    fn workload_dir(&self) -> Option<&Path> {
+        self.workloads.get().map(|w| w.dir())
     }
 }
 

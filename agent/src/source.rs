@@ -670,15 +670,15 @@ impl Scanner {
                 let uids = |v: &[Arc<StaticPod>]| {
                     v.iter().map(|p| p.uid().to_string()).collect::<Vec<_>>()
                 };
-                // Labels and annotations are not in the UID: an edit of only those is a
-                // change too (the running pod takes them).
+                // Labels, annotations and owner references are not in the UID: an edit of
+                // only those is a change too (the running pod takes them).
                 let metadata = |v: &[Arc<StaticPod>]| {
                     v.iter()
                         .map(|p| {
                             let m = &p.pod.metadata;
                             let mut a = m.annotations.clone().unwrap_or_default();
                             a.remove(nodelet_objects::manifest::CONFIG_SEEN_ANNOTATION);
-                            (m.labels.clone(), a)
+                            (m.labels.clone(), a, m.owner_references.clone())
                         })
                         .collect::<Vec<_>>()
                 };
@@ -886,4 +886,43 @@ mod tests {
             assert!(!is_manifest_name(bad), "{bad}");
         }
     }
+}
+
+/// One stream of snapshots from two sources (the static pod directory and the controllers'
+/// directory): each published snapshot holds both sources' files, the first's first, with
+/// its own increasing generation. The task ends when either source ends.
+pub fn merge(
+    mut a: watch::Receiver<Arc<Snapshot>>,
+    mut b: watch::Receiver<Arc<Snapshot>>,
+) -> watch::Receiver<Arc<Snapshot>> {
+    fn combine(
+        a: &mut watch::Receiver<Arc<Snapshot>>,
+        b: &mut watch::Receiver<Arc<Snapshot>>,
+        generation: u64,
+    ) -> Snapshot {
+        let (sa, sb) = (a.borrow_and_update().clone(), b.borrow_and_update().clone());
+        Snapshot {
+            generation,
+            files: sa.files.iter().chain(sb.files.iter()).cloned().collect(),
+            dir_error: sa.dir_error.clone().or_else(|| sb.dir_error.clone()),
+        }
+    }
+    let mut generation = 1;
+    let (tx, rx) = watch::channel(Arc::new(combine(&mut a, &mut b, generation)));
+    tokio::spawn(async move {
+        loop {
+            let r = tokio::select! {
+                r = a.changed() => r,
+                r = b.changed() => r,
+            };
+            if r.is_err() {
+                return;
+            }
+            generation += 1;
+            if tx.send(Arc::new(combine(&mut a, &mut b, generation))).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }

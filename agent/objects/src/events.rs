@@ -16,9 +16,13 @@ pub const MESSAGE_MAX: usize = 1024;
 /// Events kept per store by default.
 pub const DEFAULT_CAPACITY: usize = 1000;
 
-/// The object an event is about (a pod, optionally one of its containers).
+/// The object an event is about (a pod, optionally one of its containers, or a workload).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Involved {
+    /// `Pod`, `Job`, `Deployment`...
+    pub kind: &'static str,
+    /// `v1`, `batch/v1`, `apps/v1`.
+    pub api_version: &'static str,
     pub namespace: String,
     pub name: String,
     pub uid: String,
@@ -28,7 +32,20 @@ pub struct Involved {
 
 impl Involved {
     pub fn pod(namespace: &str, name: &str, uid: &str) -> Involved {
+        Involved::object("Pod", "v1", namespace, name, uid)
+    }
+
+    /// Any object by kind (`Job`) and apiVersion (`batch/v1`).
+    pub fn object(
+        kind: &'static str,
+        api_version: &'static str,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Involved {
         Involved {
+            kind,
+            api_version,
             namespace: namespace.to_string(),
             name: name.to_string(),
             uid: uid.to_string(),
@@ -271,6 +288,24 @@ impl EventStore {
         }
     }
 
+    /// Record an event about a workload from component `component` (`job-controller`...).
+    pub fn record_controller(
+        &self,
+        involved: &Involved,
+        reason: crate::controllers::ControllerReason,
+        message: &str,
+        component: &str,
+    ) {
+        self.record_at(
+            involved,
+            reason.event_type(),
+            reason.as_str(),
+            message,
+            component,
+            Timestamp::now(),
+        );
+    }
+
     /// Forget every event about pod `uid` (the pod was removed).
     pub fn forget_pod(&self, uid: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -304,8 +339,8 @@ fn to_event(e: &Entry) -> Event {
             ..Default::default()
         },
         involved_object: ObjectReference {
-            api_version: Some("v1".to_string()),
-            kind: Some("Pod".to_string()),
+            api_version: Some(e.involved.api_version.to_string()),
+            kind: Some(e.involved.kind.to_string()),
             namespace: Some(e.involved.namespace.clone()),
             name: Some(e.involved.name.clone()),
             uid: Some(e.involved.uid.clone()),

@@ -140,7 +140,7 @@ fn main() -> anyhow::Result<()> {
             },
             cfg.static_pod_path.clone(),
         ));
-        let router = nodelet_api::router(node, metrics);
+        let router = nodelet_api::router(node.clone(), metrics);
         let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
         let listener = nodelet_api::bind_unix(&cfg.api_socket)?;
         let mut stopped = api_stopped.clone();
@@ -164,8 +164,35 @@ fn main() -> anyhow::Result<()> {
             }));
         }
         let seeds = manager.recover().await;
+        // The controllers' pods and objects are files in their own directory, read by a
+        // second source; the manager runs the pods of both.
+        let workloads = nodelet::workloads::Workloads::new(
+            &cfg.root_dir,
+            manager.view(),
+            nodelet_objects::controllers::NodeInfo {
+                name: cfg.node_name.clone(),
+                labels: cfg.node_labels.clone(),
+            },
+        )
+        .context("preparing the workload controllers' directories")?;
+        let wdir = workloads.dir().to_path_buf();
+        let (wseeds, seeds): (Vec<_>, Vec<_>) = seeds
+            .into_iter()
+            .partition(|p| p.manifest.parent() == Some(wdir.as_path()));
         let source = StaticPodSource::start(SourceOptions::from_config(&cfg), seeds)
             .with_context(|| format!("watching {}", cfg.static_pod_path.display()))?;
+        let wsource = StaticPodSource::start(
+            SourceOptions {
+                dir: wdir.clone(),
+                ..SourceOptions::from_config(&cfg)
+            },
+            wseeds,
+        )
+        .with_context(|| format!("watching {}", wdir.display()))?;
+        let snapshots = nodelet::source::merge(source.subscribe(), wsource.subscribe());
+        node.set_workloads(workloads.read_side(snapshots.clone()));
+        let (stop_controllers, controllers_stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(workloads.run(snapshots.clone(), controllers_stopped));
         tracing::info!(node = %cfg.node_name, path = %cfg.static_pod_path.display(), "nodelet running");
         // systemd (Type=notify): ready once pods are adopted and the source runs; watchdog
         // pings at half the configured interval. Without NOTIFY_SOCKET these are no-ops.
@@ -191,10 +218,12 @@ fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down; pods keep running");
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         };
-        manager.run(source.subscribe(), shutdown).await;
+        manager.run(snapshots, shutdown).await;
+        let _ = stop_controllers.send(true);
         let _ = stop_api.send(true);
         let _ = std::fs::remove_file(&cfg.api_socket);
         drop(source);
+        drop(wsource);
         anyhow::Ok(())
     })?;
     // Pod tasks are detached; don't wait for blocking shim calls in flight.

@@ -321,7 +321,7 @@ impl Manager {
             let uid = sp.uid();
             // The file's labels and annotations (an edit of only these keeps the UID).
             let m = &sp.pod.metadata;
-            view.set_metadata(uid, m.labels.clone(), m.annotations.clone());
+            view.set_metadata(uid, m);
             if self.pods.contains_key(uid) || self.rejected.contains(uid) {
                 continue;
             }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use nodelet_objects::events::{EventReason, EventStore, Involved};
 
@@ -29,6 +30,9 @@ pub struct PodsView {
     metadata: Arc<RwLock<BTreeMap<String, Metadata>>>,
     /// Grace periods given with a deletion through the API, by UID.
     deletion_grace: Arc<RwLock<BTreeMap<String, std::time::Duration>>>,
+    /// Bumped whenever a pod appears, changes (status or metadata) or goes: what the
+    /// workload controllers wait on.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 type Labels = Option<BTreeMap<String, String>>;
@@ -37,6 +41,7 @@ type Labels = Option<BTreeMap<String, String>>;
 struct Metadata {
     labels: Labels,
     annotations: Labels,
+    owner_references: Option<Vec<OwnerReference>>,
 }
 
 impl PodsView {
@@ -47,7 +52,17 @@ impl PodsView {
             events: Arc::new(EventStore::new(node_name, MAX_EVENTS)),
             metadata: Arc::default(),
             deletion_grace: Arc::default(),
+            changes: Arc::new(tokio::sync::watch::channel(0).0),
         }
+    }
+
+    /// A receiver that sees a new value whenever a pod appears, changes or goes.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Every pod (sorted by UID), status included; while an edited pod is replaced, only
@@ -85,15 +100,18 @@ impl PodsView {
             .copied()
     }
 
-    /// The labels and annotations pod `uid`'s manifest declares now.
-    pub(crate) fn set_metadata(&self, uid: &str, labels: Labels, annotations: Labels) {
+    /// The labels, annotations and owner references pod `uid`'s manifest declares now.
+    pub(crate) fn set_metadata(&self, uid: &str, meta: &ObjectMeta) {
         let m = Metadata {
-            labels,
-            annotations,
+            labels: meta.labels.clone(),
+            annotations: meta.annotations.clone(),
+            owner_references: meta.owner_references.clone(),
         };
         let mut g = self.metadata.write().unwrap_or_else(|p| p.into_inner());
         if g.get(uid) != Some(&m) {
             g.insert(uid.to_string(), m);
+            drop(g);
+            self.changed();
         }
     }
 
@@ -122,6 +140,7 @@ impl PodsView {
 
     pub(crate) fn set_pod(&self, uid: &str, pod: Pod) {
         self.write().insert(uid.to_string(), PodView { pod });
+        self.changed();
     }
 
     /// An event about pod `uid` (ignored if the view does not have it).
@@ -140,13 +159,32 @@ impl PodsView {
         self.events.record(&involved, reason, &message);
     }
 
+    /// An event about a workload object, from controller `component`.
+    pub fn object_event(
+        &self,
+        involved: &Involved,
+        reason: nodelet_objects::controllers::ControllerReason,
+        message: &str,
+        component: &str,
+    ) {
+        self.events
+            .record_controller(involved, reason, message, component);
+    }
+
+    /// Forgets the events about object `uid` (it is gone).
+    pub fn forget_events(&self, uid: &str) {
+        self.events.forget_pod(uid);
+    }
+
     /// The phase pod `uid` shows, if any (read in place, no copy of the pod).
     pub(crate) fn phase(&self, uid: &str) -> Option<String> {
         self.read().get(uid)?.pod.status.as_ref()?.phase.clone()
     }
 
     pub(crate) fn remove(&self, uid: &str) {
-        self.write().remove(uid);
+        if self.write().remove(uid).is_some() {
+            self.changed();
+        }
         self.deletion_grace
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -165,6 +203,7 @@ fn current(v: &PodView, m: Option<&Metadata>) -> PodView {
     if let Some(m) = m {
         v.pod.metadata.labels = m.labels.clone();
         v.pod.metadata.annotations = m.annotations.clone();
+        v.pod.metadata.owner_references = m.owner_references.clone();
     }
     v
 }

@@ -1,0 +1,134 @@
+//! Which controller syncs an object and what it is given: the pods and child objects it may
+//! own (same namespace), the node, the clock. The controllers are pure
+//! (`nodelet_objects::controllers`); this module only picks their inputs and turns their
+//! typed status into the JSON the records keep.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde::Serialize;
+
+use nodelet_objects::controllers::{
+    self, Action, ControllerEvent, NodeInfo, Suffixes, controller_uid,
+};
+use nodelet_objects::workload::Object;
+
+/// One controller's decision with its status as JSON.
+pub struct Outcome {
+    pub actions: Vec<Action>,
+    pub status: serde_json::Value,
+    pub events: Vec<ControllerEvent>,
+    pub requeue_after: Option<std::time::Duration>,
+}
+
+fn outcome<S: Serialize>(s: controllers::Sync<S>) -> Outcome {
+    Outcome {
+        actions: s.actions,
+        status: serde_json::to_value(&s.status).unwrap_or_default(),
+        events: s.events,
+        requeue_after: s.requeue_after,
+    }
+}
+
+/// Sets `o`'s status from a record's JSON (left as is if it does not decode: the controller
+/// then starts from the object's own).
+pub fn set_status(o: &mut Object, status: &serde_json::Value) {
+    if status.is_null() {
+        return;
+    }
+    fn decode<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<T> {
+        serde_json::from_value(v.clone()).ok()
+    }
+    match o {
+        Object::Job(j) => j.status = decode(status).or(j.status.take()),
+        Object::CronJob(c) => c.status = decode(status).or(c.status.take()),
+        Object::Deployment(d) => d.status = decode(status).or(d.status.take()),
+        Object::ReplicaSet(r) => r.status = decode(status).or(r.status.take()),
+        Object::DaemonSet(d) => d.status = decode(status).or(d.status.take()),
+        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => {}
+    }
+}
+
+/// Pods in `ns`.
+fn in_namespace<'a>(pods: &'a [Pod], ns: &str) -> Vec<Pod> {
+    pods.iter()
+        .filter(|p: &&'a Pod| p.metadata.namespace.as_deref() == Some(ns))
+        .cloned()
+        .collect()
+}
+
+/// Pods in `ns` whose controller is `uid`.
+fn owned_pods(pods: &[Pod], ns: &str, uid: &str) -> Vec<Pod> {
+    pods.iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
+        .filter(|p| controller_uid(&p.metadata) == Some(uid))
+        .cloned()
+        .collect()
+}
+
+/// Syncs `o` if a controller runs its kind. `objects` are every object (hydrated with
+/// their statuses), `pods` the pods controllers may own.
+pub fn sync(
+    o: &Object,
+    objects: &[Object],
+    pods: &[Pod],
+    node: &NodeInfo,
+    now: jiff::Timestamp,
+    suffixes: &mut dyn Suffixes,
+) -> Option<Outcome> {
+    let ns = o.namespace();
+    let uid = o.uid();
+    Some(match o {
+        Object::Job(j) => outcome(controllers::job::sync(
+            j,
+            &owned_pods(pods, ns, uid),
+            now,
+            suffixes,
+        )),
+        Object::CronJob(c) => {
+            let jobs: Vec<_> = objects
+                .iter()
+                .filter_map(|x| match x {
+                    Object::Job(j)
+                        if x.namespace() == ns && controller_uid(&j.metadata) == Some(uid) =>
+                    {
+                        Some((**j).clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            outcome(controllers::cronjob::sync(c, &jobs, now))
+        }
+        Object::ReplicaSet(r) => outcome(controllers::replicaset::sync(
+            r,
+            &in_namespace(pods, ns),
+            now,
+            suffixes,
+        )),
+        Object::Deployment(d) => {
+            let rss: Vec<_> = objects
+                .iter()
+                .filter_map(|x| match x {
+                    Object::ReplicaSet(r)
+                        if x.namespace() == ns && controller_uid(&r.metadata) == Some(uid) =>
+                    {
+                        Some((**r).clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            outcome(controllers::deployment::sync(
+                d,
+                &rss,
+                &in_namespace(pods, ns),
+                now,
+            ))
+        }
+        Object::DaemonSet(d) => outcome(controllers::daemonset::sync(
+            d,
+            &in_namespace(pods, ns),
+            node,
+            now,
+            suffixes,
+        )),
+        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => return None,
+    })
+}

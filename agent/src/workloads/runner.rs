@@ -1,0 +1,479 @@
+//! The controller loop: one task that, whenever the snapshot (declared and controller-made
+//! objects), a pod or a timer changes, syncs every Job, CronJob, Deployment, ReplicaSet and
+//! DaemonSet through its pure controller (`nodelet_objects::controllers`, called in
+//! [`super::dispatch`]), persists each status before acting, then carries the actions out as
+//! files in the [`Store`] and records the events. Afterwards it collects garbage: what a
+//! controller made whose owner is gone (background cascading deletion), and records of
+//! objects that no longer exist.
+//!
+//! Crash safety: every effect is a file written atomically or removed, names are chosen by
+//! the controllers (random suffixes are checked against existing files, a CronJob's job names
+//! are its schedule times), and the status that counts finished pods is written before the
+//! actions it allows. After a `kill -9` the next agent reads the same files and records and
+//! continues: no pod created twice (the pods it made are in the directory), no schedule fired
+//! twice (the job's file exists), no replica duplicated.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use nodelet_objects::controllers::{Action, Child, ControllerEvent, NodeInfo, Suffixes};
+use nodelet_objects::events::Involved;
+use nodelet_objects::manifest::APPEND_NODE_NAME_ANNOTATION;
+use nodelet_objects::workload::{Object, object_uid};
+
+use super::dispatch;
+use super::expectations::Expectations;
+use super::store::{Record, Store};
+use crate::pods::view::PodsView;
+use crate::source::Snapshot;
+
+/// Controller-run kinds in the order a pass syncs them: owners of child objects first, so
+/// that the ReplicaSets a Deployment scaled are synced with their new size in the same pass.
+const ORDER: [&str; 5] = ["CronJob", "Deployment", "Job", "ReplicaSet", "DaemonSet"];
+
+/// Changes arriving within this window are handled by one pass (a burst of pod starts).
+const COALESCE: Duration = Duration::from_millis(20);
+
+/// The read side for the API: every object with what the controllers keep of it.
+#[derive(Clone, Debug)]
+pub struct WorkloadsView {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    records: Arc<RwLock<BTreeMap<String, Record>>>,
+    dir: std::path::PathBuf,
+}
+
+impl WorkloadsView {
+    /// Every declared or controller-made object, with status, `creationTimestamp` and
+    /// `generation`.
+    pub fn objects(&self) -> Vec<Object> {
+        let snap = self.snapshots.borrow().clone();
+        let records = self.records.read().unwrap_or_else(|p| p.into_inner());
+        snap.objects()
+            .map(|d| {
+                let mut o = d.object.clone();
+                if let Some(r) = records.get(o.uid()) {
+                    hydrate(&mut o, r);
+                }
+                o
+            })
+            .collect()
+    }
+
+    /// The directory of controller-made objects.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Random 5-character name suffixes in the API server's alphabet (no vowels, no 0/1/3).
+#[derive(Debug, Default)]
+pub struct RandomSuffixes;
+
+impl Suffixes for RandomSuffixes {
+    fn next_suffix(&mut self) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        // RandomState is keyed from the OS's randomness per instance.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        let mut n = h.finish();
+        (0..5)
+            .map(|_| {
+                let c = ALPHABET[(n % ALPHABET.len() as u64) as usize];
+                n /= ALPHABET.len() as u64;
+                c as char
+            })
+            .collect()
+    }
+}
+
+enum ActionKind {
+    /// A child's name must be new (a CronJob's job for a schedule time: made once).
+    Create,
+    Other,
+}
+
+/// The controller loop's state.
+pub struct Workloads {
+    store: Store,
+    view: PodsView,
+    node: NodeInfo,
+    records: Arc<RwLock<BTreeMap<String, Record>>>,
+    expect: Expectations,
+    suffixes: RandomSuffixes,
+}
+
+/// `metadata.creationTimestamp`, `generation` and `status` from the record.
+fn hydrate(o: &mut Object, r: &Record) {
+    let m = o.metadata_mut();
+    m.creation_timestamp = Some(Time(r.created));
+    m.generation = Some(r.generation);
+    dispatch::set_status(o, &r.status);
+}
+
+/// A hash of the object's spec (what `generation` counts).
+fn spec_hash(o: &Object) -> String {
+    let v = o.to_value();
+    let spec = v.get("spec").cloned().unwrap_or_default();
+    let digest = Sha256::digest(serde_json::to_vec(&spec).unwrap_or_default());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Workloads {
+    /// Controllers for node `node`, keeping their files under `root_dir`.
+    pub fn new(root_dir: &Path, view: PodsView, node: NodeInfo) -> Result<Workloads, crate::disk::DiskError> {
+        let store = Store::new(root_dir);
+        store.create()?;
+        let records = Arc::new(RwLock::new(store.load_all()));
+        Ok(Workloads {
+            store,
+            view,
+            node,
+            records,
+            expect: Expectations::default(),
+            suffixes: RandomSuffixes,
+        })
+    }
+
+    /// The directory the second source must read.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// The read side, over the merged snapshots.
+    pub fn read_side(&self, snapshots: watch::Receiver<Arc<Snapshot>>) -> WorkloadsView {
+        WorkloadsView {
+            snapshots,
+            records: self.records.clone(),
+            dir: self.store.dir().to_path_buf(),
+        }
+    }
+
+    /// Runs until `shutdown` is true.
+    pub async fn run(
+        mut self,
+        mut snapshots: watch::Receiver<Arc<Snapshot>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut pods = self.view.subscribe();
+        loop {
+            let snap = snapshots.borrow_and_update().clone();
+            pods.borrow_and_update();
+            let next = self.sync_all(&snap);
+            let wait = next.unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                r = snapshots.changed() => if r.is_err() { return },
+                r = pods.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            tokio::time::sleep(COALESCE).await;
+        }
+    }
+
+    /// The record of `o` (made now if new; `generation` bumped if its spec changed), with
+    /// the object hydrated from it.
+    fn record_for(&mut self, o: &mut Object, wall: jiff::Timestamp) -> Record {
+        let hash = spec_hash(o);
+        let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+        let r = records.entry(o.uid().to_string()).or_insert_with(|| Record {
+            kind: o.kind().to_string(),
+            namespace: o.namespace().to_string(),
+            name: o.name().to_string(),
+            created: wall,
+            generation: 1,
+            spec_hash: hash.clone(),
+            status: serde_json::Value::Null,
+        });
+        if r.spec_hash != hash {
+            r.generation += 1;
+            r.spec_hash = hash;
+        }
+        let r = r.clone();
+        hydrate(o, &r);
+        r
+    }
+
+    /// One pass over every controller-run object; returns when the next timed sync is due.
+    fn sync_all(&mut self, snap: &Snapshot) -> Option<Duration> {
+        let now = Instant::now();
+        let wall = jiff::Timestamp::now();
+        // Pods a controller may own: those in the controllers' directory (and those just
+        // written there). Static pods of the manifest directory are the node's, never a
+        // controller's (the API server gives mirror pods the Node as controller).
+        let store_pods: BTreeSet<String> = snap
+            .files
+            .iter()
+            .filter(|f| f.path.parent() == Some(self.store.dir()))
+            .flat_map(|f| f.pods.iter().map(|p| p.uid().to_string()))
+            .collect();
+        let observed: Vec<Pod> = self
+            .view
+            .pods()
+            .into_iter()
+            .map(|v| v.pod)
+            .filter(|p| store_pods.contains(p.metadata.uid.as_deref().unwrap_or_default()))
+            .collect();
+        let pods = self.expect.pods(observed, now, wall);
+        let mut next: Option<Duration> = None;
+        let mut seen_uids: BTreeSet<String> = BTreeSet::new();
+        for kind in ORDER {
+            // Re-read the overlay before each kind: the previous kind's child writes count.
+            let declared: Vec<Object> = snap.objects().map(|d| d.object.clone()).collect();
+            let mut objects = self.expect.children(declared, now);
+            for o in &mut objects {
+                if o.uid().is_empty() {
+                    // Written this pass, not yet read: the UID the source will give it.
+                    let path = self.store.file(o.kind(), o.namespace(), o.name());
+                    let uid = object_uid(&self.node.name, &path, o.kind(), o.namespace(), o.name());
+                    o.metadata_mut().uid = Some(uid);
+                }
+                seen_uids.insert(o.uid().to_string());
+            }
+            let mut hydrated = objects.clone();
+            for o in &mut hydrated {
+                if ORDER.contains(&o.kind()) {
+                    self.record_for(o, wall);
+                }
+            }
+            for i in 0..hydrated.len() {
+                if hydrated[i].kind() != kind {
+                    continue;
+                }
+                let o = hydrated[i].clone();
+                let Some(out) = dispatch::sync(&o, &hydrated, &pods, &self.node, wall, &mut self.suffixes) else {
+                    continue;
+                };
+                self.keep_status(&o, out.status);
+                let ns = o.namespace().to_string();
+                for a in out.actions {
+                    if let Err(e) = self.act(&ns, &o, a, now) {
+                        tracing::warn!(kind = o.kind(), object = %format!("{ns}/{}", o.name()), "controller action failed (retried next sync): {e}");
+                        next = Some(next.map_or(Duration::from_secs(1), |n| n.min(Duration::from_secs(1))));
+                        break;
+                    }
+                }
+                self.events(&o, out.events);
+                if let Some(r) = out.requeue_after {
+                    next = Some(next.map_or(r, |n| n.min(r)));
+                }
+            }
+        }
+        self.collect_garbage(snap, &seen_uids);
+        next
+    }
+
+    /// Persists an object's new status (before its actions are carried out).
+    fn keep_status(&mut self, o: &Object, status: serde_json::Value) {
+        let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+        let Some(r) = records.get_mut(o.uid()) else {
+            return;
+        };
+        if r.status == status {
+            return;
+        }
+        r.status = status;
+        if let Err(e) = self.store.save(o.uid(), r) {
+            tracing::warn!(uid = o.uid(), "keeping a workload's status: {e}");
+        }
+    }
+
+    fn events(&self, o: &Object, events: Vec<ControllerEvent>) {
+        let involved = Involved::object(
+            o.kind(),
+            o.api_version(),
+            o.namespace(),
+            o.name(),
+            o.uid(),
+        );
+        let component = match o.kind() {
+            "Job" => "job-controller",
+            "CronJob" => "cronjob-controller",
+            "ReplicaSet" => "replicaset-controller",
+            "Deployment" => "deployment-controller",
+            _ => "daemonset-controller",
+        };
+        for e in events {
+            tracing::info!(kind = o.kind(), object = %format!("{}/{}", o.namespace(), o.name()), reason = e.reason.as_str(), "{}", e.message);
+            self.view.object_event(&involved, e.reason, &e.message, component);
+        }
+    }
+
+    /// Carries out one action of `owner` in namespace `ns`.
+    fn act(&mut self, ns: &str, owner: &Object, a: Action, now: Instant) -> Result<(), crate::disk::DiskError> {
+        let a_kind = if matches!(a, Action::CreateChild(_)) {
+            ActionKind::Create
+        } else {
+            ActionKind::Other
+        };
+        match a {
+            Action::CreatePod(pod) => {
+                let mut pod = *pod;
+                pod.metadata.namespace = Some(ns.to_string());
+                pod.metadata.uid = None;
+                pod.status = None;
+                pod.metadata
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(APPEND_NODE_NAME_ANNOTATION.into(), "false".into());
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let mut v = serde_json::to_value(&pod).unwrap_or_default();
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("apiVersion".into(), "v1".into());
+                    m.insert("kind".into(), "Pod".into());
+                }
+                if self.store.write("Pod", ns, &name, &v, true)? {
+                    self.expect.pod_created(pod, now);
+                } else {
+                    tracing::info!(pod = %format!("{ns}/{name}"), "a pod of that name exists; not created again");
+                }
+            }
+            Action::DeletePod { name, grace } => {
+                if let Some(g) = grace
+                    && let Some(p) = self.view.find(&format!("{ns}/{name}"))
+                {
+                    self.view
+                        .set_deletion_grace(p.pod.metadata.uid.as_deref().unwrap_or_default(), g);
+                }
+                self.store.remove("Pod", ns, &name)?;
+                self.expect.pod_deleted(ns, &name, now);
+            }
+            Action::SetPodMetadata {
+                name,
+                labels,
+                owner_references,
+            } => {
+                let path = self.store.file("Pod", ns, &name);
+                let text = std::fs::read(&path)
+                    .map_err(|e| crate::disk::DiskError::io("read", &path, e))?;
+                let mut v: serde_json::Value = serde_json::from_slice(&text)
+                    .map_err(|e| crate::disk::DiskError::invalid(path.display().to_string(), e.to_string()))?;
+                if let Some(meta) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                    meta.insert("labels".into(), serde_json::to_value(labels).unwrap_or_default());
+                    if owner_references.is_empty() {
+                        meta.remove("ownerReferences");
+                    } else {
+                        meta.insert(
+                            "ownerReferences".into(),
+                            serde_json::to_value(owner_references).unwrap_or_default(),
+                        );
+                    }
+                }
+                self.store.write("Pod", ns, &name, &v, false)?;
+            }
+            Action::CreateChild(child) | Action::UpdateChild(child) => {
+                let create = matches!(&a_kind, ActionKind::Create);
+                let mut o = match child {
+                    Child::Job(j) => Object::Job(j),
+                    Child::ReplicaSet(r) => Object::ReplicaSet(r),
+                };
+                let m = o.metadata_mut();
+                m.namespace = Some(ns.to_string());
+                m.uid = None;
+                m.creation_timestamp = None;
+                m.generation = None;
+                let mut v = o.to_value();
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("status");
+                }
+                let name = o.name().to_string();
+                if self.store.write(o.kind(), ns, &name, &v, create)? {
+                    self.expect.child_written(o, now);
+                }
+            }
+            Action::DeleteChild { kind, name } => {
+                let kind = match kind {
+                    nodelet_objects::controllers::ChildKind::Job => "Job",
+                    nodelet_objects::controllers::ChildKind::ReplicaSet => "ReplicaSet",
+                };
+                self.store.remove(kind, ns, &name)?;
+                self.expect.child_removed(kind, ns, &name, now);
+            }
+        }
+        let _ = owner;
+        Ok(())
+    }
+
+    /// Removes what controllers made whose controller is gone, and records of objects that
+    /// are gone — unless the owner's manifest file is only invalid for now (its last good
+    /// version still counts; the owner's UID is its identity, so it can be checked).
+    fn collect_garbage(&mut self, snap: &Snapshot, alive: &BTreeSet<String>) {
+        let broken: Vec<&Path> = snap
+            .files
+            .iter()
+            .filter(|f| f.error.is_some())
+            .map(|f| f.path.as_path())
+            .collect();
+        let owner_broken = |ns: &str, r: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference| {
+            broken
+                .iter()
+                .any(|p| object_uid(&self.node.name, p, &r.kind, ns, &r.name) == r.uid)
+        };
+        let mut doomed: Vec<(&'static str, String, String)> = Vec::new();
+        for f in snap.files.iter().filter(|f| f.path.parent() == Some(self.store.dir())) {
+            let metas = f
+                .pods
+                .iter()
+                .map(|p| ("Pod", &p.pod.metadata))
+                .chain(f.objects.iter().map(|o| (o.object.kind(), o.object.metadata())));
+            for (kind, meta) in metas {
+                let ns = meta.namespace.as_deref().unwrap_or_default();
+                let Some(owner) = meta
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .find(|r| r.controller == Some(true))
+                else {
+                    continue;
+                };
+                if !alive.contains(&owner.uid) && !owner_broken(ns, owner) {
+                    let name = meta.name.as_deref().unwrap_or_default();
+                    // A pod's name in the file is the name it runs with.
+                    doomed.push((kind, ns.to_string(), name.to_string()));
+                }
+            }
+        }
+        for (kind, ns, name) in doomed {
+            tracing::info!(kind, object = %format!("{ns}/{name}"), "owner is gone: deleting");
+            if let Err(e) = self.store.remove(kind, &ns, &name) {
+                tracing::warn!("garbage collection: {e}");
+            }
+        }
+        let gone: Vec<String> = {
+            let records = self.records.read().unwrap_or_else(|p| p.into_inner());
+            records
+                .iter()
+                .filter(|(uid, r)| {
+                    !alive.contains(*uid)
+                        && !broken.iter().any(|p| {
+                            object_uid(&self.node.name, p, &r.kind, &r.namespace, &r.name) == **uid
+                        })
+                })
+                .map(|(uid, _)| uid.clone())
+                .collect()
+        };
+        if gone.is_empty() {
+            return;
+        }
+        let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+        for uid in gone {
+            records.remove(&uid);
+            self.view.forget_events(&uid);
+            if let Err(e) = self.store.forget(&uid) {
+                tracing::warn!("garbage collection: {e}");
+            }
+        }
+    }
+}
