@@ -212,19 +212,21 @@ impl Workloads {
         let wall = jiff::Timestamp::now();
         // Pods a controller may own: those in the controllers' directory (and those just
         // written there). Static pods of the manifest directory are the node's, never a
-        // controller's (the API server gives mirror pods the Node as controller).
-        let store_pods: BTreeSet<String> = snap
-            .files
-            .iter()
-            .filter(|f| f.path.parent() == Some(self.store.dir()))
-            .flat_map(|f| f.pods.iter().map(|p| p.uid().to_string()))
-            .collect();
-        let observed: Vec<Pod> = self
+        // controller's (the API server gives mirror pods the Node as controller). A pod whose
+        // file exists is a pod, whether or not the manager shows it yet (after a restart it
+        // adopts pods a moment after this loop starts): the view only adds its status.
+        let mut shown: BTreeMap<String, Pod> = self
             .view
             .pods()
             .into_iter()
-            .map(|v| v.pod)
-            .filter(|p| store_pods.contains(p.metadata.uid.as_deref().unwrap_or_default()))
+            .map(|v| (v.pod.metadata.uid.clone().unwrap_or_default(), v.pod))
+            .collect();
+        let observed: Vec<Pod> = snap
+            .files
+            .iter()
+            .filter(|f| f.path.parent() == Some(self.store.dir()))
+            .flat_map(|f| f.pods.iter())
+            .map(|sp| shown.remove(sp.uid()).unwrap_or_else(|| sp.pod.clone()))
             .collect();
         let pods = self.expect.pods(observed, now, wall);
         let mut next: Option<Duration> = None;

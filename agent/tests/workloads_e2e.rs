@@ -1,0 +1,521 @@
+//! Workloads without a control plane (issue 17), end to end through the real `nodelet`
+//! binary in private mount and network namespaces (as pods_e2e), with manifests dropped into
+//! the static pod directory as a user would:
+//!
+//! - a Job of 5 completions, 2 at a time: never more than 2 running, 5 Succeeded pods named
+//!   `<job>-<suffix>` with the job labels, status 5 succeeded and condition Complete; an
+//!   agent killed -9 in the middle runs no pod twice;
+//! - a Job whose pods fail, backoffLimit 2: 3 failed pods, condition Failed
+//!   BackoffLimitExceeded; a Job past activeDeadlineSeconds: its pod killed, DeadlineExceeded;
+//! - a Deployment of 10 replicas rolled to a new image with maxSurge 3 / maxUnavailable 0:
+//!   never fewer than 10 running, never more than 13 pods; the old ReplicaSet at 0; an agent
+//!   killed -9 during the rollout leaves no extra replica;
+//! - a ReplicaSet pod relabelled out of the selector is replaced and keeps running;
+//! - a DaemonSet's pod appears and disappears with a node label;
+//! - a CronJob `*/1 * * * *` on real time creates `<cronjob>-<minutes>` and its pod runs.
+//!
+//! Statuses are read from the pods' `status.json` and the controllers' records
+//! (`<rootDir>/workload-status`), what the API serves.
+//!
+//! `harness = false`: the namespaces are entered before any thread exists.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+mod node;
+use node::{Cleanup, Node, NodeEnv, TestCgroup};
+
+const IMAGE: &str = "nodelet.test/busybox:1.0";
+const IMAGE2: &str = "nodelet.test/busybox:2.0";
+
+fn env(bridge: &str, subnet: &str) -> (Node, Cleanup, TestCgroup, PathBuf, tempfile::TempDir) {
+    let e = NodeEnv::nodenet("nodelet-workloads-", bridge, subnet);
+    for tag in [IMAGE, IMAGE2] {
+        let file = e.t.join("busybox.tar");
+        std::fs::write(&file, common::busybox_archive(tag)).unwrap();
+        node::import_archive(&e.node.dir("root"), &file);
+    }
+    (e.node, e.cleanup, e.cg, e.t, e.tmp)
+}
+
+fn finish(node: &Node, mut cleanup: Cleanup, cg: TestCgroup) {
+    // Removing the manifests removes what the controllers made.
+    for e in std::fs::read_dir(node.dir("manifests")).unwrap().flatten() {
+        std::fs::remove_file(e.path()).unwrap();
+    }
+    node.wait_pod_gone(60);
+    node::stop_agent(&mut cleanup);
+    drop(cleanup);
+    drop(cg);
+}
+
+fn wait_until(what: &str, secs: u64, node: &Node, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}; pods: {:#?}\nrecords: {:#?}\nnodelet log:\n{}",
+            node.pods()
+                .iter()
+                .map(|p| (&p["metadata"]["name"], &p["status"]["phase"]))
+                .collect::<Vec<_>>(),
+            records(node),
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The controllers' records: kind, name and status of each object.
+fn records(node: &Node) -> Vec<Value> {
+    std::fs::read_dir(node.dir("root/workload-status"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect()
+}
+
+fn status_of(node: &Node, kind: &str, name: &str) -> Value {
+    records(node)
+        .into_iter()
+        .find(|r| r["kind"] == kind && r["name"] == name)
+        .map(|r| r["status"].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn has_condition(status: &Value, type_: &str, reason: Option<&str>) -> bool {
+    status["conditions"].as_array().is_some_and(|cs| {
+        cs.iter().any(|c| {
+            c["type"] == type_ && c["status"] == "True" && reason.is_none_or(|r| c["reason"] == r)
+        })
+    })
+}
+
+/// Pods whose label `key` is `value`, as (name, phase).
+fn pods_labelled(node: &Node, key: &str, value: &str) -> Vec<(String, String)> {
+    node.pods()
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"][key] == value)
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                p["status"]["phase"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn job(name: &str, spec: &str, command: &str, restart: &str) -> String {
+    format!(
+        r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+spec:
+{spec}
+  template:
+    spec:
+      terminationGracePeriodSeconds: 1
+      restartPolicy: {restart}
+      containers:
+      - name: work
+        image: {IMAGE}
+        imagePullPolicy: Never
+        command: ["/bin/busybox", "sh", "-c", "{command}"]
+"#
+    )
+}
+
+fn job_five_completions_two_at_a_time() {
+    let (node, mut cleanup, cg, _t, _tmp) = env("wl1", "10.244.31.0/24");
+    cleanup.agent = Some(node.start("1"));
+    std::fs::write(
+        node.dir("manifests/pi.yaml"),
+        job("pi", "  completions: 5\n  parallelism: 2", "sleep 2", "Never"),
+    )
+    .unwrap();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut killed = false;
+    let t = Instant::now();
+    loop {
+        let pods = pods_labelled(&node, "job-name", "pi");
+        let running = pods.iter().filter(|(_, ph)| ph == "Running" || ph == "Pending").count();
+        assert!(running <= 2, "more than 2 pods active: {pods:?}");
+        names.extend(pods.iter().map(|(n, _)| n.clone()));
+        let done = pods.iter().filter(|(_, ph)| ph == "Succeeded").count();
+        if done == 2 && !killed {
+            // kill -9 in the middle: the next agent runs no pod twice.
+            let mut a = cleanup.agent.take().unwrap();
+            a.kill().unwrap();
+            a.wait().unwrap();
+            cleanup.agent = Some(node.start("2"));
+            killed = true;
+        }
+        if done == 5 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "job did not complete: {pods:?}\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(names.len(), 5, "pods: {names:?}");
+    assert!(names.iter().all(|n| n.starts_with("pi-") && n.len() == 8), "{names:?}");
+    wait_until("status 5 succeeded, Complete", 20, &node, || {
+        let s = status_of(&node, "Job", "pi");
+        s["succeeded"] == 5 && has_condition(&s, "Complete", None)
+    });
+    let p = node
+        .pods()
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["job-name"] == "pi")
+        .unwrap();
+    assert_eq!(p["metadata"]["labels"]["batch.kubernetes.io/job-name"], "pi");
+    assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "Job");
+    // Still 5 pods: nothing more was created after completion.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(pods_labelled(&node, "job-name", "pi").len(), 5);
+    finish(&node, cleanup, cg);
+}
+
+fn job_backoff_limit_and_deadline() {
+    let (node, mut cleanup, cg, _t, _tmp) = env("wl2", "10.244.32.0/24");
+    cleanup.agent = Some(node.start("1"));
+    std::fs::write(
+        node.dir("manifests/fail.yaml"),
+        job("fail", "  backoffLimit: 2", "exit 1", "Never"),
+    )
+    .unwrap();
+    std::fs::write(
+        node.dir("manifests/slow.yaml"),
+        job("slow", "  activeDeadlineSeconds: 3", "sleep 3600", "Never"),
+    )
+    .unwrap();
+    wait_until("slow: DeadlineExceeded", 30, &node, || {
+        has_condition(&status_of(&node, "Job", "slow"), "Failed", Some("DeadlineExceeded"))
+    });
+    wait_until("slow's pod stopped", 30, &node, || {
+        pods_labelled(&node, "job-name", "slow")
+            .iter()
+            .all(|(_, ph)| ph != "Running")
+    });
+    // Failures 1, 2, 3 with the controller's back-off (10 s, 20 s) between them.
+    wait_until("fail: BackoffLimitExceeded", 90, &node, || {
+        has_condition(
+            &status_of(&node, "Job", "fail"),
+            "Failed",
+            Some("BackoffLimitExceeded"),
+        )
+    });
+    let failed = pods_labelled(&node, "job-name", "fail");
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(failed.iter().all(|(_, ph)| ph == "Failed"), "{failed:?}");
+    assert_eq!(status_of(&node, "Job", "fail")["failed"], 3);
+    finish(&node, cleanup, cg);
+}
+
+fn deployment(replicas: u32, image: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: web}}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {{maxSurge: 3, maxUnavailable: 0}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {image}
+        imagePullPolicy: Never
+        command: ["/bin/busybox", "sleep", "3600"]
+"#
+    )
+}
+
+fn image_of(p: &Value) -> String {
+    p["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn deployment_rolls_with_max_surge() {
+    let (node, mut cleanup, cg, _t, _tmp) = env("wl3", "10.244.33.0/24");
+    cleanup.agent = Some(node.start("1"));
+    std::fs::write(node.dir("manifests/web.yaml"), deployment(10, IMAGE)).unwrap();
+    let web = |node: &Node| -> Vec<Value> {
+        node.pods()
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "web")
+            .collect()
+    };
+    let running = |ps: &[Value], image: &str| {
+        ps.iter()
+            .filter(|p| p["status"]["phase"] == "Running" && image_of(p) == image)
+            .count()
+    };
+    wait_until("10 pods running", 90, &node, || running(&web(&node), IMAGE) == 10);
+    std::fs::write(node.dir("manifests/web.yaml"), deployment(10, IMAGE2)).unwrap();
+    let t = Instant::now();
+    let mut killed = false;
+    loop {
+        let ps = web(&node);
+        // The pods that exist (a deleted pod's file is gone at once; its processes stop
+        // during the grace period, shown Terminating by kubectl and counted by no one).
+        let existing: Vec<&Value> = ps
+            .iter()
+            .filter(|p| {
+                let name = p["metadata"]["name"].as_str().unwrap_or_default();
+                node.dir(&format!("root/workloads/pod_default_{name}.json")).exists()
+            })
+            .collect();
+        let ready = existing
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .count();
+        assert!(existing.len() <= 13, "more than 13 pods: {}", existing.len());
+        assert!(ready >= 10, "fewer than 10 running: {ready}\n{}", node.logs());
+        let new = running(&ps, IMAGE2);
+        if new >= 3 && !killed {
+            let mut a = cleanup.agent.take().unwrap();
+            a.kill().unwrap();
+            a.wait().unwrap();
+            cleanup.agent = Some(node.start("2"));
+            killed = true;
+        }
+        if new == 10 && running(&ps, IMAGE) == 0 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(180), "rollout stuck\n{}", node.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_until("the deployment's status", 20, &node, || {
+        let s = status_of(&node, "Deployment", "web");
+        s["updatedReplicas"] == 10 && s["availableReplicas"] == 10
+    });
+    let rss: Vec<Value> = records(&node)
+        .into_iter()
+        .filter(|r| r["kind"] == "ReplicaSet")
+        .collect();
+    assert_eq!(rss.len(), 2, "{rss:#?}");
+    // Rolled back: the old ReplicaSet takes the pods again.
+    std::fs::write(node.dir("manifests/web.yaml"), deployment(10, IMAGE)).unwrap();
+    wait_until("rolled back", 180, &node, || {
+        let ps = web(&node);
+        running(&ps, IMAGE) == 10 && running(&ps, IMAGE2) == 0
+    });
+    assert_eq!(
+        records(&node).iter().filter(|r| r["kind"] == "ReplicaSet").count(),
+        2
+    );
+    finish(&node, cleanup, cg);
+}
+
+fn replicaset_replaces_relabelled_pod() {
+    let (node, mut cleanup, cg, _t, _tmp) = env("wl4", "10.244.34.0/24");
+    cleanup.agent = Some(node.start("1"));
+    std::fs::write(
+        node.dir("manifests/rs.yaml"),
+        format!(
+            r#"apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: front
+spec:
+  replicas: 2
+  selector:
+    matchExpressions:
+    - {{key: tier, operator: In, values: [front, edge]}}
+  template:
+    metadata:
+      labels: {{tier: front}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: {IMAGE}
+        imagePullPolicy: Never
+        command: ["/bin/busybox", "sleep", "3600"]
+"#
+        ),
+    )
+    .unwrap();
+    let running = |node: &Node| {
+        pods_labelled(node, "tier", "front")
+            .into_iter()
+            .filter(|(_, ph)| ph == "Running")
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+    };
+    wait_until("2 pods", 60, &node, || running(&node).len() == 2);
+    let victim = running(&node)[0].clone();
+    // Relabel as `kubectl label pod <p> tier=debug --overwrite` does (the pod's file).
+    let file = node.dir(&format!("root/workloads/pod_default_{victim}.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    v["metadata"]["labels"]["tier"] = "debug".into();
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    wait_until("a replacement", 60, &node, || {
+        let r = running(&node);
+        r.len() == 2 && !r.contains(&victim)
+    });
+    // The relabelled pod runs on, released (no controller).
+    let old = node
+        .pods()
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == victim.as_str())
+        .unwrap();
+    assert_eq!(old["status"]["phase"], "Running");
+    wait_until("released", 20, &node, || {
+        node.pods()
+            .into_iter()
+            .find(|p| p["metadata"]["name"] == victim.as_str())
+            .is_some_and(|p| p["metadata"]["ownerReferences"].is_null())
+    });
+    std::fs::remove_file(&file).unwrap();
+    finish(&node, cleanup, cg);
+}
+
+fn daemonset_follows_node_labels() {
+    let (node, mut cleanup, cg, _t, _tmp) = env("wl5", "10.244.35.0/24");
+    cleanup.agent = Some(node.start_with("1", &["--node-labels", "disk=ssd"]));
+    std::fs::write(
+        node.dir("manifests/ds.yaml"),
+        format!(
+            r#"apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels: {{app: agent}}
+  template:
+    metadata:
+      labels: {{app: agent}}
+    spec:
+      nodeSelector: {{disk: ssd}}
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: {IMAGE}
+        imagePullPolicy: Never
+        command: ["/bin/busybox", "sleep", "3600"]
+"#
+        ),
+    )
+    .unwrap();
+    wait_until("the daemon pod", 60, &node, || {
+        pods_labelled(&node, "app", "agent")
+            .iter()
+            .any(|(_, ph)| ph == "Running")
+    });
+    // The label goes (a restart with other labels): the pod goes.
+    let mut a = cleanup.agent.take().unwrap();
+    a.kill().unwrap();
+    a.wait().unwrap();
+    cleanup.agent = Some(node.start_with("2", &["--node-labels", "disk=hdd"]));
+    wait_until("the daemon pod gone", 60, &node, || {
+        pods_labelled(&node, "app", "agent").is_empty()
+    });
+    // And comes back with it.
+    let mut a = cleanup.agent.take().unwrap();
+    a.kill().unwrap();
+    a.wait().unwrap();
+    cleanup.agent = Some(node.start_with("3", &["--node-labels", "disk=ssd"]));
+    wait_until("the daemon pod again", 60, &node, || {
+        pods_labelled(&node, "app", "agent")
+            .iter()
+            .any(|(_, ph)| ph == "Running")
+    });
+    finish(&node, cleanup, cg);
+}
+
+fn cronjob_on_real_time() {
+    let (node, mut cleanup, cg, _t, _tmp) = env("wl6", "10.244.36.0/24");
+    cleanup.agent = Some(node.start("1"));
+    std::fs::write(
+        node.dir("manifests/hello.yaml"),
+        format!(
+            r#"apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: hello
+spec:
+  schedule: "*/1 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          terminationGracePeriodSeconds: 1
+          restartPolicy: OnFailure
+          containers:
+          - name: hello
+            image: {IMAGE}
+            imagePullPolicy: Never
+            command: ["/bin/busybox", "echo", "Hello from the cluster"]
+"#
+        ),
+    )
+    .unwrap();
+    let mut job = String::new();
+    wait_until("the first job", 75, &node, || {
+        job = records(&node)
+            .into_iter()
+            .find(|r| r["kind"] == "Job")
+            .and_then(|r| r["name"].as_str().map(String::from))
+            .unwrap_or_default();
+        !job.is_empty()
+    });
+    // `<cronjob>-<scheduled time in minutes since the epoch>`, on a minute boundary.
+    let minutes: u64 = job.strip_prefix("hello-").unwrap().parse().unwrap();
+    let now_min = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60;
+    assert!(now_min.abs_diff(minutes) <= 1, "{job} vs {now_min}");
+    wait_until("the job's pod completed", 60, &node, || {
+        pods_labelled(&node, "job-name", &job)
+            .iter()
+            .any(|(_, ph)| ph == "Succeeded")
+    });
+    wait_until("the cronjob saw it", 30, &node, || {
+        status_of(&node, "CronJob", "hello")["lastSuccessfulTime"].is_string()
+    });
+    finish(&node, cleanup, cg);
+}
+
+fn main() {
+    node::run_cases(
+        "workloads_e2e",
+        &[
+            (
+                "job_five_completions_two_at_a_time",
+                job_five_completions_two_at_a_time,
+            ),
+            ("job_backoff_limit_and_deadline", job_backoff_limit_and_deadline),
+            ("deployment_rolls_with_max_surge", deployment_rolls_with_max_surge),
+            (
+                "replicaset_replaces_relabelled_pod",
+                replicaset_replaces_relabelled_pod,
+            ),
+            ("daemonset_follows_node_labels", daemonset_follows_node_labels),
+            ("cronjob_on_real_time", cronjob_on_real_time),
+        ],
+    );
+}
