@@ -113,6 +113,9 @@ pub struct Workloads {
     records: Arc<RwLock<BTreeMap<String, Record>>>,
     expect: Expectations,
     suffixes: RandomSuffixes,
+    /// Each object's manifest file and whether it is the file's only document (as of the
+    /// pass's snapshot).
+    declared: BTreeMap<String, (std::path::PathBuf, bool)>,
 }
 
 /// `metadata.creationTimestamp`, `generation` and `status` from the record.
@@ -144,6 +147,7 @@ impl Workloads {
             records,
             expect: Expectations::default(),
             suffixes: RandomSuffixes,
+            declared: BTreeMap::new(),
         })
     }
 
@@ -229,6 +233,16 @@ impl Workloads {
             .map(|sp| shown.remove(sp.uid()).unwrap_or_else(|| sp.pod.clone()))
             .collect();
         let pods = self.expect.pods(observed, now, wall);
+        self.declared = snap
+            .files
+            .iter()
+            .flat_map(|f| {
+                let alone = f.pods.len() + f.objects.len() == 1;
+                f.objects
+                    .iter()
+                    .map(move |o| (o.object.uid().to_string(), (f.path.clone(), alone)))
+            })
+            .collect();
         let mut next: Option<Duration> = None;
         let mut seen_uids: BTreeSet<String> = BTreeSet::new();
         for kind in ORDER {
@@ -395,6 +409,32 @@ impl Workloads {
                     self.expect.child_written(o, now);
                 }
             }
+            Action::RemovePodFinalizer { name, finalizer } => {
+                let path = self.store.file("Pod", ns, &name);
+                let text = match std::fs::read(&path) {
+                    Ok(t) => t,
+                    // A pod that is gone has no finalizer left.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                    Err(e) => return Err(crate::disk::DiskError::io("read", &path, e)),
+                };
+                let mut v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+                    crate::disk::DiskError::invalid(path.display().to_string(), e.to_string())
+                })?;
+                let Some(list) = v
+                    .pointer_mut("/metadata/finalizers")
+                    .and_then(|f| f.as_array_mut())
+                else {
+                    return Ok(());
+                };
+                list.retain(|f| f.as_str() != Some(finalizer.as_str()));
+                if list.is_empty()
+                    && let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut())
+                {
+                    m.remove("finalizers");
+                }
+                self.store.write("Pod", ns, &name, &v, false)?;
+            }
+            Action::DeleteSelf => self.delete_self(owner)?,
             Action::DeleteChild { kind, name } => {
                 let kind = match kind {
                     nodelet_objects::controllers::ChildKind::Job => "Job",
@@ -404,7 +444,26 @@ impl Workloads {
                 self.expect.child_removed(kind, ns, &name, now);
             }
         }
-        let _ = owner;
+        Ok(())
+    }
+
+    /// Deletes `o` itself (a finished Job's `ttlSecondsAfterFinished`): its file if a
+    /// controller made it or it is alone in its manifest; what it owns goes by garbage
+    /// collection. A manifest declaring other documents too is left as the user wrote it.
+    fn delete_self(&mut self, o: &Object) -> Result<(), crate::disk::DiskError> {
+        let Some((path, alone)) = self.declared.get(o.uid()).cloned() else {
+            return Ok(());
+        };
+        if path.parent() == Some(self.store.dir()) || alone {
+            tracing::info!(kind = o.kind(), object = %format!("{}/{}", o.namespace(), o.name()), file = %path.display(), "deleting a finished object (ttlSecondsAfterFinished)");
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(crate::disk::DiskError::io("remove", &path, e)),
+            }
+        } else {
+            tracing::warn!(kind = o.kind(), object = %format!("{}/{}", o.namespace(), o.name()), file = %path.display(), "ttlSecondsAfterFinished: the object shares its manifest with other documents; not deleting it");
+        }
         Ok(())
     }
 
