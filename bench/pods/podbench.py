@@ -1025,9 +1025,90 @@ def bench_api(a, archive):
     return "\n".join(out)
 
 
+# ---- 110 pods from 11 Deployments (issue 17) ------------------------------------------------------
+
+def deployment_yaml(name, replicas):
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: {IMAGE}
+        imagePullPolicy: Never
+        command: ["/bin/busybox", "sh", "-c", "trap 'exit 0' TERM; /bin/busybox sleep 3600 & wait"]
+"""
+
+
+def bench_deployments(a, archive):
+    node = Node(os.path.join(a.work, "node"), a.bin, archive, a.nodelet_flag).start()
+    per = a.pods // 11
+    rounds = []
+    idle_cpu = None
+    load0 = loadavg()
+    try:
+        for r in range(a.rounds):
+            mans = {f"d{r}-{i}.yaml": deployment_yaml(f"d{r}-{i}", per) for i in range(11)}
+            t0 = node.drop(mans)
+            while True:
+                ps = node.pods()
+                if len(ps) == per * 11 and all(pod_running(p) for p in ps):
+                    t_all = now() - t0
+                    break
+                if now() - t0 > 120:
+                    raise TimeoutError(f"after 120 s only {sum(map(pod_running, ps))} of {per * 11} pods Running")
+                time.sleep(0.1)
+            log(f"deployments round {r}: all {per * 11} Running after {t_all:.2f} s")
+            rss = status_kib(node.pid(), "VmRSS")
+            if r == a.rounds - 1:
+                time.sleep(a.settle)
+                c0 = cpu_seconds(node.pid())
+                time.sleep(a.window0)
+                idle_cpu = (cpu_seconds(node.pid()) - c0) / a.window0
+                rss = status_kib(node.pid(), "VmRSS")
+                log(f"deployments: nodelet idle CPU {idle_cpu:.4f} cores over {a.window0:.0f} s")
+            t1 = now()
+            node.remove_all(180)
+            rounds.append({"all": t_all, "rss": rss, "teardown": now() - t1})
+            time.sleep(1)
+    finally:
+        try:
+            node.remove_all(120)
+        except Exception as e:  # noqa: BLE001
+            log(f"teardown: {e}")
+        node.stop()
+    load1 = loadavg()
+    alls = [x["all"] for x in rounds]
+    out = [f"## {per * 11} pods from 11 Deployments — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+    out += [f"`bench/pods/run.sh deployments` — 11 Deployment manifests of {per} replicas each (one busybox",
+            "container per pod, `sleep`) renamed into the static pod directory in one burst; \"all Running\" =",
+            "the API lists every controller-made pod Running with its container running (polled every 100 ms).",
+            f"{a.rounds} rounds (manifests removed and every pod torn down between rounds); then, with the last",
+            f"round's pods running, nodelet's CPU over {a.window0:.0f} s idle.", ""]
+    out += machine_lines(a.bin)
+    out += [f"- load average before / after: {load0} / {load1}", ""]
+    out += ["| round | all Running s | nodelet RSS MiB (all Running) | teardown of all s |", "|---|---|---|---|"]
+    for i, x in enumerate(rounds):
+        out.append(f"| {i + 1} | {x['all']:.2f} | {x['rss'] / 1024:.1f} | {x['teardown']:.2f} |")
+    rss_max = max(x["rss"] for x in rounds) / 1024
+    out += ["", f"**Median time to all {per * 11} Running: {median(alls):.2f} s** — target ≤ 5 s: **{'met' if median(alls) <= 5 else 'MISSED'}**; "
+            f"nodelet RSS ≤ {rss_max:.1f} MiB (target ≤ 25: **{'met' if rss_max <= 25 else 'MISSED'}**); "
+            f"idle CPU {idle_cpu:.4f} cores (target ≤ 0.02: **{'met' if idle_cpu <= 0.02 else 'MISSED'}**).", ""]
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["start", "scale", "probes", "logs", "api"])
+    ap.add_argument("what", choices=["start", "scale", "probes", "logs", "api", "deployments"])
     ap.add_argument("--work", required=True)
     ap.add_argument("--bin", required=True, help="directory with nodelet, nodectl, nodelet-shim, nodelet-pause, nodenet")
     ap.add_argument("--nodelet-flag", action="append", default=[], help="extra nodelet flag (repeatable)")
@@ -1045,7 +1126,7 @@ def main():
     archive = os.path.join(a.work, "busybox.tar")
     busybox_archive(archive)
     fn = {"start": bench_start, "scale": bench_scale, "probes": bench_probes, "logs": bench_logs,
-          "api": bench_api}[a.what]
+          "api": bench_api, "deployments": bench_deployments}[a.what]
     print(fn(a, archive))
 
 

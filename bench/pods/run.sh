@@ -12,6 +12,8 @@
 #           podman's conmon (same as bench/logs/run.sh)
 #   api     110 pods Running: `kubectl get pods` through the admin kubeconfig (TLS) (well under
 #           100 ms) and the server's share; nodelet RSS before/after the API is used (≤ 25 MiB)
+#   deployments  11 Deployments of 10 replicas → all 110 pods Running (target ≤ 5 s), nodelet RSS
+#           (≤ 25 MiB) and idle CPU with them running (≤ 0.02 cores)
 #   all     the five, one after the other
 #
 # Appends each result section to bench/RESULTS.md (RESULTS=/dev/null to skip) and prints it.
@@ -24,7 +26,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-WHAT=${1:?usage: $0 start|scale|probes|logs|api|all [options]}
+WHAT=${1:?usage: $0 start|scale|probes|logs|api|deployments|all [options]}
 shift
 # The shipped binaries (scripts/build-dist.sh: static shim and pause), else the release build.
 if [ -z "${BIN:-}" ]; then
