@@ -68,6 +68,13 @@ pub enum Action {
     /// Delete a child object and, in the background, what it owns (propagation policy
     /// `Background`, as the controllers use).
     DeleteChild { kind: ChildKind, name: String },
+    /// Remove one finalizer from the pod's `metadata.finalizers` (the Job controller's
+    /// `batch.kubernetes.io/job-tracking`, once the pod is accounted for in the status);
+    /// a pod that is gone counts as done.
+    RemovePodFinalizer { name: String, finalizer: String },
+    /// Delete the synced object itself and what it owns (propagation policy `Foreground`, as
+    /// the TTL-after-finished controller deletes a finished Job).
+    DeleteSelf,
 }
 
 /// Why a controller recorded an event: kube-controller-manager's reasons.
