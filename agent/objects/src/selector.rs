@@ -159,13 +159,19 @@ impl Selector {
             };
             reqs.push(match e.operator.as_str() {
                 "In" | "NotIn" if values.is_empty() => {
-                    return Err(err("for 'in', 'notin' operators, values set can't be empty"));
+                    return Err(err(
+                        "for 'in', 'notin' operators, values set can't be empty",
+                    ));
                 }
                 "In" => Requirement::In(e.key.clone(), values),
                 "NotIn" => Requirement::NotIn(e.key.clone(), values),
                 "Exists" => Requirement::Exists(e.key.clone()),
                 "DoesNotExist" => Requirement::DoesNotExist(e.key.clone()),
-                other => return Err(err(&format!("{other:?} is not a valid label selector operator"))),
+                other => {
+                    return Err(err(&format!(
+                        "{other:?} is not a valid label selector operator"
+                    )));
+                }
             });
         }
         Ok(Selector(reqs))

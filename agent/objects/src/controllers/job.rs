@@ -41,9 +41,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{
     Job, JobCondition, JobSpec, JobStatus, PodFailurePolicy, UncountedTerminatedPods,
 };
-use k8s_openapi::api::core::v1::{
-    EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec,
-};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
 
 use super::{Action, ControllerEvent, ControllerReason, Suffixes, Sync, controller_ref};
@@ -165,7 +163,9 @@ pub fn defaults(job: &mut Job) {
             .labels
             .get_or_insert_with(BTreeMap::new);
         for key in [LEGACY_JOB_NAME_LABEL, JOB_NAME_LABEL] {
-            labels.entry(key.to_string()).or_insert_with(|| name.clone());
+            labels
+                .entry(key.to_string())
+                .or_insert_with(|| name.clone());
         }
         for key in [LEGACY_CONTROLLER_UID_LABEL, CONTROLLER_UID_LABEL] {
             labels.entry(key.to_string()).or_insert_with(|| uid.clone());
@@ -229,7 +229,11 @@ pub fn validate_template(template: &PodTemplateSpec, prefix: &FieldPath) -> Vec<
         .collect()
 }
 
-fn invalid_map(path: &FieldPath, map: Option<&BTreeMap<String, String>>, detail: &str) -> FieldError {
+fn invalid_map(
+    path: &FieldPath,
+    map: Option<&BTreeMap<String, String>>,
+    detail: &str,
+) -> FieldError {
     let items: Vec<String> = map
         .into_iter()
         .flatten()
@@ -247,7 +251,11 @@ fn non_negative(errs: &mut Vec<FieldError>, path: &FieldPath, v: Option<i64>) {
     if let Some(v) = v
         && v < 0
     {
-        errs.push(FieldError::invalid(path, v, "must be greater than or equal to 0"));
+        errs.push(FieldError::invalid(
+            path,
+            v,
+            "must be greater than or equal to 0",
+        ));
     }
 }
 
@@ -275,11 +283,32 @@ pub fn validate(job: &Job) -> Vec<FieldError> {
 }
 
 /// The checks of a Job spec (also a CronJob's `jobTemplate.spec`), under `path`.
-pub fn validate_spec(errs: &mut Vec<FieldError>, path: &FieldPath, spec: &JobSpec, uid: Option<&str>) {
-    non_negative(errs, &path.child("parallelism"), spec.parallelism.map(i64::from));
-    non_negative(errs, &path.child("completions"), spec.completions.map(i64::from));
-    non_negative(errs, &path.child("backoffLimit"), spec.backoff_limit.map(i64::from));
-    non_negative(errs, &path.child("activeDeadlineSeconds"), spec.active_deadline_seconds);
+pub fn validate_spec(
+    errs: &mut Vec<FieldError>,
+    path: &FieldPath,
+    spec: &JobSpec,
+    uid: Option<&str>,
+) {
+    non_negative(
+        errs,
+        &path.child("parallelism"),
+        spec.parallelism.map(i64::from),
+    );
+    non_negative(
+        errs,
+        &path.child("completions"),
+        spec.completions.map(i64::from),
+    );
+    non_negative(
+        errs,
+        &path.child("backoffLimit"),
+        spec.backoff_limit.map(i64::from),
+    );
+    non_negative(
+        errs,
+        &path.child("activeDeadlineSeconds"),
+        spec.active_deadline_seconds,
+    );
     non_negative(
         errs,
         &path.child("ttlSecondsAfterFinished"),
@@ -340,11 +369,19 @@ pub fn validate_spec(errs: &mut Vec<FieldError>, path: &FieldPath, spec: &JobSpe
     }
 
     let template_path = path.child("template");
-    let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.as_ref());
+    let labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.as_ref());
     match &spec.selector {
         None => errs.push(FieldError::required(&path.child("selector"), "")),
         Some(sel) => match Selector::from_label_selector(sel) {
-            Err(e) => errs.push(FieldError::invalid(&path.child("selector"), &e.selector, &e.reason)),
+            Err(e) => errs.push(FieldError::invalid(
+                &path.child("selector"),
+                &e.selector,
+                &e.reason,
+            )),
             Ok(s) => {
                 if !s.matches(labels) {
                     errs.push(invalid_map(
@@ -355,7 +392,10 @@ pub fn validate_spec(errs: &mut Vec<FieldError>, path: &FieldPath, spec: &JobSpe
                 }
                 if spec.manual_selector != Some(true)
                     && let Some(uid) = uid.filter(|u| !u.is_empty())
-                    && sel.match_labels.as_ref().and_then(|m| m.get(CONTROLLER_UID_LABEL))
+                    && sel
+                        .match_labels
+                        .as_ref()
+                        .and_then(|m| m.get(CONTROLLER_UID_LABEL))
                         != Some(&uid.to_string())
                 {
                     errs.push(invalid_map(
@@ -429,7 +469,11 @@ fn validate_pod_failure_policy(
             actions.insert(1, "FailIndex");
         }
         if !actions.contains(&rule.action.as_str()) {
-            errs.push(FieldError::not_supported(&rp.child("action"), &rule.action, &actions));
+            errs.push(FieldError::not_supported(
+                &rp.child("action"),
+                &rule.action,
+                &actions,
+            ));
         }
         match (&rule.on_exit_codes, &rule.on_pod_conditions) {
             (Some(_), Some(c)) if !c.is_empty() => errs.push(FieldError::invalid(
@@ -579,7 +623,11 @@ impl PodView<'_> {
 }
 
 fn completion_index(pod: &Pod, completions: i32) -> Option<i32> {
-    let v = pod.metadata.annotations.as_ref()?.get(COMPLETION_INDEX_ANNOTATION)?;
+    let v = pod
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(COMPLETION_INDEX_ANNOTATION)?;
     // The real controller accepts only canonical decimal numbers.
     if v.len() > 1 && v.starts_with('0') {
         return None;
@@ -628,7 +676,12 @@ fn match_pod_failure_policy(pfp: &PodFailurePolicy, pod: &Pod, namespace: &str) 
                 .find_map(|c| {
                     let code = c.state.as_ref()?.terminated.as_ref()?.exit_code;
                     let inside = req.values.contains(&code);
-                    let hit = code != 0 && if req.operator == "In" { inside } else { !inside };
+                    let hit = code != 0
+                        && if req.operator == "In" {
+                            inside
+                        } else {
+                            !inside
+                        };
                     hit.then(|| (c.name.clone(), code))
                 });
             if let Some((container, code)) = hit {
@@ -743,7 +796,13 @@ pub fn is_finished(job: &Job) -> bool {
     })
 }
 
-fn new_condition(t: ConditionType, status: &str, reason: &str, message: &str, now: Timestamp) -> JobCondition {
+fn new_condition(
+    t: ConditionType,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) -> JobCondition {
     JobCondition {
         type_: t.as_str().to_string(),
         status: status.to_string(),
@@ -864,7 +923,10 @@ impl Ctx<'_> {
             name: p.name.to_string(),
             grace: None,
         });
-        self.event(ControllerReason::SuccessfulDelete, format!("Deleted pod: {}", p.name));
+        self.event(
+            ControllerReason::SuccessfulDelete,
+            format!("Deleted pod: {}", p.name),
+        );
     }
     fn is_pod_failed(&self, p: &PodView) -> bool {
         if p.phase == "Failed" {
@@ -914,7 +976,12 @@ fn removal_order(a: &PodView, b: &PodView) -> std::cmp::Ordering {
 /// One sync of a (defaulted) Job: `pods` are the pods it owns, or orphans that its selector
 /// matches (adopted here), with their current status. See the module doc for what the shell
 /// must do with the result.
-pub fn sync(job: &Job, pods: &[Pod], now: Timestamp, suffixes: &mut dyn Suffixes) -> Sync<JobStatus> {
+pub fn sync(
+    job: &Job,
+    pods: &[Pod],
+    now: Timestamp,
+    suffixes: &mut dyn Suffixes,
+) -> Sync<JobStatus> {
     let default_spec = JobSpec::default();
     let spec = job.spec.as_ref().unwrap_or(&default_spec);
     let mut status = job.status.clone().unwrap_or_default();
@@ -972,9 +1039,8 @@ pub fn sync(job: &Job, pods: &[Pod], now: Timestamp, suffixes: &mut dyn Suffixes
         .filter(|p| p.finalizer && !unc_failed.contains(p.uid) && valid_index(p))
         .filter(|p| cx.is_pod_failed(p))
         .collect();
-    let mut succeeded = status.succeeded.unwrap_or(0)
-        + new_succeeded.len() as i32
-        + unc_succeeded.len() as i32;
+    let mut succeeded =
+        status.succeeded.unwrap_or(0) + new_succeeded.len() as i32 + unc_succeeded.len() as i32;
     let counted_new_failed = new_failed.iter().filter(|p| cx.policy(p).count).count() as i32;
     let failed = status.failed.unwrap_or(0) + counted_new_failed + unc_failed.len() as i32;
 
@@ -1008,12 +1074,16 @@ pub fn sync(job: &Job, pods: &[Pod], now: Timestamp, suffixes: &mut dyn Suffixes
 
     // How the Job ends: earlier decisions first, then failures, then success.
     let mut finish = None;
-    if let Some(c) = find_condition(&status, ConditionType::SuccessCriteriaMet).filter(|c| c.status == "True") {
+    if let Some(c) =
+        find_condition(&status, ConditionType::SuccessCriteriaMet).filter(|c| c.status == "True")
+    {
         finish = Some(Finish::Success {
             reason: c.reason.clone().unwrap_or_default(),
             message: c.message.clone().unwrap_or_default(),
         });
-    } else if let Some(c) = find_condition(&status, ConditionType::FailureTarget).filter(|c| c.status == "True") {
+    } else if let Some(c) =
+        find_condition(&status, ConditionType::FailureTarget).filter(|c| c.status == "True")
+    {
         finish = Some(Finish::Failure {
             reason: c.reason.clone().unwrap_or_default(),
             message: c.message.clone().unwrap_or_default(),
@@ -1036,10 +1106,13 @@ pub fn sync(job: &Job, pods: &[Pod], now: Timestamp, suffixes: &mut dyn Suffixes
                 reason: REASON_BACKOFF_LIMIT.to_string(),
                 message: MESSAGE_BACKOFF_LIMIT.to_string(),
             });
-        } else if let (Some(deadline), Some(start), false) =
-            (spec.active_deadline_seconds, status.start_time.as_ref(), suspended)
-        {
-            let left = deadline.saturating_mul(1000) - (now.as_millisecond() - start.0.as_millisecond());
+        } else if let (Some(deadline), Some(start), false) = (
+            spec.active_deadline_seconds,
+            status.start_time.as_ref(),
+            suspended,
+        ) {
+            let left =
+                deadline.saturating_mul(1000) - (now.as_millisecond() - start.0.as_millisecond());
             if left <= 0 {
                 finish = Some(Finish::Failure {
                     reason: REASON_DEADLINE.to_string(),
@@ -1057,7 +1130,10 @@ pub fn sync(job: &Job, pods: &[Pod], now: Timestamp, suffixes: &mut dyn Suffixes
             status.completed_indexes.as_deref().unwrap_or(""),
             cx.completions,
         );
-        for p in views.iter().filter(|p| p.phase == "Succeeded" && p.finalizer) {
+        for p in views
+            .iter()
+            .filter(|p| p.phase == "Succeeded" && p.finalizer)
+        {
             if let Some(i) = p.index {
                 succeeded_indexes.insert(i);
             }
@@ -1103,10 +1179,24 @@ pub fn sync(job: &Job, pods: &[Pod], now: Timestamp, suffixes: &mut dyn Suffixes
         } else if managed {
             let conds = status.conditions.get_or_insert_with(Vec::new);
             if suspended {
-                if ensure_condition(conds, ConditionType::Suspended, "True", "JobSuspended", "Job suspended", now) {
+                if ensure_condition(
+                    conds,
+                    ConditionType::Suspended,
+                    "True",
+                    "JobSuspended",
+                    "Job suspended",
+                    now,
+                ) {
                     cx.event(ControllerReason::Suspended, "Job suspended".to_string());
                 }
-            } else if ensure_condition(conds, ConditionType::Suspended, "False", "JobResumed", "Job resumed", now) {
+            } else if ensure_condition(
+                conds,
+                ConditionType::Suspended,
+                "False",
+                "JobResumed",
+                "Job resumed",
+                now,
+            ) {
                 cx.event(ControllerReason::Resumed, "Job resumed".to_string());
                 // activeDeadlineSeconds counts from the resume.
                 status.start_time = Some(Time(now));
@@ -1120,7 +1210,15 @@ pub fn sync(job: &Job, pods: &[Pod], now: Timestamp, suffixes: &mut dyn Suffixes
     status.active = Some(active);
     status.ready = Some(ready);
     status.terminating = Some(terminating);
-    track(&mut cx, &mut status, &views, &finish, &succeeded_indexes, &unc_succeeded, &unc_failed);
+    track(
+        &mut cx,
+        &mut status,
+        &views,
+        &finish,
+        &succeeded_indexes,
+        &unc_succeeded,
+        &unc_failed,
+    );
     cx.finish(status)
 }
 
@@ -1214,7 +1312,11 @@ fn claim_pods<'a>(cx: &mut Ctx, pods: &'a [Pod]) -> Vec<PodView<'a>> {
 /// `restartPolicy: OnFailure`: the container restarts of running pods count against
 /// `backoffLimit`.
 fn past_backoff_limit_on_failure(spec: &JobSpec, views: &[PodView]) -> bool {
-    let restart = spec.template.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+    let restart = spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref());
     if restart != Some("OnFailure") {
         return false;
     }
@@ -1277,7 +1379,11 @@ fn manage(
     if !to_delete.is_empty() {
         return delete(cx, active, &to_delete);
     }
-    let waiting_terminating = if cx.only_replace_failed { terminating } else { 0 };
+    let waiting_terminating = if cx.only_replace_failed {
+        terminating
+    } else {
+        0
+    };
     let mut diff = want - waiting_terminating - active;
     if diff <= 0 {
         return Managed {
@@ -1299,7 +1405,12 @@ fn manage(
     if cx.indexed {
         let mut taken: HashSet<i32> = active_pods.iter().filter_map(|p| p.index).collect();
         if cx.only_replace_failed {
-            taken.extend(views.iter().filter(|p| p.terminating()).filter_map(|p| p.index));
+            taken.extend(
+                views
+                    .iter()
+                    .filter(|p| p.terminating())
+                    .filter_map(|p| p.index),
+            );
         }
         indexes = (0..cx.completions)
             .filter(|i| !succeeded_indexes.contains(*i) && !taken.contains(i))
@@ -1311,7 +1422,10 @@ fn manage(
         let pod = new_pod(cx, index, suffixes);
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         cx.actions.push(Action::CreatePod(Box::new(pod)));
-        cx.event(ControllerReason::SuccessfulCreate, format!("Created pod: {pod_name}"));
+        cx.event(
+            ControllerReason::SuccessfulCreate,
+            format!("Created pod: {pod_name}"),
+        );
         active += 1;
     }
     Managed {
@@ -1323,7 +1437,11 @@ fn manage(
 
 /// Active pods to delete: for Indexed Jobs every duplicate or invalid index first, then the
 /// least advanced pods until `rm_at_least` are chosen.
-fn pods_for_removal<'a, 'b>(cx: &Ctx, active_pods: &[&'b PodView<'a>], rm_at_least: usize) -> Vec<&'b PodView<'a>> {
+fn pods_for_removal<'a, 'b>(
+    cx: &Ctx,
+    active_pods: &[&'b PodView<'a>],
+    rm_at_least: usize,
+) -> Vec<&'b PodView<'a>> {
     let mut rm = Vec::new();
     let mut left: Vec<&PodView> = Vec::new();
     if cx.indexed {
@@ -1353,7 +1471,7 @@ fn pods_for_removal<'a, 'b>(cx: &Ctx, active_pods: &[&'b PodView<'a>], rm_at_lea
 fn new_pod(cx: &Ctx, index: Option<i32>, suffixes: &mut dyn Suffixes) -> Pod {
     let template = &cx.spec.template;
     let tmeta = template.metadata.clone().unwrap_or_default();
-    let mut spec = template.spec.clone().unwrap_or_else(PodSpec::default);
+    let mut spec = template.spec.clone().unwrap_or_default();
     let mut labels = tmeta.labels.unwrap_or_default();
     let mut annotations = tmeta.annotations.unwrap_or_default();
     let mut finalizers = tmeta.finalizers.unwrap_or_default();
@@ -1419,7 +1537,11 @@ fn track(
 ) {
     let now = cx.now;
     // 1. Uncounted pods whose finalizer is gone (or that are gone) are counted now.
-    let with_finalizer: HashSet<&str> = views.iter().filter(|p| p.finalizer).map(|p| p.uid).collect();
+    let with_finalizer: HashSet<&str> = views
+        .iter()
+        .filter(|p| p.finalizer)
+        .map(|p| p.uid)
+        .collect();
     let mut unc = status.uncounted_terminated_pods.clone().unwrap_or_default();
     let keep = |list: &mut Option<Vec<String>>| -> i32 {
         let before = list.as_ref().map_or(0, Vec::len);
@@ -1453,7 +1575,9 @@ fn track(
         cx.remove_finalizer(p);
         if p.phase == "Succeeded" && !unc_failed.contains(p.uid) {
             if !cx.indexed && !unc_succeeded.contains(p.uid) {
-                unc.succeeded.get_or_insert_with(Vec::new).push(p.uid.to_string());
+                unc.succeeded
+                    .get_or_insert_with(Vec::new)
+                    .push(p.uid.to_string());
                 added += 1;
             }
         } else if (considered_failed || failing)
@@ -1461,7 +1585,9 @@ fn track(
             && (!cx.indexed || p.index.is_some())
             && cx.policy(p).count
         {
-            unc.failed.get_or_insert_with(Vec::new).push(p.uid.to_string());
+            unc.failed
+                .get_or_insert_with(Vec::new)
+                .push(p.uid.to_string());
             added += 1;
         }
         if added >= MAX_UNCOUNTED_PODS {
@@ -1473,7 +1599,8 @@ fn track(
         let s = succeeded_indexes.to_string();
         status.completed_indexes = Some(s).filter(|s| !s.is_empty());
     }
-    let pending = unc.succeeded.as_ref().map_or(0, Vec::len) + unc.failed.as_ref().map_or(0, Vec::len);
+    let pending =
+        unc.succeeded.as_ref().map_or(0, Vec::len) + unc.failed.as_ref().map_or(0, Vec::len);
     status.uncounted_terminated_pods = Some(UncountedTerminatedPods {
         succeeded: unc.succeeded.filter(|v| !v.is_empty()),
         failed: unc.failed.filter(|v| !v.is_empty()),
@@ -1498,7 +1625,10 @@ fn track(
             message,
         ),
     };
-    if !conds.iter().any(|c| c.type_ == interim.as_str() && c.status == "True") {
+    if !conds
+        .iter()
+        .any(|c| c.type_ == interim.as_str() && c.status == "True")
+    {
         conds.push(new_condition(interim, "True", reason, message, now));
     }
     if pending > 0 || status.terminating.unwrap_or(0) > 0 {
