@@ -276,10 +276,26 @@ pub fn validate(job: &Job) -> Vec<FieldError> {
     }
     let path = FieldPath::new("spec");
     match &job.spec {
-        Some(spec) => validate_spec(&mut errs, &path, spec, job.metadata.uid.as_deref()),
+        Some(spec) => validate_spec(
+            &mut errs,
+            &path,
+            spec,
+            SelectorRule::Job {
+                uid: job.metadata.uid.as_deref(),
+            },
+        ),
         None => errs.push(FieldError::required(&path, "")),
     }
     errs
+}
+
+/// How a Job spec's selector is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelectorRule<'a> {
+    /// A Job's: required, matching the template; generated (from `uid`) unless manual.
+    Job { uid: Option<&'a str> },
+    /// A CronJob's `jobTemplate.spec`: none may be given, it is generated for each Job.
+    Template,
 }
 
 /// The checks of a Job spec (also a CronJob's `jobTemplate.spec`), under `path`.
@@ -287,7 +303,7 @@ pub fn validate_spec(
     errs: &mut Vec<FieldError>,
     path: &FieldPath,
     spec: &JobSpec,
-    uid: Option<&str>,
+    selector_rule: SelectorRule,
 ) {
     non_negative(
         errs,
@@ -374,38 +390,60 @@ pub fn validate_spec(
         .metadata
         .as_ref()
         .and_then(|m| m.labels.as_ref());
-    match &spec.selector {
-        None => errs.push(FieldError::required(&path.child("selector"), "")),
-        Some(sel) => match Selector::from_label_selector(sel) {
-            Err(e) => errs.push(FieldError::invalid(
-                &path.child("selector"),
-                &e.selector,
-                &e.reason,
-            )),
-            Ok(s) => {
-                if !s.matches(labels) {
-                    errs.push(invalid_map(
-                        &template_path.child("metadata").child("labels"),
-                        labels,
-                        "`selector` does not match template `labels`",
-                    ));
-                }
-                if spec.manual_selector != Some(true)
-                    && let Some(uid) = uid.filter(|u| !u.is_empty())
-                    && sel
-                        .match_labels
-                        .as_ref()
-                        .and_then(|m| m.get(CONTROLLER_UID_LABEL))
-                        != Some(&uid.to_string())
-                {
-                    errs.push(invalid_map(
-                        &path.child("selector"),
-                        sel.match_labels.as_ref(),
-                        "`selector` not auto-generated",
-                    ));
-                }
+    let uid = match selector_rule {
+        SelectorRule::Job { uid } => uid,
+        SelectorRule::Template => {
+            if let Some(sel) = &spec.selector {
+                errs.push(invalid_map(
+                    &path.child("selector"),
+                    sel.match_labels.as_ref(),
+                    "`selector` will be auto-generated",
+                ));
             }
-        },
+            if spec.manual_selector == Some(true) {
+                errs.push(FieldError::not_supported(
+                    &path.child("manualSelector"),
+                    "true",
+                    &["nil", "false"],
+                ));
+            }
+            None
+        }
+    };
+    if matches!(selector_rule, SelectorRule::Job { .. }) {
+        match &spec.selector {
+            None => errs.push(FieldError::required(&path.child("selector"), "")),
+            Some(sel) => match Selector::from_label_selector(sel) {
+                Err(e) => errs.push(FieldError::invalid(
+                    &path.child("selector"),
+                    &e.selector,
+                    &e.reason,
+                )),
+                Ok(s) => {
+                    if !s.matches(labels) {
+                        errs.push(invalid_map(
+                            &template_path.child("metadata").child("labels"),
+                            labels,
+                            "`selector` does not match template `labels`",
+                        ));
+                    }
+                    if spec.manual_selector != Some(true)
+                        && let Some(uid) = uid.filter(|u| !u.is_empty())
+                        && sel
+                            .match_labels
+                            .as_ref()
+                            .and_then(|m| m.get(CONTROLLER_UID_LABEL))
+                            != Some(&uid.to_string())
+                    {
+                        errs.push(invalid_map(
+                            &path.child("selector"),
+                            sel.match_labels.as_ref(),
+                            "`selector` not auto-generated",
+                        ));
+                    }
+                }
+            },
+        }
     }
 
     let restart_path = template_path.child("spec").child("restartPolicy");
