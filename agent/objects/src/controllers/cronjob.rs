@@ -618,11 +618,22 @@ pub fn sync(cj: &CronJob, jobs: &[Job], now: Timestamp) -> Sync<CronJobStatus> {
         }
     }
     // Active Jobs that are gone.
-    active.retain(|r| {
+    let live = |r: &ObjectReference| {
         jobs.iter()
             .filter(|j| j.metadata.deletion_timestamp.is_none())
             .any(|j| same(r, j))
-    });
+    };
+    for r in active.iter().filter(|r| !live(r)) {
+        event(
+            &mut events,
+            ControllerReason::MissingJob,
+            format!(
+                "Active job went missing: {}",
+                r.name.as_deref().unwrap_or_default()
+            ),
+        );
+    }
+    active.retain(live);
     status.last_schedule_time = last_schedule.map(Time);
 
     // History limits: the oldest finished Jobs beyond them go.
@@ -690,7 +701,7 @@ pub fn sync(cj: &CronJob, jobs: &[Job], now: Timestamp) -> Sync<CronJobStatus> {
         Err(ScheduleError::UnknownTimeZone(tz)) => {
             event(
                 &mut events,
-                ControllerReason::InvalidSchedule,
+                ControllerReason::UnknownTimeZone,
                 format!("invalid timeZone: {tz:?}: unknown time zone {tz}"),
             );
             return finish(status, active, actions, events, None);
@@ -698,7 +709,7 @@ pub fn sync(cj: &CronJob, jobs: &[Job], now: Timestamp) -> Sync<CronJobStatus> {
         Err(e) => {
             event(
                 &mut events,
-                ControllerReason::InvalidSchedule,
+                ControllerReason::UnparseableSchedule,
                 format!("unparseable schedule: {:?} : {e}", spec.schedule),
             );
             return finish(status, active, actions, events, None);

@@ -915,13 +915,24 @@ pub fn backoff_remaining(failures: u32, last_failure: Timestamp, now: Timestamp)
     duration_ms(millis(backoff) - elapsed)
 }
 
-/// `<base>` cut as the API server cuts a `generateName` base, then the suffix.
-fn generated_name(base: &str, suffix: &str) -> String {
-    let mut end = base.len().min(MAX_GENERATED_NAME_BASE);
-    while !base.is_char_boundary(end) {
+/// `s` cut to at most `max` bytes (at a character boundary).
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}{suffix}", &base[..end])
+    &s[..end]
+}
+
+/// A pod's name: `<job>-<suffix>`, or `<job>-<index>-<suffix>`, the Job's name cut so that
+/// the prefix stays within the API server's `generateName` limit (the index is kept whole).
+pub fn pod_name(job: &str, index: Option<i32>, suffix: &str) -> String {
+    let tail = match index {
+        Some(i) => format!("-{i}-"),
+        None => "-".to_string(),
+    };
+    let keep = MAX_GENERATED_NAME_BASE.saturating_sub(tail.len());
+    format!("{}{tail}{suffix}", cut(job, keep))
 }
 
 struct Ctx<'a> {
@@ -1086,6 +1097,8 @@ pub fn sync(
     if status.start_time.is_none() && !suspended {
         status.start_time = Some(Time(now));
     }
+    // A Job being resumed: its deadline counts from now (the start time is reset below).
+    let resuming = !suspended && condition_true(&status, ConditionType::Suspended);
 
     // Back-off: failures since the last success, from the newest failed pod.
     let last_success = views
@@ -1149,8 +1162,9 @@ pub fn sync(
             status.start_time.as_ref(),
             suspended,
         ) {
+            let start = if resuming { now } else { start.0 };
             let left =
-                deadline.saturating_mul(1000) - (now.as_millisecond() - start.0.as_millisecond());
+                deadline.saturating_mul(1000) - (now.as_millisecond() - start.as_millisecond());
             if left <= 0 {
                 finish = Some(Finish::Failure {
                     reason: REASON_DEADLINE.to_string(),
@@ -1516,10 +1530,6 @@ fn new_pod(cx: &Ctx, index: Option<i32>, suffixes: &mut dyn Suffixes) -> Pod {
     if !finalizers.iter().any(|f| f == TRACKING_FINALIZER) {
         finalizers.push(TRACKING_FINALIZER.to_string());
     }
-    let base = match index {
-        Some(i) => format!("{}-{i}-", cx.name),
-        None => format!("{}-", cx.name),
-    };
     if let Some(i) = index {
         annotations.insert(COMPLETION_INDEX_ANNOTATION.to_string(), i.to_string());
         labels.insert(COMPLETION_INDEX_ANNOTATION.to_string(), i.to_string());
@@ -1549,7 +1559,7 @@ fn new_pod(cx: &Ctx, index: Option<i32>, suffixes: &mut dyn Suffixes) -> Pod {
     }
     Pod {
         metadata: ObjectMeta {
-            name: Some(generated_name(&base, &suffixes.next_suffix())),
+            name: Some(pod_name(cx.name, index, &suffixes.next_suffix())),
             namespace: Some(cx.namespace.to_string()),
             labels: Some(labels).filter(|l| !l.is_empty()),
             annotations: Some(annotations).filter(|a| !a.is_empty()),

@@ -688,3 +688,51 @@ fn defaults_and_validation() {
         ]
     );
 }
+
+#[test]
+fn unusable_schedules_and_missing_jobs_are_reported() {
+    let s = sync(
+        &cronjob("not a schedule", "Allow"),
+        &[],
+        ts("2026-01-01T00:05:00Z"),
+    );
+    assert!(s.actions.is_empty());
+    assert_eq!(s.requeue_after, None);
+    assert_eq!(
+        s.events,
+        vec![ControllerEvent {
+            reason: ControllerReason::UnparseableSchedule,
+            message: "unparseable schedule: \"not a schedule\" : expected exactly 5 fields, found 3: [not a schedule]".into(),
+        }]
+    );
+    let mut cj = cronjob("* * * * *", "Allow");
+    spec_mut(&mut cj).time_zone = Some("Mars/Olympus".into());
+    let s = sync(&cj, &[], ts("2026-01-01T00:05:00Z"));
+    assert_eq!(reasons(&s), vec![ControllerReason::UnknownTimeZone]);
+    assert_eq!(
+        s.events[0].message,
+        "invalid timeZone: \"Mars/Olympus\": unknown time zone Mars/Olympus"
+    );
+    let s = sync(
+        &cronjob("0 0 30 2 *", "Allow"),
+        &[],
+        ts("2026-01-01T00:05:00Z"),
+    );
+    assert_eq!(reasons(&s), vec![ControllerReason::InvalidSchedule]);
+
+    // An active Job deleted behind the controller's back leaves the active list.
+    let mut cj = with_last(cronjob("0 * * * *", "Forbid"), "2026-01-01T00:00:00Z");
+    cj.status.as_mut().unwrap().active = Some(vec![ObjectReference {
+        kind: Some("Job".into()),
+        name: Some("hello-29450880".into()),
+        uid: Some("gone".into()),
+        ..Default::default()
+    }]);
+    let s = sync(&cj, &[], ts("2026-01-01T00:30:00Z"));
+    assert_eq!(reasons(&s), vec![ControllerReason::MissingJob]);
+    assert_eq!(
+        s.events[0].message,
+        "Active job went missing: hello-29450880"
+    );
+    assert_eq!(s.status.active, None);
+}

@@ -761,7 +761,10 @@ fn suspend_and_resume() {
     assert_eq!(reasons(&s), vec![ControllerReason::Suspended]);
     assert!(sim.sync().events.is_empty());
 
+    // Resumed long after its deadline would have passed: the deadline counts from now.
     sim.now = at(100);
+    spec_mut(&mut sim.job).active_deadline_seconds = Some(50);
+    sim.job.status.as_mut().unwrap().start_time = Some(Time(t0()));
     spec_mut(&mut sim.job).suspend = Some(false);
     let s = sim.sync();
     assert_eq!(created(&s).len(), 2);
@@ -771,6 +774,8 @@ fn suspend_and_resume() {
     );
     assert!(reasons(&s).contains(&ControllerReason::Resumed));
     assert_eq!(s.status.start_time, Some(Time(at(100))));
+    assert_eq!(s.requeue_after, Some(Duration::from_secs(50)));
+    spec_mut(&mut sim.job).active_deadline_seconds = None;
 
     // Suspending a running Job deletes its pods without counting them as failures.
     sim.now = at(200);
@@ -869,6 +874,22 @@ fn indexed_job_runs_every_index_once() {
     assert_eq!(st.succeeded, Some(3));
     assert_eq!(st.failed, Some(1));
     assert!(is_finished(&sim.job));
+}
+
+#[test]
+fn pod_names_keep_within_generate_name_limits() {
+    assert_eq!(pod_name("pi", None, "abcde"), "pi-abcde");
+    assert_eq!(pod_name("pi", Some(12), "abcde"), "pi-12-abcde");
+    let long = "j".repeat(63);
+    assert_eq!(
+        pod_name(&long, None, "abcde"),
+        format!("{}-abcde", "j".repeat(57))
+    );
+    assert_eq!(
+        pod_name(&long, Some(7), "abcde"),
+        format!("{}-7-abcde", "j".repeat(55))
+    );
+    assert!(pod_name(&long, Some(99999), "abcde").len() <= 63);
 }
 
 #[test]
