@@ -434,6 +434,15 @@ fn time_zone_schedules() {
         j.metadata.annotations.as_ref().unwrap()[SCHEDULED_TIMESTAMP_ANNOTATION],
         "2026-01-01T09:00:00+01:00"
     );
+    // The Job's annotation (with its +01:00 offset) records the run.
+    let mut seen = j.clone();
+    seen.metadata.uid = Some("j1".into());
+    let s = sync(&cj, &[seen], ts("2026-01-01T08:00:01Z"));
+    assert!(s.actions.is_empty(), "{:?}", s.actions);
+    assert_eq!(
+        s.status.last_schedule_time,
+        Some(Time(ts("2026-01-01T08:00:00Z")))
+    );
     // Summer time: 09:00 in Berlin is 07:00 UTC.
     let cj = with_last(cj, "2026-07-01T07:00:00Z");
     let s = sync(&cj, &[], ts("2026-07-02T07:00:01Z"));
