@@ -745,3 +745,16 @@ fn unusable_schedules_and_missing_jobs_are_reported() {
     );
     assert_eq!(s.status.active, None);
 }
+
+#[test]
+fn leap_days_and_never_times() {
+    let s = Schedule::parse("0 0 29 2 *", None).unwrap();
+    assert_eq!(
+        s.next(ts("2026-03-01T00:00:00Z"))
+            .map(|t| t.to_string())
+            .as_deref(),
+        Some("2028-02-29T00:00:00Z")
+    );
+    // Accepted by validation (as the API server does), reported by sync.
+    assert!(validate(&cronjob("0 0 30 2 *", "Allow")).is_empty());
+}
