@@ -138,6 +138,45 @@ impl Selector {
         Ok(Selector(reqs))
     }
 
+    /// An API `LabelSelector` (`matchLabels` and `matchExpressions`, ANDed) as a selector
+    /// (apimachinery's `LabelSelectorAsSelector`); an unknown operator, or `In`/`NotIn` without
+    /// values, is an error. The empty selector matches everything; whoever holds an
+    /// `Option<LabelSelector>` decides what `None` means (the controllers: nothing).
+    pub fn from_label_selector(
+        sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    ) -> Result<Selector, SelectorError> {
+        let mut reqs: Vec<Requirement> = sel
+            .match_labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
+            .collect();
+        for e in sel.match_expressions.iter().flatten() {
+            let values = e.values.clone().unwrap_or_default();
+            let err = |reason: &str| SelectorError {
+                selector: format!("{} {} {:?}", e.key, e.operator, values),
+                reason: reason.to_string(),
+            };
+            reqs.push(match e.operator.as_str() {
+                "In" | "NotIn" if values.is_empty() => {
+                    return Err(err(
+                        "for 'in', 'notin' operators, values set can't be empty",
+                    ));
+                }
+                "In" => Requirement::In(e.key.clone(), values),
+                "NotIn" => Requirement::NotIn(e.key.clone(), values),
+                "Exists" => Requirement::Exists(e.key.clone()),
+                "DoesNotExist" => Requirement::DoesNotExist(e.key.clone()),
+                other => {
+                    return Err(err(&format!(
+                        "{other:?} is not a valid label selector operator"
+                    )));
+                }
+            });
+        }
+        Ok(Selector(reqs))
+    }
+
     pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
         let get = |k: &str| labels.and_then(|l| l.get(k));
         self.0.iter().all(|r| match r {

@@ -68,6 +68,13 @@ pub enum Action {
     /// Delete a child object and, in the background, what it owns (propagation policy
     /// `Background`, as the controllers use).
     DeleteChild { kind: ChildKind, name: String },
+    /// Remove one finalizer from the pod's `metadata.finalizers` (the Job controller's
+    /// `batch.kubernetes.io/job-tracking`, once the pod is accounted for in the status);
+    /// a pod that is gone counts as done.
+    RemovePodFinalizer { name: String, finalizer: String },
+    /// Delete the synced object itself and what it owns (propagation policy `Foreground`, as
+    /// the TTL-after-finished controller deletes a finished Job).
+    DeleteSelf,
 }
 
 /// Why a controller recorded an event: kube-controller-manager's reasons.
@@ -99,8 +106,14 @@ pub enum ControllerReason {
     MissSchedule,
     /// A CronJob missed too many starts (more than 100): `too many missed start times`.
     TooManyMissedTimes,
-    /// A CronJob's schedule or time zone cannot be used.
+    /// A CronJob's schedule cannot be used.
     InvalidSchedule,
+    /// A CronJob's schedule cannot be parsed: `unparseable schedule: "x" : ...`.
+    UnparseableSchedule,
+    /// A CronJob's `timeZone` is not known: `invalid timeZone: "Mars/Olympus": ...`.
+    UnknownTimeZone,
+    /// A Job in a CronJob's active list is gone: `Active job went missing: hello-2901`.
+    MissingJob,
     /// A CronJob found an active job it does not know.
     UnexpectedJob,
     /// A Deployment scaled a ReplicaSet: `Scaled up replica set web-7d4b9 from 0 to 3`.
@@ -129,6 +142,9 @@ impl ControllerReason {
             ControllerReason::MissSchedule => "MissSchedule",
             ControllerReason::TooManyMissedTimes => "TooManyMissedTimes",
             ControllerReason::InvalidSchedule => "InvalidSchedule",
+            ControllerReason::UnparseableSchedule => "UnparseableSchedule",
+            ControllerReason::UnknownTimeZone => "UnknownTimeZone",
+            ControllerReason::MissingJob => "MissingJob",
             ControllerReason::UnexpectedJob => "UnexpectedJob",
             ControllerReason::ScalingReplicaSet => "ScalingReplicaSet",
             ControllerReason::DeploymentRollback => "DeploymentRollback",
@@ -146,6 +162,8 @@ impl ControllerReason {
             | ControllerReason::MissSchedule
             | ControllerReason::TooManyMissedTimes
             | ControllerReason::InvalidSchedule
+            | ControllerReason::UnparseableSchedule
+            | ControllerReason::UnknownTimeZone
             | ControllerReason::UnexpectedJob
             | ControllerReason::SelectingAll => EventType::Warning,
             ControllerReason::SuccessfulCreate
@@ -154,6 +172,7 @@ impl ControllerReason {
             | ControllerReason::Suspended
             | ControllerReason::Resumed
             | ControllerReason::SawCompletedJob
+            | ControllerReason::MissingJob
             | ControllerReason::JobAlreadyActive
             | ControllerReason::ScalingReplicaSet
             | ControllerReason::DeploymentRollback => EventType::Normal,
