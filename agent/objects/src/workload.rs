@@ -187,16 +187,18 @@ pub fn from_document(
     } else if meta.namespace.as_deref().is_none_or(str::is_empty) {
         meta.namespace = Some("default".into());
     }
-    let mut errs = validate_meta(&object);
-    if errs.is_empty() {
-        defaults(&mut object);
-        errs.extend(validate(&object));
-    }
+    let errs = validate_meta(&object);
     if !errs.is_empty() {
         return Err(errs);
     }
+    // The UID first: a Job's defaulted selector names it.
     let uid = object_uid(node_name, path, kind, object.namespace(), object.name());
     object.metadata_mut().uid = Some(uid);
+    defaults(&mut object);
+    let errs = validate(&object);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
     Ok(DeclaredObject {
         object,
         manifest: path.to_path_buf(),
@@ -245,6 +247,11 @@ fn validate_meta(o: &Object) -> Vec<FieldError> {
 
 /// The API server's defaulting per kind.
 fn defaults(o: &mut Object) {
+    match o {
+        Object::Job(j) => crate::controllers::job::defaults(j),
+        Object::CronJob(c) => crate::controllers::cronjob::defaults(c),
+        _ => {}
+    }
     if let Object::Secret(s) = o {
         // `stringData` is write-only: merged into `data` (its keys win), then dropped.
         if let Some(sd) = s.string_data.take() {
@@ -358,11 +365,9 @@ fn validate(o: &Object) -> Vec<FieldError> {
             }
         }
         Object::Namespace(_) => {}
-        Object::Job(_)
-        | Object::CronJob(_)
-        | Object::Deployment(_)
-        | Object::ReplicaSet(_)
-        | Object::DaemonSet(_) => {}
+        Object::Job(j) => errs.extend(crate::controllers::job::validate(j)),
+        Object::CronJob(c) => errs.extend(crate::controllers::cronjob::validate(c)),
+        Object::Deployment(_) | Object::ReplicaSet(_) | Object::DaemonSet(_) => {}
     }
     errs
 }

@@ -55,15 +55,6 @@ fn in_namespace<'a>(pods: &'a [Pod], ns: &str) -> Vec<Pod> {
         .collect()
 }
 
-/// Pods in `ns` whose controller is `uid`.
-fn owned_pods(pods: &[Pod], ns: &str, uid: &str) -> Vec<Pod> {
-    pods.iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
-        .filter(|p| controller_uid(&p.metadata) == Some(uid))
-        .cloned()
-        .collect()
-}
-
 /// Syncs `o` if a controller runs its kind. `objects` are every object (hydrated with
 /// their statuses), `pods` the pods controllers may own.
 pub fn sync(
@@ -77,9 +68,10 @@ pub fn sync(
     let ns = o.namespace();
     let uid = o.uid();
     Some(match o {
+        // The Job adopts matching orphans and ignores pods of other controllers.
         Object::Job(j) => outcome(controllers::job::sync(
             j,
-            &owned_pods(pods, ns, uid),
+            &in_namespace(pods, ns),
             now,
             suffixes,
         )),
@@ -97,38 +89,7 @@ pub fn sync(
                 .collect();
             outcome(controllers::cronjob::sync(c, &jobs, now))
         }
-        Object::ReplicaSet(r) => outcome(controllers::replicaset::sync(
-            r,
-            &in_namespace(pods, ns),
-            now,
-            suffixes,
-        )),
-        Object::Deployment(d) => {
-            let rss: Vec<_> = objects
-                .iter()
-                .filter_map(|x| match x {
-                    Object::ReplicaSet(r)
-                        if x.namespace() == ns && controller_uid(&r.metadata) == Some(uid) =>
-                    {
-                        Some((**r).clone())
-                    }
-                    _ => None,
-                })
-                .collect();
-            outcome(controllers::deployment::sync(
-                d,
-                &rss,
-                &in_namespace(pods, ns),
-                now,
-            ))
-        }
-        Object::DaemonSet(d) => outcome(controllers::daemonset::sync(
-            d,
-            &in_namespace(pods, ns),
-            node,
-            now,
-            suffixes,
-        )),
+        Object::ReplicaSet(_) | Object::Deployment(_) | Object::DaemonSet(_) => return None,
         Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => return None,
     })
 }
