@@ -17,11 +17,14 @@
 //! - Names are final in the actions (`<job>-<suffix>`, `<rs>-<suffix>`, `<cronjob>-<minutes>`,
 //!   `<deployment>-<pod-template-hash>`): the shell does not rename.
 
+pub mod claim;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod job;
+pub mod pods;
 pub mod replicaset;
+pub mod template;
 
 use std::time::Duration;
 
