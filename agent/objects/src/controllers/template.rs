@@ -145,9 +145,14 @@ pub fn non_negative(errs: &mut Vec<FieldError>, path: &FieldPath, value: Option<
     }
 }
 
-/// A `maxSurge`/`maxUnavailable` value (`ValidatePositiveIntOrPercent` and
-/// `IsNotMoreThan100Percent`).
-pub fn validate_int_or_percent(errs: &mut Vec<FieldError>, path: &FieldPath, v: &IntOrString) {
+/// A `maxSurge`/`maxUnavailable` value (`ValidatePositiveIntOrPercent`, and
+/// `IsNotMoreThan100Percent` when `at_most_100`).
+pub fn validate_int_or_percent(
+    errs: &mut Vec<FieldError>,
+    path: &FieldPath,
+    v: &IntOrString,
+    at_most_100: bool,
+) {
     match v {
         IntOrString::Int(i) => non_negative(errs, path, Some(*i)),
         IntOrString::String(s) => match percent(s) {
@@ -156,11 +161,24 @@ pub fn validate_int_or_percent(errs: &mut Vec<FieldError>, path: &FieldPath, v: 
                 s,
                 "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
             )),
-            Some(p) if p > 100 => {
+            Some(p) if at_most_100 && p > 100 => {
                 errs.push(FieldError::invalid(path, s, "must not be greater than 100%"))
             }
             Some(_) => {}
         },
+    }
+}
+
+/// An int-or-percent as the API server prints it in errors (a `fmt.Stringer`: unquoted).
+pub struct IntOrPercentText<'a>(pub Option<&'a IntOrString>);
+
+impl fmt::Debug for IntOrPercentText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("null"),
+            Some(IntOrString::Int(i)) => write!(f, "{i}"),
+            Some(IntOrString::String(s)) => f.write_str(s),
+        }
     }
 }
 
