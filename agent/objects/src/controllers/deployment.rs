@@ -74,7 +74,9 @@ const RESUMED: &str = "DeploymentResumed";
 pub fn defaults(d: &mut Deployment) {
     let spec = &mut d.spec;
     spec.replicas.get_or_insert(1);
-    let strategy = spec.strategy.get_or_insert_with(DeploymentStrategy::default);
+    let strategy = spec
+        .strategy
+        .get_or_insert_with(DeploymentStrategy::default);
     if strategy.type_.as_deref().is_none_or(str::is_empty) {
         strategy.type_ = Some("RollingUpdate".to_string());
     }
@@ -306,8 +308,7 @@ impl<'a> Run<'a> {
                 Claim::Release => {
                     run.others.extend(rs.metadata.name.clone());
                     let mut rs = rs.clone();
-                    rs.metadata.owner_references =
-                        Some(claim::released_refs(&rs.metadata, &owner));
+                    rs.metadata.owner_references = Some(claim::released_refs(&rs.metadata, &owner));
                     run.releases
                         .push(Action::UpdateChild(Child::ReplicaSet(Box::new(rs))));
                 }
@@ -374,11 +375,8 @@ impl<'a> Run<'a> {
             .strategy
             .as_ref()
             .and_then(|s| s.rolling_update.as_ref());
-        let surge = template::scaled_value(
-            ru.and_then(|r| r.max_surge.as_ref()),
-            self.replicas,
-            true,
-        );
+        let surge =
+            template::scaled_value(ru.and_then(|r| r.max_surge.as_ref()), self.replicas, true);
         let mut unavailable = template::scaled_value(
             ru.and_then(|r| r.max_unavailable.as_ref()),
             self.replicas,
@@ -462,7 +460,10 @@ impl<'a> Run<'a> {
     fn set_replicas_annotations(&mut self, i: usize) -> bool {
         let desired = self.replicas.to_string();
         let max = (self.replicas + self.max_surge()).to_string();
-        let ann = self.rss[i].metadata.annotations.get_or_insert_with(BTreeMap::new);
+        let ann = self.rss[i]
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new);
         let mut changed = false;
         for (k, v) in [
             (DESIRED_REPLICAS_ANNOTATION, desired),
@@ -521,7 +522,10 @@ impl<'a> Run<'a> {
     /// Copies the deployment's annotations (but the controller's own) onto the ReplicaSet.
     fn copy_annotations(&mut self, i: usize) -> bool {
         let mut changed = false;
-        let ann = self.rss[i].metadata.annotations.get_or_insert_with(BTreeMap::new);
+        let ann = self.rss[i]
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new);
         for (k, v) in self.d.metadata.annotations.iter().flatten() {
             if SKIPPED_ANNOTATIONS.contains(&k.as_str()) || ann.get(k) == Some(v) {
                 continue;
@@ -537,7 +541,10 @@ impl<'a> Run<'a> {
     /// being created the replicas annotations. True if anything changed.
     fn set_new_annotations(&mut self, i: usize, new_revision: i64, exists: bool) -> bool {
         let mut changed = self.copy_annotations(i);
-        let ann = self.rss[i].metadata.annotations.get_or_insert_with(BTreeMap::new);
+        let ann = self.rss[i]
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new);
         let old = ann.get(REVISION_ANNOTATION).cloned();
         let old_n: i64 = match old.as_deref() {
             None | Some("") => 0,
@@ -582,13 +589,20 @@ impl<'a> Run<'a> {
         changed
     }
 
-    /// `NewRSNewReplicas`: how big the new ReplicaSet may be now.
+    /// `NewRSNewReplicas`: how big the new ReplicaSet may be now. Pods that still exist
+    /// count against maxSurge, whether terminating or not yet deleted by a ReplicaSet just
+    /// scaled down (the `TerminationComplete` pod replacement policy of KEP-3973), so the
+    /// node never holds more than replicas + maxSurge pods, however long they take to stop.
     fn new_rs_replicas(&self, new: usize) -> i32 {
         if !self.is_rolling() {
             return self.replicas;
         }
-        let all: Vec<usize> = (0..self.rss.len()).collect();
-        let current = self.total_replicas(&all);
+        let current: i32 = (0..self.rss.len())
+            .map(|i| {
+                let c = self.counts[i];
+                replicas_of(&self.rss[i]).max(c.replicas) + c.terminating
+            })
+            .sum();
         let max_total = self.replicas + self.max_surge();
         let new_now = replicas_of(&self.rss[new]);
         if current >= max_total {
@@ -732,9 +746,19 @@ impl<'a> Run<'a> {
         let paused_cond = reason.as_deref() == Some(PAUSED);
         let paused = self.d.spec.paused == Some(true);
         if paused && !paused_cond {
-            self.set_condition(PROGRESSING, "Unknown", PAUSED, "Deployment is paused".into());
+            self.set_condition(
+                PROGRESSING,
+                "Unknown",
+                PAUSED,
+                "Deployment is paused".into(),
+            );
         } else if !paused && paused_cond {
-            self.set_condition(PROGRESSING, "Unknown", RESUMED, "Deployment is resumed".into());
+            self.set_condition(
+                PROGRESSING,
+                "Unknown",
+                RESUMED,
+                "Deployment is resumed".into(),
+            );
         }
     }
 
@@ -1021,9 +1045,10 @@ impl<'a> Run<'a> {
             observed_generation: self.d.metadata.generation,
             replicas: Some(all.clone().map(|i| self.counts[i].replicas).sum()),
             updated_replicas: Some(new.map_or(0, |n| self.counts[n].replicas)),
-            ready_replicas: Some(all.map(|i| self.counts[i].ready).sum()),
+            ready_replicas: Some(all.clone().map(|i| self.counts[i].ready).sum()),
             available_replicas: Some(available),
             unavailable_replicas: Some((total - available).max(0)),
+            terminating_replicas: Some(all.clone().map(|i| self.counts[i].terminating).sum()),
             collision_count: self.status.collision_count,
             conditions: self.status.conditions.clone(),
             ..DeploymentStatus::default()
@@ -1262,4 +1287,686 @@ fn owner_ref(d: &Deployment) -> OwnerReference {
         d.metadata.name.as_deref().unwrap_or_default(),
         d.metadata.uid.as_deref().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::controllers::replicaset;
+    use crate::controllers::replicaset::tests::{counter, set_phase, ts};
+
+    /// A namespace as the engine would keep it: the deployment (status persisted after each
+    /// sync), its ReplicaSets and their pods. Deleted pods stay one step as terminating.
+    struct World {
+        d: Deployment,
+        rss: Vec<ReplicaSet>,
+        pods: Vec<Pod>,
+        now: i64,
+        events: Vec<String>,
+        suffixes: Box<dyn FnMut() -> String>,
+        /// Pods created by the ReplicaSets become ready on the next step when true.
+        ready: bool,
+        /// Steps a deleted pod stays terminating.
+        grace: i64,
+        /// Sync the deployment twice before its ReplicaSets catch up (the engine may).
+        double_sync: bool,
+        max_pods_seen: usize,
+        min_available_seen: usize,
+    }
+
+    const WEB: &str = "
+metadata: {name: web, namespace: default, uid: d-uid, generation: 1}
+spec:
+  replicas: 10
+  selector: {matchLabels: {app: web}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 3, maxUnavailable: 0}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: 'nginx:1.25'}]}
+";
+
+    fn deployment(yaml: &str) -> Deployment {
+        let mut d: Deployment =
+            serde_json::from_value(serde_saphyr::from_str::<serde_json::Value>(yaml).unwrap())
+                .unwrap();
+        defaults(&mut d);
+        d
+    }
+
+    impl World {
+        fn new(yaml: &str) -> World {
+            World {
+                d: deployment(yaml),
+                rss: Vec::new(),
+                pods: Vec::new(),
+                now: 1_000,
+                events: Vec::new(),
+                suffixes: Box::new(counter()),
+                ready: true,
+                grace: 1,
+                double_sync: false,
+                max_pods_seen: 0,
+                min_available_seen: usize::MAX,
+            }
+        }
+
+        fn t(&self) -> Timestamp {
+            ts(self.now)
+        }
+
+        fn available(&self) -> usize {
+            self.pods
+                .iter()
+                .filter(|p| pods::is_active(p) && pods::is_ready(p))
+                .count()
+        }
+
+        fn observe(&mut self) {
+            self.max_pods_seen = self.max_pods_seen.max(self.pods.len());
+            self.min_available_seen = self.min_available_seen.min(self.available());
+        }
+
+        /// One deployment sync with its actions applied; the actions returned.
+        fn sync_deployment(&mut self) -> Vec<Action> {
+            let s = sync(&self.d, &self.rss, &self.pods, self.t());
+            self.d.status = Some(s.status.clone());
+            self.events
+                .extend(s.events.iter().map(|e| e.message.clone()));
+            for a in &s.actions {
+                match a {
+                    Action::CreateChild(Child::ReplicaSet(rs)) => {
+                        let mut rs = (**rs).clone();
+                        assert!(!self.rss.iter().any(|r| r.metadata.name == rs.metadata.name));
+                        rs.metadata.uid = rs.metadata.name.clone();
+                        rs.metadata.creation_timestamp = Some(Time(self.t()));
+                        rs.metadata.generation = Some(1);
+                        self.rss.push(rs);
+                    }
+                    Action::UpdateChild(Child::ReplicaSet(rs)) => {
+                        let cur = self
+                            .rss
+                            .iter_mut()
+                            .find(|r| r.metadata.name == rs.metadata.name)
+                            .unwrap();
+                        let (status, generation) = (cur.status.clone(), cur.metadata.generation);
+                        *cur = (**rs).clone();
+                        cur.status = status;
+                        cur.metadata.generation = generation.map(|g| g + 1);
+                    }
+                    Action::DeleteChild { kind, name } => {
+                        assert_eq!(*kind, ChildKind::ReplicaSet);
+                        let uid = name.clone();
+                        self.rss.retain(|r| r.metadata.name.as_ref() != Some(name));
+                        self.pods.retain(|p| {
+                            crate::controllers::controller_uid(&p.metadata) != Some(&uid)
+                        });
+                    }
+                    other => panic!("a deployment does not {other:?}"),
+                }
+            }
+            s.actions
+        }
+
+        /// Every ReplicaSet synced once, its actions applied; true if any acted.
+        fn sync_replicasets(&mut self) -> bool {
+            let mut acted = false;
+            for i in 0..self.rss.len() {
+                let s = replicaset::sync(&self.rss[i], &self.pods, self.t(), &mut self.suffixes);
+                self.rss[i].status = Some(s.status);
+                acted |= !s.actions.is_empty();
+                for a in &s.actions {
+                    match a {
+                        Action::CreatePod(p) => {
+                            let mut p = (**p).clone();
+                            p.metadata.uid = p.metadata.name.clone();
+                            p.metadata.creation_timestamp = Some(Time(ts(self.now)));
+                            set_phase(&mut p, "Running", None);
+                            self.pods.push(p);
+                        }
+                        Action::DeletePod { name, .. } => {
+                            let p = self
+                                .pods
+                                .iter_mut()
+                                .find(|p| p.metadata.name.as_ref() == Some(name))
+                                .unwrap();
+                            p.metadata.deletion_timestamp = Some(Time(ts(self.now)));
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                self.observe();
+            }
+            acted
+        }
+
+        /// One tick: terminating pods finish, new pods become ready, the deployment and its
+        /// ReplicaSets sync. True if anything acted.
+        fn step(&mut self) -> bool {
+            self.now += 1;
+            let terminating = self.pods.len();
+            let gone = ts(self.now - self.grace);
+            self.pods.retain(|p| {
+                p.metadata
+                    .deletion_timestamp
+                    .as_ref()
+                    .is_none_or(|t| t.0 > gone)
+            });
+            // Pods still terminating will change the world later.
+            let mut changed = terminating != self.pods.len()
+                || self
+                    .pods
+                    .iter()
+                    .any(|p| p.metadata.deletion_timestamp.is_some());
+            if self.ready {
+                let now = self.t();
+                for p in self.pods.iter_mut().filter(|p| !pods::is_ready(p)) {
+                    set_phase(p, "Running", Some(now));
+                    changed = true;
+                }
+            }
+            self.observe();
+            let mut acted = !self.sync_deployment().is_empty();
+            if self.double_sync {
+                acted |= !self.sync_deployment().is_empty();
+            }
+            self.sync_replicasets() || acted || changed
+        }
+
+        /// Steps until nothing changes (at most 200).
+        fn settle(&mut self) -> usize {
+            for n in 0..200 {
+                if !self.step() {
+                    return n;
+                }
+            }
+            panic!("no convergence: {:#?}", self.d.status);
+        }
+
+        fn rs_by_image(&self, image: &str) -> &ReplicaSet {
+            self.rss
+                .iter()
+                .find(|r| {
+                    r.spec
+                        .template
+                        .as_ref()
+                        .unwrap()
+                        .spec
+                        .as_ref()
+                        .unwrap()
+                        .containers[0]
+                        .image
+                        .as_deref()
+                        == Some(image)
+                })
+                .unwrap()
+        }
+
+        fn set_image(&mut self, image: &str) {
+            self.d.spec.template.spec.as_mut().unwrap().containers[0].image =
+                Some(image.to_string());
+            self.bump();
+        }
+
+        fn bump(&mut self) {
+            self.d.metadata.generation = self.d.metadata.generation.map(|g| g + 1);
+        }
+
+        fn pods_of(&self, rs: &ReplicaSet) -> usize {
+            self.pods
+                .iter()
+                .filter(|p| {
+                    crate::controllers::controller_uid(&p.metadata) == rs.metadata.uid.as_deref()
+                })
+                .count()
+        }
+
+        fn condition(&self, type_: &str) -> (String, String, String) {
+            let c = condition(self.d.status.as_ref().unwrap(), type_).unwrap();
+            (
+                c.status.clone().unwrap(),
+                c.reason.clone().unwrap(),
+                c.message.clone().unwrap(),
+            )
+        }
+    }
+
+    fn ann<'a>(rs: &'a ReplicaSet, key: &str) -> Option<&'a str> {
+        annotation(&rs.metadata, key)
+    }
+
+    #[test]
+    fn first_sync_creates_the_replicaset_named_by_template_hash() {
+        let mut w = World::new(WEB);
+        w.d.metadata.annotations =
+            Some([(CHANGE_CAUSE_ANNOTATION.to_string(), "first".to_string())].into());
+        let actions = w.sync_deployment();
+        assert_eq!(actions.len(), 1);
+        let rs = &w.rss[0];
+        let hash = template::template_hash(&w.d.spec.template, None);
+        assert_eq!(
+            rs.metadata.name.as_deref(),
+            Some(format!("web-{hash}").as_str())
+        );
+        let labels = rs.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels[POD_TEMPLATE_HASH_LABEL], hash);
+        assert_eq!(
+            rs.spec.selector.match_labels.as_ref().unwrap()[POD_TEMPLATE_HASH_LABEL],
+            hash
+        );
+        let tlabels = rs
+            .spec
+            .template
+            .as_ref()
+            .unwrap()
+            .metadata
+            .as_ref()
+            .unwrap()
+            .labels
+            .as_ref();
+        assert_eq!(tlabels.unwrap()[POD_TEMPLATE_HASH_LABEL], hash);
+        assert_eq!(rs.spec.replicas, Some(10));
+        assert_eq!(ann(rs, REVISION_ANNOTATION), Some("1"));
+        assert_eq!(ann(rs, DESIRED_REPLICAS_ANNOTATION), Some("10"));
+        assert_eq!(ann(rs, MAX_REPLICAS_ANNOTATION), Some("13"));
+        assert_eq!(ann(rs, CHANGE_CAUSE_ANNOTATION), Some("first"));
+        let owner = &rs.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("Deployment", "d-uid")
+        );
+        assert_eq!(
+            w.events,
+            [format!("Scaled up replica set web-{hash} from 0 to 10")]
+        );
+        let (st, reason, msg) = w.condition(PROGRESSING);
+        assert_eq!((st.as_str(), reason.as_str()), ("True", NEW_RS_CREATED));
+        assert_eq!(msg, format!("Created new replica set \"web-{hash}\""));
+        // Nothing available yet.
+        let (st, reason, _) = w.condition(AVAILABLE);
+        assert_eq!((st.as_str(), reason.as_str()), ("False", MIN_UNAVAILABLE));
+        assert_eq!(w.d.status.as_ref().unwrap().observed_generation, Some(1));
+    }
+
+    #[test]
+    fn rolling_update_keeps_ten_available_and_at_most_thirteen_pods_then_rolls_back() {
+        let mut w = World::new(WEB);
+        // Deleted pods take 3 steps to stop: they count against maxSurge meanwhile.
+        w.grace = 3;
+        // A scale-down not yet carried out by the ReplicaSet is not counted twice.
+        w.double_sync = true;
+        w.settle();
+        let v1 = w.rs_by_image("nginx:1.25").clone();
+        assert_eq!(w.pods_of(&v1), 10);
+        let st = w.d.status.clone().unwrap();
+        assert_eq!(
+            (
+                st.replicas,
+                st.updated_replicas,
+                st.available_replicas,
+                st.unavailable_replicas
+            ),
+            (Some(10), Some(10), Some(10), Some(0))
+        );
+        let v1_name = v1.metadata.name.clone().unwrap();
+        assert_eq!(
+            w.condition(PROGRESSING),
+            (
+                "True".to_string(),
+                NEW_RS_AVAILABLE.to_string(),
+                format!("ReplicaSet \"{v1_name}\" has successfully progressed.")
+            )
+        );
+        assert_eq!(
+            w.condition(AVAILABLE),
+            (
+                "True".to_string(),
+                MIN_AVAILABLE.to_string(),
+                "Deployment has minimum availability.".to_string()
+            )
+        );
+        // Idempotent once settled.
+        let before = w.d.status.clone();
+        assert_eq!(sync(&w.d, &w.rss, &w.pods, w.t()).actions, vec![]);
+        assert_eq!(sync(&w.d, &w.rss, &w.pods, w.t()).status, before.unwrap());
+
+        // Roll to a new image.
+        w.events.clear();
+        w.max_pods_seen = 0;
+        w.min_available_seen = usize::MAX;
+        w.set_image("nginx:1.26");
+        let mut saw_progressing = false;
+        for _ in 0..200 {
+            if !w.step() {
+                break;
+            }
+            assert!(w.max_pods_seen <= 13, "{} pods", w.max_pods_seen);
+            assert!(
+                w.min_available_seen >= 10,
+                "{} available",
+                w.min_available_seen
+            );
+            saw_progressing |= w.condition(PROGRESSING).1 == RS_UPDATED;
+        }
+        assert!(saw_progressing);
+        assert_eq!(w.max_pods_seen, 13);
+        let v2 = w.rs_by_image("nginx:1.26").clone();
+        let v2_name = v2.metadata.name.clone().unwrap();
+        assert_ne!(v1_name, v2_name);
+        assert_eq!(w.pods_of(&v2), 10);
+        assert_eq!(w.rs_by_image("nginx:1.25").spec.replicas, Some(0));
+        assert_eq!(w.pods.len(), 10);
+        assert_eq!(ann(&v2, REVISION_ANNOTATION), Some("2"));
+        assert_eq!(
+            w.events[0],
+            format!("Scaled up replica set {v2_name} from 0 to 3")
+        );
+        assert_eq!(
+            w.events[1],
+            format!("Scaled down replica set {v1_name} from 10 to 7")
+        );
+        assert_eq!(
+            w.events[2],
+            format!("Scaled up replica set {v2_name} from 3 to 6")
+        );
+        let st = w.d.status.clone().unwrap();
+        assert_eq!(
+            (st.updated_replicas, st.available_replicas),
+            (Some(10), Some(10))
+        );
+        assert_eq!(st.observed_generation, Some(2));
+        assert_eq!(w.condition(PROGRESSING).1, NEW_RS_AVAILABLE);
+        assert_eq!(sync(&w.d, &w.rss, &w.pods, w.t()).actions, vec![]);
+
+        // Roll back: the template is the first one again (what `kubectl rollout undo` does).
+        w.min_available_seen = usize::MAX;
+        w.max_pods_seen = 0;
+        w.set_image("nginx:1.25");
+        w.settle();
+        assert!(w.max_pods_seen <= 13 && w.min_available_seen >= 10);
+        assert_eq!(w.rss.len(), 2, "the old ReplicaSet is reused");
+        let v1 = w.rs_by_image("nginx:1.25");
+        assert_eq!(v1.metadata.name.as_deref(), Some(v1_name.as_str()));
+        assert_eq!(ann(v1, REVISION_ANNOTATION), Some("3"));
+        assert_eq!(ann(v1, REVISION_HISTORY_ANNOTATION), Some("1"));
+        assert_eq!(w.pods_of(v1), 10);
+        assert_eq!(w.rs_by_image("nginx:1.26").spec.replicas, Some(0));
+    }
+
+    #[test]
+    fn pods_that_never_get_ready_hold_the_rollout_until_the_deadline() {
+        let mut w = World::new(WEB);
+        w.settle();
+        w.ready = false;
+        w.d.spec.progress_deadline_seconds = Some(60);
+        w.set_image("broken:1");
+        w.settle();
+        // 3 surge pods that never become ready; the old ones stay.
+        let v1 = w.rs_by_image("nginx:1.25").clone();
+        assert_eq!(v1.spec.replicas, Some(10));
+        assert_eq!(w.rs_by_image("broken:1").spec.replicas, Some(3));
+        let s = sync(&w.d, &w.rss, &w.pods, w.t());
+        assert!(
+            s.requeue_after
+                .is_some_and(|d| d <= Duration::from_secs(61)),
+            "{s:?}"
+        );
+        w.now += 61;
+        w.step();
+        let (st, reason, msg) = w.condition(PROGRESSING);
+        assert_eq!((st.as_str(), reason.as_str()), ("False", TIMED_OUT));
+        assert!(msg.ends_with("has timed out progressing."), "{msg}");
+        // Available stays True: the old pods are all there.
+        assert_eq!(w.condition(AVAILABLE).0, "True");
+    }
+
+    #[test]
+    fn recreate_waits_for_old_pods_to_be_gone() {
+        let mut w = World::new(&WEB.replace(
+            "{type: RollingUpdate, rollingUpdate: {maxSurge: 3, maxUnavailable: 0}}",
+            "{type: Recreate}",
+        ));
+        w.settle();
+        w.set_image("nginx:1.26");
+        w.step();
+        assert_eq!(w.rss.len(), 1, "no new ReplicaSet while old pods run");
+        assert_eq!(w.rss[0].spec.replicas, Some(0));
+        let mut mixed = false;
+        for _ in 0..50 {
+            if !w.step() {
+                break;
+            }
+            let images: BTreeMap<_, _> = w
+                .pods
+                .iter()
+                .map(|p| (p.spec.as_ref().unwrap().containers[0].image.clone(), ()))
+                .collect();
+            mixed |= images.len() > 1;
+        }
+        assert!(!mixed, "old and new pods never run together");
+        assert_eq!(w.pods_of(w.rs_by_image("nginx:1.26")), 10);
+        assert_eq!(w.condition(PROGRESSING).1, NEW_RS_AVAILABLE);
+    }
+
+    #[test]
+    fn revision_history_limit_deletes_the_oldest_empty_replicasets() {
+        let mut w =
+            World::new(&WEB.replace("replicas: 10", "replicas: 2\n  revisionHistoryLimit: 1"));
+        w.settle();
+        for image in ["v2", "v3", "v4"] {
+            w.set_image(image);
+            w.settle();
+        }
+        let mut left: Vec<&str> = w
+            .rss
+            .iter()
+            .map(|r| {
+                r.spec
+                    .template
+                    .as_ref()
+                    .unwrap()
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .containers[0]
+                    .image
+                    .as_deref()
+                    .unwrap()
+            })
+            .collect();
+        left.sort();
+        assert_eq!(left, ["v3", "v4"]);
+        assert_eq!(ann(w.rs_by_image("v4"), REVISION_ANNOTATION), Some("4"));
+    }
+
+    #[test]
+    fn scaling_mid_rollout_is_proportional() {
+        let mut w = World::new(WEB);
+        w.settle();
+        w.ready = false;
+        w.set_image("nginx:1.26");
+        w.step();
+        w.step();
+        // Old 10, new 3 (not ready): scale the deployment to 20.
+        assert_eq!(w.rs_by_image("nginx:1.26").spec.replicas, Some(3));
+        w.d.spec.replicas = Some(20);
+        w.bump();
+        w.events.clear();
+        w.sync_deployment();
+        // maxSurge stays 3: 23 allowed, 13 there, 10 to add in proportion 10:3.
+        let old = w.rs_by_image("nginx:1.25");
+        let new = w.rs_by_image("nginx:1.26");
+        assert_eq!((old.spec.replicas, new.spec.replicas), (Some(18), Some(5)));
+        assert_eq!(ann(old, DESIRED_REPLICAS_ANNOTATION), Some("20"));
+        assert_eq!(ann(new, MAX_REPLICAS_ANNOTATION), Some("23"));
+        assert_eq!(w.events.len(), 2);
+        w.ready = true;
+        w.settle();
+        assert_eq!(w.pods_of(w.rs_by_image("nginx:1.26")), 20);
+        assert_eq!(w.pods.len(), 20);
+    }
+
+    #[test]
+    fn paused_deployments_scale_but_do_not_roll() {
+        let mut w = World::new(WEB);
+        w.settle();
+        w.d.spec.paused = Some(true);
+        w.set_image("nginx:1.26");
+        w.settle();
+        assert_eq!(w.rss.len(), 1);
+        let (st, reason, msg) = w.condition(PROGRESSING);
+        assert_eq!(
+            (st.as_str(), reason.as_str(), msg.as_str()),
+            ("Unknown", PAUSED, "Deployment is paused")
+        );
+        w.d.spec.replicas = Some(4);
+        w.bump();
+        w.settle();
+        assert_eq!(w.rss[0].spec.replicas, Some(4));
+        assert_eq!(w.pods.len(), 4);
+        assert!(
+            w.events
+                .iter()
+                .any(|e| e.starts_with("Scaled down replica set") && e.ends_with("from 10 to 4"))
+        );
+        w.d.spec.paused = None;
+        w.settle();
+        assert_eq!(w.pods_of(w.rs_by_image("nginx:1.26")), 4);
+        assert_eq!(w.condition(PROGRESSING).1, NEW_RS_AVAILABLE);
+    }
+
+    #[test]
+    fn rollout_restart_makes_a_new_replicaset() {
+        let mut w = World::new(WEB);
+        w.settle();
+        w.d.spec.template.metadata.as_mut().unwrap().annotations = Some(
+            [(
+                "kubectl.kubernetes.io/restartedAt".to_string(),
+                "2026-12-07T11:00:00Z".to_string(),
+            )]
+            .into(),
+        );
+        w.bump();
+        w.settle();
+        assert_eq!(w.rss.len(), 2);
+        assert_eq!(w.pods.len(), 10);
+        assert!(w.pods.iter().all(|p| {
+            p.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/restartedAt"))
+        }));
+    }
+
+    #[test]
+    fn orphaned_replicasets_are_adopted_and_foreign_names_avoided() {
+        let mut w = World::new(WEB);
+        w.settle();
+        // The engine restarted without owner references: the deployment adopts.
+        let name = w.rss[0].metadata.name.clone();
+        w.rss[0].metadata.owner_references = None;
+        let s = sync(&w.d, &w.rss, &w.pods, w.t());
+        let Some(Action::UpdateChild(Child::ReplicaSet(rs))) = s.actions.first() else {
+            panic!("{:?}", s.actions)
+        };
+        assert_eq!(rs.metadata.name, name);
+        assert_eq!(
+            crate::controllers::controller_uid(&rs.metadata),
+            Some("d-uid")
+        );
+        // Another deployment's ReplicaSet holds the name the new template would get.
+        let mut w = World::new(WEB);
+        let mut foreign = ReplicaSet::default();
+        foreign.metadata.name = Some(format!(
+            "web-{}",
+            template::template_hash(&w.d.spec.template, None)
+        ));
+        w.rss.push(foreign);
+        w.sync_deployment();
+        assert_eq!(w.d.status.as_ref().unwrap().collision_count, Some(1));
+        assert_eq!(
+            w.rss[1].metadata.name,
+            Some(format!(
+                "web-{}",
+                template::template_hash(&w.d.spec.template, Some(1))
+            ))
+        );
+    }
+
+    #[test]
+    fn defaults_and_validation() {
+        let d = deployment(
+            "{metadata: {name: web}, spec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}}",
+        );
+        assert_eq!(d.spec.replicas, Some(1));
+        assert_eq!(d.spec.revision_history_limit, Some(10));
+        assert_eq!(d.spec.progress_deadline_seconds, Some(600));
+        let ru = d
+            .spec
+            .strategy
+            .as_ref()
+            .unwrap()
+            .rolling_update
+            .as_ref()
+            .unwrap();
+        assert_eq!(ru.max_surge, Some(IntOrString::String("25%".into())));
+        assert_eq!(ru.max_unavailable, Some(IntOrString::String("25%".into())));
+        assert_eq!(validate(&d), vec![]);
+        let base = "{metadata: {name: web}, spec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}, X}}";
+        for (extra, want) in [
+            (
+                "strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: 0}}",
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0",
+            ),
+            (
+                "strategy: {rollingUpdate: {maxUnavailable: '150%'}}",
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"150%\": must not be greater than 100%",
+            ),
+            (
+                "strategy: {rollingUpdate: {maxSurge: 'x'}}",
+                "spec.strategy.rollingUpdate.maxSurge: Invalid value: \"x\": a valid percent string",
+            ),
+            (
+                "strategy: {type: Recreate, rollingUpdate: {maxSurge: 1}}",
+                "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'",
+            ),
+            (
+                "strategy: {type: Blue}",
+                "spec.strategy.type: Unsupported value: \"Blue\": supported values: \"Recreate\", \"RollingUpdate\"",
+            ),
+            (
+                "minReadySeconds: 700",
+                "spec.progressDeadlineSeconds: Invalid value: 600: must be greater than minReadySeconds",
+            ),
+            (
+                "revisionHistoryLimit: -1",
+                "spec.revisionHistoryLimit: Invalid value: -1",
+            ),
+            ("replicas: -2", "spec.replicas: Invalid value: -2"),
+        ] {
+            let errs = validate(&deployment(&base.replace('X', extra)));
+            assert!(
+                errs.iter().any(|e| e.to_string().starts_with(want)),
+                "{extra}: {errs:#?}"
+            );
+        }
+        let recreate = deployment(
+            "{metadata: {name: web}, spec: {strategy: {type: Recreate}, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}}",
+        );
+        assert_eq!(
+            recreate.spec.strategy.as_ref().unwrap().rolling_update,
+            None
+        );
+        assert_eq!(validate(&recreate), vec![]);
+    }
+
+    #[test]
+    fn an_empty_selector_selects_nothing_and_says_so() {
+        let mut d = deployment(WEB);
+        d.spec.selector = LabelSelector::default();
+        let s = sync(&d, &[], &[], ts(1));
+        assert_eq!(s.actions, vec![]);
+        assert_eq!(s.events[0].reason, ControllerReason::SelectingAll);
+        assert_eq!(s.status.observed_generation, Some(1));
+    }
 }
