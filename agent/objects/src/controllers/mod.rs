@@ -110,8 +110,12 @@ pub enum ControllerReason {
     ScalingReplicaSet,
     /// A Deployment was rolled back to a revision.
     DeploymentRollback,
-    /// A DaemonSet's pod was deleted because the node no longer matches.
+    /// A Deployment's or DaemonSet's selector is empty (it would select every pod):
+    /// `This deployment is selecting all pods. A non-empty selector is required.`
     SelectingAll,
+    /// A DaemonSet found its pod Failed and deletes it (with back-off):
+    /// `Found failed daemon pod default/ds-x on node n, will try to kill it`.
+    FailedDaemonPod,
 }
 
 impl ControllerReason {
@@ -136,6 +140,7 @@ impl ControllerReason {
             ControllerReason::ScalingReplicaSet => "ScalingReplicaSet",
             ControllerReason::DeploymentRollback => "DeploymentRollback",
             ControllerReason::SelectingAll => "SelectingAll",
+            ControllerReason::FailedDaemonPod => "FailedDaemonPod",
         }
     }
 
@@ -150,7 +155,8 @@ impl ControllerReason {
             | ControllerReason::TooManyMissedTimes
             | ControllerReason::InvalidSchedule
             | ControllerReason::UnexpectedJob
-            | ControllerReason::SelectingAll => EventType::Warning,
+            | ControllerReason::SelectingAll
+            | ControllerReason::FailedDaemonPod => EventType::Warning,
             ControllerReason::SuccessfulCreate
             | ControllerReason::SuccessfulDelete
             | ControllerReason::Completed
