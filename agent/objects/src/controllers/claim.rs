@@ -81,9 +81,9 @@ mod tests {
         let meta = |app: &str, owner: Option<&OwnerReference>, deleting: bool| ObjectMeta {
             labels: Some([("app".to_string(), app.to_string())].into()),
             owner_references: owner.map(|o| vec![o.clone()]),
-            deletion_timestamp: deleting.then(|| {
-                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH)
-            }),
+            deletion_timestamp: deleting.then_some(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+            ),
             ..ObjectMeta::default()
         };
         for (m, owner_deleting, want) in [

@@ -695,7 +695,7 @@ impl<'a> Run<'a> {
         loop {
             let hash = template::template_hash(&self.d.spec.template, self.status.collision_count);
             let name = format!("{}-{hash}", self.name);
-            let taken = self.others.iter().any(|n| *n == name)
+            let taken = self.others.contains(&name)
                 || self
                     .rss
                     .iter()
@@ -1051,7 +1051,6 @@ impl<'a> Run<'a> {
             terminating_replicas: Some(all.clone().map(|i| self.counts[i].terminating).sum()),
             collision_count: self.status.collision_count,
             conditions: self.status.conditions.clone(),
-            ..DeploymentStatus::default()
         };
         if available >= self.replicas - self.max_unavailable() {
             set_condition(

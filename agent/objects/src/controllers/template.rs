@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -309,7 +309,7 @@ pub fn pod_from_template(
             owner_references: Some(vec![owner]),
             ..ObjectMeta::default()
         },
-        spec: Some(template.spec.clone().unwrap_or_else(PodSpec::default)),
+        spec: Some(template.spec.clone().unwrap_or_default()),
         status: None,
     }
 }
