@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::claim::{self, Claim};
-use super::template::{self, IntOrPercentText};
+use super::template::{self, JsonValue};
 use super::{Action, ControllerEvent, ControllerReason, NodeInfo, Suffixes, Sync, pods};
 use crate::field::{FieldError, FieldPath};
 use crate::node_affinity::{self, NodeFacts};
@@ -103,13 +103,13 @@ pub fn validate(ds: &DaemonSet) -> Vec<FieldError> {
                 if unavailable && surge {
                     errs.push(FieldError::invalid(
                         &rp.child("maxSurge"),
-                        IntOrPercentText(ru.max_surge.as_ref()),
+                        JsonValue::of(&ru.max_surge),
                         "may not be set when maxUnavailable is non-zero",
                     ));
                 } else if !unavailable && !surge {
                     errs.push(FieldError::invalid(
                         &rp.child("maxUnavailable"),
-                        IntOrPercentText(ru.max_unavailable.as_ref()),
+                        JsonValue::of(&ru.max_unavailable),
                         "cannot be 0 when maxSurge is 0",
                     ));
                 }
@@ -999,12 +999,12 @@ spec:
             (
                 "selector: {matchLabels: {app: agent}}",
                 "selector: {matchLabels: {app: other}}",
-                "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"agent\"}: `selector` does not match template `labels`",
+                "spec.template.metadata.labels: Invalid value: {\"app\":\"agent\"}: `selector` does not match template `labels`",
             ),
             (
                 "selector: {matchLabels: {app: agent}}",
                 "selector: {}",
-                "spec.selector: Invalid value: \"null\": empty selector is invalid for daemonset",
+                "spec.selector: Invalid value: {}: empty selector is invalid for daemonset",
             ),
             (
                 "spec:\n  selector",
@@ -1014,7 +1014,7 @@ spec:
             (
                 "spec:\n  selector",
                 "spec:\n  updateStrategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: '0%'}}\n  selector",
-                "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: 0%: cannot be 0 when maxSurge is 0",
+                "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: \"0%\": cannot be 0 when maxSurge is 0",
             ),
             (
                 "spec:\n  selector",

@@ -24,7 +24,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::claim::{self, Claim};
-use super::template::{self, IntOrPercentText};
+use super::template::{self, JsonValue};
 use super::{Action, Child, ChildKind, ControllerEvent, ControllerReason, Sync, pods};
 use crate::field::{FieldError, FieldPath};
 use crate::selector::{self, Selector};
@@ -141,7 +141,7 @@ pub fn validate(d: &Deployment) -> Vec<FieldError> {
                 {
                     errs.push(FieldError::invalid(
                         &rp.child("maxUnavailable"),
-                        IntOrPercentText(ru.max_unavailable.as_ref()),
+                        JsonValue::of(&ru.max_unavailable),
                         "may not be 0 when `maxSurge` is 0",
                     ));
                 }

@@ -453,11 +453,11 @@ spec:
             ),
             (
                 "{metadata: {name: web}, spec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: db}}, spec: {containers: [{name: c, image: i}]}}}}",
-                "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"db\"}: `selector` does not match template `labels`",
+                "spec.template.metadata.labels: Invalid value: {\"app\":\"db\"}: `selector` does not match template `labels`",
             ),
             (
                 "{metadata: {name: web}, spec: {selector: {}, template: {metadata: {labels: {app: db}}, spec: {containers: [{name: c, image: i}]}}}}",
-                "spec.selector: Invalid value: \"null\": empty selector is invalid for replicaset",
+                "spec.selector: Invalid value: {}: empty selector is invalid for replicaset",
             ),
             (
                 "{metadata: {name: Web}, spec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}}",

@@ -33,16 +33,19 @@ pub fn default_template(template: &mut PodTemplateSpec) {
     template.spec = pod.spec;
 }
 
-/// Go's `%#v` of a label map, as the API server quotes `spec.template.metadata.labels`.
-struct GoLabels<'a>(Option<&'a BTreeMap<String, String>>);
+/// A value as the API server prints it in a field error: simple values as they are, others
+/// as JSON (`{"app":"web"}`, `"25%"`, `null`).
+pub struct JsonValue(String);
 
-impl fmt::Debug for GoLabels<'_> {
+impl JsonValue {
+    pub fn of(v: &impl serde::Serialize) -> JsonValue {
+        JsonValue(serde_json::to_string(v).unwrap_or_else(|_| "null".to_string()))
+    }
+}
+
+impl fmt::Debug for JsonValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(labels) = self.0 else {
-            return f.write_str("map[string]string(nil)");
-        };
-        let body: Vec<String> = labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
-        write!(f, "map[string]string{{{}}}", body.join(", "))
+        f.write_str(&self.0)
     }
 }
 
@@ -63,7 +66,7 @@ pub fn validate_selector_and_template(
     if selector::label_selector_is_empty(selector) {
         errs.push(FieldError::invalid(
             &sel_path,
-            "null",
+            JsonValue::of(&serde_json::json!({})),
             &format!("empty selector is invalid for {}", kind.to_lowercase()),
         ));
     }
@@ -79,7 +82,7 @@ pub fn validate_selector_and_template(
     {
         errs.push(FieldError::invalid(
             &tpath.child("metadata").child("labels"),
-            GoLabels(labels),
+            JsonValue::of(&labels),
             "`selector` does not match template `labels`",
         ));
     }
@@ -166,19 +169,6 @@ pub fn validate_int_or_percent(
             }
             Some(_) => {}
         },
-    }
-}
-
-/// An int-or-percent as the API server prints it in errors (a `fmt.Stringer`: unquoted).
-pub struct IntOrPercentText<'a>(pub Option<&'a IntOrString>);
-
-impl fmt::Debug for IntOrPercentText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => f.write_str("null"),
-            Some(IntOrString::Int(i)) => write!(f, "{i}"),
-            Some(IntOrString::String(s)) => f.write_str(s),
-        }
     }
 }
 
@@ -389,7 +379,7 @@ mod tests {
         validate_selector_and_template(&mut errs, "ReplicaSet", &sel, Some(&t));
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         let want = [
-            "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"db\"}: `selector` does not match template `labels`",
+            "spec.template.metadata.labels: Invalid value: {\"app\":\"db\"}: `selector` does not match template `labels`",
             "spec.template.spec.containers[0].image: Required value",
             "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
             "spec.template.spec.activeDeadlineSeconds: Invalid value: 5: activeDeadlineSeconds in ReplicaSet is not Supported",
@@ -405,7 +395,8 @@ mod tests {
             Some(&t),
         );
         assert!(
-            errs.iter().any(|e| e.to_string() == "spec.selector: Invalid value: \"null\": empty selector is invalid for deployment"),
+            errs.iter().any(|e| e.to_string()
+                == "spec.selector: Invalid value: {}: empty selector is invalid for deployment"),
             "{errs:?}"
         );
     }
