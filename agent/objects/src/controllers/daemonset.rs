@@ -28,9 +28,11 @@ use crate::selector::{self, Selector};
 
 /// The label with the hash of the template a pod was made from.
 pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
-/// The label with the DaemonSet's generation when the pod was made (deprecated upstream,
-/// still set).
+/// The label with the DaemonSet's template generation when the pod was made (deprecated
+/// upstream, still set).
 pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
+/// Where the API server keeps a DaemonSet's template generation.
+pub const TEMPLATE_GENERATION_ANNOTATION: &str = "deprecated.daemonset.template.generation";
 /// nodelet's own bookkeeping on a DaemonSet pod: how many pods failed in a row before it
 /// (the controller keeps this back-off in memory; kept on the pod it survives a restart).
 pub const FAILED_STREAK_ANNOTATION: &str = "nodelet.io/daemonset-failed-pods";
@@ -338,7 +340,16 @@ impl Run<'_> {
         let meta = tmpl.metadata.get_or_insert_with(Default::default);
         let labels = meta.labels.get_or_insert_with(BTreeMap::new);
         labels.insert(REVISION_HASH_LABEL.to_string(), self.hash.clone());
-        if let Some(g) = ds.metadata.generation {
+        // The API server's template generation, else the object's generation (nodelet's
+        // store bumps it on every spec change).
+        let generation = ds
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(TEMPLATE_GENERATION_ANNOTATION))
+            .and_then(|g| g.parse::<i64>().ok())
+            .or(ds.metadata.generation);
+        if let Some(g) = generation {
             labels.insert(TEMPLATE_GENERATION_LABEL.to_string(), g.to_string());
         }
         if streak > 0 {

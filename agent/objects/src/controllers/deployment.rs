@@ -226,6 +226,8 @@ struct Run<'a> {
     order: Vec<usize>,
     deletes: Vec<String>,
     releases: Vec<Action>,
+    /// The revision the deployment's own annotation must say (`SetDeploymentRevision`).
+    revision: Option<String>,
     events: Vec<ControllerEvent>,
     status: DeploymentStatus,
 }
@@ -291,6 +293,7 @@ impl<'a> Run<'a> {
             order: Vec::new(),
             deletes: Vec::new(),
             releases: Vec::new(),
+            revision: None,
             events: Vec::new(),
             status,
         };
@@ -631,7 +634,11 @@ impl<'a> Run<'a> {
             }
             if changed {
                 self.touch(i);
-            } else if self.has_progress_deadline() && self.condition(PROGRESSING).is_none() {
+                return Some(i);
+            }
+            self.revision =
+                annotation(&self.rss[i].metadata, REVISION_ANNOTATION).map(String::from);
+            if self.has_progress_deadline() && self.condition(PROGRESSING).is_none() {
                 let msg = format!("Found new replica set {:?}", self.rs_name(i));
                 self.set_condition(PROGRESSING, "True", FOUND_NEW_RS, msg);
             }
@@ -674,6 +681,7 @@ impl<'a> Run<'a> {
         self.rss[i].spec.replicas = Some(n);
         self.set_new_annotations(i, new_revision, false);
         self.created = Some(i);
+        self.revision = Some(new_revision.to_string());
         self.touch(i);
         if n > 0 {
             self.events.push(ControllerEvent {
@@ -1175,7 +1183,15 @@ impl<'a> Run<'a> {
     /// The actions in order (releases, then created/updated ReplicaSets in the order of their
     /// first change, then deletions), the status and when to look again.
     fn finish(self, pods: &[Pod]) -> Sync<DeploymentStatus> {
-        let mut actions = self.releases.clone();
+        let mut actions = Vec::new();
+        if let Some(rev) = &self.revision
+            && annotation(&self.d.metadata, REVISION_ANNOTATION) != Some(rev.as_str())
+        {
+            actions.push(Action::SetOwnAnnotations(
+                [(REVISION_ANNOTATION.to_string(), rev.clone())].into(),
+            ));
+        }
+        actions.extend(self.releases.iter().cloned());
         for &i in &self.order {
             let child = Child::ReplicaSet(Box::new(self.rss[i].clone()));
             actions.push(if Some(i) == self.created {
@@ -1401,6 +1417,12 @@ spec:
                             crate::controllers::controller_uid(&p.metadata) != Some(&uid)
                         });
                     }
+                    Action::SetOwnAnnotations(a) => self
+                        .d
+                        .metadata
+                        .annotations
+                        .get_or_insert_with(BTreeMap::new)
+                        .extend(a.clone()),
                     other => panic!("a deployment does not {other:?}"),
                 }
             }
@@ -1540,7 +1562,8 @@ spec:
         w.d.metadata.annotations =
             Some([(CHANGE_CAUSE_ANNOTATION.to_string(), "first".to_string())].into());
         let actions = w.sync_deployment();
-        assert_eq!(actions.len(), 1);
+        assert_eq!(actions.len(), 2);
+        assert_eq!(annotation(&w.d.metadata, REVISION_ANNOTATION), Some("1"));
         let rs = &w.rss[0];
         let hash = template::template_hash(&w.d.spec.template, None);
         assert_eq!(
@@ -1688,6 +1711,7 @@ spec:
         assert_eq!(v1.metadata.name.as_deref(), Some(v1_name.as_str()));
         assert_eq!(ann(v1, REVISION_ANNOTATION), Some("3"));
         assert_eq!(ann(v1, REVISION_HISTORY_ANNOTATION), Some("1"));
+        assert_eq!(annotation(&w.d.metadata, REVISION_ANNOTATION), Some("3"));
         assert_eq!(w.pods_of(v1), 10);
         assert_eq!(w.rs_by_image("nginx:1.26").spec.replicas, Some(0));
     }

@@ -71,6 +71,10 @@ pub enum Action {
     /// Delete a child object and, in the background, what it owns (propagation policy
     /// `Background`, as the controllers use).
     DeleteChild { kind: ChildKind, name: String },
+    /// Set these annotations on the object being synced, keeping its others (a Deployment's
+    /// `deployment.kubernetes.io/revision`, which the controller writes with the status).
+    /// Always first, so the shell can persist it with the status.
+    SetOwnAnnotations(std::collections::BTreeMap<String, String>),
 }
 
 /// Why a controller recorded an event: kube-controller-manager's reasons.
