@@ -1370,10 +1370,14 @@ spec:
             ts(self.now)
         }
 
+        fn min_ready(&self) -> i32 {
+            self.d.spec.min_ready_seconds.unwrap_or(0)
+        }
+
         fn available(&self) -> usize {
             self.pods
                 .iter()
-                .filter(|p| pods::is_active(p) && pods::is_ready(p))
+                .filter(|p| pods::is_active(p) && pods::is_available(p, self.min_ready(), self.t()))
                 .count()
         }
 
@@ -1486,6 +1490,11 @@ spec:
                     changed = true;
                 }
             }
+            // Ready pods waiting out minReadySeconds will become available later.
+            changed |= self
+                .pods
+                .iter()
+                .any(|p| pods::is_ready(p) && !pods::is_available(p, self.min_ready(), self.t()));
             self.observe();
             let mut acted = !self.sync_deployment().is_empty();
             if self.double_sync {
@@ -1714,6 +1723,93 @@ spec:
         assert_eq!(annotation(&w.d.metadata, REVISION_ANNOTATION), Some("3"));
         assert_eq!(w.pods_of(v1), 10);
         assert_eq!(w.rs_by_image("nginx:1.26").spec.replicas, Some(0));
+    }
+
+    /// Rolls `yaml` (replicas and strategy varied) to a new image and checks every step.
+    fn roll(yaml: &str, min_available: usize, max_pods: usize) {
+        let mut w = World::new(yaml);
+        w.grace = 2;
+        w.settle();
+        let replicas = usize::try_from(w.d.spec.replicas.unwrap()).unwrap();
+        assert_eq!(w.pods.len(), replicas, "{yaml}");
+        w.min_available_seen = usize::MAX;
+        w.max_pods_seen = 0;
+        w.set_image("nginx:1.26");
+        let steps = w.settle();
+        assert!(
+            w.max_pods_seen <= max_pods,
+            "{yaml}: {} pods",
+            w.max_pods_seen
+        );
+        assert!(
+            w.min_available_seen >= min_available,
+            "{yaml}: {} available",
+            w.min_available_seen
+        );
+        assert_eq!(w.pods_of(w.rs_by_image("nginx:1.26")), replicas, "{yaml}");
+        assert_eq!(w.pods.len(), replicas, "{yaml}");
+        assert_eq!(w.rs_by_image("nginx:1.25").spec.replicas, Some(0), "{yaml}");
+        assert_eq!(w.condition(PROGRESSING).1, NEW_RS_AVAILABLE, "{yaml}");
+        assert_eq!(sync(&w.d, &w.rss, &w.pods, w.t()).actions, vec![], "{yaml}");
+        if w.min_ready() > 0 {
+            // Each batch waits out minReadySeconds.
+            assert!(
+                steps > 5 * usize::try_from(w.min_ready()).unwrap(),
+                "{yaml}: {steps} steps"
+            );
+        }
+    }
+
+    #[test]
+    fn rolling_updates_stay_within_surge_and_unavailability() {
+        let strategy = "{type: RollingUpdate, rollingUpdate: {maxSurge: 3, maxUnavailable: 0}}";
+        for (replicas, with, min_ready, min_available, max_pods) in [
+            (
+                10,
+                "{type: RollingUpdate, rollingUpdate: {maxSurge: 3, maxUnavailable: 0}}",
+                0,
+                10,
+                13,
+            ),
+            (
+                10,
+                "{type: RollingUpdate, rollingUpdate: {maxSurge: 3, maxUnavailable: 0}}",
+                4,
+                10,
+                13,
+            ),
+            // The defaults: 25% surge rounds up, 25% unavailable down.
+            (4, "{type: RollingUpdate}", 0, 3, 5),
+            (
+                10,
+                "{type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 2}}",
+                0,
+                8,
+                10,
+            ),
+            (
+                3,
+                "{type: RollingUpdate, rollingUpdate: {maxSurge: '50%', maxUnavailable: '50%'}}",
+                0,
+                2,
+                5,
+            ),
+            (
+                1,
+                "{type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: '10%'}}",
+                0,
+                0,
+                1,
+            ),
+        ] {
+            let yaml = WEB
+                .replace(
+                    "replicas: 10",
+                    &format!("replicas: {replicas}\n  minReadySeconds: {min_ready}"),
+                )
+                .replace(strategy, with);
+            roll(&yaml, min_available, max_pods);
+        }
     }
 
     #[test]
