@@ -698,8 +698,10 @@ impl<'a> Run<'a> {
 
     /// `<deployment>-<hash>`, raising `collisionCount` while the name is taken by a
     /// ReplicaSet with another template (the controller's hash-collision handling, done in
-    /// one sync since every ReplicaSet of the namespace is at hand).
+    /// one sync since every ReplicaSet of the namespace is at hand). After a hundred
+    /// collisions the name is used as is: its creation fails and the shell syncs again.
     fn new_rs_name(&mut self) -> (String, String) {
+        let mut tries = 0;
         loop {
             let hash = template::template_hash(&self.d.spec.template, self.status.collision_count);
             let name = format!("{}-{hash}", self.name);
@@ -708,7 +710,8 @@ impl<'a> Run<'a> {
                     .rss
                     .iter()
                     .any(|rs| rs.metadata.name.as_deref() == Some(name.as_str()));
-            if !taken {
+            tries += 1;
+            if !taken || tries > 100 {
                 return (name, hash);
             }
             let c = self.status.collision_count.get_or_insert(0);

@@ -438,6 +438,26 @@ spec:
     }
 
     #[test]
+    fn at_most_a_burst_per_sync() {
+        let mut rs = rs(WEB);
+        rs.spec.replicas = Some(600);
+        let mut pods = Vec::new();
+        let mut next = counter();
+        let s = sync(&rs, &pods, ts(1000), &mut next);
+        assert_eq!(s.actions.len(), BURST_REPLICAS);
+        assert_eq!(s.requeue_after, Some(Duration::ZERO));
+        apply(&mut pods, &s.actions, ts(1000), true);
+        let s = sync(&rs, &pods, ts(1001), &mut next);
+        assert_eq!(s.actions.len(), 100);
+        assert_eq!(s.requeue_after, None);
+        apply(&mut pods, &s.actions, ts(1001), true);
+        rs.spec.replicas = Some(0);
+        let s = sync(&rs, &pods, ts(1002), &mut next);
+        assert_eq!(s.actions.len(), BURST_REPLICAS);
+        assert_eq!(s.requeue_after, Some(Duration::ZERO));
+    }
+
+    #[test]
     fn a_replicaset_being_deleted_creates_nothing() {
         let mut rs = rs(WEB);
         rs.metadata.deletion_timestamp = Some(Time(ts(1)));
