@@ -198,6 +198,15 @@ pub fn sync(
     }));
     status.ready_replicas = Some(count(&|p: &Pod| pods::is_ready(p)));
     status.available_replicas = Some(count(&|p: &Pod| pods::is_available(p, min_ready, now)));
+    // Its pods still shutting down (`status.terminatingReplicas`).
+    let uid = rs.metadata.uid.as_deref();
+    let terminating = pods.iter().filter(|p| {
+        !pods::is_finished(p)
+            && p.metadata.deletion_timestamp.is_some()
+            && uid.is_some()
+            && super::controller_uid(&p.metadata) == uid
+    });
+    status.terminating_replicas = Some(i32::try_from(terminating.count()).unwrap_or(i32::MAX));
     let wait = pods::next_available_in(active.iter().copied(), min_ready, now);
     out.requeue_after = match (out.requeue_after, wait) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -418,6 +427,7 @@ spec:
         let s = sync(&rs, &pods, ts(6001), &mut next);
         assert_eq!(names(&s.actions), ["create web-p0004", "create web-p0005"]);
         assert_eq!(s.status.replicas, 1);
+        assert_eq!(s.status.terminating_replicas, Some(1));
     }
 
     #[test]
