@@ -8,8 +8,9 @@
 //! - [`restart`]: restart policies: the pod's, a container's effective one, sidecars.
 //! - [`manifest`]: one manifest file's bytes → its static pods (decode, default, validate,
 //!   name, hash).
-//! - [`selector`], [`field_selector`]: label selectors and the field selectors the API
-//!   serves (`spec.nodeName=`, `status.phase!=`, `involvedObject.name=`).
+//! - [`selector`], [`field_selector`]: label selectors (kubectl's strings and the workloads'
+//!   `LabelSelector`) and the field selectors the API serves (`spec.nodeName=`,
+//!   `status.phase!=`, `involvedObject.name=`).
 //! - [`node_affinity`]: nodeSelector and required node affinity against a node's labels.
 //! - [`status`]: a pod's status from what ran (phase, conditions, container statuses) and
 //!   kubectl's STATUS/READY columns.

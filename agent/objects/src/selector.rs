@@ -1,7 +1,14 @@
 //! Kubernetes label selectors as `kubectl -l` takes them: `k=v`, `k==v`, `k!=v`,
-//! `k in (a,b)`, `k notin (a,b)`, `k` (exists), `!k` (does not exist), comma-separated (AND).
+//! `k in (a,b)`, `k notin (a,b)`, `k` (exists), `!k` (does not exist), comma-separated (AND);
+//! and the structured `LabelSelector` of workload specs (matchLabels + matchExpressions), its
+//! API-server validation and its conversion to the same requirements.
 
 use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use crate::field::{FieldError, FieldPath};
+use crate::names;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
@@ -138,45 +145,6 @@ impl Selector {
         Ok(Selector(reqs))
     }
 
-    /// An API `LabelSelector` (`matchLabels` and `matchExpressions`, ANDed) as a selector
-    /// (apimachinery's `LabelSelectorAsSelector`); an unknown operator, or `In`/`NotIn` without
-    /// values, is an error. The empty selector matches everything; whoever holds an
-    /// `Option<LabelSelector>` decides what `None` means (the controllers: nothing).
-    pub fn from_label_selector(
-        sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
-    ) -> Result<Selector, SelectorError> {
-        let mut reqs: Vec<Requirement> = sel
-            .match_labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
-            .collect();
-        for e in sel.match_expressions.iter().flatten() {
-            let values = e.values.clone().unwrap_or_default();
-            let err = |reason: &str| SelectorError {
-                selector: format!("{} {} {:?}", e.key, e.operator, values),
-                reason: reason.to_string(),
-            };
-            reqs.push(match e.operator.as_str() {
-                "In" | "NotIn" if values.is_empty() => {
-                    return Err(err(
-                        "for 'in', 'notin' operators, values set can't be empty",
-                    ));
-                }
-                "In" => Requirement::In(e.key.clone(), values),
-                "NotIn" => Requirement::NotIn(e.key.clone(), values),
-                "Exists" => Requirement::Exists(e.key.clone()),
-                "DoesNotExist" => Requirement::DoesNotExist(e.key.clone()),
-                other => {
-                    return Err(err(&format!(
-                        "{other:?} is not a valid label selector operator"
-                    )));
-                }
-            });
-        }
-        Ok(Selector(reqs))
-    }
-
     pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
         let get = |k: &str| labels.and_then(|l| l.get(k));
         self.0.iter().all(|r| match r {
@@ -188,6 +156,102 @@ impl Selector {
             Requirement::DoesNotExist(k) => get(k).is_none(),
         })
     }
+}
+
+/// The operators a `matchExpressions` entry may use.
+const EXPRESSION_OPERATORS: [&str; 4] = ["In", "NotIn", "Exists", "DoesNotExist"];
+
+impl Selector {
+    /// A structured `LabelSelector` as requirements (`metav1.LabelSelectorAsSelector`):
+    /// matchLabels are equalities, matchExpressions In/NotIn/Exists/DoesNotExist. The empty
+    /// selector matches everything (callers that must refuse it check
+    /// [`label_selector_is_empty`]). An operator outside those four, In/NotIn without values
+    /// or Exists/DoesNotExist with values is an error.
+    pub fn from_label_selector(sel: &LabelSelector) -> Result<Selector, SelectorError> {
+        let err = |reason: String| SelectorError {
+            selector: format!("{sel:?}"),
+            reason,
+        };
+        let mut reqs: Vec<Requirement> = sel
+            .match_labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
+            .collect();
+        for e in sel.match_expressions.iter().flatten() {
+            let values = e.values.clone().unwrap_or_default();
+            let key = e.key.clone();
+            reqs.push(match e.operator.as_str() {
+                "In" | "NotIn" if values.is_empty() => {
+                    return Err(err(format!(
+                        "for 'in', 'notin' operators, values set can't be empty (key {key:?})"
+                    )));
+                }
+                "Exists" | "DoesNotExist" if !values.is_empty() => {
+                    return Err(err(format!(
+                        "values set must be empty for exists and does not exist (key {key:?})"
+                    )));
+                }
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                "DoesNotExist" => Requirement::DoesNotExist(key),
+                op => {
+                    return Err(err(format!(
+                        "{op:?} is not a valid label selector operator"
+                    )));
+                }
+            });
+        }
+        Ok(Selector(reqs))
+    }
+}
+
+/// True when the selector has neither matchLabels nor matchExpressions (it selects every
+/// pod; workload specs refuse it).
+pub fn label_selector_is_empty(sel: &LabelSelector) -> bool {
+    sel.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
+        && sel.match_expressions.as_ref().is_none_or(Vec::is_empty)
+}
+
+/// The API server's checks of a `LabelSelector` at `path` (`ValidateLabelSelector`): keys
+/// are qualified names, values label values, operators one of the four, In/NotIn with values
+/// and Exists/DoesNotExist without.
+pub fn validate_label_selector(sel: &LabelSelector, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
+        let p = path.child("matchExpressions").index(i);
+        let n_values = e.values.as_ref().map_or(0, Vec::len);
+        match e.operator.as_str() {
+            "In" | "NotIn" if n_values == 0 => errs.push(FieldError::required(
+                &p.child("values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if n_values > 0 => errs.push(FieldError::forbidden(
+                &p.child("values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            op if !EXPRESSION_OPERATORS.contains(&op) => errs.push(FieldError::invalid(
+                &p.child("operator"),
+                op,
+                "not a valid selector operator",
+            )),
+            _ => {}
+        }
+        for m in names::qualified_name(&e.key) {
+            errs.push(FieldError::invalid(&p.child("key"), &e.key, &m));
+        }
+    }
+    let labels = path.child("matchLabels");
+    for (k, v) in sel.match_labels.iter().flatten() {
+        for m in names::qualified_name(k) {
+            errs.push(FieldError::invalid(&labels, k, &m));
+        }
+        for m in names::label_value(v) {
+            errs.push(FieldError::invalid(&labels, v, &m));
+        }
+    }
+    errs
 }
 
 #[cfg(test)]
@@ -238,6 +302,80 @@ mod tests {
         for s in ["app in web", "a=b,", "x y", "tier in (a", "=v", "k=v v"] {
             let e = Selector::parse(s).unwrap_err();
             assert_eq!(e.selector, s);
+        }
+    }
+
+    fn label_selector(yaml: &str) -> LabelSelector {
+        serde_json::from_value(serde_saphyr::from_str::<serde_json::Value>(yaml).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn structured_selectors_match_like_the_api() {
+        let l = labels(&[("app", "web"), ("tier", "front")]);
+        for (yaml, want) in [
+            ("{}", true),
+            ("{matchLabels: {app: web}}", true),
+            ("{matchLabels: {app: db}}", false),
+            (
+                "{matchExpressions: [{key: tier, operator: In, values: [front, back]}]}",
+                true,
+            ),
+            (
+                "{matchExpressions: [{key: tier, operator: NotIn, values: [front]}]}",
+                false,
+            ),
+            (
+                "{matchExpressions: [{key: env, operator: DoesNotExist}]}",
+                true,
+            ),
+            ("{matchExpressions: [{key: env, operator: Exists}]}", false),
+            (
+                "{matchLabels: {app: web}, matchExpressions: [{key: tier, operator: Exists}]}",
+                true,
+            ),
+        ] {
+            let sel = Selector::from_label_selector(&label_selector(yaml)).unwrap();
+            assert_eq!(sel.matches(Some(&l)), want, "{yaml}");
+        }
+        assert!(label_selector_is_empty(&label_selector(
+            "{matchLabels: {}}"
+        )));
+        assert!(!label_selector_is_empty(&label_selector(
+            "{matchLabels: {a: b}}"
+        )));
+    }
+
+    #[test]
+    fn structured_selector_errors() {
+        let p = FieldPath::new("spec").child("selector");
+        for (yaml, want) in [
+            (
+                "{matchExpressions: [{key: a, operator: In}]}",
+                "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+            ),
+            (
+                "{matchExpressions: [{key: a, operator: Exists, values: [x]}]}",
+                "spec.selector.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            ),
+            (
+                "{matchExpressions: [{key: a, operator: Gt, values: ['1']}]}",
+                "spec.selector.matchExpressions[0].operator: Invalid value: \"Gt\": not a valid selector operator",
+            ),
+            (
+                "{matchLabels: {app: 'a b'}}",
+                "spec.selector.matchLabels: Invalid value: \"a b\": a valid label must be",
+            ),
+        ] {
+            let sel = label_selector(yaml);
+            let errs = validate_label_selector(&sel, &p);
+            assert!(
+                errs.first()
+                    .is_some_and(|e| e.to_string().starts_with(want)),
+                "{yaml}: {errs:?}"
+            );
+            if !yaml.contains("matchLabels") {
+                assert!(Selector::from_label_selector(&sel).is_err(), "{yaml}");
+            }
         }
     }
 }

@@ -17,11 +17,14 @@
 //! - Names are final in the actions (`<job>-<suffix>`, `<rs>-<suffix>`, `<cronjob>-<minutes>`,
 //!   `<deployment>-<pod-template-hash>`): the shell does not rename.
 
+pub mod claim;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod job;
+pub mod pods;
 pub mod replicaset;
+pub mod template;
 
 use std::time::Duration;
 
@@ -75,6 +78,10 @@ pub enum Action {
     /// Delete the synced object itself and what it owns (propagation policy `Foreground`, as
     /// the TTL-after-finished controller deletes a finished Job).
     DeleteSelf,
+    /// Set these annotations on the object being synced, keeping its others (a Deployment's
+    /// `deployment.kubernetes.io/revision`, which the controller writes with the status).
+    /// Always first, so the shell can persist it with the status.
+    SetOwnAnnotations(std::collections::BTreeMap<String, String>),
 }
 
 /// Why a controller recorded an event: kube-controller-manager's reasons.
@@ -120,8 +127,12 @@ pub enum ControllerReason {
     ScalingReplicaSet,
     /// A Deployment was rolled back to a revision.
     DeploymentRollback,
-    /// A DaemonSet's pod was deleted because the node no longer matches.
+    /// A Deployment's or DaemonSet's selector is empty (it would select every pod):
+    /// `This deployment is selecting all pods. A non-empty selector is required.`
     SelectingAll,
+    /// A DaemonSet found its pod Failed and deletes it (with back-off):
+    /// `Found failed daemon pod default/ds-x on node n, will try to kill it`.
+    FailedDaemonPod,
 }
 
 impl ControllerReason {
@@ -149,6 +160,7 @@ impl ControllerReason {
             ControllerReason::ScalingReplicaSet => "ScalingReplicaSet",
             ControllerReason::DeploymentRollback => "DeploymentRollback",
             ControllerReason::SelectingAll => "SelectingAll",
+            ControllerReason::FailedDaemonPod => "FailedDaemonPod",
         }
     }
 
@@ -165,7 +177,8 @@ impl ControllerReason {
             | ControllerReason::UnparseableSchedule
             | ControllerReason::UnknownTimeZone
             | ControllerReason::UnexpectedJob
-            | ControllerReason::SelectingAll => EventType::Warning,
+            | ControllerReason::SelectingAll
+            | ControllerReason::FailedDaemonPod => EventType::Warning,
             ControllerReason::SuccessfulCreate
             | ControllerReason::SuccessfulDelete
             | ControllerReason::Completed
