@@ -22,7 +22,11 @@ pub enum DiskError {
 }
 
 impl DiskError {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> DiskError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> DiskError {
         DiskError::Io {
             op,
             path: path.into(),

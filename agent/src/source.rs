@@ -678,7 +678,12 @@ impl Scanner {
                             let m = &p.pod.metadata;
                             let mut a = m.annotations.clone().unwrap_or_default();
                             a.remove(nodelet_objects::manifest::CONFIG_SEEN_ANNOTATION);
-                            (m.labels.clone(), a, m.owner_references.clone())
+                            (
+                                m.labels.clone(),
+                                a,
+                                m.owner_references.clone(),
+                                m.finalizers.clone(),
+                            )
                         })
                         .collect::<Vec<_>>()
                 };
@@ -919,7 +924,10 @@ pub fn merge(
                 return;
             }
             generation += 1;
-            if tx.send(Arc::new(combine(&mut a, &mut b, generation))).is_err() {
+            if tx
+                .send(Arc::new(combine(&mut a, &mut b, generation)))
+                .is_err()
+            {
                 return;
             }
         }

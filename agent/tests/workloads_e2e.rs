@@ -103,8 +103,14 @@ fn pods_labelled(node: &Node, key: &str, value: &str) -> Vec<(String, String)> {
         .filter(|p| p["metadata"]["labels"][key] == value)
         .map(|p| {
             (
-                p["metadata"]["name"].as_str().unwrap_or_default().to_string(),
-                p["status"]["phase"].as_str().unwrap_or_default().to_string(),
+                p["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                p["status"]["phase"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect()
@@ -136,7 +142,12 @@ fn job_five_completions_two_at_a_time() {
     cleanup.agent = Some(node.start("1"));
     std::fs::write(
         node.dir("manifests/pi.yaml"),
-        job("pi", "  completions: 5\n  parallelism: 2", "sleep 2", "Never"),
+        job(
+            "pi",
+            "  completions: 5\n  parallelism: 2",
+            "sleep 2",
+            "Never",
+        ),
     )
     .unwrap();
     let mut names: BTreeSet<String> = BTreeSet::new();
@@ -144,8 +155,15 @@ fn job_five_completions_two_at_a_time() {
     let t = Instant::now();
     loop {
         let pods = pods_labelled(&node, "job-name", "pi");
-        let running = pods.iter().filter(|(_, ph)| ph == "Running" || ph == "Pending").count();
-        assert!(running <= 2, "more than 2 pods active: {pods:?}");
+        let running = pods
+            .iter()
+            .filter(|(_, ph)| ph == "Running" || ph == "Pending")
+            .count();
+        assert!(
+            running <= 2,
+            "more than 2 pods active: {pods:?}\n{}",
+            node.logs()
+        );
         names.extend(pods.iter().map(|(n, _)| n.clone()));
         let done = pods.iter().filter(|(_, ph)| ph == "Succeeded").count();
         if done == 2 && !killed {
@@ -167,7 +185,10 @@ fn job_five_completions_two_at_a_time() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(names.len(), 5, "pods: {names:?}");
-    assert!(names.iter().all(|n| n.starts_with("pi-") && n.len() == 8), "{names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("pi-") && n.len() == 8),
+        "{names:?}"
+    );
     wait_until("status 5 succeeded, Complete", 20, &node, || {
         let s = status_of(&node, "Job", "pi");
         s["succeeded"] == 5 && has_condition(&s, "Complete", None)
@@ -177,7 +198,10 @@ fn job_five_completions_two_at_a_time() {
         .into_iter()
         .find(|p| p["metadata"]["labels"]["job-name"] == "pi")
         .unwrap();
-    assert_eq!(p["metadata"]["labels"]["batch.kubernetes.io/job-name"], "pi");
+    assert_eq!(
+        p["metadata"]["labels"]["batch.kubernetes.io/job-name"],
+        "pi"
+    );
     assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "Job");
     // Still 5 pods: nothing more was created after completion.
     std::thread::sleep(Duration::from_secs(1));
@@ -199,7 +223,11 @@ fn job_backoff_limit_and_deadline() {
     )
     .unwrap();
     wait_until("slow: DeadlineExceeded", 30, &node, || {
-        has_condition(&status_of(&node, "Job", "slow"), "Failed", Some("DeadlineExceeded"))
+        has_condition(
+            &status_of(&node, "Job", "slow"),
+            "Failed",
+            Some("DeadlineExceeded"),
+        )
     });
     wait_until("slow's pod stopped", 30, &node, || {
         pods_labelled(&node, "job-name", "slow")
@@ -270,7 +298,9 @@ fn deployment_rolls_with_max_surge() {
             .filter(|p| p["status"]["phase"] == "Running" && image_of(p) == image)
             .count()
     };
-    wait_until("10 pods running", 90, &node, || running(&web(&node), IMAGE) == 10);
+    wait_until("10 pods running", 90, &node, || {
+        running(&web(&node), IMAGE) == 10
+    });
     std::fs::write(node.dir("manifests/web.yaml"), deployment(10, IMAGE2)).unwrap();
     let t = Instant::now();
     let mut killed = false;
@@ -282,15 +312,24 @@ fn deployment_rolls_with_max_surge() {
             .iter()
             .filter(|p| {
                 let name = p["metadata"]["name"].as_str().unwrap_or_default();
-                node.dir(&format!("root/workloads/pod_default_{name}.json")).exists()
+                node.dir(&format!("root/workloads/pod_default_{name}.json"))
+                    .exists()
             })
             .collect();
         let ready = existing
             .iter()
             .filter(|p| p["status"]["phase"] == "Running")
             .count();
-        assert!(existing.len() <= 13, "more than 13 pods: {}", existing.len());
-        assert!(ready >= 10, "fewer than 10 running: {ready}\n{}", node.logs());
+        assert!(
+            existing.len() <= 13,
+            "more than 13 pods: {}",
+            existing.len()
+        );
+        assert!(
+            ready >= 10,
+            "fewer than 10 running: {ready}\n{}",
+            node.logs()
+        );
         let new = running(&ps, IMAGE2);
         if new >= 3 && !killed {
             let mut a = cleanup.agent.take().unwrap();
@@ -302,7 +341,11 @@ fn deployment_rolls_with_max_surge() {
         if new == 10 && running(&ps, IMAGE) == 0 {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(180), "rollout stuck\n{}", node.logs());
+        assert!(
+            t.elapsed() < Duration::from_secs(180),
+            "rollout stuck\n{}",
+            node.logs()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_until("the deployment's status", 20, &node, || {
@@ -321,7 +364,10 @@ fn deployment_rolls_with_max_surge() {
         running(&ps, IMAGE) == 10 && running(&ps, IMAGE2) == 0
     });
     assert_eq!(
-        records(&node).iter().filter(|r| r["kind"] == "ReplicaSet").count(),
+        records(&node)
+            .iter()
+            .filter(|r| r["kind"] == "ReplicaSet")
+            .count(),
         2
     );
     finish(&node, cleanup, cg);
@@ -508,13 +554,22 @@ fn main() {
                 "job_five_completions_two_at_a_time",
                 job_five_completions_two_at_a_time,
             ),
-            ("job_backoff_limit_and_deadline", job_backoff_limit_and_deadline),
-            ("deployment_rolls_with_max_surge", deployment_rolls_with_max_surge),
+            (
+                "job_backoff_limit_and_deadline",
+                job_backoff_limit_and_deadline,
+            ),
+            (
+                "deployment_rolls_with_max_surge",
+                deployment_rolls_with_max_surge,
+            ),
             (
                 "replicaset_replaces_relabelled_pod",
                 replicaset_replaces_relabelled_pod,
             ),
-            ("daemonset_follows_node_labels", daemonset_follows_node_labels),
+            (
+                "daemonset_follows_node_labels",
+                daemonset_follows_node_labels,
+            ),
             ("cronjob_on_real_time", cronjob_on_real_time),
         ],
     );

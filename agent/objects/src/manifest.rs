@@ -279,7 +279,7 @@ fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>
 }
 
 /// The config hash: SHA-256 over node name, manifest path and the defaulted pod without its
-/// labels, annotations and owner references, as 32 hex
+/// labels, annotations, owner references and finalizers, as 32 hex
 /// digits (the width of the kubelet's MD5 hash).
 pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     let mut h = Sha256::new();
@@ -293,8 +293,10 @@ pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     let mut p = pod.clone();
     p.metadata.labels = None;
     p.metadata.annotations = None;
-    // Owner references change when a controller adopts or releases a pod; the pod runs on.
+    // Owner references change when a controller adopts or releases a pod, finalizers when
+    // the Job controller has counted it; the pod runs on.
     p.metadata.owner_references = None;
+    p.metadata.finalizers = None;
     // Serializing a Pod cannot fail (string keys only); an empty body would still hash node
     // and path.
     h.update(serde_json::to_vec(&p).unwrap_or_default());

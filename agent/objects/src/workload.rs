@@ -250,6 +250,9 @@ fn defaults(o: &mut Object) {
     match o {
         Object::Job(j) => crate::controllers::job::defaults(j),
         Object::CronJob(c) => crate::controllers::cronjob::defaults(c),
+        Object::Deployment(d) => crate::controllers::deployment::defaults(d),
+        Object::ReplicaSet(r) => crate::controllers::replicaset::defaults(r),
+        Object::DaemonSet(d) => crate::controllers::daemonset::defaults(d),
         _ => {}
     }
     if let Object::Secret(s) = o {
@@ -367,7 +370,9 @@ fn validate(o: &Object) -> Vec<FieldError> {
         Object::Namespace(_) => {}
         Object::Job(j) => errs.extend(crate::controllers::job::validate(j)),
         Object::CronJob(c) => errs.extend(crate::controllers::cronjob::validate(c)),
-        Object::Deployment(_) | Object::ReplicaSet(_) | Object::DaemonSet(_) => {}
+        Object::Deployment(d) => errs.extend(crate::controllers::deployment::validate(d)),
+        Object::ReplicaSet(r) => errs.extend(crate::controllers::replicaset::validate(r)),
+        Object::DaemonSet(d) => errs.extend(crate::controllers::daemonset::validate(d)),
     }
     errs
 }

@@ -161,6 +161,14 @@ impl Manager {
             match PodState::load(&cfg.root_dir, &uid) {
                 Ok(st) if shim::alive(&st.shim_socket()).await => {
                     tracing::info!(pod = %st.pod.full_name(), uid = %uid, "adoptable pod found");
+                    // Its last published status until its worker's first sync: readers (the
+                    // API, the workload controllers) must not see a finished pod as new.
+                    if let Ok(b) =
+                        std::fs::read(paths::pod_dir(&cfg.root_dir, &uid).join("status.json"))
+                        && let Ok(p) = serde_json::from_slice::<k8s_openapi::api::core::v1::Pod>(&b)
+                    {
+                        self.ctx.view.set_pod(&uid, p);
+                    }
                     self.adoptable.insert(uid, st);
                 }
                 Ok(st) => garbage.push((uid, Some(st))),

@@ -42,6 +42,7 @@ struct Metadata {
     labels: Labels,
     annotations: Labels,
     owner_references: Option<Vec<OwnerReference>>,
+    finalizers: Option<Vec<String>>,
 }
 
 impl PodsView {
@@ -106,6 +107,7 @@ impl PodsView {
             labels: meta.labels.clone(),
             annotations: meta.annotations.clone(),
             owner_references: meta.owner_references.clone(),
+            finalizers: meta.finalizers.clone(),
         };
         let mut g = self.metadata.write().unwrap_or_else(|p| p.into_inner());
         if g.get(uid) != Some(&m) {
@@ -204,6 +206,7 @@ fn current(v: &PodView, m: Option<&Metadata>) -> PodView {
         v.pod.metadata.labels = m.labels.clone();
         v.pod.metadata.annotations = m.annotations.clone();
         v.pod.metadata.owner_references = m.owner_references.clone();
+        v.pod.metadata.finalizers = m.finalizers.clone();
     }
     v
 }

@@ -89,7 +89,36 @@ pub fn sync(
                 .collect();
             outcome(controllers::cronjob::sync(c, &jobs, now))
         }
-        Object::ReplicaSet(_) | Object::Deployment(_) | Object::DaemonSet(_) => return None,
+        Object::ReplicaSet(r) => outcome(controllers::replicaset::sync(
+            r,
+            &in_namespace(pods, ns),
+            now,
+            suffixes,
+        )),
+        Object::Deployment(d) => {
+            // Every ReplicaSet of the namespace: the Deployment claims its own and sees the
+            // others' names (collisions).
+            let rss: Vec<_> = objects
+                .iter()
+                .filter_map(|x| match x {
+                    Object::ReplicaSet(r) if x.namespace() == ns => Some((**r).clone()),
+                    _ => None,
+                })
+                .collect();
+            outcome(controllers::deployment::sync(
+                d,
+                &rss,
+                &in_namespace(pods, ns),
+                now,
+            ))
+        }
+        Object::DaemonSet(d) => outcome(controllers::daemonset::sync(
+            d,
+            &in_namespace(pods, ns),
+            node,
+            now,
+            suffixes,
+        )),
         Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => return None,
     })
 }

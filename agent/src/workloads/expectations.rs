@@ -59,10 +59,8 @@ impl Expectations {
     }
 
     pub fn child_removed(&mut self, kind: &'static str, namespace: &str, name: &str, now: Instant) {
-        self.children.insert(
-            (kind, namespace.to_string(), name.to_string()),
-            (None, now),
-        );
+        self.children
+            .insert((kind, namespace.to_string(), name.to_string()), (None, now));
     }
 
     /// The pods as a controller must see them: `observed` (the view), with pods created but
@@ -93,7 +91,12 @@ impl Expectations {
     pub fn children(&mut self, observed: Vec<Object>, now: Instant) -> Vec<Object> {
         let mut by_key: BTreeMap<(&'static str, String, String), Object> = observed
             .into_iter()
-            .map(|o| ((o.kind(), o.namespace().to_string(), o.name().to_string()), o))
+            .map(|o| {
+                (
+                    (o.kind(), o.namespace().to_string(), o.name().to_string()),
+                    o,
+                )
+            })
             .collect();
         self.children.retain(|k, (want, at)| {
             let met = match (want, by_key.get(k)) {

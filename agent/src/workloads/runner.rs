@@ -123,6 +123,10 @@ fn hydrate(o: &mut Object, r: &Record) {
     let m = o.metadata_mut();
     m.creation_timestamp = Some(Time(r.created));
     m.generation = Some(r.generation);
+    if !r.annotations.is_empty() {
+        let a = m.annotations.get_or_insert_with(Default::default);
+        a.extend(r.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     dispatch::set_status(o, &r.status);
 }
 
@@ -136,7 +140,11 @@ fn spec_hash(o: &Object) -> String {
 
 impl Workloads {
     /// Controllers for node `node`, keeping their files under `root_dir`.
-    pub fn new(root_dir: &Path, view: PodsView, node: NodeInfo) -> Result<Workloads, crate::disk::DiskError> {
+    pub fn new(
+        root_dir: &Path,
+        view: PodsView,
+        node: NodeInfo,
+    ) -> Result<Workloads, crate::disk::DiskError> {
         let store = Store::new(root_dir);
         store.create()?;
         let records = Arc::new(RwLock::new(store.load_all()));
@@ -192,15 +200,18 @@ impl Workloads {
     fn record_for(&mut self, o: &mut Object, wall: jiff::Timestamp) -> Record {
         let hash = spec_hash(o);
         let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
-        let r = records.entry(o.uid().to_string()).or_insert_with(|| Record {
-            kind: o.kind().to_string(),
-            namespace: o.namespace().to_string(),
-            name: o.name().to_string(),
-            created: wall,
-            generation: 1,
-            spec_hash: hash.clone(),
-            status: serde_json::Value::Null,
-        });
+        let r = records
+            .entry(o.uid().to_string())
+            .or_insert_with(|| Record {
+                kind: o.kind().to_string(),
+                namespace: o.namespace().to_string(),
+                name: o.name().to_string(),
+                created: wall,
+                generation: 1,
+                spec_hash: hash.clone(),
+                status: serde_json::Value::Null,
+                annotations: BTreeMap::new(),
+            });
         if r.spec_hash != hash {
             r.generation += 1;
             r.spec_hash = hash;
@@ -269,15 +280,31 @@ impl Workloads {
                     continue;
                 }
                 let o = hydrated[i].clone();
-                let Some(out) = dispatch::sync(&o, &hydrated, &pods, &self.node, wall, &mut self.suffixes) else {
+                let Some(out) =
+                    dispatch::sync(&o, &hydrated, &pods, &self.node, wall, &mut self.suffixes)
+                else {
                     continue;
                 };
-                self.keep_status(&o, out.status);
+                let mut own = BTreeMap::new();
+                let actions: Vec<Action> = out
+                    .actions
+                    .into_iter()
+                    .filter_map(|a| match a {
+                        Action::SetOwnAnnotations(x) => {
+                            own.extend(x);
+                            None
+                        }
+                        a => Some(a),
+                    })
+                    .collect();
+                self.keep_status(&o, out.status, own);
                 let ns = o.namespace().to_string();
-                for a in out.actions {
+                for a in actions {
                     if let Err(e) = self.act(&ns, &o, a, now) {
                         tracing::warn!(kind = o.kind(), object = %format!("{ns}/{}", o.name()), "controller action failed (retried next sync): {e}");
-                        next = Some(next.map_or(Duration::from_secs(1), |n| n.min(Duration::from_secs(1))));
+                        next = Some(
+                            next.map_or(Duration::from_secs(1), |n| n.min(Duration::from_secs(1))),
+                        );
                         break;
                     }
                 }
@@ -292,28 +319,31 @@ impl Workloads {
     }
 
     /// Persists an object's new status (before its actions are carried out).
-    fn keep_status(&mut self, o: &Object, status: serde_json::Value) {
+    fn keep_status(
+        &mut self,
+        o: &Object,
+        status: serde_json::Value,
+        annotations: BTreeMap<String, String>,
+    ) {
         let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
         let Some(r) = records.get_mut(o.uid()) else {
             return;
         };
-        if r.status == status {
+        let mut merged = r.annotations.clone();
+        merged.extend(annotations);
+        if r.status == status && r.annotations == merged {
             return;
         }
         r.status = status;
+        r.annotations = merged;
         if let Err(e) = self.store.save(o.uid(), r) {
             tracing::warn!(uid = o.uid(), "keeping a workload's status: {e}");
         }
     }
 
     fn events(&self, o: &Object, events: Vec<ControllerEvent>) {
-        let involved = Involved::object(
-            o.kind(),
-            o.api_version(),
-            o.namespace(),
-            o.name(),
-            o.uid(),
-        );
+        let involved =
+            Involved::object(o.kind(), o.api_version(), o.namespace(), o.name(), o.uid());
         let component = match o.kind() {
             "Job" => "job-controller",
             "CronJob" => "cronjob-controller",
@@ -323,12 +353,19 @@ impl Workloads {
         };
         for e in events {
             tracing::info!(kind = o.kind(), object = %format!("{}/{}", o.namespace(), o.name()), reason = e.reason.as_str(), "{}", e.message);
-            self.view.object_event(&involved, e.reason, &e.message, component);
+            self.view
+                .object_event(&involved, e.reason, &e.message, component);
         }
     }
 
     /// Carries out one action of `owner` in namespace `ns`.
-    fn act(&mut self, ns: &str, owner: &Object, a: Action, now: Instant) -> Result<(), crate::disk::DiskError> {
+    fn act(
+        &mut self,
+        ns: &str,
+        owner: &Object,
+        a: Action,
+        now: Instant,
+    ) -> Result<(), crate::disk::DiskError> {
         let a_kind = if matches!(a, Action::CreateChild(_)) {
             ActionKind::Create
         } else {
@@ -374,10 +411,14 @@ impl Workloads {
                 let path = self.store.file("Pod", ns, &name);
                 let text = std::fs::read(&path)
                     .map_err(|e| crate::disk::DiskError::io("read", &path, e))?;
-                let mut v: serde_json::Value = serde_json::from_slice(&text)
-                    .map_err(|e| crate::disk::DiskError::invalid(path.display().to_string(), e.to_string()))?;
+                let mut v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+                    crate::disk::DiskError::invalid(path.display().to_string(), e.to_string())
+                })?;
                 if let Some(meta) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-                    meta.insert("labels".into(), serde_json::to_value(labels).unwrap_or_default());
+                    meta.insert(
+                        "labels".into(),
+                        serde_json::to_value(labels).unwrap_or_default(),
+                    );
                     if owner_references.is_empty() {
                         meta.remove("ownerReferences");
                     } else {
@@ -435,6 +476,8 @@ impl Workloads {
                 self.store.write("Pod", ns, &name, &v, false)?;
             }
             Action::DeleteSelf => self.delete_self(owner)?,
+            // Taken out before the actions run: kept with the status.
+            Action::SetOwnAnnotations(_) => {}
             Action::DeleteChild { kind, name } => {
                 let kind = match kind {
                     nodelet_objects::controllers::ChildKind::Job => "Job",
@@ -477,18 +520,23 @@ impl Workloads {
             .filter(|f| f.error.is_some())
             .map(|f| f.path.as_path())
             .collect();
-        let owner_broken = |ns: &str, r: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference| {
-            broken
-                .iter()
-                .any(|p| object_uid(&self.node.name, p, &r.kind, ns, &r.name) == r.uid)
-        };
+        let owner_broken =
+            |ns: &str, r: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference| {
+                broken
+                    .iter()
+                    .any(|p| object_uid(&self.node.name, p, &r.kind, ns, &r.name) == r.uid)
+            };
         let mut doomed: Vec<(&'static str, String, String)> = Vec::new();
-        for f in snap.files.iter().filter(|f| f.path.parent() == Some(self.store.dir())) {
-            let metas = f
-                .pods
-                .iter()
-                .map(|p| ("Pod", &p.pod.metadata))
-                .chain(f.objects.iter().map(|o| (o.object.kind(), o.object.metadata())));
+        for f in snap
+            .files
+            .iter()
+            .filter(|f| f.path.parent() == Some(self.store.dir()))
+        {
+            let metas = f.pods.iter().map(|p| ("Pod", &p.pod.metadata)).chain(
+                f.objects
+                    .iter()
+                    .map(|o| (o.object.kind(), o.object.metadata())),
+            );
             for (kind, meta) in metas {
                 let ns = meta.namespace.as_deref().unwrap_or_default();
                 let Some(owner) = meta

@@ -29,6 +29,10 @@ pub struct Record {
     /// The object's `status` as its controller last returned it.
     #[serde(default)]
     pub status: serde_json::Value,
+    /// Annotations the controller keeps on the object itself (a Deployment's
+    /// `deployment.kubernetes.io/revision`), shown over the manifest's.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The two directories.
@@ -160,13 +164,23 @@ mod tests {
         let s = Store::new(root.path());
         s.create().expect("create");
         let v = serde_json::json!({"kind": "Pod"});
-        assert!(s.write("Pod", "default", "web-abcde", &v, true).expect("write"));
-        assert!(!s.write("Pod", "default", "web-abcde", &v, true).expect("write"));
-        assert!(s.file("Pod", "default", "web-abcde").ends_with("pod_default_web-abcde.json"));
+        assert!(
+            s.write("Pod", "default", "web-abcde", &v, true)
+                .expect("write")
+        );
+        assert!(
+            !s.write("Pod", "default", "web-abcde", &v, true)
+                .expect("write")
+        );
+        assert!(
+            s.file("Pod", "default", "web-abcde")
+                .ends_with("pod_default_web-abcde.json")
+        );
         // Names that would leave the directory are refused.
         assert!(s.write("Pod", "default", "../x", &v, false).is_err());
         s.remove("Pod", "default", "web-abcde").expect("remove");
-        s.remove("Pod", "default", "web-abcde").expect("remove again");
+        s.remove("Pod", "default", "web-abcde")
+            .expect("remove again");
         let r = Record {
             kind: "Job".into(),
             namespace: "default".into(),
@@ -175,6 +189,7 @@ mod tests {
             generation: 2,
             spec_hash: "h".into(),
             status: serde_json::json!({"succeeded": 3}),
+            annotations: Default::default(),
         };
         s.save("u1", &r).expect("save");
         assert_eq!(s.load("u1"), Some(r.clone()));
