@@ -288,24 +288,6 @@ impl EventStore {
         }
     }
 
-    /// Record an event about a workload from component `component` (`job-controller`...).
-    pub fn record_controller(
-        &self,
-        involved: &Involved,
-        reason: crate::controllers::ControllerReason,
-        message: &str,
-        component: &str,
-    ) {
-        self.record_at(
-            involved,
-            reason.event_type(),
-            reason.as_str(),
-            message,
-            component,
-            Timestamp::now(),
-        );
-    }
-
     /// Forget every event about pod `uid` (the pod was removed).
     pub fn forget_pod(&self, uid: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());

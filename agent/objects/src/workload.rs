@@ -100,7 +100,7 @@ impl Object {
         kind: &str,
         value: serde_json::Value,
     ) -> Result<(Object, Vec<FieldPath>), Vec<FieldError>> {
-        use crate::manifest::decode;
+        use crate::decode::decode;
         Ok(match kind {
             "ConfigMap" => decode(value).map(|(x, u)| (Object::ConfigMap(Box::new(x)), u))?,
             "Secret" => decode(value).map(|(x, u)| (Object::Secret(Box::new(x)), u))?,

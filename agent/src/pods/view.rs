@@ -169,8 +169,14 @@ impl PodsView {
         message: &str,
         component: &str,
     ) {
-        self.events
-            .record_controller(involved, reason, message, component);
+        self.events.record_at(
+            involved,
+            reason.event_type(),
+            reason.as_str(),
+            message,
+            component,
+            jiff::Timestamp::now(),
+        );
     }
 
     /// Forgets the events about object `uid` (it is gone).

@@ -39,6 +39,10 @@ use crate::source::Snapshot;
 /// that the ReplicaSets a Deployment scaled are synced with their new size in the same pass.
 const ORDER: [&str; 5] = ["CronJob", "Deployment", "Job", "ReplicaSet", "DaemonSet"];
 
+/// Passes in a row made at once because statuses changed (owners see their children's new
+/// status).
+const MAX_REPASSES: u32 = 3;
+
 /// Changes arriving within this window are handled by one pass (a burst of pod starts).
 const COALESCE: Duration = Duration::from_millis(20);
 
@@ -116,6 +120,8 @@ pub struct Workloads {
     /// Each object's manifest file and whether it is the file's only document (as of the
     /// pass's snapshot).
     declared: BTreeMap<String, (std::path::PathBuf, bool)>,
+    /// Passes in a row made at once because statuses changed.
+    repasses: u32,
 }
 
 /// `metadata.creationTimestamp`, `generation` and `status` from the record.
@@ -156,6 +162,7 @@ impl Workloads {
             expect: Expectations::default(),
             suffixes: RandomSuffixes,
             declared: BTreeMap::new(),
+            repasses: 0,
         })
     }
 
@@ -256,6 +263,7 @@ impl Workloads {
             .collect();
         let mut next: Option<Duration> = None;
         let mut seen_uids: BTreeSet<String> = BTreeSet::new();
+        let mut statuses_changed = false;
         for kind in ORDER {
             // Re-read the overlay before each kind: the previous kind's child writes count.
             let declared: Vec<Object> = snap.objects().map(|d| d.object.clone()).collect();
@@ -297,7 +305,9 @@ impl Workloads {
                         a => Some(a),
                     })
                     .collect();
-                self.keep_status(&o, out.status, own);
+                if self.keep_status(&o, out.status, own) {
+                    statuses_changed = true;
+                }
                 let ns = o.namespace().to_string();
                 for a in actions {
                     if let Err(e) = self.act(&ns, &o, a, now) {
@@ -315,30 +325,40 @@ impl Workloads {
             }
         }
         self.collect_garbage(snap, &seen_uids);
+        // A status written in this pass is an input of owners synced before it (a CronJob
+        // sees its Job complete): look again at once, a few passes in a row at most (a
+        // controller whose status changed every pass would otherwise never rest).
+        if statuses_changed && self.repasses < MAX_REPASSES {
+            self.repasses += 1;
+            return Some(Duration::ZERO);
+        }
+        self.repasses = 0;
         next
     }
 
     /// Persists an object's new status (before its actions are carried out).
+    /// True if it changed.
     fn keep_status(
         &mut self,
         o: &Object,
         status: serde_json::Value,
         annotations: BTreeMap<String, String>,
-    ) {
+    ) -> bool {
         let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
         let Some(r) = records.get_mut(o.uid()) else {
-            return;
+            return false;
         };
         let mut merged = r.annotations.clone();
         merged.extend(annotations);
         if r.status == status && r.annotations == merged {
-            return;
+            return false;
         }
         r.status = status;
         r.annotations = merged;
         if let Err(e) = self.store.save(o.uid(), r) {
             tracing::warn!(uid = o.uid(), "keeping a workload's status: {e}");
         }
+        true
     }
 
     fn events(&self, o: &Object, events: Vec<ControllerEvent>) {
@@ -446,8 +466,23 @@ impl Workloads {
                     m.remove("status");
                 }
                 let name = o.name().to_string();
-                if self.store.write(o.kind(), ns, &name, &v, create)? {
-                    self.expect.child_written(o, now);
+                let kind = o.kind();
+                if self.store.write(kind, ns, &name, &v, create)? {
+                    // As the source will read it: defaulted (a Job's selector and pod
+                    // labels), validated, with its UID.
+                    let path = self.store.file(kind, ns, &name);
+                    match nodelet_objects::workload::from_document(
+                        kind,
+                        v,
+                        &self.node.name,
+                        &path,
+                        0,
+                    ) {
+                        Ok(d) => self.expect.child_written(d.object, now),
+                        Err(e) => {
+                            tracing::warn!(file = %path.display(), "a controller wrote an invalid {kind}: {}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                        }
+                    }
                 }
             }
             Action::RemovePodFinalizer { name, finalizer } => {
