@@ -367,6 +367,48 @@ fn validate(o: &Object) -> Vec<FieldError> {
     errs
 }
 
+/// The API server's update rules of a ConfigMap or Secret (`ValidateConfigMapUpdate`,
+/// `ValidateSecretUpdate`): once `immutable: true`, it stays so and its data cannot change;
+/// a Secret's `type` never changes. Other kinds: no rules here.
+pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
+    const FROZEN: &str = "field is immutable when `immutable` is set";
+    let mut errs = Vec::new();
+    let mut frozen = |was: Option<bool>, is: Option<bool>, changed: &[(bool, &str)]| {
+        if was == Some(true) {
+            if is != Some(true) {
+                errs.push(FieldError::forbidden(&FieldPath::new("immutable"), FROZEN));
+            }
+            for (c, field) in changed {
+                if *c {
+                    errs.push(FieldError::forbidden(&FieldPath::new(field), FROZEN));
+                }
+            }
+        }
+    };
+    match (old, new) {
+        (Object::ConfigMap(a), Object::ConfigMap(b)) => frozen(
+            a.immutable,
+            b.immutable,
+            &[
+                (a.data != b.data, "data"),
+                (a.binary_data != b.binary_data, "binaryData"),
+            ],
+        ),
+        (Object::Secret(a), Object::Secret(b)) => {
+            frozen(a.immutable, b.immutable, &[(a.data != b.data, "data")]);
+            if a.type_ != b.type_ {
+                errs.push(FieldError::invalid(
+                    &FieldPath::new("type"),
+                    b.type_.as_deref().unwrap_or_default(),
+                    "field is immutable",
+                ));
+            }
+        }
+        _ => {}
+    }
+    errs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,5 +487,65 @@ mod tests {
             a,
             object_uid("n", Path::new("/m/b.yaml"), "Deployment", "default", "web")
         );
+    }
+
+    #[test]
+    fn immutable_objects_keep_their_data() {
+        let old = parse(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nimmutable: true\ndata:\n  a: v1\n",
+        )
+        .expect("valid")
+        .object;
+        let errs = |new: &str| -> Vec<String> {
+            let new = parse(new).expect("valid").object;
+            validate_update(&old, &new)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            errs(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nimmutable: true\ndata:\n  a: v2\n"
+            ),
+            ["data: Forbidden: field is immutable when `immutable` is set"]
+        );
+        assert_eq!(
+            errs("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: v1\n"),
+            ["immutable: Forbidden: field is immutable when `immutable` is set"]
+        );
+        assert!(
+            errs("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {a: b}\nimmutable: true\ndata:\n  a: v1\n")
+                .is_empty(),
+            "metadata may change"
+        );
+        // A mutable object may change, and may become immutable.
+        let mutable =
+            parse("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: v1\n")
+                .expect("valid")
+                .object;
+        let frozen = parse("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nimmutable: true\nstringData:\n  a: v2\n")
+            .expect("valid")
+            .object;
+        assert!(validate_update(&mutable, &frozen).is_empty());
+        let errs: Vec<String> = validate_update(&frozen, &mutable)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            [
+                "immutable: Forbidden: field is immutable when `immutable` is set",
+                "data: Forbidden: field is immutable when `immutable` is set"
+            ]
+        );
+        let tls = parse("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: kubernetes.io/basic-auth\nstringData:\n  username: x\n")
+            .expect("valid")
+            .object;
+        let errs: Vec<String> = validate_update(&mutable, &tls)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("type: Invalid value"), "{errs:?}");
     }
 }

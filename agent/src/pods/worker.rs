@@ -8,7 +8,9 @@
 //! good, nothing waiting): the task sleeps on the shim's exit stream (`Watch`) until a
 //! container ends, a probe is due, the manager sends a command, or the idle resync period
 //! passes. While anything is pending (set-up, image pulls, back-off, errors), or when the shim
-//! cannot be watched, it syncs every sync period as before.
+//! cannot be watched, it syncs every sync period as before. A pod with configMap, secret or
+//! projected volumes also wakes when the node's ConfigMaps or Secrets change, and rewrites
+//! those volumes' files (env is not updated, as in Kubernetes).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PodStatus;
+use nodelet_objects::config_sources::ConfigObjects;
 use nodelet_shim_protocol::protocol::ContainerInfo;
 use tokio::sync::watch;
 
@@ -67,6 +70,10 @@ struct Worker {
     just_ended: bool,
     /// The shim's exit stream, while connected.
     watch: Option<shim::Watch>,
+    /// The ConfigMaps and Secrets the volumes' files were last written from.
+    config_seen: Option<Arc<ConfigObjects>>,
+    /// Changes of the ConfigMaps and Secrets, for a pod with volumes of their files.
+    config_changes: Option<watch::Receiver<Arc<ConfigObjects>>>,
 }
 
 /// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
@@ -90,7 +97,22 @@ pub async fn run(
         quiet: false,
         just_ended: false,
         watch: None,
+        config_seen: None,
+        config_changes: None,
     };
+    let uses_objects =
+        w.st.pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .is_some_and(|vs| {
+                vs.iter()
+                    .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some())
+            });
+    if uses_objects {
+        w.config_changes = Some(ctx.config.subscribe());
+    }
     if w.st.shim_pid.is_none() {
         w.seen = Some(std::time::Instant::now());
     }
@@ -137,7 +159,22 @@ pub async fn run(
                 }
             }
             r = cmd.changed() => { if r.is_err() { return; } }
+            _ = config_changed(&mut w.config_changes) => {}
         }
+    }
+}
+
+/// The next change of the ConfigMaps and Secrets; never resolves without a receiver.
+async fn config_changed(rx: &mut Option<watch::Receiver<Arc<ConfigObjects>>>) {
+    match rx {
+        Some(r) => {
+            if r.changed().await.is_err() {
+                // The manager is gone: nothing will change any more.
+                *rx = None;
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -256,6 +293,7 @@ impl Worker {
             seccomp_root: cfg.root_dir.join("seccomp"),
             oom_score_adj_floor: podspec::resources::oom_score_adj_floor(),
             no_swap: podspec::resources::swap_controller_available(),
+            config: self.ctx.config_objects(),
         }
     }
 
@@ -284,9 +322,13 @@ impl Worker {
         if self.st.failed.is_some() {
             return;
         }
+        let objects = self.ctx.config_objects();
         if self.volumes.is_none() {
-            match setup::volumes(&self.ctx, &self.st) {
-                Ok(v) => self.volumes = Some(v),
+            match setup::volumes(&self.ctx, &self.st, &objects) {
+                Ok(v) => {
+                    self.volumes = Some(v);
+                    self.config_seen = Some(objects.clone());
+                }
                 Err(e) => {
                     let m = e.to_string();
                     // Volume types a node without an API server can never provide: the pod
@@ -306,6 +348,18 @@ impl Worker {
                     return;
                 }
             }
+        }
+        if self
+            .config_seen
+            .as_ref()
+            .is_some_and(|seen| !Arc::ptr_eq(seen, &objects))
+        {
+            // The ConfigMaps or Secrets changed: the volumes' files follow (a volume that
+            // cannot keeps its files, as on a kubelet, and says why).
+            for e in setup::refresh_volumes(&self.ctx, &self.st, &objects) {
+                self.event(EventReason::FailedMount, e.to_string());
+            }
+            self.config_seen = Some(objects);
         }
         let listed = shim::list(&self.st.shim_socket()).await;
         let sandbox_dead = match &listed {
