@@ -116,10 +116,12 @@ fn describe(node: &Node, pod: &str) -> String {
 fn wait_describe(node: &Node, pod: &str, want: &str, secs: u64) {
     let t = Instant::now();
     loop {
-        let d = describe(node, pod);
+        // Until the agent answers and the pod is known, describe fails.
+        let (_, d, err) = nodectl(node, &["describe", "pod", pod]);
         if d.contains(want) {
             return;
         }
+        let d = d + &err;
         assert!(
             t.elapsed() < Duration::from_secs(secs),
             "describe {pod} lacks {want:?}:\n{d}\nlog:\n{}",
