@@ -270,11 +270,7 @@ spec:
     write(node, "config", &config_yaml("red"));
     wait_exec(node, r, &["cat", "/etc/cfg/conf/color.txt"], "red", 20);
     wait_exec(node, r, &["cat", "/etc/all/color"], "red", 5);
-    assert_eq!(
-        env_var(node, r, "COLOR"),
-        "blue",
-        "env is not updated"
-    );
+    assert_eq!(env_var(node, r, "COLOR"), "blue", "env is not updated");
     assert_eq!(
         exec(node, r, &["cat", "/etc/color"]),
         "blue",
