@@ -610,7 +610,8 @@ mod tests {
     #[test]
     fn env_from_sources() {
         let o = objects();
-        let cases: Vec<(serde_json::Value, Result<Vec<(&str, &str)>, &str>)> = vec![
+        type Want = Result<Vec<(&'static str, &'static str)>, &'static str>;
+        let cases: Vec<(serde_json::Value, Want)> = vec![
             (
                 json!([{"configMapRef": {"name": "cfg"}}]),
                 Ok(vec![("color", "blue"), ("size", "L")]),
