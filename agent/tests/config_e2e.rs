@@ -166,7 +166,7 @@ fn env_and_volumes() {
     let env = started(node_env("nodelet-cfg-vol-", "cfg0", "10.244.60.0/24"));
     let node = &env.node;
     write(node, "config", &config_yaml("blue"));
-    // Modes in decimal (256 = 0400, 416 = 0640, 288 = 0440) as JSON has no octal.
+    // Modes in octal, as the documentation writes them (YAML 1.1 octal, as Kubernetes reads).
     write(
         node,
         "reader",
@@ -201,15 +201,15 @@ spec:
   - name: cfg
     configMap:
       name: app-config
-      defaultMode: 416
+      defaultMode: 0640
       items:
-      - {{key: color, path: conf/color.txt, mode: 256}}
+      - {{key: color, path: conf/color.txt, mode: 0400}}
       - {{key: size, path: size}}
   - name: sec
-    secret: {{secretName: app-secret, defaultMode: 256}}
+    secret: {{secretName: app-secret, defaultMode: 0400}}
   - name: all
     projected:
-      defaultMode: 288
+      defaultMode: 0440
       sources:
       - configMap: {{name: app-config, items: [{{key: color, path: color}}]}}
       - secret: {{name: app-secret, items: [{{key: user, path: user}}]}}
@@ -348,7 +348,8 @@ spec:
     );
     let d = describe(node, "keyless-node1");
     assert!(
-        d.contains("Failed") && d.contains("couldn't find key mode in ConfigMap default/keys"),
+        d.contains("Failed")
+            && d.contains("Error: couldn't find key mode in ConfigMap default/keys"),
         "{d}"
     );
     // Both appear: the pods start.

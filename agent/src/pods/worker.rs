@@ -758,10 +758,14 @@ impl Worker {
                 s.waiting = Some((f.reason.as_str().into(), Some(f.message.clone())));
                 let name = s.name.clone();
                 if self.reported.get(&name) != Some(&f.message) {
-                    self.event(
-                        EventReason::Failed,
-                        format!("Error: {}: {}", f.reason, f.message),
-                    );
+                    let message = match f.reason {
+                        // The kubelet's words: `Error: configmap "x" not found`.
+                        containers::StartReason::Spec(SpecErrorKind::Config) => {
+                            format!("Error: {}", f.message)
+                        }
+                        _ => format!("Error: {}: {}", f.reason, f.message),
+                    };
+                    self.event(EventReason::Failed, message);
                     self.reported.insert(name, f.message);
                 }
             }
