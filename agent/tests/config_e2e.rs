@@ -6,7 +6,8 @@
 //!   prefix, a configMap volume with items and modes, a subPath of one, a secret volume
 //!   (defaultMode), a projected volume (configMap, secret, downwardAPI); then the ConfigMap
 //!   is edited in its file: the mounted files change inside the running container (no
-//!   restart), the env and the subPath file do not.
+//!   restart), the env and the subPath file do not; after an agent restart the adopted pod's
+//!   volumes are kept (one tmpfs) and still follow edits.
 //! - waiting: a pod whose ConfigMap is missing stays ContainerCreating with the kubelet's
 //!   FailedMount event and starts once the ConfigMap is added; a missing key is
 //!   `CreateContainerConfigError` with the kubelet's message until the key is added.
@@ -76,11 +77,15 @@ fn exec(node: &Node, pod: &str, args: &[&str]) -> String {
     out.trim_end().to_string()
 }
 
-/// Waits until `busybox args...` in `pod` prints `want`.
+/// Waits until `busybox args...` in `pod` prints `want` (an exec may fail meanwhile: an
+/// agent that has just started does not know the pod yet).
 fn wait_exec(node: &Node, pod: &str, args: &[&str], want: &str, secs: u64) {
     let t = Instant::now();
+    let mut all = vec!["exec", pod, "--", "/bin/busybox"];
+    all.extend_from_slice(args);
     loop {
-        let got = exec(node, pod, args);
+        let (_, out, err) = nodectl(node, &all);
+        let got = out.trim_end().to_string() + &err;
         if got == want {
             return;
         }
@@ -279,6 +284,30 @@ spec:
     let pod = node.wait_pod("reader", 5, |p| is(p, r));
     assert_eq!(container(&pod, "app")["containerID"], id, "no restart");
     assert_eq!(container(&pod, "app")["restartCount"], 0);
+
+    // A restarted agent adopts the pod with its volumes (no second tmpfs) and keeps them
+    // current.
+    let mut env = env;
+    node::stop_agent(&mut env.cleanup);
+    env.cleanup.agent = Some(env.node.start_with("2", &[]));
+    let node = &env.node;
+    write(node, "config", &config_yaml("green"));
+    wait_exec(node, r, &["cat", "/etc/cfg/conf/color.txt"], "green", 30);
+    let pod = node.wait_pod("reader", 5, |p| is(p, r));
+    assert_eq!(
+        container(&pod, "app")["containerID"],
+        id,
+        "adopted, not restarted"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(
+        mounts
+            .lines()
+            .filter(|l| l.contains("kubernetes.io~secret/sec "))
+            .count(),
+        1,
+        "{mounts}"
+    );
     finish(env, &["reader", "config"]);
 }
 
