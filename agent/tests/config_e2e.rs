@@ -6,7 +6,8 @@
 //!   prefix, a configMap volume with items and modes, a subPath of one, a secret volume
 //!   (defaultMode), a projected volume (configMap, secret, downwardAPI); then the ConfigMap
 //!   is edited in its file: the mounted files change inside the running container (no
-//!   restart), the env and the subPath file do not; after an agent restart the adopted pod's
+//!   restart), the env and the subPath file do not; a label edit reaches the projected
+//!   downward API file; after an agent restart the adopted pod's
 //!   volumes are kept (one tmpfs) and still follow edits.
 //! - waiting: a pod whose ConfigMap is missing stays ContainerCreating with the kubelet's
 //!   FailedMount event and starts once the ConfigMap is added; a missing key is
@@ -166,21 +167,16 @@ fn write(node: &Node, file: &str, text: &str) {
     std::fs::rename(&tmp, node.dir(&format!("manifests/{file}.yaml"))).unwrap();
 }
 
-/// env, envFrom, configMap/secret/projected volumes, then an update of the ConfigMap.
-fn env_and_volumes() {
-    let env = started(node_env("nodelet-cfg-vol-", "cfg0", "10.244.60.0/24"));
-    let node = &env.node;
-    write(node, "config", &config_yaml("blue"));
-    // Modes in octal, as the documentation writes them (YAML 1.1 octal, as Kubernetes reads).
-    write(
-        node,
-        "reader",
-        &format!(
-            r#"apiVersion: v1
+/// The pod reading ConfigMap `app-config` and Secret `app-secret` every way; `labels`: more
+/// labels (`, k: v`). Modes in octal, as the documentation writes them (YAML 1.1 octal, as
+/// Kubernetes reads them).
+fn reader_yaml(labels: &str) -> String {
+    format!(
+        r#"apiVersion: v1
 kind: Pod
 metadata:
   name: reader
-  labels: {{app: reader}}
+  labels: {{app: reader{labels}}}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
@@ -220,8 +216,15 @@ spec:
       - secret: {{name: app-secret, items: [{{key: user, path: user}}]}}
       - downwardAPI: {{items: [{{path: labels, fieldRef: {{fieldPath: metadata.labels}}}}]}}
 "#
-        ),
-    );
+    )
+}
+
+/// env, envFrom, configMap/secret/projected volumes, then an update of the ConfigMap.
+fn env_and_volumes() {
+    let env = started(node_env("nodelet-cfg-vol-", "cfg0", "10.244.60.0/24"));
+    let node = &env.node;
+    write(node, "config", &config_yaml("blue"));
+    write(node, "reader", &reader_yaml(""));
     let pod = node.wait_pod("reader Running", 60, |p| running(p, "reader-node1"));
     let id = container(&pod, "app")["containerID"].clone();
     let r = "reader-node1";
@@ -284,6 +287,16 @@ spec:
     let pod = node.wait_pod("reader", 5, |p| is(p, r));
     assert_eq!(container(&pod, "app")["containerID"], id, "no restart");
     assert_eq!(container(&pod, "app")["restartCount"], 0);
+
+    // A label edited in the manifest (the same pod): the downward API file follows.
+    write(node, "reader", &reader_yaml(", tier: web"));
+    wait_exec(
+        node,
+        r,
+        &["cat", "/etc/all/labels"],
+        "app=\"reader\"\ntier=\"web\"",
+        30,
+    );
 
     // A restarted agent adopts the pod with its volumes (no second tmpfs) and keeps them
     // current.

@@ -207,13 +207,15 @@ pub fn volumes(
 
 /// Brings the files of the pod's configMap, secret, projected and downwardAPI volumes up to
 /// date with `objects`; why some could not be.
+/// `pod`: the pod with its current labels and annotations (downward API files).
 pub fn refresh_volumes(
     ctx: &Ctx,
     st: &PodState,
+    pod: &k8s_openapi::api::core::v1::Pod,
     objects: &ConfigObjects,
 ) -> Vec<podspec::SpecError> {
     podspec::volumes::refresh(
-        &st.pod.pod,
+        pod,
         &volumes_dir(&ctx.cfg.root_dir, st.pod.uid()),
         &ctx.node,
         objects,

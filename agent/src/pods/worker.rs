@@ -10,7 +10,8 @@
 //! passes. While anything is pending (set-up, image pulls, back-off, errors), or when the shim
 //! cannot be watched, it syncs every sync period as before. A pod with configMap, secret or
 //! projected volumes also wakes when the node's ConfigMaps or Secrets change, and rewrites
-//! those volumes' files (env is not updated, as in Kubernetes).
+//! those volumes' files (env is not updated, as in Kubernetes); downward API files follow
+//! label and annotation edits at the next sync.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -74,7 +75,14 @@ struct Worker {
     config_seen: Option<Arc<ConfigObjects>>,
     /// Changes of the ConfigMaps and Secrets, for a pod with volumes of their files.
     config_changes: Option<watch::Receiver<Arc<ConfigObjects>>>,
+    /// The labels and annotations the downward API files were last written from (pods with
+    /// such files only).
+    metadata_seen: Option<(Labels, Labels)>,
+    /// The pod has downward API files (a downwardAPI volume or projected source).
+    uses_downward: bool,
 }
+
+type Labels = Option<std::collections::BTreeMap<String, String>>;
 
 /// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
 /// one replaces: their teardown finishes before this pod's set-up starts.
@@ -99,6 +107,8 @@ pub async fn run(
         watch: None,
         config_seen: None,
         config_changes: None,
+        metadata_seen: None,
+        uses_downward: false,
     };
     let uses_objects =
         w.st.pod
@@ -113,6 +123,20 @@ pub async fn run(
     if uses_objects {
         w.config_changes = Some(ctx.config.subscribe());
     }
+    w.uses_downward =
+        w.st.pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .is_some_and(|vs| {
+                vs.iter().any(|v| {
+                    v.downward_api.is_some()
+                        || v.projected
+                            .iter()
+                            .any(|p| p.sources.iter().flatten().any(|s| s.downward_api.is_some()))
+                })
+            });
     if w.st.shim_pid.is_none() {
         w.seen = Some(std::time::Instant::now());
     }
@@ -328,6 +352,10 @@ impl Worker {
                 Ok(v) => {
                     self.volumes = Some(v);
                     self.config_seen = Some(objects.clone());
+                    let m = &self.st.pod.pod.metadata;
+                    self.metadata_seen = self
+                        .uses_downward
+                        .then(|| (m.labels.clone(), m.annotations.clone()));
                 }
                 Err(e) => {
                     let m = e.to_string();
@@ -349,17 +377,31 @@ impl Worker {
                 }
             }
         }
-        if self
+        let metadata = if self.uses_downward {
+            self.ctx.view.labels_and_annotations(self.st.pod.uid())
+        } else {
+            None
+        };
+        let objects_changed = self
             .config_seen
             .as_ref()
-            .is_some_and(|seen| !Arc::ptr_eq(seen, &objects))
-        {
-            // The ConfigMaps or Secrets changed: the volumes' files follow (a volume that
-            // cannot keeps its files, as on a kubelet, and says why).
-            for e in setup::refresh_volumes(&self.ctx, &self.st, &objects) {
+            .is_some_and(|seen| !Arc::ptr_eq(seen, &objects));
+        let metadata_changed = metadata.is_some() && metadata != self.metadata_seen;
+        if objects_changed || metadata_changed {
+            // The ConfigMaps or Secrets, or the labels, changed: the volumes' files follow (a
+            // volume that cannot keeps its files, as on a kubelet, and says why).
+            let mut pod = self.st.pod.pod.clone();
+            if let Some((labels, annotations)) = &metadata {
+                pod.metadata.labels = labels.clone();
+                pod.metadata.annotations = annotations.clone();
+            }
+            for e in setup::refresh_volumes(&self.ctx, &self.st, &pod, &objects) {
                 self.event(EventReason::FailedMount, e.to_string());
             }
             self.config_seen = Some(objects);
+            if metadata.is_some() {
+                self.metadata_seen = metadata;
+            }
         }
         let listed = shim::list(&self.st.shim_socket()).await;
         let sandbox_dead = match &listed {
