@@ -591,7 +591,7 @@ fn validate_key_selector(errs: &mut Errs, p: &FieldPath, name: &str, key: &str) 
     if key.is_empty() {
         errs.push(FieldError::required(&p.child("key"), ""));
     } else {
-        for m in crate::workload::data_key_problems(key) {
+        for m in names::config_key(key) {
             errs.push(FieldError::invalid(&p.child("key"), key, &m));
         }
     }

@@ -262,34 +262,9 @@ fn defaults(o: &mut Object) {
 /// The most a ConfigMap's or Secret's data may hold (the API server's 1 MiB).
 pub const MAX_DATA_SIZE: usize = 1024 * 1024;
 
-/// A ConfigMap or Secret key: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.` or `..`.
-pub fn data_key_problems(key: &str) -> Vec<String> {
-    let mut p = Vec::new();
-    if key.is_empty() {
-        p.push(
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'".into(),
-        );
-    } else if !key
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        p.push(
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' \
-             (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is \
-             '[-._a-zA-Z0-9]+')"
-                .into(),
-        );
-    }
-    if key.len() > 253 {
-        p.push("must be no more than 253 characters".into());
-    }
-    if key == "." || key == ".." {
-        p.push(format!("must not be '{key}'"));
-    } else if key.starts_with("..") {
-        p.push("must not start with '..'".into());
-    }
-    p
-}
+/// A ConfigMap or Secret key: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.` or `..`
+/// (the rule lives in [`names::config_key`]; pod validation checks key refs with it).
+pub use crate::names::config_key as data_key_problems;
 
 /// The API server's validation per kind (beyond name and namespace).
 fn validate(o: &Object) -> Vec<FieldError> {

@@ -15,35 +15,75 @@ use nodelet_objects::field::FieldPath;
 use super::atomic_writer;
 use super::env;
 use super::error::{SpecError, SpecErrorKind};
+use super::host_dir;
 use super::resources::NodeResources;
-use super::volumes::{PodVolume, VolumeKind, format_map};
 
 pub const CONFIG_MAP_PLUGIN: &str = "kubernetes.io~configmap";
 pub const SECRET_PLUGIN: &str = "kubernetes.io~secret";
 pub const PROJECTED_PLUGIN: &str = "kubernetes.io~projected";
 pub const DOWNWARD_API_PLUGIN: &str = "kubernetes.io~downward-api";
 
-/// The plugin directories, and whether their volumes are tmpfs mounts.
-pub const PLUGINS: [(&str, bool); 4] = [
-    (CONFIG_MAP_PLUGIN, false),
-    (SECRET_PLUGIN, true),
-    (PROJECTED_PLUGIN, true),
-    (DOWNWARD_API_PLUGIN, false),
-];
+/// A volume of projected files, by source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Projection {
+    ConfigMap,
+    Secret,
+    Projected,
+    DownwardApi,
+}
 
-/// The kind, plugin directory and field name of `v`, if it is a volume of projected files.
-pub fn kind_of(v: &Volume) -> Option<(VolumeKind, &'static str, &'static str)> {
-    if v.config_map.is_some() {
-        Some((VolumeKind::ConfigMap, CONFIG_MAP_PLUGIN, "configMap"))
-    } else if v.secret.is_some() {
-        Some((VolumeKind::Secret, SECRET_PLUGIN, "secret"))
-    } else if v.projected.is_some() {
-        Some((VolumeKind::Projected, PROJECTED_PLUGIN, "projected"))
-    } else if v.downward_api.is_some() {
-        Some((VolumeKind::DownwardApi, DOWNWARD_API_PLUGIN, "downwardAPI"))
-    } else {
-        None
+impl Projection {
+    pub const ALL: [Projection; 4] = [
+        Projection::ConfigMap,
+        Projection::Secret,
+        Projection::Projected,
+        Projection::DownwardApi,
+    ];
+    /// Which `v` is, if it is a volume of projected files.
+    pub fn of(v: &Volume) -> Option<Projection> {
+        if v.config_map.is_some() {
+            Some(Projection::ConfigMap)
+        } else if v.secret.is_some() {
+            Some(Projection::Secret)
+        } else if v.projected.is_some() {
+            Some(Projection::Projected)
+        } else if v.downward_api.is_some() {
+            Some(Projection::DownwardApi)
+        } else {
+            None
+        }
     }
+    /// Its directory below the pod's volumes directory (the kubelet's plugin name).
+    pub fn plugin(self) -> &'static str {
+        match self {
+            Projection::ConfigMap => CONFIG_MAP_PLUGIN,
+            Projection::Secret => SECRET_PLUGIN,
+            Projection::Projected => PROJECTED_PLUGIN,
+            Projection::DownwardApi => DOWNWARD_API_PLUGIN,
+        }
+    }
+    /// The volume source's field.
+    pub fn field(self) -> &'static str {
+        match self {
+            Projection::ConfigMap => "configMap",
+            Projection::Secret => "secret",
+            Projection::Projected => "projected",
+            Projection::DownwardApi => "downwardAPI",
+        }
+    }
+    /// Its volumes are tmpfs mounts (what may hold secrets stays off the disk).
+    pub fn tmpfs(self) -> bool {
+        matches!(self, Projection::Secret | Projection::Projected)
+    }
+}
+
+/// `k="v"` lines sorted by key, as the kubelet writes labels and annotations.
+pub fn format_map(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
+    map.into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The value of a downwardAPI volume file's fieldRef: only `metadata.*` (whole label and
@@ -137,8 +177,8 @@ pub fn payload(
 }
 
 /// `<volumes_dir>/<plugin>/<name>`.
-pub fn volume_dir(volumes_dir: &Path, plugin: &str, name: &str) -> PathBuf {
-    volumes_dir.join(plugin).join(name)
+pub fn volume_dir(volumes_dir: &Path, p: Projection, name: &str) -> PathBuf {
+    volumes_dir.join(p.plugin()).join(name)
 }
 
 /// Whether the volume's files were written before (a `..data` link exists).
@@ -148,7 +188,8 @@ pub fn written(dir: &Path) -> bool {
 
 /// Sets volume `v` up, or brings its files up to date: the directory (a tmpfs for secret and
 /// projected volumes), then the payload through the atomic writer. `fs_group`: the pod's
-/// `fsGroup` (files group-owned and group-readable). `None` if `v` is no such volume.
+/// `fsGroup` (files group-owned and group-readable). Returns the directory; `None` if `v` is
+/// no such volume.
 pub fn set_up(
     pod: &Pod,
     node: &NodeResources,
@@ -157,26 +198,21 @@ pub fn set_up(
     volumes_dir: &Path,
     objects: &ConfigObjects,
     fs_group: Option<u32>,
-) -> Option<Result<PodVolume, SpecError>> {
-    let (kind, plugin, source) = kind_of(v)?;
-    let dir = volume_dir(volumes_dir, plugin, &v.name);
-    let vf = field.child(source);
+) -> Option<Result<PathBuf, SpecError>> {
+    let p = Projection::of(v)?;
+    let dir = volume_dir(volumes_dir, p, &v.name);
+    let vf = field.child(p.field());
     let io = |what: &str, e: std::io::Error| {
         SpecError::volume(&vf, format!("{what} {}: {e}", dir.display()))
     };
     let res = (|| {
         let payload = payload(pod, node, v, field, objects)?;
-        super::volumes::create_dir(&dir, 0o755).map_err(|e| io("cannot create", e))?;
-        if PLUGINS.iter().any(|(p, tmpfs)| *p == plugin && *tmpfs) {
-            super::volumes::mount_tmpfs(&dir, "mode=0755")
-                .map_err(|e| io("cannot mount tmpfs on", e))?;
+        host_dir::create(&dir, 0o755).map_err(|e| io("cannot create", e))?;
+        if p.tmpfs() {
+            host_dir::mount_tmpfs(&dir, "mode=0755").map_err(|e| io("cannot mount tmpfs on", e))?;
         }
         atomic_writer::write(&dir, &payload, fs_group).map_err(|e| io("cannot write", e))?;
-        Ok(PodVolume {
-            name: v.name.clone(),
-            host_path: dir.clone(),
-            kind,
-        })
+        Ok(dir.clone())
     })();
     Some(res)
 }

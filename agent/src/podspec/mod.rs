@@ -24,6 +24,7 @@ pub mod context;
 pub mod defaults;
 pub mod env;
 pub mod error;
+pub mod host_dir;
 pub mod resources;
 pub mod security;
 pub mod volumes;

@@ -15,9 +15,10 @@ use std::path::{Component, Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use oci_spec::runtime::Mount;
 
-use super::config_volumes;
+use super::config_volumes::{self, Projection};
 use super::env::{EnvMap, expand};
 use super::error::{SpecError, SpecErrorKind};
+use super::host_dir;
 use super::resources::NodeResources;
 use nodelet_objects::config_sources::ConfigObjects;
 use nodelet_objects::field::FieldPath;
@@ -36,22 +37,13 @@ pub enum VolumeKind {
     HostPath,
     /// Files from ConfigMaps, Secrets and the pod ([`super::config_volumes`]), written at
     /// prepare time and kept current; always mounted read-only.
-    ConfigMap,
-    Secret,
-    Projected,
-    DownwardApi,
+    Files(Projection),
 }
 
 impl VolumeKind {
     /// Mounted read-only whatever the volumeMount says (the kubelet's projected volumes).
     pub fn read_only(self) -> bool {
-        matches!(
-            self,
-            VolumeKind::ConfigMap
-                | VolumeKind::Secret
-                | VolumeKind::Projected
-                | VolumeKind::DownwardApi
-        )
+        matches!(self, VolumeKind::Files(_))
     }
 }
 
@@ -130,40 +122,6 @@ fn io_err(field: &FieldPath, what: &str, path: &Path, e: impl std::fmt::Display)
     SpecError::volume(field, format!("{what} {}: {e}", path.display()))
 }
 
-/// Creates `dir` (and its parents) with `mode`; an existing one is fine.
-pub(super) fn create_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)
-}
-
-/// Mounts a tmpfs with `data` options on `dir`, unless something is mounted there already.
-pub(super) fn mount_tmpfs(dir: &Path, data: &str) -> std::io::Result<()> {
-    if is_mountpoint(dir) {
-        return Ok(());
-    }
-    use nix::mount::{MsFlags, mount};
-    mount(
-        Some("tmpfs"),
-        dir,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(data),
-    )
-    .map_err(std::io::Error::from)
-}
-
-fn is_mountpoint(path: &Path) -> bool {
-    let (Ok(a), Some(Ok(b))) = (
-        std::fs::metadata(path),
-        path.parent().map(std::fs::metadata),
-    ) else {
-        return false;
-    };
-    a.dev() != b.dev()
-}
-
 /// Creates the pod's emptyDirs, checks its hostPaths and writes the files of its configMap,
 /// secret, projected and downwardAPI volumes from `objects`. Idempotent: an emptyDir that exists
 /// (and its tmpfs) is kept, so a restarted agent can call it again.
@@ -206,7 +164,7 @@ pub fn prepare(
                             data.push_str(&format!(",size={}", size.value()));
                         }
                     }
-                    mount_tmpfs(&dir, &data)
+                    host_dir::mount_tmpfs(&dir, &data)
                         .map_err(|e| io_err(&ef, "cannot mount tmpfs on", &dir, e))?;
                     VolumeKind::MemoryEmptyDir
                 }
@@ -244,24 +202,22 @@ pub fn prepare(
                 host_path: path,
                 kind: VolumeKind::HostPath,
             });
-        } else if let Some((kind, plugin, _)) = config_volumes::kind_of(v) {
-            let dir = config_volumes::volume_dir(volumes_dir, plugin, &v.name);
+        } else if let Some(p) = Projection::of(v) {
+            let dir = config_volumes::volume_dir(volumes_dir, p, &v.name);
             match config_volumes::set_up(pod, node, v, &vf, volumes_dir, objects, fs_group) {
-                Some(Ok(pv)) => out.push(pv),
+                Some(Ok(_)) => {}
                 // Written before (a pod adopted after a restart): its files stay as they
                 // are, and [`refresh`] reports why they cannot be brought up to date.
                 Some(Err(e))
-                    if e.kind == SpecErrorKind::Volume && config_volumes::written(&dir) =>
-                {
-                    out.push(PodVolume {
-                        name: v.name.clone(),
-                        host_path: dir,
-                        kind,
-                    });
-                }
+                    if e.kind == SpecErrorKind::Volume && config_volumes::written(&dir) => {}
                 Some(Err(e)) => return Err(e),
-                None => {}
+                None => continue,
             }
+            out.push(PodVolume {
+                name: v.name.clone(),
+                host_path: dir,
+                kind: VolumeKind::Files(p),
+            });
         } else if let Some((name, why)) = unsupported_type(v) {
             return Err(SpecError::unsupported_volume(
                 &vf.child(name),
@@ -336,15 +292,6 @@ pub fn check_host_path(path: &Path, typ: &str, field: &FieldPath) -> Result<(), 
     }
 }
 
-/// `k="v"` lines sorted by key, as the kubelet writes labels and annotations.
-pub fn format_map(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
-    map.into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v:?}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Brings the files of the pod's configMap, secret, projected and downwardAPI volumes up to
 /// date with `objects` (after [`prepare`]); unchanged files are not rewritten. Returns why a
 /// volume could not be (its files stay as they were, as on a kubelet).
@@ -380,8 +327,7 @@ pub fn refresh(
 /// directories of its emptyDir, configMap, secret, projected and downwardAPI volumes
 /// (hostPaths are never touched). Missing directories are fine.
 pub fn teardown(volumes_dir: &Path) -> std::io::Result<()> {
-    let plugins =
-        std::iter::once(EMPTY_DIR_PLUGIN).chain(config_volumes::PLUGINS.iter().map(|(p, _)| *p));
+    let plugins = std::iter::once(EMPTY_DIR_PLUGIN).chain(Projection::ALL.map(Projection::plugin));
     for plugin in plugins {
         let dir = volumes_dir.join(plugin);
         let rd = match std::fs::read_dir(&dir) {
@@ -391,7 +337,7 @@ pub fn teardown(volumes_dir: &Path) -> std::io::Result<()> {
         };
         for e in rd {
             let p = e?.path();
-            while is_mountpoint(&p) {
+            while host_dir::is_mountpoint(&p) {
                 nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH)
                     .map_err(std::io::Error::from)?;
             }
