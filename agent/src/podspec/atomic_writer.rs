@@ -182,16 +182,17 @@ pub fn write(dir: &Path, payload: &Payload, fs_group: Option<u32>) -> io::Result
     }
     std::os::unix::fs::symlink(&name, &tmp)?;
     std::fs::rename(&tmp, dir.join(DATA_DIR))?;
-    // Names of the old payload that the new one lacks.
+    // Names of the old payload that the new one lacks; the old data directory, and any a
+    // write cut short (an agent killed mid-write) left.
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let n = e.file_name().to_string_lossy().into_owned();
-        if !n.starts_with("..") && e.file_type()?.is_symlink() && !names.contains(n.as_str()) {
+        let t = e.file_type()?;
+        if !n.starts_with("..") && t.is_symlink() && !names.contains(n.as_str()) {
             std::fs::remove_file(e.path())?;
+        } else if n.starts_with("..") && t.is_dir() && n != name {
+            std::fs::remove_dir_all(e.path())?;
         }
-    }
-    if let Some(old) = old {
-        std::fs::remove_dir_all(dir.join(old))?;
     }
     Ok(true)
 }
@@ -270,6 +271,18 @@ mod tests {
         let held = std::fs::File::open(dir.join("a")).unwrap();
         assert!(write(dir, &p2, None).unwrap());
         assert_eq!(std::io::read_to_string(held).unwrap(), "1");
+        // What a write cut short left (a data directory, the temporary link) goes with the
+        // next write.
+        std::fs::create_dir(dir.join("..2026_01_01_00_00_00.1")).unwrap();
+        std::os::unix::fs::symlink("..2026_01_01_00_00_00.1", dir.join(DATA_DIR_TMP)).unwrap();
+        assert!(write(dir, &p1, None).unwrap());
+        let dirs: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".."))
+            .collect();
+        assert_eq!(dirs.len(), 2, "{dirs:?}");
+        assert!(dirs.contains(&DATA_DIR.to_string()), "{dirs:?}");
     }
 
     #[test]
