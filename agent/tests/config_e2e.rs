@@ -11,7 +11,8 @@
 //!   volumes are kept (one tmpfs) and still follow edits.
 //! - waiting: a pod whose ConfigMap is missing stays ContainerCreating with the kubelet's
 //!   FailedMount event and starts once the ConfigMap is added; a missing key is
-//!   `CreateContainerConfigError` with the kubelet's message until the key is added.
+//!   `CreateContainerConfigError` with the kubelet's message until the key is added, and so
+//!   is a missing `envFrom` ConfigMap until it is added.
 //! - immutable: editing the data of an `immutable: true` ConfigMap is refused (the file's
 //!   error names the field) and the pod keeps the old files.
 //!
@@ -362,6 +363,14 @@ spec:
     );
     write(
         node,
+        "envfrom",
+        &pod(
+            "envfrom",
+            "    envFrom:\n    - configMapRef: {name: late-config}\n      prefix: LATE_\n",
+        ),
+    );
+    write(
+        node,
         "keys",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keys\ndata:\n  other: x\n",
     );
@@ -394,6 +403,16 @@ spec:
             && d.contains("Error: couldn't find key mode in ConfigMap default/keys"),
         "{d}"
     );
+    // A missing envFrom object: CreateContainerConfigError too.
+    let p = node.wait_pod("envfrom waiting", 30, |p| {
+        is(p, "envfrom-node1")
+            && container(p, "app")["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+    });
+    assert_eq!(
+        container(&p, "app")["state"]["waiting"]["message"],
+        "configmap \"late-config\" not found",
+        "{p}"
+    );
     // Both appear: the pods start.
     write(
         node,
@@ -402,12 +421,14 @@ spec:
     );
     node.wait_pod("late Running", 30, |p| running(p, "late-node1"));
     node.wait_pod("keyless Running", 30, |p| running(p, "keyless-node1"));
+    node.wait_pod("envfrom Running", 30, |p| running(p, "envfrom-node1"));
+    assert_eq!(env_var(node, "envfrom-node1", "LATE_hello"), "world");
     assert_eq!(
         exec(node, "late-node1", &["cat", "/etc/cfg/hello"]),
         "world"
     );
     assert_eq!(env_var(node, "keyless-node1", "MODE"), "fast");
-    finish(env, &["late", "keyless", "keys"]);
+    finish(env, &["late", "keyless", "envfrom", "keys"]);
 }
 
 /// An immutable ConfigMap's data cannot be edited.
