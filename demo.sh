@@ -140,6 +140,9 @@ ip netns exec "$ns" /bin/busybox wget -qO- "http://$ip/" || echo "(no answer fro
 step "env-vars: the downward API"
 nodectl logs env-vars-demo || true
 
+step "configmap: env and files from a ConfigMap and a Secret"
+nodectl logs config-reader-demo || true
+
 step "init-containers: the app reads what the init containers wrote"
 nodectl logs init-demo-demo || true
 

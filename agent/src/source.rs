@@ -643,6 +643,23 @@ impl Scanner {
                                     error: e,
                                 })
                             }))
+                            .chain(objects.iter().flat_map(|o| {
+                                // An update of an object in force: the API server's update
+                                // rules (an immutable ConfigMap's data stays).
+                                f.accepted_objects
+                                    .iter()
+                                    .filter(|a| object_key(a) == object_key(o))
+                                    .flat_map(|a| {
+                                        nodelet_objects::workload::validate_update(
+                                            &a.object, &o.object,
+                                        )
+                                    })
+                                    .map(|error| Problem::Field {
+                                        document: o.document,
+                                        error,
+                                    })
+                                    .collect::<Vec<_>>()
+                            }))
                             .collect();
                         if problems.is_empty() {
                             (pods.clone(), objects.clone(), None)

@@ -7,6 +7,8 @@
 //! - multi-container: the client fetches the server's page over the pod's shared localhost;
 //! - init-containers: init containers ran in order; the app reads what they wrote;
 //! - env-vars: values, `$(VAR)` expansion rules and the downward API;
+//! - configmap: env from a ConfigMap and a Secret (key refs, envFrom with a prefix), their
+//!   files in volumes with the modes asked for;
 //! - resources: the container sees its memory limit;
 //! - memory-hog: OOMKilled (exit 137) and restarted;
 //! - liveness-exec: Running (its restart takes 45 s; the probe tests cover it).
@@ -117,6 +119,7 @@ fn every_manifest_runs() {
     assert_eq!(
         names,
         [
+            "configmap.yaml",
             "env-vars.yaml",
             "init-containers.yaml",
             "liveness-exec.yaml",
@@ -189,6 +192,20 @@ fn every_manifest_runs() {
         assert!(l.contains(&want), "{want:?} missing from:\n{l}");
     }
 
+    // configmap: env and files from the ConfigMap and the Secret of the same file.
+    node.wait_pod("config-reader Running", 60, running("config-reader-node1"));
+    let l = wait_log(&node, "config-reader-node1", "reader", "level 1", 30);
+    for want in [
+        "LEVEL=1",
+        "DB_USER=admin",
+        "GAME_level=1",
+        "GAME_theme=dark",
+        "-r--r--r--",
+        "-r--------",
+    ] {
+        assert!(l.contains(want), "{want:?} missing from:\n{l}");
+    }
+
     // resources: the limit is what the container's cgroup says.
     node.wait_pod("resources Running", 60, running("resources-node1"));
     wait_log(&node, "resources-node1", "worker", "67108864", 30);
@@ -217,9 +234,9 @@ fn every_manifest_runs() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{prefix} not in /metrics:\n{m}"))
     };
-    assert_eq!(value("nodelet_pods{phase=\"Running\"}"), 7.0, "{m}");
+    assert_eq!(value("nodelet_pods{phase=\"Running\"}"), 8.0, "{m}");
     assert!(
-        value("nodelet_pod_start_duration_seconds_count") >= 6.0,
+        value("nodelet_pod_start_duration_seconds_count") >= 7.0,
         "{m}"
     );
     assert!(
@@ -237,7 +254,7 @@ fn every_manifest_runs() {
     assert!(
         value(
             "nodelet_runtime_operations_duration_seconds_count{operation_type=\"run_podsandbox\"}"
-        ) >= 7.0
+        ) >= 8.0
     );
 
     // All gone when the manifests are: every container ignores SIGTERM as PID 1 without a

@@ -144,17 +144,17 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
-  name: cm
+  name: pvc
 spec:
   containers:
   - name: app
     image: {IMAGE}
     imagePullPolicy: Never
     command: ["/bin/busybox", "true"]
-    volumeMounts: [{{name: cfg, mountPath: /cfg}}]
+    volumeMounts: [{{name: data, mountPath: /data}}]
   volumes:
-  - name: cfg
-    configMap: {{name: settings}}
+  - name: data
+    persistentVolumeClaim: {{claimName: data}}
 ---
 apiVersion: v1
 kind: Pod
@@ -316,8 +316,8 @@ spec:
         d["lastState"]["terminated"]["exitCode"], 137,
         "SIGKILL after the grace period: {d:#}"
     );
-    let cm = node.wait_pod("configMap pod Failed", 20, |p| {
-        p["metadata"]["name"] == "cm-node1" && p["status"]["phase"] == "Failed"
+    let cm = node.wait_pod("persistentVolumeClaim pod Failed", 20, |p| {
+        p["metadata"]["name"] == "pvc-node1" && p["status"]["phase"] == "Failed"
     });
     assert_eq!(
         cm["status"]["reason"], "UnsupportedVolume",
@@ -328,7 +328,7 @@ spec:
         cm["status"]["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("configMap"),
+            .contains("persistentVolumeClaim"),
         "{:#}",
         cm["status"]
     );

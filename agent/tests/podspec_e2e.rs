@@ -201,8 +201,9 @@ fn main() {
         seccomp_root: t.join("seccomp"),
         oom_score_adj_floor: podspec::resources::oom_score_adj_floor(),
         no_swap: podspec::resources::swap_controller_available(),
+        config: Default::default(),
     };
-    let vols = podspec::volumes::prepare(&pod, &volumes_dir, &ctx.node).unwrap();
+    let vols = podspec::volumes::prepare(&pod, &volumes_dir, &ctx.node, &ctx.config).unwrap();
     let tlog = files.join("termination-log");
     let input = ContainerInput {
         container: ContainerRef::App(0),
@@ -329,7 +330,7 @@ fn second_pod(rt: &Runtime, t: &Path, ctx: &PodContext, volumes_dir: &Path, pass
     }))
     .unwrap();
     nodelet_objects::pod_defaults::apply_defaults(&mut pod);
-    let vols = podspec::volumes::prepare(&pod, volumes_dir, &ctx.node).unwrap();
+    let vols = podspec::volumes::prepare(&pod, volumes_dir, &ctx.node, &ctx.config).unwrap();
     let mut outputs = Vec::new();
     for (which, name) in [
         (ContainerRef::Init(0), "init"),

@@ -474,3 +474,45 @@ fn seeded_pods_survive_an_invalid_file_at_start() {
         "the seeded pod object is kept"
     );
 }
+
+#[test]
+fn immutable_config_map_edits_are_refused_keeping_the_last_good() {
+    use nodelet_objects::workload::Object;
+    let h = Harness::start();
+    let cm = |v: &str, immutable: bool| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\nimmutable: {immutable}\ndata:\n  v: {v}\n"
+        )
+    };
+    let value = |s: &Snapshot| {
+        s.objects()
+            .find_map(|o| match &o.object {
+                Object::ConfigMap(c) => c.data.as_ref().and_then(|d| d.get("v")).cloned(),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    // A mutable object may change and may become immutable.
+    h.write("cm.yaml", &cm("one", false));
+    h.wait("one", |s| value(s) == "one");
+    h.write("cm.yaml", &cm("two", true));
+    h.wait("two", |s| value(s) == "two");
+    // Then its data stays.
+    h.write("cm.yaml", &cm("three", true));
+    let s = h.wait("refused", |s| {
+        s.file(&h.path("cm.yaml"))
+            .is_some_and(|f| f.error.is_some())
+    });
+    let err = s.file(&h.path("cm.yaml")).unwrap().error.clone().unwrap();
+    assert!(
+        err.to_string()
+            .contains("data: Forbidden: field is immutable when `immutable` is set"),
+        "{err}"
+    );
+    assert_eq!(value(&s), "two", "the version in force stays");
+    // Deleting it (the file) and declaring it anew is allowed, as on a cluster.
+    std::fs::remove_file(h.path("cm.yaml")).unwrap();
+    h.wait("gone", |s| s.files.is_empty());
+    h.write("cm.yaml", &cm("three", true));
+    h.wait("three", |s| value(s) == "three");
+}

@@ -120,6 +120,8 @@ pub enum EventReason {
     UnknownField,
     /// A container declares a hostPort but no CNI plugin of the network maps ports.
     HostPortNotSupported,
+    /// Keys of an `envFrom` ConfigMap or Secret that are no valid variable names were skipped.
+    InvalidEnvironmentVariableNames,
 }
 
 impl EventReason {
@@ -150,6 +152,7 @@ impl EventReason {
             EventReason::AppArmor => "AppArmor",
             EventReason::UnknownField => "UnknownField",
             EventReason::HostPortNotSupported => "HostPortNotSupported",
+            EventReason::InvalidEnvironmentVariableNames => "InvalidEnvironmentVariableNames",
         }
     }
 
@@ -179,7 +182,8 @@ impl EventReason {
             | EventReason::PodOsNotSupported
             | EventReason::AppArmor
             | EventReason::UnknownField
-            | EventReason::HostPortNotSupported => EventType::Warning,
+            | EventReason::HostPortNotSupported
+            | EventReason::InvalidEnvironmentVariableNames => EventType::Warning,
         }
     }
 }
@@ -568,6 +572,11 @@ mod tests {
             (EventReason::OutOfPods, "OutOfpods", "Warning"),
             (EventReason::OutOfCpu, "OutOfcpu", "Warning"),
             (EventReason::UnknownField, "UnknownField", "Warning"),
+            (
+                EventReason::InvalidEnvironmentVariableNames,
+                "InvalidEnvironmentVariableNames",
+                "Warning",
+            ),
             (EventReason::Killing, "Killing", "Normal"),
             (EventReason::Pulled, "Pulled", "Normal"),
         ] {

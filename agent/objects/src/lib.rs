@@ -23,6 +23,8 @@
 //!   a completed pod.
 //! - [`log_options`]: what `kubectl logs` asks for (instance, tail, since).
 //! - [`pod_metrics`]: metrics.k8s.io PodMetrics (what `kubectl top pod` reads).
+//! - [`config_sources`]: what a pod takes from ConfigMaps and Secrets: env (`valueFrom`,
+//!   `envFrom`) and the files (paths, modes) of configMap, secret and projected volumes.
 //! - [`controllers`]: the workload controllers (Job, CronJob, ReplicaSet, Deployment,
 //!   DaemonSet) as pure sync decisions.
 //! - [`workload`]: the other kinds a manifest may declare (ConfigMap, Secret, Namespace, Job,
@@ -30,6 +32,7 @@
 //! - [`table`]: the API's `meta.k8s.io/v1` Table of pods, events, nodes and namespaces (what
 //!   `kubectl get` prints, server-side).
 
+pub mod config_sources;
 pub mod controllers;
 pub mod decode;
 pub mod default_container;

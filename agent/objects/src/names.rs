@@ -121,6 +121,35 @@ pub fn label_value(s: &str) -> Vec<String> {
     errs
 }
 
+/// A ConfigMap or Secret key: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.` or `..`.
+pub fn config_key(key: &str) -> Vec<String> {
+    let mut p = Vec::new();
+    if key.is_empty() {
+        p.push(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'".into(),
+        );
+    } else if !key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        p.push(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' \
+             (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is \
+             '[-._a-zA-Z0-9]+')"
+                .into(),
+        );
+    }
+    if key.len() > 253 {
+        p.push("must be no more than 253 characters".into());
+    }
+    if key == "." || key == ".." {
+        p.push(format!("must not be '{key}'"));
+    } else if key.starts_with("..") {
+        p.push("must not start with '..'".into());
+    }
+    p
+}
+
 /// Problems with `s` as an environment variable name (Kubernetes 1.34+ relaxed rule).
 pub fn env_var_name(s: &str) -> Vec<String> {
     if s.bytes().all(|c| (b' '..=b'~').contains(&c) && c != b'=') {

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, LifecycleHandler, Pod, PodSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecurityContext, Volume,
+    Container, EnvVar, KeyToPath, LifecycleHandler, Pod, PodSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecurityContext, Volume,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -429,6 +429,7 @@ fn validate_volumes<'a>(
                 ],
             );
         }
+        validate_projections(errs, &vp, v);
         if let Some(e) = &v.empty_dir {
             let ep = vp.child("emptyDir");
             if let Some(m) = e.medium.as_deref()
@@ -449,6 +450,151 @@ fn validate_volumes<'a>(
         }
     }
     names_seen
+}
+
+/// A file mode of a volume: `mode` and `defaultMode` are 0..=0777.
+fn validate_mode(errs: &mut Errs, p: &FieldPath, mode: Option<i32>) {
+    if let Some(m) = mode
+        && !(0..=0o777).contains(&m)
+    {
+        errs.push(FieldError::invalid(
+            p,
+            m,
+            "must be a number between 0 and 0777 (octal), both inclusive",
+        ));
+    }
+}
+
+/// A projected file's path: relative, without `..`, not starting with `..` (the writer's).
+fn validate_local_path(errs: &mut Errs, p: &FieldPath, path: &str) {
+    if path.is_empty() {
+        errs.push(FieldError::required(p, ""));
+    } else if path.starts_with('/') {
+        errs.push(FieldError::invalid(p, path, "must be a relative path"));
+    } else if path.split('/').any(|c| c == "..") {
+        errs.push(FieldError::invalid(p, path, "must not contain '..'"));
+    } else if path.starts_with("..") {
+        errs.push(FieldError::invalid(p, path, "must not start with '..'"));
+    }
+}
+
+/// `items` of a configMap or secret source; each path is added to `paths` (a projected
+/// volume's paths must not collide).
+fn validate_key_to_paths(
+    errs: &mut Errs,
+    p: &FieldPath,
+    items: Option<&[KeyToPath]>,
+    paths: &mut HashSet<String>,
+) {
+    for (k, item) in items.unwrap_or_default().iter().enumerate() {
+        let ip = p.child("items").index(k);
+        if item.key.is_empty() {
+            errs.push(FieldError::required(&ip.child("key"), ""));
+        }
+        validate_local_path(errs, &ip.child("path"), &item.path);
+        validate_mode(errs, &ip.child("mode"), item.mode);
+        if !item.path.is_empty() && !paths.insert(item.path.clone()) {
+            errs.push(FieldError::invalid(
+                &ip.child("path"),
+                &item.path,
+                "conflicting duplicate paths",
+            ));
+        }
+    }
+}
+
+/// The configMap, secret, projected and downwardAPI sources of volume `v` (`vp`: its field).
+fn validate_projections(errs: &mut Errs, vp: &FieldPath, v: &Volume) {
+    let required_name = |errs: &mut Errs, p: FieldPath, name: &str| {
+        if name.is_empty() {
+            errs.push(FieldError::required(&p, ""));
+        }
+    };
+    if let Some(cm) = &v.config_map {
+        let p = vp.child("configMap");
+        required_name(errs, p.child("name"), &cm.name);
+        validate_mode(errs, &p.child("defaultMode"), cm.default_mode);
+        validate_key_to_paths(errs, &p, cm.items.as_deref(), &mut HashSet::new());
+    }
+    if let Some(sec) = &v.secret {
+        let p = vp.child("secret");
+        required_name(
+            errs,
+            p.child("secretName"),
+            sec.secret_name.as_deref().unwrap_or_default(),
+        );
+        validate_mode(errs, &p.child("defaultMode"), sec.default_mode);
+        validate_key_to_paths(errs, &p, sec.items.as_deref(), &mut HashSet::new());
+    }
+    if let Some(da) = &v.downward_api {
+        let p = vp.child("downwardAPI");
+        validate_mode(errs, &p.child("defaultMode"), da.default_mode);
+        for (k, item) in da.items.iter().flatten().enumerate() {
+            let ip = p.child("items").index(k);
+            validate_local_path(errs, &ip.child("path"), &item.path);
+            validate_mode(errs, &ip.child("mode"), item.mode);
+        }
+    }
+    if let Some(pr) = &v.projected {
+        let p = vp.child("projected");
+        validate_mode(errs, &p.child("defaultMode"), pr.default_mode);
+        let mut paths = HashSet::new();
+        for (i, src) in pr.sources.iter().flatten().enumerate() {
+            let sp = p.child("sources").index(i);
+            let kinds = [
+                src.config_map.is_some(),
+                src.secret.is_some(),
+                src.downward_api.is_some(),
+                src.service_account_token.is_some(),
+                src.cluster_trust_bundle.is_some(),
+                src.pod_certificate.is_some(),
+            ];
+            if kinds.iter().filter(|k| **k).count() > 1 {
+                errs.push(FieldError::forbidden(
+                    &sp,
+                    "may not specify more than 1 volume type per source",
+                ));
+            }
+            if let Some(cm) = &src.config_map {
+                let cp = sp.child("configMap");
+                required_name(errs, cp.child("name"), &cm.name);
+                validate_key_to_paths(errs, &cp, cm.items.as_deref(), &mut paths);
+            }
+            if let Some(sec) = &src.secret {
+                let cp = sp.child("secret");
+                required_name(errs, cp.child("name"), &sec.name);
+                validate_key_to_paths(errs, &cp, sec.items.as_deref(), &mut paths);
+            }
+            if let Some(da) = &src.downward_api {
+                for (k, item) in da.items.iter().flatten().enumerate() {
+                    let ip = sp.child("downwardAPI").child("items").index(k);
+                    validate_local_path(errs, &ip.child("path"), &item.path);
+                    validate_mode(errs, &ip.child("mode"), item.mode);
+                    if !item.path.is_empty() && !paths.insert(item.path.clone()) {
+                        errs.push(FieldError::invalid(
+                            &ip.child("path"),
+                            &item.path,
+                            "conflicting duplicate paths",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The object and key of a `configMapKeyRef`/`secretKeyRef` (`p`: its field).
+fn validate_key_selector(errs: &mut Errs, p: &FieldPath, name: &str, key: &str) {
+    if name.is_empty() {
+        errs.push(FieldError::required(&p.child("name"), ""));
+    }
+    if key.is_empty() {
+        errs.push(FieldError::required(&p.child("key"), ""));
+    } else {
+        for m in names::config_key(key) {
+            errs.push(FieldError::invalid(&p.child("key"), key, &m));
+        }
+    }
 }
 
 struct ContainerCtx<'a> {
@@ -559,6 +705,15 @@ fn validate_container<'a>(
                 prefix,
                 names::env_var_name(prefix),
             );
+        }
+        let named = [
+            (e.config_map_ref.as_ref().map(|r| &r.name), "configMapRef"),
+            (e.secret_ref.as_ref().map(|r| &r.name), "secretRef"),
+        ];
+        for (name, field) in named {
+            if name.is_some_and(|n| n.is_empty()) {
+                errs.push(FieldError::required(&ep.child(field).child("name"), ""));
+            }
         }
         match (e.config_map_ref.is_some(), e.secret_ref.is_some()) {
             (false, false) => errs.push(FieldError::invalid(
@@ -761,6 +916,12 @@ fn validate_env(errs: &mut Errs, p: &FieldPath, e: &EnvVar) {
             "",
             "may not have more than one field specified at a time",
         ));
+    }
+    if let Some(r) = &from.config_map_key_ref {
+        validate_key_selector(errs, &fp.child("configMapKeyRef"), &r.name, &r.key);
+    }
+    if let Some(r) = &from.secret_key_ref {
+        validate_key_selector(errs, &fp.child("secretKeyRef"), &r.name, &r.key);
     }
     if let Some(f) = &from.field_ref {
         let rp = fp.child("fieldRef");

@@ -272,34 +272,9 @@ fn defaults(o: &mut Object) {
 /// The most a ConfigMap's or Secret's data may hold (the API server's 1 MiB).
 pub const MAX_DATA_SIZE: usize = 1024 * 1024;
 
-/// A ConfigMap or Secret key: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.` or `..`.
-pub fn data_key_problems(key: &str) -> Vec<String> {
-    let mut p = Vec::new();
-    if key.is_empty() {
-        p.push(
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'".into(),
-        );
-    } else if !key
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        p.push(
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' \
-             (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is \
-             '[-._a-zA-Z0-9]+')"
-                .into(),
-        );
-    }
-    if key.len() > 253 {
-        p.push("must be no more than 253 characters".into());
-    }
-    if key == "." || key == ".." {
-        p.push(format!("must not be '{key}'"));
-    } else if key.starts_with("..") {
-        p.push("must not start with '..'".into());
-    }
-    p
-}
+/// A ConfigMap or Secret key: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.` or `..`
+/// (the rule lives in [`names::config_key`]; pod validation checks key refs with it).
+pub use crate::names::config_key as data_key_problems;
 
 /// The API server's validation per kind (beyond name and namespace).
 fn validate(o: &Object) -> Vec<FieldError> {
@@ -373,6 +348,48 @@ fn validate(o: &Object) -> Vec<FieldError> {
         Object::Deployment(d) => errs.extend(crate::controllers::deployment::validate(d)),
         Object::ReplicaSet(r) => errs.extend(crate::controllers::replicaset::validate(r)),
         Object::DaemonSet(d) => errs.extend(crate::controllers::daemonset::validate(d)),
+    }
+    errs
+}
+
+/// The API server's update rules of a ConfigMap or Secret (`ValidateConfigMapUpdate`,
+/// `ValidateSecretUpdate`): once `immutable: true`, it stays so and its data cannot change;
+/// a Secret's `type` never changes. Other kinds: no rules here.
+pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
+    const FROZEN: &str = "field is immutable when `immutable` is set";
+    let mut errs = Vec::new();
+    let mut frozen = |was: Option<bool>, is: Option<bool>, changed: &[(bool, &str)]| {
+        if was == Some(true) {
+            if is != Some(true) {
+                errs.push(FieldError::forbidden(&FieldPath::new("immutable"), FROZEN));
+            }
+            for (c, field) in changed {
+                if *c {
+                    errs.push(FieldError::forbidden(&FieldPath::new(field), FROZEN));
+                }
+            }
+        }
+    };
+    match (old, new) {
+        (Object::ConfigMap(a), Object::ConfigMap(b)) => frozen(
+            a.immutable,
+            b.immutable,
+            &[
+                (a.data != b.data, "data"),
+                (a.binary_data != b.binary_data, "binaryData"),
+            ],
+        ),
+        (Object::Secret(a), Object::Secret(b)) => {
+            frozen(a.immutable, b.immutable, &[(a.data != b.data, "data")]);
+            if a.type_ != b.type_ {
+                errs.push(FieldError::invalid(
+                    &FieldPath::new("type"),
+                    b.type_.as_deref().unwrap_or_default(),
+                    "field is immutable",
+                ));
+            }
+        }
+        _ => {}
     }
     errs
 }
@@ -455,5 +472,65 @@ mod tests {
             a,
             object_uid("n", Path::new("/m/b.yaml"), "Deployment", "default", "web")
         );
+    }
+
+    #[test]
+    fn immutable_objects_keep_their_data() {
+        let old = parse(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nimmutable: true\ndata:\n  a: v1\n",
+        )
+        .expect("valid")
+        .object;
+        let errs = |new: &str| -> Vec<String> {
+            let new = parse(new).expect("valid").object;
+            validate_update(&old, &new)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            errs(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nimmutable: true\ndata:\n  a: v2\n"
+            ),
+            ["data: Forbidden: field is immutable when `immutable` is set"]
+        );
+        assert_eq!(
+            errs("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: v1\n"),
+            ["immutable: Forbidden: field is immutable when `immutable` is set"]
+        );
+        assert!(
+            errs("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {a: b}\nimmutable: true\ndata:\n  a: v1\n")
+                .is_empty(),
+            "metadata may change"
+        );
+        // A mutable object may change, and may become immutable.
+        let mutable =
+            parse("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: v1\n")
+                .expect("valid")
+                .object;
+        let frozen = parse("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nimmutable: true\nstringData:\n  a: v2\n")
+            .expect("valid")
+            .object;
+        assert!(validate_update(&mutable, &frozen).is_empty());
+        let errs: Vec<String> = validate_update(&frozen, &mutable)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            [
+                "immutable: Forbidden: field is immutable when `immutable` is set",
+                "data: Forbidden: field is immutable when `immutable` is set"
+            ]
+        );
+        let tls = parse("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: kubernetes.io/basic-auth\nstringData:\n  username: x\n")
+            .expect("valid")
+            .object;
+        let errs: Vec<String> = validate_update(&mutable, &tls)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("type: Invalid value"), "{errs:?}");
     }
 }

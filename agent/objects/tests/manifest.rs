@@ -611,3 +611,74 @@ fn a_huge_invalid_name_makes_a_bounded_error() {
     );
     assert!(s.contains(&format!("… ({} bytes)", name.len() + 2)), "{s}");
 }
+
+/// configMap, secret, projected and downwardAPI sources and key refs, as the API server
+/// validates them.
+#[test]
+fn config_sources_are_validated() {
+    let vol = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  containers: [{{name: a, image: b}}]\n  volumes:\n  - {v}\n"
+        )
+    };
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            vol(
+                "{name: c, configMap: {name: cfg, defaultMode: 0644, items: [{key: k, path: k, mode: 0400}]}}",
+            ),
+            vec![],
+        ),
+        (
+            vol("{name: c, configMap: {name: '', defaultMode: 01000}}"),
+            vec![
+                "spec.volumes[0].configMap.name: Required value",
+                "spec.volumes[0].configMap.defaultMode: Invalid value: 512: must be a number between 0 and 0777 (octal), both inclusive",
+            ],
+        ),
+        (
+            vol(
+                "{name: c, configMap: {name: cfg, items: [{key: '', path: ../x}, {key: k, path: ..data}, {key: k, path: /abs}]}}",
+            ),
+            vec![
+                "spec.volumes[0].configMap.items[0].key: Required value",
+                "spec.volumes[0].configMap.items[0].path: Invalid value: \"../x\": must not contain '..'",
+                "spec.volumes[0].configMap.items[1].path: Invalid value: \"..data\": must not start with '..'",
+                "spec.volumes[0].configMap.items[2].path: Invalid value: \"/abs\": must be a relative path",
+            ],
+        ),
+        (
+            vol("{name: s, secret: {defaultMode: -1}}"),
+            vec![
+                "spec.volumes[0].secret.secretName: Required value",
+                "spec.volumes[0].secret.defaultMode: Invalid value: -1: must be a number between 0 and 0777 (octal), both inclusive",
+            ],
+        ),
+        (
+            vol(
+                "{name: p, projected: {sources: [{configMap: {name: a, items: [{key: k, path: x}]}}, {secret: {name: b, items: [{key: k, path: x}]}}, {configMap: {name: c}, secret: {name: d}}]}}",
+            ),
+            vec![
+                "spec.volumes[0].projected.sources[1].secret.items[0].path: Invalid value: \"x\": conflicting duplicate paths",
+                "spec.volumes[0].projected.sources[2]: Forbidden: may not specify more than 1 volume type per source",
+            ],
+        ),
+        (
+            pod_with_container(
+                "    env:\n    - {name: A, valueFrom: {configMapKeyRef: {name: '', key: 'a b'}}}\n    - {name: B, valueFrom: {secretKeyRef: {name: s, key: ''}}}\n    envFrom: [{configMapRef: {name: ''}}]\n",
+            ),
+            vec![
+                "spec.containers[0].env[0].valueFrom.configMapKeyRef.name: Required value",
+                "spec.containers[0].env[0].valueFrom.configMapKeyRef.key: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+                "spec.containers[0].env[1].valueFrom.secretKeyRef.key: Required value",
+                "spec.containers[0].envFrom[0].configMapRef.name: Required value",
+            ],
+        ),
+    ];
+    for (yaml, want) in cases {
+        if want.is_empty() {
+            parse(&yaml);
+        } else {
+            assert_eq!(errors(&yaml), want, "{yaml}");
+        }
+    }
+}

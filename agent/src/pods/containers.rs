@@ -107,6 +107,12 @@ pub async fn start(
         .clone();
     let rec = ensure_image(ctx, &c, events).await?;
     step("image");
+    // envFrom keys that are no variable names are left out of the spec; the user is told.
+    if let Ok(from) = podspec::env::env_from(&st.pod.pod, which, pctx) {
+        for m in from.skipped {
+            events.emit(EventReason::InvalidEnvironmentVariableNames, m);
+        }
+    }
     let id = container_id(uid, which, &c.name, restart_count);
     let sock = st.shim_socket();
     // A half-made instance of an earlier attempt goes first.

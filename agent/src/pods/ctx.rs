@@ -1,12 +1,16 @@
 //! What the pod manager and its pod tasks share: the node's configuration and options, the
-//! CNI client, the image service, back-off books, node resources, the published view and the
-//! metrics. Depends on nothing else in `pods` but the view, so every pod module can take it.
+//! CNI client, the image service, back-off books, node resources, the published view, the
+//! metrics and the ConfigMaps and Secrets of the latest snapshot. Depends on nothing else in
+//! `pods` but the view, so every pod module can take it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nodelet_images::{ImageService, PullBackoff};
+use nodelet_objects::config_sources::ConfigObjects;
+use nodelet_objects::workload::DeclaredObject;
+use tokio::sync::watch;
 
 use crate::backoff::Backoff;
 use crate::cni::Cni;
@@ -60,4 +64,26 @@ pub struct Ctx {
     pub node_ip: Option<std::net::IpAddr>,
     pub view: PodsView,
     pub metrics: Arc<nodelet_api::Metrics>,
+    /// The ConfigMaps and Secrets the manifests declare (as of the latest snapshot); pod
+    /// tasks with such volumes watch it to rewrite their files.
+    pub config: watch::Sender<Arc<ConfigObjects>>,
+}
+
+impl Ctx {
+    /// Publishes the ConfigMaps and Secrets among `objects` if they differ from the current
+    /// ones (watchers wake only on a change).
+    pub fn set_config_objects<'a>(&self, objects: impl IntoIterator<Item = &'a DeclaredObject>) {
+        let next = ConfigObjects::from_objects(objects.into_iter().map(|o| &o.object));
+        self.config.send_if_modified(|cur| {
+            let changed = **cur != next;
+            if changed {
+                *cur = Arc::new(next);
+            }
+            changed
+        });
+    }
+    /// The current ConfigMaps and Secrets.
+    pub fn config_objects(&self) -> Arc<ConfigObjects> {
+        self.config.borrow().clone()
+    }
 }

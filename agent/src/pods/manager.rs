@@ -123,6 +123,7 @@ impl Manager {
             node,
             view: PodsView::new(&cfg.node_name),
             metrics: opts.metrics.clone(),
+            config: watch::channel(Arc::default()).0,
             opts,
             cfg,
         };
@@ -280,8 +281,10 @@ impl Manager {
         }
     }
 
-    /// Starts, stops and replaces pods so that exactly `snap.pods()` run.
+    /// Starts, stops and replaces pods so that exactly `snap.pods()` run; hands the
+    /// snapshot's ConfigMaps and Secrets to the pods.
     pub async fn apply(&mut self, snap: &Snapshot) {
+        self.ctx.set_config_objects(snap.objects().map(|o| &**o));
         let desired: HashMap<&str, &Arc<StaticPod>> = snap.pods().map(|p| (p.uid(), p)).collect();
         // Stop what is no longer desired; forget what finished stopping.
         for (uid, r) in self.pods.iter_mut() {

@@ -13,6 +13,7 @@ use crate::cni::PodNetwork;
 use crate::podspec::{self, PodVolumes};
 use crate::sandbox::bundle::{self, SandboxSpec};
 use crate::sandbox::{NamespaceOptions, dns, host_ports, netns, paths};
+use nodelet_objects::config_sources::ConfigObjects;
 
 use super::ctx::Ctx;
 use super::error::Error;
@@ -189,12 +190,35 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
     st.save(root)
 }
 
-/// Creates the pod's emptyDirs and checks its hostPaths (idempotent).
-pub fn volumes(ctx: &Ctx, st: &PodState) -> Result<PodVolumes, podspec::SpecError> {
+/// Creates the pod's emptyDirs, checks its hostPaths, writes the files of its configMap,
+/// secret, projected and downwardAPI volumes from `objects` (idempotent).
+pub fn volumes(
+    ctx: &Ctx,
+    st: &PodState,
+    objects: &ConfigObjects,
+) -> Result<PodVolumes, podspec::SpecError> {
     podspec::volumes::prepare(
         &st.pod.pod,
         &volumes_dir(&ctx.cfg.root_dir, st.pod.uid()),
         &ctx.node,
+        objects,
+    )
+}
+
+/// Brings the files of the pod's configMap, secret, projected and downwardAPI volumes up to
+/// date with `objects`; why some could not be.
+/// `pod`: the pod with its current labels and annotations (downward API files).
+pub fn refresh_volumes(
+    ctx: &Ctx,
+    st: &PodState,
+    pod: &k8s_openapi::api::core::v1::Pod,
+    objects: &ConfigObjects,
+) -> Vec<podspec::SpecError> {
+    podspec::volumes::refresh(
+        pod,
+        &volumes_dir(&ctx.cfg.root_dir, st.pod.uid()),
+        &ctx.node,
+        objects,
     )
 }
 

@@ -117,6 +117,14 @@ impl PodsView {
         }
     }
 
+    /// The labels and annotations of pod `uid` as its manifest has them now (an edit of only
+    /// these keeps the pod), if the manager set them.
+    pub(crate) fn labels_and_annotations(&self, uid: &str) -> Option<(Labels, Labels)> {
+        let g = self.metadata.read().unwrap_or_else(|p| p.into_inner());
+        g.get(uid)
+            .map(|m| (m.labels.clone(), m.annotations.clone()))
+    }
+
     /// One pod by `namespace/name` or by name alone (the newest version while it is
     /// replaced).
     pub fn find(&self, name: &str) -> Option<PodView> {

@@ -8,7 +8,10 @@
 //! good, nothing waiting): the task sleeps on the shim's exit stream (`Watch`) until a
 //! container ends, a probe is due, the manager sends a command, or the idle resync period
 //! passes. While anything is pending (set-up, image pulls, back-off, errors), or when the shim
-//! cannot be watched, it syncs every sync period as before.
+//! cannot be watched, it syncs every sync period as before. A pod with configMap, secret or
+//! projected volumes also wakes when the node's ConfigMaps or Secrets change, and rewrites
+//! those volumes' files (env is not updated, as in Kubernetes); downward API files follow
+//! label and annotation edits at the next sync.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PodStatus;
+use nodelet_objects::config_sources::ConfigObjects;
 use nodelet_shim_protocol::protocol::ContainerInfo;
 use tokio::sync::watch;
 
@@ -67,7 +71,18 @@ struct Worker {
     just_ended: bool,
     /// The shim's exit stream, while connected.
     watch: Option<shim::Watch>,
+    /// The ConfigMaps and Secrets the volumes' files were last written from.
+    config_seen: Option<Arc<ConfigObjects>>,
+    /// Changes of the ConfigMaps and Secrets, for a pod with volumes of their files.
+    config_changes: Option<watch::Receiver<Arc<ConfigObjects>>>,
+    /// The labels and annotations the downward API files were last written from (pods with
+    /// such files only).
+    metadata_seen: Option<(Labels, Labels)>,
+    /// The pod has downward API files (a downwardAPI volume or projected source).
+    uses_downward: bool,
 }
+
+type Labels = Option<std::collections::BTreeMap<String, String>>;
 
 /// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
 /// one replaces: their teardown finishes before this pod's set-up starts.
@@ -90,7 +105,38 @@ pub async fn run(
         quiet: false,
         just_ended: false,
         watch: None,
+        config_seen: None,
+        config_changes: None,
+        metadata_seen: None,
+        uses_downward: false,
     };
+    let uses_objects =
+        w.st.pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .is_some_and(|vs| {
+                vs.iter()
+                    .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some())
+            });
+    if uses_objects {
+        w.config_changes = Some(ctx.config.subscribe());
+    }
+    w.uses_downward =
+        w.st.pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .is_some_and(|vs| {
+                vs.iter().any(|v| {
+                    v.downward_api.is_some()
+                        || v.projected
+                            .iter()
+                            .any(|p| p.sources.iter().flatten().any(|s| s.downward_api.is_some()))
+                })
+            });
     if w.st.shim_pid.is_none() {
         w.seen = Some(std::time::Instant::now());
     }
@@ -137,7 +183,22 @@ pub async fn run(
                 }
             }
             r = cmd.changed() => { if r.is_err() { return; } }
+            _ = config_changed(&mut w.config_changes) => {}
         }
+    }
+}
+
+/// The next change of the ConfigMaps and Secrets; never resolves without a receiver.
+async fn config_changed(rx: &mut Option<watch::Receiver<Arc<ConfigObjects>>>) {
+    match rx {
+        Some(r) => {
+            if r.changed().await.is_err() {
+                // The manager is gone: nothing will change any more.
+                *rx = None;
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -256,6 +317,7 @@ impl Worker {
             seccomp_root: cfg.root_dir.join("seccomp"),
             oom_score_adj_floor: podspec::resources::oom_score_adj_floor(),
             no_swap: podspec::resources::swap_controller_available(),
+            config: self.ctx.config_objects(),
         }
     }
 
@@ -284,9 +346,17 @@ impl Worker {
         if self.st.failed.is_some() {
             return;
         }
+        let objects = self.ctx.config_objects();
         if self.volumes.is_none() {
-            match setup::volumes(&self.ctx, &self.st) {
-                Ok(v) => self.volumes = Some(v),
+            match setup::volumes(&self.ctx, &self.st, &objects) {
+                Ok(v) => {
+                    self.volumes = Some(v);
+                    self.config_seen = Some(objects.clone());
+                    let m = &self.st.pod.pod.metadata;
+                    self.metadata_seen = self
+                        .uses_downward
+                        .then(|| (m.labels.clone(), m.annotations.clone()));
+                }
                 Err(e) => {
                     let m = e.to_string();
                     // Volume types a node without an API server can never provide: the pod
@@ -305,6 +375,32 @@ impl Worker {
                     self.sandbox_error = Some(m);
                     return;
                 }
+            }
+        }
+        let metadata = if self.uses_downward {
+            self.ctx.view.labels_and_annotations(self.st.pod.uid())
+        } else {
+            None
+        };
+        let objects_changed = self
+            .config_seen
+            .as_ref()
+            .is_some_and(|seen| !Arc::ptr_eq(seen, &objects));
+        let metadata_changed = metadata.is_some() && metadata != self.metadata_seen;
+        if objects_changed || metadata_changed {
+            // The ConfigMaps or Secrets, or the labels, changed: the volumes' files follow (a
+            // volume that cannot keeps its files, as on a kubelet, and says why).
+            let mut pod = self.st.pod.pod.clone();
+            if let Some((labels, annotations)) = &metadata {
+                pod.metadata.labels = labels.clone();
+                pod.metadata.annotations = annotations.clone();
+            }
+            for e in setup::refresh_volumes(&self.ctx, &self.st, &pod, &objects) {
+                self.event(EventReason::FailedMount, e.to_string());
+            }
+            self.config_seen = Some(objects);
+            if metadata.is_some() {
+                self.metadata_seen = metadata;
             }
         }
         let listed = shim::list(&self.st.shim_socket()).await;
@@ -704,10 +800,14 @@ impl Worker {
                 s.waiting = Some((f.reason.as_str().into(), Some(f.message.clone())));
                 let name = s.name.clone();
                 if self.reported.get(&name) != Some(&f.message) {
-                    self.event(
-                        EventReason::Failed,
-                        format!("Error: {}: {}", f.reason, f.message),
-                    );
+                    let message = match f.reason {
+                        // The kubelet's words: `Error: configmap "x" not found`.
+                        containers::StartReason::Spec(SpecErrorKind::Config) => {
+                            format!("Error: {}", f.message)
+                        }
+                        _ => format!("Error: {}: {}", f.reason, f.message),
+                    };
+                    self.event(EventReason::Failed, message);
                     self.reported.insert(name, f.message);
                 }
             }

@@ -3,6 +3,9 @@
 //! container), and the per-container inputs ([`ContainerInput`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nodelet_objects::config_sources::ConfigObjects;
 
 use nodelet_images::manifest::RunConfig;
 
@@ -58,6 +61,8 @@ pub struct PodContext {
     /// Keep containers out of swap (memory+swap = memory limit), as the kubelet does where
     /// [`super::resources::swap_controller_available`].
     pub no_swap: bool,
+    /// The node's ConfigMaps and Secrets (env `valueFrom`, `envFrom`).
+    pub config: Arc<ConfigObjects>,
 }
 
 /// The per-container inputs.

@@ -1,8 +1,10 @@
-//! A container's environment as the kubelet computes it: `env` in order, `value` with `$(VAR)`
-//! expansion against the variables defined before it, `valueFrom.fieldRef` (downward API) and
-//! `valueFrom.resourceFieldRef`; and the `$(VAR)` expansion used for command, args and
-//! subPathExpr. Sources that need an API server (configMapKeyRef, secretKeyRef, envFrom) are
-//! errors.
+//! A container's environment as the kubelet computes it (`makeEnvironmentVariables`):
+//! `envFrom` first (ConfigMaps and Secrets, with prefixes), then `env` in order, `value` with
+//! `$(VAR)` expansion against the variables defined before it, `valueFrom.fieldRef`
+//! (downward API), `valueFrom.resourceFieldRef`, `configMapKeyRef` and `secretKeyRef` (the
+//! rules in [`nodelet_objects::config_sources`]); and the `$(VAR)` expansion used for
+//! command, args and subPathExpr. A missing non-optional object or key is a
+//! `CreateContainerConfigError` in the kubelet's words.
 
 use std::collections::HashMap;
 
@@ -12,6 +14,7 @@ use super::container_ref::ContainerRef;
 use super::context::PodContext;
 use super::error::SpecError;
 use super::resources::{self, NodeResources, Resource};
+use nodelet_objects::config_sources;
 use nodelet_objects::field::FieldPath;
 use nodelet_objects::quantity::Quantity;
 
@@ -83,22 +86,15 @@ pub fn container_env(
 ) -> Result<Vec<(String, String)>, SpecError> {
     let c = which.get(pod)?;
     let cf = which.field();
-    if let Some(from) = c.env_from.as_ref().filter(|f| !f.is_empty()) {
-        let kind = if from[0].secret_ref.is_some() {
-            "secretRef"
-        } else {
-            "configMapRef"
-        };
-        return Err(SpecError::config(
-            &cf.child("envFrom").index(0),
-            format!("{kind} needs an API server; static pods cannot use envFrom"),
-        ));
-    }
-    let mut env: Vec<(String, String)> = Vec::new();
+    let mut env: Vec<(String, String)> = env_from(pod, which, ctx)?.vars;
     for (j, e) in c.env.iter().flatten().enumerate() {
         let ef = cf.child("env").index(j);
         let value = match &e.value_from {
-            Some(src) => value_from(pod, which, ctx, src, &ef.child("valueFrom"))?,
+            Some(src) => match value_from(pod, which, ctx, src, &ef.child("valueFrom"))? {
+                Some(v) => v,
+                // An optional key or object that is missing: no variable.
+                None => continue,
+            },
             None => {
                 let defined = EnvMap::new(&env);
                 expand(e.value.as_deref().unwrap_or_default(), &defined)
@@ -112,13 +108,35 @@ pub fn container_env(
     Ok(env)
 }
 
+/// The pod's namespace (`default` when unset).
+fn namespace(pod: &Pod) -> &str {
+    pod.metadata.namespace.as_deref().unwrap_or("default")
+}
+
+/// The variables of the container's `envFrom` and the InvalidEnvironmentVariableNames event
+/// messages of keys it skipped.
+pub fn env_from(
+    pod: &Pod,
+    which: ContainerRef,
+    ctx: &PodContext,
+) -> Result<config_sources::EnvFrom, SpecError> {
+    let c = which.get(pod)?;
+    config_sources::env_from(
+        c.env_from.as_deref().unwrap_or_default(),
+        namespace(pod),
+        &ctx.config,
+    )
+    .map_err(|e| SpecError::config_message(e.to_string()))
+}
+
+/// A `valueFrom`'s value; `None`: an optional ConfigMap/Secret key or object is missing.
 fn value_from(
     pod: &Pod,
     which: ContainerRef,
     ctx: &PodContext,
     src: &EnvVarSource,
     field: &FieldPath,
-) -> Result<String, SpecError> {
+) -> Result<Option<String>, SpecError> {
     if let Some(f) = &src.field_ref {
         return field_ref(
             pod,
@@ -126,7 +144,8 @@ fn value_from(
             &ctx.host_ips,
             &f.field_path,
             &field.child("fieldRef").child("fieldPath"),
-        );
+        )
+        .map(Some);
     }
     if let Some(r) = &src.resource_field_ref {
         return resource_field_ref(
@@ -135,21 +154,23 @@ fn value_from(
             &ctx.node,
             r,
             &field.child("resourceFieldRef"),
-        );
+        )
+        .map(Some);
     }
-    let what = if src.config_map_key_ref.is_some() {
-        "configMapKeyRef needs an API server"
-    } else if src.secret_key_ref.is_some() {
-        "secretKeyRef needs an API server"
-    } else if src.file_key_ref.is_some() {
-        "fileKeyRef is not supported by nodelet"
+    let ns = namespace(pod);
+    let found = if let Some(sel) = &src.config_map_key_ref {
+        config_sources::config_map_key(sel, ns, &ctx.config)
+    } else if let Some(sel) = &src.secret_key_ref {
+        config_sources::secret_key(sel, ns, &ctx.config)
     } else {
-        "no source given"
+        let what = if src.file_key_ref.is_some() {
+            "fileKeyRef is not supported by nodelet"
+        } else {
+            "no source given"
+        };
+        return Err(SpecError::config(field, what));
     };
-    Err(SpecError::config(
-        field,
-        format!("{what}; static pods cannot use it"),
-    ))
+    found.map_err(|e| SpecError::config_message(e.to_string()))
 }
 
 /// The downward API value of `path` (`metadata.labels['app']`, `status.podIP`, ...).

@@ -21,16 +21,35 @@ pub enum SpecErrorKind {
 }
 
 /// A translation failure naming the Pod field (`spec.containers[0].env[1].valueFrom`) and the
-/// reason.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
+/// reason. Without a field (`configmap "x" not found`: the kubelet's words), just the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecError {
     pub kind: SpecErrorKind,
     pub field: String,
     pub reason: String,
 }
 
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.field, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
 impl SpecError {
+    /// A configuration error in the kubelet's words, without a field.
+    pub fn config_message(reason: impl Into<String>) -> SpecError {
+        SpecError {
+            kind: SpecErrorKind::Config,
+            field: String::new(),
+            reason: reason.into(),
+        }
+    }
     pub fn config(field: &FieldPath, reason: impl Into<String>) -> SpecError {
         SpecError {
             kind: SpecErrorKind::Config,

@@ -4,9 +4,11 @@
 //! /etc/hosts, /etc/resolv.conf and /etc/hostname; env, volumes, security context and resources
 //! from the Pod. Submodules own one part each; [`container_spec`] puts them together.
 //!
-//! Everything here is a translation except two host-side steps the kubelet also does before
+//! Everything here is a translation except the host-side steps the kubelet also does before
 //! a container starts: [`volumes::prepare`] (emptyDir directories and tmpfs, hostPath `type`
-//! checks; once per pod) and subPath creation inside a volume (per container).
+//! checks, the files of configMap/secret/projected/downwardAPI volumes; once per pod, then
+//! [`volumes::refresh`] when ConfigMaps or Secrets change) and subPath creation inside a
+//! volume (per container). ConfigMaps and Secrets come in [`PodContext::config`].
 //!
 //! How the pod manager uses it, per pod: [`volumes::prepare`] → for each container
 //! [`create_termination_log`], [`container_spec`], `spec.save(<bundle>/config.json)` with
@@ -15,11 +17,14 @@
 //! is gone, [`volumes::teardown`]. A [`SpecError`] names the field and carries the kubelet's
 //! reason ([`SpecError::kubelet_reason`]).
 
+pub mod atomic_writer;
+pub mod config_volumes;
 pub mod container_ref;
 pub mod context;
 pub mod defaults;
 pub mod env;
 pub mod error;
+pub mod host_dir;
 pub mod resources;
 pub mod security;
 pub mod volumes;

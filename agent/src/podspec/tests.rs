@@ -58,6 +58,7 @@ impl Fixture {
             seccomp_root: tmp.path().join("seccomp"),
             oom_score_adj_floor: None,
             no_swap: false,
+            config: Default::default(),
         };
         Fixture { tmp, ctx }
     }
@@ -73,7 +74,7 @@ impl Fixture {
         which: ContainerRef,
         image: Option<&RunConfig>,
     ) -> Result<Spec, SpecError> {
-        let vols = volumes::prepare(pod, &self.volumes_dir(), &self.ctx.node)?;
+        let vols = volumes::prepare(pod, &self.volumes_dir(), &self.ctx.node, &self.ctx.config)?;
         let rootfs = self.rootfs();
         let tlog = self.tmp.path().join("termination-log");
         let input = ContainerInput {
@@ -371,34 +372,84 @@ fn resource_field_refs_use_divisor_and_node_capacity() {
     assert_eq!(env_var(&f.spec(&p).unwrap(), "O").unwrap(), "32");
 }
 
+/// A ConfigMap `cfg` (color, size) and a Secret `creds` (user, pass) in `default`.
+fn config_objects(color: &str) -> std::sync::Arc<nodelet_objects::config_sources::ConfigObjects> {
+    use nodelet_objects::workload::Object;
+    let cm = serde_json::from_value(json!({
+        "metadata": {"name": "cfg", "namespace": "default"},
+        "data": {"color": color, "size": "L"}}))
+    .unwrap();
+    let sec = serde_json::from_value(json!({
+        "metadata": {"name": "creds", "namespace": "default"},
+        "data": {"user": "YWRtaW4=", "pass": "czNjcmV0"}}))
+    .unwrap();
+    std::sync::Arc::new(
+        nodelet_objects::config_sources::ConfigObjects::from_objects(&[
+            Object::ConfigMap(Box::new(cm)),
+            Object::Secret(Box::new(sec)),
+        ]),
+    )
+}
+
 #[test]
-fn unsupported_env_sources_are_config_errors() {
-    let f = Fixture::new();
+fn env_from_config_maps_and_secrets() {
+    let mut f = Fixture::new();
+    f.ctx.config = config_objects("blue");
     let p = pod(
-        json!({"env": [{"name": "A", "value": "1"},
-            {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}]}),
+        json!({"envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"},
+                           {"secretRef": {"name": "creds"}}],
+               "env": [
+            {"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "color"}}},
+            {"name": "USER", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "user"}}},
+            {"name": "pass", "value": "env wins over envFrom"},
+            {"name": "SHOWN", "value": "$(CFG_size)-$(COLOR)"},
+            {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "nope", "optional": true}}},
+            {"name": "OPT2", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k", "optional": true}}}]}),
         json!({}),
     );
-    let e = err(f.spec(&p));
-    assert_eq!(e.field, "spec.containers[0].env[1].valueFrom");
-    assert!(e.reason.contains("configMapKeyRef"), "{e}");
-    assert_eq!(e.kubelet_reason(), "CreateContainerConfigError");
+    let s = f.spec(&p).unwrap();
+    assert_eq!(env_var(&s, "CFG_color").as_deref(), Some("blue"));
+    assert_eq!(env_var(&s, "CFG_size").as_deref(), Some("L"));
+    assert_eq!(env_var(&s, "user").as_deref(), Some("admin"));
+    assert_eq!(env_var(&s, "COLOR").as_deref(), Some("blue"));
+    assert_eq!(env_var(&s, "USER").as_deref(), Some("admin"));
+    assert_eq!(
+        env_var(&s, "pass").as_deref(),
+        Some("env wins over envFrom")
+    );
+    assert_eq!(env_var(&s, "SHOWN").as_deref(), Some("L-blue"));
+    assert_eq!(env_var(&s, "OPT"), None);
+    assert_eq!(env_var(&s, "OPT2"), None);
 
-    let p = pod(
-        json!({"env": [{"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}),
+    // Missing objects and keys: CreateContainerConfigError in the kubelet's words.
+    for (c, want) in [
+        (
+            json!({"env": [{"name": "B", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}]}),
+            "configmap \"cm\" not found",
+        ),
+        (
+            json!({"env": [{"name": "B", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}]}),
+            "couldn't find key k in ConfigMap default/cfg",
+        ),
+        (
+            json!({"env": [{"name": "B", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "k"}}}]}),
+            "couldn't find key k in Secret default/creds",
+        ),
+        (
+            json!({"envFrom": [{"secretRef": {"name": "s"}}]}),
+            "secret \"s\" not found",
+        ),
+    ] {
+        let e = err(f.spec(&pod(c, json!({}))));
+        assert_eq!(e.to_string(), want);
+        assert_eq!(e.kind, SpecErrorKind::Config);
+        assert_eq!(e.kubelet_reason(), "CreateContainerConfigError");
+    }
+    let e = err(f.spec(&pod(
+        json!({"env": [{"name": "B", "valueFrom": {"fileKeyRef": {"volumeName": "v", "path": "p", "key": "k"}}}]}),
         json!({}),
-    );
-    let e = err(f.spec(&p));
+    )));
     assert_eq!(e.field, "spec.containers[0].env[0].valueFrom");
-    assert!(e.reason.contains("secretKeyRef"), "{e}");
-
-    let p = pod(
-        json!({"envFrom": [{"configMapRef": {"name": "cm"}}]}),
-        json!({}),
-    );
-    let e = err(f.spec(&p));
-    assert_eq!(e.field, "spec.containers[0].envFrom[0]");
-    assert_eq!(e.kind, SpecErrorKind::Config);
 }
 
 #[test]
@@ -407,10 +458,13 @@ fn init_containers_are_addressed_by_their_field() {
     let p = pod(
         json!({}),
         json!({"initContainers": [{"name": "init", "image": "busybox", "command": ["true"],
-            "env": [{"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}]}),
+            "env": [{"name": "S", "valueFrom": {"fieldRef": {"fieldPath": "status.bogus"}}}]}]}),
     );
     let e = err(f.spec_with(&p, ContainerRef::Init(0), None));
-    assert_eq!(e.field, "spec.initContainers[0].env[0].valueFrom");
+    assert_eq!(
+        e.field,
+        "spec.initContainers[0].env[0].valueFrom.fieldRef.fieldPath"
+    );
     let e = err(f.spec_with(&p, ContainerRef::Init(3), None));
     assert_eq!(e.field, "spec.initContainers[3]");
 }
@@ -586,7 +640,7 @@ fn memory_empty_dir_is_a_shared_tmpfs_with_size_limit() {
         json!([{"name": "mem", "mountPath": "/mem"}]),
         json!([{"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}}]),
     );
-    let vols = volumes::prepare(&p, &f.volumes_dir(), &f.ctx.node).unwrap();
+    let vols = volumes::prepare(&p, &f.volumes_dir(), &f.ctx.node, &f.ctx.config).unwrap();
     let dir = volumes::empty_dir_path(&f.volumes_dir(), "mem");
     assert_eq!(
         vols.get("mem").unwrap().kind,
@@ -597,7 +651,7 @@ fn memory_empty_dir_is_a_shared_tmpfs_with_size_limit() {
     let size = st.blocks() * st.block_size() as u64;
     assert_eq!(size, 8 << 20);
     // Idempotent: preparing again does not stack a second tmpfs.
-    volumes::prepare(&p, &f.volumes_dir(), &f.ctx.node).unwrap();
+    volumes::prepare(&p, &f.volumes_dir(), &f.ctx.node, &f.ctx.config).unwrap();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let d = dir.display().to_string();
     assert_eq!(
@@ -693,16 +747,8 @@ fn unsupported_volume_types_are_errors() {
     let f = Fixture::new();
     for (v, field) in [
         (
-            json!({"name": "c", "configMap": {"name": "x"}}),
-            "spec.volumes[0].configMap",
-        ),
-        (
-            json!({"name": "s", "secret": {"secretName": "x"}}),
-            "spec.volumes[0].secret",
-        ),
-        (
-            json!({"name": "p", "projected": {"sources": []}}),
-            "spec.volumes[0].projected",
+            json!({"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}),
+            "spec.volumes[0].projected.sources[0].serviceAccountToken",
         ),
         (
             json!({"name": "p", "persistentVolumeClaim": {"claimName": "x"}}),
@@ -1528,4 +1574,120 @@ fn pod_level_resources_set_the_pod_cgroup_and_class() {
     let r = resources::pod_resources(&p, None).unwrap();
     assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
     assert_eq!(resources::pod_totals(&p).unwrap().cpu_request_millis, 100);
+}
+
+#[test]
+fn config_map_secret_and_projected_volumes() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root (secret volumes are tmpfs mounts)");
+        return;
+    }
+    let mut f = Fixture::new();
+    f.ctx.config = config_objects("blue");
+    let p = vol_pod(
+        json!([{"name": "cfg", "mountPath": "/etc/cfg"},
+               {"name": "one", "mountPath": "/etc/color", "subPath": "color"},
+               {"name": "sec", "mountPath": "/etc/sec"},
+               {"name": "all", "mountPath": "/etc/all"}]),
+        json!([
+            {"name": "cfg", "configMap": {"name": "cfg", "defaultMode": 0o600,
+                "items": [{"key": "color", "path": "conf/color.txt", "mode": 0o440}, {"key": "size", "path": "size"}]}},
+            {"name": "one", "configMap": {"name": "cfg"}},
+            {"name": "sec", "secret": {"secretName": "creds"}},
+            {"name": "all", "projected": {"sources": [
+                {"configMap": {"name": "cfg", "items": [{"key": "color", "path": "color"}]}},
+                {"secret": {"name": "creds", "items": [{"key": "user", "path": "user"}]}},
+                {"downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+        ]),
+    );
+    let s = f.spec(&p).unwrap();
+    let vd = f.volumes_dir();
+    let cfg = vd.join(config_volumes::CONFIG_MAP_PLUGIN).join("cfg");
+    let read = |d: &Path, n: &str| std::fs::read_to_string(d.join(n)).unwrap();
+    let mode = |d: &Path, n: &str| std::fs::metadata(d.join(n)).unwrap().mode() & 0o7777;
+    assert_eq!(read(&cfg, "conf/color.txt"), "blue");
+    assert_eq!(mode(&cfg, "conf/color.txt"), 0o440);
+    assert_eq!(mode(&cfg, "size"), 0o600);
+    assert_eq!(
+        std::fs::read_link(cfg.join("size")).unwrap(),
+        Path::new("..data/size")
+    );
+    let sec = vd.join(config_volumes::SECRET_PLUGIN).join("sec");
+    assert_eq!(read(&sec, "user"), "admin");
+    assert_eq!(mode(&sec, "pass"), 0o644, "defaultMode 0644, secrets too");
+    let fs = nix::sys::statfs::statfs(&sec).unwrap();
+    assert_eq!(fs.filesystem_type(), nix::sys::statfs::TMPFS_MAGIC);
+    let all = vd.join(config_volumes::PROJECTED_PLUGIN).join("all");
+    assert_eq!(
+        (read(&all, "color"), read(&all, "user"), read(&all, "name")),
+        ("blue".into(), "admin".into(), "web-node1".into())
+    );
+    for (dest, src) in [("/etc/cfg", &cfg), ("/etc/sec", &sec), ("/etc/all", &all)] {
+        let m = mount(&s, dest).unwrap();
+        assert_eq!(m.source().as_deref(), Some(src.as_path()), "{dest}");
+        assert_eq!(opts(m), ["rbind", "rprivate", "ro"], "{dest}: read-only");
+    }
+    // subPath: the file itself, in the current data directory (not updated later).
+    let one = vd.join(config_volumes::CONFIG_MAP_PLUGIN).join("one");
+    let sub = mount(&s, "/etc/color").unwrap().source().clone().unwrap();
+    assert!(
+        sub.starts_with(std::fs::canonicalize(&one).unwrap()),
+        "{sub:?}"
+    );
+    assert!(sub.to_string_lossy().contains("/..20"), "{sub:?}");
+
+    // An update: rewritten with a new `..data`, the subPath's file left alone.
+    let before = std::fs::read_link(one.join("..data")).unwrap();
+    let errs = volumes::refresh(&p, &vd, &f.ctx.node, &config_objects("red"));
+    assert!(errs.is_empty(), "{errs:?}");
+    assert_eq!(read(&cfg, "conf/color.txt"), "red");
+    assert_eq!(read(&all, "color"), "red");
+    assert_ne!(std::fs::read_link(one.join("..data")).unwrap(), before);
+    // The objects gone: the files stay, refresh says why.
+    let errs = volumes::refresh(&p, &vd, &f.ctx.node, &Default::default());
+    assert_eq!(
+        errs[0].to_string(),
+        "MountVolume.SetUp failed for volume \"cfg\" : configmap \"cfg\" not found"
+    );
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert_eq!(read(&cfg, "conf/color.txt"), "red");
+
+    volumes::teardown(&vd).unwrap();
+    assert!(!sec.exists() && !cfg.exists() && !all.exists());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&vd.display().to_string()),
+        "tmpfs left mounted"
+    );
+}
+
+#[test]
+fn missing_objects_fail_the_mount_in_the_kubelets_words() {
+    let f = Fixture::new();
+    for (v, want) in [
+        (
+            json!({"name": "x", "configMap": {"name": "x"}}),
+            "MountVolume.SetUp failed for volume \"x\" : configmap \"x\" not found",
+        ),
+        (
+            json!({"name": "c", "configMap": {"name": "cfg", "items": [{"key": "k", "path": "k"}]}}),
+            "MountVolume.SetUp failed for volume \"c\" : configmap \"cfg\" not found",
+        ),
+    ] {
+        let e = err(f.spec(&vol_pod(json!([]), json!([v]))));
+        assert_eq!(e.to_string(), want);
+        assert_eq!(e.kubelet_reason(), "FailedMount");
+        assert_eq!(e.kind, SpecErrorKind::Volume);
+    }
+    // Optional: an empty volume.
+    let p = vol_pod(
+        json!([{"name": "o", "mountPath": "/o"}]),
+        json!([{"name": "o", "configMap": {"name": "nope", "optional": true}}]),
+    );
+    f.spec(&p).unwrap();
+    let dir = f
+        .volumes_dir()
+        .join(config_volumes::CONFIG_MAP_PLUGIN)
+        .join("o");
+    assert!(dir.join("..data").is_dir());
 }

@@ -5,7 +5,8 @@
 //! Memory, so that all containers of the pod share it) and runs the hostPath `type` checks;
 //! [`teardown`] undoes it. [`container_mounts`] turns volumeMounts into OCI bind mounts with
 //! readOnly, subPath / subPathExpr (created inside the volume, never escaping it) and
-//! mountPropagation. downwardAPI volumes are files written by [`prepare`] and mounted
+//! mountPropagation. configMap, secret, projected and downwardAPI volumes are files written
+//! by [`prepare`] ([`super::config_volumes`]), kept current by [`refresh`] and mounted
 //! read-only, as the kubelet does.
 
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -14,16 +15,18 @@ use std::path::{Component, Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use oci_spec::runtime::Mount;
 
-use super::env::{self, EnvMap, expand};
-use super::error::SpecError;
+use super::config_volumes::{self, Projection};
+use super::env::{EnvMap, expand};
+use super::error::{SpecError, SpecErrorKind};
+use super::host_dir;
 use super::resources::NodeResources;
+use nodelet_objects::config_sources::ConfigObjects;
 use nodelet_objects::field::FieldPath;
 use nodelet_objects::quantity::Quantity;
 
 /// Directory of emptyDir volumes below the pod's volumes directory (the kubelet's plugin name).
 pub const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";
-/// Directory of downwardAPI volumes below the pod's volumes directory.
-pub const DOWNWARD_API_PLUGIN: &str = "kubernetes.io~downward-api";
+pub use super::config_volumes::DOWNWARD_API_PLUGIN;
 
 /// What backs a volume on the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,8 +35,16 @@ pub enum VolumeKind {
     /// emptyDir with `medium: Memory`: a tmpfs mounted at `host_path`.
     MemoryEmptyDir,
     HostPath,
-    /// downwardAPI files written at prepare time; always mounted read-only.
-    DownwardApi,
+    /// Files from ConfigMaps, Secrets and the pod ([`super::config_volumes`]), written at
+    /// prepare time and kept current; always mounted read-only.
+    Files(Projection),
+}
+
+impl VolumeKind {
+    /// Mounted read-only whatever the volumeMount says (the kubelet's projected volumes).
+    pub fn read_only(self) -> bool {
+        matches!(self, VolumeKind::Files(_))
+    }
 }
 
 /// One prepared volume.
@@ -63,10 +74,7 @@ pub fn empty_dir_path(volumes_dir: &Path, name: &str) -> PathBuf {
 fn unsupported_type(v: &Volume) -> Option<(&'static str, &'static str)> {
     const API: &str = "needs an API server; static pods cannot use it";
     const NO: &str = "is not supported by nodelet";
-    let checks: [(bool, &str, &str); 27] = [
-        (v.config_map.is_some(), "configMap", API),
-        (v.secret.is_some(), "secret", API),
-        (v.projected.is_some(), "projected", API),
+    let checks: [(bool, &str, &str); 24] = [
         (
             v.persistent_volume_claim.is_some(),
             "persistentVolumeClaim",
@@ -114,22 +122,14 @@ fn io_err(field: &FieldPath, what: &str, path: &Path, e: impl std::fmt::Display)
     SpecError::volume(field, format!("{what} {}: {e}", path.display()))
 }
 
-fn is_mountpoint(path: &Path) -> bool {
-    let (Ok(a), Some(Ok(b))) = (
-        std::fs::metadata(path),
-        path.parent().map(std::fs::metadata),
-    ) else {
-        return false;
-    };
-    a.dev() != b.dev()
-}
-
-/// Creates the pod's emptyDirs and checks its hostPaths. Idempotent: an emptyDir that exists
+/// Creates the pod's emptyDirs, checks its hostPaths and writes the files of its configMap,
+/// secret, projected and downwardAPI volumes from `objects`. Idempotent: an emptyDir that exists
 /// (and its tmpfs) is kept, so a restarted agent can call it again.
 pub fn prepare(
     pod: &Pod,
     volumes_dir: &Path,
     node: &NodeResources,
+    objects: &ConfigObjects,
 ) -> Result<PodVolumes, SpecError> {
     let spec = pod.spec.as_ref();
     let fs_group = spec
@@ -155,26 +155,17 @@ pub fn prepare(
             let kind = match ed.medium.as_deref().unwrap_or("") {
                 "" => VolumeKind::EmptyDir,
                 "Memory" => {
-                    if !is_mountpoint(&dir) {
-                        let mut data = String::from("mode=0777");
-                        if let Some(q) = &ed.size_limit {
-                            let size = Quantity::parse(&q.0).map_err(|e| {
-                                SpecError::volume(&ef.child("sizeLimit"), format!("{:?}: {e}", q.0))
-                            })?;
-                            if size.value() > 0 {
-                                data.push_str(&format!(",size={}", size.value()));
-                            }
+                    let mut data = String::from("mode=0777");
+                    if let Some(q) = &ed.size_limit {
+                        let size = Quantity::parse(&q.0).map_err(|e| {
+                            SpecError::volume(&ef.child("sizeLimit"), format!("{:?}: {e}", q.0))
+                        })?;
+                        if size.value() > 0 {
+                            data.push_str(&format!(",size={}", size.value()));
                         }
-                        use nix::mount::{MsFlags, mount};
-                        mount(
-                            Some("tmpfs"),
-                            &dir,
-                            Some("tmpfs"),
-                            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                            Some(data.as_str()),
-                        )
-                        .map_err(|e| io_err(&ef, "cannot mount tmpfs on", &dir, e))?;
                     }
+                    host_dir::mount_tmpfs(&dir, &data)
+                        .map_err(|e| io_err(&ef, "cannot mount tmpfs on", &dir, e))?;
                     VolumeKind::MemoryEmptyDir
                 }
                 other => {
@@ -211,13 +202,21 @@ pub fn prepare(
                 host_path: path,
                 kind: VolumeKind::HostPath,
             });
-        } else if let Some(da) = &v.downward_api {
-            let dir = volumes_dir.join(DOWNWARD_API_PLUGIN).join(&v.name);
-            write_downward_api(pod, node, da, &dir, &vf.child("downwardAPI"))?;
+        } else if let Some(p) = Projection::of(v) {
+            let dir = config_volumes::volume_dir(volumes_dir, p, &v.name);
+            match config_volumes::set_up(pod, node, v, &vf, volumes_dir, objects, fs_group) {
+                Some(Ok(_)) => {}
+                // Written before (a pod adopted after a restart): its files stay as they
+                // are, and [`refresh`] reports why they cannot be brought up to date.
+                Some(Err(e))
+                    if e.kind == SpecErrorKind::Volume && config_volumes::written(&dir) => {}
+                Some(Err(e)) => return Err(e),
+                None => continue,
+            }
             out.push(PodVolume {
                 name: v.name.clone(),
                 host_path: dir,
-                kind: VolumeKind::DownwardApi,
+                kind: VolumeKind::Files(p),
             });
         } else if let Some((name, why)) = unsupported_type(v) {
             return Err(SpecError::unsupported_volume(
@@ -293,131 +292,59 @@ pub fn check_host_path(path: &Path, typ: &str, field: &FieldPath) -> Result<(), 
     }
 }
 
-/// `k="v"` lines sorted by key, as the kubelet writes labels and annotations.
-pub fn format_map(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
-    map.into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v:?}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The value of a downwardAPI volume file's fieldRef: only `metadata.*` (whole label and
-/// annotation maps included).
-fn volume_field(pod: &Pod, path: &str, field: &FieldPath) -> Result<String, SpecError> {
-    match path {
-        "metadata.labels" => Ok(format_map(pod.metadata.labels.as_ref())),
-        "metadata.annotations" => Ok(format_map(pod.metadata.annotations.as_ref())),
-        p if p.starts_with("metadata.") => env::field_ref(pod, &[], &[], p, field),
-        p => Err(SpecError::volume(
-            field,
-            format!(
-                "Unsupported value: {p:?}: supported values: \"metadata.annotations\", \"metadata.labels\", \"metadata.name\", \"metadata.namespace\", \"metadata.uid\""
-            ),
-        )),
-    }
-}
-
-/// Writes the files of a downwardAPI volume into `dir` (each written to a temporary name and
-/// renamed), with `mode`/`defaultMode` (0644) and `user`/`defaultUser` applied.
-fn write_downward_api(
+/// Brings the files of the pod's configMap, secret, projected and downwardAPI volumes up to
+/// date with `objects` (after [`prepare`]); unchanged files are not rewritten. Returns why a
+/// volume could not be (its files stay as they were, as on a kubelet).
+pub fn refresh(
     pod: &Pod,
+    volumes_dir: &Path,
     node: &NodeResources,
-    da: &k8s_openapi::api::core::v1::DownwardAPIVolumeSource,
-    dir: &Path,
-    df: &FieldPath,
-) -> Result<(), SpecError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .map_err(|e| io_err(df, "cannot create", dir, e))?;
-    for (k, item) in da.items.iter().flatten().enumerate() {
-        let itf = df.child("items").index(k);
-        let rel = Path::new(&item.path);
-        if item.path.is_empty()
-            || rel.is_absolute()
-            || rel.components().any(|c| !matches!(c, Component::Normal(_)))
+    objects: &ConfigObjects,
+) -> Vec<SpecError> {
+    let spec = pod.spec.as_ref();
+    let fs_group = spec
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|s| s.fs_group)
+        .and_then(|g| u32::try_from(g).ok());
+    let mut errs = Vec::new();
+    for (i, v) in spec
+        .and_then(|s| s.volumes.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let vf = FieldPath::new("spec").child("volumes").index(i);
+        if let Some(Err(e)) =
+            config_volumes::set_up(pod, node, v, &vf, volumes_dir, objects, fs_group)
         {
-            return Err(SpecError::volume(
-                &itf.child("path"),
-                format!(
-                    "Invalid value: {:?}: must be a relative path without '..'",
-                    item.path
-                ),
-            ));
+            errs.push(e);
         }
-        let value = match (&item.field_ref, &item.resource_field_ref) {
-            (Some(f), _) => volume_field(
-                pod,
-                &f.field_path,
-                &itf.child("fieldRef").child("fieldPath"),
-            )?,
-            (None, Some(r)) => {
-                env::resource_field_ref(pod, None, node, r, &itf.child("resourceFieldRef"))?
-            }
-            (None, None) => {
-                return Err(SpecError::volume(
-                    &itf,
-                    "Required value: one of fieldRef and resourceFieldRef",
-                ));
-            }
+    }
+    errs
+}
+
+/// Unmounts the pod's memory emptyDirs and secret/projected tmpfs mounts and removes the
+/// directories of its emptyDir, configMap, secret, projected and downwardAPI volumes
+/// (hostPaths are never touched). Missing directories are fine.
+pub fn teardown(volumes_dir: &Path) -> std::io::Result<()> {
+    let plugins = std::iter::once(EMPTY_DIR_PLUGIN).chain(Projection::ALL.map(Projection::plugin));
+    for plugin in plugins {
+        let dir = volumes_dir.join(plugin);
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
         };
-        let file = dir.join(rel);
-        if let Some(parent) = file.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(|e| io_err(&itf, "cannot create", parent, e))?;
+        for e in rd {
+            let p = e?.path();
+            while host_dir::is_mountpoint(&p) {
+                nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(std::io::Error::from)?;
+            }
         }
-        let tmp = file.with_file_name(format!(
-            ".{}.tmp",
-            file.file_name().and_then(|n| n.to_str()).unwrap_or("item")
-        ));
-        std::fs::write(&tmp, value.as_bytes())
-            .map_err(|e| io_err(&itf, "cannot write", &tmp, e))?;
-        let mode = item.mode.or(da.default_mode).unwrap_or(0o644) as u32 & 0o7777;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| io_err(&itf, "cannot chmod", &tmp, e))?;
-        if let Some(uid) = item.user.or(da.default_user) {
-            let uid = u32::try_from(uid).map_err(|_| {
-                SpecError::volume(&itf.child("user"), format!("Invalid value: {uid}"))
-            })?;
-            nix::unistd::chown(&tmp, Some(nix::unistd::Uid::from_raw(uid)), None)
-                .map_err(|e| io_err(&itf, "cannot chown", &tmp, e))?;
-        }
-        std::fs::rename(&tmp, &file).map_err(|e| io_err(&itf, "cannot rename", &tmp, e))?;
+        std::fs::remove_dir_all(&dir)?;
     }
     Ok(())
-}
-
-/// Unmounts the pod's memory emptyDirs and removes its emptyDir directories (hostPaths are
-/// never touched). Missing directories are fine.
-pub fn teardown(volumes_dir: &Path) -> std::io::Result<()> {
-    let dir = volumes_dir.join(EMPTY_DIR_PLUGIN);
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return match std::fs::remove_dir_all(volumes_dir.join(DOWNWARD_API_PLUGIN)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            };
-        }
-        Err(e) => return Err(e),
-    };
-    for e in rd {
-        let p = e?.path();
-        while is_mountpoint(&p) {
-            nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH)
-                .map_err(std::io::Error::from)?;
-        }
-    }
-    std::fs::remove_dir_all(&dir)?;
-    match std::fs::remove_dir_all(volumes_dir.join(DOWNWARD_API_PLUGIN)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// Creates `sub` inside `volume` (directories with the volume's mode) and returns its host
@@ -558,7 +485,7 @@ pub fn container_mounts(
                 vol.host_path.clone()
             }
         };
-        let read_only = vm.read_only.unwrap_or(false) || vol.kind == VolumeKind::DownwardApi;
+        let read_only = vm.read_only.unwrap_or(false) || vol.kind.read_only();
         let mut options = vec!["rbind".to_string(), propagation.to_string()];
         options.push(if read_only { "ro" } else { "rw" }.to_string());
         match vm.recursive_read_only.as_deref().unwrap_or("Disabled") {
