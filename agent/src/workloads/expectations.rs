@@ -204,17 +204,17 @@ mod tests {
                     uid: uid.map(str::to_string),
                     ..Default::default()
                 },
-                spec: Some(ReplicaSetSpec {
+                spec: ReplicaSetSpec {
                     replicas: Some(replicas),
                     ..Default::default()
-                }),
+                },
                 status: None,
             }))
         };
         let replicas = |v: &[Object]| -> Vec<i32> {
             v.iter()
                 .map(|o| match o {
-                    Object::ReplicaSet(r) => r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(-1),
+                    Object::ReplicaSet(r) => r.spec.replicas.unwrap_or(-1),
                     _ => -1,
                 })
                 .collect()
