@@ -881,35 +881,6 @@ fn run(mut s: Scanner, rx: mpsc::Receiver<Msg>, tx: watch::Sender<Arc<Snapshot>>
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn manifest_names() {
-        for ok in ["web.yaml", "web.yml", "web.json", "WEB.YAML", "a.b.yaml"] {
-            assert!(is_manifest_name(ok), "{ok}");
-        }
-        for bad in [
-            ".web.yaml",
-            ".web.yaml.swp",
-            "web.yaml~",
-            "web.yaml.bak",
-            "web.yaml.swp",
-            "web.yaml.orig",
-            "#web.yaml#",
-            ".#web.yaml",
-            "4913",
-            "web",
-            ".yaml",
-            "yaml",
-            "web.yaml.tmp",
-        ] {
-            assert!(!is_manifest_name(bad), "{bad}");
-        }
-    }
-}
-
 /// One stream of snapshots from two sources (the static pod directory and the controllers'
 /// directory): each published snapshot holds both sources' files, the first's first, with
 /// its own increasing generation. The task ends when either source ends.
@@ -950,4 +921,75 @@ pub fn merge(
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_snapshots_hold_both_sources() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let file = |p: &str| ManifestFile {
+                path: PathBuf::from(p),
+                pods: Vec::new(),
+                objects: Vec::new(),
+                error: None,
+            };
+            let snap = |files: Vec<ManifestFile>| {
+                Arc::new(Snapshot {
+                    generation: 1,
+                    files,
+                    dir_error: None,
+                })
+            };
+            let (a_tx, a) = watch::channel(snap(vec![file("/m/a.yaml")]));
+            let (b_tx, b) = watch::channel(snap(vec![file("/w/pod_default_x.json")]));
+            let mut merged = merge(a, b);
+            let paths = |s: &Snapshot| {
+                s.files
+                    .iter()
+                    .map(|f| f.path.display().to_string())
+                    .collect::<Vec<_>>()
+            };
+            let first = merged.borrow_and_update().clone();
+            assert_eq!(paths(&first), ["/m/a.yaml", "/w/pod_default_x.json"]);
+            b_tx.send_replace(snap(vec![]));
+            merged.changed().await.expect("merged");
+            let second = merged.borrow_and_update().clone();
+            assert_eq!(paths(&second), ["/m/a.yaml"]);
+            assert!(second.generation > first.generation);
+            drop(a_tx);
+            // One source gone: the merged stream ends.
+            assert!(merged.changed().await.is_err());
+        });
+    }
+
+    #[test]
+    fn manifest_names() {
+        for ok in ["web.yaml", "web.yml", "web.json", "WEB.YAML", "a.b.yaml"] {
+            assert!(is_manifest_name(ok), "{ok}");
+        }
+        for bad in [
+            ".web.yaml",
+            ".web.yaml.swp",
+            "web.yaml~",
+            "web.yaml.bak",
+            "web.yaml.swp",
+            "web.yaml.orig",
+            "#web.yaml#",
+            ".#web.yaml",
+            "4913",
+            "web",
+            ".yaml",
+            "yaml",
+            "web.yaml.tmp",
+        ] {
+            assert!(!is_manifest_name(bad), "{bad}");
+        }
+    }
 }
