@@ -9,6 +9,8 @@
 //! - env-vars: values, `$(VAR)` expansion rules and the downward API;
 //! - configmap: env from a ConfigMap and a Secret (key refs, envFrom with a prefix), their
 //!   files in volumes with the modes asked for;
+//! - deployment: 3 ready replicas named `hello-web-<hash>-<suffix>`, serving their page;
+//! - job: 5 pods Succeeded, never more than 2 at once;
 //! - resources: the container sees its memory limit;
 //! - memory-hog: OOMKilled (exit 137) and restarted;
 //! - liveness-exec: Running (its restart takes 45 s; the probe tests cover it).
@@ -120,8 +122,10 @@ fn every_manifest_runs() {
         names,
         [
             "configmap.yaml",
+            "deployment.yaml",
             "env-vars.yaml",
             "init-containers.yaml",
+            "job.yaml",
             "liveness-exec.yaml",
             "memory-hog.yaml",
             "multi-container.yaml",
@@ -207,6 +211,51 @@ fn every_manifest_runs() {
     }
 
     // resources: the limit is what the container's cgroup says.
+    // deployment: 3 ready replicas serving their page.
+    let ready_web = |node: &Node| {
+        node.pods()
+            .into_iter()
+            .filter(|p| {
+                p["metadata"]["labels"]["app"] == "hello-web"
+                    && container(p, "httpd")["ready"] == Value::Bool(true)
+            })
+            .collect::<Vec<_>>()
+    };
+    let t = Instant::now();
+    while ready_web(&node).len() < 3 {
+        assert!(t.elapsed() < Duration::from_secs(90), "deployment not ready\n{}", node.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let web3 = ready_web(&node);
+    assert!(
+        web3.iter().all(|p| p["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("hello-web-") && n.split('-').count() == 4)),
+        "{:?}",
+        web3.iter().map(|p| &p["metadata"]["name"]).collect::<Vec<_>>()
+    );
+    let ip = web3[0]["status"]["podIP"].as_str().unwrap().to_string();
+    let page = sh(&["/bin/busybox", "wget", "-qO-", &format!("http://{ip}/")]);
+    assert!(page.contains("hello from a Deployment"), "{page}");
+    // job: 5 Succeeded, at most 2 at once.
+    let t = Instant::now();
+    loop {
+        let pods: Vec<Value> = node
+            .pods()
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["job-name"] == "countdown")
+            .collect();
+        let active = pods
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running" || p["status"]["phase"] == "Pending")
+            .count();
+        assert!(active <= 2, "{active} job pods at once");
+        if pods.iter().filter(|p| p["status"]["phase"] == "Succeeded").count() == 5 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(90), "job not done\n{}", node.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     node.wait_pod("resources Running", 60, running("resources-node1"));
     wait_log(&node, "resources-node1", "worker", "67108864", 30);
 

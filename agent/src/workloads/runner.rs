@@ -40,8 +40,8 @@ use crate::source::Snapshot;
 const ORDER: [&str; 5] = ["CronJob", "Deployment", "Job", "ReplicaSet", "DaemonSet"];
 
 /// Passes in a row made at once because statuses changed (owners see their children's new
-/// status).
-const MAX_REPASSES: u32 = 3;
+/// status); after that, one a second while statuses keep changing.
+const MAX_REPASSES: u32 = 10;
 
 /// Changes arriving within this window are handled by one pass (a burst of pod starts).
 const COALESCE: Duration = Duration::from_millis(20);
@@ -248,7 +248,13 @@ impl Workloads {
             .iter()
             .filter(|f| f.path.parent() == Some(self.store.dir()))
             .flat_map(|f| f.pods.iter())
-            .map(|sp| shown.remove(sp.uid()).unwrap_or_else(|| sp.pod.clone()))
+            .map(|sp| {
+                // The file's metadata (labels, owner references, finalizers: what the
+                // controllers write) with the view's status.
+                let mut p = sp.pod.clone();
+                p.status = shown.remove(sp.uid()).and_then(|v| v.status);
+                p
+            })
             .collect();
         let pods = self.expect.pods(observed, now, wall);
         self.declared = snap
@@ -326,11 +332,16 @@ impl Workloads {
         }
         self.collect_garbage(snap, &seen_uids);
         // A status written in this pass is an input of owners synced before it (a CronJob
-        // sees its Job complete): look again at once, a few passes in a row at most (a
-        // controller whose status changed every pass would otherwise never rest).
-        if statuses_changed && self.repasses < MAX_REPASSES {
+        // sees its Job complete): look again at once — a few passes in a row, then once a
+        // second (a controller whose status changed every pass must not spin).
+        if statuses_changed {
             self.repasses += 1;
-            return Some(Duration::ZERO);
+            let soon = if self.repasses <= MAX_REPASSES {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(1)
+            };
+            return Some(next.map_or(soon, |n| n.min(soon)));
         }
         self.repasses = 0;
         next
