@@ -223,7 +223,11 @@ fn every_manifest_runs() {
     };
     let t = Instant::now();
     while ready_web(&node).len() < 3 {
-        assert!(t.elapsed() < Duration::from_secs(90), "deployment not ready\n{}", node.logs());
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "deployment not ready\n{}",
+            node.logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let web3 = ready_web(&node);
@@ -232,7 +236,9 @@ fn every_manifest_runs() {
             .as_str()
             .is_some_and(|n| n.starts_with("hello-web-") && n.split('-').count() == 4)),
         "{:?}",
-        web3.iter().map(|p| &p["metadata"]["name"]).collect::<Vec<_>>()
+        web3.iter()
+            .map(|p| &p["metadata"]["name"])
+            .collect::<Vec<_>>()
     );
     let ip = web3[0]["status"]["podIP"].as_str().unwrap().to_string();
     let page = sh(&["/bin/busybox", "wget", "-qO-", &format!("http://{ip}/")]);
@@ -250,10 +256,19 @@ fn every_manifest_runs() {
             .filter(|p| p["status"]["phase"] == "Running" || p["status"]["phase"] == "Pending")
             .count();
         assert!(active <= 2, "{active} job pods at once");
-        if pods.iter().filter(|p| p["status"]["phase"] == "Succeeded").count() == 5 {
+        if pods
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Succeeded")
+            .count()
+            == 5
+        {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(90), "job not done\n{}", node.logs());
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "job not done\n{}",
+            node.logs()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     node.wait_pod("resources Running", 60, running("resources-node1"));

@@ -12,7 +12,9 @@
 //!   killed -9 during the rollout leaves no extra replica;
 //! - a ReplicaSet pod relabelled out of the selector is replaced and keeps running;
 //! - a DaemonSet's pod appears and disappears with a node label;
-//! - a CronJob `*/1 * * * *` on real time creates `<cronjob>-<minutes>` and its pod runs.
+//! - a CronJob `*/1 * * * *` on real time creates `<cronjob>-<minutes>` and its pod runs; an
+//!   agent killed -9 across the next scheduled minute starts that run once when it is back,
+//!   and runs no schedule twice.
 //!
 //! Statuses are read from the pods' `status.json` and the controllers' records
 //! (`<rootDir>/workload-status`), what the API serves.
@@ -560,6 +562,44 @@ spec:
     wait_until("the cronjob saw it", 30, &node, || {
         status_of(&node, "CronJob", "hello")["lastSuccessfulTime"].is_string()
     });
+    // kill -9, down across the next scheduled minute, back 3 s after it: that minute's run
+    // is started once (no startingDeadlineSeconds: a missed run still runs), the first
+    // is not run again.
+    let mut a = cleanup.agent.take().unwrap();
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let epoch = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let next = (epoch() / 60 + 1) * 60;
+    std::thread::sleep(Duration::from_secs(next + 3 - epoch()));
+    cleanup.agent = Some(node.start("2"));
+    let second = format!("hello-{}", next / 60);
+    wait_until("the missed run started", 30, &node, || {
+        records(&node)
+            .iter()
+            .any(|r| r["kind"] == "Job" && r["name"] == second.as_str())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let jobs: Vec<String> = records(&node)
+        .into_iter()
+        .filter(|r| r["kind"] == "Job")
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect();
+    let mut unique = jobs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(jobs.len(), unique.len(), "{jobs:?}");
+    assert!(jobs.contains(&job) && jobs.contains(&second), "{jobs:?}");
+    for j in [&job, &second] {
+        wait_until("one pod per run", 30, &node, || {
+            let pods = pods_labelled(&node, "job-name", j);
+            pods.len() == 1 && pods[0].1 == "Succeeded"
+        });
+    }
     finish(&node, cleanup, cg);
 }
 
