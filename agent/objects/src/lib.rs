@@ -25,6 +25,7 @@
 //!   DaemonSet) as pure sync decisions.
 //! - [`workload`]: the other kinds a manifest may declare (ConfigMap, Secret, Namespace, Job,
 //!   CronJob, Deployment, ReplicaSet, DaemonSet): decoding, defaulting, validation, identity.
+//! - [`workload_table`]: the API server's printers for those kinds (`kubectl get jobs`...).
 //! - [`table`]: the API's `meta.k8s.io/v1` Table of pods, events, nodes and namespaces (what
 //!   `kubectl get` prints, server-side).
 
@@ -50,3 +51,4 @@ pub mod selector;
 pub mod status;
 pub mod table;
 pub mod workload;
+pub mod workload_table;

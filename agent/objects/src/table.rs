@@ -42,7 +42,7 @@ impl Include {
     }
 }
 
-fn col(name: &str, format: &str, priority: i32, description: &str) -> Value {
+pub(crate) fn col(name: &str, format: &str, priority: i32, description: &str) -> Value {
     json!({"name": name, "type": "string", "format": format, "description": description,
            "priority": priority})
 }
@@ -88,7 +88,7 @@ pub fn table<T: Printable>(
 }
 
 /// Go's `translateTimestampSince`: `<unknown>` without a time.
-fn since(t: Option<&Time>, now: Timestamp) -> String {
+pub(crate) fn since(t: Option<&Time>, now: Timestamp) -> String {
     match t {
         None => "<unknown>".into(),
         Some(t) if t.0 > now => "0s".into(),
@@ -96,7 +96,7 @@ fn since(t: Option<&Time>, now: Timestamp) -> String {
     }
 }
 
-fn or_none(v: Option<&String>) -> String {
+pub(crate) fn or_none(v: Option<&String>) -> String {
     v.filter(|s| !s.is_empty())
         .cloned()
         .unwrap_or_else(|| "<none>".into())
