@@ -57,39 +57,35 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
 #[derive(Debug, Default, Deserialize)]
 pub struct WriteParams {
     #[serde(rename = "dryRun")]
-    dry_run: Option<String>,
+    pub(crate) dry_run: Option<String>,
     #[serde(rename = "gracePeriodSeconds")]
-    grace_period_seconds: Option<i64>,
+    pub(crate) grace_period_seconds: Option<i64>,
     #[serde(rename = "labelSelector")]
-    label_selector: Option<String>,
+    pub(crate) label_selector: Option<String>,
     /// `Strict` (kubectl's default), `Warn` or `Ignore`.
     #[serde(rename = "fieldValidation")]
-    field_validation: Option<String>,
+    pub(crate) field_validation: Option<String>,
 }
 
 impl WriteParams {
-    fn dry_run(&self) -> bool {
+    pub(crate) fn dry_run(&self) -> bool {
         self.dry_run.as_deref() == Some("All")
     }
 
     /// Whether unknown fields fail the write: unless the client asked to be warned or to
     /// have them ignored (a manifest file dropped by hand keeps the kubelet's leniency).
-    fn strict(&self) -> bool {
+    pub(crate) fn strict(&self) -> bool {
         !matches!(self.field_validation.as_deref(), Some("Warn" | "Ignore"))
     }
 }
 
 /// A write whose object has fields the Pod API does not know fails as the API server's
 /// strict field validation does (400 BadRequest naming them), before anything is written.
-fn unknown_fields(
-    strict: bool,
-    pod: &nodelet_objects::manifest::StaticPod,
-) -> Result<(), Box<Status>> {
-    if !strict || pod.ignored_fields.is_empty() {
+pub(crate) fn unknown_fields(strict: bool, ignored_fields: &[String]) -> Result<(), Box<Status>> {
+    if !strict || ignored_fields.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = pod
-        .ignored_fields
+    let list: Vec<String> = ignored_fields
         .iter()
         .map(|f| format!("unknown field \"{f}\""))
         .collect();
@@ -99,13 +95,13 @@ fn unknown_fields(
     )))
 }
 
-type Reply = Result<Response, Box<Status>>;
+pub(crate) type Reply = Result<Response, Box<Status>>;
 
-fn reply(r: Reply) -> Response {
+pub(crate) fn reply(r: Reply) -> Response {
     r.unwrap_or_else(status_response)
 }
 
-fn static_dir<S: NodeState>(k: &Kube<S>) -> Result<PathBuf, Box<Status>> {
+pub(crate) fn static_dir<S: NodeState>(k: &Kube<S>) -> Result<PathBuf, Box<Status>> {
     k.node
         .static_pod_dir()
         .map(Path::to_path_buf)
@@ -119,13 +115,13 @@ fn static_dir<S: NodeState>(k: &Kube<S>) -> Result<PathBuf, Box<Status>> {
 }
 
 /// A request body: JSON, or YAML (`application/yaml`).
-fn body_value(h: &HeaderMap, body: &[u8]) -> Result<Value, Box<Status>> {
+pub(crate) fn body_value(h: &HeaderMap, body: &[u8]) -> Result<Value, Box<Status>> {
     let ct = h
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let parsed = if ct.starts_with(super::protobuf::CONTENT_TYPE) {
-        super::protobuf::namespace(body)
+        super::protobuf::decode(body)
     } else if ct.contains("yaml") {
         std::str::from_utf8(body)
             .map_err(|e| e.to_string())
@@ -164,6 +160,11 @@ fn check_kind(v: &Value) -> Result<(), Box<Status>> {
 /// A manifest check's errors as the API server's answer: field errors → 422 Invalid with
 /// their causes, a file-level problem → 400.
 fn manifest_status(name: &str, e: &ManifestError) -> Box<Status> {
+    manifest_status_of("Pod", name, e)
+}
+
+/// As `manifest_status`, for an object of kind `kind`.
+pub(crate) fn manifest_status_of(kind: &str, name: &str, e: &ManifestError) -> Box<Status> {
     let mut fields: Vec<FieldError> = vec![];
     for p in &e.problems {
         match p {
@@ -171,10 +172,10 @@ fn manifest_status(name: &str, e: &ManifestError) -> Box<Status> {
             Problem::File(msg) => return status::bad_request(msg.clone()),
         }
     }
-    status::invalid("Pod", name, &fields)
+    status::invalid(kind, name, &fields)
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for p in path {
         cur = cur.get(p)?;
@@ -217,7 +218,7 @@ async fn settle<S: NodeState>(
 }
 
 /// A name for `generateName`: the prefix and five characters.
-fn generated(prefix: &str) -> String {
+pub(crate) fn generated(prefix: &str) -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut n =
         jiff::Timestamp::now().as_nanosecond().unsigned_abs() ^ u128::from(std::process::id());
@@ -320,7 +321,7 @@ async fn create_value<S: NodeState>(k: &Kube<S>, ns: &str, q: &WriteParams, mut 
     let Some(new) = pods.first() else {
         return Err(status::internal("the manifest declares no pod".into()));
     };
-    unknown_fields(q.strict(), new)?;
+    unknown_fields(q.strict(), &new.ignored_fields)?;
     if q.dry_run() {
         return Ok(json_response(StatusCode::CREATED, &shown(new)));
     }
@@ -456,7 +457,7 @@ async fn update<S: NodeState>(
             "the rewritten manifest lost the pod".into(),
         ));
     };
-    unknown_fields(strict, new)?;
+    unknown_fields(strict, &new.ignored_fields)?;
     let declared = loc.pods.iter().find(|p| p.name() == name);
     if declared.is_some_and(|d| {
         files::manifest_form(&d.pod, &node) == files::manifest_form(&new.pod, &node)
@@ -574,7 +575,7 @@ async fn remove_pod<S: NodeState>(
 }
 
 /// The grace period of a deletion: `?gracePeriodSeconds=`, else the DeleteOptions body's.
-fn grace(q: &WriteParams, body: &[u8]) -> Option<i64> {
+pub(crate) fn grace(q: &WriteParams, body: &[u8]) -> Option<i64> {
     q.grace_period_seconds.or_else(|| {
         serde_json::from_slice::<Value>(body)
             .ok()?

@@ -145,8 +145,8 @@ pub trait Kind:
 {
     fn from_object(o: &Object) -> Option<&Self>;
     fn into_object(self) -> Object;
-    fn meta(&self) -> &ObjectMeta;
-    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    fn object_meta(&self) -> &ObjectMeta;
+    fn object_meta_mut(&mut self) -> &mut ObjectMeta;
 }
 
 macro_rules! kind {
@@ -161,10 +161,10 @@ macro_rules! kind {
             fn into_object(self) -> Object {
                 Object::$t(Box::new(self))
             }
-            fn meta(&self) -> &ObjectMeta {
+            fn object_meta(&self) -> &ObjectMeta {
                 &self.metadata
             }
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
+            fn object_meta_mut(&mut self) -> &mut ObjectMeta {
                 &mut self.metadata
             }
         }

@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use crate::table::{Printable, since};
 
 const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated.";
-const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created.";
+const AGE_DOC: &str =
+    "CreationTimestamp is a timestamp representing the server time when this object was created.";
 
 fn col(name: &str, type_: &str, priority: i32, description: &str) -> Value {
     let mut c = json!({"name": name, "type": type_, "format": "", "description": description,
@@ -64,7 +65,10 @@ fn containers_cells(template: Option<&PodTemplateSpec>) -> (String, String) {
         .map(|s| s.containers.as_slice())
         .unwrap_or(&[]);
     let names: Vec<&str> = cs.iter().map(|c| c.name.as_str()).collect();
-    let images: Vec<&str> = cs.iter().map(|c| c.image.as_deref().unwrap_or("")).collect();
+    let images: Vec<&str> = cs
+        .iter()
+        .map(|c| c.image.as_deref().unwrap_or(""))
+        .collect();
     (names.join(","), images.join(","))
 }
 
@@ -356,12 +360,7 @@ impl Printable for Deployment {
     fn columns() -> Vec<Value> {
         let mut c = vec![
             name_col(),
-            col(
-                "Ready",
-                "string",
-                0,
-                "Number of the pod with ready state",
-            ),
+            col("Ready", "string", 0, "Number of the pod with ready state"),
             col(
                 "Up-to-date",
                 "string",
