@@ -5,6 +5,7 @@
 //! targets checked in the containers' noderun state (`crate::exec_target`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
@@ -12,9 +13,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use nodelet_api::node_object::NodeFacts;
 use nodelet_api::{ExecTarget, LogRequest, LogSink, NodeState, OutputSink, OutputStream, status};
 use nodelet_objects::pod_metrics::PodMetrics;
+use nodelet_objects::workload::Object;
 
 use crate::logs::{self, LogError, Which};
 use crate::pods::PodsView;
+use crate::source::Snapshot;
 use crate::top::{Sampler, Target};
 
 /// How often a followed log is polled for new lines.
@@ -30,6 +33,8 @@ pub struct NodeView {
     facts: NodeFacts,
     /// Where API writes go (`staticPodPath`).
     static_pod_path: PathBuf,
+    /// The static pod source's snapshots, once it runs (it starts after the API).
+    source: std::sync::OnceLock<tokio::sync::watch::Receiver<Arc<Snapshot>>>,
 }
 
 impl NodeView {
@@ -47,7 +52,13 @@ impl NodeView {
             sampler: Sampler::new(),
             facts,
             static_pod_path,
+            source: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The source whose declared objects `objects` serves.
+    pub fn set_source(&self, rx: tokio::sync::watch::Receiver<Arc<Snapshot>>) {
+        let _ = self.source.set(rx);
     }
 
     /// noderun's state root of the pod's containers.
@@ -60,6 +71,14 @@ impl NodeView {
 impl NodeState for NodeView {
     fn pods(&self) -> Vec<Pod> {
         self.view.pods().into_iter().map(|v| v.pod).collect()
+    }
+
+    /// The objects the current source snapshot declares (no status yet). To do (issue 17's
+    /// engine): add the controllers' objects and every object's status.
+    fn objects(&self) -> Vec<Object> {
+        self.source.get().map_or_else(Vec::new, |rx| {
+            rx.borrow().objects().map(|o| o.object.clone()).collect()
+        })
     }
 
     fn events(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Event> {

@@ -140,7 +140,7 @@ fn main() -> anyhow::Result<()> {
             },
             cfg.static_pod_path.clone(),
         ));
-        let router = nodelet_api::router(node, metrics);
+        let router = nodelet_api::router(node.clone(), metrics);
         let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
         let listener = nodelet_api::bind_unix(&cfg.api_socket)?;
         let mut stopped = api_stopped.clone();
@@ -166,6 +166,7 @@ fn main() -> anyhow::Result<()> {
         let seeds = manager.recover().await;
         let source = StaticPodSource::start(SourceOptions::from_config(&cfg), seeds)
             .with_context(|| format!("watching {}", cfg.static_pod_path.display()))?;
+        node.set_source(source.subscribe());
         tracing::info!(node = %cfg.node_name, path = %cfg.static_pod_path.display(), "nodelet running");
         // systemd (Type=notify): ready once pods are adopted and the source runs; watchdog
         // pings at half the configured interval. Without NOTIFY_SOCKET these are no-ops.
