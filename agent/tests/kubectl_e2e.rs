@@ -995,6 +995,208 @@ fn writes(k: &Kubectl, node: &Node) {
     assert_eq!(manifest_names(node), before);
 }
 
+fn read_manifest(node: &Node, name: &str) -> String {
+    std::fs::read_to_string(node.dir(&format!("manifests/{name}")))
+        .unwrap_or_else(|e| panic!("manifests/{name}: {e}; files: {:?}", manifest_names(node)))
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: IMG\n        command: [/bin/busybox, sleep, '3600']\n";
+
+const JOBS: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: pi\nspec:\n  completions: 5\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: pi\n        image: IMG\n        command: [/bin/busybox, 'true']\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: hello\nspec:\n  schedule: '*/1 * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: hello\n            image: IMG\n            command: [/bin/busybox, echo, hi]\n";
+
+/// Issue 17's kinds through kubectl: discovery, writes as manifest files (create from
+/// literals, apply, scale, rollout restart, delete), reads with kubectl's columns, 422s.
+fn workloads(k: &Kubectl, node: &Node) {
+    let before = manifest_names(node);
+    // api-resources: the kinds with their short names and groups.
+    let out = k.ok(&["api-resources"]);
+    for (name, short, version, kind) in [
+        ("configmaps", "cm", "v1", "ConfigMap"),
+        ("cronjobs", "cj", "batch/v1", "CronJob"),
+        ("daemonsets", "ds", "apps/v1", "DaemonSet"),
+        ("deployments", "deploy", "apps/v1", "Deployment"),
+        ("replicasets", "rs", "apps/v1", "ReplicaSet"),
+    ] {
+        assert_eq!(
+            row_of(&out, name),
+            [name, short, version, "true", kind],
+            "{out}"
+        );
+    }
+    assert_eq!(row_of(&out, "jobs"), ["jobs", "batch/v1", "true", "Job"]);
+    assert!(
+        k.ok(&["api-resources", "--categories", "all"])
+            .contains("deployments")
+    );
+    // ConfigMaps and Secrets from literals (kubectl sends them as protobuf).
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "configmap",
+            "cfg",
+            "--from-literal=a=b",
+            "--from-literal=c=d"
+        ]),
+        "configmap/cfg created\n"
+    );
+    let text = read_manifest(node, "default-configmap-cfg.yaml");
+    assert!(
+        text.contains("kind: ConfigMap") && text.contains("a: b"),
+        "{text}"
+    );
+    let out = k.ok(&["get", "cm"]);
+    assert_eq!(rows(&out)[0], ["NAME", "DATA", "AGE"], "{out}");
+    assert_eq!(row_of(&out, "cfg")[..2], ["cfg", "2"], "{out}");
+    let yaml = k.ok(&["get", "cm", "cfg", "-o", "yaml"]);
+    assert!(
+        yaml.contains("  a: b\n") && yaml.contains("kind: ConfigMap"),
+        "{yaml}"
+    );
+    let err = k.fails(&["create", "configmap", "cfg", "--from-literal=a=b"]);
+    // kubectl's typed create words it so.
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"cfg\" already exists"
+    );
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "secret",
+            "generic",
+            "pw",
+            "--from-literal=user=admin"
+        ]),
+        "secret/pw created\n"
+    );
+    let out = k.ok(&["get", "secrets"]);
+    assert_eq!(rows(&out)[0], ["NAME", "TYPE", "DATA", "AGE"], "{out}");
+    assert_eq!(row_of(&out, "pw")[..3], ["pw", "Opaque", "1"], "{out}");
+    assert_eq!(
+        k.ok(&["get", "secret", "pw", "-o", "jsonpath={.data.user}"]),
+        "YWRtaW4="
+    );
+    // Invalid objects: 422 with the field, nothing written.
+    let (code, _, err) = k.run_with(
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  'a b': x\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("ConfigMap \"bad\" is invalid: data[a b]: Invalid value: \"a b\""),
+        "{err}"
+    );
+    // apply of a Deployment (kubectl's field validation is left to the server): a file.
+    let deployment = DEPLOYMENT.replace("IMG", IMAGE);
+    let (code, out, err) = k.run_with(&["apply", "-f", "-"], Some(&deployment));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "deployment.apps/web created\n"),
+        "{err}"
+    );
+    assert!(read_manifest(node, "default-deployment-web.yaml").contains("replicas: 2"));
+    let out = k.ok(&["get", "deploy"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{out}"
+    );
+    assert_eq!(row_of(&out, "web")[..4], ["web", "0/2", "0", "0"], "{out}");
+    let wide = k.ok(&["get", "deployment", "web", "-o", "wide"]);
+    assert_eq!(
+        row_of(&wide, "web")[5..],
+        ["web", IMAGE, "app=web"],
+        "{wide}"
+    );
+    let (code, out, err) = k.run_with(&["apply", "-f", "-"], Some(&deployment));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "deployment.apps/web unchanged\n"),
+        "{err}"
+    );
+    let unknown = deployment.replace("  replicas: 2\n", "  replicas: 2\n  replica: 3\n");
+    let (code, _, err) = k.run_with(&["apply", "-f", "-"], Some(&unknown));
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown field \"spec.replica\""), "{err}");
+    assert_eq!(
+        k.ok(&["scale", "deployment/web", "--replicas=3"]),
+        "deployment.apps/web scaled\n"
+    );
+    assert!(read_manifest(node, "default-deployment-web.yaml").contains("replicas: 3"));
+    assert_eq!(
+        k.ok(&["rollout", "restart", "deployment/web"]),
+        "deployment.apps/web restarted\n"
+    );
+    let text = read_manifest(node, "default-deployment-web.yaml");
+    assert!(text.contains("kubectl.kubernetes.io/restartedAt"), "{text}");
+    assert!(
+        text.contains("replicas: 3") && text.contains(IMAGE),
+        "{text}"
+    );
+    assert_eq!(
+        k.ok(&["label", "deploy", "web", "tier=front"]),
+        "deployment.apps/web labeled\n"
+    );
+    assert!(
+        k.ok(&["describe", "deployment", "web"])
+            .contains("Replicas:")
+    );
+    // A Job and a CronJob from one file.
+    let jobs = JOBS.replace("IMG", IMAGE);
+    let (code, out, err) = k.run_with(&["create", "-f", "-"], Some(&jobs));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "job.batch/pi created\ncronjob.batch/hello created\n"),
+        "{err}"
+    );
+    let out = k.ok(&["get", "jobs"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
+        "{out}"
+    );
+    assert_eq!(row_of(&out, "pi")[..3], ["pi", "Running", "0/5"], "{out}");
+    let out = k.ok(&["get", "cj"]);
+    assert_eq!(
+        rows(&out)[0],
+        [
+            "NAME",
+            "SCHEDULE",
+            "TIMEZONE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "AGE"
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        row_of(&out, "hello")[..6],
+        ["hello", "*/1 * * * *", "<none>", "<unset>", "0", "<none>"],
+        "{out}"
+    );
+    let all = k.ok(&["get", "all"]);
+    for want in ["deployment.apps/web", "job.batch/pi", "cronjob.batch/hello"] {
+        assert!(all.contains(want), "{want}: {all}");
+    }
+    assert!(k.ok(&["describe", "job", "pi"]).contains("Completions:"));
+    // Deletes: the files go.
+    assert_eq!(
+        k.ok(&["delete", "deployment", "web"]),
+        "deployment.apps \"web\" deleted\n"
+    );
+    assert_eq!(
+        k.ok(&["delete", "cj,job", "--all"]),
+        "cronjob.batch \"hello\" deleted\njob.batch \"pi\" deleted\n"
+    );
+    assert_eq!(
+        k.ok(&["delete", "cm,secret", "--all"]),
+        "configmap \"cfg\" deleted\nsecret \"pw\" deleted\n"
+    );
+    let err = k.fails(&["get", "deploy", "web"]);
+    assert!(err.contains("deployments.apps \"web\" not found"), "{err}");
+    assert_eq!(manifest_names(node), before);
+}
+
 fn exec(k: &Kubectl, node: &Node) {
     let (code, out, err) = k.run(&["exec", "shell-node1", "--", "/bin/busybox", "echo", "hi"]);
     assert_eq!((code, out.as_str()), (0, "hi\n"), "{err}");
@@ -1435,6 +1637,7 @@ fn kubectl_live() {
         ("top", &|| top(&k)),
         ("watch", &|| watch(&k, &node)),
         ("writes", &|| writes(&k, &node)),
+        ("workloads", &|| workloads(&k, &node)),
         ("exec", &|| exec(&k, &node)),
         ("python", &|| python(&k, &node)),
         ("attach", &|| attach(&k, &node)),
