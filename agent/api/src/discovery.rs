@@ -212,7 +212,7 @@ fn group_resources(group: &str) -> Vec<Value> {
             s["version"] = json!("v1");
             out.push(s);
         }
-        if r.group != "" {
+        if !r.group.is_empty() {
             out.push(resource(
                 &format!("{}/status", r.plural),
                 "",

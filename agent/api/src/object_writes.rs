@@ -613,7 +613,7 @@ async fn set_replicas<S: NodeState, T: Served>(
             name,
             &[FieldError::invalid(
                 &FieldPath::new("spec").child("replicas"),
-                &replicas.to_string(),
+                replicas.to_string(),
                 "must be greater than or equal to 0",
             )],
         ));
