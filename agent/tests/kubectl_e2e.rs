@@ -1174,6 +1174,32 @@ fn workloads(k: &Kubectl, node: &Node) {
         ["hello", "*/1 * * * *", "<none>", "<unset>", "0", "<none>"],
         "{out}"
     );
+    // nodectl prints the same tables (the objects crate's printers).
+    for kind in ["deployments", "jobs", "cronjobs", "configmaps", "secrets"] {
+        let o = Command::new(node::target_bin("nodectl"))
+            .arg("--socket")
+            .arg(node.dir("run/nodelet.sock"))
+            .args(["get", kind])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "nodectl get {kind}: {o:?}");
+        let ours = String::from_utf8_lossy(&o.stdout).into_owned();
+        let theirs = k.ok(&["get", kind]);
+        let strip_age = |t: &str| -> Vec<Vec<String>> {
+            rows(t)
+                .into_iter()
+                .map(|mut r| {
+                    r.pop();
+                    r
+                })
+                .collect()
+        };
+        assert_eq!(
+            strip_age(&ours),
+            strip_age(&theirs),
+            "{kind}:\n{ours}\n{theirs}"
+        );
+    }
     let all = k.ok(&["get", "all"]);
     for want in ["deployment.apps/web", "job.batch/pi", "cronjob.batch/hello"] {
         assert!(all.contains(want), "{want}: {all}");

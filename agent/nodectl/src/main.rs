@@ -78,6 +78,46 @@ enum GetWhat {
         #[command(flatten)]
         args: PsArgs,
     },
+    /// ConfigMaps: NAME DATA AGE.
+    #[command(alias = "configmap", alias = "cm")]
+    Configmaps(ObjectArgs),
+    /// Secrets: NAME TYPE DATA AGE.
+    #[command(alias = "secret")]
+    Secrets(ObjectArgs),
+    /// Jobs: NAME STATUS COMPLETIONS DURATION AGE.
+    #[command(alias = "job")]
+    Jobs(ObjectArgs),
+    /// CronJobs: NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE.
+    #[command(alias = "cronjob", alias = "cj")]
+    Cronjobs(ObjectArgs),
+    /// Deployments: NAME READY UP-TO-DATE AVAILABLE AGE.
+    #[command(alias = "deployment", alias = "deploy")]
+    Deployments(ObjectArgs),
+    /// ReplicaSets: NAME DESIRED CURRENT READY AGE.
+    #[command(alias = "replicaset", alias = "rs")]
+    Replicasets(ObjectArgs),
+    /// DaemonSets: NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE.
+    #[command(alias = "daemonset", alias = "ds")]
+    Daemonsets(ObjectArgs),
+}
+
+/// `get <kind> [NAME]` of the workload and configuration kinds.
+#[derive(Debug, clap::Args)]
+struct ObjectArgs {
+    /// One object.
+    name: Option<String>,
+    /// Namespace (default "default").
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// Objects of every namespace.
+    #[arg(short = 'A', long = "all-namespaces")]
+    all_namespaces: bool,
+    /// Output format: wide (adds CONTAINERS IMAGES SELECTOR for workloads), json or yaml.
+    #[arg(short, long, value_parser = ["wide", "json", "yaml"])]
+    output: Option<String>,
+    /// Label selector (`app=web`, `tier in (a,b)`, `!canary`).
+    #[arg(short = 'l', long)]
+    selector: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -363,6 +403,24 @@ fn run(args: Cli) -> anyhow::Result<()> {
         Cmd::Get {
             what: GetWhat::Pods { name, args: a },
         } => rt.block_on(output::ps(&client()?, name.as_deref(), &a)),
+        Cmd::Get { what } => {
+            use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+            use k8s_openapi::api::batch::v1::{CronJob, Job};
+            use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+            let c = client()?;
+            rt.block_on(async {
+                match what {
+                    GetWhat::Pods { .. } => Ok(()),
+                    GetWhat::Configmaps(a) => output::get::<ConfigMap>(&c, &a).await,
+                    GetWhat::Secrets(a) => output::get::<Secret>(&c, &a).await,
+                    GetWhat::Jobs(a) => output::get::<Job>(&c, &a).await,
+                    GetWhat::Cronjobs(a) => output::get::<CronJob>(&c, &a).await,
+                    GetWhat::Deployments(a) => output::get::<Deployment>(&c, &a).await,
+                    GetWhat::Replicasets(a) => output::get::<ReplicaSet>(&c, &a).await,
+                    GetWhat::Daemonsets(a) => output::get::<DaemonSet>(&c, &a).await,
+                }
+            })
+        }
         Cmd::Top {
             what:
                 TopWhat::Pods {

@@ -1,4 +1,6 @@
-//! `ps` / `get pods` (table, `-o wide|json|yaml`, `-w` watch) and `top pods` output.
+//! `ps` / `get pods` (table, `-o wide|json|yaml`, `-w` watch), `get` of the workload and
+//! configuration kinds (the API server's printers, `nodelet_objects::workload_table`) and
+//! `top pods` output.
 
 use std::collections::HashMap;
 
@@ -7,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use nodelet_api::Client;
 use nodelet_objects::pod_table::{self, Columns};
 
-use super::PsArgs;
+use super::{ObjectArgs, PsArgs};
 
 /// The pods (or the one pod) as kubectl's `-o json|yaml`: a List for several, the Pod itself
 /// for one named pod.
@@ -141,6 +143,47 @@ async fn watch(
             rows.insert(k, key);
         }
     }
+    Ok(())
+}
+
+/// `get configmaps|secrets|jobs|cronjobs|deployments|replicasets|daemonsets [NAME]`.
+pub async fn get<T>(client: &Client, a: &ObjectArgs) -> anyhow::Result<()>
+where
+    T: nodelet_objects::workload::Kind + nodelet_objects::table::Printable,
+{
+    let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
+    let items: Vec<T> = match &a.name {
+        Some(n) => vec![client.object::<T>(&ns, n).await?],
+        None => {
+            let ns_filter = (!a.all_namespaces).then_some(ns.as_str());
+            client
+                .objects::<T>(ns_filter, a.selector.as_deref())
+                .await?
+        }
+    };
+    let format = a.output.as_deref().unwrap_or("");
+    if matches!(format, "json" | "yaml") {
+        let v = match items.first() {
+            Some(o) if a.name.is_some() => serde_json::to_value(o)?,
+            _ => serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items,
+                                    "metadata": {"resourceVersion": ""}}),
+        };
+        return print_object(&v, format);
+    }
+    if items.is_empty() {
+        eprintln!(
+            "{}",
+            pod_table::no_resources((!a.all_namespaces).then_some(ns.as_str()))
+        );
+        return Ok(());
+    }
+    let rows = nodelet_objects::table::text_rows(
+        &items,
+        jiff::Timestamp::now(),
+        format == "wide",
+        a.all_namespaces && a.name.is_none(),
+    );
+    print!("{}", pod_table::render(&rows));
     Ok(())
 }
 
