@@ -1205,6 +1205,44 @@ fn workloads(k: &Kubectl, node: &Node) {
         assert!(all.contains(want), "{want}: {all}");
     }
     assert!(k.ok(&["describe", "job", "pi"]).contains("Completions:"));
+    for (kind, name, want) in [
+        ("cronjob", "hello", "Schedule:"),
+        ("configmap", "cfg", "Data\n===="),
+        ("secret", "pw", "user:  5 bytes"),
+    ] {
+        let out = k.ok(&["describe", kind, name]);
+        assert!(out.contains(want), "describe {kind}: {out}");
+    }
+    // kubectl create job --from=cronjob: the Job (protobuf) gets the CronJob's job template.
+    assert_eq!(
+        k.ok(&["create", "job", "manual", "--from=cronjob/hello"]),
+        "job.batch/manual created\n"
+    );
+    let text = read_manifest(node, "default-job-manual.yaml");
+    assert!(
+        text.contains("cronjob.kubernetes.io/instantiate: manual")
+            && text.contains("kind: CronJob")
+            && text.contains("- hi"),
+        "{text}"
+    );
+    // A watch of ConfigMaps sees one created.
+    let mut child = k
+        .cmd(&["get", "cm", "-w"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    wait_lines(&lines, "the initial configmaps", node, &|l| {
+        l.iter().any(|x| x.starts_with("cfg "))
+    });
+    k.ok(&["create", "configmap", "late", "--from-literal=x=y"]);
+    wait_lines(&lines, "configmap late", node, &|l| {
+        l.iter().any(|x| x.starts_with("late "))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
     // Deletes: the files go.
     assert_eq!(
         k.ok(&["delete", "deployment", "web"]),
@@ -1212,11 +1250,11 @@ fn workloads(k: &Kubectl, node: &Node) {
     );
     assert_eq!(
         k.ok(&["delete", "cj,job", "--all"]),
-        "cronjob.batch \"hello\" deleted\njob.batch \"pi\" deleted\n"
+        "cronjob.batch \"hello\" deleted\njob.batch \"manual\" deleted\njob.batch \"pi\" deleted\n"
     );
     assert_eq!(
         k.ok(&["delete", "cm,secret", "--all"]),
-        "configmap \"cfg\" deleted\nsecret \"pw\" deleted\n"
+        "configmap \"cfg\" deleted\nconfigmap \"late\" deleted\nsecret \"pw\" deleted\n"
     );
     let err = k.fails(&["get", "deploy", "web"]);
     assert!(err.contains("deployments.apps \"web\" not found"), "{err}");

@@ -197,11 +197,43 @@ async fn create<S: NodeState, T: Served>(
 ) -> axum::response::Response {
     reply(
         async {
-            let v = body_value(&h, &body)?;
+            let mut v = body_value(&h, &body)?;
+            if content_type(&h).starts_with(super::protobuf::CONTENT_TYPE) && T::KIND == "Job" {
+                job_from_cronjob(&k, &ns, &mut v)?;
+            }
             create_value::<S, T>(&k, &ns, &q, v).await
         }
         .await,
     )
+}
+
+/// A Job kubectl sent as protobuf (`kubectl create job NAME --from=cronjob/CJ`): its spec is
+/// the job template of the CronJob its controller owner reference names (kubectl copies it;
+/// the API takes it from the CronJob rather than decoding a pod template from protobuf).
+fn job_from_cronjob<S: NodeState>(k: &Kube<S>, ns: &str, v: &mut Value) -> Result<(), Box<Status>> {
+    let owner = v
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| {
+            refs.iter()
+                .find(|r| r["kind"] == "CronJob" && r["controller"] == true)
+        })
+        .cloned();
+    let Some(owner) = owner else {
+        return Err(status::unsupported_media_type(
+            "application/vnd.kubernetes.protobuf (a Job not made from a CronJob: send it as JSON, kubectl create -f)",
+        ));
+    };
+    let name = owner["name"].as_str().unwrap_or_default();
+    let cj = k
+        .object::<CronJob>(ns, name)
+        .filter(|cj| cj.metadata.uid.as_deref() == owner["uid"].as_str())
+        .ok_or_else(|| status::not_found("cronjobs.batch", name))?;
+    let spec = serde_json::to_value(&cj.spec.job_template.spec).map_err(internal)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("spec".into(), spec);
+    }
+    Ok(())
 }
 
 /// Creates object `v` of kind `T` in `ns`: a new file in the static pod directory.

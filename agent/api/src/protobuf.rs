@@ -4,9 +4,12 @@
 //! around the object's message. What those commands send is decoded — type meta,
 //! `metadata.name`/`generateName`/`namespace`/`labels`/`annotations`, a ConfigMap's `data`,
 //! `binaryData` and `immutable`, a Secret's `data`, `stringData`, `type` and `immutable` — into
-//! the JSON the rest of the API works on (bytes as base64, as in JSON); other kinds are an
-//! error naming the content type and the kind (`kubectl create deployment|job` send a whole
-//! pod template: not decoded; `kubectl create -f`/`apply` send JSON).
+//! the JSON the rest of the API works on (bytes as base64, as in JSON). Of a Job only the
+//! metadata is decoded (with its owner references): `kubectl create job --from=cronjob/NAME`
+//! sends the CronJob's job template as the spec, which the API takes from that CronJob
+//! (`object_writes`). Other kinds are an error naming the kind (`kubectl create deployment`
+//! or `create job --image` send a whole pod template: not decoded; `kubectl create -f` and
+//! `apply` send JSON).
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -120,11 +123,40 @@ fn object_meta(b: &[u8]) -> Result<Map<String, Value>, String> {
             }
             11 => add_entry(&mut meta, "labels", w, false)?,
             12 => add_entry(&mut meta, "annotations", w, false)?,
+            13 => {
+                let refs = meta.entry("ownerReferences").or_insert_with(|| json!([]));
+                if let Value::Array(a) = refs {
+                    a.push(owner_reference(w.bytes())?);
+                }
+            }
             _ => {}
         }
     }
     meta.retain(|_, v| v.as_str() != Some(""));
     Ok(meta)
+}
+
+/// An OwnerReference (kind 1, name 3, uid 4, apiVersion 5, controller 6,
+/// blockOwnerDeletion 7).
+fn owner_reference(b: &[u8]) -> Result<Value, String> {
+    let mut r = Map::new();
+    for (n, w) in fields(b)? {
+        let key = match n {
+            1 => "kind",
+            3 => "name",
+            4 => "uid",
+            5 => "apiVersion",
+            6 => "controller",
+            7 => "blockOwnerDeletion",
+            _ => continue,
+        };
+        let v = match w {
+            Wire::Varint(x) => Value::Bool(x != 0),
+            other => string(other).into(),
+        };
+        r.insert(key.into(), v);
+    }
+    Ok(Value::Object(r))
 }
 
 /// A protobuf-encoded Namespace, ConfigMap or Secret as JSON.
@@ -148,9 +180,9 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             _ => {}
         }
     }
-    if !matches!(kind.as_str(), "Namespace" | "ConfigMap" | "Secret") {
+    if !matches!(kind.as_str(), "Namespace" | "ConfigMap" | "Secret" | "Job") {
         return Err(format!(
-            "protobuf bodies are read for Namespaces, ConfigMaps and Secrets only (got kind {kind:?}); send JSON"
+            "protobuf bodies are read for Namespaces, ConfigMaps, Secrets and Jobs made from a CronJob only (got kind {kind:?}); send JSON (kubectl create -f)"
         ));
     }
     let mut obj = Map::new();
@@ -209,7 +241,7 @@ mod tests {
             ld(1, &[ld(1, b"v1"), ld(2, b"Pod")].concat()),
         ]
         .concat();
-        assert!(decode(&pod).unwrap_err().contains("Secrets only"));
+        assert!(decode(&pod).unwrap_err().contains("CronJob only"));
     }
 
     /// What `kubectl create configmap x --from-literal=a=b` and `kubectl create secret generic
@@ -244,5 +276,32 @@ mod tests {
         );
         assert_eq!(v["binaryData"]["k"], "AAEC");
         assert_eq!(v["immutable"], true);
+        // A Job's metadata with its owner reference; the spec is not decoded.
+        let owner = [
+            ld(1, b"CronJob"),
+            ld(3, b"hello"),
+            ld(4, b"u-1"),
+            ld(5, b"batch/v1"),
+            vec![6 << 3, 1],
+        ]
+        .concat();
+        let ann = [
+            ld(1, b"cronjob.kubernetes.io/instantiate"),
+            ld(2, b"manual"),
+        ]
+        .concat();
+        let meta = [ld(1, b"manual-1"), ld(12, &ann), ld(13, &owner)].concat();
+        let raw = [ld(1, &meta), ld(2, b"\x0a\x00")].concat();
+        let type_meta = [ld(1, b"batch/v1"), ld(2, b"Job")].concat();
+        let body = [b"k8s\0".to_vec(), ld(1, &type_meta), ld(2, &raw)].concat();
+        let v = decode(&body).unwrap();
+        assert_eq!(
+            v,
+            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {
+                "name": "manual-1",
+                "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
+                "ownerReferences": [{"kind": "CronJob", "name": "hello", "uid": "u-1",
+                                     "apiVersion": "batch/v1", "controller": true}]}})
+        );
     }
 }
