@@ -167,9 +167,9 @@ fn discovery(k: &Kubectl) {
         "{out}"
     );
     // An unknown resource type: kubectl's own error from discovery.
-    let err = k.fails(&["get", "deployments"]);
+    let err = k.fails(&["get", "statefulsets"]);
     assert!(
-        err.contains("the server doesn't have a resource type \"deployments\""),
+        err.contains("the server doesn't have a resource type \"statefulsets\""),
         "{err}"
     );
 }
@@ -418,9 +418,9 @@ fn nodes_events_namespaces(k: &Kubectl) {
         "--timeout=20s",
     ]);
     assert_eq!(out, "pod/shell-node1 condition met\n");
-    // `all` is the pods here (one kind: no `pod/` prefix).
+    // `all`: the pods and the workloads (several kinds: `pod/` prefixes).
     let out = k.ok(&["get", "all"]);
-    row_of(&out, "shell-node1");
+    row_of(&out, "pod/shell-node1");
     let out = k.ok(&["get", "namespaces"]);
     assert_eq!(rows(&out)[0], ["NAME", "STATUS", "AGE"]);
     for ns in ["default", "kube-system", "kube-public"] {
@@ -840,19 +840,19 @@ fn writes(k: &Kubectl, node: &Node) {
     assert!(err.contains("bogus"), "{err}");
     std::fs::write(
         &bad,
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\n",
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: bad\n",
     )
     .unwrap();
     // A kind this node does not serve: kubectl stops before sending it (with validation it
-    // fails looking for the group's schema; without, on the resource mapping).
+    // fails looking for the kind's schema; without, on the resource mapping).
     let err = k.fails(&["apply", "-f", bad.to_str().unwrap()]);
     assert!(
-        err.contains("error validating data: the server could not find the requested resource"),
+        err.contains("error validating data: failed to download openapi"),
         "{err}"
     );
     let err = k.fails(&["apply", "--validate=false", "-f", bad.to_str().unwrap()]);
     assert!(
-        err.contains("no matches for kind \"Deployment\" in version \"apps/v1\""),
+        err.contains("no matches for kind \"StatefulSet\" in version \"apps/v1\""),
         "{err}"
     );
     std::fs::write(&bad, "{nope").unwrap();
