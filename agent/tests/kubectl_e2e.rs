@@ -92,6 +92,19 @@ impl Kubectl {
         )
     }
 
+    /// A long-running kubectl (`get -w`) whose stdout lines are collected as they come.
+    fn spawn_lines(&self, args: &[&str]) -> (Child, Arc<Mutex<Vec<String>>>) {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = collect_lines(&mut child);
+        (child, lines)
+    }
+
     fn run(&self, args: &[&str]) -> (i32, String, String) {
         self.run_with(args, None)
     }
@@ -519,14 +532,7 @@ fn wait_lines(
 }
 
 fn watch(k: &Kubectl, node: &Node) {
-    let mut child = k
-        .cmd(&["get", "pods", "-w"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = collect_lines(&mut child);
+    let (mut child, lines) = k.spawn_lines(&["get", "pods", "-w"]);
     let first = wait_lines(&lines, "the initial table", node, &|l| {
         l.iter().any(|x| x.starts_with("shell-node1 "))
     });
@@ -1226,14 +1232,7 @@ fn workloads(k: &Kubectl, node: &Node) {
         "{text}"
     );
     // A watch of ConfigMaps sees one created.
-    let mut child = k
-        .cmd(&["get", "cm", "-w"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = collect_lines(&mut child);
+    let (mut child, lines) = k.spawn_lines(&["get", "cm", "-w"]);
     wait_lines(&lines, "the initial configmaps", node, &|l| {
         l.iter().any(|x| x.starts_with("cfg "))
     });

@@ -22,9 +22,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post, put};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Status, Time};
 use serde_json::{Value, json};
 
@@ -34,8 +32,8 @@ use super::objects::{Served, prefix, resource_name};
 use super::patch::{self as patching, PatchType};
 use super::response::json_response;
 use super::writes::{
-    Reply, SETTLE, WriteParams, body_value, generated, manifest_status_of, reply, static_dir,
-    str_at, unknown_fields,
+    Reply, SETTLE, WriteParams, body_value, check_identity, claim_name, manifest_status_of,
+    patch_status, patch_type, reply, static_dir, str_at, unknown_fields,
 };
 use super::{NodeState, status};
 use nodelet_objects::field::{FieldError, FieldPath};
@@ -44,15 +42,7 @@ use nodelet_objects::workload::{DeclaredObject, Kind};
 
 /// The write routes of every served kind (sharing `kube` with the reads).
 pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
-    let r = Router::new();
-    let r = kind_routes::<S, ConfigMap>(r);
-    let r = kind_routes::<S, Secret>(r);
-    let r = kind_routes::<S, Job>(r);
-    let r = kind_routes::<S, CronJob>(r);
-    let r = kind_routes::<S, Deployment>(r);
-    let r = kind_routes::<S, ReplicaSet>(r);
-    let r = kind_routes::<S, DaemonSet>(r);
-    r.with_state(kube)
+    super::objects::each_kind!(Router::new(), kind_routes, S).with_state(kube)
 }
 
 fn kind_routes<S: NodeState, T: Served>(r: Router<Kube<S>>) -> Router<Kube<S>> {
@@ -246,39 +236,7 @@ async fn create_value<S: NodeState, T: Served>(
     let dir = static_dir(k)?;
     let node = k.node.node_facts().name;
     check_kind::<T>(&mut v)?;
-    if let Some(body_ns) = str_at(&v, &["metadata", "namespace"])
-        && body_ns != ns
-    {
-        return Err(status::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request"
-                .into(),
-        ));
-    }
-    let name = match (
-        str_at(&v, &["metadata", "name"]),
-        str_at(&v, &["metadata", "generateName"]),
-    ) {
-        (Some(n), _) if !n.is_empty() => n.to_string(),
-        (_, Some(g)) if !g.is_empty() => generated(g),
-        _ => {
-            return Err(status::invalid(
-                T::KIND,
-                "",
-                &[FieldError::required(
-                    &FieldPath::new("metadata").child("name"),
-                    "name or generateName is required",
-                )],
-            ));
-        }
-    };
-    if let Some(Value::Object(m)) = v.as_object_mut().map(|o| {
-        o.entry("metadata")
-            .or_insert_with(|| Value::Object(Default::default()))
-    }) {
-        m.insert("name".into(), Value::String(name.clone()));
-        m.insert("namespace".into(), Value::String(ns.to_string()));
-        m.remove("generateName");
-    }
+    let name = claim_name(&mut v, ns, T::KIND)?;
     let dirs = dirs(k)?;
     let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     if k.object::<T>(ns, &name).is_some()
@@ -371,19 +329,7 @@ async fn update<S: NodeState, T: Served>(
     let node = k.node.node_facts().name;
     let resource = resource_name::<T>();
     check_kind::<T>(&mut new)?;
-    if let Some(n) = str_at(&new, &["metadata", "name"])
-        && n != name
-    {
-        return Err(status::bad_request(format!(
-            "the name of the object ({n}) does not match the name on the URL ({name})"
-        )));
-    }
-    if str_at(&new, &["metadata", "namespace"]).is_some_and(|n| n != ns) {
-        return Err(status::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request"
-                .into(),
-        ));
-    }
+    check_identity(&new, ns, name)?;
     let meta = current.object_meta();
     if let Some(rv) = str_at(&new, &["metadata", "resourceVersion"])
         && meta.resource_version.as_deref().is_some_and(|c| c != rv)
@@ -461,13 +407,6 @@ fn content_type(h: &HeaderMap) -> &str {
         .unwrap_or("")
 }
 
-fn patch_status(e: patching::PatchError) -> Box<Status> {
-    match e {
-        patching::PatchError::Body(m) => status::bad_request(m),
-        other => status::failure(422, "Invalid", other.to_string()),
-    }
-}
-
 async fn patch_one<S: NodeState, T: Served>(
     State(k): State<Kube<S>>,
     UrlPath((ns, name)): UrlPath<(String, String)>,
@@ -477,9 +416,8 @@ async fn patch_one<S: NodeState, T: Served>(
 ) -> axum::response::Response {
     reply(
         async {
-            let ct = content_type(&h);
-            let kind = match PatchType::from_content_type(ct) {
-                Some(PatchType::Apply) => {
+            let kind = match patch_type(&h)? {
+                PatchType::Apply => {
                     // Server-side apply with one field manager: the applied object becomes the
                     // object's manifest, created if there is none.
                     let v = body_value(&h, &body)?;
@@ -488,13 +426,7 @@ async fn patch_one<S: NodeState, T: Served>(
                             update::<S, T>(&k, &ns, &name, &current, &loc, v, &q).await
                         }
                         Err(s) if s.code == Some(404) => {
-                            if let Some(n) = str_at(&v, &["metadata", "name"])
-                                && n != name
-                            {
-                                return Err(status::bad_request(format!(
-                                    "the name of the object ({n}) does not match the name on the URL ({name})"
-                                )));
-                            }
+                            check_identity(&v, &ns, &name)?;
                             let mut v = v;
                             if let Some(Value::Object(m)) = v.as_object_mut().map(|o| {
                                 o.entry("metadata")
@@ -507,8 +439,7 @@ async fn patch_one<S: NodeState, T: Served>(
                         Err(s) => Err(s),
                     };
                 }
-                Some(kind) => kind,
-                None => return Err(status::unsupported_media_type(ct)),
+                kind => kind,
             };
             let (current, loc) = find::<S, T>(&k, &ns, &name)?;
             let doc = declared_value(&current, &loc, &ns, &name);
@@ -690,14 +621,12 @@ async fn patch_scale<S: NodeState, T: Served>(
 ) -> axum::response::Response {
     reply(
         async {
-            let ct = content_type(&h);
-            let kind = match PatchType::from_content_type(ct) {
-                Some(PatchType::Apply) => {
+            let kind = match patch_type(&h)? {
+                PatchType::Apply => {
                     let v = body_value(&h, &body)?;
                     return set_replicas::<S, T>(&k, &ns, &name, &v, &q).await;
                 }
-                Some(kind) => kind,
-                None => return Err(status::unsupported_media_type(ct)),
+                kind => kind,
             };
             let (current, _) = find::<S, T>(&k, &ns, &name)?;
             let new = patching::apply(&scale_of(&current), kind, &body).map_err(patch_status)?;

@@ -11,9 +11,6 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use nodelet_objects::field_selector::{FieldSelector, Selectable};
 use nodelet_objects::selector::Selector;
 use nodelet_objects::table::Printable;
@@ -45,17 +42,27 @@ pub fn resource_name<T: Kind>() -> String {
     }
 }
 
+/// `$add::<S, T>(router)` for every served kind `T`: the one list of the kinds the routes
+/// are made for (reads here, writes in `object_writes`).
+macro_rules! each_kind {
+    ($router:expr, $add:ident, $s:ty) => {{
+        use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+        use k8s_openapi::api::batch::v1::{CronJob, Job};
+        use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+        let r = $add::<$s, ConfigMap>($router);
+        let r = $add::<$s, Secret>(r);
+        let r = $add::<$s, Job>(r);
+        let r = $add::<$s, CronJob>(r);
+        let r = $add::<$s, Deployment>(r);
+        let r = $add::<$s, ReplicaSet>(r);
+        $add::<$s, DaemonSet>(r)
+    }};
+}
+pub(crate) use each_kind;
+
 /// The read routes of every served kind.
 pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
-    let r = Router::new();
-    let r = kind_routes::<S, ConfigMap>(r);
-    let r = kind_routes::<S, Secret>(r);
-    let r = kind_routes::<S, Job>(r);
-    let r = kind_routes::<S, CronJob>(r);
-    let r = kind_routes::<S, Deployment>(r);
-    let r = kind_routes::<S, ReplicaSet>(r);
-    let r = kind_routes::<S, DaemonSet>(r);
-    r.with_state(kube)
+    each_kind!(Router::new(), kind_routes, S).with_state(kube)
 }
 
 fn kind_routes<S: NodeState, T: Served>(r: Router<Kube<S>>) -> Router<Kube<S>> {

@@ -217,6 +217,83 @@ async fn settle<S: NodeState>(
     }
 }
 
+/// The name a create gives object `v` (of `kind`) in `ns`: its `metadata.name`, else one made
+/// from `generateName`; written into `v` with the namespace. 400 if the object names another
+/// namespace, 422 without a name.
+pub(crate) fn claim_name(v: &mut Value, ns: &str, kind: &str) -> Result<String, Box<Status>> {
+    if let Some(body_ns) = str_at(v, &["metadata", "namespace"])
+        && body_ns != ns
+    {
+        return Err(namespace_mismatch());
+    }
+    let name = match (
+        str_at(v, &["metadata", "name"]),
+        str_at(v, &["metadata", "generateName"]),
+    ) {
+        (Some(n), _) if !n.is_empty() => n.to_string(),
+        (_, Some(g)) if !g.is_empty() => generated(g),
+        _ => {
+            return Err(status::invalid(
+                kind,
+                "",
+                &[FieldError::required(
+                    &FieldPath::new("metadata").child("name"),
+                    "name or generateName is required",
+                )],
+            ));
+        }
+    };
+    if let Some(Value::Object(m)) = v.as_object_mut().map(|o| {
+        o.entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()))
+    }) {
+        m.insert("name".into(), Value::String(name.clone()));
+        m.insert("namespace".into(), Value::String(ns.to_string()));
+        m.remove("generateName");
+    }
+    Ok(name)
+}
+
+fn namespace_mismatch() -> Box<Status> {
+    status::bad_request(
+        "the namespace of the provided object does not match the namespace sent on the request"
+            .into(),
+    )
+}
+
+/// An update's object must be the one of the URL: 400 if it names another object or
+/// namespace.
+pub(crate) fn check_identity(v: &Value, ns: &str, name: &str) -> Result<(), Box<Status>> {
+    if let Some(n) = str_at(v, &["metadata", "name"])
+        && n != name
+    {
+        return Err(status::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
+    }
+    if str_at(v, &["metadata", "namespace"]).is_some_and(|n| n != ns) {
+        return Err(namespace_mismatch());
+    }
+    Ok(())
+}
+
+/// The patch type of a PATCH request (its Content-Type), 415 for any other body type.
+pub(crate) fn patch_type(h: &HeaderMap) -> Result<PatchType, Box<Status>> {
+    let ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    PatchType::from_content_type(ct).ok_or_else(|| status::unsupported_media_type(ct))
+}
+
+/// A patch that cannot be applied: 400 for a body that is not a patch, else 422.
+pub(crate) fn patch_status(e: patching::PatchError) -> Box<Status> {
+    match e {
+        patching::PatchError::Body(m) => status::bad_request(m),
+        other => status::failure(422, "Invalid", other.to_string()),
+    }
+}
+
 /// A name for `generateName`: the prefix and five characters.
 pub(crate) fn generated(prefix: &str) -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -267,39 +344,12 @@ async fn create_value<S: NodeState>(k: &Kube<S>, ns: &str, q: &WriteParams, mut 
         o.insert("apiVersion".into(), "v1".into());
         o.insert("kind".into(), "Pod".into());
     }
-    if let Some(body_ns) = str_at(&v, &["metadata", "namespace"])
-        && body_ns != ns
-    {
-        return Err(status::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request"
-                .into(),
-        ));
-    }
-    let name = match (
-        str_at(&v, &["metadata", "name"]),
-        str_at(&v, &["metadata", "generateName"]),
-    ) {
-        (Some(n), _) if !n.is_empty() => n.to_string(),
-        (_, Some(g)) if !g.is_empty() => generated(g),
-        _ => {
-            return Err(status::invalid(
-                "Pod",
-                "",
-                &[FieldError::required(
-                    &FieldPath::new("metadata").child("name"),
-                    "name or generateName is required",
-                )],
-            ));
-        }
-    };
+    let name = claim_name(&mut v, ns, "Pod")?;
     let meta = v.as_object_mut().map(|o| {
         o.entry("metadata")
             .or_insert_with(|| Value::Object(Default::default()))
     });
     if let Some(Value::Object(m)) = meta {
-        m.insert("name".into(), Value::String(name.clone()));
-        m.insert("namespace".into(), Value::String(ns.to_string()));
-        m.remove("generateName");
         let a = m
             .entry("annotations")
             .or_insert_with(|| Value::Object(Default::default()));
@@ -381,18 +431,7 @@ async fn update<S: NodeState>(
     let (dry_run, strict) = (q.dry_run(), q.strict());
     let node = k.node.node_facts().name;
     check_kind(&new)?;
-    if str_at(&new, &["metadata", "name"]).is_some_and(|n| n != name) {
-        return Err(status::bad_request(format!(
-            "the name of the object ({}) does not match the name on the URL ({name})",
-            str_at(&new, &["metadata", "name"]).unwrap_or_default()
-        )));
-    }
-    if str_at(&new, &["metadata", "namespace"]).is_some_and(|n| n != ns) {
-        return Err(status::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request"
-                .into(),
-        ));
-    }
+    check_identity(&new, ns, name)?;
     if let Some(rv) = str_at(&new, &["metadata", "resourceVersion"])
         && current
             .metadata
@@ -502,39 +541,24 @@ async fn patch_pod<S: NodeState>(
     reply(
         async {
             let dir = static_dir(&k)?;
-            let ct = h
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let kind = match PatchType::from_content_type(ct) {
-                Some(PatchType::Apply) => {
+            let kind = match patch_type(&h)? {
+                PatchType::Apply => {
                     // Server-side apply with one field manager: the applied object becomes the
                     // pod's manifest, created if there is none.
                     let v = body_value(&h, &body)?;
-                    if str_at(&v, &["metadata", "name"]).is_some_and(|n| n != name) {
-                        return Err(status::bad_request(format!(
-                            "the name of the object ({}) does not match the name on the URL ({name})",
-                            str_at(&v, &["metadata", "name"]).unwrap_or_default()
-                        )));
-                    }
+                    check_identity(&v, &ns, &name)?;
                     return match find(&k, &dir, &ns, &name) {
-                        Ok((current, loc)) => {
-                            update(&k, &ns, &name, &current, &loc, v, &q).await
-                        }
+                        Ok((current, loc)) => update(&k, &ns, &name, &current, &loc, v, &q).await,
                         Err(s) if s.code == Some(404) => create_value(&k, &ns, &q, v).await,
                         Err(s) => Err(s),
                     };
                 }
-                Some(k) => k,
-                None => return Err(status::unsupported_media_type(ct)),
+                k => k,
             };
             let (current, loc) = find(&k, &dir, &ns, &name)?;
             let doc =
                 serde_json::to_value(&current).map_err(|e| status::internal(e.to_string()))?;
-            let new = patching::apply(&doc, kind, &body).map_err(|e| match e {
-                patching::PatchError::Body(m) => status::bad_request(m),
-                other => status::failure(422, "Invalid", other.to_string()),
-            })?;
+            let new = patching::apply(&doc, kind, &body).map_err(patch_status)?;
             update(&k, &ns, &name, &current, &loc, new, &q).await
         }
         .await,

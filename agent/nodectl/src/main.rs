@@ -48,21 +48,28 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// What to list: namespace(s), label selector, output format (pods and the other kinds).
 #[derive(Debug, clap::Args)]
-struct PsArgs {
+struct ListArgs {
     /// Namespace (default "default").
     #[arg(short, long)]
     namespace: Option<String>,
-    /// Pods of every namespace.
+    /// Objects of every namespace.
     #[arg(short = 'A', long = "all-namespaces")]
     all_namespaces: bool,
-    /// Output format: wide (adds IP and NODE), json or yaml (the full v1 Pods; a List for
-    /// several).
+    /// Output format: wide (pods: IP and NODE; workloads: CONTAINERS IMAGES SELECTOR), json
+    /// or yaml (the full objects; a List for several).
     #[arg(short, long, value_parser = ["wide", "json", "yaml"])]
     output: Option<String>,
     /// Label selector (`app=web`, `tier in (a,b)`, `!canary`).
     #[arg(short = 'l', long)]
     selector: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct PsArgs {
+    #[command(flatten)]
+    list: ListArgs,
     /// After the list, print a row again whenever a pod changes.
     #[arg(short, long)]
     watch: bool,
@@ -106,18 +113,8 @@ enum GetWhat {
 struct ObjectArgs {
     /// One object.
     name: Option<String>,
-    /// Namespace (default "default").
-    #[arg(short, long)]
-    namespace: Option<String>,
-    /// Objects of every namespace.
-    #[arg(short = 'A', long = "all-namespaces")]
-    all_namespaces: bool,
-    /// Output format: wide (adds CONTAINERS IMAGES SELECTOR for workloads), json or yaml.
-    #[arg(short, long, value_parser = ["wide", "json", "yaml"])]
-    output: Option<String>,
-    /// Label selector (`app=web`, `tier in (a,b)`, `!canary`).
-    #[arg(short = 'l', long)]
-    selector: Option<String>,
+    #[command(flatten)]
+    list: ListArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,15 +35,15 @@ fn print_object(v: &serde_json::Value, format: &str) -> anyhow::Result<()> {
 }
 
 pub async fn ps(client: &Client, name: Option<&str>, a: &PsArgs) -> anyhow::Result<()> {
-    let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
-    let ns_filter = (!a.all_namespaces || name.is_some()).then_some(ns.as_str());
+    let ns = a.list.namespace.clone().unwrap_or_else(|| "default".into());
+    let ns_filter = (!a.list.all_namespaces || name.is_some()).then_some(ns.as_str());
     let pods = match name {
         Some(n) => vec![client.pod(&ns, n).await?],
-        None => client.pods(ns_filter, a.selector.as_deref()).await?,
+        None => client.pods(ns_filter, a.list.selector.as_deref()).await?,
     };
-    let format = a.output.as_deref().unwrap_or("");
+    let format = a.list.output.as_deref().unwrap_or("");
     let cols = Columns {
-        namespace: a.all_namespaces && name.is_none(),
+        namespace: a.list.all_namespaces && name.is_none(),
         wide: format == "wide",
     };
     let now = jiff::Timestamp::now();
@@ -54,7 +54,7 @@ pub async fn ps(client: &Client, name: Option<&str>, a: &PsArgs) -> anyhow::Resu
     } else if pods.is_empty() {
         eprintln!(
             "{}",
-            pod_table::no_resources((!a.all_namespaces).then_some(ns.as_str()))
+            pod_table::no_resources((!a.list.all_namespaces).then_some(ns.as_str()))
         );
     } else {
         let mut rows = vec![pod_table::header(cols)];
@@ -87,7 +87,7 @@ async fn watch(
     listed: &[Pod],
     mut widths: Vec<usize>,
 ) -> anyhow::Result<()> {
-    let format = a.output.as_deref().unwrap_or("");
+    let format = a.list.output.as_deref().unwrap_or("");
     let structured = matches!(format, "json" | "yaml");
     let mut printed: HashMap<String, serde_json::Value> = HashMap::new();
     let mut rows: HashMap<String, Vec<String>> = HashMap::new();
@@ -101,7 +101,9 @@ async fn watch(
         }
     }
     let mut header_done = !widths.is_empty();
-    let mut w = client.watch_pods(ns_filter, a.selector.as_deref()).await?;
+    let mut w = client
+        .watch_pods(ns_filter, a.list.selector.as_deref())
+        .await?;
     while let Some(ev) = w.next().await? {
         let pod = &ev.object;
         if name.is_some_and(|n| pod.metadata.name.as_deref() != Some(n)) {
@@ -151,17 +153,17 @@ pub async fn get<T>(client: &Client, a: &ObjectArgs) -> anyhow::Result<()>
 where
     T: nodelet_objects::workload::Kind + nodelet_objects::table::Printable,
 {
-    let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
+    let ns = a.list.namespace.clone().unwrap_or_else(|| "default".into());
     let items: Vec<T> = match &a.name {
         Some(n) => vec![client.object::<T>(&ns, n).await?],
         None => {
-            let ns_filter = (!a.all_namespaces).then_some(ns.as_str());
+            let ns_filter = (!a.list.all_namespaces).then_some(ns.as_str());
             client
-                .objects::<T>(ns_filter, a.selector.as_deref())
+                .objects::<T>(ns_filter, a.list.selector.as_deref())
                 .await?
         }
     };
-    let format = a.output.as_deref().unwrap_or("");
+    let format = a.list.output.as_deref().unwrap_or("");
     if matches!(format, "json" | "yaml") {
         let v = match items.first() {
             Some(o) if a.name.is_some() => serde_json::to_value(o)?,
@@ -173,7 +175,7 @@ where
     if items.is_empty() {
         eprintln!(
             "{}",
-            pod_table::no_resources((!a.all_namespaces).then_some(ns.as_str()))
+            pod_table::no_resources((!a.list.all_namespaces).then_some(ns.as_str()))
         );
         return Ok(());
     }
@@ -181,7 +183,7 @@ where
         &items,
         jiff::Timestamp::now(),
         format == "wide",
-        a.all_namespaces && a.name.is_none(),
+        a.list.all_namespaces && a.name.is_none(),
     );
     print!("{}", pod_table::render(&rows));
     Ok(())
