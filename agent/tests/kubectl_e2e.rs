@@ -1123,6 +1123,18 @@ fn workloads(k: &Kubectl, node: &Node) {
     let (code, _, err) = k.run_with(&["apply", "-f", "-"], Some(&unknown));
     assert_eq!(code, 1);
     assert!(err.contains("unknown field \"spec.replica\""), "{err}");
+    let mismatch = deployment.replace(
+        "      labels: {app: web}\n    spec:",
+        "      labels: {app: other}\n    spec:",
+    );
+    let (code, _, err) = k.run_with(&["apply", "-f", "-"], Some(&mismatch));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "The Deployment \"web\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`"
+        ),
+        "{err}"
+    );
     assert_eq!(
         k.ok(&["scale", "deployment/web", "--replicas=3"]),
         "deployment.apps/web scaled\n"

@@ -25,6 +25,8 @@
 //!   DaemonSet) as pure sync decisions.
 //! - [`workload`]: the other kinds a manifest may declare (ConfigMap, Secret, Namespace, Job,
 //!   CronJob, Deployment, ReplicaSet, DaemonSet): decoding, defaulting, validation, identity.
+//! - [`workload_validation`]: the API server's validation of the workloads' specs (selectors,
+//!   counts, restart policies, pod templates as Pods).
 //! - [`workload_table`]: the API server's printers for those kinds (`kubectl get jobs`...).
 //! - [`table`]: the API's `meta.k8s.io/v1` Table of pods, events, nodes and namespaces (what
 //!   `kubectl get` prints, server-side).
@@ -52,3 +54,4 @@ pub mod status;
 pub mod table;
 pub mod workload;
 pub mod workload_table;
+pub mod workload_validation;

@@ -138,6 +138,30 @@ impl Selector {
         Ok(Selector(reqs))
     }
 
+    /// An object's `LabelSelector` (`matchLabels` and `matchExpressions`) as a selector; an
+    /// unknown operator is an error naming it.
+    pub fn from_label_selector(
+        sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    ) -> Result<Selector, String> {
+        let mut reqs: Vec<Requirement> = sel
+            .match_labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
+            .collect();
+        for e in sel.match_expressions.iter().flatten() {
+            let (k, vs) = (e.key.clone(), e.values.clone().unwrap_or_default());
+            reqs.push(match e.operator.as_str() {
+                "In" => Requirement::In(k, vs),
+                "NotIn" => Requirement::NotIn(k, vs),
+                "Exists" => Requirement::Exists(k),
+                "DoesNotExist" => Requirement::DoesNotExist(k),
+                other => return Err(format!("{other:?} is not a valid label selector operator")),
+            });
+        }
+        Ok(Selector(reqs))
+    }
+
     pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
         let get = |k: &str| labels.and_then(|l| l.get(k));
         self.0.iter().all(|r| match r {

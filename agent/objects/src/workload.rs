@@ -411,7 +411,7 @@ fn validate(o: &Object) -> Vec<FieldError> {
         | Object::CronJob(_)
         | Object::Deployment(_)
         | Object::ReplicaSet(_)
-        | Object::DaemonSet(_) => {}
+        | Object::DaemonSet(_) => errs.extend(crate::workload_validation::validate(o)),
     }
     errs
 }

@@ -722,10 +722,10 @@ mod tests {
             ["agent", "1", "1", "1", "1", "1", "a=b,disktype=ssd", "24h"]
         );
         let rows = crate::table::text_rows(std::slice::from_ref(&ds), now(), true, true);
-        assert_eq!(rows[0].len(), 13);
+        assert_eq!(rows[0].len(), 12);
         assert_eq!(rows[0][..2], ["NAMESPACE", "NAME"]);
-        assert_eq!(rows[0][12], "SELECTOR");
-        assert_eq!(rows[1][12], "app=agent");
+        assert_eq!(rows[0][11], "SELECTOR");
+        assert_eq!(rows[1][11], "app=agent");
         let t = table(&[ds], "9", now(), Include::Metadata);
         assert_eq!(t["rows"][0]["cells"].as_array().unwrap().len(), 11);
         assert_eq!(t["columnDefinitions"][0]["format"], "name");
