@@ -943,11 +943,16 @@ fn writes(k: &Kubectl, node: &Node) {
     );
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     assert!(!node.dir("manifests/slow.yaml").exists());
-    // Namespaces: created (kept while the agent runs), or there with their first pod;
-    // deleting one deletes its pods.
+    // Namespaces: created (a Namespace manifest, so it outlives an agent restart), or there
+    // with their first pod; deleting one deletes its pods.
     assert_eq!(
         k.ok(&["create", "ns", "empty"]),
         "namespace/empty created\n"
+    );
+    let text = std::fs::read_to_string(node.dir("manifests/namespace-empty.yaml")).unwrap();
+    assert!(
+        text.contains("kind: Namespace") && text.contains("name: empty"),
+        "{text}"
     );
     assert_eq!(row_of(&k.ok(&["get", "ns"]), "empty")[1], "Active");
     let err = k.fails(&["create", "ns", "empty"]);
@@ -964,6 +969,7 @@ fn writes(k: &Kubectl, node: &Node) {
         k.ok(&["delete", "ns", "empty"]),
         "namespace \"empty\" deleted\n"
     );
+    assert!(!node.dir("manifests/namespace-empty.yaml").exists());
     k.ok(&[
         "run",
         "nsx",
@@ -1269,6 +1275,13 @@ fn workloads(k: &Kubectl, node: &Node) {
     );
     let err = k.fails(&["get", "deploy", "web"]);
     assert!(err.contains("deployments.apps \"web\" not found"), "{err}");
+    // Deleting a namespace deletes its objects' documents too.
+    k.ok(&["create", "ns", "wl"]);
+    k.ok(&["create", "configmap", "c", "-n", "wl", "--from-literal=a=b"]);
+    assert!(node.dir("manifests/wl-configmap-c.yaml").exists());
+    assert_eq!(k.ok(&["delete", "ns", "wl"]), "namespace \"wl\" deleted\n");
+    assert!(!node.dir("manifests/wl-configmap-c.yaml").exists());
+    assert!(!node.dir("manifests/namespace-wl.yaml").exists());
     assert_eq!(manifest_names(node), before);
 }
 

@@ -33,7 +33,7 @@ use super::patch::{self as patching, PatchType};
 use super::response::json_response;
 use super::writes::{
     Reply, SETTLE, WriteParams, body_value, check_identity, claim_name, manifest_status_of,
-    patch_status, patch_type, reply, static_dir, str_at, unknown_fields,
+    object_dirs, patch_status, patch_type, reply, static_dir, str_at, unknown_fields,
 };
 use super::{NodeState, status};
 use nodelet_objects::field::{FieldError, FieldPath};
@@ -72,16 +72,6 @@ fn kind_routes<S: NodeState, T: Served>(r: Router<Kube<S>>) -> Router<Kube<S>> {
     } else {
         r
     }
-}
-
-/// The directories objects are declared in: the static pod directory, then the
-/// controllers'.
-fn dirs<S: NodeState>(k: &Kube<S>) -> Result<Vec<PathBuf>, Box<Status>> {
-    let mut d = vec![static_dir(k)?];
-    if let Some(w) = k.node.workload_dir() {
-        d.push(w.to_path_buf());
-    }
-    Ok(d)
 }
 
 fn internal(e: impl std::fmt::Display) -> Box<Status> {
@@ -237,7 +227,7 @@ async fn create_value<S: NodeState, T: Served>(
     let node = k.node.node_facts().name;
     check_kind::<T>(&mut v)?;
     let name = claim_name(&mut v, ns, T::KIND)?;
-    let dirs = dirs(k)?;
+    let dirs = object_dirs(k)?;
     let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     if k.object::<T>(ns, &name).is_some()
         || files::locate_object(&dir_refs, &node, T::KIND, ns, &name)
@@ -274,7 +264,7 @@ fn find<S: NodeState, T: Served>(
     name: &str,
 ) -> Result<(T, Located), Box<Status>> {
     let node = k.node.node_facts().name;
-    let dirs = dirs(k)?;
+    let dirs = object_dirs(k)?;
     let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let current = k.object::<T>(ns, name);
     let loc = files::locate_object(&dir_refs, &node, T::KIND, ns, name).map_err(internal)?;

@@ -294,6 +294,17 @@ pub(crate) fn patch_status(e: patching::PatchError) -> Box<Status> {
     }
 }
 
+/// `v` without null map values (a missing optional field is left out of a manifest).
+fn strip_nulls(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        m.retain(|_, x| !x.is_null());
+        for x in m.values_mut() {
+            *x = strip_nulls(std::mem::take(x));
+        }
+    }
+    v
+}
+
 /// A name for `generateName`: the prefix and five characters.
 pub(crate) fn generated(prefix: &str) -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -694,6 +705,7 @@ async fn delete_namespace<S: NodeState>(
             };
             delete_matching(&k, &name, &q).await?;
             if !q.dry_run() {
+                remove_namespace_objects(&k, &name)?;
                 k.namespaces
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -710,7 +722,46 @@ async fn delete_namespace<S: NodeState>(
     )
 }
 
-/// Creates a namespace: remembered while the agent runs (one with pods exists anyway).
+/// The directories objects are declared in: the static pod directory, then the
+/// controllers'.
+pub(crate) fn object_dirs<S: NodeState>(k: &Kube<S>) -> Result<Vec<PathBuf>, Box<Status>> {
+    let mut d = vec![static_dir(k)?];
+    if let Some(w) = k.node.workload_dir() {
+        d.push(w.to_path_buf());
+    }
+    Ok(d)
+}
+
+/// Removes the documents declaring the objects of namespace `ns` (ConfigMaps, Deployments...,
+/// controller-made ones included) and the Namespace object itself.
+fn remove_namespace_objects<S: NodeState>(k: &Kube<S>, ns: &str) -> Result<(), Box<Status>> {
+    let node = k.node.node_facts().name;
+    let dirs = object_dirs(k)?;
+    let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let internal = |e: files::StoreError| status::internal(e.to_string());
+    let mut targets: Vec<(String, String, String)> = k
+        .objects()
+        .1
+        .iter()
+        .filter(|o| o.namespace() == ns)
+        .map(|o| (o.kind().to_string(), ns.to_string(), o.name().to_string()))
+        .collect();
+    targets.push(("Namespace".into(), String::new(), ns.to_string()));
+    for (kind, o_ns, name) in targets {
+        // Located again each time: removing a document renumbers its file's others.
+        if let Some(loc) =
+            files::locate_object(&dir_refs, &node, &kind, &o_ns, &name).map_err(internal)?
+        {
+            files::remove(&loc).map_err(internal)?;
+            tracing::info!(object = %format!("{kind} {o_ns}/{name}"), file = %loc.path.display(), "deleted with its namespace");
+        }
+    }
+    Ok(())
+}
+
+/// Creates a namespace: a `namespace-<name>.yaml` manifest in the static pod directory (so
+/// it outlives an agent restart), and remembered at once (the source reads the file
+/// within a moment). A node without a static pod directory remembers it while it runs.
 async fn create_namespace<S: NodeState>(
     State(k): State<Kube<S>>,
     Query(q): Query<WriteParams>,
@@ -756,16 +807,29 @@ async fn create_namespace<S: NodeState>(
                 return Err(status::already_exists("namespaces", &name));
             }
             let now = jiff::Timestamp::now();
+            let mut ns = super::node_object::namespace(&name, now);
+            ns.metadata.labels = v
+                .pointer("/metadata/labels")
+                .and_then(|l| serde_json::from_value(l.clone()).ok());
             if !q.dry_run() {
+                if let Some(dir) = k.node.static_pod_dir() {
+                    let node = k.node.node_facts().name;
+                    let doc = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": name, "labels": ns.metadata.labels}});
+                    let doc = files::object_manifest_value(strip_nulls(doc));
+                    let text = files::render(&doc).map_err(|e| status::internal(e.to_string()))?;
+                    let path = files::new_object_file(dir, "Namespace", "", &name);
+                    files::check_all(&path, &text, &node)
+                        .map_err(|e| manifest_status_of("Namespace", &name, &e))?;
+                    files::write_atomic(&path, &text)
+                        .map_err(|e| status::internal(e.to_string()))?;
+                }
                 k.namespaces
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(name.clone(), now);
             }
-            Ok(json_response(
-                StatusCode::CREATED,
-                &super::node_object::namespace(&name, now),
-            ))
+            Ok(json_response(StatusCode::CREATED, &ns))
         }
         .await,
     )
