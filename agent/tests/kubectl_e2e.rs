@@ -1164,6 +1164,36 @@ fn workloads(k: &Kubectl, node: &Node) {
         k.ok(&["describe", "deployment", "web"])
             .contains("Replicas:")
     );
+    // rollout history / undo read the Deployment's ReplicaSets (here declared by hand as a
+    // controller would make them: owned by the Deployment, with revisions) and JSON-patch
+    // the Deployment's template back.
+    let duid = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.uid}"]);
+    let rs = format!(
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: web-old\n  labels: {{app: web}}\n  \
+         annotations: {{deployment.kubernetes.io/revision: '1'}}\n  ownerReferences:\n  \
+         - {{apiVersion: apps/v1, kind: Deployment, name: web, uid: {duid}, controller: true}}\n\
+         spec:\n  replicas: 0\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    \
+         metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        \
+         image: {IMAGE}\n        command: [/bin/busybox, sleep, '1800']\n"
+    );
+    std::fs::write(node.dir("manifests/rs-old.yaml"), rs).unwrap();
+    let t = Instant::now();
+    while !k.ok(&["get", "rs"]).contains("web-old") {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let history = k.ok(&["rollout", "history", "deployment/web"]);
+    assert!(history.contains("REVISION"), "{history}");
+    assert_eq!(
+        k.ok(&["rollout", "undo", "deployment/web", "--to-revision=1"]),
+        "deployment.apps/web rolled back\n"
+    );
+    let text = read_manifest(node, "default-deployment-web.yaml");
+    assert!(
+        text.contains("\"1800\"") && !text.contains("restartedAt") && !text.contains("null"),
+        "{text}"
+    );
+    std::fs::remove_file(node.dir("manifests/rs-old.yaml")).unwrap();
     // A Job and a CronJob from one file.
     let jobs = JOBS.replace("IMG", IMAGE);
     let (code, out, err) = k.run_with(&["create", "-f", "-"], Some(&jobs));

@@ -228,8 +228,10 @@ pub fn manifest_value(v: Value, node: &str) -> Value {
 
 /// An object a client sent (or the API served) as a manifest document: what the server adds
 /// (status, uid, resourceVersion, creation and deletion times, generation, managed fields)
-/// taken out.
-pub fn object_manifest_value(mut v: Value) -> Value {
+/// taken out, and null values (the same as absent: Go clients send `creationTimestamp:
+/// null` in templates).
+pub fn object_manifest_value(v: Value) -> Value {
+    let mut v = strip_nulls(v);
     let Some(o) = v.as_object_mut() else {
         return v;
     };
@@ -247,6 +249,25 @@ pub fn object_manifest_value(mut v: Value) -> Value {
         ] {
             m.remove(k);
         }
+    }
+    v
+}
+
+/// `v` without null map values, at any depth.
+pub fn strip_nulls(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            for x in m.values_mut() {
+                *x = strip_nulls(std::mem::take(x));
+            }
+        }
+        Value::Array(a) => {
+            for x in a.iter_mut() {
+                *x = strip_nulls(std::mem::take(x));
+            }
+        }
+        _ => {}
     }
     v
 }

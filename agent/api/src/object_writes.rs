@@ -306,6 +306,32 @@ fn declared_value<T: Served>(current: &T, loc: &Located, ns: &str, name: &str) -
     v
 }
 
+/// Adds empty `metadata.labels` / `metadata.annotations` maps where `doc` has none; the ones
+/// added.
+fn ensure_maps(doc: &mut Value) -> Vec<&'static str> {
+    let mut added = vec![];
+    if let Some(Value::Object(m)) = doc.get_mut("metadata") {
+        for key in ["labels", "annotations"] {
+            if !m.contains_key(key) {
+                m.insert(key.into(), json!({}));
+                added.push(key);
+            }
+        }
+    }
+    added
+}
+
+/// Removes the maps [`ensure_maps`] added if they are still empty.
+fn drop_empty_maps(doc: &mut Value, added: &[&str]) {
+    if let Some(Value::Object(m)) = doc.get_mut("metadata") {
+        for key in added {
+            if m.get(*key).is_some_and(|v| v == &json!({})) {
+                m.remove(*key);
+            }
+        }
+    }
+}
+
 /// Writes `new` (an object for `ns/name`) over its manifest document.
 async fn update<S: NodeState, T: Served>(
     k: &Kube<S>,
@@ -432,8 +458,13 @@ async fn patch_one<S: NodeState, T: Served>(
                 kind => kind,
             };
             let (current, loc) = find::<S, T>(&k, &ns, &name)?;
-            let doc = declared_value(&current, &loc, &ns, &name);
-            let new = patching::apply(&doc, kind, &body).map_err(patch_status)?;
+            let mut doc = declared_value(&current, &loc, &ns, &name);
+            // A JSON patch's paths were made against the object as the API shows it, which
+            // has labels and annotations maps (`kubectl rollout undo` replaces
+            // /metadata/annotations); the file may leave them out.
+            let added = ensure_maps(&mut doc);
+            let mut new = patching::apply(&doc, kind, &body).map_err(patch_status)?;
+            drop_empty_maps(&mut new, &added);
             update::<S, T>(&k, &ns, &name, &current, &loc, new, &q).await
         }
         .await,

@@ -294,17 +294,6 @@ pub(crate) fn patch_status(e: patching::PatchError) -> Box<Status> {
     }
 }
 
-/// `v` without null map values (a missing optional field is left out of a manifest).
-fn strip_nulls(mut v: Value) -> Value {
-    if let Value::Object(m) = &mut v {
-        m.retain(|_, x| !x.is_null());
-        for x in m.values_mut() {
-            *x = strip_nulls(std::mem::take(x));
-        }
-    }
-    v
-}
-
 /// A name for `generateName`: the prefix and five characters.
 pub(crate) fn generated(prefix: &str) -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -816,7 +805,7 @@ async fn create_namespace<S: NodeState>(
                     let node = k.node.node_facts().name;
                     let doc = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
                         "metadata": {"name": name, "labels": ns.metadata.labels}});
-                    let doc = files::object_manifest_value(strip_nulls(doc));
+                    let doc = files::object_manifest_value(doc);
                     let text = files::render(&doc).map_err(|e| status::internal(e.to_string()))?;
                     let path = files::new_object_file(dir, "Namespace", "", &name);
                     files::check_all(&path, &text, &node)

@@ -370,6 +370,19 @@ async fn deployments_patch_scale_status_and_controller_made_objects() {
         file.contains("restartedAt") && !file.contains("readyReplicas"),
         "{file}"
     );
+    // kubectl rollout undo: a JSON patch replacing /metadata/annotations, which the file
+    // (created without annotations) does not have.
+    let (code, d) = api
+        .patch(
+            "/apis/apps/v1/namespaces/default/deployments/web",
+            "application/json-patch+json",
+            json!([{"op": "replace", "path": "/metadata/annotations",
+                    "value": {"deployment.kubernetes.io/revision-note": "undo"}}]),
+        )
+        .await;
+    assert_eq!(code, 200, "{d}");
+    let file = api.file("default-deployment-web.yaml").unwrap();
+    assert!(file.contains("revision-note: undo"), "{file}");
     // kubectl scale: a merge patch of the scale subresource.
     let (code, s) = api
         .patch(
