@@ -1194,6 +1194,71 @@ fn workloads(k: &Kubectl, node: &Node) {
         "{text}"
     );
     std::fs::remove_file(node.dir("manifests/rs-old.yaml")).unwrap();
+    // A ReplicaSet scaled, a DaemonSet with a node selector: their columns.
+    let pod_template = format!(
+        "  selector: {{matchLabels: {{app: solo}}}}\n  template:\n    metadata:\n      labels: {{app: solo}}\n    \
+         spec:\n      nodeSelector: {{disktype: ssd}}\n      containers:\n      - name: c\n        image: {IMAGE}\n"
+    );
+    let sets = format!(
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: solo\nspec:\n  replicas: 1\n{pod_template}\
+         ---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n{pod_template}"
+    );
+    let (code, out, err) = k.run_with(&["apply", "-f", "-"], Some(&sets));
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "replicaset.apps/solo created\ndaemonset.apps/agent created\n"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        k.ok(&["scale", "rs", "solo", "--replicas=4"]),
+        "replicaset.apps/solo scaled\n"
+    );
+    let out = k.ok(&["get", "rs", "solo"]);
+    assert_eq!(
+        rows(&out)[0],
+        ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        "{out}"
+    );
+    assert_eq!(row_of(&out, "solo")[..4], ["solo", "4", "0", "0"], "{out}");
+    let out = k.ok(&["get", "ds"]);
+    assert_eq!(
+        rows(&out)[0],
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "NODE SELECTOR",
+            "AGE"
+        ],
+        "{out}"
+    );
+    assert_eq!(row_of(&out, "agent")[6], "disktype=ssd", "{out}");
+    assert_eq!(
+        k.ok(&["delete", "rs,ds", "-l", "!nope"]),
+        "replicaset.apps \"solo\" deleted\ndaemonset.apps \"agent\" deleted\n"
+    );
+    // annotate and replace of a ConfigMap rewrite its file.
+    assert_eq!(
+        k.ok(&["annotate", "cm", "cfg", "note=hi"]),
+        "configmap/cfg annotated\n"
+    );
+    let (code, out, err) = k.run_with(
+        &["replace", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: z\n"),
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "configmap/cfg replaced\n"),
+        "{err}"
+    );
+    let text = read_manifest(node, "default-configmap-cfg.yaml");
+    assert!(text.contains("a: z") && !text.contains("c: d"), "{text}");
     // A Job and a CronJob from one file.
     let jobs = JOBS.replace("IMG", IMAGE);
     let (code, out, err) = k.run_with(&["create", "-f", "-"], Some(&jobs));
