@@ -711,16 +711,31 @@ pub fn all_namespaces<S: NodeState>(k: &Kube<S>) -> Vec<k8s_openapi::api::core::
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    // Namespaces declared by manifests (their own objects, with labels).
+    // Namespaces declared by manifests (their own objects, with labels), and those other
+    // objects are in (as pods' are).
+    let started = k.node.node_facts().started;
     for o in k.objects().1 {
-        if let Object::Namespace(n) = o {
-            all.retain(|x| x.metadata.name != n.metadata.name);
-            let mut n = *n;
-            n.status
-                .get_or_insert_with(Default::default)
-                .phase
-                .get_or_insert_with(|| "Active".into());
-            all.push(n);
+        match o {
+            Object::Namespace(n) => {
+                all.retain(|x| x.metadata.name != n.metadata.name);
+                let mut n = *n;
+                let name = n.metadata.name.clone().unwrap_or_default();
+                n.metadata
+                    .labels
+                    .get_or_insert_with(Default::default)
+                    .insert("kubernetes.io/metadata.name".into(), name);
+                n.status
+                    .get_or_insert_with(Default::default)
+                    .phase
+                    .get_or_insert_with(|| "Active".into());
+                all.push(n);
+            }
+            other => {
+                let ns = other.namespace();
+                if !all.iter().any(|x| x.metadata.name.as_deref() == Some(ns)) {
+                    all.push(node_object::namespace(ns, started));
+                }
+            }
         }
     }
     for (name, at) in created {

@@ -309,6 +309,48 @@ async fn configmaps_and_secrets_are_written_as_files_and_read_back() {
     assert_eq!(s["type"], "Opaque");
     let t = api.table("/api/v1/namespaces/default/secrets").await;
     assert_eq!(cells(&t, "pw")[1..3], [json!("Opaque"), json!(1)]);
+    // Namespaces: those objects are in, and declared Namespace objects.
+    let (code, _) = api
+        .post(
+            "/api/v1/namespaces/dev/configmaps",
+            json!({"metadata": {"name": "devcfg"}, "data": {"x": "y"}}),
+        )
+        .await;
+    assert_eq!(code, 201);
+    std::fs::write(
+        api.node.static_dir.join("ns.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {owner: me}\n",
+    )
+    .unwrap();
+    let (_, nss) = api.get("/api/v1/namespaces").await;
+    let names: Vec<&str> = nss["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"dev") && names.contains(&"team"),
+        "{names:?}"
+    );
+    let (_, team) = api.get("/api/v1/namespaces/team").await;
+    assert_eq!(team["metadata"]["labels"]["owner"], "me", "{team}");
+    assert_eq!(
+        team["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "team"
+    );
+    assert_eq!(team["status"]["phase"], "Active");
+    // Deleting a namespace removes its objects' files.
+    let (code, _) = api
+        .send("DELETE", "/api/v1/namespaces/dev", &[], None)
+        .await;
+    assert_eq!(code, 200);
+    assert!(api.file("dev-configmap-devcfg.yaml").is_none());
+    let (code, _) = api
+        .send("DELETE", "/api/v1/namespaces/team", &[], None)
+        .await;
+    assert_eq!(code, 200);
+    assert!(api.file("ns.yaml").is_none());
     // Delete: the file goes, then 404.
     let (code, st) = api
         .send(
