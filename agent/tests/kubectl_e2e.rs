@@ -1194,6 +1194,61 @@ fn workloads(k: &Kubectl, node: &Node) {
         "{text}"
     );
     std::fs::remove_file(node.dir("manifests/rs-old.yaml")).unwrap();
+    // kubectl's generators (protobuf bodies).
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "deployment",
+            "gen",
+            "--image",
+            IMAGE,
+            "--replicas=2",
+            "--port=80"
+        ]),
+        "deployment.apps/gen created\n"
+    );
+    let text = read_manifest(node, "default-deployment-gen.yaml");
+    assert!(
+        text.contains("replicas: 2") && text.contains("containerPort: 80") && text.contains(IMAGE),
+        "{text}"
+    );
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "job",
+            "once",
+            "--image",
+            IMAGE,
+            "--",
+            "/bin/busybox",
+            "true"
+        ]),
+        "job.batch/once created\n"
+    );
+    assert!(read_manifest(node, "default-job-once.yaml").contains("restartPolicy: Never"));
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "cronjob",
+            "tick",
+            "--image",
+            IMAGE,
+            "--schedule",
+            "*/5 * * * *",
+            "--",
+            "/bin/busybox",
+            "true"
+        ]),
+        "cronjob.batch/tick created\n"
+    );
+    assert_eq!(
+        row_of(&k.ok(&["get", "cj", "tick"]), "tick")[1],
+        "*/5 * * * *"
+    );
+    assert_eq!(
+        k.ok(&["delete", "deployment/gen", "job/once", "cronjob/tick"]),
+        "deployment.apps \"gen\" deleted\njob.batch \"once\" deleted\ncronjob.batch \"tick\" deleted\n"
+    );
     // A ReplicaSet scaled, a DaemonSet with a node selector: their columns.
     let pod_template = format!(
         "  selector: {{matchLabels: {{app: solo}}}}\n  template:\n    metadata:\n      labels: {{app: solo}}\n    \

@@ -187,9 +187,10 @@ async fn create<S: NodeState, T: Served>(
     )
 }
 
-/// A Job kubectl sent as protobuf (`kubectl create job NAME --from=cronjob/CJ`): its spec is
-/// the job template of the CronJob its controller owner reference names (kubectl copies it;
-/// the API takes it from the CronJob rather than decoding a pod template from protobuf).
+/// A Job kubectl sent as protobuf made from a CronJob (`kubectl create job NAME
+/// --from=cronjob/CJ`): its spec is the job template of the CronJob its controller owner
+/// reference names (kubectl copies it whole; the API takes it from the CronJob rather than
+/// decoding any pod template from protobuf). Other Jobs are left as decoded.
 fn job_from_cronjob<S: NodeState>(k: &Kube<S>, ns: &str, v: &mut Value) -> Result<(), Box<Status>> {
     let owner = v
         .pointer("/metadata/ownerReferences")
@@ -200,9 +201,8 @@ fn job_from_cronjob<S: NodeState>(k: &Kube<S>, ns: &str, v: &mut Value) -> Resul
         })
         .cloned();
     let Some(owner) = owner else {
-        return Err(status::unsupported_media_type(
-            "application/vnd.kubernetes.protobuf (a Job not made from a CronJob: send it as JSON, kubectl create -f)",
-        ));
+        // `kubectl create job --image`: decoded whole.
+        return Ok(());
     };
     let name = owner["name"].as_str().unwrap_or_default();
     let cj = k
