@@ -140,8 +140,9 @@ fn version_form<T: Kind>(o: &T) -> Value {
     v
 }
 
-/// Waits until the node's view shows `want` as object `ns/name` (or, with `None`, no such
-/// object); the object as the view has it then.
+/// Waits (at most [`SETTLE`]) until the node's view shows `want` as object `ns/name` (or,
+/// with `None`, no such object); the object as the view has it then, `None` if it did not
+/// (the caller answers with what it wrote).
 async fn settle<S: NodeState, T: Served>(
     k: &Kube<S>,
     ns: &str,
@@ -152,13 +153,13 @@ async fn settle<S: NodeState, T: Served>(
     let want = want.map(version_form);
     loop {
         let cur = k.object::<T>(ns, name);
-        let done = match (&want, &cur) {
-            (Some(w), Some(c)) => *w == version_form(c),
-            (None, None) => true,
-            _ => false,
-        };
-        if done || t.elapsed() >= SETTLE {
-            return cur;
+        match (&want, cur) {
+            (Some(w), Some(c)) if *w == version_form(&c) => return Some(c),
+            (None, None) => return None,
+            _ => {}
+        }
+        if t.elapsed() >= SETTLE {
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -608,9 +609,7 @@ async fn set_replicas<S: NodeState, T: Served>(
         spec.insert("replicas".into(), json!(replicas));
     }
     update::<S, T>(k, ns, name, &current, &loc, doc, q).await?;
-    let o = k
-        .object::<T>(ns, name)
-        .ok_or_else(|| status::not_found(&resource_name::<T>(), name))?;
+    let (o, _) = find::<S, T>(k, ns, name)?;
     let mut s = scale_of(&o);
     // The file says so even if the node has not caught up yet.
     s["spec"]["replicas"] = json!(replicas);
