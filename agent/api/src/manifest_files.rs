@@ -106,14 +106,15 @@ fn locate_by(
     Ok(None)
 }
 
-/// The file declaring pod `namespace/name` (its name as the API shows it).
+/// The file of `dirs` (the static pod directory, the controllers' directory) declaring pod
+/// `namespace/name` (its name as the API shows it).
 pub fn locate(
-    dir: &Path,
+    dirs: &[&Path],
     node: &str,
     namespace: &str,
     name: &str,
 ) -> Result<Option<Located>, StoreError> {
-    locate_by(&[dir], node, |m| {
+    locate_by(dirs, node, |m| {
         m.pods
             .iter()
             .find(|p| p.namespace() == namespace && p.name() == name)
@@ -422,12 +423,12 @@ mod tests {
     fn files_are_found_named_and_written_atomically() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("two.yaml"), TWO).unwrap();
-        let loc = locate(dir.path(), "node1", "default", "db-node1")
+        let loc = locate(&[dir.path()], "node1", "default", "db-node1")
             .unwrap()
             .unwrap();
         assert_eq!((loc.document, loc.pods.len()), (1, 2));
         assert!(
-            locate(dir.path(), "node1", "default", "db")
+            locate(&[dir.path()], "node1", "default", "db")
                 .unwrap()
                 .is_none()
         );
@@ -437,7 +438,7 @@ mod tests {
             !left.contains("name: db") && left.contains("name: web"),
             "{left}"
         );
-        let loc = locate(dir.path(), "node1", "default", "web-node1")
+        let loc = locate(&[dir.path()], "node1", "default", "web-node1")
             .unwrap()
             .unwrap();
         remove(&loc).unwrap();

@@ -14,7 +14,6 @@
 //! directory as `<namespace>-<kind>-<name>.yaml`. A write answers once `NodeState::objects`
 //! shows its result (at most `writes::SETTLE`).
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,8 +31,9 @@ use super::objects::{Served, prefix, resource_name};
 use super::patch::{self as patching, PatchType};
 use super::response::json_response;
 use super::writes::{
-    Reply, SETTLE, WriteParams, body_value, check_identity, claim_name, manifest_status_of,
-    object_dirs, patch_status, patch_type, reply, static_dir, str_at, unknown_fields,
+    Reply, SETTLE, WriteParams, body_value, check_identity, claim_name, dir_refs,
+    manifest_status_of, object_dirs, patch_status, patch_type, reply, static_dir, str_at,
+    unknown_fields,
 };
 use super::{NodeState, status};
 use nodelet_objects::field::{FieldError, FieldPath};
@@ -229,7 +229,7 @@ async fn create_value<S: NodeState, T: Served>(
     check_kind::<T>(&mut v)?;
     let name = claim_name(&mut v, ns, T::KIND)?;
     let dirs = object_dirs(k)?;
-    let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let dir_refs = dir_refs(&dirs);
     if k.object::<T>(ns, &name).is_some()
         || files::locate_object(&dir_refs, &node, T::KIND, ns, &name)
             .map_err(internal)?
@@ -266,7 +266,7 @@ fn find<S: NodeState, T: Served>(
 ) -> Result<(T, Located), Box<Status>> {
     let node = k.node.node_facts().name;
     let dirs = object_dirs(k)?;
-    let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let dir_refs = dir_refs(&dirs);
     let current = k.object::<T>(ns, name);
     let loc = files::locate_object(&dir_refs, &node, T::KIND, ns, name).map_err(internal)?;
     match (current, loc) {

@@ -358,7 +358,7 @@ async fn create_value<S: NodeState>(k: &Kube<S>, ns: &str, q: &WriteParams, mut 
         }
     }
     if k.pod(ns, &name).is_some()
-        || files::locate(&dir, &node, ns, &name)
+        || files::locate(&dir_refs(&object_dirs(k)?), &node, ns, &name)
             .map_err(|e| status::internal(e.to_string()))?
             .is_some()
     {
@@ -393,7 +393,13 @@ fn find<S: NodeState>(
 ) -> Result<(Pod, Located), Box<Status>> {
     let node = k.node.node_facts().name;
     let current = k.pod(ns, name);
-    let loc = files::locate(dir, &node, ns, name).map_err(|e| status::internal(e.to_string()))?;
+    // Its file is in the static pod directory, or (a controller's pod) in the controllers'.
+    let mut dirs = object_dirs(k)?;
+    if !dirs.iter().any(|d| d == dir) {
+        dirs.insert(0, dir.to_path_buf());
+    }
+    let loc = files::locate(&dir_refs(&dirs), &node, ns, name)
+        .map_err(|e| status::internal(e.to_string()))?;
     match (current, loc) {
         (Some(p), Some(l)) => Ok((p, l)),
         (None, Some(l)) => {
@@ -721,12 +727,17 @@ pub(crate) fn object_dirs<S: NodeState>(k: &Kube<S>) -> Result<Vec<PathBuf>, Box
     Ok(d)
 }
 
+/// `dirs` as the paths `manifest_files::locate*` take.
+pub(crate) fn dir_refs(dirs: &[PathBuf]) -> Vec<&Path> {
+    dirs.iter().map(PathBuf::as_path).collect()
+}
+
 /// Removes the documents declaring the objects of namespace `ns` (ConfigMaps, Deployments...,
 /// controller-made ones included) and the Namespace object itself.
 fn remove_namespace_objects<S: NodeState>(k: &Kube<S>, ns: &str) -> Result<(), Box<Status>> {
     let node = k.node.node_facts().name;
     let dirs = object_dirs(k)?;
-    let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let dir_refs = dir_refs(&dirs);
     let internal = |e: files::StoreError| status::internal(e.to_string());
     let mut targets: Vec<(String, String, String)> = k
         .objects()

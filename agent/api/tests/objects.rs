@@ -25,7 +25,8 @@ struct FakeNode {
 }
 
 impl FakeNode {
-    fn declared(&self) -> Vec<Object> {
+    /// What the source would read: every manifest of both directories.
+    fn manifests(&self) -> Vec<nodelet_objects::manifest::Manifest> {
         let mut out = vec![];
         for dir in [&self.static_dir, &self.workload_dir] {
             let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -38,17 +39,27 @@ impl FakeNode {
             for p in paths {
                 let text = std::fs::read(&p).unwrap();
                 if let Ok(m) = parse_manifest_all(&p, &text, "node1", jiff::Timestamp::now()) {
-                    out.extend(m.objects.into_iter().map(|o| o.object));
+                    out.push(m);
                 }
             }
         }
         out
     }
+
+    fn declared(&self) -> Vec<Object> {
+        self.manifests()
+            .into_iter()
+            .flat_map(|m| m.objects.into_iter().map(|o| o.object))
+            .collect()
+    }
 }
 
 impl NodeState for FakeNode {
     fn pods(&self) -> Vec<Pod> {
-        vec![]
+        self.manifests()
+            .into_iter()
+            .flat_map(|m| m.pods.into_iter().map(|p| p.pod))
+            .collect()
     }
     fn objects(&self) -> Vec<Object> {
         let statuses = self.statuses.lock().unwrap();
@@ -495,6 +506,40 @@ async fn deployments_patch_scale_status_and_controller_made_objects() {
         )
         .await;
     assert_eq!(code, 400, "{st}");
+    // A pod the ReplicaSet made (its file in the controllers' directory): relabelled out of
+    // the selector (the exercise), then deleted, in its file there.
+    let pod_file = api.node.workload_dir.join("default-web-abc-x1y2z.yaml");
+    std::fs::write(
+        &pod_file,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-abc-x1y2z\n  labels: {app: web}\n  \
+         annotations: {nodelet.io/append-node-name: 'false'}\nspec:\n  containers: [{name: web, image: nginx}]\n",
+    )
+    .unwrap();
+    let (code, p) = api
+        .patch(
+            "/api/v1/namespaces/default/pods/web-abc-x1y2z",
+            "application/merge-patch+json",
+            json!({"metadata": {"labels": {"app": "debug"}}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{p}");
+    let text = std::fs::read_to_string(&pod_file).unwrap();
+    assert!(text.contains("app: debug"), "{text}");
+    assert_eq!(
+        std::fs::read_dir(&api.node.static_dir).unwrap().count(),
+        1,
+        "only the Deployment's file"
+    );
+    let (code, _) = api
+        .send(
+            "DELETE",
+            "/api/v1/namespaces/default/pods/web-abc-x1y2z",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert!(!pod_file.exists());
     // Delete the ReplicaSet: its file in the controllers' directory goes.
     let (code, _) = api
         .send(
