@@ -1245,9 +1245,29 @@ fn workloads(k: &Kubectl, node: &Node) {
         row_of(&k.ok(&["get", "cj", "tick"]), "tick")[1],
         "*/5 * * * *"
     );
+    // The API server's defaults are served (kubectl describe dereferences spec.replicas).
+    let norep = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: norep\nspec:\n  selector:\n    \
+         matchLabels: {{app: norep}}\n  template:\n    metadata:\n      labels: {{app: norep}}\n    \
+         spec:\n      containers:\n      - name: c\n        image: {IMAGE}\n"
+    );
+    k.run_with(&["apply", "-f", "-"], Some(&norep));
+    let out = k.ok(&["describe", "deployment", "norep"]);
+    assert!(
+        out.contains("Replicas:               1 desired")
+            && out.contains("RollingUpdateStrategy:  25% max unavailable, 25% max surge"),
+        "{out}"
+    );
+    assert!(!read_manifest(node, "default-deployment-norep.yaml").contains("strategy"));
     assert_eq!(
-        k.ok(&["delete", "deployment/gen", "job/once", "cronjob/tick"]),
-        "deployment.apps \"gen\" deleted\njob.batch \"once\" deleted\ncronjob.batch \"tick\" deleted\n"
+        k.ok(&[
+            "delete",
+            "deployment/gen",
+            "deployment/norep",
+            "job/once",
+            "cronjob/tick"
+        ]),
+        "deployment.apps \"gen\" deleted\ndeployment.apps \"norep\" deleted\njob.batch \"once\" deleted\ncronjob.batch \"tick\" deleted\n"
     );
     // A ReplicaSet scaled, a DaemonSet with a node selector: their columns.
     let pod_template = format!(
@@ -1345,7 +1365,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     );
     assert_eq!(
         row_of(&out, "hello")[..6],
-        ["hello", "*/1 * * * *", "<none>", "<unset>", "0", "<none>"],
+        ["hello", "*/1 * * * *", "<none>", "False", "0", "<none>"],
         "{out}"
     );
     // nodectl prints the same tables (the objects crate's printers).

@@ -286,11 +286,15 @@ fn find<S: NodeState, T: Served>(
     }
 }
 
-/// The object as its file declares it, with the node's identity and version (the base of a
-/// patch: fields the node adds, such as status, are not written back).
-fn declared_value<T: Served>(current: &T, loc: &Located, ns: &str, name: &str) -> Value {
-    let mut v = match declared::<T>(&loc.objects, ns, name) {
-        Some(d) => d.object.to_value(),
+/// The object's document as its file has it (not defaulted), with the node's identity and
+/// version: the base of a patch, so neither the status, nor what the node adds, nor the API
+/// server's defaults are written back into the file.
+fn declared_value<T: Served>(current: &T, loc: &Located) -> Value {
+    let written = nodelet_objects::manifest::documents(&loc.path, loc.text.as_bytes())
+        .ok()
+        .and_then(|docs| docs.into_iter().nth(loc.document));
+    let mut v = match written {
+        Some(doc) => doc,
         None => serde_json::to_value(current).unwrap_or(Value::Null),
     };
     let meta = current.object_meta();
@@ -459,7 +463,7 @@ async fn patch_one<S: NodeState, T: Served>(
                 kind => kind,
             };
             let (current, loc) = find::<S, T>(&k, &ns, &name)?;
-            let mut doc = declared_value(&current, &loc, &ns, &name);
+            let mut doc = declared_value(&current, &loc);
             // A JSON patch's paths were made against the object as the API shows it, which
             // has labels and annotations maps (`kubectl rollout undo` replaces
             // /metadata/annotations); the file may leave them out.
@@ -604,7 +608,7 @@ async fn set_replicas<S: NodeState, T: Served>(
         ));
     }
     let (current, loc) = find::<S, T>(k, ns, name)?;
-    let mut doc = declared_value(&current, &loc, ns, name);
+    let mut doc = declared_value(&current, &loc);
     if let Some(Value::Object(spec)) = doc.get_mut("spec") {
         spec.insert("replicas".into(), json!(replicas));
     }

@@ -448,6 +448,19 @@ async fn deployments_patch_scale_status_and_controller_made_objects() {
     assert_eq!(s["status"]["selector"], "app=web");
     let file = api.file("default-deployment-web.yaml").unwrap();
     assert!(file.contains("replicas: 5"), "{file}");
+    // The API shows the API server's defaults; the file keeps what was written.
+    assert!(
+        !file.contains("dnsPolicy") && !file.contains("revisionHistoryLimit"),
+        "{file}"
+    );
+    let (_, d) = api
+        .get("/apis/apps/v1/namespaces/default/deployments/web")
+        .await;
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate", "{d}");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["dnsPolicy"], "ClusterFirst",
+        "{d}"
+    );
     let (_, s) = api
         .get("/apis/apps/v1/namespaces/default/deployments/web/scale")
         .await;

@@ -25,6 +25,8 @@
 //!   DaemonSet) as pure sync decisions.
 //! - [`workload`]: the other kinds a manifest may declare (ConfigMap, Secret, Namespace, Job,
 //!   CronJob, Deployment, ReplicaSet, DaemonSet): decoding, defaulting, validation, identity.
+//! - [`workload_defaults`]: the API server's defaulting of the workloads (replicas, strategies,
+//!   Job counts, CronJob policies, pod templates as Pods).
 //! - [`workload_validation`]: the API server's validation of the workloads' specs (selectors,
 //!   counts, restart policies, pod templates as Pods).
 //! - [`workload_table`]: the API server's printers for those kinds (`kubectl get jobs`...).
@@ -53,5 +55,6 @@ pub mod selector;
 pub mod status;
 pub mod table;
 pub mod workload;
+pub mod workload_defaults;
 pub mod workload_table;
 pub mod workload_validation;

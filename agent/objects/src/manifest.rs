@@ -257,6 +257,12 @@ pub fn decode<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// A manifest's documents as written (YAML or JSON, empty ones dropped), before decoding and
+/// defaulting: what the API patches, so a patch never writes defaults into a file.
+pub fn documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>, ManifestError> {
+    split_documents(path, content)
+}
+
 /// Splits a manifest into YAML documents (JSON is YAML), dropping empty ones.
 fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>, ManifestError> {
     let text = std::str::from_utf8(content)

@@ -306,6 +306,7 @@ fn defaults(o: &mut Object) {
             s.type_ = Some("Opaque".into());
         }
     }
+    crate::workload_defaults::apply(o);
 }
 
 /// The most a ConfigMap's or Secret's data may hold (the API server's 1 MiB).

@@ -278,7 +278,8 @@ mod tests {
             ),
             (
                 "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: x}]\n".into(),
-                "spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\"",
+                // Defaulted to Always first, as the API server does.
+                "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"",
             ),
             (
                 "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec:\n  schedule: ''\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Always\n          containers: [{name: a, image: x}]\n".into(),
