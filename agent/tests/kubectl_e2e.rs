@@ -1398,7 +1398,12 @@ fn workloads(k: &Kubectl, node: &Node) {
     for want in ["deployment.apps/web", "job.batch/pi", "cronjob.batch/hello"] {
         assert!(all.contains(want), "{want}: {all}");
     }
-    assert!(k.ok(&["describe", "job", "pi"]).contains("Completions:"));
+    let out = k.ok(&["describe", "job", "pi"]);
+    assert!(
+        out.contains("Completions:")
+            && out.contains("Selector:       batch.kubernetes.io/controller-uid="),
+        "{out}"
+    );
     for (kind, name, want) in [
         ("cronjob", "hello", "Schedule:"),
         ("configmap", "cfg", "Data\n===="),

@@ -246,6 +246,7 @@ pub fn from_document(
     }
     let uid = object_uid(node_name, path, kind, object.namespace(), object.name());
     object.metadata_mut().uid = Some(uid);
+    crate::workload_defaults::with_uid(&mut object);
     Ok(DeclaredObject {
         object,
         manifest: path.to_path_buf(),

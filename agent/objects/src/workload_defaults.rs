@@ -12,6 +12,7 @@
 //!   TerminatingOrFailed (Failed with a `podFailurePolicy`);
 //! - CronJob: `concurrencyPolicy` Allow, `suspend` false, `successfulJobsHistoryLimit` 3,
 //!   `failedJobsHistoryLimit` 1;
+//! - once the object has its UID ([`with_uid`]), a Job's generated selector and pod labels;
 //! - every pod template's spec: the Pod's defaults (`pod_defaults`: restart policy Always,
 //!   DNS policy, grace period, pull policies...), as the API server defaults templates — so a
 //!   Job without a restart policy is refused for `"Always"`, as on a cluster.
@@ -21,9 +22,52 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::batch::v1::JobSpec;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::workload::Object;
+
+/// The label the API server gives a Job's selector and pods: the Job's UID.
+pub const JOB_CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
+/// The label with the Job's name on its pods.
+pub const JOB_NAME: &str = "batch.kubernetes.io/job-name";
+
+/// What the API server adds once an object has its UID: a Job without `manualSelector:
+/// true` gets the selector `batch.kubernetes.io/controller-uid=<uid>`, and its pod template
+/// the labels `batch.kubernetes.io/controller-uid`, `batch.kubernetes.io/job-name` and the
+/// legacy `controller-uid`, `job-name` (the job controller's pods carry them).
+pub fn with_uid(o: &mut Object) {
+    let Object::Job(j) = o else {
+        return;
+    };
+    let (Some(uid), Some(name)) = (j.metadata.uid.clone(), j.metadata.name.clone()) else {
+        return;
+    };
+    let Some(s) = j.spec.as_mut() else {
+        return;
+    };
+    if s.manual_selector == Some(true) {
+        return;
+    }
+    s.selector = Some(LabelSelector {
+        match_labels: Some([(JOB_CONTROLLER_UID.to_string(), uid.clone())].into()),
+        match_expressions: None,
+    });
+    let labels = s
+        .template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .labels
+        .get_or_insert_with(Default::default);
+    for (k, v) in [
+        (JOB_CONTROLLER_UID, &uid),
+        (JOB_NAME, &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        labels.insert(k.to_string(), v.clone());
+    }
+}
 
 /// Applies the defaults of its kind to `o` (nothing for ConfigMaps, Secrets, Namespaces).
 pub fn apply(o: &mut Object) {
@@ -188,6 +232,25 @@ mod tests {
             ),
             (&json!("Allow"), &json!(false), &json!(3), &json!(1))
         );
+        // A Job's selector and pod labels from its UID (kubectl describe's Selector).
+        let v = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                           "containers": [{"name": "c", "image": "x"}]}}}});
+        let d =
+            crate::workload::from_document("Job", v, "n1", std::path::Path::new("/m/j.yaml"), 0)
+                .unwrap();
+        let uid = d.object.uid().to_string();
+        let j = d.object.to_value();
+        assert_eq!(
+            j["spec"]["selector"],
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+        );
+        let labels = &j["spec"]["template"]["metadata"]["labels"];
+        assert_eq!(
+            (&labels["job-name"], &labels["batch.kubernetes.io/job-name"]),
+            (&json!("pi"), &json!("pi"))
+        );
+        assert_eq!(labels["controller-uid"], json!(uid));
         let ds = defaulted(
             json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
             "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": []}}}}),
