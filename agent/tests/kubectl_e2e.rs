@@ -1401,7 +1401,8 @@ fn workloads(k: &Kubectl, node: &Node) {
     let out = k.ok(&["describe", "job", "pi"]);
     assert!(
         out.contains("Completions:")
-            && out.contains("Selector:       batch.kubernetes.io/controller-uid="),
+            && out.lines().any(|l| l.starts_with("Selector:")
+                && l.contains(" batch.kubernetes.io/controller-uid=")),
         "{out}"
     );
     for (kind, name, want) in [
