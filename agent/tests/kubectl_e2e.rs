@@ -1012,6 +1012,25 @@ fn read_manifest(node: &Node, name: &str) -> String {
         .unwrap_or_else(|e| panic!("manifests/{name}: {e}; files: {:?}", manifest_names(node)))
 }
 
+/// stdout of a nodectl command that must succeed, on the node's socket.
+fn nodectl_ok(node: &Node, args: &[&str]) -> String {
+    let o = Command::new(node::target_bin("nodectl"))
+        .arg("--socket")
+        .arg(node.dir("run/nodelet.sock"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "nodectl {args:?}: {o:?}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `nodectl describe` prints what `kubectl describe` prints.
+fn same_describe(k: &Kubectl, node: &Node, kind: &str, name: &str) {
+    let theirs = k.ok(&["describe", kind, name]);
+    let ours = nodectl_ok(node, &["describe", kind, name]);
+    assert_eq!(ours, theirs, "describe {kind} {name}");
+}
+
 const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: IMG\n        command: [/bin/busybox, sleep, '3600']\n";
 
 const JOBS: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: pi\nspec:\n  completions: 5\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: pi\n        image: IMG\n        command: [/bin/busybox, 'true']\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: hello\nspec:\n  schedule: '*/1 * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: hello\n            image: IMG\n            command: [/bin/busybox, echo, hi]\n";
@@ -1314,6 +1333,8 @@ fn workloads(k: &Kubectl, node: &Node) {
         "{out}"
     );
     assert_eq!(row_of(&out, "agent")[6], "disktype=ssd", "{out}");
+    same_describe(k, node, "rs", "solo");
+    same_describe(k, node, "ds", "agent");
     assert_eq!(
         k.ok(&["delete", "rs,ds", "-l", "!nope"]),
         "replicaset.apps \"solo\" deleted\ndaemonset.apps \"agent\" deleted\n"
@@ -1368,16 +1389,18 @@ fn workloads(k: &Kubectl, node: &Node) {
         ["hello", "*/1 * * * *", "<none>", "False", "0", "<none>"],
         "{out}"
     );
-    // nodectl prints the same tables (the objects crate's printers).
+    // nodectl prints the same tables (the objects crate's printers) and descriptions.
+    for (kind, name) in [
+        ("deployment", "web"),
+        ("job", "pi"),
+        ("cronjob", "hello"),
+        ("configmap", "cfg"),
+        ("secret", "pw"),
+    ] {
+        same_describe(k, node, kind, name);
+    }
     for kind in ["deployments", "jobs", "cronjobs", "configmaps", "secrets"] {
-        let o = Command::new(node::target_bin("nodectl"))
-            .arg("--socket")
-            .arg(node.dir("run/nodelet.sock"))
-            .args(["get", kind])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "nodectl get {kind}: {o:?}");
-        let ours = String::from_utf8_lossy(&o.stdout).into_owned();
+        let ours = nodectl_ok(node, &["get", kind]);
         let theirs = k.ok(&["get", kind]);
         let strip_age = |t: &str| -> Vec<Vec<String>> {
             rows(t)

@@ -172,6 +172,35 @@ enum DescribeWhat {
         #[arg(short, long)]
         namespace: Option<String>,
     },
+    /// A ConfigMap.
+    #[command(alias = "configmaps", alias = "cm")]
+    Configmap(DescribeArgs),
+    /// A Secret (sizes, not values).
+    #[command(alias = "secrets")]
+    Secret(DescribeArgs),
+    /// A Job, with its pod template and events.
+    #[command(alias = "jobs")]
+    Job(DescribeArgs),
+    /// A CronJob.
+    #[command(alias = "cronjobs", alias = "cj")]
+    Cronjob(DescribeArgs),
+    /// A Deployment, with its ReplicaSets.
+    #[command(alias = "deployments", alias = "deploy")]
+    Deployment(DescribeArgs),
+    /// A ReplicaSet, with its pods' phases.
+    #[command(alias = "replicasets", alias = "rs")]
+    Replicaset(DescribeArgs),
+    /// A DaemonSet, with its pods' phases.
+    #[command(alias = "daemonsets", alias = "ds")]
+    Daemonset(DescribeArgs),
+}
+
+/// `describe <kind> NAME [-n NS]`.
+#[derive(Debug, clap::Args)]
+struct DescribeArgs {
+    name: String,
+    #[arg(short, long)]
+    namespace: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -442,6 +471,25 @@ fn run(args: Cli) -> anyhow::Result<()> {
         Cmd::Describe {
             what: DescribeWhat::Pod { name, namespace },
         } => rt.block_on(describe(&client()?, &name, namespace.as_deref())),
+        Cmd::Describe { what } => {
+            let c = client()?;
+            rt.block_on(async {
+                use output::Describe;
+                let (kind, a) = match what {
+                    DescribeWhat::Pod { .. } => return Ok(()),
+                    DescribeWhat::Configmap(a) => (Describe::ConfigMap, a),
+                    DescribeWhat::Secret(a) => (Describe::Secret, a),
+                    DescribeWhat::Job(a) => (Describe::Job, a),
+                    DescribeWhat::Cronjob(a) => (Describe::CronJob, a),
+                    DescribeWhat::Deployment(a) => (Describe::Deployment, a),
+                    DescribeWhat::Replicaset(a) => (Describe::ReplicaSet, a),
+                    DescribeWhat::Daemonset(a) => (Describe::DaemonSet, a),
+                };
+                let ns = a.namespace.as_deref().unwrap_or("default");
+                print!("{}", output::describe(&c, kind, ns, &a.name).await?);
+                Ok(())
+            })
+        }
         Cmd::Version => {
             println!("nodectl {}", env!("CARGO_PKG_VERSION"));
             Ok(())

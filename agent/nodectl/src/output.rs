@@ -189,6 +189,115 @@ where
     Ok(())
 }
 
+/// A kind `nodectl describe` shows besides pods.
+#[derive(Debug, Clone, Copy)]
+pub enum Describe {
+    ConfigMap,
+    Secret,
+    Job,
+    CronJob,
+    Deployment,
+    ReplicaSet,
+    DaemonSet,
+}
+
+/// The events about one object (kind and UID too, as `kubectl describe` asks).
+async fn events_of(
+    client: &Client,
+    ns: &str,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    kind: &str,
+) -> anyhow::Result<Vec<k8s_openapi::api::core::v1::Event>> {
+    let name = meta.name.as_deref().unwrap_or_default();
+    let mut events = client.events(Some(ns), Some(name)).await?;
+    events.retain(|e| {
+        let o = &e.involved_object;
+        o.kind.as_deref().is_none_or(|k| k == kind) && (o.uid.is_none() || o.uid == meta.uid)
+    });
+    Ok(events)
+}
+
+/// Whether `owner` is `m`'s controller.
+fn controlled_by(
+    m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    owner: Option<&str>,
+) -> bool {
+    m.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == owner)
+}
+
+/// The pods `selector` selects in `ns` whose controller is `owner`.
+async fn owned_pods(
+    client: &Client,
+    ns: &str,
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    owner: Option<&str>,
+) -> anyhow::Result<Vec<Pod>> {
+    let sel = nodelet_objects::workload_table::selector_string(Some(selector));
+    let mut pods = client.pods(Some(ns), Some(&sel)).await?;
+    pods.retain(|p| controlled_by(&p.metadata, owner));
+    Ok(pods)
+}
+
+/// `describe <kind> NAME`: kubectl's layout (`nodelet_objects::workload_describe`).
+pub async fn describe(
+    client: &Client,
+    kind: Describe,
+    ns: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use nodelet_objects::workload_describe as d;
+    let now = jiff::Timestamp::now();
+    Ok(match kind {
+        Describe::ConfigMap => {
+            let o: ConfigMap = client.object(ns, name).await?;
+            d::configmap(
+                &o,
+                &events_of(client, ns, &o.metadata, "ConfigMap").await?,
+                now,
+            )
+        }
+        Describe::Secret => d::secret(&client.object::<Secret>(ns, name).await?),
+        Describe::Job => {
+            let o: Job = client.object(ns, name).await?;
+            d::job(&o, &events_of(client, ns, &o.metadata, "Job").await?, now)
+        }
+        Describe::CronJob => {
+            let o: CronJob = client.object(ns, name).await?;
+            d::cronjob(
+                &o,
+                &events_of(client, ns, &o.metadata, "CronJob").await?,
+                now,
+            )
+        }
+        Describe::Deployment => {
+            let o: Deployment = client.object(ns, name).await?;
+            let sel = nodelet_objects::workload_table::selector_string(Some(&o.spec.selector));
+            let mut rss: Vec<ReplicaSet> = client.objects(Some(ns), Some(&sel)).await?;
+            rss.retain(|rs| controlled_by(&rs.metadata, o.metadata.uid.as_deref()));
+            let events = events_of(client, ns, &o.metadata, "Deployment").await?;
+            d::deployment(&o, &rss, &events, now)
+        }
+        Describe::ReplicaSet => {
+            let o: ReplicaSet = client.object(ns, name).await?;
+            let pods = owned_pods(client, ns, &o.spec.selector, o.metadata.uid.as_deref()).await?;
+            let events = events_of(client, ns, &o.metadata, "ReplicaSet").await?;
+            d::replicaset(&o, &pods, &events, now)
+        }
+        Describe::DaemonSet => {
+            let o: DaemonSet = client.object(ns, name).await?;
+            let pods = owned_pods(client, ns, &o.spec.selector, o.metadata.uid.as_deref()).await?;
+            let events = events_of(client, ns, &o.metadata, "DaemonSet").await?;
+            d::daemonset(&o, &pods, &events, now)
+        }
+    })
+}
+
 pub struct TopArgs {
     pub name: Option<String>,
     pub namespace: Option<String>,

@@ -27,6 +27,7 @@
 //!   CronJob, Deployment, ReplicaSet, DaemonSet): decoding, defaulting, validation, identity.
 //! - [`workload_defaults`]: the API server's defaulting of the workloads (replicas, strategies,
 //!   Job counts, CronJob policies, pod templates as Pods).
+//! - [`workload_describe`]: `describe` of those kinds in kubectl's layout (Go's tabwriter).
 //! - [`workload_validation`]: the API server's validation of the workloads' specs (selectors,
 //!   counts, restart policies, pod templates as Pods).
 //! - [`workload_table`]: the API server's printers for those kinds (`kubectl get jobs`...).
@@ -56,5 +57,6 @@ pub mod status;
 pub mod table;
 pub mod workload;
 pub mod workload_defaults;
+pub mod workload_describe;
 pub mod workload_table;
 pub mod workload_validation;

@@ -12,7 +12,8 @@
 //!   TerminatingOrFailed (Failed with a `podFailurePolicy`);
 //! - CronJob: `concurrencyPolicy` Allow, `suspend` false, `successfulJobsHistoryLimit` 3,
 //!   `failedJobsHistoryLimit` 1;
-//! - once the object has its UID ([`with_uid`]), a Job's generated selector and pod labels;
+//! - once the object has its UID ([`with_uid`]), a Job's generated selector and pod labels
+//!   (and those labels as the Job's when it has none);
 //! - every pod template's spec: the Pod's defaults (`pod_defaults`: restart policy Always,
 //!   DNS policy, grace period, pull policies...), as the API server defaults templates — so a
 //!   Job without a restart policy is refused for `"Always"`, as on a cluster.
@@ -22,6 +23,8 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::batch::v1::JobSpec;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -66,6 +69,10 @@ pub fn with_uid(o: &mut Object) {
         ("job-name", &name),
     ] {
         labels.insert(k.to_string(), v.clone());
+    }
+    // A Job without labels takes its pods' (`SetDefaults_Job`, applied when it is read back).
+    if j.metadata.labels.as_ref().is_none_or(BTreeMap::is_empty) {
+        j.metadata.labels = Some(labels.clone());
     }
 }
 
@@ -251,6 +258,7 @@ mod tests {
             (&json!("pi"), &json!("pi"))
         );
         assert_eq!(labels["controller-uid"], json!(uid));
+        assert_eq!(&j["metadata"]["labels"], labels);
         let ds = defaulted(
             json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
             "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": []}}}}),
