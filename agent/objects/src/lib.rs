@@ -6,6 +6,8 @@
 //! - [`names`], [`field`]: name rules and field-path errors (`spec.containers[0].image: ...`).
 //! - [`pod_defaults`], [`pod_validation`]: the API server's Pod defaulting and validation.
 //! - [`restart`]: restart policies: the pod's, a container's effective one, sidecars.
+//! - [`decode`]: one document into a typed object (wrong types are errors, unknown fields
+//!   listed).
 //! - [`manifest`]: one manifest file's bytes → its static pods (decode, default, validate,
 //!   name, hash).
 //! - [`selector`], [`field_selector`]: label selectors and the field selectors the API
@@ -35,6 +37,7 @@
 //!   `kubectl get` prints, server-side).
 
 pub mod controllers;
+pub mod decode;
 pub mod default_container;
 pub mod describe;
 pub mod duration;

@@ -100,7 +100,7 @@ impl Object {
         kind: &str,
         value: serde_json::Value,
     ) -> Result<(Object, Vec<FieldPath>), Vec<FieldError>> {
-        use crate::manifest::decode;
+        use crate::decode::decode;
         Ok(match kind {
             "ConfigMap" => decode(value).map(|(x, u)| (Object::ConfigMap(Box::new(x)), u))?,
             "Secret" => decode(value).map(|(x, u)| (Object::Secret(Box::new(x)), u))?,
@@ -246,7 +246,9 @@ pub fn from_document(
     }
     let uid = object_uid(node_name, path, kind, object.namespace(), object.name());
     object.metadata_mut().uid = Some(uid);
-    crate::workload_defaults::with_uid(&mut object);
+    if let Object::Job(j) = &mut object {
+        crate::workload_defaults::job_with_uid(j);
+    }
     Ok(DeclaredObject {
         object,
         manifest: path.to_path_buf(),
@@ -307,7 +309,15 @@ fn defaults(o: &mut Object) {
             s.type_ = Some("Opaque".into());
         }
     }
-    crate::workload_defaults::apply(o);
+    use crate::workload_defaults as d;
+    match o {
+        Object::Deployment(x) => d::deployment(x),
+        Object::ReplicaSet(x) => d::replicaset(x),
+        Object::DaemonSet(x) => d::daemonset(x),
+        Object::Job(x) => d::job(x),
+        Object::CronJob(x) => d::cronjob(x),
+        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => {}
+    }
 }
 
 /// The most a ConfigMap's or Secret's data may hold (the API server's 1 MiB).
@@ -409,11 +419,11 @@ fn validate(o: &Object) -> Vec<FieldError> {
             }
         }
         Object::Namespace(_) => {}
-        Object::Job(_)
-        | Object::CronJob(_)
-        | Object::Deployment(_)
-        | Object::ReplicaSet(_)
-        | Object::DaemonSet(_) => errs.extend(crate::workload_validation::validate(o)),
+        Object::Deployment(x) => errs.extend(crate::workload_validation::deployment(x)),
+        Object::ReplicaSet(x) => errs.extend(crate::workload_validation::replicaset(x)),
+        Object::DaemonSet(x) => errs.extend(crate::workload_validation::daemonset(x)),
+        Object::Job(x) => errs.extend(crate::workload_validation::job(x)),
+        Object::CronJob(x) => errs.extend(crate::workload_validation::cronjob(x)),
     }
     errs
 }

@@ -12,23 +12,22 @@
 //!   TerminatingOrFailed (Failed with a `podFailurePolicy`);
 //! - CronJob: `concurrencyPolicy` Allow, `suspend` false, `successfulJobsHistoryLimit` 3,
 //!   `failedJobsHistoryLimit` 1;
-//! - once the object has its UID ([`with_uid`]), a Job's generated selector and pod labels
+//! - once the object has its UID ([`job_with_uid`]), a Job's generated selector and pod labels
 //!   (and those labels as the Job's when it has none);
 //! - every pod template's spec: the Pod's defaults (`pod_defaults`: restart policy Always,
 //!   DNS policy, grace period, pull policies...), as the API server defaults templates — so a
 //!   Job without a restart policy is refused for `"Always"`, as on a cluster.
 
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::apps::v1::{
     DaemonSetUpdateStrategy, DeploymentStrategy, RollingUpdateDaemonSet, RollingUpdateDeployment,
 };
-use k8s_openapi::api::batch::v1::JobSpec;
+use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-
-use crate::workload::Object;
 
 /// The label the API server gives a Job's selector and pods: the Job's UID.
 pub const JOB_CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
@@ -39,10 +38,7 @@ pub const JOB_NAME: &str = "batch.kubernetes.io/job-name";
 /// true` gets the selector `batch.kubernetes.io/controller-uid=<uid>`, and its pod template
 /// the labels `batch.kubernetes.io/controller-uid`, `batch.kubernetes.io/job-name` and the
 /// legacy `controller-uid`, `job-name` (the job controller's pods carry them).
-pub fn with_uid(o: &mut Object) {
-    let Object::Job(j) = o else {
-        return;
-    };
+pub fn job_with_uid(j: &mut Job) {
     let (Some(uid), Some(name)) = (j.metadata.uid.clone(), j.metadata.name.clone()) else {
         return;
     };
@@ -76,70 +72,73 @@ pub fn with_uid(o: &mut Object) {
     }
 }
 
-/// Applies the defaults of its kind to `o` (nothing for ConfigMaps, Secrets, Namespaces).
-pub fn apply(o: &mut Object) {
-    match o {
-        Object::Deployment(d) => {
-            let s = &mut d.spec;
-            s.replicas.get_or_insert(1);
-            let strategy = s.strategy.get_or_insert_with(DeploymentStrategy::default);
-            let kind = strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
-            if kind == "RollingUpdate" {
-                let ru = strategy
-                    .rolling_update
-                    .get_or_insert_with(RollingUpdateDeployment::default);
-                ru.max_unavailable
-                    .get_or_insert_with(|| IntOrString::String("25%".into()));
-                ru.max_surge
-                    .get_or_insert_with(|| IntOrString::String("25%".into()));
-            }
-            s.revision_history_limit.get_or_insert(10);
-            s.progress_deadline_seconds.get_or_insert(600);
-            pod_template(&mut s.template);
-        }
-        Object::ReplicaSet(r) => {
-            r.spec.replicas.get_or_insert(1);
-            if let Some(t) = r.spec.template.as_mut() {
-                pod_template(t);
-            }
-        }
-        Object::DaemonSet(d) => {
-            let s = &mut d.spec;
-            let strategy = s
-                .update_strategy
-                .get_or_insert_with(DaemonSetUpdateStrategy::default);
-            let kind = strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
-            if kind == "RollingUpdate" {
-                let ru = strategy
-                    .rolling_update
-                    .get_or_insert_with(RollingUpdateDaemonSet::default);
-                ru.max_unavailable.get_or_insert(IntOrString::Int(1));
-                ru.max_surge.get_or_insert(IntOrString::Int(0));
-            }
-            s.revision_history_limit.get_or_insert(10);
-            pod_template(&mut s.template);
-        }
-        Object::Job(j) => {
-            if let Some(s) = j.spec.as_mut() {
-                job(s);
-            }
-        }
-        Object::CronJob(c) => {
-            let s = &mut c.spec;
-            s.concurrency_policy.get_or_insert_with(|| "Allow".into());
-            s.suspend.get_or_insert(false);
-            s.successful_jobs_history_limit.get_or_insert(3);
-            s.failed_jobs_history_limit.get_or_insert(1);
-            // The job template's pod template (its JobSpec is defaulted when a Job is made).
-            if let Some(js) = s.job_template.spec.as_mut() {
-                pod_template(&mut js.template);
-            }
-        }
-        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => {}
+/// A Deployment's defaults.
+pub fn deployment(d: &mut Deployment) {
+    let s = &mut d.spec;
+    s.replicas.get_or_insert(1);
+    let strategy = s.strategy.get_or_insert_with(DeploymentStrategy::default);
+    let kind = strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
+    if kind == "RollingUpdate" {
+        let ru = strategy
+            .rolling_update
+            .get_or_insert_with(RollingUpdateDeployment::default);
+        ru.max_unavailable
+            .get_or_insert_with(|| IntOrString::String("25%".into()));
+        ru.max_surge
+            .get_or_insert_with(|| IntOrString::String("25%".into()));
+    }
+    s.revision_history_limit.get_or_insert(10);
+    s.progress_deadline_seconds.get_or_insert(600);
+    pod_template(&mut s.template);
+}
+
+/// A ReplicaSet's defaults.
+pub fn replicaset(r: &mut ReplicaSet) {
+    r.spec.replicas.get_or_insert(1);
+    if let Some(t) = r.spec.template.as_mut() {
+        pod_template(t);
     }
 }
 
-fn job(s: &mut JobSpec) {
+/// A DaemonSet's defaults.
+pub fn daemonset(d: &mut DaemonSet) {
+    let s = &mut d.spec;
+    let strategy = s
+        .update_strategy
+        .get_or_insert_with(DaemonSetUpdateStrategy::default);
+    let kind = strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
+    if kind == "RollingUpdate" {
+        let ru = strategy
+            .rolling_update
+            .get_or_insert_with(RollingUpdateDaemonSet::default);
+        ru.max_unavailable.get_or_insert(IntOrString::Int(1));
+        ru.max_surge.get_or_insert(IntOrString::Int(0));
+    }
+    s.revision_history_limit.get_or_insert(10);
+    pod_template(&mut s.template);
+}
+
+/// A Job's defaults.
+pub fn job(j: &mut Job) {
+    if let Some(s) = j.spec.as_mut() {
+        job_spec(s);
+    }
+}
+
+/// A CronJob's defaults.
+pub fn cronjob(c: &mut CronJob) {
+    let s = &mut c.spec;
+    s.concurrency_policy.get_or_insert_with(|| "Allow".into());
+    s.suspend.get_or_insert(false);
+    s.successful_jobs_history_limit.get_or_insert(3);
+    s.failed_jobs_history_limit.get_or_insert(1);
+    // The job template's pod template (its JobSpec is defaulted when a Job is made).
+    if let Some(js) = s.job_template.spec.as_mut() {
+        pod_template(&mut js.template);
+    }
+}
+
+fn job_spec(s: &mut JobSpec) {
     if s.completions.is_none() && s.parallelism.is_none() {
         s.completions = Some(1);
     }
@@ -182,9 +181,16 @@ mod tests {
     use serde_json::json;
 
     fn defaulted(v: serde_json::Value) -> serde_json::Value {
+        use crate::workload::Object;
         let kind = v["kind"].as_str().unwrap().to_string();
         let (mut o, _) = Object::decode(&kind, v).unwrap();
-        apply(&mut o);
+        match &mut o {
+            Object::Deployment(x) => deployment(x),
+            Object::DaemonSet(x) => daemonset(x),
+            Object::Job(x) => job(x),
+            Object::CronJob(x) => cronjob(x),
+            _ => {}
+        }
         o.to_value()
     }
 

@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::batch::v1::JobSpec;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use crate::field::{FieldError, FieldPath};
 use crate::selector::Selector;
-use crate::workload::Object;
 
 /// Labels as Go prints a `map[string]string` in a field error.
 struct GoMap<'a>(Option<&'a BTreeMap<String, String>>);
@@ -31,60 +31,81 @@ impl fmt::Debug for GoMap<'_> {
     }
 }
 
-/// The spec errors of a workload object (none for ConfigMaps, Secrets, Namespaces).
-pub fn validate(o: &Object) -> Vec<FieldError> {
+/// A Deployment's spec errors.
+pub fn deployment(d: &Deployment) -> Vec<FieldError> {
     let spec = FieldPath::new("spec");
     let mut errs = Vec::new();
-    match o {
-        Object::Deployment(d) => {
-            let s = &d.spec;
-            non_negative(&mut errs, &spec.child("replicas"), s.replicas);
-            apps(&mut errs, &spec, Some(&s.selector), Some(&s.template));
-        }
-        Object::ReplicaSet(r) => {
-            let s = &r.spec;
-            non_negative(&mut errs, &spec.child("replicas"), s.replicas);
-            apps(&mut errs, &spec, Some(&s.selector), s.template.as_ref());
-        }
-        Object::DaemonSet(d) => {
-            let s = &d.spec;
-            apps(&mut errs, &spec, Some(&s.selector), Some(&s.template));
-        }
-        Object::Job(j) => match &j.spec {
-            Some(s) => job(&mut errs, &spec, s),
-            None => errs.push(FieldError::required(
-                &spec.child("template").child("spec").child("containers"),
-                "",
-            )),
-        },
-        Object::CronJob(c) => {
-            let s = &c.spec;
-            if s.schedule.trim().is_empty() {
-                errs.push(FieldError::required(&spec.child("schedule"), ""));
-            }
-            for (field, v) in [
-                ("startingDeadlineSeconds", s.starting_deadline_seconds),
-                (
-                    "successfulJobsHistoryLimit",
-                    s.successful_jobs_history_limit.map(i64::from),
-                ),
-                (
-                    "failedJobsHistoryLimit",
-                    s.failed_jobs_history_limit.map(i64::from),
-                ),
-            ] {
-                non_negative64(&mut errs, &spec.child(field), v);
-            }
-            let jt = spec.child("jobTemplate").child("spec");
-            match &s.job_template.spec {
-                Some(js) => job(&mut errs, &jt, js),
-                None => errs.push(FieldError::required(
-                    &jt.child("template").child("spec").child("containers"),
-                    "",
-                )),
-            }
-        }
-        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => {}
+    let s = &d.spec;
+    non_negative(&mut errs, &spec.child("replicas"), s.replicas);
+    apps(&mut errs, &spec, Some(&s.selector), Some(&s.template));
+    errs
+}
+
+/// A ReplicaSet's spec errors.
+pub fn replicaset(r: &ReplicaSet) -> Vec<FieldError> {
+    let spec = FieldPath::new("spec");
+    let mut errs = Vec::new();
+    let s = &r.spec;
+    non_negative(&mut errs, &spec.child("replicas"), s.replicas);
+    apps(&mut errs, &spec, Some(&s.selector), s.template.as_ref());
+    errs
+}
+
+/// A DaemonSet's spec errors.
+pub fn daemonset(d: &DaemonSet) -> Vec<FieldError> {
+    let spec = FieldPath::new("spec");
+    let mut errs = Vec::new();
+    apps(
+        &mut errs,
+        &spec,
+        Some(&d.spec.selector),
+        Some(&d.spec.template),
+    );
+    errs
+}
+
+/// A Job's spec errors.
+pub fn job(j: &Job) -> Vec<FieldError> {
+    let spec = FieldPath::new("spec");
+    let mut errs = Vec::new();
+    match &j.spec {
+        Some(s) => job_spec(&mut errs, &spec, s),
+        None => errs.push(FieldError::required(
+            &spec.child("template").child("spec").child("containers"),
+            "",
+        )),
+    }
+    errs
+}
+
+/// A CronJob's spec errors.
+pub fn cronjob(c: &CronJob) -> Vec<FieldError> {
+    let spec = FieldPath::new("spec");
+    let mut errs = Vec::new();
+    let s = &c.spec;
+    if s.schedule.trim().is_empty() {
+        errs.push(FieldError::required(&spec.child("schedule"), ""));
+    }
+    for (field, v) in [
+        ("startingDeadlineSeconds", s.starting_deadline_seconds),
+        (
+            "successfulJobsHistoryLimit",
+            s.successful_jobs_history_limit.map(i64::from),
+        ),
+        (
+            "failedJobsHistoryLimit",
+            s.failed_jobs_history_limit.map(i64::from),
+        ),
+    ] {
+        non_negative64(&mut errs, &spec.child(field), v);
+    }
+    let jt = spec.child("jobTemplate").child("spec");
+    match &s.job_template.spec {
+        Some(js) => job_spec(&mut errs, &jt, js),
+        None => errs.push(FieldError::required(
+            &jt.child("template").child("spec").child("containers"),
+            "",
+        )),
     }
     errs
 }
@@ -142,7 +163,7 @@ fn apps(
     }
 }
 
-fn job(errs: &mut Vec<FieldError>, spec: &FieldPath, s: &JobSpec) {
+fn job_spec(errs: &mut Vec<FieldError>, spec: &FieldPath, s: &JobSpec) {
     for (field, v) in [
         ("completions", s.completions),
         ("parallelism", s.parallelism),
