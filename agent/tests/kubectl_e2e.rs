@@ -1339,6 +1339,20 @@ fn workloads(k: &Kubectl, node: &Node) {
         k.ok(&["delete", "rs,ds", "-l", "!nope"]),
         "replicaset.apps \"solo\" deleted\ndaemonset.apps \"agent\" deleted\n"
     );
+    // Server-side apply: the applied object is the manifest (created, then updated).
+    let ssa = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  k: {v}\n")
+    };
+    for (v, word) in [("one", "serverside-applied"), ("two", "serverside-applied")] {
+        let (code, out, err) = k.run_with(&["apply", "--server-side", "-f", "-"], Some(&ssa(v)));
+        assert_eq!(
+            (code, out.as_str()),
+            (0, format!("configmap/ssa {word}\n").as_str()),
+            "{err}"
+        );
+        assert!(read_manifest(node, "default-configmap-ssa.yaml").contains(&format!("k: {v}")));
+    }
+    k.ok(&["delete", "cm", "ssa"]);
     // annotate and replace of a ConfigMap rewrite its file.
     assert_eq!(
         k.ok(&["annotate", "cm", "cfg", "note=hi"]),
