@@ -1065,6 +1065,8 @@ def bench_deployments(a, archive):
                     t_all = now() - t0
                     break
                 if now() - t0 > 120:
+                    with open(node.d("nodelet.log"), errors="replace") as f:
+                        log("".join(f.readlines()[-40:]))
                     raise TimeoutError(f"after 120 s only {sum(map(pod_running, ps))} of {per * 11} pods Running")
                 time.sleep(0.1)
             log(f"deployments round {r}: all {per * 11} Running after {t_all:.2f} s")

@@ -211,6 +211,44 @@ impl Client {
         Ok(self.get_json::<List<Pod>>(url).await?.items)
     }
 
+    /// Objects of kind `T` (ConfigMaps, Jobs, Deployments...) of one namespace (or all),
+    /// optionally filtered by a label selector.
+    pub async fn objects<T: nodelet_objects::workload::Kind>(
+        &self,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<T>, ClientError> {
+        let prefix = crate::objects::prefix::<T>();
+        let plural = T::URL_PATH_SEGMENT;
+        let mut url = match namespace {
+            Some(ns) => self.url(&format!(
+                "{prefix}/namespaces/{}/{plural}",
+                Self::segment(ns)
+            )),
+            None => self.url(&format!("{prefix}/{plural}")),
+        };
+        if let Some(s) = label_selector {
+            url.query_pairs_mut().append_pair("labelSelector", s);
+        }
+        Ok(self.get_json::<List<T>>(url).await?.items)
+    }
+
+    /// One object of kind `T`; a missing one is `ClientError::Api` with reason `NotFound`.
+    pub async fn object<T: nodelet_objects::workload::Kind>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<T, ClientError> {
+        let url = self.url(&format!(
+            "{}/namespaces/{}/{}/{}",
+            crate::objects::prefix::<T>(),
+            Self::segment(namespace),
+            T::URL_PATH_SEGMENT,
+            Self::segment(name)
+        ));
+        self.get_json(url).await
+    }
+
     /// One pod; a missing one is `ClientError::Api` with reason `NotFound`.
     pub async fn pod(&self, namespace: &str, name: &str) -> Result<Pod, ClientError> {
         let url = self.url(&format!(

@@ -91,29 +91,241 @@ const POD_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// Every verb of a resource the API writes as manifest files.
+const ALL_VERBS: &[&str] = POD_VERBS;
+
+/// A workload or configuration resource (besides pods): its group, names, short names and
+/// categories as the API server lists them, and its subresources.
+pub struct Resource {
+    /// `""` (core), `batch`, `apps`.
+    pub group: &'static str,
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+    pub short: &'static [&'static str],
+    /// `all` for the workloads (`kubectl get all`).
+    pub categories: &'static [&'static str],
+    /// `scale` (autoscaling/v1 Scale) and/or `status`.
+    pub scale: bool,
+}
+
+/// The kinds of `nodelet_objects::workload` the API serves besides pods, namespaces excepted
+/// (served by `kube`/`writes` as before).
+pub const RESOURCES: &[Resource] = &[
+    Resource {
+        group: "",
+        plural: "configmaps",
+        singular: "configmap",
+        kind: "ConfigMap",
+        namespaced: true,
+        short: &["cm"],
+        categories: &[],
+        scale: false,
+    },
+    Resource {
+        group: "",
+        plural: "secrets",
+        singular: "secret",
+        kind: "Secret",
+        namespaced: true,
+        short: &[],
+        categories: &[],
+        scale: false,
+    },
+    Resource {
+        group: "batch",
+        plural: "jobs",
+        singular: "job",
+        kind: "Job",
+        namespaced: true,
+        short: &[],
+        categories: &["all"],
+        scale: false,
+    },
+    Resource {
+        group: "batch",
+        plural: "cronjobs",
+        singular: "cronjob",
+        kind: "CronJob",
+        namespaced: true,
+        short: &["cj"],
+        categories: &["all"],
+        scale: false,
+    },
+    Resource {
+        group: "apps",
+        plural: "deployments",
+        singular: "deployment",
+        kind: "Deployment",
+        namespaced: true,
+        short: &["deploy"],
+        categories: &["all"],
+        scale: true,
+    },
+    Resource {
+        group: "apps",
+        plural: "replicasets",
+        singular: "replicaset",
+        kind: "ReplicaSet",
+        namespaced: true,
+        short: &["rs"],
+        categories: &["all"],
+        scale: true,
+    },
+    Resource {
+        group: "apps",
+        plural: "daemonsets",
+        singular: "daemonset",
+        kind: "DaemonSet",
+        namespaced: true,
+        short: &["ds"],
+        categories: &["all"],
+        scale: false,
+    },
+];
+
+/// The resource entries (with subresources) of one group.
+fn group_resources(group: &str) -> Vec<Value> {
+    let mut out = vec![];
+    for r in RESOURCES.iter().filter(|r| r.group == group) {
+        out.push(resource(
+            r.plural,
+            r.singular,
+            r.kind,
+            r.namespaced,
+            ALL_VERBS,
+            r.short,
+            r.categories,
+        ));
+        if r.scale {
+            let mut s = resource(
+                &format!("{}/scale", r.plural),
+                "",
+                "Scale",
+                r.namespaced,
+                &["get", "patch", "update"],
+                &[],
+                &[],
+            );
+            s["group"] = json!("autoscaling");
+            s["version"] = json!("v1");
+            out.push(s);
+        }
+        if !r.group.is_empty() {
+            out.push(resource(
+                &format!("{}/status", r.plural),
+                "",
+                r.kind,
+                r.namespaced,
+                &["get"],
+                &[],
+                &[],
+            ));
+        }
+    }
+    out
+}
+
 /// `/api/v1`: the resources this node serves.
 pub fn core_v1() -> Value {
+    let mut resources = vec![
+        resource(
+            "events",
+            "event",
+            "Event",
+            true,
+            &["get", "list", "watch"],
+            &["ev"],
+            &[],
+        ),
+        resource(
+            "namespaces",
+            "namespace",
+            "Namespace",
+            false,
+            &["create", "delete", "get", "list", "watch"],
+            &["ns"],
+            &[],
+        ),
+        resource(
+            "nodes",
+            "node",
+            "Node",
+            false,
+            &["get", "list", "watch"],
+            &["no"],
+            &[],
+        ),
+        resource("pods", "pod", "Pod", true, POD_VERBS, &["po"], &["all"]),
+        resource(
+            "pods/attach",
+            "",
+            "PodAttachOptions",
+            true,
+            &["create", "get"],
+            &[],
+            &[],
+        ),
+        resource(
+            "pods/exec",
+            "",
+            "PodExecOptions",
+            true,
+            &["create", "get"],
+            &[],
+            &[],
+        ),
+        resource("pods/log", "", "Pod", true, &["get"], &[], &[]),
+        resource(
+            "pods/portforward",
+            "",
+            "PodPortForwardOptions",
+            true,
+            &["create", "get"],
+            &[],
+            &[],
+        ),
+        resource("pods/status", "", "Pod", true, &["get"], &[], &[]),
+    ];
+    resources.extend(group_resources(""));
     json!({
         "kind": "APIResourceList",
         "groupVersion": "v1",
-        "resources": [
-            resource("events", "event", "Event", true, &["get", "list", "watch"], &["ev"], &[]),
-            resource("namespaces", "namespace", "Namespace", false,
-                     &["create", "delete", "get", "list", "watch"], &["ns"], &[]),
-            resource("nodes", "node", "Node", false, &["get", "list", "watch"], &["no"], &[]),
-            resource("pods", "pod", "Pod", true, POD_VERBS, &["po"], &["all"]),
-            resource("pods/attach", "", "PodAttachOptions", true, &["create", "get"], &[], &[]),
-            resource("pods/exec", "", "PodExecOptions", true, &["create", "get"], &[], &[]),
-            resource("pods/log", "", "Pod", true, &["get"], &[], &[]),
-            resource("pods/portforward", "", "PodPortForwardOptions", true,
-                     &["create", "get"], &[], &[]),
-            resource("pods/status", "", "Pod", true, &["get"], &[], &[]),
-        ],
+        "resources": resources,
+    })
+}
+
+/// The API groups served besides the core one (all at `v1`).
+pub const GROUPS: &[&str] = &["apps", "batch"];
+
+fn group_version(group: &str, version: &str) -> Value {
+    json!({"groupVersion": format!("{group}/{version}"), "version": version})
+}
+
+/// `/apis/{group}` of a group of [`GROUPS`].
+pub fn group(name: &str) -> Value {
+    json!({
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": name,
+        "versions": [group_version(name, "v1")],
+        "preferredVersion": group_version(name, "v1"),
+    })
+}
+
+/// `/apis/{group}/v1` of a group of [`GROUPS`].
+pub fn group_v1(name: &str) -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": format!("{name}/v1"),
+        "resources": group_resources(name),
     })
 }
 
 fn metrics_group_version() -> Value {
-    json!({"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"})
+    group_version("metrics.k8s.io", "v1beta1")
 }
 
 /// `/apis/metrics.k8s.io`.
@@ -129,12 +341,15 @@ pub fn metrics_group() -> Value {
 
 /// `/apis`.
 pub fn api_groups() -> Value {
-    let mut g = metrics_group();
-    if let Some(o) = g.as_object_mut() {
-        o.remove("kind");
-        o.remove("apiVersion");
+    let mut groups: Vec<Value> = GROUPS.iter().map(|g| group(g)).collect();
+    groups.push(metrics_group());
+    for g in &mut groups {
+        if let Some(o) = g.as_object_mut() {
+            o.remove("kind");
+            o.remove("apiVersion");
+        }
     }
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [g]})
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/metrics.k8s.io/v1beta1`.
@@ -150,34 +365,84 @@ pub fn metrics_v1beta1() -> Value {
     })
 }
 
-/// `/openapi/v3`: the one group version described.
+/// `/openapi/v3`: the group versions described (core, apps, batch).
 pub fn openapi_v3_root() -> Value {
-    json!({"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=nodelet1"}}})
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        "api/v1".into(),
+        json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=nodelet2"}),
+    );
+    for g in GROUPS {
+        paths.insert(
+            format!("apis/{g}/v1"),
+            json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/v1?hash=nodelet2")}),
+        );
+    }
+    json!({ "paths": paths })
 }
 
-/// `/openapi/v3/api/v1`: just enough for kubectl's field-validation check (a PATCH operation
-/// of the Pod carrying the `fieldValidation` query parameter). Without schemas kubectl builds
-/// strategic merge patches from its compiled-in types.
-pub fn openapi_v3_core() -> Value {
+/// The POST, PUT and PATCH operations of one kind, each with the `fieldValidation` query
+/// parameter: what kubectl's field-validation check looks for before it lets the server
+/// validate.
+fn write_paths(paths: &mut serde_json::Map<String, Value>, group: &str, kind: &str, plural: &str) {
     let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string"}});
+    let gv = if group.is_empty() {
+        "v1".to_string()
+    } else {
+        format!("{group}/v1")
+    };
+    let prefix = if group.is_empty() {
+        "/api/v1".to_string()
+    } else {
+        format!("/apis/{gv}")
+    };
     let op = |action: &str| {
         json!({
-            "operationId": format!("{action}CoreV1NamespacedPod"),
+            "operationId": format!("{action}{kind}"),
             "parameters": [param("dryRun"), param("fieldManager"), param("fieldValidation")],
             "responses": {"200": {"description": "OK"}},
             "x-kubernetes-action": action,
-            "x-kubernetes-group-version-kind": {"group": "", "kind": "Pod", "version": "v1"},
+            "x-kubernetes-group-version-kind": {"group": group, "kind": kind, "version": "v1"},
         })
     };
+    paths.insert(
+        format!("{prefix}/namespaces/{{namespace}}/{plural}"),
+        json!({"post": op("post")}),
+    );
+    paths.insert(
+        format!("{prefix}/namespaces/{{namespace}}/{plural}/{{name}}"),
+        json!({"patch": op("patch"), "put": op("put")}),
+    );
+}
+
+fn openapi_doc(paths: serde_json::Map<String, Value>) -> Value {
     json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (nodelet)", "version": git_version()},
-        "paths": {
-            "/api/v1/namespaces/{namespace}/pods": {"post": op("post")},
-            "/api/v1/namespaces/{namespace}/pods/{name}": {"patch": op("patch"), "put": op("put")},
-        },
+        "paths": paths,
         "components": {"schemas": {}},
     })
+}
+
+/// `/openapi/v3/api/v1`: just enough for kubectl's field-validation check (the write
+/// operations of pods, ConfigMaps and Secrets carrying the `fieldValidation` query parameter).
+/// Without schemas kubectl builds strategic merge patches from its compiled-in types.
+pub fn openapi_v3_core() -> Value {
+    let mut paths = serde_json::Map::new();
+    write_paths(&mut paths, "", "Pod", "pods");
+    for r in RESOURCES.iter().filter(|r| r.group.is_empty()) {
+        write_paths(&mut paths, "", r.kind, r.plural);
+    }
+    openapi_doc(paths)
+}
+
+/// `/openapi/v3/apis/{group}/v1`, as [`openapi_v3_core`] for that group's kinds.
+pub fn openapi_v3_group(group: &str) -> Value {
+    let mut paths = serde_json::Map::new();
+    for r in RESOURCES.iter().filter(|r| r.group == group) {
+        write_paths(&mut paths, group, r.kind, r.plural);
+    }
+    openapi_doc(paths)
 }
 
 #[cfg(test)]
@@ -199,11 +464,17 @@ mod tests {
     }
 
     #[test]
-    fn groups_list_metrics() {
+    fn groups_list_apps_batch_and_metrics() {
         let g = api_groups();
-        assert_eq!(g["groups"][0]["name"], "metrics.k8s.io");
+        let names: Vec<&str> = g["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["apps", "batch", "metrics.k8s.io"]);
         assert_eq!(
-            g["groups"][0]["preferredVersion"]["groupVersion"],
+            g["groups"][2]["preferredVersion"]["groupVersion"],
             "metrics.k8s.io/v1beta1"
         );
         assert!(
@@ -211,6 +482,60 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("v1.32.")
+        );
+    }
+
+    fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
+        list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {list}"))
+    }
+
+    #[test]
+    fn workloads_have_short_names_categories_and_subresources() {
+        let apps = group_v1("apps");
+        assert_eq!(apps["groupVersion"], "apps/v1");
+        let d = find(&apps, "deployments");
+        assert_eq!(d["shortNames"], json!(["deploy"]));
+        assert_eq!(d["categories"], json!(["all"]));
+        assert_eq!(d["kind"], "Deployment");
+        assert_eq!(d["verbs"].as_array().unwrap().len(), 8);
+        let scale = find(&apps, "deployments/scale");
+        assert_eq!(
+            (&scale["group"], &scale["kind"]),
+            (&json!("autoscaling"), &json!("Scale"))
+        );
+        find(&apps, "replicasets/scale");
+        assert_eq!(find(&apps, "daemonsets")["shortNames"], json!(["ds"]));
+        let batch = group_v1("batch");
+        assert_eq!(find(&batch, "cronjobs")["shortNames"], json!(["cj"]));
+        assert!(find(&batch, "jobs").get("shortNames").is_none());
+        let core = core_v1();
+        assert_eq!(find(&core, "configmaps")["shortNames"], json!(["cm"]));
+        assert!(find(&core, "secrets").get("categories").is_none());
+        // kubectl's field validation finds a PATCH with fieldValidation for each kind.
+        let root = openapi_v3_root();
+        assert!(root["paths"]["apis/apps/v1"]["serverRelativeURL"].is_string());
+        let doc = openapi_v3_group("apps");
+        let patch =
+            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "Deployment"
+        );
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation")
+        );
+        assert!(
+            openapi_v3_core()["paths"]["/api/v1/namespaces/{namespace}/configmaps"]["post"]
+                .is_object()
         );
     }
 }

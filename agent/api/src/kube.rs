@@ -23,16 +23,19 @@ use serde_json::{Value, json};
 
 use super::node_object::{self, Machine, NodeFacts};
 use super::response::{json_response, status_response};
-use super::revisions::{Change, Revisions};
+use super::revisions::{Change, Revisions, Versioned};
 use super::{NodeState, discovery, status};
 use nodelet_objects::field_selector::{FieldSelector, Selectable};
 use nodelet_objects::selector::Selector;
 use nodelet_objects::table::{self, Include, Printable};
+use nodelet_objects::workload::{Kind, Object};
 
 /// State shared by the Kubernetes routes (reads and writes).
 pub struct Kube<S> {
     pub node: Arc<S>,
     pub revisions: Arc<Revisions>,
+    /// Resource versions of the workload objects (`NodeState::objects`).
+    pub object_revisions: Arc<Revisions<Object>>,
     /// Namespaces created through the API (with their creation time), kept while the agent
     /// runs; a namespace with pods exists anyway.
     pub namespaces: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Timestamp>>>,
@@ -46,6 +49,7 @@ impl<S> Clone for Kube<S> {
         Kube {
             node: self.node.clone(),
             revisions: self.revisions.clone(),
+            object_revisions: self.object_revisions.clone(),
             namespaces: self.namespaces.clone(),
             deleting: self.deleting.clone(),
         }
@@ -57,6 +61,7 @@ impl<S: NodeState> Kube<S> {
         Kube {
             node,
             revisions: Arc::default(),
+            object_revisions: Arc::default(),
             namespaces: Arc::default(),
             deleting: Arc::default(),
         }
@@ -101,6 +106,35 @@ impl<S: NodeState> Kube<S> {
         (rv, pods)
     }
 
+    /// Every workload object with resource version and creation time, sorted by kind,
+    /// namespace and name; the list's resource version.
+    pub fn objects(&self) -> (u64, Vec<Object>) {
+        let (rv, mut objects) = self.object_revisions.observe(self.node.objects());
+        objects.sort_by(|a, b| {
+            (a.kind(), a.namespace(), a.name()).cmp(&(b.kind(), b.namespace(), b.name()))
+        });
+        (rv, objects)
+    }
+
+    /// The objects of kind `T`, as [`Kube::objects`].
+    pub fn objects_of<T: Kind>(&self) -> (u64, Vec<T>) {
+        let (rv, all) = self.objects();
+        let typed = all
+            .iter()
+            .filter_map(T::from_object)
+            .cloned()
+            .collect::<Vec<T>>();
+        (rv, typed)
+    }
+
+    /// Object `ns/name` of kind `T`.
+    pub fn object<T: Kind>(&self, ns: &str, name: &str) -> Option<T> {
+        self.objects_of::<T>().1.into_iter().find(|o| {
+            o.object_meta().namespace.as_deref().unwrap_or_default() == ns
+                && o.object_meta().name.as_deref() == Some(name)
+        })
+    }
+
     pub fn pod(&self, ns: &str, name: &str) -> Option<Pod> {
         self.pods().1.into_iter().find(|p| {
             p.metadata.namespace.as_deref().unwrap_or("default") == ns
@@ -129,7 +163,7 @@ pub struct ListParams {
     pub include_object: Option<String>,
 }
 
-fn truthy(v: Option<&str>) -> bool {
+pub(crate) fn truthy(v: Option<&str>) -> bool {
     matches!(v, Some("true") | Some("1") | Some("True") | Some(""))
 }
 
@@ -148,6 +182,20 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
         )
         .route("/openapi/v3", doc(discovery::openapi_v3_root))
         .route("/openapi/v3/api/v1", doc(discovery::openapi_v3_core))
+        .route(
+            "/apis/{group}",
+            get(|UrlPath(g): UrlPath<String>| async move { group_doc(&g, discovery::group) }),
+        )
+        .route(
+            "/apis/{group}/v1",
+            get(|UrlPath(g): UrlPath<String>| async move { group_doc(&g, discovery::group_v1) }),
+        )
+        .route(
+            "/openapi/v3/apis/{group}/v1",
+            get(|UrlPath(g): UrlPath<String>| async move {
+                group_doc(&g, discovery::openapi_v3_group)
+            }),
+        )
         .route("/api/v1/pods", get(list_pods::<S>))
         .route("/api/v1/namespaces/{ns}/pods", get(list_ns_pods::<S>))
         .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod::<S>))
@@ -176,6 +224,15 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
         .with_state(kube)
 }
 
+/// A discovery document of one of the groups served (`apps`, `batch`), else 404.
+fn group_doc(group: &str, doc: fn(&str) -> Value) -> Response {
+    if discovery::GROUPS.contains(&group) {
+        json_response(StatusCode::OK, &doc(group))
+    } else {
+        status_response(status::not_found("groups", group))
+    }
+}
+
 fn accept(h: &HeaderMap) -> Option<&str> {
     h.get(header::ACCEPT).and_then(|v| v.to_str().ok())
 }
@@ -185,8 +242,8 @@ fn accept(h: &HeaderMap) -> Option<&str> {
 #[derive(serde::Serialize)]
 struct List<'a, T> {
     #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
+    api_version: &'a str,
+    kind: &'a str,
     metadata: ListMeta,
     items: &'a [T],
 }
@@ -197,13 +254,25 @@ struct ListMeta {
     resource_version: String,
 }
 
-/// An object, a list of them or a Table, as the client asked.
+/// An object, a v1 list of them or a Table, as the client asked.
 fn respond<T: Printable>(
     h: &HeaderMap,
     q: &ListParams,
     items: Vec<T>,
     rv: u64,
     list_kind: Option<&'static str>,
+) -> Response {
+    respond_in(h, q, items, rv, list_kind.map(|k| ("v1", k)))
+}
+
+/// An object, a list of them (`(apiVersion, kind)` of the list) or a Table, as the client
+/// asked.
+pub(crate) fn respond_in<T: Printable>(
+    h: &HeaderMap,
+    q: &ListParams,
+    items: Vec<T>,
+    rv: u64,
+    list: Option<(&str, &str)>,
 ) -> Response {
     if table::wants_table(accept(h)) {
         let inc = Include::parse(q.include_object.as_deref());
@@ -212,11 +281,11 @@ fn respond<T: Printable>(
             &table::table(&items, &rv.to_string(), Timestamp::now(), inc),
         );
     }
-    match list_kind {
-        Some(kind) => json_response(
+    match list {
+        Some((api_version, kind)) => json_response(
             StatusCode::OK,
             &List {
-                api_version: "v1",
+                api_version,
                 kind,
                 metadata: ListMeta {
                     resource_version: rv.to_string(),
@@ -232,7 +301,7 @@ fn respond<T: Printable>(
 }
 
 /// Label and field selectors of a request, checked against kind `T`.
-fn selectors<T: Selectable + Default>(
+pub(crate) fn selectors<T: Selectable + Default>(
     q: &ListParams,
 ) -> Result<(Selector, FieldSelector), Box<Status>> {
     let labels = Selector::parse(q.label_selector.as_deref().unwrap_or(""))
@@ -314,7 +383,7 @@ fn event_line(type_: &str, object: &Value) -> Bytes {
 }
 
 /// The object of a watch event: the object itself, or a one-row Table.
-fn watch_object<T: Printable>(obj: &T, rv: u64, table: Option<Include>) -> Value {
+pub(crate) fn watch_object<T: Printable>(obj: &T, rv: u64, table: Option<Include>) -> Value {
     match table {
         Some(inc) => table::table(
             std::slice::from_ref(obj),
@@ -326,12 +395,12 @@ fn watch_object<T: Printable>(obj: &T, rv: u64, table: Option<Include>) -> Value
     }
 }
 
-fn bookmark(kind: &str, rv: u64, initial_end: bool) -> Value {
+fn bookmark((api_version, kind): (&str, &str), rv: u64, initial_end: bool) -> Value {
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    json!({"kind": kind, "apiVersion": "v1", "metadata": meta})
+    json!({"kind": kind, "apiVersion": api_version, "metadata": meta})
 }
 
 fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Response {
@@ -359,6 +428,37 @@ fn watch_pods<S: NodeState>(
     h: &HeaderMap,
     q: ListParams,
 ) -> Response {
+    let revisions = k.revisions.clone();
+    watch_versioned(
+        move || k.pods().1,
+        revisions,
+        move |p: &Pod, rv, table| {
+            pod_matches(p, ns.as_deref(), &labels, &fields).then(|| watch_object(p, rv, table))
+        },
+        ("v1", "Pod"),
+        h,
+        q,
+    )
+}
+
+/// A watch of versioned objects (pods, workload objects): from `resourceVersion` (what
+/// changed after it), or from now with ADDED for every object (no or `0` resourceVersion);
+/// then every change, until the client hangs up or `timeoutSeconds` passes. `render` selects
+/// an object (`None`: not watched) and makes its event object; bookmarks are of kind
+/// `bookmark` (`(apiVersion, kind)`).
+pub(crate) fn watch_versioned<V, O, R>(
+    observe: O,
+    revisions: Arc<Revisions<V>>,
+    render: R,
+    bookmark_kind: (&'static str, &'static str),
+    h: &HeaderMap,
+    q: ListParams,
+) -> Response
+where
+    V: Versioned + Send + Sync + 'static,
+    O: Fn() -> Vec<V> + Send + 'static,
+    R: Fn(&V, u64, Option<Include>) -> Option<Value> + Send + 'static,
+{
     let since = match q.resource_version.as_deref() {
         None | Some("") | Some("0") => None,
         Some(v) => match v.parse::<u64>() {
@@ -388,8 +488,8 @@ fn watch_pods<S: NodeState>(
             if tx.is_closed() || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return;
             }
-            let (_, pods) = k.pods();
-            let (rv, changes) = match k.revisions.changes_since(last, &pods) {
+            let objects = observe();
+            let (rv, changes) = match revisions.changes_since(last, &objects) {
                 Ok(c) => c,
                 Err(e) => {
                     let st = status::gone(format!(
@@ -406,30 +506,26 @@ fn watch_pods<S: NodeState>(
                 }
             };
             let mut sent = false;
-            for (c, p) in changes {
-                // A watch from "now" starts with every pod as ADDED.
+            for (c, o) in changes {
+                // A watch from "now" starts with every object as ADDED.
                 let c = if since.is_none() && first {
                     Change::Added
                 } else {
                     c
                 };
-                if !pod_matches(&p, ns.as_deref(), &labels, &fields) {
-                    continue;
-                }
                 if first && since.is_none() && matches!(c, Change::Deleted) {
                     continue;
                 }
-                let prv = p
-                    .metadata
+                let orv = o
+                    .meta()
                     .resource_version
                     .as_deref()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(rv);
-                if tx
-                    .send(event_line(c.as_str(), &watch_object(&p, prv, table)))
-                    .await
-                    .is_err()
-                {
+                let Some(object) = render(&o, orv, table) else {
+                    continue;
+                };
+                if tx.send(event_line(c.as_str(), &object)).await.is_err() {
                     return;
                 }
                 sent = true;
@@ -445,7 +541,7 @@ fn watch_pods<S: NodeState>(
                 if tx
                     .send(event_line(
                         "BOOKMARK",
-                        &bookmark("Pod", rv, first && initial_end),
+                        &bookmark(bookmark_kind, rv, first && initial_end),
                     ))
                     .await
                     .is_err()
@@ -615,6 +711,33 @@ pub fn all_namespaces<S: NodeState>(k: &Kube<S>) -> Vec<k8s_openapi::api::core::
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    // Namespaces declared by manifests (their own objects, with labels), and those other
+    // objects are in (as pods' are).
+    let started = k.node.node_facts().started;
+    for o in k.objects().1 {
+        match o {
+            Object::Namespace(n) => {
+                all.retain(|x| x.metadata.name != n.metadata.name);
+                let mut n = *n;
+                let name = n.metadata.name.clone().unwrap_or_default();
+                n.metadata
+                    .labels
+                    .get_or_insert_with(Default::default)
+                    .insert("kubernetes.io/metadata.name".into(), name);
+                n.status
+                    .get_or_insert_with(Default::default)
+                    .phase
+                    .get_or_insert_with(|| "Active".into());
+                all.push(n);
+            }
+            other => {
+                let ns = other.namespace();
+                if !all.iter().any(|x| x.metadata.name.as_deref() == Some(ns)) {
+                    all.push(node_object::namespace(ns, started));
+                }
+            }
+        }
+    }
     for (name, at) in created {
         if !all
             .iter()

@@ -23,6 +23,8 @@ pub mod limits;
 pub mod manifest_files;
 pub mod metrics;
 pub mod node_object;
+pub mod object_writes;
+pub mod objects;
 pub mod patch;
 pub mod port_forward;
 pub mod protobuf;

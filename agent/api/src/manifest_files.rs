@@ -6,6 +6,9 @@
 //! Files the API creates are named `<namespace>-<name>.yaml` (another suffix `-2`, `-3`... if
 //! that name is taken by a file declaring something else) and carry the annotation
 //! `nodelet.io/append-node-name: "false"` so the pod keeps the name it was created with.
+//! Other kinds (ConfigMaps, Deployments...) are found the same way, in the static pod
+//! directory and in the controllers' directory (`NodeState::workload_dir`); their new files
+//! are `<namespace>-<kind>-<name>.yaml`.
 //! A pod of a file with several documents is rewritten in place: only its document's text
 //! changes (or goes, on delete); the other documents keep their text and comments.
 
@@ -16,8 +19,10 @@ use serde_json::Value;
 
 use nodelet_objects::manifest::{
     APPEND_NODE_NAME_ANNOTATION, CONFIG_HASH_ANNOTATION, CONFIG_SEEN_ANNOTATION,
-    CONFIG_SOURCE_ANNOTATION, ManifestError, StaticPod, parse_manifest,
+    CONFIG_SOURCE_ANNOTATION, Manifest, ManifestError, StaticPod, parse_manifest,
+    parse_manifest_all,
 };
+use nodelet_objects::workload::DeclaredObject;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,7 +43,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// Where a pod is declared.
+/// Where a pod (or another object) is declared.
 #[derive(Debug, Clone)]
 pub struct Located {
     pub path: PathBuf,
@@ -48,6 +53,8 @@ pub struct Located {
     pub text: String,
     /// The file's pods as the source parses them.
     pub pods: Vec<StaticPod>,
+    /// The file's other objects as the source parses them.
+    pub objects: Vec<DeclaredObject>,
 }
 
 /// The manifest files of `dir` the source reads, sorted.
@@ -66,38 +73,94 @@ fn manifest_paths(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     Ok(out)
 }
 
-/// The file declaring pod `namespace/name` (its name as the API shows it).
-pub fn locate(
-    dir: &Path,
+/// The first manifest file of `dirs` (in order, then by file name) one of whose pods or
+/// objects `found` picks (its document index), parsed as the source parses it.
+fn locate_by(
+    dirs: &[&Path],
     node: &str,
-    namespace: &str,
-    name: &str,
+    found: impl Fn(&Manifest) -> Option<usize>,
 ) -> Result<Option<Located>, StoreError> {
-    for path in manifest_paths(dir)? {
-        let Ok(text) = std::fs::read_to_string(&path) else {
+    for dir in dirs {
+        if !dir.is_dir() {
             continue;
-        };
-        let Ok(pods) = parse_manifest(&path, text.as_bytes(), node, jiff::Timestamp::now()) else {
-            continue;
-        };
-        if let Some(p) = pods
-            .iter()
-            .find(|p| p.namespace() == namespace && p.name() == name)
-        {
-            return Ok(Some(Located {
-                path: path.clone(),
-                document: p.document,
-                text,
-                pods: pods.clone(),
-            }));
+        }
+        for path in manifest_paths(dir)? {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let Ok(m) = parse_manifest_all(&path, text.as_bytes(), node, jiff::Timestamp::now())
+            else {
+                continue;
+            };
+            if let Some(document) = found(&m) {
+                return Ok(Some(Located {
+                    path: path.clone(),
+                    document,
+                    text,
+                    pods: m.pods,
+                    objects: m.objects,
+                }));
+            }
         }
     }
     Ok(None)
 }
 
+/// The file of `dirs` (the static pod directory, the controllers' directory) declaring pod
+/// `namespace/name` (its name as the API shows it).
+pub fn locate(
+    dirs: &[&Path],
+    node: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Located>, StoreError> {
+    locate_by(dirs, node, |m| {
+        m.pods
+            .iter()
+            .find(|p| p.namespace() == namespace && p.name() == name)
+            .map(|p| p.document)
+    })
+}
+
+/// The file (of `dirs`: the static pod directory, the controllers' directory) declaring
+/// object `kind` `namespace/name`.
+pub fn locate_object(
+    dirs: &[&Path],
+    node: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Located>, StoreError> {
+    locate_by(dirs, node, |m| {
+        m.objects
+            .iter()
+            .find(|o| {
+                o.object.kind() == kind
+                    && o.object.namespace() == namespace
+                    && o.object.name() == name
+            })
+            .map(|o| o.document)
+    })
+}
+
 /// A file name for a new pod: `<namespace>-<name>.yaml`, or with `-2`, `-3`... if taken.
 pub fn new_file(dir: &Path, namespace: &str, name: &str) -> PathBuf {
-    let base = format!("{namespace}-{name}");
+    numbered(dir, format!("{namespace}-{name}"))
+}
+
+/// A file name for a new object of another kind: `<namespace>-<kind>-<name>.yaml`
+/// (`default-deployment-web.yaml`; a Namespace's is `namespace-<name>.yaml`), so that it
+/// never takes the name a pod of the same name would get; `-2`, `-3`... if taken.
+pub fn new_object_file(dir: &Path, kind: &str, namespace: &str, name: &str) -> PathBuf {
+    let kind = kind.to_lowercase();
+    if namespace.is_empty() {
+        numbered(dir, format!("{kind}-{name}"))
+    } else {
+        numbered(dir, format!("{namespace}-{kind}-{name}"))
+    }
+}
+
+fn numbered(dir: &Path, base: String) -> PathBuf {
     let mut p = dir.join(format!("{base}.yaml"));
     let mut n = 2;
     while p.exists() {
@@ -117,24 +180,12 @@ pub fn manifest_form(pod: &Pod, node: &str) -> Value {
 /// fields, the config annotations, nodeName, the static pods' NoExecute toleration) taken
 /// out, the name as the file declares it (`<name>` of `<name>-<node>` unless the pod keeps
 /// its name). Works on JSON so that unknown fields reach the strict manifest check.
-pub fn manifest_value(mut v: Value, node: &str) -> Value {
+pub fn manifest_value(v: Value, node: &str) -> Value {
+    let mut v = object_manifest_value(v);
     let Some(o) = v.as_object_mut() else {
         return v;
     };
-    o.remove("status");
     if let Some(Value::Object(m)) = o.get_mut("metadata") {
-        for k in [
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-            "managedFields",
-            "selfLink",
-        ] {
-            m.remove(k);
-        }
         let keeps_name = m
             .get("annotations")
             .and_then(|a| a.get(APPEND_NODE_NAME_ANNOTATION))
@@ -172,6 +223,52 @@ pub fn manifest_value(mut v: Value, node: &str) -> Value {
                 spec.remove("tolerations");
             }
         }
+    }
+    v
+}
+
+/// An object a client sent (or the API served) as a manifest document: what the server adds
+/// (status, uid, resourceVersion, creation and deletion times, generation, managed fields)
+/// taken out, and null values (the same as absent: Go clients send `creationTimestamp:
+/// null` in templates).
+pub fn object_manifest_value(v: Value) -> Value {
+    let mut v = strip_nulls(v);
+    let Some(o) = v.as_object_mut() else {
+        return v;
+    };
+    o.remove("status");
+    if let Some(Value::Object(m)) = o.get_mut("metadata") {
+        for k in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+            "selfLink",
+        ] {
+            m.remove(k);
+        }
+    }
+    v
+}
+
+/// `v` without null map values, at any depth.
+pub fn strip_nulls(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            for x in m.values_mut() {
+                *x = strip_nulls(std::mem::take(x));
+            }
+        }
+        Value::Array(a) => {
+            for x in a.iter_mut() {
+                *x = strip_nulls(std::mem::take(x));
+            }
+        }
+        _ => {}
     }
     v
 }
@@ -232,6 +329,11 @@ pub fn check(path: &Path, text: &str, node: &str) -> Result<Vec<StaticPod>, Mani
     parse_manifest(path, text.as_bytes(), node, jiff::Timestamp::now())
 }
 
+/// As [`check`], with the file's other objects.
+pub fn check_all(path: &Path, text: &str, node: &str) -> Result<Manifest, ManifestError> {
+    parse_manifest_all(path, text.as_bytes(), node, jiff::Timestamp::now())
+}
+
 /// Writes `text` to `path` atomically: a dotfile beside it (never read by the source), synced,
 /// then renamed over `path`.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {
@@ -254,10 +356,12 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {
     res.map_err(io(path))
 }
 
-/// Removes document `document` of a located pod's file: the file itself when it is the only
-/// one.
+/// Removes document `document` of a located pod's (or object's) file: the file itself when it
+/// is the only one.
 pub fn remove(loc: &Located) -> Result<(), StoreError> {
-    if loc.pods.len() <= 1 && split_documents(&loc.text).iter().filter(|d| d.1).count() <= 1 {
+    if loc.pods.len() + loc.objects.len() <= 1
+        && split_documents(&loc.text).iter().filter(|d| d.1).count() <= 1
+    {
         return std::fs::remove_file(&loc.path).map_err(io(&loc.path));
     }
     write_atomic(&loc.path, &splice(&loc.text, loc.document, None))
@@ -319,12 +423,12 @@ mod tests {
     fn files_are_found_named_and_written_atomically() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("two.yaml"), TWO).unwrap();
-        let loc = locate(dir.path(), "node1", "default", "db-node1")
+        let loc = locate(&[dir.path()], "node1", "default", "db-node1")
             .unwrap()
             .unwrap();
         assert_eq!((loc.document, loc.pods.len()), (1, 2));
         assert!(
-            locate(dir.path(), "node1", "default", "db")
+            locate(&[dir.path()], "node1", "default", "db")
                 .unwrap()
                 .is_none()
         );
@@ -334,7 +438,7 @@ mod tests {
             !left.contains("name: db") && left.contains("name: web"),
             "{left}"
         );
-        let loc = locate(dir.path(), "node1", "default", "web-node1")
+        let loc = locate(&[dir.path()], "node1", "default", "web-node1")
             .unwrap()
             .unwrap();
         remove(&loc).unwrap();

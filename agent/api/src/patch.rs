@@ -1,4 +1,4 @@
-//! Patching a Pod the three ways the API server takes: JSON patch (RFC 6902) and JSON merge
+//! Patching a Pod (or a workload object, whose pod template merges as a Pod) the three ways the API server takes: JSON patch (RFC 6902) and JSON merge
 //! patch (RFC 7386) through the json-patch crate, and the strategic merge patch kubectl sends
 //! for `apply`, `label`, `annotate`, `edit` and `patch` (its default), written here: no Rust
 //! crate implements it. The Pod's list semantics come from its Go struct tags
@@ -77,9 +77,17 @@ pub enum ListStrategy {
     Union,
 }
 
-/// The Pod's patch strategies by field path (field names only, list indices left out).
+/// The Pod's patch strategies by field path (field names only, list indices left out). The
+/// pod templates of the workload kinds (`spec.template` of Deployments, ReplicaSets,
+/// DaemonSets and Jobs, `spec.jobTemplate.spec.template` of CronJobs) merge as a Pod does.
 pub fn list_strategy(path: &[&str]) -> ListStrategy {
     use ListStrategy::*;
+    if let ["spec", "template", rest @ ..] | ["spec", "jobTemplate", "spec", "template", rest @ ..] =
+        path
+        && !rest.is_empty()
+    {
+        return list_strategy(rest);
+    }
     let containers = ["containers", "initContainers", "ephemeralContainers"];
     match path {
         ["metadata", "finalizers"] => Union,
@@ -317,6 +325,34 @@ mod tests {
         let p = json!({"metadata": {"$retainKeys": ["name"], "name": "web"}});
         let out = strategic(&pod(), &p, &[]).unwrap();
         assert_eq!(out["metadata"], json!({"name": "web"}));
+    }
+
+    #[test]
+    fn pod_templates_of_workloads_merge_as_pods() {
+        let d = json!({"spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": "w"}},
+            "spec": {"containers": [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}]}}}});
+        // kubectl rollout restart, kubectl set image.
+        let p = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}},
+            "spec": {"containers": [{"name": "b", "image": "y:2"}]}}}});
+        let out = strategic(&d, &p, &[]).unwrap();
+        let t = &out["spec"]["template"];
+        assert_eq!(t["spec"]["containers"].as_array().unwrap().len(), 2);
+        assert_eq!(t["spec"]["containers"][1]["image"], "y:2");
+        assert_eq!(t["metadata"]["labels"]["app"], "w");
+        assert_eq!(
+            t["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
+            "now"
+        );
+        let cj = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "x:1", "env": [{"name": "A", "value": "1"}]}]}}}}}});
+        let p = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "env": [{"name": "B", "value": "2"}]}]}}}}}});
+        let out = strategic(&cj, &p, &[]).unwrap();
+        let c = &out["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            (c["image"].as_str(), c["env"].as_array().unwrap().len()),
+            (Some("x:1"), 2)
+        );
     }
 
     #[test]

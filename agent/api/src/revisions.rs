@@ -7,13 +7,57 @@
 //! from an API server whose watch cache moved on.
 //!
 //! The API fills in `metadata.creationTimestamp` here too: the `kubernetes.io/config.seen`
-//! time of the pod's version, else the time this API first saw the pod.
+//! time of the pod's version, else (or the node's own) the time this API first saw the pod.
+//!
+//! The same bookkeeping, generic over [`Versioned`], versions the workload objects
+//! (`nodelet_objects::workload::Object`, keyed by kind, namespace and name) in a second
+//! instance: one counter for all their kinds, a watch of one kind filters.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use nodelet_objects::workload::Object;
+
+/// What [`Revisions`] versions: an object with an identity and metadata.
+pub trait Versioned: Clone + PartialEq {
+    /// Unique among the objects one [`Revisions`] keeps.
+    fn key(&self) -> String;
+    fn meta(&self) -> &ObjectMeta;
+    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    /// When this version was first seen, if the object records it.
+    fn seen(&self) -> Option<jiff::Timestamp> {
+        None
+    }
+}
+
+impl Versioned for Pod {
+    fn key(&self) -> String {
+        crate::watch::key(self)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn seen(&self) -> Option<jiff::Timestamp> {
+        seen_time(self)
+    }
+}
+
+impl Versioned for Object {
+    fn key(&self) -> String {
+        format!("{}/{}/{}", self.kind(), self.namespace(), self.name())
+    }
+    fn meta(&self) -> &ObjectMeta {
+        self.metadata()
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        self.metadata_mut()
+    }
+}
 
 /// Removals remembered for watches that start in the past.
 pub const KEEP_DELETED: usize = 256;
@@ -36,26 +80,39 @@ impl Change {
 }
 
 #[derive(Debug)]
-struct Entry {
-    /// The pod as the node reported it (no resourceVersion), for comparison.
-    raw: Pod,
+struct Entry<T> {
+    /// The object as the node reported it (no resourceVersion), for comparison.
+    raw: T,
     rv: u64,
     created_rv: u64,
     created: jiff::Timestamp,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+#[derive(Debug)]
+struct Inner<T> {
     counter: u64,
-    pods: HashMap<String, Entry>,
-    /// (resourceVersion of the removal, the pod as last seen), oldest first.
-    deleted: VecDeque<(u64, Pod)>,
+    pods: HashMap<String, Entry<T>>,
+    /// (resourceVersion of the removal, the object as last seen), oldest first.
+    deleted: VecDeque<(u64, T)>,
 }
 
-/// The node-wide resource version bookkeeping (one per API server).
-#[derive(Debug, Default)]
-pub struct Revisions {
-    inner: Mutex<Inner>,
+/// The node-wide resource version bookkeeping (one per API server for pods, one for the
+/// workload objects).
+#[derive(Debug)]
+pub struct Revisions<T = Pod> {
+    inner: Mutex<Inner<T>>,
+}
+
+impl<T> Default for Revisions<T> {
+    fn default() -> Self {
+        Revisions {
+            inner: Mutex::new(Inner {
+                counter: 0,
+                pods: HashMap::new(),
+                deleted: VecDeque::new(),
+            }),
+        }
+    }
 }
 
 /// Why a watch cannot start at the version asked for.
@@ -65,15 +122,12 @@ pub struct TooOld {
     pub oldest: u64,
 }
 
-fn key(p: &Pod) -> String {
-    crate::watch::key(p)
-}
-
-fn decorate(e: &Entry) -> Pod {
+fn decorate<T: Versioned>(e: &Entry<T>) -> T {
     let mut p = e.raw.clone();
-    p.metadata.resource_version = Some(e.rv.to_string());
-    if p.metadata.creation_timestamp.is_none() {
-        p.metadata.creation_timestamp = Some(Time(e.created));
+    let m = p.meta_mut();
+    m.resource_version = Some(e.rv.to_string());
+    if m.creation_timestamp.is_none() {
+        m.creation_timestamp = Some(Time(e.created));
     }
     p
 }
@@ -87,20 +141,20 @@ fn seen_time(p: &Pod) -> Option<jiff::Timestamp> {
         .ok()
 }
 
-impl Revisions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+impl<T: Versioned> Revisions<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records the node's pods as they are now; returns them with resource versions and
     /// creation times, and the list's resource version.
-    pub fn observe(&self, pods: Vec<Pod>) -> (u64, Vec<Pod>) {
+    pub fn observe(&self, pods: Vec<T>) -> (u64, Vec<T>) {
         let mut g = self.lock();
         let g = &mut *g;
         let mut out = Vec::with_capacity(pods.len());
         let mut present = std::collections::HashSet::with_capacity(pods.len());
         for p in pods {
-            let k = key(&p);
+            let k = p.key();
             present.insert(k.clone());
             match g.pods.get_mut(&k) {
                 Some(e) if e.raw == p => {}
@@ -111,7 +165,7 @@ impl Revisions {
                 }
                 None => {
                     g.counter += 1;
-                    let created = seen_time(&p).unwrap_or_else(jiff::Timestamp::now);
+                    let created = p.seen().unwrap_or_else(jiff::Timestamp::now);
                     g.pods.insert(
                         k.clone(),
                         Entry {
@@ -137,7 +191,7 @@ impl Revisions {
             if let Some(e) = g.pods.remove(&k) {
                 g.counter += 1;
                 let mut last = decorate(&e);
-                last.metadata.resource_version = Some(g.counter.to_string());
+                last.meta_mut().resource_version = Some(g.counter.to_string());
                 g.deleted.push_back((g.counter, last));
                 if g.deleted.len() > KEEP_DELETED {
                     g.deleted.pop_front();
@@ -149,11 +203,7 @@ impl Revisions {
 
     /// What changed after version `since`, in version order, and the current version.
     /// `pods` are the decorated pods `observe` returned (already filtered by the caller).
-    pub fn changes_since(
-        &self,
-        since: u64,
-        pods: &[Pod],
-    ) -> Result<(u64, Vec<(Change, Pod)>), TooOld> {
+    pub fn changes_since(&self, since: u64, pods: &[T]) -> Result<(u64, Vec<(Change, T)>), TooOld> {
         let g = self.lock();
         if let Some((oldest, _)) = g.deleted.front()
             && g.deleted.len() >= KEEP_DELETED
@@ -164,9 +214,9 @@ impl Revisions {
                 oldest: *oldest,
             });
         }
-        let mut out: Vec<(u64, Change, Pod)> = vec![];
+        let mut out: Vec<(u64, Change, T)> = vec![];
         for p in pods {
-            let Some(e) = g.pods.get(&key(p)) else {
+            let Some(e) = g.pods.get(&p.key()) else {
                 continue;
             };
             if e.rv > since {

@@ -96,6 +96,8 @@ pub fn router<S: NodeState>(node: Arc<S>, metrics: Arc<Metrics>) -> Router {
         .merge(super::writes::routes(kube.clone()))
         .merge(super::remote_exec::routes(kube.clone()))
         .merge(super::port_forward::routes(kube.clone()))
+        .merge(super::objects::routes(kube.clone()))
+        .merge(super::object_writes::routes(kube.clone()))
         .merge(super::kube::routes(kube))
         .method_not_allowed_fallback(
             |method: axum::http::Method, uri: axum::http::Uri| async move {

@@ -57,39 +57,35 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
 #[derive(Debug, Default, Deserialize)]
 pub struct WriteParams {
     #[serde(rename = "dryRun")]
-    dry_run: Option<String>,
+    pub(crate) dry_run: Option<String>,
     #[serde(rename = "gracePeriodSeconds")]
-    grace_period_seconds: Option<i64>,
+    pub(crate) grace_period_seconds: Option<i64>,
     #[serde(rename = "labelSelector")]
-    label_selector: Option<String>,
+    pub(crate) label_selector: Option<String>,
     /// `Strict` (kubectl's default), `Warn` or `Ignore`.
     #[serde(rename = "fieldValidation")]
-    field_validation: Option<String>,
+    pub(crate) field_validation: Option<String>,
 }
 
 impl WriteParams {
-    fn dry_run(&self) -> bool {
+    pub(crate) fn dry_run(&self) -> bool {
         self.dry_run.as_deref() == Some("All")
     }
 
     /// Whether unknown fields fail the write: unless the client asked to be warned or to
     /// have them ignored (a manifest file dropped by hand keeps the kubelet's leniency).
-    fn strict(&self) -> bool {
+    pub(crate) fn strict(&self) -> bool {
         !matches!(self.field_validation.as_deref(), Some("Warn" | "Ignore"))
     }
 }
 
 /// A write whose object has fields the Pod API does not know fails as the API server's
 /// strict field validation does (400 BadRequest naming them), before anything is written.
-fn unknown_fields(
-    strict: bool,
-    pod: &nodelet_objects::manifest::StaticPod,
-) -> Result<(), Box<Status>> {
-    if !strict || pod.ignored_fields.is_empty() {
+pub(crate) fn unknown_fields(strict: bool, ignored_fields: &[String]) -> Result<(), Box<Status>> {
+    if !strict || ignored_fields.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = pod
-        .ignored_fields
+    let list: Vec<String> = ignored_fields
         .iter()
         .map(|f| format!("unknown field \"{f}\""))
         .collect();
@@ -99,13 +95,13 @@ fn unknown_fields(
     )))
 }
 
-type Reply = Result<Response, Box<Status>>;
+pub(crate) type Reply = Result<Response, Box<Status>>;
 
-fn reply(r: Reply) -> Response {
+pub(crate) fn reply(r: Reply) -> Response {
     r.unwrap_or_else(status_response)
 }
 
-fn static_dir<S: NodeState>(k: &Kube<S>) -> Result<PathBuf, Box<Status>> {
+pub(crate) fn static_dir<S: NodeState>(k: &Kube<S>) -> Result<PathBuf, Box<Status>> {
     k.node
         .static_pod_dir()
         .map(Path::to_path_buf)
@@ -119,13 +115,13 @@ fn static_dir<S: NodeState>(k: &Kube<S>) -> Result<PathBuf, Box<Status>> {
 }
 
 /// A request body: JSON, or YAML (`application/yaml`).
-fn body_value(h: &HeaderMap, body: &[u8]) -> Result<Value, Box<Status>> {
+pub(crate) fn body_value(h: &HeaderMap, body: &[u8]) -> Result<Value, Box<Status>> {
     let ct = h
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let parsed = if ct.starts_with(super::protobuf::CONTENT_TYPE) {
-        super::protobuf::namespace(body)
+        super::protobuf::decode(body)
     } else if ct.contains("yaml") {
         std::str::from_utf8(body)
             .map_err(|e| e.to_string())
@@ -164,6 +160,11 @@ fn check_kind(v: &Value) -> Result<(), Box<Status>> {
 /// A manifest check's errors as the API server's answer: field errors → 422 Invalid with
 /// their causes, a file-level problem → 400.
 fn manifest_status(name: &str, e: &ManifestError) -> Box<Status> {
+    manifest_status_of("Pod", name, e)
+}
+
+/// As `manifest_status`, for an object of kind `kind`.
+pub(crate) fn manifest_status_of(kind: &str, name: &str, e: &ManifestError) -> Box<Status> {
     let mut fields: Vec<FieldError> = vec![];
     for p in &e.problems {
         match p {
@@ -171,10 +172,10 @@ fn manifest_status(name: &str, e: &ManifestError) -> Box<Status> {
             Problem::File(msg) => return status::bad_request(msg.clone()),
         }
     }
-    status::invalid("Pod", name, &fields)
+    status::invalid(kind, name, &fields)
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for p in path {
         cur = cur.get(p)?;
@@ -216,8 +217,85 @@ async fn settle<S: NodeState>(
     }
 }
 
+/// The name a create gives object `v` (of `kind`) in `ns`: its `metadata.name`, else one made
+/// from `generateName`; written into `v` with the namespace. 400 if the object names another
+/// namespace, 422 without a name.
+pub(crate) fn claim_name(v: &mut Value, ns: &str, kind: &str) -> Result<String, Box<Status>> {
+    if let Some(body_ns) = str_at(v, &["metadata", "namespace"])
+        && body_ns != ns
+    {
+        return Err(namespace_mismatch());
+    }
+    let name = match (
+        str_at(v, &["metadata", "name"]),
+        str_at(v, &["metadata", "generateName"]),
+    ) {
+        (Some(n), _) if !n.is_empty() => n.to_string(),
+        (_, Some(g)) if !g.is_empty() => generated(g),
+        _ => {
+            return Err(status::invalid(
+                kind,
+                "",
+                &[FieldError::required(
+                    &FieldPath::new("metadata").child("name"),
+                    "name or generateName is required",
+                )],
+            ));
+        }
+    };
+    if let Some(Value::Object(m)) = v.as_object_mut().map(|o| {
+        o.entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()))
+    }) {
+        m.insert("name".into(), Value::String(name.clone()));
+        m.insert("namespace".into(), Value::String(ns.to_string()));
+        m.remove("generateName");
+    }
+    Ok(name)
+}
+
+fn namespace_mismatch() -> Box<Status> {
+    status::bad_request(
+        "the namespace of the provided object does not match the namespace sent on the request"
+            .into(),
+    )
+}
+
+/// An update's object must be the one of the URL: 400 if it names another object or
+/// namespace.
+pub(crate) fn check_identity(v: &Value, ns: &str, name: &str) -> Result<(), Box<Status>> {
+    if let Some(n) = str_at(v, &["metadata", "name"])
+        && n != name
+    {
+        return Err(status::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
+    }
+    if str_at(v, &["metadata", "namespace"]).is_some_and(|n| n != ns) {
+        return Err(namespace_mismatch());
+    }
+    Ok(())
+}
+
+/// The patch type of a PATCH request (its Content-Type), 415 for any other body type.
+pub(crate) fn patch_type(h: &HeaderMap) -> Result<PatchType, Box<Status>> {
+    let ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    PatchType::from_content_type(ct).ok_or_else(|| status::unsupported_media_type(ct))
+}
+
+/// A patch that cannot be applied: 400 for a body that is not a patch, else 422.
+pub(crate) fn patch_status(e: patching::PatchError) -> Box<Status> {
+    match e {
+        patching::PatchError::Body(m) => status::bad_request(m),
+        other => status::failure(422, "Invalid", other.to_string()),
+    }
+}
+
 /// A name for `generateName`: the prefix and five characters.
-fn generated(prefix: &str) -> String {
+pub(crate) fn generated(prefix: &str) -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut n =
         jiff::Timestamp::now().as_nanosecond().unsigned_abs() ^ u128::from(std::process::id());
@@ -266,39 +344,12 @@ async fn create_value<S: NodeState>(k: &Kube<S>, ns: &str, q: &WriteParams, mut 
         o.insert("apiVersion".into(), "v1".into());
         o.insert("kind".into(), "Pod".into());
     }
-    if let Some(body_ns) = str_at(&v, &["metadata", "namespace"])
-        && body_ns != ns
-    {
-        return Err(status::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request"
-                .into(),
-        ));
-    }
-    let name = match (
-        str_at(&v, &["metadata", "name"]),
-        str_at(&v, &["metadata", "generateName"]),
-    ) {
-        (Some(n), _) if !n.is_empty() => n.to_string(),
-        (_, Some(g)) if !g.is_empty() => generated(g),
-        _ => {
-            return Err(status::invalid(
-                "Pod",
-                "",
-                &[FieldError::required(
-                    &FieldPath::new("metadata").child("name"),
-                    "name or generateName is required",
-                )],
-            ));
-        }
-    };
+    let name = claim_name(&mut v, ns, "Pod")?;
     let meta = v.as_object_mut().map(|o| {
         o.entry("metadata")
             .or_insert_with(|| Value::Object(Default::default()))
     });
     if let Some(Value::Object(m)) = meta {
-        m.insert("name".into(), Value::String(name.clone()));
-        m.insert("namespace".into(), Value::String(ns.to_string()));
-        m.remove("generateName");
         let a = m
             .entry("annotations")
             .or_insert_with(|| Value::Object(Default::default()));
@@ -307,7 +358,7 @@ async fn create_value<S: NodeState>(k: &Kube<S>, ns: &str, q: &WriteParams, mut 
         }
     }
     if k.pod(ns, &name).is_some()
-        || files::locate(&dir, &node, ns, &name)
+        || files::locate(&dir_refs(&object_dirs(k)?), &node, ns, &name)
             .map_err(|e| status::internal(e.to_string()))?
             .is_some()
     {
@@ -320,7 +371,7 @@ async fn create_value<S: NodeState>(k: &Kube<S>, ns: &str, q: &WriteParams, mut 
     let Some(new) = pods.first() else {
         return Err(status::internal("the manifest declares no pod".into()));
     };
-    unknown_fields(q.strict(), new)?;
+    unknown_fields(q.strict(), &new.ignored_fields)?;
     if q.dry_run() {
         return Ok(json_response(StatusCode::CREATED, &shown(new)));
     }
@@ -342,7 +393,13 @@ fn find<S: NodeState>(
 ) -> Result<(Pod, Located), Box<Status>> {
     let node = k.node.node_facts().name;
     let current = k.pod(ns, name);
-    let loc = files::locate(dir, &node, ns, name).map_err(|e| status::internal(e.to_string()))?;
+    // Its file is in the static pod directory, or (a controller's pod) in the controllers'.
+    let mut dirs = object_dirs(k)?;
+    if !dirs.iter().any(|d| d == dir) {
+        dirs.insert(0, dir.to_path_buf());
+    }
+    let loc = files::locate(&dir_refs(&dirs), &node, ns, name)
+        .map_err(|e| status::internal(e.to_string()))?;
     match (current, loc) {
         (Some(p), Some(l)) => Ok((p, l)),
         (None, Some(l)) => {
@@ -380,18 +437,7 @@ async fn update<S: NodeState>(
     let (dry_run, strict) = (q.dry_run(), q.strict());
     let node = k.node.node_facts().name;
     check_kind(&new)?;
-    if str_at(&new, &["metadata", "name"]).is_some_and(|n| n != name) {
-        return Err(status::bad_request(format!(
-            "the name of the object ({}) does not match the name on the URL ({name})",
-            str_at(&new, &["metadata", "name"]).unwrap_or_default()
-        )));
-    }
-    if str_at(&new, &["metadata", "namespace"]).is_some_and(|n| n != ns) {
-        return Err(status::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request"
-                .into(),
-        ));
-    }
+    check_identity(&new, ns, name)?;
     if let Some(rv) = str_at(&new, &["metadata", "resourceVersion"])
         && current
             .metadata
@@ -456,7 +502,7 @@ async fn update<S: NodeState>(
             "the rewritten manifest lost the pod".into(),
         ));
     };
-    unknown_fields(strict, new)?;
+    unknown_fields(strict, &new.ignored_fields)?;
     let declared = loc.pods.iter().find(|p| p.name() == name);
     if declared.is_some_and(|d| {
         files::manifest_form(&d.pod, &node) == files::manifest_form(&new.pod, &node)
@@ -501,39 +547,24 @@ async fn patch_pod<S: NodeState>(
     reply(
         async {
             let dir = static_dir(&k)?;
-            let ct = h
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let kind = match PatchType::from_content_type(ct) {
-                Some(PatchType::Apply) => {
+            let kind = match patch_type(&h)? {
+                PatchType::Apply => {
                     // Server-side apply with one field manager: the applied object becomes the
                     // pod's manifest, created if there is none.
                     let v = body_value(&h, &body)?;
-                    if str_at(&v, &["metadata", "name"]).is_some_and(|n| n != name) {
-                        return Err(status::bad_request(format!(
-                            "the name of the object ({}) does not match the name on the URL ({name})",
-                            str_at(&v, &["metadata", "name"]).unwrap_or_default()
-                        )));
-                    }
+                    check_identity(&v, &ns, &name)?;
                     return match find(&k, &dir, &ns, &name) {
-                        Ok((current, loc)) => {
-                            update(&k, &ns, &name, &current, &loc, v, &q).await
-                        }
+                        Ok((current, loc)) => update(&k, &ns, &name, &current, &loc, v, &q).await,
                         Err(s) if s.code == Some(404) => create_value(&k, &ns, &q, v).await,
                         Err(s) => Err(s),
                     };
                 }
-                Some(k) => k,
-                None => return Err(status::unsupported_media_type(ct)),
+                k => k,
             };
             let (current, loc) = find(&k, &dir, &ns, &name)?;
             let doc =
                 serde_json::to_value(&current).map_err(|e| status::internal(e.to_string()))?;
-            let new = patching::apply(&doc, kind, &body).map_err(|e| match e {
-                patching::PatchError::Body(m) => status::bad_request(m),
-                other => status::failure(422, "Invalid", other.to_string()),
-            })?;
+            let new = patching::apply(&doc, kind, &body).map_err(patch_status)?;
             update(&k, &ns, &name, &current, &loc, new, &q).await
         }
         .await,
@@ -574,7 +605,7 @@ async fn remove_pod<S: NodeState>(
 }
 
 /// The grace period of a deletion: `?gracePeriodSeconds=`, else the DeleteOptions body's.
-fn grace(q: &WriteParams, body: &[u8]) -> Option<i64> {
+pub(crate) fn grace(q: &WriteParams, body: &[u8]) -> Option<i64> {
     q.grace_period_seconds.or_else(|| {
         serde_json::from_slice::<Value>(body)
             .ok()?
@@ -669,6 +700,7 @@ async fn delete_namespace<S: NodeState>(
             };
             delete_matching(&k, &name, &q).await?;
             if !q.dry_run() {
+                remove_namespace_objects(&k, &name)?;
                 k.namespaces
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -685,7 +717,51 @@ async fn delete_namespace<S: NodeState>(
     )
 }
 
-/// Creates a namespace: remembered while the agent runs (one with pods exists anyway).
+/// The directories objects are declared in: the static pod directory, then the
+/// controllers'.
+pub(crate) fn object_dirs<S: NodeState>(k: &Kube<S>) -> Result<Vec<PathBuf>, Box<Status>> {
+    let mut d = vec![static_dir(k)?];
+    if let Some(w) = k.node.workload_dir() {
+        d.push(w.to_path_buf());
+    }
+    Ok(d)
+}
+
+/// `dirs` as the paths `manifest_files::locate*` take.
+pub(crate) fn dir_refs(dirs: &[PathBuf]) -> Vec<&Path> {
+    dirs.iter().map(PathBuf::as_path).collect()
+}
+
+/// Removes the documents declaring the objects of namespace `ns` (ConfigMaps, Deployments...,
+/// controller-made ones included) and the Namespace object itself.
+fn remove_namespace_objects<S: NodeState>(k: &Kube<S>, ns: &str) -> Result<(), Box<Status>> {
+    let node = k.node.node_facts().name;
+    let dirs = object_dirs(k)?;
+    let dir_refs = dir_refs(&dirs);
+    let internal = |e: files::StoreError| status::internal(e.to_string());
+    let mut targets: Vec<(String, String, String)> = k
+        .objects()
+        .1
+        .iter()
+        .filter(|o| o.namespace() == ns)
+        .map(|o| (o.kind().to_string(), ns.to_string(), o.name().to_string()))
+        .collect();
+    targets.push(("Namespace".into(), String::new(), ns.to_string()));
+    for (kind, o_ns, name) in targets {
+        // Located again each time: removing a document renumbers its file's others.
+        if let Some(loc) =
+            files::locate_object(&dir_refs, &node, &kind, &o_ns, &name).map_err(internal)?
+        {
+            files::remove(&loc).map_err(internal)?;
+            tracing::info!(object = %format!("{kind} {o_ns}/{name}"), file = %loc.path.display(), "deleted with its namespace");
+        }
+    }
+    Ok(())
+}
+
+/// Creates a namespace: a `namespace-<name>.yaml` manifest in the static pod directory (so
+/// it outlives an agent restart), and remembered at once (the source reads the file
+/// within a moment). A node without a static pod directory remembers it while it runs.
 async fn create_namespace<S: NodeState>(
     State(k): State<Kube<S>>,
     Query(q): Query<WriteParams>,
@@ -731,16 +807,29 @@ async fn create_namespace<S: NodeState>(
                 return Err(status::already_exists("namespaces", &name));
             }
             let now = jiff::Timestamp::now();
+            let mut ns = super::node_object::namespace(&name, now);
+            ns.metadata.labels = v
+                .pointer("/metadata/labels")
+                .and_then(|l| serde_json::from_value(l.clone()).ok());
             if !q.dry_run() {
+                if let Some(dir) = k.node.static_pod_dir() {
+                    let node = k.node.node_facts().name;
+                    let doc = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": name, "labels": ns.metadata.labels}});
+                    let doc = files::object_manifest_value(doc);
+                    let text = files::render(&doc).map_err(|e| status::internal(e.to_string()))?;
+                    let path = files::new_object_file(dir, "Namespace", "", &name);
+                    files::check_all(&path, &text, &node)
+                        .map_err(|e| manifest_status_of("Namespace", &name, &e))?;
+                    files::write_atomic(&path, &text)
+                        .map_err(|e| status::internal(e.to_string()))?;
+                }
                 k.namespaces
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(name.clone(), now);
             }
-            Ok(json_response(
-                StatusCode::CREATED,
-                &super::node_object::namespace(&name, now),
-            ))
+            Ok(json_response(StatusCode::CREATED, &ns))
         }
         .await,
     )

@@ -48,21 +48,28 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// What to list: namespace(s), label selector, output format (pods and the other kinds).
 #[derive(Debug, clap::Args)]
-struct PsArgs {
+struct ListArgs {
     /// Namespace (default "default").
     #[arg(short, long)]
     namespace: Option<String>,
-    /// Pods of every namespace.
+    /// Objects of every namespace.
     #[arg(short = 'A', long = "all-namespaces")]
     all_namespaces: bool,
-    /// Output format: wide (adds IP and NODE), json or yaml (the full v1 Pods; a List for
-    /// several).
+    /// Output format: wide (pods: IP and NODE; workloads: CONTAINERS IMAGES SELECTOR), json
+    /// or yaml (the full objects; a List for several).
     #[arg(short, long, value_parser = ["wide", "json", "yaml"])]
     output: Option<String>,
     /// Label selector (`app=web`, `tier in (a,b)`, `!canary`).
     #[arg(short = 'l', long)]
     selector: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct PsArgs {
+    #[command(flatten)]
+    list: ListArgs,
     /// After the list, print a row again whenever a pod changes.
     #[arg(short, long)]
     watch: bool,
@@ -78,6 +85,36 @@ enum GetWhat {
         #[command(flatten)]
         args: PsArgs,
     },
+    /// ConfigMaps: NAME DATA AGE.
+    #[command(alias = "configmap", alias = "cm")]
+    Configmaps(ObjectArgs),
+    /// Secrets: NAME TYPE DATA AGE.
+    #[command(alias = "secret")]
+    Secrets(ObjectArgs),
+    /// Jobs: NAME STATUS COMPLETIONS DURATION AGE.
+    #[command(alias = "job")]
+    Jobs(ObjectArgs),
+    /// CronJobs: NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE.
+    #[command(alias = "cronjob", alias = "cj")]
+    Cronjobs(ObjectArgs),
+    /// Deployments: NAME READY UP-TO-DATE AVAILABLE AGE.
+    #[command(alias = "deployment", alias = "deploy")]
+    Deployments(ObjectArgs),
+    /// ReplicaSets: NAME DESIRED CURRENT READY AGE.
+    #[command(alias = "replicaset", alias = "rs")]
+    Replicasets(ObjectArgs),
+    /// DaemonSets: NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE.
+    #[command(alias = "daemonset", alias = "ds")]
+    Daemonsets(ObjectArgs),
+}
+
+/// `get <kind> [NAME]` of the workload and configuration kinds.
+#[derive(Debug, clap::Args)]
+struct ObjectArgs {
+    /// One object.
+    name: Option<String>,
+    #[command(flatten)]
+    list: ListArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +172,35 @@ enum DescribeWhat {
         #[arg(short, long)]
         namespace: Option<String>,
     },
+    /// A ConfigMap.
+    #[command(alias = "configmaps", alias = "cm")]
+    Configmap(DescribeArgs),
+    /// A Secret (sizes, not values).
+    #[command(alias = "secrets")]
+    Secret(DescribeArgs),
+    /// A Job, with its pod template and events.
+    #[command(alias = "jobs")]
+    Job(DescribeArgs),
+    /// A CronJob.
+    #[command(alias = "cronjobs", alias = "cj")]
+    Cronjob(DescribeArgs),
+    /// A Deployment, with its ReplicaSets.
+    #[command(alias = "deployments", alias = "deploy")]
+    Deployment(DescribeArgs),
+    /// A ReplicaSet, with its pods' phases.
+    #[command(alias = "replicasets", alias = "rs")]
+    Replicaset(DescribeArgs),
+    /// A DaemonSet, with its pods' phases.
+    #[command(alias = "daemonsets", alias = "ds")]
+    Daemonset(DescribeArgs),
+}
+
+/// `describe <kind> NAME [-n NS]`.
+#[derive(Debug, clap::Args)]
+struct DescribeArgs {
+    name: String,
+    #[arg(short, long)]
+    namespace: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -363,6 +429,24 @@ fn run(args: Cli) -> anyhow::Result<()> {
         Cmd::Get {
             what: GetWhat::Pods { name, args: a },
         } => rt.block_on(output::ps(&client()?, name.as_deref(), &a)),
+        Cmd::Get { what } => {
+            use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+            use k8s_openapi::api::batch::v1::{CronJob, Job};
+            use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+            let c = client()?;
+            rt.block_on(async {
+                match what {
+                    GetWhat::Pods { .. } => Ok(()),
+                    GetWhat::Configmaps(a) => output::get::<ConfigMap>(&c, &a).await,
+                    GetWhat::Secrets(a) => output::get::<Secret>(&c, &a).await,
+                    GetWhat::Jobs(a) => output::get::<Job>(&c, &a).await,
+                    GetWhat::Cronjobs(a) => output::get::<CronJob>(&c, &a).await,
+                    GetWhat::Deployments(a) => output::get::<Deployment>(&c, &a).await,
+                    GetWhat::Replicasets(a) => output::get::<ReplicaSet>(&c, &a).await,
+                    GetWhat::Daemonsets(a) => output::get::<DaemonSet>(&c, &a).await,
+                }
+            })
+        }
         Cmd::Top {
             what:
                 TopWhat::Pods {
@@ -387,6 +471,25 @@ fn run(args: Cli) -> anyhow::Result<()> {
         Cmd::Describe {
             what: DescribeWhat::Pod { name, namespace },
         } => rt.block_on(describe(&client()?, &name, namespace.as_deref())),
+        Cmd::Describe { what } => {
+            let c = client()?;
+            rt.block_on(async {
+                use output::Describe;
+                let (kind, a) = match what {
+                    DescribeWhat::Pod { .. } => return Ok(()),
+                    DescribeWhat::Configmap(a) => (Describe::ConfigMap, a),
+                    DescribeWhat::Secret(a) => (Describe::Secret, a),
+                    DescribeWhat::Job(a) => (Describe::Job, a),
+                    DescribeWhat::Cronjob(a) => (Describe::CronJob, a),
+                    DescribeWhat::Deployment(a) => (Describe::Deployment, a),
+                    DescribeWhat::Replicaset(a) => (Describe::ReplicaSet, a),
+                    DescribeWhat::Daemonset(a) => (Describe::DaemonSet, a),
+                };
+                let ns = a.namespace.as_deref().unwrap_or("default");
+                print!("{}", output::describe(&c, kind, ns, &a.name).await?);
+                Ok(())
+            })
+        }
         Cmd::Version => {
             println!("nodectl {}", env!("CARGO_PKG_VERSION"));
             Ok(())

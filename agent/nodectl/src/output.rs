@@ -1,4 +1,6 @@
-//! `ps` / `get pods` (table, `-o wide|json|yaml`, `-w` watch) and `top pods` output.
+//! `ps` / `get pods` (table, `-o wide|json|yaml`, `-w` watch), `get` of the workload and
+//! configuration kinds (the API server's printers, `nodelet_objects::workload_table`) and
+//! `top pods` output.
 
 use std::collections::HashMap;
 
@@ -7,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use nodelet_api::Client;
 use nodelet_objects::pod_table::{self, Columns};
 
-use super::PsArgs;
+use super::{ObjectArgs, PsArgs};
 
 /// The pods (or the one pod) as kubectl's `-o json|yaml`: a List for several, the Pod itself
 /// for one named pod.
@@ -33,15 +35,15 @@ fn print_object(v: &serde_json::Value, format: &str) -> anyhow::Result<()> {
 }
 
 pub async fn ps(client: &Client, name: Option<&str>, a: &PsArgs) -> anyhow::Result<()> {
-    let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
-    let ns_filter = (!a.all_namespaces || name.is_some()).then_some(ns.as_str());
+    let ns = a.list.namespace.clone().unwrap_or_else(|| "default".into());
+    let ns_filter = (!a.list.all_namespaces || name.is_some()).then_some(ns.as_str());
     let pods = match name {
         Some(n) => vec![client.pod(&ns, n).await?],
-        None => client.pods(ns_filter, a.selector.as_deref()).await?,
+        None => client.pods(ns_filter, a.list.selector.as_deref()).await?,
     };
-    let format = a.output.as_deref().unwrap_or("");
+    let format = a.list.output.as_deref().unwrap_or("");
     let cols = Columns {
-        namespace: a.all_namespaces && name.is_none(),
+        namespace: a.list.all_namespaces && name.is_none(),
         wide: format == "wide",
     };
     let now = jiff::Timestamp::now();
@@ -52,7 +54,7 @@ pub async fn ps(client: &Client, name: Option<&str>, a: &PsArgs) -> anyhow::Resu
     } else if pods.is_empty() {
         eprintln!(
             "{}",
-            pod_table::no_resources((!a.all_namespaces).then_some(ns.as_str()))
+            pod_table::no_resources((!a.list.all_namespaces).then_some(ns.as_str()))
         );
     } else {
         let mut rows = vec![pod_table::header(cols)];
@@ -85,7 +87,7 @@ async fn watch(
     listed: &[Pod],
     mut widths: Vec<usize>,
 ) -> anyhow::Result<()> {
-    let format = a.output.as_deref().unwrap_or("");
+    let format = a.list.output.as_deref().unwrap_or("");
     let structured = matches!(format, "json" | "yaml");
     let mut printed: HashMap<String, serde_json::Value> = HashMap::new();
     let mut rows: HashMap<String, Vec<String>> = HashMap::new();
@@ -99,7 +101,9 @@ async fn watch(
         }
     }
     let mut header_done = !widths.is_empty();
-    let mut w = client.watch_pods(ns_filter, a.selector.as_deref()).await?;
+    let mut w = client
+        .watch_pods(ns_filter, a.list.selector.as_deref())
+        .await?;
     while let Some(ev) = w.next().await? {
         let pod = &ev.object;
         if name.is_some_and(|n| pod.metadata.name.as_deref() != Some(n)) {
@@ -142,6 +146,156 @@ async fn watch(
         }
     }
     Ok(())
+}
+
+/// `get configmaps|secrets|jobs|cronjobs|deployments|replicasets|daemonsets [NAME]`.
+pub async fn get<T>(client: &Client, a: &ObjectArgs) -> anyhow::Result<()>
+where
+    T: nodelet_objects::workload::Kind + nodelet_objects::table::Printable,
+{
+    let ns = a.list.namespace.clone().unwrap_or_else(|| "default".into());
+    let items: Vec<T> = match &a.name {
+        Some(n) => vec![client.object::<T>(&ns, n).await?],
+        None => {
+            let ns_filter = (!a.list.all_namespaces).then_some(ns.as_str());
+            client
+                .objects::<T>(ns_filter, a.list.selector.as_deref())
+                .await?
+        }
+    };
+    let format = a.list.output.as_deref().unwrap_or("");
+    if matches!(format, "json" | "yaml") {
+        let v = match items.first() {
+            Some(o) if a.name.is_some() => serde_json::to_value(o)?,
+            _ => serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items,
+                                    "metadata": {"resourceVersion": ""}}),
+        };
+        return print_object(&v, format);
+    }
+    if items.is_empty() {
+        eprintln!(
+            "{}",
+            pod_table::no_resources((!a.list.all_namespaces).then_some(ns.as_str()))
+        );
+        return Ok(());
+    }
+    let rows = nodelet_objects::table::text_rows(
+        &items,
+        jiff::Timestamp::now(),
+        format == "wide",
+        a.list.all_namespaces && a.name.is_none(),
+    );
+    print!("{}", pod_table::render(&rows));
+    Ok(())
+}
+
+/// A kind `nodectl describe` shows besides pods.
+#[derive(Debug, Clone, Copy)]
+pub enum Describe {
+    ConfigMap,
+    Secret,
+    Job,
+    CronJob,
+    Deployment,
+    ReplicaSet,
+    DaemonSet,
+}
+
+/// The events about one object (kind and UID too, as `kubectl describe` asks).
+async fn events_of(
+    client: &Client,
+    ns: &str,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    kind: &str,
+) -> anyhow::Result<Vec<k8s_openapi::api::core::v1::Event>> {
+    let name = meta.name.as_deref().unwrap_or_default();
+    let mut events = client.events(Some(ns), Some(name)).await?;
+    events.retain(|e| {
+        let o = &e.involved_object;
+        o.kind.as_deref().is_none_or(|k| k == kind) && (o.uid.is_none() || o.uid == meta.uid)
+    });
+    Ok(events)
+}
+
+/// Whether `owner` is `m`'s controller.
+fn controlled_by(
+    m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    owner: Option<&str>,
+) -> bool {
+    m.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == owner)
+}
+
+/// The pods `selector` selects in `ns` whose controller is `owner`.
+async fn owned_pods(
+    client: &Client,
+    ns: &str,
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    owner: Option<&str>,
+) -> anyhow::Result<Vec<Pod>> {
+    let sel = nodelet_objects::workload_table::selector_string(Some(selector));
+    let mut pods = client.pods(Some(ns), Some(&sel)).await?;
+    pods.retain(|p| controlled_by(&p.metadata, owner));
+    Ok(pods)
+}
+
+/// `describe <kind> NAME`: kubectl's layout (`nodelet_objects::workload_describe`).
+pub async fn describe(
+    client: &Client,
+    kind: Describe,
+    ns: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use nodelet_objects::workload_describe as d;
+    let now = jiff::Timestamp::now();
+    Ok(match kind {
+        Describe::ConfigMap => {
+            let o: ConfigMap = client.object(ns, name).await?;
+            d::configmap(
+                &o,
+                &events_of(client, ns, &o.metadata, "ConfigMap").await?,
+                now,
+            )
+        }
+        Describe::Secret => d::secret(&client.object::<Secret>(ns, name).await?),
+        Describe::Job => {
+            let o: Job = client.object(ns, name).await?;
+            d::job(&o, &events_of(client, ns, &o.metadata, "Job").await?, now)
+        }
+        Describe::CronJob => {
+            let o: CronJob = client.object(ns, name).await?;
+            d::cronjob(
+                &o,
+                &events_of(client, ns, &o.metadata, "CronJob").await?,
+                now,
+            )
+        }
+        Describe::Deployment => {
+            let o: Deployment = client.object(ns, name).await?;
+            let sel = nodelet_objects::workload_table::selector_string(Some(&o.spec.selector));
+            let mut rss: Vec<ReplicaSet> = client.objects(Some(ns), Some(&sel)).await?;
+            rss.retain(|rs| controlled_by(&rs.metadata, o.metadata.uid.as_deref()));
+            let events = events_of(client, ns, &o.metadata, "Deployment").await?;
+            d::deployment(&o, &rss, &events, now)
+        }
+        Describe::ReplicaSet => {
+            let o: ReplicaSet = client.object(ns, name).await?;
+            let pods = owned_pods(client, ns, &o.spec.selector, o.metadata.uid.as_deref()).await?;
+            let events = events_of(client, ns, &o.metadata, "ReplicaSet").await?;
+            d::replicaset(&o, &pods, &events, now)
+        }
+        Describe::DaemonSet => {
+            let o: DaemonSet = client.object(ns, name).await?;
+            let pods = owned_pods(client, ns, &o.spec.selector, o.metadata.uid.as_deref()).await?;
+            let events = events_of(client, ns, &o.metadata, "DaemonSet").await?;
+            d::daemonset(&o, &pods, &events, now)
+        }
+    })
 }
 
 pub struct TopArgs {

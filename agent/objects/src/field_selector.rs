@@ -108,6 +108,41 @@ impl Selectable for Pod {
     }
 }
 
+/// The workload and configuration kinds: `metadata.name` and `metadata.namespace`, plus
+/// what the API server adds per kind (Secrets' `type`, Jobs' `status.successful`,
+/// ReplicaSets' `status.replicas`).
+macro_rules! by_meta {
+    ($t:ty, |$o:ident| { $($f:literal => $e:expr),* }) => {
+        impl Selectable for $t {
+            fn field(&self, field: &str) -> Option<String> {
+                let $o = self;
+                Some(match field {
+                    "metadata.name" => $o.metadata.name.clone().unwrap_or_default(),
+                    "metadata.namespace" => $o.metadata.namespace.clone().unwrap_or_default(),
+                    $($f => $e,)*
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+by_meta!(k8s_openapi::api::core::v1::ConfigMap, |_o| {});
+by_meta!(k8s_openapi::api::core::v1::Secret, |o| {
+    "type" => o.type_.clone().unwrap_or_default()
+});
+by_meta!(k8s_openapi::api::core::v1::Namespace, |o| {
+    "status.phase" => o.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default()
+});
+by_meta!(k8s_openapi::api::batch::v1::Job, |o| {
+    "status.successful" => o.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0).to_string()
+});
+by_meta!(k8s_openapi::api::batch::v1::CronJob, |_o| {});
+by_meta!(k8s_openapi::api::apps::v1::Deployment, |_o| {});
+by_meta!(k8s_openapi::api::apps::v1::ReplicaSet, |o| {
+    "status.replicas" => o.status.as_ref().map_or(0, |s| s.replicas).to_string()
+});
+by_meta!(k8s_openapi::api::apps::v1::DaemonSet, |_o| {});
+
 impl Selectable for Event {
     fn field(&self, field: &str) -> Option<String> {
         let o = &self.involved_object;

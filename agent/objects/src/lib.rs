@@ -29,6 +29,8 @@
 //!   DaemonSet) as pure sync decisions.
 //! - [`workload`]: the other kinds a manifest may declare (ConfigMap, Secret, Namespace, Job,
 //!   CronJob, Deployment, ReplicaSet, DaemonSet): decoding, defaulting, validation, identity.
+//! - [`workload_describe`]: `describe` of those kinds in kubectl's layout (Go's tabwriter).
+//! - [`workload_table`]: the API server's printers for those kinds (`kubectl get jobs`...).
 //! - [`table`]: the API's `meta.k8s.io/v1` Table of pods, events, nodes and namespaces (what
 //!   `kubectl get` prints, server-side).
 
@@ -56,3 +58,5 @@ pub mod selector;
 pub mod status;
 pub mod table;
 pub mod workload;
+pub mod workload_describe;
+pub mod workload_table;

@@ -218,6 +218,14 @@ fn document_kind(value: &serde_json::Value) -> Result<&'static str, Vec<FieldErr
     }
 }
 
+pub use crate::decode::decode;
+
+/// A manifest's documents as written (YAML or JSON, empty ones dropped), before decoding and
+/// defaulting: what the API patches, so a patch never writes defaults into a file.
+pub fn documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>, ManifestError> {
+    split_documents(path, content)
+}
+
 /// Splits a manifest into YAML documents (JSON is YAML), dropping empty ones.
 fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>, ManifestError> {
     let text = std::str::from_utf8(content)

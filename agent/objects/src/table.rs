@@ -42,7 +42,7 @@ impl Include {
     }
 }
 
-fn col(name: &str, format: &str, priority: i32, description: &str) -> Value {
+pub(crate) fn col(name: &str, format: &str, priority: i32, description: &str) -> Value {
     json!({"name": name, "type": "string", "format": format, "description": description,
            "priority": priority})
 }
@@ -87,8 +87,51 @@ pub fn table<T: Printable>(
     })
 }
 
+/// What kubectl prints for a server-side Table: the header (column names upper-cased,
+/// `NAMESPACE` first with `namespace`, the priority-1 columns only when `wide`) and one row
+/// per item, every cell as text (`nodectl get` prints these, kubectl prints the same Table).
+pub fn text_rows<T: Printable>(
+    items: &[T],
+    now: Timestamp,
+    wide: bool,
+    namespace: bool,
+) -> Vec<Vec<String>> {
+    let cols = T::columns();
+    let shown: Vec<bool> = cols
+        .iter()
+        .map(|c| wide || c["priority"].as_i64().unwrap_or(0) == 0)
+        .collect();
+    let mut header: Vec<String> = cols
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .map(|(c, _)| c["name"].as_str().unwrap_or_default().to_uppercase())
+        .collect();
+    if namespace {
+        header.insert(0, "NAMESPACE".into());
+    }
+    let mut rows = vec![header];
+    for item in items {
+        let mut row: Vec<String> = item
+            .cells(now)
+            .into_iter()
+            .zip(&shown)
+            .filter(|(_, s)| **s)
+            .map(|(v, _)| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect();
+        if namespace {
+            row.insert(0, item.meta().namespace.clone().unwrap_or_default());
+        }
+        rows.push(row);
+    }
+    rows
+}
+
 /// Go's `translateTimestampSince`: `<unknown>` without a time.
-fn since(t: Option<&Time>, now: Timestamp) -> String {
+pub(crate) fn since(t: Option<&Time>, now: Timestamp) -> String {
     match t {
         None => "<unknown>".into(),
         Some(t) if t.0 > now => "0s".into(),
@@ -96,7 +139,7 @@ fn since(t: Option<&Time>, now: Timestamp) -> String {
     }
 }
 
-fn or_none(v: Option<&String>) -> String {
+pub(crate) fn or_none(v: Option<&String>) -> String {
     v.filter(|s| !s.is_empty())
         .cloned()
         .unwrap_or_else(|| "<none>".into())

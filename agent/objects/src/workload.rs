@@ -130,6 +130,55 @@ impl Object {
     }
 }
 
+/// A kind an [`Object`] holds, typed: the API's routes and printers work on `T`, the node
+/// hands out [`Object`]s. Names and paths come from [`k8s_openapi::Resource`].
+pub trait Kind:
+    k8s_openapi::Resource
+    + Clone
+    + Default
+    + PartialEq
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    fn from_object(o: &Object) -> Option<&Self>;
+    fn into_object(self) -> Object;
+    fn object_meta(&self) -> &ObjectMeta;
+    fn object_meta_mut(&mut self) -> &mut ObjectMeta;
+}
+
+macro_rules! kind {
+    ($t:ident) => {
+        impl Kind for $t {
+            fn from_object(o: &Object) -> Option<&Self> {
+                match o {
+                    Object::$t(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn into_object(self) -> Object {
+                Object::$t(Box::new(self))
+            }
+            fn object_meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn object_meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+kind!(ConfigMap);
+kind!(Secret);
+kind!(Namespace);
+kind!(Job);
+kind!(CronJob);
+kind!(Deployment);
+kind!(ReplicaSet);
+kind!(DaemonSet);
+
 /// An object declared by a manifest file, defaulted and validated, with its UID.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeclaredObject {

@@ -1,5 +1,5 @@
-//! Every example in manifests/ is a valid static pod (parsed, defaulted and validated the way
-//! the static pod source does). manifests_e2e.rs runs each of them on a node.
+//! Every example in manifests/ is valid (parsed, defaulted and validated the way the static pod
+//! source does) and declares one pod or one workload. manifests_e2e.rs runs each on a node.
 
 #[test]
 fn example_manifests_are_valid_pods() {
@@ -11,10 +11,19 @@ fn example_manifests_are_valid_pods() {
             continue;
         }
         let bytes = std::fs::read(&p).unwrap();
-        let pods =
-            nodelet_objects::manifest::parse_manifest(&p, &bytes, "node1", jiff::Timestamp::now())
-                .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(pods.len(), 1, "{}", p.display());
+        let m = nodelet_objects::manifest::parse_manifest_all(
+            &p,
+            &bytes,
+            "node1",
+            jiff::Timestamp::now(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let workloads = m
+            .objects
+            .iter()
+            .filter(|o| !matches!(o.object.kind(), "ConfigMap" | "Secret"))
+            .count();
+        assert_eq!(m.pods.len() + workloads, 1, "{}", p.display());
         n += 1;
     }
     assert!(n >= 7, "{n} manifests");
