@@ -68,6 +68,20 @@ impl Reason {
         }
     }
 
+    /// What the scheduler says of a node that does not fit for this reason
+    /// (`1 Insufficient cpu`), for pods a controller made: on a cluster they wait for a node.
+    pub fn scheduler_text(self) -> &'static str {
+        match self {
+            Reason::OutOfPods => "Too many pods",
+            Reason::OutOfCpu => "Insufficient cpu",
+            Reason::OutOfMemory => "Insufficient memory",
+            Reason::NodeAffinity
+            | Reason::PodOsSelectorNodeLabelDoesNotMatch
+            | Reason::PodOsNotSupported => "node(s) didn't match Pod's node affinity/selector",
+            Reason::AppArmor => "node(s) didn't have AppArmor enabled",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::OutOfPods => "OutOfpods",

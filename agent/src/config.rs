@@ -43,6 +43,11 @@ pub struct CrashLoopBackOff {
     pub reset: Duration,
 }
 
+/// Where the workload controllers keep what they made (`<rootDir>/workloads`).
+pub fn workloads_dir(root_dir: &std::path::Path) -> PathBuf {
+    root_dir.join("workloads")
+}
+
 /// The checked configuration of one node agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {

@@ -1033,7 +1033,25 @@ fn same_describe(k: &Kubectl, node: &Node, kind: &str, name: &str) {
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: IMG\n        command: [/bin/busybox, sleep, '3600']\n";
 
-const JOBS: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: pi\nspec:\n  completions: 5\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: pi\n        image: IMG\n        command: [/bin/busybox, 'true']\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: hello\nspec:\n  schedule: '*/1 * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: hello\n            image: IMG\n            command: [/bin/busybox, echo, hi]\n";
+const JOBS: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: pi\nspec:\n  completions: 5\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: pi\n        image: IMG\n        command: [/bin/busybox, 'true']\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: hello\nspec:\n  schedule: '0 0 1 1 *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: hello\n            image: IMG\n            command: [/bin/busybox, echo, hi]\n";
+
+/// Waits until `kubectl <args>`'s row `name` starts with `want`.
+fn wait_row(k: &Kubectl, node: &Node, args: &[&str], name: &str, want: &[&str]) {
+    let t = Instant::now();
+    loop {
+        let out = k.ok(args);
+        let row = row_of(&out, name);
+        if row.len() >= want.len() && row[..want.len()] == *want {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "kubectl {args:?}: want {want:?}\n{out}\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
 
 /// Issue 17's kinds through kubectl: discovery, writes as manifest files (create from
 /// literals, apply, scale, rollout restart, delete), reads with kubectl's columns, 422s.
@@ -1131,7 +1149,14 @@ fn workloads(k: &Kubectl, node: &Node) {
         ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
         "{out}"
     );
-    assert_eq!(row_of(&out, "web")[..4], ["web", "0/2", "0", "0"], "{out}");
+    // The Deployment controller runs: its ReplicaSet's 2 pods become ready.
+    wait_row(
+        k,
+        node,
+        &["get", "deploy"],
+        "web",
+        &["web", "2/2", "2", "2"],
+    );
     let wide = k.ok(&["get", "deployment", "web", "-o", "wide"]);
     assert_eq!(
         row_of(&wide, "web")[5..],
@@ -1156,7 +1181,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     assert_eq!(code, 1);
     assert!(
         err.contains(
-            "The Deployment \"web\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`"
+            "The Deployment \"web\" is invalid: spec.template.metadata.labels: Invalid value: {\"app\":\"other\"}: `selector` does not match template `labels`"
         ),
         "{err}"
     );
@@ -1183,36 +1208,54 @@ fn workloads(k: &Kubectl, node: &Node) {
         k.ok(&["describe", "deployment", "web"])
             .contains("Replicas:")
     );
-    // rollout history / undo read the Deployment's ReplicaSets (here declared by hand as a
-    // controller would make them: owned by the Deployment, with revisions) and JSON-patch
-    // the Deployment's template back.
-    let duid = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.uid}"]);
-    let rs = format!(
-        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: web-old\n  labels: {{app: web}}\n  \
-         annotations: {{deployment.kubernetes.io/revision: '1'}}\n  ownerReferences:\n  \
-         - {{apiVersion: apps/v1, kind: Deployment, name: web, uid: {duid}, controller: true}}\n\
-         spec:\n  replicas: 0\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    \
-         metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        \
-         image: {IMAGE}\n        command: [/bin/busybox, sleep, '1800']\n"
+    // The restart made a second ReplicaSet (revision 2) and rolled the pods to it; rollout
+    // history / undo read the ReplicaSets the controller made (revisions, owner) and
+    // patch the Deployment's template back.
+    wait_row(
+        k,
+        node,
+        &["get", "deploy"],
+        "web",
+        &["web", "3/3", "3", "3"],
     );
-    std::fs::write(node.dir("manifests/rs-old.yaml"), rs).unwrap();
     let t = Instant::now();
-    while !k.ok(&["get", "rs"]).contains("web-old") {
-        assert!(t.elapsed() < Duration::from_secs(10), "{}", node.logs());
-        std::thread::sleep(Duration::from_millis(100));
+    while k
+        .ok(&["get", "rs", "-l", "app=web", "--no-headers"])
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(t.elapsed() < Duration::from_secs(30), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(200));
     }
     let history = k.ok(&["rollout", "history", "deployment/web"]);
-    assert!(history.contains("REVISION"), "{history}");
+    assert!(
+        history.contains("REVISION") && history.lines().any(|l| l.starts_with("2 ")),
+        "{history}"
+    );
     assert_eq!(
         k.ok(&["rollout", "undo", "deployment/web", "--to-revision=1"]),
         "deployment.apps/web rolled back\n"
     );
     let text = read_manifest(node, "default-deployment-web.yaml");
     assert!(
-        text.contains("\"1800\"") && !text.contains("restartedAt") && !text.contains("null"),
+        text.contains("'3600'") || text.contains("\"3600\""),
         "{text}"
     );
-    std::fs::remove_file(node.dir("manifests/rs-old.yaml")).unwrap();
+    assert!(
+        !text.contains("restartedAt") && !text.contains("null"),
+        "{text}"
+    );
+    // Revision 1's ReplicaSet takes the pods back (it becomes revision 3).
+    wait_row(
+        k,
+        node,
+        &["get", "deploy"],
+        "web",
+        &["web", "3/3", "3", "3"],
+    );
+    let out = k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
     // kubectl's generators (protobuf bodies).
     assert_eq!(
         k.ok(&[
@@ -1294,8 +1337,8 @@ fn workloads(k: &Kubectl, node: &Node) {
          spec:\n      nodeSelector: {{disktype: ssd}}\n      containers:\n      - name: c\n        image: {IMAGE}\n"
     );
     let sets = format!(
-        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: solo\nspec:\n  replicas: 1\n{pod_template}\
-         ---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n{pod_template}"
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: solo\n  labels: {{set: demo}}\nspec:\n  replicas: 1\n{pod_template}\
+         ---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  labels: {{set: demo}}\nspec:\n{pod_template}"
     );
     let (code, out, err) = k.run_with(&["apply", "-f", "-"], Some(&sets));
     assert_eq!(
@@ -1316,7 +1359,15 @@ fn workloads(k: &Kubectl, node: &Node) {
         ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
         "{out}"
     );
-    assert_eq!(row_of(&out, "solo")[..4], ["solo", "4", "0", "0"], "{out}");
+    // The node has disktype=ssd: the ReplicaSet's 4 pods run (their image's shell exits at
+    // once, so none is ready).
+    wait_row(
+        k,
+        node,
+        &["get", "rs", "solo"],
+        "solo",
+        &["solo", "4", "4", "0"],
+    );
     let out = k.ok(&["get", "ds"]);
     assert_eq!(
         rows(&out)[0],
@@ -1336,7 +1387,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     same_describe(k, node, "rs", "solo");
     same_describe(k, node, "ds", "agent");
     assert_eq!(
-        k.ok(&["delete", "rs,ds", "-l", "!nope"]),
+        k.ok(&["delete", "rs,ds", "-l", "set=demo"]),
         "replicaset.apps \"solo\" deleted\ndaemonset.apps \"agent\" deleted\n"
     );
     // Server-side apply: the applied object is the manifest (created, then updated).
@@ -1383,7 +1434,8 @@ fn workloads(k: &Kubectl, node: &Node) {
         ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
         "{out}"
     );
-    assert_eq!(row_of(&out, "pi")[..3], ["pi", "Running", "0/5"], "{out}");
+    // The Job controller runs it to its 5 completions.
+    wait_row(k, node, &["get", "jobs"], "pi", &["pi", "Complete", "5/5"]);
     let out = k.ok(&["get", "cj"]);
     assert_eq!(
         rows(&out)[0],
@@ -1400,7 +1452,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     );
     assert_eq!(
         row_of(&out, "hello")[..6],
-        ["hello", "*/1 * * * *", "<none>", "False", "0", "<none>"],
+        ["hello", "0 0 1 1 *", "<none>", "False", "0", "<none>"],
         "{out}"
     );
     // nodectl prints the same tables (the objects crate's printers) and descriptions.

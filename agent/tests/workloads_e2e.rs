@@ -10,7 +10,8 @@
 //! - a Deployment of 10 replicas rolled to a new image with maxSurge 3 / maxUnavailable 0:
 //!   never fewer than 10 running, never more than 13 pods; the old ReplicaSet at 0; an agent
 //!   killed -9 during the rollout leaves no extra replica;
-//! - a ReplicaSet pod relabelled out of the selector is replaced and keeps running;
+//! - a ReplicaSet pod relabelled out of the selector is replaced and keeps running; pods that
+//!   do not fit the node wait Pending (Unschedulable), created once;
 //! - a DaemonSet's pod appears and disappears with a node label;
 //! - a CronJob `*/1 * * * *` on real time creates `<cronjob>-<minutes>` and its pod runs; an
 //!   agent killed -9 across the next scheduled minute starts that run once when it is back,
@@ -453,6 +454,48 @@ spec:
             .is_some_and(|p| p["metadata"]["ownerReferences"].is_null())
     });
     std::fs::remove_file(&file).unwrap();
+    // A ReplicaSet whose pods do not fit the node: they wait Pending (PodScheduled False,
+    // Unschedulable) as the scheduler leaves them; none is refused and replaced in a loop.
+    std::fs::write(
+        node.dir("manifests/far.yaml"),
+        format!(
+            r#"apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: far
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: far}}
+  template:
+    metadata:
+      labels: {{app: far}}
+    spec:
+      nodeSelector: {{disktype: nvme}}
+      containers:
+      - name: app
+        image: {IMAGE}
+        imagePullPolicy: Never
+"#
+        ),
+    )
+    .unwrap();
+    wait_until("2 unschedulable pods", 30, &node, || {
+        let far: Vec<Value> = api_pods(&node)
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "far")
+            .collect();
+        far.len() == 2
+            && far.iter().all(|p| {
+                p["status"]["phase"] == "Pending"
+                    && p["status"]["conditions"][0]["reason"] == "Unschedulable"
+            })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let far = pods_labelled(&node, "app", "far");
+    assert_eq!(far.len(), 2, "{far:?}");
+    let created = node.logs().matches("Created pod: far-").count();
+    assert_eq!(created, 2, "{}", node.logs());
     finish(&node, cleanup, cg);
 }
 

@@ -116,6 +116,9 @@ pub enum EventReason {
     PodOsNotSupported,
     /// Soft admission: AppArmor asked for on a host without it (the pod stays Pending).
     AppArmor,
+    /// A controller's pod does not fit the node: it stays Pending, as the scheduler leaves it
+    /// (recorded for the scheduler, `default-scheduler`).
+    FailedScheduling,
     /// Fields of the manifest this node's Pod API does not know were dropped.
     UnknownField,
     /// A container declares a hostPort but no CNI plugin of the network maps ports.
@@ -150,6 +153,7 @@ impl EventReason {
             EventReason::PodOsSelectorNodeLabelDoesNotMatch => "PodOSSelectorNodeLabelDoesNotMatch",
             EventReason::PodOsNotSupported => "PodOSNotSupported",
             EventReason::AppArmor => "AppArmor",
+            EventReason::FailedScheduling => "FailedScheduling",
             EventReason::UnknownField => "UnknownField",
             EventReason::HostPortNotSupported => "HostPortNotSupported",
             EventReason::InvalidEnvironmentVariableNames => "InvalidEnvironmentVariableNames",
@@ -181,6 +185,7 @@ impl EventReason {
             | EventReason::PodOsSelectorNodeLabelDoesNotMatch
             | EventReason::PodOsNotSupported
             | EventReason::AppArmor
+            | EventReason::FailedScheduling
             | EventReason::UnknownField
             | EventReason::HostPortNotSupported
             | EventReason::InvalidEnvironmentVariableNames => EventType::Warning,

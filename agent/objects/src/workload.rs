@@ -240,8 +240,15 @@ pub fn from_document(
     if !errs.is_empty() {
         return Err(errs);
     }
-    // The UID first: a Job's defaulted selector names it.
-    let uid = object_uid(node_name, path, kind, object.namespace(), object.name());
+    // The UID first: a Job's defaulted selector names it. A `creationTimestamp` written in the
+    // document (controllers write one into what they make) is part of the identity: a
+    // ReplicaSet deleted and made again under the same name is a new object, as on a cluster
+    // (`kubectl delete` waits for the UID it deleted to be gone).
+    let identity = match &object.metadata().creation_timestamp {
+        Some(t) => format!("{}@{}", object.name(), t.0),
+        None => object.name().to_string(),
+    };
+    let uid = object_uid(node_name, path, kind, object.namespace(), &identity);
     object.metadata_mut().uid = Some(uid);
     defaults(&mut object);
     let errs = validate(&object);

@@ -60,6 +60,8 @@ pub struct Manager {
     adoptable: HashMap<String, PodState>,
     /// Pods refused at admission (phase Failed: OutOfpods, OutOfcpu, NodeAffinity, ...).
     rejected: HashSet<String>,
+    /// Controller-made pods that do not fit the node (Pending, judged again at every apply).
+    unschedulable: HashSet<String>,
     /// The node as admission sees it.
     node: NodeInfo,
     /// The kernel has AppArmor enabled (soft admission).
@@ -132,6 +134,7 @@ impl Manager {
             pods: HashMap::new(),
             adoptable: HashMap::new(),
             rejected: HashSet::new(),
+            unschedulable: HashSet::new(),
             node: node_info,
             apparmor_enabled: admission::host_apparmor_enabled(),
         })
@@ -323,6 +326,13 @@ impl Manager {
             }
             keep
         });
+        self.unschedulable.retain(|u| {
+            let keep = desired.contains_key(u.as_str());
+            if !keep {
+                view.remove(u);
+            }
+            keep
+        });
         // In the snapshot's order (the kubelet admits pods one by one, each against the ones
         // admitted before it), pods already running here (adopted) first: they hold their
         // resources before any new pod is judged.
@@ -349,7 +359,14 @@ impl Manager {
                     }
                 }
                 match admission::admit(&sp.pod, &self.node, used) {
-                    Ok(u) => u,
+                    Ok(u) => {
+                        self.unschedulable.remove(uid);
+                        u
+                    }
+                    Err(rej) if self.made_by_controller(sp) => {
+                        self.unschedulable(sp, rej);
+                        continue;
+                    }
                     Err(rej) => {
                         self.reject(sp, rej);
                         continue;
@@ -423,6 +440,46 @@ impl Manager {
         view.set_pod(uid, pod);
         super::view::warn_ignored_fields(view, sp);
         self.rejected.insert(uid.to_string());
+    }
+
+    /// Is `sp` a pod a workload controller made (its file in `<rootDir>/workloads`)?
+    fn made_by_controller(&self, sp: &StaticPod) -> bool {
+        sp.manifest.parent() == Some(crate::config::workloads_dir(&self.ctx.cfg.root_dir).as_path())
+    }
+
+    /// A controller's pod that does not fit the node: on a cluster the scheduler would leave
+    /// it Pending until a node fits (a ReplicaSet must not replace a refused pod again and
+    /// again), so it stays Pending with `PodScheduled` False, reason `Unschedulable`, and one
+    /// Warning `FailedScheduling` event; it is judged again at every apply.
+    fn unschedulable(&mut self, sp: &StaticPod, rej: admission::Rejection) {
+        use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+        let uid = sp.uid();
+        let message = format!(
+            "0/1 nodes are available: 1 {}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+            rej.reason.scheduler_text()
+        );
+        let mut pod = sp.pod.clone();
+        pod.status = Some(PodStatus {
+            phase: Some("Pending".into()),
+            conditions: Some(vec![PodCondition {
+                type_: "PodScheduled".into(),
+                status: "False".into(),
+                reason: Some("Unschedulable".into()),
+                message: Some(message.clone()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let view = &self.ctx.view;
+        if self.unschedulable.insert(uid.to_string()) {
+            tracing::warn!(pod = %sp.full_name(), "unschedulable ({}): {}", rej.reason.as_str(), rej.message);
+            view.set_pod(uid, pod);
+            view.event(
+                uid,
+                nodelet_objects::events::EventReason::FailedScheduling,
+                message,
+            );
+        }
     }
 
     /// A pod refused at admission: phase Failed with the reason and message, a Warning event

@@ -213,7 +213,11 @@ impl Workloads {
                 kind: o.kind().to_string(),
                 namespace: o.namespace().to_string(),
                 name: o.name().to_string(),
-                created: wall,
+                created: o
+                    .metadata()
+                    .creation_timestamp
+                    .as_ref()
+                    .map_or(wall, |t| t.0),
                 generation: 1,
                 spec_hash: hash.clone(),
                 status: serde_json::Value::Null,
@@ -467,10 +471,16 @@ impl Workloads {
                     Child::Job(j) => Object::Job(j),
                     Child::ReplicaSet(r) => Object::ReplicaSet(r),
                 };
+                // Its creation time is part of its identity (a child made again under the
+                // same name is a new object): set once, kept by updates.
+                let created = match a_kind {
+                    ActionKind::Create => Some(Time(jiff::Timestamp::now())),
+                    ActionKind::Other => self.written_creation(o.kind(), ns, o.name()),
+                };
                 let m = o.metadata_mut();
                 m.namespace = Some(ns.to_string());
                 m.uid = None;
-                m.creation_timestamp = None;
+                m.creation_timestamp = created;
                 m.generation = None;
                 let mut v = o.to_value();
                 if let Some(m) = v.as_object_mut() {
@@ -534,6 +544,13 @@ impl Workloads {
             }
         }
         Ok(())
+    }
+
+    /// The `creationTimestamp` in the file of child `kind` `ns/name`, if any.
+    fn written_creation(&self, kind: &str, ns: &str, name: &str) -> Option<Time> {
+        let text = std::fs::read(self.store.file(kind, ns, name)).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        serde_json::from_value(v.pointer("/metadata/creationTimestamp")?.clone()).ok()
     }
 
     /// Deletes `o` itself (a finished Job's `ttlSecondsAfterFinished`): its file if a

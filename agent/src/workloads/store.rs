@@ -45,7 +45,7 @@ pub struct Store {
 impl Store {
     pub fn new(root_dir: &Path) -> Store {
         Store {
-            dir: root_dir.join("workloads"),
+            dir: crate::config::workloads_dir(root_dir),
             status_dir: root_dir.join("workload-status"),
         }
     }

@@ -191,13 +191,41 @@ fn revision(rs: &ReplicaSet) -> i64 {
         .unwrap_or(0)
 }
 
-/// Two templates equal but for the `pod-template-hash` label (`EqualIgnoreHash`).
+/// Two templates equal but for the `pod-template-hash` label (`EqualIgnoreHash`), with
+/// apimachinery's semantic equality: an empty map or list equals an absent one (`kubectl
+/// rollout undo` writes back a template with `annotations: {}`, which is the old template).
 fn equal_ignore_hash(
     a: &k8s_openapi::api::core::v1::PodTemplateSpec,
     b: &k8s_openapi::api::core::v1::PodTemplateSpec,
 ) -> bool {
-    template::without_label(a, POD_TEMPLATE_HASH_LABEL)
-        == template::without_label(b, POD_TEMPLATE_HASH_LABEL)
+    fn semantic(v: serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match v {
+            Value::Null => None,
+            Value::Object(m) => {
+                let m: serde_json::Map<String, Value> = m
+                    .into_iter()
+                    .filter_map(|(k, v)| semantic(v).map(|v| (k, v)))
+                    .collect();
+                (!m.is_empty()).then_some(Value::Object(m))
+            }
+            Value::Array(a) => {
+                let a: Vec<Value> = a
+                    .into_iter()
+                    .map(|v| semantic(v).unwrap_or(Value::Null))
+                    .collect();
+                (!a.is_empty()).then_some(Value::Array(a))
+            }
+            v => Some(v),
+        }
+    }
+    let norm = |t: &k8s_openapi::api::core::v1::PodTemplateSpec| {
+        semantic(
+            serde_json::to_value(template::without_label(t, POD_TEMPLATE_HASH_LABEL))
+                .unwrap_or_default(),
+        )
+    };
+    norm(a) == norm(b)
 }
 
 /// What the pods of one ReplicaSet say now.
@@ -1313,6 +1341,36 @@ mod tests {
 
     use crate::controllers::replicaset;
     use crate::controllers::replicaset::tests::{counter, set_phase, ts};
+
+    #[test]
+    fn empty_maps_equal_absent_ones_when_finding_the_new_replica_set() {
+        use k8s_openapi::api::core::v1::PodTemplateSpec;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let t = |annotations: Option<std::collections::BTreeMap<String, String>>, hash: bool| {
+            let mut labels =
+                std::collections::BTreeMap::from([("app".to_string(), "web".to_string())]);
+            if hash {
+                labels.insert(POD_TEMPLATE_HASH_LABEL.into(), "abc".into());
+            }
+            PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    annotations,
+                    ..Default::default()
+                }),
+                spec: None,
+            }
+        };
+        assert!(equal_ignore_hash(
+            &t(None, true),
+            &t(Some(Default::default()), false)
+        ));
+        let restarted = Some(std::collections::BTreeMap::from([(
+            "r".to_string(),
+            "1".to_string(),
+        )]));
+        assert!(!equal_ignore_hash(&t(None, true), &t(restarted, false)));
+    }
 
     /// A namespace as the engine would keep it: the deployment (status persisted after each
     /// sync), its ReplicaSets and their pods. Deleted pods stay one step as terminating.
