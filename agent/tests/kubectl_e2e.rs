@@ -1026,8 +1026,20 @@ fn nodectl_ok(node: &Node, args: &[&str]) -> String {
 
 /// `nodectl describe` prints what `kubectl describe` prints.
 fn same_describe(k: &Kubectl, node: &Node, kind: &str, name: &str) {
-    let theirs = k.ok(&["describe", kind, name]);
-    let ours = nodectl_ok(node, &["describe", kind, name]);
+    // Events of the same second are in no defined order in kubectl's table (it sorts by
+    // lastTimestamp, seconds): compare that section as a set of lines.
+    let canonical = |s: String| -> String {
+        match s.split_once("\nEvents:") {
+            Some((head, events)) => {
+                let mut lines: Vec<&str> = events.lines().collect();
+                lines.sort_unstable();
+                format!("{head}\nEvents:{}", lines.join("\n"))
+            }
+            None => s,
+        }
+    };
+    let theirs = canonical(k.ok(&["describe", kind, name]));
+    let ours = canonical(nodectl_ok(node, &["describe", kind, name]));
     assert_eq!(ours, theirs, "describe {kind} {name}");
 }
 

@@ -588,22 +588,19 @@ pub fn split_replicasets<'a>(
     d: &Deployment,
     owned: &'a [ReplicaSet],
 ) -> (Vec<&'a ReplicaSet>, Option<&'a ReplicaSet>) {
-    let without_hash = |t: &PodTemplateSpec| {
-        let mut t = t.clone();
-        if let Some(l) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-            l.remove("pod-template-hash");
-        }
-        t
-    };
-    let want = without_hash(&d.spec.template);
+    // The oldest whose template is the Deployment's (the controller's own rule).
+    let mut by_age: Vec<&ReplicaSet> = owned.iter().collect();
+    by_age.sort_by(|a, b| {
+        let t = |r: &ReplicaSet| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        t(a).cmp(&t(b))
+            .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+    });
     let mut old = vec![];
     let mut new = None;
-    for rs in owned {
-        let same = rs
-            .spec
-            .template
-            .as_ref()
-            .is_some_and(|t| without_hash(t) == want);
+    for rs in by_age {
+        let same = rs.spec.template.as_ref().is_some_and(|t| {
+            crate::controllers::deployment::equal_ignore_hash(t, &d.spec.template)
+        });
         if same && new.is_none() {
             new = Some(rs);
         } else {

@@ -194,7 +194,7 @@ fn revision(rs: &ReplicaSet) -> i64 {
 /// Two templates equal but for the `pod-template-hash` label (`EqualIgnoreHash`), with
 /// apimachinery's semantic equality: an empty map or list equals an absent one (`kubectl
 /// rollout undo` writes back a template with `annotations: {}`, which is the old template).
-fn equal_ignore_hash(
+pub fn equal_ignore_hash(
     a: &k8s_openapi::api::core::v1::PodTemplateSpec,
     b: &k8s_openapi::api::core::v1::PodTemplateSpec,
 ) -> bool {
