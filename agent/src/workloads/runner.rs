@@ -274,24 +274,28 @@ impl Workloads {
         let mut next: Option<Duration> = None;
         let mut seen_uids: BTreeSet<String> = BTreeSet::new();
         let mut statuses_changed = false;
+        // The objects as controllers see them; made again only after a kind wrote children
+        // (the next kinds must see them), not five times a pass.
+        let mut hydrated: Vec<Object> = Vec::new();
+        let mut stale = true;
         for kind in ORDER {
-            // Re-read the overlay before each kind: the previous kind's child writes count.
-            let declared: Vec<Object> = snap.objects().map(|d| d.object.clone()).collect();
-            let mut objects = self.expect.children(declared, now);
-            for o in &mut objects {
-                if o.uid().is_empty() {
-                    // Written this pass, not yet read: the UID the source will give it.
-                    let path = self.store.file(o.kind(), o.namespace(), o.name());
-                    let uid = object_uid(&self.node.name, &path, o.kind(), o.namespace(), o.name());
-                    o.metadata_mut().uid = Some(uid);
+            if stale {
+                let declared: Vec<Object> = snap.objects().map(|d| d.object.clone()).collect();
+                hydrated = self.expect.children(declared, now);
+                for o in &mut hydrated {
+                    if o.uid().is_empty() {
+                        // Written this pass, not yet read: the UID the source will give it.
+                        let path = self.store.file(o.kind(), o.namespace(), o.name());
+                        let uid =
+                            object_uid(&self.node.name, &path, o.kind(), o.namespace(), o.name());
+                        o.metadata_mut().uid = Some(uid);
+                    }
+                    seen_uids.insert(o.uid().to_string());
+                    if ORDER.contains(&o.kind()) {
+                        self.record_for(o, wall);
+                    }
                 }
-                seen_uids.insert(o.uid().to_string());
-            }
-            let mut hydrated = objects.clone();
-            for o in &mut hydrated {
-                if ORDER.contains(&o.kind()) {
-                    self.record_for(o, wall);
-                }
+                stale = false;
             }
             for i in 0..hydrated.len() {
                 if hydrated[i].kind() != kind {
@@ -320,6 +324,14 @@ impl Workloads {
                 }
                 let ns = o.namespace().to_string();
                 for a in actions {
+                    if matches!(
+                        a,
+                        Action::CreateChild(_)
+                            | Action::UpdateChild(_)
+                            | Action::DeleteChild { .. }
+                    ) {
+                        stale = true;
+                    }
                     if let Err(e) = self.act(&ns, &o, a, now) {
                         tracing::warn!(kind = o.kind(), object = %format!("{ns}/{}", o.name()), "controller action failed (retried next sync): {e}");
                         next = Some(
