@@ -189,9 +189,7 @@ fn job_five_completions_two_at_a_time() {
         let done = pods.iter().filter(|(_, ph)| ph == "Succeeded").count();
         if done == 2 && !killed {
             // kill -9 in the middle: the next agent runs no pod twice.
-            let mut a = cleanup.agent.take().unwrap();
-            a.kill().unwrap();
-            a.wait().unwrap();
+            node::kill_agent(&mut cleanup);
             cleanup.agent = Some(node.start("2"));
             killed = true;
         }
@@ -353,9 +351,7 @@ fn deployment_rolls_with_max_surge() {
         );
         let new = running(&ps, IMAGE2);
         if new >= 3 && !killed {
-            let mut a = cleanup.agent.take().unwrap();
-            a.kill().unwrap();
-            a.wait().unwrap();
+            node::kill_agent(&mut cleanup);
             cleanup.agent = Some(node.start("2"));
             killed = true;
         }
@@ -533,17 +529,13 @@ spec:
             .any(|(_, ph)| ph == "Running")
     });
     // The label goes (a restart with other labels): the pod goes.
-    let mut a = cleanup.agent.take().unwrap();
-    a.kill().unwrap();
-    a.wait().unwrap();
+    node::kill_agent(&mut cleanup);
     cleanup.agent = Some(node.start_with("2", &["--node-labels", "disk=hdd"]));
     wait_until("the daemon pod gone", 60, &node, || {
         pods_labelled(&node, "app", "agent").is_empty()
     });
     // And comes back with it.
-    let mut a = cleanup.agent.take().unwrap();
-    a.kill().unwrap();
-    a.wait().unwrap();
+    node::kill_agent(&mut cleanup);
     cleanup.agent = Some(node.start_with("3", &["--node-labels", "disk=ssd"]));
     wait_until("the daemon pod again", 60, &node, || {
         pods_labelled(&node, "app", "agent")
@@ -608,9 +600,7 @@ spec:
     // kill -9, down across the next scheduled minute, back 3 s after it: that minute's run
     // is started once (no startingDeadlineSeconds: a missed run still runs), the first
     // is not run again.
-    let mut a = cleanup.agent.take().unwrap();
-    a.kill().unwrap();
-    a.wait().unwrap();
+    node::kill_agent(&mut cleanup);
     let epoch = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -234,6 +234,21 @@ impl Workloads {
 
     /// One pass over every controller-run object; returns when the next timed sync is due.
     fn sync_all(&mut self, snap: &Snapshot) -> Option<Duration> {
+        // A node of static pods only: nothing to sync or collect, and no copy of every pod
+        // at each pod change.
+        let idle = !snap.objects().any(|o| ORDER.contains(&o.object.kind()))
+            && !snap
+                .files
+                .iter()
+                .any(|f| f.path.parent() == Some(self.store.dir()))
+            && self
+                .records
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty();
+        if idle {
+            return None;
+        }
         let now = Instant::now();
         let wall = jiff::Timestamp::now();
         // Pods a controller may own: those in the controllers' directory (and those just

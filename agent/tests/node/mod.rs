@@ -374,6 +374,14 @@ impl NodeEnv {
     }
 }
 
+/// `kill -9` of the agent (its pods keep running: a later agent adopts them).
+pub fn kill_agent(cleanup: &mut Cleanup) {
+    if let Some(mut a) = cleanup.agent.take() {
+        a.kill().unwrap();
+        a.wait().unwrap();
+    }
+}
+
 /// SIGTERM to the agent; it must exit 0 (pods stay: they are the test's to remove).
 pub fn stop_agent(cleanup: &mut Cleanup) {
     if let Some(mut a) = cleanup.agent.take() {
