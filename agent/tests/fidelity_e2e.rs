@@ -27,6 +27,9 @@
 //!   pod; `nodectl logs POD` on a multi-container pod defaults to the first container with
 //!   kubectl's "Defaulted container" notice.
 //! - pod-level `spec.resources`: the pod's cgroup gets the pod's limits, QoS from them.
+//! - failing syncs: retried 10–15 s apart with one event per real attempt (an unpullable
+//!   image is pulled at the back-off's pace, `BackOff` while it waits; a missing ConfigMap is
+//!   reported each try and the container starts as soon as it appears).
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -889,6 +892,105 @@ fn pod_level_resources() {
     finish(env, &["pod-resources"]);
 }
 
+/// The `(reason, type, message, count)` of every event about pod `name`.
+fn pod_events(node: &Node, name: &str) -> Vec<(String, String, String, u64)> {
+    let v = node.api_get("/api/v1/namespaces/default/events");
+    v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["involvedObject"]["name"] == name)
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (
+                s("reason"),
+                s("type"),
+                s("message"),
+                e["count"].as_u64().unwrap_or(1),
+            )
+        })
+        .collect()
+}
+
+/// Events of `events` whose reason is `reason` and message contains `text`: their count.
+fn count(events: &[(String, String, String, u64)], reason: &str, text: &str) -> u64 {
+    events
+        .iter()
+        .filter(|(r, _, m, _)| r == reason && m.contains(text))
+        .map(|e| e.3)
+        .sum()
+}
+
+/// A failing sync is retried a worker back-off (10–15 s) later, not every tick, with one
+/// event per real attempt: an image that cannot be pulled is pulled at the kubelet's pace
+/// (10 s, then 20 s back-off), a Normal `BackOff` while it waits, never `Pulling` without a
+/// pull; a container waiting for a missing ConfigMap is tried (and reported) every 10–15 s,
+/// and starts as soon as the ConfigMap appears.
+fn sync_back_off() {
+    let env = node_env("nodelet-fid-sbo-", "fid9", "10.244.49.0/24");
+    let env = started(env, &[]);
+    let node = &env.node;
+    // Nothing listens on port 1: each pull fails at once.
+    std::fs::write(
+        node.dir("manifests/nopull.yaml"),
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: nopull
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: 127.0.0.1:1/nowhere/busybox:1.0
+    imagePullPolicy: Always
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        node.dir("manifests/noconfig.yaml"),
+        pod_yaml("noconfig", "", "{}").replace(
+            "    resources: {}",
+            "    resources: {}\n    env:\n    - name: K\n      valueFrom:\n        configMapKeyRef: {name: later, key: k}",
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    node.wait_pod("nopull waiting", 30, |p| {
+        p["metadata"]["name"] == "nopull-node1"
+            && container(p, "app")["state"]["waiting"].is_object()
+    });
+    std::thread::sleep(Duration::from_secs(32).saturating_sub(t0.elapsed()));
+    let secs = t0.elapsed().as_secs();
+    let ev = pod_events(node, "nopull-node1");
+    let pulls = count(&ev, "Pulling", "Pulling image");
+    let failed = count(&ev, "Failed", "Failed to pull image");
+    let back_off = count(&ev, "BackOff", "Back-off pulling image");
+    // Attempts at 0, ~10–15 and (back-off 20 s) ≥ 30 s; one sync every 10–15 s in between.
+    assert!(
+        (2..=3).contains(&pulls) && failed == pulls && (1..=3).contains(&back_off),
+        "after {secs}s: {pulls} pulls, {failed} failures, {back_off} back-offs: {ev:?}"
+    );
+    assert!(
+        ev.iter().all(|e| e.0 != "BackOff" || e.1 == "Normal")
+            && count(&ev, "Failed", "Error: ErrImagePull") == pulls,
+        "{ev:?}"
+    );
+    let ev = pod_events(node, "noconfig-node1");
+    let tries = count(&ev, "Failed", r#"Error: configmap "later" not found"#);
+    assert!((2..=4).contains(&tries), "after {secs}s: {ev:?}");
+    // The ConfigMap appears: the container starts without waiting out the back-off.
+    std::fs::write(
+        node.dir("manifests/later.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later}\ndata: {k: v}\n",
+    )
+    .unwrap();
+    node.wait_pod("noconfig Running", 6, |p| {
+        p["metadata"]["name"] == "noconfig-node1"
+            && container(p, "app")["state"]["running"].is_object()
+    });
+    finish(env, &["nopull", "noconfig", "later"]);
+}
+
 fn main() {
     node::run_cases(
         "fidelity_e2e",
@@ -902,6 +1004,7 @@ fn main() {
             ("host_port", host_port),
             ("statuses_and_logs", statuses_and_logs),
             ("pod_level_resources", pod_level_resources),
+            ("sync_back_off", sync_back_off),
         ],
     );
 }

@@ -99,6 +99,9 @@ pub enum EventReason {
     Failed,
     /// CrashLoopBackOff.
     BackOff,
+    /// An image pull waits out its back-off (the kubelet's `BackOffPullImage`: spelled
+    /// `BackOff`, but Normal).
+    BackOffPullImage,
     Killing,
     Unhealthy,
     FailedPostStartHook,
@@ -142,7 +145,7 @@ impl EventReason {
             EventReason::Created => "Created",
             EventReason::Started => "Started",
             EventReason::Failed => "Failed",
-            EventReason::BackOff => "BackOff",
+            EventReason::BackOff | EventReason::BackOffPullImage => "BackOff",
             EventReason::Killing => "Killing",
             EventReason::Unhealthy => "Unhealthy",
             EventReason::FailedPostStartHook => "FailedPostStartHook",
@@ -166,6 +169,7 @@ impl EventReason {
             EventReason::Scheduled
             | EventReason::SandboxChanged
             | EventReason::Pulling
+            | EventReason::BackOffPullImage
             | EventReason::Pulled
             | EventReason::Created
             | EventReason::Started
@@ -573,6 +577,7 @@ mod tests {
         let p = Involved::pod("default", "a", "u");
         for (reason, spelled, type_) in [
             (EventReason::BackOff, "BackOff", "Warning"),
+            (EventReason::BackOffPullImage, "BackOff", "Normal"),
             (EventReason::OomKilling, "OOMKilling", "Warning"),
             (EventReason::OutOfPods, "OutOfpods", "Warning"),
             (EventReason::OutOfCpu, "OutOfcpu", "Warning"),

@@ -167,7 +167,22 @@ async fn ensure_image(
         .flatten()
         .is_some();
     if policy.needs_pull(present) {
-        events.emit(EventReason::Pulling, format!("Pulling image {image:?}"));
+        // An attempt only when the image's pull back-off allows one: while it waits, the
+        // kubelet says so (Normal `BackOff`) and pulls nothing.
+        let waiting = ctx
+            .pull_backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .in_backoff(&image, std::time::Instant::now())
+            .is_some();
+        if waiting {
+            events.emit(
+                EventReason::BackOffPullImage,
+                format!("Back-off pulling image {image:?}"),
+            );
+        } else {
+            events.emit(EventReason::Pulling, format!("Pulling image {image:?}"));
+        }
     }
     // The pull future of nodelet-images is not `Send` (a higher-ranked closure in its layer
     // stream), so it runs on a blocking thread of its own.
@@ -185,7 +200,14 @@ async fn ensure_image(
     .await
     .map_err(|e| StartFailure::new(StartReason::ErrImagePull, e))?
     .map_err(|f| {
-        events.emit(EventReason::Failed, f.message.clone());
+        match f.reason {
+            "ImagePullBackOff" => {}
+            "ErrImagePull" => events.emit(
+                EventReason::Failed,
+                format!("Failed to pull image {image:?}: {}", f.message),
+            ),
+            _ => events.emit(EventReason::Failed, f.message.clone()),
+        }
         StartFailure::new(StartReason::Image(f.reason), f.message)
     })?;
     if policy.needs_pull(present) {

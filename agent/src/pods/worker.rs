@@ -7,11 +7,14 @@
 //! Syncs are event-driven once a pod has settled (every container running or finished for
 //! good, nothing waiting): the task sleeps on the shim's exit stream (`Watch`) until a
 //! container ends, a probe is due, the manager sends a command, or the idle resync period
-//! passes. While anything is pending (set-up, image pulls, back-off, errors), or when the shim
-//! cannot be watched, it syncs every sync period as before. A pod with configMap, secret or
-//! projected volumes also wakes when the node's ConfigMaps or Secrets change, and rewrites
-//! those volumes' files (env is not updated, as in Kubernetes); downward API files follow
-//! label and annotation edits at the next sync.
+//! passes. While anything is pending (set-up, CrashLoopBackOff), or when the shim cannot be
+//! watched, it syncs every sync period. A sync that failed (sandbox, volumes, an image pull or
+//! a container's creation) is retried 10–15 s later, as the kubelet's pod worker requeues a
+//! failed sync, with one event per real attempt: an image in its pull back-off is not pulled
+//! (a Normal `BackOff` event instead of `Pulling`). A pod with configMap, secret or projected
+//! volumes, or whose environment names a ConfigMap or Secret, also wakes when the node's
+//! ConfigMaps or Secrets change, and rewrites those volumes' files (env is not updated, as in
+//! Kubernetes); downward API files follow label and annotation edits at the next sync.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,6 +68,9 @@ struct Worker {
     seen: Option<std::time::Instant>,
     /// The last sync changed nothing (no status to recompute).
     quiet: bool,
+    /// The last sync failed (sandbox, volumes, a container's image or creation): the next
+    /// attempt waits the kubelet's worker back-off instead of one sync period.
+    sync_failed: bool,
     /// The last sync saw a container end: its termination (Error, OOMKilled, Completed) is
     /// shown for one sync period before it is restarted, as between the kubelet's PLEG relist
     /// and its next sync.
@@ -99,6 +105,7 @@ pub async fn run(
         prev: None,
         last_written: None,
         reported: HashMap::new(),
+        sync_failed: false,
         sandbox_error: None,
         probes: HashMap::new(),
         seen: None,
@@ -110,16 +117,17 @@ pub async fn run(
         metadata_seen: None,
         uses_downward: false,
     };
-    let uses_objects =
-        w.st.pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.volumes.as_ref())
-            .is_some_and(|vs| {
-                vs.iter()
-                    .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some())
-            });
+    let uses_objects = w.st.pod.pod.spec.as_ref().is_some_and(|s| {
+        s.volumes
+            .iter()
+            .flatten()
+            .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some())
+            || s.init_containers
+                .iter()
+                .flatten()
+                .chain(&s.containers)
+                .any(references_objects)
+    });
     if uses_objects {
         w.config_changes = Some(ctx.config.subscribe());
     }
@@ -186,6 +194,35 @@ pub async fn run(
             _ = config_changed(&mut w.config_changes) => {}
         }
     }
+}
+
+/// The container's environment names a ConfigMap or Secret: a container waiting for a
+/// missing one starts as soon as it appears.
+fn references_objects(c: &k8s_openapi::api::core::v1::Container) -> bool {
+    c.env_from
+        .iter()
+        .flatten()
+        .any(|e| e.config_map_ref.is_some() || e.secret_ref.is_some())
+        || c.env.iter().flatten().any(|e| {
+            e.value_from
+                .as_ref()
+                .is_some_and(|v| v.config_map_key_ref.is_some() || v.secret_key_ref.is_some())
+        })
+}
+
+/// How long a pod task waits after a failed sync: the kubelet's pod worker requeues a pod
+/// whose sync failed `backOffPeriod` (10 s) later, jittered by up to half of it, so a pod
+/// that cannot be set up is tried (and reported) about every 10–15 s, not every tick. A
+/// sync period above 10 s (tests never set one) stretches it.
+fn error_backoff(sync_period: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    const BACK_OFF: Duration = Duration::from_secs(10);
+    let base = BACK_OFF.max(sync_period);
+    // Any source of randomness does: the hasher's keys are random per instance.
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    base + base.mul_f64((r % 1000) as f64 / 2000.0)
 }
 
 /// The next change of the ConfigMaps and Secrets; never resolves without a receiver.
@@ -270,10 +307,13 @@ impl Worker {
     /// else at the next due probe or the idle resync, whichever is first.
     fn next_wake(&self, sync_period: Duration, idle_resync: Duration) -> tokio::time::Instant {
         let now = tokio::time::Instant::now();
-        if !self.settled() {
+        let mut wake = if self.sync_failed {
+            now + error_backoff(sync_period)
+        } else if !self.settled() {
             return now + sync_period;
-        }
-        let mut wake = now + idle_resync.max(sync_period);
+        } else {
+            now + idle_resync.max(sync_period)
+        };
         for p in self.probes.values() {
             if let Some(due) = p.next_due() {
                 wake = wake.min(tokio::time::Instant::from_std(due));
@@ -323,6 +363,7 @@ impl Worker {
 
     async fn sync(&mut self) {
         self.quiet = false;
+        self.sync_failed = false;
         if !self.st.sandbox_ready {
             let t0 = std::time::Instant::now();
             let res = setup::sandbox(&self.ctx, &mut self.st).await;
@@ -332,13 +373,14 @@ impl Worker {
             match res {
                 Ok(()) => self.sandbox_error = None,
                 Err(e) => {
-                    if self.sandbox_error.as_deref() != Some(&e.to_string()) {
-                        self.event(
-                            EventReason::FailedCreatePodSandBox,
-                            format!("Failed to create pod sandbox: {e}"),
-                        );
-                    }
+                    // One event per attempt (the store counts repeats), attempts a worker
+                    // back-off apart.
+                    self.event(
+                        EventReason::FailedCreatePodSandBox,
+                        format!("Failed to create pod sandbox: {e}"),
+                    );
                     self.sandbox_error = Some(e.to_string());
+                    self.sync_failed = true;
                     return;
                 }
             }
@@ -369,10 +411,9 @@ impl Worker {
                         }
                         return;
                     }
-                    if self.sandbox_error.as_deref() != Some(&m) {
-                        self.event(EventReason::FailedMount, m.clone());
-                    }
+                    self.event(EventReason::FailedMount, m.clone());
                     self.sandbox_error = Some(m);
+                    self.sync_failed = true;
                     return;
                 }
             }
@@ -796,20 +837,23 @@ impl Worker {
                 self.reported.remove(&name);
             }
             Err(f) => {
-                // Retried on a later sync (after the back-off, for a restart).
+                // Retried a worker back-off later (after the CrashLoopBackOff, for a
+                // restart), with one event per attempt as the kubelet records them.
                 s.waiting = Some((f.reason.as_str().into(), Some(f.message.clone())));
-                let name = s.name.clone();
-                if self.reported.get(&name) != Some(&f.message) {
-                    let message = match f.reason {
-                        // The kubelet's words: `Error: configmap "x" not found`.
-                        containers::StartReason::Spec(SpecErrorKind::Config) => {
-                            format!("Error: {}", f.message)
-                        }
-                        _ => format!("Error: {}: {}", f.reason, f.message),
-                    };
-                    self.event(EventReason::Failed, message);
-                    self.reported.insert(name, f.message);
-                }
+                self.sync_failed = true;
+                let message = match f.reason {
+                    // The kubelet's words: `Error: configmap "x" not found`.
+                    containers::StartReason::Spec(SpecErrorKind::Config) => {
+                        format!("Error: {}", f.message)
+                    }
+                    // The pull said what failed; the container only why it waits:
+                    // `Error: ErrImagePull`, `Error: ImagePullBackOff`.
+                    containers::StartReason::Image(_)
+                    | containers::StartReason::ErrImagePull
+                    | containers::StartReason::InvalidImageName => format!("Error: {}", f.reason),
+                    _ => format!("Error: {}: {}", f.reason, f.message),
+                };
+                self.event(EventReason::Failed, message);
             }
         }
     }

@@ -230,6 +230,22 @@ impl Node {
             .unwrap()
     }
 
+    /// `GET path` from the node's local API (HTTP/1.0 over its socket) as JSON; `Null` when
+    /// the agent does not answer.
+    pub fn api_get(&self, path: &str) -> Value {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(self.dir("run/nodelet.sock"))
+        else {
+            return Value::Null;
+        };
+        let _ = s.write_all(format!("GET {path} HTTP/1.0\r\nHost: n\r\n\r\n").as_bytes());
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or(Value::Null)
+    }
+
     pub fn logs(&self) -> String {
         let mut s = String::new();
         for tag in ["1", "2", "3"] {
