@@ -365,6 +365,105 @@ pub fn metrics_v1beta1() -> Value {
     })
 }
 
+/// The media type of aggregated discovery (`apidiscovery.k8s.io/v2`), which kubectl ≥ 1.30
+/// asks `/api` and `/apis` for first: one answer per endpoint instead of one request per
+/// group version.
+pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an `Accept` header asks for aggregated discovery v2 (parameters in any order;
+/// `v2beta1` alone is not served: the client falls back to the plain documents).
+pub fn wants_aggregated(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|media| {
+            let mut parts = media.split(';').map(str::trim);
+            let json = parts.next() == Some("application/json");
+            let params: Vec<&str> = parts.collect();
+            json && ["g=apidiscovery.k8s.io", "v=v2", "as=APIGroupDiscoveryList"]
+                .iter()
+                .all(|want| params.contains(want))
+        })
+    })
+}
+
+/// One `APIVersionDiscovery` from an `APIResourceList` document: its resources, each with
+/// its subresources (`pods/log` → `log` under `pods`), kinds as `responseKind`.
+fn version_discovery(list: &Value, group: &str, version: &str) -> Value {
+    let entries = list["resources"].as_array().cloned().unwrap_or_default();
+    let kind_of = |e: &Value| {
+        json!({
+            "group": e.get("group").cloned().unwrap_or_else(|| json!(group)),
+            "version": e.get("version").cloned().unwrap_or_else(|| json!(version)),
+            "kind": e["kind"],
+        })
+    };
+    let mut resources: Vec<Value> = vec![];
+    for e in &entries {
+        let name = e["name"].as_str().unwrap_or_default();
+        if name.contains('/') {
+            continue;
+        }
+        let mut r = json!({
+            "resource": name,
+            "responseKind": kind_of(e),
+            "scope": if e["namespaced"] == true { "Namespaced" } else { "Cluster" },
+            "singularResource": e["singularName"],
+            "verbs": e["verbs"],
+        });
+        for key in ["shortNames", "categories"] {
+            if let Some(v) = e.get(key) {
+                r[key] = v.clone();
+            }
+        }
+        let subs: Vec<Value> = entries
+            .iter()
+            .filter_map(|s| {
+                let sub = s["name"].as_str()?.strip_prefix(name)?.strip_prefix('/')?;
+                Some(json!({"subresource": sub, "responseKind": kind_of(s), "verbs": s["verbs"]}))
+            })
+            .collect();
+        if !subs.is_empty() {
+            r["subresources"] = json!(subs);
+        }
+        resources.push(r);
+    }
+    json!({"version": version, "resources": resources, "freshness": "Current"})
+}
+
+fn discovery_list(items: Vec<Value>) -> Value {
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}
+
+/// `/api` as aggregated discovery: the core group, `v1`.
+pub fn aggregated_core() -> Value {
+    discovery_list(vec![json!({
+        "metadata": {"creationTimestamp": null},
+        "versions": [version_discovery(&core_v1(), "", "v1")],
+    })])
+}
+
+/// `/apis` as aggregated discovery: every group served, with its resources.
+pub fn aggregated_groups() -> Value {
+    let mut items: Vec<Value> = GROUPS
+        .iter()
+        .map(|g| {
+            json!({
+                "metadata": {"name": g, "creationTimestamp": null},
+                "versions": [version_discovery(&group_v1(g), g, "v1")],
+            })
+        })
+        .collect();
+    items.push(json!({
+        "metadata": {"name": "metrics.k8s.io", "creationTimestamp": null},
+        "versions": [version_discovery(&metrics_v1beta1(), "metrics.k8s.io", "v1beta1")],
+    }));
+    discovery_list(items)
+}
+
 /// `/openapi/v3`: the group versions described (core, apps, batch).
 pub fn openapi_v3_root() -> Value {
     let mut paths = serde_json::Map::new();
@@ -483,6 +582,90 @@ mod tests {
                 .unwrap()
                 .starts_with("v1.32.")
         );
+    }
+
+    #[test]
+    fn aggregated_discovery_is_asked_for_as_kubectl_does() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,\
+                       application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,\
+                       application/json";
+        assert!(wants_aggregated(Some(kubectl)));
+        assert!(wants_aggregated(Some(
+            "application/json; as=APIGroupDiscoveryList; v=v2; g=apidiscovery.k8s.io"
+        )));
+        assert!(!wants_aggregated(Some(
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+        )));
+        assert!(!wants_aggregated(Some("application/json, */*")));
+        assert!(!wants_aggregated(None));
+    }
+
+    #[test]
+    fn aggregated_core_nests_subresources_under_their_resource() {
+        let v = aggregated_core();
+        assert_eq!(v["kind"], "APIGroupDiscoveryList");
+        let version = &v["items"][0]["versions"][0];
+        assert_eq!(version["version"], "v1");
+        let rs = version["resources"].as_array().unwrap();
+        assert!(
+            rs.iter()
+                .all(|r| !r["resource"].as_str().unwrap().contains('/'))
+        );
+        let pods = rs.iter().find(|r| r["resource"] == "pods").unwrap();
+        assert_eq!(pods["scope"], "Namespaced");
+        assert_eq!(pods["singularResource"], "pod");
+        assert_eq!(pods["shortNames"], json!(["po"]));
+        assert_eq!(
+            pods["responseKind"],
+            json!({"group": "", "version": "v1", "kind": "Pod"})
+        );
+        let subs: Vec<&str> = pods["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["subresource"].as_str().unwrap())
+            .collect();
+        assert_eq!(subs, ["attach", "exec", "log", "portforward", "status"]);
+        let nodes = rs.iter().find(|r| r["resource"] == "nodes").unwrap();
+        assert_eq!(nodes["scope"], "Cluster");
+        // Every resource of the plain document is there.
+        let plain = core_v1()["resources"].as_array().unwrap().len();
+        let nested: usize = rs
+            .iter()
+            .map(|r| 1 + r["subresources"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert_eq!(nested, plain);
+    }
+
+    #[test]
+    fn aggregated_groups_carry_scale_as_autoscaling() {
+        let v = aggregated_groups();
+        let names: Vec<&str> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["apps", "batch", "metrics.k8s.io"]);
+        let apps = &v["items"][0]["versions"][0]["resources"];
+        let d = apps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "deployments")
+            .unwrap();
+        assert_eq!(d["responseKind"]["group"], "apps");
+        let scale = d["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subresource"] == "scale")
+            .unwrap();
+        assert_eq!(
+            scale["responseKind"],
+            json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+        );
+        assert_eq!(v["items"][2]["versions"][0]["version"], "v1beta1");
     }
 
     fn find<'a>(list: &'a Value, name: &str) -> &'a Value {

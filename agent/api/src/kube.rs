@@ -172,9 +172,19 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
     let doc = |v: fn() -> Value| get(move || async move { json_response(StatusCode::OK, &v()) });
     Router::new()
         .route("/version", doc(discovery::version))
-        .route("/api", doc(discovery::api_versions))
+        .route(
+            "/api",
+            get(|h: HeaderMap| async move {
+                negotiated(&h, discovery::api_versions, discovery::aggregated_core)
+            }),
+        )
         .route("/api/v1", doc(discovery::core_v1))
-        .route("/apis", doc(discovery::api_groups))
+        .route(
+            "/apis",
+            get(|h: HeaderMap| async move {
+                negotiated(&h, discovery::api_groups, discovery::aggregated_groups)
+            }),
+        )
         .route("/apis/metrics.k8s.io", doc(discovery::metrics_group))
         .route(
             "/apis/metrics.k8s.io/v1beta1",
@@ -222,6 +232,22 @@ pub fn routes<S: NodeState>(kube: Kube<S>) -> Router {
             get(get_node_metrics::<S>),
         )
         .with_state(kube)
+}
+
+/// `/api` or `/apis`: aggregated discovery when the client asks for it (its media type as
+/// the content type, or client-go falls back), else the plain document.
+fn negotiated(h: &HeaderMap, plain: fn() -> Value, aggregated: fn() -> Value) -> Response {
+    if !discovery::wants_aggregated(accept(h)) {
+        return json_response(StatusCode::OK, &plain());
+    }
+    let mut r = json_response(StatusCode::OK, &aggregated());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(discovery::AGGREGATED),
+    );
+    r.headers_mut()
+        .insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    r
 }
 
 /// A discovery document of one of the groups served (`apps`, `batch`), else 404.
