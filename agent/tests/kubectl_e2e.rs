@@ -381,6 +381,65 @@ fn describe(k: &Kubectl) {
     }
 }
 
+/// A pod with every section `kubectl describe pod` prints (init container, args, ports,
+/// limits and requests, the three probes, environment from a value and a field, mounts,
+/// volumes, node selector, tolerations, annotations): `nodectl describe` prints the same.
+fn describe_rich(k: &Kubectl, node: &Node) {
+    let file = node.t.join("rich.yaml");
+    std::fs::write(
+        &file,
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: rich
+  labels: {app: rich, tier: web}
+  annotations: {note: hello}
+spec:
+  terminationGracePeriodSeconds: 1
+  nodeSelector: {kubernetes.io/os: linux}
+  tolerations:
+  - {key: dedicated, operator: Equal, value: web, effect: NoSchedule}
+  - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 300}
+  initContainers:
+  - name: setup
+    image: IMG
+    imagePullPolicy: Never
+    command: [/bin/busybox, sh, -c]
+    args: ["echo ready > /work/flag"]
+    volumeMounts: [{name: work, mountPath: /work}]
+  containers:
+  - name: web
+    image: IMG
+    imagePullPolicy: Never
+    command: [/bin/busybox, httpd, -f, -p, "8080", -h, /work]
+    ports: [{containerPort: 8080, name: http}]
+    env:
+    - {name: MODE, value: fast}
+    - name: POD
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {cpu: 100m, memory: 64Mi}}
+    livenessProbe: {tcpSocket: {port: 8080}, periodSeconds: 5}
+    readinessProbe: {httpGet: {path: /flag, port: http}, initialDelaySeconds: 1}
+    startupProbe: {exec: {command: [/bin/busybox, "true"]}}
+    volumeMounts: [{name: work, mountPath: /work, readOnly: true}]
+  volumes:
+  - name: work
+    emptyDir: {}
+"#
+        .replace("IMG", IMAGE),
+    )
+    .unwrap();
+    k.ok(&["apply", "-f", file.to_str().unwrap()]);
+    let t = Instant::now();
+    while !k.ok(&["get", "pod", "rich"]).contains("1/1") {
+        assert!(t.elapsed() < Duration::from_secs(40), "{}", node.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    same_describe(k, node, "pod", "rich");
+    k.ok(&["delete", "pod", "rich"]);
+    wait_gone(k, node, "rich");
+}
+
 fn nodes_events_namespaces(k: &Kubectl) {
     let out = k.ok(&["get", "nodes"]);
     assert_eq!(
@@ -2014,6 +2073,7 @@ fn kubectl_live() {
         ("discovery", &|| discovery(&k)),
         ("get_pods", &|| get_pods(&k)),
         ("describe", &|| describe(&k)),
+        ("describe_rich", &|| describe_rich(&k, &node)),
         ("nodes_events_namespaces", &|| nodes_events_namespaces(&k)),
         ("logs", &|| logs(&k)),
         ("top", &|| top(&k)),

@@ -15,7 +15,8 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, Event, Pod, PodTemplateSpec, Probe, Secret, Toleration, Volume,
+    ConfigMap, Container, ContainerState, ContainerStatus, EnvVar, Event, Pod, PodTemplateSpec,
+    Probe, Secret, Toleration, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -79,13 +80,13 @@ fn columns(
     }
 }
 
-fn time(t: Option<&Time>) -> String {
+pub(crate) fn time(t: Option<&Time>) -> String {
     t.map(|t| t.0.strftime("%a, %d %b %Y %H:%M:%S %z").to_string())
         .unwrap_or_default()
 }
 
 /// `printLabelsMultiline`: `Title:\tk=v`, further labels on `\tk=v` lines, `<none>`.
-fn labels(out: &mut String, title: &str, m: Option<&BTreeMap<String, String>>) {
+pub(crate) fn labels(out: &mut String, title: &str, m: Option<&BTreeMap<String, String>>) {
     let _ = write!(out, "{title}:\t");
     match m.filter(|m| !m.is_empty()) {
         None => out.push_str("<none>\n"),
@@ -105,7 +106,7 @@ const SKIPPED_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-confi
 const MAX_ANNOTATION_LEN: usize = 140;
 
 /// `printAnnotationsMultiline`: `key: value`, long or multi-line values on their own lines.
-fn annotations(out: &mut String, title: &str, m: Option<&BTreeMap<String, String>>) {
+pub(crate) fn annotations(out: &mut String, title: &str, m: Option<&BTreeMap<String, String>>) {
     let _ = write!(out, "{title}:\t");
     let items: Vec<(&String, &String)> = m
         .into_iter()
@@ -141,7 +142,7 @@ fn annotations(out: &mut String, title: &str, m: Option<&BTreeMap<String, String
     }
 }
 
-fn header(out: &mut String, m: &ObjectMeta, namespace: bool) {
+pub(crate) fn header(out: &mut String, m: &ObjectMeta, namespace: bool) {
     let _ = writeln!(out, "Name:\t{}", m.name.as_deref().unwrap_or_default());
     if namespace {
         let _ = writeln!(
@@ -209,14 +210,67 @@ fn probe(p: &Probe) -> String {
     format!("unknown {attrs}")
 }
 
-/// One container of a template (`describeContainers` without statuses), `space` = "  ".
-fn container(out: &mut String, c: &Container) {
-    let _ = writeln!(out, "   {}:", c.name);
+/// `describeStatus`: a container state (`State`, `Last State`) with its details.
+fn state(out: &mut String, title: &str, s: Option<&ContainerState>) {
+    let s = s.cloned().unwrap_or_default();
+    if let Some(r) = &s.running {
+        let _ = writeln!(out, "    {title}:\tRunning");
+        let _ = writeln!(out, "      Started:\t{}", time(r.started_at.as_ref()));
+    } else if let Some(w) = &s.waiting {
+        let _ = writeln!(out, "    {title}:\tWaiting");
+        if let Some(r) = w.reason.as_deref().filter(|r| !r.is_empty()) {
+            let _ = writeln!(out, "      Reason:\t{r}");
+        }
+    } else if let Some(t) = &s.terminated {
+        let _ = writeln!(out, "    {title}:\tTerminated");
+        if let Some(r) = t.reason.as_deref().filter(|r| !r.is_empty()) {
+            let _ = writeln!(out, "      Reason:\t{r}");
+        }
+        if let Some(m) = t.message.as_deref().filter(|m| !m.is_empty()) {
+            let _ = writeln!(out, "      Message:\t{m}");
+        }
+        let _ = writeln!(out, "      Exit Code:\t{}", t.exit_code);
+        if let Some(sig) = t.signal.filter(|s| *s > 0) {
+            let _ = writeln!(out, "      Signal:\t{sig}");
+        }
+        let _ = writeln!(out, "      Started:\t{}", time(t.started_at.as_ref()));
+        let _ = writeln!(out, "      Finished:\t{}", time(t.finished_at.as_ref()));
+    } else {
+        let _ = writeln!(out, "    {title}:\tWaiting");
+    }
+}
+
+/// How an environment variable's `valueFrom` reads in `describe`: a pod's resolved value,
+/// nothing for a template.
+pub(crate) type EnvValue<'a> = &'a dyn Fn(&EnvVar) -> String;
+
+/// One container (`describeContainers`): `space` is `""` for a pod, `"  "` in a pod
+/// template; `status` (a pod's) adds Container ID, Image ID, State, Last State, Ready and
+/// Restart Count; `env_value` resolves field and resource references.
+pub(crate) fn container(
+    out: &mut String,
+    c: &Container,
+    space: &str,
+    status: Option<&ContainerStatus>,
+    env_value: EnvValue,
+) {
+    let name_indent = if space.is_empty() { "" } else { " " };
+    let _ = writeln!(out, "  {name_indent}{}:", c.name);
+    if let Some(st) = status {
+        let _ = writeln!(
+            out,
+            "    Container ID:\t{}",
+            st.container_id.as_deref().unwrap_or_default()
+        );
+    }
     let _ = writeln!(
         out,
         "    Image:\t{}",
         c.image.as_deref().unwrap_or_default()
     );
+    if let Some(st) = status {
+        let _ = writeln!(out, "    Image ID:\t{}", st.image_id);
+    }
     let ports = c.ports.as_deref().unwrap_or(&[]);
     let proto =
         |p: &k8s_openapi::api::core::v1::ContainerPort| p.protocol.clone().unwrap_or_default();
@@ -241,6 +295,16 @@ fn container(out: &mut String, c: &Container) {
             }
         }
     }
+    if let Some(p) = c
+        .security_context
+        .as_ref()
+        .and_then(|s| s.seccomp_profile.as_ref())
+    {
+        let _ = writeln!(out, "    SeccompProfile:\t{}", p.type_);
+        if let Some(l) = p.localhost_profile.as_deref() {
+            let _ = writeln!(out, "    LocalhostProfile:\t{l}");
+        }
+    }
     for (title, items) in [("Command", &c.command), ("Args", &c.args)] {
         let items = items.as_deref().unwrap_or(&[]);
         if items.is_empty() {
@@ -252,6 +316,22 @@ fn container(out: &mut String, c: &Container) {
                 let _ = writeln!(out, "      {s}");
             }
         }
+    }
+    if let Some(st) = status {
+        state(out, "State", st.state.as_ref());
+        if st
+            .last_state
+            .as_ref()
+            .is_some_and(|l| l.terminated.is_some())
+        {
+            state(out, "Last State", st.last_state.as_ref());
+        }
+        let _ = writeln!(
+            out,
+            "    Ready:\t{}",
+            if st.ready { "True" } else { "False" }
+        );
+        let _ = writeln!(out, "    Restart Count:\t{}", st.restart_count);
     }
     let res = c.resources.as_ref();
     for (title, m) in [
@@ -316,13 +396,14 @@ fn container(out: &mut String, c: &Container) {
                 if let Some(f) = &v.field_ref {
                     let _ = writeln!(
                         out,
-                        "      {}:\t ({}:{})",
+                        "      {}:\t{} ({}:{})",
                         e.name,
+                        env_value(e),
                         f.api_version.as_deref().unwrap_or(""),
                         f.field_path
                     );
                 } else if let Some(r) = &v.resource_field_ref {
-                    let _ = writeln!(out, "      {}:\t ({})", e.name, r.resource);
+                    let _ = writeln!(out, "      {}:\t{} ({})", e.name, env_value(e), r.resource);
                 } else if let Some(s) = &v.secret_key_ref {
                     let _ = writeln!(
                         out,
@@ -374,15 +455,16 @@ fn container(out: &mut String, c: &Container) {
     }
 }
 
-/// `describeVolumes` for the volume types pods here use.
-fn volumes(out: &mut String, vols: &[Volume]) {
+/// `describeVolumes` for the volume types pods here use; `space` as for [`container`].
+pub(crate) fn volumes(out: &mut String, vols: &[Volume], space: &str) {
     if vols.is_empty() {
-        out.push_str("  Volumes:\t<none>\n");
+        let _ = writeln!(out, "{space}Volumes:\t<none>");
         return;
     }
-    out.push_str("  Volumes:\n");
+    let _ = writeln!(out, "{space}Volumes:");
+    let name_indent = if space.is_empty() { "" } else { " " };
     for v in vols {
-        let _ = writeln!(out, "   {}:", v.name);
+        let _ = writeln!(out, "  {name_indent}{}:", v.name);
         if let Some(e) = &v.empty_dir {
             let _ = writeln!(
                 out,
@@ -425,14 +507,17 @@ fn volumes(out: &mut String, vols: &[Volume]) {
     }
 }
 
-/// `printPodTolerationsMultiline`.
-fn tolerations(out: &mut String, ts: &[Toleration]) {
-    out.push_str("  Tolerations:\t");
+/// `printPodTolerationsMultiline`, sorted by key as kubectl prints them; `space` as for
+/// [`container`].
+pub(crate) fn tolerations(out: &mut String, ts: &[Toleration], space: &str) {
+    let _ = write!(out, "{space}Tolerations:\t");
     if ts.is_empty() {
         out.push_str("<none>\n");
         return;
     }
-    for (i, t) in ts.iter().enumerate() {
+    let mut ts: Vec<&Toleration> = ts.iter().collect();
+    ts.sort_by(|a, b| a.key.cmp(&b.key));
+    for (i, t) in ts.into_iter().enumerate() {
         if i > 0 {
             out.push('\t');
         }
@@ -444,7 +529,9 @@ fn tolerations(out: &mut String, ts: &[Toleration]) {
             let _ = write!(s, ":{e}");
         }
         if t.operator.as_deref() == Some("Exists") && t.value.as_deref().unwrap_or("").is_empty() {
-            if t.key.as_deref().unwrap_or("").is_empty() {
+            if t.key.as_deref().unwrap_or("").is_empty()
+                && t.effect.as_deref().unwrap_or("").is_empty()
+            {
                 s.push_str("op=Exists");
             } else {
                 s.push_str(" op=Exists");
@@ -481,14 +568,14 @@ fn pod_template(out: &mut String, t: Option<&PodTemplateSpec>) {
     if !init.is_empty() {
         out.push_str("  Init Containers:\n");
         for c in init {
-            container(out, c);
+            container(out, c, "  ", None, &|_| String::new());
         }
     }
     out.push_str("  Containers:\n");
     for c in &spec.containers {
-        container(out, c);
+        container(out, c, "  ", None, &|_| String::new());
     }
-    volumes(out, spec.volumes.as_deref().unwrap_or(&[]));
+    volumes(out, spec.volumes.as_deref().unwrap_or(&[]), "  ");
     if let Some(p) = spec
         .priority_class_name
         .as_deref()
@@ -497,12 +584,12 @@ fn pod_template(out: &mut String, t: Option<&PodTemplateSpec>) {
         let _ = writeln!(out, "  Priority Class Name:\t{p}");
     }
     labels(out, "  Node-Selectors", spec.node_selector.as_ref());
-    tolerations(out, spec.tolerations.as_deref().unwrap_or(&[]));
+    tolerations(out, spec.tolerations.as_deref().unwrap_or(&[]), "  ");
 }
 
 /// The Events section, in the tabbed text when there are none (kubectl's `Events:\t<none>`
 /// lines up with what precedes it), else `events::describe`'s table.
-fn finish(mut out: String, events: &[Event], now: Timestamp) -> String {
+pub(crate) fn finish(mut out: String, events: &[Event], now: Timestamp) -> String {
     if events.is_empty() {
         out.push_str("Events:\t<none>\n");
         return tabbed(&out);
@@ -536,7 +623,7 @@ fn pods_status(out: &mut String, title: &str, pods: &[Pod]) {
 }
 
 /// `Controlled By:` of an object with a controller owner reference.
-fn controlled_by(out: &mut String, m: &ObjectMeta) {
+pub(crate) fn controlled_by(out: &mut String, m: &ObjectMeta) {
     if let Some(r) = m
         .owner_references
         .iter()
