@@ -194,7 +194,7 @@ spawn_in_node() { # I LOG CMD...
   NODE_CGROUPS=$(sed "s|\$|/n$i|" "$DIR/cgroups") setsid sh -c '
     printf "%s\n" "$NODE_CGROUPS" | while read -r d; do echo $$ > "$d/cgroup.procs"; done
     unset NODE_CGROUPS
-    exec "$@"' "lab-n$i" "$@" > "$log" 2>&1 < /dev/null &
+    exec "$@"' "lab-n$i" "$@" >> "$log" 2>&1 < /dev/null &
 }
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null; }

@@ -9,7 +9,8 @@
 //! - a fork bomb in one pod is held by `podPidsLimit` (the node's pids capped below the
 //!   test's cgroup): the neighbour's exec readiness probe keeps passing, new pods start;
 //! - ten manifests with a 3.9 MB invalid `metadata.name` make bounded log lines and RSS;
-//! - a crash-looping container's back-off is kept across a nodelet restart.
+//! - a crash-looping container's back-off is kept across a nodelet restart;
+//! - an agent killed mid-teardown: the next one finishes it rather than adopting the pod.
 //!
 //! `harness = false`: the namespaces are entered before any thread exists.
 
@@ -495,6 +496,80 @@ spec:
     finish(cleanup, cg);
 }
 
+/// An agent killed -9 in the middle of a pod's teardown (one container stopped, the other in
+/// its grace period) while the manifest comes back unchanged (same UID): the next agent
+/// finishes the teardown and starts the pod anew — nothing restarted, as for a new pod — and
+/// never adopts the half-stopped one (which would restart the stopped container).
+fn a_teardown_cut_short_is_finished_not_adopted() {
+    let (node, mut cleanup, cg, _t, _tmp) = env("sf6", "10.244.27.0/24", true);
+    cleanup.agent = Some(node.start("1"));
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: twice
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: quick
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do /bin/busybox sleep 1; done"]
+  - name: stubborn
+    image: {IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sh", "-c", "trap '' TERM; while true; do /bin/busybox sleep 1; done"]
+"#
+    );
+    let file = node.dir("manifests/twice.yaml");
+    std::fs::write(&file, &manifest).unwrap();
+    let running = |p: &serde_json::Value| {
+        p["metadata"]["name"] == "twice-node1"
+            && ["quick", "stubborn"]
+                .iter()
+                .all(|c| node::container(p, c)["state"]["running"].is_object())
+    };
+    let first = node.wait_pod("twice running", 60, running);
+    let uid = first["metadata"]["uid"].as_str().unwrap().to_string();
+    let started = |p: &serde_json::Value, c: &str| {
+        node::container(p, c)["state"]["running"]["startedAt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let first_start = started(&first, "quick");
+    std::fs::remove_file(&file).unwrap();
+    // The teardown began: `quick` has ended, `stubborn` waits out its 30 s grace period.
+    wait_until("the teardown to begin", 30, &node, || {
+        node.logs().contains("Stopping container quick")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    node::kill_agent(&mut cleanup);
+    std::fs::write(&file, &manifest).unwrap();
+    cleanup.agent = Some(node.start("2"));
+    // (status.json is the last agent's until the pod is synced again: wait for a new start.)
+    let again = node.wait_pod("twice running again", 60, |p| {
+        running(p) && started(p, "quick") != first_start
+    });
+    assert_eq!(again["metadata"]["uid"], uid.as_str(), "{again}");
+    for c in ["quick", "stubborn"] {
+        assert_eq!(
+            node::container(&again, c)["restartCount"],
+            0,
+            "{c} restarted: {again}\nlog:\n{}",
+            node.logs()
+        );
+    }
+    assert_ne!(
+        started(&again, "stubborn"),
+        first_start,
+        "the half-stopped pod was adopted: {again}"
+    );
+    std::fs::remove_file(&file).unwrap();
+    node.wait_pod_gone(60);
+    finish(cleanup, cg);
+}
+
 fn main() {
     node::run_cases(
         "safety_e2e",
@@ -518,6 +593,10 @@ fn main() {
             (
                 "huge_invalid_names_make_bounded_logs_and_memory",
                 huge_invalid_names_make_bounded_logs_and_memory,
+            ),
+            (
+                "a_teardown_cut_short_is_finished_not_adopted",
+                a_teardown_cut_short_is_finished_not_adopted,
             ),
             (
                 "crash_loop_back_off_survives_an_agent_restart",

@@ -162,7 +162,13 @@ impl Manager {
                 continue;
             }
             seen.insert(uid.clone());
+            let terminating = super::state::terminating_marker(&cfg.root_dir, &uid).exists();
             match PodState::load(&cfg.root_dir, &uid) {
+                Ok(st) if terminating => {
+                    tracing::info!(pod = %st.pod.full_name(), uid = %uid,
+                        "finishing the teardown a previous agent started");
+                    garbage.push((uid, Some(st)));
+                }
                 Ok(st) if shim::alive(&st.shim_socket()).await => {
                     tracing::info!(pod = %st.pod.full_name(), uid = %uid, "adoptable pod found");
                     // Its last published status until its worker's first sync: readers (the

@@ -1,7 +1,8 @@
 //! A pod's durable record, `<rootDir>/pods/<uid>/state.json`, written atomically (temp file,
 //! fsync, rename): the static pod it runs, where its shim and sandbox are, and every
 //! container's restart count, current runtime id and last termination. A restarted agent
-//! rebuilds its view of the pod from this file plus the shim's answers.
+//! rebuilds its view of the pod from this file plus the shim's answers; a pod whose
+//! `terminating` marker exists was being torn down and is not adopted.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -148,6 +149,12 @@ pub struct PodState {
 /// `<rootDir>/pods/<uid>/state.json`.
 pub fn path(root_dir: &Path, uid: &str) -> PathBuf {
     paths::pod_dir(root_dir, uid).join("state.json")
+}
+
+/// `<rootDir>/pods/<uid>/terminating`: present once the pod's teardown began. A restarted
+/// agent finishes that teardown instead of adopting the pod.
+pub fn terminating_marker(root_dir: &Path, uid: &str) -> PathBuf {
+    paths::pod_dir(root_dir, uid).join("terminating")
 }
 
 impl PodState {

@@ -276,6 +276,14 @@ impl Worker {
             }
         }
         let uid = self.uid();
+        // From here on the pod is going away: an agent killed mid-teardown finishes it at
+        // its next start instead of adopting (and restarting) what it had already stopped,
+        // also when a manifest with the same UID came back meanwhile (a new pod, as on a
+        // kubelet).
+        let marker = super::state::terminating_marker(&self.ctx.cfg.root_dir, &uid);
+        if let Err(e) = std::fs::write(&marker, b"") {
+            tracing::warn!(pod = %uid, "{}: {e}", marker.display());
+        }
         super::terminate::teardown_pod(&self.ctx, &uid, Some(self.st.clone()), grace).await;
         self.ctx
             .backoff
