@@ -1,6 +1,7 @@
 //! The agent ↔ shim protocol: one JSON object per line over the shim's Unix stream socket,
 //! one response per request, except on a `Watch` connection, where the shim answers `Ok` and
-//! then pushes one `Exited` line per container exit it records. `Client` is the blocking
+//! then pushes one `Exited` line per container exit it records, and on an `Attach`
+//! connection, which after `Ok` carries `attach` frames both ways. `Client` is the blocking
 //! client (tests and tools; the agent has its own async one; nodectl never talks to shims).
 
 use std::io::{BufRead, BufReader, Write};
@@ -24,6 +25,17 @@ pub enum Request {
         /// recorded as OOM-killed.
         #[serde(default)]
         oom_counter: Option<PathBuf>,
+        /// The container's `stdin`: the shim holds its stdin pipe open (input comes from
+        /// attach sessions; without it the container's stdin is /dev/null).
+        #[serde(default)]
+        stdin: bool,
+        /// `stdinOnce`: stdin is closed when the first attach session with stdin ends.
+        #[serde(default)]
+        stdin_once: bool,
+        /// The bundle's `process.terminal`: the shim passes the runtime a console socket,
+        /// keeps the pty master and logs what comes out of it (all as stdout).
+        #[serde(default)]
+        tty: bool,
     },
     Start {
         id: String,
@@ -58,6 +70,14 @@ pub enum Request {
     /// container's exit record has been written. A watcher that does not read is dropped
     /// (its connection closes) rather than blocking the shim.
     Watch,
+    /// Turn this connection into an attach session to container `id`: `Ok`, then `attach`
+    /// frames both ways — its output from now on, and with `stdin` input for its stdin (a
+    /// container created with `stdin` or `tty`) and terminal resizes.
+    Attach {
+        id: String,
+        #[serde(default)]
+        stdin: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +120,13 @@ pub enum Response {
     },
 }
 
+/// An attach session: frames from the shim on `reader`, to it on `writer`
+/// (`crate::attach`).
+pub struct Attached {
+    pub reader: BufReader<UnixStream>,
+    pub writer: UnixStream,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("shim socket {path}: {source}")]
@@ -134,6 +161,24 @@ impl Client {
             reader: BufReader::new(s),
             writer,
         })
+    }
+
+    /// Sends `Attach` and returns the session once the shim said `Ok`.
+    pub fn attach(mut self, id: &str, stdin: bool) -> Result<Attached, ClientError> {
+        let req = Request::Attach {
+            id: id.to_string(),
+            stdin,
+        };
+        match self.call(&req)? {
+            Response::Ok => Ok(Attached {
+                reader: self.reader,
+                writer: self.writer,
+            }),
+            other => Err(ClientError::Protocol {
+                path: self.path,
+                reason: format!("attach answered {other:?}"),
+            }),
+        }
     }
 
     /// Send one request and read its response; a shim-side error becomes `ClientError::Shim`.
