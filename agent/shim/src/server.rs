@@ -1141,27 +1141,37 @@ impl Server {
     }
 }
 
-/// Receives the pty master the runtime sent with SCM_RIGHTS (its name is the payload).
+/// Receives the pty master the runtime sent with SCM_RIGHTS (its name is the payload). Raw
+/// `recvmsg`: nix's control-message decoding would add its text to every pod's shim.
 fn recv_fd(conn: &UnixStream) -> anyhow::Result<OwnedFd> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     use std::os::fd::FromRawFd;
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut buf = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c
-            && let Some(&fd) = fds.first()
+    let mut data = [0u8; 256];
+    // Room for one cmsghdr carrying one descriptor, aligned as the kernel wants it.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points at buffers valid for the call.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled in.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS
         {
-            // SAFETY: the kernel just gave us this descriptor.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
+            return Ok(OwnedFd::from_raw_fd(fd));
         }
     }
     anyhow::bail!("no descriptor in the message")
