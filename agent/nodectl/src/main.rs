@@ -4,6 +4,7 @@
 //! `NODELET_SOCKET`). `exec` creates its process itself through the runtime library (see
 //! `exec.rs`), so it never starts a multi-threaded runtime.
 
+mod attach;
 mod exec;
 mod output;
 #[cfg(test)]
@@ -163,6 +164,26 @@ struct ExecArgs {
     target_json: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+struct AttachArgs {
+    pod: String,
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// Container (default: the `kubectl.kubernetes.io/default-container` annotation, else the
+    /// first one).
+    #[arg(short, long)]
+    container: Option<String>,
+    /// Pass stdin to the container.
+    #[arg(short = 'i', long)]
+    stdin: bool,
+    /// Stdin is a terminal (with `-i`, a container with `tty: true` and a terminal on stdin).
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Only print output from the container.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum DescribeWhat {
     /// One pod.
@@ -249,6 +270,8 @@ enum Cmd {
     },
     /// Run a command in a container: `exec POD [-c C] [-i] [-t] -- CMD...`.
     Exec(ExecArgs),
+    /// Attach to a running container's process: `attach POD [-c C] [-i] [-t]`.
+    Attach(AttachArgs),
     /// CPU and memory use (`top pods`).
     Top {
         #[command(subcommand)]
@@ -414,9 +437,74 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `attach`: the container as kubectl picks it (default container, its `tty`), then the
+/// session (`attach.rs`).
+fn attach_cmd(socket: &std::path::Path, a: &AttachArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let ns = a.namespace.as_deref().unwrap_or("default");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let pod = rt.block_on(async { nodelet_api::Client::new(socket)?.pod(ns, &a.pod).await })?;
+    drop(rt);
+    if let Some(e) = nodelet_objects::default_container::completed_pod_error(&pod) {
+        anyhow::bail!(e);
+    }
+    let (container, notice) =
+        nodelet_objects::default_container::default_container(&pod, a.container.as_deref())
+            .map_err(anyhow::Error::msg)?;
+    if let Some(n) = notice.filter(|_| !a.quiet) {
+        eprintln!("{n}");
+    }
+    let spec_tty = pod
+        .spec
+        .iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .find(|c| c.name == container)
+        .and_then(|c| c.tty)
+        .unwrap_or(false);
+    // kubectl's rules: -t needs a container with a terminal; a container with one gets a
+    // terminal session anyway; a terminal only with stdin, and only from a terminal.
+    let mut tty = a.tty || spec_tty;
+    if a.tty && !spec_tty {
+        eprintln!("error: Unable to use a TTY - container {container} did not allocate one");
+        tty = false;
+    }
+    if tty && (!a.stdin || !std::io::stdin().is_terminal()) {
+        if a.stdin && !a.quiet {
+            eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
+        }
+        tty = false;
+    }
+    if tty && !a.quiet {
+        eprintln!("If you don't see a command prompt, try pressing enter.");
+    }
+    attach::run(&attach::Request {
+        socket,
+        namespace: ns,
+        pod: &a.pod,
+        container: &container,
+        stdin: a.stdin,
+        tty,
+    })?;
+    if tty && !a.quiet {
+        eprintln!(
+            "Session ended, resume using 'nodectl attach {} -c {container} -i -t' command when the pod is running",
+            a.pod
+        );
+    }
+    Ok(())
+}
+
 fn run(args: Cli) -> anyhow::Result<()> {
     let cmd = match args.cmd {
         Cmd::Exec(a) => return exec_cmd(&args.socket.socket, &a),
+        Cmd::Attach(a) => return attach_cmd(&args.socket.socket, &a),
         other => other,
     };
     let client = || nodelet_api::Client::new(&args.socket.socket);
@@ -467,6 +555,7 @@ fn run(args: Cli) -> anyhow::Result<()> {
             },
         )),
         Cmd::Exec(a) => exec_cmd(&args.socket.socket, &a),
+        Cmd::Attach(a) => attach_cmd(&args.socket.socket, &a),
         Cmd::Logs(a) => rt.block_on(logs(&client()?, &a)),
         Cmd::Describe {
             what: DescribeWhat::Pod { name, namespace },

@@ -285,7 +285,9 @@ impl Server {
                         if flags.contains(PollFlags::POLLOUT) {
                             self.flush_session(*cid);
                         }
-                        if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                        if flags
+                            .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                        {
                             self.on_conn(*cid);
                         }
                     }
@@ -650,7 +652,11 @@ impl Server {
         let closed: Vec<u64> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.session.as_ref().is_some_and(|s| s.ending && s.out.is_empty()))
+            .filter(|(_, c)| {
+                c.session
+                    .as_ref()
+                    .is_some_and(|s| s.ending && s.out.is_empty())
+            })
             .map(|(cid, _)| *cid)
             .collect();
         for cid in closed {
@@ -693,7 +699,11 @@ impl Server {
     /// Output of container `id` to its attach sessions.
     fn to_sessions(&mut self, id: &str, stream: Stream, data: &[u8]) {
         use nodelet_shim_protocol::attach::{STDERR, STDOUT, push_frame};
-        let channel = if stream == Stream::Stderr { STDERR } else { STDOUT };
+        let channel = if stream == Stream::Stderr {
+            STDERR
+        } else {
+            STDOUT
+        };
         let cids: Vec<u64> = self
             .conns
             .iter_mut()
@@ -781,7 +791,13 @@ impl Server {
                 stdin,
                 stdin_once,
                 tty,
-            } => match self.create(&id, &bundle, log_path, oom_counter, (stdin, stdin_once, tty)) {
+            } => match self.create(
+                &id,
+                &bundle,
+                log_path,
+                oom_counter,
+                (stdin, stdin_once, tty),
+            ) {
                 Ok(pid) => Response::Created { pid },
                 Err(e) => err(e),
             },
@@ -879,7 +895,11 @@ impl Server {
                 pending: Vec::new(),
                 close_when_written: false,
             };
-            (pid, vec![(reader, PipeOwner::Console(id.to_string(), Stream::Stdout))], Some(io))
+            (
+                pid,
+                vec![(reader, PipeOwner::Console(id.to_string(), Stream::Stdout))],
+                Some(io),
+            )
         } else {
             let (out_r, err_r, mut stdio) = output_pipes()?;
             let mut io = None;

@@ -694,15 +694,21 @@ fn tty_containers_get_a_terminal_that_attach_drives_and_the_log_records() {
     let mut w = a.writer;
     c.call(&Request::Start { id: id.clone() }).unwrap();
     w.write_all(&attach::resize_frame(33, 111)).unwrap();
-    w.write_all(&attach::frame(attach::STDIN, b"tty; stty size; echo sum=$((40+2))\n"))
-        .unwrap();
+    w.write_all(&attach::frame(
+        attach::STDIN,
+        b"tty; stty size; echo sum=$((40+2))\n",
+    ))
+    .unwrap();
     let out = || text_of(&got, attach::STDOUT);
     wait_for("terminal output", || out().contains("sum=42"), out);
     let o = out();
     assert!(o.contains("started"), "{o}");
     assert!(o.contains("/dev/pts/0"), "a terminal: {o}");
     assert!(o.contains("33 111"), "the resize reached the terminal: {o}");
-    assert!(text_of(&got, attach::STDERR).is_empty(), "a terminal is all stdout");
+    assert!(
+        text_of(&got, attach::STDERR).is_empty(),
+        "a terminal is all stdout"
+    );
     // A second session sees what comes next; the first one leaving changes nothing.
     drop(w);
     let b2 = shim.client().attach(&id, true).unwrap();
@@ -726,8 +732,14 @@ fn tty_containers_get_a_terminal_that_attach_drives_and_the_log_records() {
         .lines()
         .map(|l| nodelet_shim_protocol::crilog::parse_line(l).unwrap())
         .collect();
-    assert!(parsed.iter().all(|p| p.stream.to_string() == "stdout"), "{text}");
-    assert!(text.contains("started") && text.contains("sum=42"), "{text}");
+    assert!(
+        parsed.iter().all(|p| p.stream.to_string() == "stdout"),
+        "{text}"
+    );
+    assert!(
+        text.contains("started") && text.contains("sum=42"),
+        "{text}"
+    );
     c.call(&Request::Delete {
         id: id.clone(),
         force: true,
@@ -766,10 +778,12 @@ fn stdin_is_held_open_and_stdin_once_closes_it_after_the_first_session() {
     let a = shim.client().attach(&held, true).unwrap();
     let (got, _) = collect_frames(a.reader);
     let mut w = a.writer;
-    w.write_all(&attach::frame(attach::STDIN, b"one\n")).unwrap();
+    w.write_all(&attach::frame(attach::STDIN, b"one\n"))
+        .unwrap();
     let out = || text_of(&got, attach::STDOUT);
     wait_for("echoed by cat", || out().contains("one"), out);
-    w.write_all(&attach::frame(attach::CLOSE_STDIN, &[])).unwrap();
+    w.write_all(&attach::frame(attach::CLOSE_STDIN, &[]))
+        .unwrap();
     drop(w);
     std::thread::sleep(Duration::from_millis(500));
     let Response::Container(info) = c.call(&Request::State { id: held.clone() }).unwrap() else {
@@ -782,10 +796,16 @@ fn stdin_is_held_open_and_stdin_once_closes_it_after_the_first_session() {
     let a = shim.client().attach(&once, true).unwrap();
     let (got, ended) = collect_frames(a.reader);
     let mut w = a.writer;
-    w.write_all(&attach::frame(attach::STDIN, b"two\n")).unwrap();
-    w.write_all(&attach::frame(attach::CLOSE_STDIN, &[])).unwrap();
+    w.write_all(&attach::frame(attach::STDIN, b"two\n"))
+        .unwrap();
+    w.write_all(&attach::frame(attach::CLOSE_STDIN, &[]))
+        .unwrap();
     let out = || text_of(&got, attach::STDOUT);
-    wait_for("EOF after the session's input", || out().contains("stdin-closed"), out);
+    wait_for(
+        "EOF after the session's input",
+        || out().contains("stdin-closed"),
+        out,
+    );
     assert!(out().starts_with("two\n"), "{}", out());
     assert_eq!(wait_exit(&mut c, &once).exit.unwrap().exit_code, 0);
     wait_for(

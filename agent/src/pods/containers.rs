@@ -314,7 +314,10 @@ async fn create(
             return Err(StartFailure::new(StartReason::Create, e));
         }
     }
-    events.emit(EventReason::Created, format!("Created container {}", c.name));
+    events.emit(
+        EventReason::Created,
+        format!("Created container {}", c.name),
+    );
     Ok(())
 }
 
