@@ -1951,6 +1951,27 @@ fn tty(k: &Kubectl, node: &Node) {
     tmux.wait("attach", "ATTACH-EXIT=");
     let row = wait_status(k, node, "nginx-node1", "Running");
     assert_eq!(row[3], "0", "no restart after the detach: {row:?}");
+    // nodectl attach -it: the same shell, over the API socket; its resize too.
+    tmux.session(
+        "nodectl",
+        100,
+        30,
+        &format!(
+            "{} --socket {} attach -it nginx-node1 -c shell",
+            node::target_bin("nodectl").display(),
+            node.dir("run/nodelet.sock").display()
+        ),
+    );
+    tmux.wait("nodectl", "If you don't see a command prompt");
+    tmux.keys("nodectl", "echo nodectl-$((5*5)); stty size");
+    tmux.wait("nodectl", "nodectl-25");
+    tmux.wait("nodectl", "30 100");
+    tmux.run(&["resize-window", "-t", "nodectl", "-x", "110", "-y", "35"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys("nodectl", "stty size");
+    let p = tmux.wait("nodectl", "35 110");
+    assert!(!p.contains("^@"), "{p}");
+    tmux.run(&["kill-session", "-t", "nodectl"]);
     // Attach again: the same shell.
     tmux.session(
         "again",
