@@ -199,9 +199,8 @@ async fn attach_session<S: NodeState>(
             tx.blocking_send(frame(ch, &data)).is_ok()
         };
         node.attach(&pod, &container, instance, stdin, inputs, &mut out)
-            .map_err(|st| {
+            .inspect_err(|st| {
                 tracing::info!(container = %container, "attach: {}", st.message.clone().unwrap_or_default());
-                st
             })
     });
     loop {
@@ -494,6 +493,29 @@ mod tests {
         assert_eq!(q.command, ["sh", "-c", "echo hi; exit 3"]);
         assert_eq!(q.container.as_deref(), Some("main"));
         assert!(q.stdin && q.stdout && q.stderr && !q.tty);
+    }
+
+    #[test]
+    fn attach_input_from_the_channels() {
+        use crate::AttachInput;
+        assert_eq!(
+            attach_input(b"\0ls\n", true),
+            Some(AttachInput::Stdin(b"ls\n".to_vec()))
+        );
+        assert_eq!(attach_input(b"\0", true), None);
+        assert_eq!(
+            attach_input(b"\x04{\"Width\":120,\"Height\":40}", false),
+            Some(AttachInput::Resize {
+                width: 120,
+                height: 40
+            })
+        );
+        assert_eq!(attach_input(b"\x04{bad", true), None);
+        assert_eq!(attach_input(&[255, 0], true), Some(AttachInput::CloseStdin));
+        // v4 has no close message; other channels are not input.
+        assert_eq!(attach_input(&[255, 0], false), None);
+        assert_eq!(attach_input(b"\x01out", true), None);
+        assert_eq!(attach_input(b"", true), None);
     }
 
     #[test]

@@ -7,12 +7,10 @@
 //! channel 3 are printed as kubectl prints them.
 
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use futures_util::{SinkExt, StreamExt};
-use nix::sys::termios;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -24,30 +22,6 @@ pub struct Request<'a> {
     pub container: &'a str,
     pub stdin: bool,
     pub tty: bool,
-}
-
-/// Restores the terminal's settings on drop.
-struct RawMode(termios::Termios);
-
-impl RawMode {
-    fn enter() -> Option<RawMode> {
-        let stdin = std::io::stdin();
-        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
-        let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &raw).ok()?;
-        Some(RawMode(saved))
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = termios::tcsetattr(
-            std::io::stdin().as_fd(),
-            termios::SetArg::TCSADRAIN,
-            &self.0,
-        );
-    }
 }
 
 /// Our terminal's size as a resize message (`{"Width":w,"Height":h}` on channel 4).
@@ -130,7 +104,11 @@ async fn session(req: &Request<'_>, winch: nix::sys::signal::SigSet) -> Result<(
     };
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(16);
-    let _raw = if req.tty { RawMode::enter() } else { None };
+    let _raw = if req.tty {
+        crate::exec::RawMode::enter()
+    } else {
+        None
+    };
     if req.tty {
         if let Some(m) = size_message() {
             let _ = tx.send(m).await;
@@ -175,12 +153,17 @@ async fn session(req: &Request<'_>, winch: nix::sys::signal::SigSet) -> Result<(
     }
     drop(tx);
     let mut failure = None;
+    let mut input_open = true;
     loop {
         tokio::select! {
-            m = rx.recv() => if let Some(m) = m {
-                if sink.send(m).await.is_err() {
-                    break;
+            m = rx.recv(), if input_open => match m {
+                Some(m) => {
+                    if sink.send(m).await.is_err() {
+                        break;
+                    }
                 }
+                // Our stdin ended and no resize can come: only output from now on.
+                None => input_open = false,
             },
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) if !b.is_empty() => match b[0] {

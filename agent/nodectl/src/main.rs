@@ -137,8 +137,9 @@ enum TopWhat {
     },
 }
 
+/// What `exec` and `attach` share: the pod, the container and the session's kind.
 #[derive(Debug, clap::Args)]
-struct ExecArgs {
+struct SessionArgs {
     pod: String,
     #[arg(short, long)]
     namespace: Option<String>,
@@ -149,12 +150,19 @@ struct ExecArgs {
     /// Pass stdin to the process.
     #[arg(short = 'i', long)]
     stdin: bool,
-    /// Allocate a terminal (with `-i` and a terminal on stdin).
+    /// Allocate a terminal (with `-i` and a terminal on stdin; `attach`: a container with
+    /// `tty: true`).
     #[arg(short = 't', long)]
     tty: bool,
     /// Only print output from the process (no "Defaulted container" or TTY notices).
     #[arg(short, long)]
     quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    #[command(flatten)]
+    s: SessionArgs,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -162,26 +170,6 @@ struct ExecArgs {
     /// way for `pods/exec` (the agent never forks into a container itself).
     #[arg(long, hide = true)]
     target_json: Option<String>,
-}
-
-#[derive(Debug, clap::Args)]
-struct AttachArgs {
-    pod: String,
-    #[arg(short, long)]
-    namespace: Option<String>,
-    /// Container (default: the `kubectl.kubernetes.io/default-container` annotation, else the
-    /// first one).
-    #[arg(short, long)]
-    container: Option<String>,
-    /// Pass stdin to the container.
-    #[arg(short = 'i', long)]
-    stdin: bool,
-    /// Stdin is a terminal (with `-i`, a container with `tty: true` and a terminal on stdin).
-    #[arg(short = 't', long)]
-    tty: bool,
-    /// Only print output from the container.
-    #[arg(short, long)]
-    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,7 +259,7 @@ enum Cmd {
     /// Run a command in a container: `exec POD [-c C] [-i] [-t] -- CMD...`.
     Exec(ExecArgs),
     /// Attach to a running container's process: `attach POD [-c C] [-i] [-t]`.
-    Attach(AttachArgs),
+    Attach(SessionArgs),
     /// CPU and memory use (`top pods`).
     Top {
         #[command(subcommand)]
@@ -380,7 +368,7 @@ async fn describe(
 /// the process is created (the runtime library forks only from a single-threaded process).
 fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    let ns = a.namespace.as_deref().unwrap_or("default");
+    let ns = a.s.namespace.as_deref().unwrap_or("default");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -391,17 +379,17 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
             return serde_json::from_str(j).context("--target-json");
         }
         let client = nodelet_api::Client::new(socket)?;
-        let pod = client.pod(ns, &a.pod).await?;
+        let pod = client.pod(ns, &a.s.pod).await?;
         if let Some(e) = nodelet_objects::default_container::completed_pod_error(&pod) {
             anyhow::bail!(e);
         }
         let (container, notice) =
-            nodelet_objects::default_container::default_container(&pod, a.container.as_deref())
+            nodelet_objects::default_container::default_container(&pod, a.s.container.as_deref())
                 .map_err(anyhow::Error::msg)?;
-        if let Some(n) = notice.filter(|_| !a.quiet) {
+        if let Some(n) = notice.filter(|_| !a.s.quiet) {
             eprintln!("{n}");
         }
-        match client.exec_target(ns, &a.pod, Some(&container)).await {
+        match client.exec_target(ns, &a.s.pod, Some(&container)).await {
             Ok(t) => Ok(t),
             Err(nodelet_api::ClientError::Api(s)) if s.code == Some(400) => {
                 let msg = s.message.clone().unwrap_or_default();
@@ -415,9 +403,9 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     })?;
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     // kubectl: a terminal only with stdin attached, and only if stdin is a terminal.
-    let mut tty = a.tty && a.stdin;
+    let mut tty = a.s.tty && a.s.stdin;
     if tty && !std::io::stdin().is_terminal() {
-        if !a.quiet {
+        if !a.s.quiet {
             eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
         }
         tty = false;
@@ -425,7 +413,7 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     let code = exec::run(&exec::Request {
         target,
         command: a.command.clone(),
-        stdin: a.stdin,
+        stdin: a.s.stdin,
         tty,
     })?;
     if code != 0 {
@@ -439,7 +427,7 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
 
 /// `attach`: the container as kubectl picks it (default container, its `tty`), then the
 /// session (`attach.rs`).
-fn attach_cmd(socket: &std::path::Path, a: &AttachArgs) -> anyhow::Result<()> {
+fn attach_cmd(socket: &std::path::Path, a: &SessionArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let ns = a.namespace.as_deref().unwrap_or("default");
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -338,7 +338,14 @@ mod tests {
         let old: Request =
             serde_json::from_str(r#"{"op":"create","id":"c","bundle":"/b","log_path":null}"#)
                 .unwrap();
-        assert!(matches!(old, Request::Create { tty: false, stdin: false, .. }));
+        assert!(matches!(
+            old,
+            Request::Create {
+                tty: false,
+                stdin: false,
+                ..
+            }
+        ));
     }
 
     #[test]

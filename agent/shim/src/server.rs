@@ -574,7 +574,7 @@ impl Server {
         let Some(io) = self.containers.get_mut(id).and_then(|c| c.io.as_mut()) else {
             return false;
         };
-        if !(io.stdin_once && !io.tty) {
+        if !io.stdin_once || io.tty {
             return false;
         }
         if io.pending.is_empty() {
@@ -697,7 +697,7 @@ impl Server {
     }
 
     /// Output of container `id` to its attach sessions.
-    fn to_sessions(&mut self, id: &str, stream: Stream, data: &[u8]) {
+    fn send_to_sessions(&mut self, id: &str, stream: Stream, data: &[u8]) {
         use nodelet_shim_protocol::attach::{STDERR, STDOUT, push_frame};
         let channel = if stream == Stream::Stderr {
             STDERR
@@ -1091,7 +1091,7 @@ impl Server {
                         eprintln!("nodelet-shim: log of {id}: {e}");
                     }
                     let (id, stream) = (id.clone(), *stream);
-                    self.to_sessions(&id, stream, &buf[..n]);
+                    self.send_to_sessions(&id, stream, &buf[..n]);
                     if self.conns.values().any(|c| {
                         c.session
                             .as_ref()

@@ -618,14 +618,14 @@ fn shipped_shim_and_pause_stay_within_1_5_mb() {
     }
 }
 
+/// Attach frames received so far: (channel, payload).
+type Frames = std::sync::Arc<std::sync::Mutex<Vec<(u8, Vec<u8>)>>>;
+
 /// Reads attach frames on a thread; what came so far is in the returned buffer, and the flag
 /// turns true at `END` (or the end of the stream).
 fn collect_frames(
     mut r: std::io::BufReader<std::os::unix::net::UnixStream>,
-) -> (
-    std::sync::Arc<std::sync::Mutex<Vec<(u8, Vec<u8>)>>>,
-    std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
+) -> (Frames, std::sync::Arc<std::sync::atomic::AtomicBool>) {
     use nodelet_shim_protocol::attach;
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -732,10 +732,7 @@ fn tty_containers_get_a_terminal_that_attach_drives_and_the_log_records() {
         .lines()
         .map(|l| nodelet_shim_protocol::crilog::parse_line(l).unwrap())
         .collect();
-    assert!(
-        parsed.iter().all(|p| p.stream.to_string() == "stdout"),
-        "{text}"
-    );
+    assert!(parsed.iter().all(|p| p.stream == "stdout"), "{text}");
     assert!(
         text.contains("started") && text.contains("sum=42"),
         "{text}"
