@@ -810,7 +810,18 @@ fn stdin_is_held_open_and_stdin_once_closes_it_after_the_first_session() {
         || ended.load(std::sync::atomic::Ordering::SeqCst),
         out,
     );
-    // A container without stdin ignores input; attaching to an unknown one is an error.
+    // stdinOnce, and the client just goes (a detach): the same.
+    let gone = format!("{pfx}-gone");
+    create(&mut c, &gone, true);
+    let a = shim.client().attach(&gone, true).unwrap();
+    let mut w = a.writer;
+    w.write_all(&attach::frame(attach::STDIN, b"three\n"))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    w.shutdown(std::net::Shutdown::Both).unwrap();
+    drop((w, a.reader));
+    assert_eq!(wait_exit(&mut c, &gone).exit.unwrap().exit_code, 0);
+    // Attaching to a container the shim does not know is an error.
     let e = shim.client().attach("nope", true).err().unwrap();
     assert!(e.to_string().contains("not created by this shim"), "{e}");
 }
