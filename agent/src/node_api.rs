@@ -10,7 +10,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use nodelet_api::node_object::NodeFacts;
-use nodelet_api::{ExecTarget, LogRequest, LogSink, NodeState, OutputSink, OutputStream, status};
+use nodelet_api::{
+    AttachInput, ExecTarget, LogRequest, LogSink, NodeState, OutputSink, OutputStream, status,
+};
 use nodelet_objects::pod_metrics::PodMetrics;
 
 use crate::logs::{self, LogError, Which};
@@ -111,6 +113,37 @@ impl NodeState for NodeView {
         sink: OutputSink<'_>,
     ) -> Result<(), Box<Status>> {
         attach_output(self, &self.pod_logs_dir, pod, container, instance, sink)
+    }
+
+    fn attach(
+        &self,
+        pod: &Pod,
+        container: &str,
+        instance: u32,
+        stdin: bool,
+        input: std::sync::mpsc::Receiver<AttachInput>,
+        sink: OutputSink<'_>,
+    ) -> Result<(), Box<Status>> {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let sock = crate::pods::shim::ShimPaths::of(&self.run_dir, uid)
+            .dir
+            .join("shim.sock");
+        let id = container_status(pod, container)
+            .filter(|c| u32::try_from(c.restart_count).ok() == Some(instance))
+            .and_then(|c| c.container_id.as_deref())
+            .and_then(|id| id.split_once("://").map(|(_, id)| id.to_string()))
+            .ok_or_else(|| status::bad_request(format!("container {container} is not running")))?;
+        match attach_shim(&sock, &id, stdin, input, sink) {
+            // A shim from before attach sessions: output from the log, as before.
+            Err(AttachError::Unsupported) if !stdin => {
+                self.attach_output(pod, container, instance, sink)
+            }
+            Err(AttachError::Unsupported) => Err(status::bad_request(format!(
+                "container {container} runs under an older shim without attach; restart the pod to attach with stdin"
+            ))),
+            Err(AttachError::Shim(e)) => Err(status::internal(e.to_string())),
+            Ok(()) => Ok(()),
+        }
     }
 
     fn node_facts(&self) -> NodeFacts {
@@ -262,6 +295,81 @@ pub fn container_log<S: NodeState + ?Sized>(
             return Ok(());
         }
     }
+}
+
+enum AttachError {
+    /// The shim does not know `Attach` (it predates it).
+    Unsupported,
+    Shim(nodelet_shim_protocol::protocol::ClientError),
+}
+
+/// An attach session through the pod's shim at `sock` to container `id`: frames from the shim
+/// into `sink`, `input` to the shim on a thread of its own. Ends when the shim ends the
+/// session (the container stopped), the sink says stop, or `input` disconnects (the client
+/// went: the socket is shut down, which the shim takes as the end of this session's input).
+fn attach_shim(
+    sock: &Path,
+    id: &str,
+    stdin: bool,
+    input: std::sync::mpsc::Receiver<AttachInput>,
+    sink: OutputSink<'_>,
+) -> Result<(), AttachError> {
+    use nodelet_shim_protocol::attach as frames;
+    use nodelet_shim_protocol::protocol::{Client, ClientError};
+    use std::io::Write;
+    let attached = Client::connect(sock)
+        .and_then(|c| c.attach(id, stdin))
+        .map_err(|e| match e {
+            ClientError::Shim(m) if m.contains("unknown variant") => AttachError::Unsupported,
+            e => AttachError::Shim(e),
+        })?;
+    let mut reader = attached.reader;
+    let writer = attached.writer;
+    let shut = writer.try_clone().map_err(|source| {
+        AttachError::Shim(ClientError::Io {
+            path: sock.to_path_buf(),
+            source,
+        })
+    })?;
+    let sender = std::thread::Builder::new()
+        .name("attach-input".into())
+        .spawn(move || {
+            let mut w = writer;
+            for i in input {
+                let f = match i {
+                    AttachInput::Stdin(data) => frames::frame(frames::STDIN, &data),
+                    AttachInput::CloseStdin => frames::frame(frames::CLOSE_STDIN, &[]),
+                    AttachInput::Resize { width, height } => frames::resize_frame(height, width),
+                };
+                if w.write_all(&f).is_err() {
+                    return;
+                }
+            }
+            // The client went: so does the session.
+            let _ = w.shutdown(std::net::Shutdown::Both);
+        });
+    loop {
+        match frames::read_frame(&mut reader) {
+            Ok(Some((frames::STDOUT, data))) => {
+                if !sink(OutputStream::Stdout, data) {
+                    break;
+                }
+            }
+            Ok(Some((frames::STDERR, data))) => {
+                if !sink(OutputStream::Stderr, data) {
+                    break;
+                }
+            }
+            Ok(Some((frames::END, _))) | Ok(None) | Err(_) => break,
+            Ok(Some(_)) => {}
+        }
+    }
+    let _ = shut.shutdown(std::net::Shutdown::Both);
+    if let Ok(t) = sender {
+        // The input thread ends once the client's side disconnects `input`; not waited for.
+        drop(t);
+    }
+    Ok(())
 }
 
 /// `NodeState::attach_output` over the CRI log files under `pod_logs_dir`: what `instance` of

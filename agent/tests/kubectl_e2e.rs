@@ -1692,80 +1692,40 @@ fn exec(k: &Kubectl, node: &Node) {
         "{err}"
     );
     // -it through tmux: a terminal, resize, exit code.
-    let sock = node.t.join("tmux.sock");
-    let tmux = |args: &[&str]| {
-        let o = Command::new("tmux")
-            .arg("-S")
-            .arg(&sock)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+    let tmux = Tmux {
+        sock: node.t.join("tmux.sock"),
     };
     let exit_file = node.t.join("exec-exit");
-    let kc = format!(
-        "kubectl --kubeconfig {} --cache-dir {} exec -it shell-node1 -c main -- /bin/busybox sh; echo EXIT=$? > {}; sleep 30",
-        k.kubeconfig.display(),
-        k.cache.display(),
-        exit_file.display()
+    tmux.session(
+        "exec",
+        100,
+        30,
+        &format!(
+            "kubectl --kubeconfig {} --cache-dir {} exec -it shell-node1 -c main -- /bin/busybox sh; echo EXIT=$? > {}",
+            k.kubeconfig.display(),
+            k.cache.display(),
+            exit_file.display()
+        ),
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "exec",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &kc,
-    ]);
-    let pane = |want: &str| {
-        let t = Instant::now();
-        loop {
-            let p = tmux(&["capture-pane", "-p", "-t", "exec"]);
-            if p.contains(want) {
-                return p;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "{want:?} not on the terminal:\n{p}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    tmux(&[
-        "send-keys",
-        "-t",
-        "exec",
-        "stty size; echo TERM=$TERM",
-        "Enter",
-    ]);
-    pane("30 100");
-    tmux(&["resize-window", "-t", "exec", "-x", "120", "-y", "40"]);
+    tmux.keys("exec", "stty size; echo TERM=$TERM");
+    let p = tmux.wait("exec", "30 100");
+    // Nothing before the prompt: no NUL echoed as `^@` (issue 15).
+    assert!(!p.contains("^@"), "a NUL reached the terminal:\n{p}");
+    tmux.run(&["resize-window", "-t", "exec", "-x", "120", "-y", "40"]);
     std::thread::sleep(Duration::from_millis(300));
-    tmux(&["send-keys", "-t", "exec", "stty size", "Enter"]);
-    pane("40 120");
-    tmux(&["send-keys", "-t", "exec", "exit 7", "Enter"]);
+    tmux.keys("exec", "stty size");
+    tmux.wait("exec", "40 120");
+    tmux.keys("exec", "exit 7");
     let t = Instant::now();
     while !exit_file.exists() {
         assert!(
             t.elapsed() < Duration::from_secs(20),
             "{}",
-            tmux(&["capture-pane", "-p", "-t", "exec"])
+            tmux.pane("exec")
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = Command::new("tmux")
-        .arg("-S")
-        .arg(&sock)
-        .arg("kill-server")
-        .status();
+    drop(tmux);
     assert_eq!(
         std::fs::read_to_string(&exit_file).unwrap().trim(),
         "EXIT=7"
@@ -1891,10 +1851,262 @@ fn attach(k: &Kubectl, node: &Node) {
     });
     let _ = child.kill();
     let _ = child.wait();
-    let err = k.fails(&["attach", "-i", "ticker-node1"]);
-    assert!(err.contains("has no open stdin"), "{err}");
     std::fs::remove_file(node.dir("manifests/ticker.yaml")).unwrap();
     wait_gone(k, node, "ticker-node1");
+}
+
+/// A tmux server of the test's own, for terminals.
+struct Tmux {
+    sock: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A session of `cols`×`rows` running `cmd` (then a shell's `sleep`, so it stays to be read).
+    fn session(&self, name: &str, cols: u16, rows: u16, cmd: &str) {
+        let cmd = format!("{cmd}; sleep 60");
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+            &cmd,
+        ]);
+    }
+
+    fn keys(&self, name: &str, keys: &str) {
+        self.run(&["send-keys", "-t", name, keys, "Enter"]);
+    }
+
+    fn pane(&self, name: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", name])
+    }
+
+    /// The pane once it shows `want` (20 s at most).
+    fn wait(&self, name: &str, want: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let p = self.pane(name);
+            if p.contains(want) {
+                return p;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{want:?} not on the terminal:\n{}",
+                self.run(&["capture-pane", "-p", "-S", "-100", "-t", name])
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.sock)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+/// The docs' share-process-namespace.yaml as its earlier versions wrote it (the shell
+/// container runs the image's shell, for `kubectl attach -it`), with tagged images so they are
+/// not pulled: images of the same names made from busybox-static.
+const SHARE_PROCESS_NAMESPACE: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: nginx
+spec:
+  shareProcessNamespace: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: nginx
+    image: nginx:1.25
+  - name: shell
+    image: busybox:1.28
+    securityContext:
+      capabilities:
+        add:
+        - SYS_PTRACE
+    stdin: true
+    tty: true
+";
+
+/// Terminals and stdin (issue 15 item 2, issue 14's `attach -i` / `run -it`): the docs' tty
+/// pod runs, `attach -it` through tmux drives its shell and resizes its terminal, what the
+/// terminal shows is in `kubectl logs`; `run -it --rm` gives a shell and removes the pod;
+/// `run -i --rm` of a stdinOnce container closes its stdin after the client's input ended;
+/// `nodectl attach -i` likewise.
+fn tty(k: &Kubectl, node: &Node) {
+    for (tag, config) in [
+        (
+            "nginx:1.25",
+            vec![(
+                "Cmd",
+                serde_json::json!(["/bin/busybox", "httpd", "-f", "-p", "80"]),
+            )],
+        ),
+        ("busybox:1.28", vec![]),
+    ] {
+        let f = node.t.join("tty-image.tar");
+        std::fs::write(&f, common::busybox_archive_with(tag, &config)).unwrap();
+        node::import_archive(&node.dir("root"), &f);
+    }
+    std::fs::write(
+        node.dir("manifests/share-process-namespace.yaml"),
+        SHARE_PROCESS_NAMESPACE,
+    )
+    .unwrap();
+    let t = Instant::now();
+    while !k.run(&["get", "pod", "nginx-node1"]).1.contains("2/2") {
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "{}\n{}",
+            k.run(&["describe", "pod", "nginx-node1"]).1,
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let tmux = Tmux {
+        sock: node.t.join("tmux-tty.sock"),
+    };
+    let kc = format!(
+        "kubectl --kubeconfig {} --cache-dir {}",
+        k.kubeconfig.display(),
+        k.cache.display()
+    );
+    tmux.session(
+        "attach",
+        100,
+        30,
+        &format!("{kc} attach -it nginx-node1 -c shell; echo ATTACH-EXIT=$?"),
+    );
+    tmux.wait(
+        "attach",
+        "If you don't see a command prompt, try pressing enter.",
+    );
+    tmux.keys("attach", "");
+    tmux.keys("attach", "echo sum=$((40+2)); ps ax | grep -c 'httpd -f'");
+    let p = tmux.wait("attach", "sum=42");
+    assert!(!p.contains("^@"), "{p}");
+    tmux.keys("attach", "stty size");
+    tmux.wait("attach", "30 100");
+    tmux.run(&["resize-window", "-t", "attach", "-x", "120", "-y", "40"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys("attach", "stty size");
+    tmux.wait("attach", "40 120");
+    // The terminal's output is the container's log (as stdout).
+    let logs = k.ok(&["logs", "nginx-node1", "-c", "shell"]);
+    assert!(logs.contains("sum=42") && logs.contains("40 120"), "{logs}");
+    // kubectl goes away (a detach): the shell runs on, without stdinOnce its stdin stays.
+    let shell = tmux.run(&["display", "-p", "-t", "attach", "#{pane_pid}"]);
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).unwrap();
+    for pid in children.split_whitespace() {
+        let _ = Command::new("kill").arg(pid).status();
+    }
+    tmux.wait("attach", "ATTACH-EXIT=");
+    let row = wait_status(k, node, "nginx-node1", "Running");
+    assert_eq!(row[3], "0", "no restart after the detach: {row:?}");
+    // nodectl attach -it: the same shell, over the API socket; its resize too.
+    tmux.session(
+        "nodectl",
+        100,
+        30,
+        &format!(
+            "{} --socket {} attach -it nginx-node1 -c shell",
+            node::target_bin("nodectl").display(),
+            node.dir("run/nodelet.sock").display()
+        ),
+    );
+    tmux.wait("nodectl", "If you don't see a command prompt");
+    tmux.keys("nodectl", "echo nodectl-$((5*5)); stty size");
+    tmux.wait("nodectl", "nodectl-25");
+    tmux.wait("nodectl", "30 100");
+    tmux.run(&["resize-window", "-t", "nodectl", "-x", "110", "-y", "35"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys("nodectl", "stty size");
+    let p = tmux.wait("nodectl", "35 110");
+    assert!(!p.contains("^@"), "{p}");
+    tmux.run(&["kill-session", "-t", "nodectl"]);
+    // Attach again: the same shell.
+    tmux.session(
+        "again",
+        80,
+        24,
+        &format!("{kc} attach -it nginx-node1 -c shell"),
+    );
+    tmux.wait("again", "If you don't see a command prompt");
+    tmux.keys("again", "echo again-$((2*3))");
+    tmux.wait("again", "again-6");
+    tmux.keys("again", "exit");
+    tmux.wait("again", "Session ended");
+    std::fs::remove_file(node.dir("manifests/share-process-namespace.yaml")).unwrap();
+
+    // run -it --rm: a shell, and the pod goes after it exits.
+    tmux.session(
+        "run",
+        90,
+        25,
+        &format!(
+            "{kc} run -it --rm --restart=Never runner --image=busybox:1.28 -- /bin/busybox sh; echo RUN-EXIT=$?"
+        ),
+    );
+    wait_status(k, node, "runner", "Running");
+    tmux.wait("run", "If you don't see a command prompt");
+    tmux.keys("run", "");
+    tmux.keys("run", "echo in-run-$((3*3)); stty size");
+    tmux.wait("run", "in-run-9");
+    tmux.wait("run", "25 90");
+    tmux.keys("run", "exit");
+    let p = tmux.wait("run", "RUN-EXIT=");
+    assert!(p.contains("pod \"runner\" deleted"), "{p}");
+    assert!(p.contains("RUN-EXIT=0"), "{p}");
+    assert!(!p.contains("^@"), "{p}");
+    wait_gone(k, node, "runner");
+
+    // stdinOnce without a terminal: the input's end closes the container's stdin.
+    let (code, out, err) = k.run_with(
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "--restart=Never",
+            "once",
+            "--image=busybox:1.28",
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "cat; echo stdin-closed",
+        ],
+        Some("hello once\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("hello once\nstdin-closed\n"),
+        "out: {out}\nerr: {err}"
+    );
+    wait_gone(k, node, "once");
 }
 
 fn port_forward(k: &Kubectl, node: &Node) {
@@ -2083,6 +2295,7 @@ fn kubectl_live() {
         ("exec", &|| exec(&k, &node)),
         ("python", &|| python(&k, &node)),
         ("attach", &|| attach(&k, &node)),
+        ("tty", &|| tty(&k, &node)),
         ("port_forward", &|| port_forward(&k, &node)),
     ];
     // KUBECTL_E2E_CASES=a,b runs only those cases (while working on one).

@@ -352,6 +352,9 @@ fn exec_with_tty(node: &Node) {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(7), "output {:?}", out.text());
+    // No NUL reached the container's terminal (it would echo `^@`), none came out of it.
+    let text = out.text();
+    assert!(!text.contains("^@") && !text.contains('\0'), "{text:?}");
 }
 
 fn top(node: &Node) {

@@ -93,6 +93,9 @@ impl Shim {
             bundle: bundle.into(),
             log_path: Some(bundle.join("pause.log")),
             oom_counter: None,
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         }) else {
             panic!("create failed")
         };
@@ -315,6 +318,9 @@ fn app_container(
         bundle: dir.to_path_buf(),
         log_path: Some(log.clone()),
         oom_counter: None,
+        stdin: false,
+        stdin_once: false,
+        tty: false,
     }) else {
         panic!("create app")
     };

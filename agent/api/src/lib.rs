@@ -89,6 +89,17 @@ pub enum OutputStream {
 /// `false` back means the client has gone (stop). An empty chunk asks whether it is still there.
 pub type OutputSink<'a> = &'a mut dyn FnMut(OutputStream, Vec<u8>) -> bool;
 
+/// What an attach session sends to the container ([`NodeState::attach`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachInput {
+    /// Bytes for the container's stdin (or terminal).
+    Stdin(Vec<u8>),
+    /// The client's stdin ended (v5's close of channel 0).
+    CloseStdin,
+    /// The client's terminal size.
+    Resize { width: u16, height: u16 },
+}
+
 /// Where [`NodeState::container_log`] sends the log: rendered chunks of lines; `false` back
 /// means the client has gone (stop). An empty chunk sends nothing: a follower uses it to ask
 /// whether the client is still there.
@@ -159,6 +170,31 @@ pub trait NodeState: Send + Sync + 'static {
             "NotImplemented",
             "attach is not supported by this node".to_string(),
         ))
+    }
+
+    /// An attach session to the running instance `instance` of `container` of `pod`: its
+    /// output from now on into `sink`, and — with `stdin`, for a container that has a stdin or
+    /// a terminal — what comes from `input` into the container (its stdin or terminal, with
+    /// resizes), until the instance stops or the client goes (`input` disconnected or the sink
+    /// says stop). Blocking. Without `stdin`, the node may serve it as `attach_output`.
+    fn attach(
+        &self,
+        pod: &Pod,
+        container: &str,
+        instance: u32,
+        stdin: bool,
+        input: std::sync::mpsc::Receiver<AttachInput>,
+        sink: OutputSink<'_>,
+    ) -> Result<(), Box<Status>> {
+        let _ = input;
+        if stdin {
+            return Err(status::failure(
+                501,
+                "NotImplemented",
+                "attach with stdin is not supported by this node".to_string(),
+            ));
+        }
+        self.attach_output(pod, container, instance, sink)
     }
 
     /// This node: name, IP, maxPods, start time, labels (the Node object).

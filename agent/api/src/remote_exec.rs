@@ -9,6 +9,9 @@
 //! stdin/stdout/stderr are pipes relayed to the channels; with `tty=true` nodectl gets a pty
 //! (its controlling terminal, so a resize here reaches it as SIGWINCH and it copies the size to
 //! the container's terminal) whose master is relayed to stdout.
+//!
+//! `pods/attach` is the node's: `NodeState::attach` connects to the pod's shim, which holds the
+//! container's output, its stdin pipe or pty master; this module only maps the channels.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -119,9 +122,12 @@ fn running(pod: &k8s_openapi::api::core::v1::Pod, container: &str) -> Option<u32
     u32::try_from(cs.restart_count).ok()
 }
 
-/// `pods/attach`, output only: what the container's process writes from now on (its log, as
-/// the shim records it), stdout and stderr on their channels, until the instance stops or the
-/// client goes. Containers run without an open stdin, so `stdin=true` is refused.
+/// `pods/attach`: what the container's process writes from now on, stdout and stderr on
+/// their channels (a terminal's all on stdout), and with `stdin=true` what the client types
+/// into the container's stdin or terminal (a container without `stdin`/`tty` ignores it, as
+/// containerd does), terminal resizes (channel 4), until the instance stops or the client
+/// goes. The node holds the session (`NodeState::attach`: the pod's shim keeps the container's
+/// stdin and pty).
 pub async fn attach<S: NodeState>(
     State(k): State<Kube<S>>,
     UrlPath((ns, name)): UrlPath<(String, String)>,
@@ -137,11 +143,6 @@ pub async fn attach<S: NodeState>(
             Ok((c, _)) => c,
             Err(e) => return status_response(status::bad_request(e)),
         };
-    if q.stdin {
-        return status_response(status::bad_request(format!(
-            "container {container} has no open stdin: nodelet attaches to output only"
-        )));
-    }
     let Some(instance) = running(&pod, &container) else {
         return status_response(status::bad_request(format!(
             "container {container} is not running"
@@ -154,9 +155,22 @@ pub async fn attach<S: NodeState>(
     };
     ws.protocols(PROTOCOLS)
         .on_upgrade(move |socket| async move {
-            attach_session(socket, k, pod, container, instance).await;
+            attach_session(socket, k, pod, container, instance, q.stdin).await;
         })
         .into_response()
+}
+
+/// The input an attach client sent in one WebSocket message, if any.
+fn attach_input(b: &[u8], v5: bool) -> Option<crate::AttachInput> {
+    match (*b.first()?, &b[1..]) {
+        (STDIN, data) if !data.is_empty() => Some(crate::AttachInput::Stdin(data.to_vec())),
+        (RESIZE, data) => {
+            let (width, height) = parse_size(data)?;
+            Some(crate::AttachInput::Resize { width, height })
+        }
+        (CLOSE, [STDIN]) if v5 => Some(crate::AttachInput::CloseStdin),
+        _ => None,
+    }
 }
 
 async fn attach_session<S: NodeState>(
@@ -165,9 +179,13 @@ async fn attach_session<S: NodeState>(
     pod: k8s_openapi::api::core::v1::Pod,
     container: String,
     instance: u32,
+    stdin: bool,
 ) {
+    let v5 = socket.protocol().and_then(|p| p.to_str().ok()) == Some(PROTOCOLS[0]);
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(32);
+    let (input, inputs) = std::sync::mpsc::channel();
+    let mut input = Some(input);
     let node = k.node.clone();
     let follower = tokio::task::spawn_blocking(move || {
         let mut out = |s: crate::OutputStream, data: Vec<u8>| -> bool {
@@ -180,24 +198,42 @@ async fn attach_session<S: NodeState>(
             };
             tx.blocking_send(frame(ch, &data)).is_ok()
         };
-        if let Err(st) = node.attach_output(&pod, &container, instance, &mut out) {
-            tracing::info!(container = %container, "attach: {}", st.message.unwrap_or_default());
-        }
+        node.attach(&pod, &container, instance, stdin, inputs, &mut out)
+            .inspect_err(|st| {
+                tracing::info!(container = %container, "attach: {}", st.message.clone().unwrap_or_default());
+            })
     });
     loop {
         tokio::select! {
             m = rx.recv() => match m {
-                Some(m) => if sink.send(m).await.is_err() { return },
+                Some(m) => if sink.send(m).await.is_err() { break },
                 None => break,
             },
             msg = stream.next() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Binary(b))) => {
+                    if let (Some(i), Some(tx)) = (attach_input(&b, v5), &input)
+                        && tx.send(i).is_err()
+                    {
+                        input = None;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    // The client went: the node's session ends with its input.
+                    drop(input.take());
+                    drop(rx);
+                    let _ = follower.await;
+                    return;
+                }
                 _ => {}
             },
         }
     }
-    let _ = follower.await;
-    finish(&mut sink, &exit_status(0, &[])).await;
+    drop(input);
+    let st = match follower.await {
+        Ok(Err(st)) => serde_json::to_value(&*st).unwrap_or_else(|_| exit_status(1, &[])),
+        _ => exit_status(0, &[]),
+    };
+    finish(&mut sink, &st).await;
 }
 
 /// The session's end: the final Status on the error channel, then a normal closure (1000;
@@ -273,8 +309,8 @@ fn frame(channel: u8, data: &[u8]) -> Message {
     Message::Binary(v.into())
 }
 
-/// Sets the pty's window size (the helper gets SIGWINCH).
-fn resize(master: &OwnedFd, msg: &[u8]) {
+/// The width and height of a resize message (`{"Width":w,"Height":h}`).
+fn parse_size(msg: &[u8]) -> Option<(u16, u16)> {
     #[derive(serde::Deserialize)]
     struct Size {
         #[serde(rename = "Width")]
@@ -282,12 +318,18 @@ fn resize(master: &OwnedFd, msg: &[u8]) {
         #[serde(rename = "Height")]
         height: u16,
     }
-    let Ok(s) = serde_json::from_slice::<Size>(msg) else {
+    let s = serde_json::from_slice::<Size>(msg).ok()?;
+    Some((s.width, s.height))
+}
+
+/// Sets the pty's window size (the helper gets SIGWINCH).
+fn resize(master: &OwnedFd, msg: &[u8]) {
+    let Some((width, height)) = parse_size(msg) else {
         return;
     };
     let ws = libc::winsize {
-        ws_row: s.height,
-        ws_col: s.width,
+        ws_row: height,
+        ws_col: width,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
@@ -451,6 +493,29 @@ mod tests {
         assert_eq!(q.command, ["sh", "-c", "echo hi; exit 3"]);
         assert_eq!(q.container.as_deref(), Some("main"));
         assert!(q.stdin && q.stdout && q.stderr && !q.tty);
+    }
+
+    #[test]
+    fn attach_input_from_the_channels() {
+        use crate::AttachInput;
+        assert_eq!(
+            attach_input(b"\0ls\n", true),
+            Some(AttachInput::Stdin(b"ls\n".to_vec()))
+        );
+        assert_eq!(attach_input(b"\0", true), None);
+        assert_eq!(
+            attach_input(b"\x04{\"Width\":120,\"Height\":40}", false),
+            Some(AttachInput::Resize {
+                width: 120,
+                height: 40
+            })
+        );
+        assert_eq!(attach_input(b"\x04{bad", true), None);
+        assert_eq!(attach_input(&[255, 0], true), Some(AttachInput::CloseStdin));
+        // v4 has no close message; other channels are not input.
+        assert_eq!(attach_input(&[255, 0], false), None);
+        assert_eq!(attach_input(b"\x01out", true), None);
+        assert_eq!(attach_input(b"", true), None);
     }
 
     #[test]

@@ -40,13 +40,14 @@ const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
-/// Restores the terminal's settings on drop.
-struct RawMode {
+/// Our terminal (stdin) in raw mode; its settings are restored on drop (`exec -t`,
+/// `attach -t`).
+pub struct RawMode {
     saved: termios::Termios,
 }
 
 impl RawMode {
-    fn enter() -> Option<RawMode> {
+    pub fn enter() -> Option<RawMode> {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
         let mut raw = saved.clone();

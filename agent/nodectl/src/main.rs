@@ -4,6 +4,7 @@
 //! `NODELET_SOCKET`). `exec` creates its process itself through the runtime library (see
 //! `exec.rs`), so it never starts a multi-threaded runtime.
 
+mod attach;
 mod exec;
 mod output;
 #[cfg(test)]
@@ -136,8 +137,9 @@ enum TopWhat {
     },
 }
 
+/// What `exec` and `attach` share: the pod, the container and the session's kind.
 #[derive(Debug, clap::Args)]
-struct ExecArgs {
+struct SessionArgs {
     pod: String,
     #[arg(short, long)]
     namespace: Option<String>,
@@ -148,12 +150,19 @@ struct ExecArgs {
     /// Pass stdin to the process.
     #[arg(short = 'i', long)]
     stdin: bool,
-    /// Allocate a terminal (with `-i` and a terminal on stdin).
+    /// Allocate a terminal (with `-i` and a terminal on stdin; `attach`: a container with
+    /// `tty: true`).
     #[arg(short = 't', long)]
     tty: bool,
     /// Only print output from the process (no "Defaulted container" or TTY notices).
     #[arg(short, long)]
     quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    #[command(flatten)]
+    s: SessionArgs,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -249,6 +258,8 @@ enum Cmd {
     },
     /// Run a command in a container: `exec POD [-c C] [-i] [-t] -- CMD...`.
     Exec(ExecArgs),
+    /// Attach to a running container's process: `attach POD [-c C] [-i] [-t]`.
+    Attach(SessionArgs),
     /// CPU and memory use (`top pods`).
     Top {
         #[command(subcommand)]
@@ -357,7 +368,7 @@ async fn describe(
 /// the process is created (the runtime library forks only from a single-threaded process).
 fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    let ns = a.namespace.as_deref().unwrap_or("default");
+    let ns = a.s.namespace.as_deref().unwrap_or("default");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -368,17 +379,17 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
             return serde_json::from_str(j).context("--target-json");
         }
         let client = nodelet_api::Client::new(socket)?;
-        let pod = client.pod(ns, &a.pod).await?;
+        let pod = client.pod(ns, &a.s.pod).await?;
         if let Some(e) = nodelet_objects::default_container::completed_pod_error(&pod) {
             anyhow::bail!(e);
         }
         let (container, notice) =
-            nodelet_objects::default_container::default_container(&pod, a.container.as_deref())
+            nodelet_objects::default_container::default_container(&pod, a.s.container.as_deref())
                 .map_err(anyhow::Error::msg)?;
-        if let Some(n) = notice.filter(|_| !a.quiet) {
+        if let Some(n) = notice.filter(|_| !a.s.quiet) {
             eprintln!("{n}");
         }
-        match client.exec_target(ns, &a.pod, Some(&container)).await {
+        match client.exec_target(ns, &a.s.pod, Some(&container)).await {
             Ok(t) => Ok(t),
             Err(nodelet_api::ClientError::Api(s)) if s.code == Some(400) => {
                 let msg = s.message.clone().unwrap_or_default();
@@ -392,9 +403,9 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     })?;
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     // kubectl: a terminal only with stdin attached, and only if stdin is a terminal.
-    let mut tty = a.tty && a.stdin;
+    let mut tty = a.s.tty && a.s.stdin;
     if tty && !std::io::stdin().is_terminal() {
-        if !a.quiet {
+        if !a.s.quiet {
             eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
         }
         tty = false;
@@ -402,7 +413,7 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     let code = exec::run(&exec::Request {
         target,
         command: a.command.clone(),
-        stdin: a.stdin,
+        stdin: a.s.stdin,
         tty,
     })?;
     if code != 0 {
@@ -414,9 +425,74 @@ fn exec_cmd(socket: &std::path::Path, a: &ExecArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `attach`: the container as kubectl picks it (default container, its `tty`), then the
+/// session (`attach.rs`).
+fn attach_cmd(socket: &std::path::Path, a: &SessionArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let ns = a.namespace.as_deref().unwrap_or("default");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let pod = rt.block_on(async { nodelet_api::Client::new(socket)?.pod(ns, &a.pod).await })?;
+    drop(rt);
+    if let Some(e) = nodelet_objects::default_container::completed_pod_error(&pod) {
+        anyhow::bail!(e);
+    }
+    let (container, notice) =
+        nodelet_objects::default_container::default_container(&pod, a.container.as_deref())
+            .map_err(anyhow::Error::msg)?;
+    if let Some(n) = notice.filter(|_| !a.quiet) {
+        eprintln!("{n}");
+    }
+    let spec_tty = pod
+        .spec
+        .iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .find(|c| c.name == container)
+        .and_then(|c| c.tty)
+        .unwrap_or(false);
+    // kubectl's rules: -t needs a container with a terminal; a container with one gets a
+    // terminal session anyway; a terminal only with stdin, and only from a terminal.
+    let mut tty = a.tty || spec_tty;
+    if a.tty && !spec_tty {
+        eprintln!("error: Unable to use a TTY - container {container} did not allocate one");
+        tty = false;
+    }
+    if tty && (!a.stdin || !std::io::stdin().is_terminal()) {
+        if a.stdin && !a.quiet {
+            eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
+        }
+        tty = false;
+    }
+    if tty && !a.quiet {
+        eprintln!("If you don't see a command prompt, try pressing enter.");
+    }
+    attach::run(&attach::Request {
+        socket,
+        namespace: ns,
+        pod: &a.pod,
+        container: &container,
+        stdin: a.stdin,
+        tty,
+    })?;
+    if tty && !a.quiet {
+        eprintln!(
+            "Session ended, resume using 'nodectl attach {} -c {container} -i -t' command when the pod is running",
+            a.pod
+        );
+    }
+    Ok(())
+}
+
 fn run(args: Cli) -> anyhow::Result<()> {
     let cmd = match args.cmd {
         Cmd::Exec(a) => return exec_cmd(&args.socket.socket, &a),
+        Cmd::Attach(a) => return attach_cmd(&args.socket.socket, &a),
         other => other,
     };
     let client = || nodelet_api::Client::new(&args.socket.socket);
@@ -467,6 +543,7 @@ fn run(args: Cli) -> anyhow::Result<()> {
             },
         )),
         Cmd::Exec(a) => exec_cmd(&args.socket.socket, &a),
+        Cmd::Attach(a) => attach_cmd(&args.socket.socket, &a),
         Cmd::Logs(a) => rt.block_on(logs(&client()?, &a)),
         Cmd::Describe {
             what: DescribeWhat::Pod { name, namespace },

@@ -64,19 +64,29 @@ impl RuntimeCli {
         }
     }
 
-    /// `create --bundle B --pid-file F ID`: init's pid. The container's init waits for
-    /// `start`, with `stdio` as its standard streams; once the runtime has exited, its parent
-    /// is the shim (a child subreaper).
-    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio3) -> Result<i32, RuntimeError> {
+    /// `create --bundle B --pid-file F [--console-socket S] ID`: init's pid. The container's
+    /// init waits for `start`, with `stdio` as its standard streams (or, with a console
+    /// socket, its terminal, whose master the runtime sends to `console`); once the runtime has
+    /// exited, its parent is the shim (a child subreaper).
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: Stdio3,
+        console: Option<&Path>,
+    ) -> Result<i32, RuntimeError> {
         let _ = std::fs::remove_file(&self.pid_file);
-        let args = [
+        let mut args = vec![
             OsStr::new("create"),
             OsStr::new("--bundle"),
             bundle.as_os_str(),
             OsStr::new("--pid-file"),
             self.pid_file.as_os_str(),
-            OsStr::new(id),
         ];
+        if let Some(c) = console {
+            args.extend([OsStr::new("--console-socket"), c.as_os_str()]);
+        }
+        args.push(OsStr::new(id));
         self.run("create", id, &args, Some(stdio))?;
         self.read_pid("create", id)
     }

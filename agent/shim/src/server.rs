@@ -4,6 +4,14 @@
 //! blocking anything else. Container operations run the runtime binary (`runtime`); a
 //! container's state is what the shim knows of the containers it created (their init is its
 //! child), and the runtime is asked only about others.
+//!
+//! Terminals and stdin: a `tty` container is created with a console socket and the shim keeps
+//! the pty master, whose output is logged (all as stdout) like a pipe's; a `stdin` container's
+//! stdin is a pipe whose write end the shim holds open. An `Attach` connection gets the
+//! container's output as it is read (output waits, unread, while a session's socket is more
+//! than `SESSION_OUT_HIGH` behind) and writes its input (`stdin` frames, resizes); input waits
+//! in the container's `Io::pending`, and its session is not read, until the container takes it.
+//! Plain containers carry no `Io` and cost nothing of this.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -39,6 +47,13 @@ const EXEC_OUTPUT_MAX: usize = 64 * 1024;
 /// process can end before its pid file has been read.
 const EARLY_EXITS_MAX: usize = 64;
 
+/// Output an attach session may have unwritten before the container's output waits for it.
+const SESSION_OUT_HIGH: usize = 256 * 1024;
+
+/// The console socket a `tty` container's runtime run hands its pty master to (one operation
+/// at a time, so one fixed name in the shim's directory).
+const CONSOLE_SOCKET: &str = "tty.sock";
+
 pub struct Config {
     /// The pod's shim directory: socket, exit records.
     pub dir: PathBuf,
@@ -61,10 +76,33 @@ struct Container {
     oom_kills_at_create: u64,
     /// How init ended, once reaped (also on disk, for an agent that was away).
     exit: Option<ExitRecord>,
+    /// Output pipes (or the pty master) not at EOF yet: attach sessions end when this is 0
+    /// and init was reaped.
+    open_outputs: u8,
+    /// The terminal or stdin of a `tty` or `stdin` container.
+    io: Option<Box<Io>>,
+}
+
+/// What the shim holds of a `tty` or `stdin` container's input side.
+struct Io {
+    /// Where input goes: the pty master (`tty`) or the write end of the stdin pipe; `None`
+    /// once closed (stdinOnce, or the container stopped reading).
+    fd: Option<OwnedFd>,
+    tty: bool,
+    /// The container has `stdin`: attach sessions may write to it.
+    stdin: bool,
+    stdin_once: bool,
+    /// Input not yet taken by the container.
+    pending: Vec<u8>,
+    /// stdinOnce: close `fd` once `pending` is written.
+    close_when_written: bool,
 }
 
 enum PipeOwner {
     Log(String, Stream),
+    /// The pty master of a `tty` container: its output is logged as stdout (always
+    /// `Stream::Stdout`, as containerd logs a terminal).
+    Console(String, Stream),
     Exec(u64, Stream),
 }
 
@@ -88,6 +126,29 @@ struct Conn {
     buf: Vec<u8>,
     /// A `Watch` connection: gets an `Exited` line per recorded container exit.
     watcher: bool,
+    /// An `Attach` connection: frames both ways (`nodelet_shim_protocol::attach`).
+    session: Option<Box<Session>>,
+}
+
+struct Session {
+    /// The container attached to.
+    id: String,
+    /// Input from this session goes to the container (it asked, and the container has stdin).
+    stdin: bool,
+    /// Frames not yet written (the socket was full).
+    out: Vec<u8>,
+    /// `END` is queued: the connection closes once `out` is written.
+    ending: bool,
+}
+
+/// What one polled descriptor is.
+enum Token {
+    Listener,
+    Signal,
+    Conn(u64),
+    Pipe(usize),
+    /// The input side (`Io::fd`) of a container with pending input.
+    Input(String),
 }
 
 pub struct Server {
@@ -201,40 +262,43 @@ impl Server {
                         .unwrap_or(PollTimeout::NONE)
                 })
                 .unwrap_or(PollTimeout::NONE);
-            let conn_ids: Vec<u64> = self.conns.keys().copied().collect();
-            let ready: Vec<(usize, PollFlags)> = {
-                let mut fds = Vec::with_capacity(2 + conn_ids.len() + self.pipes.len());
-                fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
-                fds.push(PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN));
-                for id in &conn_ids {
-                    fds.push(PollFd::new(
-                        self.conns[id].stream.as_fd(),
-                        PollFlags::POLLIN,
-                    ));
-                }
-                for p in &self.pipes {
-                    fds.push(PollFd::new(p.fd.as_fd(), PollFlags::POLLIN));
-                }
+            let (tokens, ready) = {
+                let (tokens, mut fds) = self.poll_set();
                 match poll(&mut fds, timeout) {
                     Err(nix::Error::EINTR) => continue,
                     Err(e) => return Err(e.into()),
                     Ok(_) => {}
                 }
-                fds.iter()
+                let ready: Vec<(usize, PollFlags)> = fds
+                    .iter()
                     .enumerate()
                     .filter_map(|(i, f)| f.revents().filter(|r| !r.is_empty()).map(|r| (i, r)))
-                    .collect()
+                    .collect();
+                (tokens, ready)
             };
             let mut closed_pipes = vec![];
-            for (i, _flags) in ready {
-                match i {
-                    0 => self.accept(),
-                    1 => self.on_signal(),
-                    i if i < 2 + conn_ids.len() => self.on_conn(conn_ids[i - 2]),
-                    i => {
-                        if self.on_pipe(i - 2 - conn_ids.len()) {
-                            closed_pipes.push(i - 2 - conn_ids.len());
+            for (i, flags) in ready {
+                match &tokens[i] {
+                    Token::Listener => self.accept(),
+                    Token::Signal => self.on_signal(),
+                    Token::Conn(cid) => {
+                        if flags.contains(PollFlags::POLLOUT) {
+                            self.flush_session(*cid);
                         }
+                        if flags
+                            .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                        {
+                            self.on_conn(*cid);
+                        }
+                    }
+                    Token::Pipe(p) => {
+                        if self.on_pipe(*p) {
+                            closed_pipes.push(*p);
+                        }
+                    }
+                    Token::Input(id) => {
+                        let id = id.clone();
+                        self.flush_input(&id);
                     }
                 }
             }
@@ -244,7 +308,66 @@ impl Server {
                 self.pipe_closed(p);
             }
             self.check_execs();
+            self.end_sessions();
         }
+    }
+
+    /// What to poll: the listener, the signalfd, every connection (an attach session for
+    /// output it owes; not for input while its container has input pending), every output
+    /// pipe (not while a session of its container is `SESSION_OUT_HIGH` behind) and the input
+    /// side of containers with input pending.
+    fn poll_set(&self) -> (Vec<Token>, Vec<PollFd<'_>>) {
+        let n = 2 + self.conns.len() + self.pipes.len();
+        let (mut tokens, mut fds) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        tokens.push(Token::Listener);
+        fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+        tokens.push(Token::Signal);
+        fds.push(PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN));
+        let mut behind: Vec<&str> = vec![];
+        for (cid, c) in &self.conns {
+            let mut flags = PollFlags::POLLIN;
+            if let Some(s) = &c.session {
+                if !s.out.is_empty() {
+                    flags |= PollFlags::POLLOUT;
+                }
+                if s.out.len() >= SESSION_OUT_HIGH {
+                    behind.push(&s.id);
+                }
+                if self.pending_input(&s.id) {
+                    flags.remove(PollFlags::POLLIN);
+                }
+            }
+            tokens.push(Token::Conn(*cid));
+            fds.push(PollFd::new(c.stream.as_fd(), flags));
+        }
+        for (i, p) in self.pipes.iter().enumerate() {
+            let id = match &p.owner {
+                PipeOwner::Log(id, _) | PipeOwner::Console(id, _) => Some(id.as_str()),
+                PipeOwner::Exec(..) => None,
+            };
+            if id.is_some_and(|id| behind.contains(&id)) {
+                continue;
+            }
+            tokens.push(Token::Pipe(i));
+            fds.push(PollFd::new(p.fd.as_fd(), PollFlags::POLLIN));
+        }
+        for (id, c) in &self.containers {
+            if let Some(io) = &c.io
+                && !io.pending.is_empty()
+                && let Some(fd) = &io.fd
+            {
+                tokens.push(Token::Input(id.clone()));
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
+            }
+        }
+        (tokens, fds)
+    }
+
+    fn pending_input(&self, id: &str) -> bool {
+        self.containers
+            .get(id)
+            .and_then(|c| c.io.as_ref())
+            .is_some_and(|io| !io.pending.is_empty() && io.fd.is_some())
     }
 
     /// Containers whose init has not been reaped yet.
@@ -265,6 +388,7 @@ impl Server {
                     stream: s,
                     buf: Vec::new(),
                     watcher: false,
+                    session: None,
                 },
             );
         }
@@ -363,6 +487,11 @@ impl Server {
                 let Some(c) = self.conns.get_mut(&cid) else {
                     return;
                 };
+                if c.session.is_some() {
+                    // After `Attach`, what follows are frames.
+                    self.session_input(cid);
+                    break;
+                }
                 let Some(nl) = c.buf.iter().position(|&b| b == b'\n') else {
                     break;
                 };
@@ -378,7 +507,214 @@ impl Server {
             }
         }
         if gone {
-            self.conns.remove(&cid);
+            self.drop_conn(cid);
+        }
+    }
+
+    /// Removes a connection; an attach session's input ends with it.
+    fn drop_conn(&mut self, cid: u64) {
+        if let Some(c) = self.conns.remove(&cid)
+            && let Some(s) = c.session
+            && s.stdin
+        {
+            self.stdin_ended(&s.id);
+        }
+    }
+
+    /// The frames an attach session sent: input for the container, resizes, the end of its
+    /// input.
+    fn session_input(&mut self, cid: u64) {
+        use nodelet_shim_protocol::attach::{self as a, take_frame};
+        loop {
+            let Some(c) = self.conns.get_mut(&cid) else {
+                return;
+            };
+            let Some(s) = c.session.as_mut() else {
+                return;
+            };
+            let (channel, data) = match take_frame(&mut c.buf) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("nodelet-shim: attach to {}: {e}", s.id);
+                    self.drop_conn(cid);
+                    return;
+                }
+            };
+            let id = s.id.clone();
+            let stdin = s.stdin;
+            let io = self.containers.get_mut(&id).and_then(|c| c.io.as_mut());
+            match (channel, io) {
+                (a::STDIN, Some(io)) if stdin && io.fd.is_some() => {
+                    io.pending.extend_from_slice(&data);
+                }
+                (a::RESIZE, Some(io)) if io.tty => {
+                    if let (Some((rows, cols)), Some(fd)) = (a::parse_resize(&data), &io.fd) {
+                        set_winsize(fd, rows, cols);
+                    }
+                }
+                (a::CLOSE_STDIN, _) if stdin => {
+                    if let Some(s) = c.session.as_mut() {
+                        s.stdin = false;
+                    }
+                    if !self.stdin_ended(&id) {
+                        // Not stdinOnce: the session ends with its input (containerd's rule).
+                        self.end_session(cid);
+                    }
+                }
+                _ => {}
+            }
+            self.flush_input(&id);
+        }
+    }
+
+    /// An attach session's input ended: a `stdinOnce` container without a terminal has its
+    /// stdin closed for good (it reads EOF), as containerd and docker do. True if it was.
+    fn stdin_ended(&mut self, id: &str) -> bool {
+        let Some(io) = self.containers.get_mut(id).and_then(|c| c.io.as_mut()) else {
+            return false;
+        };
+        if !io.stdin_once || io.tty {
+            return false;
+        }
+        if io.pending.is_empty() {
+            io.fd = None;
+        } else {
+            // Closed once the pending input is written (`flush_input`).
+            io.close_when_written = true;
+        }
+        true
+    }
+
+    /// Writes what input the container takes now; a container that stopped reading (EPIPE)
+    /// loses the rest.
+    fn flush_input(&mut self, id: &str) {
+        let Some(io) = self.containers.get_mut(id).and_then(|c| c.io.as_mut()) else {
+            return;
+        };
+        while !io.pending.is_empty() {
+            let Some(fd) = &io.fd else {
+                io.pending.clear();
+                return;
+            };
+            match nix::unistd::write(fd, &io.pending) {
+                Ok(n) => {
+                    io.pending.drain(..n);
+                }
+                Err(nix::Error::EINTR) => {}
+                Err(nix::Error::EAGAIN) => return,
+                Err(_) => {
+                    io.pending.clear();
+                    if !io.tty {
+                        io.fd = None;
+                    }
+                }
+            }
+        }
+        if io.close_when_written {
+            io.fd = None;
+        }
+    }
+
+    /// Queues `END` on a session: it closes once what it is owed is written.
+    fn end_session(&mut self, cid: u64) {
+        if let Some(s) = self.conns.get_mut(&cid).and_then(|c| c.session.as_mut())
+            && !s.ending
+        {
+            nodelet_shim_protocol::attach::push_frame(
+                &mut s.out,
+                nodelet_shim_protocol::attach::END,
+                &[],
+            );
+            s.ending = true;
+        }
+        self.flush_session(cid);
+    }
+
+    /// Ends the sessions of containers that are gone or whose init was reaped and whose
+    /// output is drained; closes sessions whose `END` went out.
+    fn end_sessions(&mut self) {
+        let over: Vec<u64> = self
+            .conns
+            .iter()
+            .filter_map(|(cid, c)| {
+                let s = c.session.as_ref()?;
+                let done = match self.containers.get(&s.id) {
+                    None => true,
+                    Some(k) => k.exit.is_some() && k.open_outputs == 0,
+                };
+                (done && !s.ending).then_some(*cid)
+            })
+            .collect();
+        for cid in over {
+            self.end_session(cid);
+        }
+        let closed: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.session
+                    .as_ref()
+                    .is_some_and(|s| s.ending && s.out.is_empty())
+            })
+            .map(|(cid, _)| *cid)
+            .collect();
+        for cid in closed {
+            self.drop_conn(cid);
+        }
+    }
+
+    /// Writes what a session is owed, as far as its socket takes it; a broken connection is
+    /// dropped.
+    fn flush_session(&mut self, cid: u64) {
+        let Some(c) = self.conns.get_mut(&cid) else {
+            return;
+        };
+        let Some(s) = c.session.as_mut() else {
+            return;
+        };
+        let mut broken = false;
+        while !s.out.is_empty() {
+            match (&c.stream).write(&s.out) {
+                Ok(0) => {
+                    broken = true;
+                    break;
+                }
+                Ok(n) => {
+                    s.out.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        if broken {
+            self.drop_conn(cid);
+        }
+    }
+
+    /// Output of container `id` to its attach sessions.
+    fn send_to_sessions(&mut self, id: &str, stream: Stream, data: &[u8]) {
+        use nodelet_shim_protocol::attach::{STDERR, STDOUT, push_frame};
+        let channel = if stream == Stream::Stderr {
+            STDERR
+        } else {
+            STDOUT
+        };
+        let cids: Vec<u64> = self
+            .conns
+            .iter_mut()
+            .filter_map(|(cid, c)| {
+                let s = c.session.as_mut().filter(|s| s.id == id && !s.ending)?;
+                push_frame(&mut s.out, channel, data);
+                Some(*cid)
+            })
+            .collect();
+        for cid in cids {
+            self.flush_session(cid);
         }
     }
 
@@ -452,7 +788,16 @@ impl Server {
                 bundle,
                 log_path,
                 oom_counter,
-            } => match self.create(&id, &bundle, log_path, oom_counter) {
+                stdin,
+                stdin_once,
+                tty,
+            } => match self.create(
+                &id,
+                &bundle,
+                log_path,
+                oom_counter,
+                (stdin, stdin_once, tty),
+            ) {
                 Ok(pid) => Response::Created { pid },
                 Err(e) => err(e),
             },
@@ -499,17 +844,37 @@ impl Server {
                 }
                 Response::Ok
             }
+            Request::Attach { id, stdin } => {
+                let Some(k) = self.containers.get(&id) else {
+                    return Some(err(format!(
+                        "attach: container {id:?} was not created by this shim"
+                    )));
+                };
+                let stdin = stdin && k.io.as_ref().is_some_and(|io| io.stdin);
+                if let Some(c) = self.conns.get_mut(&cid) {
+                    c.session = Some(Box::new(Session {
+                        id,
+                        stdin,
+                        out: Vec::new(),
+                        ending: false,
+                    }));
+                }
+                Response::Ok
+            }
         })
     }
 
+    /// Creates container `id`; `(stdin, stdin_once, tty)` as the container asks. With a
+    /// terminal, the runtime gets a console socket and sends back the pty master; with stdin
+    /// (and no terminal) the container's stdin is a pipe whose write end the shim keeps.
     fn create(
         &mut self,
         id: &str,
         bundle: &std::path::Path,
         log_path: Option<PathBuf>,
         oom_counter: Option<PathBuf>,
+        (stdin, stdin_once, tty): (bool, bool, bool),
     ) -> anyhow::Result<i32> {
-        let (out_r, err_r, stdio) = output_pipes()?;
         let log = match &log_path {
             Some(p) => Some(LogWriter::open(
                 p,
@@ -518,14 +883,51 @@ impl Server {
             )?),
             None => None,
         };
-        // The runtime's process ends with `create`; our write ends went with it.
-        let pid = self.cli.create(id, bundle, stdio)?;
-        for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
+        let (pid, outputs, io) = if tty {
+            let (pid, master) = self.create_with_console(id, bundle)?;
+            set_nonblocking(&master);
+            let reader = master.try_clone()?;
+            let io = Io {
+                fd: Some(master),
+                tty: true,
+                stdin,
+                stdin_once,
+                pending: Vec::new(),
+                close_when_written: false,
+            };
+            (
+                pid,
+                vec![(reader, PipeOwner::Console(id.to_string(), Stream::Stdout))],
+                Some(io),
+            )
+        } else {
+            let (out_r, err_r, mut stdio) = output_pipes()?;
+            let mut io = None;
+            if stdin {
+                let (r, w) = pipe_pair()?;
+                stdio.stdin = r;
+                set_nonblocking(&w);
+                io = Some(Io {
+                    fd: Some(w),
+                    tty: false,
+                    stdin,
+                    stdin_once,
+                    pending: Vec::new(),
+                    close_when_written: false,
+                });
+            }
+            // The runtime's process ends with `create`; our write ends went with it.
+            let pid = self.cli.create(id, bundle, stdio, None)?;
+            let outputs = vec![
+                (out_r, PipeOwner::Log(id.to_string(), Stream::Stdout)),
+                (err_r, PipeOwner::Log(id.to_string(), Stream::Stderr)),
+            ];
+            (pid, outputs, io)
+        };
+        let open_outputs = outputs.len() as u8;
+        for (fd, owner) in outputs {
             set_nonblocking(&fd);
-            self.pipes.push(Pipe {
-                fd,
-                owner: PipeOwner::Log(id.to_string(), stream),
-            });
+            self.pipes.push(Pipe { fd, owner });
         }
         exits::remove(&self.cfg.dir, id);
         let oom_kills_at_create = oom_kills(oom_counter.as_deref()).unwrap_or(0);
@@ -538,9 +940,50 @@ impl Server {
                 oom_counter,
                 oom_kills_at_create,
                 exit: None,
+                open_outputs,
+                io: io.map(Box::new),
             },
         );
         Ok(pid)
+    }
+
+    /// `create` with `--console-socket`: the runtime's container side opens the pty and sends
+    /// its master over the socket before `create` returns, so it is waiting to be accepted.
+    fn create_with_console(
+        &mut self,
+        id: &str,
+        bundle: &std::path::Path,
+    ) -> anyhow::Result<(i32, OwnedFd)> {
+        use anyhow::Context;
+        let path = self.cfg.dir.join(CONSOLE_SOCKET);
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)
+            .with_context(|| format!("console socket {}", path.display()))?;
+        let null = || std::fs::File::open("/dev/null").map(OwnedFd::from);
+        let stdio = Stdio3 {
+            stdin: null()?,
+            stdout: null()?,
+            stderr: null()?,
+        };
+        let created = self.cli.create(id, bundle, stdio, Some(&path));
+        let _ = std::fs::remove_file(&path);
+        let pid = created?;
+        let master = listener
+            .set_nonblocking(true)
+            .and_then(|()| listener.accept())
+            .map_err(anyhow::Error::from)
+            .and_then(|(conn, _)| recv_fd(&conn));
+        match master {
+            Ok(m) => Ok((pid, m)),
+            Err(e) => {
+                let _ = self.cli.delete(id, true);
+                self.reap();
+                Err(e.context(format!(
+                    "create {id}: no pty master on the console socket {}",
+                    path.display()
+                )))
+            }
+        }
     }
 
     fn start(&mut self, id: &str) -> anyhow::Result<()> {
@@ -641,11 +1084,21 @@ impl Server {
                 Err(_) => return true,
             };
             match &self.pipes[i].owner {
-                PipeOwner::Log(id, stream) => {
+                PipeOwner::Log(id, stream) | PipeOwner::Console(id, stream) => {
                     if let Some(log) = self.containers.get_mut(id).and_then(|c| c.log.as_mut())
                         && let Err(e) = log.write(*stream, &buf[..n])
                     {
                         eprintln!("nodelet-shim: log of {id}: {e}");
+                    }
+                    let (id, stream) = (id.clone(), *stream);
+                    self.send_to_sessions(&id, stream, &buf[..n]);
+                    if self.conns.values().any(|c| {
+                        c.session
+                            .as_ref()
+                            .is_some_and(|s| s.id == id && s.out.len() >= SESSION_OUT_HIGH)
+                    }) {
+                        // A session is behind: the rest waits for it.
+                        return false;
                     }
                 }
                 PipeOwner::Exec(x, stream) => {
@@ -662,9 +1115,12 @@ impl Server {
 
     fn pipe_closed(&mut self, p: Pipe) {
         match p.owner {
-            PipeOwner::Log(id, stream) => {
-                if let Some(log) = self.containers.get_mut(&id).and_then(|c| c.log.as_mut()) {
-                    let _ = log.finish(stream);
+            PipeOwner::Log(id, stream) | PipeOwner::Console(id, stream) => {
+                if let Some(c) = self.containers.get_mut(&id) {
+                    c.open_outputs = c.open_outputs.saturating_sub(1);
+                    if let Some(log) = c.log.as_mut() {
+                        let _ = log.finish(stream);
+                    }
                 }
             }
             PipeOwner::Exec(x, _) => {
@@ -703,6 +1159,54 @@ impl Server {
             self.respond(e.client, &r);
         }
     }
+}
+
+/// Receives the pty master the runtime sent with SCM_RIGHTS (its name is the payload). Raw
+/// `recvmsg`: nix's control-message decoding would add its text to every pod's shim.
+fn recv_fd(conn: &UnixStream) -> anyhow::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut data = [0u8; 256];
+    // Room for one cmsghdr carrying one descriptor, aligned as the kernel wants it.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points at buffers valid for the call.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled in.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS
+        {
+            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
+            return Ok(OwnedFd::from_raw_fd(fd));
+        }
+    }
+    anyhow::bail!("no descriptor in the message")
+}
+
+/// Sets a terminal's window size (the container's foreground process group gets SIGWINCH).
+fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a valid winsize for the duration of the call.
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
 }
 
 /// The OOM kill count of a container's memory cgroup, if it can be read.

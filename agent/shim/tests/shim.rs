@@ -147,6 +147,9 @@ fn shim_runs_logs_and_records_exits() {
             bundle: b1,
             log_path: Some(log.clone()),
             oom_counter: None,
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         })
         .unwrap();
     assert!(matches!(r, Response::Created { pid } if pid > 0), "{r:?}");
@@ -189,6 +192,9 @@ fn shim_runs_logs_and_records_exits() {
         bundle: b2,
         log_path: None,
         oom_counter: None,
+        stdin: false,
+        stdin_once: false,
+        tty: false,
     })
     .unwrap();
     c.call(&Request::Start { id: c2.clone() }).unwrap();
@@ -255,6 +261,9 @@ fn shim_runs_logs_and_records_exits() {
         bundle: b3,
         log_path: None,
         oom_counter: Some(oom_counter),
+        stdin: false,
+        stdin_once: false,
+        tty: false,
     })
     .unwrap();
     c.call(&Request::Start { id: c3.clone() }).unwrap();
@@ -307,6 +316,9 @@ fn log_flood_keeps_disk_bounded_and_the_shim_responsive() {
             bundle: b,
             log_path: Some(logs.join("0.log")),
             oom_counter: None,
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         })
         .unwrap();
     assert!(matches!(r, Response::Created { .. }), "{r:?}");
@@ -396,6 +408,9 @@ fn watchers_are_told_of_exits() {
         bundle: b,
         log_path: None,
         oom_counter: None,
+        stdin: false,
+        stdin_once: false,
+        tty: false,
     })
     .unwrap();
     let t0 = Instant::now();
@@ -446,6 +461,9 @@ fn runtime_errors_are_answers_not_log_lines() {
             bundle: b,
             log_path: Some(log.clone()),
             oom_counter: None,
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         })
         .unwrap_err()
         .to_string();
@@ -544,6 +562,9 @@ fn shipped_shim_and_pause_stay_within_1_5_mb() {
                 bundle: b,
                 log_path: log,
                 oom_counter: None,
+                stdin: false,
+                stdin_once: false,
+                tty: false,
             })
             .unwrap()
         else {
@@ -595,4 +616,212 @@ fn shipped_shim_and_pause_stay_within_1_5_mb() {
         .unwrap();
         wait_exit(&mut c, id);
     }
+}
+
+/// Attach frames received so far: (channel, payload).
+type Frames = std::sync::Arc<std::sync::Mutex<Vec<(u8, Vec<u8>)>>>;
+
+/// Reads attach frames on a thread; what came so far is in the returned buffer, and the flag
+/// turns true at `END` (or the end of the stream).
+fn collect_frames(
+    mut r: std::io::BufReader<std::os::unix::net::UnixStream>,
+) -> (Frames, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use nodelet_shim_protocol::attach;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (g, e) = (got.clone(), ended.clone());
+    std::thread::spawn(move || {
+        while let Ok(Some(f)) = attach::read_frame(&mut r) {
+            let end = f.0 == attach::END;
+            g.lock().unwrap().push(f);
+            if end {
+                break;
+            }
+        }
+        e.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    (got, ended)
+}
+
+fn text_of(frames: &std::sync::Mutex<Vec<(u8, Vec<u8>)>>, channel: u8) -> String {
+    let f = frames.lock().unwrap();
+    let bytes: Vec<u8> = f
+        .iter()
+        .filter(|(c, _)| *c == channel)
+        .flat_map(|(_, d)| d.clone())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn wait_for(what: &str, f: impl Fn() -> bool, show: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: {}", show());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn tty_containers_get_a_terminal_that_attach_drives_and_the_log_records() {
+    use nodelet_shim_protocol::attach;
+    use std::io::Write;
+    nodelet_testkit::require_root("containers through noderun");
+    let t = tempfile::tempdir().unwrap();
+    let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
+    let id = format!("shim{}-tty", std::process::id());
+    let log = t.path().join("logs/tty/0.log");
+    let b = bundle(t.path(), "btty", "echo started; exec sh", None);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["process"]["terminal"] = json!(true);
+    spec["process"]["env"] = json!(["PATH=/bin:/usr/bin", "PS1=# "]);
+    std::fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let mut c = shim.client();
+    let r = c
+        .call(&Request::Create {
+            id: id.clone(),
+            bundle: b,
+            log_path: Some(log.clone()),
+            oom_counter: None,
+            stdin: true,
+            stdin_once: false,
+            tty: true,
+        })
+        .unwrap();
+    assert!(matches!(r, Response::Created { .. }), "{r:?}");
+    let a = shim.client().attach(&id, true).unwrap();
+    let (got, ended) = collect_frames(a.reader);
+    let mut w = a.writer;
+    c.call(&Request::Start { id: id.clone() }).unwrap();
+    w.write_all(&attach::resize_frame(33, 111)).unwrap();
+    w.write_all(&attach::frame(
+        attach::STDIN,
+        b"tty; stty size; echo sum=$((40+2))\n",
+    ))
+    .unwrap();
+    let out = || text_of(&got, attach::STDOUT);
+    wait_for("terminal output", || out().contains("sum=42"), out);
+    let o = out();
+    assert!(o.contains("started"), "{o}");
+    assert!(o.contains("/dev/pts/0"), "a terminal: {o}");
+    assert!(o.contains("33 111"), "the resize reached the terminal: {o}");
+    assert!(
+        text_of(&got, attach::STDERR).is_empty(),
+        "a terminal is all stdout"
+    );
+    // A second session sees what comes next; the first one leaving changes nothing.
+    drop(w);
+    let b2 = shim.client().attach(&id, true).unwrap();
+    let (got2, ended2) = collect_frames(b2.reader);
+    let mut w2 = b2.writer;
+    w2.write_all(&attach::frame(attach::STDIN, b"echo again; exit 5\n"))
+        .unwrap();
+    let out2 = || text_of(&got2, attach::STDOUT);
+    wait_for("second session", || out2().contains("again"), out2);
+    let exit = wait_exit(&mut c, &id).exit.unwrap();
+    assert_eq!(exit.exit_code, 5);
+    wait_for(
+        "END after the exit",
+        || ended2.load(std::sync::atomic::Ordering::SeqCst),
+        out2,
+    );
+    assert!(ended.load(std::sync::atomic::Ordering::SeqCst) || out().contains("sum=42"));
+    // The log has the terminal's output, all on stdout.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let parsed: Vec<_> = text
+        .lines()
+        .map(|l| nodelet_shim_protocol::crilog::parse_line(l).unwrap())
+        .collect();
+    assert!(parsed.iter().all(|p| p.stream == "stdout"), "{text}");
+    assert!(
+        text.contains("started") && text.contains("sum=42"),
+        "{text}"
+    );
+    c.call(&Request::Delete {
+        id: id.clone(),
+        force: true,
+    })
+    .unwrap();
+}
+
+#[test]
+fn stdin_is_held_open_and_stdin_once_closes_it_after_the_first_session() {
+    use nodelet_shim_protocol::attach;
+    use std::io::Write;
+    nodelet_testkit::require_root("containers through noderun");
+    let t = tempfile::tempdir().unwrap();
+    let shim = Shim::spawn(&t.path().join("shim"), &t.path().join("rt"));
+    let pfx = format!("shim{}", std::process::id());
+    let mut c = shim.client();
+    let create = |c: &mut Client, id: &str, once: bool| {
+        let b = bundle(t.path(), id, "cat; echo stdin-closed", None);
+        let r = c
+            .call(&Request::Create {
+                id: id.to_string(),
+                bundle: b,
+                log_path: None,
+                oom_counter: None,
+                stdin: true,
+                stdin_once: once,
+                tty: false,
+            })
+            .unwrap();
+        assert!(matches!(r, Response::Created { .. }), "{r:?}");
+        c.call(&Request::Start { id: id.to_string() }).unwrap();
+    };
+    // stdin without stdinOnce: held open across sessions (cat never sees EOF).
+    let held = format!("{pfx}-held");
+    create(&mut c, &held, false);
+    let a = shim.client().attach(&held, true).unwrap();
+    let (got, _) = collect_frames(a.reader);
+    let mut w = a.writer;
+    w.write_all(&attach::frame(attach::STDIN, b"one\n"))
+        .unwrap();
+    let out = || text_of(&got, attach::STDOUT);
+    wait_for("echoed by cat", || out().contains("one"), out);
+    w.write_all(&attach::frame(attach::CLOSE_STDIN, &[]))
+        .unwrap();
+    drop(w);
+    std::thread::sleep(Duration::from_millis(500));
+    let Response::Container(info) = c.call(&Request::State { id: held.clone() }).unwrap() else {
+        panic!()
+    };
+    assert_eq!(info.status, "running", "stdin stays open: {info:?}");
+    // stdinOnce: the first session's end closes it.
+    let once = format!("{pfx}-once");
+    create(&mut c, &once, true);
+    let a = shim.client().attach(&once, true).unwrap();
+    let (got, ended) = collect_frames(a.reader);
+    let mut w = a.writer;
+    w.write_all(&attach::frame(attach::STDIN, b"two\n"))
+        .unwrap();
+    w.write_all(&attach::frame(attach::CLOSE_STDIN, &[]))
+        .unwrap();
+    let out = || text_of(&got, attach::STDOUT);
+    wait_for(
+        "EOF after the session's input",
+        || out().contains("stdin-closed"),
+        out,
+    );
+    assert!(out().starts_with("two\n"), "{}", out());
+    assert_eq!(wait_exit(&mut c, &once).exit.unwrap().exit_code, 0);
+    wait_for(
+        "END",
+        || ended.load(std::sync::atomic::Ordering::SeqCst),
+        out,
+    );
+    // stdinOnce, and the client just goes (a detach): the same.
+    let gone = format!("{pfx}-gone");
+    create(&mut c, &gone, true);
+    let a = shim.client().attach(&gone, true).unwrap();
+    let mut w = a.writer;
+    w.write_all(&attach::frame(attach::STDIN, b"three\n"))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    w.shutdown(std::net::Shutdown::Both).unwrap();
+    drop((w, a.reader));
+    assert_eq!(wait_exit(&mut c, &gone).exit.unwrap().exit_code, 0);
+    // Attaching to a container the shim does not know is an error.
+    let e = shim.client().attach("nope", true).err().unwrap();
+    assert!(e.to_string().contains("not created by this shim"), "{e}");
 }

@@ -126,7 +126,7 @@ pub async fn start(
     .await;
     let bundle = write_bundle(ctx, st, pctx, volumes, which, &id, &rec).await?;
     step("bundle");
-    create(ctx, st, &c.name, &id, bundle, restart_count, events).await?;
+    create(ctx, st, &c, &id, bundle, restart_count, events).await?;
     step("create");
     if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
         remove(ctx, st, &id).await;
@@ -282,12 +282,13 @@ async fn write_bundle(
 }
 
 /// Creates the instance in the shim: its cgroup, its log at
-/// `<podLogsDir>/<ns>_<name>_<uid>/<container>/<restartCount>.log`, its OOM counter. On
+/// `<podLogsDir>/<ns>_<name>_<uid>/<container>/<restartCount>.log`, its OOM counter, its
+/// stdin and terminal (`stdin`, `stdinOnce`, `tty`: the shim holds them for attach). On
 /// failure the instance is removed.
 async fn create(
     ctx: &Ctx,
     st: &PodState,
-    name: &str,
+    c: &Container,
     id: &str,
     bundle: PathBuf,
     restart_count: i32,
@@ -299,7 +300,7 @@ async fn create(
         st.pod.name(),
         st.pod.uid(),
     )
-    .join(name)
+    .join(&c.name)
     .join(format!("{restart_count}.log"));
     if let Some(parent) = log_path.parent() {
         let _ = std::fs::create_dir_all(parent);
@@ -317,6 +318,9 @@ async fn create(
             bundle,
             log_path: Some(log_path),
             oom_counter: super::cgroup::oom_counter(&cg_path),
+            stdin: c.stdin.unwrap_or(false),
+            stdin_once: c.stdin_once.unwrap_or(false),
+            tty: c.tty.unwrap_or(false),
         },
     )
     .await;
@@ -332,7 +336,10 @@ async fn create(
             return Err(StartFailure::new(StartReason::Create, e));
         }
     }
-    events.emit(EventReason::Created, format!("Created container {name}"));
+    events.emit(
+        EventReason::Created,
+        format!("Created container {}", c.name),
+    );
     Ok(())
 }
 

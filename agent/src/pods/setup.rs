@@ -106,6 +106,9 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
                     bundle: dir,
                     log_path: None,
                     oom_counter: None,
+                    stdin: false,
+                    stdin_once: false,
+                    tty: false,
                 },
             )
             .await?
