@@ -7,6 +7,9 @@
 //!   agent killed -9 in the middle runs no pod twice;
 //! - a Job whose pods fail, backoffLimit 2: 3 failed pods, condition Failed
 //!   BackoffLimitExceeded; a Job past activeDeadlineSeconds: its pod killed, DeadlineExceeded;
+//!   a finished Job's `ttlSecondsAfterFinished` removes only its document from a file of
+//!   several; a Namespace's file removed by hand removes the documents of that namespace from
+//!   other files (their pod stops), keeping the rest;
 //! - a Deployment of 10 replicas rolled to a new image with maxSurge 3 / maxUnavailable 0:
 //!   never fewer than 10 running, never more than 13 pods; the old ReplicaSet at 0; an agent
 //!   killed -9 during the rollout leaves no extra replica;
@@ -241,6 +244,34 @@ fn job_backoff_limit_and_deadline() {
         job("slow", "  activeDeadlineSeconds: 3", "sleep 3600", "Never"),
     )
     .unwrap();
+    // A finished Job with ttlSecondsAfterFinished in a file of several documents: only its
+    // document goes.
+    let kept = "# kept as written\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  a: b\n";
+    std::fs::write(
+        node.dir("manifests/ttl.yaml"),
+        format!(
+            "{kept}---\n{}",
+            job("quick", "  ttlSecondsAfterFinished: 0", "true", "Never")
+        ),
+    )
+    .unwrap();
+    // A Namespace declared by hand, with objects in it declared in another file.
+    std::fs::write(
+        node.dir("manifests/lab-ns.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: lab\n",
+    )
+    .unwrap();
+    let stays = "# not in lab\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stays\n";
+    std::fs::write(
+        node.dir("manifests/lab.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: lab\n---\n{stays}---\n\
+             apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: lab\n  labels: {{app: lab}}\n\
+             spec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: {IMAGE}\n\
+             \x20   imagePullPolicy: Never\n    command: [/bin/busybox, sleep, '3600']\n"
+        ),
+    )
+    .unwrap();
     wait_until("slow: DeadlineExceeded", 30, &node, || {
         has_condition(
             &status_of(&node, "Job", "slow"),
@@ -252,6 +283,33 @@ fn job_backoff_limit_and_deadline() {
         pods_labelled(&node, "job-name", "slow")
             .iter()
             .all(|(_, ph)| ph != "Running")
+    });
+    wait_until(
+        "quick's document removed (ttlSecondsAfterFinished)",
+        30,
+        &node,
+        || std::fs::read_to_string(node.dir("manifests/ttl.yaml")).is_ok_and(|t| t == kept),
+    );
+    wait_until("quick's pods gone", 30, &node, || {
+        pods_labelled(&node, "job-name", "quick").is_empty()
+    });
+    // The Namespace's file removed by hand: what is in it goes, the rest of the file stays.
+    wait_until("the pod in lab", 60, &node, || {
+        pods_labelled(&node, "app", "lab")
+            .iter()
+            .any(|(_, ph)| ph == "Running")
+    });
+    wait_until("the Namespace recorded", 10, &node, || {
+        records(&node)
+            .iter()
+            .any(|r| r["kind"] == "Namespace" && r["name"] == "lab")
+    });
+    std::fs::remove_file(node.dir("manifests/lab-ns.yaml")).unwrap();
+    wait_until("lab's documents removed", 30, &node, || {
+        std::fs::read_to_string(node.dir("manifests/lab.yaml")).is_ok_and(|t| t == stays)
+    });
+    wait_until("lab's pod gone", 30, &node, || {
+        pods_labelled(&node, "app", "lab").is_empty()
     });
     // Failures 1, 2, 3 with the controller's back-off (10 s, 20 s) between them.
     wait_until("fail: BackoffLimitExceeded", 90, &node, || {

@@ -175,6 +175,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("Deployment", "apps/v1"),
     ("ReplicaSet", "apps/v1"),
     ("DaemonSet", "apps/v1"),
+    ("ControllerRevision", "apps/v1"),
 ];
 
 /// The document's kind and apiVersion, checked against [`KINDS`].

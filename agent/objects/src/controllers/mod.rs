@@ -33,11 +33,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use crate::events::EventType;
 
-/// A child object a controller creates or updates (CronJob → Job, Deployment → ReplicaSet).
+/// A child object a controller creates or updates (CronJob → Job, Deployment → ReplicaSet,
+/// DaemonSet → ControllerRevision).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Child {
     Job(Box<k8s_openapi::api::batch::v1::Job>),
     ReplicaSet(Box<k8s_openapi::api::apps::v1::ReplicaSet>),
+    /// A DaemonSet's revision.
+    ControllerRevision(Box<k8s_openapi::api::apps::v1::ControllerRevision>),
 }
 
 /// Which kind of child object an action is about.
@@ -45,6 +48,7 @@ pub enum Child {
 pub enum ChildKind {
     Job,
     ReplicaSet,
+    ControllerRevision,
 }
 
 /// One thing a controller asks the node to do, in the object's namespace.
