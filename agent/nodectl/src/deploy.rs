@@ -70,11 +70,20 @@ pub async fn scale(
     name: &str,
     replicas: i32,
 ) -> anyhow::Result<()> {
-    match target {
-        Target::Deployment => client.scale::<Deployment>(ns, name, replicas).await?,
-        Target::ReplicaSet => client.scale::<ReplicaSet>(ns, name, replicas).await?,
+    let scaled = match target {
+        Target::Deployment => client.scale::<Deployment>(ns, name, replicas).await,
+        Target::ReplicaSet => client.scale::<ReplicaSet>(ns, name, replicas).await,
         Target::DaemonSet => bail!("no scaler has been implemented for {{apps DaemonSet}}"),
     };
+    match scaled {
+        Ok(_) => {}
+        // kubectl finds the objects first and words a missing one so.
+        Err(nodelet_api::ClientError::Api(s)) if s.code == Some(404) => bail!(
+            "no objects passed to scale {}",
+            s.message.as_deref().unwrap_or_default()
+        ),
+        Err(e) => return Err(e.into()),
+    }
     println!("{}/{name} scaled", target.kind_group());
     Ok(())
 }
@@ -140,7 +149,8 @@ pub async fn rollout(
                     rollout::daemonset_history(&ds, &revisions_of(client, ns, &ds).await?)
                 }
             };
-            println!("{}/{name}", kind.kind_group());
+            // kubectl's name printer with an empty operation: a space before the newline.
+            println!("{}/{name} ", kind.kind_group());
             println!("{}", rollout::history_table(&history));
             Ok(())
         }

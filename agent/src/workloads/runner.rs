@@ -580,6 +580,14 @@ impl Workloads {
                     && let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut())
                 {
                     m.remove("finalizers");
+                    if m.contains_key("deletionTimestamp") {
+                        // Deleted through the API while the finalizer held it: it goes now,
+                        // as the API server removes an object whose last finalizer went.
+                        tracing::info!(pod = %format!("{ns}/{name}"), "last finalizer removed: deleting the pod");
+                        self.store.remove("Pod", ns, &name)?;
+                        self.expect.pod_deleted(ns, &name, now);
+                        return Ok(());
+                    }
                 }
                 self.store.write("Pod", ns, &name, &v, false)?;
             }
@@ -675,6 +683,15 @@ impl Workloads {
             );
             for (kind, meta) in metas {
                 let ns = meta.namespace.as_deref().unwrap_or_default();
+                if kind == "Pod"
+                    && meta.deletion_timestamp.is_some()
+                    && meta.finalizers.as_ref().is_none_or(Vec::is_empty)
+                {
+                    // Deleted through the API while a finalizer held it, which is gone now.
+                    let name = meta.name.as_deref().unwrap_or_default();
+                    doomed.push((kind, ns.to_string(), name.to_string()));
+                    continue;
+                }
                 let Some(owner) = meta
                     .owner_references
                     .iter()
