@@ -1069,9 +1069,19 @@ fn same_describe(k: &Kubectl, node: &Node, kind: &str, name: &str) {
             None => s,
         }
     };
-    let theirs = canonical(k.ok(&["describe", kind, name]));
-    let ours = canonical(nodectl_ok(node, &["describe", kind, name]));
-    assert_eq!(ours, theirs, "describe {kind} {name}");
+    // Pods that come and go (a crash-looping ReplicaSet's) may change between the two
+    // looks: a few tries.
+    let mut tries = 0;
+    loop {
+        let theirs = canonical(k.ok(&["describe", kind, name]));
+        let ours = canonical(nodectl_ok(node, &["describe", kind, name]));
+        tries += 1;
+        if ours == theirs || tries == 5 {
+            assert_eq!(ours, theirs, "describe {kind} {name}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: IMG\n        command: [/bin/busybox, sleep, '3600']\n";

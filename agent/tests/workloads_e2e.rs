@@ -7,7 +7,8 @@
 //!   agent killed -9 in the middle runs no pod twice;
 //! - a Job whose pods fail, backoffLimit 2: 3 failed pods, condition Failed
 //!   BackoffLimitExceeded; a Job past activeDeadlineSeconds: its pod killed, DeadlineExceeded;
-//!   a finished Job's `ttlSecondsAfterFinished` removes only its document from a file of
+//!   an Indexed Job's successPolicy met by index 0 stops the other indexes (Complete,
+//!   SuccessPolicy); a finished Job's `ttlSecondsAfterFinished` removes only its document from a file of
 //!   several; a Namespace's file removed by hand removes the documents of that namespace from
 //!   other files (their pod stops), keeping the rest;
 //! - a Deployment of 10 replicas rolled to a new image with maxSurge 3 / maxUnavailable 0:
@@ -244,6 +245,18 @@ fn job_backoff_limit_and_deadline() {
         job("slow", "  activeDeadlineSeconds: 3", "sleep 3600", "Never"),
     )
     .unwrap();
+    // An Indexed Job whose successPolicy is met when index 0 succeeds: the other indexes
+    // (sleeping) are stopped, the Job Complete with reason SuccessPolicy.
+    std::fs::write(
+        node.dir("manifests/early.yaml"),
+        job(
+            "early",
+            "  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  successPolicy:\n    rules:\n    - succeededIndexes: '0'",
+            "[ $JOB_COMPLETION_INDEX = 0 ] || sleep 3600",
+            "Never",
+        ),
+    )
+    .unwrap();
     // A finished Job with ttlSecondsAfterFinished in a file of several documents: only its
     // document goes.
     let kept = "# kept as written\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  a: b\n";
@@ -284,6 +297,21 @@ fn job_backoff_limit_and_deadline() {
             .iter()
             .all(|(_, ph)| ph != "Running")
     });
+    wait_until("early: Complete by its successPolicy", 60, &node, || {
+        has_condition(
+            &status_of(&node, "Job", "early"),
+            "Complete",
+            Some("SuccessPolicy"),
+        )
+    });
+    let early = pods_labelled(&node, "job-name", "early");
+    assert!(
+        early
+            .iter()
+            .all(|(_, ph)| ph != "Running" && ph != "Pending"),
+        "{early:?}"
+    );
+    assert_eq!(status_of(&node, "Job", "early")["completedIndexes"], "0");
     wait_until(
         "quick's document removed (ttlSecondsAfterFinished)",
         30,

@@ -31,8 +31,11 @@
 //! the pods present (the real controller keeps it in memory); a failed pod deleted by a user
 //! therefore no longer delays a replacement.
 //!
-//! Not done: `backoffLimitPerIndex`/`maxFailedIndexes`, `successPolicy` and `managedBy`
-//! (they are validated as far as their types go, and ignored by `sync`).
+//! An Indexed Job's `successPolicy` ends it as soon as one of its rules is met: the remaining
+//! pods are deleted, `SuccessCriteriaMet` then `Complete` with reason `SuccessPolicy`.
+//!
+//! Not done: `backoffLimitPerIndex`/`maxFailedIndexes` and `managedBy` (they are validated
+//! as far as their types go, and ignored by `sync`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -82,6 +85,8 @@ const INDEXED: &str = "Indexed";
 const REASON_COMPLETIONS_REACHED: &str = "CompletionsReached";
 const MESSAGE_COMPLETIONS_REACHED: &str = "Reached expected number of succeeded pods";
 const REASON_BACKOFF_LIMIT: &str = "BackoffLimitExceeded";
+/// An Indexed Job's `successPolicy` matched.
+const REASON_SUCCESS_POLICY: &str = "SuccessPolicy";
 const MESSAGE_BACKOFF_LIMIT: &str = "Job has reached the specified backoff limit";
 const REASON_DEADLINE: &str = "DeadlineExceeded";
 const MESSAGE_DEADLINE: &str = "Job was active longer than specified deadline";
@@ -367,6 +372,48 @@ pub fn validate_spec(
             &path.child("backoffLimitPerIndex"),
             "requires indexed completion mode",
         ));
+    }
+    if let Some(sp) = &spec.success_policy {
+        let sp_path = path.child("successPolicy");
+        if mode != INDEXED {
+            errs.push(FieldError::forbidden(
+                &sp_path,
+                "requires indexed completion mode",
+            ));
+        } else if sp.rules.is_empty() {
+            errs.push(FieldError::required(
+                &sp_path.child("rules"),
+                "at least one rules must be specified when the successPolicy is specified",
+            ));
+        }
+        for (i, rule) in sp.rules.iter().enumerate() {
+            let rule_path = sp_path.child("rules").index(i);
+            if rule.succeeded_count.is_none() && rule.succeeded_indexes.is_none() {
+                errs.push(FieldError::required(
+                    &rule_path,
+                    "at least one of succeededCount or succeededIndexes must be specified",
+                ));
+            }
+            if let Some(c) = rule.succeeded_count {
+                if c < 0 {
+                    errs.push(FieldError::invalid(
+                        &rule_path.child("succeededCount"),
+                        c,
+                        "must be greater than or equal to 0",
+                    ));
+                } else if let Some(n) = spec.completions
+                    && c > n
+                {
+                    errs.push(FieldError::invalid(
+                        &rule_path.child("succeededCount"),
+                        c,
+                        &format!(
+                            "must be less than or equal to {n} (the number of specified completions)"
+                        ),
+                    ));
+                }
+            }
+        }
     }
     if let Some(policy) = spec.pod_replacement_policy.as_deref() {
         if !matches!(policy, "TerminatingOrFailed" | "Failed") {
@@ -1193,6 +1240,17 @@ pub fn sync(
         succeeded = succeeded_indexes.len() as i32;
     }
 
+    if finish.is_none()
+        && indexed
+        && let Some(message) = match_success_policy(spec, cx.completions, &succeeded_indexes)
+    {
+        // Success before every index succeeded: the rest are deleted, then Complete.
+        finish = Some(Finish::Success {
+            reason: REASON_SUCCESS_POLICY.to_string(),
+            message,
+        });
+    }
+
     if finish.is_some() {
         // Delete what still runs (keeping the finalizers: they are counted as failed below).
         for p in &active_pods {
@@ -1272,6 +1330,41 @@ pub fn sync(
         &unc_failed,
     );
     cx.finish(status)
+}
+
+/// An Indexed Job's `successPolicy` (`matchSuccessPolicy`): the first rule (in order) that
+/// the succeeded indexes satisfy — all its `succeededIndexes`, or `succeededCount` of them, or
+/// `succeededCount` indexes of any — as the condition message "Matched rules at index N".
+fn match_success_policy(spec: &JobSpec, completions: i32, succeeded: &Indexes) -> Option<String> {
+    let policy = spec.success_policy.as_ref()?;
+    if succeeded.is_empty() {
+        return None;
+    }
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let count = rule.succeeded_count.and_then(|c| usize::try_from(c).ok());
+        let matched = match rule.succeeded_indexes.as_deref() {
+            Some(s) => {
+                let required = Indexes::parse(s, completions);
+                if required.is_empty() {
+                    continue;
+                }
+                let done = required
+                    .0
+                    .iter()
+                    .filter(|&&x| succeeded.contains(x))
+                    .count();
+                match count {
+                    Some(c) => done >= c,
+                    None => done == required.len(),
+                }
+            }
+            None => count.is_some_and(|c| succeeded.len() >= c),
+        };
+        if matched {
+            return Some(format!("Matched rules at index {i}"));
+        }
+    }
+    None
 }
 
 impl Ctx<'_> {

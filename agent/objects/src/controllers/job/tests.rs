@@ -1234,3 +1234,120 @@ fn validation_errors_as_the_api_server() {
         vec!["spec.template.spec.containers[0].image: Required value"]
     );
 }
+
+#[test]
+fn success_policy_rules() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let rule = |indexes: Option<&str>, count: Option<i32>| SuccessPolicyRule {
+        succeeded_indexes: indexes.map(str::to_string),
+        succeeded_count: count,
+    };
+    let spec = |rules: Vec<SuccessPolicyRule>| JobSpec {
+        success_policy: Some(SuccessPolicy { rules }),
+        ..Default::default()
+    };
+    let done = |s: &str| Indexes::parse(s, 10);
+    for (rules, succeeded, want) in [
+        // All of the rule's indexes.
+        (vec![rule(Some("0,2"), None)], "0", None),
+        (vec![rule(Some("0,2"), None)], "0-2", Some(0)),
+        // Some of them.
+        (vec![rule(Some("0-4"), Some(2))], "3", None),
+        (vec![rule(Some("0-4"), Some(2))], "3,4,9", Some(0)),
+        // Any indexes.
+        (vec![rule(None, Some(3))], "1,5", None),
+        (vec![rule(None, Some(3))], "1,5,7", Some(0)),
+        // The first rule met is named.
+        (
+            vec![rule(Some("9"), None), rule(None, Some(1))],
+            "4",
+            Some(1),
+        ),
+        // Nothing succeeded yet: no rule is met.
+        (vec![rule(None, Some(0))], "", None),
+    ] {
+        assert_eq!(
+            match_success_policy(&spec(rules.clone()), 10, &done(succeeded)),
+            want.map(|i| format!("Matched rules at index {i}")),
+            "{rules:?} with {succeeded:?}"
+        );
+    }
+    assert_eq!(
+        match_success_policy(&JobSpec::default(), 10, &done("0-9")),
+        None
+    );
+}
+
+#[test]
+fn success_policy_ends_an_indexed_job_early() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let mut j = job(Some(3), Some(3));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_indexes: Some("0".into()),
+            succeeded_count: None,
+        }],
+    });
+    let mut sim = Sim::new(j);
+    sim.sync();
+    assert_eq!(sim.live(), vec!["pi-0-00001", "pi-1-00002", "pi-2-00003"]);
+    // Index 0 succeeds: the others are deleted, SuccessCriteriaMet first.
+    sim.now = at(3);
+    set_phase(sim.pod_mut("pi-0-00001"), "Succeeded", 0, at(3));
+    let s = sim.sync();
+    assert_eq!(deleted(&s), vec!["pi-1-00002", "pi-2-00003"]);
+    assert_eq!(
+        conditions(&s.status),
+        vec![cond("SuccessCriteriaMet", "True", "SuccessPolicy")]
+    );
+    assert!(!is_finished(&sim.job));
+    // Once they are gone: Complete, with the same reason.
+    sim.kill_deleting();
+    sim.settle();
+    let st = sim.status();
+    assert_eq!(
+        conditions(st),
+        vec![
+            cond("SuccessCriteriaMet", "True", "SuccessPolicy"),
+            cond("Complete", "True", "SuccessPolicy")
+        ]
+    );
+    assert_eq!(st.completed_indexes.as_deref(), Some("0"));
+    assert_eq!(st.succeeded, Some(1));
+    assert_eq!(sim.created.len(), 3, "no index made again");
+}
+
+#[test]
+fn success_policy_validation() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let mut j = job(Some(3), Some(1));
+    spec_mut(&mut j).success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule::default()],
+    });
+    let errs = |j: &Job| -> Vec<String> { validate(j).iter().map(ToString::to_string).collect() };
+    assert!(
+        errs(&j).contains(
+            &"spec.successPolicy: Forbidden: requires indexed completion mode".to_string()
+        ),
+        "{:?}",
+        errs(&j)
+    );
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    assert!(
+        errs(&j).contains(&"spec.successPolicy.rules[0]: Required value: at least one of succeededCount or succeededIndexes must be specified".to_string()),
+        "{:?}",
+        errs(&j)
+    );
+    spec_mut(&mut j).success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_count: Some(4),
+            succeeded_indexes: None,
+        }],
+    });
+    assert!(
+        errs(&j).contains(&"spec.successPolicy.rules[0].succeededCount: Invalid value: 4: must be less than or equal to 3 (the number of specified completions)".to_string()),
+        "{:?}",
+        errs(&j)
+    );
+}
