@@ -8,7 +8,7 @@
 //! - a Job whose pods fail, backoffLimit 2: 3 failed pods, condition Failed
 //!   BackoffLimitExceeded; a Job past activeDeadlineSeconds: its pod killed, DeadlineExceeded;
 //!   an Indexed Job's successPolicy met by index 0 stops the other indexes (Complete,
-//!   SuccessPolicy); a finished Job's `ttlSecondsAfterFinished` removes only its document from a file of
+//!   SuccessPolicy); backoffLimitPerIndex 0 fails index 1 alone (Failed, FailedIndexes); a finished Job's `ttlSecondsAfterFinished` removes only its document from a file of
 //!   several; a Namespace's file removed by hand removes the documents of that namespace from
 //!   other files (their pod stops), keeping the rest;
 //! - a Deployment of 10 replicas rolled to a new image with maxSurge 3 / maxUnavailable 0:
@@ -257,6 +257,18 @@ fn job_backoff_limit_and_deadline() {
         ),
     )
     .unwrap();
+    // An Indexed Job with backoffLimitPerIndex 0 whose index 1 fails: that index is failed
+    // for good, index 0 succeeds, the Job fails with FailedIndexes.
+    std::fs::write(
+        node.dir("manifests/perindex.yaml"),
+        job(
+            "perindex",
+            "  completionMode: Indexed\n  completions: 2\n  parallelism: 2\n  backoffLimitPerIndex: 0",
+            "[ $JOB_COMPLETION_INDEX = 0 ]",
+            "Never",
+        ),
+    )
+    .unwrap();
     // A finished Job with ttlSecondsAfterFinished in a file of several documents: only its
     // document goes.
     let kept = "# kept as written\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  a: b\n";
@@ -304,6 +316,20 @@ fn job_backoff_limit_and_deadline() {
             Some("SuccessPolicy"),
         )
     });
+    wait_until("perindex: Failed with FailedIndexes", 60, &node, || {
+        has_condition(
+            &status_of(&node, "Job", "perindex"),
+            "Failed",
+            Some("FailedIndexes"),
+        )
+    });
+    let st = status_of(&node, "Job", "perindex");
+    assert_eq!(
+        (&st["failedIndexes"], &st["completedIndexes"]),
+        (&Value::from("1"), &Value::from("0")),
+        "{st}"
+    );
+    assert_eq!(pods_labelled(&node, "job-name", "perindex").len(), 2);
     let early = pods_labelled(&node, "job-name", "early");
     assert!(
         early

@@ -34,8 +34,16 @@
 //! An Indexed Job's `successPolicy` ends it as soon as one of its rules is met: the remaining
 //! pods are deleted, `SuccessCriteriaMet` then `Complete` with reason `SuccessPolicy`.
 //!
-//! Not done: `backoffLimitPerIndex`/`maxFailedIndexes` and `managedBy` (they are validated
-//! as far as their types go, and ignored by `sync`).
+//! `backoffLimitPerIndex` (Indexed Jobs): each pod carries the failures of its index before
+//! it (`batch.kubernetes.io/job-index-failure-count`); an index whose failures pass the limit
+//! is failed for good (`status.failedIndexes`, no pod made for it again); more failed indexes
+//! than `maxFailedIndexes` fail the Job (`MaxFailedIndexesExceeded`), and so do failed
+//! indexes once every index succeeded or failed (`FailedIndexes`). The replacement delay is
+//! the Job's back-off, not one per index.
+//!
+//! A pod failure policy rule with action `FailIndex` fails the pod's index at once.
+//!
+//! Not done: `managedBy` (validated as far as its type goes, and ignored by `sync`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -87,6 +95,13 @@ const MESSAGE_COMPLETIONS_REACHED: &str = "Reached expected number of succeeded 
 const REASON_BACKOFF_LIMIT: &str = "BackoffLimitExceeded";
 /// An Indexed Job's `successPolicy` matched.
 const REASON_SUCCESS_POLICY: &str = "SuccessPolicy";
+const REASON_MAX_FAILED_INDEXES: &str = "MaxFailedIndexesExceeded";
+const MESSAGE_MAX_FAILED_INDEXES: &str =
+    "Job has exceeded the specified maximal number of failed indexes";
+const REASON_FAILED_INDEXES: &str = "FailedIndexes";
+const MESSAGE_FAILED_INDEXES: &str = "Job has failed indexes";
+/// The failures of its index before a pod (`backoffLimitPerIndex`), on the pod.
+pub const INDEX_FAILURE_COUNT_ANNOTATION: &str = "batch.kubernetes.io/job-index-failure-count";
 const MESSAGE_BACKOFF_LIMIT: &str = "Job has reached the specified backoff limit";
 const REASON_DEADLINE: &str = "DeadlineExceeded";
 const MESSAGE_DEADLINE: &str = "Job was active longer than specified deadline";
@@ -373,6 +388,21 @@ pub fn validate_spec(
             "requires indexed completion mode",
         ));
     }
+    if let Some(m) = spec.max_failed_indexes {
+        if spec.backoff_limit_per_index.is_none() {
+            errs.push(FieldError::required(
+                &path.child("backoffLimitPerIndex"),
+                "when maxFailedIndexes is specified",
+            ));
+        }
+        if spec.completions.is_some_and(|c| m > c) {
+            errs.push(FieldError::invalid(
+                &path.child("maxFailedIndexes"),
+                m,
+                "must be less than or equal to completions",
+            ));
+        }
+    }
     if let Some(sp) = &spec.success_policy {
         let sp_path = path.child("successPolicy");
         if mode != INDEXED {
@@ -645,6 +675,17 @@ struct PodView<'a> {
     index: Option<i32>,
 }
 
+/// The failures of `p`'s index before it (its `job-index-failure-count` annotation).
+fn index_failures_before(p: &PodView) -> i32 {
+    p.pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INDEX_FAILURE_COUNT_ANNOTATION))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 impl PodView<'_> {
     fn terminal(&self) -> bool {
         matches!(self.phase, "Succeeded" | "Failed")
@@ -728,6 +769,8 @@ struct PolicyMatch {
     fail_job: Option<String>,
     /// Whether the failure counts towards `backoffLimit`.
     count: bool,
+    /// A FailIndex rule: the pod's index is failed at once (`backoffLimitPerIndex`).
+    fail_index: bool,
 }
 
 fn match_pod_failure_policy(pfp: &PodFailurePolicy, pod: &Pod, namespace: &str) -> PolicyMatch {
@@ -737,14 +780,22 @@ fn match_pod_failure_policy(pfp: &PodFailurePolicy, pod: &Pod, namespace: &str) 
         "Ignore" => PolicyMatch {
             fail_job: None,
             count: false,
+            fail_index: false,
         },
         "FailJob" => PolicyMatch {
             fail_job: Some(message),
             count: true,
+            fail_index: false,
+        },
+        "FailIndex" => PolicyMatch {
+            fail_job: None,
+            count: true,
+            fail_index: true,
         },
         _ => PolicyMatch {
             fail_job: None,
             count: true,
+            fail_index: false,
         },
     };
     for (i, rule) in pfp.rules.iter().enumerate() {
@@ -800,6 +851,7 @@ fn match_pod_failure_policy(pfp: &PodFailurePolicy, pod: &Pod, namespace: &str) 
     PolicyMatch {
         fail_job: None,
         count: true,
+        fail_index: false,
     }
 }
 
@@ -1039,6 +1091,7 @@ impl Ctx<'_> {
             None => PolicyMatch {
                 fail_job: None,
                 count: true,
+                fail_index: false,
             },
         }
     }
@@ -1240,6 +1293,48 @@ pub fn sync(
         succeeded = succeeded_indexes.len() as i32;
     }
 
+    // backoffLimitPerIndex: an index whose pod failed more than that many times before is
+    // failed for good (`status.failedIndexes`); too many failed indexes fail the Job.
+    let per_index = spec.backoff_limit_per_index.filter(|_| indexed);
+    let mut failed_indexes = Indexes::default();
+    if let Some(limit) = per_index {
+        failed_indexes = Indexes::parse(
+            status.failed_indexes.as_deref().unwrap_or(""),
+            cx.completions,
+        );
+        for p in views
+            .iter()
+            .filter(|p| p.finalizer && cx.is_pod_failed(p) && cx.policy(p).count)
+        {
+            if let Some(i) = p.index
+                && !succeeded_indexes.contains(i)
+                && (index_failures_before(p) + 1 > limit || cx.policy(p).fail_index)
+            {
+                failed_indexes.insert(i);
+            }
+        }
+        if finish.is_none() {
+            if spec
+                .max_failed_indexes
+                .is_some_and(|m| failed_indexes.len() as i64 > i64::from(m))
+            {
+                finish = Some(Finish::Failure {
+                    reason: REASON_MAX_FAILED_INDEXES.to_string(),
+                    message: MESSAGE_MAX_FAILED_INDEXES.to_string(),
+                });
+            } else if !failed_indexes.is_empty()
+                && (succeeded_indexes.len() + failed_indexes.len()) as i64
+                    >= i64::from(cx.completions)
+            {
+                finish = Some(Finish::Failure {
+                    reason: REASON_FAILED_INDEXES.to_string(),
+                    message: MESSAGE_FAILED_INDEXES.to_string(),
+                });
+            }
+        }
+        status.failed_indexes = Some(failed_indexes.to_string());
+    }
+
     if finish.is_none()
         && indexed
         && let Some(message) = match_success_policy(spec, cx.completions, &succeeded_indexes)
@@ -1262,12 +1357,17 @@ pub fn sync(
     } else {
         let mut managed = false;
         if job.metadata.deletion_timestamp.is_none() {
+            // Failed indexes are done too: no pod is made for them again.
+            let mut done_indexes = succeeded_indexes.clone();
+            for i in failed_indexes.0.iter() {
+                done_indexes.insert(*i);
+            }
             let m = manage(
                 &mut cx,
                 &active_pods,
                 &views,
-                succeeded,
-                &succeeded_indexes,
+                succeeded + failed_indexes.len() as i32,
+                &done_indexes,
                 backoff,
                 terminating,
                 suffixes,
@@ -1564,7 +1664,25 @@ fn manage(
             .collect();
     }
     for index in indexes {
-        let pod = new_pod(cx, index, suffixes);
+        let mut pod = new_pod(cx, index, suffixes);
+        if cx.spec.backoff_limit_per_index.is_some()
+            && let Some(i) = index
+        {
+            // The failures of the index so far: one more than its latest failed pod's.
+            let before = views
+                .iter()
+                .filter(|p| p.index == Some(i) && cx.is_pod_failed(p))
+                .map(|p| index_failures_before(p) + 1)
+                .max()
+                .unwrap_or(0);
+            pod.metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(
+                    INDEX_FAILURE_COUNT_ANNOTATION.to_string(),
+                    before.to_string(),
+                );
+        }
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         cx.actions.push(Action::CreatePod(Box::new(pod)));
         cx.event(
@@ -1783,6 +1901,8 @@ fn track(
         let why = match reason.as_str() {
             REASON_DEADLINE => ControllerReason::DeadlineExceeded,
             REASON_POD_FAILURE_POLICY => ControllerReason::PodFailurePolicy,
+            REASON_MAX_FAILED_INDEXES => ControllerReason::MaxFailedIndexesExceeded,
+            REASON_FAILED_INDEXES => ControllerReason::FailedIndexes,
             _ => ControllerReason::BackoffLimitExceeded,
         };
         cx.event(why, message.clone());

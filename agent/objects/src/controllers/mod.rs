@@ -134,6 +134,10 @@ pub enum ControllerReason {
     /// A Deployment's or DaemonSet's selector is empty (it would select every pod):
     /// `This deployment is selecting all pods. A non-empty selector is required.`
     SelectingAll,
+    /// An Indexed Job with `backoffLimitPerIndex` failed more indexes than `maxFailedIndexes`.
+    MaxFailedIndexesExceeded,
+    /// An Indexed Job with `backoffLimitPerIndex` ended with failed indexes.
+    FailedIndexes,
     /// A DaemonSet found its pod Failed and deletes it (with back-off):
     /// `Found failed daemon pod default/ds-x on node n, will try to kill it`.
     FailedDaemonPod,
@@ -165,6 +169,8 @@ impl ControllerReason {
             ControllerReason::DeploymentRollback => "DeploymentRollback",
             ControllerReason::SelectingAll => "SelectingAll",
             ControllerReason::FailedDaemonPod => "FailedDaemonPod",
+            ControllerReason::MaxFailedIndexesExceeded => "MaxFailedIndexesExceeded",
+            ControllerReason::FailedIndexes => "FailedIndexes",
         }
     }
 
@@ -182,7 +188,9 @@ impl ControllerReason {
             | ControllerReason::UnknownTimeZone
             | ControllerReason::UnexpectedJob
             | ControllerReason::SelectingAll
-            | ControllerReason::FailedDaemonPod => EventType::Warning,
+            | ControllerReason::FailedDaemonPod
+            | ControllerReason::MaxFailedIndexesExceeded
+            | ControllerReason::FailedIndexes => EventType::Warning,
             ControllerReason::SuccessfulCreate
             | ControllerReason::SuccessfulDelete
             | ControllerReason::Completed

@@ -1351,3 +1351,131 @@ fn success_policy_validation() {
         errs(&j)
     );
 }
+
+#[test]
+fn backoff_limit_per_index_fails_an_index_not_the_job() {
+    let mut j = job(Some(3), Some(3));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).backoff_limit_per_index = Some(1);
+    spec_mut(&mut j).backoff_limit = None;
+    defaults(&mut j);
+    assert_eq!(spec_mut(&mut j).backoff_limit, Some(i32::MAX));
+    let mut sim = Sim::new(j);
+    let s = sim.sync();
+    let Action::CreatePod(p) = &s.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        p.metadata.annotations.as_ref().unwrap()[INDEX_FAILURE_COUNT_ANNOTATION],
+        "0"
+    );
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some(""));
+    // Index 1 fails once: it is tried again (after the back-off), its pod saying so.
+    sim.now = at(2);
+    set_phase(sim.pod_mut("pi-1-00002"), "Failed", 1, at(2));
+    sim.settle();
+    sim.now = at(20);
+    sim.settle();
+    let retry = sim
+        .live()
+        .into_iter()
+        .find(|n| n.starts_with("pi-1-"))
+        .unwrap();
+    assert_eq!(
+        sim.pod_mut(&retry).metadata.annotations.as_ref().unwrap()[INDEX_FAILURE_COUNT_ANNOTATION],
+        "1"
+    );
+    // It fails again: the index is failed for good, not tried a third time.
+    set_phase(sim.pod_mut(&retry), "Failed", 1, at(20));
+    sim.now = at(60);
+    sim.settle();
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some("1"));
+    assert!(
+        !sim.live().iter().any(|n| n.starts_with("pi-1-")),
+        "{:?}",
+        sim.live()
+    );
+    assert!(!is_finished(&sim.job));
+    // The others succeed: the Job fails for its failed index.
+    sim.finish_all("Succeeded", 0);
+    sim.settle();
+    let st = sim.status();
+    assert_eq!(st.completed_indexes.as_deref(), Some("0,2"));
+    assert_eq!(st.failed, Some(2));
+    assert_eq!(
+        conditions(st),
+        vec![
+            cond("FailureTarget", "True", "FailedIndexes"),
+            cond("Failed", "True", "FailedIndexes")
+        ]
+    );
+    assert!(sim.all_events().contains(&(
+        ControllerReason::FailedIndexes,
+        "Job has failed indexes".into()
+    )));
+}
+
+#[test]
+fn max_failed_indexes_fails_the_job_at_once() {
+    let mut j = job(Some(4), Some(2));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).backoff_limit_per_index = Some(0);
+    spec_mut(&mut j).max_failed_indexes = Some(0);
+    spec_mut(&mut j).backoff_limit = None;
+    defaults(&mut j);
+    let mut sim = Sim::new(j);
+    sim.sync();
+    sim.now = at(2);
+    set_phase(sim.pod_mut("pi-0-00001"), "Failed", 1, at(2));
+    let s = sim.sync();
+    // The other running pod is deleted; FailureTarget first.
+    assert_eq!(deleted(&s), vec!["pi-1-00002"]);
+    assert_eq!(
+        conditions(&s.status),
+        vec![cond("FailureTarget", "True", "MaxFailedIndexesExceeded")]
+    );
+    sim.kill_deleting();
+    sim.settle();
+    assert_eq!(
+        conditions(sim.status()).last().unwrap(),
+        &cond("Failed", "True", "MaxFailedIndexesExceeded")
+    );
+    assert_eq!(sim.created.len(), 2, "no index tried again");
+}
+
+#[test]
+fn max_failed_indexes_validation() {
+    let mut j = job(Some(3), Some(1));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).max_failed_indexes = Some(4);
+    let errs: Vec<String> = validate(&j).iter().map(ToString::to_string).collect();
+    assert!(
+        errs.contains(
+            &"spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified"
+                .to_string()
+        ) && errs.contains(
+            &"spec.maxFailedIndexes: Invalid value: 4: must be less than or equal to completions"
+                .to_string()
+        ),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn fail_index_rule_fails_the_index_at_once() {
+    let mut j = job(Some(2), Some(2));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).backoff_limit_per_index = Some(5);
+    spec_mut(&mut j).backoff_limit = None;
+    spec_mut(&mut j).pod_failure_policy = Some(PodFailurePolicy {
+        rules: vec![exit_rule("FailIndex", vec![42])],
+    });
+    defaults(&mut j);
+    let mut sim = Sim::new(j);
+    sim.sync();
+    sim.now = at(2);
+    set_phase(sim.pod_mut("pi-1-00002"), "Failed", 42, at(2));
+    sim.settle();
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some("1"));
+    assert_eq!(sim.live(), vec!["pi-0-00001"], "index 1 not tried again");
+}
