@@ -1,7 +1,7 @@
 //! `nodectl`: the operator's CLI. Image commands work on the node's image store directly (its
-//! file locks make that safe next to a running nodelet); pod commands (`ps` / `get pods`,
-//! `logs`, `describe`, `top`, `exec`) talk to nodelet over its API socket (`--socket` or
-//! `NODELET_SOCKET`). `exec` creates its process itself through the runtime library (see
+//! file locks make that safe next to a running nodelet); pod and workload commands (`ps` /
+//! `get`, `logs`, `describe`, `top`, `exec`, `scale`, `rollout`, `create job`) talk to nodelet
+//! over its API socket (`--socket` or `NODELET_SOCKET`). `exec` creates its process itself through the runtime library (see
 //! `exec.rs`), so it never starts a multi-threaded runtime.
 
 mod create;
