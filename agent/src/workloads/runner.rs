@@ -43,6 +43,10 @@ const ORDER: [&str; 5] = ["CronJob", "Deployment", "Job", "ReplicaSet", "DaemonS
 /// them).
 const KEPT_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/// How long a declared Namespace must stay gone before what is in it is deleted: a file
+/// renamed or rewritten by an editor may be missing from one snapshot.
+const NAMESPACE_GONE_FOR: Duration = Duration::from_secs(2);
+
 /// Passes in a row made at once because statuses changed (owners see their children's new
 /// status); after that, one a second while statuses keep changing.
 const MAX_REPASSES: u32 = 10;
@@ -128,6 +132,8 @@ pub struct Workloads {
     declared: BTreeMap<String, (std::path::PathBuf, bool)>,
     /// Passes in a row made at once because statuses changed.
     repasses: u32,
+    /// Declared Namespaces (record UIDs) seen gone, and since when.
+    namespaces_gone: BTreeMap<String, Instant>,
 }
 
 /// `metadata.creationTimestamp`, `generation` and `status` from the record.
@@ -176,6 +182,7 @@ impl Workloads {
             suffixes: RandomSuffixes,
             declared: BTreeMap::new(),
             repasses: 0,
+            namespaces_gone: BTreeMap::new(),
         })
     }
 
@@ -385,7 +392,9 @@ impl Workloads {
                 }
             }
         }
-        self.collect_garbage(snap, &seen_uids);
+        if let Some(again) = self.collect_garbage(snap, &seen_uids, now) {
+            next = Some(next.map_or(again, |n| n.min(again)));
+        }
         // A status written in this pass is an input of owners synced before it (a CronJob
         // sees its Job complete): look again at once — a few passes in a row, then once a
         // second (a controller whose status changed every pass must not spin).
@@ -657,7 +666,13 @@ impl Workloads {
     /// Removes what controllers made whose controller is gone, and records of objects that
     /// are gone — unless the owner's manifest file is only invalid for now (its last good
     /// version still counts; the owner's UID is its identity, so it can be checked).
-    fn collect_garbage(&mut self, snap: &Snapshot, alive: &BTreeSet<String>) {
+    /// When to look again (a Namespace seen gone, not yet for long enough).
+    fn collect_garbage(
+        &mut self,
+        snap: &Snapshot,
+        alive: &BTreeSet<String>,
+        now: Instant,
+    ) -> Option<Duration> {
         let broken: Vec<&Path> = snap
             .files
             .iter()
@@ -713,7 +728,7 @@ impl Workloads {
                 tracing::warn!("garbage collection: {e}");
             }
         }
-        let gone: Vec<String> = {
+        let mut gone: Vec<String> = {
             let records = self.records.read().unwrap_or_else(|p| p.into_inner());
             records
                 .iter()
@@ -726,8 +741,26 @@ impl Workloads {
                 .map(|(uid, _)| uid.clone())
                 .collect()
         };
+        // A Namespace counts as gone only after it stayed gone for a moment.
+        self.namespaces_gone.retain(|uid, _| gone.contains(uid));
+        let mut again = None;
+        {
+            let records = self.records.read().unwrap_or_else(|p| p.into_inner());
+            gone.retain(|uid| {
+                if records.get(uid).is_none_or(|r| r.kind != "Namespace") {
+                    return true;
+                }
+                let since = *self.namespaces_gone.entry(uid.clone()).or_insert(now);
+                let left = NAMESPACE_GONE_FOR.saturating_sub(now.duration_since(since));
+                if left.is_zero() {
+                    return true;
+                }
+                again = Some(again.map_or(left, |a: Duration| a.min(left)));
+                false
+            });
+        }
         if gone.is_empty() {
-            return;
+            return again;
         }
         self.empty_removed_namespaces(snap, &gone);
         let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
@@ -737,7 +770,9 @@ impl Workloads {
             if let Err(e) = self.store.forget(&uid) {
                 tracing::warn!("garbage collection: {e}");
             }
+            self.namespaces_gone.remove(&uid);
         }
+        again
     }
 
     /// A declared Namespace that is gone for good (its record's UID is in `gone`) takes
