@@ -1341,6 +1341,21 @@ fn workloads(k: &Kubectl, node: &Node) {
             && history.lines().any(|l| l.starts_with("4 ")),
         "{history}"
     );
+    // One revision's pod template (its ReplicaSet's, pod-template-hash and all).
+    let rev = same_output(
+        k,
+        node,
+        &["rollout", "history", "deployment/web", "--revision=4"],
+    );
+    assert!(
+        rev.starts_with("deployment.apps/web with revision #4\nPod Template:\n"),
+        "{rev}"
+    );
+    same_error(
+        k,
+        node,
+        &["rollout", "history", "deployment/web", "--revision=9"],
+    );
     // pause and resume, and kubectl's errors for pausing twice and resuming twice.
     assert_eq!(
         nodectl_ok(node, &["rollout", "pause", "deployment/web"]),
@@ -1539,6 +1554,7 @@ fn workloads(k: &Kubectl, node: &Node) {
         std::thread::sleep(Duration::from_millis(200));
     }
     same_output(k, node, &["rollout", "history", "ds/agent"]);
+    same_output(k, node, &["rollout", "history", "ds/agent", "--revision=3"]);
     // The pod is being replaced: the two may look at different moments.
     let t = Instant::now();
     loop {

@@ -97,7 +97,10 @@ pub enum Verb {
         watch: bool,
         timeout: Duration,
     },
-    History,
+    /// The table, or (`revision` > 0) that revision's pod template.
+    History {
+        revision: i64,
+    },
     Undo {
         to_revision: i64,
     },
@@ -138,7 +141,28 @@ pub async fn rollout(
     let line = |op: &str| format!("{}/{name} {op}", kind.kind_group());
     match verb {
         Verb::Status { watch, timeout } => status(client, ns, kind, name, *watch, *timeout).await,
-        Verb::History => {
+        Verb::History { revision } if *revision > 0 => {
+            let template = match kind {
+                RolloutKind::Deployment => {
+                    let d: Deployment = client.object(ns, name).await?;
+                    let rss = replicasets_of(client, ns, &d).await?;
+                    rollout::deployment_revision_template(&d, &rss, *revision)
+                }
+                RolloutKind::DaemonSet => {
+                    let ds: DaemonSet = client.object(ns, name).await?;
+                    let revs = revisions_of(client, ns, &ds).await?;
+                    rollout::daemonset_revision_template(&ds, &revs, *revision)
+                }
+            }
+            .map_err(anyhow::Error::msg)?;
+            println!("{}", line(&format!("with revision #{revision}")));
+            println!(
+                "{}",
+                nodelet_objects::workload_describe::pod_template_text(&template)
+            );
+            Ok(())
+        }
+        Verb::History { .. } => {
             let history = match kind {
                 RolloutKind::Deployment => {
                     let d: Deployment = client.object(ns, name).await?;

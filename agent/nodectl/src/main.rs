@@ -254,8 +254,13 @@ enum RolloutWhat {
         #[arg(long, default_value = "0s")]
         timeout: String,
     },
-    /// The revisions and their change causes.
-    History(TargetArgs),
+    /// The revisions and their change causes (`--revision=N`: that revision's pod template).
+    History {
+        #[command(flatten)]
+        t: TargetArgs,
+        #[arg(long, default_value_t = 0)]
+        revision: i64,
+    },
     /// Back to the previous revision (or `--to-revision`).
     Undo {
         #[command(flatten)]
@@ -586,7 +591,7 @@ fn run(args: Cli) -> anyhow::Result<()> {
                         })?;
                     (t, deploy::Verb::Status { watch, timeout })
                 }
-                RolloutWhat::History(t) => (t, deploy::Verb::History),
+                RolloutWhat::History { t, revision } => (t, deploy::Verb::History { revision }),
                 RolloutWhat::Undo { t, to_revision } => (t, deploy::Verb::Undo { to_revision }),
                 RolloutWhat::Restart(t) => (t, deploy::Verb::Restart),
                 RolloutWhat::Pause(t) => (t, deploy::Verb::Pause),

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::{Value, json};
 
 use crate::controllers::deployment::{
@@ -186,6 +187,54 @@ pub fn history_table(history: &BTreeMap<i64, String>) -> String {
         t.push_str(&format!("{r}\t{cause}\n"));
     }
     tabbed(&t)
+}
+
+/// The template of revision `revision` (`rollout history --revision=N`): a Deployment's
+/// ReplicaSet's (with the ReplicaSet's change cause among its annotations, as kubectl shows
+/// it).
+pub fn deployment_revision_template(
+    d: &Deployment,
+    rss: &[ReplicaSet],
+    revision: i64,
+) -> Result<PodTemplateSpec, String> {
+    let rs = owned_by(d.metadata.uid.as_deref(), rss)
+        .into_iter()
+        .find(|rs| rs_revision(rs) == Some(revision))
+        .ok_or("unable to find the specified revision")?;
+    let mut t = rs.spec.template.clone().unwrap_or_default();
+    if let Some(cause) = annotation(&rs.metadata, CHANGE_CAUSE_ANNOTATION) {
+        t.metadata
+            .get_or_insert_with(Default::default)
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(CHANGE_CAUSE_ANNOTATION.to_string(), cause.to_string());
+    }
+    Ok(t)
+}
+
+/// The template of a DaemonSet's revision `revision`: its ControllerRevision's data applied
+/// (the data replaces the template).
+pub fn daemonset_revision_template(
+    ds: &DaemonSet,
+    revisions: &[ControllerRevision],
+    revision: i64,
+) -> Result<PodTemplateSpec, String> {
+    let uid = ds.metadata.uid.as_deref();
+    let r = revisions
+        .iter()
+        .filter(|r| uid.is_some() && crate::controllers::controller_uid(&r.metadata) == uid)
+        .find(|r| r.revision.unwrap_or(0) == revision)
+        .ok_or("unable to find the specified revision")?;
+    let mut t = r
+        .data
+        .0
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_default();
+    if let Some(o) = t.as_object_mut() {
+        o.remove("$patch");
+    }
+    serde_json::from_value(t).map_err(|e| format!("revision {revision}: {e}"))
 }
 
 /// What `rollout undo` does.
@@ -612,6 +661,31 @@ mod tests {
             "REVISION  CHANGE-CAUSE\n1         <none>\n2         kubectl set image\n"
         );
         assert_eq!(history_table(&BTreeMap::new()), "No rollout history found.");
+    }
+
+    #[test]
+    fn a_revision_s_template() {
+        let d = deployment(1, 1, 1, (1, 1, 1));
+        let rss = [
+            rs("web-a", "d-uid", Some("1"), "v1", None),
+            rs("web-b", "d-uid", Some("2"), "v2", Some("set image")),
+        ];
+        let t = deployment_revision_template(&d, &rss, 2).unwrap();
+        let meta = t.metadata.clone().unwrap();
+        assert_eq!(meta.labels.unwrap()[POD_TEMPLATE_HASH_LABEL], "web-b");
+        assert_eq!(
+            meta.annotations.unwrap()[CHANGE_CAUSE_ANNOTATION],
+            "set image"
+        );
+        assert_eq!(
+            deployment_revision_template(&d, &rss, 3),
+            Err("unable to find the specified revision".into())
+        );
+        let text = crate::workload_describe::pod_template_text(&t);
+        assert!(
+            text.starts_with("Pod Template:\n  Labels:\tapp=web\n\tpod-template-hash=web-b\n  Annotations:\tkubernetes.io/change-cause: set image\n  Containers:\n   c:\n"),
+            "{text:?}"
+        );
     }
 
     #[test]
