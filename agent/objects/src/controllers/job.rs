@@ -38,8 +38,8 @@
 //! it (`batch.kubernetes.io/job-index-failure-count`); an index whose failures pass the limit
 //! is failed for good (`status.failedIndexes`, no pod made for it again); more failed indexes
 //! than `maxFailedIndexes` fail the Job (`MaxFailedIndexesExceeded`), and so do failed
-//! indexes once every index succeeded or failed (`FailedIndexes`). The replacement delay is
-//! the Job's back-off, not one per index.
+//! indexes once every index succeeded or failed (`FailedIndexes`). Each index waits out its
+//! own back-off (10 s doubling with its failures, from its latest failed pod's finish).
 //!
 //! A pod failure policy rule with action `FailIndex` fails the pod's index at once.
 //!
@@ -1362,6 +1362,12 @@ pub fn sync(
             for i in failed_indexes.0.iter() {
                 done_indexes.insert(*i);
             }
+            // With backoffLimitPerIndex each index waits out its own back-off (in `manage`).
+            let backoff = if per_index.is_some() {
+                Duration::ZERO
+            } else {
+                backoff
+            };
             let m = manage(
                 &mut cx,
                 &active_pods,
@@ -1656,6 +1662,28 @@ fn manage(
                     .filter(|p| p.terminating())
                     .filter_map(|p| p.index),
             );
+        }
+        // backoffLimitPerIndex: an index whose pod failed waits out its own back-off (from
+        // its failures and its latest failed pod's finish), without holding the others up.
+        let mut waiting: Option<Duration> = None;
+        if cx.spec.backoff_limit_per_index.is_some() {
+            for i in 0..cx.completions {
+                let latest = views
+                    .iter()
+                    .filter(|p| p.index == Some(i) && cx.is_pod_failed(p))
+                    .filter_map(|p| Some((p.finish_time()?, index_failures_before(p) + 1)))
+                    .max();
+                if let Some((at, failures)) = latest {
+                    let left = backoff_remaining(u32::try_from(failures).unwrap_or(0), at, cx.now);
+                    if left > Duration::ZERO {
+                        taken.insert(i);
+                        waiting = Some(waiting.map_or(left, |w| w.min(left)));
+                    }
+                }
+            }
+        }
+        if let Some(w) = waiting {
+            cx.requeue_after(w);
         }
         indexes = (0..cx.completions)
             .filter(|i| !succeeded_indexes.contains(*i) && !taken.contains(i))

@@ -1479,3 +1479,27 @@ fn fail_index_rule_fails_the_index_at_once() {
     assert_eq!(sim.status().failed_indexes.as_deref(), Some("1"));
     assert_eq!(sim.live(), vec!["pi-0-00001"], "index 1 not tried again");
 }
+
+#[test]
+fn backoff_limit_per_index_delays_only_the_failed_index() {
+    let mut j = job(Some(3), Some(2));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).backoff_limit_per_index = Some(2);
+    spec_mut(&mut j).backoff_limit = None;
+    defaults(&mut j);
+    let mut sim = Sim::new(j);
+    sim.sync();
+    assert_eq!(sim.live(), vec!["pi-0-00001", "pi-1-00002"]);
+    // Index 0 fails at 1 s, index 1 succeeds at 2 s: index 2 starts at once, index 0 only
+    // after its own 10 s (a success elsewhere does not reset it).
+    set_phase(sim.pod_mut("pi-0-00001"), "Failed", 1, at(1));
+    sim.now = at(2);
+    set_phase(sim.pod_mut("pi-1-00002"), "Succeeded", 0, at(2));
+    let s = sim.sync();
+    assert_eq!(s.requeue_after, Some(Duration::from_secs(9)), "{s:?}");
+    sim.settle();
+    assert_eq!(sim.live(), vec!["pi-2-00003"]);
+    sim.now = at(11);
+    sim.settle();
+    assert_eq!(sim.live(), vec!["pi-2-00003", "pi-0-00004"]);
+}
