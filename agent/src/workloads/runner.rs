@@ -3,8 +3,9 @@
 //! DaemonSet through its pure controller (`nodelet_objects::controllers`, called in
 //! [`super::dispatch`]), persists each status before acting, then carries the actions out as
 //! files in the [`Store`] and records the events. Afterwards it collects garbage: what a
-//! controller made whose owner is gone (background cascading deletion), and records of
-//! objects that no longer exist.
+//! controller made whose owner is gone (background cascading deletion), pods whose deletion
+//! waited for a finalizer that is gone, records of objects that no longer exist, and every
+//! document of a namespace whose declared Namespace object is gone.
 //!
 //! Crash safety: every effect is a file written atomically or removed, names are chosen by
 //! the controllers (random suffixes are checked against existing files, a CronJob's job names
