@@ -769,3 +769,140 @@ fn exec_target_and_pod_metrics_errors() {
         "{body}"
     );
 }
+
+/// A node whose pods are files: the static pod directory and the controllers' directory.
+struct FilesNode {
+    pods: Mutex<Vec<Pod>>,
+    static_dir: PathBuf,
+    workload_dir: PathBuf,
+}
+
+impl NodeState for FilesNode {
+    fn pods(&self) -> Vec<Pod> {
+        self.pods.lock().unwrap().clone()
+    }
+    fn events(&self, _: Option<&str>, _: Option<&str>) -> Vec<Event> {
+        vec![]
+    }
+    fn container_log(&self, _: &Pod, _: &LogRequest, _: LogSink<'_>) -> Result<(), Box<Status>> {
+        Err(Box::default())
+    }
+    fn static_pod_dir(&self) -> Option<&Path> {
+        Some(&self.static_dir)
+    }
+    fn workload_dir(&self) -> Option<&Path> {
+        Some(&self.workload_dir)
+    }
+}
+
+#[test]
+fn a_finished_pod_with_a_finalizer_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (static_dir, workload_dir) = (dir.path().join("manifests"), dir.path().join("workloads"));
+    std::fs::create_dir_all(&static_dir).unwrap();
+    std::fs::create_dir_all(&workload_dir).unwrap();
+    // A Job's pods as the controller writes them: JSON, its name kept, the tracking finalizer.
+    let file = |name: &str| workload_dir.join(format!("Pod_default_{name}.json"));
+    let manifest = |name: &str, finalizer: bool| {
+        let mut v = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default",
+                         "annotations": {"nodelet.io/append-node-name": "false"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}
+        });
+        if finalizer {
+            v["metadata"]["finalizers"] = serde_json::json!(["batch.kubernetes.io/job-tracking"]);
+        }
+        std::fs::write(file(name), serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    };
+    let shown = |name: &str, phase: &str| {
+        let mut p = pod("default", name, serde_json::json!({}), &[("c", 0, false)]);
+        p.status.as_mut().unwrap().phase = Some(phase.into());
+        p
+    };
+    manifest("done", true);
+    manifest("running", true);
+    manifest("counted", false);
+    let node = Arc::new(FilesNode {
+        pods: Mutex::new(vec![
+            shown("done", "Succeeded"),
+            shown("running", "Running"),
+            shown("counted", "Failed"),
+        ]),
+        static_dir,
+        workload_dir: workload_dir.clone(),
+    });
+    let socket = dir.path().join("api.sock");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let router = api::router(node.clone(), Arc::new(Metrics::new()));
+    let listener = {
+        let _g = rt.enter();
+        api::bind_unix(&socket).unwrap()
+    };
+    rt.spawn(async move {
+        let _ = api::serve(listener, router, std::future::pending()).await;
+    });
+    nodelet_images::tls::install_provider();
+    let http = reqwest::Client::builder()
+        .unix_socket(socket)
+        .build()
+        .unwrap();
+    let delete = |name: &str| -> (u16, serde_json::Value) {
+        rt.block_on(async {
+            let r = http
+                .delete(format!(
+                    "http://nodelet/api/v1/namespaces/default/pods/{name}"
+                ))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json().await.unwrap())
+        })
+    };
+    // Finished with its finalizer: kept, with deletionTimestamp, until the finalizer goes.
+    let (code, body) = delete("done");
+    assert_eq!(code, 200, "{body}");
+    assert!(body["metadata"]["deletionTimestamp"].is_string(), "{body}");
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("done")).unwrap()).unwrap();
+    assert!(kept["metadata"]["deletionTimestamp"].is_string(), "{kept}");
+    assert_eq!(
+        kept["metadata"]["finalizers"][0],
+        "batch.kubernetes.io/job-tracking"
+    );
+    // The same pod's identity: the deletion time is no new version.
+    let parse = |path: &Path| {
+        nodelet_objects::manifest::parse_manifest(
+            path,
+            &std::fs::read(path).unwrap(),
+            "n1",
+            jiff::Timestamp::now(),
+        )
+        .unwrap()[0]
+            .uid()
+            .to_string()
+    };
+    let before = parse(&file("done"));
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("done")).unwrap()).unwrap();
+    v["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("deletionTimestamp");
+    v["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("deletionGracePeriodSeconds");
+    std::fs::write(file("done"), v.to_string()).unwrap();
+    assert_eq!(parse(&file("done")), before);
+    // A running pod (nothing would stop it if kept) and a counted one go at once.
+    for name in ["running", "counted"] {
+        let (code, body) = delete(name);
+        assert_eq!(code, 200, "{body}");
+        assert!(!file(name).exists(), "{name}");
+    }
+}

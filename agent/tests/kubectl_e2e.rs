@@ -1093,6 +1093,37 @@ fn nodectl_ok(node: &Node, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `nodectl <args>` that must fail: its stderr.
+fn nodectl_fails(node: &Node, args: &[&str]) -> String {
+    let o = Command::new(node::target_bin("nodectl"))
+        .arg("--socket")
+        .arg(node.dir("run/nodelet.sock"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "nodectl {args:?} should fail: {o:?}"
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `nodectl <args>` and `kubectl <args>` print the same (both succeed).
+fn same_output(k: &Kubectl, node: &Node, args: &[&str]) -> String {
+    let theirs = k.ok(args);
+    let ours = nodectl_ok(node, args);
+    assert_eq!(ours, theirs, "{args:?}");
+    ours
+}
+
+/// `nodectl <args>` and `kubectl <args>` fail with the same message.
+fn same_error(k: &Kubectl, node: &Node, args: &[&str]) {
+    let theirs = k.fails(args);
+    let ours = nodectl_fails(node, args);
+    assert_eq!(ours, theirs, "{args:?}");
+}
+
 /// `nodectl describe` prints what `kubectl describe` prints.
 fn same_describe(k: &Kubectl, node: &Node, kind: &str, name: &str) {
     // Events of the same second are in no defined order in kubectl's table (it sorts by
@@ -1107,15 +1138,18 @@ fn same_describe(k: &Kubectl, node: &Node, kind: &str, name: &str) {
             None => s,
         }
     };
-    // Ages are in seconds: two runs a second boundary apart print different ones, so a
-    // difference is only one when it stays.
-    for attempt in 0.. {
+    // Pods that come and go (a crash-looping ReplicaSet's) may change between the two
+    // looks: a few tries.
+    let mut tries = 0;
+    loop {
         let theirs = canonical(k.ok(&["describe", kind, name]));
         let ours = canonical(nodectl_ok(node, &["describe", kind, name]));
-        if ours == theirs || attempt == 4 {
+        tries += 1;
+        if ours == theirs || tries == 5 {
             assert_eq!(ours, theirs, "describe {kind} {name}");
-            return;
+            break;
         }
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
@@ -1278,6 +1312,11 @@ fn workloads(k: &Kubectl, node: &Node) {
         "deployment.apps/web scaled\n"
     );
     assert!(read_manifest(node, "default-deployment-web.yaml").contains("replicas: 3"));
+    // nodectl's deploy commands say what kubectl says (the same scale again, a missing
+    // Deployment, an unknown kind).
+    same_output(k, node, &["scale", "deployment", "web", "--replicas=3"]);
+    same_error(k, node, &["scale", "deployment/nope", "--replicas=1"]);
+    same_error(k, node, &["rollout", "status", "deployment/nope"]);
     assert_eq!(
         k.ok(&["rollout", "restart", "deployment/web"]),
         "deployment.apps/web restarted\n"
@@ -1316,10 +1355,15 @@ fn workloads(k: &Kubectl, node: &Node) {
         assert!(t.elapsed() < Duration::from_secs(30), "{}", node.logs());
         std::thread::sleep(Duration::from_millis(200));
     }
-    let history = k.ok(&["rollout", "history", "deployment/web"]);
+    let history = same_output(k, node, &["rollout", "history", "deployment/web"]);
     assert!(
         history.contains("REVISION") && history.lines().any(|l| l.starts_with("2 ")),
         "{history}"
+    );
+    same_error(
+        k,
+        node,
+        &["rollout", "undo", "deployment/web", "--to-revision=9"],
     );
     assert_eq!(
         k.ok(&["rollout", "undo", "deployment/web", "--to-revision=1"]),
@@ -1344,6 +1388,58 @@ fn workloads(k: &Kubectl, node: &Node) {
     );
     let out = k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
+    same_output(k, node, &["rollout", "status", "deployment/web"]);
+    // nodectl rolls back to the previous revision (2, the restart) as kubectl would: the
+    // Deployment's template gets the restart annotation back.
+    assert_eq!(
+        nodectl_ok(node, &["rollout", "undo", "deployment/web"]),
+        "deployment.apps/web rolled back\n"
+    );
+    let text = read_manifest(node, "default-deployment-web.yaml");
+    assert!(text.contains("kubectl.kubernetes.io/restartedAt"), "{text}");
+    wait_row(
+        k,
+        node,
+        &["get", "deploy"],
+        "web",
+        &["web", "3/3", "3", "3"],
+    );
+    let history = same_output(k, node, &["rollout", "history", "deployment/web"]);
+    assert!(
+        history.lines().any(|l| l.starts_with("3 "))
+            && history.lines().any(|l| l.starts_with("4 ")),
+        "{history}"
+    );
+    // One revision's pod template (its ReplicaSet's, pod-template-hash and all).
+    let rev = same_output(
+        k,
+        node,
+        &["rollout", "history", "deployment/web", "--revision=4"],
+    );
+    assert!(
+        rev.starts_with("deployment.apps/web with revision #4\nPod Template:\n"),
+        "{rev}"
+    );
+    same_error(
+        k,
+        node,
+        &["rollout", "history", "deployment/web", "--revision=9"],
+    );
+    // pause and resume, and kubectl's errors for pausing twice and resuming twice.
+    assert_eq!(
+        nodectl_ok(node, &["rollout", "pause", "deployment/web"]),
+        "deployment.apps/web paused\n"
+    );
+    assert!(read_manifest(node, "default-deployment-web.yaml").contains("paused: true"));
+    same_error(k, node, &["rollout", "pause", "deployment/web"]);
+    same_error(k, node, &["rollout", "restart", "deployment/web"]);
+    same_error(k, node, &["rollout", "undo", "deployment/web"]);
+    assert_eq!(
+        nodectl_ok(node, &["rollout", "resume", "deployment/web"]),
+        "deployment.apps/web resumed\n"
+    );
+    assert!(!read_manifest(node, "default-deployment-web.yaml").contains("paused"));
+    same_error(k, node, &["rollout", "resume", "deployment/web"]);
     // kubectl's generators (protobuf bodies).
     assert_eq!(
         k.ok(&[
@@ -1474,6 +1570,80 @@ fn workloads(k: &Kubectl, node: &Node) {
     assert_eq!(row_of(&out, "agent")[6], "disktype=ssd", "{out}");
     same_describe(k, node, "rs", "solo");
     same_describe(k, node, "ds", "agent");
+    // The DaemonSet's history: ControllerRevisions as kube-controller-manager makes them
+    // (apps/v1, kubectl's columns), `rollout history|undo|status` of a DaemonSet.
+    let revisions = |want: usize| -> Vec<Vec<String>> {
+        let t = Instant::now();
+        loop {
+            let out = k.ok(&["get", "controllerrevisions"]);
+            let r = rows(&out);
+            if r.len() == want + 1 {
+                assert_eq!(r[0], ["NAME", "CONTROLLER", "REVISION", "AGE"], "{out}");
+                let mut r = r[1..].to_vec();
+                r.sort_by(|a, b| a[2].cmp(&b[2]));
+                return r;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{out}\n{}",
+                node.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let first = revisions(1);
+    assert!(first[0][0].starts_with("agent-"), "{first:?}");
+    assert_eq!(first[0][1..3], ["daemonset.apps/agent", "1"], "{first:?}");
+    same_output(k, node, &["rollout", "history", "ds/agent"]);
+    assert_eq!(
+        k.ok(&["rollout", "restart", "ds/agent"]),
+        "daemonset.apps/agent restarted\n"
+    );
+    let two = revisions(2);
+    assert_eq!(two[1][2], "2", "{two:?}");
+    let history = same_output(k, node, &["rollout", "history", "daemonset/agent"]);
+    assert!(history.lines().any(|l| l.starts_with("2 ")), "{history}");
+    assert_eq!(
+        k.ok(&["rollout", "undo", "ds/agent"]),
+        "daemonset.apps/agent rolled back\n"
+    );
+    assert!(!read_manifest(node, "default-daemonset-agent.yaml").contains("restartedAt"));
+    // Revision 1's template is back: its revision becomes 3 (two revisions still).
+    let t = Instant::now();
+    loop {
+        let r = revisions(2);
+        if r.iter().any(|x| x[0] == first[0][0] && x[2] == "3") {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{r:?}\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    same_output(k, node, &["rollout", "history", "ds/agent"]);
+    same_output(k, node, &["rollout", "history", "ds/agent", "--revision=3"]);
+    // The pod is being replaced: the two may look at different moments.
+    let t = Instant::now();
+    loop {
+        let args = ["rollout", "status", "ds/agent", "--watch=false"];
+        let (theirs, ours) = (k.ok(&args), nodectl_ok(node, &args));
+        if theirs == ours {
+            assert!(
+                ours.starts_with("Waiting for daemon set \"agent\" rollout to finish: "),
+                "{ours}"
+            );
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{ours} != {theirs}");
+    }
+    same_error(k, node, &["rollout", "undo", "ds/agent", "--to-revision=7"]);
+    assert_eq!(
+        nodectl_ok(node, &["rollout", "undo", "ds/agent", "--to-revision=2"]),
+        "daemonset.apps/agent rolled back\n"
+    );
+    assert!(read_manifest(node, "default-daemonset-agent.yaml").contains("restartedAt"));
     assert_eq!(
         k.ok(&["delete", "rs,ds", "-l", "set=demo"]),
         "replicaset.apps \"solo\" deleted\ndaemonset.apps \"agent\" deleted\n"
@@ -1602,6 +1772,18 @@ fn workloads(k: &Kubectl, node: &Node) {
             && text.contains("- hi"),
         "{text}"
     );
+    // nodectl create job --from=cronjob: the same Job (JSON through the API).
+    assert_eq!(
+        nodectl_ok(node, &["create", "job", "manual2", "--from=cronjob/hello"]),
+        "job.batch/manual2 created\n"
+    );
+    let ours = read_manifest(node, "default-job-manual2.yaml");
+    assert_eq!(
+        ours.replace("manual2", "manual"),
+        text,
+        "nodectl's Job differs from kubectl's"
+    );
+    same_error(k, node, &["create", "job", "x", "--from=cronjob/nope"]);
     // A watch of ConfigMaps sees one created.
     let (mut child, lines) = k.spawn_lines(&["get", "cm", "-w"]);
     wait_lines(&lines, "the initial configmaps", node, &|l| {
@@ -1620,7 +1802,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     );
     assert_eq!(
         k.ok(&["delete", "cj,job", "--all"]),
-        "cronjob.batch \"hello\" deleted\njob.batch \"manual\" deleted\njob.batch \"pi\" deleted\n"
+        "cronjob.batch \"hello\" deleted\njob.batch \"manual\" deleted\njob.batch \"manual2\" deleted\njob.batch \"pi\" deleted\n"
     );
     assert_eq!(
         k.ok(&["delete", "cm,secret", "--all"]),

@@ -7,6 +7,10 @@
 //!   agent killed -9 in the middle runs no pod twice;
 //! - a Job whose pods fail, backoffLimit 2: 3 failed pods, condition Failed
 //!   BackoffLimitExceeded; a Job past activeDeadlineSeconds: its pod killed, DeadlineExceeded;
+//!   an Indexed Job's successPolicy met by index 0 stops the other indexes (Complete,
+//!   SuccessPolicy); backoffLimitPerIndex 0 fails index 1 alone (Failed, FailedIndexes); a finished Job's `ttlSecondsAfterFinished` removes only its document from a file of
+//!   several; a Namespace's file removed by hand removes the documents of that namespace from
+//!   other files (their pod stops), keeping the rest;
 //! - a Deployment of 10 replicas rolled to a new image with maxSurge 3 / maxUnavailable 0:
 //!   never fewer than 10 running, never more than 13 pods; the old ReplicaSet at 0; an agent
 //!   killed -9 during the rollout leaves no extra replica;
@@ -241,6 +245,58 @@ fn job_backoff_limit_and_deadline() {
         job("slow", "  activeDeadlineSeconds: 3", "sleep 3600", "Never"),
     )
     .unwrap();
+    // An Indexed Job whose successPolicy is met when index 0 succeeds: the other indexes
+    // (sleeping) are stopped, the Job Complete with reason SuccessPolicy.
+    std::fs::write(
+        node.dir("manifests/early.yaml"),
+        job(
+            "early",
+            "  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  successPolicy:\n    rules:\n    - succeededIndexes: '0'",
+            "[ $JOB_COMPLETION_INDEX = 0 ] || sleep 3600",
+            "Never",
+        ),
+    )
+    .unwrap();
+    // An Indexed Job with backoffLimitPerIndex 0 whose index 1 fails: that index is failed
+    // for good, index 0 succeeds, the Job fails with FailedIndexes.
+    std::fs::write(
+        node.dir("manifests/perindex.yaml"),
+        job(
+            "perindex",
+            "  completionMode: Indexed\n  completions: 2\n  parallelism: 2\n  backoffLimitPerIndex: 0",
+            "[ $JOB_COMPLETION_INDEX = 0 ]",
+            "Never",
+        ),
+    )
+    .unwrap();
+    // A finished Job with ttlSecondsAfterFinished in a file of several documents: only its
+    // document goes.
+    let kept = "# kept as written\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  a: b\n";
+    std::fs::write(
+        node.dir("manifests/ttl.yaml"),
+        format!(
+            "{kept}---\n{}",
+            job("quick", "  ttlSecondsAfterFinished: 0", "true", "Never")
+        ),
+    )
+    .unwrap();
+    // A Namespace declared by hand, with objects in it declared in another file.
+    std::fs::write(
+        node.dir("manifests/lab-ns.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: lab\n",
+    )
+    .unwrap();
+    let stays = "# not in lab\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stays\n";
+    std::fs::write(
+        node.dir("manifests/lab.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: lab\n---\n{stays}---\n\
+             apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: lab\n  labels: {{app: lab}}\n\
+             spec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: {IMAGE}\n\
+             \x20   imagePullPolicy: Never\n    command: [/bin/busybox, sleep, '3600']\n"
+        ),
+    )
+    .unwrap();
     wait_until("slow: DeadlineExceeded", 30, &node, || {
         has_condition(
             &status_of(&node, "Job", "slow"),
@@ -252,6 +308,62 @@ fn job_backoff_limit_and_deadline() {
         pods_labelled(&node, "job-name", "slow")
             .iter()
             .all(|(_, ph)| ph != "Running")
+    });
+    wait_until("early: Complete by its successPolicy", 60, &node, || {
+        has_condition(
+            &status_of(&node, "Job", "early"),
+            "Complete",
+            Some("SuccessPolicy"),
+        )
+    });
+    wait_until("perindex: Failed with FailedIndexes", 60, &node, || {
+        has_condition(
+            &status_of(&node, "Job", "perindex"),
+            "Failed",
+            Some("FailedIndexes"),
+        )
+    });
+    let st = status_of(&node, "Job", "perindex");
+    assert_eq!(
+        (&st["failedIndexes"], &st["completedIndexes"]),
+        (&Value::from("1"), &Value::from("0")),
+        "{st}"
+    );
+    assert_eq!(pods_labelled(&node, "job-name", "perindex").len(), 2);
+    let early = pods_labelled(&node, "job-name", "early");
+    assert!(
+        early
+            .iter()
+            .all(|(_, ph)| ph != "Running" && ph != "Pending"),
+        "{early:?}"
+    );
+    assert_eq!(status_of(&node, "Job", "early")["completedIndexes"], "0");
+    wait_until(
+        "quick's document removed (ttlSecondsAfterFinished)",
+        30,
+        &node,
+        || std::fs::read_to_string(node.dir("manifests/ttl.yaml")).is_ok_and(|t| t == kept),
+    );
+    wait_until("quick's pods gone", 30, &node, || {
+        pods_labelled(&node, "job-name", "quick").is_empty()
+    });
+    // The Namespace's file removed by hand: what is in it goes, the rest of the file stays.
+    wait_until("the pod in lab", 60, &node, || {
+        pods_labelled(&node, "app", "lab")
+            .iter()
+            .any(|(_, ph)| ph == "Running")
+    });
+    wait_until("the Namespace recorded", 10, &node, || {
+        records(&node)
+            .iter()
+            .any(|r| r["kind"] == "Namespace" && r["name"] == "lab")
+    });
+    std::fs::remove_file(node.dir("manifests/lab-ns.yaml")).unwrap();
+    wait_until("lab's documents removed", 30, &node, || {
+        std::fs::read_to_string(node.dir("manifests/lab.yaml")).is_ok_and(|t| t == stays)
+    });
+    wait_until("lab's pod gone", 30, &node, || {
+        pods_labelled(&node, "app", "lab").is_empty()
     });
     // Failures 1, 2, 3 with the controller's back-off (10 s, 20 s) between them.
     wait_until("fail: BackoffLimitExceeded", 90, &node, || {

@@ -138,13 +138,17 @@ impl Client {
     }
 
     async fn get(&self, url: reqwest::Url) -> Result<reqwest::Response, ClientError> {
+        self.send(self.http.get(url.clone()), &url).await
+    }
+
+    /// Sends `req` (made for `url`); a non-2xx answer is its `Status` as `ClientError::Api`.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &reqwest::Url,
+    ) -> Result<reqwest::Response, ClientError> {
         let what = url.path().to_string();
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| self.send_error(e))?;
+        let resp = req.send().await.map_err(|e| self.send_error(e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -168,6 +172,97 @@ impl Client {
             .await
             .map_err(|e| self.send_error(e))?;
         serde_json::from_slice(&body).map_err(|source| ClientError::Decode { what, source })
+    }
+
+    /// A write (`POST`, `PATCH`) of a JSON body with `content_type`; the answer decoded.
+    async fn write_json<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        content_type: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, ClientError> {
+        let what = url.path().to_string();
+        let req = self
+            .http
+            .request(method, url.clone())
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_string());
+        let body = self
+            .send(req, &url)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| self.send_error(e))?;
+        serde_json::from_slice(&body).map_err(|source| ClientError::Decode { what, source })
+    }
+
+    /// `<prefix>/namespaces/<ns>/<plural>[/<name>]` of kind `T`.
+    fn object_path<T: nodelet_objects::workload::Kind>(
+        namespace: &str,
+        name: Option<&str>,
+    ) -> String {
+        let base = format!(
+            "{}/namespaces/{}/{}",
+            crate::objects::prefix::<T>(),
+            Self::segment(namespace),
+            T::URL_PATH_SEGMENT,
+        );
+        match name {
+            Some(n) => format!("{base}/{}", Self::segment(n)),
+            None => base,
+        }
+    }
+
+    /// Creates `object` of kind `T` in `namespace` (`POST`); the object as created.
+    pub async fn create_object<T: nodelet_objects::workload::Kind>(
+        &self,
+        namespace: &str,
+        object: &T,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_value(object).map_err(|source| ClientError::Decode {
+            what: T::KIND.to_string(),
+            source,
+        })?;
+        let url = self.url(&Self::object_path::<T>(namespace, None));
+        self.write_json(reqwest::Method::POST, url, "application/json", &body)
+            .await
+    }
+
+    /// Patches object `namespace/name` of kind `T` (`PATCH` with `kind`'s content type); the
+    /// object as patched.
+    pub async fn patch_object<T: nodelet_objects::workload::Kind>(
+        &self,
+        namespace: &str,
+        name: &str,
+        kind: crate::patch::PatchType,
+        patch: &serde_json::Value,
+    ) -> Result<T, ClientError> {
+        let url = self.url(&Self::object_path::<T>(namespace, Some(name)));
+        self.write_json(reqwest::Method::PATCH, url, kind.content_type(), patch)
+            .await
+    }
+
+    /// Sets `spec.replicas` of `namespace/name` through its `scale` subresource (a merge
+    /// patch, as `kubectl scale` sends); the Scale as answered.
+    pub async fn scale<T: nodelet_objects::workload::Kind>(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: i32,
+    ) -> Result<serde_json::Value, ClientError> {
+        let url = self.url(&format!(
+            "{}/scale",
+            Self::object_path::<T>(namespace, Some(name))
+        ));
+        let patch = serde_json::json!({"spec": {"replicas": replicas}});
+        self.write_json(
+            reqwest::Method::PATCH,
+            url,
+            crate::patch::PatchType::Merge.content_type(),
+            &patch,
+        )
+        .await
     }
 
     fn segment(s: &str) -> String {
@@ -239,14 +334,25 @@ impl Client {
         namespace: &str,
         name: &str,
     ) -> Result<T, ClientError> {
-        let url = self.url(&format!(
-            "{}/namespaces/{}/{}/{}",
-            crate::objects::prefix::<T>(),
-            Self::segment(namespace),
-            T::URL_PATH_SEGMENT,
-            Self::segment(name)
-        ));
+        let url = self.url(&Self::object_path::<T>(namespace, Some(name)));
         self.get_json(url).await
+    }
+
+    /// The apps/v1 ControllerRevisions of a namespace (a DaemonSet's history), optionally
+    /// filtered by a label selector.
+    pub async fn controller_revisions(
+        &self,
+        namespace: &str,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<k8s_openapi::api::apps::v1::ControllerRevision>, ClientError> {
+        let mut url = self.url(&format!(
+            "/apis/apps/v1/namespaces/{}/controllerrevisions",
+            Self::segment(namespace)
+        ));
+        if let Some(s) = label_selector {
+            url.query_pairs_mut().append_pair("labelSelector", s);
+        }
+        Ok(self.get_json::<List<_>>(url).await?.items)
     }
 
     /// One pod; a missing one is `ClientError::Api` with reason `NotFound`.

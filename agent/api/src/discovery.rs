@@ -183,6 +183,16 @@ pub const RESOURCES: &[Resource] = &[
         categories: &["all"],
         scale: false,
     },
+    Resource {
+        group: "apps",
+        plural: "controllerrevisions",
+        singular: "controllerrevision",
+        kind: "ControllerRevision",
+        namespaced: true,
+        short: &[],
+        categories: &[],
+        scale: false,
+    },
 ];
 
 /// The resource entries (with subresources) of one group.
@@ -212,7 +222,8 @@ fn group_resources(group: &str) -> Vec<Value> {
             s["version"] = json!("v1");
             out.push(s);
         }
-        if !r.group.is_empty() {
+        // ControllerRevisions have no status.
+        if !r.group.is_empty() && r.kind != "ControllerRevision" {
             out.push(resource(
                 &format!("{}/status", r.plural),
                 "",

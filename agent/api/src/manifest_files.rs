@@ -367,6 +367,75 @@ pub fn remove(loc: &Located) -> Result<(), StoreError> {
     write_atomic(&loc.path, &splice(&loc.text, loc.document, None))
 }
 
+/// Removes from the manifest files of `dirs` every document declaring a pod or an object of
+/// namespace `ns` (and a Namespace object named `ns`): a file left with nothing is removed,
+/// others are rewritten atomically keeping their other documents as written. Files that do
+/// not parse are left alone (their last good version is the source's business). The files
+/// changed, with what went from each.
+pub fn remove_namespace_documents(
+    dirs: &[&Path],
+    node: &str,
+    ns: &str,
+) -> Result<Vec<(PathBuf, Vec<String>)>, StoreError> {
+    let mut changed = vec![];
+    for dir in dirs {
+        if !dir.is_dir() {
+            continue;
+        }
+        for path in manifest_paths(dir)? {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let Ok(m) = parse_manifest_all(&path, text.as_bytes(), node, jiff::Timestamp::now())
+            else {
+                continue;
+            };
+            let mut doomed: Vec<(usize, String)> = m
+                .pods
+                .iter()
+                .filter(|p| p.namespace() == ns)
+                .map(|p| (p.document, format!("Pod {ns}/{}", p.name())))
+                .chain(
+                    m.objects
+                        .iter()
+                        .filter(|o| {
+                            o.object.namespace() == ns
+                                || (o.object.kind() == "Namespace" && o.object.name() == ns)
+                        })
+                        .map(|o| {
+                            (
+                                o.document,
+                                format!("{} {ns}/{}", o.object.kind(), o.object.name()),
+                            )
+                        }),
+                )
+                .collect();
+            if doomed.is_empty() {
+                continue;
+            }
+            doomed.sort_by_key(|d| std::cmp::Reverse(d.0));
+            doomed.dedup_by_key(|d| d.0);
+            let full = split_documents(&text).iter().filter(|d| d.1).count();
+            if doomed.len() >= full {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&path)(e)),
+                }
+            } else {
+                // Highest index first: removing a document renumbers those after it.
+                let mut out = text.clone();
+                for (doc, _) in &doomed {
+                    out = splice(&out, *doc, None);
+                }
+                write_atomic(&path, &out)?;
+            }
+            changed.push((path, doomed.into_iter().rev().map(|d| d.1).collect()));
+        }
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,5 +525,43 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1, "no temp file left: {names:?}");
+    }
+
+    #[test]
+    fn a_namespace_s_documents_go_and_the_others_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mixed = "# keep me\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: lab}\n---\n# other\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: lab}\nspec:\n  containers: [{name: a, image: x}]\n";
+        std::fs::write(dir.path().join("mixed.yaml"), mixed).unwrap();
+        std::fs::write(
+            dir.path().join("only.yaml"),
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: lab}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("untouched.yaml"), TWO).unwrap();
+        std::fs::write(dir.path().join("broken.yaml"), "kind: [\n").unwrap();
+        let changed = remove_namespace_documents(&[dir.path()], "node1", "lab").unwrap();
+        assert_eq!(
+            changed,
+            [
+                (
+                    dir.path().join("mixed.yaml"),
+                    vec!["ConfigMap lab/a".to_string(), "Pod lab/p-node1".to_string()]
+                ),
+                (
+                    dir.path().join("only.yaml"),
+                    vec!["Secret lab/s".to_string()]
+                ),
+            ]
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("mixed.yaml")).unwrap(),
+            "# other\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"
+        );
+        assert!(!dir.path().join("only.yaml").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("untouched.yaml")).unwrap(),
+            TWO
+        );
+        assert!(dir.path().join("broken.yaml").exists());
     }
 }

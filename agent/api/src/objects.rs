@@ -46,7 +46,7 @@ pub fn resource_name<T: Kind>() -> String {
 /// are made for (reads here, writes in `object_writes`).
 macro_rules! each_kind {
     ($router:expr, $add:ident, $s:ty) => {{
-        use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+        use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
         use k8s_openapi::api::batch::v1::{CronJob, Job};
         use k8s_openapi::api::core::v1::{ConfigMap, Secret};
         let r = $add::<$s, ConfigMap>($router);
@@ -55,7 +55,8 @@ macro_rules! each_kind {
         let r = $add::<$s, CronJob>(r);
         let r = $add::<$s, Deployment>(r);
         let r = $add::<$s, ReplicaSet>(r);
-        $add::<$s, DaemonSet>(r)
+        let r = $add::<$s, DaemonSet>(r);
+        $add::<$s, ControllerRevision>(r)
     }};
 }
 pub(crate) use each_kind;

@@ -31,6 +31,16 @@ impl PatchType {
             _ => return None,
         })
     }
+
+    /// The Content-Type a client sends this kind of patch with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PatchType::Json => "application/json-patch+json",
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::Strategic => "application/strategic-merge-patch+json",
+            PatchType::Apply => "application/apply-patch+yaml",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

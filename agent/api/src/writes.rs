@@ -582,6 +582,9 @@ async fn remove_pod<S: NodeState>(
     grace: Option<i64>,
 ) -> Result<Pod, Box<Status>> {
     let (mut pod, loc) = find(k, dir, ns, name)?;
+    if let Some(p) = held_by_finalizers(k, &pod, &loc, dry_run, grace)? {
+        return Ok(p);
+    }
     if !dry_run {
         if let (Some(g), Some(uid)) = (grace, pod.metadata.uid.as_deref()) {
             k.node
@@ -602,6 +605,67 @@ async fn remove_pod<S: NodeState>(
     pod.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
     pod.metadata.deletion_grace_period_seconds = Some(grace);
     Ok(pod)
+}
+
+/// A finished controller's pod that still has finalizers (a Job's
+/// `batch.kubernetes.io/job-tracking`, before the Job counted it) is not removed yet, as the
+/// API server keeps an object with finalizers: its file gets `deletionTimestamp` (the Job
+/// controller sees it terminating, counts it and removes its finalizer; the engine then
+/// removes the file). The pod as it is then; `None` for every other pod (a running pod's
+/// file goes at once: nothing would stop a pod kept in its file).
+fn held_by_finalizers<S: NodeState>(
+    k: &Kube<S>,
+    pod: &Pod,
+    loc: &Located,
+    dry_run: bool,
+    grace: Option<i64>,
+) -> Result<Option<Pod>, Box<Status>> {
+    let in_controllers_dir = k
+        .node
+        .workload_dir()
+        .is_some_and(|d| loc.path.parent() == Some(d));
+    let finished = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|p| p == "Succeeded" || p == "Failed");
+    let file_pod = loc.pods.iter().find(|p| p.document == loc.document);
+    let has_finalizers = file_pod.is_some_and(|p| {
+        p.pod
+            .metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| !f.is_empty())
+    });
+    if !(in_controllers_dir && finished && has_finalizers) {
+        return Ok(None);
+    }
+    let grace = grace.unwrap_or(0).max(0);
+    let mut pod = pod.clone();
+    if let Some(fp) = file_pod {
+        pod.metadata.finalizers = fp.pod.metadata.finalizers.clone();
+    }
+    let at = pod
+        .metadata
+        .deletion_timestamp
+        .clone()
+        .unwrap_or(Time(jiff::Timestamp::now()));
+    pod.metadata.deletion_timestamp = Some(at.clone());
+    pod.metadata.deletion_grace_period_seconds = Some(grace);
+    if !dry_run {
+        // The controllers' pod files are JSON, one pod each.
+        let internal = |e: String| status::internal(format!("{}: {e}", loc.path.display()));
+        let mut v: Value = serde_json::from_str(&loc.text).map_err(|e| internal(e.to_string()))?;
+        if let Some(Value::Object(m)) = v.get_mut("metadata") {
+            m.entry("deletionTimestamp")
+                .or_insert_with(|| serde_json::to_value(&at).unwrap_or(Value::Null));
+            m.insert("deletionGracePeriodSeconds".into(), grace.into());
+        }
+        let text = serde_json::to_string_pretty(&v).map_err(|e| internal(e.to_string()))?;
+        files::write_atomic(&loc.path, &text).map_err(|e| internal(e.to_string()))?;
+        tracing::info!(pod = %format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default()), file = %loc.path.display(), "deletion through the API waits for the pod's finalizers");
+    }
+    Ok(Some(pod))
 }
 
 /// The grace period of a deletion: `?gracePeriodSeconds=`, else the DeleteOptions body's.

@@ -1,10 +1,12 @@
 //! `nodectl`: the operator's CLI. Image commands work on the node's image store directly (its
-//! file locks make that safe next to a running nodelet); pod commands (`ps` / `get pods`,
-//! `logs`, `describe`, `top`, `exec`) talk to nodelet over its API socket (`--socket` or
-//! `NODELET_SOCKET`). `exec` creates its process itself through the runtime library (see
+//! file locks make that safe next to a running nodelet); pod and workload commands (`ps` /
+//! `get`, `logs`, `describe`, `top`, `exec`, `scale`, `rollout`, `create job`) talk to nodelet
+//! over its API socket (`--socket` or `NODELET_SOCKET`). `exec` creates its process itself through the runtime library (see
 //! `exec.rs`), so it never starts a multi-threaded runtime.
 
 mod attach;
+mod create;
+mod deploy;
 mod exec;
 mod output;
 #[cfg(test)]
@@ -238,6 +240,71 @@ struct LogsArgs {
     since: Option<String>,
 }
 
+/// `TYPE/NAME` (or `TYPE NAME`) and the namespace, as kubectl's deploy commands take them.
+#[derive(Debug, clap::Args)]
+struct TargetArgs {
+    /// `deployment/NAME`, `daemonset/NAME` (or the type and the name as two words).
+    #[arg(required = true, num_args = 1..=2, value_name = "TYPE/NAME")]
+    target: Vec<String>,
+    #[arg(short, long)]
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum RolloutWhat {
+    /// Wait until the rollout is done, printing kubectl's progress messages.
+    Status {
+        #[command(flatten)]
+        t: TargetArgs,
+        /// Keep watching until done (`--watch=false`: print the status once).
+        #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        watch: bool,
+        /// Give up after this long (`30s`, `5m`; 0: never).
+        #[arg(long, default_value = "0s")]
+        timeout: String,
+    },
+    /// The revisions and their change causes (`--revision=N`: that revision's pod template).
+    History {
+        #[command(flatten)]
+        t: TargetArgs,
+        #[arg(long, default_value_t = 0)]
+        revision: i64,
+    },
+    /// Back to the previous revision (or `--to-revision`).
+    Undo {
+        #[command(flatten)]
+        t: TargetArgs,
+        /// The revision to go back to (0: the previous one).
+        #[arg(long = "to-revision", default_value_t = 0)]
+        to_revision: i64,
+    },
+    /// Replace every pod (the template's `kubectl.kubernetes.io/restartedAt` annotation).
+    Restart(TargetArgs),
+    /// Stop rolling out template changes (Deployments).
+    Pause(TargetArgs),
+    /// Roll out again.
+    Resume(TargetArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum CreateWhat {
+    /// A Job: `create job NAME --from=cronjob/CJ`, or `--image IMG [-- CMD...]`.
+    Job {
+        name: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// `cronjob/NAME`: the Job of that CronJob's job template.
+        #[arg(long)]
+        from: Option<String>,
+        /// The image of the Job's one container.
+        #[arg(long)]
+        image: Option<String>,
+        /// The container's command, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     #[command(flatten)]
@@ -264,6 +331,24 @@ enum Cmd {
     Top {
         #[command(subcommand)]
         what: TopWhat,
+    },
+    /// Set the replicas of a Deployment or ReplicaSet: `scale deployment/NAME --replicas=N`.
+    Scale {
+        #[command(flatten)]
+        t: TargetArgs,
+        #[arg(long, required = true)]
+        replicas: i32,
+    },
+    /// Manage the rollout of a Deployment or DaemonSet (`status`, `history`, `undo`,
+    /// `restart`, `pause`, `resume`).
+    Rollout {
+        #[command(subcommand)]
+        what: RolloutWhat,
+    },
+    /// Create an object (`create job NAME --from=cronjob/NAME`).
+    Create {
+        #[command(subcommand)]
+        what: CreateWhat,
     },
     /// Print nodectl's version (and nodelet's health with the socket reachable).
     Version,
@@ -566,6 +651,46 @@ fn run(args: Cli) -> anyhow::Result<()> {
                 print!("{}", output::describe(&c, kind, ns, &a.name).await?);
                 Ok(())
             })
+        }
+        Cmd::Scale { t, replicas } => {
+            let (target, name) = deploy::parse_target(&t.target)?;
+            let ns = t.namespace.as_deref().unwrap_or("default");
+            rt.block_on(deploy::scale(&client()?, ns, target, &name, replicas))
+        }
+        Cmd::Rollout { what } => {
+            let (t, verb) = match what {
+                RolloutWhat::Status { t, watch, timeout } => {
+                    let timeout =
+                        nodelet_objects::duration::parse_duration(&timeout).map_err(|e| {
+                            anyhow::anyhow!(
+                                "invalid argument {timeout:?} for \"--timeout\" flag: {e}"
+                            )
+                        })?;
+                    (t, deploy::Verb::Status { watch, timeout })
+                }
+                RolloutWhat::History { t, revision } => (t, deploy::Verb::History { revision }),
+                RolloutWhat::Undo { t, to_revision } => (t, deploy::Verb::Undo { to_revision }),
+                RolloutWhat::Restart(t) => (t, deploy::Verb::Restart),
+                RolloutWhat::Pause(t) => (t, deploy::Verb::Pause),
+                RolloutWhat::Resume(t) => (t, deploy::Verb::Resume),
+            };
+            let (target, name) = deploy::parse_target(&t.target)?;
+            let ns = t.namespace.as_deref().unwrap_or("default");
+            rt.block_on(deploy::rollout(&client()?, ns, target, &name, &verb))
+        }
+        Cmd::Create {
+            what:
+                CreateWhat::Job {
+                    name,
+                    namespace,
+                    from,
+                    image,
+                    command,
+                },
+        } => {
+            let ns = namespace.as_deref().unwrap_or("default");
+            let how = create::JobSource::of(from.as_deref(), image.as_deref(), command)?;
+            rt.block_on(create::job(&client()?, ns, &name, how))
         }
         Cmd::Version => {
             println!("nodectl {}", env!("CARGO_PKG_VERSION"));

@@ -142,6 +142,7 @@ by_meta!(k8s_openapi::api::apps::v1::ReplicaSet, |o| {
     "status.replicas" => o.status.as_ref().map_or(0, |s| s.replicas).to_string()
 });
 by_meta!(k8s_openapi::api::apps::v1::DaemonSet, |_o| {});
+by_meta!(k8s_openapi::api::apps::v1::ControllerRevision, |_o| {});
 
 impl Selectable for Event {
     fn field(&self, field: &str) -> Option<String> {

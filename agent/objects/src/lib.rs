@@ -59,4 +59,5 @@ pub mod status;
 pub mod table;
 pub mod workload;
 pub mod workload_describe;
+pub mod workload_rollout;
 pub mod workload_table;

@@ -175,6 +175,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("Deployment", "apps/v1"),
     ("ReplicaSet", "apps/v1"),
     ("DaemonSet", "apps/v1"),
+    ("ControllerRevision", "apps/v1"),
 ];
 
 /// The document's kind and apiVersion, checked against [`KINDS`].
@@ -248,7 +249,7 @@ fn split_documents(path: &Path, content: &[u8]) -> Result<Vec<serde_json::Value>
 }
 
 /// The config hash: SHA-256 over node name, manifest path and the defaulted pod without its
-/// labels, annotations, owner references and finalizers, as 32 hex
+/// labels, annotations, owner references, finalizers and deletion time, as 32 hex
 /// digits (the width of the kubelet's MD5 hash).
 pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     let mut h = Sha256::new();
@@ -266,6 +267,10 @@ pub fn config_hash(node_name: &str, path: &Path, pod: &Pod) -> String {
     // the Job controller has counted it; the pod runs on.
     p.metadata.owner_references = None;
     p.metadata.finalizers = None;
+    // A finished pod whose deletion waits for its finalizers (the API writes its
+    // `deletionTimestamp`) is the same pod.
+    p.metadata.deletion_timestamp = None;
+    p.metadata.deletion_grace_period_seconds = None;
     // Serializing a Pod cannot fail (string keys only); an empty body would still hash node
     // and path.
     h.update(serde_json::to_vec(&p).unwrap_or_default());

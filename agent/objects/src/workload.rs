@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -30,6 +30,8 @@ pub enum Object {
     Deployment(Box<Deployment>),
     ReplicaSet(Box<ReplicaSet>),
     DaemonSet(Box<DaemonSet>),
+    /// A DaemonSet's revision (what its controller makes; `rollout history|undo`).
+    ControllerRevision(Box<ControllerRevision>),
 }
 
 /// Calls `$f` on the typed object inside any variant.
@@ -44,6 +46,7 @@ macro_rules! each {
             Object::Deployment($x) => $e,
             Object::ReplicaSet($x) => $e,
             Object::DaemonSet($x) => $e,
+            Object::ControllerRevision($x) => $e,
         }
     };
 }
@@ -60,6 +63,7 @@ impl Object {
             Object::Deployment(_) => "Deployment",
             Object::ReplicaSet(_) => "ReplicaSet",
             Object::DaemonSet(_) => "DaemonSet",
+            Object::ControllerRevision(_) => "ControllerRevision",
         }
     }
     /// `v1`, `batch/v1`, `apps/v1`.
@@ -67,7 +71,10 @@ impl Object {
         match self {
             Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => "v1",
             Object::Job(_) | Object::CronJob(_) => "batch/v1",
-            Object::Deployment(_) | Object::ReplicaSet(_) | Object::DaemonSet(_) => "apps/v1",
+            Object::Deployment(_)
+            | Object::ReplicaSet(_)
+            | Object::DaemonSet(_)
+            | Object::ControllerRevision(_) => "apps/v1",
         }
     }
     pub fn metadata(&self) -> &ObjectMeta {
@@ -110,6 +117,9 @@ impl Object {
             "Deployment" => decode(value).map(|(x, u)| (Object::Deployment(Box::new(x)), u))?,
             "ReplicaSet" => decode(value).map(|(x, u)| (Object::ReplicaSet(Box::new(x)), u))?,
             "DaemonSet" => decode(value).map(|(x, u)| (Object::DaemonSet(Box::new(x)), u))?,
+            "ControllerRevision" => {
+                decode(value).map(|(x, u)| (Object::ControllerRevision(Box::new(x)), u))?
+            }
             other => {
                 return Err(vec![FieldError::not_supported(
                     &"kind".into(),
@@ -123,6 +133,7 @@ impl Object {
                         "Deployment",
                         "ReplicaSet",
                         "DaemonSet",
+                        "ControllerRevision",
                     ],
                 )]);
             }
@@ -178,6 +189,7 @@ kind!(CronJob);
 kind!(Deployment);
 kind!(ReplicaSet);
 kind!(DaemonSet);
+kind!(ControllerRevision);
 
 /// An object declared by a manifest file, defaulted and validated, with its UID.
 #[derive(Clone, Debug, PartialEq)]
@@ -404,6 +416,15 @@ fn validate(o: &Object) -> Vec<FieldError> {
         Object::Deployment(d) => errs.extend(crate::controllers::deployment::validate(d)),
         Object::ReplicaSet(r) => errs.extend(crate::controllers::replicaset::validate(r)),
         Object::DaemonSet(d) => errs.extend(crate::controllers::daemonset::validate(d)),
+        Object::ControllerRevision(r) => {
+            if r.revision.is_some_and(|v| v < 0) {
+                errs.push(FieldError::invalid(
+                    &FieldPath::new("revision"),
+                    r.revision.unwrap_or_default(),
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
     }
     errs
 }

@@ -587,6 +587,14 @@ fn pod_template(out: &mut String, t: Option<&PodTemplateSpec>) {
     tolerations(out, spec.tolerations.as_deref().unwrap_or(&[]), "  ");
 }
 
+/// `DescribePodTemplate` as `kubectl rollout history --revision=N` prints it: the prefix
+/// writer's text, tabs as they are (that command does not align them).
+pub fn pod_template_text(t: &PodTemplateSpec) -> String {
+    let mut out = String::new();
+    pod_template(&mut out, Some(t));
+    out
+}
+
 /// The Events section, in the tabbed text when there are none (kubectl's `Events:\t<none>`
 /// lines up with what precedes it), else `events::describe`'s table.
 pub(crate) fn finish(mut out: String, events: &[Event], now: Timestamp) -> String {

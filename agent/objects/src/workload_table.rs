@@ -3,14 +3,15 @@
 //! ConfigMaps (NAME DATA AGE), Secrets (NAME TYPE DATA AGE), Jobs (NAME STATUS COMPLETIONS
 //! DURATION AGE), CronJobs (NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE),
 //! Deployments (NAME READY UP-TO-DATE AVAILABLE AGE), ReplicaSets (NAME DESIRED CURRENT READY
-//! AGE) and DaemonSets (NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE);
+//! AGE), DaemonSets (NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE) and
+//! ControllerRevisions (NAME CONTROLLER REVISION AGE);
 //! the workloads' wide columns are CONTAINERS IMAGES SELECTOR. Cells come from the object
 //! alone (spec and status), as the API server's do.
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job, JobCondition};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, PodTemplateSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -127,6 +128,52 @@ fn format_labels(labels: Option<&BTreeMap<String, String>>) -> String {
 
 fn age(meta: &ObjectMeta, now: Timestamp) -> Value {
     json!(since(meta.creation_timestamp.as_ref(), now))
+}
+
+impl Printable for ControllerRevision {
+    fn columns() -> Vec<Value> {
+        vec![
+            name_col(),
+            col("Controller", "string", 0, "Controller of the object"),
+            col(
+                "Revision",
+                "string",
+                0,
+                "Revision indicates the revision of the state represented by Data.",
+            ),
+            age_col(),
+        ]
+    }
+    fn cells(&self, now: Timestamp) -> Vec<Value> {
+        // `formatResourceName` of the controller: `daemonset.apps/agent`.
+        let controller = self
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|r| r.controller == Some(true))
+            .map_or_else(
+                || "<none>".to_string(),
+                |r| {
+                    let group = r.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+                    let kind = r.kind.to_lowercase();
+                    if group.is_empty() {
+                        format!("{kind}/{}", r.name)
+                    } else {
+                        format!("{kind}.{group}/{}", r.name)
+                    }
+                },
+            );
+        vec![
+            json!(self.metadata.name.clone().unwrap_or_default()),
+            json!(controller),
+            json!(self.revision.unwrap_or(0)),
+            age(&self.metadata, now),
+        ]
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
 }
 
 impl Printable for ConfigMap {

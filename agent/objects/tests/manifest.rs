@@ -253,7 +253,7 @@ fn file_level_errors() {
     assert_eq!(
         errors("apiVersion: v1\nkind: Service\n"),
         [
-            "kind: Unsupported value: \"Service\": supported values: \"Pod\", \"ConfigMap\", \"Secret\", \"Namespace\", \"Job\", \"CronJob\", \"Deployment\", \"ReplicaSet\", \"DaemonSet\""
+            "kind: Unsupported value: \"Service\": supported values: \"Pod\", \"ConfigMap\", \"Secret\", \"Namespace\", \"Job\", \"CronJob\", \"Deployment\", \"ReplicaSet\", \"DaemonSet\", \"ControllerRevision\""
         ]
     );
     assert_eq!(

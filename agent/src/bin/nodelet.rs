@@ -168,6 +168,7 @@ fn main() -> anyhow::Result<()> {
         // second source; the manager runs the pods of both.
         let workloads = nodelet::workloads::Workloads::new(
             &cfg.root_dir,
+            &cfg.static_pod_path,
             manager.view(),
             nodelet_objects::controllers::NodeInfo {
                 name: cfg.node_name.clone(),

@@ -43,7 +43,10 @@ pub fn set_status(o: &mut Object, status: &serde_json::Value) {
         Object::Deployment(d) => d.status = decode(status).or(d.status.take()),
         Object::ReplicaSet(r) => r.status = decode(status).or(r.status.take()),
         Object::DaemonSet(d) => d.status = decode(status).or(d.status.take()),
-        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => {}
+        Object::ConfigMap(_)
+        | Object::Secret(_)
+        | Object::Namespace(_)
+        | Object::ControllerRevision(_) => {}
     }
 }
 
@@ -112,13 +115,25 @@ pub fn sync(
                 now,
             ))
         }
-        Object::DaemonSet(d) => outcome(controllers::daemonset::sync(
-            d,
-            &in_namespace(pods, ns),
-            node,
-            now,
-            suffixes,
-        )),
-        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => return None,
+        Object::DaemonSet(d) => {
+            // Its history first (`constructHistory`), from every ControllerRevision of the
+            // namespace (it keeps those it controls).
+            let revisions: Vec<_> = objects
+                .iter()
+                .filter_map(|x| match x {
+                    Object::ControllerRevision(r) if x.namespace() == ns => Some((**r).clone()),
+                    _ => None,
+                })
+                .collect();
+            let pods = in_namespace(pods, ns);
+            let history = controllers::daemonset::history(d, &revisions, &pods);
+            let mut out = controllers::daemonset::sync(d, &pods, node, now, suffixes);
+            out.actions.splice(0..0, history);
+            outcome(out)
+        }
+        Object::ConfigMap(_)
+        | Object::Secret(_)
+        | Object::Namespace(_)
+        | Object::ControllerRevision(_) => return None,
     })
 }

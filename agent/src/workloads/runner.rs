@@ -3,8 +3,9 @@
 //! DaemonSet through its pure controller (`nodelet_objects::controllers`, called in
 //! [`super::dispatch`]), persists each status before acting, then carries the actions out as
 //! files in the [`Store`] and records the events. Afterwards it collects garbage: what a
-//! controller made whose owner is gone (background cascading deletion), and records of
-//! objects that no longer exist.
+//! controller made whose owner is gone (background cascading deletion), pods whose deletion
+//! waited for a finalizer that is gone, records of objects that no longer exist, and every
+//! document of a namespace whose declared Namespace object is gone.
 //!
 //! Crash safety: every effect is a file written atomically or removed, names are chosen by
 //! the controllers (random suffixes are checked against existing files, a CronJob's job names
@@ -38,6 +39,14 @@ use crate::source::Snapshot;
 /// Controller-run kinds in the order a pass syncs them: owners of child objects first, so
 /// that the ReplicaSets a Deployment scaled are synced with their new size in the same pass.
 const ORDER: [&str; 5] = ["CronJob", "Deployment", "Job", "ReplicaSet", "DaemonSet"];
+
+/// Namespaces a declared Namespace object's removal never empties (the API refuses to delete
+/// them).
+const KEPT_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// How long a declared Namespace must stay gone before what is in it is deleted: a file
+/// renamed or rewritten by an editor may be missing from one snapshot.
+const NAMESPACE_GONE_FOR: Duration = Duration::from_secs(2);
 
 /// Passes in a row made at once because statuses changed (owners see their children's new
 /// status); after that, one a second while statuses keep changing.
@@ -112,6 +121,8 @@ enum ActionKind {
 /// The controller loop's state.
 pub struct Workloads {
     store: Store,
+    /// The static pod directory: a Namespace removed from it empties its namespace there.
+    static_dir: std::path::PathBuf,
     view: PodsView,
     node: NodeInfo,
     records: Arc<RwLock<BTreeMap<String, Record>>>,
@@ -122,12 +133,18 @@ pub struct Workloads {
     declared: BTreeMap<String, (std::path::PathBuf, bool)>,
     /// Passes in a row made at once because statuses changed.
     repasses: u32,
+    /// Declared Namespaces (record UIDs) seen gone, and since when.
+    namespaces_gone: BTreeMap<String, Instant>,
 }
 
 /// `metadata.creationTimestamp`, `generation` and `status` from the record.
 fn hydrate(o: &mut Object, r: &Record) {
     let m = o.metadata_mut();
     m.creation_timestamp = Some(Time(r.created));
+    if r.kind == "Namespace" {
+        // Kept only to notice its removal: no generation, status or annotations.
+        return;
+    }
     m.generation = Some(r.generation);
     if !r.annotations.is_empty() {
         let a = m.annotations.get_or_insert_with(Default::default);
@@ -145,9 +162,11 @@ fn spec_hash(o: &Object) -> String {
 }
 
 impl Workloads {
-    /// Controllers for node `node`, keeping their files under `root_dir`.
+    /// Controllers for node `node`, keeping their files under `root_dir`; `static_dir` is
+    /// the static pod directory.
     pub fn new(
         root_dir: &Path,
+        static_dir: &Path,
         view: PodsView,
         node: NodeInfo,
     ) -> Result<Workloads, crate::disk::DiskError> {
@@ -156,6 +175,7 @@ impl Workloads {
         let records = Arc::new(RwLock::new(store.load_all()));
         Ok(Workloads {
             store,
+            static_dir: static_dir.to_path_buf(),
             view,
             node,
             records,
@@ -163,6 +183,7 @@ impl Workloads {
             suffixes: RandomSuffixes,
             declared: BTreeMap::new(),
             repasses: 0,
+            namespaces_gone: BTreeMap::new(),
         })
     }
 
@@ -207,6 +228,7 @@ impl Workloads {
     fn record_for(&mut self, o: &mut Object, wall: jiff::Timestamp) -> Record {
         let hash = spec_hash(o);
         let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+        let new = !records.contains_key(o.uid());
         let r = records
             .entry(o.uid().to_string())
             .or_insert_with(|| Record {
@@ -228,6 +250,14 @@ impl Workloads {
             r.spec_hash = hash;
         }
         let r = r.clone();
+        if new
+            && r.kind == "Namespace"
+            && let Err(e) = self.store.save(o.uid(), &r)
+        {
+            // A Namespace has no status to write later: its record is kept now, so that its
+            // removal while the agent is down is noticed too.
+            tracing::warn!(uid = o.uid(), "keeping a Namespace's record: {e}");
+        }
         hydrate(o, &r);
         r
     }
@@ -236,7 +266,9 @@ impl Workloads {
     fn sync_all(&mut self, snap: &Snapshot) -> Option<Duration> {
         // A node of static pods only: nothing to sync or collect, and no copy of every pod
         // at each pod change.
-        let idle = !snap.objects().any(|o| ORDER.contains(&o.object.kind()))
+        let idle = !snap
+            .objects()
+            .any(|o| ORDER.contains(&o.object.kind()) || o.object.kind() == "Namespace")
             && !snap
                 .files
                 .iter()
@@ -306,7 +338,7 @@ impl Workloads {
                         o.metadata_mut().uid = Some(uid);
                     }
                     seen_uids.insert(o.uid().to_string());
-                    if ORDER.contains(&o.kind()) {
+                    if ORDER.contains(&o.kind()) || o.kind() == "Namespace" {
                         self.record_for(o, wall);
                     }
                 }
@@ -361,7 +393,9 @@ impl Workloads {
                 }
             }
         }
-        self.collect_garbage(snap, &seen_uids);
+        if let Some(again) = self.collect_garbage(snap, &seen_uids, now) {
+            next = Some(next.map_or(again, |n| n.min(again)));
+        }
         // A status written in this pass is an input of owners synced before it (a CronJob
         // sees its Job complete): look again at once — a few passes in a row, then once a
         // second (a controller whose status changed every pass must not spin).
@@ -497,6 +531,7 @@ impl Workloads {
                 let mut o = match child {
                     Child::Job(j) => Object::Job(j),
                     Child::ReplicaSet(r) => Object::ReplicaSet(r),
+                    Child::ControllerRevision(r) => Object::ControllerRevision(r),
                 };
                 // Its creation time is part of its identity (a child made again under the
                 // same name is a new object): set once, kept by updates.
@@ -555,6 +590,14 @@ impl Workloads {
                     && let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut())
                 {
                     m.remove("finalizers");
+                    if m.contains_key("deletionTimestamp") {
+                        // Deleted through the API while the finalizer held it: it goes now,
+                        // as the API server removes an object whose last finalizer went.
+                        tracing::info!(pod = %format!("{ns}/{name}"), "last finalizer removed: deleting the pod");
+                        self.store.remove("Pod", ns, &name)?;
+                        self.expect.pod_deleted(ns, &name, now);
+                        return Ok(());
+                    }
                 }
                 self.store.write("Pod", ns, &name, &v, false)?;
             }
@@ -565,6 +608,9 @@ impl Workloads {
                 let kind = match kind {
                     nodelet_objects::controllers::ChildKind::Job => "Job",
                     nodelet_objects::controllers::ChildKind::ReplicaSet => "ReplicaSet",
+                    nodelet_objects::controllers::ChildKind::ControllerRevision => {
+                        "ControllerRevision"
+                    }
                 };
                 self.store.remove(kind, ns, &name)?;
                 self.expect.child_removed(kind, ns, &name, now);
@@ -581,21 +627,39 @@ impl Workloads {
     }
 
     /// Deletes `o` itself (a finished Job's `ttlSecondsAfterFinished`): its file if a
-    /// controller made it or it is alone in its manifest; what it owns goes by garbage
-    /// collection. A manifest declaring other documents too is left as the user wrote it.
+    /// controller made it or it is alone in its manifest, else its document in its manifest
+    /// (rewritten atomically, the other documents kept as written); what it owns goes by
+    /// garbage collection.
     fn delete_self(&mut self, o: &Object) -> Result<(), crate::disk::DiskError> {
         let Some((path, alone)) = self.declared.get(o.uid()).cloned() else {
             return Ok(());
         };
+        let what = format!("{}/{}", o.namespace(), o.name());
         if path.parent() == Some(self.store.dir()) || alone {
-            tracing::info!(kind = o.kind(), object = %format!("{}/{}", o.namespace(), o.name()), file = %path.display(), "deleting a finished object (ttlSecondsAfterFinished)");
+            tracing::info!(kind = o.kind(), object = %what, file = %path.display(), "deleting a finished object (ttlSecondsAfterFinished)");
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(crate::disk::DiskError::io("remove", &path, e)),
             }
-        } else {
-            tracing::warn!(kind = o.kind(), object = %format!("{}/{}", o.namespace(), o.name()), file = %path.display(), "ttlSecondsAfterFinished: the object shares its manifest with other documents; not deleting it");
+            return Ok(());
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let located = nodelet_api::manifest_files::locate_object(
+            &[dir],
+            &self.node.name,
+            o.kind(),
+            o.namespace(),
+            o.name(),
+        )
+        .map_err(|e| crate::disk::DiskError::io("read", &path, std::io::Error::other(e)))?;
+        // Another file of the directory may declare it first only if the source would refuse
+        // the duplicate; remove only the document of the file that declares it.
+        if let Some(loc) = located.filter(|l| l.path == path) {
+            tracing::info!(kind = o.kind(), object = %what, file = %path.display(), document = loc.document + 1, "deleting a finished object's document (ttlSecondsAfterFinished)");
+            nodelet_api::manifest_files::remove(&loc).map_err(|e| {
+                crate::disk::DiskError::io("rewrite", &path, std::io::Error::other(e))
+            })?;
         }
         Ok(())
     }
@@ -603,7 +667,13 @@ impl Workloads {
     /// Removes what controllers made whose controller is gone, and records of objects that
     /// are gone — unless the owner's manifest file is only invalid for now (its last good
     /// version still counts; the owner's UID is its identity, so it can be checked).
-    fn collect_garbage(&mut self, snap: &Snapshot, alive: &BTreeSet<String>) {
+    /// When to look again (a Namespace seen gone, not yet for long enough).
+    fn collect_garbage(
+        &mut self,
+        snap: &Snapshot,
+        alive: &BTreeSet<String>,
+        now: Instant,
+    ) -> Option<Duration> {
         let broken: Vec<&Path> = snap
             .files
             .iter()
@@ -629,6 +699,15 @@ impl Workloads {
             );
             for (kind, meta) in metas {
                 let ns = meta.namespace.as_deref().unwrap_or_default();
+                if kind == "Pod"
+                    && meta.deletion_timestamp.is_some()
+                    && meta.finalizers.as_ref().is_none_or(Vec::is_empty)
+                {
+                    // Deleted through the API while a finalizer held it, which is gone now.
+                    let name = meta.name.as_deref().unwrap_or_default();
+                    doomed.push((kind, ns.to_string(), name.to_string()));
+                    continue;
+                }
                 let Some(owner) = meta
                     .owner_references
                     .iter()
@@ -650,7 +729,7 @@ impl Workloads {
                 tracing::warn!("garbage collection: {e}");
             }
         }
-        let gone: Vec<String> = {
+        let mut gone: Vec<String> = {
             let records = self.records.read().unwrap_or_else(|p| p.into_inner());
             records
                 .iter()
@@ -663,15 +742,75 @@ impl Workloads {
                 .map(|(uid, _)| uid.clone())
                 .collect()
         };
-        if gone.is_empty() {
-            return;
+        // A Namespace counts as gone only after it stayed gone for a moment.
+        self.namespaces_gone.retain(|uid, _| gone.contains(uid));
+        let mut again = None;
+        {
+            let records = self.records.read().unwrap_or_else(|p| p.into_inner());
+            gone.retain(|uid| {
+                if records.get(uid).is_none_or(|r| r.kind != "Namespace") {
+                    return true;
+                }
+                let since = *self.namespaces_gone.entry(uid.clone()).or_insert(now);
+                let left = NAMESPACE_GONE_FOR.saturating_sub(now.duration_since(since));
+                if left.is_zero() {
+                    return true;
+                }
+                again = Some(again.map_or(left, |a: Duration| a.min(left)));
+                false
+            });
         }
+        if gone.is_empty() {
+            return again;
+        }
+        self.empty_removed_namespaces(snap, &gone);
         let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
         for uid in gone {
             records.remove(&uid);
             self.view.forget_events(&uid);
             if let Err(e) = self.store.forget(&uid) {
                 tracing::warn!("garbage collection: {e}");
+            }
+            self.namespaces_gone.remove(&uid);
+        }
+        again
+    }
+
+    /// A declared Namespace that is gone for good (its record's UID is in `gone`) takes
+    /// everything in it along, as deleting it through the API does: every document of its
+    /// namespace in the static pod directory and the controllers' directory — unless another
+    /// Namespace object of that name is still declared (moved to another file) or it is one
+    /// of the namespaces that are never deleted.
+    fn empty_removed_namespaces(&self, snap: &Snapshot, gone: &[String]) {
+        let names: Vec<String> = {
+            let records = self.records.read().unwrap_or_else(|p| p.into_inner());
+            gone.iter()
+                .filter_map(|uid| records.get(uid))
+                .filter(|r| r.kind == "Namespace")
+                .map(|r| r.name.clone())
+                .collect()
+        };
+        for ns in names {
+            let declared = snap
+                .objects()
+                .any(|o| o.object.kind() == "Namespace" && o.object.name() == ns);
+            if declared || KEPT_NAMESPACES.contains(&ns.as_str()) {
+                continue;
+            }
+            let dirs = [self.static_dir.as_path(), self.store.dir()];
+            match nodelet_api::manifest_files::remove_namespace_documents(
+                &dirs,
+                &self.node.name,
+                &ns,
+            ) {
+                Ok(changed) => {
+                    for (path, what) in changed {
+                        tracing::info!(namespace = %ns, file = %path.display(), removed = %what.join(", "), "the Namespace object is gone: deleting what was in it");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(namespace = %ns, "deleting a removed Namespace's objects: {e}")
+                }
             }
         }
     }

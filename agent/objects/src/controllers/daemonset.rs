@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{
-    DaemonSet, DaemonSetStatus, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
+    ControllerRevision, DaemonSet, DaemonSetStatus, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
 use k8s_openapi::api::core::v1::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec,
@@ -21,7 +21,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::claim::{self, Claim};
 use super::template::{self, JsonValue};
-use super::{Action, ControllerEvent, ControllerReason, NodeInfo, Suffixes, Sync, pods};
+use super::{
+    Action, Child, ChildKind, ControllerEvent, ControllerReason, NodeInfo, Suffixes, Sync, pods,
+};
 use crate::field::{FieldError, FieldPath};
 use crate::node_affinity::{self, NodeFacts};
 use crate::selector::{self, Selector};
@@ -522,6 +524,152 @@ impl Run<'_> {
     }
 }
 
+/// What a revision stores (`getPatch`): a strategic merge patch replacing the template —
+/// what `kubectl rollout undo daemonset` sends back.
+pub fn revision_data(ds: &DaemonSet) -> serde_json::Value {
+    let mut t = serde_json::to_value(&ds.spec.template).unwrap_or_default();
+    if let Some(o) = t.as_object_mut() {
+        o.insert("$patch".into(), "replace".into());
+    }
+    serde_json::json!({"spec": {"template": t}})
+}
+
+/// Whether revision `r` holds the DaemonSet's current template (`Match`), compared as the
+/// API server's semantic equality (empty maps and lists are absent).
+fn holds_template(r: &ControllerRevision, ds: &DaemonSet) -> bool {
+    fn semantic(v: serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match v {
+            Value::Null => None,
+            Value::Object(m) => {
+                let m: serde_json::Map<String, Value> = m
+                    .into_iter()
+                    .filter(|(k, _)| k != "$patch")
+                    .filter_map(|(k, v)| semantic(v).map(|v| (k, v)))
+                    .collect();
+                (!m.is_empty()).then_some(Value::Object(m))
+            }
+            Value::Array(a) => (!a.is_empty()).then_some(Value::Array(a)),
+            v => Some(v),
+        }
+    }
+    let stored = r
+        .data
+        .0
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_default();
+    let current = serde_json::to_value(&ds.spec.template).unwrap_or_default();
+    semantic(stored) == semantic(current)
+}
+
+/// The DaemonSet's history (`constructHistory` then `cleanupHistory`): the
+/// ControllerRevision of its current template — `<ds>-<hash>`, labelled with the template's
+/// labels and `controller-revision-hash`, revision one above every other — made if missing,
+/// or given the highest revision again when an old template comes back (a rollback); then
+/// old revisions beyond `revisionHistoryLimit` (10) that no live pod of the DaemonSet runs
+/// deleted, oldest first. `revisions`: every ControllerRevision of the namespace; `pods`:
+/// the DaemonSet's pods.
+pub fn history(ds: &DaemonSet, revisions: &[ControllerRevision], pods: &[Pod]) -> Vec<Action> {
+    let Some(uid) = ds.metadata.uid.as_deref() else {
+        return vec![];
+    };
+    if ds.metadata.deletion_timestamp.is_some() {
+        return vec![];
+    }
+    let collision = ds.status.as_ref().and_then(|s| s.collision_count);
+    let hash = template::template_hash(&ds.spec.template, collision);
+    let owned: Vec<&ControllerRevision> = revisions
+        .iter()
+        .filter(|r| super::controller_uid(&r.metadata) == Some(uid))
+        .collect();
+    let (current, old): (Vec<&ControllerRevision>, Vec<&ControllerRevision>) =
+        owned.iter().partition(|r| holds_template(r, ds));
+    let next = old.iter().filter_map(|r| r.revision).max().unwrap_or(0) + 1;
+    let mut actions = vec![];
+    let cur = current
+        .iter()
+        .max_by_key(|r| (r.revision, r.metadata.name.clone()));
+    match cur {
+        None => {
+            let base = ds.metadata.name.clone().unwrap_or_default();
+            let mut labels = ds
+                .spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default();
+            labels.insert(REVISION_HASH_LABEL.to_string(), hash.clone());
+            let annotations = ds.metadata.annotations.clone().filter(|a| !a.is_empty());
+            actions.push(Action::CreateChild(Child::ControllerRevision(Box::new(
+                ControllerRevision {
+                    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                        name: Some(format!("{}-{hash}", truncate(&base, 223))),
+                        namespace: ds.metadata.namespace.clone(),
+                        labels: Some(labels),
+                        annotations,
+                        owner_references: Some(vec![owner_ref(ds)]),
+                        ..Default::default()
+                    },
+                    data: k8s_openapi::apimachinery::pkg::runtime::RawExtension(revision_data(ds)),
+                    revision: Some(next),
+                },
+            ))));
+        }
+        Some(cur) if cur.revision.unwrap_or(0) < next => {
+            let mut r = (**cur).clone();
+            r.revision = Some(next);
+            actions.push(Action::UpdateChild(Child::ControllerRevision(Box::new(r))));
+        }
+        Some(_) => {}
+    }
+    // Old revisions beyond the limit, oldest first, unless a live pod still runs one.
+    let limit = usize::try_from(ds.spec.revision_history_limit.unwrap_or(10).max(0)).unwrap_or(0);
+    let mut old: Vec<&ControllerRevision> = owned
+        .iter()
+        .copied()
+        .filter(|r| cur.is_none_or(|c| c.metadata.name != r.metadata.name))
+        .collect();
+    if old.len() > limit {
+        let live: BTreeSet<&str> = pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && !pods::is_finished(p))
+            .filter(|p| super::controller_uid(&p.metadata) == Some(uid))
+            .filter_map(hash_of)
+            .collect();
+        old.sort_by_key(|r| r.revision.unwrap_or(0));
+        let mut excess = old.len() - limit;
+        for r in old {
+            if excess == 0 {
+                break;
+            }
+            let running = r
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(REVISION_HASH_LABEL))
+                .is_some_and(|h| live.contains(h.as_str()));
+            if running {
+                continue;
+            }
+            actions.push(Action::DeleteChild {
+                kind: ChildKind::ControllerRevision,
+                name: r.metadata.name.clone().unwrap_or_default(),
+            });
+            excess -= 1;
+        }
+    }
+    actions
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
 /// One sync of `ds` for `node` (`syncDaemonSet`). `pods` is every pod of the namespace as it
 /// is now. The status describes the pods found (before the actions), as the controller's
 /// `updateDaemonSetStatus` does.
@@ -688,6 +836,103 @@ spec:
                 _ => None,
             })
             .unwrap()
+    }
+
+    fn revision_of(a: &Action) -> ControllerRevision {
+        match a {
+            Action::CreateChild(Child::ControllerRevision(r))
+            | Action::UpdateChild(Child::ControllerRevision(r)) => (**r).clone(),
+            other => panic!("not a revision: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn history_as_the_controller_keeps_it() {
+        let v1 = daemonset(DS);
+        // The first revision: `<ds>-<hash>`, the template's labels and the hash, the
+        // template as a replacing patch.
+        let a = history(&v1, &[], &[]);
+        assert_eq!(a.len(), 1);
+        let r1 = revision_of(&a[0]);
+        assert!(matches!(a[0], Action::CreateChild(_)));
+        let hash = template::template_hash(&v1.spec.template, None);
+        assert_eq!(r1.metadata.name, Some(format!("agent-{hash}")));
+        assert_eq!(r1.revision, Some(1));
+        let labels = r1.metadata.labels.clone().unwrap();
+        assert_eq!(labels["app"], "agent");
+        assert_eq!(labels[REVISION_HASH_LABEL], hash);
+        assert_eq!(r1.data.0["spec"]["template"]["$patch"], "replace");
+        assert_eq!(
+            r1.data.0["spec"]["template"]["spec"]["containers"][0]["image"],
+            "busybox:1"
+        );
+        assert_eq!(super::super::controller_uid(&r1.metadata), Some("ds-uid"));
+        // Made: nothing more to do.
+        assert_eq!(history(&v1, std::slice::from_ref(&r1), &[]), vec![]);
+        // A new template: revision 2.
+        let v2 = daemonset(&DS.replace("busybox:1", "busybox:2"));
+        let a = history(&v2, std::slice::from_ref(&r1), &[]);
+        let r2 = revision_of(&a[0]);
+        assert_eq!(r2.revision, Some(2));
+        assert_ne!(r2.metadata.name, r1.metadata.name);
+        // Back to the first template (rollout undo): its revision becomes 3.
+        let a = history(&v1, &[r1.clone(), r2.clone()], &[]);
+        assert!(matches!(a[..], [Action::UpdateChild(_)]), "{a:?}");
+        let again = revision_of(&a[0]);
+        assert_eq!(
+            (again.metadata.name, again.revision),
+            (r1.metadata.name.clone(), Some(3))
+        );
+        // Someone else's revision is not ours.
+        let mut foreign = r1.clone();
+        foreign.metadata.owner_references = None;
+        assert!(matches!(
+            history(&v1, &[foreign], &[])[..],
+            [Action::CreateChild(_)]
+        ));
+    }
+
+    #[test]
+    fn history_beyond_the_limit_goes_unless_a_pod_runs_it() {
+        let limited = DS.replace(
+            "spec:\n  selector",
+            "spec:\n  revisionHistoryLimit: 1\n  selector",
+        );
+        let mut revs = vec![];
+        for (i, image) in ["busybox:1", "busybox:2", "busybox:3"].iter().enumerate() {
+            let ds = daemonset(&limited.replace("busybox:1", image));
+            let mut r = revision_of(&history(&ds, &[], &[])[0]);
+            r.revision = Some(i64::try_from(i).unwrap() + 1);
+            revs.push(r);
+        }
+        let current = daemonset(&limited.replace("busybox:1", "busybox:4"));
+        let hash1 = revs[0].metadata.labels.as_ref().unwrap()[REVISION_HASH_LABEL].clone();
+        // Two of the three old revisions go, oldest first; a live pod of the DaemonSet still
+        // runs revision 1, so revisions 2 and 3 go.
+        let mut pod = Pod::default();
+        pod.metadata.labels = Some(BTreeMap::from([(REVISION_HASH_LABEL.to_string(), hash1)]));
+        pod.metadata.owner_references = Some(vec![owner_ref(&current)]);
+        let a = history(&current, &revs, std::slice::from_ref(&pod));
+        assert_eq!(revision_of(&a[0]).revision, Some(4));
+        let deleted: Vec<&str> = a[1..]
+            .iter()
+            .map(|x| match x {
+                Action::DeleteChild {
+                    kind: ChildKind::ControllerRevision,
+                    name,
+                } => name.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let name = |i: usize| revs[i].metadata.name.as_deref().unwrap();
+        assert_eq!(deleted, [name(1), name(2)]);
+        // Without the pod, the two oldest go.
+        let a = history(&current, &revs, &[]);
+        assert!(
+            matches!(&a[1..], [Action::DeleteChild { name: a, .. }, Action::DeleteChild { name: b, .. }]
+                if a == name(0) && b == name(1)),
+            "{a:?}"
+        );
     }
 
     #[test]

@@ -31,8 +31,19 @@
 //! the pods present (the real controller keeps it in memory); a failed pod deleted by a user
 //! therefore no longer delays a replacement.
 //!
-//! Not done: `backoffLimitPerIndex`/`maxFailedIndexes`, `successPolicy` and `managedBy`
-//! (they are validated as far as their types go, and ignored by `sync`).
+//! An Indexed Job's `successPolicy` ends it as soon as one of its rules is met: the remaining
+//! pods are deleted, `SuccessCriteriaMet` then `Complete` with reason `SuccessPolicy`.
+//!
+//! `backoffLimitPerIndex` (Indexed Jobs): each pod carries the failures of its index before
+//! it (`batch.kubernetes.io/job-index-failure-count`); an index whose failures pass the limit
+//! is failed for good (`status.failedIndexes`, no pod made for it again); more failed indexes
+//! than `maxFailedIndexes` fail the Job (`MaxFailedIndexesExceeded`), and so do failed
+//! indexes once every index succeeded or failed (`FailedIndexes`). Each index waits out its
+//! own back-off (10 s doubling with its failures, from its latest failed pod's finish).
+//!
+//! A pod failure policy rule with action `FailIndex` fails the pod's index at once.
+//!
+//! Not done: `managedBy` (validated as far as its type goes, and ignored by `sync`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -82,6 +93,15 @@ const INDEXED: &str = "Indexed";
 const REASON_COMPLETIONS_REACHED: &str = "CompletionsReached";
 const MESSAGE_COMPLETIONS_REACHED: &str = "Reached expected number of succeeded pods";
 const REASON_BACKOFF_LIMIT: &str = "BackoffLimitExceeded";
+/// An Indexed Job's `successPolicy` matched.
+const REASON_SUCCESS_POLICY: &str = "SuccessPolicy";
+const REASON_MAX_FAILED_INDEXES: &str = "MaxFailedIndexesExceeded";
+const MESSAGE_MAX_FAILED_INDEXES: &str =
+    "Job has exceeded the specified maximal number of failed indexes";
+const REASON_FAILED_INDEXES: &str = "FailedIndexes";
+const MESSAGE_FAILED_INDEXES: &str = "Job has failed indexes";
+/// The failures of its index before a pod (`backoffLimitPerIndex`), on the pod.
+pub const INDEX_FAILURE_COUNT_ANNOTATION: &str = "batch.kubernetes.io/job-index-failure-count";
 const MESSAGE_BACKOFF_LIMIT: &str = "Job has reached the specified backoff limit";
 const REASON_DEADLINE: &str = "DeadlineExceeded";
 const MESSAGE_DEADLINE: &str = "Job was active longer than specified deadline";
@@ -368,6 +388,63 @@ pub fn validate_spec(
             "requires indexed completion mode",
         ));
     }
+    if let Some(m) = spec.max_failed_indexes {
+        if spec.backoff_limit_per_index.is_none() {
+            errs.push(FieldError::required(
+                &path.child("backoffLimitPerIndex"),
+                "when maxFailedIndexes is specified",
+            ));
+        }
+        if spec.completions.is_some_and(|c| m > c) {
+            errs.push(FieldError::invalid(
+                &path.child("maxFailedIndexes"),
+                m,
+                "must be less than or equal to completions",
+            ));
+        }
+    }
+    if let Some(sp) = &spec.success_policy {
+        let sp_path = path.child("successPolicy");
+        if mode != INDEXED {
+            errs.push(FieldError::forbidden(
+                &sp_path,
+                "requires indexed completion mode",
+            ));
+        } else if sp.rules.is_empty() {
+            errs.push(FieldError::required(
+                &sp_path.child("rules"),
+                "at least one rules must be specified when the successPolicy is specified",
+            ));
+        }
+        for (i, rule) in sp.rules.iter().enumerate() {
+            let rule_path = sp_path.child("rules").index(i);
+            if rule.succeeded_count.is_none() && rule.succeeded_indexes.is_none() {
+                errs.push(FieldError::required(
+                    &rule_path,
+                    "at least one of succeededCount or succeededIndexes must be specified",
+                ));
+            }
+            if let Some(c) = rule.succeeded_count {
+                if c < 0 {
+                    errs.push(FieldError::invalid(
+                        &rule_path.child("succeededCount"),
+                        c,
+                        "must be greater than or equal to 0",
+                    ));
+                } else if let Some(n) = spec.completions
+                    && c > n
+                {
+                    errs.push(FieldError::invalid(
+                        &rule_path.child("succeededCount"),
+                        c,
+                        &format!(
+                            "must be less than or equal to {n} (the number of specified completions)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     if let Some(policy) = spec.pod_replacement_policy.as_deref() {
         if !matches!(policy, "TerminatingOrFailed" | "Failed") {
             errs.push(FieldError::not_supported(
@@ -598,6 +675,17 @@ struct PodView<'a> {
     index: Option<i32>,
 }
 
+/// The failures of `p`'s index before it (its `job-index-failure-count` annotation).
+fn index_failures_before(p: &PodView) -> i32 {
+    p.pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INDEX_FAILURE_COUNT_ANNOTATION))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 impl PodView<'_> {
     fn terminal(&self) -> bool {
         matches!(self.phase, "Succeeded" | "Failed")
@@ -681,6 +769,8 @@ struct PolicyMatch {
     fail_job: Option<String>,
     /// Whether the failure counts towards `backoffLimit`.
     count: bool,
+    /// A FailIndex rule: the pod's index is failed at once (`backoffLimitPerIndex`).
+    fail_index: bool,
 }
 
 fn match_pod_failure_policy(pfp: &PodFailurePolicy, pod: &Pod, namespace: &str) -> PolicyMatch {
@@ -690,14 +780,22 @@ fn match_pod_failure_policy(pfp: &PodFailurePolicy, pod: &Pod, namespace: &str) 
         "Ignore" => PolicyMatch {
             fail_job: None,
             count: false,
+            fail_index: false,
         },
         "FailJob" => PolicyMatch {
             fail_job: Some(message),
             count: true,
+            fail_index: false,
+        },
+        "FailIndex" => PolicyMatch {
+            fail_job: None,
+            count: true,
+            fail_index: true,
         },
         _ => PolicyMatch {
             fail_job: None,
             count: true,
+            fail_index: false,
         },
     };
     for (i, rule) in pfp.rules.iter().enumerate() {
@@ -753,6 +851,7 @@ fn match_pod_failure_policy(pfp: &PodFailurePolicy, pod: &Pod, namespace: &str) 
     PolicyMatch {
         fail_job: None,
         count: true,
+        fail_index: false,
     }
 }
 
@@ -992,6 +1091,7 @@ impl Ctx<'_> {
             None => PolicyMatch {
                 fail_job: None,
                 count: true,
+                fail_index: false,
             },
         }
     }
@@ -1193,6 +1293,59 @@ pub fn sync(
         succeeded = succeeded_indexes.len() as i32;
     }
 
+    // backoffLimitPerIndex: an index whose pod failed more than that many times before is
+    // failed for good (`status.failedIndexes`); too many failed indexes fail the Job.
+    let per_index = spec.backoff_limit_per_index.filter(|_| indexed);
+    let mut failed_indexes = Indexes::default();
+    if let Some(limit) = per_index {
+        failed_indexes = Indexes::parse(
+            status.failed_indexes.as_deref().unwrap_or(""),
+            cx.completions,
+        );
+        for p in views
+            .iter()
+            .filter(|p| p.finalizer && cx.is_pod_failed(p) && cx.policy(p).count)
+        {
+            if let Some(i) = p.index
+                && !succeeded_indexes.contains(i)
+                && (index_failures_before(p) + 1 > limit || cx.policy(p).fail_index)
+            {
+                failed_indexes.insert(i);
+            }
+        }
+        if finish.is_none() {
+            if spec
+                .max_failed_indexes
+                .is_some_and(|m| failed_indexes.len() as i64 > i64::from(m))
+            {
+                finish = Some(Finish::Failure {
+                    reason: REASON_MAX_FAILED_INDEXES.to_string(),
+                    message: MESSAGE_MAX_FAILED_INDEXES.to_string(),
+                });
+            } else if !failed_indexes.is_empty()
+                && (succeeded_indexes.len() + failed_indexes.len()) as i64
+                    >= i64::from(cx.completions)
+            {
+                finish = Some(Finish::Failure {
+                    reason: REASON_FAILED_INDEXES.to_string(),
+                    message: MESSAGE_FAILED_INDEXES.to_string(),
+                });
+            }
+        }
+        status.failed_indexes = Some(failed_indexes.to_string());
+    }
+
+    if finish.is_none()
+        && indexed
+        && let Some(message) = match_success_policy(spec, cx.completions, &succeeded_indexes)
+    {
+        // Success before every index succeeded: the rest are deleted, then Complete.
+        finish = Some(Finish::Success {
+            reason: REASON_SUCCESS_POLICY.to_string(),
+            message,
+        });
+    }
+
     if finish.is_some() {
         // Delete what still runs (keeping the finalizers: they are counted as failed below).
         for p in &active_pods {
@@ -1204,12 +1357,23 @@ pub fn sync(
     } else {
         let mut managed = false;
         if job.metadata.deletion_timestamp.is_none() {
+            // Failed indexes are done too: no pod is made for them again.
+            let mut done_indexes = succeeded_indexes.clone();
+            for i in failed_indexes.0.iter() {
+                done_indexes.insert(*i);
+            }
+            // With backoffLimitPerIndex each index waits out its own back-off (in `manage`).
+            let backoff = if per_index.is_some() {
+                Duration::ZERO
+            } else {
+                backoff
+            };
             let m = manage(
                 &mut cx,
                 &active_pods,
                 &views,
-                succeeded,
-                &succeeded_indexes,
+                succeeded + failed_indexes.len() as i32,
+                &done_indexes,
                 backoff,
                 terminating,
                 suffixes,
@@ -1272,6 +1436,41 @@ pub fn sync(
         &unc_failed,
     );
     cx.finish(status)
+}
+
+/// An Indexed Job's `successPolicy` (`matchSuccessPolicy`): the first rule (in order) that
+/// the succeeded indexes satisfy — all its `succeededIndexes`, or `succeededCount` of them, or
+/// `succeededCount` indexes of any — as the condition message "Matched rules at index N".
+fn match_success_policy(spec: &JobSpec, completions: i32, succeeded: &Indexes) -> Option<String> {
+    let policy = spec.success_policy.as_ref()?;
+    if succeeded.is_empty() {
+        return None;
+    }
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let count = rule.succeeded_count.and_then(|c| usize::try_from(c).ok());
+        let matched = match rule.succeeded_indexes.as_deref() {
+            Some(s) => {
+                let required = Indexes::parse(s, completions);
+                if required.is_empty() {
+                    continue;
+                }
+                let done = required
+                    .0
+                    .iter()
+                    .filter(|&&x| succeeded.contains(x))
+                    .count();
+                match count {
+                    Some(c) => done >= c,
+                    None => done == required.len(),
+                }
+            }
+            None => count.is_some_and(|c| succeeded.len() >= c),
+        };
+        if matched {
+            return Some(format!("Matched rules at index {i}"));
+        }
+    }
+    None
 }
 
 impl Ctx<'_> {
@@ -1464,6 +1663,28 @@ fn manage(
                     .filter_map(|p| p.index),
             );
         }
+        // backoffLimitPerIndex: an index whose pod failed waits out its own back-off (from
+        // its failures and its latest failed pod's finish), without holding the others up.
+        let mut waiting: Option<Duration> = None;
+        if cx.spec.backoff_limit_per_index.is_some() {
+            for i in 0..cx.completions {
+                let latest = views
+                    .iter()
+                    .filter(|p| p.index == Some(i) && cx.is_pod_failed(p))
+                    .filter_map(|p| Some((p.finish_time()?, index_failures_before(p) + 1)))
+                    .max();
+                if let Some((at, failures)) = latest {
+                    let left = backoff_remaining(u32::try_from(failures).unwrap_or(0), at, cx.now);
+                    if left > Duration::ZERO {
+                        taken.insert(i);
+                        waiting = Some(waiting.map_or(left, |w| w.min(left)));
+                    }
+                }
+            }
+        }
+        if let Some(w) = waiting {
+            cx.requeue_after(w);
+        }
         indexes = (0..cx.completions)
             .filter(|i| !succeeded_indexes.contains(*i) && !taken.contains(i))
             .take(diff as usize)
@@ -1471,7 +1692,25 @@ fn manage(
             .collect();
     }
     for index in indexes {
-        let pod = new_pod(cx, index, suffixes);
+        let mut pod = new_pod(cx, index, suffixes);
+        if cx.spec.backoff_limit_per_index.is_some()
+            && let Some(i) = index
+        {
+            // The failures of the index so far: one more than its latest failed pod's.
+            let before = views
+                .iter()
+                .filter(|p| p.index == Some(i) && cx.is_pod_failed(p))
+                .map(|p| index_failures_before(p) + 1)
+                .max()
+                .unwrap_or(0);
+            pod.metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(
+                    INDEX_FAILURE_COUNT_ANNOTATION.to_string(),
+                    before.to_string(),
+                );
+        }
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         cx.actions.push(Action::CreatePod(Box::new(pod)));
         cx.event(
@@ -1690,6 +1929,8 @@ fn track(
         let why = match reason.as_str() {
             REASON_DEADLINE => ControllerReason::DeadlineExceeded,
             REASON_POD_FAILURE_POLICY => ControllerReason::PodFailurePolicy,
+            REASON_MAX_FAILED_INDEXES => ControllerReason::MaxFailedIndexesExceeded,
+            REASON_FAILED_INDEXES => ControllerReason::FailedIndexes,
             _ => ControllerReason::BackoffLimitExceeded,
         };
         cx.event(why, message.clone());

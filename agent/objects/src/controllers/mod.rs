@@ -33,11 +33,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use crate::events::EventType;
 
-/// A child object a controller creates or updates (CronJob → Job, Deployment → ReplicaSet).
+/// A child object a controller creates or updates (CronJob → Job, Deployment → ReplicaSet,
+/// DaemonSet → ControllerRevision).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Child {
     Job(Box<k8s_openapi::api::batch::v1::Job>),
     ReplicaSet(Box<k8s_openapi::api::apps::v1::ReplicaSet>),
+    /// A DaemonSet's revision.
+    ControllerRevision(Box<k8s_openapi::api::apps::v1::ControllerRevision>),
 }
 
 /// Which kind of child object an action is about.
@@ -45,6 +48,7 @@ pub enum Child {
 pub enum ChildKind {
     Job,
     ReplicaSet,
+    ControllerRevision,
 }
 
 /// One thing a controller asks the node to do, in the object's namespace.
@@ -130,6 +134,10 @@ pub enum ControllerReason {
     /// A Deployment's or DaemonSet's selector is empty (it would select every pod):
     /// `This deployment is selecting all pods. A non-empty selector is required.`
     SelectingAll,
+    /// An Indexed Job with `backoffLimitPerIndex` failed more indexes than `maxFailedIndexes`.
+    MaxFailedIndexesExceeded,
+    /// An Indexed Job with `backoffLimitPerIndex` ended with failed indexes.
+    FailedIndexes,
     /// A DaemonSet found its pod Failed and deletes it (with back-off):
     /// `Found failed daemon pod default/ds-x on node n, will try to kill it`.
     FailedDaemonPod,
@@ -161,6 +169,8 @@ impl ControllerReason {
             ControllerReason::DeploymentRollback => "DeploymentRollback",
             ControllerReason::SelectingAll => "SelectingAll",
             ControllerReason::FailedDaemonPod => "FailedDaemonPod",
+            ControllerReason::MaxFailedIndexesExceeded => "MaxFailedIndexesExceeded",
+            ControllerReason::FailedIndexes => "FailedIndexes",
         }
     }
 
@@ -178,7 +188,9 @@ impl ControllerReason {
             | ControllerReason::UnknownTimeZone
             | ControllerReason::UnexpectedJob
             | ControllerReason::SelectingAll
-            | ControllerReason::FailedDaemonPod => EventType::Warning,
+            | ControllerReason::FailedDaemonPod
+            | ControllerReason::MaxFailedIndexesExceeded
+            | ControllerReason::FailedIndexes => EventType::Warning,
             ControllerReason::SuccessfulCreate
             | ControllerReason::SuccessfulDelete
             | ControllerReason::Completed

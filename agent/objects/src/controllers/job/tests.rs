@@ -1234,3 +1234,272 @@ fn validation_errors_as_the_api_server() {
         vec!["spec.template.spec.containers[0].image: Required value"]
     );
 }
+
+#[test]
+fn success_policy_rules() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let rule = |indexes: Option<&str>, count: Option<i32>| SuccessPolicyRule {
+        succeeded_indexes: indexes.map(str::to_string),
+        succeeded_count: count,
+    };
+    let spec = |rules: Vec<SuccessPolicyRule>| JobSpec {
+        success_policy: Some(SuccessPolicy { rules }),
+        ..Default::default()
+    };
+    let done = |s: &str| Indexes::parse(s, 10);
+    for (rules, succeeded, want) in [
+        // All of the rule's indexes.
+        (vec![rule(Some("0,2"), None)], "0", None),
+        (vec![rule(Some("0,2"), None)], "0-2", Some(0)),
+        // Some of them.
+        (vec![rule(Some("0-4"), Some(2))], "3", None),
+        (vec![rule(Some("0-4"), Some(2))], "3,4,9", Some(0)),
+        // Any indexes.
+        (vec![rule(None, Some(3))], "1,5", None),
+        (vec![rule(None, Some(3))], "1,5,7", Some(0)),
+        // The first rule met is named.
+        (
+            vec![rule(Some("9"), None), rule(None, Some(1))],
+            "4",
+            Some(1),
+        ),
+        // Nothing succeeded yet: no rule is met.
+        (vec![rule(None, Some(0))], "", None),
+    ] {
+        assert_eq!(
+            match_success_policy(&spec(rules.clone()), 10, &done(succeeded)),
+            want.map(|i| format!("Matched rules at index {i}")),
+            "{rules:?} with {succeeded:?}"
+        );
+    }
+    assert_eq!(
+        match_success_policy(&JobSpec::default(), 10, &done("0-9")),
+        None
+    );
+}
+
+#[test]
+fn success_policy_ends_an_indexed_job_early() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let mut j = job(Some(3), Some(3));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_indexes: Some("0".into()),
+            succeeded_count: None,
+        }],
+    });
+    let mut sim = Sim::new(j);
+    sim.sync();
+    assert_eq!(sim.live(), vec!["pi-0-00001", "pi-1-00002", "pi-2-00003"]);
+    // Index 0 succeeds: the others are deleted, SuccessCriteriaMet first.
+    sim.now = at(3);
+    set_phase(sim.pod_mut("pi-0-00001"), "Succeeded", 0, at(3));
+    let s = sim.sync();
+    assert_eq!(deleted(&s), vec!["pi-1-00002", "pi-2-00003"]);
+    assert_eq!(
+        conditions(&s.status),
+        vec![cond("SuccessCriteriaMet", "True", "SuccessPolicy")]
+    );
+    assert!(!is_finished(&sim.job));
+    // Once they are gone: Complete, with the same reason.
+    sim.kill_deleting();
+    sim.settle();
+    let st = sim.status();
+    assert_eq!(
+        conditions(st),
+        vec![
+            cond("SuccessCriteriaMet", "True", "SuccessPolicy"),
+            cond("Complete", "True", "SuccessPolicy")
+        ]
+    );
+    assert_eq!(st.completed_indexes.as_deref(), Some("0"));
+    assert_eq!(st.succeeded, Some(1));
+    assert_eq!(sim.created.len(), 3, "no index made again");
+}
+
+#[test]
+fn success_policy_validation() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let mut j = job(Some(3), Some(1));
+    spec_mut(&mut j).success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule::default()],
+    });
+    let errs = |j: &Job| -> Vec<String> { validate(j).iter().map(ToString::to_string).collect() };
+    assert!(
+        errs(&j).contains(
+            &"spec.successPolicy: Forbidden: requires indexed completion mode".to_string()
+        ),
+        "{:?}",
+        errs(&j)
+    );
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    assert!(
+        errs(&j).contains(&"spec.successPolicy.rules[0]: Required value: at least one of succeededCount or succeededIndexes must be specified".to_string()),
+        "{:?}",
+        errs(&j)
+    );
+    spec_mut(&mut j).success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_count: Some(4),
+            succeeded_indexes: None,
+        }],
+    });
+    assert!(
+        errs(&j).contains(&"spec.successPolicy.rules[0].succeededCount: Invalid value: 4: must be less than or equal to 3 (the number of specified completions)".to_string()),
+        "{:?}",
+        errs(&j)
+    );
+}
+
+#[test]
+fn backoff_limit_per_index_fails_an_index_not_the_job() {
+    let mut j = job(Some(3), Some(3));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).backoff_limit_per_index = Some(1);
+    spec_mut(&mut j).backoff_limit = None;
+    defaults(&mut j);
+    assert_eq!(spec_mut(&mut j).backoff_limit, Some(i32::MAX));
+    let mut sim = Sim::new(j);
+    let s = sim.sync();
+    let Action::CreatePod(p) = &s.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        p.metadata.annotations.as_ref().unwrap()[INDEX_FAILURE_COUNT_ANNOTATION],
+        "0"
+    );
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some(""));
+    // Index 1 fails once: it is tried again (after the back-off), its pod saying so.
+    sim.now = at(2);
+    set_phase(sim.pod_mut("pi-1-00002"), "Failed", 1, at(2));
+    sim.settle();
+    sim.now = at(20);
+    sim.settle();
+    let retry = sim
+        .live()
+        .into_iter()
+        .find(|n| n.starts_with("pi-1-"))
+        .unwrap();
+    assert_eq!(
+        sim.pod_mut(&retry).metadata.annotations.as_ref().unwrap()[INDEX_FAILURE_COUNT_ANNOTATION],
+        "1"
+    );
+    // It fails again: the index is failed for good, not tried a third time.
+    set_phase(sim.pod_mut(&retry), "Failed", 1, at(20));
+    sim.now = at(60);
+    sim.settle();
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some("1"));
+    assert!(
+        !sim.live().iter().any(|n| n.starts_with("pi-1-")),
+        "{:?}",
+        sim.live()
+    );
+    assert!(!is_finished(&sim.job));
+    // The others succeed: the Job fails for its failed index.
+    sim.finish_all("Succeeded", 0);
+    sim.settle();
+    let st = sim.status();
+    assert_eq!(st.completed_indexes.as_deref(), Some("0,2"));
+    assert_eq!(st.failed, Some(2));
+    assert_eq!(
+        conditions(st),
+        vec![
+            cond("FailureTarget", "True", "FailedIndexes"),
+            cond("Failed", "True", "FailedIndexes")
+        ]
+    );
+    assert!(sim.all_events().contains(&(
+        ControllerReason::FailedIndexes,
+        "Job has failed indexes".into()
+    )));
+}
+
+#[test]
+fn max_failed_indexes_fails_the_job_at_once() {
+    let mut j = job(Some(4), Some(2));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).backoff_limit_per_index = Some(0);
+    spec_mut(&mut j).max_failed_indexes = Some(0);
+    spec_mut(&mut j).backoff_limit = None;
+    defaults(&mut j);
+    let mut sim = Sim::new(j);
+    sim.sync();
+    sim.now = at(2);
+    set_phase(sim.pod_mut("pi-0-00001"), "Failed", 1, at(2));
+    let s = sim.sync();
+    // The other running pod is deleted; FailureTarget first.
+    assert_eq!(deleted(&s), vec!["pi-1-00002"]);
+    assert_eq!(
+        conditions(&s.status),
+        vec![cond("FailureTarget", "True", "MaxFailedIndexesExceeded")]
+    );
+    sim.kill_deleting();
+    sim.settle();
+    assert_eq!(
+        conditions(sim.status()).last().unwrap(),
+        &cond("Failed", "True", "MaxFailedIndexesExceeded")
+    );
+    assert_eq!(sim.created.len(), 2, "no index tried again");
+}
+
+#[test]
+fn max_failed_indexes_validation() {
+    let mut j = job(Some(3), Some(1));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).max_failed_indexes = Some(4);
+    let errs: Vec<String> = validate(&j).iter().map(ToString::to_string).collect();
+    assert!(
+        errs.contains(
+            &"spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified"
+                .to_string()
+        ) && errs.contains(
+            &"spec.maxFailedIndexes: Invalid value: 4: must be less than or equal to completions"
+                .to_string()
+        ),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn fail_index_rule_fails_the_index_at_once() {
+    let mut j = job(Some(2), Some(2));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).backoff_limit_per_index = Some(5);
+    spec_mut(&mut j).backoff_limit = None;
+    spec_mut(&mut j).pod_failure_policy = Some(PodFailurePolicy {
+        rules: vec![exit_rule("FailIndex", vec![42])],
+    });
+    defaults(&mut j);
+    let mut sim = Sim::new(j);
+    sim.sync();
+    sim.now = at(2);
+    set_phase(sim.pod_mut("pi-1-00002"), "Failed", 42, at(2));
+    sim.settle();
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some("1"));
+    assert_eq!(sim.live(), vec!["pi-0-00001"], "index 1 not tried again");
+}
+
+#[test]
+fn backoff_limit_per_index_delays_only_the_failed_index() {
+    let mut j = job(Some(3), Some(2));
+    spec_mut(&mut j).completion_mode = Some("Indexed".into());
+    spec_mut(&mut j).backoff_limit_per_index = Some(2);
+    spec_mut(&mut j).backoff_limit = None;
+    defaults(&mut j);
+    let mut sim = Sim::new(j);
+    sim.sync();
+    assert_eq!(sim.live(), vec!["pi-0-00001", "pi-1-00002"]);
+    // Index 0 fails at 1 s, index 1 succeeds at 2 s: index 2 starts at once, index 0 only
+    // after its own 10 s (a success elsewhere does not reset it).
+    set_phase(sim.pod_mut("pi-0-00001"), "Failed", 1, at(1));
+    sim.now = at(2);
+    set_phase(sim.pod_mut("pi-1-00002"), "Succeeded", 0, at(2));
+    let s = sim.sync();
+    assert_eq!(s.requeue_after, Some(Duration::from_secs(9)), "{s:?}");
+    sim.settle();
+    assert_eq!(sim.live(), vec!["pi-2-00003"]);
+    sim.now = at(11);
+    sim.settle();
+    assert_eq!(sim.live(), vec!["pi-2-00003", "pi-0-00004"]);
+}
