@@ -288,12 +288,7 @@ impl Workloads {
         // controller's (the API server gives mirror pods the Node as controller). A pod whose
         // file exists is a pod, whether or not the manager shows it yet (after a restart it
         // adopts pods a moment after this loop starts): the view only adds its status.
-        let mut shown: BTreeMap<String, Pod> = self
-            .view
-            .pods()
-            .into_iter()
-            .map(|v| (v.pod.metadata.uid.clone().unwrap_or_default(), v.pod))
-            .collect();
+        let mut shown = self.view.statuses();
         let observed: Vec<Pod> = snap
             .files
             .iter()
@@ -303,7 +298,7 @@ impl Workloads {
                 // The file's metadata (labels, owner references, finalizers: what the
                 // controllers write) with the view's status.
                 let mut p = sp.pod.clone();
-                p.status = shown.remove(sp.uid()).and_then(|v| v.status);
+                p.status = shown.remove(sp.uid());
                 p
             })
             .collect();
