@@ -191,18 +191,18 @@ fn local_storage_limits_evict() {
     write_manifest(&node, "cache-hog", &pod("cache-hog", true, &fill(20), mount, sized));
     write_manifest(&node, "quiet", &pod("quiet", true, &fill(1), mount, sized));
     write_manifest(&node, "static-hog", &pod("static-hog", false, &fill(20), mount, sized));
+    // One container over its own limit: the pod's total (its only limit) is over first.
     let limited = "    resources:\n      limits:\n        ephemeral-storage: 1Mi\n";
-    write_manifest(
-        &node,
-        "layer-hog",
-        &pod(
-            "layer-hog",
-            true,
-            "dd if=/dev/zero of=/fill bs=1M count=3 2>/dev/null; exec sleep 3600",
-            limited,
-            "",
+    let write3 = "dd if=/dev/zero of=/fill bs=1M count=3 2>/dev/null; exec sleep 3600";
+    write_manifest(&node, "pod-hog", &pod("pod-hog", true, write3, limited, ""));
+    // Two containers: the pod is within its 11Mi, the container over its 1Mi.
+    let two = pod("layer-hog", true, write3, limited, "").replace(
+        "  containers:\n",
+        &format!(
+            "  containers:\n  - name: idle\n    image: {IMAGE}\n    imagePullPolicy: Never\n    command: [\"/bin/busybox\", \"sleep\", \"3600\"]\n    resources:\n      limits:\n        ephemeral-storage: 10Mi\n"
         ),
     );
+    write_manifest(&node, "layer-hog", &two);
     cleanup.agent = Some(node.start("1"));
 
     let p = evicted(&node, "cache-hog", 60);
@@ -213,6 +213,12 @@ fn local_storage_limits_evict() {
     );
     // Its storage is freed.
     assert!(!empty_dir(&node, &uid(&p), "cache").exists());
+    let p = evicted(&node, "pod-hog", 60);
+    assert_evicted(
+        &node,
+        &p,
+        "Pod ephemeral local storage usage exceeds the total limit of containers 1Mi. ",
+    );
     let p = evicted(&node, "layer-hog", 60);
     assert_evicted(
         &node,
