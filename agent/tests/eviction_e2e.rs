@@ -9,6 +9,7 @@
 //!   allocatable): of a BestEffort pod filling a memory-backed emptyDir and a Guaranteed pod,
 //!   the BestEffort one is evicted; the Node shows MemoryPressure, and a new BestEffort pod is
 //!   refused (`The node had condition: [MemoryPressure]. `) while a Burstable one starts;
+//!   systemReserved `pid` lowers the pods' cgroup's `pids.max`;
 //! - disk pressure on a 120 MiB tmpfs root dir: unused images are deleted first (no pod
 //!   evicted), then, with no image left to delete, the pod filling the disk is evicted and the
 //!   Node shows DiskPressure; the static pod stays.
@@ -193,9 +194,17 @@ fn local_storage_limits_evict() {
     let fill = |mb: u32| {
         format!("dd if=/dev/zero of=/cache/fill bs=1M count={mb} 2>/dev/null; exec sleep 3600")
     };
-    write_manifest(&node, "cache-hog", &pod("cache-hog", true, &fill(20), mount, sized));
+    write_manifest(
+        &node,
+        "cache-hog",
+        &pod("cache-hog", true, &fill(20), mount, sized),
+    );
     write_manifest(&node, "quiet", &pod("quiet", true, &fill(1), mount, sized));
-    write_manifest(&node, "static-hog", &pod("static-hog", false, &fill(20), mount, sized));
+    write_manifest(
+        &node,
+        "static-hog",
+        &pod("static-hog", false, &fill(20), mount, sized),
+    );
     // One container over its own limit: the pod's total (its only limit) is over first.
     let limited = "    resources:\n      limits:\n        ephemeral-storage: 1Mi\n";
     let write3 = "dd if=/dev/zero of=/fill bs=1M count=3 2>/dev/null; exec sleep 3600";
@@ -240,7 +249,11 @@ fn local_storage_limits_evict() {
     // One more round: the pod within its limit and the static pod stay.
     std::thread::sleep(Duration::from_secs(11));
     assert!(running(&node, "quiet"), "{:#?}", phase_of(&node, "quiet"));
-    assert!(running(&node, "static-hog"), "{:#?}", phase_of(&node, "static-hog"));
+    assert!(
+        running(&node, "static-hog"),
+        "{:#?}",
+        phase_of(&node, "static-hog")
+    );
     assert!(
         node.logs().contains("cannot evict a critical pod"),
         "{}",
@@ -274,7 +287,7 @@ fn mem_total() -> i64 {
 fn memory_pressure_evicts_besteffort_first() {
     let (node, mut cleanup, cg, _t, _tmp) = env("ev1", "10.244.72.0/24");
     import(&node, IMAGE, common::busybox_archive(IMAGE));
-    let reserved = format!("memory={}", mem_total() - (400 << 20));
+    let reserved = format!("memory={},pid=1000", mem_total() - (400 << 20));
     let guaranteed = "    resources:\n      limits:\n        cpu: 100m\n        memory: 64Mi\n";
     write_manifest(
         &node,
@@ -307,6 +320,17 @@ fn memory_pressure_evicts_besteffort_first() {
     wait_until("both running", 60, &node, || {
         running(&node, "guaranteed") && running(&node, "besteffort")
     });
+    // Pid reservation: the pods' cgroup (here the agent's, the test's own) holds the node's
+    // pids minus the reserved 1000.
+    let num = |p: &str| -> i64 { std::fs::read_to_string(p).unwrap().trim().parse().unwrap() };
+    let pids = num("/proc/sys/kernel/pid_max").min(num("/proc/sys/kernel/threads-max"));
+    let max: Vec<String> = cg
+        .cg
+        .dirs()
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.path.join("pids.max")).ok())
+        .collect();
+    assert_eq!(max, [format!("{}\n", pids - 1000)]);
     let n = node_object(&node);
     assert_eq!(condition(&n, "MemoryPressure")["status"], "False", "{n:#}");
     let be = phase_of(&node, "besteffort").unwrap();
@@ -329,9 +353,17 @@ fn memory_pressure_evicts_besteffort_first() {
     assert_eq!(condition(&n, "DiskPressure")["status"], "False");
     // The Guaranteed pod stays, a round later too.
     std::thread::sleep(Duration::from_secs(11));
-    assert!(running(&node, "guaranteed"), "{:#?}", phase_of(&node, "guaranteed"));
+    assert!(
+        running(&node, "guaranteed"),
+        "{:#?}",
+        phase_of(&node, "guaranteed")
+    );
     // Under MemoryPressure, admission refuses a new BestEffort pod, not a Burstable one.
-    write_manifest(&node, "late-be", &pod("late-be", true, "exec sleep 3600", "", ""));
+    write_manifest(
+        &node,
+        "late-be",
+        &pod("late-be", true, "exec sleep 3600", "", ""),
+    );
     let burstable = "    resources:\n      requests:\n        memory: 16Mi\n";
     write_manifest(
         &node,
@@ -349,7 +381,9 @@ fn memory_pressure_evicts_besteffort_first() {
         p["status"]["message"],
         "The node had condition: [MemoryPressure]. "
     );
-    wait_until("burstable running", 60, &node, || running(&node, "late-burstable"));
+    wait_until("burstable running", 60, &node, || {
+        running(&node, "late-burstable")
+    });
     for f in std::fs::read_dir(node.dir("manifests")).unwrap().flatten() {
         std::fs::remove_file(f.path()).unwrap();
     }
@@ -376,7 +410,11 @@ fn disk_pressure_collects_images_then_evicts() {
     )
     .unwrap();
     import(&node, IMAGE, common::busybox_archive(IMAGE));
-    import(&node, FILLER, common::busybox_archive_padded(FILLER, 24 << 20));
+    import(
+        &node,
+        FILLER,
+        common::busybox_archive_padded(FILLER, 24 << 20),
+    );
     assert_eq!(images_left(&node), 2);
     write_manifest(
         &node,
@@ -411,12 +449,18 @@ fn disk_pressure_collects_images_then_evicts() {
     let dir = empty_dir(&node, &uid(&hog), "data");
     // 40 MB: below the threshold until the unused image (48 MiB: blob and layer) goes.
     std::fs::write(dir.join("go"), "").unwrap();
-    wait_until("the unused image deleted", 40, &node, || images_left(&node) == 1);
+    wait_until("the unused image deleted", 40, &node, || {
+        images_left(&node) == 1
+    });
     wait_until("reclaimed without eviction", 20, &node, || {
         node.logs()
             .contains("able to reduce ephemeral-storage pressure without evicting pods")
     });
-    assert!(running(&node, "disk-hog"), "{:#?}", phase_of(&node, "disk-hog"));
+    assert!(
+        running(&node, "disk-hog"),
+        "{:#?}",
+        phase_of(&node, "disk-hog")
+    );
     // 40 MB more: no image left to delete, so the pod goes.
     std::fs::write(dir.join("more"), "").unwrap();
     let p = evicted(&node, "disk-hog", 60);

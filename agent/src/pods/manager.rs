@@ -112,6 +112,14 @@ impl Manager {
         };
         let housekeeping =
             super::housekeeping::Housekeeping::new(&cfg, node_info.allocatable.memory_bytes);
+        let pid_capacity = crate::eviction::stats::node_pids().map_or(0, |o| o.capacity);
+        if let Some(max) = crate::node_config::allocatable_pids(
+            pid_capacity,
+            &[cfg.system_reserved, cfg.kube_reserved],
+        ) {
+            cgroup::limit_pods_pids(cfg.cgroup_root.as_deref(), max)?;
+            tracing::info!(max, "pods' pids limited (pid reservation)");
+        }
         let ctx = Ctx {
             node_ip,
             cni: Cni::new(
