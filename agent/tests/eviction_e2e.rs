@@ -288,6 +288,7 @@ fn memory_pressure_evicts_besteffort_first() {
     let (node, mut cleanup, cg, _t, _tmp) = env("ev1", "10.244.72.0/24");
     import(&node, IMAGE, common::busybox_archive(IMAGE));
     let reserved = format!("memory={},pid=1000", mem_total() - (400 << 20));
+    let admin = node.t.join("admin.kubeconfig");
     let guaranteed = "    resources:\n      limits:\n        cpu: 100m\n        memory: 64Mi\n";
     write_manifest(
         &node,
@@ -315,6 +316,10 @@ fn memory_pressure_evicts_besteffort_first() {
             &reserved,
             "--eviction-hard",
             "allocatableMemory.available<250Mi",
+            "--api-tcp-address",
+            "127.0.0.1:16443",
+            "--admin-kubeconfig",
+            admin.to_str().unwrap(),
         ],
     ));
     wait_until("both running", 60, &node, || {
@@ -351,6 +356,34 @@ fn memory_pressure_evicts_besteffort_first() {
     assert_eq!(c["status"], "True", "{n:#}");
     assert_eq!(c["reason"], "KubeletHasInsufficientMemory");
     assert_eq!(condition(&n, "DiskPressure")["status"], "False");
+    // What kubectl shows of it.
+    let kubectl = |args: &[&str]| -> String {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&admin)
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env("HOME", &node.t)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let d = kubectl(&["describe", "node", "node1"]);
+    assert!(
+        d.lines().any(
+            |l| l.split_whitespace().take(2).eq(["MemoryPressure", "True"])
+                && l.contains("KubeletHasInsufficientMemory")
+        ),
+        "{d}"
+    );
+    let y = kubectl(&["get", "node", "node1", "-o", "yaml"]);
+    assert!(y.contains("reason: KubeletHasInsufficientMemory"), "{y}");
+    let pods = kubectl(&["get", "pods"]);
+    assert!(
+        pods.lines()
+            .any(|l| l.starts_with("besteffort ") && l.contains(" Evicted ")),
+        "{pods}"
+    );
     // The Guaranteed pod stays, a round later too.
     std::thread::sleep(Duration::from_secs(11));
     assert!(
