@@ -105,11 +105,8 @@ pub fn observe_node(
     o
 }
 
-/// (working set bytes, pids) of cgroup `path` (a pod's), if it can be read.
-pub fn cgroup_usage(path: &str) -> (Option<i64>, Option<i64>) {
-    let Ok(cg) = noderun_cgroups::Cgroup::resolve(Some(Path::new(path)), "pod") else {
-        return (None, None);
-    };
+/// (working set bytes, pids) of a pod's cgroup, if it can be read.
+pub fn cgroup_usage(cg: &noderun_cgroups::Cgroup) -> (Option<i64>, Option<i64>) {
     let Ok(st) = cg.stats() else {
         return (None, None);
     };

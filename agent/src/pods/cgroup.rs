@@ -30,6 +30,11 @@ fn resolve(path: &str) -> Result<noderun_cgroups::Cgroup, Error> {
     Ok(cg)
 }
 
+/// The pod cgroup at `path` as the runtime places it (for reading its stats), if it resolves.
+pub fn resolved(path: &str) -> Option<noderun_cgroups::Cgroup> {
+    resolve(path).ok()
+}
+
 /// Creates the pod cgroup (ok if it exists) and applies `resources`.
 pub fn create(path: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
     let mut cg = resolve(path)?;

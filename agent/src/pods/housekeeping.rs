@@ -53,6 +53,8 @@ pub struct Housekeeping {
     last_image_gc: Option<Instant>,
     gc_high: u8,
     gc_low: u8,
+    /// The pods' cgroups as resolved, by path (kept while the pod runs).
+    cgroups: std::collections::HashMap<String, Option<noderun_cgroups::Cgroup>>,
 }
 
 /// What was measured of one pod.
@@ -77,6 +79,7 @@ impl Housekeeping {
             last_image_gc: None,
             gc_high: cfg.image_gc_high_percent,
             gc_low: cfg.image_gc_low_percent,
+            cgroups: Default::default(),
         }
     }
 
@@ -93,11 +96,17 @@ impl Housekeeping {
             .iter()
             .map(|t| (t.uid.clone(), t.pod.clone(), t.cgroup.clone()))
             .collect();
-        let Ok((measured, obs)) = tokio::task::spawn_blocking(move || {
+        let mut cgroups = std::mem::take(&mut self.cgroups);
+        let Ok((measured, obs, cgroups)) = tokio::task::spawn_blocking(move || {
+            cgroups.retain(|path, _| pods.iter().any(|p| p.2 == *path));
             let measured: Vec<Measured> = pods
                 .iter()
-                .map(|(uid, pod, cg)| {
-                    let (memory, pids) = stats::cgroup_usage(cg);
+                .map(|(uid, pod, path)| {
+                    let cg = cgroups
+                        .entry(path.clone())
+                        // Resolving reads /proc/self/mountinfo (long with many pods): once.
+                        .or_insert_with(|| super::cgroup::resolved(path));
+                    let (memory, pids) = cg.as_ref().map_or((None, None), stats::cgroup_usage);
                     let storage = has_storage_limits(pod).then(|| storage(&cfg, uid, pod));
                     Measured {
                         usage: PodUsage {
@@ -110,12 +119,13 @@ impl Housekeeping {
                 })
                 .collect();
             let ws: i64 = measured.iter().filter_map(|m| m.usage.memory).sum();
-            (measured, stats::observe_node(&cfg.root_dir, alloc, ws))
+            (measured, stats::observe_node(&cfg.root_dir, alloc, ws), cgroups)
         })
         .await
         else {
             return;
         };
+        self.cgroups = cgroups;
         let now = Timestamp::now();
         let round = self
             .state
