@@ -6,8 +6,8 @@
 //! collected every 5 minutes above `imageGCHighThresholdPercent`, as the kubelet's image GC.
 //!
 //! Cost: a round reads one cgroup per pod; local storage is walked (`du`) only for pods that
-//! set an emptyDir `sizeLimit` or an `ephemeral-storage` limit, and for every pod only while
-//! a disk threshold is met (to rank them).
+//! set an emptyDir `sizeLimit` or an `ephemeral-storage` limit, and for every pod that may be
+//! evicted (not critical) only while a disk threshold is met (to rank them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -119,7 +119,11 @@ impl Housekeeping {
                 })
                 .collect();
             let ws: i64 = measured.iter().filter_map(|m| m.usage.memory).sum();
-            (measured, stats::observe_node(&cfg.root_dir, alloc, ws), cgroups)
+            (
+                measured,
+                stats::observe_node(&cfg.root_dir, alloc, ws),
+                cgroups,
+            )
         })
         .await
         else {
@@ -180,22 +184,24 @@ impl Housekeeping {
                 );
                 return;
             }
-            // Rank by disk: every pod's local storage.
+            // Rank by disk: the local storage of every pod that may be evicted.
             let cfg = ctx.cfg.clone();
-            let pods: Vec<(String, Pod)> = targets
+            let pods: Vec<Option<(String, Pod)>> = targets
                 .iter()
-                .map(|t| (t.uid.clone(), t.pod.clone()))
+                .map(|t| (!rules::is_critical(&t.pod)).then(|| (t.uid.clone(), t.pod.clone())))
                 .collect();
             if let Ok(all) = tokio::task::spawn_blocking(move || {
                 pods.iter()
-                    .map(|(uid, pod)| storage(&cfg, uid, pod))
+                    .map(|p| p.as_ref().map(|(uid, pod)| storage(&cfg, uid, pod)))
                     .collect::<Vec<_>>()
             })
             .await
             {
                 for (m, s) in measured.iter_mut().zip(all) {
-                    m.usage.disk = Some(total(&s));
-                    m.storage = Some(s);
+                    if let Some(s) = s {
+                        m.usage.disk = Some(total(&s));
+                        m.storage = Some(s);
+                    }
                 }
             }
         }
