@@ -111,6 +111,9 @@ pub struct Config {
     /// `evictionMaxPodGracePeriod`: the longest grace period of a pod evicted for a soft
     /// threshold, seconds (0: the pod's own).
     pub eviction_max_pod_grace: i64,
+    /// `imageMinimumGCAge`: an unused image is deleted only this long after its last pull or
+    /// use.
+    pub image_minimum_gc_age: Duration,
     /// `imageGCHighThresholdPercent` / `imageGCLowThresholdPercent`.
     pub image_gc_high_percent: u8,
     pub image_gc_low_percent: u8,
@@ -364,6 +367,18 @@ pub static KEYS: &[Key] = &[
                 Ok(())
             }
             _ => Err(format!("must be a whole number of seconds, got {v:?}")),
+        },
+    },
+    Key {
+        file: "imageMinimumGCAge",
+        flag: "image-minimum-gc-age",
+        value_name: "DURATION",
+        help: "How long after its last pull or use an unused image may be garbage-collected",
+        default: Some("2m0s"),
+        set: |c, v| {
+            parse_duration(v)
+                .map(|d| c.image_minimum_gc_age = d)
+                .map_err(|e| e.to_string())
         },
     },
     Key {
@@ -758,6 +773,7 @@ impl Config {
             eviction: Default::default(),
             eviction_pressure_transition: Duration::ZERO,
             eviction_max_pod_grace: 0,
+            image_minimum_gc_age: Duration::ZERO,
             image_gc_high_percent: 0,
             image_gc_low_percent: 0,
         }

@@ -367,6 +367,7 @@ fn eviction_keys() {
         std::time::Duration::from_secs(300)
     );
     assert_eq!((c.image_gc_high_percent, c.image_gc_low_percent), (85, 80));
+    assert_eq!(c.image_minimum_gc_age, std::time::Duration::from_secs(120));
     // The file's mappings, as a KubeletConfiguration writes them.
     let c = from(
         &format!(

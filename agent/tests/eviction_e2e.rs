@@ -473,6 +473,9 @@ fn disk_pressure_collects_images_then_evicts() {
         &[
             "--eviction-hard",
             "nodefs.available<40Mi,imagefs.available<40Mi",
+            // Images imported a moment ago may go (the default keeps them 2 minutes).
+            "--image-minimum-gc-age",
+            "5s",
         ],
     ));
     wait_until("both running", 60, &node, || {

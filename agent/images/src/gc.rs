@@ -68,6 +68,28 @@ impl Store {
         Ok(report)
     }
 
+    /// The kubelet's `DeleteUnusedImages` (what eviction reclaims for disk first): removes
+    /// every image no container uses whose last pull or use is at least `min_age` old (the
+    /// kubelet's `imageMinimumGCAge`: an image just pulled or imported is not taken from the
+    /// pod about to use it), then every blob and layer no remaining image references.
+    pub fn prune_unused(&self, min_age: std::time::Duration) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let now = crate::records::now();
+        {
+            let _g = self.gc_exclusive()?;
+            let _l = self.lock("records")?;
+            for rec in self.list_images()? {
+                let age = now.saturating_sub(rec.last_used);
+                if age >= min_age.as_secs() && self.containers_using(&rec.id)?.is_empty() {
+                    self.delete_record(&rec)?;
+                    report.images.push(rec.id);
+                }
+            }
+        }
+        self.sweep_unreferenced(&mut report)?;
+        Ok(report)
+    }
+
     /// Deletes blobs and layers that no image record references.
     fn sweep_unreferenced(&self, report: &mut GcReport) -> Result<()> {
         let _g = self.gc_exclusive()?;

@@ -161,7 +161,8 @@ impl Housekeeping {
         if threshold.signal.is_disk() {
             // Node-level reclaim first: unused images.
             let store = ctx.images.store().clone();
-            match tokio::task::spawn_blocking(move || store.prune(true)).await {
+            let min_age = ctx.cfg.image_minimum_gc_age;
+            match tokio::task::spawn_blocking(move || store.prune_unused(min_age)).await {
                 Ok(Ok(r)) => tracing::info!(
                     "eviction manager: deleted {} unused images, {} bytes",
                     r.images.len(),
