@@ -170,6 +170,15 @@ fn assert_evicted(node: &Node, p: &Value, message: &str) {
         p["status"]["containerStatuses"][0]["state"]["terminated"].is_object(),
         "{p:#}"
     );
+    let disruption = p["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "DisruptionTarget")
+        .unwrap_or_else(|| panic!("no DisruptionTarget condition: {p:#}"));
+    assert_eq!(disruption["status"], "True");
+    assert_eq!(disruption["reason"], "TerminationByKubelet");
+    assert_eq!(disruption["message"], message);
     let table = nodectl(node, &["get", "pods"]);
     let row = table
         .lines()

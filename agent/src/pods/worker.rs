@@ -902,6 +902,32 @@ impl Worker {
         if self.st.failed.is_some() {
             status.phase = Some("Failed".into());
         }
+        if let Some((reason, message)) = &self.st.failed
+            && reason == "Evicted"
+        {
+            // The kubelet's DisruptionTarget condition on a pod it evicted; its transition
+            // time is the first publication's.
+            use k8s_openapi::api::core::v1::PodCondition;
+            let since = self
+                .prev
+                .iter()
+                .flat_map(|p| p.conditions.iter().flatten())
+                .find(|c| c.type_ == "DisruptionTarget")
+                .and_then(|c| c.last_transition_time.clone())
+                .unwrap_or(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    Timestamp::now(),
+                ));
+            let conditions = status.conditions.get_or_insert_with(Vec::new);
+            conditions.retain(|c| c.type_ != "DisruptionTarget");
+            conditions.push(PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                reason: Some("TerminationByKubelet".into()),
+                message: Some(message.clone()),
+                last_transition_time: Some(since),
+                ..Default::default()
+            });
+        }
         status.qos_class = podspec::resources::qos_class(pod)
             .ok()
             .map(|q| q.as_str().to_string());
