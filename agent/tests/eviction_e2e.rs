@@ -10,6 +10,8 @@
 //!   the BestEffort one is evicted; the Node shows MemoryPressure, and a new BestEffort pod is
 //!   refused (`The node had condition: [MemoryPressure]. `) while a Burstable one starts;
 //!   systemReserved `pid` lowers the pods' cgroup's `pids.max`;
+//! - a soft threshold (`evictionSoft` with a 25 s `evictionSoftGracePeriod`): MemoryPressure
+//!   at once, the eviction only after the grace period;
 //! - disk pressure on a 120 MiB tmpfs root dir: unused images are deleted first (no pod
 //!   evicted), then, with no image left to delete, the pod filling the disk is evicted and the
 //!   Node shows DiskPressure; the static pod stays.
@@ -433,6 +435,66 @@ fn memory_pressure_evicts_besteffort_first() {
     finish(cleanup, cg);
 }
 
+fn soft_threshold_waits_its_grace_period() {
+    let (node, mut cleanup, cg, _t, _tmp) = env("ev3", "10.244.74.0/24");
+    import(&node, IMAGE, common::busybox_archive(IMAGE));
+    let reserved = format!("memory={}", mem_total() - (400 << 20));
+    let mem = "  volumes:\n  - name: mem\n    emptyDir:\n      medium: Memory\n";
+    let mount = "    volumeMounts:\n    - name: mem\n      mountPath: /mem\n";
+    write_manifest(
+        &node,
+        "besteffort",
+        &pod(
+            "besteffort",
+            true,
+            "until [ -e /mem/go ]; do sleep 0.2; done; dd if=/dev/zero of=/mem/fill bs=1M count=200 2>/dev/null; exec sleep 3600",
+            mount,
+            mem,
+        ),
+    );
+    cleanup.agent = Some(node.start_with(
+        "1",
+        &[
+            "--system-reserved",
+            &reserved,
+            "--eviction-soft",
+            "allocatableMemory.available<250Mi",
+            "--eviction-soft-grace-period",
+            "allocatableMemory.available=25s",
+            "--eviction-max-pod-grace-period",
+            "2",
+        ],
+    ));
+    wait_until("running", 60, &node, || running(&node, "besteffort"));
+    let be = phase_of(&node, "besteffort").unwrap();
+    std::fs::write(empty_dir(&node, &uid(&be), "mem").join("go"), "").unwrap();
+    let t0 = Instant::now();
+    // The condition comes at once; the eviction only after the grace period.
+    wait_until("MemoryPressure", 30, &node, || {
+        condition(&node_object(&node), "MemoryPressure")["status"] == "True"
+    });
+    assert!(
+        running(&node, "besteffort"),
+        "evicted before its grace period"
+    );
+    let p = evicted(&node, "besteffort", 60);
+    assert!(
+        t0.elapsed() >= Duration::from_secs(25),
+        "evicted after {:?}",
+        t0.elapsed()
+    );
+    let msg = p["status"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.starts_with("The node was low on resource: memory. Threshold quantity: 250Mi, "),
+        "{msg}"
+    );
+    for f in std::fs::read_dir(node.dir("manifests")).unwrap().flatten() {
+        std::fs::remove_file(f.path()).unwrap();
+    }
+    node.wait_pod_gone(60);
+    finish(cleanup, cg);
+}
+
 fn images_left(node: &Node) -> usize {
     std::fs::read_dir(node.dir("root/images/images"))
         .map(|d| d.count())
@@ -542,6 +604,10 @@ fn main() {
             (
                 "memory_pressure_evicts_besteffort_first",
                 memory_pressure_evicts_besteffort_first,
+            ),
+            (
+                "soft_threshold_waits_its_grace_period",
+                soft_threshold_waits_its_grace_period,
             ),
             (
                 "disk_pressure_collects_images_then_evicts",
