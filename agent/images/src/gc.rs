@@ -162,6 +162,17 @@ impl Store {
         self.gc_with_usage(high, low, || self.disk_usage_percent())
     }
 
+    /// [`Store::gc_by_disk`] sparing images pulled or used less than `min_age` ago (the
+    /// kubelet's `imageMinimumGCAge`).
+    pub fn gc_by_disk_aged(
+        &self,
+        high: u8,
+        low: u8,
+        min_age: std::time::Duration,
+    ) -> Result<GcReport> {
+        self.gc_with_usage_aged(high, low, min_age, || self.disk_usage_percent())
+    }
+
     /// GC with a usage probe (tests pass a synthetic one): when `usage()` ≥ `high`, delete unused
     /// images least recently used first, sweeping after each, until `usage()` < `low`.
     pub fn gc_with_usage(
@@ -170,13 +181,27 @@ impl Store {
         low: u8,
         usage: impl Fn() -> Result<f64>,
     ) -> Result<GcReport> {
+        self.gc_with_usage_aged(high, low, std::time::Duration::ZERO, usage)
+    }
+
+    /// [`Store::gc_with_usage`] sparing images pulled or used less than `min_age` ago.
+    pub fn gc_with_usage_aged(
+        &self,
+        high: u8,
+        low: u8,
+        min_age: std::time::Duration,
+        usage: impl Fn() -> Result<f64>,
+    ) -> Result<GcReport> {
         let mut report = GcReport::default();
         if usage()? < f64::from(high) {
             return Ok(report);
         }
+        let now = crate::records::now();
         let mut candidates: Vec<ImageRecord> = Vec::new();
         for rec in self.list_images()? {
-            if self.containers_using(&rec.id)?.is_empty() {
+            if now.saturating_sub(rec.last_used) >= min_age.as_secs()
+                && self.containers_using(&rec.id)?.is_empty()
+            {
                 candidates.push(rec);
             }
         }

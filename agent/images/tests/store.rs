@@ -427,4 +427,14 @@ fn prune_unused_keeps_young_and_used_images() {
     assert_eq!(rep.images, vec![old.id.clone()]);
     assert!(store.find_image(young.id.as_str()).unwrap().is_some());
     assert!(store.find_image(used.id.as_str()).unwrap().is_some());
+    // GC by thresholds spares the young image too.
+    let full = || Ok(100.0);
+    let rep = store
+        .gc_with_usage_aged(85, 80, std::time::Duration::from_secs(60), full)
+        .unwrap();
+    assert!(rep.images.is_empty(), "{rep:?}");
+    let rep = store
+        .gc_with_usage_aged(85, 80, std::time::Duration::ZERO, full)
+        .unwrap();
+    assert_eq!(rep.images, vec![young.id.clone()]);
 }

@@ -277,7 +277,8 @@ impl Housekeeping {
     }
 
     /// The kubelet's image GC: every [`IMAGE_GC_PERIOD`], when the image file system is used
-    /// above the high threshold, unused images least recently used first down to the low one.
+    /// above the high threshold, unused images least recently used first down to the low one,
+    /// none pulled or used less than `imageMinimumGCAge` ago.
     async fn image_gc(&mut self, ctx: &Ctx) {
         if self
             .last_image_gc
@@ -288,7 +289,8 @@ impl Housekeeping {
         self.last_image_gc = Some(Instant::now());
         let store = ctx.images.store().clone();
         let (high, low) = (self.gc_high, self.gc_low);
-        match tokio::task::spawn_blocking(move || store.gc_by_disk(high, low)).await {
+        let min_age = ctx.cfg.image_minimum_gc_age;
+        match tokio::task::spawn_blocking(move || store.gc_by_disk_aged(high, low, min_age)).await {
             Ok(Ok(r)) if !r.images.is_empty() => tracing::info!(
                 "image garbage collection: deleted {} images, {} bytes",
                 r.images.len(),
