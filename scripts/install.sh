@@ -97,8 +97,19 @@ crashLoopBackOff:
 # Labels that nodeSelector and node affinity match, besides kubernetes.io/hostname, /os, /arch:
 # nodeLabels: {disktype: ssd}
 # Resources kept from pods (allocatable = capacity - systemReserved - kubeReserved):
-# systemReserved: {cpu: 100m, memory: 256Mi}
+# (pid: pids kept from pods, enforced as pids.max of the pods' cgroup)
+# systemReserved: {cpu: 100m, memory: 256Mi, pid: 1000}
 # kubeReserved: {cpu: 100m, memory: 128Mi}
+# Node-pressure eviction (the kubelet's keys; unset: the kubelet's defaults
+# memory.available<100Mi, nodefs.available<10%, nodefs.inodesFree<5%, imagefs.available<15%,
+# imagefs.inodesFree<5%; a given evictionHard replaces them all). Static pods (files placed
+# here) are critical and never evicted; pods made through the API or by controllers are.
+# evictionHard: {memory.available: 100Mi, nodefs.available: 10%}
+# evictionSoft: {memory.available: 500Mi}
+# evictionSoftGracePeriod: {memory.available: 1m30s}
+# evictionPressureTransitionPeriod: 5m
+# imageGCHighThresholdPercent: 85
+# imageGCLowThresholdPercent: 80
 EOF
 
 keep /etc/cni/net.d/10-nodenet.conflist 0644 <<EOF

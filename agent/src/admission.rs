@@ -51,6 +51,8 @@ pub enum Reason {
     PodOsNotSupported,
     /// Soft admission: the pod stays Pending, its containers `Blocked`.
     AppArmor,
+    /// The eviction manager's admission under node pressure (`eviction::rules::admit`).
+    Evicted,
 }
 
 impl Reason {
@@ -65,6 +67,7 @@ impl Reason {
             Reason::PodOsSelectorNodeLabelDoesNotMatch => E::PodOsSelectorNodeLabelDoesNotMatch,
             Reason::PodOsNotSupported => E::PodOsNotSupported,
             Reason::AppArmor => E::AppArmor,
+            Reason::Evicted => E::Evicted,
         }
     }
 
@@ -79,6 +82,7 @@ impl Reason {
             | Reason::PodOsSelectorNodeLabelDoesNotMatch
             | Reason::PodOsNotSupported => "node(s) didn't match Pod's node affinity/selector",
             Reason::AppArmor => "node(s) didn't have AppArmor enabled",
+            Reason::Evicted => "node(s) had untolerated taint(s)",
         }
     }
 
@@ -91,6 +95,7 @@ impl Reason {
             Reason::PodOsSelectorNodeLabelDoesNotMatch => "PodOSSelectorNodeLabelDoesNotMatch",
             Reason::PodOsNotSupported => "PodOSNotSupported",
             Reason::AppArmor => "AppArmor",
+            Reason::Evicted => "Evicted",
         }
     }
 }

@@ -101,6 +101,22 @@ pub struct Config {
     pub system_reserved: Reserved,
     /// Resources kept from pods for the agent (`kubeReserved`).
     pub kube_reserved: Reserved,
+    /// The eviction thresholds as given (`evictionHard`, `evictionSoft`,
+    /// `evictionSoftGracePeriod`, `evictionMinimumReclaim`), checked by
+    /// `eviction::rules::parse_thresholds`.
+    pub eviction: crate::eviction::rules::Settings,
+    /// `evictionPressureTransitionPeriod`: how long a pressure condition stays after its
+    /// threshold was last met.
+    pub eviction_pressure_transition: Duration,
+    /// `evictionMaxPodGracePeriod`: the longest grace period of a pod evicted for a soft
+    /// threshold, seconds (0: the pod's own).
+    pub eviction_max_pod_grace: i64,
+    /// `imageMinimumGCAge`: an unused image is deleted only this long after its last pull or
+    /// use.
+    pub image_minimum_gc_age: Duration,
+    /// `imageGCHighThresholdPercent` / `imageGCLowThresholdPercent`.
+    pub image_gc_high_percent: u8,
+    pub image_gc_low_percent: u8,
 }
 
 /// A configuration problem: where (file or flag), which key, why.
@@ -284,6 +300,104 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        file: "evictionHard",
+        flag: "eviction-hard",
+        value_name: "SIGNAL<QTY,...",
+        help: "Hard eviction thresholds, like memory.available<100Mi,nodefs.available<10% (in the file a mapping); replaces the defaults [default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%]",
+        default: None,
+        set: |c, v| {
+            c.eviction.hard = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Key {
+        file: "evictionSoft",
+        flag: "eviction-soft",
+        value_name: "SIGNAL<QTY,...",
+        help: "Soft eviction thresholds, each with a grace period in evictionSoftGracePeriod [default: none]",
+        default: None,
+        set: |c, v| {
+            c.eviction.soft = v.to_string();
+            Ok(())
+        },
+    },
+    Key {
+        file: "evictionSoftGracePeriod",
+        flag: "eviction-soft-grace-period",
+        value_name: "SIGNAL=DURATION,...",
+        help: "How long each soft threshold must be met before pods are evicted, like memory.available=1m30s [default: none]",
+        default: None,
+        set: |c, v| {
+            c.eviction.soft_grace = v.to_string();
+            Ok(())
+        },
+    },
+    Key {
+        file: "evictionMinimumReclaim",
+        flag: "eviction-minimum-reclaim",
+        value_name: "SIGNAL=QTY,...",
+        help: "What an eviction must reclaim beyond a threshold before its pressure ends, like nodefs.available=500Mi [default: none]",
+        default: None,
+        set: |c, v| {
+            c.eviction.min_reclaim = v.to_string();
+            Ok(())
+        },
+    },
+    Key {
+        file: "evictionPressureTransitionPeriod",
+        flag: "eviction-pressure-transition-period",
+        value_name: "DURATION",
+        help: "How long a pressure condition stays after its threshold was last met",
+        default: Some("5m0s"),
+        set: |c, v| {
+            parse_duration(v)
+                .map(|d| c.eviction_pressure_transition = d)
+                .map_err(|e| e.to_string())
+        },
+    },
+    Key {
+        file: "evictionMaxPodGracePeriod",
+        flag: "eviction-max-pod-grace-period",
+        value_name: "SECONDS",
+        help: "Longest grace period of a pod evicted for a soft threshold; 0 = the pod's own",
+        default: Some("0"),
+        set: |c, v| match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => {
+                c.eviction_max_pod_grace = n;
+                Ok(())
+            }
+            _ => Err(format!("must be a whole number of seconds, got {v:?}")),
+        },
+    },
+    Key {
+        file: "imageMinimumGCAge",
+        flag: "image-minimum-gc-age",
+        value_name: "DURATION",
+        help: "How long after its last pull or use an unused image may be garbage-collected",
+        default: Some("2m0s"),
+        set: |c, v| {
+            parse_duration(v)
+                .map(|d| c.image_minimum_gc_age = d)
+                .map_err(|e| e.to_string())
+        },
+    },
+    Key {
+        file: "imageGCHighThresholdPercent",
+        flag: "image-gc-high-threshold",
+        value_name: "PERCENT",
+        help: "Disk usage of the image file system above which unused images are deleted",
+        default: Some("85"),
+        set: |c, v| percent(v).map(|n| c.image_gc_high_percent = n),
+    },
+    Key {
+        file: "imageGCLowThresholdPercent",
+        flag: "image-gc-low-threshold",
+        value_name: "PERCENT",
+        help: "Disk usage image garbage collection brings the image file system down to",
+        default: Some("80"),
+        set: |c, v| percent(v).map(|n| c.image_gc_low_percent = n),
+    },
+    Key {
         file: "nodeIP",
         flag: "node-ip",
         value_name: "IP",
@@ -428,6 +542,13 @@ fn at_least(v: &str, min: u32) -> Result<u32, String> {
         Ok(n) if n >= min => Ok(n),
         Ok(n) => Err(format!("must be at least {min}, got {n}")),
         Err(_) => Err(format!("must be a whole number, got {v:?}")),
+    }
+}
+
+fn percent(v: &str) -> Result<u8, String> {
+    match v.trim().parse::<u8>() {
+        Ok(n) if n <= 100 => Ok(n),
+        _ => Err(format!("must be a whole number from 0 to 100, got {v:?}")),
     }
 }
 
@@ -590,6 +711,32 @@ impl Config {
                 ),
             });
         }
+        if let Err(reason) = crate::eviction::rules::parse_thresholds(&cfg.eviction) {
+            let key = if reason.contains("soft") || reason.contains("grace") {
+                "evictionSoft"
+            } else if cfg.eviction.hard.is_some() {
+                "evictionHard"
+            } else {
+                "evictionMinimumReclaim"
+            };
+            return Err(ConfigError::Invalid {
+                origin: given.remove(key).unwrap_or_else(file_origin),
+                key: key.into(),
+                reason,
+            });
+        }
+        if cfg.image_gc_low_percent > cfg.image_gc_high_percent {
+            return Err(ConfigError::Invalid {
+                origin: given
+                    .remove("imageGCLowThresholdPercent")
+                    .unwrap_or_else(file_origin),
+                key: "imageGCLowThresholdPercent".into(),
+                reason: format!(
+                    "{} is above imageGCHighThresholdPercent ({})",
+                    cfg.image_gc_low_percent, cfg.image_gc_high_percent
+                ),
+            });
+        }
         Ok(cfg)
     }
 
@@ -623,6 +770,12 @@ impl Config {
             system_reserved: Reserved::default(),
             kube_reserved: Reserved::default(),
             pod_pids_limit: None,
+            eviction: Default::default(),
+            eviction_pressure_transition: Duration::ZERO,
+            eviction_max_pod_grace: 0,
+            image_minimum_gc_age: Duration::ZERO,
+            image_gc_high_percent: 0,
+            image_gc_low_percent: 0,
         }
     }
 }
@@ -671,10 +824,18 @@ fn parse_file(
             None => return Err(invalid(key, format!("required: {want}"))),
         }
     }
-    // nodeLabels, systemReserved and kubeReserved may be written as mappings; they become
-    // the flags' `k=v,...` form (label keys, resource names and their values never hold ','
-    // or '=').
-    for key in ["nodeLabels", "systemReserved", "kubeReserved"] {
+    // nodeLabels, systemReserved, kubeReserved and the eviction maps may be written as
+    // mappings; they become the flags' `k=v,...` form (label keys, resource names, signals
+    // and their values never hold ',' or '=').
+    for key in [
+        "nodeLabels",
+        "systemReserved",
+        "kubeReserved",
+        "evictionHard",
+        "evictionSoft",
+        "evictionSoftGracePeriod",
+        "evictionMinimumReclaim",
+    ] {
         let Some(serde_json::Value::Object(pairs)) = map.get(key) else {
             continue;
         };

@@ -32,6 +32,7 @@ pub mod changes;
 pub mod cni;
 pub mod config;
 pub mod disk;
+pub mod eviction;
 pub mod exec_target;
 pub mod logs;
 pub mod memory;

@@ -147,7 +147,10 @@ impl NodeState for NodeView {
     }
 
     fn node_facts(&self) -> NodeFacts {
-        self.facts.clone()
+        NodeFacts {
+            conditions: self.view.node_conditions(),
+            ..self.facts.clone()
+        }
     }
 
     fn set_deletion_grace(&self, uid: &str, grace: Duration) {

@@ -62,11 +62,13 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
-/// Reserved cpu and memory (`cpu: 500m`, `memory: 1Gi`); other resources are refused.
+/// Reserved cpu, memory and pids (`cpu: 500m`, `memory: 1Gi`, `pid: 1000`); other
+/// resources are refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reserved {
     pub cpu_millis: i64,
     pub memory_bytes: i64,
+    pub pids: i64,
 }
 
 /// Reads a `systemReserved`/`kubeReserved` map; errors name the resource and the reason.
@@ -80,14 +82,23 @@ pub fn reserved(map: &BTreeMap<String, String>) -> Result<Reserved, String> {
         match k.as_str() {
             "cpu" => r.cpu_millis = q.milli_value(),
             "memory" => r.memory_bytes = q.value(),
+            "pid" => r.pids = q.value(),
             other => {
                 return Err(format!(
-                    "{other}: unsupported resource (cpu and memory can be reserved)"
+                    "{other}: unsupported resource (cpu, memory and pid can be reserved)"
                 ));
             }
         }
     }
     Ok(r)
+}
+
+/// The pids pods may use together (the kubelet's pid allocatable, enforced as `pids.max` of
+/// the cgroup that holds the pods): `capacity` − the reserved pids; None when nothing is
+/// reserved.
+pub fn allocatable_pids(capacity: i64, reserved: &[Reserved]) -> Option<i64> {
+    let r: i64 = reserved.iter().map(|r| r.pids).sum();
+    (r > 0).then(|| (capacity - r).max(1))
 }
 
 /// Allocatable = capacity − systemReserved − kubeReserved (never below zero); pods = maxPods.
@@ -129,14 +140,22 @@ mod tests {
             r,
             Reserved {
                 cpu_millis: 500,
-                memory_bytes: 1 << 30
+                memory_bytes: 1 << 30,
+                pids: 0
             }
         );
+        assert_eq!(reserved(&parse_pairs("pid=10").unwrap()).unwrap().pids, 10);
         assert!(
-            reserved(&parse_pairs("pid=10").unwrap())
+            reserved(&parse_pairs("hugepages-2Mi=10").unwrap())
                 .unwrap_err()
                 .contains("unsupported resource")
         );
+        let p = Reserved {
+            pids: 100,
+            ..Default::default()
+        };
+        assert_eq!(allocatable_pids(4096, &[p, p]), Some(3896));
+        assert_eq!(allocatable_pids(4096, &[Reserved::default()]), None);
         assert!(reserved(&parse_pairs("cpu=lots").unwrap()).is_err());
         let cap = NodeResources {
             cpu_millis: 2000,

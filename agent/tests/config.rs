@@ -356,6 +356,72 @@ fn node_labels_and_the_admin_kubeconfig() {
 }
 
 #[test]
+fn eviction_keys() {
+    use nodelet::eviction::rules::{Signal, Value, parse_thresholds};
+    // Defaults: the kubelet's hard thresholds, 5m transition, image GC at 85/80 %.
+    let c = from(HEAD, &ConfigFlags::default()).unwrap();
+    assert_eq!(c.eviction.hard, None);
+    assert_eq!(parse_thresholds(&c.eviction).unwrap().len(), 5);
+    assert_eq!(
+        c.eviction_pressure_transition,
+        std::time::Duration::from_secs(300)
+    );
+    assert_eq!((c.image_gc_high_percent, c.image_gc_low_percent), (85, 80));
+    assert_eq!(c.image_minimum_gc_age, std::time::Duration::from_secs(120));
+    // The file's mappings, as a KubeletConfiguration writes them.
+    let c = from(
+        &format!(
+            "{HEAD}evictionHard: {{memory.available: 200Mi, nodefs.available: 5%}}\nevictionSoft: {{memory.available: 1Gi}}\nevictionSoftGracePeriod: {{memory.available: 1m30s}}\nevictionMinimumReclaim: {{memory.available: 100Mi}}\nevictionPressureTransitionPeriod: 30s\nevictionMaxPodGracePeriod: 20\nimageGCHighThresholdPercent: 90\nimageGCLowThresholdPercent: 70\n"
+        ),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    let t = parse_thresholds(&c.eviction).unwrap();
+    assert_eq!(t.len(), 3);
+    assert_eq!(t[0].signal, Signal::MemoryAvailable);
+    assert_eq!(t[0].value, Value::Quantity(200 << 20));
+    assert_eq!(t[1].value, Value::Percentage(0.05));
+    assert_eq!(t[2].grace, std::time::Duration::from_secs(90));
+    assert_eq!(c.eviction_max_pod_grace, 20);
+    assert_eq!(
+        c.eviction_pressure_transition,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!((c.image_gc_high_percent, c.image_gc_low_percent), (90, 70));
+    // The kubelet's flag syntax.
+    let cli = Cli::parse_from([
+        "x",
+        "--eviction-hard",
+        "pid.available<10%,nodefs.inodesFree<1%",
+    ]);
+    let c = from(HEAD, &cli.cfg).unwrap();
+    assert_eq!(
+        parse_thresholds(&c.eviction).unwrap()[0].signal,
+        Signal::PidAvailable
+    );
+    for (text, want) in [
+        (
+            "evictionHard: {memory.free: 1Gi}",
+            "/etc/nodelet/config.yaml: evictionHard: unsupported eviction signal memory.free",
+        ),
+        (
+            "evictionSoft: {memory.available: 1Gi}",
+            "/etc/nodelet/config.yaml: evictionSoft: no grace period specified for soft eviction threshold memory.available",
+        ),
+        (
+            "imageGCLowThresholdPercent: 90",
+            "/etc/nodelet/config.yaml: imageGCLowThresholdPercent: 90 is above imageGCHighThresholdPercent (85)",
+        ),
+        (
+            "imageGCHighThresholdPercent: 101",
+            "/etc/nodelet/config.yaml: imageGCHighThresholdPercent: must be a whole number from 0 to 100, got \"101\"",
+        ),
+    ] {
+        assert_eq!(err(&format!("{HEAD}{text}\n")), want);
+    }
+}
+
+#[test]
 fn node_labels_and_reserved_resources() {
     let c = from(
         &format!(
@@ -385,8 +451,14 @@ fn node_labels_and_reserved_resources() {
     assert_eq!(c.kube_reserved.cpu_millis, 1000);
     assert_eq!(
         err(&format!("{HEAD}systemReserved: {{gpu: 1}}\n")),
-        "/etc/nodelet/config.yaml: systemReserved: gpu: unsupported resource (cpu and memory can be reserved)"
+        "/etc/nodelet/config.yaml: systemReserved: gpu: unsupported resource (cpu, memory and pid can be reserved)"
     );
+    let c = from(
+        &format!("{HEAD}systemReserved: {{pid: 1000}}\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.system_reserved.pids, 1000);
     assert!(
         err(&format!("{HEAD}nodeLabels: {{'bad key!': x}}\n"))
             .starts_with("/etc/nodelet/config.yaml: nodeLabels: \"bad key!\": invalid label key")

@@ -22,6 +22,9 @@ pub struct NodeFacts {
     pub started: jiff::Timestamp,
     /// Extra node labels (from the configuration).
     pub labels: BTreeMap<String, String>,
+    /// The pressure conditions (MemoryPressure, DiskPressure, PIDPressure) as the node's
+    /// eviction manager set them; a type missing here is reported False since the start.
+    pub conditions: Vec<NodeCondition>,
 }
 
 impl Default for NodeFacts {
@@ -32,6 +35,7 @@ impl Default for NodeFacts {
             max_pods: 110,
             started: jiff::Timestamp::now(),
             labels: BTreeMap::new(),
+            conditions: Vec::new(),
         }
     }
 }
@@ -195,36 +199,42 @@ pub fn node(f: &NodeFacts, m: &Machine) -> Node {
             addresses: Some(addresses),
             allocatable: Some(capacity.clone()),
             capacity: Some(capacity),
-            conditions: Some(vec![
-                condition(
-                    "MemoryPressure",
-                    "False",
-                    "KubeletHasSufficientMemory",
-                    "kubelet has sufficient memory available",
-                    &started,
-                ),
-                condition(
-                    "DiskPressure",
-                    "False",
-                    "KubeletHasNoDiskPressure",
-                    "kubelet has no disk pressure",
-                    &started,
-                ),
-                condition(
-                    "PIDPressure",
-                    "False",
-                    "KubeletHasSufficientPID",
-                    "kubelet has sufficient PID available",
-                    &started,
-                ),
-                condition(
+            conditions: Some({
+                let mut cs: Vec<NodeCondition> = [
+                    (
+                        "MemoryPressure",
+                        "KubeletHasSufficientMemory",
+                        "kubelet has sufficient memory available",
+                    ),
+                    (
+                        "DiskPressure",
+                        "KubeletHasNoDiskPressure",
+                        "kubelet has no disk pressure",
+                    ),
+                    (
+                        "PIDPressure",
+                        "KubeletHasSufficientPID",
+                        "kubelet has sufficient PID available",
+                    ),
+                ]
+                .into_iter()
+                .map(|(t, reason, message)| {
+                    f.conditions
+                        .iter()
+                        .find(|c| c.type_ == t)
+                        .cloned()
+                        .unwrap_or_else(|| condition(t, "False", reason, message, &started))
+                })
+                .collect();
+                cs.push(condition(
                     "Ready",
                     "True",
                     "KubeletReady",
                     "kubelet is posting ready status",
                     &started,
-                ),
-            ]),
+                ));
+                cs
+            }),
             node_info: Some(NodeSystemInfo {
                 architecture: arch.into(),
                 boot_id: m.boot_id.clone(),

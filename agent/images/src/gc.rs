@@ -68,6 +68,28 @@ impl Store {
         Ok(report)
     }
 
+    /// The kubelet's `DeleteUnusedImages` (what eviction reclaims for disk first): removes
+    /// every image no container uses whose last pull or use is at least `min_age` old (the
+    /// kubelet's `imageMinimumGCAge`: an image just pulled or imported is not taken from the
+    /// pod about to use it), then every blob and layer no remaining image references.
+    pub fn prune_unused(&self, min_age: std::time::Duration) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let now = crate::records::now();
+        {
+            let _g = self.gc_exclusive()?;
+            let _l = self.lock("records")?;
+            for rec in self.list_images()? {
+                let age = now.saturating_sub(rec.last_used);
+                if age >= min_age.as_secs() && self.containers_using(&rec.id)?.is_empty() {
+                    self.delete_record(&rec)?;
+                    report.images.push(rec.id);
+                }
+            }
+        }
+        self.sweep_unreferenced(&mut report)?;
+        Ok(report)
+    }
+
     /// Deletes blobs and layers that no image record references.
     fn sweep_unreferenced(&self, report: &mut GcReport) -> Result<()> {
         let _g = self.gc_exclusive()?;
@@ -140,6 +162,17 @@ impl Store {
         self.gc_with_usage(high, low, || self.disk_usage_percent())
     }
 
+    /// [`Store::gc_by_disk`] sparing images pulled or used less than `min_age` ago (the
+    /// kubelet's `imageMinimumGCAge`).
+    pub fn gc_by_disk_aged(
+        &self,
+        high: u8,
+        low: u8,
+        min_age: std::time::Duration,
+    ) -> Result<GcReport> {
+        self.gc_with_usage_aged(high, low, min_age, || self.disk_usage_percent())
+    }
+
     /// GC with a usage probe (tests pass a synthetic one): when `usage()` ≥ `high`, delete unused
     /// images least recently used first, sweeping after each, until `usage()` < `low`.
     pub fn gc_with_usage(
@@ -148,13 +181,27 @@ impl Store {
         low: u8,
         usage: impl Fn() -> Result<f64>,
     ) -> Result<GcReport> {
+        self.gc_with_usage_aged(high, low, std::time::Duration::ZERO, usage)
+    }
+
+    /// [`Store::gc_with_usage`] sparing images pulled or used less than `min_age` ago.
+    pub fn gc_with_usage_aged(
+        &self,
+        high: u8,
+        low: u8,
+        min_age: std::time::Duration,
+        usage: impl Fn() -> Result<f64>,
+    ) -> Result<GcReport> {
         let mut report = GcReport::default();
         if usage()? < f64::from(high) {
             return Ok(report);
         }
+        let now = crate::records::now();
         let mut candidates: Vec<ImageRecord> = Vec::new();
         for rec in self.list_images()? {
-            if self.containers_using(&rec.id)?.is_empty() {
+            if now.saturating_sub(rec.last_used) >= min_age.as_secs()
+                && self.containers_using(&rec.id)?.is_empty()
+            {
                 candidates.push(rec);
             }
         }

@@ -403,3 +403,38 @@ fn images_share_unpacked_layers_by_diff_id() {
     );
     assert_eq!(layer_dirs(), 2);
 }
+
+#[test]
+fn prune_unused_keeps_young_and_used_images() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let old = import_tagged(&store, "age/old:1", "old");
+    let used = import_tagged(&store, "age/used:1", "used");
+    let _g = RootfsGuard(&store, "user");
+    let rootfs = store.create_rootfs("user", &used).unwrap();
+    let _m = MountGuard(rootfs);
+    // Everything was imported just now: a minimum age of a minute keeps all.
+    let rep = store
+        .prune_unused(std::time::Duration::from_secs(60))
+        .unwrap();
+    assert!(rep.images.is_empty(), "{rep:?}");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let young = import_tagged(&store, "age/young:1", "young");
+    // Past 1 s: the old unused image goes; the young one and the one in use stay.
+    let rep = store
+        .prune_unused(std::time::Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(rep.images, vec![old.id.clone()]);
+    assert!(store.find_image(young.id.as_str()).unwrap().is_some());
+    assert!(store.find_image(used.id.as_str()).unwrap().is_some());
+    // GC by thresholds spares the young image too.
+    let full = || Ok(100.0);
+    let rep = store
+        .gc_with_usage_aged(85, 80, std::time::Duration::from_secs(60), full)
+        .unwrap();
+    assert!(rep.images.is_empty(), "{rep:?}");
+    let rep = store
+        .gc_with_usage_aged(85, 80, std::time::Duration::ZERO, full)
+        .unwrap();
+    assert_eq!(rep.images, vec![young.id.clone()]);
+}

@@ -128,6 +128,9 @@ pub enum EventReason {
     HostPortNotSupported,
     /// Keys of an `envFrom` ConfigMap or Secret that are no valid variable names were skipped.
     InvalidEnvironmentVariableNames,
+    /// The eviction manager killed the pod (node pressure or local storage limits), or its
+    /// admission refused it under pressure.
+    Evicted,
 }
 
 impl EventReason {
@@ -160,6 +163,7 @@ impl EventReason {
             EventReason::UnknownField => "UnknownField",
             EventReason::HostPortNotSupported => "HostPortNotSupported",
             EventReason::InvalidEnvironmentVariableNames => "InvalidEnvironmentVariableNames",
+            EventReason::Evicted => "Evicted",
         }
     }
 
@@ -192,7 +196,8 @@ impl EventReason {
             | EventReason::FailedScheduling
             | EventReason::UnknownField
             | EventReason::HostPortNotSupported
-            | EventReason::InvalidEnvironmentVariableNames => EventType::Warning,
+            | EventReason::InvalidEnvironmentVariableNames
+            | EventReason::Evicted => EventType::Warning,
         }
     }
 }

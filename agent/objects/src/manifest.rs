@@ -24,7 +24,10 @@ use crate::pod_validation::validate_pod;
 
 /// Annotation holding the pod's config hash (equal to its UID).
 pub const CONFIG_HASH_ANNOTATION: &str = "kubernetes.io/config.hash";
-/// Annotation naming the pod's source (`file` for static pods).
+/// Annotation naming the pod's source: `file` for static pods (hand-placed files), `api` for
+/// pods made through the API or by a workload controller (they carry
+/// [`APPEND_NODE_NAME_ANNOTATION`] `"false"`), as the kubelet marks pods from the API server.
+/// The kubelet's rule `source != "api"` makes a pod static, hence critical (never evicted).
 pub const CONFIG_SOURCE_ANNOTATION: &str = "kubernetes.io/config.source";
 /// Annotation with the time this version of the pod was first seen (RFC 3339).
 pub const CONFIG_SEEN_ANNOTATION: &str = "kubernetes.io/config.seen";
@@ -412,7 +415,8 @@ pub fn parse_manifest_all(
             .annotations
             .get_or_insert_with(Default::default);
         annotations.insert(CONFIG_HASH_ANNOTATION.into(), hash);
-        annotations.insert(CONFIG_SOURCE_ANNOTATION.into(), "file".into());
+        let source = if keep_name { "api" } else { "file" };
+        annotations.insert(CONFIG_SOURCE_ANNOTATION.into(), source.into());
         annotations.insert(CONFIG_SEEN_ANNOTATION.into(), seen.to_string());
         if let Some(spec) = pod.spec.as_mut() {
             spec.node_name = Some(node_name.to_string());

@@ -315,6 +315,12 @@ pub fn status_column(pod: &Pod) -> String {
     let Some(st) = pod.status.as_ref() else {
         return "Pending".into();
     };
+    // An evicted pod shows `Evicted`, as kubectl showed it with kubelets that left the killed
+    // containers' states alone; today's printer would let the killed containers' `Error`
+    // hide why the pod failed.
+    if st.phase.as_deref() == Some("Failed") && st.reason.as_deref() == Some("Evicted") {
+        return "Evicted".into();
+    }
     let mut reason = st
         .reason
         .clone()

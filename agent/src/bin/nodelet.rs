@@ -137,6 +137,7 @@ fn main() -> anyhow::Result<()> {
                 max_pods: cfg.max_pods,
                 started: jiff::Timestamp::now(),
                 labels: cfg.node_labels.clone(),
+                conditions: Vec::new(),
             },
             cfg.static_pod_path.clone(),
         ));

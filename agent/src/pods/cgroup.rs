@@ -30,6 +30,11 @@ fn resolve(path: &str) -> Result<noderun_cgroups::Cgroup, Error> {
     Ok(cg)
 }
 
+/// The pod cgroup at `path` as the runtime places it (for reading its stats), if it resolves.
+pub fn resolved(path: &str) -> Option<noderun_cgroups::Cgroup> {
+    resolve(path).ok()
+}
+
 /// Creates the pod cgroup (ok if it exists) and applies `resources`.
 pub fn create(path: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
     let mut cg = resolve(path)?;
@@ -37,6 +42,40 @@ pub fn create(path: &str, resources: &oci_spec::runtime::LinuxResources) -> Resu
         .map_err(|e| Error::new(format!("create pod cgroup {path}"), e))?;
     cg.apply(resources)
         .map_err(|e| Error::new(format!("pod cgroup {path} resources"), e))
+}
+
+/// The kubelet's pid reservation: the cgroup that holds every pod (`cgroupRoot`, else the
+/// agent's own) gets `pids.max` = the node's pids − systemReserved − kubeReserved `pid`, so
+/// pods together never take the pids kept for the system.
+pub fn limit_pods_pids(root: Option<&Path>, max: i64) -> Result<(), Error> {
+    let what = || format!("pids.max of the pods' cgroup (pid reservation, {max})");
+    if let Some(r) = root {
+        let path = r.display().to_string();
+        let mut cg = resolve(&path)?;
+        cg.create().map_err(|e| Error::new(what(), e))?;
+        let res = oci_spec::runtime::LinuxResourcesBuilder::default()
+            .pids(
+                oci_spec::runtime::LinuxPidsBuilder::default()
+                    .limit(max)
+                    .build()
+                    .map_err(|e| Error::msg(what(), e.to_string()))?,
+            )
+            .build()
+            .map_err(|e| Error::msg(what(), e.to_string()))?;
+        return cg.apply(&res).map_err(|e| Error::new(what(), e));
+    }
+    // No cgroupRoot: the pods' parent is the agent's own cgroup (its leaf's parent on v2),
+    // the parent of any pod cgroup path.
+    let probe = resolve(&pod_cgroup_path(None, "probe"))?;
+    for d in probe.dirs() {
+        if let Some(parent) = d.path.parent()
+            && parent.join("pids.max").exists()
+        {
+            std::fs::write(parent.join("pids.max"), max.to_string())
+                .map_err(|e| Error::new(what(), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// In the cgroup v2 leaf layout, makes the (empty) cgroup of a container or sandbox that the

@@ -66,6 +66,8 @@ pub struct Manager {
     node: NodeInfo,
     /// The kernel has AppArmor enabled (soft admission).
     apparmor_enabled: bool,
+    /// The eviction manager (node pressure, local storage limits, image GC).
+    housekeeping: super::housekeeping::Housekeeping,
 }
 
 impl Manager {
@@ -108,6 +110,16 @@ impl Manager {
                 &[cfg.system_reserved, cfg.kube_reserved],
             ),
         };
+        let housekeeping =
+            super::housekeeping::Housekeeping::new(&cfg, node_info.allocatable.memory_bytes);
+        let pid_capacity = crate::eviction::stats::node_pids().map_or(0, |o| o.capacity);
+        if let Some(max) = crate::node_config::allocatable_pids(
+            pid_capacity,
+            &[cfg.system_reserved, cfg.kube_reserved],
+        ) {
+            cgroup::limit_pods_pids(cfg.cgroup_root.as_deref(), max)?;
+            tracing::info!(max, "pods' pids limited (pid reservation)");
+        }
         let ctx = Ctx {
             node_ip,
             cni: Cni::new(
@@ -137,6 +149,7 @@ impl Manager {
             unschedulable: HashSet::new(),
             node: node_info,
             apparmor_enabled: admission::host_apparmor_enabled(),
+            housekeeping,
         })
     }
 
@@ -263,6 +276,8 @@ impl Manager {
         // CNI GC now (after adoption: every adopted pod's attachment is cached) and
         // periodically.
         let gc = tokio::spawn(cni_gc_loop(self.ctx.clone(), CNI_GC_PERIOD));
+        let mut housekeeping = tokio::time::interval(crate::eviction::rules::HOUSEKEEPING_PERIOD);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let snap = snapshots.borrow_and_update().clone();
             self.apply(&snap).await;
@@ -280,6 +295,7 @@ impl Manager {
                 r = snapshots.changed() => if r.is_err() { break },
                 _ = &mut shutdown => break,
                 _ = tick => {}
+                _ = housekeeping.tick() => self.housekeeping().await,
             }
         }
         gc.abort();
@@ -364,7 +380,18 @@ impl Manager {
                         used.add(r.usage);
                     }
                 }
-                match admission::admit(&sp.pod, &self.node, used) {
+                let conditions = self.housekeeping.conditions();
+                let admitted = admission::admit(&sp.pod, &self.node, used).and_then(|u| {
+                    let qos = crate::podspec::resources::qos_class(&sp.pod)
+                        .unwrap_or(crate::podspec::QosClass::BestEffort);
+                    crate::eviction::rules::admit(&sp.pod, qos, &conditions)
+                        .map(|()| u)
+                        .map_err(|message| admission::Rejection {
+                            reason: admission::Reason::Evicted,
+                            message,
+                        })
+                });
+                match admitted {
                     Ok(u) => {
                         self.unschedulable.remove(uid);
                         u
@@ -403,6 +430,28 @@ impl Manager {
             let r = self.spawn(st, wait_for, Command::Run, usage);
             self.pods.insert(uid.to_string(), r);
         }
+    }
+
+    /// One round of the eviction manager over the running pods that have not finished.
+    async fn housekeeping(&mut self) {
+        let mut targets = vec![];
+        for (uid, r) in self.pods.iter().filter(|(_, r)| !r.stopping) {
+            let Some(v) = self.ctx.view.get(uid) else {
+                continue;
+            };
+            let phase = v.pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if matches!(phase, Some("Succeeded" | "Failed")) {
+                continue;
+            }
+            targets.push(super::housekeeping::Target {
+                uid: uid.clone(),
+                pod: v.pod,
+                cgroup: cgroup::pod_cgroup_path(self.ctx.cfg.cgroup_root.as_deref(), uid),
+                cmd: r.cmd.clone(),
+            });
+        }
+        let ctx = self.ctx.clone();
+        self.housekeeping.round(&ctx, targets).await;
     }
 
     /// A pod the kubelet's soft admission holds back (`canRunPod`): phase Pending with the

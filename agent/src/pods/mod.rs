@@ -29,6 +29,7 @@ pub mod containers;
 pub mod ctx;
 pub mod error;
 pub mod hooks;
+pub mod housekeeping;
 pub mod manager;
 pub mod plan;
 pub mod probes;

@@ -33,6 +33,11 @@ pub struct PodsView {
     /// Bumped whenever a pod appears, changes (status or metadata) or goes: what the
     /// workload controllers wait on.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Why the eviction manager evicts pod `uid` and with what grace period.
+    evictions: Arc<RwLock<BTreeMap<String, (String, std::time::Duration)>>>,
+    /// The node's pressure conditions (MemoryPressure, DiskPressure, PIDPressure) as the
+    /// eviction manager last set them; empty until its first round.
+    node_conditions: Arc<RwLock<Vec<k8s_openapi::api::core::v1::NodeCondition>>>,
 }
 
 type Labels = Option<BTreeMap<String, String>>;
@@ -54,7 +59,42 @@ impl PodsView {
             metadata: Arc::default(),
             deletion_grace: Arc::default(),
             changes: Arc::new(tokio::sync::watch::channel(0).0),
+            evictions: Arc::default(),
+            node_conditions: Arc::default(),
         }
+    }
+
+    /// Pod `uid` is to be evicted with `message` and `grace` (its task reads it).
+    pub(crate) fn set_eviction(&self, uid: &str, message: String, grace: std::time::Duration) {
+        self.evictions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_string(), (message, grace));
+    }
+
+    /// Why and with what grace pod `uid` is evicted, if it is.
+    pub(crate) fn eviction(&self, uid: &str) -> Option<(String, std::time::Duration)> {
+        self.evictions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            .cloned()
+    }
+
+    /// The node's pressure conditions, as the eviction manager decided them.
+    pub(crate) fn set_node_conditions(&self, c: Vec<k8s_openapi::api::core::v1::NodeCondition>) {
+        *self
+            .node_conditions
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = c;
+    }
+
+    /// The node's pressure conditions (empty before the eviction manager's first round).
+    pub fn node_conditions(&self) -> Vec<k8s_openapi::api::core::v1::NodeCondition> {
+        self.node_conditions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A receiver that sees a new value whenever a pod appears, changes or goes.
@@ -215,6 +255,10 @@ impl PodsView {
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);
         self.metadata
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+        self.evictions
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);

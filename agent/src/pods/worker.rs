@@ -50,6 +50,9 @@ pub enum Command {
     Stop,
     /// End without touching the pod (agent shutdown).
     Detach,
+    /// The eviction manager evicts the pod (message and grace in the view): kill its
+    /// containers, free their writable layers and emptyDirs, phase Failed, reason Evicted.
+    Evict,
 }
 
 struct Worker {
@@ -166,6 +169,7 @@ pub async fn run(
                 return;
             }
             Command::Run => {}
+            Command::Evict => Box::pin(w.evict()).await,
         }
         // Boxed: the sync's state (pulls, starts, teardowns) exists only while it runs, and
         // each idle pod task stays small.
@@ -295,6 +299,59 @@ impl Worker {
             .metrics
             .forget_pod(self.st.pod.namespace(), self.st.pod.name(), &names);
         self.ctx.view.remove(&uid);
+    }
+
+    /// Evicts the pod (once): a Warning `Evicted` event with the eviction manager's message,
+    /// its containers stopped with the eviction's grace period, their writable layers and
+    /// the pod's volumes removed (what evicting for disk must reclaim; the kubelet's container
+    /// GC and volume manager do it for an evicted pod), then phase Failed with reason
+    /// `Evicted`, kept in the pod's state so a restarted agent shows it the same. The pause
+    /// and the shim stay until the pod is deleted, as for any finished pod.
+    async fn evict(&mut self) {
+        if self.st.failed.as_ref().is_some_and(|f| f.0 == "Evicted") {
+            return;
+        }
+        let uid = self.uid();
+        let Some((message, grace)) = self.ctx.view.eviction(&uid) else {
+            return;
+        };
+        tracing::warn!(pod = %self.st.pod.full_name(), "evicted: {message}");
+        self.event(EventReason::Evicted, message.clone());
+        for s in self.st.slots() {
+            if s.id.is_some() && s.ended.is_none() {
+                self.event(
+                    EventReason::Killing,
+                    format!("Stopping container {}", s.name),
+                );
+            }
+        }
+        let sock = self.st.shim_socket();
+        let root = self.ctx.cfg.root_dir.clone();
+        setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st))).await;
+        if let Ok(infos) = shim::list(&sock).await {
+            let by_id: HashMap<String, ContainerInfo> =
+                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
+            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+                observe(slot, &by_id);
+            }
+        }
+        self.st.failed = Some(("Evicted".into(), message));
+        self.probes.clear();
+        let ids: Vec<String> = self.st.slots().filter_map(|s| s.id.clone()).collect();
+        for id in ids {
+            containers::remove(&self.ctx, &self.st, &id).await;
+        }
+        let vols = setup::volumes_dir(&root, &uid);
+        if let Err(e) = tokio::task::spawn_blocking(move || podspec::volumes::teardown(&vols))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        {
+            tracing::warn!(pod = %uid, "evicted pod's volumes: {e}");
+        }
+        if let Err(e) = self.st.save(&root) {
+            tracing::warn!(pod = %uid, "{e}");
+        }
+        self.publish();
     }
 
     /// Nothing is pending that only a timer would notice: the shim is watched, the sandbox
@@ -896,6 +953,32 @@ impl Worker {
         let mut status = status::pod_status(pod, &rt, self.prev.as_ref(), Timestamp::now());
         if self.st.failed.is_some() {
             status.phase = Some("Failed".into());
+        }
+        if let Some((reason, message)) = &self.st.failed
+            && reason == "Evicted"
+        {
+            // The kubelet's DisruptionTarget condition on a pod it evicted; its transition
+            // time is the first publication's.
+            use k8s_openapi::api::core::v1::PodCondition;
+            let since = self
+                .prev
+                .iter()
+                .flat_map(|p| p.conditions.iter().flatten())
+                .find(|c| c.type_ == "DisruptionTarget")
+                .and_then(|c| c.last_transition_time.clone())
+                .unwrap_or(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    Timestamp::now(),
+                ));
+            let conditions = status.conditions.get_or_insert_with(Vec::new);
+            conditions.retain(|c| c.type_ != "DisruptionTarget");
+            conditions.push(PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                reason: Some("TerminationByKubelet".into()),
+                message: Some(message.clone()),
+                last_transition_time: Some(since),
+                ..Default::default()
+            });
         }
         status.qos_class = podspec::resources::qos_class(pod)
             .ok()

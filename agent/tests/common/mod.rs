@@ -30,8 +30,24 @@ pub fn busybox_archive(tag: &str) -> Vec<u8> {
 
 /// [`busybox_archive`] with more keys in the image's `config` (e.g. `StopSignal`).
 pub fn busybox_archive_with(tag: &str, config: &[(&str, serde_json::Value)]) -> Vec<u8> {
+    archive(tag, config, 0)
+}
+
+/// [`busybox_archive`] whose layer also holds `/pad`, `pad` zero bytes (an image of a size
+/// the test chooses, sharing no layer with the others).
+#[allow(dead_code)]
+pub fn busybox_archive_padded(tag: &str, pad: usize) -> Vec<u8> {
+    archive(tag, &[], pad)
+}
+
+fn archive(tag: &str, config: &[(&str, serde_json::Value)], pad: usize) -> Vec<u8> {
     let busybox = std::fs::read("/bin/busybox").unwrap();
-    let layer = tar_of(&[("bin/busybox", &busybox, 0o755)]);
+    let zeros = vec![0u8; pad];
+    let mut files: Vec<(&str, &[u8], u32)> = vec![("bin/busybox", &busybox, 0o755)];
+    if pad > 0 {
+        files.push(("pad", &zeros, 0o644));
+    }
+    let layer = tar_of(&files);
     let arch = if cfg!(target_arch = "aarch64") {
         "arm64"
     } else {

@@ -215,6 +215,15 @@ impl Node {
             .arg("--file-check-frequency")
             .arg("1s")
             .args(
+                // The kubelet's disk thresholds (nodefs.available<10%, imagefs.available<15%)
+                // would evict and refuse API-made pods whenever the shared machine's disk runs
+                // that full; tests keep only the memory default unless `extra` sets its own.
+                (!extra.contains(&"--eviction-hard"))
+                    .then_some(["--eviction-hard", "memory.available<100Mi"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(
                 // The tests' short sync period unless `extra` sets its own.
                 (!extra.contains(&"--sync-period-ms"))
                     .then_some(["--sync-period-ms", "100"])
