@@ -190,15 +190,19 @@ pub fn container_spec(
     Ok(spec)
 }
 
-/// `<pod cgroup>/<container id>` (just the ID without a pod cgroup).
+/// `<pod cgroup>/<container id>` (just the ID without a pod cgroup); in a systemd pod slice
+/// `<slice>:nodelet:<id>` (the scope `nodelet-<id>.scope`, noderun `--systemd-cgroup`).
 pub fn cgroups_path(parent: &str, id: &str) -> PathBuf {
-    let parent = parent.trim_end_matches('/');
-    if parent.is_empty() {
-        PathBuf::from(id)
-    } else {
-        PathBuf::from(format!("{parent}/{id}"))
-    }
+    PathBuf::from(noderun_cgroups::systemd::child_path(
+        parent,
+        SCOPE_PREFIX,
+        id,
+    ))
 }
+
+/// The scope prefix of containers in a systemd pod slice (containerd's is `cri-containerd`;
+/// `sandbox::bundle` names the pause's scope with it too).
+pub const SCOPE_PREFIX: &str = "nodelet";
 
 /// Creates (or empties) the host file bind-mounted at a container's terminationMessagePath,
 /// world-writable as the kubelet makes it (the container may run as any user).

@@ -34,8 +34,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     debug: bool,
     /// The systemd cgroup driver: `linux.cgroupsPath` is slice:prefix:name and the
-    /// container's cgroup a transient scope `prefix-name.scope` made over D-Bus.
-    #[arg(long = "systemd-cgroup", global = true)]
+    /// container's cgroup a transient scope `prefix-name.scope` made over D-Bus. Also set by
+    /// NODERUN_SYSTEMD_CGROUP=1 in the environment (how nodelet's shims pass it).
+    #[arg(long = "systemd-cgroup", global = true, env = "NODERUN_SYSTEMD_CGROUP", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     systemd_cgroup: bool,
     /// Accepted for compatibility (runc's --rootless=auto|true|false).
     #[arg(long = "rootless", hide = true)]
