@@ -100,7 +100,7 @@ pub fn create(path: &str, resources: &oci_spec::runtime::LinuxResources) -> Resu
     let mut cg = resolve(path)?;
     cg.create()
         .map_err(|e| Error::new(format!("create pod cgroup {path}"), e))?;
-    cg.start_unit(None, &format!("nodelet pod {path}"), resources)
+    cg.start_unit(None, &format!("nodelet pod {path}"), resources, &[])
         .map_err(|e| Error::new(format!("create pod cgroup {path}"), e))?;
     cg.apply(resources)
         .map_err(|e| Error::new(format!("pod cgroup {path} resources"), e))

@@ -151,7 +151,7 @@ pub fn container_spec(
     let mut spec = Spec::default();
     spec.set_version("1.2.0".to_string());
     spec.set_hostname(None);
-    spec.set_annotations(None);
+    spec.set_annotations(systemd_annotations(&ctx.cgroup_parent, &pod_spec));
     let mut root = Root::default();
     root.set_path(input.rootfs.to_path_buf());
     root.set_readonly(Some(sc.read_only_root_filesystem));
@@ -198,6 +198,34 @@ pub fn cgroups_path(parent: &str, id: &str) -> PathBuf {
         SCOPE_PREFIX,
         id,
     ))
+}
+
+/// In a systemd pod slice (the systemd cgroup driver), the container's scope gets the pod's
+/// grace period as its stop timeout (runc's `org.systemd.property.` annotation): when systemd
+/// stops the scope itself (a shutdown stops `kubepods.slice`) it sends SIGTERM and SIGKILL
+/// after the grace period, not after its default 90 s.
+fn systemd_annotations(
+    cgroup_parent: &str,
+    pod_spec: &k8s_openapi::api::core::v1::PodSpec,
+) -> Option<std::collections::HashMap<String, String>> {
+    if !cgroup_parent.ends_with(".slice") {
+        return None;
+    }
+    let grace = pod_spec
+        .termination_grace_period_seconds
+        .unwrap_or(30)
+        .max(1) as u64;
+    Some(
+        [(
+            format!(
+                "{}TimeoutStopUSec",
+                noderun_cgroups::systemd::PROPERTY_ANNOTATION
+            ),
+            format!("uint64 {}", grace * 1_000_000),
+        )]
+        .into_iter()
+        .collect(),
+    )
 }
 
 /// The scope prefix of containers in a systemd pod slice (containerd's is `cri-containerd`;

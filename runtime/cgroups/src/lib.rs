@@ -170,22 +170,32 @@ impl Cgroup {
     /// (no pid), with the properties systemd knows for `resources`, and waits for the job.
     /// Then the caller writes the files ([`Cgroup::apply`]), as runc does. A no-op for
     /// cgroupfs.
+    /// `extra` are further properties (the caller's `org.systemd.property.*` annotations:
+    /// [`systemd::annotation_properties`]), set last so that they win.
     pub fn start_unit(
         &self,
         pid: Option<i32>,
         description: &str,
         resources: &oci_spec::runtime::LinuxResources,
+        extra: &[(String, systemd::Prop)],
     ) -> Result<(), Error> {
         let Some(unit) = &self.systemd else {
             return Ok(());
         };
-        let props = systemd::unit_properties(
+        let mut props: Vec<(String, systemd::Prop)> = systemd::unit_properties(
             unit,
             pid.map(|p| p as u32),
             description,
             resources,
             self.mode == Mode::Unified,
-        );
+        )
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in extra {
+            props.retain(|(n, _)| n != k);
+            props.push((k.clone(), v.clone()));
+        }
         dbus_start(&unit.name, &props)
     }
 
@@ -193,7 +203,11 @@ impl Cgroup {
     /// them across a daemon-reload), then the files.
     pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
         if let Some(unit) = &self.systemd {
-            let props = systemd::resource_properties(resources, self.mode == Mode::Unified);
+            let props: Vec<(String, systemd::Prop)> =
+                systemd::resource_properties(resources, self.mode == Mode::Unified)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
             dbus_set(&unit.name, &props)?;
         }
         self.apply(resources)
@@ -391,11 +405,11 @@ fn no_driver(unit: &str) -> Error {
     }
 }
 #[cfg(not(feature = "systemd"))]
-fn dbus_start(unit: &str, _: &[(&'static str, systemd::Prop)]) -> Result<(), Error> {
+fn dbus_start(unit: &str, _: &[(String, systemd::Prop)]) -> Result<(), Error> {
     Err(no_driver(unit))
 }
 #[cfg(not(feature = "systemd"))]
-fn dbus_set(unit: &str, _: &[(&'static str, systemd::Prop)]) -> Result<(), Error> {
+fn dbus_set(unit: &str, _: &[(String, systemd::Prop)]) -> Result<(), Error> {
     Err(no_driver(unit))
 }
 #[cfg(not(feature = "systemd"))]

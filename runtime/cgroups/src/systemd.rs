@@ -308,6 +308,51 @@ fn mem_max(unified: bool) -> &'static str {
     if unified { "MemoryMax" } else { "MemoryLimit" }
 }
 
+/// Annotation prefix of unit properties set by the caller (runc's
+/// `org.systemd.property.<Name>`, e.g. `org.systemd.property.TimeoutStopUSec: "uint64 30000000"`).
+pub const PROPERTY_ANNOTATION: &str = "org.systemd.property.";
+
+/// The unit properties asked for in `annotations` (runc's `org.systemd.property.<Name>`),
+/// values in the GVariant text forms engines use: `uint64 N`, `uint32 N`, `@t N` (all taken
+/// as 64-bit unsigned, as systemd's time and limit properties are), `true`/`false`,
+/// `'string'`. Anything else is an error naming the annotation.
+pub fn annotation_properties<'a>(
+    annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<Vec<(String, Prop)>, Error> {
+    let mut out = Vec::new();
+    for (k, v) in annotations {
+        let Some(name) = k.strip_prefix(PROPERTY_ANNOTATION) else {
+            continue;
+        };
+        let field = format!("annotations.{k}");
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::unsupported(field, v, "not a systemd property name"));
+        }
+        let v2 = v.trim();
+        let num = ["uint64 ", "uint32 ", "@t ", "@u "]
+            .iter()
+            .find_map(|p| v2.strip_prefix(p))
+            .map(|n| n.trim().parse::<u64>());
+        let prop = match (num, v2) {
+            (Some(Ok(n)), _) => Prop::U64(n),
+            (None, "true") => Prop::Bool(true),
+            (None, "false") => Prop::Bool(false),
+            (None, s) if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') => {
+                Prop::Str(s[1..s.len() - 1].to_string())
+            }
+            _ => {
+                return Err(Error::unsupported(
+                    field,
+                    v,
+                    "unsupported value: give \"uint64 N\", \"true\"/\"false\" or \"'string'\"",
+                ));
+            }
+        };
+        out.push((name.to_string(), prop));
+    }
+    Ok(out)
+}
+
 /// runc's CPUQuotaPerSecUSec: quota per second of wall time in µs, rounded up to a multiple
 /// of 10 ms (systemd's unit); no positive quota → unlimited.
 pub fn quota_per_sec(quota: i64, period: u64) -> u64 {
@@ -480,6 +525,41 @@ mod tests {
             !p.iter()
                 .any(|(n, _)| matches!(*n, "Delegate" | "PIDs" | "Slice"))
         );
+    }
+
+    #[test]
+    fn annotations_as_runc_reads_them() {
+        let a: std::collections::HashMap<String, String> = [
+            ("org.systemd.property.TimeoutStopUSec", "uint64 2000000"),
+            ("org.systemd.property.CollectMode", "'inactive-or-failed'"),
+            ("org.systemd.property.SendSIGKILL", "true"),
+            ("io.kubernetes.cri.container-type", "container"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut p = annotation_properties(&a).unwrap();
+        p.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            p,
+            vec![
+                (
+                    "CollectMode".to_string(),
+                    Prop::Str("inactive-or-failed".into())
+                ),
+                ("SendSIGKILL".to_string(), Prop::Bool(true)),
+                ("TimeoutStopUSec".to_string(), Prop::U64(2_000_000)),
+            ]
+        );
+        for (k, v) in [
+            ("org.systemd.property.TimeoutStopUSec", "2s"),
+            ("org.systemd.property.Bad-Name", "true"),
+        ] {
+            let a: std::collections::HashMap<String, String> =
+                [(k.to_string(), v.to_string())].into_iter().collect();
+            let e = annotation_properties(&a).unwrap_err().to_string();
+            assert!(e.contains(&format!("annotations.{k}")), "{e}");
+        }
     }
 
     #[test]

@@ -62,13 +62,13 @@ fn method_error_name(e: &zbus::Error) -> Option<&str> {
 /// Starts the transient unit `unit` with `props` and waits until systemd finished the job.
 /// A unit that already exists: a slice is taken as it is (Ok); a scope left over (failed or
 /// not yet collected) is reset and started once more.
-pub(crate) fn start_unit(unit: &str, props: &[(&'static str, Prop)]) -> Result<(), Error> {
+pub(crate) fn start_unit(unit: &str, props: &[(String, Prop)]) -> Result<(), Error> {
     let conn = connect(unit)?;
     let mgr = manager(&conn, unit)?;
     let _: () = mgr
         .call("Subscribe", &())
         .map_err(|e| err(unit, "Subscribe", e))?;
-    let body: Vec<(&str, Value<'_>)> = props.iter().map(|(k, v)| (*k, value(v))).collect();
+    let body: Vec<(&str, Value<'_>)> = props.iter().map(|(k, v)| (k.as_str(), value(v))).collect();
     let aux: Vec<(&str, Vec<(&str, Value<'_>)>)> = Vec::new();
     for attempt in 0..2 {
         let signals = mgr
@@ -169,13 +169,13 @@ fn stop_and_wait(mgr: &Proxy<'static>, unit: &str) -> Result<(), Error> {
 }
 
 /// Sets properties of a running unit (`SetUnitProperties`, runtime only).
-pub(crate) fn set_properties(unit: &str, props: &[(&'static str, Prop)]) -> Result<(), Error> {
+pub(crate) fn set_properties(unit: &str, props: &[(String, Prop)]) -> Result<(), Error> {
     if props.is_empty() {
         return Ok(());
     }
     let conn = connect(unit)?;
     let mgr = manager(&conn, unit)?;
-    let body: Vec<(&str, Value<'_>)> = props.iter().map(|(k, v)| (*k, value(v))).collect();
+    let body: Vec<(&str, Value<'_>)> = props.iter().map(|(k, v)| (k.as_str(), value(v))).collect();
     mgr.call::<_, _, ()>("SetUnitProperties", &(unit, true, &body))
         .map_err(|e| err(unit, "SetUnitProperties", e))
 }

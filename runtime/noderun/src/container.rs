@@ -518,6 +518,14 @@ impl Runtime {
         let cgroup = make_cgroup(linux, id, opts.systemd_cgroup)?;
         guard.cgroup = Some(cgroup.clone());
         let resources = effective_resources(linux);
+        // runc's `org.systemd.property.*` annotations: checked here, before anything runs.
+        let unit_props = match cgroup.unit() {
+            Some(_) => {
+                noderun_cgroups::systemd::annotation_properties(spec.annotations().iter().flatten())
+                    .map_err(|e| config_err(&bundle.config_file, "annotations", e.to_string()))?
+            }
+            None => Vec::new(),
+        };
         // With the systemd driver the cgroup exists once systemd made the scope around the
         // bootstrap (below); the files are written after that, as runc does.
         if cgroup.unit().is_none() {
@@ -568,6 +576,7 @@ impl Runtime {
                 Some(bootstrap),
                 &format!("noderun container {id}"),
                 &resources,
+                &unit_props,
             )?;
             cgroup.apply(&resources)?;
         }
