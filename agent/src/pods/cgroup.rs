@@ -121,7 +121,16 @@ pub fn prepare_container(path: &str) -> Result<(), Error> {
 /// The file that counts OOM kills in the memory cgroup of the container whose cgroupsPath is
 /// `path` (handed to the shim, which reads it when the container dies of SIGKILL). None if
 /// it cannot be resolved (no memory controller): exits are then never reported as OOMKilled.
+///
+/// With the systemd driver it is the pod slice's: systemd removes a container's scope, with
+/// its counter, as soon as its last process ended, before the shim reads it. The slice's
+/// `memory.events` counts the kills of all its scopes (cgroup v2 counts are hierarchical),
+/// so a container that died of SIGKILL while the pod's count rose is reported OOMKilled.
 pub fn oom_counter(path: &str) -> Option<PathBuf> {
+    let path = match path.split_once(':') {
+        Some((slice, _)) if noderun_cgroups::systemd::is_systemd_path(path) => slice,
+        _ => path,
+    };
     match resolve(path).and_then(|cg| {
         cg.oom_kills_file()
             .map_err(|e| Error::new(format!("cgroup {path}"), e))

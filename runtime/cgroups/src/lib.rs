@@ -323,8 +323,14 @@ impl Cgroup {
     }
 
     /// Every process in this cgroup and its descendants (sorted, deduplicated).
+    /// A systemd scope whose processes all ended is gone with its directory: no processes.
     pub fn pids(&self) -> Result<Vec<i32>, Error> {
-        tree::pids(self.pids_dir())
+        match tree::pids(self.pids_dir()) {
+            Err(e) if self.systemd.is_some() && e.raw_os_error() == Some(libc::ENOENT) => {
+                Ok(Vec::new())
+            }
+            r => r,
+        }
     }
 
     /// Freezes every process of the subtree and waits until the kernel reports it frozen.
