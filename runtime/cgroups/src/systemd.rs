@@ -189,6 +189,8 @@ pub enum Prop {
     Bool(bool),
     U64(u64),
     Str(String),
+    /// `as`: unit names of a dependency (`Wants=`).
+    Strs(Vec<String>),
     /// `ay`: a CPU or NUMA node bit mask.
     Bytes(Vec<u8>),
     /// `au`: the PIDs of a scope.
@@ -207,7 +209,7 @@ pub fn unit_properties(
     let mut p = vec![("Description", Prop::Str(description.to_string()))];
     if unit.is_slice() {
         // A slice's parent is implied by its name; runc adds Wants= on it.
-        p.push(("Wants", Prop::Str(unit.slice.clone())));
+        p.push(("Wants", Prop::Strs(vec![unit.slice.clone()])));
     } else {
         p.push(("Slice", Prop::Str(unit.slice.clone())));
         p.push(("Delegate", Prop::Bool(true)));
@@ -520,7 +522,7 @@ mod tests {
         // A slice has no Delegate, Slice or PIDs: it wants its parent.
         let pod = Unit::slice("kubepods-pod1.slice").unwrap();
         let p = unit_properties(&pod, None, "pod", &LinuxResources::default(), true);
-        assert!(p.contains(&("Wants", Prop::Str("kubepods.slice".into()))));
+        assert!(p.contains(&("Wants", Prop::Strs(vec!["kubepods.slice".into()]))));
         assert!(
             !p.iter()
                 .any(|(n, _)| matches!(*n, "Delegate" | "PIDs" | "Slice"))

@@ -47,6 +47,7 @@ fn value(p: &Prop) -> Value<'_> {
         Prop::Bool(b) => Value::from(*b),
         Prop::U64(v) => Value::from(*v),
         Prop::Str(s) => Value::from(s.as_str()),
+        Prop::Strs(v) => Value::from(v.clone()),
         Prop::Bytes(b) => Value::from(b.clone()),
         Prop::U32s(v) => Value::from(v.clone()),
     }
