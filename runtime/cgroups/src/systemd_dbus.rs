@@ -18,6 +18,23 @@ const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 /// How long a unit's start or stop job may take.
 const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Runs `f` with every signal blocked in this thread, so that the threads zbus (and
+/// `wait_job`) start inherit the mask and never take a signal meant for the caller: a runtime
+/// that waits on a signalfd (`noderun run` in the foreground: SIGCHLD) would otherwise lose
+/// it to one of them and wait forever. The caller's mask is restored afterwards.
+fn signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: plain sigset_t values on the stack; pthread_sigmask only reads/writes them.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let r = f();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
 fn err(unit: &str, op: &'static str, e: impl std::fmt::Display) -> Error {
     Error::Systemd {
         unit: unit.to_string(),
@@ -64,6 +81,10 @@ fn method_error_name(e: &zbus::Error) -> Option<&str> {
 /// A unit that already exists: a slice is taken as it is (Ok); a scope left over (failed or
 /// not yet collected) is reset and started once more.
 pub(crate) fn start_unit(unit: &str, props: &[(String, Prop)]) -> Result<(), Error> {
+    signals_blocked(|| start_unit_inner(unit, props))
+}
+
+fn start_unit_inner(unit: &str, props: &[(String, Prop)]) -> Result<(), Error> {
     let conn = connect(unit)?;
     let mgr = manager(&conn, unit)?;
     let _: () = mgr
@@ -134,6 +155,10 @@ fn wait_job(
 /// Stops `unit` and waits for the job; a unit that does not exist (already stopped and
 /// collected: a scope goes when its last process does) is fine.
 pub(crate) fn stop_unit(unit: &str) -> Result<(), Error> {
+    signals_blocked(|| stop_unit_inner(unit))
+}
+
+fn stop_unit_inner(unit: &str) -> Result<(), Error> {
     let conn = connect(unit)?;
     let mgr = manager(&conn, unit)?;
     let _: () = mgr
@@ -174,6 +199,10 @@ pub(crate) fn set_properties(unit: &str, props: &[(String, Prop)]) -> Result<(),
     if props.is_empty() {
         return Ok(());
     }
+    signals_blocked(|| set_properties_inner(unit, props))
+}
+
+fn set_properties_inner(unit: &str, props: &[(String, Prop)]) -> Result<(), Error> {
     let conn = connect(unit)?;
     let mgr = manager(&conn, unit)?;
     let body: Vec<(&str, Value<'_>)> = props.iter().map(|(k, v)| (k.as_str(), value(v))).collect();
