@@ -171,6 +171,15 @@ if [ "$DRIVER" = systemd ]; then
   mem=$(on "cat $K/kubepods-pod*.slice/$sleeper_scope/memory.max")
   check "sleeper's container memory.max 64Mi in the scope's files ($mem)" test "$mem" = 67108864
   check "the pod slice's pids.max is podPidsLimit 4096" test "$(on "cat $K/kubepods-pod*.slice/pids.max")" = 4096
+  # noderun on its own, as engines run it: a scope made over D-Bus for a foreground run.
+  on 'mkdir -p /var/tmp/b/rootfs/bin && cp /bin/busybox /var/tmp/b/rootfs/bin/ && ln -sf busybox /var/tmp/b/rootfs/bin/true &&
+      cd /var/tmp/b && rm -f config.json && noderun spec &&
+      sed -i "s/\"terminal\": true/\"terminal\": false/; s/\"sh\"$/\"\/bin\/true\"/; s|\"linux\": {|\"linux\": { \"cgroupsPath\": \"system.slice:vmtest:c\",|" config.json'
+  t=$(date +%s%N)
+  check "noderun --systemd-cgroup run (foreground) of /bin/true returns 0" on 'cd /var/tmp/b && timeout 30 noderun --systemd-cgroup run c'
+  echo "noderun --systemd-cgroup run took $(( ($(date +%s%N) - t) / 1000000 )) ms (ssh included)"
+  check "its scope vmtest-c.scope was started by systemd and is gone" \
+    on 'journalctl --no-pager -o cat | grep -q "Started vmtest-c.scope" && ! systemctl list-units --all --no-legend vmtest-c.scope | grep -q . && ! test -e /sys/fs/cgroup/system.slice/vmtest-c.scope'
   busy=$(on "find $K -name cgroup.subtree_control | while read -r f; do d=\${f%/*}; [ -n \"\$(cat \$f)\" ] && [ -n \"\$(cat \$d/cgroup.procs)\" ] && echo \"\$d\"; done; true")
   check "no process in a cgroup that enables controllers for its children (kubepods.slice)${busy:+ (violations: $busy)}" test -z "$busy"
 else
