@@ -84,6 +84,11 @@ podLogsDir: /var/log/pods
 runDir: /run/nodelet
 apiSocket: /run/nodelet/nodelet.sock
 maxPods: 110
+# Pods in kubepods.slice as the kubelet's systemd driver makes them (transient slices and
+# scopes over D-Bus), outside nodelet.service: restarts work on any systemd (Debian 12's 252
+# too). cgroupfs makes them below nodelet.service instead (needs systemd >= 254 to restart
+# nodelet while pods run: DelegateSubgroup=).
+cgroupDriver: systemd
 # Most processes per pod (the kubelet's podPidsLimit; -1 = unlimited, the kubelet's default):
 # a fork bomb in one pod cannot take the node's pids.
 podPidsLimit: 4096
@@ -139,12 +144,15 @@ systemd_version() {
   [ -n "$lib" ] && basename "$lib" | sed -n 's/^libsystemd-shared-\([0-9]*\).*/\1/p'
 }
 sdv=$(systemd_version "$root" || true)
-if [ -n "$sdv" ] && [ "$sdv" -lt 254 ]; then
+# Only the cgroupfs driver puts pod cgroups below nodelet.service (see the unit).
+if [ -n "$sdv" ] && [ "$sdv" -lt 254 ] &&
+   ! grep -Eq '^cgroupDriver:[[:space:]]*"?systemd' "$root/etc/nodelet/config.yaml"; then
   cat >&2 <<EOF
-install.sh: warning: systemd $sdv is older than 254: it ignores DelegateSubgroup= in the unit,
-  so 'systemctl restart nodelet' (and stop/start, watchdog restarts, upgrades) fails with
-  status=219/CGROUP while pods run (pods keep running; a reboot recovers). On Debian 12:
-  apt-get install -t bookworm-backports systemd systemd-sysv udev
+install.sh: warning: systemd $sdv is older than 254 and /etc/nodelet/config.yaml has the
+  cgroupfs driver: systemd $sdv ignores DelegateSubgroup= in the unit, so 'systemctl restart
+  nodelet' (and stop/start, watchdog restarts, upgrades) fails with status=219/CGROUP while pods
+  run (pods keep running; a reboot recovers). Set 'cgroupDriver: systemd' (pods in
+  kubepods.slice), or on Debian 12: apt-get install -t bookworm-backports systemd systemd-sysv udev
 EOF
 fi
 

@@ -76,6 +76,8 @@ pub struct Config {
     pub node_ip: Option<std::net::IpAddr>,
     /// Cgroup under which pods are created; `None` = the agent's own cgroup.
     pub cgroup_root: Option<PathBuf>,
+    /// The kubelet's `cgroupDriver`: who makes pod and container cgroups.
+    pub cgroup_driver: CgroupDriver,
     /// Most pods this node runs.
     pub max_pods: u32,
     /// The kubelet's `podPidsLimit`: the pod cgroup's `pids.max`; `None` = unlimited (the
@@ -431,6 +433,24 @@ pub static KEYS: &[Key] = &[
         },
     },
     Key {
+        file: "cgroupDriver",
+        flag: "cgroup-driver",
+        value_name: "DRIVER",
+        help: "cgroupfs (nodelet makes pod cgroups below its own) or systemd (pods in \
+               kubepods.slice as the kubelet's systemd driver names them, made over D-Bus)",
+        default: Some("cgroupfs"),
+        set: |c, v| {
+            c.cgroup_driver = match v {
+                "cgroupfs" => CgroupDriver::Cgroupfs,
+                "systemd" => CgroupDriver::Systemd,
+                _ => {
+                    return Err(format!("must be \"cgroupfs\" or \"systemd\", got {v:?}"));
+                }
+            };
+            Ok(())
+        },
+    },
+    Key {
         file: "maxPods",
         flag: "max-pods",
         value_name: "N",
@@ -686,6 +706,14 @@ impl Config {
                 reason,
             })?;
         }
+        if cfg.cgroup_driver == CgroupDriver::Systemd && cfg.cgroup_root.is_some() {
+            return Err(ConfigError::Invalid {
+                origin: given.get("cgroupRoot").cloned().unwrap_or_else(file_origin),
+                key: "cgroupRoot".to_string(),
+                reason: "cannot be set with cgroupDriver: systemd (pods go to kubepods.slice)"
+                    .to_string(),
+            });
+        }
         if cfg.node_name.is_empty() {
             let h = hostname().map_err(ConfigError::Hostname)?.to_lowercase();
             cfg.node_name = node_name(&h).map_err(ConfigError::Hostname)?;
@@ -755,6 +783,7 @@ impl Config {
             node_labels: Default::default(),
             node_ip: None,
             cgroup_root: None,
+            cgroup_driver: CgroupDriver::Cgroupfs,
             max_pods: 0,
             container_log_max_size: 0,
             container_log_max_files: 0,
@@ -778,6 +807,16 @@ impl Config {
             image_gc_low_percent: 0,
         }
     }
+}
+
+/// The kubelet's `cgroupDriver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupDriver {
+    /// Pod cgroups are directories nodelet makes (`[cgroupRoot/]pod<uid>`).
+    Cgroupfs,
+    /// Pod cgroups are systemd slices (`kubepods[-<qos>]-pod<uid>.slice`) and containers
+    /// transient scopes, made over D-Bus (noderun `--systemd-cgroup`).
+    Systemd,
 }
 
 /// Parses the file: YAML syntax, apiVersion and kind, then every value by its dotted key

@@ -501,3 +501,38 @@ fn pod_pids_limit_key_and_flag() {
         "/etc/nodelet/config.yaml: podPidsLimit: must be -1 (unlimited) or a positive whole number, got \"0\""
     );
 }
+
+#[test]
+fn cgroup_driver_key_and_flag() {
+    use nodelet::config::CgroupDriver;
+    let d = |text: &str, flags: &ConfigFlags| from(text, flags).map(|c| c.cgroup_driver);
+    assert_eq!(
+        d(HEAD, &ConfigFlags::default()).unwrap(),
+        CgroupDriver::Cgroupfs,
+        "cgroupfs by default, as the kubelet"
+    );
+    assert_eq!(
+        d(
+            &format!("{HEAD}cgroupDriver: systemd\n"),
+            &ConfigFlags::default()
+        )
+        .unwrap(),
+        CgroupDriver::Systemd
+    );
+    let cli = Cli::try_parse_from(["nodelet", "--cgroup-driver", "cgroupfs"]).unwrap();
+    assert_eq!(
+        d(&format!("{HEAD}cgroupDriver: systemd\n"), &cli.cfg).unwrap(),
+        CgroupDriver::Cgroupfs,
+        "the flag wins"
+    );
+    assert_eq!(
+        err(&format!("{HEAD}cgroupDriver: systemdd\n")),
+        "/etc/nodelet/config.yaml: cgroupDriver: must be \"cgroupfs\" or \"systemd\", got \"systemdd\""
+    );
+    assert_eq!(
+        err(&format!(
+            "{HEAD}cgroupDriver: systemd\ncgroupRoot: /nodelet\n"
+        )),
+        "/etc/nodelet/config.yaml: cgroupRoot: cannot be set with cgroupDriver: systemd (pods go to kubepods.slice)"
+    );
+}

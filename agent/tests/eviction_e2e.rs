@@ -189,7 +189,9 @@ fn assert_evicted(node: &Node, p: &Value, message: &str) {
     assert_eq!(row.split_whitespace().nth(2), Some("Evicted"), "{table}");
     let d = nodectl(node, &["describe", "pod", name]);
     // (columns as kubectl's tabwriter sets them: compare words)
-    let words = |l: &str| l.split_whitespace().collect::<Vec<_>>();
+    fn words(l: &str) -> Vec<&str> {
+        l.split_whitespace().collect()
+    }
     assert!(d.lines().any(|l| words(l) == ["Status:", "Failed"]), "{d}");
     assert!(d.lines().any(|l| words(l) == ["Reason:", "Evicted"]), "{d}");
     assert!(

@@ -99,6 +99,11 @@ fn staged_install_puts_everything_in_place() {
     );
     assert_eq!(cfg.cni_bin_dir, PathBuf::from("/opt/cni/bin"));
     assert_eq!(cfg.max_pods, 110);
+    assert_eq!(
+        cfg.cgroup_driver,
+        nodelet::config::CgroupDriver::Systemd,
+        "the packaged configuration has the systemd cgroup driver"
+    );
 
     // The CNI configuration names nodenet with the subnet asked for and its first address
     // as the gateway.

@@ -97,9 +97,12 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     nodelet::memory::limit_arenas();
     let mut cfg = Config::load(&args.config)?;
-    // cgroup v2: the agent moves into a leaf so that its cgroup can hold the pods' cgroups.
-    cfg.cgroup_root = nodelet::pods::agent_cgroup::prepare(cfg.cgroup_root.as_deref())
-        .context("preparing the agent's cgroup")?;
+    // cgroup v2 with cgroupfs: the agent moves into a leaf so that its cgroup can hold the
+    // pods' cgroups. With systemd the pods live in kubepods.slice and the agent stays put.
+    if cfg.cgroup_driver == nodelet::config::CgroupDriver::Cgroupfs {
+        cfg.cgroup_root = nodelet::pods::agent_cgroup::prepare(cfg.cgroup_root.as_deref())
+            .context("preparing the agent's cgroup")?;
+    }
     let exe = std::env::current_exe().context("locating the nodelet binary")?;
     let mut opts = ManagerOptions::next_to(&exe);
     if let Some(p) = args.shim_binary {

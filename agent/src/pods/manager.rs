@@ -210,7 +210,7 @@ impl Manager {
         {
             orphans.push(e.file_name().to_string_lossy().into_owned());
         }
-        if let Ok(c) = cgroup::list(cfg.cgroup_root.as_deref()) {
+        if let Ok(c) = cgroup::list(cfg.cgroup_driver, cfg.cgroup_root.as_deref()) {
             orphans.extend(c);
         }
         if let Ok(cached) = self.ctx.cni.list_cached() {
@@ -579,7 +579,12 @@ impl Manager {
         PodState {
             pod: sp.clone(),
             sandbox_id: setup::sandbox_id(uid),
-            cgroup_parent: cgroup::pod_cgroup_path(self.ctx.cfg.cgroup_root.as_deref(), uid),
+            cgroup_parent: cgroup::pod_cgroup_path(
+                self.ctx.cfg.cgroup_driver,
+                self.ctx.cfg.cgroup_root.as_deref(),
+                uid,
+                crate::podspec::resources::qos_class(&sp.pod).ok(),
+            ),
             shim_dir: ShimPaths::of(&self.ctx.cfg.run_dir, uid).dir,
             shim_pid: None,
             pause_pid: None,

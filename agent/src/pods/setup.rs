@@ -67,6 +67,7 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
             &sp,
             ctx.cfg.container_log_max_size,
             ctx.cfg.container_log_max_files,
+            super::cgroup::is_systemd(&st.cgroup_parent),
         )
         .await?;
         st.shim_pid = Some(pid);
@@ -98,7 +99,10 @@ pub async fn sandbox(ctx: &Ctx, st: &mut PodState) -> Result<(), Error> {
                 .await
                 .map_err(|e| Error::new("sandbox bundle", e))?
                 .map_err(|e| Error::new("sandbox bundle", e))?;
-            super::cgroup::prepare_container(&spec.cgroup_parent.join(&spec.id).to_string_lossy())?;
+            super::cgroup::prepare_container(&super::cgroup::container_path(
+                &spec.cgroup_parent.to_string_lossy(),
+                &spec.id,
+            ))?;
             let pid = match shim::call(
                 &sock,
                 Request::Create {
@@ -427,14 +431,11 @@ pub async fn teardown(
     let cg_path = st
         .as_ref()
         .map(|s| s.cgroup_parent.clone())
-        .unwrap_or_else(|| super::cgroup::pod_cgroup_path(cfg.cgroup_root.as_deref(), uid));
-    if let Ok(cg) = noderun_cgroups::Cgroup::resolve(Some(Path::new(&cg_path)), "pod")
-        && let Ok(pids) = cg.pids()
-    {
-        for p in pids {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::SIGKILL);
-        }
+        .unwrap_or_else(|| {
+            super::cgroup::pod_cgroup_path(cfg.cgroup_driver, cfg.cgroup_root.as_deref(), uid, None)
+        });
+    for p in super::cgroup::pids(&cg_path) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::SIGKILL);
     }
     let cg2 = cg_path.clone();
     if scope == Scope::Pod {

@@ -37,6 +37,7 @@ pub async fn spawn(
     paths: &ShimPaths,
     log_max_size: u64,
     log_max_files: u32,
+    systemd_cgroup: bool,
 ) -> Result<i32, Error> {
     std::fs::create_dir_all(&paths.dir)
         .map_err(|e| Error::new(format!("create {}", paths.dir.display()), e))?;
@@ -64,6 +65,13 @@ pub async fn spawn(
         .env_remove("WATCHDOG_USEC")
         .env_remove("WATCHDOG_PID")
         .kill_on_drop(false);
+    // The systemd cgroup driver: every noderun the shim runs gets `--systemd-cgroup` this way
+    // (the shim passes its environment on).
+    if systemd_cgroup {
+        cmd.env("NODERUN_SYSTEMD_CGROUP", "1");
+    } else {
+        cmd.env_remove("NODERUN_SYSTEMD_CGROUP");
+    }
     // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

@@ -151,7 +151,7 @@ pub fn container_spec(
     let mut spec = Spec::default();
     spec.set_version("1.2.0".to_string());
     spec.set_hostname(None);
-    spec.set_annotations(None);
+    spec.set_annotations(systemd_annotations(&ctx.cgroup_parent, &pod_spec));
     let mut root = Root::default();
     root.set_path(input.rootfs.to_path_buf());
     root.set_readonly(Some(sc.read_only_root_filesystem));
@@ -190,15 +190,47 @@ pub fn container_spec(
     Ok(spec)
 }
 
-/// `<pod cgroup>/<container id>` (just the ID without a pod cgroup).
+/// `<pod cgroup>/<container id>` (just the ID without a pod cgroup); in a systemd pod slice
+/// `<slice>:nodelet:<id>` (the scope `nodelet-<id>.scope`, noderun `--systemd-cgroup`).
 pub fn cgroups_path(parent: &str, id: &str) -> PathBuf {
-    let parent = parent.trim_end_matches('/');
-    if parent.is_empty() {
-        PathBuf::from(id)
-    } else {
-        PathBuf::from(format!("{parent}/{id}"))
-    }
+    PathBuf::from(noderun_cgroups::systemd::child_path(
+        parent,
+        SCOPE_PREFIX,
+        id,
+    ))
 }
+
+/// In a systemd pod slice (the systemd cgroup driver), the container's scope gets the pod's
+/// grace period as its stop timeout (runc's `org.systemd.property.` annotation): when systemd
+/// stops the scope itself (a shutdown stops `kubepods.slice`) it sends SIGTERM and SIGKILL
+/// after the grace period, not after its default 90 s.
+fn systemd_annotations(
+    cgroup_parent: &str,
+    pod_spec: &k8s_openapi::api::core::v1::PodSpec,
+) -> Option<std::collections::HashMap<String, String>> {
+    if !cgroup_parent.ends_with(".slice") {
+        return None;
+    }
+    let grace = pod_spec
+        .termination_grace_period_seconds
+        .unwrap_or(30)
+        .max(1) as u64;
+    Some(
+        [(
+            format!(
+                "{}TimeoutStopUSec",
+                noderun_cgroups::systemd::PROPERTY_ANNOTATION
+            ),
+            format!("uint64 {}", grace * 1_000_000),
+        )]
+        .into_iter()
+        .collect(),
+    )
+}
+
+/// The scope prefix of containers in a systemd pod slice (containerd's is `cri-containerd`;
+/// `sandbox::bundle` names the pause's scope with it too).
+pub const SCOPE_PREFIX: &str = "nodelet";
 
 /// Creates (or empties) the host file bind-mounted at a container's terminationMessagePath,
 /// world-writable as the kubelet makes it (the container may run as any user).

@@ -1691,3 +1691,27 @@ fn missing_objects_fail_the_mount_in_the_kubelets_words() {
         .join("o");
     assert!(dir.join("..data").is_dir());
 }
+
+#[test]
+fn systemd_scopes_stop_after_the_grace_period() {
+    let mut ps = k8s_openapi::api::core::v1::PodSpec::default();
+    assert_eq!(super::systemd_annotations("/nodelet/pod1", &ps), None);
+    let a = super::systemd_annotations("kubepods-pod1.slice", &ps).unwrap();
+    assert_eq!(
+        a.get("org.systemd.property.TimeoutStopUSec")
+            .map(String::as_str),
+        Some("uint64 30000000"),
+        "the kubelet's default grace period, 30 s"
+    );
+    ps.termination_grace_period_seconds = Some(2);
+    let a = super::systemd_annotations("kubepods-pod1.slice", &ps).unwrap();
+    assert_eq!(
+        a.get("org.systemd.property.TimeoutStopUSec")
+            .map(String::as_str),
+        Some("uint64 2000000")
+    );
+    assert_eq!(
+        cgroups_path("kubepods-pod1.slice", "c"),
+        Path::new("kubepods-pod1.slice:nodelet:c")
+    );
+}

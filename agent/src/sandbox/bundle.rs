@@ -247,7 +247,9 @@ fn config(spec: &SandboxSpec, libs: &[LibDir]) -> Result<Value> {
         .map_err(|e| Error::invalid("linux.seccomp", e.to_string()))?;
     let mut linux = json!({
         "namespaces": namespaces,
-        "cgroupsPath": spec.cgroup_parent.join(&spec.id),
+        // In a systemd pod slice the pause's scope is `nodelet-<id>.scope`, as the
+        // containers' (podspec::SCOPE_PREFIX).
+        "cgroupsPath": noderun_cgroups::systemd::child_path(&spec.cgroup_parent.to_string_lossy(), "nodelet", &spec.id),
         "seccomp": seccomp,
         "sysctl": spec.sysctls,
         "maskedPaths": MASKED_PATHS,

@@ -40,6 +40,13 @@ pub enum Error {
         hierarchy: String,
         reason: String,
     },
+    /// systemd refused or failed a request of the systemd cgroup driver.
+    #[error("systemd: {op} {unit}: {reason}")]
+    Systemd {
+        unit: String,
+        op: &'static str,
+        reason: String,
+    },
     /// Waiting for a freezer state change timed out.
     #[error("{path}: timed out waiting for {what}")]
     Timeout { path: PathBuf, what: String },

@@ -21,6 +21,9 @@ mod mount_plan;
 mod procfs;
 mod resolve;
 mod stats;
+pub mod systemd;
+#[cfg(feature = "systemd")]
+mod systemd_dbus;
 mod tree;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +47,11 @@ pub struct SelfJoin {
 }
 
 impl SelfJoin {
+    /// Nothing to join (the systemd driver: systemd moves the process).
+    pub fn none() -> SelfJoin {
+        SelfJoin { files: Vec::new() }
+    }
+
     /// Moves the calling thread (which must be its process's only thread, e.g. just forked)
     /// into the cgroup in every hierarchy.
     pub fn join(&self) -> Result<(), Error> {
@@ -68,6 +76,9 @@ pub enum Mode {
     /// Only v1 hierarchies.
     Legacy,
 }
+
+/// Whether this build has the systemd cgroup driver's D-Bus client (feature `systemd`).
+pub const SYSTEMD_DRIVER: bool = cfg!(feature = "systemd");
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -112,6 +123,9 @@ pub struct Cgroup {
     dirs: Vec<CgroupDir>,
     /// Directories made by `create`, parents before children.
     created: Vec<PathBuf>,
+    /// The systemd unit holding this cgroup (the systemd driver), None for cgroupfs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    systemd: Option<systemd::Unit>,
 }
 
 impl Cgroup {
@@ -125,6 +139,78 @@ impl Cgroup {
         let own = fsio::read(Path::new(procfs::PROC_CGROUP))?;
         let hierarchies = procfs::hierarchies(mode, &mounts, &own)?;
         resolve::resolve(mode, hierarchies, cgroups_path, default_name)
+    }
+
+    /// Resolves a cgroupsPath for the systemd driver (`slice:prefix:name`, see
+    /// [`systemd::Unit::parse`]; `default_prefix` stands for an empty prefix), or a bare slice
+    /// name (`a-b.slice`, a pod's slice). The directories are where systemd puts the unit, from
+    /// each hierarchy's root. Reads /proc only and creates nothing: [`Cgroup::start_unit`]
+    /// makes the unit.
+    pub fn resolve_systemd(
+        cgroups_path: Option<&str>,
+        id: &str,
+        default_prefix: &str,
+    ) -> Result<Cgroup, Error> {
+        let unit = match cgroups_path {
+            Some(p) if p.ends_with(".slice") && !p.contains(':') => systemd::Unit::slice(p)?,
+            p => systemd::Unit::parse(p, id, default_prefix)?,
+        };
+        let abs = unit.cgroup_path();
+        let mut cg = Cgroup::resolve(Some(Path::new(&abs)), id)?;
+        cg.systemd = Some(unit);
+        Ok(cg)
+    }
+
+    /// The systemd unit of a cgroup of the systemd driver.
+    pub fn unit(&self) -> Option<&systemd::Unit> {
+        self.systemd.as_ref()
+    }
+
+    /// Starts the cgroup's transient unit (systemd driver): a scope holding `pid`, or a slice
+    /// (no pid), with the properties systemd knows for `resources`, and waits for the job.
+    /// Then the caller writes the files ([`Cgroup::apply`]), as runc does. A no-op for
+    /// cgroupfs.
+    /// `extra` are further properties (the caller's `org.systemd.property.*` annotations:
+    /// [`systemd::annotation_properties`]), set last so that they win.
+    pub fn start_unit(
+        &self,
+        pid: Option<i32>,
+        description: &str,
+        resources: &oci_spec::runtime::LinuxResources,
+        extra: &[(String, systemd::Prop)],
+    ) -> Result<(), Error> {
+        let Some(unit) = &self.systemd else {
+            return Ok(());
+        };
+        let mut props: Vec<(String, systemd::Prop)> = systemd::unit_properties(
+            unit,
+            pid.map(|p| p as u32),
+            description,
+            resources,
+            self.mode == Mode::Unified,
+        )
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in extra {
+            props.retain(|(n, _)| n != k);
+            props.push((k.clone(), v.clone()));
+        }
+        dbus_start(&unit.name, &props)
+    }
+
+    /// `noderun update`: for the systemd driver the unit's properties first (so systemd keeps
+    /// them across a daemon-reload), then the files.
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
+        if let Some(unit) = &self.systemd {
+            let props: Vec<(String, systemd::Prop)> =
+                systemd::resource_properties(resources, self.mode == Mode::Unified)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+            dbus_set(&unit.name, &props)?;
+        }
+        self.apply(resources)
     }
 
     /// The mode this cgroup was resolved in.
@@ -188,7 +274,12 @@ impl Cgroup {
     /// podman and containerd pass) missing parents are made too but only the container's own
     /// directory is recorded, since parents may be shared; an existing directory is joined and
     /// not recorded. On failure nothing recorded by this call is left behind.
+    /// For the systemd driver nothing is made here: systemd makes the unit's directory in
+    /// [`Cgroup::start_unit`].
     pub fn create(&mut self) -> Result<(), Error> {
+        if self.systemd.is_some() {
+            return Ok(());
+        }
         tree::create(self)
     }
 
@@ -232,8 +323,14 @@ impl Cgroup {
     }
 
     /// Every process in this cgroup and its descendants (sorted, deduplicated).
+    /// A systemd scope whose processes all ended is gone with its directory: no processes.
     pub fn pids(&self) -> Result<Vec<i32>, Error> {
-        tree::pids(self.pids_dir())
+        match tree::pids(self.pids_dir()) {
+            Err(e) if self.systemd.is_some() && e.raw_os_error() == Some(libc::ENOENT) => {
+                Ok(Vec::new())
+            }
+            r => r,
+        }
     }
 
     /// Freezes every process of the subtree and waits until the kernel reports it frozen.
@@ -270,7 +367,14 @@ impl Cgroup {
     /// Removes every directory `create` made (and any cgroups made below them), deepest first,
     /// retrying briefly while the kernel still reports them busy. Ok if already gone. The
     /// caller kills the processes first.
+    /// For the systemd driver the unit is stopped (systemd removes its cgroup), then what is
+    /// left of the directory.
     pub fn delete(&self) -> Result<(), Error> {
+        if let Some(unit) = &self.systemd {
+            dbus_stop(&unit.name)?;
+            let dirs: Vec<PathBuf> = self.dirs.iter().map(|d| d.path.clone()).collect();
+            return tree::delete(&dirs);
+        }
         tree::delete(&self.created)
     }
 
@@ -293,4 +397,28 @@ impl Cgroup {
             .or_else(|| self.dirs.first().map(|d| d.path.as_path()))
             .unwrap_or(Path::new(CGROUP_ROOT))
     }
+}
+
+#[cfg(feature = "systemd")]
+use systemd_dbus::{set_properties as dbus_set, start_unit as dbus_start, stop_unit as dbus_stop};
+
+#[cfg(not(feature = "systemd"))]
+fn no_driver(unit: &str) -> Error {
+    Error::Systemd {
+        unit: unit.to_string(),
+        op: "use",
+        reason: "built without the systemd cgroup driver (feature \"systemd\")".to_string(),
+    }
+}
+#[cfg(not(feature = "systemd"))]
+fn dbus_start(unit: &str, _: &[(String, systemd::Prop)]) -> Result<(), Error> {
+    Err(no_driver(unit))
+}
+#[cfg(not(feature = "systemd"))]
+fn dbus_set(unit: &str, _: &[(String, systemd::Prop)]) -> Result<(), Error> {
+    Err(no_driver(unit))
+}
+#[cfg(not(feature = "systemd"))]
+fn dbus_stop(unit: &str) -> Result<(), Error> {
+    Err(no_driver(unit))
 }

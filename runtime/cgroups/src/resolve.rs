@@ -52,8 +52,8 @@ pub(crate) fn resolve(
                     FIELD,
                     p,
                     "a systemd cgroup path (slice:prefix:name) needs the systemd cgroup driver \
-                     (--systemd-cgroup), which noderun does not have yet; give a cgroupfs \
-                     path (\"/a/b\" from the hierarchy root, \"a/b\" below the caller's cgroup)",
+                     (--systemd-cgroup); without it give a cgroupfs path (\"/a/b\" from the \
+                     hierarchy root, \"a/b\" below the caller's cgroup)",
                 ));
             }
             normalize(p)?
@@ -114,6 +114,7 @@ pub(crate) fn resolve(
         mode,
         dirs,
         created: Vec::new(),
+        systemd: None,
     })
 }
 

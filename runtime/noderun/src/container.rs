@@ -33,6 +33,9 @@ pub struct CreateOptions {
     pub preserve_fds: i32,
     /// Descriptors to become the container's stdin, stdout and stderr (default: ours).
     pub stdio: Option<[RawFd; 3]>,
+    /// The systemd cgroup driver (runc's `--systemd-cgroup`): `linux.cgroupsPath` is
+    /// `slice:prefix:name` and the container's cgroup a transient scope made by systemd.
+    pub systemd_cgroup: bool,
 }
 
 /// Options of `exec`.
@@ -270,8 +273,21 @@ fn compile_seccomp(bundle: &Bundle) -> Result<Option<noderun_seccomp::Program>> 
     }
 }
 
-fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<noderun_cgroups::Cgroup> {
-    let mut cgroup = noderun_cgroups::Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+/// The scope prefix for an empty one in a systemd cgroupsPath (runc's is "runc").
+const SYSTEMD_PREFIX: &str = "noderun";
+
+fn make_cgroup(
+    linux: &oci_spec::runtime::Linux,
+    id: &str,
+    systemd: bool,
+) -> Result<noderun_cgroups::Cgroup> {
+    let path = linux.cgroups_path().as_deref();
+    let mut cgroup = if systemd {
+        let p = path.map(|p| p.to_string_lossy());
+        noderun_cgroups::Cgroup::resolve_systemd(p.as_deref(), id, SYSTEMD_PREFIX)?
+    } else {
+        noderun_cgroups::Cgroup::resolve(path, id)?
+    };
     cgroup.create()?;
     Ok(cgroup)
 }
@@ -350,8 +366,12 @@ fn fork_bootstrap(
 ) -> Result<(sync::Channel, i32)> {
     let (parent, child) = sync::pair().ctx(|| "socketpair")?;
     // The bootstrap moves itself into the cgroup (cheaper than add_task from here: see
-    // `Cgroup::self_join`) before it does anything else.
-    let join = cgroup.self_join()?;
+    // `Cgroup::self_join`) before it does anything else; with the systemd driver systemd
+    // moves it when it makes the scope.
+    let join = match cgroup.unit() {
+        Some(_) => noderun_cgroups::SelfJoin::none(),
+        None => cgroup.self_join()?,
+    };
     // SAFETY: single-threaded (checked by the caller); the child only runs init code and exits.
     match unsafe { fork() }.ctx(|| "fork")? {
         ForkResult::Child => {
@@ -495,9 +515,22 @@ impl Runtime {
             host_mounts: None,
             armed: true,
         };
-        let cgroup = make_cgroup(linux, id)?;
+        let cgroup = make_cgroup(linux, id, opts.systemd_cgroup)?;
         guard.cgroup = Some(cgroup.clone());
-        cgroup.apply(&effective_resources(linux))?;
+        let resources = effective_resources(linux);
+        // runc's `org.systemd.property.*` annotations: checked here, before anything runs.
+        let unit_props = match cgroup.unit() {
+            Some(_) => {
+                noderun_cgroups::systemd::annotation_properties(spec.annotations().iter().flatten())
+                    .map_err(|e| config_err(&bundle.config_file, "annotations", e.to_string()))?
+            }
+            None => Vec::new(),
+        };
+        // With the systemd driver the cgroup exists once systemd made the scope around the
+        // bootstrap (below); the files are written after that, as runc does.
+        if cgroup.unit().is_none() {
+            cgroup.apply(&resources)?;
+        }
         let fifo_fd = make_exec_fifo(&dir, linux)?;
         let (console_owned, console) = open_console(&bundle, opts)?;
         let mut saved = Saved {
@@ -537,6 +570,16 @@ impl Runtime {
         let (parent, bootstrap) = fork_bootstrap(&args, &cgroup)?;
         drop(console_owned);
         guard.pids.push(bootstrap);
+        if cgroup.unit().is_some() {
+            // The bootstrap waits for Go: systemd moves it into the new scope first.
+            cgroup.start_unit(
+                Some(bootstrap),
+                &format!("noderun container {id}"),
+                &resources,
+                &unit_props,
+            )?;
+            cgroup.apply(&resources)?;
+        }
         let mut step = Step::Cgroup;
         let init_pid = self
             .handshake(
@@ -862,7 +905,7 @@ impl Runtime {
                 what: "the resources of a stopped container cannot be updated".into(),
             });
         }
-        Ok(s.cgroup.apply(resources)?)
+        Ok(s.cgroup.update(resources)?)
     }
 
     /// Run `process` inside the running container `id`; returns the new process's pid once it

@@ -228,8 +228,11 @@ fn update_changes_the_live_cgroup_from_flags_and_json() {
     assert_nothing_left(&w, &id);
 }
 
+/// Without systemd as PID 1 (this machine) `--systemd-cgroup` fails naming systemd and leaves
+/// nothing behind; a systemd path without the flag names the flag and the field. The driver
+/// itself runs in the booted VM (tests/vm/systemd.sh).
 #[test]
-fn systemd_cgroup_driver_is_refused_naming_the_flag_and_field() {
+fn systemd_cgroup_driver_without_systemd_fails_cleanly() {
     if !ready() {
         return;
     }
@@ -244,16 +247,78 @@ fn systemd_cgroup_driver_is_refused_naming_the_flag_and_field() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--systemd-cgroup"),
-        "{err}"
-    );
+    let systemd_pid1 =
+        std::fs::read_link("/proc/1/exe").is_ok_and(|p| p.to_string_lossy().contains("systemd"));
+    if !systemd_pid1 {
+        assert!(
+            !o.status.success()
+                && err.contains("systemd: ")
+                && err.contains(&format!("noderun-{id}.scope")),
+            "{err}"
+        );
+    }
+    assert_nothing_left(&w, &id);
     let mut c = default_config(&["true"]);
     c["linux"]["cgroupsPath"] = json!("system.slice:noderun:x");
     let (code, _, err) = w.run(&c, "t");
     assert_ne!(code, 0);
     assert!(
         err.contains("linux.cgroupsPath") && err.contains("--systemd-cgroup"),
+        "{err}"
+    );
+    assert_nothing_left(&w, &id);
+}
+
+/// A system bus without systemd on it (a private dbus-daemon): noderun connects, authenticates
+/// and asks; the answer (no org.freedesktop.systemd1) is the error, the container's id and scope
+/// named, and nothing is left.
+#[test]
+fn systemd_cgroup_driver_reports_a_bus_without_systemd() {
+    if !ready()
+        || std::process::Command::new("dbus-daemon")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: dbus-daemon missing");
+        return;
+    }
+    let w = World::new("sdbus");
+    let sock = w.tmp.path().join("bus");
+    let addr = format!("unix:path={}", sock.display());
+    let mut daemon = std::process::Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--nopidfile", "--address"])
+        .arg(&addr)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let id = w.id("b");
+    let mut c = default_config(&["true"]);
+    c["linux"]["cgroupsPath"] = json!(format!("system.slice:noderun-test:{id}"));
+    w.write_config(&c);
+    let o = w
+        .cmd()
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &addr)
+        .args(["--systemd-cgroup", "run", "--bundle"])
+        .arg(&w.bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("noderun-test-{id}.scope"))
+            && err.contains("org.freedesktop.systemd1"),
         "{err}"
     );
     assert_nothing_left(&w, &id);

@@ -33,9 +33,10 @@ pub struct Cli {
     /// Debug logging.
     #[arg(long, global = true)]
     debug: bool,
-    /// The systemd cgroup driver (`cgroupsPath` as slice:prefix:name): not available yet;
-    /// create and run refuse it with an error naming the flag.
-    #[arg(long = "systemd-cgroup", global = true)]
+    /// The systemd cgroup driver: `linux.cgroupsPath` is slice:prefix:name and the
+    /// container's cgroup a transient scope `prefix-name.scope` made over D-Bus. Also set by
+    /// NODERUN_SYSTEMD_CGROUP=1 in the environment (how nodelet's shims pass it).
+    #[arg(long = "systemd-cgroup", global = true, env = "NODERUN_SYSTEMD_CGROUP", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     systemd_cgroup: bool,
     /// Accepted for compatibility (runc's --rootless=auto|true|false).
     #[arg(long = "rootless", hide = true)]
@@ -68,8 +69,9 @@ pub struct CreateArgs {
 }
 
 impl CreateArgs {
-    fn options(&self) -> CreateOptions {
+    fn options(&self, systemd_cgroup: bool) -> CreateOptions {
         CreateOptions {
+            systemd_cgroup,
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
             console_fd: None,
@@ -155,21 +157,12 @@ pub fn main() -> i32 {
     }
 }
 
-/// The error for `--systemd-cgroup` on commands that would make a cgroup (design:
-/// ARCHITECTURE.md, "The systemd cgroup driver").
-const NO_SYSTEMD_DRIVER: &str = "--systemd-cgroup: the systemd cgroup driver (cgroupsPath \
-     \"slice:prefix:name\", created as a transient scope over D-Bus) is not supported yet; \
-     use the cgroupfs driver (podman: --cgroup-manager=cgroupfs; containerd: SystemdCgroup = false)";
-
 fn dispatch(cli: &Cli, logger: &log::Logger) -> Result<i32> {
-    if cli.systemd_cgroup && matches!(cli.cmd, Cmd::Create(_) | Cmd::Run(_)) {
-        bail!(NO_SYSTEMD_DRIVER);
-    }
     let rt = Runtime::new(&cli.root);
     match &cli.cmd {
         Cmd::Create(a) => {
             logger.debug(&format!("create {} from {}", a.id, a.bundle.display()));
-            rt.create(&a.id, &a.bundle, &a.options())?;
+            rt.create(&a.id, &a.bundle, &a.options(cli.systemd_cgroup))?;
         }
         Cmd::Start { id } => rt.start(id)?,
         Cmd::State { id } => {
@@ -183,7 +176,7 @@ fn dispatch(cli: &Cli, logger: &log::Logger) -> Result<i32> {
             Err(noderun::Error::NotFound(_)) if *force => {}
             r => r?,
         },
-        Cmd::Run(a) => return run::run(&rt, a),
+        Cmd::Run(a) => return run::run(&rt, a, cli.systemd_cgroup),
         Cmd::Exec(a) => return exec::exec(&rt, a),
         Cmd::List(a) => list::list(&rt, a)?,
         Cmd::Ps(a) => list::ps(&rt, a)?,

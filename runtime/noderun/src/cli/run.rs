@@ -84,9 +84,9 @@ pub fn wait_forwarding(pid: i32) -> Result<Exit> {
     }
 }
 
-pub fn run(rt: &Runtime, a: &RunArgs) -> Result<i32> {
+pub fn run(rt: &Runtime, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
     let c = &a.create;
-    let mut opts = c.options();
+    let mut opts = c.options(systemd_cgroup);
     if a.detach {
         rt.create(&c.id, &c.bundle, &opts)?;
         if let Err(e) = rt.start(&c.id) {
