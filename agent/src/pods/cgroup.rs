@@ -133,7 +133,12 @@ pub fn limit_pods_pids(root: Option<&Path>, max: i64) -> Result<(), Error> {
     }
     // No cgroupRoot: the pods' parent is the agent's own cgroup (its leaf's parent on v2),
     // the parent of any pod cgroup path.
-    let probe = resolve(&pod_cgroup_path(None, "probe"))?;
+    let probe = resolve(&pod_cgroup_path(
+        CgroupDriver::Cgroupfs,
+        None,
+        "probe",
+        None,
+    ))?;
     for d in probe.dirs() {
         if let Some(parent) = d.path.parent()
             && parent.join("pids.max").exists()
