@@ -410,8 +410,13 @@ spec:
     assert!(out.contains("crashing"), "{out}");
     let (ok, text, err) = nodectl(&["describe", "pod", "web-node1"]);
     assert!(ok, "{err}");
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.split_whitespace().collect::<Vec<_>>() == ["Name:", "web-node1"]),
+        "{text}"
+    );
     for want in [
-        "Name:          web-node1",
         "Containers:",
         "  crash:",
         "Restart Count:",

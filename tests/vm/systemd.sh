@@ -50,6 +50,8 @@ fi
 DRIVER=$(on "sed -n 's/^cgroupDriver:[[:space:]]*//p' /etc/nodelet/config.yaml")
 DRIVER=${DRIVER:-cgroupfs}
 echo "cgroup driver: $DRIVER"
+# pid reservation: 1000 of the node's pids kept from the pods (checked below).
+on "grep -q '^systemReserved:' /etc/nodelet/config.yaml || echo 'systemReserved: {pid: \"1000\"}' >> /etc/nodelet/config.yaml; systemctl restart nodelet"
 check "unit is Type=notify with a watchdog" test "$(on 'systemctl show -p Type --value nodelet; systemctl show -p WatchdogUSec --value nodelet' | tr '\n' ' ')" = "notify 30s "
 
 # ---- image and pods --------------------------------------------------------------------------
@@ -171,6 +173,9 @@ if [ "$DRIVER" = systemd ]; then
   mem=$(on "cat $K/kubepods-pod*.slice/$sleeper_scope/memory.max")
   check "sleeper's container memory.max 64Mi in the scope's files ($mem)" test "$mem" = 67108864
   check "the pod slice's pids.max is podPidsLimit 4096" test "$(on "cat $K/kubepods-pod*.slice/pids.max")" = 4096
+  pmax=$(on "cat $K/pids.max; systemctl show -p TasksMax --value kubepods.slice" | tr '\n' ' ')
+  check "pid reservation: kubepods.slice's pids.max = its TasksMax, a number ($pmax)" \
+    test "$(echo "$pmax" | awk '{print ($1 == $2 && $1 ~ /^[0-9]+$/)}')" = 1
   # noderun on its own, as engines run it: a scope made over D-Bus for a foreground run.
   on 'mkdir -p /var/tmp/b/rootfs/bin && cp /bin/busybox /var/tmp/b/rootfs/bin/ && ln -sf busybox /var/tmp/b/rootfs/bin/true &&
       cd /var/tmp/b && rm -f config.json && noderun spec &&

@@ -112,23 +112,33 @@ pub fn create(path: &str, resources: &oci_spec::runtime::LinuxResources) -> Resu
 }
 
 /// The kubelet's pid reservation: the cgroup that holds every pod (`cgroupRoot`, else the
-/// agent's own) gets `pids.max` = the node's pids − systemReserved − kubeReserved `pid`, so
-/// pods together never take the pids kept for the system.
-pub fn limit_pods_pids(root: Option<&Path>, max: i64) -> Result<(), Error> {
+/// agent's own; `kubepods.slice` with the systemd driver) gets `pids.max` = the node's pids −
+/// systemReserved − kubeReserved `pid`, so pods together never take the pids kept for the
+/// system.
+pub fn limit_pods_pids(driver: CgroupDriver, root: Option<&Path>, max: i64) -> Result<(), Error> {
     let what = || format!("pids.max of the pods' cgroup (pid reservation, {max})");
+    let res = oci_spec::runtime::LinuxResourcesBuilder::default()
+        .pids(
+            oci_spec::runtime::LinuxPidsBuilder::default()
+                .limit(max)
+                .build()
+                .map_err(|e| Error::msg(what(), e.to_string()))?,
+        )
+        .build()
+        .map_err(|e| Error::msg(what(), e.to_string()))?;
+    if driver == CgroupDriver::Systemd {
+        // kubepods.slice is systemd's: made over D-Bus (or taken as it is), its TasksMax set
+        // as a unit property (kept across daemon-reloads), then the files.
+        let mut cg = resolve(KUBEPODS)?;
+        cg.create().map_err(|e| Error::new(what(), e))?;
+        cg.start_unit(None, "nodelet pods", &res, &[])
+            .map_err(|e| Error::new(what(), e))?;
+        return cg.update(&res).map_err(|e| Error::new(what(), e));
+    }
     if let Some(r) = root {
         let path = r.display().to_string();
         let mut cg = resolve(&path)?;
         cg.create().map_err(|e| Error::new(what(), e))?;
-        let res = oci_spec::runtime::LinuxResourcesBuilder::default()
-            .pids(
-                oci_spec::runtime::LinuxPidsBuilder::default()
-                    .limit(max)
-                    .build()
-                    .map_err(|e| Error::msg(what(), e.to_string()))?,
-            )
-            .build()
-            .map_err(|e| Error::msg(what(), e.to_string()))?;
         return cg.apply(&res).map_err(|e| Error::new(what(), e));
     }
     // No cgroupRoot: the pods' parent is the agent's own cgroup (its leaf's parent on v2),

@@ -117,17 +117,8 @@ impl Manager {
             pid_capacity,
             &[cfg.system_reserved, cfg.kube_reserved],
         ) {
-            if cfg.cgroup_driver == crate::config::CgroupDriver::Systemd {
-                // kubepods.slice is systemd's (its TasksMax would have to be set over
-                // D-Bus): not done yet, and said.
-                tracing::warn!(
-                    max,
-                    "pid reservation is not applied with cgroupDriver: systemd"
-                );
-            } else {
-                cgroup::limit_pods_pids(cfg.cgroup_root.as_deref(), max)?;
-                tracing::info!(max, "pods' pids limited (pid reservation)");
-            }
+            cgroup::limit_pods_pids(cfg.cgroup_driver, cfg.cgroup_root.as_deref(), max)?;
+            tracing::info!(max, "pods' pids limited (pid reservation)");
         }
         let ctx = Ctx {
             node_ip,
