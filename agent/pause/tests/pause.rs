@@ -230,6 +230,11 @@ fn check_pid1(bin: &Path) -> u64 {
     let kids = p.children();
     assert_eq!(kids.len(), 1, "children of the pause at start: {kids:?}");
     let grandchild = kids[0];
+    // It blocks on its read soon after it starts; on a loaded machine it may still be running.
+    let t = Instant::now();
+    while state(grandchild) == "R" && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(state(grandchild), "S");
     drop(release_w);
     let deadline = Instant::now() + Duration::from_secs(5);
