@@ -1095,7 +1095,8 @@ def bench_deployments(a, archive):
             "container per pod, `sleep`) renamed into the static pod directory in one burst; \"all Running\" =",
             "the API lists every controller-made pod Running with its container running (polled every 100 ms).",
             f"{a.rounds} rounds (manifests removed and every pod torn down between rounds); then, with the last",
-            f"round's pods running, nodelet's CPU over {a.window0:.0f} s idle.", ""]
+            f"round's pods running, nodelet's CPU over {a.window0:.0f} s idle. nodelet default configuration"
+            f"{(' + ' + ' '.join(a.nodelet_flag)) if a.nodelet_flag else ''}.", ""]
     out += machine_lines(a.bin)
     out += [f"- load average before / after: {load0} / {load1}", ""]
     out += ["| round | all Running s | nodelet RSS MiB (all Running) | teardown of all s |", "|---|---|---|---|"]
