@@ -106,18 +106,9 @@ fn has_condition(status: &Value, type_: &str, reason: Option<&str>) -> bool {
 /// Every pod as the local API serves it (`GET /api/v1/pods`): labels and owner references as
 /// they are now (`status.json` is rewritten only when the status changes).
 fn api_pods(node: &Node) -> Vec<Value> {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect(node.dir("run/nodelet.sock")) else {
-        return Vec::new();
-    };
-    let _ = s.write_all(b"GET /api/v1/pods HTTP/1.0\r\nHost: n\r\n\r\n");
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v["items"].as_array().cloned())
+    node.api_get("/api/v1/pods")["items"]
+        .as_array()
+        .cloned()
         .unwrap_or_default()
 }
 

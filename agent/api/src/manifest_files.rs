@@ -80,30 +80,36 @@ fn locate_by(
     node: &str,
     found: impl Fn(&Manifest) -> Option<usize>,
 ) -> Result<Option<Located>, StoreError> {
-    for dir in dirs {
-        if !dir.is_dir() {
-            continue;
-        }
-        for path in manifest_paths(dir)? {
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let Ok(m) = parse_manifest_all(&path, text.as_bytes(), node, jiff::Timestamp::now())
-            else {
-                continue;
-            };
-            if let Some(document) = found(&m) {
-                return Ok(Some(Located {
-                    path: path.clone(),
-                    document,
-                    text,
-                    pods: m.pods,
-                    objects: m.objects,
-                }));
-            }
+    for (path, text, m) in parsed_manifests(dirs, node)? {
+        if let Some(document) = found(&m) {
+            return Ok(Some(Located {
+                path,
+                document,
+                text,
+                pods: m.pods,
+                objects: m.objects,
+            }));
         }
     }
     Ok(None)
+}
+
+/// The manifest files of `dirs` (in order, then by file name) that read and parse, parsed as
+/// the source parses them, one at a time: path, text, manifest. Others are skipped (their
+/// last good version is the source's business).
+fn parsed_manifests<'a>(
+    dirs: &[&Path],
+    node: &'a str,
+) -> Result<impl Iterator<Item = (PathBuf, String, Manifest)> + 'a, StoreError> {
+    let mut paths = vec![];
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        paths.extend(manifest_paths(dir)?);
+    }
+    Ok(paths.into_iter().filter_map(move |path| {
+        let text = std::fs::read_to_string(&path).ok()?;
+        let m = parse_manifest_all(&path, text.as_bytes(), node, jiff::Timestamp::now()).ok()?;
+        Some((path, text, m))
+    }))
 }
 
 /// The file of `dirs` (the static pod directory, the controllers' directory) declaring pod
@@ -378,60 +384,48 @@ pub fn remove_namespace_documents(
     ns: &str,
 ) -> Result<Vec<(PathBuf, Vec<String>)>, StoreError> {
     let mut changed = vec![];
-    for dir in dirs {
-        if !dir.is_dir() {
+    for (path, text, m) in parsed_manifests(dirs, node)? {
+        let mut doomed: Vec<(usize, String)> = m
+            .pods
+            .iter()
+            .filter(|p| p.namespace() == ns)
+            .map(|p| (p.document, format!("Pod {ns}/{}", p.name())))
+            .chain(
+                m.objects
+                    .iter()
+                    .filter(|o| {
+                        o.object.namespace() == ns
+                            || (o.object.kind() == "Namespace" && o.object.name() == ns)
+                    })
+                    .map(|o| {
+                        (
+                            o.document,
+                            format!("{} {ns}/{}", o.object.kind(), o.object.name()),
+                        )
+                    }),
+            )
+            .collect();
+        if doomed.is_empty() {
             continue;
         }
-        for path in manifest_paths(dir)? {
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let Ok(m) = parse_manifest_all(&path, text.as_bytes(), node, jiff::Timestamp::now())
-            else {
-                continue;
-            };
-            let mut doomed: Vec<(usize, String)> = m
-                .pods
-                .iter()
-                .filter(|p| p.namespace() == ns)
-                .map(|p| (p.document, format!("Pod {ns}/{}", p.name())))
-                .chain(
-                    m.objects
-                        .iter()
-                        .filter(|o| {
-                            o.object.namespace() == ns
-                                || (o.object.kind() == "Namespace" && o.object.name() == ns)
-                        })
-                        .map(|o| {
-                            (
-                                o.document,
-                                format!("{} {ns}/{}", o.object.kind(), o.object.name()),
-                            )
-                        }),
-                )
-                .collect();
-            if doomed.is_empty() {
-                continue;
+        doomed.sort_by_key(|d| std::cmp::Reverse(d.0));
+        doomed.dedup_by_key(|d| d.0);
+        let full = split_documents(&text).iter().filter(|d| d.1).count();
+        if doomed.len() >= full {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
             }
-            doomed.sort_by_key(|d| std::cmp::Reverse(d.0));
-            doomed.dedup_by_key(|d| d.0);
-            let full = split_documents(&text).iter().filter(|d| d.1).count();
-            if doomed.len() >= full {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io(&path)(e)),
-                }
-            } else {
-                // Highest index first: removing a document renumbers those after it.
-                let mut out = text.clone();
-                for (doc, _) in &doomed {
-                    out = splice(&out, *doc, None);
-                }
-                write_atomic(&path, &out)?;
+        } else {
+            // Highest index first: removing a document renumbers those after it.
+            let mut out = text.clone();
+            for (doc, _) in &doomed {
+                out = splice(&out, *doc, None);
             }
-            changed.push((path, doomed.into_iter().rev().map(|d| d.1).collect()));
+            write_atomic(&path, &out)?;
         }
+        changed.push((path, doomed.into_iter().rev().map(|d| d.1).collect()));
     }
     Ok(changed)
 }

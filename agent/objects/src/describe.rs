@@ -17,6 +17,11 @@ use crate::workload_describe::{
     annotations, container, controlled_by, finish, header, labels, time, tolerations, volumes,
 };
 
+/// A list of addresses as the downward API gives it: comma-separated.
+fn joined(ips: Option<Vec<&str>>) -> String {
+    ips.map(|v| v.join(",")).unwrap_or_default()
+}
+
 /// What a field reference (`valueFrom.fieldRef`) of `pod` reads, as the downward API and
 /// kubectl's `EnvValueRetriever` resolve it; empty for paths it does not know.
 fn field_value(pod: &Pod, path: &str) -> String {
@@ -53,24 +58,14 @@ fn field_value(pod: &Pod, path: &str) -> String {
         "spec.serviceAccountName" => s(spec.and_then(|s| s.service_account_name.as_ref())),
         "status.hostIP" => s(st.and_then(|s| s.host_ip.as_ref())),
         "status.podIP" => s(st.and_then(|s| s.pod_ip.as_ref())),
-        "status.podIPs" => st
-            .and_then(|s| s.pod_ips.as_ref())
-            .map(|ips| {
-                ips.iter()
-                    .map(|i| i.ip.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default(),
-        "status.hostIPs" => st
-            .and_then(|s| s.host_ips.as_ref())
-            .map(|ips| {
-                ips.iter()
-                    .map(|i| i.ip.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default(),
+        "status.podIPs" => joined(
+            st.and_then(|s| s.pod_ips.as_ref())
+                .map(|ips| ips.iter().map(|i| i.ip.as_str()).collect()),
+        ),
+        "status.hostIPs" => joined(
+            st.and_then(|s| s.host_ips.as_ref())
+                .map(|ips| ips.iter().map(|i| i.ip.as_str()).collect()),
+        ),
         _ => String::new(),
     }
 }
