@@ -7,7 +7,9 @@
 #
 # Two cached layers under $VM_CACHE/debian12 (default /var/cache/nodelet-vm):
 #   base/       debootstrap of bookworm (minbase + systemd-sysv, udev, openssh-server, sudo,
-#               busybox-static, nftables, dbus, iproute2, linux-image-amd64), configured:
+#               busybox-static, nftables, dbus, iproute2, linux-image-amd64; then apparmor,
+#               podman, containerd, runc, crun: the AppArmor checks and the peers that
+#               run over noderun), configured:
 #               ext4 root on /dev/vda, eth0 by DHCP (systemd-networkd), a serial console,
 #               root and user `vagrant` (passwordless sudo) reachable over ssh with
 #               ssh/id_ed25519 (ours) and Vagrant's insecure key. Rebuilt only when this
@@ -29,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
-BASE_VERSION=4   # bump when the base's package list or configuration changes
+BASE_VERSION=5   # bump when the base's package list or configuration changes
 
 die() { echo "image.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, file ownership in the image): sudo $0"
@@ -65,12 +67,29 @@ base() {
   # step failed; it is configured again from here on (every step below is idempotent).
   if [ "$(cat "$CACHE/debootstrap.done" 2>/dev/null)" != "$pkgs" ] || [ ! -d "$b.tmp" ]; then
     log "debootstrap bookworm into $b (once; a few minutes)"
-    rm -rf "$b.tmp" "$CACHE/debootstrap.done"
+    rm -rf "$b.tmp" "$CACHE/debootstrap.done" "$CACHE/extras.done"
     debootstrap --variant=minbase --include="$pkgs" bookworm "$b.tmp" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
       { tail -n 30 "$CACHE/debootstrap.log" >&2; die "debootstrap failed (log: $CACHE/debootstrap.log)"; }
     echo "$pkgs" >"$CACHE/debootstrap.done"
   fi
   b=$b.tmp
+  # AppArmor (apparmor_parser: profiles the pods ask for; the Debian kernel enables the LSM) and
+  # the peers the VM checks run over noderun (podman, containerd with their systemd cgroup
+  # managers). Installed with apt in the chroot: debootstrap's resolver does not follow
+  # podman's alternatives (crun | runc ...).
+  if [ "$(cat "$CACHE/extras.done" 2>/dev/null)" != "$BASE_VERSION" ]; then
+    log "installing apparmor, podman, containerd into the base"
+    mount -t proc proc "$b/proc"
+    if ! { chroot "$b" apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive chroot "$b" apt-get install -y -q --no-install-recommends \
+          apparmor podman containerd runc crun uidmap catatonit; } >"$CACHE/extras.log" 2>&1; then
+      umount "$b/proc"; tail -n 30 "$CACHE/extras.log" >&2; die "installing the extras failed ($CACHE/extras.log)"
+    fi
+    umount "$b/proc"
+    # podman and containerd are started by the checks that use them, not at boot.
+    chroot "$b" systemctl disable containerd.service >/dev/null 2>&1 || true
+    echo "$BASE_VERSION" >"$CACHE/extras.done"
+  fi
   echo nodelet-vm >"$b/etc/hostname"
   printf '127.0.0.1 localhost\n127.0.1.1 nodelet-vm\n' >"$b/etc/hosts"
   echo '/dev/vda / ext4 defaults,errors=remount-ro 0 1' >"$b/etc/fstab"
