@@ -687,8 +687,9 @@ impl Scanner {
                 let uids = |v: &[Arc<StaticPod>]| {
                     v.iter().map(|p| p.uid().to_string()).collect::<Vec<_>>()
                 };
-                // Labels, annotations and owner references are not in the UID: an edit of
-                // only those is a change too (the running pod takes them).
+                // Labels, annotations, owner references, finalizers and the deletion time
+                // (the API's deletion of a pod finalizers hold) are not in the UID: an edit
+                // of only those is a change too (the running pod takes them).
                 let metadata = |v: &[Arc<StaticPod>]| {
                     v.iter()
                         .map(|p| {
@@ -700,6 +701,7 @@ impl Scanner {
                                 a,
                                 m.owner_references.clone(),
                                 m.finalizers.clone(),
+                                m.deletion_timestamp.clone(),
                             )
                         })
                         .collect::<Vec<_>>()

@@ -867,6 +867,7 @@ fn a_finished_pod_with_a_finalizer_waits_for_it() {
     let (code, body) = delete("done");
     assert_eq!(code, 200, "{body}");
     assert!(body["metadata"]["deletionTimestamp"].is_string(), "{body}");
+    assert_eq!(body["metadata"]["deletionGracePeriodSeconds"], 0, "{body}");
     let kept: serde_json::Value =
         serde_json::from_slice(&std::fs::read(file("done")).unwrap()).unwrap();
     assert!(kept["metadata"]["deletionTimestamp"].is_string(), "{kept}");
@@ -899,10 +900,16 @@ fn a_finished_pod_with_a_finalizer_waits_for_it() {
         .remove("deletionGracePeriodSeconds");
     std::fs::write(file("done"), v.to_string()).unwrap();
     assert_eq!(parse(&file("done")), before);
-    // A running pod (nothing would stop it if kept) and a counted one go at once.
-    for name in ["running", "counted"] {
-        let (code, body) = delete(name);
-        assert_eq!(code, 200, "{body}");
-        assert!(!file(name).exists(), "{name}");
-    }
+    // A running one is kept too (the node stops its containers), with its grace period.
+    let (code, body) = delete("running");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["metadata"]["deletionGracePeriodSeconds"], 30, "{body}");
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("running")).unwrap()).unwrap();
+    assert!(kept["metadata"]["deletionTimestamp"].is_string(), "{kept}");
+    assert_eq!(kept["metadata"]["deletionGracePeriodSeconds"], 30, "{kept}");
+    // One without finalizers (counted) goes at once.
+    let (code, body) = delete("counted");
+    assert_eq!(code, 200, "{body}");
+    assert!(!file("counted").exists());
 }

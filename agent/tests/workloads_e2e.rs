@@ -7,6 +7,8 @@
 //!   agent killed -9 in the middle runs no pod twice;
 //! - a Job whose pods fail, backoffLimit 2: 3 failed pods, condition Failed
 //!   BackoffLimitExceeded; a Job past activeDeadlineSeconds: its pod killed, DeadlineExceeded;
+//!   running Job pods deleted through the API: stopped, counted failed and replaced (or,
+//!   under a podFailurePolicy that ignores their exit, replaced once Failed, not counted);
 //!   an Indexed Job's successPolicy met by index 0 stops the other indexes (Complete,
 //!   SuccessPolicy); backoffLimitPerIndex 0 fails index 1 alone (Failed, FailedIndexes); a finished Job's `ttlSecondsAfterFinished` removes only its document from a file of
 //!   several; a Namespace's file removed by hand removes the documents of that namespace from
@@ -260,6 +262,26 @@ fn job_backoff_limit_and_deadline() {
         ),
     )
     .unwrap();
+    // Running Job pods deleted through the API (`kubectl delete pod`): kept terminating by
+    // the job-tracking finalizer, their containers stopped; counted as failed and replaced
+    // at once (podReplacementPolicy TerminatingOrFailed), or, under a podFailurePolicy
+    // (podReplacementPolicy Failed), replaced once terminal (Failed, exit 137: busybox sh
+    // as PID 1 ignores SIGTERM) and not counted (rule Ignore).
+    std::fs::write(
+        node.dir("manifests/deleted.yaml"),
+        job("deleted", "  backoffLimit: 3", "sleep 3600", "Never"),
+    )
+    .unwrap();
+    std::fs::write(
+        node.dir("manifests/ignored.yaml"),
+        job(
+            "ignored",
+            "  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onExitCodes: {operator: In, values: [137, 143]}",
+            "sleep 3600",
+            "Never",
+        ),
+    )
+    .unwrap();
     // A finished Job with ttlSecondsAfterFinished in a file of several documents: only its
     // document goes.
     let kept = "# kept as written\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  a: b\n";
@@ -356,6 +378,30 @@ fn job_backoff_limit_and_deadline() {
     wait_until("lab's pod gone", 30, &node, || {
         pods_labelled(&node, "app", "lab").is_empty()
     });
+    for name in ["deleted", "ignored"] {
+        wait_until(&format!("{name}: its pod running"), 60, &node, || {
+            pods_labelled(&node, "job-name", name)
+                .iter()
+                .any(|(_, ph)| ph == "Running")
+        });
+        let first = pods_labelled(&node, "job-name", name)[0].0.clone();
+        let body = node.api_delete(&format!("/api/v1/namespaces/default/pods/{first}"));
+        assert!(body["metadata"]["deletionTimestamp"].is_string(), "{body}");
+        wait_until(&format!("{name}: a replacement running"), 60, &node, || {
+            pods_labelled(&node, "job-name", name)
+                .iter()
+                .any(|(n, ph)| *n != first && ph == "Running")
+        });
+        wait_until(&format!("{name}: the deleted pod gone"), 30, &node, || {
+            pods_labelled(&node, "job-name", name)
+                .iter()
+                .all(|(n, _)| *n != first)
+        });
+        let st = status_of(&node, "Job", name);
+        let counted = if name == "deleted" { 1 } else { 0 };
+        assert_eq!(st["failed"].as_i64().unwrap_or(0), counted, "{name}: {st}");
+        assert_eq!(st["active"], 1, "{name}: {st}");
+    }
     // Failures 1, 2, 3 with the controller's back-off (10 s, 20 s) between them.
     wait_until("fail: BackoffLimitExceeded", 90, &node, || {
         has_condition(

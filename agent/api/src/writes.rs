@@ -607,12 +607,13 @@ async fn remove_pod<S: NodeState>(
     Ok(pod)
 }
 
-/// A finished controller's pod that still has finalizers (a Job's
-/// `batch.kubernetes.io/job-tracking`, before the Job counted it) is not removed yet, as the
-/// API server keeps an object with finalizers: its file gets `deletionTimestamp` (the Job
-/// controller sees it terminating, counts it and removes its finalizer; the engine then
-/// removes the file). The pod as it is then; `None` for every other pod (a running pod's
-/// file goes at once: nothing would stop a pod kept in its file).
+/// A controller's pod that still has finalizers (a Job's `batch.kubernetes.io/job-tracking`,
+/// before the Job counted it) is not removed yet, as the API server keeps an object with
+/// finalizers: its file gets `deletionTimestamp` and `deletionGracePeriodSeconds`. The pod
+/// manager stops a running one's containers with that grace period and keeps it, terminal;
+/// the Job controller sees it terminating, counts it and removes its finalizer; the engine
+/// then removes the file. The pod as it is then; `None` for every other pod (its file goes
+/// at once).
 fn held_by_finalizers<S: NodeState>(
     k: &Kube<S>,
     pod: &Pod,
@@ -624,11 +625,6 @@ fn held_by_finalizers<S: NodeState>(
         .node
         .workload_dir()
         .is_some_and(|d| loc.path.parent() == Some(d));
-    let finished = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .is_some_and(|p| p == "Succeeded" || p == "Failed");
     let file_pod = loc.pods.iter().find(|p| p.document == loc.document);
     let has_finalizers = file_pod.is_some_and(|p| {
         p.pod
@@ -637,10 +633,30 @@ fn held_by_finalizers<S: NodeState>(
             .as_ref()
             .is_some_and(|f| !f.is_empty())
     });
-    if !(in_controllers_dir && finished && has_finalizers) {
+    if !(in_controllers_dir && has_finalizers) {
         return Ok(None);
     }
-    let grace = grace.unwrap_or(0).max(0);
+    // The API server's default: the pod's own grace period, none for a finished pod.
+    let finished = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|p| p == "Succeeded" || p == "Failed");
+    let grace = grace
+        .unwrap_or_else(|| {
+            if finished {
+                return 0;
+            }
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(30)
+        })
+        .max(0);
+    if !dry_run && let Some(uid) = pod.metadata.uid.as_deref() {
+        k.node
+            .set_deletion_grace(uid, Duration::from_secs(grace as u64));
+    }
     let mut pod = pod.clone();
     if let Some(fp) = file_pod {
         pod.metadata.finalizers = fp.pod.metadata.finalizers.clone();

@@ -365,6 +365,12 @@ impl Manager {
             // The file's labels and annotations (an edit of only these keeps the UID).
             let m = &sp.pod.metadata;
             view.set_metadata(uid, m);
+            if m.deletion_timestamp.is_some() {
+                // Deleted through the API while finalizers hold its manifest (a Job's pod):
+                // its containers are stopped and it stays, terminal, until the manifest goes.
+                self.terminate(sp);
+                continue;
+            }
             if self.pods.contains_key(uid) || self.rejected.contains(uid) {
                 continue;
             }
@@ -428,6 +434,31 @@ impl Manager {
                 None => self.fresh_state(sp),
             };
             let r = self.spawn(st, wait_for, Command::Run, usage);
+            self.pods.insert(uid.to_string(), r);
+        }
+    }
+
+    /// Pod `sp`, whose manifest has a deletion time: a running pod's containers are stopped
+    /// (once); a pod running here before the agent started is adopted to be stopped; one
+    /// that never ran here is not started.
+    fn terminate(&mut self, sp: &Arc<StaticPod>) {
+        let uid = sp.uid();
+        if let Some(r) = self.pods.get(uid) {
+            if !r.stopping {
+                r.cmd.send_if_modified(|c| {
+                    let run = *c == Command::Run;
+                    if run {
+                        *c = Command::Terminate;
+                    }
+                    run
+                });
+            }
+            return;
+        }
+        if let Some(mut st) = self.adoptable.remove(uid) {
+            tracing::info!(pod = %sp.full_name(), "adopting a pod deleted through the API");
+            st.pod = (**sp).clone();
+            let r = self.spawn(st, vec![], Command::Terminate, Usage::default());
             self.pods.insert(uid.to_string(), r);
         }
     }
@@ -599,6 +630,7 @@ impl Manager {
             init: slots(spec.init_containers.as_deref().unwrap_or_default()),
             containers: slots(&spec.containers),
             failed: None,
+            deleted: false,
         }
     }
 

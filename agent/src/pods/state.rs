@@ -144,6 +144,11 @@ pub struct PodState {
     pub containers: Vec<ContainerSlot>,
     /// A fatal pod-level reason (failed init container with restartPolicy Never).
     pub failed: Option<(String, String)>,
+    /// Deleted through the API while finalizers keep its manifest: the containers were
+    /// stopped and none starts again; the phase is terminal (Succeeded if every app
+    /// container succeeded, else Failed), as the kubelet makes a deleted pod's.
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// `<rootDir>/pods/<uid>/state.json`.

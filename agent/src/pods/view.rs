@@ -48,6 +48,11 @@ struct Metadata {
     annotations: Labels,
     owner_references: Option<Vec<OwnerReference>>,
     finalizers: Option<Vec<String>>,
+    /// Deleted through the API while finalizers hold its manifest (a Job's pod).
+    deletion: Option<(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+        Option<i64>,
+    )>,
 }
 
 impl PodsView {
@@ -150,13 +155,18 @@ impl PodsView {
             .copied()
     }
 
-    /// The labels, annotations and owner references pod `uid`'s manifest declares now.
+    /// The labels, annotations, owner references, finalizers and deletion time pod `uid`'s
+    /// manifest declares now.
     pub(crate) fn set_metadata(&self, uid: &str, meta: &ObjectMeta) {
         let m = Metadata {
             labels: meta.labels.clone(),
             annotations: meta.annotations.clone(),
             owner_references: meta.owner_references.clone(),
             finalizers: meta.finalizers.clone(),
+            deletion: meta
+                .deletion_timestamp
+                .clone()
+                .map(|t| (t, meta.deletion_grace_period_seconds)),
         };
         let mut g = self.metadata.write().unwrap_or_else(|p| p.into_inner());
         if g.get(uid) != Some(&m) {
@@ -274,6 +284,10 @@ fn current(v: &PodView, m: Option<&Metadata>) -> PodView {
         v.pod.metadata.annotations = m.annotations.clone();
         v.pod.metadata.owner_references = m.owner_references.clone();
         v.pod.metadata.finalizers = m.finalizers.clone();
+        if let Some((at, grace)) = &m.deletion {
+            v.pod.metadata.deletion_timestamp = Some(at.clone());
+            v.pod.metadata.deletion_grace_period_seconds = *grace;
+        }
     }
     v
 }

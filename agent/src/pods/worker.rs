@@ -53,6 +53,9 @@ pub enum Command {
     /// The eviction manager evicts the pod (message and grace in the view): kill its
     /// containers, free their writable layers and emptyDirs, phase Failed, reason Evicted.
     Evict,
+    /// The pod was deleted through the API and finalizers keep its manifest: stop its
+    /// containers (the deletion's grace period) and keep it, terminal, until `Stop`.
+    Terminate,
 }
 
 struct Worker {
@@ -170,6 +173,7 @@ pub async fn run(
             }
             Command::Run => {}
             Command::Evict => Box::pin(w.evict()).await,
+            Command::Terminate => Box::pin(w.terminate()).await,
         }
         // Boxed: the sync's state (pulls, starts, teardowns) exists only while it runs, and
         // each idle pod task stays small.
@@ -177,7 +181,7 @@ pub async fn run(
         if !w.quiet {
             w.publish();
         }
-        if w.watch.is_none() && w.st.sandbox_ready && w.st.failed.is_none() {
+        if w.watch.is_none() && w.st.sandbox_ready && w.st.failed.is_none() && !w.st.deleted {
             // Exits are pushed from now on; sync once more at once, so that none that fell
             // between the last List and the subscription goes unseen.
             if let Ok(watch) = shim::Watch::open(&w.st.shim_socket()).await {
@@ -354,13 +358,55 @@ impl Worker {
         self.publish();
     }
 
+    /// Stops the containers of a pod deleted through the API whose manifest finalizers keep
+    /// (once): `Killing` events, the deletion's grace period, then a terminal phase that
+    /// the workload controllers read (a Job counts the pod and removes its finalizer; then
+    /// the manifest goes and `Stop` tears the sandbox down).
+    async fn terminate(&mut self) {
+        if self.st.deleted {
+            return;
+        }
+        let grace = self
+            .ctx
+            .view
+            .deletion_grace(self.st.pod.uid())
+            .unwrap_or_else(|| grace_period(&self.st));
+        for s in self.st.slots() {
+            if s.id.is_some() && s.ended.is_none() {
+                self.event(
+                    EventReason::Killing,
+                    format!("Stopping container {}", s.name),
+                );
+            }
+        }
+        let sock = self.st.shim_socket();
+        let root = self.ctx.cfg.root_dir.clone();
+        if self.st.sandbox_ready {
+            setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st)))
+                .await;
+            if let Ok(infos) = shim::list(&sock).await {
+                let by_id: HashMap<String, ContainerInfo> =
+                    infos.into_iter().map(|c| (c.id.clone(), c)).collect();
+                for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+                    observe(slot, &by_id);
+                }
+            }
+        }
+        self.st.deleted = true;
+        self.probes.clear();
+        if let Err(e) = self.st.save(&root) {
+            tracing::warn!(pod = %self.uid(), "{e}");
+        }
+        self.publish();
+    }
+
     /// Nothing is pending that only a timer would notice: the shim is watched, the sandbox
     /// is up, and every container is running or finished for good (or the pod failed).
     fn settled(&self) -> bool {
         if !self.st.sandbox_ready || self.sandbox_error.is_some() || self.just_ended {
             return false;
         }
-        if self.st.failed.is_some() {
+        if self.st.failed.is_some() || self.st.deleted {
             return true;
         }
         self.watch.is_some()
@@ -429,6 +475,11 @@ impl Worker {
     async fn sync(&mut self) {
         self.quiet = false;
         self.sync_failed = false;
+        if self.st.deleted {
+            // Terminal: nothing starts again; the status was published when it stopped.
+            self.quiet = true;
+            return;
+        }
         if !self.st.sandbox_ready {
             let t0 = std::time::Instant::now();
             let res = setup::sandbox(&self.ctx, &mut self.st).await;
@@ -953,6 +1004,15 @@ impl Worker {
         let mut status = status::pod_status(pod, &rt, self.prev.as_ref(), Timestamp::now());
         if self.st.failed.is_some() {
             status.phase = Some("Failed".into());
+        } else if self.st.deleted {
+            // The kubelet's terminal phase of a deleted (non-static) pod: Succeeded only
+            // if every app container finished with 0.
+            let succeeded = self
+                .st
+                .containers
+                .iter()
+                .all(|c| c.ended.as_ref().is_some_and(|e| e.exit_code == 0));
+            status.phase = Some(if succeeded { "Succeeded" } else { "Failed" }.into());
         }
         if let Some((reason, message)) = &self.st.failed
             && reason == "Evicted"

@@ -255,6 +255,21 @@ impl Node {
         serde_json::from_str(body).unwrap_or(Value::Null)
     }
 
+    /// `DELETE path` on the node's local API; the response's JSON (`Null` if none).
+    pub fn api_delete(&self, path: &str) -> Value {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(self.dir("run/nodelet.sock"))
+        else {
+            return Value::Null;
+        };
+        let _ = s.write_all(format!("DELETE {path} HTTP/1.0\r\nHost: n\r\n\r\n").as_bytes());
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or(Value::Null)
+    }
+
     pub fn logs(&self) -> String {
         let mut s = String::new();
         for tag in ["1", "2", "3"] {
