@@ -127,8 +127,16 @@ pub fn sync(
                 .collect();
             let pods = in_namespace(pods, ns);
             let history = controllers::daemonset::history(d, &revisions, &pods);
-            let mut out = controllers::daemonset::sync(d, &pods, node, now, suffixes);
-            out.actions.splice(0..0, history);
+            let collided =
+                d.status.as_ref().and_then(|s| s.collision_count) != history.collision_count;
+            let mut out = if collided {
+                let mut d = (**d).clone();
+                d.status.get_or_insert_default().collision_count = history.collision_count;
+                controllers::daemonset::sync(&d, &pods, node, now, suffixes)
+            } else {
+                controllers::daemonset::sync(d, &pods, node, now, suffixes)
+            };
+            out.actions.splice(0..0, history.actions);
             outcome(out)
         }
         Object::ConfigMap(_)

@@ -570,15 +570,27 @@ fn holds_template(r: &ControllerRevision, ds: &DaemonSet) -> bool {
 /// old revisions beyond `revisionHistoryLimit` (10) that no live pod of the DaemonSet runs
 /// deleted, oldest first. `revisions`: every ControllerRevision of the namespace; `pods`:
 /// the DaemonSet's pods.
-pub fn history(ds: &DaemonSet, revisions: &[ControllerRevision], pods: &[Pod]) -> Vec<Action> {
+///
+/// A new revision's name taken by a ControllerRevision that is not this template's (another
+/// object's, or a hash collision) raises `collisionCount` until the name is free, as the
+/// controller does on `AlreadyExists` (here in one go: every revision of the namespace is
+/// at hand); the caller hands the count to [`sync`] through the status, so the pods are
+/// labelled with the same hash.
+pub fn history(ds: &DaemonSet, revisions: &[ControllerRevision], pods: &[Pod]) -> History {
+    let collision_count = ds.status.as_ref().and_then(|s| s.collision_count);
+    let mut out = History {
+        actions: vec![],
+        collision_count,
+    };
     let Some(uid) = ds.metadata.uid.as_deref() else {
-        return vec![];
+        return out;
     };
     if ds.metadata.deletion_timestamp.is_some() {
-        return vec![];
+        return out;
     }
-    let collision = ds.status.as_ref().and_then(|s| s.collision_count);
-    let hash = template::template_hash(&ds.spec.template, collision);
+    let base = ds.metadata.name.clone().unwrap_or_default();
+    let name_of = |hash: &str| format!("{}-{hash}", truncate(&base, 223));
+    let mut hash = template::template_hash(&ds.spec.template, out.collision_count);
     let owned: Vec<&ControllerRevision> = revisions
         .iter()
         .filter(|r| super::controller_uid(&r.metadata) == Some(uid))
@@ -592,7 +604,20 @@ pub fn history(ds: &DaemonSet, revisions: &[ControllerRevision], pods: &[Pod]) -
         .max_by_key(|r| (r.revision, r.metadata.name.clone()));
     match cur {
         None => {
-            let base = ds.metadata.name.clone().unwrap_or_default();
+            // After a hundred collisions the name is used as is: its creation fails and
+            // the shell syncs again.
+            for _ in 0..100 {
+                let name = name_of(&hash);
+                if !revisions
+                    .iter()
+                    .any(|r| r.metadata.name.as_deref() == Some(name.as_str()))
+                {
+                    break;
+                }
+                let c = out.collision_count.get_or_insert(0);
+                *c = c.saturating_add(1);
+                hash = template::template_hash(&ds.spec.template, out.collision_count);
+            }
             let mut labels = ds
                 .spec
                 .template
@@ -605,7 +630,7 @@ pub fn history(ds: &DaemonSet, revisions: &[ControllerRevision], pods: &[Pod]) -
             actions.push(Action::CreateChild(Child::ControllerRevision(Box::new(
                 ControllerRevision {
                     metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                        name: Some(format!("{}-{hash}", truncate(&base, 223))),
+                        name: Some(name_of(&hash)),
                         namespace: ds.metadata.namespace.clone(),
                         labels: Some(labels),
                         annotations,
@@ -660,7 +685,16 @@ pub fn history(ds: &DaemonSet, revisions: &[ControllerRevision], pods: &[Pod]) -
             excess -= 1;
         }
     }
-    actions
+    out.actions = actions;
+    out
+}
+
+/// What [`history`] decided: the revisions' actions and the `collisionCount` the status
+/// must carry from now on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    pub actions: Vec<Action>,
+    pub collision_count: Option<i32>,
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -851,7 +885,7 @@ spec:
         let v1 = daemonset(DS);
         // The first revision: `<ds>-<hash>`, the template's labels and the hash, the
         // template as a replacing patch.
-        let a = history(&v1, &[], &[]);
+        let a = history(&v1, &[], &[]).actions;
         assert_eq!(a.len(), 1);
         let r1 = revision_of(&a[0]);
         assert!(matches!(a[0], Action::CreateChild(_)));
@@ -868,28 +902,43 @@ spec:
         );
         assert_eq!(super::super::controller_uid(&r1.metadata), Some("ds-uid"));
         // Made: nothing more to do.
-        assert_eq!(history(&v1, std::slice::from_ref(&r1), &[]), vec![]);
+        assert_eq!(history(&v1, std::slice::from_ref(&r1), &[]).actions, vec![]);
         // A new template: revision 2.
         let v2 = daemonset(&DS.replace("busybox:1", "busybox:2"));
-        let a = history(&v2, std::slice::from_ref(&r1), &[]);
+        let a = history(&v2, std::slice::from_ref(&r1), &[]).actions;
         let r2 = revision_of(&a[0]);
         assert_eq!(r2.revision, Some(2));
         assert_ne!(r2.metadata.name, r1.metadata.name);
         // Back to the first template (rollout undo): its revision becomes 3.
-        let a = history(&v1, &[r1.clone(), r2.clone()], &[]);
+        let a = history(&v1, &[r1.clone(), r2.clone()], &[]).actions;
         assert!(matches!(a[..], [Action::UpdateChild(_)]), "{a:?}");
         let again = revision_of(&a[0]);
         assert_eq!(
             (again.metadata.name, again.revision),
             (r1.metadata.name.clone(), Some(3))
         );
-        // Someone else's revision is not ours.
+        // Someone else's revision is not ours: its name is taken, so the hash moves on with
+        // collisionCount 1 (and the pods get that hash: sync reads the count).
         let mut foreign = r1.clone();
         foreign.metadata.owner_references = None;
-        assert!(matches!(
-            history(&v1, &[foreign], &[])[..],
-            [Action::CreateChild(_)]
-        ));
+        let h = history(&v1, &[foreign], &[]);
+        assert_eq!(h.collision_count, Some(1));
+        assert!(matches!(h.actions[..], [Action::CreateChild(_)]));
+        let moved = revision_of(&h.actions[0]);
+        let hash1 = template::template_hash(&v1.spec.template, Some(1));
+        assert_eq!(moved.metadata.name, Some(format!("agent-{hash1}")));
+        assert_eq!(
+            moved.metadata.labels.as_ref().unwrap()[REVISION_HASH_LABEL],
+            hash1
+        );
+        let mut counted = v1.clone();
+        counted.status.get_or_insert_default().collision_count = h.collision_count;
+        assert_eq!(
+            sync(&counted, &[], &node(&[]), ts(0), &mut counter())
+                .status
+                .collision_count,
+            Some(1)
+        );
     }
 
     #[test]
@@ -901,7 +950,7 @@ spec:
         let mut revs = vec![];
         for (i, image) in ["busybox:1", "busybox:2", "busybox:3"].iter().enumerate() {
             let ds = daemonset(&limited.replace("busybox:1", image));
-            let mut r = revision_of(&history(&ds, &[], &[])[0]);
+            let mut r = revision_of(&history(&ds, &[], &[]).actions[0]);
             r.revision = Some(i64::try_from(i).unwrap() + 1);
             revs.push(r);
         }
@@ -912,7 +961,7 @@ spec:
         let mut pod = Pod::default();
         pod.metadata.labels = Some(BTreeMap::from([(REVISION_HASH_LABEL.to_string(), hash1)]));
         pod.metadata.owner_references = Some(vec![owner_ref(&current)]);
-        let a = history(&current, &revs, std::slice::from_ref(&pod));
+        let a = history(&current, &revs, std::slice::from_ref(&pod)).actions;
         assert_eq!(revision_of(&a[0]).revision, Some(4));
         let deleted: Vec<&str> = a[1..]
             .iter()
@@ -927,7 +976,7 @@ spec:
         let name = |i: usize| revs[i].metadata.name.as_deref().unwrap();
         assert_eq!(deleted, [name(1), name(2)]);
         // Without the pod, the two oldest go.
-        let a = history(&current, &revs, &[]);
+        let a = history(&current, &revs, &[]).actions;
         assert!(
             matches!(&a[1..], [Action::DeleteChild { name: a, .. }, Action::DeleteChild { name: b, .. }]
                 if a == name(0) && b == name(1)),
