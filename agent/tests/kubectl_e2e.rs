@@ -376,6 +376,15 @@ fn describe(k: &Kubectl) {
         "default shell-node1",
         "kube-system sys-node1",
         "Allocated resources:",
+        // The kubelet's node events (describe node selects them by the node's name as UID).
+        "Events:",
+        "Normal Starting",
+        "kubelet Starting kubelet.",
+        "Normal NodeAllocatableEnforced",
+        "kubelet Node node1 status is now: NodeHasSufficientMemory",
+        "kubelet Node node1 status is now: NodeHasNoDiskPressure",
+        "kubelet Node node1 status is now: NodeHasSufficientPID",
+        "kubelet Node node1 status is now: NodeReady",
     ] {
         assert!(out.contains(want), "{want:?} missing:\n{out}");
     }
@@ -481,6 +490,12 @@ fn nodes_events_namespaces(k: &Kubectl) {
         out.lines().any(|l| l.contains("Normal")
             && l.contains("pod/shell-node1")
             && l.contains("Started container main")),
+        "{out}"
+    );
+    // Node events are in `default` too, about `node/node1`.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("Normal") && l.contains("node/node1") && l.contains("NodeReady")),
         "{out}"
     );
     let out = k.ok(&[

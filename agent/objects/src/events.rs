@@ -35,6 +35,12 @@ impl Involved {
         Involved::object("Pod", "v1", namespace, name, uid)
     }
 
+    /// The node `name`, as the kubelet refers to it in its events: no namespace, no
+    /// apiVersion, the node's name as UID (what `kubectl describe node` selects by).
+    pub fn node(name: &str) -> Involved {
+        Involved::object("Node", "", "", name, name)
+    }
+
     /// Any object by kind (`Job`) and apiVersion (`batch/v1`).
     pub fn object(
         kind: &'static str,
@@ -202,6 +208,62 @@ impl EventReason {
     }
 }
 
+/// Why an event about the node was recorded: the kubelet's node events (its `Starting`,
+/// node allocatable, node status setters and eviction manager).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeEventReason {
+    /// The agent started ("Starting kubelet.").
+    Starting,
+    /// The pods' cgroup limits are in place.
+    NodeAllocatableEnforced,
+    NodeHasSufficientMemory,
+    NodeHasInsufficientMemory,
+    NodeHasNoDiskPressure,
+    NodeHasDiskPressure,
+    NodeHasSufficientPid,
+    NodeHasInsufficientPid,
+    NodeReady,
+    /// The eviction manager saw a threshold met and reclaims a resource.
+    EvictionThresholdMet,
+}
+
+impl NodeEventReason {
+    /// The reason as the kubelet spells it (`NodeHasSufficientPID`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeEventReason::Starting => "Starting",
+            NodeEventReason::NodeAllocatableEnforced => "NodeAllocatableEnforced",
+            NodeEventReason::NodeHasSufficientMemory => "NodeHasSufficientMemory",
+            NodeEventReason::NodeHasInsufficientMemory => "NodeHasInsufficientMemory",
+            NodeEventReason::NodeHasNoDiskPressure => "NodeHasNoDiskPressure",
+            NodeEventReason::NodeHasDiskPressure => "NodeHasDiskPressure",
+            NodeEventReason::NodeHasSufficientPid => "NodeHasSufficientPID",
+            NodeEventReason::NodeHasInsufficientPid => "NodeHasInsufficientPID",
+            NodeEventReason::NodeReady => "NodeReady",
+            NodeEventReason::EvictionThresholdMet => "EvictionThresholdMet",
+        }
+    }
+
+    /// The kubelet records its node status events as Normal (pressure included) and the
+    /// eviction manager's `EvictionThresholdMet` as Warning.
+    pub fn event_type(self) -> EventType {
+        match self {
+            NodeEventReason::EvictionThresholdMet => EventType::Warning,
+            _ => EventType::Normal,
+        }
+    }
+
+    /// Whether this reason is a node status change ("Node n1 status is now: <reason>").
+    pub fn is_status(self) -> bool {
+        !matches!(
+            self,
+            NodeEventReason::Starting
+                | NodeEventReason::NodeAllocatableEnforced
+                | NodeEventReason::EvictionThresholdMet
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     involved: Involved,
@@ -306,6 +368,26 @@ impl EventStore {
         }
     }
 
+    /// An event of the kubelet about this node (`host`); a status change is worded as the
+    /// kubelet words it ("Node n1 status is now: NodeReady"), others take `message`.
+    pub fn record_node(&self, reason: NodeEventReason, message: &str) {
+        let status;
+        let message = if reason.is_status() {
+            status = format!("Node {} status is now: {}", self.host, reason.as_str());
+            &status
+        } else {
+            message
+        };
+        self.record_at(
+            &Involved::node(&self.host),
+            reason.event_type(),
+            reason.as_str(),
+            message,
+            "kubelet",
+            Timestamp::now(),
+        );
+    }
+
     /// Forget every event about pod `uid` (the pod was removed).
     pub fn forget_pod(&self, uid: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -319,7 +401,12 @@ impl EventStore {
         let mut v: Vec<&Entry> = g
             .entries
             .iter()
-            .filter(|e| namespace.is_none_or(|n| e.involved.namespace == n))
+            .filter(|e| {
+                // Events about cluster-scoped objects (the node) live in `default`.
+                namespace.is_none_or(|n| {
+                    e.involved.namespace == n || (e.involved.namespace.is_empty() && n == "default")
+                })
+            })
             .filter(|e| name.is_none_or(|n| e.involved.name == n))
             .collect();
         v.sort_by_key(|e| (e.first, e.seq));
@@ -335,13 +422,17 @@ fn to_event(e: &Entry) -> Event {
                 e.involved.name,
                 e.first.as_nanosecond() as u128 ^ e.seq as u128
             )),
-            namespace: Some(e.involved.namespace.clone()),
+            namespace: Some(if e.involved.namespace.is_empty() {
+                "default".to_string()
+            } else {
+                e.involved.namespace.clone()
+            }),
             ..Default::default()
         },
         involved_object: ObjectReference {
-            api_version: Some(e.involved.api_version.to_string()),
+            api_version: Some(e.involved.api_version.to_string()).filter(|v| !v.is_empty()),
             kind: Some(e.involved.kind.to_string()),
-            namespace: Some(e.involved.namespace.clone()),
+            namespace: Some(e.involved.namespace.clone()).filter(|n| !n.is_empty()),
             name: Some(e.involved.name.clone()),
             uid: Some(e.involved.uid.clone()),
             field_path: e.involved.field_path.clone(),
@@ -600,6 +691,66 @@ mod tests {
             assert_eq!(e.reason.as_deref(), Some(spelled));
             assert_eq!(e.type_.as_deref(), Some(type_), "{spelled}");
         }
+    }
+
+    #[test]
+    fn node_events_as_the_kubelet_records_them() {
+        let s = EventStore::new("node1", 100);
+        s.record_node(NodeEventReason::Starting, "Starting kubelet.");
+        s.record_node(NodeEventReason::NodeHasSufficientPid, "");
+        s.record_node(
+            NodeEventReason::EvictionThresholdMet,
+            "Attempting to reclaim memory",
+        );
+        let all = s.list(None, None);
+        let rows: Vec<_> = all
+            .iter()
+            .map(|e| {
+                (
+                    e.type_.as_deref().unwrap(),
+                    e.reason.as_deref().unwrap(),
+                    e.message.as_deref().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("Normal", "Starting", "Starting kubelet."),
+                (
+                    "Normal",
+                    "NodeHasSufficientPID",
+                    "Node node1 status is now: NodeHasSufficientPID"
+                ),
+                (
+                    "Warning",
+                    "EvictionThresholdMet",
+                    "Attempting to reclaim memory"
+                ),
+            ]
+        );
+        // In `default`, about the Node by name (its UID, as kubectl describe node asks),
+        // without namespace or apiVersion.
+        let e = &all[0];
+        assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
+        let o = &e.involved_object;
+        assert_eq!(
+            (o.kind.as_deref(), o.name.as_deref(), o.uid.as_deref()),
+            (Some("Node"), Some("node1"), Some("node1"))
+        );
+        assert_eq!(
+            (o.namespace.as_deref(), o.api_version.as_deref()),
+            (None, None)
+        );
+        assert_eq!(
+            e.source.as_ref().unwrap().component.as_deref(),
+            Some("kubelet")
+        );
+        // Listed with the namespace `default` (kubectl get events) and by the node's
+        // empty namespace (describe node's field selector), not with another namespace.
+        assert_eq!(s.list(Some("default"), Some("node1")).len(), 3);
+        assert_eq!(s.list(Some(""), Some("node1")).len(), 3);
+        assert!(s.list(Some("kube-system"), None).is_empty());
     }
 
     #[test]

@@ -129,6 +129,17 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(nodelet::memory::trim_periodically());
         let metrics = opts.metrics.clone();
         let mut manager = Manager::new(cfg.clone(), opts)?;
+        // The kubelet's first node events: it started, and the pods' cgroup limits (node
+        // allocatable) are in place (the manager set up the pods' parent cgroup).
+        {
+            use nodelet_objects::events::NodeEventReason;
+            let view = manager.view();
+            view.node_event(NodeEventReason::Starting, "Starting kubelet.");
+            view.node_event(
+                NodeEventReason::NodeAllocatableEnforced,
+                "Updated Node Allocatable limit across pods",
+            );
+        }
         // The local API (root-only Unix socket, optional TCP) reads the manager's view.
         let node = std::sync::Arc::new(nodelet::node_api::NodeView::new(
             manager.view(),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
+use nodelet_objects::events::NodeEventReason;
 use nodelet_objects::manifest::CONFIG_SOURCE_ANNOTATION;
 use nodelet_objects::quantity::Quantity;
 
@@ -141,6 +142,18 @@ impl Condition {
         }
     }
 
+    /// The node event of the condition becoming true or false.
+    pub fn event_reason(self, on: bool) -> NodeEventReason {
+        match (self, on) {
+            (Condition::MemoryPressure, false) => NodeEventReason::NodeHasSufficientMemory,
+            (Condition::MemoryPressure, true) => NodeEventReason::NodeHasInsufficientMemory,
+            (Condition::DiskPressure, false) => NodeEventReason::NodeHasNoDiskPressure,
+            (Condition::DiskPressure, true) => NodeEventReason::NodeHasDiskPressure,
+            (Condition::PidPressure, false) => NodeEventReason::NodeHasSufficientPid,
+            (Condition::PidPressure, true) => NodeEventReason::NodeHasInsufficientPid,
+        }
+    }
+
     /// The node status setter's (reason, message) for the condition being true or false.
     pub fn reason_message(self, on: bool) -> (&'static str, &'static str) {
         match (self, on) {
@@ -168,6 +181,27 @@ impl Condition {
             ),
         }
     }
+}
+
+/// The kubelet's node status events for the pressure conditions now `on`, given the node's
+/// conditions `before`: one per condition that is new or changed status
+/// (`NodeHasSufficientMemory`, `NodeHasDiskPressure`...), then `NodeReady` with the first
+/// conditions (the node's Ready condition is set with them).
+pub fn node_status_events(
+    before: &[k8s_openapi::api::core::v1::NodeCondition],
+    on: &[(Condition, bool)],
+) -> Vec<NodeEventReason> {
+    let mut out = vec![];
+    for &(c, on) in on {
+        let was = before.iter().find(|n| n.type_ == c.as_str());
+        if was.is_none_or(|n| (n.status == "True") != on) {
+            out.push(c.event_reason(on));
+        }
+    }
+    if before.is_empty() {
+        out.push(NodeEventReason::NodeReady);
+    }
+    out
 }
 
 /// A threshold's value: an absolute quantity or a share of the signal's capacity.

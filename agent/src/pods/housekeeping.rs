@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{NodeCondition, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use nodelet_objects::events::NodeEventReason;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -156,6 +157,10 @@ impl Housekeeping {
             threshold.signal.resource().as_str()
         );
         let resource = threshold.signal.resource();
+        ctx.view.node_event(
+            NodeEventReason::EvictionThresholdMet,
+            &format!("Attempting to reclaim {}", resource.as_str()),
+        );
         let mut measured = measured;
         let mut obs = obs;
         if threshold.signal.is_disk() {
@@ -249,6 +254,14 @@ impl Housekeeping {
 
     /// The node's MemoryPressure, DiskPressure and PIDPressure conditions into the view.
     fn publish_conditions(&mut self, ctx: &Ctx, now: Timestamp) {
+        let before = ctx.view.node_conditions();
+        let on: Vec<(Condition, bool)> = Condition::ALL
+            .iter()
+            .map(|&c| (c, self.state.has(c)))
+            .collect();
+        for reason in rules::node_status_events(&before, &on) {
+            ctx.view.node_event(reason, "");
+        }
         let mut out = vec![];
         for c in Condition::ALL {
             let on = self.state.has(c);

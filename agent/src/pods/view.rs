@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use k8s_openapi::api::core::v1::{Event, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use nodelet_objects::events::{EventReason, EventStore, Involved};
+use nodelet_objects::events::{EventReason, EventStore, Involved, NodeEventReason};
 
 /// Events the node keeps (after aggregation), oldest dropped first.
 pub const MAX_EVENTS: usize = 5000;
@@ -226,6 +226,12 @@ impl PodsView {
             )
         };
         self.events.record(&involved, reason, &message);
+    }
+
+    /// An event of the kubelet about the node (see `EventStore::record_node`).
+    pub fn node_event(&self, reason: NodeEventReason, message: &str) {
+        tracing::info!(reason = reason.as_str(), "node event: {message}");
+        self.events.record_node(reason, message);
     }
 
     /// An event about a workload object, from controller `component`.

@@ -402,3 +402,56 @@ fn messages_and_quantities() {
          Container hog was using 300Mi, request is 0, has larger consumption of memory. "
     );
 }
+
+#[test]
+fn node_status_events_on_first_sight_and_on_changes() {
+    use NodeEventReason as R;
+    let cond = |c: Condition, on: bool| k8s_openapi::api::core::v1::NodeCondition {
+        type_: c.as_str().into(),
+        status: if on { "True" } else { "False" }.into(),
+        ..Default::default()
+    };
+    let all = |m: bool, d: bool, p: bool| {
+        vec![
+            (Condition::MemoryPressure, m),
+            (Condition::DiskPressure, d),
+            (Condition::PidPressure, p),
+        ]
+    };
+    let cases: Vec<(&str, Vec<_>, Vec<(Condition, bool)>, Vec<R>)> = vec![
+        (
+            "the first conditions: each one's state, then NodeReady (the kubelet's start)",
+            vec![],
+            all(false, true, false),
+            vec![
+                R::NodeHasSufficientMemory,
+                R::NodeHasDiskPressure,
+                R::NodeHasSufficientPid,
+                R::NodeReady,
+            ],
+        ),
+        (
+            "nothing changed: no event",
+            vec![
+                cond(Condition::MemoryPressure, false),
+                cond(Condition::DiskPressure, false),
+                cond(Condition::PidPressure, false),
+            ],
+            all(false, false, false),
+            vec![],
+        ),
+        (
+            "memory pressure comes, disk pressure goes",
+            vec![
+                cond(Condition::MemoryPressure, false),
+                cond(Condition::DiskPressure, true),
+                cond(Condition::PidPressure, false),
+            ],
+            all(true, false, false),
+            vec![R::NodeHasInsufficientMemory, R::NodeHasNoDiskPressure],
+        ),
+    ];
+    for (what, before, on, want) in cases {
+        assert_eq!(node_status_events(&before, &on), want, "{what}");
+    }
+}
