@@ -418,7 +418,13 @@ fn node_status_events_on_first_sight_and_on_changes() {
             (Condition::PidPressure, p),
         ]
     };
-    let cases: Vec<(&str, Vec<_>, Vec<(Condition, bool)>, Vec<R>)> = vec![
+    type Case = (
+        &'static str,
+        Vec<k8s_openapi::api::core::v1::NodeCondition>,
+        Vec<(Condition, bool)>,
+        Vec<R>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "the first conditions: each one's state, then NodeReady (the kubelet's start)",
             vec![],
