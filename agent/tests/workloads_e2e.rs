@@ -222,6 +222,19 @@ fn job_five_completions_two_at_a_time() {
     // Still 5 pods: nothing more was created after completion.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(pods_labelled(&node, "job-name", "pi").len(), 5);
+    // Terminal pods are killed as the kubelet kills them: no shim, pause or CNI attachment
+    // (their IPs are back in the pool) is left, while each still shows its IP and logs.
+    wait_until("the finished pods' sandboxes released", 30, &node, || {
+        node::cni_cache_left(&node.dir("root/cni-cache")).is_empty()
+            && std::fs::read_dir(node.dir("run/pods"))
+                .map(|d| d.count() == 0)
+                .unwrap_or(true)
+    });
+    for p in api_pods(&node) {
+        assert!(p["status"]["podIP"].is_string(), "{p}");
+    }
+    let log_dirs = std::fs::read_dir(node.dir("logs")).unwrap().count();
+    assert_eq!(log_dirs, 5, "the finished pods' log directories stay");
     finish(&node, cleanup, cg);
 }
 

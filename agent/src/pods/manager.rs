@@ -158,8 +158,8 @@ impl Manager {
         self.ctx.view.clone()
     }
 
-    /// Rebuilds from disk: pods whose state file reads and whose shim answers become
-    /// adoptable (returned, to seed the static pod source); everything else this node has —
+    /// Rebuilds from disk: pods whose state file reads and whose shim answers (or whose
+    /// sandbox was released: a terminal pod) become adoptable (returned, to seed the static pod source); everything else this node has —
     /// pod dirs, shims, netns pins, CNI cache entries, run dirs, pod cgroups — is torn down.
     pub async fn recover(&mut self) -> Vec<StaticPod> {
         let cfg = &self.ctx.cfg;
@@ -182,7 +182,7 @@ impl Manager {
                         "finishing the teardown a previous agent started");
                     garbage.push((uid, Some(st)));
                 }
-                Ok(st) if shim::alive(&st.shim_socket()).await => {
+                Ok(st) if st.released || shim::alive(&st.shim_socket()).await => {
                     tracing::info!(pod = %st.pod.full_name(), uid = %uid, "adoptable pod found");
                     // Its last published status until its worker's first sync: readers (the
                     // API, the workload controllers) must not see a finished pod as new.
@@ -631,6 +631,7 @@ impl Manager {
             containers: slots(&spec.containers),
             failed: None,
             deleted: false,
+            released: false,
         }
     }
 

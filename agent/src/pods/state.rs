@@ -149,6 +149,12 @@ pub struct PodState {
     /// container succeeded, else Failed), as the kubelet makes a deleted pod's.
     #[serde(default)]
     pub deleted: bool,
+    /// The pod is terminal (Succeeded or Failed) and its sandbox was released as the kubelet
+    /// kills a terminal pod: pause, shim, network (the IP goes back to the pool), container
+    /// instances and cgroup are gone; the state, status, logs and volumes stay until the pod
+    /// is deleted.
+    #[serde(default)]
+    pub released: bool,
 }
 
 /// `<rootDir>/pods/<uid>/state.json`.

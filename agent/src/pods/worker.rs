@@ -157,11 +157,15 @@ pub async fn run(
     w.st.restore_backoff(&mut ctx.backoff.lock().unwrap_or_else(|p| p.into_inner()));
     w.publish();
     // A static pod is never scheduled: no `Scheduled` event, as with the kubelet.
-    if w.st.shim_pid.is_none() {
+    if w.st.shim_pid.is_none() && !w.st.released {
         super::view::warn_ignored_fields(&w.ctx.view, &w.st.pod);
     }
     for mut d in wait_for {
         let _ = d.wait_for(|done| *done).await;
+    }
+    if w.st.released {
+        // Adopted after its release began: finish it.
+        Box::pin(w.release_leftovers()).await;
     }
     loop {
         let c = *cmd.borrow();
@@ -180,6 +184,9 @@ pub async fn run(
         Box::pin(w.sync()).await;
         if !w.quiet {
             w.publish();
+        }
+        if !w.st.released && w.terminal() {
+            Box::pin(w.release()).await;
         }
         if w.watch.is_none() && w.st.sandbox_ready && w.st.failed.is_none() && !w.st.deleted {
             // Exits are pushed from now on; sync once more at once, so that none that fell
@@ -309,8 +316,8 @@ impl Worker {
     /// its containers stopped with the eviction's grace period, their writable layers and
     /// the pod's volumes removed (what evicting for disk must reclaim; the kubelet's container
     /// GC and volume manager do it for an evicted pod), then phase Failed with reason
-    /// `Evicted`, kept in the pod's state so a restarted agent shows it the same. The pause
-    /// and the shim stay until the pod is deleted, as for any finished pod.
+    /// `Evicted`, kept in the pod's state so a restarted agent shows it the same. Then, as
+    /// any terminal pod, its sandbox is released (`release`).
     async fn evict(&mut self) {
         if self.st.failed.as_ref().is_some_and(|f| f.0 == "Evicted") {
             return;
@@ -400,13 +407,82 @@ impl Worker {
         self.publish();
     }
 
+    /// The published phase is Succeeded or Failed.
+    fn terminal(&self) -> bool {
+        self.prev
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|p| p == "Succeeded" || p == "Failed")
+    }
+
+    /// Releases a terminal pod's sandbox, as the kubelet kills a pod once it is terminal:
+    /// what still runs (a sidecar) is stopped, the shim and pause end, the network is torn
+    /// down (the IP lease goes back; the status keeps showing the IP, as the kubelet keeps
+    /// the last IPs of a pod whose sandbox is gone), container instances, volumes and the
+    /// pod cgroup are removed. State, status and logs stay until the pod is deleted, whose
+    /// teardown retries a DEL that failed here.
+    async fn release(&mut self) {
+        let uid = self.uid();
+        tracing::info!(pod = %self.st.pod.full_name(), "terminal: releasing the sandbox");
+        self.watch = None;
+        self.probes.clear();
+        // Recorded first: an agent killed halfway adopts the pod as released and finishes
+        // the release (`release_leftovers`) instead of seeing a dead sandbox to re-create.
+        self.st.released = true;
+        if let Err(e) = self.st.save(&self.ctx.cfg.root_dir) {
+            tracing::warn!(pod = %uid, "{e}");
+        }
+        self.release_leftovers().await;
+    }
+
+    /// What [`Self::release`] removes, whatever is left of it (idempotent; quick when
+    /// nothing is).
+    async fn release_leftovers(&mut self) {
+        let uid = self.uid();
+        let grace = grace_period(&self.st);
+        if let Err(e) = setup::teardown(
+            &self.ctx,
+            &uid,
+            Some(self.st.clone()),
+            grace,
+            setup::Scope::Sandbox,
+        )
+        .await
+        {
+            tracing::warn!(pod = %uid, "releasing a terminal pod's sandbox: {e}");
+        }
+        // The pod cgroup, and the volumes as the kubelet unmounts a terminated pod's (a
+        // memory-backed emptyDir frees its memory).
+        let cg = self.st.cgroup_parent.clone();
+        let vols = setup::volumes_dir(&self.ctx.cfg.root_dir, &uid);
+        self.volumes = None;
+        let r = tokio::task::spawn_blocking(move || {
+            let cg = super::cgroup::remove(&cg).map_err(|e| e.to_string());
+            let vols = podspec::volumes::teardown(&vols).map_err(|e| e.to_string());
+            cg.and(vols)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(e) = r {
+            tracing::warn!(pod = %uid, "releasing a terminal pod's cgroup and volumes: {e}");
+        }
+        if self.st.sandbox_ready || self.st.shim_pid.is_some() {
+            self.st.sandbox_ready = false;
+            self.st.shim_pid = None;
+            self.st.pause_pid = None;
+            if let Err(e) = self.st.save(&self.ctx.cfg.root_dir) {
+                tracing::warn!(pod = %uid, "{e}");
+            }
+        }
+    }
+
     /// Nothing is pending that only a timer would notice: the shim is watched, the sandbox
     /// is up, and every container is running or finished for good (or the pod failed).
     fn settled(&self) -> bool {
         if !self.st.sandbox_ready || self.sandbox_error.is_some() || self.just_ended {
             return false;
         }
-        if self.st.failed.is_some() || self.st.deleted {
+        if self.st.failed.is_some() || self.st.deleted || self.st.released {
             return true;
         }
         self.watch.is_some()
@@ -475,7 +551,7 @@ impl Worker {
     async fn sync(&mut self) {
         self.quiet = false;
         self.sync_failed = false;
-        if self.st.deleted {
+        if self.st.deleted || self.st.released {
             // Terminal: nothing starts again; the status was published when it stopped.
             self.quiet = true;
             return;
