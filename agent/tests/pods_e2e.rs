@@ -36,10 +36,16 @@ fn import_busybox(root_dir: &Path, t: &Path) {
     node::import_archive(root_dir, &file);
 }
 
+/// This test's `sleep 3600` (in a cgroup below the test's own: other tests on the machine
+/// run the same command).
 fn sleep_pid(t: &Path) -> Option<i32> {
     let _ = t;
+    let ours = format!("nodelet-e2e-{}", std::process::id());
     procs_with("sleep 3600")
         .into_iter()
+        .filter(|(p, _)| {
+            std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| c.contains(&ours))
+        })
         .find(|(_, c)| c.starts_with("/bin/busybox sleep 3600"))
         .map(|(p, _)| p)
 }
