@@ -232,6 +232,12 @@ fn job_five_completions_two_at_a_time() {
     });
     for p in api_pods(&node) {
         assert!(p["status"]["podIP"].is_string(), "{p}");
+        let c = &p["status"]["conditions"][0];
+        assert_eq!(
+            (&c["type"], &c["status"]),
+            (&Value::from("PodReadyToStartContainers"), &Value::from("False")),
+            "{p}"
+        );
     }
     let log_dirs = std::fs::read_dir(node.dir("logs")).unwrap().count();
     assert_eq!(log_dirs, 5, "the finished pods' log directories stay");

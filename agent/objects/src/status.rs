@@ -1,7 +1,7 @@
 //! A pod's Kubernetes status computed from what the node knows about its containers: container
 //! statuses (state, lastState, restartCount, ready, started), the pod phase with the kubelet's
-//! rules (`getPhase`), the conditions PodScheduled / Initialized / ContainersReady / Ready with
-//! stable transition times, and the STATUS column text `kubectl get pods` prints.
+//! rules (`getPhase`), the conditions PodReadyToStartContainers / Initialized / Ready /
+//! ContainersReady / PodScheduled (the kubelet's order) with stable transition times, and the STATUS column text `kubectl get pods` prints.
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
@@ -96,6 +96,8 @@ pub struct PodRuntime {
     /// A fatal pod-level reason (e.g. a failed init container with restartPolicy Never).
     pub reason: Option<String>,
     pub message: Option<String>,
+    /// The pod's sandbox runs with its network set up (`PodReadyToStartContainers`).
+    pub sandbox_ready: bool,
 }
 
 fn time(t: Timestamp) -> Time {
@@ -250,22 +252,21 @@ pub fn pod_status(
     let not_ready = (!ready).then_some("ContainersNotReady");
     let phase = phase(pod, rt);
     let terminal = matches!(phase, "Succeeded" | "Failed");
+    // The kubelet's order (`generateAPIPodStatus`, then the status manager's merge):
+    // PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled.
     let conditions = vec![
-        condition(previous, "PodScheduled", true, None, now),
+        condition(
+            previous,
+            "PodReadyToStartContainers",
+            rt.sandbox_ready,
+            None,
+            now,
+        ),
         condition(
             previous,
             "Initialized",
             init_ok,
             (!init_ok).then_some("ContainersNotInitialized"),
-            now,
-        ),
-        condition(
-            previous,
-            "ContainersReady",
-            ready,
-            not_ready
-                .or(terminal.then_some("PodCompleted"))
-                .filter(|_| !ready),
             now,
         ),
         condition(
@@ -277,6 +278,16 @@ pub fn pod_status(
                 .filter(|_| !ready),
             now,
         ),
+        condition(
+            previous,
+            "ContainersReady",
+            ready,
+            not_ready
+                .or(terminal.then_some("PodCompleted"))
+                .filter(|_| !ready),
+            now,
+        ),
+        condition(previous, "PodScheduled", true, None, now),
     ];
     PodStatus {
         phase: Some(phase.to_string()),
@@ -578,11 +589,38 @@ mod tests {
         let rt4 = PodRuntime {
             init: vec![exited("i1", 0, false), exited("i2", 0, false)],
             containers: vec![running("a", true)],
+            sandbox_ready: true,
             ..Default::default()
         };
         let first = pod_status(&p, &rt4, None, ts(20));
         let again = pod_status(&p, &rt4, Some(&first), ts(99));
         assert_eq!(first.conditions, again.conditions);
-        assert!(first.conditions.unwrap().iter().all(|c| c.status == "True"));
+        let conds = first.conditions.unwrap();
+        assert!(conds.iter().all(|c| c.status == "True"));
+        // In the kubelet's order.
+        let types: Vec<&str> = conds.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "PodReadyToStartContainers",
+                "Initialized",
+                "Ready",
+                "ContainersReady",
+                "PodScheduled"
+            ]
+        );
+        // No sandbox (not yet, or released once terminal): PodReadyToStartContainers False,
+        // without a reason.
+        let gone = pod_status(
+            &p,
+            &PodRuntime {
+                sandbox_ready: false,
+                ..rt4
+            },
+            None,
+            ts(30),
+        );
+        let c = &gone.conditions.unwrap()[0];
+        assert_eq!((c.status.as_str(), c.reason.as_deref()), ("False", None));
     }
 }

@@ -433,6 +433,8 @@ impl Worker {
             tracing::warn!(pod = %uid, "{e}");
         }
         self.release_leftovers().await;
+        // PodReadyToStartContainers is False now.
+        self.publish();
     }
 
     /// What [`Self::release`] removes, whatever is left of it (idempotent; quick when
@@ -1076,6 +1078,7 @@ impl Worker {
             start_time: self.st.start_time,
             reason: self.st.failed.as_ref().map(|f| f.0.clone()),
             message: self.st.failed.as_ref().map(|f| f.1.clone()),
+            sandbox_ready: self.st.sandbox_ready,
         };
         let mut status = status::pod_status(pod, &rt, self.prev.as_ref(), Timestamp::now());
         if self.st.failed.is_some() {
