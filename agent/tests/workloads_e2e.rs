@@ -235,7 +235,10 @@ fn job_five_completions_two_at_a_time() {
         let c = &p["status"]["conditions"][0];
         assert_eq!(
             (&c["type"], &c["status"]),
-            (&Value::from("PodReadyToStartContainers"), &Value::from("False")),
+            (
+                &Value::from("PodReadyToStartContainers"),
+                &Value::from("False")
+            ),
             "{p}"
         );
     }

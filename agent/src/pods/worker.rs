@@ -433,8 +433,6 @@ impl Worker {
             tracing::warn!(pod = %uid, "{e}");
         }
         self.release_leftovers().await;
-        // PodReadyToStartContainers is False now.
-        self.publish();
     }
 
     /// What [`Self::release`] removes, whatever is left of it (idempotent; quick when
@@ -476,6 +474,8 @@ impl Worker {
                 tracing::warn!(pod = %uid, "{e}");
             }
         }
+        // PodReadyToStartContainers is False now.
+        self.publish();
     }
 
     /// Nothing is pending that only a timer would notice: the shim is watched, the sandbox
