@@ -119,7 +119,7 @@ check "the same container Unconfined ($l) mounts ($(logs aa-mount-unconfined | h
 l=$(label 02)
 check "privileged container: unconfined ($l)" test "$l" = unconfined
 nload=$(on "journalctl -u nodelet --no-pager -o cat | grep -c 'loaded the AppArmor profile nodelet-default'")
-check "nodelet-default loaded once for five containers ($nload load)" test "$nload" = 1
+check "nodelet-default loaded once for its two containers, created in parallel ($nload load)" test "$nload" = 1
 
 # ---- Localhost profiles --------------------------------------------------------------------
 l=$(label 03)
@@ -158,12 +158,12 @@ check "aa-reload under nodelet-default ($l)" test "$l" = "nodelet-default (enfor
 on 'mkdir -p /var/tmp/aab/rootfs/bin /var/tmp/aab/rootfs/tmp && cp /bin/busybox /var/tmp/aab/rootfs/bin/ &&
     for l in sh cat touch; do ln -sf busybox /var/tmp/aab/rootfs/bin/$l; done &&
     cd /var/tmp/aab && rm -f config.json && noderun spec &&
-    sed -i "s/\"terminal\": true/\"terminal\": false/; s/\"sh\"$/\"\/bin\/sh\", \"-c\", \"cat \/proc\/self\/attr\/current; touch \/tmp\/x \&\& echo WROTE || echo DENIED\"/; s/\"readonly\": true/\"readonly\": false/" config.json &&
+    sed -i "s/\"terminal\": true/\"terminal\": false/; s/\"sh\"$/\"\/bin\/sh\", \"-c\", \"cat \/proc\/self\/attr\/current; touch \/tmp\/x \&\& echo WROTE || echo DENIED\"/; s/\"readonly\": true/\"readonly\": false/; s|\"linux\": {|\"linux\": { \"cgroupsPath\": \"system.slice:aavm:c\",|" config.json &&
     cp config.json config.base'
 for prof in k8s-apparmor-example-deny-write k8s-nope; do
   on "cd /var/tmp/aab && sed 's|\"process\": {|\"process\": { \"apparmorProfile\": \"$prof\",|' config.base > config.json"
-  nr=$(on "cd /var/tmp/aab && timeout 30 noderun run aa-nr 2>&1; echo rc=\$?" | tr -d '\0' | tr '\n' ' ')
-  rc=$(on "cd /var/tmp/aab && timeout 30 runc run aa-rc 2>&1; echo rc=\$?" | tr -d '\0' | tr '\n' ' ')
+  nr=$(on "cd /var/tmp/aab && timeout 30 noderun --systemd-cgroup run aa-nr 2>&1; echo rc=\$?" | tr -d '\0' | tr '\n' ' ')
+  rc=$(on "cd /var/tmp/aab && timeout 30 runc --systemd-cgroup run aa-rc 2>&1; echo rc=\$?" | tr -d '\0' | tr '\n' ' ')
   on 'noderun delete -f aa-nr; runc delete -f aa-rc' >/dev/null 2>&1
   echo "apparmorProfile $prof: noderun: $nr"
   echo "apparmorProfile $prof: runc:    $rc"
@@ -171,8 +171,8 @@ for prof in k8s-apparmor-example-deny-write k8s-nope; do
     check "profile not loaded: noderun fails naming the field (${nr})" has "$nr" 'apparmorProfile.*rc=[1-9]'
     check "profile not loaded: runc fails too (${rc})" has "$rc" 'rc=[1-9]'
   else
-    check "profile loaded: noderun and runc confine alike ($nr)" \
-      test "$nr" = "k8s-apparmor-example-deny-write (enforce) DENIED rc=0 " -a "$rc" = "$nr"
+    check "profile loaded: noderun confines (label, write denied)" has "$nr" '^k8s-apparmor-example-deny-write (enforce) .*DENIED rc=0'
+    check "profile loaded: runc's output is the same" test "$rc" = "$nr"
   fi
 done
 
