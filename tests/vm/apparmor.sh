@@ -111,9 +111,8 @@ e=$(on "nodectl exec aa-plain-$NODE -- cat /proc/self/attr/current" | tr -d '\0'
 check "nodectl exec: the exec'd process gets the container's profile ($e)" test "$e" = "nodelet-default (enforce)"
 ml=$(logs aa-mount | tr '\n' ' ')
 check "nodelet-default denies mount even with CAP_SYS_ADMIN ($ml)" has "$ml" 'MOUNT-FAILED.*Permission denied'
-# (journald takes the audit records: _TRANSPORT=audit, not the kernel ring buffer)
-check "the denial was audited (apparmor=\"DENIED\" operation=\"mount\" profile=\"nodelet-default\")" \
-  on "{ dmesg 2>/dev/null; journalctl --no-pager -o cat; } | grep 'apparmor=\"DENIED\"' | grep 'operation=\"mount\"' | grep -q 'profile=\"nodelet-default\"'"
+# (Explicit deny rules are not audited, as in containerd's profile: the proof that AppArmor
+# refused it is the same container, Unconfined, mounting.)
 l=$(label 07)
 check "the same container Unconfined ($l) mounts ($(logs aa-mount-unconfined | head -n1))" \
   test "$l/$(logs aa-mount-unconfined | head -n1)" = "unconfined/MOUNTED"
