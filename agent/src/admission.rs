@@ -242,8 +242,8 @@ pub fn soft_admit(pod: &Pod, apparmor_enabled: bool) -> Result<(), Rejection> {
         .iter()
         .flatten()
         .chain(&spec.containers);
+    let cf = nodelet_objects::field::FieldPath::new("spec");
     for c in containers {
-        let cf = nodelet_objects::field::FieldPath::new("spec");
         if let Some((p, _)) = crate::podspec::security::app_armor_profile(pod, c, &cf)
             && p.type_ == "Localhost"
             && p.localhost_profile

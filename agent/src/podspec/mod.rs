@@ -8,7 +8,8 @@
 //! a container starts: [`volumes::prepare`] (emptyDir directories and tmpfs, hostPath `type`
 //! checks, the files of configMap/secret/projected/downwardAPI volumes; once per pod, then
 //! [`volumes::refresh`] when ConfigMaps or Secrets change) and subPath creation inside a
-//! volume (per container). ConfigMaps and Secrets come in [`PodContext::config`].
+//! volume (per container); containerd's steps too: where the kernel enforces AppArmor, the
+//! default profile is loaded and a Localhost profile looked up ([`crate::apparmor::Host`]). ConfigMaps and Secrets come in [`PodContext::config`].
 //!
 //! How the pod manager uses it, per pod: [`volumes::prepare`] → for each container
 //! [`create_termination_log`], [`container_spec`], `spec.save(<bundle>/config.json)` with
