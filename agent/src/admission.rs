@@ -184,9 +184,6 @@ pub fn admit(pod: &Pod, node: &NodeInfo, used: Usage) -> Result<Usage, Rejection
     Ok(want)
 }
 
-/// Annotation prefix of the deprecated per-container AppArmor profile.
-pub const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
-
 /// Whether the pod asks for AppArmor confinement (kubelet `apparmor.isRequired`): a pod or
 /// container `appArmorProfile` other than Unconfined, or a container annotation other than
 /// `unconfined`.
@@ -217,25 +214,54 @@ pub fn apparmor_required(pod: &Pod) -> bool {
         .annotations
         .iter()
         .flatten()
-        .any(|(k, v)| k.starts_with(APPARMOR_ANNOTATION_PREFIX) && v != "unconfined")
+        .any(|(k, v)| k.starts_with(crate::apparmor::ANNOTATION_PREFIX) && v != "unconfined")
 }
 
-/// The kubelet's soft admission (`canRunPod`): a pod that asks for AppArmor on a host
-/// without it is kept Pending, its containers `Blocked`, with this rejection as the reason.
+/// The kubelet's soft admission (`canRunPod`, its AppArmor validator): a pod that asks for
+/// AppArmor on a host without it, or whose container's profile (by the kubelet's precedence)
+/// is Localhost with an empty name, is kept Pending, its containers `Blocked`, with this
+/// rejection as the reason.
 pub fn soft_admit(pod: &Pod, apparmor_enabled: bool) -> Result<(), Rejection> {
-    if apparmor_required(pod) && !apparmor_enabled {
-        return Err(Rejection {
+    if !apparmor_required(pod) {
+        return Ok(());
+    }
+    let reject = |why: &str| {
+        Err(Rejection {
             reason: Reason::AppArmor,
-            message: "Cannot enforce AppArmor: AppArmor is not enabled on the host".into(),
-        });
+            message: format!("Cannot enforce AppArmor: {why}"),
+        })
+    };
+    if !apparmor_enabled {
+        return reject("AppArmor is not enabled on the host");
+    }
+    let Some(spec) = pod.spec.as_ref() else {
+        return Ok(());
+    };
+    let containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers);
+    let cf = nodelet_objects::field::FieldPath::new("spec");
+    for c in containers {
+        if let Some((p, _)) = crate::podspec::security::app_armor_profile(pod, c, &cf)
+            && p.type_ == "Localhost"
+            && p.localhost_profile
+                .as_deref()
+                .is_none_or(|n| n.trim().is_empty())
+        {
+            return reject(&format!(
+                "invalid empty AppArmor profile name: {{type: Localhost, localhostProfile: {:?}}}",
+                p.localhost_profile.as_deref().unwrap_or_default()
+            ));
+        }
     }
     Ok(())
 }
 
 /// Whether the kernel has AppArmor enabled (`/sys/module/apparmor/parameters/enabled` is Y).
 pub fn host_apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.trim().starts_with('Y'))
+    crate::apparmor::kernel_enabled()
 }
 
 #[cfg(test)]
@@ -415,6 +441,49 @@ mod tests {
                         "AppArmor",
                         "Cannot enforce AppArmor: AppArmor is not enabled on the host"
                     )
+                );
+            }
+        }
+    }
+
+    /// With AppArmor on the host, a Localhost profile without a name (field or
+    /// `localhost/` annotation, for the container that gets it) is refused, as the kubelet's
+    /// validator does.
+    #[test]
+    fn apparmor_empty_localhost_name_is_refused() {
+        for (yaml, refused) in [
+            (
+                "{metadata: {name: p, annotations: {container.apparmor.security.beta.kubernetes.io/c: localhost/}}, spec: {containers: [{name: c, image: i}]}}",
+                true,
+            ),
+            (
+                "{metadata: {name: p}, spec: {containers: [{name: c, image: i, securityContext: {appArmorProfile: {type: Localhost, localhostProfile: ' '}}}]}}",
+                true,
+            ),
+            (
+                "{metadata: {name: p}, spec: {securityContext: {appArmorProfile: {type: Localhost}}, initContainers: [{name: i, image: i}], containers: [{name: c, image: i}]}}",
+                true,
+            ),
+            // The container's own field wins over the empty pod-level one.
+            (
+                "{metadata: {name: p}, spec: {securityContext: {appArmorProfile: {type: Localhost}}, containers: [{name: c, image: i, securityContext: {appArmorProfile: {type: RuntimeDefault}}}]}}",
+                false,
+            ),
+            (
+                "{metadata: {name: p, annotations: {container.apparmor.security.beta.kubernetes.io/c: localhost/k8s-x}}, spec: {containers: [{name: c, image: i}]}}",
+                false,
+            ),
+        ] {
+            let r = soft_admit(&pod(yaml), true);
+            assert_eq!(r.is_err(), refused, "{yaml}");
+            if let Err(r) = r {
+                assert_eq!(r.reason, Reason::AppArmor);
+                assert!(
+                    r.message.starts_with(
+                        "Cannot enforce AppArmor: invalid empty AppArmor profile name"
+                    ),
+                    "{}",
+                    r.message
                 );
             }
         }

@@ -20,6 +20,7 @@
 //! - [`node_ip`]: the node's IP (pods' hostIP).
 //! - [`node_config`]: the node's labels and reserved resources (allocatable).
 //! - [`admission`]: whether a new pod fits the node (the kubelet's admission predicates).
+//! - [`apparmor`]: the host's AppArmor (enabled?, loaded profiles, nodelet's default profile).
 //! - [`memory`]: keeping the agent's heap small (malloc arenas, trimming after bursts).
 //! - [`workloads`]: the Job, CronJob, Deployment, ReplicaSet and DaemonSet controllers’
 //!   engine side: their files, the controller loop, garbage collection.
@@ -27,6 +28,7 @@
 //!   state and adoption).
 
 pub mod admission;
+pub mod apparmor;
 pub mod backoff;
 pub mod changes;
 pub mod cni;

@@ -202,6 +202,7 @@ fn main() {
         oom_score_adj_floor: podspec::resources::oom_score_adj_floor(),
         no_swap: podspec::resources::swap_controller_available(),
         config: Default::default(),
+        apparmor: nodelet::apparmor::Host::detect(t),
     };
     let vols = podspec::volumes::prepare(&pod, &volumes_dir, &ctx.node, &ctx.config).unwrap();
     let tlog = files.join("termination-log");

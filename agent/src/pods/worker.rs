@@ -547,6 +547,7 @@ impl Worker {
             oom_score_adj_floor: podspec::resources::oom_score_adj_floor(),
             no_swap: podspec::resources::swap_controller_available(),
             config: self.ctx.config_objects(),
+            apparmor: crate::apparmor::Host::detect(&cfg.root_dir),
         }
     }
 

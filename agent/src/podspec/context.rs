@@ -63,6 +63,8 @@ pub struct PodContext {
     pub no_swap: bool,
     /// The node's ConfigMaps and Secrets (env `valueFrom`, `envFrom`).
     pub config: Arc<ConfigObjects>,
+    /// The host's AppArmor: whether profiles are enforced, nodelet's default profile.
+    pub apparmor: crate::apparmor::Host,
 }
 
 /// The per-container inputs.

@@ -8,7 +8,8 @@
 //! a container starts: [`volumes::prepare`] (emptyDir directories and tmpfs, hostPath `type`
 //! checks, the files of configMap/secret/projected/downwardAPI volumes; once per pod, then
 //! [`volumes::refresh`] when ConfigMaps or Secrets change) and subPath creation inside a
-//! volume (per container). ConfigMaps and Secrets come in [`PodContext::config`].
+//! volume (per container); containerd's steps too: where the kernel enforces AppArmor, the
+//! default profile is loaded and a Localhost profile looked up ([`crate::apparmor::Host`]). ConfigMaps and Secrets come in [`PodContext::config`].
 //!
 //! How the pod manager uses it, per pod: [`volumes::prepare`] → for each container
 //! [`create_termination_log`], [`container_spec`], `spec.save(<bundle>/config.json)` with
@@ -112,7 +113,7 @@ pub fn container_spec(
     merged.apply_to(&mut proc, &user);
     proc.set_terminal(Some(c.tty.unwrap_or(false)));
     proc.set_rlimits(None);
-    proc.set_apparmor_profile(security::app_armor(&sc)?);
+    proc.set_apparmor_profile(app_armor_profile(&sc, &cf, &ctx.apparmor)?);
     proc.set_selinux_label(None);
     security::apply_user(&sc, proc.user_mut());
     let caps = security::capabilities(&sc)?;
@@ -188,6 +189,32 @@ pub fn container_spec(
     linux.set_rootfs_propagation(propagation);
     spec.set_linux(Some(linux));
     Ok(spec)
+}
+
+/// The profile to exec into ([`security::app_armor`]'s plan made real on the host): the
+/// default profile loaded if need be, a Localhost profile only if the host has it loaded
+/// (else `CreateContainerError`: "apparmor profile not found <name>", as containerd).
+fn app_armor_profile(
+    sc: &security::Effective,
+    cf: &FieldPath,
+    host: &crate::apparmor::Host,
+) -> Result<Option<String>, SpecError> {
+    let field = sc
+        .app_armor
+        .as_ref()
+        .map(|(_, f)| f.clone())
+        .unwrap_or_else(|| cf.child("securityContext").child("appArmorProfile"));
+    let fail = |e: crate::apparmor::Error| SpecError::create(&field, e.to_string());
+    match security::app_armor(sc, host.support)? {
+        security::AppArmorPlan::Unconfined => Ok(None),
+        security::AppArmorPlan::RuntimeDefault => host
+            .ensure_default()
+            .map(|p| Some(p.to_string()))
+            .map_err(fail),
+        security::AppArmorPlan::Localhost(name) => {
+            host.require_loaded(&name).map(Some).map_err(fail)
+        }
+    }
 }
 
 /// `<pod cgroup>/<container id>` (just the ID without a pod cgroup); in a systemd pod slice

@@ -1,7 +1,8 @@
 //! The security context of a container (pod-level values with the container's winning) → user
 //! and groups, runAsNonRoot verification, capabilities on top of containerd's default set,
 //! no_new_privs, seccomp (RuntimeDefault = containerd's profile, Unconfined, Localhost from
-//! `<rootDir>/seccomp`), and the pod's sysctls.
+//! `<rootDir>/seccomp`), AppArmor (the kubelet's choice of profile, containerd's rules for
+//! applying it: [`app_armor_profile`], [`app_armor`]), and the pod's sysctls.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
@@ -131,14 +132,7 @@ impl Effective {
             (None, Some(p)) => Some((p.clone(), pf.child("seccompProfile"))),
             _ => None,
         };
-        e.app_armor = match (
-            csc.and_then(|s| s.app_armor_profile.as_ref()),
-            psc.and_then(|s| s.app_armor_profile.as_ref()),
-        ) {
-            (Some(p), _) => Some((p.clone(), cscf.child("appArmorProfile"))),
-            (None, Some(p)) => Some((p.clone(), pf.child("appArmorProfile"))),
-            _ => None,
-        };
+        e.app_armor = app_armor_profile(pod, c, cf);
         Ok(e)
     }
 
@@ -422,32 +416,129 @@ pub fn sysctls(spec: &PodSpec) -> Result<Option<HashMap<String, String>>, SpecEr
     Ok(Some(out))
 }
 
-/// The AppArmor profile to exec into: the named profile for `Localhost` (it must be loaded on
-/// the host); none for Unconfined, unset, privileged, and RuntimeDefault (nodelet ships no
-/// default AppArmor profile, unlike containerd).
-pub fn app_armor(sc: &Effective) -> Result<Option<String>, SpecError> {
-    let Some((profile, field)) = &sc.app_armor else {
-        return Ok(None);
+/// The kubelet's `apparmor.GetProfile`: the container's `securityContext.appArmorProfile`,
+/// else the deprecated annotation `container.apparmor.security.beta.kubernetes.io/<name>`
+/// (`runtime/default`, `unconfined`, `localhost/<profile>`; any other value is ignored, as
+/// the kubelet does: static pods' annotations are not synced to the fields), else the pod's
+/// `securityContext.appArmorProfile`; with the field it came from.
+pub fn app_armor_profile(
+    pod: &Pod,
+    c: &Container,
+    cf: &FieldPath,
+) -> Option<(AppArmorProfile, FieldPath)> {
+    if let Some(p) = c
+        .security_context
+        .as_ref()
+        .and_then(|s| s.app_armor_profile.as_ref())
+    {
+        return Some((
+            p.clone(),
+            cf.child("securityContext").child("appArmorProfile"),
+        ));
+    }
+    let key = format!("{}{}", crate::apparmor::ANNOTATION_PREFIX, c.name);
+    if let Some(v) = pod.metadata.annotations.as_ref().and_then(|a| a.get(&key)) {
+        let profile = |t: &str, name: Option<&str>| AppArmorProfile {
+            type_: t.to_string(),
+            localhost_profile: name.map(str::to_string),
+        };
+        let from_annotation = match v.as_str() {
+            "runtime/default" => Some(profile("RuntimeDefault", None)),
+            "unconfined" => Some(profile("Unconfined", None)),
+            v => v
+                .strip_prefix("localhost/")
+                .map(|n| profile("Localhost", Some(n))),
+        };
+        if let Some(p) = from_annotation {
+            return Some((p, FieldPath::new("metadata").child("annotations").key(&key)));
+        }
+    }
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|s| s.app_armor_profile.clone())
+        .map(|p| {
+            (
+                p,
+                FieldPath::new("spec")
+                    .child("securityContext")
+                    .child("appArmorProfile"),
+            )
+        })
+}
+
+/// The confinement a container gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppArmorPlan {
+    /// No profile.
+    Unconfined,
+    /// nodelet's default profile (`nodelet-default`), loaded on demand.
+    RuntimeDefault,
+    /// A profile the host has loaded, by name; the container is not created without it.
+    Localhost(String),
+}
+
+/// The container's AppArmor confinement, by containerd's rules (`generateApparmorSpecOpts`):
+/// where the kernel enforces AppArmor, unset and RuntimeDefault mean nodelet's default
+/// profile, except for privileged containers; Unconfined means none; Localhost names a loaded
+/// profile (privileged or not). Where it does not, unset and Unconfined mean none and asking
+/// for a profile is an error (admission keeps such pods Pending before they get here). A host
+/// whose kernel enforces it without `apparmor_parser` cannot load the default profile: unset
+/// means none there (as containerd, which calls that host unsupported), RuntimeDefault is an
+/// error.
+pub fn app_armor(
+    sc: &Effective,
+    host: crate::apparmor::Support,
+) -> Result<AppArmorPlan, SpecError> {
+    use crate::apparmor::Support;
+    let default = || {
+        if sc.privileged {
+            AppArmorPlan::Unconfined
+        } else {
+            AppArmorPlan::RuntimeDefault
+        }
     };
-    match profile.type_.as_str() {
-        "Unconfined" | "RuntimeDefault" => Ok(None),
-        "Localhost" if sc.privileged => Ok(None),
-        "Localhost" => profile
-            .localhost_profile
-            .clone()
-            .filter(|p| !p.is_empty())
-            .map(Some)
-            .ok_or_else(|| {
-                SpecError::config(
-                    &field.child("localhostProfile"),
-                    "Required value: must be set when AppArmor type is Localhost",
-                )
-            }),
-        other => Err(SpecError::config(
-            &field.child("type"),
-            format!(
-                "Unsupported value: {other:?}: supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""
-            ),
+    let Some((profile, field)) = &sc.app_armor else {
+        return Ok(match host {
+            Support::Enabled => default(),
+            Support::Disabled | Support::NoParser => AppArmorPlan::Unconfined,
+        });
+    };
+    let plan = match profile.type_.as_str() {
+        "Unconfined" => return Ok(AppArmorPlan::Unconfined),
+        "RuntimeDefault" => default(),
+        "Localhost" => {
+            let name = profile
+                .localhost_profile
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| {
+                    SpecError::config(
+                        &field.child("localhostProfile"),
+                        "Required value: must be set when AppArmor type is Localhost",
+                    )
+                })?;
+            AppArmorPlan::Localhost(name.to_string())
+        }
+        other => {
+            return Err(SpecError::config(
+                &field.child("type"),
+                format!(
+                    "Unsupported value: {other:?}: supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""
+                ),
+            ));
+        }
+    };
+    match (&plan, host) {
+        (_, Support::Disabled) => Err(SpecError::create(
+            field,
+            "apparmor is not supported: AppArmor is not enabled on the host",
         )),
+        (AppArmorPlan::RuntimeDefault, Support::NoParser) => Err(SpecError::create(
+            field,
+            crate::apparmor::Error::NoParser.to_string(),
+        )),
+        _ => Ok(plan),
     }
 }

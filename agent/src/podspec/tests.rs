@@ -59,6 +59,7 @@ impl Fixture {
             oom_score_adj_floor: None,
             no_swap: false,
             config: Default::default(),
+            apparmor: Default::default(),
         };
         Fixture { tmp, ctx }
     }
@@ -1428,23 +1429,197 @@ fn pod_cgroup_resources() {
     assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(2));
 }
 
+/// A host that enforces AppArmor, faked: securityfs's `profiles` lists `k8s-web`, and a
+/// stand-in `apparmor_parser` "loads" nodelet's default profile by listing it there.
+fn apparmor_host(f: &Fixture) -> crate::apparmor::Host {
+    use std::os::unix::fs::PermissionsExt;
+    let sfs = f.tmp.path().join("securityfs");
+    std::fs::create_dir_all(&sfs).unwrap();
+    let profiles = sfs.join("profiles");
+    std::fs::write(&profiles, "k8s-web (enforce)\n").unwrap();
+    let parser = f.tmp.path().join("apparmor_parser");
+    std::fs::write(
+        &parser,
+        format!(
+            "#!/bin/sh\necho 'nodelet-default (enforce)' >> {}\n",
+            profiles.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&parser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::apparmor::Host {
+        support: crate::apparmor::Support::Enabled,
+        parser: Some(parser),
+        securityfs: sfs,
+        policy_dir: f.tmp.path().join("apparmor.d"),
+        state_dir: f.tmp.path().join("state/apparmor"),
+    }
+}
+
+fn with_annotation(mut p: Pod, container: &str, value: &str) -> Pod {
+    p.metadata.annotations.get_or_insert_default().insert(
+        format!("container.apparmor.security.beta.kubernetes.io/{container}"),
+        value.into(),
+    );
+    p
+}
+
+/// The profile each container gets: the kubelet's precedence (container field, annotation,
+/// pod field) and containerd's rules (default profile unless privileged or Unconfined;
+/// Localhost only if loaded).
 #[test]
-fn app_armor_and_user_namespaces() {
-    let f = Fixture::new();
-    let p = pod(
-        json!({"securityContext": {"appArmorProfile": {"type": "Localhost", "localhostProfile": "k8s-web"}}}),
-        json!({"securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}}),
-    );
-    let s = f.spec(&p).unwrap();
+fn app_armor_profiles() {
+    let mut f = Fixture::new();
+    f.ctx.apparmor = apparmor_host(&f);
+    let profile = |p: &Pod| -> Option<String> {
+        f.spec(p)
+            .unwrap()
+            .process()
+            .as_ref()
+            .unwrap()
+            .apparmor_profile()
+            .clone()
+    };
+    let local = |n: &str| json!({"securityContext": {"appArmorProfile": {"type": "Localhost", "localhostProfile": n}}});
+    let ty = |t: &str| json!({"securityContext": {"appArmorProfile": {"type": t}}});
+    let privileged = json!({"securityContext": {"privileged": true}});
+    let cases: Vec<(&str, Pod, Option<&str>)> = vec![
+        (
+            "unset: the default profile",
+            pod(json!({}), json!({})),
+            Some("nodelet-default"),
+        ),
+        (
+            "RuntimeDefault",
+            pod(ty("RuntimeDefault"), json!({})),
+            Some("nodelet-default"),
+        ),
+        ("Unconfined", pod(ty("Unconfined"), json!({})), None),
+        (
+            "privileged, unset",
+            pod(privileged.clone(), json!({})),
+            None,
+        ),
+        (
+            "privileged, RuntimeDefault",
+            pod(
+                json!({"securityContext": {"privileged": true, "appArmorProfile": {"type": "RuntimeDefault"}}}),
+                json!({}),
+            ),
+            None,
+        ),
+        (
+            "privileged, Localhost: applied (containerd)",
+            pod(
+                json!({"securityContext": {"privileged": true, "appArmorProfile": {"type": "Localhost", "localhostProfile": "k8s-web"}}}),
+                json!({}),
+            ),
+            Some("k8s-web"),
+        ),
+        (
+            "container field over pod field",
+            pod(local("k8s-web"), ty("RuntimeDefault")),
+            Some("k8s-web"),
+        ),
+        (
+            "pod field",
+            pod(json!({}), local("k8s-web")),
+            Some("k8s-web"),
+        ),
+        ("pod Unconfined", pod(json!({}), ty("Unconfined")), None),
+        (
+            "annotation localhost/",
+            with_annotation(pod(json!({}), json!({})), "c", "localhost/k8s-web"),
+            Some("k8s-web"),
+        ),
+        (
+            "annotation over pod field",
+            with_annotation(pod(json!({}), ty("Unconfined")), "c", "localhost/k8s-web"),
+            Some("k8s-web"),
+        ),
+        (
+            "container field over annotation",
+            with_annotation(pod(ty("Unconfined"), json!({})), "c", "localhost/k8s-web"),
+            None,
+        ),
+        (
+            "annotation unconfined",
+            with_annotation(pod(json!({}), json!({})), "c", "unconfined"),
+            None,
+        ),
+        (
+            "annotation runtime/default",
+            with_annotation(pod(json!({}), ty("Unconfined")), "c", "runtime/default"),
+            Some("nodelet-default"),
+        ),
+        (
+            "another container's annotation",
+            with_annotation(pod(json!({}), json!({})), "other", "unconfined"),
+            Some("nodelet-default"),
+        ),
+        (
+            "an invalid annotation value is ignored",
+            with_annotation(pod(json!({}), local("k8s-web")), "c", "docker/default"),
+            Some("k8s-web"),
+        ),
+    ];
+    for (what, p, want) in cases {
+        assert_eq!(profile(&p).as_deref(), want, "{what}");
+    }
+    let text =
+        std::fs::read_to_string(f.tmp.path().join("state/apparmor/nodelet-default")).unwrap();
+    assert!(text.contains("profile nodelet-default "), "{text}");
+
+    // A Localhost profile the host has not loaded: CreateContainerError naming it.
+    let e = err(f.spec(&pod(local("k8s-missing"), json!({}))));
+    assert_eq!(e.kind, SpecErrorKind::Create);
     assert_eq!(
-        s.process().as_ref().unwrap().apparmor_profile().as_deref(),
-        Some("k8s-web")
-    );
-    let p = pod(
-        json!({}),
-        json!({"securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}}),
+        e.field,
+        "spec.containers[0].securityContext.appArmorProfile"
     );
     assert!(
+        e.reason
+            .starts_with("apparmor profile not found k8s-missing"),
+        "{e}"
+    );
+    let e = err(f.spec(&with_annotation(
+        pod(json!({}), json!({})),
+        "c",
+        "localhost/k8s-gone",
+    )));
+    assert_eq!(e.kind, SpecErrorKind::Create);
+    assert_eq!(
+        e.field,
+        "metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]"
+    );
+    assert!(
+        e.reason.starts_with("apparmor profile not found k8s-gone"),
+        "{e}"
+    );
+    // Localhost without a name, an unknown type: configuration errors.
+    let e = err(f.spec(&pod(json!({}), ty("Localhost"))));
+    assert_eq!(e.kind, SpecErrorKind::Config);
+    assert_eq!(
+        e.field,
+        "spec.securityContext.appArmorProfile.localhostProfile"
+    );
+    let e = err(f.spec(&pod(ty("Strict"), json!({}))));
+    assert_eq!(
+        e.field,
+        "spec.containers[0].securityContext.appArmorProfile.type"
+    );
+}
+
+/// A host without AppArmor: nothing applied, asking for a profile is an error (admission
+/// keeps such pods Pending first). A kernel with it but no apparmor_parser: the default
+/// cannot be loaded, so unset means none and RuntimeDefault is an error.
+#[test]
+fn app_armor_without_apparmor() {
+    use crate::apparmor::Support;
+    let mut f = Fixture::new();
+    let local = json!({"securityContext": {"appArmorProfile": {"type": "Localhost", "localhostProfile": "k8s-web"}}});
+    let ty = |t: &str| json!({"securityContext": {"appArmorProfile": {"type": t}}});
+    let none = |f: &Fixture, p: Pod| {
         f.spec(&p)
             .unwrap()
             .process()
@@ -1452,15 +1627,43 @@ fn app_armor_and_user_namespaces() {
             .unwrap()
             .apparmor_profile()
             .is_none()
-    );
-    let p = pod(
-        json!({}),
-        json!({"securityContext": {"appArmorProfile": {"type": "Localhost"}}}),
-    );
+    };
+    assert!(none(&f, pod(json!({}), json!({}))));
+    assert!(none(&f, pod(ty("Unconfined"), json!({}))));
+    for p in [
+        pod(ty("RuntimeDefault"), json!({})),
+        pod(local.clone(), json!({})),
+    ] {
+        let e = err(f.spec(&p));
+        assert_eq!(e.kind, SpecErrorKind::Create);
+        assert_eq!(
+            e.reason,
+            "apparmor is not supported: AppArmor is not enabled on the host"
+        );
+    }
+    f.ctx.apparmor = crate::apparmor::Host {
+        support: Support::NoParser,
+        parser: None,
+        ..apparmor_host(&f)
+    };
+    assert!(none(&f, pod(json!({}), json!({}))));
+    let e = err(f.spec(&pod(ty("RuntimeDefault"), json!({}))));
+    assert!(e.reason.contains("apparmor_parser is not installed"), "{e}");
     assert_eq!(
-        err(f.spec(&p)).field,
-        "spec.securityContext.appArmorProfile.localhostProfile"
+        f.spec(&pod(local, json!({})))
+            .unwrap()
+            .process()
+            .as_ref()
+            .unwrap()
+            .apparmor_profile()
+            .as_deref(),
+        Some("k8s-web")
     );
+}
+
+#[test]
+fn user_namespaces_refused() {
+    let f = Fixture::new();
     let e = err(f.spec(&pod(json!({}), json!({"hostUsers": false}))));
     assert_eq!(e.field, "spec.hostUsers");
 }

@@ -293,3 +293,33 @@ fn tiny_memory_limit_names_the_field() {
     );
     assert_nothing_left(&w, &id);
 }
+
+/// `process.apparmorProfile` on a host whose kernel does not enforce AppArmor: refused at
+/// create, naming the field (runc 1.1 gets as far as the container's init and fails there:
+/// "unable to apply apparmor profile: apparmor failed to apply profile: write
+/// /proc/self/attr/exec: invalid argument"). Where AppArmor is enabled, tests/vm/apparmor.sh
+/// compares both runtimes.
+#[test]
+fn apparmor_profile_needs_apparmor() {
+    if !ready() {
+        return;
+    }
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    if enabled {
+        eprintln!("AppArmor is enabled here: tests/vm/apparmor.sh covers it");
+        return;
+    }
+    let w = World::new("apparmor");
+    let mut c = sh("true");
+    c["process"]["apparmorProfile"] = json!("k8s-apparmor-example-deny-write");
+    rejects(
+        &w,
+        "aa",
+        &c,
+        &[
+            "process.apparmorProfile",
+            "AppArmor is not enabled on this host",
+        ],
+    );
+}
