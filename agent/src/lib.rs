@@ -22,6 +22,8 @@
 //! - [`admission`]: whether a new pod fits the node (the kubelet's admission predicates).
 //! - [`apparmor`]: the host's AppArmor (enabled?, loaded profiles, nodelet's default profile).
 //! - [`memory`]: keeping the agent's heap small (malloc arenas, trimming after bursts).
+//! - [`shutdown`]: graceful node shutdown decided (priority groups, grace periods, logind's
+//!   inhibit delay); not wired to logind or the pod workers yet.
 //! - [`workloads`]: the Job, CronJob, Deployment, ReplicaSet and DaemonSet controllers’
 //!   engine side: their files, the controller loop, garbage collection.
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe
@@ -45,6 +47,7 @@ pub mod pods;
 pub mod podspec;
 pub mod probe;
 pub mod sandbox;
+pub mod shutdown;
 pub mod source;
 pub mod top;
 pub mod workloads;

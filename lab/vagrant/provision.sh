@@ -1,12 +1,14 @@
 #!/bin/bash
-# Vagrant provisioning for node I of N (also run by tests/vm/lab.sh): install binaries + units,
-# write the CNI config with every other node as a peer, program the node with `nodenet sync`,
-# import busybox:local and run nodelet (systemd/nodelet.service) with nodenet as its CNI plugin.
+# Vagrant provisioning for node I of N (also run by tests/vm/lab.sh): nodelet as
+# scripts/install.sh packages it (binaries, unit, /etc/nodelet/config.yaml with the systemd
+# cgroup driver) plus only what a lab node needs: nodeName node<I> and nodeIP (eth1) in that
+# configuration, the CNI config with every other node as a VXLAN peer, nodenet-sync.service,
+# busybox:local imported; then nodelet (re)started.
 #
-# Binaries, units, manifests and busybox-image.sh are taken from /tmp/lab-* when uploaded (a
-# stock box such as debian/bookworm64, after scripts/build-dist.sh) and otherwise must be
-# installed already (the nodelet/debian12 box of scripts/vagrant-box.sh: scripts/install.sh
-# put them in the image). Packages are installed with apt only when missing (offline boxes).
+# The nodelet/debian12 box of scripts/vagrant-box.sh has everything installed by install.sh
+# already. On a stock box (BOX=debian/bookworm64) the Vagrantfile uploads target/dist to
+# /tmp/lab-bin and install.sh with the unit to /tmp/lab-repo, and install.sh runs here
+# (it keeps an existing configuration). Packages are installed with apt only when missing.
 set -euo pipefail
 I=$1 N=$2 NET=$3
 NODE_IP="$NET.$((10 + I))"
@@ -25,16 +27,17 @@ fi
 
 install -d /opt/cni/bin /etc/cni/net.d /var/lib/cni/nodenet /etc/nodelet /etc/kubernetes/manifests \
   /usr/local/share/nodelet/manifests
-if [ -d /tmp/lab-bin ]; then install -m 0755 /tmp/lab-bin/* /usr/local/bin/; fi
+if [ -d /tmp/lab-bin ]; then
+  [ -f /tmp/lab-repo/scripts/install.sh ] || { echo "binaries uploaded without /tmp/lab-repo/scripts/install.sh" >&2; exit 1; }
+  chmod 0755 /tmp/lab-bin/*
+  bash /tmp/lab-repo/scripts/install.sh --bin-dir /tmp/lab-bin --subnet "10.244.$I.0/24"
+fi
 if [ -d /tmp/lab-units ]; then install -m 0644 /tmp/lab-units/*.service /etc/systemd/system/; fi
 [ -f /etc/systemd/system/nodelet.service ] || { echo "nodelet.service neither uploaded nor installed" >&2; exit 1; }
-# nodenet: the CNI plugin in /opt/cni/bin, and /usr/local/bin/nodenet for nodenet-sync.service
-# (install.sh puts it in /opt/cni/bin only; an upload goes to /usr/local/bin).
-if [ -f /usr/local/bin/nodenet ] && [ ! -L /usr/local/bin/nodenet ]; then
-  ln -sf /usr/local/bin/nodenet /opt/cni/bin/nodenet
-else
-  ln -sf /opt/cni/bin/nodenet /usr/local/bin/nodenet
-fi
+[ -f /etc/nodelet/config.yaml ] || { echo "/etc/nodelet/config.yaml missing: install nodelet with scripts/install.sh" >&2; exit 1; }
+# nodenet: the CNI plugin in /opt/cni/bin (install.sh), and /usr/local/bin/nodenet for
+# nodenet-sync.service.
+ln -sfn /opt/cni/bin/nodenet /usr/local/bin/nodenet
 # The example static pods (manifests/ of the repo), to copy into /etc/kubernetes/manifests.
 if [ -d /tmp/lab-manifests ]; then
   find /tmp/lab-manifests -name '*.yaml' -exec install -m 0644 {} /usr/local/share/nodelet/manifests/ \;
@@ -73,18 +76,12 @@ cat > /etc/cni/net.d/10-nodenet.conflist <<JSON
 }
 JSON
 
-# nodeIP: the pods' hostIP is eth1's address, not the NAT eth0's (the default route's).
-# Pods go below the agent's own cgroup (systemd's Delegate=yes); on these cgroup v2 VMs
-# nodelet first moves itself into a leaf (nodelet-agent) so that cgroup can hold them.
-cat > /etc/nodelet/config.yaml <<YAML
-apiVersion: nodelet.io/v1alpha1
-kind: NodeletConfiguration
-nodeName: node$I
-nodeIP: $NODE_IP
-staticPodPath: /etc/kubernetes/manifests
-cniConfDir: /etc/cni/net.d
-cniBinDir: /opt/cni/bin
-YAML
+# The packaged configuration (install.sh: cgroupDriver systemd, pods in kubepods.slice) with
+# this node's name and nodeIP (the pods' hostIP is eth1's address, not the NAT eth0's, which
+# is the default route's) set; every other key stays as packaged (re-provisioning replaces
+# only these two lines).
+sed -i '/^nodeName:/d; /^nodeIP:/d' /etc/nodelet/config.yaml
+printf 'nodeName: node%s\nnodeIP: %s\n' "$I" "$NODE_IP" >> /etc/nodelet/config.yaml
 
 # busybox:local, the image the example manifests use, from the VM's own busybox-static.
 bash "$bbimage" /var/tmp/busybox-local.tar busybox:local

@@ -43,7 +43,6 @@ for i in 1 2; do
     printf '[Match]\nName=eth1\n\n[Network]\nAddress=$NET.1$i/24\n' > /etc/systemd/network/20-eth1.network &&
     networkctl reload && networkctl reconfigure eth1"
   vm_ssh "$n" 'cat > /tmp/lab-units/nodenet-sync.service' <lab/vagrant/nodenet-sync.service
-  vm_ssh "$n" 'cat > /tmp/lab-units/nodelet.service' <systemd/nodelet.service
   vm_ssh "$n" 'cat > /tmp/provision.sh' <lab/vagrant/provision.sh
   for _ in $(seq 1 20); do vm_ssh "$n" "ip -4 -o addr show dev eth1 | grep -q ' $NET.1$i/'" && break; sleep 1; done
   if out=$(vm_ssh "$n" "bash /tmp/provision.sh $i 2 $NET" 2>&1); then
@@ -129,6 +128,15 @@ check "node1's VXLAN device carried the traffic (rx/tx $before1→ $after1)" gre
 check "node2's VXLAN device carried the traffic (rx/tx $before2→ $after2)" grew "$before2" "$after2"
 server_saw() { vm_ssh node1 'nodectl logs web-node1' | grep -q "$client_ip"; }
 check "web-node1's log names the client $client_ip" server_saw
+# The packaged configuration (scripts/install.sh) with the node's name and IP: the systemd
+# cgroup driver, so the pods run in kubepods.slice, nothing of them below nodelet.service.
+in_kubepods() {
+  vm_ssh "$1" "grep -qx 'cgroupDriver: systemd' /etc/nodelet/config.yaml && grep -qx 'nodeName: $1' /etc/nodelet/config.yaml &&
+    ls -d /sys/fs/cgroup/kubepods.slice/kubepods-*.slice/kubepods-*-pod*.slice/nodelet-*.scope >/dev/null &&
+    ! ls -d /sys/fs/cgroup/system.slice/nodelet.service/pod* >/dev/null 2>&1"
+}
+check "node1: packaged config (cgroupDriver: systemd, nodeName node1), pods in kubepods.slice scopes" in_kubepods node1
+check "node2: packaged config (cgroupDriver: systemd, nodeName node2), pods in kubepods.slice scopes" in_kubepods node2
 ps1=$(vm_ssh node1 'nodectl ps'); ps2=$(vm_ssh node2 'nodectl ps')
 listed() { echo "$1" | grep -Eq "^$2 +1/1 +Running"; }
 check "nodectl ps on node1: web-node1 1/1 Running" listed "$ps1" web-node1

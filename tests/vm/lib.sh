@@ -3,6 +3,7 @@
 #
 #   vm_init SCRIPT                               root check, the image, a work dir, EXIT trap
 #   vm_boot NAME SSH_PORT [EXTRA_QEMU_ARGS...]   boot a copy-on-write overlay of disk.qcow2
+#   vm_boot_one NAME                             boot on a free port, wait for sshd: PASS or exit 1
 #   vm_ssh NAME CMD...                           run CMD as root in the VM (ssh over loopback)
 #   vm_wait_ssh NAME SECONDS                     wait for sshd
 #   vm_reboot NAME                               `systemctl reboot` and wait for sshd again
@@ -56,6 +57,17 @@ vm_boot() { # NAME PORT [qemu args...]
     -netdev "user,id=user0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" \
     -device virtio-net-pci,netdev=user0 \
     "$@"
+}
+
+vm_boot_one() { # NAME: boot, wait for sshd, PASS; or FAIL, the console's end, keep it, exit 1
+  vm_boot "$1" "$(free_port)"
+  if ! vm_wait_ssh "$1" 300; then
+    fail "VM booted and sshd answers (console: $VM_WORK/$1.console)"
+    tail -n 40 "$VM_WORK/$1.console"
+    VM_KEEP=1
+    exit 1
+  fi
+  pass "VM booted, sshd answers ($(elapsed))"
 }
 
 vm_ssh() { # NAME CMD...

@@ -26,15 +26,7 @@ cd "$(dirname "$0")/../.."
 vm_init "$0"
 on() { vm_ssh n1 "$@"; }
 
-port=$(free_port)
-vm_boot n1 "$port"
-if ! vm_wait_ssh n1 300; then
-  fail "VM booted and sshd answers (console: $VM_WORK/n1.console)"
-  tail -n 40 "$VM_WORK/n1.console"
-  VM_KEEP=1
-  exit 1
-fi
-pass "VM booted, sshd answers ($(elapsed))"
+vm_boot_one n1
 # From here on every step is a check: a failing command is a FAIL line, never an abort.
 set +e +o pipefail
 on 'systemctl is-system-running --wait' >/dev/null 2>&1 || true
