@@ -93,6 +93,8 @@ pub struct PodRuntime {
     pub pod_ip: Option<String>,
     pub host_ip: Option<String>,
     pub start_time: Option<Timestamp>,
+    /// The sandbox exists with its network set up (`PodReadyToStartContainers`).
+    pub sandbox_ready: bool,
     /// A fatal pod-level reason (e.g. a failed init container with restartPolicy Never).
     pub reason: Option<String>,
     pub message: Option<String>,
@@ -221,6 +223,7 @@ fn condition(
     type_: &str,
     ok: bool,
     reason: Option<&str>,
+    message: Option<String>,
     now: Timestamp,
 ) -> PodCondition {
     let status = if ok { "True" } else { "False" };
@@ -234,49 +237,156 @@ fn condition(
         status: status.to_string(),
         last_transition_time: Some(last.unwrap_or(time(now))),
         reason: reason.map(String::from),
+        message,
         ..Default::default()
     }
 }
 
-/// The full v1 PodStatus. `previous` keeps condition transition times stable.
+/// `containers with <what> status: [a b]`, as the kubelet formats a Go string slice.
+fn names_message(what: &str, names: &[&str]) -> String {
+    format!("containers with {what} status: [{}]", names.join(" "))
+}
+
+/// The kubelet's `Initialized`: every init container done (sidecars started), or any app
+/// container running or exited already (restarting sidecars do not undo it).
+fn initialized_condition(
+    pod: &Pod,
+    rt: &PodRuntime,
+    phase: &str,
+) -> (bool, Option<&'static str>, Option<String>) {
+    if phase == "Succeeded" {
+        return (true, Some("PodCompleted"), None);
+    }
+    let app_started = rt
+        .containers
+        .iter()
+        .any(|c| matches!(c.state, State::Running { .. } | State::Terminated(_)));
+    if app_started {
+        return (true, None, None);
+    }
+    let incomplete: Vec<&str> = rt
+        .init
+        .iter()
+        .filter(|c| {
+            if is_sidecar_named(pod, &c.name) {
+                !c.started
+            } else {
+                !c.succeeded()
+            }
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    if incomplete.is_empty() {
+        (true, None, None)
+    } else {
+        (
+            false,
+            Some("ContainersNotInitialized"),
+            Some(names_message("incomplete", &incomplete)),
+        )
+    }
+}
+
+/// The kubelet's `ContainersReady`: sidecars and app containers ready; `PodCompleted` /
+/// `PodFailed` once the pod is terminal.
+fn containers_ready_condition(
+    pod: &Pod,
+    rt: &PodRuntime,
+    phase: &str,
+) -> (bool, Option<&'static str>, Option<String>) {
+    match phase {
+        "Succeeded" => return (false, Some("PodCompleted"), None),
+        "Failed" => return (false, Some("PodFailed"), None),
+        _ => {}
+    }
+    let unready: Vec<&str> = rt
+        .init
+        .iter()
+        .filter(|c| is_sidecar_named(pod, &c.name))
+        .chain(rt.containers.iter())
+        .filter(|c| !c.ready)
+        .map(|c| c.name.as_str())
+        .collect();
+    if unready.is_empty() {
+        (true, None, None)
+    } else {
+        (
+            false,
+            Some("ContainersNotReady"),
+            Some(names_message("unready", &unready)),
+        )
+    }
+}
+
+/// The full v1 PodStatus. `previous` keeps condition transition times stable. Conditions are
+/// the kubelet's, in its order: PodReadyToStartContainers, Initialized, Ready,
+/// ContainersReady, PodScheduled.
 pub fn pod_status(
     pod: &Pod,
     rt: &PodRuntime,
     previous: Option<&PodStatus>,
     now: Timestamp,
 ) -> PodStatus {
-    let init_ok = initialized(pod, rt);
-    let ready = init_ok && !rt.containers.is_empty() && rt.containers.iter().all(|c| c.ready);
-    let not_ready = (!ready).then_some("ContainersNotReady");
     let phase = phase(pod, rt);
     let terminal = matches!(phase, "Succeeded" | "Failed");
+    let (init_ok, init_reason, init_message) = initialized_condition(pod, rt, phase);
+    let (ready, ready_reason, ready_message) = containers_ready_condition(pod, rt, phase);
+    // Ready needs the containers and every readiness gate: a gate's condition is set through
+    // the API by a controller, and nothing sets one here, so a gate keeps the pod unready.
+    let gates: Vec<String> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.readiness_gates.iter().flatten())
+        .map(|g| {
+            format!(
+                "corresponding condition of pod readiness gate {:?} does not exist.",
+                g.condition_type
+            )
+        })
+        .collect();
+    let (pod_ready, pod_ready_reason, pod_ready_message) = if !ready || gates.is_empty() {
+        (ready, ready_reason, ready_message.clone())
+    } else {
+        (
+            false,
+            Some("ReadinessGatesNotReady"),
+            Some(gates.join(", ")),
+        )
+    };
     let conditions = vec![
-        condition(previous, "PodScheduled", true, None, now),
+        condition(
+            previous,
+            "PodReadyToStartContainers",
+            rt.sandbox_ready && !terminal,
+            None,
+            None,
+            now,
+        ),
         condition(
             previous,
             "Initialized",
             init_ok,
-            (!init_ok).then_some("ContainersNotInitialized"),
+            init_reason,
+            init_message,
+            now,
+        ),
+        condition(
+            previous,
+            "Ready",
+            pod_ready,
+            pod_ready_reason,
+            pod_ready_message,
             now,
         ),
         condition(
             previous,
             "ContainersReady",
             ready,
-            not_ready
-                .or(terminal.then_some("PodCompleted"))
-                .filter(|_| !ready),
+            ready_reason,
+            ready_message,
             now,
         ),
-        condition(
-            previous,
-            "Ready",
-            ready,
-            not_ready
-                .or(terminal.then_some("PodCompleted"))
-                .filter(|_| !ready),
-            now,
-        ),
+        condition(previous, "PodScheduled", true, None, None, now),
     ];
     PodStatus {
         phase: Some(phase.to_string()),
@@ -578,11 +688,127 @@ mod tests {
         let rt4 = PodRuntime {
             init: vec![exited("i1", 0, false), exited("i2", 0, false)],
             containers: vec![running("a", true)],
+            sandbox_ready: true,
             ..Default::default()
         };
         let first = pod_status(&p, &rt4, None, ts(20));
         let again = pod_status(&p, &rt4, Some(&first), ts(99));
         assert_eq!(first.conditions, again.conditions);
         assert!(first.conditions.unwrap().iter().all(|c| c.status == "True"));
+    }
+
+    /// (type, status, reason, message) of each condition, in order.
+    fn conds(st: &PodStatus) -> Vec<(String, String, String, String)> {
+        st.conditions
+            .iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c.type_.clone(),
+                    c.status.clone(),
+                    c.reason.clone().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn c4(t: &str, s: &str, r: &str, m: &str) -> (String, String, String, String) {
+        (t.into(), s.into(), r.into(), m.into())
+    }
+
+    #[test]
+    fn conditions_are_the_kubelets() {
+        // Init containers running: the kubelet's order, reasons and messages.
+        let mut p = pod("Always", &["init-1"], &["a", "b"]);
+        let rt = PodRuntime {
+            init: vec![running("init-1", false)],
+            containers: vec![
+                ContainerRecord::new("a", "busybox", "PodInitializing"),
+                ContainerRecord::new("b", "busybox", "PodInitializing"),
+            ],
+            sandbox_ready: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            conds(&pod_status(&p, &rt, None, ts(1))),
+            vec![
+                c4("PodReadyToStartContainers", "True", "", ""),
+                c4(
+                    "Initialized",
+                    "False",
+                    "ContainersNotInitialized",
+                    "containers with incomplete status: [init-1]"
+                ),
+                c4(
+                    "Ready",
+                    "False",
+                    "ContainersNotReady",
+                    "containers with unready status: [a b]"
+                ),
+                c4(
+                    "ContainersReady",
+                    "False",
+                    "ContainersNotReady",
+                    "containers with unready status: [a b]"
+                ),
+                c4("PodScheduled", "True", "", ""),
+            ]
+        );
+        // A sidecar's readiness counts; a readiness gate nobody sets keeps the pod unready.
+        let spec = p.spec.as_mut().unwrap();
+        spec.init_containers.as_mut().unwrap()[0].restart_policy = Some("Always".into());
+        spec.readiness_gates = Some(vec![k8s_openapi::api::core::v1::PodReadinessGate {
+            condition_type: "www.example.com/feature-1".into(),
+        }]);
+        let rt = PodRuntime {
+            init: vec![running("init-1", false)],
+            containers: vec![running("a", true), running("b", true)],
+            sandbox_ready: true,
+            ..Default::default()
+        };
+        let got = conds(&pod_status(&p, &rt, None, ts(1)));
+        assert_eq!(got[1], c4("Initialized", "True", "", ""));
+        assert_eq!(
+            got[3],
+            c4(
+                "ContainersReady",
+                "False",
+                "ContainersNotReady",
+                "containers with unready status: [init-1]"
+            )
+        );
+        let rt = PodRuntime {
+            init: vec![running("init-1", true)],
+            ..rt
+        };
+        let got = conds(&pod_status(&p, &rt, None, ts(1)));
+        assert_eq!(
+            got[2],
+            c4(
+                "Ready",
+                "False",
+                "ReadinessGatesNotReady",
+                "corresponding condition of pod readiness gate \"www.example.com/feature-1\" does not exist."
+            )
+        );
+        assert_eq!(got[3], c4("ContainersReady", "True", "", ""));
+        // Terminal pods: PodCompleted / PodFailed, no sandbox to start containers in.
+        let never = pod("Never", &[], &["a"]);
+        let done = PodRuntime {
+            containers: vec![exited("a", 0, false)],
+            sandbox_ready: true,
+            ..Default::default()
+        };
+        let got = conds(&pod_status(&never, &done, None, ts(1)));
+        assert_eq!(got[0], c4("PodReadyToStartContainers", "False", "", ""));
+        assert_eq!(got[1], c4("Initialized", "True", "PodCompleted", ""));
+        assert_eq!(got[3], c4("ContainersReady", "False", "PodCompleted", ""));
+        let failed = PodRuntime {
+            containers: vec![exited("a", 1, false)],
+            ..done
+        };
+        let got = conds(&pod_status(&never, &failed, None, ts(1)));
+        assert_eq!(got[2], c4("Ready", "False", "PodFailed", ""));
     }
 }

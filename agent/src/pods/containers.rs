@@ -50,7 +50,8 @@ pub enum StartReason {
     Spec(SpecErrorKind),
     /// The runtime could not create it: `CreateContainerError`.
     Create,
-    /// The runtime could not start it: `RunContainerError`.
+    /// The runtime could not create or start it: `RunContainerError`; the instance counts
+    /// as started and ended (`StartError`, exit code 128), as with containerd.
     Run,
 }
 
@@ -130,7 +131,6 @@ pub async fn start(
     step("create");
     if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
         remove(ctx, st, &id).await;
-        events.emit(EventReason::Failed, format!("Error: {e}"));
         return Err(StartFailure::new(StartReason::Run, e));
     }
     step("start");
@@ -326,14 +326,16 @@ async fn create(
     .await;
     match created {
         Ok(Response::Created { .. }) => {}
+        // The runtime's create is containerd's task creation, part of its StartContainer:
+        // a failure there (an executable not found, a mount refused) is `RunContainerError`
+        // and the instance ends `StartError` (see the worker).
         Ok(other) => {
             remove(ctx, st, id).await;
-            return Err(StartFailure::new(StartReason::Create, format!("{other:?}")));
+            return Err(StartFailure::new(StartReason::Run, format!("{other:?}")));
         }
         Err(e) => {
             remove(ctx, st, id).await;
-            events.emit(EventReason::Failed, format!("Error: {e}"));
-            return Err(StartFailure::new(StartReason::Create, e));
+            return Err(StartFailure::new(StartReason::Run, e));
         }
     }
     events.emit(

@@ -110,7 +110,26 @@ agent=$!
 for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$work/nodelet.log"; echo "nodelet did not start" >&2; exit 1; }
 
-for m in "$@"; do cp "$m" "$work/manifests/"; done
+# Untagged images (`nginx`) default to imagePullPolicy Always, which fails offline exactly as
+# on a kubelet; the sweep runs them as a connected node would run them: IfNotPresent is added
+# where the manifest gives no policy (SWEEP_KEEP_ALWAYS=1 leaves the manifests as they are).
+for m in "$@"; do
+  if [ "${SWEEP_KEEP_ALWAYS:-0}" = 1 ]; then cp "$m" "$work/manifests/"; continue; fi
+  python3 - "$m" "$work/manifests/$(basename "$m")" <<'PY'
+import re, sys
+out = []
+for line in open(sys.argv[1]):
+    m = re.match(r"^(\s*)(- )?image: ([^\s:@{},]+)\s*$", line)
+    f = re.search(r"image: ([^\s:@{},]+)([,}])", line)
+    out.append(line)
+    if m:
+        indent = m.group(1) + ("  " if m.group(2) else "")
+        out.append(f"{indent}imagePullPolicy: IfNotPresent\n")
+    elif f and "imagePullPolicy" not in line:
+        out[-1] = line.replace(f.group(0), f"image: {f.group(1)}, imagePullPolicy: IfNotPresent{f.group(2)}", 1)
+open(sys.argv[2], "w").writelines(out)
+PY
+done
 sleep "$wait_s"
 nodectl get pods -A -o wide >"$out/pods.txt" 2>&1 || true
 cat "$out/pods.txt"
