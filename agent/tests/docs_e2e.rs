@@ -9,7 +9,7 @@
 //! - pod conditions as the kubelet writes them: `PodReadyToStartContainers`, `Initialized`,
 //!   `Ready`, `ContainersReady`, `PodScheduled` in that order, with their reasons and messages;
 //!   a readiness gate nobody sets keeps `Ready` False (`ReadinessGatesNotReady`); an unready
-//!   sidecar keeps `ContainersReady` False.
+//!   sidecar keeps `ContainersReady` False; READY counts sidecars as kubectl does (`1/2`).
 //! - sidecars' probes run (docs' startup-coordination.yaml): the app container starts only
 //!   once the sidecar's startup probe passed; a probed container is not ready before its
 //!   readiness probe passed.
@@ -278,6 +278,18 @@ fn findings() {
         .as_str()
         .unwrap_or_default()
         .to_string();
+    // kubectl counts a sidecar among the READY containers (a started, ready one as ready).
+    let ready_cell = |name: &str| {
+        let table = nodectl(&env, &["get", "pods", name]);
+        table
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(ready_cell("coordination-node1"), "2/2");
+    assert_eq!(ready_cell("sidecar-node1"), "1/2");
     let secs = |t: &str| t.parse::<jiff::Timestamp>().unwrap().as_second();
     assert!(
         secs(&app_started) - secs(&sidecar_started) >= 3,

@@ -409,15 +409,98 @@ pub fn pod_status(
     }
 }
 
-/// READY column: ready / total app containers.
-pub fn ready_column(pod: &Pod) -> String {
-    let st = pod.status.as_ref();
-    let total = pod.spec.as_ref().map(|s| s.containers.len()).unwrap_or(0);
-    let ready = st
-        .and_then(|s| s.container_statuses.as_ref())
-        .map(|cs| cs.iter().filter(|c| c.ready).count())
+/// What kubectl's pod printer counts: ready and total containers (app containers and
+/// sidecars: a started, ready sidecar counts as ready), restarts and the last restart's time.
+/// While the pod initializes, restarts are every init container's; once initialized, the
+/// sidecars' and the app containers'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrinterCounts {
+    pub ready: usize,
+    pub total: usize,
+    pub restarts: i32,
+    pub last_restart: Option<Timestamp>,
+}
+
+pub fn printer_counts(pod: &Pod) -> PrinterCounts {
+    let spec = pod.spec.as_ref();
+    let sidecars = spec
+        .and_then(|s| s.init_containers.as_ref())
+        .map(|ics| ics.iter().filter(|c| crate::restart::is_sidecar(c)).count())
         .unwrap_or(0);
-    format!("{ready}/{total}")
+    let mut out = PrinterCounts {
+        ready: 0,
+        total: spec.map(|s| s.containers.len()).unwrap_or(0) + sidecars,
+        restarts: 0,
+        last_restart: None,
+    };
+    let Some(st) = pod.status.as_ref() else {
+        return out;
+    };
+    let finished = |c: &ContainerStatus| {
+        c.last_state
+            .as_ref()
+            .and_then(|l| l.terminated.as_ref())
+            .and_then(|t| t.finished_at.as_ref())
+            .map(|t| t.0)
+    };
+    let (mut sidecar_restarts, mut sidecar_last) = (0, None);
+    let mut initializing = false;
+    for c in st.init_container_statuses.iter().flatten() {
+        out.restarts += c.restart_count;
+        out.last_restart = out.last_restart.max(finished(c));
+        let sidecar = is_sidecar_named(pod, &c.name);
+        if sidecar {
+            sidecar_restarts += c.restart_count;
+            sidecar_last = sidecar_last.max(finished(c));
+        }
+        let state = c.state.as_ref();
+        if state
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0)
+        {
+            continue;
+        }
+        if sidecar && c.started == Some(true) {
+            if c.ready {
+                out.ready += 1;
+            }
+            continue;
+        }
+        initializing = true;
+        break;
+    }
+    let initialized = st
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Initialized" && c.status == "True");
+    if !initializing || initialized {
+        out.restarts = sidecar_restarts;
+        out.last_restart = sidecar_last;
+        for c in st.container_statuses.iter().flatten() {
+            out.restarts += c.restart_count;
+            out.last_restart = out.last_restart.max(finished(c));
+            let state = c.state.as_ref();
+            let waiting = state
+                .and_then(|s| s.waiting.as_ref())
+                .is_some_and(|w| w.reason.as_deref().is_some_and(|r| !r.is_empty()));
+            let terminated = state.and_then(|s| s.terminated.as_ref()).is_some();
+            if !waiting
+                && !terminated
+                && c.ready
+                && state.and_then(|s| s.running.as_ref()).is_some()
+            {
+                out.ready += 1;
+            }
+        }
+    }
+    out
+}
+
+/// READY column: ready / total containers, as kubectl counts them (sidecars included).
+pub fn ready_column(pod: &Pod) -> String {
+    let c = printer_counts(pod);
+    format!("{}/{}", c.ready, c.total)
 }
 
 /// STATUS column, following kubectl's pod printer.
@@ -508,7 +591,8 @@ pub fn status_column(pod: &Pod) -> String {
             };
         }
     }
-    if pod.metadata.deletion_timestamp.is_some() {
+    let terminal = matches!(st.phase.as_deref(), Some("Succeeded" | "Failed"));
+    if pod.metadata.deletion_timestamp.is_some() && !terminal {
         reason = "Terminating".into();
     }
     reason
@@ -810,5 +894,59 @@ mod tests {
         };
         let got = conds(&pod_status(&never, &failed, None, ts(1)));
         assert_eq!(got[2], c4("Ready", "False", "PodFailed", ""));
+    }
+
+    #[test]
+    fn printer_counts_sidecars_as_kubectl() {
+        // docs' adapter.yaml: a sidecar and an app container, the sidecar restarted twice.
+        let mut p = pod("Always", &["adapter"], &["main-app"]);
+        p.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[0].restart_policy =
+            Some("Always".into());
+        let mut sidecar = running("adapter", true);
+        sidecar.restart_count = 2;
+        sidecar.last_state = Some(Terminated {
+            exit_code: 1,
+            signal: None,
+            reason: "Error".into(),
+            message: None,
+            started_at: Some(ts(0)),
+            finished_at: ts(7),
+            container_id: None,
+        });
+        let rt = PodRuntime {
+            init: vec![sidecar],
+            containers: vec![running("main-app", true)],
+            sandbox_ready: true,
+            ..Default::default()
+        };
+        let pw = with_status(p.clone(), &rt);
+        assert_eq!(ready_column(&pw), "2/2");
+        assert_eq!(
+            printer_counts(&pw),
+            PrinterCounts {
+                ready: 2,
+                total: 2,
+                restarts: 2,
+                last_restart: Some(ts(7)),
+            }
+        );
+        assert_eq!(status_column(&pw), "Running");
+        // The sidecar not started yet: initializing, 0/2.
+        let rt = PodRuntime {
+            init: vec![ContainerRecord::new(
+                "adapter",
+                "busybox",
+                "ContainerCreating",
+            )],
+            containers: vec![ContainerRecord::new(
+                "main-app",
+                "busybox",
+                "PodInitializing",
+            )],
+            ..Default::default()
+        };
+        let pw = with_status(p, &rt);
+        assert_eq!(ready_column(&pw), "0/2");
+        assert_eq!(status_column(&pw), "Init:ContainerCreating");
     }
 }
