@@ -13,6 +13,8 @@
 //! - sidecars' probes run (docs' startup-coordination.yaml): the app container starts only
 //!   once the sidecar's startup probe passed; a probed container is not ready before its
 //!   readiness probe passed.
+//! - `imagePullSecrets` naming a Secret the node does not have: the kubelet's Warning
+//!   `FailedToRetrieveImagePullSecret`, and the pull is tried anyway.
 //! - a pod with `schedulingGates` (docs' pod-with-scheduling-gates.yaml) is refused as the
 //!   kubelet refuses it: a static pod gets a node name, and a pod with a node may not be gated.
 //!
@@ -165,6 +167,17 @@ fn findings() {
     );
     write(
         &env,
+        "private-reg",
+        &pod(
+            "private-reg",
+            &format!(
+                "  imagePullSecrets: [{{name: regcred}}]\n  containers:\n{}",
+                app("[/bin/busybox, sleep, \"3600\"]")
+            ),
+        ),
+    );
+    write(
+        &env,
         "scheduling-gates",
         &pod(
             "test-pod",
@@ -296,6 +309,18 @@ fn findings() {
         "app at {app_started}, sidecar at {sidecar_started}"
     );
 
+    // docs' private-reg-pod.yaml without its Secret: the kubelet's warning, the pod runs.
+    wait_api_pod(&env, "private-reg-node1", 30, |p| {
+        container(p, "app")["state"]["running"].is_object()
+    });
+    let describe = nodectl(&env, &["describe", "pod", "private-reg-node1"]);
+    assert!(
+        describe.lines().any(|l| l.contains("Warning")
+            && l.contains("FailedToRetrieveImagePullSecret")
+            && l.contains("Unable to retrieve some image pull secrets (regcred); attempting to pull the image may not succeed.")),
+        "{describe}"
+    );
+
     // The gated pod never runs; the log says why, in the kubelet's words.
     assert_eq!(
         env.node
@@ -317,6 +342,7 @@ fn findings() {
         "gated",
         "sidecar",
         "coordination",
+        "private-reg",
         "scheduling-gates",
     ] {
         std::fs::remove_file(env.node.dir(&format!("manifests/{f}.yaml"))).unwrap();

@@ -131,6 +131,8 @@ pub enum EventReason {
     /// The eviction manager killed the pod (node pressure or local storage limits), or its
     /// admission refused it under pressure.
     Evicted,
+    /// Secrets named by `imagePullSecrets` are not on the node: the pull goes on without them.
+    FailedToRetrieveImagePullSecret,
 }
 
 impl EventReason {
@@ -164,6 +166,7 @@ impl EventReason {
             EventReason::HostPortNotSupported => "HostPortNotSupported",
             EventReason::InvalidEnvironmentVariableNames => "InvalidEnvironmentVariableNames",
             EventReason::Evicted => "Evicted",
+            EventReason::FailedToRetrieveImagePullSecret => "FailedToRetrieveImagePullSecret",
         }
     }
 
@@ -197,7 +200,8 @@ impl EventReason {
             | EventReason::UnknownField
             | EventReason::HostPortNotSupported
             | EventReason::InvalidEnvironmentVariableNames
-            | EventReason::Evicted => EventType::Warning,
+            | EventReason::Evicted
+            | EventReason::FailedToRetrieveImagePullSecret => EventType::Warning,
         }
     }
 }

@@ -106,6 +106,26 @@ pub async fn start(
         .get(&st.pod.pod)
         .map_err(|e| StartFailure::new(StartReason::Create, e))?
         .clone();
+    // The kubelet looks up the pod's imagePullSecrets at each sync and says which it could
+    // not find; the pull is attempted anyway.
+    let missing: Vec<&str> = st
+        .pod
+        .pod
+        .spec
+        .iter()
+        .flat_map(|s| s.image_pull_secrets.iter().flatten())
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty() && pctx.config.secret(st.pod.namespace(), n).is_none())
+        .collect();
+    if !missing.is_empty() {
+        events.emit(
+            EventReason::FailedToRetrieveImagePullSecret,
+            format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                missing.join(", ")
+            ),
+        );
+    }
     let rec = ensure_image(ctx, &c, events).await?;
     step("image");
     // envFrom keys that are no variable names are left out of the spec; the user is told.
