@@ -209,7 +209,14 @@ fn findings() {
         .lines()
         .filter(|l| l.contains("Failed") && l.contains("not found in $PATH"))
         .collect::<Vec<_>>();
-    // One event per attempt, the kubelet's `Error: <message>` (aggregated by count).
+    // `Created` (containerd's CreateContainer succeeded), then one `Failed` per attempt with
+    // the kubelet's `Error: <message>` (aggregated by count).
+    assert!(
+        describe
+            .lines()
+            .any(|l| l.contains("Normal") && l.contains("Created container app")),
+        "{describe}"
+    );
     assert!(
         !failed.is_empty()
             && failed

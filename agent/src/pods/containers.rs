@@ -331,6 +331,13 @@ async fn create(
         remove(ctx, st, id).await;
         return Err(StartFailure::new(StartReason::Create, e));
     }
+    // containerd's CreateContainer (which the kubelet reports `Created`) is done once the
+    // bundle is written; the runtime's create belongs to its StartContainer, so a failure
+    // there comes after `Created`, as with the kubelet.
+    events.emit(
+        EventReason::Created,
+        format!("Created container {}", c.name),
+    );
     let created = shim::call(
         &st.shim_socket(),
         Request::Create {
@@ -358,10 +365,6 @@ async fn create(
             return Err(StartFailure::new(StartReason::Run, e));
         }
     }
-    events.emit(
-        EventReason::Created,
-        format!("Created container {}", c.name),
-    );
     Ok(())
 }
 
