@@ -347,7 +347,7 @@ fn describe(k: &Kubectl) {
         "Labels: app=shell",
         "Containers:\n  main:\n",
         "State: Running",
-        "Conditions:\n  Type Status\n  PodScheduled True",
+        "Conditions:\n  Type Status\n  PodReadyToStartContainers True\n  Initialized True\n  Ready True\n  ContainersReady True\n  PodScheduled True",
         "Events:\n  Type Reason Age From Message\n  ---- ------ ---- ---- -------",
     ] {
         assert!(out.contains(want), "{want:?} missing:\n{out}");

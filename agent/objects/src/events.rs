@@ -137,6 +137,8 @@ pub enum EventReason {
     /// The eviction manager killed the pod (node pressure or local storage limits), or its
     /// admission refused it under pressure.
     Evicted,
+    /// Secrets named by `imagePullSecrets` are not on the node: the pull goes on without them.
+    FailedToRetrieveImagePullSecret,
 }
 
 impl EventReason {
@@ -170,6 +172,7 @@ impl EventReason {
             EventReason::HostPortNotSupported => "HostPortNotSupported",
             EventReason::InvalidEnvironmentVariableNames => "InvalidEnvironmentVariableNames",
             EventReason::Evicted => "Evicted",
+            EventReason::FailedToRetrieveImagePullSecret => "FailedToRetrieveImagePullSecret",
         }
     }
 
@@ -203,7 +206,8 @@ impl EventReason {
             | EventReason::UnknownField
             | EventReason::HostPortNotSupported
             | EventReason::InvalidEnvironmentVariableNames
-            | EventReason::Evicted => EventType::Warning,
+            | EventReason::Evicted
+            | EventReason::FailedToRetrieveImagePullSecret => EventType::Warning,
         }
     }
 }

@@ -370,6 +370,18 @@ pub fn parse_manifest_all(
         };
         apply_defaults(&mut pod);
         let mut errs = validate_pod(&pod);
+        // The kubelet sets `spec.nodeName` to its own name before validating a static pod, and
+        // a pod with a node may have no scheduling gates left: it refuses such a file.
+        if pod
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.scheduling_gates.as_ref().is_some_and(|g| !g.is_empty()))
+        {
+            errs.push(FieldError::forbidden(
+                &FieldPath::new("spec").child("nodeName"),
+                "cannot be set until all schedulingGates have been cleared",
+            ));
+        }
         let name = pod.metadata.name.clone().unwrap_or_default();
         let keep_name = pod
             .metadata

@@ -47,13 +47,9 @@ pub fn age(pod: &Pod, now: Timestamp) -> String {
     }
 }
 
-/// Sum of the app containers' restart counts.
+/// The RESTARTS count as kubectl's printer counts it (sidecars' restarts included).
 pub fn restarts(pod: &Pod) -> i32 {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .map(|cs| cs.iter().map(|c| c.restart_count).sum())
-        .unwrap_or(0)
+    crate::status::printer_counts(pod).restarts
 }
 
 /// One pod's row.

@@ -93,11 +93,11 @@ pub struct PodRuntime {
     pub pod_ip: Option<String>,
     pub host_ip: Option<String>,
     pub start_time: Option<Timestamp>,
+    /// The sandbox exists with its network set up (`PodReadyToStartContainers`).
+    pub sandbox_ready: bool,
     /// A fatal pod-level reason (e.g. a failed init container with restartPolicy Never).
     pub reason: Option<String>,
     pub message: Option<String>,
-    /// The pod's sandbox runs with its network set up (`PodReadyToStartContainers`).
-    pub sandbox_ready: bool,
 }
 
 fn time(t: Timestamp) -> Time {
@@ -223,6 +223,7 @@ fn condition(
     type_: &str,
     ok: bool,
     reason: Option<&str>,
+    message: Option<String>,
     now: Timestamp,
 ) -> PodCondition {
     let status = if ok { "True" } else { "False" };
@@ -236,29 +237,128 @@ fn condition(
         status: status.to_string(),
         last_transition_time: Some(last.unwrap_or(time(now))),
         reason: reason.map(String::from),
+        message,
         ..Default::default()
     }
 }
 
-/// The full v1 PodStatus. `previous` keeps condition transition times stable.
+/// `containers with <what> status: [a b]`, as the kubelet formats a Go string slice.
+fn names_message(what: &str, names: &[&str]) -> String {
+    format!("containers with {what} status: [{}]", names.join(" "))
+}
+
+/// The kubelet's `Initialized`: every init container done (sidecars started), or any app
+/// container running or exited already (restarting sidecars do not undo it).
+fn initialized_condition(
+    pod: &Pod,
+    rt: &PodRuntime,
+    phase: &str,
+) -> (bool, Option<&'static str>, Option<String>) {
+    if phase == "Succeeded" {
+        return (true, Some("PodCompleted"), None);
+    }
+    let app_started = rt
+        .containers
+        .iter()
+        .any(|c| matches!(c.state, State::Running { .. } | State::Terminated(_)));
+    if app_started {
+        return (true, None, None);
+    }
+    let incomplete: Vec<&str> = rt
+        .init
+        .iter()
+        .filter(|c| {
+            if is_sidecar_named(pod, &c.name) {
+                !c.started
+            } else {
+                !c.succeeded()
+            }
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    if incomplete.is_empty() {
+        (true, None, None)
+    } else {
+        (
+            false,
+            Some("ContainersNotInitialized"),
+            Some(names_message("incomplete", &incomplete)),
+        )
+    }
+}
+
+/// The kubelet's `ContainersReady`: sidecars and app containers ready; `PodCompleted` /
+/// `PodFailed` once the pod is terminal.
+fn containers_ready_condition(
+    pod: &Pod,
+    rt: &PodRuntime,
+    phase: &str,
+) -> (bool, Option<&'static str>, Option<String>) {
+    match phase {
+        "Succeeded" => return (false, Some("PodCompleted"), None),
+        "Failed" => return (false, Some("PodFailed"), None),
+        _ => {}
+    }
+    let unready: Vec<&str> = rt
+        .init
+        .iter()
+        .filter(|c| is_sidecar_named(pod, &c.name))
+        .chain(rt.containers.iter())
+        .filter(|c| !c.ready)
+        .map(|c| c.name.as_str())
+        .collect();
+    if unready.is_empty() {
+        (true, None, None)
+    } else {
+        (
+            false,
+            Some("ContainersNotReady"),
+            Some(names_message("unready", &unready)),
+        )
+    }
+}
+
+/// The full v1 PodStatus. `previous` keeps condition transition times stable. Conditions are
+/// the kubelet's, in its order: PodReadyToStartContainers, Initialized, Ready,
+/// ContainersReady, PodScheduled.
 pub fn pod_status(
     pod: &Pod,
     rt: &PodRuntime,
     previous: Option<&PodStatus>,
     now: Timestamp,
 ) -> PodStatus {
-    let init_ok = initialized(pod, rt);
-    let ready = init_ok && !rt.containers.is_empty() && rt.containers.iter().all(|c| c.ready);
-    let not_ready = (!ready).then_some("ContainersNotReady");
     let phase = phase(pod, rt);
     let terminal = matches!(phase, "Succeeded" | "Failed");
-    // The kubelet's order (`generateAPIPodStatus`, then the status manager's merge):
-    // PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled.
+    let (init_ok, init_reason, init_message) = initialized_condition(pod, rt, phase);
+    let (ready, ready_reason, ready_message) = containers_ready_condition(pod, rt, phase);
+    // Ready needs the containers and every readiness gate: a gate's condition is set through
+    // the API by a controller, and nothing sets one here, so a gate keeps the pod unready.
+    let gates: Vec<String> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.readiness_gates.iter().flatten())
+        .map(|g| {
+            format!(
+                "corresponding condition of pod readiness gate {:?} does not exist.",
+                g.condition_type
+            )
+        })
+        .collect();
+    let (pod_ready, pod_ready_reason, pod_ready_message) = if !ready || gates.is_empty() {
+        (ready, ready_reason, ready_message.clone())
+    } else {
+        (
+            false,
+            Some("ReadinessGatesNotReady"),
+            Some(gates.join(", ")),
+        )
+    };
     let conditions = vec![
         condition(
             previous,
             "PodReadyToStartContainers",
-            rt.sandbox_ready,
+            rt.sandbox_ready && !terminal,
+            None,
             None,
             now,
         ),
@@ -266,28 +366,27 @@ pub fn pod_status(
             previous,
             "Initialized",
             init_ok,
-            (!init_ok).then_some("ContainersNotInitialized"),
+            init_reason,
+            init_message,
             now,
         ),
         condition(
             previous,
             "Ready",
-            ready,
-            not_ready
-                .or(terminal.then_some("PodCompleted"))
-                .filter(|_| !ready),
+            pod_ready,
+            pod_ready_reason,
+            pod_ready_message,
             now,
         ),
         condition(
             previous,
             "ContainersReady",
             ready,
-            not_ready
-                .or(terminal.then_some("PodCompleted"))
-                .filter(|_| !ready),
+            ready_reason,
+            ready_message,
             now,
         ),
-        condition(previous, "PodScheduled", true, None, now),
+        condition(previous, "PodScheduled", true, None, None, now),
     ];
     PodStatus {
         phase: Some(phase.to_string()),
@@ -310,15 +409,98 @@ pub fn pod_status(
     }
 }
 
-/// READY column: ready / total app containers.
-pub fn ready_column(pod: &Pod) -> String {
-    let st = pod.status.as_ref();
-    let total = pod.spec.as_ref().map(|s| s.containers.len()).unwrap_or(0);
-    let ready = st
-        .and_then(|s| s.container_statuses.as_ref())
-        .map(|cs| cs.iter().filter(|c| c.ready).count())
+/// What kubectl's pod printer counts: ready and total containers (app containers and
+/// sidecars: a started, ready sidecar counts as ready), restarts and the last restart's time.
+/// While the pod initializes, restarts are every init container's; once initialized, the
+/// sidecars' and the app containers'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrinterCounts {
+    pub ready: usize,
+    pub total: usize,
+    pub restarts: i32,
+    pub last_restart: Option<Timestamp>,
+}
+
+pub fn printer_counts(pod: &Pod) -> PrinterCounts {
+    let spec = pod.spec.as_ref();
+    let sidecars = spec
+        .and_then(|s| s.init_containers.as_ref())
+        .map(|ics| ics.iter().filter(|c| crate::restart::is_sidecar(c)).count())
         .unwrap_or(0);
-    format!("{ready}/{total}")
+    let mut out = PrinterCounts {
+        ready: 0,
+        total: spec.map(|s| s.containers.len()).unwrap_or(0) + sidecars,
+        restarts: 0,
+        last_restart: None,
+    };
+    let Some(st) = pod.status.as_ref() else {
+        return out;
+    };
+    let finished = |c: &ContainerStatus| {
+        c.last_state
+            .as_ref()
+            .and_then(|l| l.terminated.as_ref())
+            .and_then(|t| t.finished_at.as_ref())
+            .map(|t| t.0)
+    };
+    let (mut sidecar_restarts, mut sidecar_last) = (0, None);
+    let mut initializing = false;
+    for c in st.init_container_statuses.iter().flatten() {
+        out.restarts += c.restart_count;
+        out.last_restart = out.last_restart.max(finished(c));
+        let sidecar = is_sidecar_named(pod, &c.name);
+        if sidecar {
+            sidecar_restarts += c.restart_count;
+            sidecar_last = sidecar_last.max(finished(c));
+        }
+        let state = c.state.as_ref();
+        if state
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0)
+        {
+            continue;
+        }
+        if sidecar && c.started == Some(true) {
+            if c.ready {
+                out.ready += 1;
+            }
+            continue;
+        }
+        initializing = true;
+        break;
+    }
+    let initialized = st
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Initialized" && c.status == "True");
+    if !initializing || initialized {
+        out.restarts = sidecar_restarts;
+        out.last_restart = sidecar_last;
+        for c in st.container_statuses.iter().flatten() {
+            out.restarts += c.restart_count;
+            out.last_restart = out.last_restart.max(finished(c));
+            let state = c.state.as_ref();
+            let waiting = state
+                .and_then(|s| s.waiting.as_ref())
+                .is_some_and(|w| w.reason.as_deref().is_some_and(|r| !r.is_empty()));
+            let terminated = state.and_then(|s| s.terminated.as_ref()).is_some();
+            if !waiting
+                && !terminated
+                && c.ready
+                && state.and_then(|s| s.running.as_ref()).is_some()
+            {
+                out.ready += 1;
+            }
+        }
+    }
+    out
+}
+
+/// READY column: ready / total containers, as kubectl counts them (sidecars included).
+pub fn ready_column(pod: &Pod) -> String {
+    let c = printer_counts(pod);
+    format!("{}/{}", c.ready, c.total)
 }
 
 /// STATUS column, following kubectl's pod printer.
@@ -409,7 +591,8 @@ pub fn status_column(pod: &Pod) -> String {
             };
         }
     }
-    if pod.metadata.deletion_timestamp.is_some() {
+    let terminal = matches!(st.phase.as_deref(), Some("Succeeded" | "Failed"));
+    if pod.metadata.deletion_timestamp.is_some() && !terminal {
         reason = "Terminating".into();
     }
     reason
@@ -622,5 +805,174 @@ mod tests {
         );
         let c = &gone.conditions.unwrap()[0];
         assert_eq!((c.status.as_str(), c.reason.as_deref()), ("False", None));
+    }
+
+    /// (type, status, reason, message) of each condition, in order.
+    fn conds(st: &PodStatus) -> Vec<(String, String, String, String)> {
+        st.conditions
+            .iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c.type_.clone(),
+                    c.status.clone(),
+                    c.reason.clone().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn c4(t: &str, s: &str, r: &str, m: &str) -> (String, String, String, String) {
+        (t.into(), s.into(), r.into(), m.into())
+    }
+
+    #[test]
+    fn conditions_are_the_kubelets() {
+        // Init containers running: the kubelet's order, reasons and messages.
+        let mut p = pod("Always", &["init-1"], &["a", "b"]);
+        let rt = PodRuntime {
+            init: vec![running("init-1", false)],
+            containers: vec![
+                ContainerRecord::new("a", "busybox", "PodInitializing"),
+                ContainerRecord::new("b", "busybox", "PodInitializing"),
+            ],
+            sandbox_ready: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            conds(&pod_status(&p, &rt, None, ts(1))),
+            vec![
+                c4("PodReadyToStartContainers", "True", "", ""),
+                c4(
+                    "Initialized",
+                    "False",
+                    "ContainersNotInitialized",
+                    "containers with incomplete status: [init-1]"
+                ),
+                c4(
+                    "Ready",
+                    "False",
+                    "ContainersNotReady",
+                    "containers with unready status: [a b]"
+                ),
+                c4(
+                    "ContainersReady",
+                    "False",
+                    "ContainersNotReady",
+                    "containers with unready status: [a b]"
+                ),
+                c4("PodScheduled", "True", "", ""),
+            ]
+        );
+        // A sidecar's readiness counts; a readiness gate nobody sets keeps the pod unready.
+        let spec = p.spec.as_mut().unwrap();
+        spec.init_containers.as_mut().unwrap()[0].restart_policy = Some("Always".into());
+        spec.readiness_gates = Some(vec![k8s_openapi::api::core::v1::PodReadinessGate {
+            condition_type: "www.example.com/feature-1".into(),
+        }]);
+        let rt = PodRuntime {
+            init: vec![running("init-1", false)],
+            containers: vec![running("a", true), running("b", true)],
+            sandbox_ready: true,
+            ..Default::default()
+        };
+        let got = conds(&pod_status(&p, &rt, None, ts(1)));
+        assert_eq!(got[1], c4("Initialized", "True", "", ""));
+        assert_eq!(
+            got[3],
+            c4(
+                "ContainersReady",
+                "False",
+                "ContainersNotReady",
+                "containers with unready status: [init-1]"
+            )
+        );
+        let rt = PodRuntime {
+            init: vec![running("init-1", true)],
+            ..rt
+        };
+        let got = conds(&pod_status(&p, &rt, None, ts(1)));
+        assert_eq!(
+            got[2],
+            c4(
+                "Ready",
+                "False",
+                "ReadinessGatesNotReady",
+                "corresponding condition of pod readiness gate \"www.example.com/feature-1\" does not exist."
+            )
+        );
+        assert_eq!(got[3], c4("ContainersReady", "True", "", ""));
+        // Terminal pods: PodCompleted / PodFailed, no sandbox to start containers in.
+        let never = pod("Never", &[], &["a"]);
+        let done = PodRuntime {
+            containers: vec![exited("a", 0, false)],
+            sandbox_ready: true,
+            ..Default::default()
+        };
+        let got = conds(&pod_status(&never, &done, None, ts(1)));
+        assert_eq!(got[0], c4("PodReadyToStartContainers", "False", "", ""));
+        assert_eq!(got[1], c4("Initialized", "True", "PodCompleted", ""));
+        assert_eq!(got[3], c4("ContainersReady", "False", "PodCompleted", ""));
+        let failed = PodRuntime {
+            containers: vec![exited("a", 1, false)],
+            ..done
+        };
+        let got = conds(&pod_status(&never, &failed, None, ts(1)));
+        assert_eq!(got[2], c4("Ready", "False", "PodFailed", ""));
+    }
+
+    #[test]
+    fn printer_counts_sidecars_as_kubectl() {
+        // docs' adapter.yaml: a sidecar and an app container, the sidecar restarted twice.
+        let mut p = pod("Always", &["adapter"], &["main-app"]);
+        p.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[0].restart_policy =
+            Some("Always".into());
+        let mut sidecar = running("adapter", true);
+        sidecar.restart_count = 2;
+        sidecar.last_state = Some(Terminated {
+            exit_code: 1,
+            signal: None,
+            reason: "Error".into(),
+            message: None,
+            started_at: Some(ts(0)),
+            finished_at: ts(7),
+            container_id: None,
+        });
+        let rt = PodRuntime {
+            init: vec![sidecar],
+            containers: vec![running("main-app", true)],
+            sandbox_ready: true,
+            ..Default::default()
+        };
+        let pw = with_status(p.clone(), &rt);
+        assert_eq!(ready_column(&pw), "2/2");
+        assert_eq!(
+            printer_counts(&pw),
+            PrinterCounts {
+                ready: 2,
+                total: 2,
+                restarts: 2,
+                last_restart: Some(ts(7)),
+            }
+        );
+        assert_eq!(status_column(&pw), "Running");
+        // The sidecar not started yet: initializing, 0/2.
+        let rt = PodRuntime {
+            init: vec![ContainerRecord::new(
+                "adapter",
+                "busybox",
+                "ContainerCreating",
+            )],
+            containers: vec![ContainerRecord::new(
+                "main-app",
+                "busybox",
+                "PodInitializing",
+            )],
+            ..Default::default()
+        };
+        let pw = with_status(p, &rt);
+        assert_eq!(ready_column(&pw), "0/2");
+        assert_eq!(status_column(&pw), "Init:ContainerCreating");
     }
 }

@@ -147,26 +147,12 @@ pub(crate) fn or_none(v: Option<&String>) -> String {
 
 /// RESTARTS: the app containers' restarts, with `(5m ago)` from the latest finished instance.
 pub fn restarts_cell(pod: &Pod, now: Timestamp) -> String {
-    let statuses = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_deref())
-        .unwrap_or(&[]);
-    let restarts: i32 = statuses.iter().map(|c| c.restart_count).sum();
-    let last = statuses
-        .iter()
-        .filter_map(|c| {
-            c.last_state
-                .as_ref()?
-                .terminated
-                .as_ref()?
-                .finished_at
-                .as_ref()
-        })
-        .max_by_key(|t| t.0);
-    match last {
-        Some(t) if restarts != 0 => format!("{restarts} ({} ago)", since(Some(t), now)),
-        _ => restarts.to_string(),
+    let c = crate::status::printer_counts(pod);
+    match c.last_restart {
+        Some(t) if c.restarts != 0 => {
+            format!("{} ({} ago)", c.restarts, since(Some(&Time(t)), now))
+        }
+        _ => c.restarts.to_string(),
     }
 }
 

@@ -294,6 +294,12 @@ fn bad_manifests_report_exact_field_paths() {
             pod_with_container("    env: [{name: A, value: 1}]\n"),
             vec!["spec.containers[0].env[0].value: Invalid type: invalid type: integer `1`, expected a string"],
         ),
+        // The docs' pod-with-scheduling-gates.yaml: the kubelet gives a static pod its node
+        // name first, and a pod with a node may not be gated.
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: test-pod}\nspec:\n  schedulingGates: [{name: example.com/foo}]\n  containers: [{name: pause, image: registry.k8s.io/pause:3.6}]\n".into(),
+            vec!["spec.nodeName: Forbidden: cannot be set until all schedulingGates have been cleared"],
+        ),
         (
             pod_with_container("    tty: yes\n"),
             vec!["spec.containers[0].tty: Invalid type: invalid type: string \"yes\", expected a boolean"],

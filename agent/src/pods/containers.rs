@@ -50,7 +50,8 @@ pub enum StartReason {
     Spec(SpecErrorKind),
     /// The runtime could not create it: `CreateContainerError`.
     Create,
-    /// The runtime could not start it: `RunContainerError`.
+    /// The runtime could not create or start it: `RunContainerError`; the instance counts
+    /// as started and ended (`StartError`, exit code 128), as with containerd.
     Run,
 }
 
@@ -105,6 +106,26 @@ pub async fn start(
         .get(&st.pod.pod)
         .map_err(|e| StartFailure::new(StartReason::Create, e))?
         .clone();
+    // The kubelet looks up the pod's imagePullSecrets at each sync and says which it could
+    // not find; the pull is attempted anyway.
+    let missing: Vec<&str> = st
+        .pod
+        .pod
+        .spec
+        .iter()
+        .flat_map(|s| s.image_pull_secrets.iter().flatten())
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty() && pctx.config.secret(st.pod.namespace(), n).is_none())
+        .collect();
+    if !missing.is_empty() {
+        events.emit(
+            EventReason::FailedToRetrieveImagePullSecret,
+            format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                missing.join(", ")
+            ),
+        );
+    }
     let rec = ensure_image(ctx, &c, events).await?;
     step("image");
     // envFrom keys that are no variable names are left out of the spec; the user is told.
@@ -130,7 +151,6 @@ pub async fn start(
     step("create");
     if let Err(e) = shim::call(&sock, Request::Start { id: id.clone() }).await {
         remove(ctx, st, &id).await;
-        events.emit(EventReason::Failed, format!("Error: {e}"));
         return Err(StartFailure::new(StartReason::Run, e));
     }
     step("start");
@@ -311,6 +331,13 @@ async fn create(
         remove(ctx, st, id).await;
         return Err(StartFailure::new(StartReason::Create, e));
     }
+    // containerd's CreateContainer (which the kubelet reports `Created`) is done once the
+    // bundle is written; the runtime's create belongs to its StartContainer, so a failure
+    // there comes after `Created`, as with the kubelet.
+    events.emit(
+        EventReason::Created,
+        format!("Created container {}", c.name),
+    );
     let created = shim::call(
         &st.shim_socket(),
         Request::Create {
@@ -326,20 +353,18 @@ async fn create(
     .await;
     match created {
         Ok(Response::Created { .. }) => {}
+        // The runtime's create is containerd's task creation, part of its StartContainer:
+        // a failure there (an executable not found, a mount refused) is `RunContainerError`
+        // and the instance ends `StartError` (see the worker).
         Ok(other) => {
             remove(ctx, st, id).await;
-            return Err(StartFailure::new(StartReason::Create, format!("{other:?}")));
+            return Err(StartFailure::new(StartReason::Run, format!("{other:?}")));
         }
         Err(e) => {
             remove(ctx, st, id).await;
-            events.emit(EventReason::Failed, format!("Error: {e}"));
-            return Err(StartFailure::new(StartReason::Create, e));
+            return Err(StartFailure::new(StartReason::Run, e));
         }
     }
-    events.emit(
-        EventReason::Created,
-        format!("Created container {}", c.name),
-    );
     Ok(())
 }
 

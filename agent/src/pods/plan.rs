@@ -5,7 +5,8 @@
 //!
 //! The rules, as the kubelet's: a dead sandbox kills the pod and a new one is built (its init
 //! containers run again); init containers start strictly in order, one per sync, each after
-//! the previous one completed — a sidecar (`restartPolicy: Always`) only has to be running,
+//! the previous one completed — a sidecar (`restartPolicy: Always`) only has to be running
+//! (and started: its startup probe passed),
 //! and is restarted whenever it ends; a regular init container that fails is restarted unless
 //! the pod's policy is `Never`, which fails the pod; app containers start once every init
 //! container is done and are restarted per the pod's restartPolicy; every restart after the
@@ -100,7 +101,7 @@ pub fn compute_pod_actions(
 }
 
 /// The init containers' actions; true when every one is done (completed, or a running
-/// sidecar) so the app containers may run.
+/// sidecar whose startup probe, if any, passed) so the app containers may run.
 fn init_actions(next: &Next, init: &[ContainerSlot], actions: &mut Vec<Action>) -> bool {
     for (i, slot) in init.iter().enumerate() {
         let which = ContainerRef::Init(i);
@@ -127,6 +128,9 @@ fn init_actions(next: &Next, init: &[ContainerSlot], actions: &mut Vec<Action>) 
         let sidecar = policy == RestartPolicy::Always;
         if !(sidecar && slot.waiting.is_none()) {
             return false; // a regular init container still running
+        }
+        if slot.probe_started == Some(false) {
+            return false; // a sidecar whose startup probe has not passed yet
         }
     }
     true
@@ -442,6 +446,9 @@ mod tests {
             ("a sidecar whose start failed is retried before anything else",
                 [{ let mut s = fresh("proxy"); s.waiting = Some(("ErrImagePull".into(), None)); s },
                  fresh("init"), fresh("init2")], vec![start(Init(0))]),
+            ("a running sidecar whose startup probe has not passed blocks the next",
+                [{ let mut s = running("proxy"); s.probe_started = Some(false); s },
+                 fresh("init"), fresh("init2")], vec![]),
             ("a running regular init container blocks the next",
                 [running("proxy"), running("init"), fresh("init2")], vec![]),
             ("a completed one lets the next start",

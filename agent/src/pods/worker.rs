@@ -68,7 +68,7 @@ struct Worker {
     reported: HashMap<String, String>,
     sandbox_error: Option<String>,
     /// Probes of the running app containers, by index.
-    probes: HashMap<usize, super::probes::Probes>,
+    probes: HashMap<ContainerRef, super::probes::Probes>,
     /// When this agent first saw a pod it creates (not an adopted one), until its start
     /// latency is recorded.
     seen: Option<std::time::Instant>,
@@ -832,7 +832,8 @@ impl Worker {
         }
     }
 
-    /// One round of the app containers' probes.
+    /// One round of the probes of the app containers and of the sidecars (init containers
+    /// with restartPolicy Always, whose probes the kubelet runs too).
     async fn probe(&mut self) {
         let pod_ip = self
             .st
@@ -842,13 +843,23 @@ impl Worker {
         let sock = self.st.shim_socket();
         let grace = grace_period(&self.st);
         let spec = self.st.pod.pod.spec.clone().unwrap_or_default();
-        for i in 0..self.st.containers.len() {
-            let s = &self.st.containers[i];
+        let targets = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, c)| nodelet_objects::restart::is_sidecar(c))
+            .map(|(i, c)| (ContainerRef::Init(i), c))
+            .chain(
+                spec.containers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (ContainerRef::App(i), c)),
+            );
+        for (i, c) in targets {
+            let s = self.slot_mut(i);
             let (Some(id), None, None) = (s.id.clone(), &s.ended, &s.waiting) else {
                 self.probes.remove(&i);
-                continue;
-            };
-            let Some(c) = spec.containers.get(i) else {
                 continue;
             };
             if c.liveness_probe.is_none()
@@ -861,7 +872,7 @@ impl Worker {
                 let bundle = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid())
                     .join("containers")
                     .join(&id);
-                let field = format!("spec.containers[{i}]");
+                let field = i.field().to_string();
                 match super::probes::Probes::new(c, &field, &pod_ip, &id, &sock, &bundle) {
                     Ok(p) => {
                         self.probes.insert(i, p);
@@ -919,7 +930,7 @@ impl Worker {
                     super::probes::kill_with_grace(sock, id, rest, signal);
                 });
             }
-            let slot = &mut self.st.containers[i];
+            let slot = self.slot_mut(i);
             slot.ready = Some(ready);
             slot.probe_started = Some(started);
         }
@@ -1019,6 +1030,12 @@ impl Worker {
                 &slot.name,
             );
         }
+        // A probed instance is not ready (nor, with a startup probe, started) before its
+        // probes say so: a sidecar's startup probe holds back the containers after it.
+        let (readiness, startup) = which
+            .get(&self.st.pod.pod)
+            .map(|c| (c.readiness_probe.is_some(), c.startup_probe.is_some()))
+            .unwrap_or_default();
         let s = self.slot_mut(which);
         match res {
             Ok((id, image_id, started_at)) => {
@@ -1028,8 +1045,32 @@ impl Worker {
                 s.started_at = Some(started_at.unwrap_or_else(Timestamp::now));
                 s.waiting = None;
                 s.ended = None;
+                s.ready = (readiness || startup).then_some(false);
+                s.probe_started = startup.then_some(false);
                 let name = s.name.clone();
                 self.reported.remove(&name);
+            }
+            Err(f) if f.reason == containers::StartReason::Run => {
+                // containerd's StartContainer failed: the instance exists and ended
+                // `StartError` with exit code 128 (started at the epoch), so it is restarted
+                // per restart policy with the CrashLoopBackOff, as the kubelet does.
+                let id = containers::container_id(&uid, which, &s.name, restart_count);
+                s.id = Some(id.clone());
+                s.restart_count = restart_count;
+                s.started_at = None;
+                s.waiting = None;
+                s.ended = Some(Ended {
+                    exit_code: 128,
+                    signal: None,
+                    reason: "StartError".into(),
+                    message: Some(f.message.clone()),
+                    started_at: Some(Timestamp::UNIX_EPOCH),
+                    finished_at: Timestamp::now(),
+                    container_id: Some(format!("nodelet://{id}")),
+                });
+                let name = s.name.clone();
+                self.reported.remove(&name);
+                self.event(EventReason::Failed, format!("Error: {}", f.message));
             }
             Err(f) => {
                 // Retried a worker back-off later (after the CrashLoopBackOff, for a
@@ -1077,9 +1118,9 @@ impl Worker {
             }),
             host_ip: self.ctx.node_ip.map(|ip| ip.to_string()),
             start_time: self.st.start_time,
+            sandbox_ready: self.st.sandbox_ready,
             reason: self.st.failed.as_ref().map(|f| f.0.clone()),
             message: self.st.failed.as_ref().map(|f| f.1.clone()),
-            sandbox_ready: self.st.sandbox_ready,
         };
         let mut status = status::pod_status(pod, &rt, self.prev.as_ref(), Timestamp::now());
         if self.st.failed.is_some() {

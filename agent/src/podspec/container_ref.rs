@@ -6,7 +6,7 @@ use nodelet_objects::field::FieldPath;
 use super::error::SpecError;
 
 /// Which container of the pod.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ContainerRef {
     /// `spec.initContainers[i]` (sidecars included).
     Init(usize),
