@@ -30,6 +30,14 @@ pub trait Versioned: Clone + PartialEq {
     fn seen(&self) -> Option<jiff::Timestamp> {
         None
     }
+    /// The object as compact JSON for the removals kept (`None`: kept as is).
+    fn to_json(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// The object back from [`Versioned::to_json`].
+    fn from_json(_json: &[u8]) -> Option<Self> {
+        None
+    }
 }
 
 impl Versioned for Pod {
@@ -44,6 +52,12 @@ impl Versioned for Pod {
     }
     fn seen(&self) -> Option<jiff::Timestamp> {
         seen_time(self)
+    }
+    fn to_json(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(self).ok()
+    }
+    fn from_json(json: &[u8]) -> Option<Self> {
+        serde_json::from_slice(json).ok()
     }
 }
 
@@ -93,7 +107,32 @@ struct Inner<T> {
     counter: u64,
     pods: HashMap<String, Entry<T>>,
     /// (resourceVersion of the removal, the object as last seen), oldest first.
-    deleted: VecDeque<(u64, T)>,
+    deleted: VecDeque<(u64, Kept<T>)>,
+}
+
+/// A removed object as kept for watches: pods as their JSON (about 2 KB in one block instead
+/// of a Pod's hundred small allocations: 256 removed pods held ~1.5 MB more of nodelet's heap
+/// after a few rounds of 110 pods), other objects as they are.
+#[derive(Debug)]
+enum Kept<T> {
+    Object(T),
+    Json(Box<[u8]>),
+}
+
+impl<T: Versioned> Kept<T> {
+    fn new(o: T) -> Kept<T> {
+        match o.to_json() {
+            Some(j) => Kept::Json(j.into_boxed_slice()),
+            None => Kept::Object(o),
+        }
+    }
+
+    fn get(&self) -> Option<T> {
+        match self {
+            Kept::Object(o) => Some(o.clone()),
+            Kept::Json(j) => T::from_json(j),
+        }
+    }
 }
 
 /// The node-wide resource version bookkeeping (one per API server for pods, one for the
@@ -123,7 +162,11 @@ pub struct TooOld {
 }
 
 fn decorate<T: Versioned>(e: &Entry<T>) -> T {
-    let mut p = e.raw.clone();
+    decorated(e.raw.clone(), e)
+}
+
+/// `p` (equal to `e.raw`) with `e`'s resource version and creation time.
+fn decorated<T: Versioned>(mut p: T, e: &Entry<T>) -> T {
     let m = p.meta_mut();
     m.resource_version = Some(e.rv.to_string());
     if m.creation_timestamp.is_none() {
@@ -155,9 +198,13 @@ impl<T: Versioned> Revisions<T> {
         let mut present = std::collections::HashSet::with_capacity(pods.len());
         for p in pods {
             let k = p.key();
-            present.insert(k.clone());
             match g.pods.get_mut(&k) {
-                Some(e) if e.raw == p => {}
+                Some(e) if e.raw == p => {
+                    // Unchanged: the caller's copy is decorated (no second copy).
+                    present.insert(k);
+                    out.push(decorated(p, e));
+                    continue;
+                }
                 Some(e) => {
                     g.counter += 1;
                     e.rv = g.counter;
@@ -180,6 +227,7 @@ impl<T: Versioned> Revisions<T> {
             if let Some(e) = g.pods.get(&k) {
                 out.push(decorate(e));
             }
+            present.insert(k);
         }
         let gone: Vec<String> = g
             .pods
@@ -192,7 +240,7 @@ impl<T: Versioned> Revisions<T> {
                 g.counter += 1;
                 let mut last = decorate(&e);
                 last.meta_mut().resource_version = Some(g.counter.to_string());
-                g.deleted.push_back((g.counter, last));
+                g.deleted.push_back((g.counter, Kept::new(last)));
                 if g.deleted.len() > KEEP_DELETED {
                     g.deleted.pop_front();
                 }
@@ -229,8 +277,10 @@ impl<T: Versioned> Revisions<T> {
             }
         }
         for (rv, p) in &g.deleted {
-            if *rv > since {
-                out.push((*rv, Change::Deleted, p.clone()));
+            if *rv > since
+                && let Some(p) = p.get()
+            {
+                out.push((*rv, Change::Deleted, p));
             }
         }
         out.sort_by_key(|(rv, _, _)| *rv);

@@ -114,13 +114,7 @@ impl PodsView {
     /// Every pod (sorted by UID), status included; while an edited pod is replaced, only
     /// its newest version (one row per name, as the API server's mirror pod).
     pub fn pods(&self) -> Vec<PodView> {
-        let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
-        newest_per_name(
-            self.read()
-                .iter()
-                .map(|(uid, v)| current(v, meta.get(uid)))
-                .collect(),
-        )
+        newest_per_name(self.read().values().cloned().collect())
     }
 
     /// Every pod's status by UID, without copying the pods (the workload controllers take
@@ -134,8 +128,7 @@ impl PodsView {
 
     /// One pod by UID.
     pub fn get(&self, uid: &str) -> Option<PodView> {
-        let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
-        self.read().get(uid).map(|v| current(v, meta.get(uid)))
+        self.read().get(uid).cloned()
     }
 
     /// The grace period a deletion of pod `uid` through the API asked for (instead of its
@@ -170,6 +163,9 @@ impl PodsView {
         };
         let mut g = self.metadata.write().unwrap_or_else(|p| p.into_inner());
         if g.get(uid) != Some(&m) {
+            if let Some(v) = self.write().get_mut(uid) {
+                m.apply(&mut v.pod);
+            }
             g.insert(uid.to_string(), m);
             drop(g);
             self.changed();
@@ -207,8 +203,15 @@ impl PodsView {
         self.pods.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn set_pod(&self, uid: &str, pod: Pod) {
+    /// Stores pod `uid` as readers see it: with its manifest's current metadata.
+    pub(crate) fn set_pod(&self, uid: &str, mut pod: Pod) {
+        // Lock order: metadata, then pods (as `set_metadata`).
+        let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = meta.get(uid) {
+            m.apply(&mut pod);
+        }
         self.write().insert(uid.to_string(), PodView { pod });
+        drop(meta);
         self.changed();
     }
 
@@ -282,20 +285,22 @@ impl PodsView {
     }
 }
 
-/// `v` with its manifest's current labels and annotations.
-fn current(v: &PodView, m: Option<&Metadata>) -> PodView {
-    let mut v = v.clone();
-    if let Some(m) = m {
-        v.pod.metadata.labels = m.labels.clone();
-        v.pod.metadata.annotations = m.annotations.clone();
-        v.pod.metadata.owner_references = m.owner_references.clone();
-        v.pod.metadata.finalizers = m.finalizers.clone();
-        if let Some((at, grace)) = &m.deletion {
-            v.pod.metadata.deletion_timestamp = Some(at.clone());
-            v.pod.metadata.deletion_grace_period_seconds = *grace;
+impl Metadata {
+    /// `pod` with its manifest's current labels, annotations, owner references and
+    /// finalizers (applied when the pod or the metadata is stored, so that readers get
+    /// plain copies).
+    fn apply(&self, pod: &mut Pod) {
+        pod.metadata.labels.clone_from(&self.labels);
+        pod.metadata.annotations.clone_from(&self.annotations);
+        pod.metadata
+            .owner_references
+            .clone_from(&self.owner_references);
+        pod.metadata.finalizers.clone_from(&self.finalizers);
+        if let Some((at, grace)) = &self.deletion {
+            pod.metadata.deletion_timestamp = Some(at.clone());
+            pod.metadata.deletion_grace_period_seconds = *grace;
         }
     }
-    v
 }
 
 /// Emits events of one pod.
@@ -367,6 +372,33 @@ mod tests {
             .into(),
         );
         p
+    }
+
+    #[test]
+    fn readers_see_the_manifest_s_current_metadata_whatever_came_first() {
+        let v = PodsView::new("node1");
+        let meta = |app: &str| ObjectMeta {
+            labels: Some([("app".to_string(), app.to_string())].into()),
+            finalizers: Some(vec!["f".into()]),
+            ..Default::default()
+        };
+        let app = |p: PodView| p.pod.metadata.labels.unwrap()["app"].clone();
+        // Metadata first, then the pod (the worker publishes it later).
+        v.set_metadata("a", &meta("one"));
+        v.set_pod("a", pod("a", "a-node1", "2026-01-01T00:00:00Z"));
+        assert_eq!(app(v.get("a").unwrap()), "one");
+        // A relabel of the running pod.
+        v.set_metadata("a", &meta("two"));
+        assert_eq!(app(v.get("a").unwrap()), "two");
+        assert_eq!(app(v.pods().remove(0)), "two");
+        // A status update keeps it.
+        v.set_pod("a", pod("a", "a-node1", "2026-01-01T00:00:00Z"));
+        let p = v.get("a").unwrap();
+        assert_eq!(
+            p.pod.metadata.finalizers.as_deref(),
+            Some(&["f".to_string()][..])
+        );
+        assert_eq!(app(p), "two");
     }
 
     #[test]

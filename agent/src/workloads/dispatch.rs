@@ -3,6 +3,8 @@
 //! (`nodelet_objects::controllers`); this module only picks their inputs and turns their
 //! typed status into the JSON the records keep.
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 
@@ -50,12 +52,24 @@ pub fn set_status(o: &mut Object, status: &serde_json::Value) {
     }
 }
 
-/// Pods in `ns`.
-fn in_namespace<'a>(pods: &'a [Pod], ns: &str) -> Vec<Pod> {
-    pods.iter()
-        .filter(|p: &&'a Pod| p.metadata.namespace.as_deref() == Some(ns))
-        .cloned()
-        .collect()
+/// Pods in `ns`, in their order: a slice of `pods` when they are sorted by namespace (as the
+/// controller loop passes them), else a copy. Every object of a pass gets its namespace's
+/// pods; copying them each time was 22 copies of 110 pods a pass for 11 Deployments.
+fn in_namespace<'a>(pods: &'a [Pod], ns: &str) -> Cow<'a, [Pod]> {
+    fn key(p: &Pod) -> &str {
+        p.metadata.namespace.as_deref().unwrap_or_default()
+    }
+    if !ns.is_empty() && pods.is_sorted_by_key(key) {
+        let start = pods.partition_point(|p| key(p) < ns);
+        let end = start + pods[start..].partition_point(|p| key(p) == ns);
+        return Cow::Borrowed(&pods[start..end]);
+    }
+    Cow::Owned(
+        pods.iter()
+            .filter(|p: &&'a Pod| p.metadata.namespace.as_deref() == Some(ns))
+            .cloned()
+            .collect(),
+    )
 }
 
 /// Syncs `o` if a controller runs its kind. `objects` are every object (hydrated with
@@ -144,4 +158,47 @@ pub fn sync(
         | Object::Namespace(_)
         | Object::ControllerRevision(_) => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ns: Option<&str>, name: &str) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.namespace = ns.map(str::to_string);
+        p.metadata.name = Some(name.into());
+        p
+    }
+
+    fn names(pods: &[Pod]) -> Vec<&str> {
+        pods.iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect()
+    }
+
+    #[test]
+    fn a_namespace_s_pods_are_borrowed_from_a_sorted_list_and_copied_otherwise() {
+        let sorted = [
+            pod(None, "none"),
+            pod(Some("a"), "a1"),
+            pod(Some("a"), "a2"),
+            pod(Some("b"), "b1"),
+        ];
+        let a = in_namespace(&sorted, "a");
+        assert!(matches!(a, Cow::Borrowed(_)));
+        assert_eq!(names(&a), ["a1", "a2"]);
+        assert_eq!(names(&in_namespace(&sorted, "b")), ["b1"]);
+        assert!(in_namespace(&sorted, "c").is_empty());
+        // A pod without a namespace is in none (as before: only `Some(ns)` matched).
+        assert!(in_namespace(&sorted, "").is_empty());
+        let unsorted = [
+            pod(Some("b"), "b1"),
+            pod(Some("a"), "a1"),
+            pod(Some("b"), "b2"),
+        ];
+        let b = in_namespace(&unsorted, "b");
+        assert!(matches!(b, Cow::Owned(_)));
+        assert_eq!(names(&b), ["b1", "b2"]);
+    }
 }

@@ -302,7 +302,10 @@ impl Workloads {
                 p
             })
             .collect();
-        let pods = self.expect.pods(observed, now, wall);
+        let mut pods = self.expect.pods(observed, now, wall);
+        // By namespace (stable: each namespace's pods keep their order), so that every
+        // object's controller is handed its namespace's pods without a copy.
+        pods.sort_by(|a, b| a.metadata.namespace.cmp(&b.metadata.namespace));
         self.declared = snap
             .files
             .iter()
