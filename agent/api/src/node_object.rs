@@ -24,6 +24,7 @@ pub struct NodeFacts {
     pub labels: BTreeMap<String, String>,
     /// The pressure conditions (MemoryPressure, DiskPressure, PIDPressure) as the node's
     /// eviction manager set them; a type missing here is reported False since the start.
+    /// A `Ready` condition here replaces the default True one (a node shutting down).
     pub conditions: Vec<NodeCondition>,
 }
 
@@ -226,13 +227,22 @@ pub fn node(f: &NodeFacts, m: &Machine) -> Node {
                         .unwrap_or_else(|| condition(t, "False", reason, message, &started))
                 })
                 .collect();
-                cs.push(condition(
-                    "Ready",
-                    "True",
-                    "KubeletReady",
-                    "kubelet is posting ready status",
-                    &started,
-                ));
+                // Ready unless the agent says otherwise (a node shutting down).
+                cs.push(
+                    f.conditions
+                        .iter()
+                        .find(|c| c.type_ == "Ready")
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            condition(
+                                "Ready",
+                                "True",
+                                "KubeletReady",
+                                "kubelet is posting ready status",
+                                &started,
+                            )
+                        }),
+                );
                 cs
             }),
             node_info: Some(NodeSystemInfo {

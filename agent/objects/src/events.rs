@@ -137,6 +137,8 @@ pub enum EventReason {
     /// The eviction manager killed the pod (node pressure or local storage limits), or its
     /// admission refused it under pressure.
     Evicted,
+    /// Admission: the node is shutting down (graceful node shutdown).
+    NodeShutdown,
 }
 
 impl EventReason {
@@ -170,6 +172,7 @@ impl EventReason {
             EventReason::HostPortNotSupported => "HostPortNotSupported",
             EventReason::InvalidEnvironmentVariableNames => "InvalidEnvironmentVariableNames",
             EventReason::Evicted => "Evicted",
+            EventReason::NodeShutdown => "NodeShutdown",
         }
     }
 
@@ -203,7 +206,8 @@ impl EventReason {
             | EventReason::UnknownField
             | EventReason::HostPortNotSupported
             | EventReason::InvalidEnvironmentVariableNames
-            | EventReason::Evicted => EventType::Warning,
+            | EventReason::Evicted
+            | EventReason::NodeShutdown => EventType::Warning,
         }
     }
 }
@@ -225,6 +229,8 @@ pub enum NodeEventReason {
     NodeReady,
     /// The eviction manager saw a threshold met and reclaims a resource.
     EvictionThresholdMet,
+    /// The node shutdown manager saw a shutdown (or its cancellation) announced.
+    NodeShutdown,
 }
 
 impl NodeEventReason {
@@ -241,6 +247,7 @@ impl NodeEventReason {
             NodeEventReason::NodeHasInsufficientPid => "NodeHasInsufficientPID",
             NodeEventReason::NodeReady => "NodeReady",
             NodeEventReason::EvictionThresholdMet => "EvictionThresholdMet",
+            NodeEventReason::NodeShutdown => "NodeShutdown",
         }
     }
 
@@ -260,6 +267,7 @@ impl NodeEventReason {
             NodeEventReason::Starting
                 | NodeEventReason::NodeAllocatableEnforced
                 | NodeEventReason::EvictionThresholdMet
+                | NodeEventReason::NodeShutdown
         )
     }
 }
