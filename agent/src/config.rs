@@ -805,10 +805,15 @@ impl Config {
         ) {
             Ok(g) => cfg.shutdown_groups = g,
             Err(e) => {
+                // The kubelet's message starts with the key, which the error names already.
+                let message = e.to_string();
+                let reason = message
+                    .strip_prefix(e.key())
+                    .map_or(message.as_str(), |r| r.trim_start_matches([':', ' ']));
                 return Err(ConfigError::Invalid {
                     origin: given.remove(e.key()).unwrap_or_else(file_origin),
                     key: e.key().into(),
-                    reason: e.to_string(),
+                    reason: reason.to_string(),
                 });
             }
         }

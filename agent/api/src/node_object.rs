@@ -331,7 +331,25 @@ mod tests {
         assert_eq!(n["status"]["capacity"]["memory"], "4000000Ki");
         assert_eq!(n["status"]["capacity"]["pods"], "110");
         assert_eq!(n["status"]["conditions"][3]["type"], "Ready");
+        assert_eq!(n["status"]["conditions"][3]["status"], "True");
         assert_eq!(n["metadata"]["labels"]["kubernetes.io/hostname"], "node1");
+        // The agent's Ready condition (a node shutting down) replaces the default one.
+        let f = NodeFacts {
+            conditions: vec![NodeCondition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                reason: Some("KubeletNotReady".into()),
+                message: Some("node is shutting down".into()),
+                ..Default::default()
+            }],
+            ..f
+        };
+        let n = serde_json::to_value(node(&f, &m)).unwrap();
+        let cs = n["status"]["conditions"].as_array().unwrap();
+        assert_eq!(cs.len(), 4);
+        assert_eq!(cs[3]["type"], "Ready");
+        assert_eq!(cs[3]["status"], "False");
+        assert_eq!(cs[3]["message"], "node is shutting down");
     }
 
     #[test]
