@@ -1008,7 +1008,10 @@ fn parse_file(
             }
             pairs.push(format!("{priority}={seconds}"));
         }
-        map.insert(by_priority.into(), serde_json::Value::String(pairs.join(",")));
+        map.insert(
+            by_priority.into(),
+            serde_json::Value::String(pairs.join(",")),
+        );
     }
     let mut values = std::collections::BTreeMap::new();
     flatten("", map, &mut values).map_err(|(key, reason)| invalid(&key, reason))?;

@@ -10,7 +10,8 @@
 # `delay` lock for shutdown (systemd-inhibit --list); on `systemctl reboot` the regular pod
 # (preStop hook + SIGTERM trap writing time-stamped markers to a hostPath) is stopped first,
 # the critical one (priority 2000001000, system-node-critical) after it, both finish their
-# trap; a pod created during the shutdown is refused (NodeShutdown); the journal of the
+# trap, the regular pod shows Failed/Terminated with the kubelet's message and DisruptionTarget;
+# a pod created during the shutdown is refused (NodeShutdown); the journal of the
 # previous boot shows the lock taken, the event, both groups, the lock released; after the
 # boot both pods run again and the lock is held again.
 set -euo pipefail
@@ -94,6 +95,15 @@ spec:
 YAML
 refused() { on 'nodectl get pods 2>&1' | awk -v p="late-$NODE" '$1==p && $3=="NodeShutdown" {f=1} END {exit !f}'; }
 check "a pod created during the shutdown is refused: STATUS NodeShutdown" wait_until 15 refused
+on 'nodectl get pods 2>&1' | sed 's/^/  during shutdown: /'
+# The regular pod, stopped: Failed/Terminated with the kubelet's message and DisruptionTarget.
+terminated() {
+  on "nodectl get pod regular-$NODE -o yaml" > "$VM_WORK/regular.yaml" 2>/dev/null &&
+    grep -q 'phase: Failed' "$VM_WORK/regular.yaml" && grep -q 'reason: Terminated' "$VM_WORK/regular.yaml" &&
+    grep -q 'message: Pod was terminated in response to imminent node shutdown.' "$VM_WORK/regular.yaml" &&
+    grep -q 'type: DisruptionTarget' "$VM_WORK/regular.yaml"
+}
+check "regular pod stopped: phase Failed, reason Terminated, the kubelet's message, DisruptionTarget" wait_until 12 terminated
 on 'nodectl get pods 2>&1' | sed 's/^/  during shutdown: /'
 back=0
 end=$(( $(date +%s) + 300 ))

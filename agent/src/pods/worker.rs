@@ -28,11 +28,11 @@ use nodelet_shim_protocol::protocol::ContainerInfo;
 use tokio::sync::watch;
 
 use crate::backoff;
-use crate::shutdown;
 use crate::podspec::{
     self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces, SpecErrorKind,
 };
 use crate::sandbox::{NamespaceOptions, dns, paths};
+use crate::shutdown;
 use nodelet_objects::events::EventReason;
 use nodelet_objects::status::{self, PodRuntime};
 
@@ -419,7 +419,12 @@ impl Worker {
     /// failed so is not adopted by the next agent: it starts again from its manifest, as a
     /// kubelet runs a static pod again after the reboot (`Manager::recover`).
     async fn shut_down(&mut self, grace: Duration) {
-        if self.st.failed.as_ref().is_some_and(|f| f.0 == shutdown::REASON) {
+        if self
+            .st
+            .failed
+            .as_ref()
+            .is_some_and(|f| f.0 == shutdown::REASON)
+        {
             return;
         }
         tracing::info!(pod = %self.st.pod.full_name(), "shutdown manager killing pod with gracePeriod {}s", grace.as_secs());

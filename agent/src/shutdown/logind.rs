@@ -43,19 +43,19 @@ fn inhibit_delay_max(conn: &Connection) -> zbus::Result<Duration> {
         .interface(LOGIND_MANAGER)?
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()?;
-    Ok(Duration::from_micros(p.get_property::<u64>("InhibitDelayMaxUSec")?))
+    Ok(Duration::from_micros(
+        p.get_property::<u64>("InhibitDelayMaxUSec")?,
+    ))
 }
 
 impl Logind {
     /// Connects, raises `InhibitDelayMaxSec` to `total` if needed, subscribes to
     /// `PrepareForShutdown` (its values come on the returned channel) and takes the lock.
     fn start(total: Duration) -> Result<(Logind, mpsc::Receiver<bool>), String> {
-        let conn = Connection::system().map_err(|e| {
-            format!("cannot connect to the system bus ({e}): is dbus running?")
-        })?;
-        let current = inhibit_delay_max(&conn).map_err(|e| {
-            format!("systemd-logind is not reachable on the system bus ({e})")
-        })?;
+        let conn = Connection::system()
+            .map_err(|e| format!("cannot connect to the system bus ({e}; is dbus running?)"))?;
+        let current = inhibit_delay_max(&conn)
+            .map_err(|e| format!("systemd-logind is not reachable on the system bus ({e})"))?;
         if let InhibitDelay::Raise(text) = super::inhibit_delay(current, total) {
             raise_inhibit_delay(&conn, &text)?;
             let mut updated = current;
@@ -148,7 +148,10 @@ fn raise_inhibit_delay(conn: &Connection, text: &str) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let _: () = systemd
-        .call("KillUnit", &("systemd-logind.service", "main", libc::SIGHUP))
+        .call(
+            "KillUnit",
+            &("systemd-logind.service", "main", libc::SIGHUP),
+        )
         .map_err(|e| format!("reloading systemd-logind: {e}"))?;
     Ok(())
 }
@@ -157,7 +160,9 @@ fn raise_inhibit_delay(conn: &Connection, text: &str) -> Result<(), String> {
 /// ends (its lock then goes with the process).
 pub async fn run(groups: Vec<Group>, flag: NodeShutdown, stopper: Stopper) {
     if groups.is_empty() {
-        tracing::info!("no graceful shutdown configured (shutdownGracePeriod 0): node shutdown will be immediate");
+        tracing::info!(
+            "no graceful shutdown configured (shutdownGracePeriod 0): node shutdown will be immediate"
+        );
         return;
     }
     let total = super::period_requested(&groups);
@@ -170,21 +175,20 @@ pub async fn run(groups: Vec<Group>, flag: NodeShutdown, stopper: Stopper) {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let (mut logind, mut events) = match tokio::task::spawn_blocking(move || Logind::start(total))
-        .await
-    {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => {
-            tracing::warn!(
-                "graceful node shutdown is off: {e}; pods are not stopped before a shutdown"
-            );
-            return;
-        }
-        Err(e) => {
-            tracing::warn!("graceful node shutdown is off: {e}");
-            return;
-        }
-    };
+    let (mut logind, mut events) =
+        match tokio::task::spawn_blocking(move || Logind::start(total)).await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    "graceful node shutdown is off: {e}; pods are not stopped before a shutdown"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("graceful node shutdown is off: {e}");
+                return;
+            }
+        };
     while let Some(start) = events.recv().await {
         tracing::info!(
             "shutdown manager detected new shutdown event: {}",
@@ -233,8 +237,10 @@ pub async fn run(groups: Vec<Group>, flag: NodeShutdown, stopper: Stopper) {
 /// first, each group stopped together and waited for at most its grace period.
 async fn stop_pods(groups: &[Group], stopper: &Stopper) {
     let pods = stopper.pods().await;
-    let list: Vec<(String, k8s_openapi::api::core::v1::Pod)> =
-        pods.iter().map(|p| (p.uid.clone(), p.pod.clone())).collect();
+    let list: Vec<(String, k8s_openapi::api::core::v1::Pod)> = pods
+        .iter()
+        .map(|p| (p.uid.clone(), p.pod.clone()))
+        .collect();
     let steps = super::plan(groups, &super::active(&list));
     let view = &stopper.view;
     let mut changes = view.subscribe();

@@ -171,7 +171,10 @@ fn a_shutdown_stops_the_pods_not_finished_and_waits_for_each_step() {
         ("pending".to_string(), with_phase(Some("Pending"), 0)),
         ("done".to_string(), with_phase(Some("Succeeded"), 0)),
         ("failed".to_string(), with_phase(Some("Failed"), 0)),
-        ("crit".to_string(), with_phase(Some("Running"), 2_000_001_000)),
+        (
+            "crit".to_string(),
+            with_phase(Some("Running"), 2_000_001_000),
+        ),
     ];
     let refs = active(&pods);
     let keys: Vec<&str> = refs.iter().map(|r| r.key.as_str()).collect();
