@@ -439,12 +439,14 @@ impl Worker {
         let sock = self.st.shim_socket();
         let root = self.ctx.cfg.root_dir.clone();
         if self.st.sandbox_ready {
-            setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st)))
-                .await;
-            if let Ok(infos) = shim::list(&sock).await {
-                let by_id: HashMap<String, ContainerInfo> =
-                    infos.into_iter().map(|c| (c.id.clone(), c)).collect();
-                for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+            // The exits as the shim saw them before it deleted the containers.
+            let infos =
+                setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st)))
+                    .await;
+            let by_id: HashMap<String, ContainerInfo> =
+                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
+            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+                if !by_id.is_empty() {
                     observe(slot, &by_id);
                 }
             }
