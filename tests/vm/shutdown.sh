@@ -104,6 +104,9 @@ terminated() {
     grep -q 'type: DisruptionTarget' "$VM_WORK/regular.yaml"
 }
 check "regular pod stopped: phase Failed, reason Terminated, the kubelet's message, DisruptionTarget" wait_until 12 terminated
+check "regular pod's container: terminated with its trap's exit code 0 (Completed)" \
+  grep -q 'reason: Completed' "$VM_WORK/regular.yaml"
+grep -A4 'terminated:' "$VM_WORK/regular.yaml" | sed 's/^/  regular container: /'
 on 'nodectl get pods 2>&1' | sed 's/^/  during shutdown: /'
 back=0
 end=$(( $(date +%s) + 300 ))
