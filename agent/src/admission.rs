@@ -53,6 +53,8 @@ pub enum Reason {
     AppArmor,
     /// The eviction manager's admission under node pressure (`eviction::rules::admit`).
     Evicted,
+    /// The node shutdown manager's admission: no new pod while the node shuts down.
+    NodeShutdown,
 }
 
 impl Reason {
@@ -68,6 +70,7 @@ impl Reason {
             Reason::PodOsNotSupported => E::PodOsNotSupported,
             Reason::AppArmor => E::AppArmor,
             Reason::Evicted => E::Evicted,
+            Reason::NodeShutdown => E::NodeShutdown,
         }
     }
 
@@ -82,7 +85,7 @@ impl Reason {
             | Reason::PodOsSelectorNodeLabelDoesNotMatch
             | Reason::PodOsNotSupported => "node(s) didn't match Pod's node affinity/selector",
             Reason::AppArmor => "node(s) didn't have AppArmor enabled",
-            Reason::Evicted => "node(s) had untolerated taint(s)",
+            Reason::Evicted | Reason::NodeShutdown => "node(s) had untolerated taint(s)",
         }
     }
 
@@ -96,6 +99,7 @@ impl Reason {
             Reason::PodOsNotSupported => "PodOSNotSupported",
             Reason::AppArmor => "AppArmor",
             Reason::Evicted => "Evicted",
+            Reason::NodeShutdown => "NodeShutdown",
         }
     }
 }

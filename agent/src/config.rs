@@ -119,6 +119,16 @@ pub struct Config {
     /// `imageGCHighThresholdPercent` / `imageGCLowThresholdPercent`.
     pub image_gc_high_percent: u8,
     pub image_gc_low_percent: u8,
+    /// `shutdownGracePeriod`: how long the node's shutdown is delayed to stop the pods (0:
+    /// graceful node shutdown off, the kubelet's default).
+    pub shutdown_grace_period: Duration,
+    /// `shutdownGracePeriodCriticalPods`: the part of it kept for critical pods.
+    pub shutdown_grace_period_critical_pods: Duration,
+    /// `shutdownGracePeriodByPodPriority`, instead of the two above.
+    pub shutdown_grace_period_by_pod_priority: Vec<crate::shutdown::Group>,
+    /// The priority groups the shutdown stops, lowest first (`shutdown::groups` of the three
+    /// keys above); empty = graceful node shutdown off.
+    pub shutdown_groups: Vec<crate::shutdown::Group>,
 }
 
 /// A configuration problem: where (file or flag), which key, why.
@@ -398,6 +408,41 @@ pub static KEYS: &[Key] = &[
         help: "Disk usage image garbage collection brings the image file system down to",
         default: Some("80"),
         set: |c, v| percent(v).map(|n| c.image_gc_low_percent = n),
+    },
+    Key {
+        file: "shutdownGracePeriod",
+        flag: "shutdown-grace-period",
+        value_name: "DURATION",
+        help: "How long the node's shutdown is delayed (a systemd-logind inhibitor lock) to stop the pods; 0 = off",
+        default: Some("0s"),
+        set: |c, v| {
+            parse_duration(v)
+                .map(|d| c.shutdown_grace_period = d)
+                .map_err(|e| e.to_string())
+        },
+    },
+    Key {
+        file: "shutdownGracePeriodCriticalPods",
+        flag: "shutdown-grace-period-critical-pods",
+        value_name: "DURATION",
+        help: "The part of shutdownGracePeriod kept for critical pods (priority >= 2000000000), stopped last",
+        default: Some("0s"),
+        set: |c, v| {
+            parse_duration(v)
+                .map(|d| c.shutdown_grace_period_critical_pods = d)
+                .map_err(|e| e.to_string())
+        },
+    },
+    Key {
+        file: "shutdownGracePeriodByPodPriority",
+        flag: "shutdown-grace-period-by-pod-priority",
+        value_name: "PRIORITY=SECONDS,...",
+        help: "Grace periods by pod priority instead of the two above, like 0=20,2000000000=10 (in the file a list of {priority, shutdownGracePeriodSeconds}) [default: none]",
+        default: None,
+        set: |c, v| {
+            c.shutdown_grace_period_by_pod_priority = crate::shutdown::parse_by_priority(v)?;
+            Ok(())
+        },
     },
     Key {
         file: "nodeIP",
@@ -753,6 +798,25 @@ impl Config {
                 reason,
             });
         }
+        match crate::shutdown::groups(
+            cfg.shutdown_grace_period,
+            cfg.shutdown_grace_period_critical_pods,
+            &cfg.shutdown_grace_period_by_pod_priority,
+        ) {
+            Ok(g) => cfg.shutdown_groups = g,
+            Err(e) => {
+                // The kubelet's message starts with the key, which the error names already.
+                let message = e.to_string();
+                let reason = message
+                    .strip_prefix(e.key())
+                    .map_or(message.as_str(), |r| r.trim_start_matches([':', ' ']));
+                return Err(ConfigError::Invalid {
+                    origin: given.remove(e.key()).unwrap_or_else(file_origin),
+                    key: e.key().into(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
         if cfg.image_gc_low_percent > cfg.image_gc_high_percent {
             return Err(ConfigError::Invalid {
                 origin: given
@@ -805,6 +869,10 @@ impl Config {
             image_minimum_gc_age: Duration::ZERO,
             image_gc_high_percent: 0,
             image_gc_low_percent: 0,
+            shutdown_grace_period: Duration::ZERO,
+            shutdown_grace_period_critical_pods: Duration::ZERO,
+            shutdown_grace_period_by_pod_priority: Vec::new(),
+            shutdown_groups: Vec::new(),
         }
     }
 }
@@ -891,6 +959,59 @@ fn parse_file(
             .collect::<Result<Vec<_>, _>>()?
             .join(",");
         map.insert(key.into(), serde_json::Value::String(joined));
+    }
+    // shutdownGracePeriodByPodPriority is a list of {priority, shutdownGracePeriodSeconds}:
+    // it becomes the flag's `PRIORITY=SECONDS,...` form.
+    let by_priority = "shutdownGracePeriodByPodPriority";
+    if let Some(serde_json::Value::Array(items)) = map.get(by_priority) {
+        let mut pairs = vec![];
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{by_priority}[{i}]");
+            let serde_json::Value::Object(fields) = item else {
+                return Err(invalid(
+                    &at,
+                    format!("must be a mapping, got {}", json_kind(item)),
+                ));
+            };
+            let (mut priority, mut seconds) = (0i64, 0i64);
+            for (k, v) in fields {
+                let slot = match k.as_str() {
+                    "priority" => &mut priority,
+                    "shutdownGracePeriodSeconds" => &mut seconds,
+                    _ => {
+                        return Err(invalid(
+                            &format!("{at}.{k}"),
+                            format!(
+                                "unknown field `{k}`, expected one of `priority`, `shutdownGracePeriodSeconds`"
+                            ),
+                        ));
+                    }
+                };
+                *slot = v.as_i64().ok_or_else(|| {
+                    invalid(
+                        &format!("{at}.{k}"),
+                        format!("must be a whole number, got {v}"),
+                    )
+                })?;
+            }
+            if i32::try_from(priority).is_err() {
+                return Err(invalid(
+                    &format!("{at}.priority"),
+                    format!("{priority} is out of range"),
+                ));
+            }
+            if seconds < 0 {
+                return Err(invalid(
+                    &format!("{at}.shutdownGracePeriodSeconds"),
+                    format!("{seconds} must be >= 0"),
+                ));
+            }
+            pairs.push(format!("{priority}={seconds}"));
+        }
+        map.insert(
+            by_priority.into(),
+            serde_json::Value::String(pairs.join(",")),
+        );
     }
     let mut values = std::collections::BTreeMap::new();
     flatten("", map, &mut values).map_err(|(key, reason)| invalid(&key, reason))?;

@@ -22,8 +22,8 @@
 //! - [`admission`]: whether a new pod fits the node (the kubelet's admission predicates).
 //! - [`apparmor`]: the host's AppArmor (enabled?, loaded profiles, nodelet's default profile).
 //! - [`memory`]: keeping the agent's heap small (malloc arenas, trimming after bursts).
-//! - [`shutdown`]: graceful node shutdown decided (priority groups, grace periods, logind's
-//!   inhibit delay); not wired to logind or the pod workers yet.
+//! - [`shutdown`]: graceful node shutdown: decided (priority groups, grace periods, logind's
+//!   inhibit delay) and made real over systemd-logind (`shutdown::logind`).
 //! - [`workloads`]: the Job, CronJob, Deployment, ReplicaSet and DaemonSet controllers’
 //!   engine side: their files, the controller loop, garbage collection.
 //! - [`pods`]: the pod manager (sandbox, init and app containers, restarts, status, crash-safe

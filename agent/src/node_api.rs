@@ -34,6 +34,8 @@ pub struct NodeView {
     static_pod_path: PathBuf,
     /// The controllers' read side, once they run.
     workloads: std::sync::OnceLock<crate::workloads::WorkloadsView>,
+    /// The node shutdown manager's flag (Ready False while shutting down), once it runs.
+    node_shutdown: std::sync::OnceLock<crate::shutdown::NodeShutdown>,
 }
 
 impl NodeView {
@@ -52,12 +54,18 @@ impl NodeView {
             facts,
             static_pod_path,
             workloads: std::sync::OnceLock::new(),
+            node_shutdown: std::sync::OnceLock::new(),
         }
     }
 
     /// Serves the controllers' objects (set once, when they start).
     pub fn set_workloads(&self, w: crate::workloads::WorkloadsView) {
         let _ = self.workloads.set(w);
+    }
+
+    /// The node shutdown manager's flag: the Node is not Ready while it is up.
+    pub fn set_node_shutdown(&self, s: crate::shutdown::NodeShutdown) {
+        let _ = self.node_shutdown.set(s);
     }
 
     /// noderun's state root of the pod's containers.
@@ -147,8 +155,14 @@ impl NodeState for NodeView {
     }
 
     fn node_facts(&self) -> NodeFacts {
+        let mut conditions = self.view.node_conditions();
+        conditions.extend(
+            self.node_shutdown
+                .get()
+                .and_then(|s| s.ready_condition(jiff::Timestamp::now())),
+        );
         NodeFacts {
-            conditions: self.view.node_conditions(),
+            conditions,
             ..self.facts.clone()
         }
     }

@@ -293,6 +293,10 @@ fn one_table_of_keys_makes_the_flags_and_the_file_keys() {
             );
         }
         // Every key is read from the file at its (dotted) place, and named in its errors.
+        // (shutdownGracePeriodByPodPriority is a list: `graceful_node_shutdown_keys`.)
+        if k.file == "shutdownGracePeriodByPodPriority" {
+            continue;
+        }
         let yaml = match k.file.split_once('.') {
             Some((section, key)) => format!("{HEAD}{section}:\n  {key}: [x]\n"),
             None => format!("{HEAD}{}: [x]\n", k.file),
@@ -535,4 +539,72 @@ fn cgroup_driver_key_and_flag() {
         )),
         "/etc/nodelet/config.yaml: cgroupRoot: cannot be set with cgroupDriver: systemd (pods go to kubepods.slice)"
     );
+}
+
+#[test]
+fn graceful_node_shutdown_keys() {
+    use nodelet::shutdown::Group;
+    let g = |priority, s| Group {
+        priority,
+        grace: Duration::from_secs(s),
+    };
+    // Off by default (the kubelet's 0).
+    let c = from(HEAD, &ConfigFlags::default()).unwrap();
+    assert_eq!(c.shutdown_grace_period, Duration::ZERO);
+    assert!(c.shutdown_groups.is_empty());
+    // The two durations: regular pods get the difference, critical ones the rest.
+    let c = from(
+        &format!("{HEAD}shutdownGracePeriod: 30s\nshutdownGracePeriodCriticalPods: 10s\n"),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.shutdown_groups, vec![g(0, 20), g(2_000_000_000, 10)]);
+    // The by-priority list, as a KubeletConfiguration writes it, and the flag form.
+    let c = from(
+        &format!(
+            "{HEAD}shutdownGracePeriodByPodPriority:\n- {{priority: 100000, shutdownGracePeriodSeconds: 20}}\n- {{priority: 0, shutdownGracePeriodSeconds: 10}}\n"
+        ),
+        &ConfigFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.shutdown_groups, vec![g(0, 10), g(100000, 20)]);
+    let cli = Cli::parse_from([
+        "x",
+        "--shutdown-grace-period-by-pod-priority",
+        "0=5,2000000000=3",
+    ]);
+    let c = from(HEAD, &cli.cfg).unwrap();
+    assert_eq!(c.shutdown_groups, vec![g(0, 5), g(2_000_000_000, 3)]);
+    for (text, want) in [
+        (
+            "shutdownGracePeriod: 10s\nshutdownGracePeriodCriticalPods: 20s",
+            "/etc/nodelet/config.yaml: shutdownGracePeriodCriticalPods: 20s must be <= shutdownGracePeriod 10s",
+        ),
+        (
+            "shutdownGracePeriod: 1500ms",
+            "/etc/nodelet/config.yaml: shutdownGracePeriod: 1.5s must be a whole number of seconds",
+        ),
+        (
+            "shutdownGracePeriod: 30s\nshutdownGracePeriodByPodPriority: [{priority: 0, shutdownGracePeriodSeconds: 10}]",
+            "/etc/nodelet/config.yaml: shutdownGracePeriodByPodPriority: cannot be combined with shutdownGracePeriod / shutdownGracePeriodCriticalPods",
+        ),
+        (
+            "shutdownGracePeriodByPodPriority: [{priority: 0, shutdownGracePeriodSeconds: 10}, {priority: 0, shutdownGracePeriodSeconds: 5}]",
+            "/etc/nodelet/config.yaml: shutdownGracePeriodByPodPriority: priority 0 is listed twice",
+        ),
+        (
+            "shutdownGracePeriodByPodPriority: [{priority: 0, gracePeriod: 10}]",
+            "/etc/nodelet/config.yaml: shutdownGracePeriodByPodPriority[0].gracePeriod: unknown field `gracePeriod`, expected one of `priority`, `shutdownGracePeriodSeconds`",
+        ),
+        (
+            "shutdownGracePeriodByPodPriority: [{priority: 0, shutdownGracePeriodSeconds: -1}]",
+            "/etc/nodelet/config.yaml: shutdownGracePeriodByPodPriority[0].shutdownGracePeriodSeconds: -1 must be >= 0",
+        ),
+        (
+            "shutdownGracePeriodByPodPriority: [7]",
+            "/etc/nodelet/config.yaml: shutdownGracePeriodByPodPriority[0]: must be a mapping, got a number",
+        ),
+    ] {
+        assert_eq!(err(&format!("{HEAD}{text}\n")), want);
+    }
 }

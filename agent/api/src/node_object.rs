@@ -24,6 +24,7 @@ pub struct NodeFacts {
     pub labels: BTreeMap<String, String>,
     /// The pressure conditions (MemoryPressure, DiskPressure, PIDPressure) as the node's
     /// eviction manager set them; a type missing here is reported False since the start.
+    /// A `Ready` condition here replaces the default True one (a node shutting down).
     pub conditions: Vec<NodeCondition>,
 }
 
@@ -226,13 +227,22 @@ pub fn node(f: &NodeFacts, m: &Machine) -> Node {
                         .unwrap_or_else(|| condition(t, "False", reason, message, &started))
                 })
                 .collect();
-                cs.push(condition(
-                    "Ready",
-                    "True",
-                    "KubeletReady",
-                    "kubelet is posting ready status",
-                    &started,
-                ));
+                // Ready unless the agent says otherwise (a node shutting down).
+                cs.push(
+                    f.conditions
+                        .iter()
+                        .find(|c| c.type_ == "Ready")
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            condition(
+                                "Ready",
+                                "True",
+                                "KubeletReady",
+                                "kubelet is posting ready status",
+                                &started,
+                            )
+                        }),
+                );
                 cs
             }),
             node_info: Some(NodeSystemInfo {
@@ -321,7 +331,25 @@ mod tests {
         assert_eq!(n["status"]["capacity"]["memory"], "4000000Ki");
         assert_eq!(n["status"]["capacity"]["pods"], "110");
         assert_eq!(n["status"]["conditions"][3]["type"], "Ready");
+        assert_eq!(n["status"]["conditions"][3]["status"], "True");
         assert_eq!(n["metadata"]["labels"]["kubernetes.io/hostname"], "node1");
+        // The agent's Ready condition (a node shutting down) replaces the default one.
+        let f = NodeFacts {
+            conditions: vec![NodeCondition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                reason: Some("KubeletNotReady".into()),
+                message: Some("node is shutting down".into()),
+                ..Default::default()
+            }],
+            ..f
+        };
+        let n = serde_json::to_value(node(&f, &m)).unwrap();
+        let cs = n["status"]["conditions"].as_array().unwrap();
+        assert_eq!(cs.len(), 4);
+        assert_eq!(cs[3]["type"], "Ready");
+        assert_eq!(cs[3]["status"], "False");
+        assert_eq!(cs[3]["message"], "node is shutting down");
     }
 
     #[test]

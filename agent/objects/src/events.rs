@@ -139,6 +139,8 @@ pub enum EventReason {
     Evicted,
     /// Secrets named by `imagePullSecrets` are not on the node: the pull goes on without them.
     FailedToRetrieveImagePullSecret,
+    /// Admission: the node is shutting down (graceful node shutdown).
+    NodeShutdown,
 }
 
 impl EventReason {
@@ -173,6 +175,7 @@ impl EventReason {
             EventReason::InvalidEnvironmentVariableNames => "InvalidEnvironmentVariableNames",
             EventReason::Evicted => "Evicted",
             EventReason::FailedToRetrieveImagePullSecret => "FailedToRetrieveImagePullSecret",
+            EventReason::NodeShutdown => "NodeShutdown",
         }
     }
 
@@ -207,7 +210,8 @@ impl EventReason {
             | EventReason::HostPortNotSupported
             | EventReason::InvalidEnvironmentVariableNames
             | EventReason::Evicted
-            | EventReason::FailedToRetrieveImagePullSecret => EventType::Warning,
+            | EventReason::FailedToRetrieveImagePullSecret
+            | EventReason::NodeShutdown => EventType::Warning,
         }
     }
 }
@@ -229,6 +233,8 @@ pub enum NodeEventReason {
     NodeReady,
     /// The eviction manager saw a threshold met and reclaims a resource.
     EvictionThresholdMet,
+    /// The node shutdown manager saw a shutdown (or its cancellation) announced.
+    NodeShutdown,
 }
 
 impl NodeEventReason {
@@ -245,6 +251,7 @@ impl NodeEventReason {
             NodeEventReason::NodeHasInsufficientPid => "NodeHasInsufficientPID",
             NodeEventReason::NodeReady => "NodeReady",
             NodeEventReason::EvictionThresholdMet => "EvictionThresholdMet",
+            NodeEventReason::NodeShutdown => "NodeShutdown",
         }
     }
 
@@ -264,6 +271,7 @@ impl NodeEventReason {
             NodeEventReason::Starting
                 | NodeEventReason::NodeAllocatableEnforced
                 | NodeEventReason::EvictionThresholdMet
+                | NodeEventReason::NodeShutdown
         )
     }
 }

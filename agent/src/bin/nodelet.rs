@@ -178,6 +178,13 @@ fn main() -> anyhow::Result<()> {
                 let _ = stopped.wait_for(|s| *s).await;
             }));
         }
+        // The node shutdown manager (graceful node shutdown over systemd-logind).
+        node.set_node_shutdown(manager.node_shutdown());
+        tokio::spawn(nodelet::shutdown::logind::run(
+            cfg.shutdown_groups.clone(),
+            manager.node_shutdown(),
+            manager.stopper(),
+        ));
         let seeds = manager.recover().await;
         // The controllers' pods and objects are files in their own directory, read by a
         // second source; the manager runs the pods of both.

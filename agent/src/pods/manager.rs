@@ -44,6 +44,57 @@ async fn cni_gc_loop(ctx: Arc<Ctx>, period: Duration) {
     }
 }
 
+/// A pod the node's shutdown may stop: its uid, the pod with its current status, its task.
+pub struct ActivePod {
+    pub uid: String,
+    pub pod: k8s_openapi::api::core::v1::Pod,
+    cmd: watch::Sender<Command>,
+}
+
+impl ActivePod {
+    /// Tells the pod's task to stop it for the node's shutdown with `grace`.
+    pub fn shut_down(&self, grace: Duration) {
+        let _ = self.cmd.send(Command::Shutdown(grace));
+    }
+}
+
+/// What the node shutdown manager (`shutdown::logind`) holds of the pod manager: the running
+/// pods on request, and the view to follow their phases.
+#[derive(Clone)]
+pub struct Stopper {
+    requests: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Vec<ActivePod>>>,
+    pub view: PodsView,
+}
+
+impl Stopper {
+    /// The pods the manager runs now (not stopping), each with its current status; empty
+    /// once the manager ended.
+    pub async fn pods(&self) -> Vec<ActivePod> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.requests.send(tx).await.is_err() {
+            return vec![];
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// The next request of the node shutdown manager; never resolves without a receiver.
+async fn next_request<T>(rx: &mut Option<tokio::sync::mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Was this pod stopped for the node's shutdown (phase Failed, reason `Terminated`)?
+fn stopped_for_shutdown(st: &PodState) -> bool {
+    st.released
+        && st
+            .failed
+            .as_ref()
+            .is_some_and(|f| f.0 == crate::shutdown::REASON)
+}
+
 struct Running {
     full_name: String,
     /// What the pod counts against the node (admission).
@@ -68,6 +119,11 @@ pub struct Manager {
     apparmor_enabled: bool,
     /// The eviction manager (node pressure, local storage limits, image GC).
     housekeeping: super::housekeeping::Housekeeping,
+    /// The node is shutting down: new pods are refused (`NodeShutdown`).
+    node_shutdown: crate::shutdown::NodeShutdown,
+    /// The node shutdown manager's requests for the running pods.
+    stopper: Stopper,
+    requests: Option<tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<Vec<ActivePod>>>>,
 }
 
 impl Manager {
@@ -141,7 +197,15 @@ impl Manager {
             opts,
             cfg,
         };
+        let (req_tx, req_rx) = tokio::sync::mpsc::channel(4);
+        let stopper = Stopper {
+            requests: req_tx,
+            view: ctx.view.clone(),
+        };
         Ok(Manager {
+            node_shutdown: Default::default(),
+            stopper,
+            requests: Some(req_rx),
             ctx: Arc::new(ctx),
             pods: HashMap::new(),
             adoptable: HashMap::new(),
@@ -156,6 +220,31 @@ impl Manager {
     /// The pods and their statuses/events, for the API.
     pub fn view(&self) -> PodsView {
         self.ctx.view.clone()
+    }
+
+    /// The flag the node shutdown manager raises; while it is up new pods are refused.
+    pub fn node_shutdown(&self) -> crate::shutdown::NodeShutdown {
+        self.node_shutdown.clone()
+    }
+
+    /// The handle through which the node shutdown manager stops the running pods.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// The running pods, not stopping, with their current statuses (for the node shutdown).
+    fn active_pods(&self) -> Vec<ActivePod> {
+        self.pods
+            .iter()
+            .filter(|(_, r)| !r.stopping)
+            .filter_map(|(uid, r)| {
+                Some(ActivePod {
+                    uid: uid.clone(),
+                    pod: self.ctx.view.get(uid)?.pod,
+                    cmd: r.cmd.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Rebuilds from disk: pods whose state file reads and whose shim answers (or whose
@@ -180,6 +269,12 @@ impl Manager {
                 Ok(st) if terminating => {
                     tracing::info!(pod = %st.pod.full_name(), uid = %uid,
                         "finishing the teardown a previous agent started");
+                    garbage.push((uid, Some(st)));
+                }
+                Ok(st) if stopped_for_shutdown(&st) => {
+                    // As a kubelet after the reboot: the pod runs again from its manifest.
+                    tracing::info!(pod = %st.pod.full_name(), uid = %uid,
+                        "stopped for the node's shutdown: starting it again");
                     garbage.push((uid, Some(st)));
                 }
                 Ok(st) if st.released || shim::alive(&st.shim_socket()).await => {
@@ -273,6 +368,7 @@ impl Manager {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        let mut requests = self.requests.take();
         // CNI GC now (after adoption: every adopted pod's attachment is cached) and
         // periodically.
         let gc = tokio::spawn(cni_gc_loop(self.ctx.clone(), CNI_GC_PERIOD));
@@ -296,6 +392,9 @@ impl Manager {
                 _ = &mut shutdown => break,
                 _ = tick => {}
                 _ = housekeeping.tick() => self.housekeeping().await,
+                Some(reply) = next_request(&mut requests) => {
+                    let _ = reply.send(self.active_pods());
+                }
             }
         }
         gc.abort();
@@ -387,7 +486,15 @@ impl Manager {
                     }
                 }
                 let conditions = self.housekeeping.conditions();
+                let shutting_down = self.node_shutdown.is_shutting_down();
                 let admitted = admission::admit(&sp.pod, &self.node, used).and_then(|u| {
+                    if shutting_down {
+                        // The node shutdown manager's admission handler.
+                        return Err(admission::Rejection {
+                            reason: admission::Reason::NodeShutdown,
+                            message: crate::shutdown::NOT_ADMITTED_MESSAGE.into(),
+                        });
+                    }
                     let qos = crate::podspec::resources::qos_class(&sp.pod)
                         .unwrap_or(crate::podspec::QosClass::BestEffort);
                     crate::eviction::rules::admit(&sp.pod, qos, &conditions)

@@ -230,16 +230,18 @@ pub fn refresh_volumes(
 }
 
 /// Stops the pod's containers: each one's stop signal (SIGTERM unless set otherwise), up to `grace` for all to exit, then SIGKILL;
-/// then deletes them and the sandbox.
+/// then deletes them and the sandbox. Returns the shim's last list before the deletion
+/// (the containers' exits), empty if the shim did not answer.
 pub async fn stop_containers(
     sock: &Path,
     sandbox_id: &str,
     grace: Duration,
     pre_stop: Option<(&Path, &PodState)>,
-) {
+) -> Vec<nodelet_shim_protocol::protocol::ContainerInfo> {
     let Ok(list) = shim::list(sock).await else {
-        return;
+        return Vec::new();
     };
+    let mut last = list.clone();
     let apps: Vec<_> = list.iter().filter(|c| c.id != sandbox_id).collect();
     let mut grace = grace;
     if let Some((root, st)) = pre_stop {
@@ -277,6 +279,7 @@ pub async fn stop_containers(
         let Ok(now) = shim::list(sock).await else {
             break;
         };
+        last.clone_from(&now);
         let running: Vec<_> = now
             .iter()
             .filter(|c| c.id != sandbox_id && c.exit.is_none() && c.status != "stopped")
@@ -331,6 +334,7 @@ pub async fn stop_containers(
         },
     )
     .await;
+    last
 }
 
 pub(super) fn is_shim(pid: i32, dir: &Path) -> bool {

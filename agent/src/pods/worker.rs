@@ -32,6 +32,7 @@ use crate::podspec::{
     self, ContainerRef, PodContext, PodFiles, PodVolumes, SandboxNamespaces, SpecErrorKind,
 };
 use crate::sandbox::{NamespaceOptions, dns, paths};
+use crate::shutdown;
 use nodelet_objects::events::EventReason;
 use nodelet_objects::status::{self, PodRuntime};
 
@@ -56,6 +57,9 @@ pub enum Command {
     /// The pod was deleted through the API and finalizers keep its manifest: stop its
     /// containers (the deletion's grace period) and keep it, terminal, until `Stop`.
     Terminate,
+    /// The node shuts down (`shutdown::logind`): stop the containers with this grace period,
+    /// phase Failed, reason `Terminated`; then, as any terminal pod, release the sandbox.
+    Shutdown(Duration),
 }
 
 struct Worker {
@@ -178,6 +182,7 @@ pub async fn run(
             Command::Run => {}
             Command::Evict => Box::pin(w.evict()).await,
             Command::Terminate => Box::pin(w.terminate()).await,
+            Command::Shutdown(grace) => Box::pin(w.shut_down(grace)).await,
         }
         // Boxed: the sync's state (pulls, starts, teardowns) exists only while it runs, and
         // each idle pod task stays small.
@@ -404,6 +409,54 @@ impl Worker {
         if let Err(e) = self.st.save(&root) {
             tracing::warn!(pod = %self.uid(), "{e}");
         }
+        self.publish();
+    }
+
+    /// Stops the pod for the node's shutdown (once), as the kubelet's shutdown manager kills
+    /// it: `Killing` events, preStop hooks and the stop signal with `grace` (the group's, or
+    /// the pod's own when shorter), then phase Failed, reason `Terminated` and the kubelet's
+    /// message (and a DisruptionTarget condition, `publish`), kept in the pod's state. A pod
+    /// failed so is not adopted by the next agent: it starts again from its manifest, as a
+    /// kubelet runs a static pod again after the reboot (`Manager::recover`).
+    async fn shut_down(&mut self, grace: Duration) {
+        if self
+            .st
+            .failed
+            .as_ref()
+            .is_some_and(|f| f.0 == shutdown::REASON)
+        {
+            return;
+        }
+        tracing::info!(pod = %self.st.pod.full_name(), "shutdown manager killing pod with gracePeriod {}s", grace.as_secs());
+        for s in self.st.slots() {
+            if s.id.is_some() && s.ended.is_none() {
+                self.event(
+                    EventReason::Killing,
+                    format!("Stopping container {}", s.name),
+                );
+            }
+        }
+        let sock = self.st.shim_socket();
+        let root = self.ctx.cfg.root_dir.clone();
+        if self.st.sandbox_ready {
+            // The exits as the shim saw them before it deleted the containers.
+            let infos =
+                setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st)))
+                    .await;
+            let by_id: HashMap<String, ContainerInfo> =
+                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
+            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+                if !by_id.is_empty() {
+                    observe(slot, &by_id);
+                }
+            }
+        }
+        self.st.failed = Some((shutdown::REASON.into(), shutdown::MESSAGE.into()));
+        self.probes.clear();
+        if let Err(e) = self.st.save(&root) {
+            tracing::warn!(pod = %self.uid(), "{e}");
+        }
+        tracing::info!(pod = %self.st.pod.full_name(), "shutdown manager finished killing pod");
         self.publish();
     }
 
@@ -1136,10 +1189,10 @@ impl Worker {
             status.phase = Some(if succeeded { "Succeeded" } else { "Failed" }.into());
         }
         if let Some((reason, message)) = &self.st.failed
-            && reason == "Evicted"
+            && (reason == "Evicted" || reason == shutdown::REASON)
         {
-            // The kubelet's DisruptionTarget condition on a pod it evicted; its transition
-            // time is the first publication's.
+            // The kubelet's DisruptionTarget condition on a pod it evicted or stopped for
+            // the node's shutdown; its transition time is the first publication's.
             use k8s_openapi::api::core::v1::PodCondition;
             let since = self
                 .prev

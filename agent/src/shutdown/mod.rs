@@ -3,10 +3,12 @@
 //! explicit `shutdownGracePeriodByPodPriority` list), which pod goes into which group and with
 //! which grace period, the order the groups are stopped in, whether logind's
 //! `InhibitDelayMaxSec` must be raised (and the drop-in that raises it), and the kubelet's
-//! reasons and messages. No I/O: the logind inhibitor lock and the pod kills are the caller's.
-//!
-//! Not wired yet: the agent does not take the inhibitor lock nor watch `PrepareForShutdown`;
-//! stopping pods with phase Failed / reason `Terminated` needs the pod workers (`pods`).
+//! reasons and messages, which pods a shutdown stops and when a step is done; and
+//! [`NodeShutdown`], the one flag "the node is shutting down" that admission and the Node's
+//! Ready condition read. No I/O: [`logind`] is the shell (the inhibitor lock over D-Bus,
+//! `PrepareForShutdown`, the steps through the pod manager's `pods::manager::Stopper`).
+
+pub mod logind;
 
 use std::time::Duration;
 
@@ -29,6 +31,40 @@ pub const NOT_READY_MESSAGE: &str = "node is shutting down";
 /// The logind drop-in that raises `InhibitDelayMaxSec` (the kubelet's is 99-kubelet.conf).
 pub const LOGIND_DROP_IN: &str = "/etc/systemd/logind.conf.d/99-nodelet.conf";
 
+/// Whether the node is shutting down now: set by [`logind`] on `PrepareForShutdown(true)`,
+/// cleared on `PrepareForShutdown(false)`; read by the pod manager's admission and the Node's
+/// Ready condition. Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct NodeShutdown(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl NodeShutdown {
+    pub fn set(&self, on: bool) {
+        self.0.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The kubelet's `ShutdownStatus` as the Ready condition shows it: False,
+    /// `KubeletNotReady`, "node is shutting down"; `None` while not shutting down.
+    pub fn ready_condition(
+        &self,
+        now: jiff::Timestamp,
+    ) -> Option<k8s_openapi::api::core::v1::NodeCondition> {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        self.is_shutting_down()
+            .then(|| k8s_openapi::api::core::v1::NodeCondition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                reason: Some("KubeletNotReady".into()),
+                message: Some(NOT_READY_MESSAGE.into()),
+                last_heartbeat_time: Some(Time(now)),
+                last_transition_time: Some(Time(now)),
+            })
+    }
+}
+
 /// One priority group: pods of priority ≥ `priority` (up to the next group's) get at most
 /// `grace` to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +73,7 @@ pub struct Group {
     pub grace: Duration,
 }
 
-/// A bad shutdown configuration, naming the key.
+/// A bad shutdown configuration, naming the key ([`ConfigError::key`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error(
@@ -52,6 +88,70 @@ pub enum ConfigError {
     Both,
     #[error("shutdownGracePeriodByPodPriority: priority {0} is listed twice")]
     DuplicatePriority(i32),
+}
+
+impl ConfigError {
+    /// The configuration key at fault.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ConfigError::CriticalExceedsTotal { .. } => "shutdownGracePeriodCriticalPods",
+            ConfigError::NotWholeSeconds { key, .. } => key,
+            ConfigError::Both | ConfigError::DuplicatePriority(_) => {
+                "shutdownGracePeriodByPodPriority"
+            }
+        }
+    }
+}
+
+/// `shutdownGracePeriodByPodPriority` in the flag's form, `PRIORITY=SECONDS,...` (the file's
+/// list of `{priority, shutdownGracePeriodSeconds}` is turned into it).
+pub fn parse_by_priority(v: &str) -> Result<Vec<Group>, String> {
+    let mut out = vec![];
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (p, s) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?}: expected PRIORITY=SECONDS"))?;
+        let priority = p
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| format!("{item:?}: priority must be a whole number"))?;
+        let secs = s
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{item:?}: shutdownGracePeriodSeconds must be >= 0"))?;
+        out.push(Group {
+            priority,
+            grace: Duration::from_secs(secs),
+        });
+    }
+    Ok(out)
+}
+
+/// How long logind must hold the shutdown: the sum of the groups' grace periods (the
+/// kubelet's `periodRequested`).
+pub fn period_requested(groups: &[Group]) -> Duration {
+    groups.iter().map(|g| g.grace).sum()
+}
+
+/// The pods a shutdown stops: those not finished yet (the kubelet's active pods; phase
+/// Succeeded or Failed are done), as [`PodRef`]s keyed by uid.
+pub fn active(pods: &[(String, Pod)]) -> Vec<PodRef> {
+    pods.iter()
+        .filter(|(_, p)| !is_finished(p))
+        .map(|(uid, p)| PodRef::of(uid.clone(), p))
+        .collect()
+}
+
+fn is_finished(p: &Pod) -> bool {
+    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+    matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+/// Whether a step is done: each of its pods is finished or gone (`find` looks one up by uid).
+pub fn step_done(step: &Step, find: impl Fn(&str) -> Option<Pod>) -> bool {
+    step.pods
+        .iter()
+        .all(|(uid, _)| find(uid).is_none_or(|p| is_finished(&p)))
 }
 
 fn whole(key: &'static str, value: Duration) -> Result<(), ConfigError> {

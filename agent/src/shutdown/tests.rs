@@ -154,3 +154,104 @@ fn logind_delay_raised_only_when_short() {
         )
     );
 }
+
+fn with_phase(phase: Option<&str>, priority: i32) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "p"},
+        "spec": {"priority": priority, "containers": []},
+        "status": {"phase": phase},
+    }))
+    .expect("pod")
+}
+
+#[test]
+fn a_shutdown_stops_the_pods_not_finished_and_waits_for_each_step() {
+    let pods = vec![
+        ("run".to_string(), with_phase(Some("Running"), 0)),
+        ("pending".to_string(), with_phase(Some("Pending"), 0)),
+        ("done".to_string(), with_phase(Some("Succeeded"), 0)),
+        ("failed".to_string(), with_phase(Some("Failed"), 0)),
+        (
+            "crit".to_string(),
+            with_phase(Some("Running"), 2_000_001_000),
+        ),
+    ];
+    let refs = active(&pods);
+    let keys: Vec<&str> = refs.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["run", "pending", "crit"]);
+    let steps = plan(&groups(S(20), S(10), &[]).expect("valid"), &refs);
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].pods.len(), 2);
+    // A step is done once each of its pods finished or went away.
+    let phases = |run: &'static str, pending: Option<&'static str>| {
+        move |uid: &str| match uid {
+            "run" => Some(with_phase(Some(run), 0)),
+            "pending" => pending.map(|p| with_phase(Some(p), 0)),
+            _ => None,
+        }
+    };
+    assert!(!step_done(&steps[0], phases("Running", Some("Failed"))));
+    assert!(!step_done(&steps[0], phases("Failed", Some("Pending"))));
+    assert!(step_done(&steps[0], phases("Failed", Some("Failed"))));
+    assert!(step_done(&steps[0], phases("Succeeded", None)));
+}
+
+#[test]
+fn by_priority_flag_form_and_the_period_logind_must_hold() {
+    let g = |p, s| Group {
+        priority: p,
+        grace: S(s),
+    };
+    assert_eq!(
+        parse_by_priority("0=10, 100000=20,"),
+        Ok(vec![g(0, 10), g(100000, 20)])
+    );
+    assert_eq!(parse_by_priority(""), Ok(vec![]));
+    assert_eq!(
+        parse_by_priority("0:10"),
+        Err("\"0:10\": expected PRIORITY=SECONDS".into())
+    );
+    assert_eq!(
+        parse_by_priority("0=-1"),
+        Err("\"0=-1\": shutdownGracePeriodSeconds must be >= 0".into())
+    );
+    assert_eq!(
+        period_requested(&groups(S(30), S(10), &[]).expect("valid")),
+        S(30)
+    );
+    assert_eq!(period_requested(&[g(0, 10), g(5, 20), g(9, 5)]), S(35));
+    assert_eq!(
+        ConfigError::CriticalExceedsTotal {
+            total: S(1),
+            critical: S(2)
+        }
+        .key(),
+        "shutdownGracePeriodCriticalPods"
+    );
+    assert_eq!(ConfigError::Both.key(), "shutdownGracePeriodByPodPriority");
+}
+
+#[test]
+fn the_flag_makes_ready_false_while_shutting_down() {
+    let f = NodeShutdown::default();
+    let now = jiff::Timestamp::UNIX_EPOCH;
+    assert_eq!(f.ready_condition(now), None);
+    f.clone().set(true);
+    let c = f.ready_condition(now).expect("condition");
+    assert_eq!(
+        (
+            c.type_.as_str(),
+            c.status.as_str(),
+            c.reason.as_deref(),
+            c.message.as_deref()
+        ),
+        (
+            "Ready",
+            "False",
+            Some("KubeletNotReady"),
+            Some("node is shutting down")
+        )
+    );
+    f.set(false);
+    assert!(!f.is_shutting_down());
+}
