@@ -287,8 +287,8 @@ fn job_backoff_limit_and_deadline() {
     // Running Job pods deleted through the API (`kubectl delete pod`): kept terminating by
     // the job-tracking finalizer, their containers stopped; counted as failed and replaced
     // at once (podReplacementPolicy TerminatingOrFailed), or, under a podFailurePolicy
-    // (podReplacementPolicy Failed), replaced once terminal (Failed, exit 137: busybox sh
-    // as PID 1 ignores SIGTERM) and not counted (rule Ignore).
+    // (podReplacementPolicy Failed), replaced once terminal (Failed with the exit its
+    // SIGTERM trap chose, 42, which the rule Ignore matches: not counted).
     std::fs::write(
         node.dir("manifests/deleted.yaml"),
         job("deleted", "  backoffLimit: 3", "sleep 3600", "Never"),
@@ -298,8 +298,8 @@ fn job_backoff_limit_and_deadline() {
         node.dir("manifests/ignored.yaml"),
         job(
             "ignored",
-            "  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onExitCodes: {operator: In, values: [137, 143]}",
-            "sleep 3600",
+            "  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onExitCodes: {operator: In, values: [42]}",
+            "trap 'exit 42' TERM; sleep 3600 & wait",
             "Never",
         ),
     )

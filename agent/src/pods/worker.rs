@@ -341,16 +341,8 @@ impl Worker {
                 );
             }
         }
-        let sock = self.st.shim_socket();
         let root = self.ctx.cfg.root_dir.clone();
-        setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st))).await;
-        if let Ok(infos) = shim::list(&sock).await {
-            let by_id: HashMap<String, ContainerInfo> =
-                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
-            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
-                observe(slot, &by_id);
-            }
-        }
+        self.stop_and_observe(grace).await;
         self.st.failed = Some(("Evicted".into(), message));
         self.probes.clear();
         let ids: Vec<String> = self.st.slots().filter_map(|s| s.id.clone()).collect();
@@ -391,18 +383,9 @@ impl Worker {
                 );
             }
         }
-        let sock = self.st.shim_socket();
         let root = self.ctx.cfg.root_dir.clone();
         if self.st.sandbox_ready {
-            setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st)))
-                .await;
-            if let Ok(infos) = shim::list(&sock).await {
-                let by_id: HashMap<String, ContainerInfo> =
-                    infos.into_iter().map(|c| (c.id.clone(), c)).collect();
-                for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
-                    observe(slot, &by_id);
-                }
-            }
+            self.stop_and_observe(grace).await;
         }
         self.st.deleted = true;
         self.probes.clear();
@@ -436,20 +419,9 @@ impl Worker {
                 );
             }
         }
-        let sock = self.st.shim_socket();
         let root = self.ctx.cfg.root_dir.clone();
         if self.st.sandbox_ready {
-            // The exits as the shim saw them before it deleted the containers.
-            let infos =
-                setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st)))
-                    .await;
-            let by_id: HashMap<String, ContainerInfo> =
-                infos.into_iter().map(|c| (c.id.clone(), c)).collect();
-            for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
-                if !by_id.is_empty() {
-                    observe(slot, &by_id);
-                }
-            }
+            self.stop_and_observe(grace).await;
         }
         self.st.failed = Some((shutdown::REASON.into(), shutdown::MESSAGE.into()));
         self.probes.clear();
@@ -458,6 +430,25 @@ impl Worker {
         }
         tracing::info!(pod = %self.st.pod.full_name(), "shutdown manager finished killing pod");
         self.publish();
+    }
+
+    /// Stops the pod's containers (preStop hooks, stop signals, `grace`, then SIGKILL) and
+    /// records their exits as the shim saw them before it deleted them (a list read after
+    /// the delete would leave them `ContainerStatusUnknown`).
+    async fn stop_and_observe(&mut self, grace: Duration) {
+        let sock = self.st.shim_socket();
+        let root = self.ctx.cfg.root_dir.clone();
+        let infos =
+            setup::stop_containers(&sock, &self.st.sandbox_id, grace, Some((&root, &self.st)))
+                .await;
+        if infos.is_empty() {
+            return;
+        }
+        let by_id: HashMap<String, ContainerInfo> =
+            infos.into_iter().map(|c| (c.id.clone(), c)).collect();
+        for slot in self.st.init.iter_mut().chain(self.st.containers.iter_mut()) {
+            observe(slot, &by_id);
+        }
     }
 
     /// The published phase is Succeeded or Failed.
