@@ -287,14 +287,7 @@ impl Worker {
             .view
             .deletion_grace(self.st.pod.uid())
             .unwrap_or_else(|| grace_period(&self.st));
-        for s in self.st.slots() {
-            if s.id.is_some() && s.ended.is_none() {
-                self.event(
-                    EventReason::Killing,
-                    format!("Stopping container {}", s.name),
-                );
-            }
-        }
+        self.report_killing();
         let uid = self.uid();
         // From here on the pod is going away: an agent killed mid-teardown finishes it at
         // its next start instead of adopting (and restarting) what it had already stopped,
@@ -333,14 +326,7 @@ impl Worker {
         };
         tracing::warn!(pod = %self.st.pod.full_name(), "evicted: {message}");
         self.event(EventReason::Evicted, message.clone());
-        for s in self.st.slots() {
-            if s.id.is_some() && s.ended.is_none() {
-                self.event(
-                    EventReason::Killing,
-                    format!("Stopping container {}", s.name),
-                );
-            }
-        }
+        self.report_killing();
         let root = self.ctx.cfg.root_dir.clone();
         self.stop_and_observe(grace).await;
         self.st.failed = Some(("Evicted".into(), message));
@@ -375,14 +361,7 @@ impl Worker {
             .view
             .deletion_grace(self.st.pod.uid())
             .unwrap_or_else(|| grace_period(&self.st));
-        for s in self.st.slots() {
-            if s.id.is_some() && s.ended.is_none() {
-                self.event(
-                    EventReason::Killing,
-                    format!("Stopping container {}", s.name),
-                );
-            }
-        }
+        self.report_killing();
         let root = self.ctx.cfg.root_dir.clone();
         if self.st.sandbox_ready {
             self.stop_and_observe(grace).await;
@@ -411,14 +390,7 @@ impl Worker {
             return;
         }
         tracing::info!(pod = %self.st.pod.full_name(), "shutdown manager killing pod with gracePeriod {}s", grace.as_secs());
-        for s in self.st.slots() {
-            if s.id.is_some() && s.ended.is_none() {
-                self.event(
-                    EventReason::Killing,
-                    format!("Stopping container {}", s.name),
-                );
-            }
-        }
+        self.report_killing();
         let root = self.ctx.cfg.root_dir.clone();
         if self.st.sandbox_ready {
             self.stop_and_observe(grace).await;
@@ -430,6 +402,19 @@ impl Worker {
         }
         tracing::info!(pod = %self.st.pod.full_name(), "shutdown manager finished killing pod");
         self.publish();
+    }
+
+    /// A `Killing` event for each container that still runs (the kubelet's, before it stops
+    /// them).
+    fn report_killing(&self) {
+        for s in self.st.slots() {
+            if s.id.is_some() && s.ended.is_none() {
+                self.event(
+                    EventReason::Killing,
+                    format!("Stopping container {}", s.name),
+                );
+            }
+        }
     }
 
     /// Stops the pod's containers (preStop hooks, stop signals, `grace`, then SIGKILL) and
