@@ -21,7 +21,6 @@
 //! `harness = false`: the namespaces are entered before any thread exists.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -49,22 +48,6 @@ fn wait_api_pod(env: &NodeEnv, name: &str, secs: u64, cond: impl Fn(&Value) -> b
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn nodectl(env: &NodeEnv, args: &[&str]) -> String {
-    let o = Command::new(node::target_bin("nodectl"))
-        .arg("--socket")
-        .arg(env.node.dir("run/nodelet.sock"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "nodectl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// (type, status, reason, message) of each of the pod's conditions, in order.
@@ -204,7 +187,7 @@ fn findings() {
         "{typo:#}"
     );
     assert_eq!(typo["status"]["phase"], "Running", "{typo:#}");
-    let describe = nodectl(&env, &["describe", "pod", "typo-node1"]);
+    let describe = env.node.nodectl(&["describe", "pod", "typo-node1"]);
     let failed = describe
         .lines()
         .filter(|l| l.contains("Failed") && l.contains("not found in $PATH"))
@@ -230,7 +213,7 @@ fn findings() {
     let term = &container(&never, "app")["state"]["terminated"];
     assert_eq!(term["reason"], "StartError", "{never:#}");
     assert_eq!(container(&never, "app")["restartCount"], 0, "{never:#}");
-    let table = nodectl(&env, &["get", "pods", "typo-never-node1"]);
+    let table = env.node.nodectl(&["get", "pods", "typo-never-node1"]);
     assert!(table.contains("StartError"), "{table}");
 
     // Conditions in the kubelet's order and words.
@@ -300,7 +283,7 @@ fn findings() {
         .to_string();
     // kubectl counts a sidecar among the READY containers (a started, ready one as ready).
     let ready_cell = |name: &str| {
-        let table = nodectl(&env, &["get", "pods", name]);
+        let table = env.node.nodectl(&["get", "pods", name]);
         table
             .lines()
             .nth(1)
@@ -320,7 +303,7 @@ fn findings() {
     wait_api_pod(&env, "private-reg-node1", 30, |p| {
         container(p, "app")["state"]["running"].is_object()
     });
-    let describe = nodectl(&env, &["describe", "pod", "private-reg-node1"]);
+    let describe = env.node.nodectl(&["describe", "pod", "private-reg-node1"]);
     assert!(
         describe.lines().any(|l| l.contains("Warning")
             && l.contains("FailedToRetrieveImagePullSecret")

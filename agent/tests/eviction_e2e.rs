@@ -52,19 +52,6 @@ fn finish(mut cleanup: Cleanup, cg: TestCgroup) {
     drop(cg);
 }
 
-fn wait_until(what: &str, secs: u64, node: &Node, mut cond: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(
-            t.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}; pods: {:#?}\nnodelet log:\n{}",
-            node.pods().iter().map(|p| &p["status"]).collect::<Vec<_>>(),
-            node.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// A pod manifest; `api`: made as the API makes pods (evictable), else a static pod.
 fn pod(name: &str, api: bool, script: &str, resources: &str, volumes: &str) -> String {
     let annotations = if api {
@@ -299,6 +286,30 @@ fn mem_total() -> i64 {
     kib * 1024
 }
 
+/// The BestEffort pod `besteffort`, which fills 200 MiB of its memory-backed emptyDir once
+/// told to ([`fill_memory`]).
+fn write_memory_filler(node: &Node) {
+    let mem = "  volumes:\n  - name: mem\n    emptyDir:\n      medium: Memory\n";
+    let mount = "    volumeMounts:\n    - name: mem\n      mountPath: /mem\n";
+    write_manifest(
+        node,
+        "besteffort",
+        &pod(
+            "besteffort",
+            true,
+            "until [ -e /mem/go ]; do sleep 0.2; done; dd if=/dev/zero of=/mem/fill bs=1M count=200 2>/dev/null; exec sleep 3600",
+            mount,
+            mem,
+        ),
+    );
+}
+
+/// Tells the running `besteffort` pod to fill its memory.
+fn fill_memory(node: &Node) {
+    let be = phase_of(node, "besteffort").unwrap();
+    std::fs::write(empty_dir(node, &uid(&be), "mem").join("go"), "").unwrap();
+}
+
 fn memory_pressure_evicts_besteffort_first() {
     let (node, mut cleanup, cg, _t, _tmp) = env("ev1", "10.244.72.0/24");
     import(&node, IMAGE, common::busybox_archive(IMAGE));
@@ -311,19 +322,7 @@ fn memory_pressure_evicts_besteffort_first() {
         &pod("guaranteed", true, "exec sleep 3600", guaranteed, ""),
     );
     // A memory-backed emptyDir counts in the pod's memory.
-    let mem = "  volumes:\n  - name: mem\n    emptyDir:\n      medium: Memory\n";
-    let mount = "    volumeMounts:\n    - name: mem\n      mountPath: /mem\n";
-    write_manifest(
-        &node,
-        "besteffort",
-        &pod(
-            "besteffort",
-            true,
-            "until [ -e /mem/go ]; do sleep 0.2; done; dd if=/dev/zero of=/mem/fill bs=1M count=200 2>/dev/null; exec sleep 3600",
-            mount,
-            mem,
-        ),
-    );
+    write_memory_filler(&node);
     cleanup.agent = Some(node.start_with(
         "1",
         &[
@@ -337,7 +336,7 @@ fn memory_pressure_evicts_besteffort_first() {
             admin.to_str().unwrap(),
         ],
     ));
-    wait_until("both running", 60, &node, || {
+    node.wait_until("both running", 60, || {
         running(&node, "guaranteed") && running(&node, "besteffort")
     });
     // Pid reservation: the pods' cgroup (here the agent's, the test's own) holds the node's
@@ -353,8 +352,7 @@ fn memory_pressure_evicts_besteffort_first() {
     assert_eq!(max, [format!("{}\n", pids - 1000)]);
     let n = node_object(&node);
     assert_eq!(condition(&n, "MemoryPressure")["status"], "False", "{n:#}");
-    let be = phase_of(&node, "besteffort").unwrap();
-    std::fs::write(empty_dir(&node, &uid(&be), "mem").join("go"), "").unwrap();
+    fill_memory(&node);
 
     let p = evicted(&node, "besteffort", 60);
     let msg = p["status"]["message"].as_str().unwrap().to_string();
@@ -420,7 +418,7 @@ fn memory_pressure_evicts_besteffort_first() {
     );
     // Refused pods have no pod directory: the API shows them.
     let mut p = Value::Null;
-    wait_until("late-be refused", 30, &node, || {
+    node.wait_until("late-be refused", 30, || {
         p = api_get(&node, "/api/v1/namespaces/default/pods/late-be");
         p["status"]["phase"] == "Failed"
     });
@@ -429,9 +427,7 @@ fn memory_pressure_evicts_besteffort_first() {
         p["status"]["message"],
         "The node had condition: [MemoryPressure]. "
     );
-    wait_until("burstable running", 60, &node, || {
-        running(&node, "late-burstable")
-    });
+    node.wait_until("burstable running", 60, || running(&node, "late-burstable"));
     for f in std::fs::read_dir(node.dir("manifests")).unwrap().flatten() {
         std::fs::remove_file(f.path()).unwrap();
     }
@@ -443,19 +439,7 @@ fn soft_threshold_waits_its_grace_period() {
     let (node, mut cleanup, cg, _t, _tmp) = env("ev3", "10.244.74.0/24");
     import(&node, IMAGE, common::busybox_archive(IMAGE));
     let reserved = format!("memory={}", mem_total() - (400 << 20));
-    let mem = "  volumes:\n  - name: mem\n    emptyDir:\n      medium: Memory\n";
-    let mount = "    volumeMounts:\n    - name: mem\n      mountPath: /mem\n";
-    write_manifest(
-        &node,
-        "besteffort",
-        &pod(
-            "besteffort",
-            true,
-            "until [ -e /mem/go ]; do sleep 0.2; done; dd if=/dev/zero of=/mem/fill bs=1M count=200 2>/dev/null; exec sleep 3600",
-            mount,
-            mem,
-        ),
-    );
+    write_memory_filler(&node);
     cleanup.agent = Some(node.start_with(
         "1",
         &[
@@ -469,12 +453,11 @@ fn soft_threshold_waits_its_grace_period() {
             "2",
         ],
     ));
-    wait_until("running", 60, &node, || running(&node, "besteffort"));
-    let be = phase_of(&node, "besteffort").unwrap();
-    std::fs::write(empty_dir(&node, &uid(&be), "mem").join("go"), "").unwrap();
+    node.wait_until("running", 60, || running(&node, "besteffort"));
+    fill_memory(&node);
     let t0 = Instant::now();
     // The condition comes at once; the eviction only after the grace period.
-    wait_until("MemoryPressure", 30, &node, || {
+    node.wait_until("MemoryPressure", 30, || {
         condition(&node_object(&node), "MemoryPressure")["status"] == "True"
     });
     assert!(
@@ -553,17 +536,15 @@ fn disk_pressure_collects_images_then_evicts() {
             "5s",
         ],
     ));
-    wait_until("both running", 60, &node, || {
+    node.wait_until("both running", 60, || {
         running(&node, "static-sleeper") && running(&node, "disk-hog")
     });
     let hog = phase_of(&node, "disk-hog").unwrap();
     let dir = empty_dir(&node, &uid(&hog), "data");
     // 40 MB: below the threshold until the unused image (48 MiB: blob and layer) goes.
     std::fs::write(dir.join("go"), "").unwrap();
-    wait_until("the unused image deleted", 40, &node, || {
-        images_left(&node) == 1
-    });
-    wait_until("reclaimed without eviction", 20, &node, || {
+    node.wait_until("the unused image deleted", 40, || images_left(&node) == 1);
+    node.wait_until("reclaimed without eviction", 20, || {
         node.logs()
             .contains("able to reduce ephemeral-storage pressure without evicting pods")
     });

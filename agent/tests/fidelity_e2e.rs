@@ -34,7 +34,7 @@
 //! `harness = false`: the namespaces are entered before any thread exists.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -49,23 +49,6 @@ fn import_busybox(root_dir: &Path, t: &Path) {
     let file = t.join("busybox.tar");
     std::fs::write(&file, common::busybox_archive(IMAGE)).unwrap();
     node::import_archive(root_dir, &file);
-}
-
-/// nodectl's stdout (asserting success) for `args` against `node`.
-fn nodectl(node: &Node, args: &[&str]) -> String {
-    let o = Command::new(node::target_bin("nodectl"))
-        .arg("--socket")
-        .arg(node.dir("run/nodelet.sock"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "nodectl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// The pod `name` as the API shows it (also pods that never got a directory), once `cond`.
@@ -208,7 +191,7 @@ fn admission() {
     wait_api_pod(node, "after-node1", 30, |p| {
         p["status"]["phase"] == "Succeeded"
     });
-    let describe = nodectl(node, &["describe", "pod", "greedy-node1"]);
+    let describe = node.nodectl(&["describe", "pod", "greedy-node1"]);
     assert!(
         describe.contains("OutOfcpu") && describe.contains("Warning"),
         "{describe}"
@@ -403,7 +386,7 @@ spec:
         .map(String::from)
         .collect();
     assert_eq!(groups, ["3000", "4000"], "{pod}");
-    let describe = nodectl(node, &["describe", "pod", "msgs-node1"]);
+    let describe = node.nodectl(&["describe", "pod", "msgs-node1"]);
     // (columns are kubectl's tabwriter's: compare the words of the state's detail line)
     assert!(
         describe.lines().any(|l| l.starts_with("      Message:")
@@ -575,7 +558,7 @@ spec:
         p["metadata"]["name"] == "future-node1"
             && container(p, "app")["state"]["running"].is_object()
     });
-    let describe = nodectl(node, &["describe", "pod", "future-node1"]);
+    let describe = node.nodectl(&["describe", "pod", "future-node1"]);
     assert!(
         describe.contains("UnknownField")
             && describe.contains("spec.containers[0].fromTheFuture")
@@ -647,7 +630,7 @@ spec:
         p["metadata"]["name"] == "plain-node1"
             && container(p, "httpd")["state"]["running"].is_object()
     });
-    let describe = nodectl(node, &["describe", "pod", "plain-node1"]);
+    let describe = node.nodectl(&["describe", "pod", "plain-node1"]);
     assert!(
         describe.contains("HostPortNotSupported")
             && describe.contains("host ports 8080/TCP are not mapped"),
@@ -686,7 +669,7 @@ spec:
         .unwrap_or_default()
         .to_string();
     assert_eq!(body.trim(), "hello-hostport");
-    let describe = nodectl(node, &["describe", "pod", "web-node1"]);
+    let describe = node.nodectl(&["describe", "pod", "web-node1"]);
     assert!(!describe.contains("HostPortNotSupported"), "{describe}");
     finish(env, &["web"]);
 }
@@ -831,7 +814,7 @@ spec:
         String::from_utf8_lossy(&o.stderr),
         "Defaulted container \"first\" out of: first, second\n"
     );
-    let describe = nodectl(node, &["describe", "pod", "multi-node1"]);
+    let describe = node.nodectl(&["describe", "pod", "multi-node1"]);
     let reasons: Vec<&str> = describe
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))

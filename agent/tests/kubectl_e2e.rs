@@ -1096,18 +1096,6 @@ fn read_manifest(node: &Node, name: &str) -> String {
         .unwrap_or_else(|e| panic!("manifests/{name}: {e}; files: {:?}", manifest_names(node)))
 }
 
-/// stdout of a nodectl command that must succeed, on the node's socket.
-fn nodectl_ok(node: &Node, args: &[&str]) -> String {
-    let o = Command::new(node::target_bin("nodectl"))
-        .arg("--socket")
-        .arg(node.dir("run/nodelet.sock"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "nodectl {args:?}: {o:?}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// `nodectl <args>` that must fail: its stderr.
 fn nodectl_fails(node: &Node, args: &[&str]) -> String {
     let o = Command::new(node::target_bin("nodectl"))
@@ -1127,7 +1115,7 @@ fn nodectl_fails(node: &Node, args: &[&str]) -> String {
 /// `nodectl <args>` and `kubectl <args>` print the same (both succeed).
 fn same_output(k: &Kubectl, node: &Node, args: &[&str]) -> String {
     let theirs = k.ok(args);
-    let ours = nodectl_ok(node, args);
+    let ours = node.nodectl(args);
     assert_eq!(ours, theirs, "{args:?}");
     ours
 }
@@ -1158,7 +1146,7 @@ fn same_describe(k: &Kubectl, node: &Node, kind: &str, name: &str) {
     let mut tries = 0;
     loop {
         let theirs = canonical(k.ok(&["describe", kind, name]));
-        let ours = canonical(nodectl_ok(node, &["describe", kind, name]));
+        let ours = canonical(node.nodectl(&["describe", kind, name]));
         tries += 1;
         if ours == theirs || tries == 5 {
             assert_eq!(ours, theirs, "describe {kind} {name}");
@@ -1407,7 +1395,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     // nodectl rolls back to the previous revision (2, the restart) as kubectl would: the
     // Deployment's template gets the restart annotation back.
     assert_eq!(
-        nodectl_ok(node, &["rollout", "undo", "deployment/web"]),
+        node.nodectl(&["rollout", "undo", "deployment/web"]),
         "deployment.apps/web rolled back\n"
     );
     let text = read_manifest(node, "default-deployment-web.yaml");
@@ -1442,7 +1430,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     );
     // pause and resume, and kubectl's errors for pausing twice and resuming twice.
     assert_eq!(
-        nodectl_ok(node, &["rollout", "pause", "deployment/web"]),
+        node.nodectl(&["rollout", "pause", "deployment/web"]),
         "deployment.apps/web paused\n"
     );
     assert!(read_manifest(node, "default-deployment-web.yaml").contains("paused: true"));
@@ -1450,7 +1438,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     same_error(k, node, &["rollout", "restart", "deployment/web"]);
     same_error(k, node, &["rollout", "undo", "deployment/web"]);
     assert_eq!(
-        nodectl_ok(node, &["rollout", "resume", "deployment/web"]),
+        node.nodectl(&["rollout", "resume", "deployment/web"]),
         "deployment.apps/web resumed\n"
     );
     assert!(!read_manifest(node, "default-deployment-web.yaml").contains("paused"));
@@ -1643,7 +1631,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     let t = Instant::now();
     loop {
         let args = ["rollout", "status", "ds/agent", "--watch=false"];
-        let (theirs, ours) = (k.ok(&args), nodectl_ok(node, &args));
+        let (theirs, ours) = (k.ok(&args), node.nodectl(&args));
         if theirs == ours {
             assert!(
                 ours.starts_with("Waiting for daemon set \"agent\" rollout to finish: "),
@@ -1655,7 +1643,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     }
     same_error(k, node, &["rollout", "undo", "ds/agent", "--to-revision=7"]);
     assert_eq!(
-        nodectl_ok(node, &["rollout", "undo", "ds/agent", "--to-revision=2"]),
+        node.nodectl(&["rollout", "undo", "ds/agent", "--to-revision=2"]),
         "daemonset.apps/agent rolled back\n"
     );
     assert!(read_manifest(node, "default-daemonset-agent.yaml").contains("restartedAt"));
@@ -1739,7 +1727,7 @@ fn workloads(k: &Kubectl, node: &Node) {
         same_describe(k, node, kind, name);
     }
     for kind in ["deployments", "jobs", "cronjobs", "configmaps", "secrets"] {
-        let ours = nodectl_ok(node, &["get", kind]);
+        let ours = node.nodectl(&["get", kind]);
         let theirs = k.ok(&["get", kind]);
         let strip_age = |t: &str| -> Vec<Vec<String>> {
             rows(t)
@@ -1789,7 +1777,7 @@ fn workloads(k: &Kubectl, node: &Node) {
     );
     // nodectl create job --from=cronjob: the same Job (JSON through the API).
     assert_eq!(
-        nodectl_ok(node, &["create", "job", "manual2", "--from=cronjob/hello"]),
+        node.nodectl(&["create", "job", "manual2", "--from=cronjob/hello"]),
         "job.batch/manual2 created\n"
     );
     let ours = read_manifest(node, "default-job-manual2.yaml");

@@ -57,18 +57,6 @@ fn leases(node: &Node) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(what: &str, secs: u64, node: &Node, mut cond: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(
-            t.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}; nodelet log:\n{}",
-            node.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Makes `cni-bin/<name>` a shell wrapper around nodenet (giving it its own `type`) that runs
 /// `before` first and `after` once nodenet has done its work, before passing its output on;
 /// and the node's network use it.
@@ -130,9 +118,9 @@ fn cni_del_failing_once_is_retried() {
     node.wait_pod("web running with an IP", 60, running_with_ip);
     assert_eq!(leases(&node).len(), 1);
     std::fs::remove_file(node.dir("manifests/web.yaml")).unwrap();
-    wait_until("the failed DEL", 30, &node, || marker.exists());
+    node.wait_until("the failed DEL", 30, || marker.exists());
     // The same agent retries: the lease is freed and then the pod's state goes.
-    wait_until("the lease freed by a retried DEL", 30, &node, || {
+    node.wait_until("the lease freed by a retried DEL", 30, || {
         leases(&node).is_empty()
     });
     node.wait_pod_gone(30);
@@ -159,7 +147,7 @@ fn cni_add_orphaned_by_a_killed_agent_is_deleted() {
     );
     cleanup.agent = Some(node.start("1"));
     std::fs::write(node.dir("manifests/web.yaml"), sleeper("web")).unwrap();
-    wait_until("the ADD to start", 60, &node, || started.exists());
+    node.wait_until("the ADD to start", 60, || started.exists());
     // Killed in the middle of the ADD: the plugin lives on and will lease an address.
     let mut a = cleanup.agent.take().unwrap();
     a.kill().unwrap();
@@ -173,7 +161,7 @@ fn cni_add_orphaned_by_a_killed_agent_is_deleted() {
     );
     cleanup.agent = Some(node.start("2"));
     node.wait_pod_gone(60);
-    wait_until("the orphaned ADD to end", 30, &node, || {
+    node.wait_until("the orphaned ADD to end", 30, || {
         procs_with(&wrapper).is_empty()
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -229,7 +217,7 @@ fn cni_gc_at_start_frees_unknown_leases() {
     cleanup.agent = Some(node.start("1"));
     let pod = node.wait_pod("web running with an IP", 60, running_with_ip);
     let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
-    wait_until("GC to free the unknown lease", 30, &node, || {
+    node.wait_until("GC to free the unknown lease", 30, || {
         leases(&node) == vec![ip.clone()]
     });
     std::fs::remove_file(node.dir("manifests/web.yaml")).unwrap();
@@ -343,9 +331,7 @@ spec:
             .filter_map(|n| n.trim().parse::<u64>().ok())
             .sum::<u64>()
     };
-    wait_until("the bomb to hit its pids limit", 90, &node, || {
-        refused() > 0
-    });
+    node.wait_until("the bomb to hit its pids limit", 90, || refused() > 0);
     // While it keeps forking, the neighbour's exec probe (a noderun exec each second) keeps
     // passing, and a new pod still starts.
     let t0 = Instant::now();
@@ -388,7 +374,7 @@ fn huge_invalid_names_make_bounded_logs_and_memory() {
     let (node, mut cleanup, cg, t, _tmp) = env("sf4", "10.244.25.0/24", false);
     cleanup.agent = Some(node.start("1"));
     let pid = cleanup.agent.as_ref().unwrap().id();
-    wait_until("the API socket", 30, &node, || {
+    node.wait_until("the API socket", 30, || {
         node.dir("run/nodelet.sock").exists()
     });
     std::thread::sleep(Duration::from_secs(1));
@@ -406,7 +392,7 @@ fn huge_invalid_names_make_bounded_logs_and_memory() {
         .unwrap();
         std::fs::rename(&tmp, node.dir(&format!("manifests/big{i}.yaml"))).unwrap();
     }
-    wait_until("every file reported invalid", 60, &node, || {
+    node.wait_until("every file reported invalid", 60, || {
         node.logs().matches("invalid static pod manifest").count() >= files
     });
     // The heap is trimmed every 5 s (memory.rs).
@@ -488,9 +474,7 @@ spec:
         std::thread::sleep(Duration::from_millis(100));
     }
     // ... and restarts once it is over.
-    wait_until("the restart after the back-off", 20, &node, || {
-        starts() >= 3
-    });
+    node.wait_until("the restart after the back-off", 20, || starts() >= 3);
     std::fs::remove_file(node.dir("manifests/crash.yaml")).unwrap();
     node.wait_pod_gone(30);
     finish(cleanup, cg);
@@ -540,7 +524,7 @@ spec:
     let first_start = started(&first, "quick");
     std::fs::remove_file(&file).unwrap();
     // The teardown began: `quick` has ended, `stubborn` waits out its 30 s grace period.
-    wait_until("the teardown to begin", 30, &node, || {
+    node.wait_until("the teardown to begin", 30, || {
         node.logs().contains("Stopping container quick")
     });
     std::thread::sleep(Duration::from_secs(3));

@@ -270,6 +270,41 @@ impl Node {
         serde_json::from_str(body).unwrap_or(Value::Null)
     }
 
+    /// `nodectl <args>` against this node, which must succeed: its stdout.
+    pub fn nodectl(&self, args: &[&str]) -> String {
+        let o = Command::new(target_bin("nodectl"))
+            .arg("--socket")
+            .arg(self.dir("run/nodelet.sock"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "nodectl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Polls `cond` every 100 ms for up to `secs`; on a timeout fails naming `what`, with the
+    /// pods' names and phases and the agent's log.
+    pub fn wait_until(&self, what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+        let t = std::time::Instant::now();
+        while !cond() {
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "timed out waiting for {what}; pods: {:#?}\nnodelet log:\n{}",
+                self.pods()
+                    .iter()
+                    .map(|p| (&p["metadata"]["name"], &p["status"]["phase"]))
+                    .collect::<Vec<_>>(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn logs(&self) -> String {
         let mut s = String::new();
         for tag in ["1", "2", "3"] {
