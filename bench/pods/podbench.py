@@ -651,6 +651,8 @@ def bench_scale(a, archive):
                 mem["_nodelet_anon"] = status_kib(node.pid(), "RssAnon")
                 mem["_nodelet_file"] = status_kib(node.pid(), "RssFile")
                 mem["_nodelet_threads"] = status_kib(node.pid(), "Threads")
+                if a.smaps_out:  # the per-mapping breakdown, for finding where nodelet's memory is
+                    shutil.copyfile(f"/proc/{node.pid()}/smaps", a.smaps_out)
                 shim0 = mem.get("nodelet-shim", [(None, None)])[0][0]
                 if shim0:
                     mem["_shim_anon"] = status_kib(shim0, "RssAnon")
@@ -1119,6 +1121,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--pods", type=int, default=110)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--smaps-out", help="scale/deployments: copy nodelet's /proc/PID/smaps here at the memory measurement")
     ap.add_argument("--settle", type=float, default=10)
     ap.add_argument("--window", type=float, default=5)
     ap.add_argument("--window0", type=float, default=30)
