@@ -550,7 +550,7 @@ fn scale_of<T: Kind>(o: &T) -> Value {
     let v = serde_json::to_value(o).unwrap_or(Value::Null);
     let selector: Option<LabelSelector> = v
         .pointer("/spec/selector")
-        .and_then(|s| serde_json::from_value(s.clone()).ok());
+        .and_then(|s| nodelet_objects::decode::from_value(s.clone()).ok());
     let meta = o.object_meta();
     json!({
         "kind": "Scale",

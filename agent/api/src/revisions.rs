@@ -57,7 +57,7 @@ impl Versioned for Pod {
         serde_json::to_vec(self).ok()
     }
     fn from_json(json: &[u8]) -> Option<Self> {
-        serde_json::from_slice(json).ok()
+        nodelet_objects::decode::from_slice(json).ok()
     }
 }
 

@@ -234,7 +234,7 @@ pub fn daemonset_revision_template(
     if let Some(o) = t.as_object_mut() {
         o.remove("$patch");
     }
-    serde_json::from_value(t).map_err(|e| format!("revision {revision}: {e}"))
+    crate::decode::from_value(t).map_err(|e| format!("revision {revision}: {e}"))
 }
 
 /// What `rollout undo` does.

@@ -283,7 +283,9 @@ impl Manager {
                     // API, the workload controllers) must not see a finished pod as new.
                     if let Ok(b) =
                         std::fs::read(paths::pod_dir(&cfg.root_dir, &uid).join("status.json"))
-                        && let Ok(p) = serde_json::from_slice::<k8s_openapi::api::core::v1::Pod>(&b)
+                        && let Ok(p) = nodelet_objects::decode::from_slice::<
+                            k8s_openapi::api::core::v1::Pod,
+                        >(&b)
                     {
                         self.ctx.view.set_pod(&uid, p);
                     }

@@ -180,7 +180,8 @@ impl PodState {
     pub fn load(root_dir: &Path, uid: &str) -> Result<PodState, Error> {
         let p = path(root_dir, uid);
         let data = std::fs::read(&p).map_err(|e| Error::new(format!("read {}", p.display()), e))?;
-        serde_json::from_slice(&data).map_err(|e| Error::new(format!("parse {}", p.display()), e))
+        nodelet_objects::decode::from_slice(&data)
+            .map_err(|e| Error::new(format!("parse {}", p.display()), e))
     }
 
     pub fn shim_socket(&self) -> PathBuf {

@@ -37,7 +37,7 @@ pub fn set_status(o: &mut Object, status: &serde_json::Value) {
         return;
     }
     fn decode<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<T> {
-        serde_json::from_value(v.clone()).ok()
+        nodelet_objects::decode::from_value(v.clone()).ok()
     }
     match o {
         Object::Job(j) => j.status = decode(status).or(j.status.take()),

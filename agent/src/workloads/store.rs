@@ -102,7 +102,7 @@ impl Store {
     /// status is rebuilt from what the object owns).
     pub fn load(&self, uid: &str) -> Option<Record> {
         let text = std::fs::read(self.status_dir.join(format!("{uid}.json"))).ok()?;
-        match serde_json::from_slice(&text) {
+        match nodelet_objects::decode::from_slice(&text) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(uid, "unreadable workload record, starting afresh: {e}");
