@@ -95,9 +95,12 @@ fn resolve(path: &str) -> Result<noderun_cgroups::Cgroup, Error> {
     Ok(cg)
 }
 
-/// The pod cgroup at `path` as the runtime places it (for reading its stats), if it resolves.
-pub fn resolved(path: &str) -> Option<noderun_cgroups::Cgroup> {
-    resolve(path).ok()
+/// The pod cgroup at `path` as the runtime places it, for reading its memory and pids
+/// usage (only those hierarchies kept: housekeeping holds one per pod), if it resolves.
+pub fn usage_reader(path: &str) -> Option<noderun_cgroups::Cgroup> {
+    let mut cg = resolve(path).ok()?;
+    cg.retain_controllers(&["memory", "pids"]);
+    Some(cg)
 }
 
 /// Creates the pod cgroup (ok if it exists) and applies `resources`.

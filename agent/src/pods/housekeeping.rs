@@ -106,7 +106,7 @@ impl Housekeeping {
                     let cg = cgroups
                         .entry(path.clone())
                         // Resolving reads /proc/self/mountinfo (long with many pods): once.
-                        .or_insert_with(|| super::cgroup::resolved(path));
+                        .or_insert_with(|| super::cgroup::usage_reader(path));
                     let (memory, pids) = cg.as_ref().map_or((None, None), stats::cgroup_usage);
                     let storage = has_storage_limits(pod).then(|| storage(&cfg, uid, pod));
                     Measured {

@@ -196,4 +196,19 @@ mod tests {
             assert!(e.contains("linux.cgroupsPath"), "{e}");
         }
     }
+
+    #[test]
+    fn retain_controllers_keeps_the_hierarchies_named() {
+        let mut c = cg(Some("pod1"), "x").unwrap();
+        c.retain_controllers(&["memory", "pids"]);
+        assert_eq!(
+            dir_of(&c),
+            [PathBuf::from("/sys/fs/cgroup/memory/sup/me/pod1")]
+        );
+        assert_eq!(
+            c.dir_for("memory"),
+            Some(Path::new("/sys/fs/cgroup/memory/sup/me/pod1"))
+        );
+        assert_eq!(c.dir_for("cpuacct"), None);
+    }
 }
