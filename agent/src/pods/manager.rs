@@ -753,10 +753,7 @@ impl Manager {
         let (done_tx, done_rx) = watch::channel(false);
         let full_name = st.pod.full_name();
         let ctx = self.ctx.clone();
-        tokio::spawn(async move {
-            worker::run(ctx, st, cmd_rx, wait_for).await;
-            let _ = done_tx.send(true);
-        });
+        tokio::spawn(worker::task(ctx, st, cmd_rx, wait_for, done_tx));
         Running {
             full_name,
             usage,
