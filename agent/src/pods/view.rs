@@ -204,17 +204,20 @@ impl PodsView {
         self.pods.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores pod `uid` as readers see it: with its manifest's current metadata.
-    pub(crate) fn set_pod(&self, uid: &str, mut pod: Pod) {
+    /// Stores pod `uid` as readers see it: with its manifest's current metadata. Returns
+    /// the stored pod (shared).
+    pub(crate) fn set_pod(&self, uid: &str, mut pod: Pod) -> Arc<Pod> {
         // Lock order: metadata, then pods (as `set_metadata`).
         let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = meta.get(uid) {
             m.apply(&mut pod);
         }
+        let pod = Arc::new(pod);
         self.write()
-            .insert(uid.to_string(), PodView { pod: Arc::new(pod) });
+            .insert(uid.to_string(), PodView { pod: pod.clone() });
         drop(meta);
         self.changed();
+        pod
     }
 
     /// An event about pod `uid` (ignored if the view does not have it).
