@@ -77,6 +77,14 @@ impl NodeView {
 
 impl NodeState for NodeView {
     fn pods(&self) -> Vec<Pod> {
+        self.view
+            .pods()
+            .into_iter()
+            .map(|v| std::sync::Arc::unwrap_or_clone(v.pod))
+            .collect()
+    }
+
+    fn shared_pods(&self) -> Vec<std::sync::Arc<Pod>> {
         self.view.pods().into_iter().map(|v| v.pod).collect()
     }
 

@@ -78,7 +78,7 @@ impl<S: NodeState> Kube<S> {
     /// Every pod with resource version and creation time, sorted by namespace and name; the
     /// list's resource version.
     pub fn pods(&self) -> (u64, Vec<Pod>) {
-        let mut pods = self.node.pods();
+        let mut pods = self.node.shared_pods();
         {
             let mut deleting = self.deleting.lock().unwrap_or_else(|p| p.into_inner());
             if !deleting.is_empty() {
@@ -91,6 +91,7 @@ impl<S: NodeState> Kube<S> {
                     if let Some((at, grace)) =
                         p.metadata.uid.as_deref().and_then(|u| deleting.get(u))
                     {
+                        let p = Arc::make_mut(p);
                         p.metadata.deletion_timestamp =
                             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(*at));
                         p.metadata.deletion_grace_period_seconds = Some(*grace);

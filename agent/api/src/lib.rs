@@ -112,6 +112,12 @@ pub trait NodeState: Send + Sync + 'static {
     /// Every pod on the node with its current status.
     fn pods(&self) -> Vec<Pod>;
 
+    /// [`NodeState::pods`] as shared handles: the API's resource versions keep the pods they
+    /// compare with, so a node that holds its pods behind `Arc` gives them without a copy.
+    fn shared_pods(&self) -> Vec<std::sync::Arc<Pod>> {
+        self.pods().into_iter().map(std::sync::Arc::new).collect()
+    }
+
     /// One pod by namespace and name.
     fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
         self.pods().into_iter().find(|p| {

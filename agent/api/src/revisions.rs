@@ -14,7 +14,7 @@
 //! instance: one counter for all their kinds, a watch of one kind filters.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -95,8 +95,9 @@ impl Change {
 
 #[derive(Debug)]
 struct Entry<T> {
-    /// The object as the node reported it (no resourceVersion), for comparison.
-    raw: T,
+    /// The object as the node reported it (no resourceVersion), for comparison; shared with
+    /// the node's own copy when it gave an `Arc` (pods: the pod manager's view).
+    raw: Arc<T>,
     rv: u64,
     created_rv: u64,
     created: jiff::Timestamp,
@@ -162,7 +163,7 @@ pub struct TooOld {
 }
 
 fn decorate<T: Versioned>(e: &Entry<T>) -> T {
-    decorated(e.raw.clone(), e)
+    decorated(T::clone(&e.raw), e)
 }
 
 /// `p` (equal to `e.raw`) with `e`'s resource version and creation time.
@@ -189,20 +190,22 @@ impl<T: Versioned> Revisions<T> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records the node's pods as they are now; returns them with resource versions and
-    /// creation times, and the list's resource version.
-    pub fn observe(&self, pods: Vec<T>) -> (u64, Vec<T>) {
+    /// Records the node's pods as they are now (owned or shared); returns them with resource
+    /// versions and creation times, and the list's resource version.
+    pub fn observe(&self, pods: Vec<impl Into<Arc<T>>>) -> (u64, Vec<T>) {
         let mut g = self.lock();
         let g = &mut *g;
         let mut out = Vec::with_capacity(pods.len());
         let mut present = std::collections::HashSet::with_capacity(pods.len());
         for p in pods {
+            let p: Arc<T> = p.into();
             let k = p.key();
             match g.pods.get_mut(&k) {
-                Some(e) if e.raw == p => {
-                    // Unchanged: the caller's copy is decorated (no second copy).
+                Some(e) if Arc::ptr_eq(&e.raw, &p) || e.raw == p => {
+                    // Unchanged: the caller's copy is decorated (no second copy when the
+                    // caller's was its own).
                     present.insert(k);
-                    out.push(decorated(p, e));
+                    out.push(decorated(Arc::unwrap_or_clone(p), e));
                     continue;
                 }
                 Some(e) => {
@@ -348,12 +351,28 @@ mod tests {
     }
 
     #[test]
+    fn shared_pods_are_kept_without_a_copy() {
+        let r: Revisions = Revisions::default();
+        let a = Arc::new(pod("a", "Running"));
+        let (v1, _) = r.observe(vec![a.clone()]);
+        assert_eq!(Arc::strong_count(&a), 2, "kept as given");
+        let (v2, pods) = r.observe(vec![a.clone()]);
+        assert_eq!(v2, v1);
+        assert_eq!(pods[0].metadata.resource_version.as_deref(), Some("1"));
+        // An equal copy is unchanged too.
+        assert_eq!(r.observe(vec![pod("a", "Running")]).0, v1);
+        let (v3, _) = r.observe(vec![Arc::new(pod("a", "Succeeded"))]);
+        assert_eq!(v3, v1 + 1);
+        assert_eq!(Arc::strong_count(&a), 1);
+    }
+
+    #[test]
     fn a_watch_from_before_the_kept_removals_is_too_old() {
         let r = Revisions::default();
         for i in 0..=KEEP_DELETED {
             r.observe(vec![pod(&format!("x{i}"), "Running")]);
         }
-        r.observe(vec![]);
+        r.observe(Vec::<Pod>::new());
         assert!(r.changes_since(1, &[]).is_err());
         assert!(r.changes_since(r.current(), &[]).is_ok());
     }

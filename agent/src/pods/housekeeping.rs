@@ -35,8 +35,8 @@ pub const IMAGE_GC_PERIOD: Duration = Duration::from_secs(300);
 /// One running pod the round may measure and evict.
 pub struct Target {
     pub uid: String,
-    /// The pod with its current status.
-    pub pod: Pod,
+    /// The pod with its current status (the view's).
+    pub pod: Arc<Pod>,
     /// Its cgroup (`[cgroupRoot/]pod<uid>`).
     pub cgroup: String,
     pub cmd: watch::Sender<Command>,
@@ -93,7 +93,7 @@ impl Housekeeping {
     pub async fn round(&mut self, ctx: &Arc<Ctx>, targets: Vec<Target>) {
         let cfg = ctx.cfg.clone();
         let alloc = self.allocatable_memory;
-        let pods: Vec<(String, Pod, String)> = targets
+        let pods: Vec<(String, Arc<Pod>, String)> = targets
             .iter()
             .map(|t| (t.uid.clone(), t.pod.clone(), t.cgroup.clone()))
             .collect();
@@ -192,7 +192,7 @@ impl Housekeeping {
             }
             // Rank by disk: the local storage of every pod that may be evicted.
             let cfg = ctx.cfg.clone();
-            let pods: Vec<Option<(String, Pod)>> = targets
+            let pods: Vec<Option<(String, Arc<Pod>)>> = targets
                 .iter()
                 .map(|t| (!rules::is_critical(&t.pod)).then(|| (t.uid.clone(), t.pod.clone())))
                 .collect();

@@ -47,7 +47,7 @@ async fn cni_gc_loop(ctx: Arc<Ctx>, period: Duration) {
 /// A pod the node's shutdown may stop: its uid, the pod with its current status, its task.
 pub struct ActivePod {
     pub uid: String,
-    pub pod: k8s_openapi::api::core::v1::Pod,
+    pub pod: Arc<k8s_openapi::api::core::v1::Pod>,
     cmd: watch::Sender<Command>,
 }
 
@@ -360,7 +360,7 @@ impl Manager {
                 );
             }
         }
-        self.adoptable.values().map(|s| s.pod.clone()).collect()
+        self.adoptable.values().map(|s| (*s.pod).clone()).collect()
     }
 
     /// Runs until `shutdown` resolves, then leaves every pod running (detaches).
@@ -537,7 +537,7 @@ impl Manager {
             let st = match self.adoptable.remove(uid) {
                 Some(mut st) => {
                     tracing::info!(pod = %full_name, "adopting running pod");
-                    st.pod = (**sp).clone();
+                    st.pod = sp.clone();
                     st
                 }
                 None => self.fresh_state(sp),
@@ -566,7 +566,7 @@ impl Manager {
         }
         if let Some(mut st) = self.adoptable.remove(uid) {
             tracing::info!(pod = %sp.full_name(), "adopting a pod deleted through the API");
-            st.pod = (**sp).clone();
+            st.pod = sp.clone();
             let r = self.spawn(st, vec![], Command::Terminate, Usage::default());
             self.pods.insert(uid.to_string(), r);
         }
@@ -702,7 +702,7 @@ impl Manager {
         self.rejected.insert(uid.to_string());
     }
 
-    fn fresh_state(&self, sp: &StaticPod) -> PodState {
+    fn fresh_state(&self, sp: &Arc<StaticPod>) -> PodState {
         let uid = sp.uid();
         let spec = sp.pod.spec.clone().unwrap_or_default();
         // As the kubelet: with init containers, a container not created yet waits with
@@ -755,10 +755,7 @@ impl Manager {
         let (done_tx, done_rx) = watch::channel(false);
         let full_name = st.pod.full_name();
         let ctx = self.ctx.clone();
-        tokio::spawn(async move {
-            worker::run(ctx, st, cmd_rx, wait_for).await;
-            let _ = done_tx.send(true);
-        });
+        tokio::spawn(worker::task(ctx, st, cmd_rx, wait_for, done_tx));
         Running {
             full_name,
             usage,

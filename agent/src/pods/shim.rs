@@ -194,8 +194,9 @@ impl Watch {
     /// Subscribes to the shim at `sock`. Fails when the shim is unreachable or too old to
     /// know `Watch` (the pod task then polls).
     pub async fn open(sock: &Path) -> Result<Watch, Error> {
-        // Exit lines are short; a small buffer per pod instead of the default 8 KiB.
-        match exchange(sock, &Request::Watch, 512).await? {
+        // Exit lines are short; a small buffer per pod instead of the default 8 KiB (a longer
+        // line is read in several fills).
+        match exchange(sock, &Request::Watch, 128).await? {
             (s, Response::Ok) => Ok(Watch { lines: s.lines() }),
             (_, other) => Err(Error::msg(
                 "shim watch",

@@ -5,6 +5,7 @@
 //! `terminating` marker exists was being torn down and is not adopted.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -127,7 +128,8 @@ impl ContainerSlot {
 /// Everything about one pod that must survive an agent restart.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodState {
-    pub pod: StaticPod,
+    /// Shared with the static pod source's snapshot (serialized as the pod itself).
+    pub pod: Arc<StaticPod>,
     /// The sandbox (pause) container's runtime id.
     pub sandbox_id: String,
     /// The pod cgroup (OCI cgroupsPath syntax: relative = below the agent's and shim's own).
@@ -217,6 +219,38 @@ pub fn grace_period(st: &PodState) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// state.json stays what older agents wrote and read: the shared pod is serialized as
+    /// the pod itself.
+    #[test]
+    fn the_shared_pod_is_written_inline() {
+        let pod: StaticPod = serde_json::from_value(serde_json::json!({
+            "pod": {"metadata": {"name": "p-node", "namespace": "default", "uid": "u1"}},
+            "manifest": "/etc/kubernetes/manifests/p.yaml",
+            "document": 0
+        }))
+        .unwrap();
+        let st = PodState {
+            pod: Arc::new(pod.clone()),
+            sandbox_id: "u1-pause".into(),
+            cgroup_parent: "podu1".into(),
+            shim_dir: "/run/nodelet/pods/u1/shim".into(),
+            shim_pid: Some(7),
+            pause_pid: None,
+            pod_ip: None,
+            sandbox_ready: true,
+            start_time: None,
+            init: vec![],
+            containers: vec![ContainerSlot::new("app", "busybox")],
+            failed: None,
+            deleted: false,
+            released: false,
+        };
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(json["pod"], serde_json::to_value(&pod).unwrap());
+        let back: PodState = serde_json::from_value(json).unwrap();
+        assert_eq!(*back.pod, pod);
+    }
 
     #[test]
     fn slot_states() {

@@ -14,10 +14,11 @@ use nodelet_objects::events::{EventReason, EventStore, Involved, NodeEventReason
 /// Events the node keeps (after aggregation), oldest dropped first.
 pub const MAX_EVENTS: usize = 5000;
 
-/// One pod: the manifest's pod with `status` filled in.
+/// One pod: the manifest's pod with `status` filled in, shared (readers and the API's
+/// resource versions hold it without copying it).
 #[derive(Debug, Clone)]
 pub struct PodView {
-    pub pod: Pod,
+    pub pod: Arc<Pod>,
 }
 
 /// The shared, read-mostly table of pods by UID, and their events.
@@ -164,7 +165,7 @@ impl PodsView {
         let mut g = self.metadata.write().unwrap_or_else(|p| p.into_inner());
         if g.get(uid) != Some(&m) {
             if let Some(v) = self.write().get_mut(uid) {
-                m.apply(&mut v.pod);
+                m.apply(Arc::make_mut(&mut v.pod));
             }
             g.insert(uid.to_string(), m);
             drop(g);
@@ -203,16 +204,20 @@ impl PodsView {
         self.pods.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores pod `uid` as readers see it: with its manifest's current metadata.
-    pub(crate) fn set_pod(&self, uid: &str, mut pod: Pod) {
+    /// Stores pod `uid` as readers see it: with its manifest's current metadata. Returns
+    /// the stored pod (shared).
+    pub(crate) fn set_pod(&self, uid: &str, mut pod: Pod) -> Arc<Pod> {
         // Lock order: metadata, then pods (as `set_metadata`).
         let meta = self.metadata.read().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = meta.get(uid) {
             m.apply(&mut pod);
         }
-        self.write().insert(uid.to_string(), PodView { pod });
+        let pod = Arc::new(pod);
+        self.write()
+            .insert(uid.to_string(), PodView { pod: pod.clone() });
         drop(meta);
         self.changed();
+        pod
     }
 
     /// An event about pod `uid` (ignored if the view does not have it).
@@ -382,7 +387,7 @@ mod tests {
             finalizers: Some(vec!["f".into()]),
             ..Default::default()
         };
-        let app = |p: PodView| p.pod.metadata.labels.unwrap()["app"].clone();
+        let app = |p: PodView| p.pod.metadata.labels.as_ref().unwrap()["app"].clone();
         // Metadata first, then the pod (the worker publishes it later).
         v.set_metadata("a", &meta("one"));
         v.set_pod("a", pod("a", "a-node1", "2026-01-01T00:00:00Z"));

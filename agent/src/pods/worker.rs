@@ -66,8 +66,11 @@ struct Worker {
     ctx: Arc<Ctx>,
     st: PodState,
     volumes: Option<PodVolumes>,
-    prev: Option<PodStatus>,
-    last_written: Option<PodStatus>,
+    /// The pod as last published: the view's copy, shared (its status is the previous one).
+    prev: Option<Arc<k8s_openapi::api::core::v1::Pod>>,
+    /// `status.json` holds `prev`'s status (a failed write is retried at the next
+    /// publication).
+    written: bool,
     /// Per-slot key of the last waiting reason reported as an event (no repeats per tick).
     reported: HashMap<String, String>,
     sandbox_error: Option<String>,
@@ -100,64 +103,90 @@ struct Worker {
 
 type Labels = Option<std::collections::BTreeMap<String, String>>;
 
-/// Runs pod `st` until told to stop or detach. `wait_for` are the done signals of pods this
-/// one replaces: their teardown finishes before this pod's set-up starts.
-pub async fn run(
+/// Pod `st`'s task: [`run`], then `done` raised (the manager forgets a stopped pod and
+/// starts its replacement only then). The worker is set up here, before the future exists,
+/// and boxed: an async fn keeps its arguments beside the futures it awaits, so a `PodState`
+/// passed down by value would be stored twice in every pod's task.
+pub fn task(
     ctx: Arc<Ctx>,
     st: PodState,
+    cmd: watch::Receiver<Command>,
+    wait_for: Vec<watch::Receiver<bool>>,
+    done: watch::Sender<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let w = Box::new(Worker::new(ctx, st));
+    async move {
+        run(w, cmd, wait_for).await;
+        let _ = done.send(true);
+    }
+}
+
+impl Worker {
+    /// The worker of pod `st`.
+    fn new(ctx: Arc<Ctx>, st: PodState) -> Worker {
+        let mut w = Worker {
+            ctx: ctx.clone(),
+            st,
+            volumes: None,
+            prev: None,
+            written: false,
+            reported: HashMap::new(),
+            sync_failed: false,
+            sandbox_error: None,
+            probes: HashMap::new(),
+            seen: None,
+            quiet: false,
+            just_ended: false,
+            watch: None,
+            config_seen: None,
+            config_changes: None,
+            metadata_seen: None,
+            uses_downward: false,
+        };
+        let uses_objects = w.st.pod.pod.spec.as_ref().is_some_and(|s| {
+            s.volumes
+                .iter()
+                .flatten()
+                .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some())
+                || s.init_containers
+                    .iter()
+                    .flatten()
+                    .chain(&s.containers)
+                    .any(references_objects)
+        });
+        if uses_objects {
+            w.config_changes = Some(ctx.config.subscribe());
+        }
+        w.uses_downward =
+            w.st.pod
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.volumes.as_ref())
+                .is_some_and(|vs| {
+                    vs.iter().any(|v| {
+                        v.downward_api.is_some()
+                            || v.projected.iter().any(|p| {
+                                p.sources.iter().flatten().any(|s| s.downward_api.is_some())
+                            })
+                    })
+                });
+        if w.st.shim_pid.is_none() {
+            w.seen = Some(std::time::Instant::now());
+        }
+        w
+    }
+}
+
+/// Runs the pod of worker `w` until told to stop or detach. `wait_for` are the done signals
+/// of pods this one replaces: their teardown finishes before this pod's set-up starts. An
+/// idle pod's task holds this future: whatever it awaits unboxed is in every pod's task.
+async fn run(
+    mut w: Box<Worker>,
     mut cmd: watch::Receiver<Command>,
     wait_for: Vec<watch::Receiver<bool>>,
 ) {
-    let mut w = Worker {
-        ctx: ctx.clone(),
-        st,
-        volumes: None,
-        prev: None,
-        last_written: None,
-        reported: HashMap::new(),
-        sync_failed: false,
-        sandbox_error: None,
-        probes: HashMap::new(),
-        seen: None,
-        quiet: false,
-        just_ended: false,
-        watch: None,
-        config_seen: None,
-        config_changes: None,
-        metadata_seen: None,
-        uses_downward: false,
-    };
-    let uses_objects = w.st.pod.pod.spec.as_ref().is_some_and(|s| {
-        s.volumes
-            .iter()
-            .flatten()
-            .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some())
-            || s.init_containers
-                .iter()
-                .flatten()
-                .chain(&s.containers)
-                .any(references_objects)
-    });
-    if uses_objects {
-        w.config_changes = Some(ctx.config.subscribe());
-    }
-    w.uses_downward =
-        w.st.pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.volumes.as_ref())
-            .is_some_and(|vs| {
-                vs.iter().any(|v| {
-                    v.downward_api.is_some()
-                        || v.projected
-                            .iter()
-                            .any(|p| p.sources.iter().flatten().any(|s| s.downward_api.is_some()))
-                })
-            });
-    if w.st.shim_pid.is_none() {
-        w.seen = Some(std::time::Instant::now());
-    }
+    let ctx = w.ctx.clone();
     w.st.restore_backoff(&mut ctx.backoff.lock().unwrap_or_else(|p| p.into_inner()));
     w.publish();
     // A static pod is never scheduled: no `Scheduled` event, as with the kubelet.
@@ -196,7 +225,8 @@ pub async fn run(
         if w.watch.is_none() && w.st.sandbox_ready && w.st.failed.is_none() && !w.st.deleted {
             // Exits are pushed from now on; sync once more at once, so that none that fell
             // between the last List and the subscription goes unseen.
-            if let Ok(watch) = shim::Watch::open(&w.st.shim_socket()).await {
+            // Boxed: the connection's set-up is not kept in the idle task.
+            if let Ok(watch) = Box::pin(shim::Watch::open(&w.st.shim_socket())).await {
                 w.watch = Some(watch);
                 continue;
             }
@@ -436,10 +466,14 @@ impl Worker {
         }
     }
 
+    /// The status last published.
+    fn prev_status(&self) -> Option<&PodStatus> {
+        self.prev.as_deref()?.status.as_ref()
+    }
+
     /// The published phase is Succeeded or Failed.
     fn terminal(&self) -> bool {
-        self.prev
-            .as_ref()
+        self.prev_status()
             .and_then(|s| s.phase.as_deref())
             .is_some_and(|p| p == "Succeeded" || p == "Failed")
     }
@@ -1151,7 +1185,7 @@ impl Worker {
             reason: self.st.failed.as_ref().map(|f| f.0.clone()),
             message: self.st.failed.as_ref().map(|f| f.1.clone()),
         };
-        let mut status = status::pod_status(pod, &rt, self.prev.as_ref(), Timestamp::now());
+        let mut status = status::pod_status(pod, &rt, self.prev_status(), Timestamp::now());
         if self.st.failed.is_some() {
             status.phase = Some("Failed".into());
         } else if self.st.deleted {
@@ -1171,8 +1205,8 @@ impl Worker {
             // the node's shutdown; its transition time is the first publication's.
             use k8s_openapi::api::core::v1::PodCondition;
             let since = self
-                .prev
-                .iter()
+                .prev_status()
+                .into_iter()
                 .flat_map(|p| p.conditions.iter().flatten())
                 .find(|c| c.type_ == "DisruptionTarget")
                 .and_then(|c| c.last_transition_time.clone())
@@ -1193,29 +1227,34 @@ impl Worker {
         status.qos_class = podspec::resources::qos_class(pod)
             .ok()
             .map(|q| q.as_str().to_string());
-        if self.prev.as_ref() == Some(&status) && self.last_written.as_ref() == Some(&status) {
+        let unchanged = self.prev_status() == Some(&status);
+        if unchanged && self.written {
             // Nothing changed since the last sync: the view and status.json are current.
             return;
         }
         let mut full = pod.clone();
-        full.status = Some(status.clone());
-        self.ctx.view.set_pod(self.st.pod.uid(), full.clone());
-        let all_running = status.container_statuses.as_ref().is_some_and(|cs| {
-            cs.iter()
-                .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
-        });
+        full.status = Some(status);
+        let all_running = full
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+            });
         if all_running && let Some(seen) = self.seen.take() {
             self.ctx.metrics.pod_started(seen.elapsed());
         }
-        self.prev = Some(status.clone());
-        if self.last_written.as_ref() != Some(&status) {
-            let p = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid()).join("status.json");
-            if p.parent().is_some_and(|d| d.is_dir())
-                && let Ok(data) = serde_json::to_vec_pretty(&full)
-                && crate::disk::write_atomic(&p, &data, 0o644).is_ok()
-            {
-                self.last_written = Some(status);
-            }
+        if !unchanged {
+            self.written = false;
+        }
+        let p = paths::pod_dir(&self.ctx.cfg.root_dir, self.st.pod.uid()).join("status.json");
+        let data = (!self.written && p.parent().is_some_and(|d| d.is_dir()))
+            .then(|| serde_json::to_vec_pretty(&full).ok())
+            .flatten();
+        self.prev = Some(self.ctx.view.set_pod(self.st.pod.uid(), full));
+        if let Some(data) = data {
+            self.written = crate::disk::write_atomic(&p, &data, 0o644).is_ok();
         }
     }
 }
@@ -1342,6 +1381,26 @@ mod tests {
             (e.exit_code, e.reason.as_str()),
             (137, "ContainerStatusUnknown")
         );
+    }
+
+    /// The size of the future `f` returns.
+    fn future_size<A, B, C, D, E, F: std::future::Future>(
+        _: impl FnOnce(A, B, C, D, E) -> F,
+    ) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every pod has one task, mostly idle: its future holds the boxed worker, the command
+    /// and done channels and the idle wait (sleep, exit stream, commands, ConfigMap changes);
+    /// whatever it awaits unboxed or keeps beside the worker is paid once per pod, and so is
+    /// the worker (the pod itself is shared with the source's snapshot). Measured (debug):
+    /// task 616 bytes, worker 632 bytes; 10.5 KB and 4.4 KB before.
+    #[test]
+    fn an_idle_pod_task_stays_small() {
+        let task = future_size(task);
+        let worker = std::mem::size_of::<Worker>();
+        assert!(task <= 1024, "a pod's task future is {task} bytes");
+        assert!(worker <= 1024, "a pod's worker is {worker} bytes");
     }
 
     #[test]
