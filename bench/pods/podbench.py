@@ -1079,6 +1079,8 @@ def bench_deployments(a, archive):
                 time.sleep(a.window0)
                 idle_cpu = (cpu_seconds(node.pid()) - c0) / a.window0
                 rss = status_kib(node.pid(), "VmRSS")
+                if a.smaps_out:
+                    shutil.copyfile(f"/proc/{node.pid()}/smaps", a.smaps_out)
                 log(f"deployments: nodelet idle CPU {idle_cpu:.4f} cores over {a.window0:.0f} s")
             t1 = now()
             node.remove_all(180)
