@@ -32,6 +32,10 @@ shift
 if [ -z "${BIN:-}" ]; then
   if [ -x "$REPO/target/dist/nodelet" ]; then BIN=$REPO/target/dist; else BIN=$REPO/target/release; fi
 fi
+# A build older than the last commit measures old code (it happened): say so.
+if [ "$(stat -c %Y "$BIN/nodelet")" -lt "$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || echo 0)" ]; then
+  echo "run.sh: warning: $BIN/nodelet is older than the last commit (scripts/build-dist.sh rebuilds it)" >&2
+fi
 RESULTS=${RESULTS:-$REPO/bench/RESULTS.md}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root" >&2; exit 1; }
 for b in nodelet nodectl nodelet-shim nodelet-pause noderun nodenet; do
