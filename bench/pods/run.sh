@@ -33,7 +33,7 @@ if [ -z "${BIN:-}" ]; then
   if [ -x "$REPO/target/dist/nodelet" ]; then BIN=$REPO/target/dist; else BIN=$REPO/target/release; fi
 fi
 # A build older than the last commit measures old code (it happened): say so.
-if [ "$(stat -c %Y "$BIN/nodelet")" -lt "$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || echo 0)" ]; then
+if [ -e "$BIN/nodelet" ] && [ "$(stat -c %Y "$BIN/nodelet")" -lt "$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || echo 0)" ]; then
   echo "run.sh: warning: $BIN/nodelet is older than the last commit (scripts/build-dist.sh rebuilds it)" >&2
 fi
 RESULTS=${RESULTS:-$REPO/bench/RESULTS.md}
