@@ -114,10 +114,10 @@ struct Inner<T> {
 
 /// A removed object as kept for watches: pods as their JSON (about 2 KB in one block instead
 /// of a Pod's hundred small allocations: 256 removed pods held ~1.5 MB more of nodelet's heap
-/// after a few rounds of 110 pods), other objects as they are.
+/// after a few rounds of 110 pods), other objects as they are, boxed: the queue's slots are
+/// two words, not a whole object each (an inline `Pod` made every slot ~1.2 KB whichever
+/// variant it held: 0.3 MB for the kept removals).
 #[derive(Debug)]
-/// Boxed: the queue's slots are two words, not a whole object each (an inline `Pod` made
-/// every slot ~1.2 KB whichever variant it held: 0.3 MB for the kept removals).
 enum Kept<T> {
     Object(Box<T>),
     Json(Box<[u8]>),

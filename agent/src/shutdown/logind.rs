@@ -237,9 +237,9 @@ pub async fn run(groups: Vec<Group>, flag: NodeShutdown, stopper: Stopper) {
 /// first, each group stopped together and waited for at most its grace period.
 async fn stop_pods(groups: &[Group], stopper: &Stopper) {
     let pods = stopper.pods().await;
-    let list: Vec<(String, k8s_openapi::api::core::v1::Pod)> = pods
+    let list: Vec<(String, std::sync::Arc<k8s_openapi::api::core::v1::Pod>)> = pods
         .iter()
-        .map(|p| (p.uid.clone(), (*p.pod).clone()))
+        .map(|p| (p.uid.clone(), p.pod.clone()))
         .collect();
     let steps = super::plan(groups, &super::active(&list));
     let view = &stopper.view;
@@ -257,10 +257,7 @@ async fn stop_pods(groups: &[Group], stopper: &Stopper) {
             }
         }
         let deadline = tokio::time::Instant::now() + step.wait;
-        while !super::step_done(&step, |uid| {
-            view.get(uid)
-                .map(|v| std::sync::Arc::unwrap_or_clone(v.pod))
-        }) {
+        while !super::step_done(&step, |uid| view.get(uid).map(|v| v.pod)) {
             if tokio::time::timeout_at(deadline, changes.changed())
                 .await
                 .is_err()

@@ -135,10 +135,10 @@ pub fn period_requested(groups: &[Group]) -> Duration {
 
 /// The pods a shutdown stops: those not finished yet (the kubelet's active pods; phase
 /// Succeeded or Failed are done), as [`PodRef`]s keyed by uid.
-pub fn active(pods: &[(String, Pod)]) -> Vec<PodRef> {
+pub fn active<P: std::borrow::Borrow<Pod>>(pods: &[(String, P)]) -> Vec<PodRef> {
     pods.iter()
-        .filter(|(_, p)| !is_finished(p))
-        .map(|(uid, p)| PodRef::of(uid.clone(), p))
+        .filter(|(_, p)| !is_finished(p.borrow()))
+        .map(|(uid, p)| PodRef::of(uid.clone(), p.borrow()))
         .collect()
 }
 
@@ -148,10 +148,13 @@ fn is_finished(p: &Pod) -> bool {
 }
 
 /// Whether a step is done: each of its pods is finished or gone (`find` looks one up by uid).
-pub fn step_done(step: &Step, find: impl Fn(&str) -> Option<Pod>) -> bool {
+pub fn step_done<P: std::borrow::Borrow<Pod>>(
+    step: &Step,
+    find: impl Fn(&str) -> Option<P>,
+) -> bool {
     step.pods
         .iter()
-        .all(|(uid, _)| find(uid).is_none_or(|p| is_finished(&p)))
+        .all(|(uid, _)| find(uid).is_none_or(|p| is_finished(p.borrow())))
 }
 
 fn whole(key: &'static str, value: Duration) -> Result<(), ConfigError> {
